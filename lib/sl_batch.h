@@ -1,0 +1,96 @@
+/*  sl_batch.h - the record codec: records, batches and stored batch blobs.
+
+    A record is a msgpack array of four: [timestamp, key, headers, value]
+      timestamp  int, milliseconds since the epoch (set by the producer)
+      key        nil, str or bin
+      headers    nil, or a map of str -> str|bin
+      value      any msgpack object (nesting <= SL_MP_MAX_DEPTH)
+    A batch is `count` records concatenated (no outer array), as carried in
+    the records frame of PUBLISH.
+
+    A stored batch blob (log value on disk, RECORDS and LIVE data frames) is
+    a 24-byte header followed by the batch:
+      0  u8   format version (1)
+      1  u8   flags (0)
+      2  u16  reserved (0)
+      4  u32  count        records in the batch, >= 1
+      8  u64  base_offset  offset of the first record; record i has base + i
+      16 i64  append_ms    broker clock at append, non-decreasing per stream
+    Integers are big-endian. The broker writes the header and never looks
+    inside records beyond validating them.
+
+    Lifetimes: an sl_record_t points into the buffer it was read from and
+    lives no longer than it (an MDB_val: its transaction; a frame: its zmsg).
+*/
+#ifndef SL_BATCH_H_INCLUDED
+#define SL_BATCH_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_buf.h"
+
+#define SL_BATCH_HEADER_SIZE  24
+#define SL_BATCH_VERSION      1
+
+typedef struct {
+    uint8_t version;
+    uint8_t flags;
+    uint32_t count;
+    uint64_t base_offset;
+    int64_t append_ms;
+} sl_batch_header_t;
+
+typedef struct {
+    uint64_t offset;            //  base_offset + index (0 for unstored batches)
+    int64_t timestamp;
+    const uint8_t *key;         //  NULL when the key is nil
+    uint32_t key_len;
+    bool key_is_bin;            //  key was bin, not str
+    const uint8_t *headers;     //  raw msgpack map, NULL when nil
+    size_t headers_len;
+    const uint8_t *value;       //  raw msgpack object
+    size_t value_len;
+    const uint8_t *raw;         //  the whole encoded record
+    size_t raw_len;
+} sl_record_t;
+
+//  Encodes the header into out[SL_BATCH_HEADER_SIZE].
+void sl_batch_header_encode(const sl_batch_header_t *header, uint8_t *out);
+//  Decodes and checks a header (version 1, count >= 1). 0, SL_ETRUNC, SL_EVERSION, SL_EPROTO.
+int sl_batch_header_decode(const uint8_t *data, size_t len, sl_batch_header_t *header);
+
+//  Appends one encoded record to buf. value must be one msgpack object,
+//  headers a msgpack map or NULL, key NULL for nil. 0 or SL_ENOMEM/SL_ETOOBIG.
+int sl_record_encode(sl_buf_t *buf, int64_t timestamp, const void *key, uint32_t key_len,
+                     bool key_is_bin, const void *headers, size_t headers_len, const void *value,
+                     size_t value_len);
+
+//  Checks that data[0..len) is exactly `count` well-formed records (every
+//  length bounded by len, nesting <= max_depth, headers a map of str->str|bin).
+//  0, or SL_ETRUNC / SL_EDEPTH / SL_EPROTO / SL_ETYPE.
+int sl_batch_validate(const uint8_t *data, size_t len, uint32_t count, uint32_t max_depth);
+
+//  Iterates the records of a batch (already validated, or not: the
+//  iterator checks bounds and returns an error instead of overrunning).
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+    uint64_t next_offset;
+    uint32_t left;
+} sl_record_iter_t;
+
+void sl_record_iter_init(sl_record_iter_t *it, const uint8_t *data, size_t len, uint32_t count,
+                         uint64_t base_offset);
+//  Initialises from a stored blob (header + batch). 0 or a decode error.
+int sl_record_iter_init_blob(sl_record_iter_t *it, const uint8_t *blob, size_t len,
+                             sl_batch_header_t *header);
+//  1 = a record in *out, 0 = no more records, negative = malformed input.
+int sl_record_iter_next(sl_record_iter_t *it, sl_record_t *out);
+
+//  Byte length of the first n records of a batch (to drop records already
+//  held). 0 or an error as sl_batch_validate.
+int sl_batch_skip(const uint8_t *data, size_t len, uint32_t n, size_t *consumed);
+
+#endif

@@ -1,0 +1,66 @@
+/*  sl_client.h - a client's connection to one broker, shared by the
+    source, the sink and the worker.
+
+    Holds a DEALER to the broker's one address and, once WELCOME names it,
+    the live endpoint. Handles HELLO, ZMTP heartbeats, request ids,
+    timeouts with retries, and reconnects (a restarted broker is met with a
+    new HELLO). It is not thread-safe; one client per thread.
+*/
+#ifndef SL_CLIENT_H_INCLUDED
+#define SL_CLIENT_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+
+#include "sl_proto.h"
+
+typedef struct _sl_client_t sl_client_t;
+
+typedef struct {
+    const char *broker;         //  "tcp://127.0.0.1:7600"
+    const char *software;       //  "sluice-source/0.1.0", sent in HELLO
+    const char *producer;       //  durable producer name, or NULL
+    const char *stream;         //  with producer: WELCOME returns its acked seq
+    int timeout_ms;             //  per request attempt (default 5000)
+    int heartbeat_ms;           //  ZMTP heartbeat interval (default 1000)
+} sl_client_opts_t;
+
+//  Creates the DEALER and connects; no traffic yet. NULL on failure.
+sl_client_t *sl_client_new(const sl_client_opts_t *opts);
+void sl_client_destroy(sl_client_t **self_p);
+
+//  Sends HELLO and waits for WELCOME, retrying every timeout until
+//  deadline_ms (sl_mono_ms() based; 0 = forever) or until zsys_interrupted.
+//  Stores the WELCOME (see sl_client_welcome). 0, SL_ETIMEOUT, SL_ECLOSED
+//  (interrupted) or the broker's ERROR code.
+int sl_client_hello(sl_client_t *self, int64_t deadline_ms);
+const sl_msg_t *sl_client_welcome(sl_client_t *self);
+
+//  The live endpoint with a "*" host replaced by the broker's host; NULL
+//  before WELCOME. Borrowed.
+const char *sl_client_pub_endpoint(sl_client_t *self);
+
+//  The DEALER, for zpoller / zmq_poll in callers that multiplex.
+zsock_t *sl_client_sock(sl_client_t *self);
+
+//  Sends msg followed by the frames of *data (NULL for none). On success
+//  *data is taken (set to NULL); on failure the caller still owns it.
+int sl_client_send(sl_client_t *self, const sl_msg_t *msg, zmsg_t **data);
+
+//  Receives one message (waits up to timeout_ms; -1 forever). Malformed
+//  replies are logged and skipped. 0, SL_ETIMEOUT, SL_ECLOSED. Data frames
+//  go to *data (caller destroys) when data is not NULL, else are dropped.
+int sl_client_recv(sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_ms);
+
+//  One request and its reply, matched by req (a fresh id is assigned):
+//  resends after each timeout until deadline_ms (0 = 10 attempts), saying
+//  HELLO again when the broker seems to have restarted. Replies to other
+//  requests are discarded. An ERROR reply returns its negative code with
+//  the reply in *reply. 0, SL_ETIMEOUT, SL_ECLOSED or -code.
+int sl_client_request(sl_client_t *self, sl_msg_t *request, sl_msg_t *reply, zmsg_t **data,
+                      int64_t deadline_ms);
+
+//  Next request id (monotonic per client).
+uint64_t sl_client_next_req(sl_client_t *self);
+
+#endif

@@ -1,0 +1,45 @@
+/*  sl_mp.h - the bounded msgpack walker: the one gate that bytes from the
+    network or the disk pass before anything unpacks or interprets them.
+
+    msgpack-c's unpacker reserves memory from the sizes an input claims
+    (five bytes can ask for gigabytes), so every msgpack object is first
+    walked here: each claimed length and count is checked against the bytes
+    that really remain, nesting is bounded, and only then may it be unpacked.
+    The walker allocates nothing and never recurses (explicit stack).
+*/
+#ifndef SL_MP_H_INCLUDED
+#define SL_MP_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_MP_MAX_DEPTH 512   //  default nesting bound for record values
+
+//  Walks exactly one msgpack object at data[0..len). On success stores its
+//  encoded size in *used and returns 0. Errors: SL_ETRUNC (input ends inside
+//  the object or a claimed length passes the end), SL_EDEPTH (nesting deeper
+//  than max_depth), SL_EPROTO (reserved type byte 0xc1).
+int sl_mp_skip(const uint8_t *data, size_t len, uint32_t max_depth, size_t *used);
+
+//  Small readers for the hot path; each checks bounds and advances *p.
+//  They return 0, SL_ETRUNC or SL_ETYPE.
+int sl_mp_read_array(const uint8_t **p, const uint8_t *end, uint32_t *count);
+int sl_mp_read_map(const uint8_t **p, const uint8_t *end, uint32_t *count);
+int sl_mp_read_int(const uint8_t **p, const uint8_t *end, int64_t *value);    //  any int fitting int64
+int sl_mp_read_uint(const uint8_t **p, const uint8_t *end, uint64_t *value);  //  non-negative ints
+//  str or bin; *data points into the input.
+int sl_mp_read_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);
+//  True (1) and advances when the next object is nil; 0 otherwise.
+int sl_mp_read_nil(const uint8_t **p, const uint8_t *end);
+
+//  Writers into a caller buffer: return bytes written (<= 9 + n for strings),
+//  or 0 if cap is too small.
+size_t sl_mp_write_array(uint8_t *out, size_t cap, uint32_t count);
+size_t sl_mp_write_map(uint8_t *out, size_t cap, uint32_t count);
+size_t sl_mp_write_int(uint8_t *out, size_t cap, int64_t value);
+size_t sl_mp_write_uint(uint8_t *out, size_t cap, uint64_t value);
+size_t sl_mp_write_str_header(uint8_t *out, size_t cap, uint32_t size);
+size_t sl_mp_write_bin_header(uint8_t *out, size_t cap, uint32_t size);
+size_t sl_mp_write_nil(uint8_t *out, size_t cap);
+
+#endif

@@ -1,0 +1,132 @@
+/*  sl_proto.h - the Sluice protocol codec (docs/PROTOCOL.md is normative).
+
+    Every message is a ZeroMQ multipart message:
+      [topic]   only on the broker's PUB socket: stream name + one 0x00 byte
+      header    4 bytes: 0x53 0x4C ("SL"), version (1), command code
+      body      one msgpack map, str keys (table below); unknown keys ignored
+      data...   zero or more data frames, per command
+    The command table lives once, here; the enum, names, required fields
+    and the codec all come from it. Only sl_proto.c touches frame layout.
+*/
+#ifndef SL_PROTO_H_INCLUDED
+#define SL_PROTO_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sl_util.h"
+
+#define SL_PROTO_SIG0      0x53
+#define SL_PROTO_SIG1      0x4C
+#define SL_PROTO_VERSION   1
+#define SL_HEADER_SIZE     4
+#define SL_MAX_BODY        (1u << 20)   //  body frame bound, both directions
+
+//  X(NAME, code, data frames: "none" / "one" / "any")
+#define SL_COMMANDS(X)                   \
+    X(HELLO,     0x01, none)             \
+    X(WELCOME,   0x02, none)             \
+    X(PUBLISH,   0x03, one)              \
+    X(CONFIRM,   0x04, none)             \
+    X(SEEK,      0x05, none)             \
+    X(POSITION,  0x06, none)             \
+    X(FETCH,     0x07, none)             \
+    X(RECORDS,   0x08, any)              \
+    X(COMMIT,    0x09, none)             \
+    X(COMMITTED, 0x0A, none)             \
+    X(LIST,      0x0B, none)             \
+    X(STREAMS,   0x0C, none)             \
+    X(PING,      0x0D, none)             \
+    X(PONG,      0x0E, none)             \
+    X(ERROR,     0x0F, none)             \
+    X(LIVE,      0x10, one)
+
+typedef enum {
+    SL_CMD_NONE = 0,
+#define SL_CMD_ENUM(name, code, data) SL_CMD_##name = code,
+    SL_COMMANDS(SL_CMD_ENUM)
+#undef SL_CMD_ENUM
+} sl_cmd_t;
+
+//  SEEK positions ("from" on the wire is the lower-case name).
+typedef enum {
+    SL_FROM_BEGINNING = 0,  //  first offset kept
+    SL_FROM_END,            //  next offset to be written (live only)
+    SL_FROM_OFFSET,         //  value = offset
+    SL_FROM_LAST,           //  value = N: the last N records
+    SL_FROM_TIME,           //  value = epoch ms: first record appended at or after it
+    SL_FROM_COMMITTED,      //  the reader's committed position; found=false if none
+} sl_from_t;
+
+typedef struct {
+    char name[SL_NAME_MAX + 1];
+    uint64_t first;         //  first offset kept
+    uint64_t next;          //  offset the next record will get
+    uint64_t records;       //  records kept (next - first)
+    uint64_t bytes;         //  bytes of batch blobs kept
+    int64_t last_ms;        //  append time of the newest record, 0 if none
+} sl_stream_info_t;
+
+//  One decoded or to-be-encoded message: every command's fields in one
+//  struct (zproto's model). Wire keys in brackets; which are required for
+//  which command is in docs/PROTOCOL.md and enforced by sl_msg_decode.
+typedef struct {
+    sl_cmd_t cmd;
+    uint8_t version;                    //  header version received (decode)
+    uint64_t req;                       //  ["req"] request id, echoed in replies
+    char stream[SL_NAME_MAX + 1];       //  ["stream"]
+    char name[SL_NAME_MAX + 1];         //  ["producer"] HELLO/PUBLISH/CONFIRM, ["reader"] SEEK/COMMIT/COMMITTED
+    char client[64];                    //  ["client"] HELLO: software and version
+    char endpoint[256];                 //  ["pub"] WELCOME: live endpoint; host "*" = same host as the broker address
+    uint64_t seq;                       //  ["seq"] PUBLISH first record seq; CONFIRM/WELCOME acked seq; ERROR expected seq
+    uint32_t count;                     //  ["count"] PUBLISH/CONFIRM/LIVE records
+    uint64_t offset;                    //  ["offset"] FETCH/COMMIT/POSITION/RECORDS/CONFIRM/LIVE
+    uint64_t first;                     //  ["first"] POSITION/RECORDS
+    uint64_t next;                      //  ["next"] POSITION/RECORDS/LIVE
+    sl_from_t from;                     //  ["from"] SEEK
+    int64_t value;                      //  ["value"] SEEK
+    bool found;                         //  ["found"] POSITION
+    uint32_t max_records;               //  ["max_records"] FETCH
+    uint64_t max_bytes;                 //  ["max_bytes"] FETCH
+    int32_t code;                       //  ["code"] ERROR: the positive value of an SL_E* code
+    char text[256];                     //  ["text"] ERROR: human-readable reason
+    uint32_t heartbeat_ms;              //  ["heartbeat_ms"] WELCOME
+    uint64_t max_batch_bytes;           //  ["max_batch_bytes"] WELCOME: records frame bound
+    uint32_t max_batch_records;         //  ["max_batch_records"] WELCOME
+    uint32_t max_depth;                 //  ["max_depth"] WELCOME: value nesting bound
+    char broker[64];                    //  ["broker"] WELCOME: broker software and version
+    sl_stream_info_t *streams;          //  ["streams"] STREAMS, owned by the message
+    uint32_t n_streams;
+} sl_msg_t;
+
+//  Zeroes msg (freeing streams) and sets its command.
+void sl_msg_init(sl_msg_t *msg, sl_cmd_t cmd);
+void sl_msg_reset(sl_msg_t *msg);
+//  "PUBLISH"; "UNKNOWN" for codes not in the table.
+const char *sl_cmd_name(sl_cmd_t cmd);
+
+//  Appends a stream entry to a STREAMS message. 0 or SL_ENOMEM.
+int sl_msg_add_stream(sl_msg_t *msg, const sl_stream_info_t *info);
+
+//  Encodes header and body as the first two frames of a new zmsg; the
+//  caller appends data frames (and, for PUB, pushes the topic in front).
+//  NULL on OOM or when a string field is invalid for the command.
+zmsg_t *sl_msg_encode(const sl_msg_t *msg);
+
+//  Decodes (and removes) header and body frames at the front of zmsg,
+//  leaving data frames in zmsg. Checks signature, version, command,
+//  required fields, types, string lengths and the number of data frames.
+//  Returns 0 or SL_EPROTO / SL_EVERSION / SL_ECOMMAND / SL_ETOOBIG /
+//  SL_ENAME; msg->cmd and msg->req are filled whenever they could be read,
+//  so that the error reply can name the request.
+int sl_msg_decode(zmsg_t *zmsg, sl_msg_t *msg);
+
+//  Convenience: an ERROR reply for req with code (negative SL_E*) and text.
+zmsg_t *sl_msg_error(uint64_t req, int code, const char *text);
+
+//  Topic frame for a stream on the PUB socket: name + 0x00, into out
+//  (>= SL_NAME_MAX + 2 bytes). Returns its length.
+size_t sl_topic(const char *stream, uint8_t *out);
+
+#endif

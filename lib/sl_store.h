@@ -1,0 +1,107 @@
+/*  sl_store.h - the broker's durable state in one LMDB environment.
+
+    Named databases (docs/PROTOCOL.md, "Storage layout"):
+      meta       "stream/<name>" -> stream record (id, first, next, records,
+                 bytes, last_ms); "next_stream_id" -> u32
+      log        u32 stream id BE + u64 base offset BE -> stored batch blob
+      producers  <producer> 0x00 <stream> -> u64 acked seq BE, i64 updated ms BE
+      readers    <stream> 0x00 <reader>  -> u64 next offset BE, i64 updated ms BE
+    Only this module includes lmdb.h. Writes happen inside one write
+    transaction opened with sl_store_begin (the broker's group commit);
+    reads open their own read-only transaction per call. Data handed to a
+    callback lives only for that call.
+
+    Durability: by default commits are not fsync'ed (MDB_NOSYNC), which
+    survives the death of the process (kill -9): the kernel holds every
+    committed page. opts.fsync makes each commit durable against power loss.
+*/
+#ifndef SL_STORE_H_INCLUDED
+#define SL_STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_batch.h"
+#include "sl_proto.h"
+
+typedef struct _sl_store_t sl_store_t;
+
+typedef struct {
+    bool fsync;                 //  fsync every commit (power-loss safe)
+    uint64_t initial_map;       //  initial map size in bytes (default 64 MiB)
+    uint64_t max_map;           //  growth stops here (default 1 TiB)
+} sl_store_opts_t;
+
+typedef struct {
+    uint64_t max_records;       //  0 = unlimited
+    uint64_t max_bytes;         //  0 = unlimited
+    int64_t max_age_ms;         //  0 = unlimited
+} sl_retention_t;
+
+//  Opens (creating) the environment in dir, creating dir if needed.
+//  Clears stale reader slots left by killed processes. NULL on failure,
+//  with the reason in *err (negative SL_E*) and one log line.
+sl_store_t *sl_store_open(const char *dir, const sl_store_opts_t *opts, int *err);
+void sl_store_close(sl_store_t **self_p);
+
+//  Write transaction. begin grows the map first when it is over 80 % used.
+int sl_store_begin(sl_store_t *self);
+//  Commits; on failure the transaction is aborted and nothing of it stays.
+//  SL_ENOSPC when the disk is full, SL_EMAPFULL when the map had to grow
+//  (grown already: redo the whole transaction), SL_EIO / SL_ESTORE else.
+int sl_store_commit(sl_store_t *self);
+void sl_store_abort(sl_store_t *self);
+
+//  Appends a batch of `count` records (validated by the caller) to stream,
+//  creating it on first append. Assigns base offset = stream next and
+//  append_ms = max(now_ms, the stream's last append_ms). Fills *header.
+//  In a write transaction. SL_EMAPFULL: the transaction was aborted and
+//  the map grown; redo it.
+int sl_store_append(sl_store_t *self, const char *stream, const uint8_t *records, size_t len,
+                    uint32_t count, int64_t now_ms, sl_batch_header_t *header);
+
+//  Producer dedupe table. get: *seq = 0 when unknown. set: in a write txn.
+int sl_store_producer_get(sl_store_t *self, const char *producer, const char *stream,
+                          uint64_t *seq);
+int sl_store_producer_set(sl_store_t *self, const char *producer, const char *stream,
+                          uint64_t seq, int64_t now_ms);
+
+//  Durable reader positions. get: SL_ENOTFOUND when none. set: in a write txn.
+int sl_store_reader_get(sl_store_t *self, const char *stream, const char *reader,
+                        uint64_t *offset);
+int sl_store_reader_set(sl_store_t *self, const char *stream, const char *reader,
+                        uint64_t offset, int64_t now_ms);
+
+//  Stream state; a stream never written reads as empty (exists = false).
+int sl_store_stream_info(sl_store_t *self, const char *stream, sl_stream_info_t *info,
+                         bool *exists);
+//  Calls fn for every stream, in name order. Stops early if fn returns != 0.
+typedef int (sl_store_stream_fn) (void *ctx, const sl_stream_info_t *info);
+int sl_store_list(sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
+
+//  Calls fn with the stored blobs that hold offsets from `offset` on, in
+//  order, starting with the blob that contains `offset` (it may begin
+//  before it), until max_records records or max_bytes bytes have been
+//  passed (at least one blob is always passed when there is one).
+//  *info receives the stream bounds as seen by the same transaction.
+typedef int (sl_store_blob_fn) (void *ctx, const uint8_t *blob, size_t len);
+int sl_store_read(sl_store_t *self, const char *stream, uint64_t offset, uint32_t max_records,
+                  uint64_t max_bytes, sl_store_blob_fn *fn, void *ctx, sl_stream_info_t *info);
+
+//  First offset whose batch was appended at or after time_ms (next when none).
+int sl_store_find_time(sl_store_t *self, const char *stream, int64_t time_ms, uint64_t *offset);
+
+//  Deletes the oldest whole batches of stream while a limit is exceeded:
+//  records kept > max_records, bytes kept > max_bytes, or a batch's
+//  append_ms older than now_ms - max_age_ms. A batch is removed only if the
+//  stream still satisfies max_records... without it (at least max_records
+//  records stay). Offsets never change; first moves. In a write txn.
+//  *removed receives the number of records removed.
+int sl_store_retain(sl_store_t *self, const char *stream, const sl_retention_t *ret,
+                    int64_t now_ms, uint64_t *removed);
+
+//  Current map size and bytes in use (for stats and tests).
+void sl_store_usage(sl_store_t *self, uint64_t *map_size, uint64_t *used);
+
+#endif

@@ -1,0 +1,1064 @@
+/*  broker.c - the Sluice broker core.
+
+    One thread, one loop. Each turn of the loop takes every command that is
+    waiting on the ROUTER (bounded by count and bytes), answers reads at
+    once, and gathers writes (PUBLISH, COMMIT) into one LMDB transaction:
+    the group commit. Only after that transaction has committed are the
+    producers confirmed and the new batches published live. A message that
+    cannot be decoded is answered with ERROR, logged once per peer, counted
+    and dropped; nothing of it reaches the store.
+*/
+#include "broker.h"
+
+#include <czmq.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "sl_batch.h"
+#include "sl_error.h"
+#include "sl_log.h"
+#include "sl_mp.h"
+#include "sl_proto.h"
+#include "sl_util.h"
+#include "sl_version.h"
+
+#define GATHER_MAX_MSGS    1024                //  commands taken per loop turn
+#define GATHER_MAX_BYTES   (64u << 20)         //  batch bytes taken per loop turn
+#define POLL_MS            100
+#define RETAIN_EVERY_MS    1000
+#define FETCH_DEFAULT_RECORDS 10000
+#define FETCH_DEFAULT_BYTES   (4u << 20)
+#define FETCH_MAX_BYTES       (16u << 20)
+#define HEARTBEAT_MS       1000
+#define CACHE_MAX          100000              //  producer sequences cached
+#define BAD_PEERS_MAX      10000               //  peers already logged as bad
+#define MAX_GROUP_RETRIES  8
+
+//  A write waiting for the group commit.
+typedef struct {
+    zframe_t *peer;         //  routing id
+    sl_msg_t msg;           //  PUBLISH or COMMIT
+    zframe_t *data;         //  PUBLISH: the batch
+    //  Outcome, filled while applying the group.
+    int rc;                 //  0 or SL_E*
+    uint64_t acked;         //  producer's acked seq after this publish
+    sl_batch_header_t header;
+    uint32_t appended;      //  records appended (0: duplicate, or COMMIT)
+    uint64_t next;          //  stream next after the append
+} pending_t;
+
+struct _sl_broker_t {
+    sl_broker_config_t config;
+    sl_store_t *store;
+    zsock_t *router;
+    zsock_t *pub;
+    char *endpoint;             //  bound command endpoint
+    char *pub_endpoint;         //  bound live endpoint
+    char *pub_advertised;       //  what WELCOME says
+    zhashx_t *seqs;             //  "producer/stream" -> uint64_t acked seq
+    zhashx_t *bad_peers;        //  peers already logged for a malformed message
+    pending_t *pending;         //  writes of the current group
+    size_t n_pending;
+    size_t gathered_bytes;
+    bool stopping;
+    bool disk_full;             //  last commit failed for lack of space
+    int64_t next_retain_ms;
+    //  Counters, logged at exit.
+    uint64_t n_malformed;
+    uint64_t n_batches;
+    uint64_t n_records;
+    uint64_t n_duplicates;
+    uint64_t n_commits;
+};
+
+static void s_pending_clear (sl_broker_t *self);
+
+void
+sl_broker_config_defaults (sl_broker_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    config->data_dir = "sluice-data";
+    config->listen = "tcp://127.0.0.1:7600";
+    config->max_batch_bytes = 16u << 20;
+    config->max_batch_records = 65536;
+    config->max_depth = SL_MP_MAX_DEPTH;
+}
+
+int
+sl_broker_parse_override (const char *text, sl_retention_override_t *out, const char **why)
+{
+    memset (out, 0, sizeof *out);
+    const char *colon = strchr (text, ':');
+    if (!colon || colon == text || (size_t) (colon - text) > SL_NAME_MAX) {
+        *why = "expected PATTERN:records=N,bytes=SIZE,age=DURATION";
+        return SL_EINVAL;
+    }
+    memcpy (out->pattern, text, (size_t) (colon - text));
+    char settings[256];
+    if (strlen (colon + 1) >= sizeof settings || !colon[1]) {
+        *why = "expected records=N, bytes=SIZE or age=DURATION after ':'";
+        return SL_EINVAL;
+    }
+    strcpy (settings, colon + 1);
+    char *save = NULL;
+    for (char *item = strtok_r (settings, ",", &save); item; item = strtok_r (NULL, ",", &save)) {
+        char *eq = strchr (item, '=');
+        if (!eq) {
+            *why = "each setting is NAME=VALUE";
+            return SL_EINVAL;
+        }
+        *eq = 0;
+        const char *value = eq + 1;
+        int rc;
+        if (streq (item, "records")) {
+            rc = sl_parse_u64 (value, &out->retention.max_records);
+        }
+        else if (streq (item, "bytes")) {
+            rc = sl_parse_size (value, &out->retention.max_bytes);
+        }
+        else if (streq (item, "age")) {
+            rc = sl_parse_duration_ms (value, &out->retention.max_age_ms);
+        }
+        else {
+            *why = "unknown setting (records, bytes, age)";
+            return SL_EINVAL;
+        }
+        if (rc) {
+            *why = "bad value";
+            return SL_EINVAL;
+        }
+    }
+    return 0;
+}
+
+//  Derives the live endpoint from the command endpoint: same host, port + 1.
+//  The advertised form uses host "*", which clients replace by the host
+//  they reached the broker at, so it works behind NAT and in containers.
+static int
+s_derive_pub (const char *listen, char *bind, size_t bind_size, char *advert, size_t advert_size)
+{
+    const char *colon = strrchr (listen, ':');
+    if (strncmp (listen, "tcp://", 6) != 0 || !colon) {
+        return SL_EINVAL;
+    }
+    uint64_t port;
+    if (sl_parse_u64 (colon + 1, &port) || port == 0 || port >= 65535) {
+        return SL_EINVAL;
+    }
+    snprintf (bind, bind_size, "%.*s:%" PRIu64, (int) (colon - listen), listen, port + 1);
+    snprintf (advert, advert_size, "tcp://*:%" PRIu64, port + 1);
+    return 0;
+}
+
+sl_broker_t *
+sl_broker_new (const sl_broker_config_t *config, int *err)
+{
+    *err = 0;
+    sl_broker_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        *err = SL_ENOMEM;
+        return NULL;
+    }
+    self->config = *config;
+    sl_store_opts_t store_opts = {.fsync = config->fsync, .initial_map = config->initial_map};
+    self->store = sl_store_open (config->data_dir, &store_opts, err);
+    if (!self->store) {
+        goto fail;
+    }
+    self->seqs = zhashx_new ();
+    self->bad_peers = zhashx_new ();
+    self->pending = calloc (GATHER_MAX_MSGS, sizeof (pending_t));
+    if (!self->seqs || !self->bad_peers || !self->pending) {
+        *err = SL_ENOMEM;
+        goto fail;
+    }
+    zhashx_set_destructor (self->seqs, (zhashx_destructor_fn *) zstr_free);
+
+    self->router = zsock_new (ZMQ_ROUTER);
+    self->pub = zsock_new (ZMQ_PUB);
+    if (!self->router || !self->pub) {
+        *err = SL_ENOMEM;
+        goto fail;
+    }
+    //  Bounded queues: a peer faster than the disk waits in TCP, a slow
+    //  subscriber loses live messages (refilled from the log by FETCH).
+    zsock_set_rcvhwm (self->router, 64);
+    zsock_set_sndhwm (self->router, 256);
+    zsock_set_maxmsgsize (self->router, (int) (2 * config->max_batch_bytes + (1u << 20)));
+    zsock_set_heartbeat_ivl (self->router, HEARTBEAT_MS);
+    zsock_set_heartbeat_timeout (self->router, 3 * HEARTBEAT_MS);
+    zsock_set_heartbeat_ttl (self->router, 3 * HEARTBEAT_MS);
+    zsock_set_linger (self->router, 1000);
+    zsock_set_sndhwm (self->pub, 64);
+    zsock_set_linger (self->pub, 0);
+    zsock_set_heartbeat_ivl (self->pub, HEARTBEAT_MS);
+    zsock_set_heartbeat_timeout (self->pub, 3 * HEARTBEAT_MS);
+
+    if (zsock_bind (self->router, "%s", config->listen) < 0) {
+        sl_error ("broker", "cannot listen on %s: %s", config->listen, zmq_strerror (zmq_errno ()));
+        *err = SL_EINVAL;
+        goto fail;
+    }
+    self->endpoint = zsock_last_endpoint (self->router);
+
+    char bind[300], advert[300];
+    if (config->pub) {
+        snprintf (bind, sizeof bind, "%s", config->pub);
+        snprintf (advert, sizeof advert, "%s", config->pub);
+    }
+    else if (s_derive_pub (self->endpoint, bind, sizeof bind, advert, sizeof advert)) {
+        sl_error ("broker", "cannot derive the live endpoint from %s: give --pub", self->endpoint);
+        *err = SL_EINVAL;
+        goto fail;
+    }
+    if (zsock_bind (self->pub, "%s", bind) < 0) {
+        sl_error ("broker", "cannot bind the live endpoint %s: %s", bind,
+                  zmq_strerror (zmq_errno ()));
+        *err = SL_EINVAL;
+        goto fail;
+    }
+    self->pub_endpoint = zsock_last_endpoint (self->pub);
+    self->pub_advertised = strdup (advert);
+    if (strstr (advert, ":*") || strstr (advert, ":0")) {
+        //  An ephemeral port: advertise the port really bound.
+        const char *colon = strrchr (self->pub_endpoint, ':');
+        free (self->pub_advertised);
+        self->pub_advertised = zsys_sprintf ("tcp://*%s", colon);
+    }
+    sl_info ("broker", "listening on %s, live feed on %s, data in %s%s", self->endpoint,
+             self->pub_endpoint, config->data_dir, config->fsync ? " (fsync)" : "");
+    return self;
+
+fail:
+    sl_broker_destroy (&self);
+    return NULL;
+}
+
+void
+sl_broker_destroy (sl_broker_t **self_p)
+{
+    sl_broker_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    if (self->pending) {
+        s_pending_clear (self);
+        free (self->pending);
+    }
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->pub);
+    zhashx_destroy (&self->seqs);
+    zhashx_destroy (&self->bad_peers);
+    sl_store_close (&self->store);
+    zstr_free (&self->endpoint);
+    zstr_free (&self->pub_endpoint);
+    free (self->pub_advertised);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+sl_broker_endpoint (sl_broker_t *self)
+{
+    return self->endpoint;
+}
+
+const char *
+sl_broker_pub_endpoint (sl_broker_t *self)
+{
+    return self->pub_endpoint;
+}
+
+void
+sl_broker_stop (sl_broker_t *self)
+{
+    self->stopping = true;
+}
+
+//  ---------------------------------------------------------------------
+//  Replies
+
+static void
+s_send (sl_broker_t *self, zframe_t *peer, zmsg_t **reply_p)
+{
+    zmsg_t *reply = *reply_p;
+    if (!reply) {
+        return;
+    }
+    zframe_t *id = zframe_dup (peer);
+    zmsg_prepend (reply, &id);
+    //  ROUTER drops what it cannot deliver (peer gone, queue full); the
+    //  client times out and asks again, so a failed send needs no action.
+    if (zmsg_send (reply_p, self->router) != 0) {
+        zmsg_destroy (reply_p);
+    }
+}
+
+static void
+s_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
+{
+    zmsg_t *reply = sl_msg_encode (msg);
+    if (!reply) {
+        sl_error ("broker", "cannot encode %s reply", sl_cmd_name (msg->cmd));
+        return;
+    }
+    s_send (self, peer, &reply);
+}
+
+static void
+s_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code, const char *text,
+               uint64_t seq)
+{
+    sl_msg_t err;
+    sl_msg_init (&err, SL_CMD_ERROR);
+    err.req = req;
+    err.code = code < 0 ? -code : code;
+    snprintf (err.text, sizeof err.text, "%s", text ? text : sl_strerror (code));
+    err.seq = seq;
+    s_reply (self, peer, &err);
+}
+
+//  A malformed message: one ERROR reply, one log line per peer, a counter.
+static void
+s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, const char *what)
+{
+    self->n_malformed++;
+    char *hex = zframe_strhex (peer);
+    if (hex && !zhashx_lookup (self->bad_peers, hex)) {
+        if (zhashx_size (self->bad_peers) >= BAD_PEERS_MAX) {
+            zhashx_purge (self->bad_peers);
+        }
+        zhashx_insert (self->bad_peers, hex, (void *) 1);
+        sl_warn ("broker",
+                 "peer %s sent a bad %s message (%s: %s); replied ERROR, dropped it "
+                 "(further bad messages from this peer are counted, not logged)",
+                 hex, sl_cmd_name (msg->cmd), sl_strerror (code), what ? what : "");
+    }
+    zstr_free (&hex);
+    s_reply_error (self, peer, msg->req, code, what ? what : sl_strerror (code), 0);
+}
+
+//  ---------------------------------------------------------------------
+//  Producer sequences: cached in memory, persisted in the store
+
+static char *
+s_seq_key (const char *producer, const char *stream)
+{
+    //  '/' never occurs in a valid name, so the key is unambiguous.
+    return zsys_sprintf ("%s/%s", producer, stream);
+}
+
+static int
+s_acked_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t *seq)
+{
+    char *key = s_seq_key (producer, stream);
+    if (!key) {
+        return SL_ENOMEM;
+    }
+    char *cached = zhashx_lookup (self->seqs, key);
+    if (cached) {
+        memcpy (seq, cached, sizeof *seq);
+        zstr_free (&key);
+        return 0;
+    }
+    int rc = sl_store_producer_get (self->store, producer, stream, seq);
+    if (rc == 0) {
+        char *value = malloc (sizeof *seq);
+        if (value) {
+            memcpy (value, seq, sizeof *seq);
+            zhashx_update (self->seqs, key, value);
+        }
+    }
+    zstr_free (&key);
+    return rc;
+}
+
+static void
+s_cache_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t seq)
+{
+    char *key = s_seq_key (producer, stream);
+    char *value = malloc (sizeof seq);
+    if (key && value) {
+        memcpy (value, &seq, sizeof seq);
+        zhashx_update (self->seqs, key, value);
+        value = NULL;
+    }
+    free (value);
+    zstr_free (&key);
+}
+
+//  ---------------------------------------------------------------------
+//  Reads, answered at once
+
+static void
+s_on_hello (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
+{
+    sl_msg_t w;
+    sl_msg_init (&w, SL_CMD_WELCOME);
+    w.req = msg->req;
+    snprintf (w.broker, sizeof w.broker, "sluice-broker/%s", SLUICE_VERSION);
+    snprintf (w.endpoint, sizeof w.endpoint, "%s", self->pub_advertised);
+    w.heartbeat_ms = HEARTBEAT_MS;
+    w.max_batch_bytes = self->config.max_batch_bytes;
+    w.max_batch_records = self->config.max_batch_records;
+    w.max_depth = self->config.max_depth;
+    if (msg->name[0] && msg->stream[0]) {
+        int rc = s_acked_seq (self, msg->name, msg->stream, &w.seq);
+        if (rc) {
+            s_reply_error (self, peer, msg->req, rc, "cannot read the producer table", 0);
+            return;
+        }
+        strcpy (w.name, msg->name);
+        strcpy (w.stream, msg->stream);
+    }
+    s_reply (self, peer, &w);
+}
+
+static void
+s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
+{
+    sl_stream_info_t info;
+    bool exists;
+    int rc = sl_store_stream_info (self->store, msg->stream, &info, &exists);
+    if (rc) {
+        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        return;
+    }
+    sl_msg_t pos;
+    sl_msg_init (&pos, SL_CMD_POSITION);
+    pos.req = msg->req;
+    strcpy (pos.stream, msg->stream);
+    pos.first = info.first;
+    pos.next = info.next;
+    pos.found = true;
+    uint64_t offset = info.first;
+    uint64_t value = msg->value < 0 ? 0 : (uint64_t) msg->value;
+    switch (msg->from) {
+    case SL_FROM_BEGINNING:
+        offset = info.first;
+        break;
+    case SL_FROM_END:
+        offset = info.next;
+        break;
+    case SL_FROM_OFFSET:
+        offset = value;
+        break;
+    case SL_FROM_LAST:
+        offset = value >= info.next ? 0 : info.next - value;
+        break;
+    case SL_FROM_TIME:
+        rc = sl_store_find_time (self->store, msg->stream, msg->value, &offset);
+        break;
+    case SL_FROM_COMMITTED:
+        if (!msg->name[0]) {
+            s_reply_error (self, peer, msg->req, SL_EPROTO, "SEEK committed needs a reader", 0);
+            return;
+        }
+        rc = sl_store_reader_get (self->store, msg->stream, msg->name, &offset);
+        if (rc == SL_ENOTFOUND) {
+            pos.found = false;
+            offset = info.first;
+            rc = 0;
+        }
+        strcpy (pos.name, msg->name);
+        break;
+    }
+    if (rc) {
+        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        return;
+    }
+    //  Clamp into what the log holds: removed records read from first.
+    if (offset < info.first) {
+        offset = info.first;
+    }
+    if (offset > info.next) {
+        offset = info.next;
+    }
+    pos.offset = offset;
+    s_reply (self, peer, &pos);
+}
+
+typedef struct {
+    zmsg_t *reply;
+    int rc;
+} fetch_ctx_t;
+
+static int
+s_fetch_blob (void *arg, const uint8_t *blob, size_t len)
+{
+    fetch_ctx_t *ctx = arg;
+    //  The blob lives only in the read transaction: copy it into the frame.
+    if (zmsg_addmem (ctx->reply, blob, len) != 0) {
+        ctx->rc = SL_ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
+{
+    uint32_t max_records = msg->max_records ? msg->max_records : FETCH_DEFAULT_RECORDS;
+    uint64_t max_bytes = msg->max_bytes ? msg->max_bytes : FETCH_DEFAULT_BYTES;
+    if (max_bytes > FETCH_MAX_BYTES) {
+        max_bytes = FETCH_MAX_BYTES;
+    }
+    zmsg_t *data = zmsg_new ();
+    if (!data) {
+        s_reply_error (self, peer, msg->req, SL_ENOMEM, NULL, 0);
+        return;
+    }
+    fetch_ctx_t ctx = {.reply = data, .rc = 0};
+    sl_stream_info_t info;
+    int rc = sl_store_read (self->store, msg->stream, msg->offset, max_records, max_bytes,
+                            s_fetch_blob, &ctx, &info);
+    if (rc == 0) {
+        rc = ctx.rc;
+    }
+    if (rc) {
+        zmsg_destroy (&data);
+        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        return;
+    }
+    sl_msg_t rec;
+    sl_msg_init (&rec, SL_CMD_RECORDS);
+    rec.req = msg->req;
+    strcpy (rec.stream, msg->stream);
+    rec.first = info.first;
+    rec.next = info.next;
+    rec.offset = msg->offset < info.first ? info.first : msg->offset;
+    zmsg_t *reply = sl_msg_encode (&rec);
+    if (!reply) {
+        zmsg_destroy (&data);
+        return;
+    }
+    zframe_t *frame;
+    while ((frame = zmsg_pop (data))) {
+        zmsg_append (reply, &frame);
+    }
+    zmsg_destroy (&data);
+    s_send (self, peer, &reply);
+}
+
+static int
+s_list_one (void *arg, const sl_stream_info_t *info)
+{
+    return sl_msg_add_stream ((sl_msg_t *) arg, info);
+}
+
+static void
+s_on_list (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
+{
+    sl_msg_t list;
+    sl_msg_init (&list, SL_CMD_STREAMS);
+    list.req = msg->req;
+    int rc = sl_store_list (self->store, s_list_one, &list);
+    if (rc) {
+        sl_msg_reset (&list);
+        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        return;
+    }
+    s_reply (self, peer, &list);
+    sl_msg_reset (&list);
+}
+
+//  ---------------------------------------------------------------------
+//  Writes, gathered into one transaction
+
+static void
+s_pending_clear (sl_broker_t *self)
+{
+    for (size_t i = 0; i < self->n_pending; i++) {
+        zframe_destroy (&self->pending[i].peer);
+        zframe_destroy (&self->pending[i].data);
+        sl_msg_reset (&self->pending[i].msg);
+    }
+    self->n_pending = 0;
+    self->gathered_bytes = 0;
+}
+
+//  Checks a PUBLISH before it may join the group: limits, then every
+//  record of the batch. Returns 0 or an error code with *why.
+static int
+s_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data, const char **why)
+{
+    size_t size = zframe_size (data);
+    if (msg->count == 0 || msg->seq == 0) {
+        *why = "PUBLISH needs count >= 1 and seq >= 1";
+        return SL_EPROTO;
+    }
+    if (msg->count > self->config.max_batch_records) {
+        *why = "too many records in one batch";
+        return SL_ETOOBIG;
+    }
+    if (size > self->config.max_batch_bytes) {
+        *why = "batch larger than max_batch_bytes";
+        return SL_ETOOBIG;
+    }
+    if (msg->seq > UINT64_MAX - msg->count) {
+        *why = "sequence overflows";
+        return SL_EPROTO;
+    }
+    int rc = sl_batch_validate (zframe_data (data), size, msg->count, self->config.max_depth);
+    if (rc) {
+        *why = rc == SL_EDEPTH ? "a record nests deeper than max_depth"
+                               : "the batch does not hold `count` well-formed records";
+    }
+    return rc;
+}
+
+//  Applies one PUBLISH inside the open transaction, following the dedupe
+//  rules of docs/PROTOCOL.md §6.1. `seqs` holds the sequences as updated by
+//  earlier writes of this group.
+static int
+s_apply_publish (sl_broker_t *self, pending_t *p, zhashx_t *seqs, int64_t now_ms)
+{
+    const sl_msg_t *msg = &p->msg;
+    char *key = s_seq_key (msg->name, msg->stream);
+    if (!key) {
+        return SL_ENOMEM;
+    }
+    uint64_t acked;
+    uint64_t *tentative = zhashx_lookup (seqs, key);
+    int rc = 0;
+    if (tentative) {
+        acked = *tentative;
+    }
+    else {
+        rc = s_acked_seq (self, msg->name, msg->stream, &acked);
+    }
+    if (rc) {
+        goto done;
+    }
+    uint64_t last = msg->seq + msg->count - 1;
+    p->acked = acked;
+    if (msg->seq > acked + 1) {
+        rc = SL_ESEQ;
+        goto done;
+    }
+    if (last <= acked) {
+        self->n_duplicates += msg->count;
+        p->appended = 0;
+        goto done;
+    }
+    //  Drop the records this producer already has, append the rest.
+    uint32_t skip = (uint32_t) (acked + 1 - msg->seq);
+    size_t consumed = 0;
+    const uint8_t *records = zframe_data (p->data);
+    size_t len = zframe_size (p->data);
+    if (skip) {
+        rc = sl_batch_skip (records, len, skip, &consumed);
+        if (rc) {
+            goto done;
+        }
+        self->n_duplicates += skip;
+    }
+    rc = sl_store_append (self->store, msg->stream, records + consumed, len - consumed,
+                          msg->count - skip, now_ms, &p->header);
+    if (rc) {
+        goto done;
+    }
+    rc = sl_store_producer_set (self->store, msg->name, msg->stream, last, now_ms);
+    if (rc) {
+        goto done;
+    }
+    p->appended = msg->count - skip;
+    p->acked = last;
+    p->next = p->header.base_offset + p->appended;
+    uint64_t *value = malloc (sizeof *value);
+    if (!value) {
+        rc = SL_ENOMEM;
+        goto done;
+    }
+    *value = last;
+    zhashx_update (seqs, key, value);
+done:
+    zstr_free (&key);
+    return rc;
+}
+
+static const sl_retention_t *
+s_retention_for (sl_broker_t *self, const char *stream)
+{
+    for (int i = 0; i < self->config.n_overrides; i++) {
+        if (fnmatch (self->config.overrides[i].pattern, stream, 0) == 0) {
+            return &self->config.overrides[i].retention;
+        }
+    }
+    return &self->config.retention;
+}
+
+static bool
+s_has_limits (const sl_retention_t *r)
+{
+    return r->max_records || r->max_bytes || r->max_age_ms;
+}
+
+//  Runs one group: every pending write in one transaction, then the
+//  replies. Redone from the start when the store had to grow its map.
+static void
+s_commit_group (sl_broker_t *self)
+{
+    if (self->n_pending == 0) {
+        return;
+    }
+    int64_t now_ms = sl_now_ms ();
+    int rc = 0;
+    zhashx_t *seqs = NULL;
+    for (int attempt = 0; attempt < MAX_GROUP_RETRIES; attempt++) {
+        zhashx_destroy (&seqs);
+        seqs = zhashx_new ();
+        if (!seqs) {
+            rc = SL_ENOMEM;
+            break;
+        }
+        zhashx_set_destructor (seqs, (zhashx_destructor_fn *) zstr_free);
+        //  Producer sequences are read before the write transaction opens,
+        //  so no read transaction is needed while it is open. The cache is
+        //  emptied, when too large, only here, before those reads.
+        if (zhashx_size (self->seqs) > CACHE_MAX) {
+            zhashx_purge (self->seqs);
+        }
+        for (size_t i = 0; i < self->n_pending; i++) {
+            pending_t *p = &self->pending[i];
+            if (p->msg.cmd == SL_CMD_PUBLISH && p->rc == 0) {
+                uint64_t seq;
+                s_acked_seq (self, p->msg.name, p->msg.stream, &seq);
+            }
+        }
+        rc = sl_store_begin (self->store);
+        if (rc) {
+            break;
+        }
+        for (size_t i = 0; i < self->n_pending && rc != SL_EMAPFULL; i++) {
+            pending_t *p = &self->pending[i];
+            if (p->msg.cmd == SL_CMD_PUBLISH) {
+                p->appended = 0;
+                p->rc = s_apply_publish (self, p, seqs, now_ms);
+            }
+            else if (p->msg.cmd == SL_CMD_COMMIT) {
+                p->rc = sl_store_reader_set (self->store, p->msg.stream, p->msg.name,
+                                             p->msg.offset, now_ms);
+            }
+            //  When LMDB itself failed, the store has aborted the
+            //  transaction: the whole group fails with that error.
+            if (p->rc && !sl_store_in_txn (self->store)) {
+                rc = p->rc;
+                break;
+            }
+        }
+        if (rc == 0) {
+            //  Retention for the streams this group wrote, in the same
+            //  transaction, so the log never holds more than a group past
+            //  its limits.
+            for (size_t i = 0; i < self->n_pending && rc == 0; i++) {
+                pending_t *p = &self->pending[i];
+                if (p->msg.cmd == SL_CMD_PUBLISH && p->appended) {
+                    const sl_retention_t *r = s_retention_for (self, p->msg.stream);
+                    if (s_has_limits (r)) {
+                        uint64_t removed;
+                        rc = sl_store_retain (self->store, p->msg.stream, r, now_ms, &removed);
+                    }
+                }
+            }
+        }
+        if (rc == 0) {
+            rc = sl_store_commit (self->store);
+        }
+        else if (sl_store_in_txn (self->store)) {
+            sl_store_abort (self->store);
+        }
+        if (rc != SL_EMAPFULL) {
+            break;
+        }
+        sl_debug ("broker", "storage map grown; redoing the group");
+    }
+    zhashx_destroy (&seqs);
+
+    if (rc == SL_ENOSPC) {
+        if (!self->disk_full) {
+            sl_error ("broker",
+                      "disk full in %s: intake stopped, producers are told to retry; "
+                      "free space or raise retention limits",
+                      self->config.data_dir);
+        }
+        self->disk_full = true;
+    }
+    else if (rc == 0 && self->disk_full) {
+        sl_info ("broker", "disk space available again: intake resumed");
+        self->disk_full = false;
+    }
+    else if (rc) {
+        sl_error ("broker", "commit failed: %s; producers will resend", sl_strerror (rc));
+    }
+    if (rc == 0) {
+        self->n_commits++;
+    }
+
+    //  Replies and live messages, only now that the records are durable.
+    for (size_t i = 0; i < self->n_pending; i++) {
+        pending_t *p = &self->pending[i];
+        int prc = rc ? rc : p->rc;
+        if (p->msg.cmd == SL_CMD_PUBLISH) {
+            if (prc) {
+                const char *text = prc == SL_ESEQ ? "sequence gap: resend from seq" : NULL;
+                uint64_t expected = prc == SL_ESEQ ? p->acked + 1 : 0;
+                s_reply_error (self, p->peer, p->msg.seq, prc, text, expected);
+                continue;
+            }
+            if (p->appended) {
+                //  Cache only committed sequences.
+                s_cache_seq (self, p->msg.name, p->msg.stream, p->acked);
+            }
+            if (!p->appended) {
+                //  A full duplicate: report where the stream stands now.
+                sl_stream_info_t info;
+                bool exists;
+                if (sl_store_stream_info (self->store, p->msg.stream, &info, &exists) == 0) {
+                    p->next = info.next;
+                }
+            }
+            sl_msg_t c;
+            sl_msg_init (&c, SL_CMD_CONFIRM);
+            c.req = p->msg.seq;
+            strcpy (c.stream, p->msg.stream);
+            strcpy (c.name, p->msg.name);
+            c.seq = p->acked;
+            c.offset = p->appended ? p->header.base_offset : p->next;
+            c.count = p->appended;
+            s_reply (self, p->peer, &c);
+            if (p->appended) {
+                self->n_batches++;
+                self->n_records += p->appended;
+                sl_msg_t live;
+                sl_msg_init (&live, SL_CMD_LIVE);
+                strcpy (live.stream, p->msg.stream);
+                live.offset = p->header.base_offset;
+                live.count = p->appended;
+                live.next = p->next;
+                zmsg_t *out = sl_msg_encode (&live);
+                if (!out) {
+                    continue;
+                }
+                uint8_t topic[SL_NAME_MAX + 2];
+                size_t topic_len = sl_topic (p->msg.stream, topic);
+                zmsg_pushmem (out, topic, topic_len);
+                //  The blob: our header, then the records as appended.
+                size_t skip_bytes = 0;
+                const uint8_t *records = zframe_data (p->data);
+                size_t len = zframe_size (p->data);
+                if (p->appended < p->msg.count) {
+                    sl_batch_skip (records, len, p->msg.count - p->appended, &skip_bytes);
+                }
+                zframe_t *blob = zframe_new (NULL, SL_BATCH_HEADER_SIZE + len - skip_bytes);
+                if (blob) {
+                    sl_batch_header_encode (&p->header, zframe_data (blob));
+                    memcpy (zframe_data (blob) + SL_BATCH_HEADER_SIZE, records + skip_bytes,
+                            len - skip_bytes);
+                    zmsg_append (out, &blob);
+                    if (zmsg_send (&out, self->pub) != 0) {
+                        zmsg_destroy (&out);
+                    }
+                }
+                zmsg_destroy (&out);
+            }
+        }
+        else {
+            if (prc) {
+                s_reply_error (self, p->peer, p->msg.req, prc, NULL, 0);
+                continue;
+            }
+            sl_msg_t c;
+            sl_msg_init (&c, SL_CMD_COMMITTED);
+            c.req = p->msg.req;
+            strcpy (c.stream, p->msg.stream);
+            strcpy (c.name, p->msg.name);
+            c.offset = p->msg.offset;
+            s_reply (self, p->peer, &c);
+        }
+    }
+    s_pending_clear (self);
+}
+
+//  Time-based retention for every stream, once a second: age limits
+//  remove records even when nothing is written.
+typedef struct {
+    char (*names)[SL_NAME_MAX + 1];
+    size_t n, cap;
+} names_t;
+
+static int
+s_collect_name (void *arg, const sl_stream_info_t *info)
+{
+    names_t *names = arg;
+    if (names->n == names->cap) {
+        size_t cap = names->cap ? names->cap * 2 : 16;
+        void *grown = realloc (names->names, cap * sizeof *names->names);
+        if (!grown) {
+            return SL_ENOMEM;
+        }
+        names->names = grown;
+        names->cap = cap;
+    }
+    strcpy (names->names[names->n++], info->name);
+    return 0;
+}
+
+static void
+s_retain_all (sl_broker_t *self)
+{
+    bool any = s_has_limits (&self->config.retention) || self->config.n_overrides > 0;
+    if (!any) {
+        return;
+    }
+    names_t names = {0};
+    if (sl_store_list (self->store, s_collect_name, &names) == 0 && names.n) {
+        int64_t now_ms = sl_now_ms ();
+        int rc = sl_store_begin (self->store);
+        uint64_t total = 0;
+        for (size_t i = 0; i < names.n && rc == 0; i++) {
+            const sl_retention_t *r = s_retention_for (self, names.names[i]);
+            if (s_has_limits (r)) {
+                uint64_t removed = 0;
+                rc = sl_store_retain (self->store, names.names[i], r, now_ms, &removed);
+                total += removed;
+            }
+        }
+        if (rc == 0) {
+            rc = sl_store_commit (self->store);
+        }
+        else if (sl_store_in_txn (self->store)) {
+            sl_store_abort (self->store);
+        }
+        if (rc == 0 && total) {
+            sl_debug ("broker", "retention removed %" PRIu64 " records", total);
+        }
+    }
+    free (names.names);
+}
+
+//  ---------------------------------------------------------------------
+//  The loop
+
+//  Takes one message off the ROUTER and dispatches it. Returns false when
+//  nothing was waiting.
+static bool
+s_handle_one (sl_broker_t *self)
+{
+    if (!(zsock_events (self->router) & ZMQ_POLLIN)) {
+        return false;
+    }
+    zmsg_t *zmsg = zmsg_recv (self->router);
+    if (!zmsg) {
+        return false;
+    }
+    zframe_t *peer = zmsg_pop (zmsg);
+    if (!peer) {
+        zmsg_destroy (&zmsg);
+        return true;
+    }
+    sl_msg_t msg;
+    sl_msg_init (&msg, SL_CMD_NONE);
+    int rc = sl_msg_decode (zmsg, &msg);
+    if (rc) {
+        s_malformed (self, peer, &msg, rc, NULL);
+        goto done;
+    }
+    switch (msg.cmd) {
+    case SL_CMD_HELLO:
+        s_on_hello (self, peer, &msg);
+        break;
+    case SL_CMD_SEEK:
+        s_on_seek (self, peer, &msg);
+        break;
+    case SL_CMD_FETCH:
+        s_on_fetch (self, peer, &msg);
+        break;
+    case SL_CMD_LIST:
+        s_on_list (self, peer, &msg);
+        break;
+    case SL_CMD_PING: {
+        sl_msg_t pong;
+        sl_msg_init (&pong, SL_CMD_PONG);
+        pong.req = msg.req;
+        s_reply (self, peer, &pong);
+        break;
+    }
+    case SL_CMD_PUBLISH:
+    case SL_CMD_COMMIT: {
+        zframe_t *data = NULL;
+        if (msg.cmd == SL_CMD_PUBLISH) {
+            data = zmsg_pop (zmsg);
+            const char *why = NULL;
+            int check = data ? s_check_publish (self, &msg, data, &why) : SL_EPROTO;
+            if (check) {
+                zframe_destroy (&data);
+                //  Report against the batch's seq, as for every PUBLISH reply.
+                msg.req = msg.seq;
+                s_malformed (self, peer, &msg, check, why ? why : "PUBLISH without a batch");
+                break;
+            }
+        }
+        pending_t *p = &self->pending[self->n_pending++];
+        memset (p, 0, sizeof *p);
+        p->peer = peer;
+        peer = NULL;
+        p->msg = msg;
+        sl_msg_init (&msg, SL_CMD_NONE);    //  ownership of any allocation moved
+        p->data = data;
+        self->gathered_bytes += data ? zframe_size (data) : 0;
+        break;
+    }
+    default:
+        //  A reply-only command sent to the broker.
+        s_malformed (self, peer, &msg, SL_ECOMMAND, "a broker-to-client command");
+        break;
+    }
+done:
+    sl_msg_reset (&msg);
+    zframe_destroy (&peer);
+    zmsg_destroy (&zmsg);
+    return true;
+}
+
+int
+sl_broker_run (sl_broker_t *self)
+{
+    zpoller_t *poller = zpoller_new (self->router, NULL);
+    if (!poller) {
+        return SL_ENOMEM;
+    }
+    self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
+    while (!self->stopping && !zsys_interrupted) {
+        int64_t now = sl_mono_ms ();
+        int timeout = (int) (self->next_retain_ms > now ? self->next_retain_ms - now : 0);
+        if (timeout > POLL_MS) {
+            timeout = POLL_MS;
+        }
+        //  While the disk is full, take new writes at a slow pace so that
+        //  a retry does not spin.
+        if (self->disk_full) {
+            zclock_sleep (200);
+        }
+        zpoller_wait (poller, timeout);
+        //  Gather: every message waiting, up to the group's bounds.
+        while (self->n_pending < GATHER_MAX_MSGS && self->gathered_bytes < GATHER_MAX_BYTES) {
+            if (!s_handle_one (self)) {
+                break;
+            }
+        }
+        s_commit_group (self);
+        if (sl_mono_ms () >= self->next_retain_ms) {
+            s_retain_all (self);
+            self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
+        }
+    }
+    zpoller_destroy (&poller);
+    sl_info ("broker",
+             "stopped: %" PRIu64 " records in %" PRIu64 " batches appended, %" PRIu64
+             " duplicates dropped, %" PRIu64 " commits, %" PRIu64 " malformed messages",
+             self->n_records, self->n_batches, self->n_duplicates, self->n_commits,
+             self->n_malformed);
+    return 0;
+}

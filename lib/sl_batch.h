@@ -59,17 +59,23 @@ typedef struct {
 //  Encodes the header into out[SL_BATCH_HEADER_SIZE].
 void sl_batch_header_encode(const sl_batch_header_t *header, uint8_t *out);
 //  Decodes and checks a header (version 1, count >= 1). 0, SL_ETRUNC, SL_EVERSION, SL_EPROTO.
+//  Non-zero flags or reserved bytes are SL_EPROTO: version 1 defines none.
 int sl_batch_header_decode(const uint8_t *data, size_t len, sl_batch_header_t *header);
 
 //  Appends one encoded record to buf. value must be one msgpack object,
-//  headers a msgpack map or NULL, key NULL for nil. 0 or SL_ENOMEM/SL_ETOOBIG.
+//  headers a msgpack map or NULL, key NULL for nil (value NULL encodes nil).
+//  The bytes are copied as given (validation is the receiver's job).
+//  0 or SL_ENOMEM/SL_ETOOBIG; buf is unchanged on failure.
 int sl_record_encode(sl_buf_t *buf, int64_t timestamp, const void *key, uint32_t key_len,
                      bool key_is_bin, const void *headers, size_t headers_len, const void *value,
                      size_t value_len);
 
 //  Checks that data[0..len) is exactly `count` well-formed records (every
 //  length bounded by len, nesting <= max_depth, headers a map of str->str|bin).
-//  0, or SL_ETRUNC / SL_EDEPTH / SL_EPROTO / SL_ETYPE.
+//  0, or SL_ETRUNC / SL_EDEPTH / SL_EPROTO / SL_ETYPE: SL_EPROTO when a record
+//  is not an array of 4, on 0xc1, or for bytes left after `count` records;
+//  SL_ETYPE for a field of the wrong type (timestamp not an int64, key not
+//  nil/str/bin, headers not nil/map of str -> str|bin).
 int sl_batch_validate(const uint8_t *data, size_t len, uint32_t count, uint32_t max_depth);
 
 //  Iterates the records of a batch (already validated, or not: the
@@ -86,11 +92,14 @@ void sl_record_iter_init(sl_record_iter_t *it, const uint8_t *data, size_t len, 
 //  Initialises from a stored blob (header + batch). 0 or a decode error.
 int sl_record_iter_init_blob(sl_record_iter_t *it, const uint8_t *blob, size_t len,
                              sl_batch_header_t *header);
-//  1 = a record in *out, 0 = no more records, negative = malformed input.
+//  1 = a record in *out, 0 = no more records, negative = malformed input
+//  (bytes left after the last counted record are SL_EPROTO). After an error
+//  the iterator does not move: later calls return the same error. Values
+//  are walked with SL_MP_DEPTH_LIMIT.
 int sl_record_iter_next(sl_record_iter_t *it, sl_record_t *out);
 
 //  Byte length of the first n records of a batch (to drop records already
-//  held). 0 or an error as sl_batch_validate.
+//  held). 0 or an error as sl_batch_validate (fewer than n records: SL_ETRUNC).
 int sl_batch_skip(const uint8_t *data, size_t len, uint32_t n, size_t *consumed);
 
 #endif

@@ -47,6 +47,9 @@ zsock_t *sl_client_sock(sl_client_t *self);
 //  *data is taken (set to NULL); on failure the caller still owns it.
 int sl_client_send(sl_client_t *self, const sl_msg_t *msg, zmsg_t **data);
 
+//  Messages passed as reply must have been initialised (sl_msg_init); they
+//  are reset before use and, after a 0 return, hold the decoded message.
+//  A WELCOME received by any call is kept (see sl_client_welcome).
 //  Receives one message (waits up to timeout_ms; -1 forever). Malformed
 //  replies are logged and skipped. 0, SL_ETIMEOUT, SL_ECLOSED. Data frames
 //  go to *data (caller destroys) when data is not NULL, else are dropped.
@@ -62,5 +65,26 @@ int sl_client_request(sl_client_t *self, sl_msg_t *request, sl_msg_t *reply, zms
 
 //  Next request id (monotonic per client).
 uint64_t sl_client_next_req(sl_client_t *self);
+
+//  Like sl_client_send with one data frame that is only borrowed: it is
+//  sent by reference (no copy) and stays the caller's, so a producer can
+//  keep a batch for resending. 0, SL_EAGAIN (high-water mark), SL_EINVAL
+//  (msg could not be encoded) or SL_ECLOSED.
+int sl_client_send_frame(sl_client_t *self, const sl_msg_t *msg, zframe_t *data);
+
+//  Connections to the broker established so far (completed ZMTP
+//  handshakes). When the number changes, the broker may have restarted and
+//  lost what was in flight: a producer resends what is unconfirmed.
+uint32_t sl_client_connects(sl_client_t *self);
+//  True while a connection to the broker is up (as of the last event seen).
+bool sl_client_connected(sl_client_t *self);
+//  Malformed replies received and skipped so far.
+uint64_t sl_client_malformed(sl_client_t *self);
+
+//  Writes endpoint into out, with a "*" host ("tcp://*:7601") replaced by
+//  the host of broker ("tcp://HOST:PORT", HOST may be "[::1]"). Other
+//  endpoints are copied as they are. 0, SL_EINVAL (broker or endpoint
+//  malformed) or SL_ETOOBIG (out too small).
+int sl_endpoint_with_host(const char *endpoint, const char *broker, char *out, size_t size);
 
 #endif

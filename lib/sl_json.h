@@ -12,7 +12,18 @@
       (so 1.0 stays a float); +/-inf print as 1e999/-1e999, NaN as null.
       Types JSON lacks: bin -> {"$bin":"<base64>"}, ext -> {"$ext":TYPE,
       "data":"<base64>"}, a non-string map key -> its JSON text as a string.
-    Built on json-c (see README: uint64 support and a configurable depth).
+      A str that is not valid UTF-8 prints its bad bytes as U+FFFD, so the
+      output is always valid JSON.
+    Strict RFC 8259 input: no NaN/Infinity, no "1." or leading zeros, no raw
+    control characters or lone surrogates in strings, UTF-8 validated
+    (RFC 3629). "-0" is the integer 0. Duplicate object keys are all kept,
+    in order (msgpack maps allow them), so such texts round-trip unchanged.
+    Depth counts containers: [[1]] is 2; SL_MP_MAX_DEPTH deep is accepted.
+    Our own parser and writer, not json-c's tokener: json-c 0.16 clamps
+    integers outside 64 bits, truncates keys at \u0000, accepts NaN and
+    raw control characters, and replaces lone surrogates (see sl_json.c).
+    Floats use strtod / printf: programs run in the C locale.
+    Implemented in sl_json.c (JSON -> msgpack) and sl_json_write.c.
 */
 #ifndef SL_JSON_H_INCLUDED
 #define SL_JSON_H_INCLUDED
@@ -37,19 +48,28 @@ int sl_json_to_msgpack(sl_json_t *self, const char *text, size_t len, sl_buf_t *
                        size_t why_size);
 
 //  Appends the JSON text of one msgpack object (bounded-walked first) to out.
-//  SL_ETRUNC / SL_EDEPTH / SL_EPROTO for malformed input.
+//  data[0..len) must be exactly that object (trailing bytes: SL_EPROTO).
+//  SL_ETRUNC / SL_EDEPTH (nesting past SL_MP_DEPTH_LIMIT) / SL_EPROTO for
+//  malformed input; SL_ENOMEM / SL_ETOOBIG from out. out is unchanged on error.
 int sl_msgpack_to_json(sl_json_t *self, const uint8_t *data, size_t len, sl_buf_t *out);
 
 //  Appends a record as one JSON object:
 //  {"offset":N,"timestamp":MS,"key":K,"headers":{..},"value":V}
-//  ("key" null when nil; "headers" only when present). No newline.
+//  ("key" null when nil, a bin key as {"$bin":..}; "headers" only when
+//  present). No newline. Value and headers are bounded-walked first; out is
+//  unchanged on error.
 int sl_record_to_json(sl_json_t *self, const sl_record_t *record, sl_buf_t *out);
 
 //  When the msgpack value is a map with a str key equal to field, points
 //  *key at that member's bytes when it is str or bin, or renders any other
-//  type as JSON text into scratch and points *key there. 1 found, 0 not a
-//  map or no such field, negative on malformed input.
+//  type as JSON text into scratch (reset first) and points *key there. The
+//  first member with that name wins; non-str keys are skipped. 1 found, 0
+//  not a map or no such field, negative on malformed input.
 int sl_json_field_key(sl_json_t *self, const uint8_t *value, size_t len, const char *field,
                       sl_buf_t *scratch, const uint8_t **key, uint32_t *key_len);
+
+//  Length (1..4) of the well-formed UTF-8 sequence at p[0..n) (RFC 3629:
+//  no overlong forms, no surrogates, nothing above U+10FFFF), 0 if none.
+size_t sl_utf8_len(const uint8_t *p, size_t n);
 
 #endif

@@ -10,19 +10,29 @@
 #ifndef SL_MP_H_INCLUDED
 #define SL_MP_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_MP_MAX_DEPTH 512   //  default nesting bound for record values
+#define SL_MP_MAX_DEPTH 512     //  default nesting bound for record values
+#define SL_MP_DEPTH_LIMIT 1024  //  hard cap on any max_depth (the walker's fixed stack)
 
 //  Walks exactly one msgpack object at data[0..len). On success stores its
 //  encoded size in *used and returns 0. Errors: SL_ETRUNC (input ends inside
 //  the object or a claimed length passes the end), SL_EDEPTH (nesting deeper
 //  than max_depth), SL_EPROTO (reserved type byte 0xc1).
+//  Depth counts containers: a scalar is depth 0, [1] and [] are depth 1,
+//  [[1]] depth 2. max_depth above SL_MP_DEPTH_LIMIT is treated as the limit.
+//  A count claiming more elements than bytes remain fails at once (each
+//  element takes at least one byte), so work is O(len) whatever is claimed.
 int sl_mp_skip(const uint8_t *data, size_t len, uint32_t max_depth, size_t *used);
 
 //  Small readers for the hot path; each checks bounds and advances *p.
-//  They return 0, SL_ETRUNC or SL_ETYPE.
+//  They return 0, SL_ETRUNC or SL_ETYPE, and leave *p alone on error.
+//  An int outside the reader's range (a negative for read_uint, a uint above
+//  INT64_MAX for read_int) is SL_ETYPE. read_array / read_map also fail with
+//  SL_ETRUNC when the count claims more elements than bytes remain, so a
+//  caller may size things from the count.
 int sl_mp_read_array(const uint8_t **p, const uint8_t *end, uint32_t *count);
 int sl_mp_read_map(const uint8_t **p, const uint8_t *end, uint32_t *count);
 int sl_mp_read_int(const uint8_t **p, const uint8_t *end, int64_t *value);    //  any int fitting int64
@@ -31,6 +41,10 @@ int sl_mp_read_uint(const uint8_t **p, const uint8_t *end, uint64_t *value);  //
 int sl_mp_read_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);
 //  True (1) and advances when the next object is nil; 0 otherwise.
 int sl_mp_read_nil(const uint8_t **p, const uint8_t *end);
+//  Only str, only bin; *data points into the input.
+int sl_mp_read_str(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);
+int sl_mp_read_bin(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);
+int sl_mp_read_bool(const uint8_t **p, const uint8_t *end, bool *value);
 
 //  Writers into a caller buffer: return bytes written (<= 9 + n for strings),
 //  or 0 if cap is too small.
@@ -41,5 +55,7 @@ size_t sl_mp_write_uint(uint8_t *out, size_t cap, uint64_t value);
 size_t sl_mp_write_str_header(uint8_t *out, size_t cap, uint32_t size);
 size_t sl_mp_write_bin_header(uint8_t *out, size_t cap, uint32_t size);
 size_t sl_mp_write_nil(uint8_t *out, size_t cap);
+size_t sl_mp_write_bool(uint8_t *out, size_t cap, bool value);
+size_t sl_mp_write_double(uint8_t *out, size_t cap, double value);   //  always float64
 
 #endif

@@ -1,0 +1,734 @@
+/*  sl_proto.c - the Sluice protocol codec (docs/PROTOCOL.md §3 and §5).
+
+    Two tables drive everything: the command table (SL_COMMANDS in
+    sl_proto.h: code, name, data frames) and the field table below (wire
+    key, type, where it lives in sl_msg_t, and two bitmasks: the commands
+    that carry the field and the commands that require it). The encoder and
+    the decoder walk the field table; no command has code of its own, apart
+    from the one rule a table cannot say (SEEK "committed" needs a reader).
+
+    Decoding trusts nothing: frame sizes are checked first, the body is
+    walked by sl_mp_skip with a small depth bound before any field is read,
+    and every string, integer and array count is bounded by its field.
+*/
+#include "sl_proto.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_error.h"
+#include "sl_mp.h"
+
+//  Bodies are flat maps; STREAMS is the deepest: map > array > map.
+#define S_BODY_DEPTH 4
+
+#define S_BIT(name) (1u << SL_CMD_##name)
+#define S_ALL       0xFFFFFFFFu
+
+typedef enum { S_DATA_none, S_DATA_one, S_DATA_any } s_data_t;
+
+typedef struct {
+    sl_cmd_t cmd;
+    const char *name;
+    s_data_t data;
+} s_cmd_t;
+
+static const s_cmd_t s_cmds[] = {
+#define S_CMD_ROW(name, code, data) {SL_CMD_##name, #name, S_DATA_##data},
+    SL_COMMANDS (S_CMD_ROW)
+#undef S_CMD_ROW
+};
+#define S_N_CMDS (sizeof s_cmds / sizeof s_cmds[0])
+
+typedef enum {
+    S_UINT,         //  unsigned integer of `size` bytes, at most `max`
+    S_INT,          //  signed integer of `size` bytes
+    S_BOOL,
+    S_STR,          //  char[size], NUL-terminated
+    S_NAME,         //  as S_STR, and sl_name_valid
+    S_FROM,         //  sl_from_t, on the wire as its lower-case name
+    S_STREAMS,      //  array of maps, each decoded with s_stream_fields
+} s_kind_t;
+
+typedef struct {
+    const char *key;
+    size_t key_len;
+    s_kind_t kind;
+    size_t offset;
+    size_t size;
+    uint64_t max;           //  S_UINT: largest value the member holds
+    uint32_t carry;         //  bit (1 << cmd) set: the command has this field
+    uint32_t need;          //  bit set: the command requires it
+} s_field_t;
+
+#define S_MEMBER_SIZE(type, member) sizeof (((type *) 0)->member)
+#define S_FIELD(key, kind, member, max, carry, need)                                           \
+    {key, sizeof (key) - 1, kind, offsetof (sl_msg_t, member), S_MEMBER_SIZE (sl_msg_t, member), \
+     max, carry, need}
+
+//  Requests and replies that carry "req" (PUBLISH, CONFIRM and LIVE do not:
+//  PUBLISH replies go in order and are matched by seq).
+#define S_REQ_CARRY                                                                            \
+    (S_BIT (HELLO) | S_BIT (WELCOME) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)          \
+     | S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIST) | S_BIT (STREAMS)    \
+     | S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR))
+#define S_REQ_NEED (S_REQ_CARRY & ~(S_BIT (HELLO) | S_BIT (PING)))
+#define S_STREAM_NEED                                                                          \
+    (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)        \
+     | S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIVE))
+#define S_OFFSET_CMDS                                                                          \
+    (S_BIT (CONFIRM) | S_BIT (POSITION) | S_BIT (FETCH) | S_BIT (RECORDS) | S_BIT (COMMIT)      \
+     | S_BIT (COMMITTED) | S_BIT (LIVE))
+#define S_U32 UINT32_MAX
+#define S_U64 UINT64_MAX
+
+//  The one field table. Its order is the order keys are written in.
+static const s_field_t s_fields[] = {
+    S_FIELD ("req", S_UINT, req, S_U64, S_REQ_CARRY, S_REQ_NEED),
+    S_FIELD ("stream", S_NAME, stream, 0, S_STREAM_NEED | S_BIT (HELLO), S_STREAM_NEED),
+    S_FIELD ("producer", S_NAME, name, 0, S_BIT (HELLO) | S_BIT (PUBLISH) | S_BIT (CONFIRM),
+             S_BIT (PUBLISH) | S_BIT (CONFIRM)),
+    S_FIELD ("reader", S_NAME, name, 0, S_BIT (SEEK) | S_BIT (COMMIT) | S_BIT (COMMITTED),
+             S_BIT (COMMIT) | S_BIT (COMMITTED)),
+    S_FIELD ("client", S_STR, client, 0, S_BIT (HELLO), 0),
+    S_FIELD ("broker", S_STR, broker, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
+    S_FIELD ("pub", S_STR, endpoint, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
+    S_FIELD ("seq", S_UINT, seq, S_U64,
+             S_BIT (WELCOME) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR),
+             S_BIT (PUBLISH) | S_BIT (CONFIRM)),
+    S_FIELD ("count", S_UINT, count, S_U32, S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE),
+             S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE)),
+    S_FIELD ("offset", S_UINT, offset, S_U64, S_OFFSET_CMDS, S_OFFSET_CMDS),
+    S_FIELD ("first", S_UINT, first, S_U64, S_BIT (POSITION) | S_BIT (RECORDS),
+             S_BIT (POSITION) | S_BIT (RECORDS)),
+    S_FIELD ("next", S_UINT, next, S_U64, S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE),
+             S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE)),
+    S_FIELD ("from", S_FROM, from, 0, S_BIT (SEEK), S_BIT (SEEK)),
+    S_FIELD ("value", S_INT, value, 0, S_BIT (SEEK), 0),
+    S_FIELD ("found", S_BOOL, found, 0, S_BIT (POSITION), S_BIT (POSITION)),
+    S_FIELD ("max_records", S_UINT, max_records, S_U32, S_BIT (FETCH), 0),
+    S_FIELD ("max_bytes", S_UINT, max_bytes, S_U64, S_BIT (FETCH), 0),
+    S_FIELD ("code", S_UINT, code, INT32_MAX, S_BIT (ERROR), S_BIT (ERROR)),
+    S_FIELD ("text", S_STR, text, 0, S_BIT (ERROR), S_BIT (ERROR)),
+    S_FIELD ("heartbeat_ms", S_UINT, heartbeat_ms, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
+    S_FIELD ("max_batch_bytes", S_UINT, max_batch_bytes, S_U64, S_BIT (WELCOME),
+             S_BIT (WELCOME)),
+    S_FIELD ("max_batch_records", S_UINT, max_batch_records, S_U32, S_BIT (WELCOME),
+             S_BIT (WELCOME)),
+    S_FIELD ("max_depth", S_UINT, max_depth, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
+    S_FIELD ("streams", S_STREAMS, streams, 0, S_BIT (STREAMS), S_BIT (STREAMS)),
+};
+#define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
+
+//  One STREAMS entry; every key is required. Walked with bit 1 as "command".
+#define S_INFO(key, kind, member, max)                                                         \
+    {key, sizeof (key) - 1, kind, offsetof (sl_stream_info_t, member),                        \
+     S_MEMBER_SIZE (sl_stream_info_t, member), max, 1, 1}
+static const s_field_t s_stream_fields[] = {
+    S_INFO ("name", S_NAME, name, 0),          S_INFO ("first", S_UINT, first, S_U64),
+    S_INFO ("next", S_UINT, next, S_U64),      S_INFO ("records", S_UINT, records, S_U64),
+    S_INFO ("bytes", S_UINT, bytes, S_U64),    S_INFO ("last_ms", S_INT, last_ms, 0),
+};
+#define S_N_STREAM_FIELDS (sizeof s_stream_fields / sizeof s_stream_fields[0])
+
+static const char *s_from_names[] = {"beginning", "end", "offset", "last", "time", "committed"};
+#define S_N_FROM (sizeof s_from_names / sizeof s_from_names[0])
+
+static const s_cmd_t *
+s_cmd_find (int code)
+{
+    for (size_t i = 0; i < S_N_CMDS; i++) {
+        if ((int) s_cmds[i].cmd == code) {
+            return &s_cmds[i];
+        }
+    }
+    return NULL;
+}
+
+const char *
+sl_cmd_name (sl_cmd_t cmd)
+{
+    const s_cmd_t *row = s_cmd_find ((int) cmd);
+    return row ? row->name : "UNKNOWN";
+}
+
+void
+sl_msg_init (sl_msg_t *msg, sl_cmd_t cmd)
+{
+    memset (msg, 0, sizeof *msg);
+    msg->cmd = cmd;
+}
+
+void
+sl_msg_reset (sl_msg_t *msg)
+{
+    free (msg->streams);
+    sl_cmd_t cmd = msg->cmd;
+    memset (msg, 0, sizeof *msg);
+    msg->cmd = cmd;
+}
+
+//  The array grows to the next power of two, so that no capacity field is
+//  needed and appends stay amortised O(1).
+int
+sl_msg_add_stream (sl_msg_t *msg, const sl_stream_info_t *info)
+{
+    uint32_t n = msg->n_streams;
+    if (n == UINT32_MAX) {
+        return SL_ETOOBIG;
+    }
+    if ((n & (n - 1)) == 0) {
+        size_t cap = n ? (size_t) n * 2 : 1;
+        sl_stream_info_t *streams = realloc (msg->streams, cap * sizeof *streams);
+        if (!streams) {
+            return SL_ENOMEM;
+        }
+        msg->streams = streams;
+    }
+    msg->streams[n] = *info;
+    msg->n_streams = n + 1;
+    return 0;
+}
+
+size_t
+sl_topic (const char *stream, uint8_t *out)
+{
+    size_t len = strnlen (stream, SL_NAME_MAX);
+    memcpy (out, stream, len);
+    out[len] = 0;
+    return len + 1;
+}
+
+//  ---------------------------------------------------------------------
+//  Field access, shared by encoder and decoder
+
+static uint64_t
+s_get_uint (const void *base, const s_field_t *f)
+{
+    const uint8_t *p = (const uint8_t *) base + f->offset;
+    if (f->size == 4) {
+        uint32_t v;
+        memcpy (&v, p, 4);
+        return v;
+    }
+    uint64_t v;
+    memcpy (&v, p, 8);
+    return v;
+}
+
+static void
+s_set_uint (void *base, const s_field_t *f, uint64_t value)
+{
+    uint8_t *p = (uint8_t *) base + f->offset;
+    if (f->size == 4) {
+        uint32_t v = (uint32_t) value;
+        memcpy (p, &v, 4);
+    }
+    else {
+        memcpy (p, &value, 8);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Encoder: two passes over the same code, the first with no output to
+//  size the body, the second straight into the body frame.
+
+typedef struct {
+    uint8_t *out;       //  NULL while sizing
+    size_t cap;
+    size_t len;
+} s_writer_t;
+
+static void
+s_put (s_writer_t *w, const void *data, size_t size)
+{
+    if (w->out) {
+        assert (w->len + size <= w->cap);
+        memcpy (w->out + w->len, data, size);
+    }
+    w->len += size;
+}
+
+static void
+s_put_uint (s_writer_t *w, uint64_t value)
+{
+    uint8_t tmp[9];
+    s_put (w, tmp, sl_mp_write_uint (tmp, sizeof tmp, value));
+}
+
+static void
+s_put_int (s_writer_t *w, int64_t value)
+{
+    uint8_t tmp[9];
+    s_put (w, tmp, sl_mp_write_int (tmp, sizeof tmp, value));
+}
+
+static void
+s_put_str (s_writer_t *w, const char *str, size_t len)
+{
+    uint8_t tmp[5];
+    s_put (w, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t) len));
+    s_put (w, str, len);
+}
+
+static void
+s_put_map (s_writer_t *w, uint32_t count)
+{
+    uint8_t tmp[5];
+    s_put (w, tmp, sl_mp_write_map (tmp, sizeof tmp, count));
+}
+
+//  True when an optional field holds its "absent" value and is not sent.
+static bool
+s_is_empty (const void *base, const s_field_t *f)
+{
+    const uint8_t *p = (const uint8_t *) base + f->offset;
+    switch (f->kind) {
+    case S_UINT:
+        return s_get_uint (base, f) == 0;
+    case S_INT: {
+        int64_t v;
+        memcpy (&v, p, sizeof v);
+        return v == 0;
+    }
+    case S_BOOL:
+        return !*(const bool *) p;
+    case S_STR:
+    case S_NAME:
+        return p[0] == '\0';
+    default:
+        return false;
+    }
+}
+
+static bool
+s_sent (const void *base, const s_field_t *f, uint32_t bit)
+{
+    return (f->carry & bit) && ((f->need & bit) || !s_is_empty (base, f));
+}
+
+//  Writes one map of the fields that are sent for bit.
+static void
+s_put_fields (s_writer_t *w, const void *base, const s_field_t *fields, size_t n_fields,
+              uint32_t bit, const sl_msg_t *msg)
+{
+    uint32_t count = 0;
+    for (size_t i = 0; i < n_fields; i++) {
+        count += s_sent (base, &fields[i], bit);
+    }
+    s_put_map (w, count);
+    for (size_t i = 0; i < n_fields; i++) {
+        const s_field_t *f = &fields[i];
+        if (!s_sent (base, f, bit)) {
+            continue;
+        }
+        const uint8_t *p = (const uint8_t *) base + f->offset;
+        s_put_str (w, f->key, f->key_len);
+        switch (f->kind) {
+        case S_UINT:
+            s_put_uint (w, s_get_uint (base, f));
+            break;
+        case S_INT: {
+            int64_t v;
+            memcpy (&v, p, sizeof v);
+            s_put_int (w, v);
+            break;
+        }
+        case S_BOOL: {
+            uint8_t b = *(const bool *) p ? 0xc3 : 0xc2;
+            s_put (w, &b, 1);
+            break;
+        }
+        case S_STR:
+        case S_NAME:
+            s_put_str (w, (const char *) p, strlen ((const char *) p));
+            break;
+        case S_FROM: {
+            const char *name = s_from_names[*(const sl_from_t *) p];
+            s_put_str (w, name, strlen (name));
+            break;
+        }
+        case S_STREAMS: {
+            uint8_t tmp[5];
+            s_put (w, tmp, sl_mp_write_array (tmp, sizeof tmp, msg->n_streams));
+            for (uint32_t s = 0; s < msg->n_streams; s++) {
+                s_put_fields (w, &msg->streams[s], s_stream_fields, S_N_STREAM_FIELDS, 1,
+                              NULL);
+            }
+            break;
+        }
+        }
+    }
+}
+
+//  Checks what the encoder would send: strings terminated inside their
+//  member, names valid, enums in range. The rules are the decoder's.
+static bool
+s_fields_valid (const void *base, const s_field_t *fields, size_t n_fields, uint32_t bit)
+{
+    for (size_t i = 0; i < n_fields; i++) {
+        const s_field_t *f = &fields[i];
+        if (!s_sent (base, f, bit)) {
+            continue;
+        }
+        const uint8_t *p = (const uint8_t *) base + f->offset;
+        if (f->kind == S_STR || f->kind == S_NAME) {
+            const uint8_t *nul = memchr (p, 0, f->size);
+            if (!nul) {
+                return false;
+            }
+            if (f->kind == S_NAME && !sl_name_valid ((const char *) p, (size_t) (nul - p))) {
+                return false;
+            }
+        }
+        else if (f->kind == S_FROM) {
+            sl_from_t from = *(const sl_from_t *) p;
+            if ((unsigned) from >= S_N_FROM) {
+                return false;
+            }
+        }
+        else if (f->kind == S_UINT && s_get_uint (base, f) > f->max) {
+            return false;
+        }
+    }
+    return true;
+}
+
+zmsg_t *
+sl_msg_encode (const sl_msg_t *msg)
+{
+    const s_cmd_t *cmd = s_cmd_find ((int) msg->cmd);
+    if (!cmd) {
+        return NULL;
+    }
+    uint32_t bit = 1u << cmd->cmd;
+    //  ERROR carries the positive value of a code; accept either sign.
+    sl_msg_t copy;
+    if (msg->cmd == SL_CMD_ERROR && msg->code < 0) {
+        memcpy (&copy, msg, sizeof copy);
+        copy.code = msg->code == INT32_MIN ? INT32_MAX : -msg->code;
+        msg = &copy;
+    }
+    if (!s_fields_valid (msg, s_fields, S_N_FIELDS, bit)) {
+        return NULL;
+    }
+    if (msg->cmd == SL_CMD_SEEK && msg->from == SL_FROM_COMMITTED && !msg->name[0]) {
+        return NULL;
+    }
+    if (msg->cmd == SL_CMD_STREAMS) {
+        if (msg->n_streams && !msg->streams) {
+            return NULL;
+        }
+        for (uint32_t i = 0; i < msg->n_streams; i++) {
+            if (!s_fields_valid (&msg->streams[i], s_stream_fields, S_N_STREAM_FIELDS, 1)) {
+                return NULL;
+            }
+        }
+    }
+    s_writer_t sizing = {NULL, 0, 0};
+    s_put_fields (&sizing, msg, s_fields, S_N_FIELDS, bit, msg);
+    if (sizing.len > SL_MAX_BODY) {
+        return NULL;
+    }
+    uint8_t head[SL_HEADER_SIZE] = {SL_PROTO_SIG0, SL_PROTO_SIG1, SL_PROTO_VERSION,
+                                    (uint8_t) cmd->cmd};
+    zmsg_t *zmsg = zmsg_new ();
+    zframe_t *header = zframe_new (head, sizeof head);
+    zframe_t *body = zframe_new (NULL, sizing.len);
+    if (!zmsg || !header || !body) {
+        goto fail;
+    }
+    s_writer_t writer = {zframe_data (body), sizing.len, 0};
+    s_put_fields (&writer, msg, s_fields, S_N_FIELDS, bit, msg);
+    assert (writer.len == sizing.len);
+    if (zmsg_append (zmsg, &header) || zmsg_append (zmsg, &body)) {
+        goto fail;
+    }
+    return zmsg;
+fail:
+    zframe_destroy (&header);
+    zframe_destroy (&body);
+    zmsg_destroy (&zmsg);
+    return NULL;
+}
+
+zmsg_t *
+sl_msg_error (uint64_t req, int code, const char *text)
+{
+    sl_msg_t msg;
+    sl_msg_init (&msg, SL_CMD_ERROR);
+    msg.req = req;
+    msg.code = code == INT32_MIN ? INT32_MAX : code < 0 ? -code : code;
+    snprintf (msg.text, sizeof msg.text, "%s", text ? text : sl_strerror (-msg.code));
+    return sl_msg_encode (&msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Decoder
+
+static const s_field_t *
+s_field_find (const s_field_t *fields, size_t n_fields, uint32_t bit, const uint8_t *key,
+              uint32_t key_len, size_t *index)
+{
+    for (size_t i = 0; i < n_fields; i++) {
+        const s_field_t *f = &fields[i];
+        if ((f->carry & bit) && f->key_len == key_len && memcmp (f->key, key, key_len) == 0) {
+            *index = i;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static int s_read_streams (const uint8_t **p, const uint8_t *end, sl_msg_t *msg);
+
+//  Reads one value into its member. The input has passed sl_mp_skip, so a
+//  reader failure here means the wrong type, never a truncation.
+static int
+s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *base,
+              sl_msg_t *msg)
+{
+    uint8_t *member = (uint8_t *) base + f->offset;
+    switch (f->kind) {
+    case S_UINT: {
+        uint64_t v;
+        if (sl_mp_read_uint (p, end, &v)) {
+            return SL_EPROTO;
+        }
+        if (v > f->max) {
+            return SL_ETOOBIG;
+        }
+        s_set_uint (base, f, v);
+        return 0;
+    }
+    case S_INT: {
+        int64_t v;
+        if (sl_mp_read_int (p, end, &v)) {
+            uint64_t u;
+            return sl_mp_read_uint (p, end, &u) == 0 ? SL_ETOOBIG : SL_EPROTO;
+        }
+        memcpy (member, &v, sizeof v);
+        return 0;
+    }
+    case S_BOOL:
+        return sl_mp_read_bool (p, end, (bool *) member) ? SL_EPROTO : 0;
+    case S_STR:
+    case S_NAME:
+    case S_FROM: {
+        const uint8_t *str;
+        uint32_t len;
+        if (sl_mp_read_str (p, end, &str, &len)) {
+            return SL_EPROTO;
+        }
+        if (f->kind == S_FROM) {
+            for (size_t i = 0; i < S_N_FROM; i++) {
+                if (strlen (s_from_names[i]) == len && memcmp (s_from_names[i], str, len) == 0) {
+                    *(sl_from_t *) member = (sl_from_t) i;
+                    return 0;
+                }
+            }
+            return SL_EPROTO;
+        }
+        if (len >= f->size) {
+            return SL_ETOOBIG;
+        }
+        if (memchr (str, 0, len)) {
+            return f->kind == S_NAME ? SL_ENAME : SL_EPROTO;
+        }
+        if (f->kind == S_NAME && !sl_name_valid ((const char *) str, len)) {
+            return SL_ENAME;
+        }
+        memcpy (member, str, len);
+        member[len] = 0;
+        return 0;
+    }
+    case S_STREAMS:
+        return s_read_streams (p, end, msg);
+    }
+    return SL_EPROTO;
+}
+
+//  Walks one map, filling the fields carried by bit, ignoring other keys,
+//  rejecting a known key given twice, and checking the required ones.
+static int
+s_read_fields (const uint8_t **p, const uint8_t *end, const s_field_t *fields, size_t n_fields,
+               uint32_t bit, void *base, sl_msg_t *msg)
+{
+    uint32_t pairs;
+    if (sl_mp_read_map (p, end, &pairs)) {
+        return SL_EPROTO;
+    }
+    uint64_t seen = 0;
+    for (uint32_t i = 0; i < pairs; i++) {
+        const uint8_t *key;
+        uint32_t key_len;
+        if (sl_mp_read_str (p, end, &key, &key_len)) {
+            return SL_EPROTO;
+        }
+        size_t index;
+        const s_field_t *f = s_field_find (fields, n_fields, bit, key, key_len, &index);
+        if (!f) {
+            size_t used;
+            if (sl_mp_skip (*p, (size_t) (end - *p), S_BODY_DEPTH, &used)) {
+                return SL_EPROTO;
+            }
+            *p += used;
+            continue;
+        }
+        if (seen & (1ull << index)) {
+            return SL_EPROTO;
+        }
+        seen |= 1ull << index;
+        int rc = s_read_value (p, end, f, base, msg);
+        if (rc) {
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n_fields; i++) {
+        if ((fields[i].need & bit) && !(seen & (1ull << i))) {
+            return SL_EPROTO;
+        }
+    }
+    return 0;
+}
+
+//  STREAMS: sl_mp_read_array has checked the count against the bytes left,
+//  and the array grows only as entries really decode, so a lying count
+//  costs nothing.
+static int
+s_read_streams (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
+{
+    uint32_t count;
+    if (sl_mp_read_array (p, end, &count)) {
+        return SL_EPROTO;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        sl_stream_info_t info;
+        memset (&info, 0, sizeof info);
+        int rc = s_read_fields (p, end, s_stream_fields, S_N_STREAM_FIELDS, 1, &info, NULL);
+        if (rc) {
+            return rc;
+        }
+        rc = sl_msg_add_stream (msg, &info);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+//  Best effort after a failure: reads "req" (and "seq", which names a
+//  failed PUBLISH) from a body that at least walks, so that the error reply
+//  can name the request.
+static void
+s_peek_ids (const uint8_t *data, size_t size, sl_msg_t *msg)
+{
+    size_t used;
+    if (sl_mp_skip (data, size, S_BODY_DEPTH, &used)) {
+        return;
+    }
+    const uint8_t *p = data;
+    const uint8_t *end = data + used;
+    uint32_t pairs;
+    if (sl_mp_read_map (&p, end, &pairs)) {
+        return;
+    }
+    for (uint32_t i = 0; i < pairs; i++) {
+        const uint8_t *key;
+        uint32_t key_len;
+        if (sl_mp_read_str (&p, end, &key, &key_len)) {
+            return;
+        }
+        uint64_t value;
+        const uint8_t *q = p;
+        if (sl_mp_read_uint (&q, end, &value) == 0) {
+            if (key_len == 3 && memcmp (key, "req", 3) == 0) {
+                msg->req = value;
+            }
+            else if (key_len == 3 && memcmp (key, "seq", 3) == 0) {
+                msg->seq = value;
+            }
+        }
+        if (sl_mp_skip (p, (size_t) (end - p), S_BODY_DEPTH, &used)) {
+            return;
+        }
+        p += used;
+    }
+}
+
+static int
+s_decode (zframe_t *header, zframe_t *body, zmsg_t *zmsg, sl_msg_t *msg)
+{
+    if (!header || zframe_size (header) != SL_HEADER_SIZE) {
+        return SL_EPROTO;
+    }
+    const uint8_t *h = zframe_data (header);
+    if (h[0] != SL_PROTO_SIG0 || h[1] != SL_PROTO_SIG1) {
+        return SL_EPROTO;
+    }
+    msg->version = h[2];
+    const s_cmd_t *cmd = s_cmd_find (h[3]);
+    if (cmd) {
+        msg->cmd = cmd->cmd;
+    }
+    if (h[2] != SL_PROTO_VERSION) {
+        return SL_EVERSION;
+    }
+    if (!cmd) {
+        return SL_ECOMMAND;
+    }
+    if (!body) {
+        return SL_EPROTO;
+    }
+    size_t size = zframe_size (body);
+    if (size > SL_MAX_BODY) {
+        return SL_ETOOBIG;
+    }
+    const uint8_t *data = zframe_data (body);
+    size_t used;
+    if (size == 0 || sl_mp_skip (data, size, S_BODY_DEPTH, &used) || used != size) {
+        return SL_EPROTO;
+    }
+    const uint8_t *p = data;
+    int rc = s_read_fields (&p, data + size, s_fields, S_N_FIELDS, 1u << cmd->cmd, msg, msg);
+    if (rc) {
+        return rc;
+    }
+    if (msg->cmd == SL_CMD_SEEK && msg->from == SL_FROM_COMMITTED && !msg->name[0]) {
+        return SL_EPROTO;
+    }
+    size_t frames = zmsg_size (zmsg);
+    if ((cmd->data == S_DATA_none && frames != 0) || (cmd->data == S_DATA_one && frames != 1)) {
+        return SL_EPROTO;
+    }
+    return 0;
+}
+
+int
+sl_msg_decode (zmsg_t *zmsg, sl_msg_t *msg)
+{
+    sl_msg_reset (msg);
+    msg->cmd = SL_CMD_NONE;
+    if (!zmsg) {
+        return SL_EPROTO;
+    }
+    zframe_t *header = zmsg_pop (zmsg);
+    zframe_t *body = header ? zmsg_pop (zmsg) : NULL;
+    int rc = s_decode (header, body, zmsg, msg);
+    if (rc) {
+        //  Keep only what names the request; nothing half-decoded survives.
+        sl_cmd_t cmd = msg->cmd;
+        uint8_t version = msg->version;
+        sl_msg_reset (msg);
+        msg->cmd = cmd;
+        msg->version = version;
+        if (body && zframe_size (body) <= SL_MAX_BODY) {
+            s_peek_ids (zframe_data (body), zframe_size (body), msg);
+        }
+    }
+    zframe_destroy (&header);
+    zframe_destroy (&body);
+    return rc;
+}

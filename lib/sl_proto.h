@@ -100,8 +100,9 @@ typedef struct {
     uint32_t n_streams;
 } sl_msg_t;
 
-//  Zeroes msg (freeing streams) and sets its command.
+//  Zeroes msg and sets its command. For a fresh struct (it frees nothing).
 void sl_msg_init(sl_msg_t *msg, sl_cmd_t cmd);
+//  Frees streams and zeroes every field except cmd. For an initialised msg.
 void sl_msg_reset(sl_msg_t *msg);
 //  "PUBLISH"; "UNKNOWN" for codes not in the table.
 const char *sl_cmd_name(sl_cmd_t cmd);
@@ -111,15 +112,24 @@ int sl_msg_add_stream(sl_msg_t *msg, const sl_stream_info_t *info);
 
 //  Encodes header and body as the first two frames of a new zmsg; the
 //  caller appends data frames (and, for PUB, pushes the topic in front).
-//  NULL on OOM or when a string field is invalid for the command.
+//  Required fields are always written; optional ones only when non-zero /
+//  non-empty (zero is "absent" for every optional field). ERROR's code may
+//  be given with either sign. NULL on OOM, for an unknown command, when a
+//  string field is invalid for the command (unterminated, bad name), SEEK
+//  "committed" has no reader, or the body would pass SL_MAX_BODY.
 zmsg_t *sl_msg_encode(const sl_msg_t *msg);
 
 //  Decodes (and removes) header and body frames at the front of zmsg,
 //  leaving data frames in zmsg. Checks signature, version, command,
 //  required fields, types, string lengths and the number of data frames.
 //  Returns 0 or SL_EPROTO / SL_EVERSION / SL_ECOMMAND / SL_ETOOBIG /
-//  SL_ENAME; msg->cmd and msg->req are filled whenever they could be read,
-//  so that the error reply can name the request.
+//  SL_ENAME (or SL_ENOMEM); msg->cmd and msg->req are filled whenever they
+//  could be read, so that the error reply can name the request (and
+//  msg->seq too, which names a failed PUBLISH); other fields are zero after
+//  a failure. msg must be initialised (sl_msg_init): it is reset first, so
+//  a msg may be reused for decode after decode. Optional fields absent on
+//  the wire read as 0. zmsg is not destroyed; on failure what is left in it
+//  is unspecified.
 int sl_msg_decode(zmsg_t *zmsg, sl_msg_t *msg);
 
 //  Convenience: an ERROR reply for req with code (negative SL_E*) and text.

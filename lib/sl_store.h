@@ -11,6 +11,19 @@
     reads open their own read-only transaction per call. Data handed to a
     callback lives only for that call.
 
+    Views: sl_store_read, sl_store_find_time and sl_store_list always see
+    committed data only. sl_store_stream_info, sl_store_producer_get and
+    sl_store_reader_get see the open write transaction when there is one
+    (so the broker's dedupe sees the batches it added in this group
+    commit), committed data otherwise.
+
+    Errors in a write transaction: when LMDB itself fails (map full, disk
+    full, I/O), the transaction has been aborted when the call returns and
+    sl_store_in_txn() is false; argument errors (SL_ENAME, SL_EINVAL) and
+    damaged values read from disk (SL_ESTORE) leave it open. Writes without
+    an open transaction return SL_ESTATE. When the map has reached max_map,
+    a full map is reported as SL_ENOSPC (intake must stop), not SL_EMAPFULL.
+
     Durability: by default commits are not fsync'ed (MDB_NOSYNC), which
     survives the death of the process (kill -9): the kernel holds every
     committed page. opts.fsync makes each commit durable against power loss.
@@ -40,6 +53,7 @@ typedef struct {
 } sl_retention_t;
 
 //  Opens (creating) the environment in dir, creating dir if needed.
+//  opts may be NULL (defaults); zero fields take their defaults.
 //  Clears stale reader slots left by killed processes. NULL on failure,
 //  with the reason in *err (negative SL_E*) and one log line.
 sl_store_t *sl_store_open(const char *dir, const sl_store_opts_t *opts, int *err);
@@ -76,7 +90,8 @@ int sl_store_reader_set(sl_store_t *self, const char *stream, const char *reader
 //  Stream state; a stream never written reads as empty (exists = false).
 int sl_store_stream_info(sl_store_t *self, const char *stream, sl_stream_info_t *info,
                          bool *exists);
-//  Calls fn for every stream, in name order. Stops early if fn returns != 0.
+//  Calls fn for every stream, in name order. Stops early if fn returns != 0,
+//  and returns that value.
 typedef int (sl_store_stream_fn) (void *ctx, const sl_stream_info_t *info);
 int sl_store_list(sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
 
@@ -84,7 +99,12 @@ int sl_store_list(sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
 //  order, starting with the blob that contains `offset` (it may begin
 //  before it), until max_records records or max_bytes bytes have been
 //  passed (at least one blob is always passed when there is one).
-//  *info receives the stream bounds as seen by the same transaction.
+//  The bounds are soft and cut at blob boundaries: a blob that would take
+//  the records (counted from `offset`) or bytes past a bound is not passed,
+//  unless it is the first. 0 means no bound. A non-zero return from fn
+//  stops the walk and is returned. An offset below first reads from first.
+//  *info (may be NULL) receives the stream bounds as seen by the same
+//  transaction.
 typedef int (sl_store_blob_fn) (void *ctx, const uint8_t *blob, size_t len);
 int sl_store_read(sl_store_t *self, const char *stream, uint64_t offset, uint32_t max_records,
                   uint64_t max_bytes, sl_store_blob_fn *fn, void *ctx, sl_stream_info_t *info);
@@ -94,14 +114,24 @@ int sl_store_find_time(sl_store_t *self, const char *stream, int64_t time_ms, ui
 
 //  Deletes the oldest whole batches of stream while a limit is exceeded:
 //  records kept > max_records, bytes kept > max_bytes, or a batch's
-//  append_ms older than now_ms - max_age_ms. A batch is removed only if the
-//  stream still satisfies max_records... without it (at least max_records
-//  records stay). Offsets never change; first moves. In a write txn.
+//  append_ms older than now_ms - max_age_ms. Under the count limit a batch
+//  is removed only if the stream still satisfies max_records without it
+//  (at least max_records records stay); the byte and age limits may empty
+//  the stream (first = next). Offsets never change; first moves. In a
+//  write txn.
 //  *removed receives the number of records removed.
 int sl_store_retain(sl_store_t *self, const char *stream, const sl_retention_t *ret,
                     int64_t now_ms, uint64_t *removed);
 
 //  Current map size and bytes in use (for stats and tests).
 void sl_store_usage(sl_store_t *self, uint64_t *map_size, uint64_t *used);
+
+//  True while a write transaction is open (after an error: whether it is
+//  still open, see "Errors in a write transaction" above).
+bool sl_store_in_txn(sl_store_t *self);
+
+//  Frees reader slots left by dead processes (open does this too; LMDB
+//  advises doing it now and then). *cleared (may be NULL) gets how many.
+int sl_store_readers_check(sl_store_t *self, int *cleared);
 
 #endif

@@ -1,0 +1,138 @@
+/*  sluice-sink - reads a stream from any position and follows it live.
+*/
+#include <czmq.h>
+#include <string.h>
+
+#include "sink.h"
+#include "sl_error.h"
+#include "sl_log.h"
+#include "sl_opts.h"
+#include "sl_util.h"
+
+enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
+       OPT_CONNECT_TIMEOUT };
+
+static const sl_opt_t s_opts[] = {
+    [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
+                  false},
+    [OPT_STREAM] = {"stream", 's', "NAME", "stream to read", false},
+    [OPT_FROM] = {"from", 'f', "POS", "start at beginning, end (default), OFFSET, -N (the last N) "
+                "or @TIME", false},
+    [OPT_NAME] = {"name", 'n', "NAME", "durable reader: resume where NAME committed, else --from", false},
+    [OPT_EXIT_AT_END] = {"exit-at-end", 'e', NULL, "exit 0 once caught up instead of following",
+                       false},
+    [OPT_COUNT] = {"count", 'c', "N", "exit 0 after N records", false},
+    [OPT_FORMAT] = {"format", 'o', "FORMAT", "json (default), value (JSON per line) or msgpack", false},
+    [OPT_LIST] = {"list", 'l', NULL, "list the broker's streams (JSON with --format json)", false},
+    [OPT_CONNECT_TIMEOUT] = {"connect-timeout", 0, "DURATION",
+                           "exit 1 if the broker is silent this long (default 30s)",
+                           false},
+    {NULL, 0, NULL, NULL, false},
+};
+
+static int
+s_apply (void *ctx, int index, const char *arg, const char **why)
+{
+    sl_sink_config_t *cfg = ctx;
+    int rc = 0;
+    switch (index) {
+    case OPT_BROKER:
+        cfg->broker = arg;
+        break;
+    case OPT_STREAM:
+        cfg->stream = arg;
+        if (!sl_name_valid (arg, strlen (arg))) {
+            *why = "expected 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
+            rc = SL_ENAME;
+        }
+        break;
+    case OPT_FROM:
+        rc = sl_sink_parse_from (arg, &cfg->from, &cfg->from_value);
+        *why = "expected beginning, end, OFFSET, -N or @TIME (ISO 8601 or epoch ms)";
+        break;
+    case OPT_NAME:
+        cfg->name = arg;
+        if (!sl_name_valid (arg, strlen (arg))) {
+            *why = "expected 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
+            rc = SL_ENAME;
+        }
+        break;
+    case OPT_EXIT_AT_END:
+        cfg->exit_at_end = true;
+        break;
+    case OPT_COUNT:
+        rc = sl_parse_u64 (arg, &cfg->count);
+        *why = "expected a number of records, at least 1";
+        if (rc == 0 && cfg->count == 0) {
+            rc = SL_EINVAL;
+        }
+        break;
+    case OPT_FORMAT:
+        rc = sl_sink_parse_format (arg, &cfg->format);
+        *why = "expected json, value or msgpack";
+        break;
+    case OPT_LIST:
+        cfg->list = true;
+        break;
+    case OPT_CONNECT_TIMEOUT:
+        rc = sl_parse_duration_ms (arg, &cfg->connect_timeout_ms);
+        *why = "expected a duration such as 500ms, 30s or 2m";
+        if (rc == 0 && cfg->connect_timeout_ms <= 0) {
+            rc = SL_EINVAL;
+        }
+        break;
+    }
+    return rc;
+}
+
+static const sl_opts_spec_t s_spec = {
+    .program = "sluice-sink",
+    .synopsis = "--broker tcp://HOST:PORT --stream NAME",
+    .about = "Writes the records of a stream to stdout, in order, each exactly once: first\n"
+             "from the broker's log, from the position --from names, then live as they are\n"
+             "appended (like tail -f), filling any gap in the live feed from the log.\n"
+             "With --name the position is committed to the broker as output is written, and\n"
+             "a restarted sink resumes there. Exit codes: 0 done (also SIGINT/SIGTERM and a\n"
+             "closed pipe), 1 error (broker unreachable, malformed data), 2 usage.",
+    .footer = "Examples:\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders      # follow new records\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from beginning --exit-at-end\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from -10 --format value\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from @2026-11-26T12:00:00Z\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --name billing --from beginning\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 --list\n"
+              "  SLUICE_BROKER=tcp://broker:7600 sluice-sink -s orders --from 0 | head -5\n"
+              "TIME is ISO 8601 or epoch ms. See docs/sink.md for the output formats.",
+    .opts = s_opts,
+};
+
+int
+main (int argc, char **argv)
+{
+    sl_log_set_program ("sluice-sink");
+    sl_sink_config_t cfg;
+    sl_sink_config_init (&cfg);
+    int exit_code = 0;
+    int first = sl_opts_parse (&s_spec, argc, argv, s_apply, &cfg, &exit_code);
+    if (first < 0) {
+        return exit_code;
+    }
+    if (first < argc) {
+        fprintf (stderr, "sluice-sink: unexpected argument '%s'; try --help\n", argv[first]);
+        return 2;
+    }
+    if (!cfg.broker || (!cfg.list && !cfg.stream)) {
+        fprintf (stderr, "sluice-sink: %s is required; try --help\n",
+                 cfg.broker ? "--stream" : "--broker");
+        return 2;
+    }
+    if (cfg.list && cfg.format != SL_SINK_FORMAT_DEFAULT && cfg.format != SL_SINK_FORMAT_JSON) {
+        fprintf (stderr, "sluice-sink: --list prints a table or, with --format json, JSON\n");
+        return 2;
+    }
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    int rc = sl_sink_run (&cfg);
+    zsys_shutdown ();
+    return rc;
+}

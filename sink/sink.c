@@ -1,0 +1,827 @@
+/*  sink.c - the sink core: gapless, duplicate-free reading of one stream.
+
+    docs/PROTOCOL.md §6.4, step by step:
+    1. The SUB socket is connected and subscribed before anything is read,
+       so a record appended during the replay reaches us by one path or the
+       other.
+    2. SEEK resolves the start (a durable reader's checkpoint first), then
+       FETCH runs from next_wanted until a reply has nothing more: caught up.
+       While one reply is written out, the FETCH for what follows it is
+       already in flight.
+    3. Each LIVE blob: records below next_wanted are dropped; a blob that
+       starts past next_wanted means LIVE lost something, and the gap is
+       fetched from the log before the blob is delivered.
+    4. After 1 s without LIVE, a FETCH at next_wanted finds a lost tail and
+       notices a restarted broker (which is met with a new HELLO).
+    Every record passes one gate, s_deliver: only the record at next_wanted
+    is written, so neither path can duplicate or reorder. Memory stays at
+    one FETCH reply, one held LIVE blob and the SUB high-water mark.
+*/
+#include "sink.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sink_out.h"
+#include "sl_batch.h"
+#include "sl_client.h"
+#include "sl_error.h"
+#include "sl_log.h"
+#include "sl_mp.h"
+#include "sl_util.h"
+#include "sl_version.h"
+
+#define S_FETCH_RECORDS     10000
+#define S_FETCH_BYTES       (4u << 20)
+#define S_SUB_HWM           64
+#define S_IDLE_FETCH_MS     1000
+#define S_COMMIT_EVERY_MS   200
+#define S_FINAL_COMMIT_MS   5000
+#define S_LIVE_DRAIN_MAX    64          //  LIVE blobs gathered into one write
+#define S_RETRY_PAUSE_MS    200
+
+typedef struct {
+    const sl_sink_config_t *cfg;
+    sl_client_t *client;
+    sl_sink_out_t *out;
+    zsock_t *sub;
+    char sub_endpoint[256];
+    uint8_t topic[SL_NAME_MAX + 2];
+    size_t topic_len;
+    uint64_t next_wanted;       //  offset of the next record to format
+    uint64_t written;           //  offset after the last record written out
+    uint64_t delivered;         //  records written (for --count)
+    uint64_t commit_sent;       //  offset of the last COMMIT sent
+    uint64_t commit_req;        //  its request id
+    uint64_t commit_done;       //  offset the broker last confirmed (COMMITTED)
+    bool commit_any;            //  a COMMIT was sent at least once
+    int64_t commit_ms;          //  when it was sent
+    int64_t live_ms;            //  when we last heard LIVE or caught up
+    uint32_t connects;          //  the client's connection count at the last HELLO
+    bool retention_warned;
+    bool behind_warned;
+    bool done;                  //  finished: see exit_code
+    int exit_code;
+} s_sink_t;
+
+void
+sl_sink_config_init (sl_sink_config_t *cfg)
+{
+    memset (cfg, 0, sizeof *cfg);
+    cfg->from = SL_FROM_END;
+    cfg->format = SL_SINK_FORMAT_DEFAULT;
+    cfg->connect_timeout_ms = 30000;
+    cfg->request_timeout_ms = 5000;
+    cfg->out_fd = STDOUT_FILENO;
+}
+
+int
+sl_sink_parse_from (const char *text, sl_from_t *from, int64_t *value)
+{
+    uint64_t n = 0;
+    if (!text || !*text) {
+        return SL_EINVAL;
+    }
+    if (strcmp (text, "beginning") == 0) {
+        *from = SL_FROM_BEGINNING;
+        *value = 0;
+        return 0;
+    }
+    if (strcmp (text, "end") == 0) {
+        *from = SL_FROM_END;
+        *value = 0;
+        return 0;
+    }
+    if (text[0] == '@') {
+        *from = SL_FROM_TIME;
+        return sl_parse_time_ms (text + 1, value) ? SL_EINVAL : 0;
+    }
+    bool last = text[0] == '-';
+    if (sl_parse_u64 (last ? text + 1 : text, &n) || n > INT64_MAX || (last && n == 0)) {
+        return SL_EINVAL;
+    }
+    *from = last ? SL_FROM_LAST : SL_FROM_OFFSET;
+    *value = (int64_t) n;
+    return 0;
+}
+
+int
+sl_sink_parse_format (const char *text, sl_sink_format_t *format)
+{
+    if (strcmp (text, "json") == 0) {
+        *format = SL_SINK_FORMAT_JSON;
+    }
+    else if (strcmp (text, "value") == 0) {
+        *format = SL_SINK_FORMAT_VALUE;
+    }
+    else if (strcmp (text, "msgpack") == 0) {
+        *format = SL_SINK_FORMAT_MSGPACK;
+    }
+    else {
+        return SL_EINVAL;
+    }
+    return 0;
+}
+
+static bool
+s_stopping (s_sink_t *self)
+{
+    return self->done || zsys_interrupted || (self->cfg->stop && *self->cfg->stop);
+}
+
+//  Ends the run with code; the first reason wins.
+static void
+s_finish (s_sink_t *self, int exit_code)
+{
+    if (!self->done) {
+        self->done = true;
+        self->exit_code = exit_code;
+    }
+}
+
+//  Sends a request without waiting; *req receives its id. 0 or an error.
+static int
+s_send (s_sink_t *self, sl_msg_t *msg, uint64_t *req)
+{
+    msg->req = sl_client_next_req (self->client);
+    if (req) {
+        *req = msg->req;
+    }
+    return sl_client_send (self->client, msg, NULL);
+}
+
+//  A durable reader commits what has been written out, at most every
+//  200 ms, without waiting for COMMITTED (the reply is taken by whatever
+//  reads the DEALER next).
+static void
+s_commit_maybe (s_sink_t *self, bool force)
+{
+    if (!self->cfg->name || (self->commit_any && self->written == self->commit_sent)) {
+        return;
+    }
+    int64_t now = sl_mono_ms ();
+    if (!force && self->commit_any && now - self->commit_ms < S_COMMIT_EVERY_MS) {
+        return;
+    }
+    sl_msg_t msg = {.cmd = SL_CMD_NONE};
+    sl_msg_init (&msg, SL_CMD_COMMIT);
+    snprintf (msg.stream, sizeof msg.stream, "%s", self->cfg->stream);
+    snprintf (msg.name, sizeof msg.name, "%s", self->cfg->name);
+    msg.offset = self->written;
+    if (s_send (self, &msg, &self->commit_req) == 0) {
+        self->commit_sent = self->written;
+        self->commit_any = true;
+        self->commit_ms = now;
+        sl_debug ("sink", "commit %s at %" PRIu64, self->cfg->name, self->written);
+    }
+    sl_msg_reset (&msg);
+}
+
+//  Writes the formatted batch out, then maybe commits. A reader gone away
+//  (EPIPE) ends the run quietly with 0; other write errors with 1.
+static void
+s_flush (s_sink_t *self)
+{
+    int rc = sl_sink_out_flush (self->out, &self->written);
+    if (rc == SL_ECLOSED) {
+        sl_debug ("sink", "output closed by its reader; stopping");
+        s_finish (self, 0);
+    }
+    else if (rc == SL_EAGAIN) {
+        s_finish (self, 0);
+    }
+    else if (rc) {
+        sl_error ("sink", "cannot write the output: %s", strerror (errno));
+        s_finish (self, 1);
+    }
+    s_commit_maybe (self, false);
+}
+
+//  Handles a reply that is not the one being waited for: a COMMITTED, or
+//  the answer to a request that was given up on.
+static void
+s_stray_reply (s_sink_t *self, const sl_msg_t *reply)
+{
+    if (reply->cmd == SL_CMD_COMMITTED && reply->req == self->commit_req) {
+        self->commit_done = reply->offset;
+    }
+    else if (reply->cmd == SL_CMD_ERROR && reply->req == self->commit_req) {
+        sl_warn ("sink", "commit of reader %s failed: %s (%d)", self->cfg->name, reply->text,
+                 reply->code);
+    }
+}
+
+//  The broker stopped answering or was reconnected (restarted): say HELLO
+//  until it answers or the connect timeout passes, and follow a live
+//  endpoint that moved.
+static int
+s_rehello (s_sink_t *self, bool reconnected)
+{
+    if (reconnected) {
+        sl_info ("sink", "reconnected to broker %s; saying HELLO again", self->cfg->broker);
+    }
+    else {
+        sl_warn ("sink", "broker %s does not answer; waiting up to %" PRId64 " ms for it",
+                 self->cfg->broker, self->cfg->connect_timeout_ms);
+    }
+    int rc = sl_client_hello (self->client, sl_mono_ms () + self->cfg->connect_timeout_ms);
+    if (rc == SL_ECLOSED || s_stopping (self)) {
+        s_finish (self, 0);
+        return SL_ECLOSED;
+    }
+    if (rc) {
+        sl_error ("sink", "broker %s unreachable for %" PRId64 " ms: %s", self->cfg->broker,
+                  self->cfg->connect_timeout_ms, sl_strerror (rc));
+        s_finish (self, 1);
+        return rc;
+    }
+    const char *endpoint = sl_client_pub_endpoint (self->client);
+    if (endpoint && strcmp (endpoint, self->sub_endpoint) != 0) {
+        zsock_disconnect (self->sub, "%s", self->sub_endpoint);
+        if (zsock_connect (self->sub, "%s", endpoint)) {
+            sl_warn ("sink", "cannot connect to the live feed %s", endpoint);
+        }
+        snprintf (self->sub_endpoint, sizeof self->sub_endpoint, "%s", endpoint);
+    }
+    self->connects = sl_client_connects (self->client);
+    if (!reconnected) {
+        sl_info ("sink", "broker %s answers again", self->cfg->broker);
+    }
+    self->commit_any = false;   //  a COMMIT in flight may have been lost: send it again
+    return 0;
+}
+
+//  Waits for the reply to one of reqs[0..n). 0 (reply in *reply, data
+//  frames in *data), SL_ETIMEOUT (also: the connection is down), SL_EAGAIN
+//  (the connection was made anew: what was in flight is probably lost) or
+//  SL_ECLOSED.
+static int
+s_wait (s_sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zmsg_t **data)
+{
+    int64_t deadline = sl_mono_ms () + self->cfg->request_timeout_ms;
+    while (!s_stopping (self)) {
+        int64_t left = deadline - sl_mono_ms ();
+        if (left <= 0) {
+            return SL_ETIMEOUT;
+        }
+        if (sl_client_connects (self->client) != self->connects) {
+            return SL_EAGAIN;
+        }
+        if (!sl_client_connected (self->client)) {
+            return SL_ETIMEOUT;     //  no reply can come; wait for the broker in s_rehello
+        }
+        sl_msg_reset (reply);
+        int rc = sl_client_recv (self->client, reply, data, (int) (left < 200 ? left : 200));
+        if (rc == SL_ETIMEOUT || rc == SL_ECLOSED) {
+            continue;   //  loop: checks the deadline and the stop flags
+        }
+        if (rc) {
+            return rc;
+        }
+        for (int i = 0; i < n; i++) {
+            if (reply->req == reqs[i]) {
+                return 0;
+            }
+        }
+        s_stray_reply (self, reply);
+        zmsg_destroy (data);
+    }
+    return SL_ECLOSED;
+}
+
+//  Writes the records of one stored blob from next_wanted on. The blob is
+//  checked whole first (header, exactly `count` bounded records) so that a
+//  malformed one stops the sink before any of it is written. A blob that
+//  starts past next_wanted is a gap the caller should have filled.
+//  0, SL_EAGAIN (gap) or a decode error.
+static int
+s_deliver (s_sink_t *self, const uint8_t *blob, size_t len, const char *origin)
+{
+    sl_batch_header_t header;
+    int rc = sl_batch_header_decode (blob, len, &header);
+    if (rc == 0 && header.base_offset > UINT64_MAX - header.count) {
+        rc = SL_EPROTO;
+    }
+    if (rc == 0) {
+        rc = sl_batch_validate (blob + SL_BATCH_HEADER_SIZE, len - SL_BATCH_HEADER_SIZE,
+                                header.count, SL_MP_MAX_DEPTH);
+    }
+    if (rc) {
+        sl_error ("sink", "malformed batch in %s from %s (%zu bytes): %s; stopping", origin,
+                  self->cfg->broker, len, sl_strerror (rc));
+        return rc;
+    }
+    if (header.base_offset > self->next_wanted) {
+        return SL_EAGAIN;
+    }
+    if (header.base_offset + header.count <= self->next_wanted) {
+        return 0;
+    }
+    sl_record_iter_t it;
+    sl_record_t record;
+    rc = sl_record_iter_init_blob (&it, blob, len, &header);
+    while (rc == 0 && !self->done) {
+        int more = sl_record_iter_next (&it, &record);
+        if (more <= 0) {
+            rc = more;
+            break;
+        }
+        if (record.offset < self->next_wanted) {
+            continue;
+        }
+        rc = sl_sink_out_record (self->out, &record);
+        if (rc) {
+            break;
+        }
+        self->next_wanted = record.offset + 1;
+        self->delivered++;
+        if (self->cfg->count && self->delivered >= self->cfg->count) {
+            s_finish (self, 0);
+        }
+    }
+    if (rc) {
+        sl_error ("sink", "malformed record in %s at offset %" PRIu64 ": %s; stopping", origin,
+                  self->next_wanted, sl_strerror (rc));
+    }
+    return rc;
+}
+
+//  Offset after the last blob of a RECORDS reply (0 when unreadable).
+static uint64_t
+s_reply_end (zmsg_t *data)
+{
+    zframe_t *last = zmsg_last (data);
+    sl_batch_header_t header;
+    if (!last || sl_batch_header_decode (zframe_data (last), zframe_size (last), &header)) {
+        return 0;
+    }
+    return header.base_offset + header.count;
+}
+
+static int
+s_fetch_send (s_sink_t *self, uint64_t offset, uint64_t stop_at, uint64_t *req)
+{
+    sl_msg_t msg = {.cmd = SL_CMD_NONE};
+    sl_msg_init (&msg, SL_CMD_FETCH);
+    snprintf (msg.stream, sizeof msg.stream, "%s", self->cfg->stream);
+    msg.offset = offset;
+    msg.max_records = S_FETCH_RECORDS;
+    if (stop_at > offset && stop_at - offset < S_FETCH_RECORDS) {
+        msg.max_records = (uint32_t) (stop_at - offset);
+    }
+    msg.max_bytes = S_FETCH_BYTES;
+    int rc = s_send (self, &msg, req);
+    sl_msg_reset (&msg);
+    return rc;
+}
+
+//  Delivers one RECORDS reply that answers a FETCH at next_wanted. Sets
+//  *caught_up when the reply shows nothing more to read as of its sending.
+static void
+s_records (s_sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data,
+           bool *caught_up)
+{
+    if (reply->offset > requested) {
+        //  Retention removed what we asked for; the reply starts at the first offset kept.
+        if (!self->retention_warned) {
+            sl_warn ("sink", "records %" PRIu64 "..%" PRIu64 " were removed by retention; "
+                     "continuing at %" PRIu64, requested, reply->offset - 1, reply->offset);
+            self->retention_warned = true;
+        }
+        self->next_wanted = reply->offset;
+        if (sl_sink_out_pending (self->out) == 0) {
+            self->written = reply->offset;
+        }
+    }
+    size_t frames = zmsg_size (data);
+    for (zframe_t *f = zmsg_first (data); f && !self->done; f = zmsg_next (data)) {
+        int rc = s_deliver (self, zframe_data (f), zframe_size (f), "RECORDS");
+        if (rc == SL_EAGAIN) {
+            sl_error ("sink", "broker skipped records from %" PRIu64 " in a RECORDS reply; "
+                      "stopping", self->next_wanted);
+        }
+        if (rc) {
+            s_flush (self);
+            s_finish (self, 1);
+            return;
+        }
+    }
+    s_flush (self);
+    if (frames == 0 || self->next_wanted >= reply->next) {
+        *caught_up = true;
+        if (self->next_wanted > reply->next && !self->behind_warned) {
+            sl_warn ("sink", "stream %s ends at %" PRIu64 ", before our position %" PRIu64
+                     ": was it recreated? waiting for it to reach our position",
+                     self->cfg->stream, reply->next, self->next_wanted);
+            self->behind_warned = true;
+        }
+    }
+}
+
+//  FETCHes from next_wanted until caught up, or until next_wanted reaches
+//  stop_at (a gap before a held LIVE blob). While a reply is written out,
+//  the FETCH for what follows it is already in flight (two at most); a
+//  reply for any other offset than next_wanted is dropped and asked again.
+static void
+s_replay (s_sink_t *self, uint64_t stop_at)
+{
+    uint64_t reqs[2];
+    uint64_t offsets[2];
+    int n = 0;
+    int64_t retry_until = 0;
+    sl_msg_t reply = {.cmd = SL_CMD_NONE};
+    sl_msg_init (&reply, SL_CMD_NONE);
+    zmsg_t *data = NULL;
+    while (!s_stopping (self) && self->next_wanted < stop_at) {
+        if (n == 0) {
+            if (s_fetch_send (self, self->next_wanted, stop_at, &reqs[0])) {
+                sl_error ("sink", "cannot send FETCH");
+                s_finish (self, 1);
+                break;
+            }
+            offsets[0] = self->next_wanted;
+            n = 1;
+        }
+        int rc = s_wait (self, reqs, n, &reply, &data);
+        if (rc == SL_ETIMEOUT || rc == SL_EAGAIN) {
+            n = 0;
+            if (s_rehello (self, rc == SL_EAGAIN)) {
+                break;
+            }
+            continue;
+        }
+        if (rc) {
+            continue;   //  stopping
+        }
+        int i = reply.req == reqs[0] ? 0 : 1;
+        uint64_t requested = offsets[i];
+        if (i == 0 && n == 2) {
+            reqs[0] = reqs[1];
+            offsets[0] = offsets[1];
+        }
+        n--;
+        if (reply.cmd == SL_CMD_ERROR) {
+            zmsg_destroy (&data);
+            int code = -reply.code;
+            if (!sl_error_retryable (code)) {
+                sl_error ("sink", "FETCH %s at %" PRIu64 " failed: %s (error %d)",
+                          self->cfg->stream, requested, reply.text, reply.code);
+                s_finish (self, 1);
+                break;
+            }
+            int64_t now = sl_mono_ms ();
+            if (!retry_until) {
+                retry_until = now + self->cfg->connect_timeout_ms;
+                sl_warn ("sink", "FETCH failed: %s; retrying", reply.text);
+            }
+            if (now > retry_until) {
+                sl_error ("sink", "FETCH keeps failing: %s", reply.text);
+                s_finish (self, 1);
+                break;
+            }
+            zclock_sleep (S_RETRY_PAUSE_MS);
+            continue;
+        }
+        retry_until = 0;
+        if (reply.cmd != SL_CMD_RECORDS || requested != self->next_wanted) {
+            zmsg_destroy (&data);   //  a prefetch that no longer fits: ask again
+            continue;
+        }
+        //  Ask for what follows this reply before writing it out.
+        uint64_t end = s_reply_end (data);
+        uint64_t left = self->cfg->count ? self->cfg->count - self->delivered : UINT64_MAX;
+        if (n == 0 && end > self->next_wanted && end < reply.next && end < stop_at
+            && end - self->next_wanted < left && s_fetch_send (self, end, stop_at, &reqs[0]) == 0) {
+            offsets[0] = end;
+            n = 1;
+        }
+        bool caught_up = false;
+        s_records (self, &reply, requested, data, &caught_up);
+        zmsg_destroy (&data);
+        if (caught_up) {
+            break;
+        }
+    }
+    zmsg_destroy (&data);
+    sl_msg_reset (&reply);
+    self->live_ms = sl_mono_ms ();
+}
+
+//  One LIVE message from the SUB socket: [topic] header body blob.
+static void
+s_live_one (s_sink_t *self, zmsg_t *zmsg)
+{
+    zframe_t *topic = zmsg_pop (zmsg);
+    if (!topic || zframe_size (topic) != self->topic_len
+        || memcmp (zframe_data (topic), self->topic, self->topic_len) != 0) {
+        zframe_destroy (&topic);
+        return;
+    }
+    zframe_destroy (&topic);
+    sl_msg_t msg = {.cmd = SL_CMD_NONE};
+    int rc = sl_msg_decode (zmsg, &msg);
+    if (rc || msg.cmd != SL_CMD_LIVE || zmsg_size (zmsg) != 1) {
+        //  Not a blob we can judge; the offset check below finds what it held.
+        sl_warn ("sink", "undecodable LIVE message from %s: %s", self->sub_endpoint,
+                 sl_strerror (rc ? rc : SL_EPROTO));
+        sl_msg_reset (&msg);
+        return;
+    }
+    zframe_t *blob = zmsg_first (zmsg);
+    sl_batch_header_t header;
+    if (sl_batch_header_decode (zframe_data (blob), zframe_size (blob), &header) == 0
+        && (header.base_offset != msg.offset || header.count != msg.count)) {
+        sl_error ("sink", "LIVE from %s says offset %" PRIu64 " count %" PRIu32 " but its "
+                  "batch holds %" PRIu64 " count %" PRIu32 "; stopping", self->sub_endpoint,
+                  msg.offset, msg.count, header.base_offset, header.count);
+        s_finish (self, 1);
+    }
+    else if (msg.offset > self->next_wanted) {
+        //  LIVE lost something: fill [next_wanted, offset) from the log, then deliver.
+        sl_debug ("sink", "gap %" PRIu64 "..%" PRIu64 " before LIVE; fetching",
+                  self->next_wanted, msg.offset - 1);
+        s_flush (self);
+        s_replay (self, msg.offset);
+    }
+    if (!self->done && self->next_wanted >= msg.offset) {
+        rc = s_deliver (self, zframe_data (blob), zframe_size (blob), "LIVE");
+        if (rc) {
+            s_flush (self);
+            s_finish (self, 1);
+        }
+    }
+    sl_msg_reset (&msg);
+}
+
+//  Follows the live feed until the run ends (step 3 and 4 of §6.4).
+static void
+s_follow (s_sink_t *self)
+{
+    void *sub = zsock_resolve (self->sub);
+    void *dealer = zsock_resolve (sl_client_sock (self->client));
+    self->live_ms = sl_mono_ms ();
+    while (!s_stopping (self)) {
+        int64_t now = sl_mono_ms ();
+        int64_t wait = self->live_ms + S_IDLE_FETCH_MS - now;
+        if (self->cfg->name && self->written != self->commit_sent) {
+            int64_t due = self->commit_ms + S_COMMIT_EVERY_MS - now;
+            wait = due < wait ? due : wait;
+        }
+        wait = wait < 0 ? 0 : wait > 200 ? 200 : wait;   //  200: notice *stop in time
+        zmq_pollitem_t items[2] = {{sub, 0, ZMQ_POLLIN, 0}, {dealer, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, 2, (long) wait) < 0) {
+            continue;   //  EINTR: the loop checks the stop flags
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            sl_msg_t reply = {.cmd = SL_CMD_NONE};
+            zmsg_t *data = NULL;
+            if (sl_client_recv (self->client, &reply, &data, 0) == 0) {
+                s_stray_reply (self, &reply);
+            }
+            zmsg_destroy (&data);
+            sl_msg_reset (&reply);
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            //  Gather what is waiting into one write.
+            for (int i = 0; i < S_LIVE_DRAIN_MAX && !self->done; i++) {
+                zmsg_t *zmsg = zmsg_recv_nowait (self->sub);
+                if (!zmsg) {
+                    break;
+                }
+                s_live_one (self, zmsg);
+                zmsg_destroy (&zmsg);
+            }
+            s_flush (self);
+            self->live_ms = sl_mono_ms ();
+        }
+        else if (sl_mono_ms () - self->live_ms >= S_IDLE_FETCH_MS) {
+            s_replay (self, UINT64_MAX);
+        }
+        s_commit_maybe (self, false);
+    }
+}
+
+//  At exit a durable reader's last position is committed and confirmed,
+//  bounded in time, so a restart resumes exactly there.
+static void
+s_commit_final (s_sink_t *self)
+{
+    if (!self->cfg->name || (self->commit_any && self->commit_done == self->written
+                             && self->commit_sent == self->written)) {
+        return;
+    }
+    //  A Ctrl-C must not cut the final commit short; a second one still ends it.
+    zsys_interrupted = 0;
+    int64_t deadline = sl_mono_ms () + S_FINAL_COMMIT_MS;
+    for (int attempt = 0; !zsys_interrupted && sl_mono_ms () < deadline; attempt++) {
+        if (attempt > 0 || !self->commit_any || self->commit_sent != self->written) {
+            self->commit_any = false;   //  (re)send, even if this offset went out before
+            s_commit_maybe (self, true);
+        }
+        if (!self->commit_any) {
+            break;
+        }
+        sl_msg_t reply = {.cmd = SL_CMD_NONE};
+        int64_t until = sl_mono_ms () + 1000;
+        while (!zsys_interrupted && sl_mono_ms () < until) {
+            sl_msg_reset (&reply);
+            if (sl_client_recv (self->client, &reply, NULL, 100) == 0) {
+                s_stray_reply (self, &reply);
+                if (reply.req == self->commit_req) {
+                    break;
+                }
+            }
+        }
+        sl_msg_reset (&reply);
+        if (self->commit_done == self->written) {
+            sl_debug ("sink", "reader %s committed at %" PRIu64, self->cfg->name, self->written);
+            return;
+        }
+    }
+    sl_warn ("sink", "reader %s: final commit at %" PRIu64 " not confirmed; a restart may "
+             "repeat records after %" PRIu64, self->cfg->name, self->written, self->commit_done);
+}
+
+//  SEEK, as a durable reader's checkpoint first. 0 or an error (logged).
+static int
+s_seek (s_sink_t *self)
+{
+    const sl_sink_config_t *cfg = self->cfg;
+    sl_msg_t req = {.cmd = SL_CMD_NONE};
+    sl_msg_t reply = {.cmd = SL_CMD_NONE};
+    int rc = 0;
+    for (int pass = cfg->name ? 0 : 1; pass < 2; pass++) {
+        sl_msg_init (&req, SL_CMD_SEEK);
+        snprintf (req.stream, sizeof req.stream, "%s", cfg->stream);
+        if (pass == 0) {
+            req.from = SL_FROM_COMMITTED;
+            snprintf (req.name, sizeof req.name, "%s", cfg->name);
+        }
+        else {
+            req.from = cfg->from;
+            req.value = cfg->from_value;
+        }
+        sl_msg_reset (&reply);
+        rc = sl_client_request (self->client, &req, &reply, NULL,
+                                sl_mono_ms () + cfg->connect_timeout_ms);
+        sl_msg_reset (&req);
+        if (rc && zsys_interrupted) {
+            break;
+        }
+        if (rc) {
+            sl_error ("sink", "SEEK %s failed: %s%s%s", cfg->stream, sl_strerror (rc),
+                      reply.cmd == SL_CMD_ERROR ? ": " : "",
+                      reply.cmd == SL_CMD_ERROR ? reply.text : "");
+            break;
+        }
+        if (pass == 0 && reply.found) {
+            sl_info ("sink", "reader %s resumes %s at its committed offset %" PRIu64, cfg->name,
+                     cfg->stream, reply.offset);
+            break;
+        }
+        if (pass == 0) {
+            sl_info ("sink", "reader %s has no checkpoint on %s; using --from", cfg->name,
+                     cfg->stream);
+        }
+    }
+    if (rc == 0 && cfg->from == SL_FROM_OFFSET && !reply.found
+        && reply.offset > (uint64_t) cfg->from_value) {
+        sl_warn ("sink", "records %" PRId64 "..%" PRIu64 " were removed by retention; starting "
+                 "at %" PRIu64, cfg->from_value, reply.offset - 1, reply.offset);
+        self->retention_warned = true;
+    }
+    if (rc == 0) {
+        self->next_wanted = reply.offset;
+        self->written = reply.offset;
+        sl_debug ("sink", "reading %s from %" PRIu64 " (first %" PRIu64 ", next %" PRIu64 ")",
+                  cfg->stream, reply.offset, reply.first, reply.next);
+    }
+    sl_msg_reset (&reply);
+    return rc;
+}
+
+static int
+s_list (s_sink_t *self)
+{
+    sl_msg_t req = {.cmd = SL_CMD_NONE};
+    sl_msg_t reply = {.cmd = SL_CMD_NONE};
+    sl_msg_init (&req, SL_CMD_LIST);
+    int rc = sl_client_request (self->client, &req, &reply, NULL,
+                                sl_mono_ms () + self->cfg->connect_timeout_ms);
+    int code = 0;
+    if (rc) {
+        sl_error ("sink", "LIST failed: %s", sl_strerror (rc));
+        code = 1;
+    }
+    else {
+        rc = sl_sink_out_streams (self->cfg->out_fd, self->cfg->format == SL_SINK_FORMAT_JSON,
+                                  reply.streams, reply.n_streams, sl_now_ms ());
+        code = rc && rc != SL_ECLOSED ? 1 : 0;
+    }
+    sl_msg_reset (&req);
+    sl_msg_reset (&reply);
+    return code;
+}
+
+//  Creates the SUB socket: bounded queue, ZMTP heartbeats, our topic only.
+static zsock_t *
+s_sub_new (s_sink_t *self, const char *endpoint)
+{
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    if (!sub) {
+        return NULL;
+    }
+    void *handle = zsock_resolve (sub);
+    int hwm = S_SUB_HWM, ivl = 1000, timeout = 3000;
+    zmq_setsockopt (handle, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (handle, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (handle, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
+    self->topic_len = sl_topic (self->cfg->stream, self->topic);
+    if (zmq_setsockopt (handle, ZMQ_SUBSCRIBE, self->topic, self->topic_len)
+        || zsock_connect (sub, "%s", endpoint)) {
+        sl_error ("sink", "cannot subscribe to the live feed %s", endpoint);
+        zsock_destroy (&sub);
+        return NULL;
+    }
+    snprintf (self->sub_endpoint, sizeof self->sub_endpoint, "%s", endpoint);
+    return sub;
+}
+
+int
+sl_sink_run (const sl_sink_config_t *cfg)
+{
+    if (!cfg->broker || (!cfg->list && !cfg->stream)) {
+        sl_error ("sink", "--broker and --stream are required");
+        return 2;
+    }
+    if (cfg->stream && !sl_name_valid (cfg->stream, strlen (cfg->stream))) {
+        sl_error ("sink", "invalid stream name '%s'", cfg->stream);
+        return 2;
+    }
+    if (cfg->name && !sl_name_valid (cfg->name, strlen (cfg->name))) {
+        sl_error ("sink", "invalid reader name '%s'", cfg->name);
+        return 2;
+    }
+    //  A reader that closes the pipe is answered with EPIPE, not a signal.
+    signal (SIGPIPE, SIG_IGN);
+
+    s_sink_t sink = {.cfg = cfg};
+    s_sink_t *self = &sink;
+    sl_client_opts_t opts = {
+        .broker = cfg->broker,
+        .software = "sluice-sink/" SLUICE_VERSION,
+        .timeout_ms = cfg->request_timeout_ms,
+        .heartbeat_ms = 1000,
+    };
+    self->client = sl_client_new (&opts);
+    if (!self->client) {
+        sl_error ("sink", "cannot connect to %s", cfg->broker);
+        return 1;
+    }
+    self->out = sl_sink_out_new (cfg->out_fd, cfg->format, cfg->stop);
+    if (!self->out) {
+        sl_error ("sink", "out of memory");
+        s_finish (self, 1);
+        goto done;
+    }
+    int rc = sl_client_hello (self->client, sl_mono_ms () + cfg->connect_timeout_ms);
+    if (rc) {
+        if (rc != SL_ECLOSED) {
+            sl_error ("sink", "broker %s unreachable for %" PRId64 " ms: %s", cfg->broker,
+                      cfg->connect_timeout_ms, sl_strerror (rc));
+        }
+        s_finish (self, rc == SL_ECLOSED ? 0 : 1);
+        goto done;
+    }
+    self->connects = sl_client_connects (self->client);
+    if (cfg->list) {
+        s_finish (self, s_list (self));
+        goto done;
+    }
+    const char *endpoint = sl_client_pub_endpoint (self->client);
+    self->sub = endpoint ? s_sub_new (self, endpoint) : NULL;
+    if (!self->sub) {
+        s_finish (self, 1);
+        goto done;
+    }
+    if (s_seek (self)) {
+        s_finish (self, zsys_interrupted ? 0 : 1);
+        goto done;
+    }
+    s_replay (self, UINT64_MAX);
+    if (cfg->exit_at_end) {
+        s_finish (self, 0);
+    }
+    s_follow (self);
+    s_finish (self, 0);
+    s_commit_final (self);
+done:
+    zsock_destroy (&self->sub);
+    sl_sink_out_destroy (&self->out);
+    sl_client_destroy (&self->client);
+    return self->exit_code;
+}

@@ -1,0 +1,748 @@
+/*  source.c - sluice-source's core: batching, the window of unconfirmed
+    batches, and the publish rules of docs/PROTOCOL.md section 6.1.
+
+    One thread, one loop: read records while the window has room, close a
+    batch when it is full or its linger expires, send, and read CONFIRMs and
+    ERRORs. Every record gets seq = its index among the valid records of the
+    whole input, so a rerun (or a resend) carries the same numbers and the
+    broker drops what it already has. Batches stay in the window, as
+    ZeroMQ frames sent by reference, until a cumulative CONFIRM covers them;
+    a timeout, a reconnect or an ESEQ resends them all, in order.
+*/
+#include "source.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "input.h"
+#include "sl_batch.h"
+#include "sl_buf.h"
+#include "sl_client.h"
+#include "sl_error.h"
+#include "sl_log.h"
+#include "sl_util.h"
+#include "sl_version.h"
+
+#define S_MAX_WAIT_MS   100     //  longest poll: signals, reconnects and clocks are looked at this often
+#define S_READ_BURST    4096    //  records read per turn before the socket is looked at
+#define S_BACKOFF_MIN   100
+#define S_BACKOFF_MAX   2000
+#define S_RECORD_SLACK  32      //  record envelope beyond value and key (as input.c)
+
+//  One batch in the window: its first seq, its records, and its bytes as a
+//  frame that is sent by reference each time.
+typedef struct {
+    uint64_t seq;
+    uint32_t count;
+    bool sent;
+    zframe_t *frame;
+} s_batch_t;
+
+typedef struct {
+    const sl_source_config_t *cfg;
+    sl_client_t *client;
+    sl_input_t *input;
+    char producer[SL_NAME_MAX + 1];
+    sl_msg_t publish;               //  PUBLISH template: stream and producer set once
+
+    uint64_t batch_bytes;
+    uint32_t batch_records;
+    size_t max_record;
+
+    //  The open batch.
+    sl_buf_t batch;
+    uint32_t batch_count;
+    uint64_t batch_seq;
+    int64_t batch_start;
+
+    //  The window: ring[head .. head + n), the first next_send of them sent.
+    s_batch_t *ring;
+    uint32_t ring_size;
+    uint32_t head;
+    uint32_t n;
+    uint32_t next_send;
+    bool send_blocked;              //  the DEALER refused: wait for POLLOUT
+
+    uint64_t skip;                  //  records the broker already had (--name resume)
+    uint64_t last_index;            //  index of the last valid record read, skipped or not
+    uint64_t last_seq;              //  highest seq put into a batch
+    uint64_t acked;                 //  highest seq confirmed
+
+    int64_t last_progress;
+    int64_t hold_until;             //  no sends before this (retryable error back-off)
+    int64_t backoff;
+    bool warned;                    //  the retry warning of this episode was logged
+    uint64_t eseq_expected;
+    int64_t eseq_at;
+    uint32_t connects;
+    bool beyond_warned;
+
+    bool input_done;
+    bool want_input;                //  the input waits for its descriptor
+    bool more_ready;                //  the input has records ready now
+    bool stopping;
+    int64_t drain_deadline;
+    bool fatal;
+    bool killed;
+
+    int64_t rate_start;
+    int64_t rate_wake;
+
+    bool progress;
+    bool tty;
+    int64_t next_progress;
+    int64_t progress_tick;
+    uint64_t progress_read;
+    bool progress_shown;
+
+    sl_source_stats_t stats;
+} s_source_t;
+
+void
+sl_source_config_defaults (sl_source_config_t *cfg)
+{
+    assert (cfg);
+    memset (cfg, 0, sizeof *cfg);
+    cfg->format = SL_FORMAT_JSON;
+    cfg->batch_records = 1000;
+    cfg->batch_bytes = 1u << 20;
+    cfg->linger_ms = 5;
+    cfg->window = 32;
+    cfg->timeout_ms = 5000;
+    cfg->drain_timeout_ms = 10000;
+    cfg->connect_timeout_ms = 30000;
+    cfg->progress = -1;
+}
+
+//  "anon-" and 16 random hex digits: a producer id of its own per process,
+//  so that two anonymous sources never share sequences.
+static void
+s_anon_name (char *out, size_t size)
+{
+    uint8_t bytes[8];
+    if (getrandom (bytes, sizeof bytes, 0) != (ssize_t) sizeof bytes) {
+        uint64_t mix = (uint64_t) sl_now_ms () * 6364136223846793005ull ^ (uint64_t) getpid ();
+        memcpy (bytes, &mix, sizeof bytes);
+    }
+    int n = snprintf (out, size, "anon-");
+    for (size_t i = 0; i < sizeof bytes && (size_t) n + 2 < size; i++) {
+        n += snprintf (out + n, size - (size_t) n, "%02x", bytes[i]);
+    }
+}
+
+static s_batch_t *
+s_at (s_source_t *self, uint32_t i)
+{
+    return &self->ring[(self->head + i) % self->ring_size];
+}
+
+//  Closes the open batch into the window.
+static void
+s_push_batch (s_source_t *self, int64_t now)
+{
+    assert (self->batch_count > 0);
+    assert (self->n < self->ring_size);
+    zframe_t *frame = zframe_new (self->batch.data, self->batch.len);
+    if (!frame) {
+        sl_error ("source", "out of memory for a batch of %zu bytes", self->batch.len);
+        self->fatal = true;
+        return;
+    }
+    s_batch_t *entry = s_at (self, self->n);
+    entry->seq = self->batch_seq;
+    entry->count = self->batch_count;
+    entry->sent = false;
+    entry->frame = frame;
+    if (self->n == 0) {
+        self->last_progress = now;
+    }
+    self->n++;
+    self->stats.batches++;
+    sl_buf_reset (&self->batch);
+    self->batch_count = 0;
+}
+
+static void
+s_add_record (s_source_t *self, const sl_input_record_t *rec, int64_t now)
+{
+    size_t estimate = rec->value_len + rec->key_len + S_RECORD_SLACK;
+    if (self->batch_count > 0 && self->batch.len + estimate > self->batch_bytes) {
+        s_push_batch (self, now);
+    }
+    if (self->batch_count == 0) {
+        self->batch_seq = rec->index;
+        self->batch_start = now;
+    }
+    int rc = sl_record_encode (&self->batch, sl_now_ms (), rec->key, rec->key_len,
+                               rec->key_is_bin, NULL, 0, rec->value, rec->value_len);
+    if (rc) {
+        sl_error ("source", "cannot encode record %" PRIu64 ": %s", rec->index, sl_strerror (rc));
+        self->fatal = true;
+        return;
+    }
+    self->batch_count++;
+    self->last_seq = rec->index;
+    self->stats.read++;
+    if (self->batch_count >= self->batch_records || self->batch.len >= self->batch_bytes) {
+        s_push_batch (self, now);
+    }
+}
+
+//  True when --rate allows one more record now; otherwise sets rate_wake.
+static bool
+s_rate_ok (s_source_t *self, int64_t now)
+{
+    double rate = self->cfg->rate;
+    if (rate <= 0) {
+        return true;
+    }
+    double burst = rate / 100 > 1 ? rate / 100 : 1;
+    double allowed = rate * (double) (now - self->rate_start) / 1000.0 + burst;
+    if ((double) self->stats.read < allowed) {
+        return true;
+    }
+    self->rate_wake
+        = self->rate_start + (int64_t) (((double) self->stats.read + 1 - burst) * 1000.0 / rate);
+    if (self->rate_wake <= now) {
+        self->rate_wake = now + 1;
+    }
+    return false;
+}
+
+//  Reads records while the window has room, up to a burst per turn.
+static void
+s_read_input (s_source_t *self, int64_t now)
+{
+    self->want_input = false;
+    self->more_ready = false;
+    self->rate_wake = 0;
+    for (int i = 0; i < S_READ_BURST; i++) {
+        if (self->n >= self->cfg->window || self->fatal || !s_rate_ok (self, now)) {
+            return;
+        }
+        sl_input_record_t rec;
+        int rc = sl_input_next (self->input, &rec);
+        if (rc == 1) {
+            self->last_index = rec.index;
+            if (rec.index <= self->skip) {
+                self->stats.skipped++;
+                continue;
+            }
+            s_add_record (self, &rec, now);
+            continue;
+        }
+        if (rc == SL_EAGAIN) {
+            self->want_input = true;
+            return;
+        }
+        //  The end, or a stop already reported (--strict).
+        self->input_done = true;
+        if (self->last_index < self->skip) {
+            sl_warn ("source", "the input has %" PRIu64 " records and the broker already has %"
+                               PRIu64 " from producer %s: nothing to send (a different input "
+                               "under the same --name?)",
+                     self->last_index, self->skip, self->producer);
+        }
+        return;
+    }
+    self->more_ready = true;
+}
+
+//  Sends what the window holds and has not sent, in order, up to the
+//  window; stops when the DEALER's queue is full.
+static void
+s_pump (s_source_t *self, int64_t now)
+{
+    self->send_blocked = false;
+    if (now < self->hold_until) {
+        return;
+    }
+    uint32_t limit = self->n < self->cfg->window ? self->n : self->cfg->window;
+    while (self->next_send < limit) {
+        s_batch_t *entry = s_at (self, self->next_send);
+        self->publish.seq = entry->seq;
+        self->publish.count = entry->count;
+        int rc = sl_client_send_frame (self->client, &self->publish, entry->frame);
+        if (rc == SL_EAGAIN) {
+            self->send_blocked = true;
+            return;
+        }
+        if (rc) {
+            sl_error ("source", "cannot send to the broker: %s", sl_strerror (rc));
+            self->fatal = true;
+            return;
+        }
+        if (entry->sent) {
+            self->stats.resent++;
+        }
+        entry->sent = true;
+        self->next_send++;
+    }
+}
+
+//  Resends everything unconfirmed, from the oldest batch.
+static void
+s_resend_all (s_source_t *self, int64_t now)
+{
+    self->next_send = 0;
+    self->last_progress = now;
+}
+
+//  Drops the batches that the cumulative ack covers.
+static void
+s_advance (s_source_t *self, uint64_t acked, int64_t now)
+{
+    if (acked <= self->acked) {
+        return;
+    }
+    self->acked = acked;
+    while (self->n > 0) {
+        s_batch_t *entry = s_at (self, 0);
+        if (entry->seq + entry->count - 1 > acked) {
+            break;
+        }
+        zframe_destroy (&entry->frame);
+        self->head = (self->head + 1) % self->ring_size;
+        self->n--;
+        if (self->next_send > 0) {
+            self->next_send--;
+        }
+    }
+    self->last_progress = now;
+    self->backoff = S_BACKOFF_MIN;
+    self->hold_until = 0;
+    if (self->warned) {
+        sl_info ("source", "broker: accepting records again");
+        self->warned = false;
+    }
+}
+
+static void
+s_on_confirm (s_source_t *self, const sl_msg_t *reply, int64_t now)
+{
+    if (strcmp (reply->stream, self->cfg->stream) != 0
+        || strcmp (reply->name, self->producer) != 0) {
+        sl_debug ("source", "ignored CONFIRM for %s/%s", reply->name, reply->stream);
+        return;
+    }
+    uint64_t seq = reply->seq;
+    if (seq > self->last_seq) {
+        if (!self->beyond_warned) {
+            sl_warn ("source", "broker confirms seq %" PRIu64 " of producer %s, beyond the %"
+                               PRIu64 " records this source sent: is another source using "
+                               "the same --name?",
+                     seq, self->producer, self->last_seq);
+            self->beyond_warned = true;
+        }
+        seq = self->last_seq;
+    }
+    s_advance (self, seq, now);
+}
+
+static void
+s_on_eseq (s_source_t *self, const sl_msg_t *reply, int64_t now)
+{
+    uint64_t expected = reply->seq;
+    //  The batches sent after the one that found the gap report the same
+    //  gap; one resend answers them all.
+    if (expected == self->eseq_expected && now - self->eseq_at < self->cfg->timeout_ms) {
+        return;
+    }
+    self->eseq_expected = expected;
+    self->eseq_at = now;
+    if (expected == 0 || expected - 1 < self->acked) {
+        sl_error ("source", "broker expects seq %" PRIu64 " of producer %s on stream %s but had "
+                            "confirmed up to %" PRIu64 ": it lost confirmed records (was its "
+                            "data directory replaced?)",
+                  expected, self->producer, self->cfg->stream, self->acked);
+        self->fatal = true;
+        return;
+    }
+    if (expected - 1 > self->last_seq) {
+        sl_error ("source", "broker has seq %" PRIu64 " of producer %s on stream %s, more than "
+                            "the %" PRIu64 " records this source sent: is another source using "
+                            "the same --name?",
+                  expected - 1, self->producer, self->cfg->stream, self->last_seq);
+        self->fatal = true;
+        return;
+    }
+    s_advance (self, expected - 1, now);
+    sl_debug ("source", "broker expects seq %" PRIu64 ": resending %u batches", expected,
+              self->n);
+    s_resend_all (self, now);
+}
+
+static void
+s_on_error (s_source_t *self, const sl_msg_t *reply, int64_t now)
+{
+    int code = reply->code > 0 && reply->code < 1000 ? -reply->code : SL_EPROTO;
+    if (code == SL_ESEQ) {
+        s_on_eseq (self, reply, now);
+        return;
+    }
+    if (reply->req != 0 && reply->req <= self->acked) {
+        sl_debug ("source", "ignored a late ERROR for seq %" PRIu64, reply->req);
+        return;
+    }
+    if (sl_error_retryable (code)) {
+        if (now < self->hold_until) {
+            return;     //  a later batch of the same flight; it is resent with the rest
+        }
+        if (!self->warned) {
+            if (code == SL_ENOSPC) {
+                sl_warn ("source", "broker: disk full, waiting and retrying");
+            }
+            else {
+                sl_warn ("source", "broker: %s (%s), waiting and retrying", reply->text,
+                         sl_strerror (code));
+            }
+            self->warned = true;
+        }
+        self->hold_until = now + self->backoff;
+        self->backoff = self->backoff * 2 > S_BACKOFF_MAX ? S_BACKOFF_MAX : self->backoff * 2;
+        s_resend_all (self, now);
+        return;
+    }
+    sl_error ("source", "broker rejected the batch at seq %" PRIu64 ": %s (%s)", reply->req,
+              reply->text, sl_strerror (code));
+    self->fatal = true;
+}
+
+//  Handles every reply waiting, without blocking.
+static void
+s_read_replies (s_source_t *self)
+{
+    sl_msg_t reply;
+    sl_msg_init (&reply, SL_CMD_NONE);
+    for (int i = 0; i < 100000 && !self->fatal; i++) {
+        if (sl_client_recv (self->client, &reply, NULL, 0) != 0) {
+            break;
+        }
+        int64_t now = sl_mono_ms ();
+        if (reply.cmd == SL_CMD_CONFIRM) {
+            s_on_confirm (self, &reply, now);
+        }
+        else if (reply.cmd == SL_CMD_ERROR) {
+            s_on_error (self, &reply, now);
+        }
+    }
+    sl_msg_reset (&reply);
+}
+
+//  Signals, reconnects and timeouts.
+static void
+s_check (s_source_t *self, int64_t now)
+{
+    bool stop = self->cfg->stop && *self->cfg->stop;
+    if (zsys_interrupted || (stop && !self->stopping)) {
+        if (self->stopping) {
+            sl_warn ("source", "interrupted again: exiting without waiting for confirms");
+            self->killed = true;
+            return;
+        }
+        //  Cleared so that the client keeps working while we drain; a
+        //  second signal sets it again and ends the wait.
+        zsys_interrupted = 0;
+        self->stopping = true;
+        sl_input_close (self->input);
+        self->drain_deadline = now + self->cfg->drain_timeout_ms;
+        uint32_t pending = self->n + (self->batch_count ? 1 : 0);
+        if (pending) {
+            sl_info ("source", "stopping: waiting up to %" PRId64 " ms for %u unconfirmed "
+                               "batches",
+                     self->cfg->drain_timeout_ms, pending);
+        }
+    }
+    uint32_t connects = sl_client_connects (self->client);
+    if (connects != self->connects) {
+        if (self->n > 0) {
+            sl_info ("source", "reconnected to the broker: resending %u unconfirmed batches",
+                     self->n);
+            s_resend_all (self, now);
+            self->eseq_expected = 0;
+        }
+        self->connects = connects;
+    }
+    if (self->n > 0 && self->next_send > 0 && now - self->last_progress >= self->cfg->timeout_ms) {
+        if (sl_client_connected (self->client)) {
+            sl_warn ("source", "no confirm from the broker for %" PRId64 " ms: resending %u "
+                               "batches",
+                     now - self->last_progress, self->n);
+            s_resend_all (self, now);
+        }
+        //  Without a connection the reconnect resends.
+        self->last_progress = now;
+    }
+}
+
+static void
+s_progress (s_source_t *self, int64_t now, bool last)
+{
+    if (!self->progress || (!last && now < self->next_progress)) {
+        return;
+    }
+    int64_t span = now - self->progress_tick;
+    double rate = span > 0 ? (double) (self->stats.read - self->progress_read) * 1000.0
+                                 / (double) span
+                           : 0;
+    self->progress_tick = now;
+    self->progress_read = self->stats.read;
+    self->next_progress = now + 1000;
+    uint64_t confirmed = self->acked > self->skip ? self->acked - self->skip : 0;
+    char line[256];
+    snprintf (line, sizeof line,
+              "read %" PRIu64 "  confirmed %" PRIu64 "  %.0f rec/s  bad %" PRIu64
+              "  in flight %u",
+              self->stats.read, confirmed, rate, sl_input_bad (self->input), self->n);
+    if (self->tty) {
+        fprintf (stderr, "\r%s\033[K%s", line, last ? "\n" : "");
+    }
+    else {
+        fprintf (stderr, "%s\n", line);
+    }
+    self->progress_shown = true;
+}
+
+static bool
+s_finished (s_source_t *self, int64_t now)
+{
+    if (self->fatal || self->killed) {
+        return true;
+    }
+    if ((self->input_done || self->stopping) && self->batch_count == 0 && self->n == 0) {
+        return true;
+    }
+    return self->stopping && now >= self->drain_deadline;
+}
+
+//  Waits for the socket, the input or the next deadline, whichever first.
+static void
+s_wait (s_source_t *self, int64_t now)
+{
+    int64_t wake = now + S_MAX_WAIT_MS;
+    bool reading = !self->input_done && !self->stopping;
+    if (reading && self->more_ready) {
+        wake = now;
+    }
+    if (self->batch_count > 0) {
+        int64_t at = self->batch_start + self->cfg->linger_ms;
+        wake = at < wake ? at : wake;
+    }
+    if (self->hold_until > now && self->hold_until < wake) {
+        wake = self->hold_until;
+    }
+    if (self->n > 0 && self->last_progress + self->cfg->timeout_ms < wake) {
+        wake = self->last_progress + self->cfg->timeout_ms;
+    }
+    if (reading && self->rate_wake && self->rate_wake < wake) {
+        wake = self->rate_wake;
+    }
+    if (self->progress && self->next_progress < wake) {
+        wake = self->next_progress;
+    }
+    if (self->stopping && self->drain_deadline < wake) {
+        wake = self->drain_deadline;
+    }
+    zmq_pollitem_t items[2] = {
+        {zsock_resolve (sl_client_sock (self->client)), 0,
+         (short) (ZMQ_POLLIN | (self->send_blocked ? ZMQ_POLLOUT : 0)), 0},
+        {NULL, sl_input_fd (self->input), ZMQ_POLLIN, 0},
+    };
+    int count = reading && self->want_input && sl_input_fd (self->input) >= 0 ? 2 : 1;
+    long timeout = wake > now ? (long) (wake - now) : 0;
+    zmq_poll (items, count, timeout);
+}
+
+static int
+s_loop (s_source_t *self)
+{
+    while (true) {
+        int64_t now = sl_mono_ms ();
+        s_check (self, now);
+        if (!self->input_done && !self->stopping && !self->fatal) {
+            s_read_input (self, now);
+        }
+        if (self->batch_count > 0 && self->n < self->ring_size
+            && (self->input_done || self->stopping
+                || now - self->batch_start >= self->cfg->linger_ms)) {
+            s_push_batch (self, now);
+        }
+        if (!self->fatal) {
+            s_pump (self, now);
+        }
+        s_progress (self, now, false);
+        if (s_finished (self, now)) {
+            break;
+        }
+        s_wait (self, now);
+        s_read_replies (self);
+    }
+    s_progress (self, sl_mono_ms (), true);
+    bool all = self->batch_count == 0 && self->acked >= self->last_seq;
+    self->stats.confirmed = (self->acked < self->last_seq ? self->acked : self->last_seq)
+                            - (self->skip < self->last_seq ? self->skip : self->last_seq);
+    self->stats.bad = sl_input_bad (self->input);
+    if (all && !self->fatal) {
+        sl_info ("source", "done: %" PRIu64 " records confirmed, %" PRIu64 " skipped as already "
+                           "in the stream, %" PRIu64 " bad",
+                 self->stats.confirmed, self->stats.skipped, self->stats.bad);
+    }
+    else {
+        sl_error ("source", "%" PRIu64 " of %" PRIu64 " records read were confirmed; the rest "
+                            "may be missing from stream %s (run again with the same --name to "
+                            "send them)",
+                  self->stats.confirmed, self->stats.read, self->cfg->stream);
+    }
+    if (self->fatal || !all || sl_input_failed (self->input)) {
+        return 1;
+    }
+    return 0;
+}
+
+//  Connects, says HELLO, learns the limits and (with --name) where to resume.
+static int
+s_start (s_source_t *self)
+{
+    const sl_source_config_t *cfg = self->cfg;
+    sl_client_opts_t opts = {.broker = cfg->broker,
+                             .software = "sluice-source/" SLUICE_VERSION,
+                             .producer = cfg->name,
+                             .stream = cfg->stream,
+                             .timeout_ms = (int) cfg->timeout_ms};
+    self->client = sl_client_new (&opts);
+    if (!self->client) {
+        sl_error ("source", "cannot use broker address '%s' (expected tcp://HOST:PORT)",
+                  cfg->broker);
+        return 2;
+    }
+    int64_t deadline = cfg->connect_timeout_ms > 0 ? sl_mono_ms () + cfg->connect_timeout_ms : 0;
+    int rc = sl_client_hello (self->client, deadline);
+    if (rc == SL_ETIMEOUT) {
+        sl_error ("source", "broker %s did not answer within %" PRId64 " ms: is sluice-broker "
+                            "running there? (--broker, --connect-timeout)",
+                  cfg->broker, cfg->connect_timeout_ms);
+        return 1;
+    }
+    if (rc) {
+        sl_error ("source", "no session with broker %s: %s", cfg->broker, sl_strerror (rc));
+        return 1;
+    }
+    const sl_msg_t *welcome = sl_client_welcome (self->client);
+    self->connects = sl_client_connects (self->client);
+    uint64_t max_bytes = welcome->max_batch_bytes ? welcome->max_batch_bytes : 16u << 20;
+    self->max_record = (size_t) max_bytes;
+    self->batch_bytes = cfg->batch_bytes < max_bytes ? cfg->batch_bytes : max_bytes;
+    if (cfg->batch_bytes > max_bytes) {
+        sl_info ("source", "--batch-bytes lowered to %" PRIu64 ", the broker's limit", max_bytes);
+    }
+    self->batch_records = cfg->batch_records;
+    if (welcome->max_batch_records && self->batch_records > welcome->max_batch_records) {
+        self->batch_records = welcome->max_batch_records;
+        sl_info ("source", "--batch-records lowered to %u, the broker's limit",
+                 self->batch_records);
+    }
+    if (cfg->name) {
+        self->skip = welcome->seq;
+        if (self->skip) {
+            sl_info ("source", "resuming after record %" PRIu64 " (the broker has records 1..%"
+                               PRIu64 " of producer %s on stream %s)",
+                     self->skip, self->skip, cfg->name, cfg->stream);
+        }
+    }
+    self->acked = self->skip;
+    self->last_seq = self->skip;
+    sl_debug ("source", "connected to %s (%s) as producer %s", cfg->broker, welcome->broker,
+              self->producer);
+    return 0;
+}
+
+int
+sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
+{
+    assert (cfg);
+    if (!cfg->broker || !cfg->stream || !sl_name_valid (cfg->stream, strlen (cfg->stream))) {
+        sl_error ("source", "--stream must be 1-%d characters of A-Z a-z 0-9 . _ - (not "
+                            "starting with '.')",
+                  SL_NAME_MAX);
+        return 2;
+    }
+    if (cfg->name && !sl_name_valid (cfg->name, strlen (cfg->name))) {
+        sl_error ("source", "--name must be 1-%d characters of A-Z a-z 0-9 . _ - (not starting "
+                            "with '.')",
+                  SL_NAME_MAX);
+        return 2;
+    }
+    if (cfg->window == 0 || cfg->batch_records == 0 || cfg->batch_bytes == 0
+        || cfg->timeout_ms <= 0) {
+        sl_error ("source", "--window, --batch-records, --batch-bytes and --timeout must be "
+                            "above 0");
+        return 2;
+    }
+    s_source_t *self = (s_source_t *) calloc (1, sizeof (s_source_t));
+    if (!self) {
+        return 1;
+    }
+    int code = 1;
+    self->cfg = cfg;
+    sl_buf_init (&self->batch, 0);
+    if (cfg->name) {
+        snprintf (self->producer, sizeof self->producer, "%s", cfg->name);
+    }
+    else {
+        s_anon_name (self->producer, sizeof self->producer);
+    }
+    self->ring_size = cfg->window + 2;
+    self->ring = (s_batch_t *) calloc (self->ring_size, sizeof (s_batch_t));
+    if (!self->ring) {
+        goto done;
+    }
+    sl_msg_init (&self->publish, SL_CMD_PUBLISH);
+    snprintf (self->publish.stream, sizeof self->publish.stream, "%s", cfg->stream);
+    snprintf (self->publish.name, sizeof self->publish.name, "%s", self->producer);
+    self->backoff = S_BACKOFF_MIN;
+    self->tty = isatty (STDERR_FILENO);
+    self->progress = cfg->progress < 0 ? self->tty : cfg->progress > 0;
+
+    code = s_start (self);
+    if (code) {
+        goto done;
+    }
+    const sl_msg_t *welcome = sl_client_welcome (self->client);
+    sl_input_opts_t in = {.format = cfg->format,
+                          .key_field = cfg->key_field,
+                          .max_record = self->max_record,
+                          .max_depth = welcome->max_depth,
+                          .strict = cfg->strict,
+                          .generate = cfg->generate,
+                          .generate_count = cfg->generate_count};
+    self->input = sl_input_new (&in, nfiles, files);
+    if (!self->input) {
+        code = 1;
+        goto done;
+    }
+    int64_t now = sl_mono_ms ();
+    self->rate_start = now;
+    self->progress_tick = now;
+    self->next_progress = now + 1000;
+    code = s_loop (self);
+
+done:
+    if (cfg->stats) {
+        *cfg->stats = self->stats;
+    }
+    for (uint32_t i = 0; i < self->n; i++) {
+        zframe_destroy (&s_at (self, i)->frame);
+    }
+    free (self->ring);
+    sl_buf_free (&self->batch);
+    sl_msg_reset (&self->publish);
+    sl_input_destroy (&self->input);
+    sl_client_destroy (&self->client);
+    free (self);
+    return code;
+}

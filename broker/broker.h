@@ -1,0 +1,56 @@
+/*  broker.h - the Sluice broker core: one ROUTER for commands, one PUB for
+    the live feed, one LMDB store. Driven by sluice-broker's main.c and, in
+    process, by tests.
+*/
+#ifndef SL_BROKER_H_INCLUDED
+#define SL_BROKER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sl_store.h"
+
+#define SL_BROKER_MAX_OVERRIDES 64
+
+typedef struct {
+    char pattern[SL_NAME_MAX + 1];  //  stream name or fnmatch(3) pattern
+    sl_retention_t retention;
+} sl_retention_override_t;
+
+typedef struct {
+    const char *data_dir;           //  LMDB environment directory
+    const char *listen;             //  command endpoint, "tcp://HOST:PORT"
+    const char *pub;                //  live endpoint; NULL = listen port + 1
+    bool fsync;                     //  fsync every commit
+    uint64_t initial_map;           //  initial LMDB map size, 0 = default
+    uint64_t max_batch_bytes;       //  largest PUBLISH data frame
+    uint32_t max_batch_records;     //  largest PUBLISH count
+    uint32_t max_depth;             //  deepest value nesting
+    sl_retention_t retention;       //  defaults for every stream
+    sl_retention_override_t overrides[SL_BROKER_MAX_OVERRIDES];
+    int n_overrides;
+} sl_broker_config_t;
+
+typedef struct _sl_broker_t sl_broker_t;
+
+//  Fills config with the defaults.
+void sl_broker_config_defaults(sl_broker_config_t *config);
+//  Parses "PATTERN:records=N,bytes=SIZE,age=DURATION" (any subset) into an
+//  override. 0 or SL_EINVAL with a reason in *why.
+int sl_broker_parse_override(const char *text, sl_retention_override_t *out, const char **why);
+
+//  Opens the store and binds both sockets. NULL on failure (logged), with
+//  the reason in *err.
+sl_broker_t *sl_broker_new(const sl_broker_config_t *config, int *err);
+void sl_broker_destroy(sl_broker_t **self_p);
+
+//  Serves until zsys_interrupted is set (SIGINT/SIGTERM) or sl_broker_stop.
+//  Finishes the commit in progress before returning. 0 or an error code.
+int sl_broker_run(sl_broker_t *self);
+void sl_broker_stop(sl_broker_t *self);
+
+//  Bound endpoints (after sl_broker_new): useful with port 0 / "*".
+const char *sl_broker_endpoint(sl_broker_t *self);
+const char *sl_broker_pub_endpoint(sl_broker_t *self);
+
+#endif

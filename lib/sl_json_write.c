@@ -1,0 +1,545 @@
+/*  sl_json_write.c - msgpack -> JSON text, losslessly, at the edges.
+
+    This is the sink's per-record path, so it walks the msgpack bytes
+    (bounded by sl_mp_skip first) and writes JSON text straight into the
+    output buffer: no msgpack-c zone, no json-c tree, no allocation except
+    for the rare map key that is not a str.
+*/
+#include "sl_json.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_error.h"
+#include "sl_mp.h"
+
+static inline uint16_t
+s_be16 (const uint8_t *p)
+{
+    return (uint16_t) ((uint16_t) p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+s_be32 (const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+s_be64 (const uint8_t *p)
+{
+    return (uint64_t) s_be32 (p) << 32 | s_be32 (p + 4);
+}
+
+static int
+s_put_u64 (sl_buf_t *out, uint64_t v, bool negative)
+{
+    char tmp[24];
+    size_t n = sizeof tmp;
+    do {
+        tmp[--n] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (negative) {
+        tmp[--n] = '-';
+    }
+    return sl_buf_append (out, tmp + n, sizeof tmp - n);
+}
+
+static int
+s_put_i64 (sl_buf_t *out, int64_t v)
+{
+    if (v < 0) {
+        return s_put_u64 (out, (uint64_t) 0 - (uint64_t) v, true);
+    }
+    return s_put_u64 (out, (uint64_t) v, false);
+}
+
+//  Shortest text that reads back to the same double: %.15g is shortest
+//  whenever 15 digits suffice (trailing zeros are dropped), else 16, else
+//  17; subnormals have fewer significant bits, so they search from 1 digit.
+//  The text always has '.' or 'e' so that a float stays a float.
+static int
+s_put_double (sl_buf_t *out, double v)
+{
+    if (isnan (v)) {
+        return sl_buf_append (out, "null", 4);
+    }
+    if (isinf (v)) {
+        return sl_buf_append_str (out, v > 0 ? "1e999" : "-1e999");
+    }
+    char tmp[40];
+    int n = 0;
+    int first = fpclassify (v) == FP_SUBNORMAL ? 1 : 15;
+    for (int precision = first; precision <= 17; precision++) {
+        n = snprintf (tmp, sizeof tmp - 2, "%.*g", precision, v);
+        if (strtod (tmp, NULL) == v) {
+            break;
+        }
+    }
+    if (n < 0 || (size_t) n >= sizeof tmp - 2) {
+        return SL_EINVAL;
+    }
+    if (!strpbrk (tmp, ".e")) {
+        tmp[n++] = '.';
+        tmp[n++] = '0';
+    }
+    return sl_buf_append (out, tmp, (size_t) n);
+}
+
+//  Writes bytes as a JSON string: '"' and '\' escaped, control characters
+//  as \u00XX (short forms where JSON has them), non-ASCII UTF-8 kept as it
+//  is, '/' not escaped. A byte that is not valid UTF-8 (a str from a peer
+//  that is not text) becomes U+FFFD, so the output is always valid JSON.
+static int
+s_put_string (sl_buf_t *out, const uint8_t *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = sl_buf_reserve (out, n + 2);
+    if (rc) {
+        return rc;
+    }
+    out->data[out->len++] = '"';
+    size_t run = 0;                     //  start of bytes not yet copied
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t seq = 1;
+        if (c >= 0x80) {
+            seq = sl_utf8_len (s + i, n - i);
+            if (seq) {
+                i += seq;
+                continue;
+            }
+        }
+        rc = sl_buf_append (out, s + run, i - run);
+        if (rc) {
+            return rc;
+        }
+        char esc[6];
+        size_t esc_len = 2;
+        esc[0] = '\\';
+        switch (c) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            default:
+                if (c >= 0x80) {
+                    memcpy (esc, "\xef\xbf\xbd", 3);
+                    esc_len = 3;
+                }
+                else {
+                    memcpy (esc, "\\u00", 4);
+                    esc[4] = hex[c >> 4];
+                    esc[5] = hex[c & 0xf];
+                    esc_len = 6;
+                }
+                break;
+        }
+        rc = sl_buf_append (out, esc, esc_len);
+        if (rc) {
+            return rc;
+        }
+        i++;
+        run = i;
+    }
+    rc = sl_buf_append (out, s + run, n - run);
+    if (rc) {
+        return rc;
+    }
+    return sl_buf_append (out, "\"", 1);
+}
+
+static int
+s_put_base64 (sl_buf_t *out, const uint8_t *s, size_t n)
+{
+    static const char table[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t need = (n + 2) / 3 * 4 + 2;
+    int rc = sl_buf_reserve (out, need);
+    if (rc) {
+        return rc;
+    }
+    char *d = (char *) out->data + out->len;
+    *d++ = '"';
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t) s[i] << 16 | (uint32_t) s[i + 1] << 8 | s[i + 2];
+        *d++ = table[v >> 18];
+        *d++ = table[(v >> 12) & 63];
+        *d++ = table[(v >> 6) & 63];
+        *d++ = table[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t) s[i] << 16;
+        *d++ = table[v >> 18];
+        *d++ = table[(v >> 12) & 63];
+        *d++ = '=';
+        *d++ = '=';
+    }
+    else
+    if (n - i == 2) {
+        uint32_t v = (uint32_t) s[i] << 16 | (uint32_t) s[i + 1] << 8;
+        *d++ = table[v >> 18];
+        *d++ = table[(v >> 12) & 63];
+        *d++ = table[(v >> 6) & 63];
+        *d++ = '=';
+    }
+    *d++ = '"';
+    out->len = (size_t) ((uint8_t *) d - out->data);
+    return 0;
+}
+
+static int s_emit (const uint8_t **p, sl_buf_t *out);
+static int s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map);
+
+//  A map key that is not a str is written as its own JSON text, as a
+//  string: the key 1 becomes "1", the key [1,2] becomes "[1,2]".
+static int
+s_emit_key (const uint8_t **p, sl_buf_t *out)
+{
+    uint8_t b = **p;
+    if ((b & 0xe0) == 0xa0 || b == 0xd9 || b == 0xda || b == 0xdb) {
+        const uint8_t *q = *p;
+        size_t head = (b & 0xe0) == 0xa0 ? 1 : b == 0xd9 ? 2 : b == 0xda ? 3 : 5;
+        size_t n = (b & 0xe0) == 0xa0 ? (size_t) (b & 0x1f)
+                   : b == 0xd9 ? q[1] : b == 0xda ? s_be16 (q + 1) : s_be32 (q + 1);
+        *p = q + head + n;
+        return s_put_string (out, q + head, n);
+    }
+    sl_buf_t text;
+    sl_buf_init (&text, out->limit);
+    int rc = s_emit (p, &text);
+    if (rc == 0) {
+        rc = s_put_string (out, text.data, text.len);
+    }
+    sl_buf_free (&text);
+    return rc;
+}
+
+//  Writes the JSON text of the object at *p and advances past it. The
+//  bytes were bounded by sl_mp_skip just before, so lengths and nesting
+//  are known to fit: recursion is at most SL_MP_DEPTH_LIMIT deep.
+static int
+s_emit (const uint8_t **p, sl_buf_t *out)
+{
+    const uint8_t *q = *p;
+    uint8_t b = q[0];
+    int rc;
+    if (b <= 0x7f) {
+        *p = q + 1;
+        return s_put_u64 (out, b, false);
+    }
+    if (b >= 0xe0) {
+        *p = q + 1;
+        return s_put_i64 (out, (int8_t) b);
+    }
+    if (b <= 0x9f) {
+        *p = q + 1;
+        return s_emit_container (p, out, b & 0x0f, b <= 0x8f);
+    }
+    if (b <= 0xbf) {
+        size_t n = b & 0x1f;
+        *p = q + 1 + n;
+        return s_put_string (out, q + 1, n);
+    }
+    size_t n;
+    switch (b) {
+        case 0xc0:
+            *p = q + 1;
+            return sl_buf_append (out, "null", 4);
+        case 0xc2:
+            *p = q + 1;
+            return sl_buf_append (out, "false", 5);
+        case 0xc3:
+            *p = q + 1;
+            return sl_buf_append (out, "true", 4);
+        case 0xcc:
+            *p = q + 2;
+            return s_put_u64 (out, q[1], false);
+        case 0xcd:
+            *p = q + 3;
+            return s_put_u64 (out, s_be16 (q + 1), false);
+        case 0xce:
+            *p = q + 5;
+            return s_put_u64 (out, s_be32 (q + 1), false);
+        case 0xcf:
+            *p = q + 9;
+            return s_put_u64 (out, s_be64 (q + 1), false);
+        case 0xd0:
+            *p = q + 2;
+            return s_put_i64 (out, (int8_t) q[1]);
+        case 0xd1:
+            *p = q + 3;
+            return s_put_i64 (out, (int16_t) s_be16 (q + 1));
+        case 0xd2:
+            *p = q + 5;
+            return s_put_i64 (out, (int32_t) s_be32 (q + 1));
+        case 0xd3:
+            *p = q + 9;
+            return s_put_i64 (out, (int64_t) s_be64 (q + 1));
+        case 0xca: {
+            uint32_t bits = s_be32 (q + 1);
+            float f;
+            memcpy (&f, &bits, sizeof f);
+            *p = q + 5;
+            return s_put_double (out, (double) f);
+        }
+        case 0xcb: {
+            uint64_t bits = s_be64 (q + 1);
+            double d;
+            memcpy (&d, &bits, sizeof d);
+            *p = q + 9;
+            return s_put_double (out, d);
+        }
+        case 0xd9: case 0xda: case 0xdb: {
+            size_t head = b == 0xd9 ? 2 : b == 0xda ? 3 : 5;
+            n = b == 0xd9 ? q[1] : b == 0xda ? s_be16 (q + 1) : s_be32 (q + 1);
+            *p = q + head + n;
+            return s_put_string (out, q + head, n);
+        }
+        case 0xc4: case 0xc5: case 0xc6: {
+            size_t head = b == 0xc4 ? 2 : b == 0xc5 ? 3 : 5;
+            n = b == 0xc4 ? q[1] : b == 0xc5 ? s_be16 (q + 1) : s_be32 (q + 1);
+            *p = q + head + n;
+            rc = sl_buf_append_str (out, "{\"$bin\":");
+            if (rc == 0) {
+                rc = s_put_base64 (out, q + head, n);
+            }
+            return rc ? rc : sl_buf_append (out, "}", 1);
+        }
+        case 0xc7: case 0xc8: case 0xc9:
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: {
+            size_t head;
+            switch (b) {
+                case 0xc7: head = 2; n = q[1]; break;
+                case 0xc8: head = 3; n = s_be16 (q + 1); break;
+                case 0xc9: head = 5; n = s_be32 (q + 1); break;
+                default: head = 1; n = (size_t) 1 << (b - 0xd4); break;
+            }
+            int8_t type = (int8_t) q[head];
+            const uint8_t *data = q + head + 1;
+            *p = data + n;
+            rc = sl_buf_append_str (out, "{\"$ext\":");
+            if (rc == 0) {
+                rc = s_put_i64 (out, type);
+            }
+            if (rc == 0) {
+                rc = sl_buf_append_str (out, ",\"data\":");
+            }
+            if (rc == 0) {
+                rc = s_put_base64 (out, data, n);
+            }
+            return rc ? rc : sl_buf_append (out, "}", 1);
+        }
+        case 0xdc: case 0xde:
+            *p = q + 3;
+            return s_emit_container (p, out, s_be16 (q + 1), b == 0xde);
+        case 0xdd: case 0xdf:
+            *p = q + 5;
+            return s_emit_container (p, out, s_be32 (q + 1), b == 0xdf);
+        default:
+            //  0xc1: the walk has already refused it.
+            return SL_EPROTO;
+    }
+}
+
+//  Writes the n elements (pairs for a map) that follow a container header.
+static int
+s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
+{
+    int rc = sl_buf_append (out, map ? "{" : "[", 1);
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        if (i) {
+            rc = sl_buf_append (out, ",", 1);
+        }
+        if (rc == 0 && map) {
+            rc = s_emit_key (p, out);
+            if (rc == 0) {
+                rc = sl_buf_append (out, ":", 1);
+            }
+        }
+        if (rc == 0) {
+            rc = s_emit (p, out);
+        }
+    }
+    return rc ? rc : sl_buf_append (out, map ? "}" : "]", 1);
+}
+
+int
+sl_msgpack_to_json (sl_json_t *self, const uint8_t *data, size_t len, sl_buf_t *out)
+{
+    assert (self);
+    assert (out);
+    size_t used;
+    int rc = sl_mp_skip (data, len, SL_MP_DEPTH_LIMIT, &used);
+    if (rc) {
+        return rc;
+    }
+    if (used != len) {
+        return SL_EPROTO;
+    }
+    size_t start = out->len;
+    const uint8_t *p = data;
+    rc = s_emit (&p, out);
+    if (rc) {
+        out->len = start;
+    }
+    return rc;
+}
+
+//  The sink's per-record path: the envelope is written by hand and the
+//  value straight from its bytes.
+int
+sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
+{
+    assert (self);
+    assert (record);
+    assert (out);
+    size_t start = out->len;
+    size_t used;
+    int rc = sl_mp_skip (record->value, record->value_len, SL_MP_DEPTH_LIMIT, &used);
+    if (rc == 0 && used != record->value_len) {
+        rc = SL_EPROTO;
+    }
+    if (rc == 0 && record->headers) {
+        rc = sl_mp_skip (record->headers, record->headers_len, 1, &used);
+        if (rc == 0) {
+            uint8_t b = record->headers[0];
+            bool map = (b & 0xf0) == 0x80 || b == 0xde || b == 0xdf;
+            if (used != record->headers_len || !map) {
+                rc = SL_EPROTO;
+            }
+        }
+    }
+    if (rc) {
+        return rc;
+    }
+    rc = sl_buf_append_str (out, "{\"offset\":");
+    if (rc == 0) {
+        rc = s_put_u64 (out, record->offset, false);
+    }
+    if (rc == 0) {
+        rc = sl_buf_append_str (out, ",\"timestamp\":");
+    }
+    if (rc == 0) {
+        rc = s_put_i64 (out, record->timestamp);
+    }
+    if (rc == 0) {
+        rc = sl_buf_append_str (out, ",\"key\":");
+    }
+    if (rc == 0) {
+        if (!record->key) {
+            rc = sl_buf_append (out, "null", 4);
+        }
+        else
+        if (record->key_is_bin) {
+            rc = sl_buf_append_str (out, "{\"$bin\":");
+            if (rc == 0) {
+                rc = s_put_base64 (out, record->key, record->key_len);
+            }
+            if (rc == 0) {
+                rc = sl_buf_append (out, "}", 1);
+            }
+        }
+        else {
+            rc = s_put_string (out, record->key, record->key_len);
+        }
+    }
+    if (rc == 0 && record->headers) {
+        rc = sl_buf_append_str (out, ",\"headers\":");
+        if (rc == 0) {
+            const uint8_t *p = record->headers;
+            rc = s_emit (&p, out);
+        }
+    }
+    if (rc == 0) {
+        rc = sl_buf_append_str (out, ",\"value\":");
+    }
+    if (rc == 0) {
+        const uint8_t *p = record->value;
+        rc = s_emit (&p, out);
+    }
+    if (rc == 0) {
+        rc = sl_buf_append (out, "}", 1);
+    }
+    if (rc) {
+        out->len = start;
+    }
+    return rc;
+}
+
+//  Finds a routing key inside a value without unpacking it: only the map's
+//  keys are looked at, every other member is stepped over by the walker.
+int
+sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char *field,
+                   sl_buf_t *scratch, const uint8_t **key, uint32_t *key_len)
+{
+    assert (self);
+    assert (field);
+    assert (scratch);
+    const uint8_t *p = value;
+    const uint8_t *end = value + len;
+    uint32_t pairs;
+    int rc = sl_mp_read_map (&p, end, &pairs);
+    if (rc == SL_ETYPE) {
+        return 0;
+    }
+    if (rc) {
+        return rc;
+    }
+    size_t field_len = strlen (field);
+    for (uint32_t i = 0; i < pairs; i++) {
+        const uint8_t *name;
+        uint32_t name_len;
+        bool match = false;
+        size_t used;
+        if (sl_mp_read_str (&p, end, &name, &name_len) == 0) {
+            match = name_len == field_len && memcmp (name, field, field_len) == 0;
+        }
+        else {
+            rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used);
+            if (rc) {
+                return rc;
+            }
+            p += used;
+        }
+        rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used);
+        if (rc) {
+            return rc;
+        }
+        if (!match) {
+            p += used;
+            continue;
+        }
+        const uint8_t *member = p;
+        if (sl_mp_read_bytes (&member, end, key, key_len) == 0) {
+            return 1;
+        }
+        sl_buf_reset (scratch);
+        member = p;
+        rc = s_emit (&member, scratch);
+        if (rc) {
+            return rc;
+        }
+        if (scratch->len > UINT32_MAX) {
+            return SL_ETOOBIG;
+        }
+        *key = scratch->data;
+        *key_len = (uint32_t) scratch->len;
+        return 1;
+    }
+    return 0;
+}

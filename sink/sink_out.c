@@ -1,0 +1,375 @@
+/*  sink_out.c - the sink's output: record formats, batched writes, --list.
+
+    A batch is formatted into one sl_buf_t that keeps its allocation between
+    batches. Next to it, one mark per record remembers where the record ends
+    in the buffer and which offset follows it, so that a write cut short
+    (the reader closed the pipe mid-batch) still tells the core exactly
+    which records the reader was given.
+*/
+#include "sink_out.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sl_buf.h"
+#include "sl_error.h"
+#include "sl_json.h"
+#include "sl_mp.h"
+
+typedef struct {
+    size_t end;             //  buffer length just after the record
+    uint64_t next;          //  offset following the record
+} s_mark_t;
+
+struct _sl_sink_out_t {
+    int fd;
+    sl_sink_format_t format;
+    const volatile int *stop;
+    sl_json_t *json;
+    sl_buf_t buf;
+    s_mark_t *marks;
+    size_t n_marks;
+    size_t max_marks;
+};
+
+sl_sink_out_t *
+sl_sink_out_new (int fd, sl_sink_format_t format, const volatile int *stop)
+{
+    sl_sink_out_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        return NULL;
+    }
+    self->fd = fd;
+    self->format = format == SL_SINK_FORMAT_DEFAULT ? SL_SINK_FORMAT_JSON : format;
+    self->stop = stop;
+    sl_buf_init (&self->buf, 0);
+    if (self->format != SL_SINK_FORMAT_MSGPACK) {
+        self->json = sl_json_new ();
+        if (!self->json) {
+            free (self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void
+sl_sink_out_destroy (sl_sink_out_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    sl_sink_out_t *self = *self_p;
+    sl_json_destroy (&self->json);
+    sl_buf_free (&self->buf);
+    free (self->marks);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Appends a msgpack str holding text.
+static int
+s_mp_str (sl_buf_t *buf, const char *text)
+{
+    uint8_t head[9];
+    size_t len = strlen (text);
+    size_t n = sl_mp_write_str_header (head, sizeof head, (uint32_t) len);
+    int rc = sl_buf_append (buf, head, n);
+    return rc ? rc : sl_buf_append (buf, text, len);
+}
+
+//  A record as a msgpack map {offset, timestamp, key, headers?, value}; the
+//  key keeps its str/bin type, headers and value are copied as they are.
+static int
+s_format_msgpack (sl_buf_t *buf, const sl_record_t *record)
+{
+    uint8_t tmp[16];
+    int rc = sl_buf_reserve (buf, 64 + record->key_len + record->headers_len + record->value_len);
+    if (rc) {
+        return rc;
+    }
+    size_t n = sl_mp_write_map (tmp, sizeof tmp, record->headers ? 5 : 4);
+    sl_buf_append (buf, tmp, n);
+    s_mp_str (buf, "offset");
+    n = sl_mp_write_uint (tmp, sizeof tmp, record->offset);
+    sl_buf_append (buf, tmp, n);
+    s_mp_str (buf, "timestamp");
+    n = sl_mp_write_int (tmp, sizeof tmp, record->timestamp);
+    sl_buf_append (buf, tmp, n);
+    s_mp_str (buf, "key");
+    if (!record->key) {
+        n = sl_mp_write_nil (tmp, sizeof tmp);
+    }
+    else if (record->key_is_bin) {
+        n = sl_mp_write_bin_header (tmp, sizeof tmp, record->key_len);
+    }
+    else {
+        n = sl_mp_write_str_header (tmp, sizeof tmp, record->key_len);
+    }
+    sl_buf_append (buf, tmp, n);
+    if (record->key) {
+        sl_buf_append (buf, record->key, record->key_len);
+    }
+    if (record->headers) {
+        s_mp_str (buf, "headers");
+        sl_buf_append (buf, record->headers, record->headers_len);
+    }
+    s_mp_str (buf, "value");
+    return sl_buf_append (buf, record->value, record->value_len);
+}
+
+int
+sl_sink_out_record (sl_sink_out_t *self, const sl_record_t *record)
+{
+    if (self->n_marks == self->max_marks) {
+        size_t max = self->max_marks ? self->max_marks * 2 : 1024;
+        s_mark_t *marks = realloc (self->marks, max * sizeof *marks);
+        if (!marks) {
+            return SL_ENOMEM;
+        }
+        self->marks = marks;
+        self->max_marks = max;
+    }
+    size_t before = self->buf.len;
+    int rc;
+    if (self->format == SL_SINK_FORMAT_MSGPACK) {
+        rc = s_format_msgpack (&self->buf, record);
+    }
+    else {
+        if (self->format == SL_SINK_FORMAT_VALUE) {
+            rc = sl_msgpack_to_json (self->json, record->value, record->value_len, &self->buf);
+        }
+        else {
+            rc = sl_record_to_json (self->json, record, &self->buf);
+        }
+        if (rc == 0) {
+            rc = sl_buf_append (&self->buf, "\n", 1);
+        }
+    }
+    if (rc) {
+        self->buf.len = before;
+        return rc;
+    }
+    self->marks[self->n_marks].end = self->buf.len;
+    self->marks[self->n_marks].next = record->offset + 1;
+    self->n_marks++;
+    return 0;
+}
+
+size_t
+sl_sink_out_pending (sl_sink_out_t *self)
+{
+    return self->n_marks;
+}
+
+//  Writes data[0..len) to fd, waiting while a non-blocking descriptor is
+//  full. Returns 0 or a negative code with the bytes written in *done.
+static int
+s_write_all (int fd, const uint8_t *data, size_t len, const volatile int *stop, size_t *done)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < len) {
+        ssize_t n = write (fd, data + off, len - off);
+        if (n > 0) {
+            off += (size_t) n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            if (zsys_interrupted || (stop && *stop)) {
+                rc = SL_EAGAIN;
+                break;
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            if (poll (&pfd, 1, 200) < 0 && errno != EINTR) {
+                rc = SL_EIO;
+                break;
+            }
+            if (zsys_interrupted || (stop && *stop)) {
+                rc = SL_EAGAIN;
+                break;
+            }
+            continue;
+        }
+        rc = (n < 0 && errno == EPIPE) ? SL_ECLOSED : SL_EIO;
+        break;
+    }
+    *done = off;
+    return rc;
+}
+
+int
+sl_sink_out_flush (sl_sink_out_t *self, uint64_t *next)
+{
+    if (self->n_marks == 0) {
+        sl_buf_reset (&self->buf);
+        return 0;
+    }
+    size_t done = 0;
+    int rc = s_write_all (self->fd, self->buf.data, self->buf.len, self->stop, &done);
+    if (rc == 0) {
+        *next = self->marks[self->n_marks - 1].next;
+    }
+    else {
+        //  The last record that reached the reader whole (marks are in order).
+        for (size_t i = self->n_marks; i > 0; i--) {
+            if (self->marks[i - 1].end <= done) {
+                *next = self->marks[i - 1].next;
+                break;
+            }
+        }
+    }
+    sl_buf_reset (&self->buf);
+    self->n_marks = 0;
+    return rc;
+}
+
+//  "3s ago", "5m ago", "2h ago", "4d ago"; "-" when the stream is empty.
+static void
+s_format_age (int64_t last_ms, uint64_t records, int64_t now_ms, char *out, size_t size)
+{
+    if (records == 0 || last_ms <= 0) {
+        snprintf (out, size, "-");
+        return;
+    }
+    int64_t secs = (now_ms - last_ms) / 1000;
+    if (secs < 0) {
+        secs = 0;   //  clocks of broker and sink disagree: say "0s ago", not a negative age
+    }
+    if (secs < 120) {
+        snprintf (out, size, "%" PRId64 "s ago", secs);
+    }
+    else if (secs < 2 * 3600) {
+        snprintf (out, size, "%" PRId64 "m ago", secs / 60);
+    }
+    else if (secs < 2 * 86400) {
+        snprintf (out, size, "%" PRId64 "h ago", secs / 3600);
+    }
+    else {
+        snprintf (out, size, "%" PRId64 "d ago", secs / 86400);
+    }
+}
+
+//  Bytes for people: "512B", "1.5K", "3.2M", "1.1G" (binary multiples).
+static void
+s_format_bytes (uint64_t bytes, char *out, size_t size)
+{
+    static const char units[] = "KMGTPE";
+    if (bytes < 1024) {
+        snprintf (out, size, "%" PRIu64 "B", bytes);
+        return;
+    }
+    double value = (double) bytes / 1024.0;
+    size_t unit = 0;
+    while (value >= 1024.0 && unit + 1 < sizeof units - 1) {
+        value /= 1024.0;
+        unit++;
+    }
+    snprintf (out, size, value < 10.0 ? "%.1f%c" : "%.0f%c", value, units[unit]);
+}
+
+//  Stream names are [A-Za-z0-9._-] on the wire; anything else is escaped anyway so the
+//  JSON stays valid whatever a broker sends.
+static int
+s_json_name (sl_buf_t *buf, const char *name)
+{
+    int rc = sl_buf_append (buf, "\"", 1);
+    for (const char *p = name; *p && rc == 0; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7f) {
+            char esc[8];
+            snprintf (esc, sizeof esc, "\\u%04x", c);
+            rc = sl_buf_append_str (buf, esc);
+        }
+        else {
+            rc = sl_buf_append (buf, p, 1);
+        }
+    }
+    return rc ? rc : sl_buf_append (buf, "\"", 1);
+}
+
+//  Appends a table line without the padding of its last column, which is noise in a
+//  terminal.
+static int
+s_table_line (sl_buf_t *buf, const char *line)
+{
+    size_t len = strlen (line);
+    while (len && line[len - 1] == ' ') {
+        len--;
+    }
+    int rc = sl_buf_append (buf, line, len);
+    return rc ? rc : sl_buf_append (buf, "\n", 1);
+}
+
+typedef struct {
+    char first[24], next[24], records[24], bytes[24], newest[32];
+} s_row_t;
+
+int
+sl_sink_out_streams (int fd, bool json, const sl_stream_info_t *streams, uint32_t n,
+                     int64_t now_ms)
+{
+    sl_buf_t buf;
+    sl_buf_init (&buf, 0);
+    s_row_t *rows = calloc (n ? n : 1, sizeof *rows);
+    int rc = rows ? 0 : SL_ENOMEM;
+    char line[512];
+    if (rc == 0 && json) {
+        rc = sl_buf_append (&buf, "[", 1);
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            const sl_stream_info_t *s = &streams[i];
+            rc = sl_buf_append_str (&buf, i ? ",{\"name\":" : "{\"name\":");
+            rc = rc ? rc : s_json_name (&buf, s->name);
+            snprintf (line, sizeof line,
+                      ",\"first\":%" PRIu64 ",\"next\":%" PRIu64 ",\"records\":%" PRIu64
+                      ",\"bytes\":%" PRIu64 ",\"last_ms\":%" PRId64 "}",
+                      s->first, s->next, s->records, s->bytes, s->last_ms);
+            rc = rc ? rc : sl_buf_append_str (&buf, line);
+        }
+        rc = rc ? rc : sl_buf_append (&buf, "]\n", 2);
+    }
+    else if (rc == 0) {
+        int w[6] = {6, 5, 4, 7, 5, 6};  //  widths of the column titles
+        for (uint32_t i = 0; i < n; i++) {
+            const sl_stream_info_t *s = &streams[i];
+            s_row_t *r = &rows[i];
+            snprintf (r->first, sizeof r->first, "%" PRIu64, s->first);
+            snprintf (r->next, sizeof r->next, "%" PRIu64, s->next);
+            snprintf (r->records, sizeof r->records, "%" PRIu64, s->records);
+            s_format_bytes (s->bytes, r->bytes, sizeof r->bytes);
+            s_format_age (s->last_ms, s->records, now_ms, r->newest, sizeof r->newest);
+            const char *cells[6] = {s->name, r->first, r->next, r->records, r->bytes, r->newest};
+            for (int c = 0; c < 6; c++) {
+                int len = (int) strlen (cells[c]);
+                w[c] = len > w[c] ? len : w[c];
+            }
+        }
+        //  Name and age left-aligned, numbers right-aligned.
+        const char *fmt = "%-*s  %*s  %*s  %*s  %*s  %-*s";
+        snprintf (line, sizeof line, fmt, w[0], "STREAM", w[1], "FIRST", w[2], "NEXT", w[3],
+                  "RECORDS", w[4], "BYTES", w[5], "NEWEST");
+        rc = s_table_line (&buf, line);
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            s_row_t *r = &rows[i];
+            snprintf (line, sizeof line, fmt, w[0], streams[i].name, w[1], r->first, w[2],
+                      r->next, w[3], r->records, w[4], r->bytes, w[5], r->newest);
+            rc = s_table_line (&buf, line);
+        }
+    }
+    if (rc == 0) {
+        size_t done = 0;
+        rc = s_write_all (fd, buf.data, buf.len, NULL, &done);
+    }
+    free (rows);
+    sl_buf_free (&buf);
+    return rc;
+}

@@ -1,0 +1,46 @@
+/*  sink_out.h - the sink's output: formats records into one reused buffer
+    and writes each batch with as few write() calls as the descriptor takes,
+    never through stdio buffering. Also renders --list.
+
+    Internal to the sink; the core (sink.c) owns the reading algorithm.
+*/
+#ifndef SL_SINK_OUT_H_INCLUDED
+#define SL_SINK_OUT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sink.h"
+#include "sl_batch.h"
+#include "sl_proto.h"
+
+typedef struct _sl_sink_out_t sl_sink_out_t;
+
+//  An output to fd in format (DEFAULT means JSON). stop, when not NULL, is
+//  checked when a blocked write is interrupted. NULL on OOM.
+sl_sink_out_t *sl_sink_out_new(int fd, sl_sink_format_t format, const volatile int *stop);
+void sl_sink_out_destroy(sl_sink_out_t **self_p);
+
+//  Formats one record at the end of the pending batch. On failure the batch
+//  is left as it was: SL_ETRUNC / SL_EDEPTH / SL_EPROTO / SL_ETYPE for a
+//  malformed record, SL_ENOMEM.
+int sl_sink_out_record(sl_sink_out_t *self, const sl_record_t *record);
+
+//  Records in the pending batch.
+size_t sl_sink_out_pending(sl_sink_out_t *self);
+
+//  Writes the pending batch and empties it. *next is set to the offset after
+//  the last record written whole (left alone when none was), so a reader
+//  that went away mid-batch is committed exactly up to what it was given.
+//  0, SL_ECLOSED (EPIPE: the reader is gone), SL_EAGAIN (interrupted by a
+//  signal or *stop while blocked) or SL_EIO.
+int sl_sink_out_flush(sl_sink_out_t *self, uint64_t *next);
+
+//  Writes the --list answer to fd: an aligned table (STREAM FIRST NEXT
+//  RECORDS BYTES NEWEST) or, with json, an array of objects holding the
+//  raw numbers. 0, SL_ENOMEM, SL_ECLOSED or SL_EIO.
+int sl_sink_out_streams(int fd, bool json, const sl_stream_info_t *streams, uint32_t n,
+                        int64_t now_ms);
+
+#endif

@@ -336,7 +336,9 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
                  hex, sl_cmd_name (msg->cmd), sl_strerror (code), what ? what : "");
     }
     zstr_free (&hex);
-    s_reply_error (self, peer, msg->req, code, what ? what : sl_strerror (code), 0);
+    //  Replies to a PUBLISH name its seq (docs/PROTOCOL.md §5.2).
+    uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
+    s_reply_error (self, peer, req, code, what ? what : sl_strerror (code), 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -559,8 +561,14 @@ s_on_list (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         s_reply_error (self, peer, msg->req, rc, NULL, 0);
         return;
     }
-    s_reply (self, peer, &list);
+    zmsg_t *reply = sl_msg_encode (&list);
     sl_msg_reset (&list);
+    if (!reply) {
+        s_reply_error (self, peer, msg->req, SL_ETOOBIG,
+                       "too many streams for one STREAMS reply (1 MiB body)", 0);
+        return;
+    }
+    s_send (self, peer, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -994,8 +1002,6 @@ s_handle_one (sl_broker_t *self)
             int check = data ? s_check_publish (self, &msg, data, &why) : SL_EPROTO;
             if (check) {
                 zframe_destroy (&data);
-                //  Report against the batch's seq, as for every PUBLISH reply.
-                msg.req = msg.seq;
                 s_malformed (self, peer, &msg, check, why ? why : "PUBLISH without a batch");
                 break;
             }

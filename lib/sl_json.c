@@ -363,6 +363,89 @@ s_is_digit (uint8_t c)
     return c >= '0' && c <= '9';
 }
 
+//  Clinger's fast path for a float token already checked against the JSON
+//  grammar: with at most 15 significant digits the mantissa m is an exact
+//  double, and so is 10^e for |e| <= 22, so the single IEEE multiply or
+//  divide is correctly rounded, which is what strtod returns. False when
+//  the token is outside that range (strtod then does the work).
+static bool
+s_fast_double (const uint8_t *t, size_t n, double *value)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                    1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+                                    1e20, 1e21, 1e22 };
+    size_t i = 0;
+    bool negative = t[0] == '-';
+    if (negative) {
+        i++;
+    }
+    uint64_t m = 0;
+    int digits = 0;                 //  significant digits taken into m
+    int scale = 0;                  //  digits after the point
+    bool point = false;
+    for (; i < n && t[i] != 'e' && t[i] != 'E'; i++) {
+        if (t[i] == '.') {
+            point = true;
+            continue;
+        }
+        if (m == 0 && t[i] == '0') {
+            scale += point;         //  leading zeros are not significant
+            continue;
+        }
+        if (++digits > 15) {
+            return false;
+        }
+        m = m * 10 + (uint64_t) (t[i] - '0');
+        scale += point;
+    }
+    int exp10 = 0;
+    if (i < n) {
+        i++;
+        bool exp_negative = t[i] == '-';
+        if (t[i] == '-' || t[i] == '+') {
+            i++;
+        }
+        for (; i < n; i++) {
+            if (exp10 > 1000) {
+                return false;
+            }
+            exp10 = exp10 * 10 + (t[i] - '0');
+        }
+        if (exp_negative) {
+            exp10 = -exp10;
+        }
+    }
+    exp10 -= scale;
+    if (exp10 < -22 || exp10 > 22) {
+        return false;
+    }
+    double v = (double) m;
+    v = exp10 < 0 ? v / pow10[-exp10] : v * pow10[exp10];
+    *value = negative ? -v : v;
+    return true;
+}
+
+//  strtod needs a terminated copy; the input need not be terminated.
+static int
+s_strtod (s_parser_t *ps, size_t start, size_t end, double *value)
+{
+    size_t n = end - start;
+    char small[64];
+    char *token = small;
+    if (n >= sizeof small) {
+        sl_buf_reset (&ps->self->scratch);
+        int rc = sl_buf_reserve (&ps->self->scratch, n + 1);
+        if (rc) {
+            return s_fail_out (ps, rc);
+        }
+        token = (char *) ps->self->scratch.data;
+    }
+    memcpy (token, ps->text + start, n);
+    token[n] = '\0';
+    *value = strtod (token, NULL);
+    return 0;
+}
+
 //  Integers become msgpack ints over the whole int64 and uint64 range and
 //  fail beyond it (never clamped); anything with a fraction or exponent is
 //  a float64 from strtod (1e400 reads as inf, which prints back as 1e999).
@@ -442,21 +525,14 @@ s_parse_number (s_parser_t *ps)
         }
     }
     else {
-        //  strtod needs a terminated copy; the input need not be terminated.
-        size_t n = i - start;
-        char small[64];
-        char *token = small;
-        if (n >= sizeof small) {
-            sl_buf_reset (&ps->self->scratch);
-            int rc = sl_buf_reserve (&ps->self->scratch, n + 1);
+        double v;
+        if (!s_fast_double (t + start, i - start, &v)) {
+            int rc = s_strtod (ps, start, i, &v);
             if (rc) {
-                return s_fail_out (ps, rc);
+                return rc;
             }
-            token = (char *) ps->self->scratch.data;
         }
-        memcpy (token, t + start, n);
-        token[n] = '\0';
-        size = sl_mp_write_double (dst, sizeof dst, strtod (token, NULL));
+        size = sl_mp_write_double (dst, sizeof dst, v);
     }
     int rc = sl_buf_append (ps->out, dst, size);
     if (rc) {

@@ -17,6 +17,25 @@
 #include "sl_error.h"
 #include "sl_mp.h"
 
+//  Most appends are a few bytes into a buffer that already has room: do
+//  those without a call, and let sl_buf grow (and enforce its limit) else.
+static inline int
+s_append (sl_buf_t *out, const void *data, size_t size)
+{
+    if (out->cap - out->len >= size) {
+        memcpy (out->data + out->len, data, size);
+        out->len += size;
+        return 0;
+    }
+    return sl_buf_append (out, data, size);
+}
+
+static inline int
+s_append_str (sl_buf_t *out, const char *str)
+{
+    return s_append (out, str, strlen (str));
+}
+
 static inline uint16_t
 s_be16 (const uint8_t *p)
 {
@@ -47,7 +66,7 @@ s_put_u64 (sl_buf_t *out, uint64_t v, bool negative)
     if (negative) {
         tmp[--n] = '-';
     }
-    return sl_buf_append (out, tmp + n, sizeof tmp - n);
+    return s_append (out, tmp + n, sizeof tmp - n);
 }
 
 static int
@@ -59,6 +78,63 @@ s_put_i64 (sl_buf_t *out, int64_t v)
     return s_put_u64 (out, (uint64_t) v, false);
 }
 
+//  The fast path for the doubles people write: v = m / 10^k with m below
+//  10^15 and 1e-4 <= |v| < 1e15. m and 10^k are exact doubles and IEEE
+//  division rounds correctly, so when m / 10^k == v the text "m e-k" reads
+//  back to v; the smallest such k gives the shortest text, and in this range
+//  it is exactly what "%.15g" prints (a decimal of <= 15 digits within half
+//  an ulp of v is unique). Writes into out[40]; 0 when v is not such a value.
+static int
+s_decimal_double (double v, char *out)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                     1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+    double a = v < 0 ? -v : v;
+    if (!(a >= 1e-4 && a < 1e15)) {
+        return 0;
+    }
+    int k = 0;
+    double m = 0;
+    for (; k <= 15; k++) {
+        double x = a * pow10[k];
+        if (x >= 1e15) {
+            return 0;
+        }
+        m = (double) (uint64_t) (x + 0.5);     //  exact: x < 1e15 has ulp <= 1/8
+        if (m / pow10[k] == a) {
+            break;
+        }
+    }
+    if (k > 15) {
+        return 0;
+    }
+    char digits[24];
+    int nd = 0;
+    uint64_t u = (uint64_t) m;
+    do {
+        digits[nd++] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (nd <= k) {
+        digits[nd++] = '0';                 //  0.05: at least one digit before '.'
+    }
+    int n = 0;
+    if (v < 0) {
+        out[n++] = '-';
+    }
+    for (int i = nd - 1; i >= k; i--) {
+        out[n++] = digits[i];
+    }
+    out[n++] = '.';
+    if (k == 0) {
+        out[n++] = '0';
+    }
+    for (int i = k - 1; i >= 0; i--) {
+        out[n++] = digits[i];
+    }
+    return n;
+}
+
 //  Shortest text that reads back to the same double: %.15g is shortest
 //  whenever 15 digits suffice (trailing zeros are dropped), else 16, else
 //  17; subnormals have fewer significant bits, so they search from 1 digit.
@@ -67,13 +143,16 @@ static int
 s_put_double (sl_buf_t *out, double v)
 {
     if (isnan (v)) {
-        return sl_buf_append (out, "null", 4);
+        return s_append (out, "null", 4);
     }
     if (isinf (v)) {
-        return sl_buf_append_str (out, v > 0 ? "1e999" : "-1e999");
+        return s_append_str (out, v > 0 ? "1e999" : "-1e999");
     }
     char tmp[40];
-    int n = 0;
+    int n = s_decimal_double (v, tmp);
+    if (n) {
+        return s_append (out, tmp, (size_t) n);
+    }
     int first = fpclassify (v) == FP_SUBNORMAL ? 1 : 15;
     for (int precision = first; precision <= 17; precision++) {
         n = snprintf (tmp, sizeof tmp - 2, "%.*g", precision, v);
@@ -88,7 +167,7 @@ s_put_double (sl_buf_t *out, double v)
         tmp[n++] = '.';
         tmp[n++] = '0';
     }
-    return sl_buf_append (out, tmp, (size_t) n);
+    return s_append (out, tmp, (size_t) n);
 }
 
 //  Writes bytes as a JSON string: '"' and '\' escaped, control characters
@@ -120,7 +199,7 @@ s_put_string (sl_buf_t *out, const uint8_t *s, size_t n)
                 continue;
             }
         }
-        rc = sl_buf_append (out, s + run, i - run);
+        rc = s_append (out, s + run, i - run);
         if (rc) {
             return rc;
         }
@@ -148,18 +227,18 @@ s_put_string (sl_buf_t *out, const uint8_t *s, size_t n)
                 }
                 break;
         }
-        rc = sl_buf_append (out, esc, esc_len);
+        rc = s_append (out, esc, esc_len);
         if (rc) {
             return rc;
         }
         i++;
         run = i;
     }
-    rc = sl_buf_append (out, s + run, n - run);
+    rc = s_append (out, s + run, n - run);
     if (rc) {
         return rc;
     }
-    return sl_buf_append (out, "\"", 1);
+    return s_append (out, "\"", 1);
 }
 
 static int
@@ -259,13 +338,13 @@ s_emit (const uint8_t **p, sl_buf_t *out)
     switch (b) {
         case 0xc0:
             *p = q + 1;
-            return sl_buf_append (out, "null", 4);
+            return s_append (out, "null", 4);
         case 0xc2:
             *p = q + 1;
-            return sl_buf_append (out, "false", 5);
+            return s_append (out, "false", 5);
         case 0xc3:
             *p = q + 1;
-            return sl_buf_append (out, "true", 4);
+            return s_append (out, "true", 4);
         case 0xcc:
             *p = q + 2;
             return s_put_u64 (out, q[1], false);
@@ -314,11 +393,11 @@ s_emit (const uint8_t **p, sl_buf_t *out)
             size_t head = b == 0xc4 ? 2 : b == 0xc5 ? 3 : 5;
             n = b == 0xc4 ? q[1] : b == 0xc5 ? s_be16 (q + 1) : s_be32 (q + 1);
             *p = q + head + n;
-            rc = sl_buf_append_str (out, "{\"$bin\":");
+            rc = s_append_str (out, "{\"$bin\":");
             if (rc == 0) {
                 rc = s_put_base64 (out, q + head, n);
             }
-            return rc ? rc : sl_buf_append (out, "}", 1);
+            return rc ? rc : s_append (out, "}", 1);
         }
         case 0xc7: case 0xc8: case 0xc9:
         case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: {
@@ -332,17 +411,17 @@ s_emit (const uint8_t **p, sl_buf_t *out)
             int8_t type = (int8_t) q[head];
             const uint8_t *data = q + head + 1;
             *p = data + n;
-            rc = sl_buf_append_str (out, "{\"$ext\":");
+            rc = s_append_str (out, "{\"$ext\":");
             if (rc == 0) {
                 rc = s_put_i64 (out, type);
             }
             if (rc == 0) {
-                rc = sl_buf_append_str (out, ",\"data\":");
+                rc = s_append_str (out, ",\"data\":");
             }
             if (rc == 0) {
                 rc = s_put_base64 (out, data, n);
             }
-            return rc ? rc : sl_buf_append (out, "}", 1);
+            return rc ? rc : s_append (out, "}", 1);
         }
         case 0xdc: case 0xde:
             *p = q + 3;
@@ -360,22 +439,22 @@ s_emit (const uint8_t **p, sl_buf_t *out)
 static int
 s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
 {
-    int rc = sl_buf_append (out, map ? "{" : "[", 1);
+    int rc = s_append (out, map ? "{" : "[", 1);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         if (i) {
-            rc = sl_buf_append (out, ",", 1);
+            rc = s_append (out, ",", 1);
         }
         if (rc == 0 && map) {
             rc = s_emit_key (p, out);
             if (rc == 0) {
-                rc = sl_buf_append (out, ":", 1);
+                rc = s_append (out, ":", 1);
             }
         }
         if (rc == 0) {
             rc = s_emit (p, out);
         }
     }
-    return rc ? rc : sl_buf_append (out, map ? "}" : "]", 1);
+    return rc ? rc : s_append (out, map ? "}" : "]", 1);
 }
 
 int
@@ -427,31 +506,31 @@ sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
     if (rc) {
         return rc;
     }
-    rc = sl_buf_append_str (out, "{\"offset\":");
+    rc = s_append_str (out, "{\"offset\":");
     if (rc == 0) {
         rc = s_put_u64 (out, record->offset, false);
     }
     if (rc == 0) {
-        rc = sl_buf_append_str (out, ",\"timestamp\":");
+        rc = s_append_str (out, ",\"timestamp\":");
     }
     if (rc == 0) {
         rc = s_put_i64 (out, record->timestamp);
     }
     if (rc == 0) {
-        rc = sl_buf_append_str (out, ",\"key\":");
+        rc = s_append_str (out, ",\"key\":");
     }
     if (rc == 0) {
         if (!record->key) {
-            rc = sl_buf_append (out, "null", 4);
+            rc = s_append (out, "null", 4);
         }
         else
         if (record->key_is_bin) {
-            rc = sl_buf_append_str (out, "{\"$bin\":");
+            rc = s_append_str (out, "{\"$bin\":");
             if (rc == 0) {
                 rc = s_put_base64 (out, record->key, record->key_len);
             }
             if (rc == 0) {
-                rc = sl_buf_append (out, "}", 1);
+                rc = s_append (out, "}", 1);
             }
         }
         else {
@@ -459,21 +538,21 @@ sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
         }
     }
     if (rc == 0 && record->headers) {
-        rc = sl_buf_append_str (out, ",\"headers\":");
+        rc = s_append_str (out, ",\"headers\":");
         if (rc == 0) {
             const uint8_t *p = record->headers;
             rc = s_emit (&p, out);
         }
     }
     if (rc == 0) {
-        rc = sl_buf_append_str (out, ",\"value\":");
+        rc = s_append_str (out, ",\"value\":");
     }
     if (rc == 0) {
         const uint8_t *p = record->value;
         rc = s_emit (&p, out);
     }
     if (rc == 0) {
-        rc = sl_buf_append (out, "}", 1);
+        rc = s_append (out, "}", 1);
     }
     if (rc) {
         out->len = start;

@@ -124,7 +124,7 @@ s_usage_line (const char *left, const char *help, const char *env, bool repeat)
     }
     printf ("%*s%s\n", S_HELP_COLUMN - width, "", help ? help : "");
     if (env) {
-        printf ("%*s[env %s%s]\n", S_HELP_COLUMN, "", env,
+        printf ("%*s[%senv %s%s]\n", S_HELP_COLUMN, "", repeat ? "repeatable; " : "", env,
                 repeat ? ", ';'-separated list" : "");
     }
 }
@@ -151,13 +151,7 @@ sl_opts_usage (const sl_opts_spec_t *spec)
                       opt->arg ? opt->arg : "");
         }
         s_env_name (opt->name, env, sizeof env);
-        const char *help = opt->help;
-        char help_buf[512];
-        if (opt->repeat) {
-            snprintf (help_buf, sizeof help_buf, "%s (repeatable)", help ? help : "");
-            help = help_buf;
-        }
-        s_usage_line (left, help, env, opt->repeat);
+        s_usage_line (left, opt->help, env, opt->repeat);
     }
     s_usage_line (s_short_taken (spec, 'h') ? "    --help" : "-h, --help",
                   "print this help and exit", NULL, false);

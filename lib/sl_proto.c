@@ -25,7 +25,6 @@
 #define S_BODY_DEPTH 4
 
 #define S_BIT(name) (1u << SL_CMD_##name)
-#define S_ALL       0xFFFFFFFFu
 
 typedef enum { S_DATA_none, S_DATA_one, S_DATA_any } s_data_t;
 
@@ -121,6 +120,9 @@ static const s_field_t s_fields[] = {
     S_FIELD ("streams", S_STREAMS, streams, 0, S_BIT (STREAMS), S_BIT (STREAMS)),
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
+//  The command bitmasks are 32 bits; the decoder's "seen" set is 64.
+_Static_assert (SL_CMD_LIVE < 32, "command codes must fit the field bitmasks");
+_Static_assert (S_N_FIELDS <= 64, "too many fields for the seen bitmask");
 
 //  One STREAMS entry; every key is required. Walked with bit 1 as "command".
 #define S_INFO(key, kind, member, max)                                                         \

@@ -14,19 +14,20 @@ enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, O
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
-                  false},
+                    false},
     [OPT_STREAM] = {"stream", 's', "NAME", "stream to read", false},
-    [OPT_FROM] = {"from", 'f', "POS", "start at beginning, end (default), OFFSET, -N (the last N) "
-                "or @TIME", false},
-    [OPT_NAME] = {"name", 'n', "NAME", "durable reader: resume where NAME committed, else --from", false},
+    [OPT_FROM] = {"from", 'f', "POS",
+                  "start at beginning, end (default), OFFSET, -N (the last N) or @TIME", false},
+    [OPT_NAME] = {"name", 'n', "NAME", "durable reader: resume where NAME committed, else --from",
+                  false},
     [OPT_EXIT_AT_END] = {"exit-at-end", 'e', NULL, "exit 0 once caught up instead of following",
-                       false},
+                         false},
     [OPT_COUNT] = {"count", 'c', "N", "exit 0 after N records", false},
-    [OPT_FORMAT] = {"format", 'o', "FORMAT", "json (default), value (JSON per line) or msgpack", false},
+    [OPT_FORMAT] = {"format", 'o', "FORMAT", "json (default), value (JSON per line) or msgpack",
+                    false},
     [OPT_LIST] = {"list", 'l', NULL, "list the broker's streams (JSON with --format json)", false},
     [OPT_CONNECT_TIMEOUT] = {"connect-timeout", 0, "DURATION",
-                           "exit 1 if the broker is silent this long (default 30s)",
-                           false},
+                             "exit 1 if the broker is silent this long (default 30s)", false},
     {NULL, 0, NULL, NULL, false},
 };
 

@@ -398,6 +398,7 @@ s_records (s_sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *da
         }
     }
     size_t frames = zmsg_size (data);
+    uint64_t start = self->next_wanted;
     for (zframe_t *f = zmsg_first (data); f && !self->done; f = zmsg_next (data)) {
         int rc = s_deliver (self, zframe_data (f), zframe_size (f), "RECORDS");
         if (rc == SL_EAGAIN) {
@@ -411,6 +412,13 @@ s_records (s_sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *da
         }
     }
     s_flush (self);
+    if (frames > 0 && self->next_wanted == start && !self->done) {
+        //  Asking again would get the same answer forever.
+        sl_error ("sink", "broker answered FETCH %" PRIu64 " with batches that do not hold it; "
+                  "stopping", start);
+        s_finish (self, 1);
+        return;
+    }
     if (frames == 0 || self->next_wanted >= reply->next) {
         *caught_up = true;
         if (self->next_wanted > reply->next && !self->behind_warned) {

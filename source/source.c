@@ -588,15 +588,19 @@ s_loop (s_source_t *self)
                             - (self->skip < self->last_seq ? self->skip : self->last_seq);
     self->stats.bad = sl_input_bad (self->input);
     if (all && !self->fatal) {
-        sl_info ("source", "done: %" PRIu64 " records confirmed, %" PRIu64 " skipped as already "
-                           "in the stream, %" PRIu64 " bad",
-                 self->stats.confirmed, self->stats.skipped, self->stats.bad);
+        sl_log (sl_input_failed (self->input) ? SL_LOG_WARN : SL_LOG_INFO, "source",
+                "%s: %" PRIu64 " records confirmed, %" PRIu64 " skipped as already in the "
+                "stream, %" PRIu64 " bad",
+                sl_input_failed (self->input) ? "done, but not all input could be read"
+                                              : "done",
+                self->stats.confirmed, self->stats.skipped, self->stats.bad);
     }
     else {
         sl_error ("source", "%" PRIu64 " of %" PRIu64 " records read were confirmed; the rest "
-                            "may be missing from stream %s (run again with the same --name to "
-                            "send them)",
-                  self->stats.confirmed, self->stats.read, self->cfg->stream);
+                            "may be missing from stream %s (%s)",
+                  self->stats.confirmed, self->stats.read, self->cfg->stream,
+                  self->cfg->name ? "run again with the same --name to send only them"
+                                  : "with --name, a rerun sends only what is missing");
     }
     if (self->fatal || !all || sl_input_failed (self->input)) {
         return 1;

@@ -1,6 +1,7 @@
 """Guarantees 1 and 2: confirmed records survive kill -9, resends never duplicate."""
 
-from conftest import T, assert_records, read_stream, run_source, start_source, wait_for, write_jsonl
+from conftest import (T, assert_records, read_stream, run_source, start_sink, start_source,
+                      wait_for, write_jsonl)
 
 N = 200_000
 
@@ -12,6 +13,9 @@ def _input(tmp_path):
 
 def test_broker_kill9_mid_publish_loses_and_duplicates_nothing(procs, broker, tmp_path):
     values, path = _input(tmp_path)
+    # A live sink follows the stream through both restarts (guarantee 4).
+    sink = start_sink(procs, broker, "crash", "--from", "beginning", "--count", str(N),
+                      "--format", "json")
     src = start_source(procs, broker, "crash", "--name", "crash-src", "--rate", "50000", str(path))
     kills = 0
     for threshold in (20_000, 100_000):
@@ -25,6 +29,8 @@ def test_broker_kill9_mid_publish_loses_and_duplicates_nothing(procs, broker, tm
     assert kills >= 1, "the source finished before the broker could be killed"
     src.expect_exit(0, T(180))
     assert_records(read_stream(procs, broker, "crash"), values)
+    sink.expect_exit(0, T(60))
+    assert_records(sink.json_lines(), values)
 
 
 def test_source_kill9_rerun_with_same_name_resumes(procs, broker, tmp_path):

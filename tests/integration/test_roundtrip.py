@@ -52,6 +52,14 @@ TRICKY = [
     "1.0",
     "1E2",
     "123456789.123456789",
+    "0.30000000000000004",
+    "0.3333333333333333",
+    "0.0039993677999999996",
+    "100000000000000000000.0",
+    "1e21",
+    "4.35",
+    "9007199254740993",
+    "[0.1, 0.2, 0.30000000000000004, 1e-300, 123e-20]",
     "true",
     "false",
     "null",
@@ -75,16 +83,24 @@ TRICKY = [
 
 
 def strict_equal(a, b):
-    """Equality that tells int from float from bool, -0.0 from 0.0, and keeps key order."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, tuple):  # an object as a (key, value) pair
-        return a[0] == b[0] and strict_equal(a[1], b[1])
-    return a == b
+    """Equality that tells int from float from bool, -0.0 from 0.0, and keeps key order.
+
+    Iterative, so that deeply nested values do not hit Python's recursion limit."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, float):
+            if struct.pack("<d", x) != struct.pack("<d", y):
+                return False
+        elif isinstance(x, (list, tuple)):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif x != y:
+            return False
+    return True
 
 
 def parse_ordered(text):

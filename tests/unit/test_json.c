@@ -2,6 +2,7 @@
 */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
+#include <float.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdlib.h>
@@ -719,4 +720,130 @@ Test (json, mutated_texts_are_safe_and_stable)
     sl_buf_free (&mp);
     sl_buf_free (&text);
     sl_buf_free (&mp2);
+}
+
+//  ---------------------------------------------------------------------
+//  Floats against the C library
+
+//  Reads the float64 a one-number JSON text became.
+static double
+s_parse_double (const char *text)
+{
+    sl_buf_t mp;
+    sl_buf_init (&mp, 0);
+    char why[128];
+    cr_assert_eq (s_to_mp (text, strlen (text), &mp, why, sizeof why), 0, "%s: %s", text, why);
+    cr_assert_eq (mp.len, 9, "%s is a float64", text);
+    cr_assert_eq (mp.data[0], 0xcb);
+    uint64_t bits = 0;
+    for (int i = 1; i < 9; i++) {
+        bits = bits << 8 | mp.data[i];
+    }
+    sl_buf_free (&mp);
+    double v;
+    memcpy (&v, &bits, sizeof v);
+    return v;
+}
+
+//  Every float token must read as strtod reads it, bit for bit, whether it
+//  takes the exact fast path (<= 15 digits, small exponent) or not.
+Test (json, float_parsing_matches_strtod)
+{
+    srand (99);
+    for (int round = 0; round < 50000; round++) {
+        char text[80];
+        int n = 0;
+        if (rand () % 2) {
+            text[n++] = '-';
+        }
+        int int_digits = 1 + rand () % 18;
+        for (int i = 0; i < int_digits; i++) {
+            text[n++] = (char) ('0' + rand () % 10);
+        }
+        if (text[n - int_digits] == '0') {
+            n -= int_digits - 1;            //  JSON allows no leading zeros
+        }
+        bool has_frac = rand () % 4;
+        if (has_frac) {
+            text[n++] = '.';
+            int frac_digits = 1 + rand () % 18;
+            for (int i = 0; i < frac_digits; i++) {
+                text[n++] = (char) ('0' + rand () % 10);
+            }
+        }
+        if (!has_frac || rand () % 2) {
+            text[n++] = rand () % 2 ? 'e' : 'E';
+            int e = rand () % 60 - 30;
+            n += snprintf (text + n, sizeof text - (size_t) n, "%s%d",
+                           e >= 0 && rand () % 3 == 0 ? "+" : "", e);
+        }
+        text[n] = '\0';
+        double want = strtod (text, NULL);
+        double got = s_parse_double (text);
+        cr_assert_eq (memcmp (&got, &want, sizeof got), 0, "%s: %.17g vs strtod %.17g", text,
+                      got, want);
+    }
+}
+
+//  Printing: the text reads back to the same bits, always has '.' or 'e',
+//  and is no longer than the shortest %.Ng that reads back.
+static void
+s_check_print (double v)
+{
+    sl_buf_t mp, text;
+    sl_buf_init (&mp, 0);
+    sl_buf_init (&text, 0);
+    uint8_t enc[9];
+    sl_mp_write_double (enc, sizeof enc, v);
+    cr_assert_eq (sl_msgpack_to_json (s_json, enc, sizeof enc, &text), 0);
+    sl_buf_append (&text, "", 1);
+    const char *s = (const char *) text.data;
+    cr_assert (strpbrk (s, ".e"), "%s keeps a float look", s);
+    double back = strtod (s, NULL);
+    cr_assert_eq (memcmp (&back, &v, sizeof v), 0, "%.17g printed as %s", v, s);
+    size_t shortest = 0;
+    for (int precision = 1; precision <= 17; precision++) {
+        char tmp[40];
+        int n = snprintf (tmp, sizeof tmp, "%.*g", precision, v);
+        if (strtod (tmp, NULL) == v) {
+            shortest = (size_t) n;
+            break;
+        }
+    }
+    //  Our text may add ".0"; and "1e-07" style exponents are what %g writes.
+    cr_assert_leq (strlen (s), shortest + 2, "%.17g printed as %s", v, s);
+    sl_buf_free (&mp);
+    sl_buf_free (&text);
+}
+
+Test (json, float_printing_round_trips_and_is_short)
+{
+    srand (31337);
+    for (int round = 0; round < 30000; round++) {
+        double v;
+        if (round % 2) {
+            uint64_t bits = (uint64_t) rand () << 62 ^ (uint64_t) rand () << 31
+                            ^ (uint64_t) rand ();
+            memcpy (&v, &bits, sizeof v);
+            if (!isfinite (v)) {
+                continue;
+            }
+        }
+        else {
+            //  Decimal-looking values, the fast path's territory.
+            static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+                                            1e10, 1e11 };
+            v = (double) (rand () % 100000000) / pow10[rand () % 12];
+            if (rand () % 2) {
+                v = -v;
+            }
+        }
+        s_check_print (v);
+    }
+    const double edges[] = { 0.0, -0.0, 1e-4, 9.999999999999999e-5, 1e15, 999999999999999.9,
+                             0.1, 0.2, 0.3, 1.0 / 3, 2.0 / 3, 5e-324, DBL_MIN, DBL_MAX,
+                             4503599627370496.5, 9007199254740993.0, 123456789012345.6 };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        s_check_print (edges[i]);
+    }
 }

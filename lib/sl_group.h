@@ -1,0 +1,128 @@
+/*  sl_group.h - one worker group's state: members, leases, done ranges,
+    attempt counts and dead letters (docs/PROTOCOL.md §14).
+
+    Pure logic, no I/O and no clock of its own: the broker feeds it events
+    (join, result, time) and does what it answers (read the log, send WORK,
+    append output and dead letters, store the state). Its persistent part
+    (config, checkpoint, done ranges and attempts above the checkpoint) is
+    encoded by sl_group_encode into the store's `groups` database, in the
+    same transaction as the output of the results that changed it; leases
+    and members live in memory only and are rebuilt after a restart.
+
+    A member is known by its routing id (opaque bytes, <= 256) and name.
+*/
+#ifndef SL_GROUP_H_INCLUDED
+#define SL_GROUP_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_batch.h"
+#include "sl_buf.h"
+#include "sl_util.h"
+
+#define SL_GROUP_MAX_WINDOW   64        //  leases one member may hold
+#define SL_GROUP_MAX_BATCH    65536     //  records per lease
+#define SL_GROUP_MAX_LEASES   64        //  leases of a group past its checkpoint, in batches
+#define SL_GROUP_MAX_PEER     256       //  routing id bytes
+
+typedef struct _sl_group_t sl_group_t;
+
+typedef struct {
+    char in[SL_NAME_MAX + 1];
+    char out[SL_NAME_MAX + 1];
+    uint32_t max_deliver;       //  attempts before the dead-letter stream (>= 1)
+    uint32_t lease_ms;          //  lease deadline
+} sl_group_config_t;
+
+typedef struct {
+    uint64_t id;                //  unique per sl_group_t lifetime
+    uint64_t offset;            //  first input offset
+    uint32_t count;             //  records
+    uint32_t attempt;           //  1 on first delivery
+} sl_lease_t;
+
+//  A record that reached max_deliver: the caller appends it to GROUP.dlq
+//  (sl_group_dlq_encode) in the transaction that commits the result.
+typedef struct {
+    uint64_t offset;
+    uint32_t attempts;
+    char error[256];
+} sl_dead_t;
+
+//  What a RESULT does. commit: append the output, the dead letters and the
+//  new state in one transaction. Otherwise drop it, nothing changed.
+typedef struct {
+    bool commit;
+    sl_dead_t *dead;            //  owned by the group, valid until the next call
+    size_t n_dead;
+} sl_outcome_t;
+
+typedef struct {
+    uint64_t offset;
+    const char *error;          //  not NUL-terminated
+    size_t error_len;
+    bool final;                 //  SL_OP_FAIL: dead-letter at once, no retry
+} sl_failed_t;
+
+//  A new group whose checkpoint is start (the input's first or next offset).
+sl_group_t *sl_group_new(const char *name, const sl_group_config_t *config, uint64_t start);
+//  Restores a group from its encoding (untrusted: every count and length is
+//  bounded). NULL with *err = SL_EPROTO / SL_ETRUNC / SL_ENOMEM.
+sl_group_t *sl_group_decode(const char *name, const uint8_t *data, size_t len, int *err);
+//  Appends the persistent state to out (reset by the caller).
+int sl_group_encode(const sl_group_t *self, sl_buf_t *out);
+void sl_group_destroy(sl_group_t **self_p);
+//  A deep copy (members, leases, queues and all), so that the broker can
+//  restore a group when the transaction that changed it does not commit.
+sl_group_t *sl_group_dup(const sl_group_t *self);
+
+const char *sl_group_name(const sl_group_t *self);
+const sl_group_config_t *sl_group_config(const sl_group_t *self);
+//  Every input offset below it is done.
+uint64_t sl_group_checkpoint(const sl_group_t *self);
+
+//  Adds (or refreshes, by peer) a member. window 1..SL_GROUP_MAX_WINDOW,
+//  batch 1..SL_GROUP_MAX_BATCH. 0 or SL_EINVAL / SL_ENOMEM.
+int sl_group_join(sl_group_t *self, const void *peer, size_t peer_len, const char *member,
+                  uint32_t window, uint32_t batch, int64_t now_ms);
+//  Any message from a member keeps it alive. false if peer is not a member.
+bool sl_group_seen(sl_group_t *self, const void *peer, size_t peer_len, int64_t now_ms);
+//  Removes the member; its leases go back to the front of the queue.
+void sl_group_leave(sl_group_t *self, const void *peer, size_t peer_len);
+size_t sl_group_members(const sl_group_t *self);
+
+//  The next lease to hand out, if a member has a free slot and there is
+//  work: retries first, then new records from the cursor, never more than
+//  SL_GROUP_MAX_LEASES * batch records past the checkpoint, never at or past
+//  stream_next. Offsets below stream_first (removed by retention) are
+//  skipped: they count as done. Returns 1 with *lease and the member's peer
+//  (borrowed, valid until the member leaves), 0 when nothing to hand out.
+//  If the caller cannot deliver it, it calls sl_group_unlease.
+int sl_group_next(sl_group_t *self, uint64_t stream_first, uint64_t stream_next, int64_t now_ms,
+                  sl_lease_t *lease, const void **peer, size_t *peer_len);
+void sl_group_unlease(sl_group_t *self, uint64_t lease_id);
+
+//  Ends leases past their deadline and members silent for more than
+//  silence_ms (their leases return to the queue as failed attempts; after
+//  two expiries a range is split into one-record leases). Returns the
+//  number of leases ended.
+int sl_group_tick(sl_group_t *self, int64_t now_ms, int64_t silence_ms);
+
+//  Decides about a RESULT for lease_id covering [offset, offset + count),
+//  with the records listed in failed not done. Commits only if the range
+//  matches a live or expired lease of this range and no record of it is
+//  done yet; marks the range done (except failed records, which are queued
+//  again or, at max_deliver, returned as dead), frees the member's slot and
+//  advances the checkpoint. A rejected result changes nothing.
+int sl_group_result(sl_group_t *self, uint64_t lease_id, uint64_t offset, uint32_t count,
+                    const sl_failed_t *failed, size_t n_failed, int64_t now_ms,
+                    sl_outcome_t *outcome);
+
+//  Encodes the dead-letter record for `original` (read from the input log)
+//  into buf, as docs/PROTOCOL.md §14.3 specifies.
+int sl_group_dlq_encode(sl_buf_t *buf, const sl_group_t *self, const sl_dead_t *dead,
+                        const sl_record_t *original, int64_t now_ms);
+
+#endif

@@ -2,11 +2,11 @@
 
     One thread, one loop. Each turn of the loop takes every command that is
     waiting on the ROUTER (bounded by count and bytes), answers reads at
-    once, and gathers writes (PUBLISH, COMMIT) into one LMDB transaction:
-    the group commit. Only after that transaction has committed are the
-    producers confirmed and the new batches published live. A message that
-    cannot be decoded is answered with ERROR, logged once per peer, counted
-    and dropped; nothing of it reaches the store.
+    once, and gathers writes (PUBLISH, COMMIT, JOIN, RESULT) into one LMDB
+    transaction, the group commit (commit.c). Then it hands out work to the
+    worker groups' members (groups.c). A message that cannot be decoded is
+    answered with ERROR, logged once per peer, counted and dropped; nothing
+    of it reaches the store.
 */
 #include "broker.h"
 
@@ -23,56 +23,8 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define GATHER_MAX_MSGS    1024                //  commands taken per loop turn
-#define GATHER_MAX_BYTES   (64u << 20)         //  batch bytes taken per loop turn
-#define POLL_MS            100
-#define RETAIN_EVERY_MS    1000
-#define FETCH_DEFAULT_RECORDS 10000
-#define FETCH_DEFAULT_BYTES   (4u << 20)
-#define FETCH_MAX_BYTES       (16u << 20)
-#define HEARTBEAT_MS       1000
-#define CACHE_MAX          100000              //  producer sequences cached
-#define BAD_PEERS_MAX      10000               //  peers already logged as bad
-#define MAX_GROUP_RETRIES  8
+#include "broker_int.h"
 
-//  A write waiting for the group commit.
-typedef struct {
-    zframe_t *peer;         //  routing id
-    sl_msg_t msg;           //  PUBLISH or COMMIT
-    zframe_t *data;         //  PUBLISH: the batch
-    //  Outcome, filled while applying the group.
-    int rc;                 //  0 or SL_E*
-    uint64_t acked;         //  producer's acked seq after this publish
-    sl_batch_header_t header;
-    uint32_t appended;      //  records appended (0: duplicate, or COMMIT)
-    uint64_t next;          //  stream next after the append
-} pending_t;
-
-struct _sl_broker_t {
-    sl_broker_config_t config;
-    sl_store_t *store;
-    zsock_t *router;
-    zsock_t *pub;
-    char *endpoint;             //  bound command endpoint
-    char *pub_endpoint;         //  bound live endpoint
-    char *pub_advertised;       //  what WELCOME says
-    zhashx_t *seqs;             //  "producer/stream" -> uint64_t acked seq
-    zhashx_t *bad_peers;        //  peers already logged for a malformed message
-    pending_t *pending;         //  writes of the current group
-    size_t n_pending;
-    size_t gathered_bytes;
-    bool stopping;
-    bool disk_full;             //  last commit failed for lack of space
-    int64_t next_retain_ms;
-    //  Counters, logged at exit.
-    uint64_t n_malformed;
-    uint64_t n_batches;
-    uint64_t n_records;
-    uint64_t n_duplicates;
-    uint64_t n_commits;
-};
-
-static void s_pending_clear (sl_broker_t *self);
 
 void
 sl_broker_config_defaults (sl_broker_config_t *config)
@@ -169,7 +121,8 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     self->seqs = zhashx_new ();
     self->bad_peers = zhashx_new ();
     self->pending = calloc (GATHER_MAX_MSGS, sizeof (pending_t));
-    if (!self->seqs || !self->bad_peers || !self->pending) {
+    self->touched = calloc (TOUCHED_MAX, sizeof (touched_t));
+    if (!self->seqs || !self->bad_peers || !self->pending || !self->touched) {
         *err = SL_ENOMEM;
         goto fail;
     }
@@ -226,6 +179,16 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         free (self->pub_advertised);
         self->pub_advertised = zsys_sprintf ("tcp://*%s", colon);
     }
+    self->groups = sl_groups_new (self->store, self->router, config->max_depth);
+    if (!self->groups) {
+        *err = SL_ENOMEM;
+        goto fail;
+    }
+    *err = sl_groups_load (self->groups);
+    if (*err) {
+        sl_error ("broker", "cannot load the worker groups: %s", sl_strerror (*err));
+        goto fail;
+    }
     sl_info ("broker", "listening on %s, live feed on %s, data in %s%s", self->endpoint,
              self->pub_endpoint, config->data_dir, config->fsync ? " (fsync)" : "");
     return self;
@@ -243,13 +206,15 @@ sl_broker_destroy (sl_broker_t **self_p)
         return;
     }
     if (self->pending) {
-        s_pending_clear (self);
+        sl_broker_pending_clear (self);
         free (self->pending);
     }
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     zhashx_destroy (&self->seqs);
     zhashx_destroy (&self->bad_peers);
+    sl_groups_destroy (&self->groups);
+    free (self->touched);
     sl_store_close (&self->store);
     zstr_free (&self->endpoint);
     zstr_free (&self->pub_endpoint);
@@ -295,8 +260,8 @@ s_send (sl_broker_t *self, zframe_t *peer, zmsg_t **reply_p)
     }
 }
 
-static void
-s_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
+void
+sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
 {
     zmsg_t *reply = sl_msg_encode (msg);
     if (!reply) {
@@ -306,8 +271,8 @@ s_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     s_send (self, peer, &reply);
 }
 
-static void
-s_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code, const char *text,
+void
+sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code, const char *text,
                uint64_t seq)
 {
     sl_msg_t err;
@@ -316,7 +281,7 @@ s_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code, const 
     err.code = code < 0 ? -code : code;
     snprintf (err.text, sizeof err.text, "%s", text ? text : sl_strerror (code));
     err.seq = seq;
-    s_reply (self, peer, &err);
+    sl_broker_reply (self, peer, &err);
 }
 
 //  A malformed message: one ERROR reply, one log line per peer, a counter.
@@ -338,23 +303,23 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
     zstr_free (&hex);
     //  Replies to a PUBLISH name its seq (docs/PROTOCOL.md §5.2).
     uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
-    s_reply_error (self, peer, req, code, what ? what : sl_strerror (code), 0);
+    sl_broker_reply_error (self, peer, req, code, what ? what : sl_strerror (code), 0);
 }
 
 //  ---------------------------------------------------------------------
 //  Producer sequences: cached in memory, persisted in the store
 
-static char *
-s_seq_key (const char *producer, const char *stream)
+char *
+sl_broker_seq_key (const char *producer, const char *stream)
 {
     //  '/' never occurs in a valid name, so the key is unambiguous.
     return zsys_sprintf ("%s/%s", producer, stream);
 }
 
-static int
-s_acked_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t *seq)
+int
+sl_broker_acked_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t *seq)
 {
-    char *key = s_seq_key (producer, stream);
+    char *key = sl_broker_seq_key (producer, stream);
     if (!key) {
         return SL_ENOMEM;
     }
@@ -376,10 +341,10 @@ s_acked_seq (sl_broker_t *self, const char *producer, const char *stream, uint64
     return rc;
 }
 
-static void
-s_cache_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t seq)
+void
+sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t seq)
 {
-    char *key = s_seq_key (producer, stream);
+    char *key = sl_broker_seq_key (producer, stream);
     char *value = malloc (sizeof seq);
     if (key && value) {
         memcpy (value, &seq, sizeof seq);
@@ -406,15 +371,15 @@ s_on_hello (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     w.max_batch_records = self->config.max_batch_records;
     w.max_depth = self->config.max_depth;
     if (msg->name[0] && msg->stream[0]) {
-        int rc = s_acked_seq (self, msg->name, msg->stream, &w.seq);
+        int rc = sl_broker_acked_seq (self, msg->name, msg->stream, &w.seq);
         if (rc) {
-            s_reply_error (self, peer, msg->req, rc, "cannot read the producer table", 0);
+            sl_broker_reply_error (self, peer, msg->req, rc, "cannot read the producer table", 0);
             return;
         }
         strcpy (w.name, msg->name);
         strcpy (w.stream, msg->stream);
     }
-    s_reply (self, peer, &w);
+    sl_broker_reply (self, peer, &w);
 }
 
 static void
@@ -424,7 +389,7 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     bool exists;
     int rc = sl_store_stream_info (self->store, msg->stream, &info, &exists);
     if (rc) {
-        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        sl_broker_reply_error (self, peer, msg->req, rc, NULL, 0);
         return;
     }
     sl_msg_t pos;
@@ -454,7 +419,7 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         break;
     case SL_FROM_COMMITTED:
         if (!msg->name[0]) {
-            s_reply_error (self, peer, msg->req, SL_EPROTO, "SEEK committed needs a reader", 0);
+            sl_broker_reply_error (self, peer, msg->req, SL_EPROTO, "SEEK committed needs a reader", 0);
             return;
         }
         rc = sl_store_reader_get (self->store, msg->stream, msg->name, &offset);
@@ -467,7 +432,7 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         break;
     }
     if (rc) {
-        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        sl_broker_reply_error (self, peer, msg->req, rc, NULL, 0);
         return;
     }
     //  Clamp into what the log holds: removed records read from first.
@@ -478,7 +443,7 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         offset = info.next;
     }
     pos.offset = offset;
-    s_reply (self, peer, &pos);
+    sl_broker_reply (self, peer, &pos);
 }
 
 typedef struct {
@@ -508,7 +473,7 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     }
     zmsg_t *data = zmsg_new ();
     if (!data) {
-        s_reply_error (self, peer, msg->req, SL_ENOMEM, NULL, 0);
+        sl_broker_reply_error (self, peer, msg->req, SL_ENOMEM, NULL, 0);
         return;
     }
     fetch_ctx_t ctx = {.reply = data, .rc = 0};
@@ -520,7 +485,7 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     }
     if (rc) {
         zmsg_destroy (&data);
-        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        sl_broker_reply_error (self, peer, msg->req, rc, NULL, 0);
         return;
     }
     sl_msg_t rec;
@@ -558,392 +523,17 @@ s_on_list (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     int rc = sl_store_list (self->store, s_list_one, &list);
     if (rc) {
         sl_msg_reset (&list);
-        s_reply_error (self, peer, msg->req, rc, NULL, 0);
+        sl_broker_reply_error (self, peer, msg->req, rc, NULL, 0);
         return;
     }
     zmsg_t *reply = sl_msg_encode (&list);
     sl_msg_reset (&list);
     if (!reply) {
-        s_reply_error (self, peer, msg->req, SL_ETOOBIG,
+        sl_broker_reply_error (self, peer, msg->req, SL_ETOOBIG,
                        "too many streams for one STREAMS reply (1 MiB body)", 0);
         return;
     }
     s_send (self, peer, &reply);
-}
-
-//  ---------------------------------------------------------------------
-//  Writes, gathered into one transaction
-
-static void
-s_pending_clear (sl_broker_t *self)
-{
-    for (size_t i = 0; i < self->n_pending; i++) {
-        zframe_destroy (&self->pending[i].peer);
-        zframe_destroy (&self->pending[i].data);
-        sl_msg_reset (&self->pending[i].msg);
-    }
-    self->n_pending = 0;
-    self->gathered_bytes = 0;
-}
-
-//  Checks a PUBLISH before it may join the group: limits, then every
-//  record of the batch. Returns 0 or an error code with *why.
-static int
-s_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data, const char **why)
-{
-    size_t size = zframe_size (data);
-    if (msg->count == 0 || msg->seq == 0) {
-        *why = "PUBLISH needs count >= 1 and seq >= 1";
-        return SL_EPROTO;
-    }
-    if (msg->count > self->config.max_batch_records) {
-        *why = "too many records in one batch";
-        return SL_ETOOBIG;
-    }
-    if (size > self->config.max_batch_bytes) {
-        *why = "batch larger than max_batch_bytes";
-        return SL_ETOOBIG;
-    }
-    if (msg->seq > UINT64_MAX - msg->count) {
-        *why = "sequence overflows";
-        return SL_EPROTO;
-    }
-    int rc = sl_batch_validate (zframe_data (data), size, msg->count, self->config.max_depth);
-    if (rc) {
-        *why = rc == SL_EDEPTH ? "a record nests deeper than max_depth"
-                               : "the batch does not hold `count` well-formed records";
-    }
-    return rc;
-}
-
-//  Applies one PUBLISH inside the open transaction, following the dedupe
-//  rules of docs/PROTOCOL.md §6.1. `seqs` holds the sequences as updated by
-//  earlier writes of this group.
-static int
-s_apply_publish (sl_broker_t *self, pending_t *p, zhashx_t *seqs, int64_t now_ms)
-{
-    const sl_msg_t *msg = &p->msg;
-    char *key = s_seq_key (msg->name, msg->stream);
-    if (!key) {
-        return SL_ENOMEM;
-    }
-    uint64_t acked;
-    uint64_t *tentative = zhashx_lookup (seqs, key);
-    int rc = 0;
-    if (tentative) {
-        acked = *tentative;
-    }
-    else {
-        rc = s_acked_seq (self, msg->name, msg->stream, &acked);
-    }
-    if (rc) {
-        goto done;
-    }
-    uint64_t last = msg->seq + msg->count - 1;
-    p->acked = acked;
-    if (msg->seq > acked + 1) {
-        rc = SL_ESEQ;
-        goto done;
-    }
-    if (last <= acked) {
-        self->n_duplicates += msg->count;
-        p->appended = 0;
-        goto done;
-    }
-    //  Drop the records this producer already has, append the rest.
-    uint32_t skip = (uint32_t) (acked + 1 - msg->seq);
-    size_t consumed = 0;
-    const uint8_t *records = zframe_data (p->data);
-    size_t len = zframe_size (p->data);
-    if (skip) {
-        rc = sl_batch_skip (records, len, skip, &consumed);
-        if (rc) {
-            goto done;
-        }
-        self->n_duplicates += skip;
-    }
-    rc = sl_store_append (self->store, msg->stream, records + consumed, len - consumed,
-                          msg->count - skip, now_ms, &p->header);
-    if (rc) {
-        goto done;
-    }
-    rc = sl_store_producer_set (self->store, msg->name, msg->stream, last, now_ms);
-    if (rc) {
-        goto done;
-    }
-    p->appended = msg->count - skip;
-    p->acked = last;
-    p->next = p->header.base_offset + p->appended;
-    uint64_t *value = malloc (sizeof *value);
-    if (!value) {
-        rc = SL_ENOMEM;
-        goto done;
-    }
-    *value = last;
-    zhashx_update (seqs, key, value);
-done:
-    zstr_free (&key);
-    return rc;
-}
-
-static const sl_retention_t *
-s_retention_for (sl_broker_t *self, const char *stream)
-{
-    for (int i = 0; i < self->config.n_overrides; i++) {
-        if (fnmatch (self->config.overrides[i].pattern, stream, 0) == 0) {
-            return &self->config.overrides[i].retention;
-        }
-    }
-    return &self->config.retention;
-}
-
-static bool
-s_has_limits (const sl_retention_t *r)
-{
-    return r->max_records || r->max_bytes || r->max_age_ms;
-}
-
-//  Runs one group: every pending write in one transaction, then the
-//  replies. Redone from the start when the store had to grow its map.
-static void
-s_commit_group (sl_broker_t *self)
-{
-    if (self->n_pending == 0) {
-        return;
-    }
-    int64_t now_ms = sl_now_ms ();
-    int rc = 0;
-    zhashx_t *seqs = NULL;
-    for (int attempt = 0; attempt < MAX_GROUP_RETRIES; attempt++) {
-        zhashx_destroy (&seqs);
-        seqs = zhashx_new ();
-        if (!seqs) {
-            rc = SL_ENOMEM;
-            break;
-        }
-        zhashx_set_destructor (seqs, (zhashx_destructor_fn *) zstr_free);
-        //  Producer sequences are read before the write transaction opens,
-        //  so no read transaction is needed while it is open. The cache is
-        //  emptied, when too large, only here, before those reads.
-        if (zhashx_size (self->seqs) > CACHE_MAX) {
-            zhashx_purge (self->seqs);
-        }
-        for (size_t i = 0; i < self->n_pending; i++) {
-            pending_t *p = &self->pending[i];
-            if (p->msg.cmd == SL_CMD_PUBLISH && p->rc == 0) {
-                uint64_t seq;
-                s_acked_seq (self, p->msg.name, p->msg.stream, &seq);
-            }
-        }
-        rc = sl_store_begin (self->store);
-        if (rc) {
-            break;
-        }
-        for (size_t i = 0; i < self->n_pending && rc != SL_EMAPFULL; i++) {
-            pending_t *p = &self->pending[i];
-            if (p->msg.cmd == SL_CMD_PUBLISH) {
-                p->appended = 0;
-                p->rc = s_apply_publish (self, p, seqs, now_ms);
-            }
-            else if (p->msg.cmd == SL_CMD_COMMIT) {
-                p->rc = sl_store_reader_set (self->store, p->msg.stream, p->msg.name,
-                                             p->msg.offset, now_ms);
-            }
-            //  When LMDB itself failed, the store has aborted the
-            //  transaction: the whole group fails with that error.
-            if (p->rc && !sl_store_in_txn (self->store)) {
-                rc = p->rc;
-                break;
-            }
-        }
-        if (rc == 0) {
-            //  Retention for the streams this group wrote, in the same
-            //  transaction, so the log never holds more than a group past
-            //  its limits.
-            for (size_t i = 0; i < self->n_pending && rc == 0; i++) {
-                pending_t *p = &self->pending[i];
-                if (p->msg.cmd == SL_CMD_PUBLISH && p->appended) {
-                    const sl_retention_t *r = s_retention_for (self, p->msg.stream);
-                    if (s_has_limits (r)) {
-                        uint64_t removed;
-                        rc = sl_store_retain (self->store, p->msg.stream, r, now_ms, &removed);
-                    }
-                }
-            }
-        }
-        if (rc == 0) {
-            rc = sl_store_commit (self->store);
-        }
-        else if (sl_store_in_txn (self->store)) {
-            sl_store_abort (self->store);
-        }
-        if (rc != SL_EMAPFULL) {
-            break;
-        }
-        sl_debug ("broker", "storage map grown; redoing the group");
-    }
-    zhashx_destroy (&seqs);
-
-    if (rc == SL_ENOSPC) {
-        if (!self->disk_full) {
-            sl_error ("broker",
-                      "disk full in %s: intake stopped, producers are told to retry; "
-                      "free space or raise retention limits",
-                      self->config.data_dir);
-        }
-        self->disk_full = true;
-    }
-    else if (rc == 0 && self->disk_full) {
-        sl_info ("broker", "disk space available again: intake resumed");
-        self->disk_full = false;
-    }
-    else if (rc) {
-        sl_error ("broker", "commit failed: %s; producers will resend", sl_strerror (rc));
-    }
-    if (rc == 0) {
-        self->n_commits++;
-    }
-
-    //  Replies and live messages, only now that the records are durable.
-    for (size_t i = 0; i < self->n_pending; i++) {
-        pending_t *p = &self->pending[i];
-        int prc = rc ? rc : p->rc;
-        if (p->msg.cmd == SL_CMD_PUBLISH) {
-            if (prc) {
-                const char *text = prc == SL_ESEQ ? "sequence gap: resend from seq" : NULL;
-                uint64_t expected = prc == SL_ESEQ ? p->acked + 1 : 0;
-                s_reply_error (self, p->peer, p->msg.seq, prc, text, expected);
-                continue;
-            }
-            if (p->appended) {
-                //  Cache only committed sequences.
-                s_cache_seq (self, p->msg.name, p->msg.stream, p->acked);
-            }
-            if (!p->appended) {
-                //  A full duplicate: report where the stream stands now.
-                sl_stream_info_t info;
-                bool exists;
-                if (sl_store_stream_info (self->store, p->msg.stream, &info, &exists) == 0) {
-                    p->next = info.next;
-                }
-            }
-            sl_msg_t c;
-            sl_msg_init (&c, SL_CMD_CONFIRM);
-            c.req = p->msg.seq;
-            strcpy (c.stream, p->msg.stream);
-            strcpy (c.name, p->msg.name);
-            c.seq = p->acked;
-            c.offset = p->appended ? p->header.base_offset : p->next;
-            c.count = p->appended;
-            s_reply (self, p->peer, &c);
-            if (p->appended) {
-                self->n_batches++;
-                self->n_records += p->appended;
-                sl_msg_t live;
-                sl_msg_init (&live, SL_CMD_LIVE);
-                strcpy (live.stream, p->msg.stream);
-                live.offset = p->header.base_offset;
-                live.count = p->appended;
-                live.next = p->next;
-                zmsg_t *out = sl_msg_encode (&live);
-                if (!out) {
-                    continue;
-                }
-                uint8_t topic[SL_NAME_MAX + 2];
-                size_t topic_len = sl_topic (p->msg.stream, topic);
-                zmsg_pushmem (out, topic, topic_len);
-                //  The blob: our header, then the records as appended.
-                size_t skip_bytes = 0;
-                const uint8_t *records = zframe_data (p->data);
-                size_t len = zframe_size (p->data);
-                if (p->appended < p->msg.count) {
-                    sl_batch_skip (records, len, p->msg.count - p->appended, &skip_bytes);
-                }
-                zframe_t *blob = zframe_new (NULL, SL_BATCH_HEADER_SIZE + len - skip_bytes);
-                if (blob) {
-                    sl_batch_header_encode (&p->header, zframe_data (blob));
-                    memcpy (zframe_data (blob) + SL_BATCH_HEADER_SIZE, records + skip_bytes,
-                            len - skip_bytes);
-                    zmsg_append (out, &blob);
-                    if (zmsg_send (&out, self->pub) != 0) {
-                        zmsg_destroy (&out);
-                    }
-                }
-                zmsg_destroy (&out);
-            }
-        }
-        else {
-            if (prc) {
-                s_reply_error (self, p->peer, p->msg.req, prc, NULL, 0);
-                continue;
-            }
-            sl_msg_t c;
-            sl_msg_init (&c, SL_CMD_COMMITTED);
-            c.req = p->msg.req;
-            strcpy (c.stream, p->msg.stream);
-            strcpy (c.name, p->msg.name);
-            c.offset = p->msg.offset;
-            s_reply (self, p->peer, &c);
-        }
-    }
-    s_pending_clear (self);
-}
-
-//  Time-based retention for every stream, once a second: age limits
-//  remove records even when nothing is written.
-typedef struct {
-    char (*names)[SL_NAME_MAX + 1];
-    size_t n, cap;
-} names_t;
-
-static int
-s_collect_name (void *arg, const sl_stream_info_t *info)
-{
-    names_t *names = arg;
-    if (names->n == names->cap) {
-        size_t cap = names->cap ? names->cap * 2 : 16;
-        void *grown = realloc (names->names, cap * sizeof *names->names);
-        if (!grown) {
-            return SL_ENOMEM;
-        }
-        names->names = grown;
-        names->cap = cap;
-    }
-    strcpy (names->names[names->n++], info->name);
-    return 0;
-}
-
-static void
-s_retain_all (sl_broker_t *self)
-{
-    bool any = s_has_limits (&self->config.retention) || self->config.n_overrides > 0;
-    if (!any) {
-        return;
-    }
-    names_t names = {0};
-    if (sl_store_list (self->store, s_collect_name, &names) == 0 && names.n) {
-        int64_t now_ms = sl_now_ms ();
-        int rc = sl_store_begin (self->store);
-        uint64_t total = 0;
-        for (size_t i = 0; i < names.n && rc == 0; i++) {
-            const sl_retention_t *r = s_retention_for (self, names.names[i]);
-            if (s_has_limits (r)) {
-                uint64_t removed = 0;
-                rc = sl_store_retain (self->store, names.names[i], r, now_ms, &removed);
-                total += removed;
-            }
-        }
-        if (rc == 0) {
-            rc = sl_store_commit (self->store);
-        }
-        else if (sl_store_in_txn (self->store)) {
-            sl_store_abort (self->store);
-        }
-        if (rc == 0 && total) {
-            sl_debug ("broker", "retention removed %" PRIu64 " records", total);
-        }
-    }
-    free (names.names);
 }
 
 //  ---------------------------------------------------------------------
@@ -973,6 +563,7 @@ s_handle_one (sl_broker_t *self)
         s_malformed (self, peer, &msg, rc, NULL);
         goto done;
     }
+    sl_groups_seen (self->groups, peer, sl_mono_ms ());
     switch (msg.cmd) {
     case SL_CMD_HELLO:
         s_on_hello (self, peer, &msg);
@@ -990,21 +581,32 @@ s_handle_one (sl_broker_t *self)
         sl_msg_t pong;
         sl_msg_init (&pong, SL_CMD_PONG);
         pong.req = msg.req;
-        s_reply (self, peer, &pong);
+        sl_broker_reply (self, peer, &pong);
         break;
     }
+    case SL_CMD_LEAVE:
+        sl_groups_leave (self->groups, peer, &msg);
+        break;
     case SL_CMD_PUBLISH:
-    case SL_CMD_COMMIT: {
+    case SL_CMD_COMMIT:
+    case SL_CMD_JOIN:
+    case SL_CMD_RESULT: {
         zframe_t *data = NULL;
-        if (msg.cmd == SL_CMD_PUBLISH) {
+        const char *why = NULL;
+        int check = 0;
+        if (msg.cmd == SL_CMD_PUBLISH || msg.cmd == SL_CMD_RESULT) {
             data = zmsg_pop (zmsg);
-            const char *why = NULL;
-            int check = data ? s_check_publish (self, &msg, data, &why) : SL_EPROTO;
-            if (check) {
-                zframe_destroy (&data);
-                s_malformed (self, peer, &msg, check, why ? why : "PUBLISH without a batch");
-                break;
-            }
+        }
+        if (msg.cmd == SL_CMD_PUBLISH) {
+            check = data ? sl_broker_check_publish (self, &msg, data, &why) : SL_EPROTO;
+        }
+        else if (msg.cmd == SL_CMD_JOIN || msg.cmd == SL_CMD_RESULT) {
+            check = sl_groups_check (self->groups, &msg, data, &why);
+        }
+        if (check) {
+            zframe_destroy (&data);
+            s_malformed (self, peer, &msg, check, why ? why : "a data frame is missing");
+            break;
         }
         pending_t *p = &self->pending[self->n_pending++];
         memset (p, 0, sizeof *p);
@@ -1054,13 +656,20 @@ sl_broker_run (sl_broker_t *self)
                 break;
             }
         }
-        s_commit_group (self);
+        sl_broker_commit_group (self);
+        sl_groups_dispatch (self->groups, sl_mono_ms ());
         if (sl_mono_ms () >= self->next_retain_ms) {
-            s_retain_all (self);
+            sl_broker_retain_all (self);
             self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
         }
     }
     zpoller_destroy (&poller);
+    uint64_t work, results, dropped, dead;
+    sl_groups_stats (self->groups, &work, &results, &dropped, &dead);
+    sl_info ("broker",
+             "groups: %" PRIu64 " work batches sent, %" PRIu64 " results (%" PRIu64
+             " late or repeated, dropped), %" PRIu64 " records dead-lettered",
+             work, results, dropped, dead);
     sl_info ("broker",
              "stopped: %" PRIu64 " records in %" PRIu64 " batches appended, %" PRIu64
              " duplicates dropped, %" PRIu64 " commits, %" PRIu64 " malformed messages",

@@ -128,6 +128,15 @@ s_reserve (void **data, size_t *cap, size_t need, size_t size)
     s_reserve ((void **) &(self)->arr, &(self)->cap_##arr, (self)->n_##arr + (extra),          \
                sizeof *(self)->arr)
 
+//  memmove that accepts NULL pointers for nothing to move.
+static void
+s_move (void *dst, const void *src, size_t size)
+{
+    if (size) {
+        memmove (dst, src, size);
+    }
+}
+
 static uint64_t
 s_sat_add (uint64_t a, uint64_t b)
 {
@@ -213,13 +222,16 @@ s_attempt_get (sl_group_t *self, uint64_t offset)
 static void
 s_attempts_drop (sl_group_t *self, uint64_t start, uint64_t end)
 {
+    if (self->n_attempts == 0) {
+        return;
+    }
     size_t i = s_attempt_find (self, start);
     size_t j = i;
     while (j < self->n_attempts && self->attempts[j].offset < end) {
         free (self->attempts[j].error);
         j++;
     }
-    memmove (&self->attempts[i], &self->attempts[j], (self->n_attempts - j) * sizeof (s_attempt_t));
+    s_move (&self->attempts[i], &self->attempts[j], (self->n_attempts - j) * sizeof (s_attempt_t));
     self->n_attempts -= j - i;
 }
 
@@ -234,7 +246,7 @@ s_attempt_set (sl_group_t *self, uint64_t offset, uint32_t n, const char *error,
     if (!copy) {
         return SL_ENOMEM;
     }
-    memcpy (copy, error, len);
+    s_move (copy, error, len);
     copy[len] = 0;
     s_attempt_t *entry = s_attempt_get (self, offset);
     if (entry) {
@@ -250,7 +262,7 @@ s_attempt_set (sl_group_t *self, uint64_t offset, uint32_t n, const char *error,
         return SL_ENOMEM;
     }
     size_t i = s_attempt_find (self, offset);
-    memmove (&self->attempts[i + 1], &self->attempts[i],
+    s_move (&self->attempts[i + 1], &self->attempts[i],
              (self->n_attempts - i) * sizeof (s_attempt_t));
     self->attempts[i] = (s_attempt_t) {offset, n, copy};
     self->n_attempts++;
@@ -280,21 +292,21 @@ s_mark_done (sl_group_t *self, uint64_t start, uint64_t end)
         merged.start = self->done[i].start < start ? self->done[i].start : start;
         merged.end = self->done[j - 1].end > end ? self->done[j - 1].end : end;
         self->done[i] = merged;
-        memmove (&self->done[i + 1], &self->done[j], (self->n_done - j) * sizeof (s_range_t));
+        s_move (&self->done[i + 1], &self->done[j], (self->n_done - j) * sizeof (s_range_t));
         self->n_done -= j - i - 1;
     }
     else {
         if (S_RESERVE (self, done, 1)) {
             return SL_ENOMEM;
         }
-        memmove (&self->done[i + 1], &self->done[i], (self->n_done - i) * sizeof (s_range_t));
+        s_move (&self->done[i + 1], &self->done[i], (self->n_done - i) * sizeof (s_range_t));
         self->done[i] = merged;
         self->n_done++;
     }
     s_attempts_drop (self, start, end);
     if (self->n_done && self->done[0].start <= self->checkpoint) {
         self->checkpoint = self->done[0].end;
-        memmove (&self->done[0], &self->done[1], (self->n_done - 1) * sizeof (s_range_t));
+        s_move (&self->done[0], &self->done[1], (self->n_done - 1) * sizeof (s_range_t));
         self->n_done--;
         s_attempts_drop (self, 0, self->checkpoint);
     }
@@ -328,7 +340,7 @@ s_queue_add (sl_group_t *self, uint64_t offset, uint32_t count, uint32_t attempt
             hi = mid;
         }
     }
-    memmove (&self->queue[lo + n], &self->queue[lo], (self->n_queue - lo) * sizeof (s_entry_t));
+    s_move (&self->queue[lo + n], &self->queue[lo], (self->n_queue - lo) * sizeof (s_entry_t));
     for (size_t k = 0; k < n; k++) {
         self->queue[lo + k] = (s_entry_t) {offset + k, split ? 1 : count, attempts, expiries};
     }
@@ -575,6 +587,80 @@ sl_group_destroy (sl_group_t **self_p)
     *self_p = NULL;
 }
 
+//  Copies n elements of size bytes (NULL for none); false on OOM.
+static bool
+s_copy (void **dst, size_t *cap, const void *src, size_t n, size_t size)
+{
+    *dst = NULL;
+    *cap = 0;
+    if (n == 0) {
+        return true;
+    }
+    *dst = malloc (n * size);
+    if (!*dst) {
+        return false;
+    }
+    memcpy (*dst, src, n * size);
+    *cap = n;
+    return true;
+}
+
+sl_group_t *
+sl_group_dup (const sl_group_t *self)
+{
+    sl_group_t *copy = malloc (sizeof *copy);
+    if (!copy) {
+        return NULL;
+    }
+    *copy = *self;
+    copy->n_out = 0;
+    //  Zero everything owned, so that destroy is safe at any step below.
+    copy->members = NULL;
+    copy->n_members = copy->cap_members = 0;
+    copy->attempts = NULL;
+    copy->n_attempts = copy->cap_attempts = 0;
+    copy->live = NULL;
+    copy->queue = NULL;
+    copy->done = NULL;
+    copy->pending = NULL;
+    copy->out = NULL;
+    copy->cap_out = 0;
+    if (!s_copy ((void **) &copy->live, &copy->cap_live, self->live, self->n_live,
+                 sizeof *self->live)
+        || !s_copy ((void **) &copy->queue, &copy->cap_queue, self->queue, self->n_queue,
+                    sizeof *self->queue)
+        || !s_copy ((void **) &copy->done, &copy->cap_done, self->done, self->n_done,
+                    sizeof *self->done)
+        || !s_copy ((void **) &copy->pending, &copy->cap_pending, self->pending,
+                    self->n_pending, sizeof *self->pending)
+        || s_reserve ((void **) &copy->members, &copy->cap_members, self->n_members,
+                      sizeof *copy->members)
+        || s_reserve ((void **) &copy->attempts, &copy->cap_attempts, self->n_attempts,
+                      sizeof *copy->attempts)) {
+        goto fail;
+    }
+    for (size_t i = 0; i < self->n_members; i++) {
+        s_member_t *m = malloc (sizeof *m);
+        if (!m) {
+            goto fail;
+        }
+        *m = *self->members[i];
+        copy->members[copy->n_members++] = m;
+    }
+    for (size_t i = 0; i < self->n_attempts; i++) {
+        s_attempt_t a = self->attempts[i];
+        a.error = strdup (a.error);
+        if (!a.error) {
+            goto fail;
+        }
+        copy->attempts[copy->n_attempts++] = a;
+    }
+    return copy;
+fail:
+    sl_group_destroy (&copy);
+    return NULL;
+}
+
 const char *
 sl_group_name (const sl_group_t *self)
 {
@@ -698,7 +784,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, s_lease_t *
         uint64_t end = e->offset + e->count;
         uint64_t at = s_skip_done (self, e->offset);
         if (at >= end) {
-            memmove (&self->queue[0], &self->queue[1], --self->n_queue * sizeof (s_entry_t));
+            s_move (&self->queue[0], &self->queue[1], --self->n_queue * sizeof (s_entry_t));
             continue;
         }
         uint64_t stop = s_next_done (self, at);
@@ -706,7 +792,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, s_lease_t *
         stop = stop - at > batch ? at + batch : stop;
         *lease = (s_lease_t) {0, at, (uint32_t) (stop - at), e->attempts + 1, e->expiries, 0, 0};
         if (stop == end) {
-            memmove (&self->queue[0], &self->queue[1], --self->n_queue * sizeof (s_entry_t));
+            s_move (&self->queue[0], &self->queue[1], --self->n_queue * sizeof (s_entry_t));
         }
         else {
             e->count = (uint32_t) (end - stop);
@@ -825,11 +911,16 @@ s_cmp_failed (const void *a, const void *b)
 static int
 s_drain_pending (sl_group_t *self, sl_outcome_t *outcome)
 {
+    outcome->dead = self->n_out ? self->out : NULL;
+    outcome->n_dead = self->n_out;
+    if (self->n_pending == 0) {
+        return 0;
+    }
     if (s_reserve ((void **) &self->out, &self->cap_out, self->n_out + self->n_pending,
                    sizeof *self->out)) {
         return SL_ENOMEM;
     }
-    memcpy (&self->out[self->n_out], self->pending, self->n_pending * sizeof *self->pending);
+    s_move (&self->out[self->n_out], self->pending, self->n_pending * sizeof *self->pending);
     self->n_out += self->n_pending;
     self->n_pending = 0;
     outcome->dead = self->out;
@@ -845,7 +936,9 @@ static int
 s_commit (sl_group_t *self, const s_lease_t *lease, bool live, sl_failed_t *failed,
           size_t n_failed, sl_outcome_t *outcome)
 {
-    qsort (failed, n_failed, sizeof *failed, s_cmp_failed);
+    if (n_failed) {
+        qsort (failed, n_failed, sizeof *failed, s_cmp_failed);
+    }
     uint64_t at = lease->offset;
     uint64_t end = lease->offset + lease->count;
     for (size_t i = 0; i <= n_failed; i++) {
@@ -861,10 +954,10 @@ s_commit (sl_group_t *self, const s_lease_t *lease, bool live, sl_failed_t *fail
         const sl_failed_t *f = &failed[i];
         s_attempt_t *known = s_attempt_get (self, f->offset);
         uint32_t n = known && known->n > lease->attempt ? known->n : lease->attempt;
-        if (n >= self->config.max_deliver) {
+        if (n >= self->config.max_deliver || f->final) {
             char text[256];
             size_t len = f->error_len < 255 ? f->error_len : 255;
-            memcpy (text, f->error, len);
+            s_move (text, f->error, len);
             text[len] = 0;
             rc = s_dead_push (&self->out, &self->n_out, &self->cap_out, f->offset, n, text);
             if (rc == 0) {
@@ -952,5 +1045,334 @@ sl_group_take_dead (sl_group_t *self, sl_outcome_t *outcome)
     outcome->n_dead = 0;
     int rc = s_drain_pending (self, outcome);
     outcome->commit = rc == 0 && outcome->n_dead > 0;
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Persistent encoding and dead letters
+
+static int
+s_put_head (sl_buf_t *buf, size_t (*write) (uint8_t *, size_t, uint32_t), uint32_t value)
+{
+    int rc = sl_buf_reserve (buf, 5);
+    if (rc == 0) {
+        buf->len += write (buf->data + buf->len, buf->cap - buf->len, value);
+    }
+    return rc;
+}
+
+static int
+s_put_uint (sl_buf_t *buf, uint64_t value)
+{
+    int rc = sl_buf_reserve (buf, 9);
+    if (rc == 0) {
+        buf->len += sl_mp_write_uint (buf->data + buf->len, buf->cap - buf->len, value);
+    }
+    return rc;
+}
+
+static int
+s_put_int (sl_buf_t *buf, int64_t value)
+{
+    int rc = sl_buf_reserve (buf, 9);
+    if (rc == 0) {
+        buf->len += sl_mp_write_int (buf->data + buf->len, buf->cap - buf->len, value);
+    }
+    return rc;
+}
+
+static int
+s_put_bytes (sl_buf_t *buf, const void *data, size_t len, bool bin)
+{
+    if (len > UINT32_MAX) {
+        return SL_ETOOBIG;
+    }
+    int rc = s_put_head (buf, bin ? sl_mp_write_bin_header : sl_mp_write_str_header,
+                         (uint32_t) len);
+    return rc ? rc : sl_buf_append (buf, data, len);
+}
+
+static int
+s_put_str (sl_buf_t *buf, const char *str)
+{
+    return s_put_bytes (buf, str, strlen (str), false);
+}
+
+//  Raw msgpack, or nil when there is none.
+static int
+s_put_raw (sl_buf_t *buf, const uint8_t *data, size_t len)
+{
+    static const uint8_t nil = 0xc0;
+    return data && len ? sl_buf_append (buf, data, len) : sl_buf_append (buf, &nil, 1);
+}
+
+static int
+s_encode (const sl_group_t *self, sl_buf_t *out)
+{
+    int rc = s_put_head (out, sl_mp_write_map, 8);
+    rc = rc ? rc : s_put_str (out, "v");
+    rc = rc ? rc : s_put_uint (out, 1);
+    rc = rc ? rc : s_put_str (out, "in");
+    rc = rc ? rc : s_put_str (out, self->config.in);
+    rc = rc ? rc : s_put_str (out, "out");
+    rc = rc ? rc : s_put_str (out, self->config.out);
+    rc = rc ? rc : s_put_str (out, "max_deliver");
+    rc = rc ? rc : s_put_uint (out, self->config.max_deliver);
+    rc = rc ? rc : s_put_str (out, "lease_ms");
+    rc = rc ? rc : s_put_uint (out, self->config.lease_ms);
+    rc = rc ? rc : s_put_str (out, "checkpoint");
+    rc = rc ? rc : s_put_uint (out, self->checkpoint);
+    rc = rc ? rc : s_put_str (out, "done");
+    rc = rc ? rc : s_put_head (out, sl_mp_write_array, (uint32_t) self->n_done);
+    for (size_t i = 0; rc == 0 && i < self->n_done; i++) {
+        rc = s_put_head (out, sl_mp_write_array, 2);
+        rc = rc ? rc : s_put_uint (out, self->done[i].start);
+        rc = rc ? rc : s_put_uint (out, self->done[i].end);
+    }
+    rc = rc ? rc : s_put_str (out, "attempts");
+    rc = rc ? rc : s_put_head (out, sl_mp_write_array, (uint32_t) self->n_attempts);
+    for (size_t i = 0; rc == 0 && i < self->n_attempts; i++) {
+        rc = s_put_head (out, sl_mp_write_array, 3);
+        rc = rc ? rc : s_put_uint (out, self->attempts[i].offset);
+        rc = rc ? rc : s_put_uint (out, self->attempts[i].n);
+        rc = rc ? rc : s_put_str (out, self->attempts[i].error);
+    }
+    return rc;
+}
+
+int
+sl_group_encode (const sl_group_t *self, sl_buf_t *out)
+{
+    size_t start = out->len;
+    int rc = s_encode (self, out);
+    if (rc) {
+        out->len = start;
+    }
+    return rc;
+}
+
+static bool
+s_key_is (const uint8_t *key, uint32_t len, const char *name)
+{
+    return strlen (name) == len && memcmp (key, name, len) == 0;
+}
+
+//  Reads a str into a name buffer of SL_NAME_MAX + 1 bytes.
+static int
+s_read_name (const uint8_t **p, const uint8_t *end, char *out)
+{
+    const uint8_t *str;
+    uint32_t len;
+    if (sl_mp_read_str (p, end, &str, &len) || !sl_name_valid ((const char *) str, len)) {
+        return SL_EPROTO;
+    }
+    memcpy (out, str, len);
+    out[len] = 0;
+    return 0;
+}
+
+static int
+s_read_u32 (const uint8_t **p, const uint8_t *end, uint32_t *out)
+{
+    uint64_t v;
+    if (sl_mp_read_uint (p, end, &v) || v < 1 || v > UINT32_MAX) {
+        return SL_EPROTO;
+    }
+    *out = (uint32_t) v;
+    return 0;
+}
+
+//  done: [[start, end], ...] sorted, disjoint, above the checkpoint.
+static int
+s_decode_done (sl_group_t *self, const uint8_t *p, const uint8_t *end)
+{
+    uint32_t count;
+    if (sl_mp_read_array (&p, end, &count) || count > S_DECODE_MAX
+        || (count && self->checkpoint == UINT64_MAX)) {
+        return SL_EPROTO;
+    }
+    uint64_t floor = self->checkpoint + 1;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t pair;
+        s_range_t range;
+        if (sl_mp_read_array (&p, end, &pair) || pair != 2
+            || sl_mp_read_uint (&p, end, &range.start) || sl_mp_read_uint (&p, end, &range.end)
+            || range.start < floor || range.end <= range.start) {
+            return SL_EPROTO;
+        }
+        if (self->n_done && range.start == self->done[self->n_done - 1].end) {
+            self->done[self->n_done - 1].end = range.end;
+        }
+        else {
+            if (S_RESERVE (self, done, 1)) {
+                return SL_ENOMEM;
+            }
+            self->done[self->n_done++] = range;
+        }
+        floor = range.end;
+    }
+    return 0;
+}
+
+//  attempts: [[offset, n, error], ...] sorted, at or above the checkpoint,
+//  never inside a done range.
+static int
+s_decode_attempts (sl_group_t *self, const uint8_t *p, const uint8_t *end)
+{
+    uint32_t count;
+    if (sl_mp_read_array (&p, end, &count) || count > S_DECODE_MAX) {
+        return SL_EPROTO;
+    }
+    uint64_t floor = self->checkpoint;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t triple, n, len;
+        uint64_t offset;
+        const uint8_t *text;
+        if (sl_mp_read_array (&p, end, &triple) || triple != 3
+            || sl_mp_read_uint (&p, end, &offset) || s_read_u32 (&p, end, &n)
+            || sl_mp_read_str (&p, end, &text, &len) || offset < floor || len > 255
+            || memchr (text, 0, len) || s_any_done (self, offset, offset + 1)) {
+            return SL_EPROTO;
+        }
+        if (S_RESERVE (self, attempts, 1)) {
+            return SL_ENOMEM;
+        }
+        char *error = malloc (len + 1);
+        if (!error) {
+            return SL_ENOMEM;
+        }
+        memcpy (error, text, len);
+        error[len] = 0;
+        self->attempts[self->n_attempts++] = (s_attempt_t) {offset, n, error};
+        if (offset == UINT64_MAX) {
+            return i + 1 == count ? 0 : SL_EPROTO;
+        }
+        floor = offset + 1;
+    }
+    return 0;
+}
+
+//  The state map: {"v": 1, "in", "out", "max_deliver", "lease_ms",
+//  "checkpoint", "done", "attempts"}, all required, unknown keys skipped.
+//  sl_mp_skip has bounded every length first, so a reader failing below
+//  means a wrong type.
+sl_group_t *
+sl_group_decode (const char *name, const uint8_t *data, size_t len, int *err)
+{
+    enum { K_V, K_IN, K_OUT, K_MAX, K_LEASE, K_CHECKPOINT, K_DONE, K_ATTEMPTS, K_N };
+    static const char *keys[K_N] = {"v", "in", "out", "max_deliver", "lease_ms",
+                                    "checkpoint", "done", "attempts"};
+    sl_group_t *self = NULL;
+    sl_group_config_t config;
+    memset (&config, 0, sizeof config);
+    uint64_t version = 0, checkpoint = 0;
+    const uint8_t *part[K_N] = {NULL};
+    const uint8_t *end = data + len;
+    size_t used;
+    int rc = data ? sl_mp_skip (data, len, 3, &used) : SL_ETRUNC;
+    if (rc) {
+        rc = rc == SL_ETRUNC ? SL_ETRUNC : SL_EPROTO;
+        goto fail;
+    }
+    rc = SL_EPROTO;
+    const uint8_t *p = data;
+    uint32_t pairs;
+    if (used != len || sl_mp_read_map (&p, end, &pairs)) {
+        goto fail;
+    }
+    for (uint32_t i = 0; i < pairs; i++) {
+        const uint8_t *key;
+        uint32_t key_len;
+        if (sl_mp_read_str (&p, end, &key, &key_len)) {
+            goto fail;
+        }
+        int k = 0;
+        while (k < K_N && !s_key_is (key, key_len, keys[k])) {
+            k++;
+        }
+        if (k < K_N && part[k]) {
+            goto fail;
+        }
+        if (k < K_N) {
+            part[k] = p;
+        }
+        if (sl_mp_skip (p, (size_t) (end - p), 3, &used)) {
+            goto fail;
+        }
+        p += used;
+    }
+    for (int k = 0; k < K_N; k++) {
+        if (!part[k]) {
+            goto fail;
+        }
+    }
+    if (sl_mp_read_uint (&part[K_V], end, &version) || version != 1
+        || s_read_name (&part[K_IN], end, config.in) || s_read_name (&part[K_OUT], end, config.out)
+        || s_read_u32 (&part[K_MAX], end, &config.max_deliver)
+        || s_read_u32 (&part[K_LEASE], end, &config.lease_ms)
+        || sl_mp_read_uint (&part[K_CHECKPOINT], end, &checkpoint)
+        || !s_config_valid (&config)) {
+        goto fail;
+    }
+    self = sl_group_new (name, &config, checkpoint);
+    if (!self) {
+        rc = SL_EINVAL;
+        goto fail;
+    }
+    rc = s_decode_done (self, part[K_DONE], end);
+    if (rc == 0) {
+        rc = s_decode_attempts (self, part[K_ATTEMPTS], end);
+    }
+    if (rc) {
+        goto fail;
+    }
+    return self;
+fail:
+    sl_group_destroy (&self);
+    if (err) {
+        *err = rc;
+    }
+    return NULL;
+}
+
+//  The value is built apart first so that buf is untouched on failure
+//  (sl_record_encode appends all or nothing).
+int
+sl_group_dlq_encode (sl_buf_t *buf, const sl_group_t *self, const sl_dead_t *dead,
+                     const sl_record_t *original, int64_t now_ms)
+{
+    sl_buf_t value;
+    sl_buf_init (&value, 0);
+    int rc = s_put_head (&value, sl_mp_write_map, 6);
+    rc = rc ? rc : s_put_str (&value, "error");
+    rc = rc ? rc : s_put_bytes (&value, dead->error, strnlen (dead->error, 255), false);
+    rc = rc ? rc : s_put_str (&value, "attempts");
+    rc = rc ? rc : s_put_uint (&value, dead->attempts);
+    rc = rc ? rc : s_put_str (&value, "group");
+    rc = rc ? rc : s_put_str (&value, self->name);
+    rc = rc ? rc : s_put_str (&value, "stream");
+    rc = rc ? rc : s_put_str (&value, self->config.in);
+    rc = rc ? rc : s_put_str (&value, "offset");
+    rc = rc ? rc : s_put_uint (&value, dead->offset);
+    rc = rc ? rc : s_put_str (&value, "record");
+    rc = rc ? rc : s_put_head (&value, sl_mp_write_map, 4);
+    rc = rc ? rc : s_put_str (&value, "timestamp");
+    rc = rc ? rc : s_put_int (&value, original->timestamp);
+    rc = rc ? rc : s_put_str (&value, "key");
+    if (rc == 0 && original->key) {
+        rc = s_put_bytes (&value, original->key, original->key_len, original->key_is_bin);
+    }
+    else if (rc == 0) {
+        rc = s_put_raw (&value, NULL, 0);
+    }
+    rc = rc ? rc : s_put_str (&value, "headers");
+    rc = rc ? rc : s_put_raw (&value, original->headers, original->headers_len);
+    rc = rc ? rc : s_put_str (&value, "value");
+    rc = rc ? rc : s_put_raw (&value, original->value, original->value_len);
+    if (rc == 0) {
+        rc = sl_record_encode (buf, now_ms, original->key, original->key_len,
+                               original->key_is_bin, NULL, 0, value.data, value.len);
+    }
+    sl_buf_free (&value);
     return rc;
 }

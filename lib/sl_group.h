@@ -26,6 +26,8 @@
 #define SL_GROUP_MAX_BATCH    65536     //  records per lease
 #define SL_GROUP_MAX_LEASES   64        //  leases of a group past its checkpoint, in batches
 #define SL_GROUP_MAX_PEER     256       //  routing id bytes
+#define SL_GROUP_MAX_MEMBERS  1024      //  members of one group
+#define SL_GROUP_HISTORY      256       //  ended, uncommitted leases remembered for late RESULTs
 
 typedef struct _sl_group_t sl_group_t;
 
@@ -84,7 +86,9 @@ const sl_group_config_t *sl_group_config(const sl_group_t *self);
 uint64_t sl_group_checkpoint(const sl_group_t *self);
 
 //  Adds (or refreshes, by peer) a member. window 1..SL_GROUP_MAX_WINDOW,
-//  batch 1..SL_GROUP_MAX_BATCH. 0 or SL_EINVAL / SL_ENOMEM.
+//  batch 1..SL_GROUP_MAX_BATCH. 0 or SL_EINVAL / SL_ENOMEM, or SL_ETOOBIG
+//  past SL_GROUP_MAX_MEMBERS. A new peer with the name of a member is that
+//  member reconnected: it takes the peer over and keeps its leases.
 int sl_group_join(sl_group_t *self, const void *peer, size_t peer_len, const char *member,
                   uint32_t window, uint32_t batch, int64_t now_ms);
 //  Any message from a member keeps it alive. false if peer is not a member.
@@ -92,6 +96,8 @@ bool sl_group_seen(sl_group_t *self, const void *peer, size_t peer_len, int64_t 
 //  Removes the member; its leases go back to the front of the queue.
 void sl_group_leave(sl_group_t *self, const void *peer, size_t peer_len);
 size_t sl_group_members(const sl_group_t *self);
+//  Live leases (handed out, not ended).
+size_t sl_group_leases(const sl_group_t *self);
 
 //  The next lease to hand out, if a member has a free slot and there is
 //  work: retries first, then new records from the cursor, never more than
@@ -107,8 +113,19 @@ void sl_group_unlease(sl_group_t *self, uint64_t lease_id);
 //  Ends leases past their deadline and members silent for more than
 //  silence_ms (their leases return to the queue as failed attempts; after
 //  two expiries a range is split into one-record leases). Returns the
-//  number of leases ended.
+//  number of leases ended. silence_ms <= 0: members are never dropped.
+//  A lease expires when now_ms >= its start + lease_ms. A one-record lease
+//  that expires at max_deliver makes its record dead (error "lease expired
+//  N times (worker died or hung)"); it is marked done at once and handed
+//  out by the next committing sl_group_result or by sl_group_take_dead.
 int sl_group_tick(sl_group_t *self, int64_t now_ms, int64_t silence_ms);
+
+//  Dead records from expiries (sl_group_tick) not yet handed out by a
+//  result. If outcome->commit, the caller appends outcome->dead to
+//  GROUP.dlq and stores the state in one transaction, as for a RESULT.
+//  Without this call a group whose members all die on one record would
+//  wait for some other RESULT to carry its dead letter. 0 or SL_ENOMEM.
+int sl_group_take_dead(sl_group_t *self, sl_outcome_t *outcome);
 
 //  Decides about a RESULT for lease_id covering [offset, offset + count),
 //  with the records listed in failed not done. Commits only if the range
@@ -116,6 +133,13 @@ int sl_group_tick(sl_group_t *self, int64_t now_ms, int64_t silence_ms);
 //  done yet; marks the range done (except failed records, which are queued
 //  again or, at max_deliver, returned as dead), frees the member's slot and
 //  advances the checkpoint. A rejected result changes nothing.
+//  Any RESULT for a lease id that is live ends it (frees the slot) if its
+//  range matches, committed or not; the records of a live lease whose
+//  result is dropped because some were done are queued again. A committed
+//  outcome also carries pending dead records from expiries.
+//  Returns 0 (see outcome->commit), SL_EINVAL when failed names an offset
+//  outside the range or has more entries than count (nothing changed), or
+//  SL_ENOMEM.
 int sl_group_result(sl_group_t *self, uint64_t lease_id, uint64_t offset, uint32_t count,
                     const sl_failed_t *failed, size_t n_failed, int64_t now_ms,
                     sl_outcome_t *outcome);

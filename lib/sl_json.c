@@ -1,24 +1,39 @@
 /*  sl_json.c - JSON text -> msgpack, losslessly, at the edges (the other
     direction is in sl_json_write.c).
 
-    This is a strict RFC 8259 parser that writes msgpack straight
-    into the output buffer, one pass, no tree, no recursion. It is not built
-    on json-c's tokener because json-c 0.16, even with JSON_TOKENER_STRICT |
-    JSON_TOKENER_VALIDATE_UTF8, loses or invents data the contract forbids:
-    it clamps integers outside 64 bits to INT64_MIN / UINT64_MAX, truncates
-    object keys at \u0000, turns lone surrogates into U+FFFD, accepts NaN,
-    Infinity, "1." and raw control characters in strings, lets overlong and
-    surrogate UTF-8 through, and keeps only the last of duplicate keys.
+    yajl's streaming parser does the grammar; its callbacks write msgpack
+    straight into the output buffer, one pass, no tree. We keep what yajl
+    leaves to its caller or gets wrong for our contract:
+    - numbers arrive as their raw text, so integers are converted exactly
+      (strtoll / strtoull, the full int64 and uint64 range, SL_ERANGE past
+      it) and floats by the exact fast path or strtod;
+    - yajl's UTF-8 check lets overlong forms, surrogates and code points
+      above U+10FFFF through, so it is switched off and every string and
+      key is checked here with sl_utf8_len instead;
+    - yajl turns a lone high surrogate escape into '?' and pairs a high
+      surrogate with any following \u escape into an invented character,
+      so strings with escapes are checked for well-formed pairs;
+    - yajl has no depth limit, so containers are counted here;
+    - yajl's error offsets are approximate, so when it reports an error the
+      reason and column are worked out from where our callbacks last were.
     Containers are written with a 5-byte header placeholder that is shrunk
     to the smallest encoding when the container closes.
+
+    The yajl handle is reused between calls: it runs with
+    yajl_allow_multiple_values, so after a complete value it accepts the
+    next text as a new value (a second value within one text is refused by
+    our callbacks). A handle that reported an error cannot be reset, so it
+    is freed and a new one made on the next call.
 */
 #include "sl_json.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
 
 #include "sl_error.h"
 #include "sl_mp.h"
@@ -31,12 +46,37 @@ typedef struct {
     bool object;
 } s_frame_t;
 
+//  The last token our callbacks saw, which says what may come next.
+typedef enum {
+    S_START,        //  nothing yet: a value
+    S_OPEN,         //  '[' or '{': a value or ']', a key or '}'
+    S_KEY,          //  an object key: ':' then a value
+    S_VALUE         //  a value: ',' or the closer, or the end at depth 0
+} s_after_t;
+
+#define S_PLACEHOLDER 5                 //  array32 / map32 header size
+
 struct _sl_json_t {
+    yajl_handle parser;                 //  NULL after an error, made again on use
     sl_buf_t scratch;                   //  long number tokens
+    //  State of the call in progress (yajl's callback context is self).
+    const uint8_t *text;
+    size_t len;
+    sl_buf_t *out;
+    char *why;
+    size_t why_size;
+    int rc;                             //  set by a callback that stops the parse
+    bool finishing;                     //  inside yajl_complete_parse
+    bool done;                          //  the top-level value is complete
+    s_after_t after;
+    size_t last_end;                    //  text offset just past the last token seen
+    size_t zero_start;                  //  the last number was "0" / "-0": its start,
+    size_t zero_end;                    //  and its end (to name a leading zero)
+    uint32_t depth;
     s_frame_t stack[SL_MP_MAX_DEPTH];
 };
 
-#define S_PLACEHOLDER 5                 //  array32 / map32 header size
+static yajl_handle s_parser_new(sl_json_t *self);
 
 sl_json_t *
 sl_json_new (void)
@@ -46,6 +86,11 @@ sl_json_new (void)
         return NULL;
     }
     sl_buf_init (&self->scratch, 0);
+    self->parser = s_parser_new (self);
+    if (!self->parser) {
+        free (self);
+        return NULL;
+    }
     return self;
 }
 
@@ -55,6 +100,9 @@ sl_json_destroy (sl_json_t **self_p)
     assert (self_p);
     if (*self_p) {
         sl_json_t *self = *self_p;
+        if (self->parser) {
+            yajl_free (self->parser);
+        }
         sl_buf_free (&self->scratch);
         free (self);
         *self_p = NULL;
@@ -64,7 +112,7 @@ sl_json_destroy (sl_json_t **self_p)
 //  ---------------------------------------------------------------------
 //  UTF-8
 
-//  RFC 3629 exactly: the checks json-c leaves out (overlong forms,
+//  RFC 3629 exactly: the checks yajl and json-c leave out (overlong forms,
 //  surrogates, code points above U+10FFFF) are the ones that matter here.
 size_t
 sl_utf8_len (const uint8_t *p, size_t n)
@@ -98,100 +146,110 @@ sl_utf8_len (const uint8_t *p, size_t n)
     return 0;
 }
 
-static size_t
-s_utf8_put (uint8_t *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (uint8_t) cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (uint8_t) (0xc0 | cp >> 6);
-        out[1] = (uint8_t) (0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (uint8_t) (0xe0 | cp >> 12);
-        out[1] = (uint8_t) (0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (uint8_t) (0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (uint8_t) (0xf0 | cp >> 18);
-    out[1] = (uint8_t) (0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (uint8_t) (0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (uint8_t) (0x80 | (cp & 0x3f));
-    return 4;
-}
-
 //  ---------------------------------------------------------------------
-//  JSON -> msgpack
-
-typedef struct {
-    sl_json_t *self;
-    const uint8_t *text;
-    size_t len;
-    size_t pos;
-    sl_buf_t *out;
-    char *why;
-    size_t why_size;
-} s_parser_t;
+//  Reasons and positions
 
 //  Records a reason naming the position of the fault (1-based column, and
-//  the line when the text has several) and returns rc.
+//  the line when the text has several) and returns rc. at == SIZE_MAX
+//  gives no position.
 static int
-s_fail (s_parser_t *ps, int rc, size_t at, const char *what)
+s_fail (sl_json_t *self, int rc, size_t at, const char *what)
 {
-    if (!ps->why || ps->why_size == 0) {
+    if (!self->why || self->why_size == 0) {
         return rc;
     }
     if (at == SIZE_MAX) {
-        snprintf (ps->why, ps->why_size, "%s", what);
+        snprintf (self->why, self->why_size, "%s", what);
         return rc;
     }
     size_t line = 1;
     size_t line_start = 0;
-    for (size_t i = 0; i < at && i < ps->len; i++) {
-        if (ps->text[i] == '\n') {
+    for (size_t i = 0; i < at && i < self->len; i++) {
+        if (self->text[i] == '\n') {
             line++;
             line_start = i + 1;
         }
     }
     if (line > 1) {
-        snprintf (ps->why, ps->why_size, "%s at line %zu column %zu", what, line,
+        snprintf (self->why, self->why_size, "%s at line %zu column %zu", what, line,
                   at - line_start + 1);
     }
     else {
-        snprintf (ps->why, ps->why_size, "%s at column %zu", what, at + 1);
+        snprintf (self->why, self->why_size, "%s at column %zu", what, at + 1);
     }
     return rc;
 }
 
 static int
-s_fail_out (s_parser_t *ps, int rc)
+s_fail_out (sl_json_t *self, int rc)
 {
-    return s_fail (ps, rc, SIZE_MAX,
+    return s_fail (self, rc, SIZE_MAX,
                    rc == SL_ETOOBIG ? "msgpack output exceeds its limit" : "out of memory");
 }
 
-static inline void
-s_skip_ws (s_parser_t *ps)
+//  Stops the parse from a callback: keeps the reason, and returns 0, which
+//  tells yajl to cancel.
+static int
+s_cancel (sl_json_t *self, int rc, size_t at, const char *what)
 {
-    while (ps->pos < ps->len) {
-        uint8_t c = ps->text[ps->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            break;
-        }
-        ps->pos++;
-    }
+    self->rc = s_fail (self, rc, at, what);
+    return 0;
 }
 
 static int
-s_fail_here (s_parser_t *ps, const char *what)
+s_cancel_out (sl_json_t *self, int rc)
 {
-    if (ps->pos >= ps->len) {
-        return s_fail (ps, SL_EJSON, SIZE_MAX, "unexpected end of input");
+    self->rc = s_fail_out (self, rc);
+    return 0;
+}
+
+static size_t
+s_skip_ws (const sl_json_t *self, size_t at)
+{
+    while (at < self->len) {
+        uint8_t c = self->text[at];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            break;
+        }
+        at++;
     }
-    return s_fail (ps, SL_EJSON, ps->pos, what);
+    return at;
+}
+
+//  Text offset just past the token yajl has just lexed. yajl counts from
+//  the start of the current chunk, and yajl_complete_parse lexes one
+//  extra space past the text, so tokens it finishes end at len.
+static size_t
+s_token_end (const sl_json_t *self)
+{
+    size_t consumed = yajl_get_bytes_consumed (self->parser);
+    if (self->finishing) {
+        return self->len;
+    }
+    return consumed < self->len ? consumed : self->len;
+}
+
+//  Where the next token after the last one seen starts: past white space
+//  and the ',' or ':' that the grammar allows there. Inside a callback
+//  this is the token being reported; after an error, the offending one.
+static size_t
+s_next_token (const sl_json_t *self)
+{
+    size_t at = s_skip_ws (self, self->last_end);
+    if (at < self->len && ((self->after == S_VALUE && self->text[at] == ',' && self->depth)
+                           || (self->after == S_KEY && self->text[at] == ':'))) {
+        at = s_skip_ws (self, at + 1);
+    }
+    return at;
+}
+
+//  yajl reads "01" as the number 0 and then a second number: true when
+//  the token at text[at] is that digit, glued to a "0" or "-0" just seen.
+static bool
+s_leading_zero (const sl_json_t *self, size_t at)
+{
+    return self->zero_end == self->last_end && at == self->last_end && at < self->len
+           && self->text[at] >= '0' && self->text[at] <= '9';
 }
 
 static int
@@ -220,98 +278,53 @@ s_hex4 (const uint8_t *p, uint32_t *value)
     return 0;
 }
 
-static size_t
-s_str_head_size (size_t n)
-{
-    return n <= 31 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
-}
-
-//  Decodes the escapes of text[from..to) into dst; returns the decoded
-//  length, or fails with the position of the bad escape.
+//  Checks the string token whose opening quote is at text[at]: escapes
+//  (surrogates must pair), control characters, RFC 3629 UTF-8. Returns 0
+//  when it closes with no fault, else the error with the fault's column.
+//  Used for strings with escapes (yajl hands us decoded text) and to name
+//  the fault when yajl rejects a string.
 static int
-s_unescape (s_parser_t *ps, size_t from, size_t to, uint8_t *dst, size_t *dst_len)
+s_check_raw_string (sl_json_t *self, size_t at)
 {
-    const uint8_t *t = ps->text;
-    size_t n = 0;
-    size_t i = from;
-    while (i < to) {
-        uint8_t c = t[i];
-        if (c != '\\') {
-            dst[n++] = c;
-            i++;
-            continue;
-        }
-        if (i + 1 >= to) {
-            return s_fail (ps, SL_EJSON, i, "invalid escape");
-        }
-        uint8_t e = t[i + 1];
-        uint8_t simple = 0;
-        switch (e) {
-            case '"': simple = '"'; break;
-            case '\\': simple = '\\'; break;
-            case '/': simple = '/'; break;
-            case 'b': simple = '\b'; break;
-            case 'f': simple = '\f'; break;
-            case 'n': simple = '\n'; break;
-            case 'r': simple = '\r'; break;
-            case 't': simple = '\t'; break;
-            case 'u': break;
-            default: return s_fail (ps, SL_EJSON, i, "invalid escape");
-        }
-        if (simple) {
-            dst[n++] = simple;
-            i += 2;
-            continue;
-        }
-        uint32_t cp;
-        if (i + 6 > to || s_hex4 (t + i + 2, &cp)) {
-            return s_fail (ps, SL_EJSON, i, "invalid \\u escape");
-        }
-        if (cp >= 0xdc00 && cp <= 0xdfff) {
-            return s_fail (ps, SL_EJSON, i, "lone low surrogate");
-        }
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-            uint32_t low;
-            if (i + 12 > to || t[i + 6] != '\\' || t[i + 7] != 'u' || s_hex4 (t + i + 8, &low)
-                || low < 0xdc00 || low > 0xdfff) {
-                return s_fail (ps, SL_EJSON, i, "lone high surrogate");
-            }
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-            i += 6;
-        }
-        n += s_utf8_put (dst + n, cp);
-        i += 6;
-    }
-    *dst_len = n;
-    return 0;
-}
-
-//  Parses the string at ps->pos (on its opening quote) into a msgpack str.
-//  The first scan finds the end and checks UTF-8 and control characters;
-//  strings without escapes (nearly all) are then copied in one memcpy.
-static int
-s_parse_string (s_parser_t *ps)
-{
-    const uint8_t *t = ps->text;
-    size_t len = ps->len;
-    size_t from = ps->pos + 1;
-    size_t i = from;
-    bool escapes = false;
-    while (true) {
-        if (i >= len) {
-            return s_fail (ps, SL_EJSON, ps->pos, "unterminated string");
-        }
+    const uint8_t *t = self->text;
+    size_t len = self->len;
+    size_t i = at + 1;
+    while (i < len) {
         uint8_t c = t[i];
         if (c == '"') {
-            break;
+            return 0;
         }
         if (c == '\\') {
-            escapes = true;
+            if (i + 1 >= len) {
+                break;
+            }
+            uint8_t e = t[i + 1];
+            if (e == 'u') {
+                uint32_t cp, low;
+                if (i + 6 > len || s_hex4 (t + i + 2, &cp)) {
+                    return s_fail (self, SL_EJSON, i, "invalid \\u escape");
+                }
+                if (cp >= 0xdc00 && cp <= 0xdfff) {
+                    return s_fail (self, SL_EJSON, i, "lone low surrogate");
+                }
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    if (i + 12 > len || t[i + 6] != '\\' || t[i + 7] != 'u'
+                        || s_hex4 (t + i + 8, &low) || low < 0xdc00 || low > 0xdfff) {
+                        return s_fail (self, SL_EJSON, i, "lone high surrogate");
+                    }
+                    i += 6;
+                }
+                i += 6;
+                continue;
+            }
+            if (!memchr ("\"\\/bfnrt", e, 8)) {
+                return s_fail (self, SL_EJSON, i, "invalid escape");
+            }
             i += 2;
             continue;
         }
         if (c < 0x20) {
-            return s_fail (ps, SL_EJSON, i, "control character in string");
+            return s_fail (self, SL_EJSON, i, "control character in string");
         }
         if (c < 0x80) {
             i++;
@@ -319,48 +332,144 @@ s_parse_string (s_parser_t *ps)
         }
         size_t n = sl_utf8_len (t + i, len - i);
         if (!n) {
-            return s_fail (ps, SL_EJSON, i, "invalid UTF-8");
+            return s_fail (self, SL_EJSON, i, "invalid UTF-8");
         }
         i += n;
     }
-    size_t raw = i - from;
-    if (raw > UINT32_MAX) {
-        return s_fail (ps, SL_ETOOBIG, ps->pos, "string longer than 4 GiB");
-    }
-    size_t head = s_str_head_size (raw);
-    int rc = sl_buf_reserve (ps->out, head + raw);
-    if (rc) {
-        return s_fail_out (ps, rc);
-    }
-    uint8_t *dst = ps->out->data + ps->out->len;
-    if (!escapes) {
-        sl_mp_write_str_header (dst, head, (uint32_t) raw);
-        memcpy (dst + head, t + from, raw);
-        ps->out->len += head + raw;
-    }
-    else {
-        //  Decoded text is never longer than its escaped form, so it fits
-        //  behind a header sized for raw; shrink the header afterwards.
-        size_t n = 0;
-        rc = s_unescape (ps, from, i, dst + head, &n);
+    return s_fail (self, SL_EJSON, at, "unterminated string");
+}
+
+//  Names what is wrong with the value (or key) token at text[at], which
+//  yajl refused.
+static int
+s_explain_token (sl_json_t *self, size_t at, bool key)
+{
+    uint8_t c = self->text[at];
+    if (c == '"') {
+        int rc = s_check_raw_string (self, at);
         if (rc) {
             return rc;
         }
-        size_t real = s_str_head_size (n);
-        if (real < head) {
-            memmove (dst + real, dst + head, n);
-        }
-        sl_mp_write_str_header (dst, real, (uint32_t) n);
-        ps->out->len += real + n;
     }
-    ps->pos = i + 1;
+    else
+    if (key) {
+        return s_fail (self, SL_EJSON, at, "expected a string key");
+    }
+    else
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        return s_fail (self, SL_EJSON, at, "invalid number");
+    }
+    return s_fail (self, SL_EJSON, at, "unexpected character");
+}
+
+//  yajl reported an error: its offsets are approximate and its texts long,
+//  but our callbacks know the last good token, so the fault is the next
+//  token and what the grammar wanted there says what is wrong with it.
+static int
+s_explain (sl_json_t *self)
+{
+    const uint8_t *t = self->text;
+    size_t at = s_skip_ws (self, self->last_end);
+    if (s_leading_zero (self, at)) {
+        return s_fail (self, SL_EJSON, self->zero_start, "leading zero in number");
+    }
+    if (at >= self->len) {
+        return s_fail (self, SL_EJSON, SIZE_MAX, "unexpected end of input");
+    }
+    if (self->done) {
+        return s_fail (self, SL_EJSON, at, "unexpected character after the value");
+    }
+    bool object = self->depth && self->stack[self->depth - 1].object;
+    switch (self->after) {
+        case S_START:
+            return s_explain_token (self, at, false);
+        case S_OPEN:
+            return s_explain_token (self, at, object);
+        case S_KEY:
+            if (t[at] != ':') {
+                return s_fail (self, SL_EJSON, at, "expected ':'");
+            }
+            break;
+        case S_VALUE:
+            if (t[at] != ',') {
+                return s_fail (self, SL_EJSON, at,
+                               object ? "expected ',' or '}'" : "expected ',' or ']'");
+            }
+            break;
+    }
+    at = s_skip_ws (self, at + 1);
+    if (at >= self->len) {
+        return s_fail (self, SL_EJSON, SIZE_MAX, "unexpected end of input");
+    }
+    return s_explain_token (self, at, self->after == S_VALUE && object);
+}
+
+//  ---------------------------------------------------------------------
+//  Callbacks: each writes its msgpack and notes where its token ended.
+
+//  Every value starts here: a second top-level value is trailing garbage,
+//  and an array counts its elements (an object counts its keys).
+static int
+s_value_begin (sl_json_t *self)
+{
+    if (self->depth == 0) {
+        if (self->done) {
+            size_t at = s_next_token (self);
+            if (s_leading_zero (self, at)) {
+                s_cancel (self, SL_EJSON, self->zero_start, "leading zero in number");
+            }
+            else {
+                s_cancel (self, SL_EJSON, at, "unexpected character after the value");
+            }
+            return -1;
+        }
+        return 0;
+    }
+    s_frame_t *frame = &self->stack[self->depth - 1];
+    if (!frame->object) {
+        if (frame->count == UINT32_MAX) {
+            s_cancel (self, SL_ETOOBIG, s_next_token (self), "more than 2^32-1 elements");
+            return -1;
+        }
+        frame->count++;
+    }
     return 0;
 }
 
-static inline bool
-s_is_digit (uint8_t c)
+static inline void
+s_value_end (sl_json_t *self, size_t end)
 {
-    return c >= '0' && c <= '9';
+    self->last_end = end;
+    self->after = S_VALUE;
+    if (self->depth == 0) {
+        self->done = true;
+    }
+}
+
+static int
+s_on_scalar (sl_json_t *self, uint8_t byte)
+{
+    if (s_value_begin (self)) {
+        return 0;
+    }
+    int rc = sl_buf_append (self->out, &byte, 1);
+    if (rc) {
+        return s_cancel_out (self, rc);
+    }
+    s_value_end (self, s_token_end (self));
+    return 1;
+}
+
+static int
+s_on_null (void *ctx)
+{
+    return s_on_scalar ((sl_json_t *) ctx, 0xc0);
+}
+
+static int
+s_on_boolean (void *ctx, int value)
+{
+    return s_on_scalar ((sl_json_t *) ctx, value ? 0xc3 : 0xc2);
 }
 
 //  Clinger's fast path for a float token already checked against the JSON
@@ -425,189 +534,210 @@ s_fast_double (const uint8_t *t, size_t n, double *value)
     return true;
 }
 
-//  strtod needs a terminated copy; the input need not be terminated.
-static int
-s_strtod (s_parser_t *ps, size_t start, size_t end, double *value)
-{
-    size_t n = end - start;
-    char small[64];
-    char *token = small;
-    if (n >= sizeof small) {
-        sl_buf_reset (&ps->self->scratch);
-        int rc = sl_buf_reserve (&ps->self->scratch, n + 1);
-        if (rc) {
-            return s_fail_out (ps, rc);
-        }
-        token = (char *) ps->self->scratch.data;
-    }
-    memcpy (token, ps->text + start, n);
-    token[n] = '\0';
-    *value = strtod (token, NULL);
-    return 0;
-}
-
 //  Integers become msgpack ints over the whole int64 and uint64 range and
 //  fail beyond it (never clamped); anything with a fraction or exponent is
-//  a float64 from strtod (1e400 reads as inf, which prints back as 1e999).
+//  a float64 (1e400 reads as inf, which prints back as 1e999). yajl has
+//  checked the token against the JSON grammar.
 static int
-s_parse_number (s_parser_t *ps)
+s_on_number (void *ctx, const char *number, size_t n)
 {
-    const uint8_t *t = ps->text;
-    size_t len = ps->len;
-    size_t start = ps->pos;
-    size_t i = start;
-    bool negative = false;
-    if (t[i] == '-') {
-        negative = true;
-        i++;
+    sl_json_t *self = (sl_json_t *) ctx;
+    if (s_value_begin (self)) {
+        return 0;
     }
-    if (i >= len || !s_is_digit (t[i])) {
-        return s_fail (ps, SL_EJSON, start, "invalid number");
-    }
-    size_t digits = i;
-    if (t[i] == '0') {
-        i++;
-        if (i < len && s_is_digit (t[i])) {
-            return s_fail (ps, SL_EJSON, start, "leading zero in number");
-        }
-    }
-    else {
-        while (i < len && s_is_digit (t[i])) {
-            i++;
-        }
-    }
-    size_t digits_end = i;
+    size_t end = s_token_end (self);
+    size_t start = end - n;
+    const uint8_t *t = (const uint8_t *) number;
     bool is_float = false;
-    if (i < len && t[i] == '.') {
-        is_float = true;
-        i++;
-        if (i >= len || !s_is_digit (t[i])) {
-            return s_fail (ps, SL_EJSON, start, "invalid number");
-        }
-        while (i < len && s_is_digit (t[i])) {
-            i++;
-        }
-    }
-    if (i < len && (t[i] == 'e' || t[i] == 'E')) {
-        is_float = true;
-        i++;
-        if (i < len && (t[i] == '+' || t[i] == '-')) {
-            i++;
-        }
-        if (i >= len || !s_is_digit (t[i])) {
-            return s_fail (ps, SL_EJSON, start, "invalid number");
-        }
-        while (i < len && s_is_digit (t[i])) {
-            i++;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == '.' || t[i] == 'e' || t[i] == 'E') {
+            is_float = true;
+            break;
         }
     }
     uint8_t dst[9];
     size_t size;
     if (!is_float) {
-        uint64_t u = 0;
-        for (size_t k = digits; k < digits_end; k++) {
-            unsigned d = (unsigned) (t[k] - '0');
-            if (u > (UINT64_MAX - d) / 10) {
-                return s_fail (ps, SL_ERANGE, start, "integer outside 64 bits");
-            }
-            u = u * 10 + d;
-        }
-        if (negative) {
-            if (u > (uint64_t) INT64_MAX + 1) {
-                return s_fail (ps, SL_ERANGE, start, "integer outside 64 bits");
+        bool negative = t[0] == '-';
+        size_t digits = n - negative;
+        if (digits <= 18) {
+            //  Up to 18 digits fit int64 either way: no range to check.
+            int64_t v = 0;
+            for (size_t i = negative; i < n; i++) {
+                v = v * 10 + (t[i] - '0');
             }
             //  -0 is the integer 0: msgpack has no negative zero int.
-            int64_t v = u == (uint64_t) INT64_MAX + 1 ? INT64_MIN : -(int64_t) u;
-            size = sl_mp_write_int (dst, sizeof dst, v);
+            size = negative ? sl_mp_write_int (dst, sizeof dst, -v)
+                            : sl_mp_write_uint (dst, sizeof dst, (uint64_t) v);
         }
         else {
-            size = sl_mp_write_uint (dst, sizeof dst, u);
+            //  No leading zeros in JSON: more than 20 digits is outside 64
+            //  bits whatever they are; the C library checks the rest.
+            char token[24];
+            if (digits > 20) {
+                return s_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
+            }
+            memcpy (token, number, n);
+            token[n] = '\0';
+            errno = 0;
+            if (negative) {
+                long long v = strtoll (token, NULL, 10);
+                if (errno == ERANGE) {
+                    return s_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
+                }
+                size = sl_mp_write_int (dst, sizeof dst, (int64_t) v);
+            }
+            else {
+                unsigned long long v = strtoull (token, NULL, 10);
+                if (errno == ERANGE) {
+                    return s_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
+                }
+                size = sl_mp_write_uint (dst, sizeof dst, (uint64_t) v);
+            }
+        }
+        if ((n == 1 && t[0] == '0') || (n == 2 && t[1] == '0')) {
+            self->zero_start = start;
+            self->zero_end = end;
         }
     }
     else {
         double v;
-        if (!s_fast_double (t + start, i - start, &v)) {
-            int rc = s_strtod (ps, start, i, &v);
-            if (rc) {
-                return rc;
+        if (!s_fast_double (t, n, &v)) {
+            //  strtod needs a terminated copy; the token is not terminated.
+            char small[64];
+            char *token = small;
+            if (n >= sizeof small) {
+                sl_buf_reset (&self->scratch);
+                int rc = sl_buf_reserve (&self->scratch, n + 1);
+                if (rc) {
+                    return s_cancel_out (self, rc);
+                }
+                token = (char *) self->scratch.data;
             }
+            memcpy (token, number, n);
+            token[n] = '\0';
+            v = strtod (token, NULL);
         }
         size = sl_mp_write_double (dst, sizeof dst, v);
     }
-    int rc = sl_buf_append (ps->out, dst, size);
+    int rc = sl_buf_append (self->out, dst, size);
     if (rc) {
-        return s_fail_out (ps, rc);
+        return s_cancel_out (self, rc);
     }
-    ps->pos = i;
-    return 0;
+    s_value_end (self, end);
+    return 1;
+}
+
+//  Checks and writes a string or key. yajl hands us the bytes of the text
+//  itself when the string has no escapes (checked here for RFC 3629), or a
+//  decoded copy (the raw token is checked instead: its escapes and bytes).
+static int
+s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
+{
+    uintptr_t p = (uintptr_t) s;
+    uintptr_t text = (uintptr_t) self->text;
+    if (p >= text && p - text <= self->len && n <= self->len - (p - text)) {
+        size_t i = 0;
+        while (i < n) {
+            if (s[i] < 0x80) {
+                i++;
+                continue;
+            }
+            size_t k = sl_utf8_len (s + i, n - i);
+            if (!k) {
+                return s_cancel (self, SL_EJSON, (size_t) (p - text) + i, "invalid UTF-8");
+            }
+            i += k;
+        }
+    }
+    else
+    if (s_check_raw_string (self, s_next_token (self))) {
+        self->rc = SL_EJSON;
+        return 0;
+    }
+    if (n > UINT32_MAX) {
+        return s_cancel (self, SL_ETOOBIG, s_next_token (self), "string longer than 4 GiB");
+    }
+    size_t head = n <= 31 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
+    int rc = sl_buf_reserve (self->out, head + n);
+    if (rc) {
+        return s_cancel_out (self, rc);
+    }
+    uint8_t *dst = self->out->data + self->out->len;
+    sl_mp_write_str_header (dst, head, (uint32_t) n);
+    memcpy (dst + head, s, n);
+    self->out->len += head + n;
+    return 1;
 }
 
 static int
-s_parse_literal (s_parser_t *ps)
+s_on_string (void *ctx, const unsigned char *s, size_t n)
 {
-    const uint8_t *t = ps->text + ps->pos;
-    size_t rest = ps->len - ps->pos;
-    int rc = sl_buf_reserve (ps->out, 1);
-    if (rc) {
-        return s_fail_out (ps, rc);
+    sl_json_t *self = (sl_json_t *) ctx;
+    if (s_value_begin (self) || !s_put_string (self, s, n)) {
+        return 0;
     }
-    uint8_t *dst = ps->out->data + ps->out->len;
-    if (rest >= 4 && memcmp (t, "true", 4) == 0) {
-        *dst = 0xc3;
-        ps->pos += 4;
+    s_value_end (self, s_token_end (self));
+    return 1;
+}
+
+static int
+s_on_map_key (void *ctx, const unsigned char *s, size_t n)
+{
+    sl_json_t *self = (sl_json_t *) ctx;
+    s_frame_t *frame = &self->stack[self->depth - 1];
+    if (frame->count == UINT32_MAX) {
+        return s_cancel (self, SL_ETOOBIG, s_next_token (self), "more than 2^32-1 members");
     }
-    else
-    if (rest >= 5 && memcmp (t, "false", 5) == 0) {
-        *dst = 0xc2;
-        ps->pos += 5;
+    if (!s_put_string (self, s, n)) {
+        return 0;
     }
-    else
-    if (rest >= 4 && memcmp (t, "null", 4) == 0) {
-        *dst = 0xc0;
-        ps->pos += 4;
-    }
-    else {
-        return s_fail (ps, SL_EJSON, ps->pos, "unexpected character");
-    }
-    ps->out->len++;
-    return 0;
+    frame->count++;
+    self->last_end = s_token_end (self);
+    self->after = S_KEY;
+    return 1;
 }
 
 //  Opens a container: a 5-byte placeholder header, patched on close.
 static int
-s_open (s_parser_t *ps, uint32_t *depth, bool object)
+s_open (sl_json_t *self, bool object)
 {
-    if (*depth >= SL_MP_MAX_DEPTH) {
+    if (s_value_begin (self)) {
+        return 0;
+    }
+    size_t end = s_token_end (self);
+    if (self->depth >= SL_MP_MAX_DEPTH) {
         char what[64];
         snprintf (what, sizeof what, "nesting deeper than %d", SL_MP_MAX_DEPTH);
-        return s_fail (ps, SL_EDEPTH, ps->pos, what);
+        return s_cancel (self, SL_EDEPTH, end - 1, what);
     }
-    int rc = sl_buf_reserve (ps->out, S_PLACEHOLDER);
+    int rc = sl_buf_reserve (self->out, S_PLACEHOLDER);
     if (rc) {
-        return s_fail_out (ps, rc);
+        return s_cancel_out (self, rc);
     }
-    s_frame_t *frame = &ps->self->stack[(*depth)++];
-    frame->head = ps->out->len;
+    s_frame_t *frame = &self->stack[self->depth++];
+    frame->head = self->out->len;
     frame->count = 0;
     frame->object = object;
-    ps->out->len += S_PLACEHOLDER;
-    ps->pos++;
-    return 0;
+    self->out->len += S_PLACEHOLDER;
+    self->last_end = end;
+    self->after = S_OPEN;
+    return 1;
 }
 
 //  Closes a container: writes its real header in the smallest encoding and
 //  slides the elements down over the unused part of the placeholder.
-static void
-s_close (s_parser_t *ps, uint32_t *depth)
+static int
+s_close (sl_json_t *self)
 {
-    s_frame_t *frame = &ps->self->stack[--(*depth)];
+    s_frame_t *frame = &self->stack[--self->depth];
     uint32_t n = frame->count;
     size_t real = n <= 15 ? 1 : n <= 0xffff ? 3 : 5;
-    uint8_t *head = ps->out->data + frame->head;
-    size_t body = ps->out->len - frame->head - S_PLACEHOLDER;
+    uint8_t *head = self->out->data + frame->head;
+    size_t body = self->out->len - frame->head - S_PLACEHOLDER;
     if (real < S_PLACEHOLDER) {
         memmove (head + real, head + S_PLACEHOLDER, body);
-        ps->out->len -= S_PLACEHOLDER - real;
+        self->out->len -= S_PLACEHOLDER - real;
     }
     if (frame->object) {
         sl_mp_write_map (head, real, n);
@@ -615,102 +745,57 @@ s_close (s_parser_t *ps, uint32_t *depth)
     else {
         sl_mp_write_array (head, real, n);
     }
-    ps->pos++;
+    s_value_end (self, s_token_end (self));
+    return 1;
 }
-
-typedef enum { S_VALUE, S_KEY, S_AFTER } s_state_t;
 
 static int
-s_parse (s_parser_t *ps)
+s_on_start_map (void *ctx)
 {
-    uint32_t depth = 0;
-    s_state_t state = S_VALUE;
-    int rc = 0;
-    //  Every turn of this loop consumes at least one byte of text.
-    while (true) {
-        s_skip_ws (ps);
-        if (state == S_VALUE) {
-            if (ps->pos >= ps->len) {
-                return s_fail_here (ps, "");
-            }
-            uint8_t c = ps->text[ps->pos];
-            if (c == '{' || c == '[') {
-                rc = s_open (ps, &depth, c == '{');
-                if (rc) {
-                    return rc;
-                }
-                s_skip_ws (ps);
-                if (ps->pos < ps->len && ps->text[ps->pos] == (c == '{' ? '}' : ']')) {
-                    s_close (ps, &depth);
-                    state = S_AFTER;
-                }
-                else {
-                    state = c == '{' ? S_KEY : S_VALUE;
-                }
-                continue;
-            }
-            if (c == '"') {
-                rc = s_parse_string (ps);
-            }
-            else
-            if (c == '-' || s_is_digit (c)) {
-                rc = s_parse_number (ps);
-            }
-            else {
-                rc = s_parse_literal (ps);
-            }
-            if (rc) {
-                return rc;
-            }
-            state = S_AFTER;
-        }
-        else
-        if (state == S_KEY) {
-            if (ps->pos >= ps->len || ps->text[ps->pos] != '"') {
-                return s_fail_here (ps, "expected a string key");
-            }
-            rc = s_parse_string (ps);
-            if (rc) {
-                return rc;
-            }
-            s_skip_ws (ps);
-            if (ps->pos >= ps->len || ps->text[ps->pos] != ':') {
-                return s_fail_here (ps, "expected ':'");
-            }
-            ps->pos++;
-            state = S_VALUE;
-        }
-        else {
-            if (depth == 0) {
-                if (ps->pos < ps->len) {
-                    return s_fail (ps, SL_EJSON, ps->pos, "unexpected character after the value");
-                }
-                return 0;
-            }
-            s_frame_t *frame = &ps->self->stack[depth - 1];
-            if (frame->count == UINT32_MAX) {
-                return s_fail (ps, SL_ETOOBIG, ps->pos, "more than 2^32-1 elements");
-            }
-            frame->count++;
-            if (ps->pos >= ps->len) {
-                return s_fail_here (ps, "");
-            }
-            uint8_t c = ps->text[ps->pos];
-            if (c == ',') {
-                ps->pos++;
-                state = frame->object ? S_KEY : S_VALUE;
-            }
-            else
-            if (c == (frame->object ? '}' : ']')) {
-                s_close (ps, &depth);
-            }
-            else {
-                return s_fail (ps, SL_EJSON, ps->pos,
-                               frame->object ? "expected ',' or '}'" : "expected ',' or ']'");
-            }
-        }
-    }
+    return s_open ((sl_json_t *) ctx, true);
 }
+
+static int
+s_on_start_array (void *ctx)
+{
+    return s_open ((sl_json_t *) ctx, false);
+}
+
+static int
+s_on_end (void *ctx)
+{
+    return s_close ((sl_json_t *) ctx);
+}
+
+static const yajl_callbacks s_callbacks = {
+    .yajl_null = s_on_null,
+    .yajl_boolean = s_on_boolean,
+    .yajl_number = s_on_number,         //  raw text for every number
+    .yajl_string = s_on_string,
+    .yajl_start_map = s_on_start_map,
+    .yajl_map_key = s_on_map_key,
+    .yajl_end_map = s_on_end,
+    .yajl_start_array = s_on_start_array,
+    .yajl_end_array = s_on_end,
+};
+
+//  Strict grammar is yajl's default (no comments, no trailing garbage, no
+//  partial values). Multiple values let a handle parse text after text; we
+//  refuse a second value inside one text ourselves. yajl's own UTF-8 check
+//  is weaker than s_put_string's, so it is off.
+static yajl_handle
+s_parser_new (sl_json_t *self)
+{
+    yajl_handle parser = yajl_alloc (&s_callbacks, NULL, self);
+    if (parser) {
+        yajl_config (parser, yajl_allow_multiple_values, 1);
+        yajl_config (parser, yajl_dont_validate_strings, 1);
+    }
+    return parser;
+}
+
+//  ---------------------------------------------------------------------
+//  JSON -> msgpack
 
 int
 sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out, char *why,
@@ -719,13 +804,52 @@ sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out
     assert (self);
     assert (out);
     assert (text || len == 0);
+    self->text = (const uint8_t *) (text ? text : "");
+    self->len = len;
+    self->out = out;
+    self->why = why;
+    self->why_size = why_size;
     if (why && why_size) {
         why[0] = '\0';
     }
-    s_parser_t ps = { self, (const uint8_t *) text, len, 0, out, why, why_size };
+    if (!self->parser) {
+        self->parser = s_parser_new (self);
+        if (!self->parser) {
+            return s_fail_out (self, SL_ENOMEM);
+        }
+    }
+    self->rc = 0;
+    self->finishing = false;
+    self->done = false;
+    self->after = S_START;
+    self->last_end = 0;
+    self->zero_start = SIZE_MAX;
+    self->zero_end = SIZE_MAX;
+    self->depth = 0;
     size_t start = out->len;
-    int rc = s_parse (&ps);
+
+    yajl_status status = yajl_parse (self->parser, self->text, len);
+    if (status == yajl_status_ok) {
+        self->finishing = true;
+        status = yajl_complete_parse (self->parser);
+    }
+    int rc = 0;
+    if (status != yajl_status_ok) {
+        rc = self->rc ? self->rc : s_explain (self);
+    }
+    else
+    if (!self->done || s_skip_ws (self, self->last_end) < len) {
+        //  After a value, a reused handle calls an empty text or one cut
+        //  inside a token (a string with no closing quote, "tru") complete
+        //  and keeps the piece buffered: we check that the value is there and
+        //  is all the text.
+        rc = s_explain (self);
+    }
     if (rc) {
+        //  yajl has no reset: a handle that failed, or holds a piece of a
+        //  token, is not used again.
+        yajl_free (self->parser);
+        self->parser = NULL;
         out->len = start;
     }
     return rc;

@@ -21,7 +21,8 @@
 #include "sl_error.h"
 #include "sl_mp.h"
 
-//  Bodies are flat maps; STREAMS is the deepest: map > array > map.
+//  Bodies are flat maps; STREAMS (map > array > map) and RESULT's failed
+//  (map > array > array) are the deepest.
 #define S_BODY_DEPTH 4
 
 #define S_BIT(name) (1u << SL_CMD_##name)
@@ -47,8 +48,9 @@ typedef enum {
     S_BOOL,
     S_STR,          //  char[size], NUL-terminated
     S_NAME,         //  as S_STR, and sl_name_valid
-    S_FROM,         //  sl_from_t, on the wire as its lower-case name
+    S_FROM,         //  sl_from_t, on the wire as its lower-case name; below `max`
     S_STREAMS,      //  array of maps, each decoded with s_stream_fields
+    S_FAILED,       //  array of [offset, error(, final)]
 } s_kind_t;
 
 typedef struct {
@@ -57,7 +59,7 @@ typedef struct {
     s_kind_t kind;
     size_t offset;
     size_t size;
-    uint64_t max;           //  S_UINT: largest value the member holds
+    uint64_t max;           //  S_UINT: largest value the member holds; S_FROM: names allowed
     uint32_t carry;         //  bit (1 << cmd) set: the command has this field
     uint32_t need;          //  bit set: the command requires it
 } s_field_t;
@@ -72,16 +74,24 @@ typedef struct {
 #define S_REQ_CARRY                                                                            \
     (S_BIT (HELLO) | S_BIT (WELCOME) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)          \
      | S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIST) | S_BIT (STREAMS)    \
-     | S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR))
+     | S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (JOIN) | S_BIT (JOINED))
 #define S_REQ_NEED (S_REQ_CARRY & ~(S_BIT (HELLO) | S_BIT (PING)))
 #define S_STREAM_NEED                                                                          \
     (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)        \
      | S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIVE))
 #define S_OFFSET_CMDS                                                                          \
     (S_BIT (CONFIRM) | S_BIT (POSITION) | S_BIT (FETCH) | S_BIT (RECORDS) | S_BIT (COMMIT)      \
-     | S_BIT (COMMITTED) | S_BIT (LIVE))
+     | S_BIT (COMMITTED) | S_BIT (LIVE) | S_BIT (JOINED) | S_BIT (WORK) | S_BIT (RESULT))
+#define S_GROUP_CMDS                                                                           \
+    (S_BIT (JOIN) | S_BIT (JOINED) | S_BIT (WORK) | S_BIT (RESULT) | S_BIT (LEAVE))
+#define S_LEASE_CMDS (S_BIT (WORK) | S_BIT (RESULT))
+#define S_COUNT_CMDS                                                                           \
+    (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE) | S_BIT (WORK) | S_BIT (RESULT))
 #define S_U32 UINT32_MAX
 #define S_U64 UINT64_MAX
+
+static const char *s_from_names[] = {"beginning", "end", "offset", "last", "time", "committed"};
+#define S_N_FROM (sizeof s_from_names / sizeof s_from_names[0])
 
 //  The one field table. Its order is the order keys are written in.
 static const s_field_t s_fields[] = {
@@ -97,14 +107,13 @@ static const s_field_t s_fields[] = {
     S_FIELD ("seq", S_UINT, seq, S_U64,
              S_BIT (WELCOME) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR),
              S_BIT (PUBLISH) | S_BIT (CONFIRM)),
-    S_FIELD ("count", S_UINT, count, S_U32, S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE),
-             S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE)),
+    S_FIELD ("count", S_UINT, count, S_U32, S_COUNT_CMDS, S_COUNT_CMDS),
     S_FIELD ("offset", S_UINT, offset, S_U64, S_OFFSET_CMDS, S_OFFSET_CMDS),
     S_FIELD ("first", S_UINT, first, S_U64, S_BIT (POSITION) | S_BIT (RECORDS),
              S_BIT (POSITION) | S_BIT (RECORDS)),
     S_FIELD ("next", S_UINT, next, S_U64, S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE),
              S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE)),
-    S_FIELD ("from", S_FROM, from, 0, S_BIT (SEEK), S_BIT (SEEK)),
+    S_FIELD ("from", S_FROM, from, S_N_FROM, S_BIT (SEEK), S_BIT (SEEK)),
     S_FIELD ("value", S_INT, value, 0, S_BIT (SEEK), 0),
     S_FIELD ("found", S_BOOL, found, 0, S_BIT (POSITION), S_BIT (POSITION)),
     S_FIELD ("max_records", S_UINT, max_records, S_U32, S_BIT (FETCH), 0),
@@ -118,10 +127,24 @@ static const s_field_t s_fields[] = {
              S_BIT (WELCOME)),
     S_FIELD ("max_depth", S_UINT, max_depth, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("streams", S_STREAMS, streams, 0, S_BIT (STREAMS), S_BIT (STREAMS)),
+    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS, S_GROUP_CMDS),
+    S_FIELD ("in", S_NAME, in, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
+    S_FIELD ("out", S_NAME, out, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
+    S_FIELD ("member", S_NAME, member, 0, S_BIT (JOIN) | S_BIT (LEAVE),
+             S_BIT (JOIN) | S_BIT (LEAVE)),
+    S_FIELD ("lease", S_UINT, lease, S_U64, S_LEASE_CMDS, S_LEASE_CMDS),
+    S_FIELD ("attempt", S_UINT, attempt, S_U32, S_BIT (WORK), S_BIT (WORK)),
+    S_FIELD ("out_count", S_UINT, out_count, S_U32, S_BIT (RESULT), S_BIT (RESULT)),
+    S_FIELD ("failed", S_FAILED, failed, 0, S_BIT (RESULT), 0),
+    S_FIELD ("window", S_UINT, window, S_U32, S_BIT (JOIN), 0),
+    S_FIELD ("batch", S_UINT, batch, S_U32, S_BIT (JOIN), 0),
+    S_FIELD ("from", S_FROM, from, SL_FROM_END + 1, S_BIT (JOIN), 0),
+    S_FIELD ("max_deliver", S_UINT, max_deliver, S_U32, S_BIT (JOIN), 0),
+    S_FIELD ("lease_ms", S_UINT, lease_ms, S_U32, S_BIT (JOIN), 0),
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
 //  The command bitmasks are 32 bits; the decoder's "seen" set is 64.
-_Static_assert (SL_CMD_LIVE < 32, "command codes must fit the field bitmasks");
+_Static_assert (SL_CMD_LEAVE < 32, "command codes must fit the field bitmasks");
 _Static_assert (S_N_FIELDS <= 64, "too many fields for the seen bitmask");
 
 //  One STREAMS entry; every key is required. Walked with bit 1 as "command".
@@ -134,9 +157,6 @@ static const s_field_t s_stream_fields[] = {
     S_INFO ("bytes", S_UINT, bytes, S_U64),    S_INFO ("last_ms", S_INT, last_ms, 0),
 };
 #define S_N_STREAM_FIELDS (sizeof s_stream_fields / sizeof s_stream_fields[0])
-
-static const char *s_from_names[] = {"beginning", "end", "offset", "last", "time", "committed"};
-#define S_N_FROM (sizeof s_from_names / sizeof s_from_names[0])
 
 static const s_cmd_t *
 s_cmd_find (int code)
@@ -167,6 +187,7 @@ void
 sl_msg_reset (sl_msg_t *msg)
 {
     free (msg->streams);
+    free (msg->failed);
     sl_cmd_t cmd = msg->cmd;
     memset (msg, 0, sizeof *msg);
     msg->cmd = cmd;
@@ -191,6 +212,29 @@ sl_msg_add_stream (sl_msg_t *msg, const sl_stream_info_t *info)
     }
     msg->streams[n] = *info;
     msg->n_streams = n + 1;
+    return 0;
+}
+
+int
+sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
+{
+    uint32_t n = msg->n_failed;
+    if (n >= SL_MSG_MAX_FAILED) {
+        return SL_ETOOBIG;
+    }
+    if ((n & (n - 1)) == 0) {
+        size_t cap = n ? (size_t) n * 2 : 1;
+        sl_failed_entry_t *failed = realloc (msg->failed, cap * sizeof *failed);
+        if (!failed) {
+            return SL_ENOMEM;
+        }
+        msg->failed = failed;
+    }
+    sl_failed_entry_t *entry = &msg->failed[n];
+    memset (entry, 0, sizeof *entry);
+    entry->offset = offset;
+    snprintf (entry->error, sizeof entry->error, "%s", error ? error : "");
+    msg->n_failed = n + 1;
     return 0;
 }
 
@@ -300,6 +344,10 @@ s_is_empty (const void *base, const s_field_t *f)
     case S_STR:
     case S_NAME:
         return p[0] == '\0';
+    case S_FROM:
+        return *(const sl_from_t *) p == SL_FROM_BEGINNING;
+    case S_FAILED:
+        return ((const sl_msg_t *) base)->n_failed == 0;
     default:
         return false;
     }
@@ -361,6 +409,21 @@ s_put_fields (s_writer_t *w, const void *base, const s_field_t *fields, size_t n
             }
             break;
         }
+        case S_FAILED: {
+            uint8_t tmp[5];
+            s_put (w, tmp, sl_mp_write_array (tmp, sizeof tmp, msg->n_failed));
+            for (uint32_t i = 0; i < msg->n_failed; i++) {
+                const sl_failed_entry_t *e = &msg->failed[i];
+                s_put (w, tmp, sl_mp_write_array (tmp, sizeof tmp, e->final ? 3 : 2));
+                s_put_uint (w, e->offset);
+                s_put_str (w, e->error, strlen (e->error));
+                if (e->final) {
+                    uint8_t yes = 0xc3;
+                    s_put (w, &yes, 1);
+                }
+            }
+            break;
+        }
         }
     }
 }
@@ -387,8 +450,19 @@ s_fields_valid (const void *base, const s_field_t *fields, size_t n_fields, uint
         }
         else if (f->kind == S_FROM) {
             sl_from_t from = *(const sl_from_t *) p;
-            if ((unsigned) from >= S_N_FROM) {
+            if ((unsigned) from >= f->max) {
                 return false;
+            }
+        }
+        else if (f->kind == S_FAILED) {
+            const sl_msg_t *msg = base;
+            if ((msg->n_failed && !msg->failed) || msg->n_failed > SL_MSG_MAX_FAILED) {
+                return false;
+            }
+            for (uint32_t k = 0; k < msg->n_failed; k++) {
+                if (!memchr (msg->failed[k].error, 0, sizeof msg->failed[k].error)) {
+                    return false;
+                }
             }
         }
         else if (f->kind == S_UINT && s_get_uint (base, f) > f->max) {
@@ -485,6 +559,7 @@ s_field_find (const s_field_t *fields, size_t n_fields, uint32_t bit, const uint
 }
 
 static int s_read_streams (const uint8_t **p, const uint8_t *end, sl_msg_t *msg);
+static int s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg);
 
 //  Reads one value into its member. The input has passed sl_mp_skip, so a
 //  reader failure here means the wrong type, never a truncation.
@@ -525,7 +600,7 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
             return SL_EPROTO;
         }
         if (f->kind == S_FROM) {
-            for (size_t i = 0; i < S_N_FROM; i++) {
+            for (size_t i = 0; i < f->max; i++) {
                 if (strlen (s_from_names[i]) == len && memcmp (s_from_names[i], str, len) == 0) {
                     *(sl_from_t *) member = (sl_from_t) i;
                     return 0;
@@ -548,6 +623,8 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
     }
     case S_STREAMS:
         return s_read_streams (p, end, msg);
+    case S_FAILED:
+        return s_read_failed (p, end, msg);
     }
     return SL_EPROTO;
 }
@@ -617,6 +694,46 @@ s_read_streams (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
         if (rc) {
             return rc;
         }
+    }
+    return 0;
+}
+
+//  RESULT failed: an array of [offset, error] or [offset, error, final].
+//  The count is checked against the bytes left (sl_mp_read_array) and
+//  against SL_MSG_MAX_FAILED, and the array grows only as entries decode.
+static int
+s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
+{
+    uint32_t count;
+    if (sl_mp_read_array (p, end, &count)) {
+        return SL_EPROTO;
+    }
+    if (count > SL_MSG_MAX_FAILED) {
+        return SL_ETOOBIG;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t n, len;
+        uint64_t offset;
+        const uint8_t *text;
+        bool final = false;
+        if (sl_mp_read_array (p, end, &n) || (n != 2 && n != 3)
+            || sl_mp_read_uint (p, end, &offset) || sl_mp_read_str (p, end, &text, &len)) {
+            return SL_EPROTO;
+        }
+        if (len >= sizeof msg->failed[0].error) {
+            return SL_ETOOBIG;
+        }
+        if (memchr (text, 0, len) || (n == 3 && sl_mp_read_bool (p, end, &final))) {
+            return SL_EPROTO;
+        }
+        int rc = sl_msg_add_failed (msg, offset, NULL);
+        if (rc) {
+            return rc;
+        }
+        sl_failed_entry_t *entry = &msg->failed[msg->n_failed - 1];
+        memcpy (entry->error, text, len);
+        entry->error[len] = 0;
+        entry->final = final;
     }
     return 0;
 }

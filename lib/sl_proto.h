@@ -40,7 +40,12 @@
     X(PING,      0x0D, none)             \
     X(PONG,      0x0E, none)             \
     X(ERROR,     0x0F, none)             \
-    X(LIVE,      0x10, one)
+    X(LIVE,      0x10, one)             \
+    X(JOIN,      0x11, none)             \
+    X(JOINED,    0x12, none)             \
+    X(WORK,      0x13, one)              \
+    X(RESULT,    0x14, one)              \
+    X(LEAVE,     0x15, none)
 
 typedef enum {
     SL_CMD_NONE = 0,
@@ -67,6 +72,18 @@ typedef struct {
     uint64_t bytes;         //  bytes of batch blobs kept
     int64_t last_ms;        //  append time of the newest record, 0 if none
 } sl_stream_info_t;
+
+//  Most entries a RESULT's "failed" may hold: one per input record of a
+//  lease at most (SL_GROUP_MAX_BATCH).
+#define SL_MSG_MAX_FAILED  65536
+
+//  One RESULT "failed" entry: on the wire [offset, error] or, when final,
+//  [offset, error, true] (the operator said FAIL: dead-letter at once).
+typedef struct {
+    uint64_t offset;                    //  input offset of the record that failed
+    char error[256];                    //  why, at most 255 bytes
+    bool final;                         //  no retry: dead-letter at once
+} sl_failed_entry_t;
 
 //  One decoded or to-be-encoded message: every command's fields in one
 //  struct (zproto's model). Wire keys in brackets; which are required for
@@ -98,17 +115,37 @@ typedef struct {
     char broker[64];                    //  ["broker"] WELCOME: broker software and version
     sl_stream_info_t *streams;          //  ["streams"] STREAMS, owned by the message
     uint32_t n_streams;
+    //  Worker groups (docs/PROTOCOL.md §14). JOIN's "from" is `from` above,
+    //  limited to beginning / end.
+    char group[SL_NAME_MAX + 1];        //  ["group"] JOIN/JOINED/WORK/RESULT/LEAVE
+    char in[SL_NAME_MAX + 1];           //  ["in"] JOIN/JOINED: input stream
+    char out[SL_NAME_MAX + 1];          //  ["out"] JOIN/JOINED: output stream
+    char member[SL_NAME_MAX + 1];       //  ["member"] JOIN/LEAVE
+    uint64_t lease;                     //  ["lease"] WORK/RESULT
+    uint32_t window;                    //  ["window"] JOIN: leases held at once
+    uint32_t batch;                     //  ["batch"] JOIN: most records per lease
+    uint32_t attempt;                   //  ["attempt"] WORK: 1 on first delivery
+    uint32_t out_count;                 //  ["out_count"] RESULT: records in the data frame
+    uint32_t max_deliver;               //  ["max_deliver"] JOIN
+    uint32_t lease_ms;                  //  ["lease_ms"] JOIN
+    sl_failed_entry_t *failed;          //  ["failed"] RESULT, owned by the message
+    uint32_t n_failed;
 } sl_msg_t;
 
 //  Zeroes msg and sets its command. For a fresh struct (it frees nothing).
 void sl_msg_init(sl_msg_t *msg, sl_cmd_t cmd);
-//  Frees streams and zeroes every field except cmd. For an initialised msg.
+//  Frees streams and failed, zeroes every field except cmd. For an initialised msg.
 void sl_msg_reset(sl_msg_t *msg);
 //  "PUBLISH"; "UNKNOWN" for codes not in the table.
 const char *sl_cmd_name(sl_cmd_t cmd);
 
 //  Appends a stream entry to a STREAMS message. 0 or SL_ENOMEM.
 int sl_msg_add_stream(sl_msg_t *msg, const sl_stream_info_t *info);
+//  Appends a failed entry to a RESULT message (final false; set
+//  msg->failed[msg->n_failed - 1].final after). error may be NULL (empty)
+//  and is cut at 255 bytes. 0, SL_ENOMEM, or SL_ETOOBIG past
+//  SL_MSG_MAX_FAILED entries.
+int sl_msg_add_failed(sl_msg_t *msg, uint64_t offset, const char *error);
 
 //  Encodes header and body as the first two frames of a new zmsg; the
 //  caller appends data frames (and, for PUB, pushes the topic in front).

@@ -61,6 +61,7 @@ struct _sl_store_t {
     MDB_dbi db_log;
     MDB_dbi db_producers;
     MDB_dbi db_readers;
+    MDB_dbi db_groups;
     MDB_txn *wtxn;              //  the open write transaction, or NULL
     MDB_txn *rtxn;              //  cached read transaction (reset while idle), or NULL
     int rdepth;                 //  read calls in progress on rtxn (callbacks may re-enter)
@@ -615,6 +616,9 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
         rc = mdb_dbi_open (txn, "readers", MDB_CREATE, &self->db_readers);
     }
     if (rc == 0) {
+        rc = mdb_dbi_open (txn, "groups", MDB_CREATE, &self->db_groups);
+    }
+    if (rc == 0) {
         rc = mdb_txn_commit (txn);
         txn = NULL;
     }
@@ -992,6 +996,106 @@ sl_store_reader_set (sl_store_t *self, const char *stream, const char *reader,
                      uint64_t offset, int64_t now_ms)
 {
     return s_pos_set (self, self->db_readers, stream, reader, offset, now_ms, "reader");
+}
+
+//  --------------------------------------------------------------------------
+//  Group state: group name -> the encoding of lib/sl_group.c, opaque here.
+
+int
+sl_store_group_get (sl_store_t *self, const char *group, sl_buf_t *out)
+{
+    size_t len;
+    if (!s_name_ok (group, &len)) {
+        return SL_ENAME;
+    }
+    MDB_txn *txn;
+    bool is_read;
+    int rc = s_view_begin (self, &txn, &is_read);
+    if (rc) {
+        return rc;
+    }
+    MDB_val key = { len, (void *) group };
+    MDB_val val;
+    rc = mdb_get (txn, self->db_groups, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        rc = SL_ENOTFOUND;
+    }
+    else if (rc) {
+        rc = s_fail (self, txn, rc, "group");
+    }
+    else {
+        sl_buf_reset (out);
+        rc = sl_buf_append (out, val.mv_data, val.mv_size);
+    }
+    s_view_end (self, is_read);
+    return rc;
+}
+
+int
+sl_store_group_set (sl_store_t *self, const char *group, const void *data, size_t len)
+{
+    size_t name_len;
+    if (!s_name_ok (group, &name_len)) {
+        return SL_ENAME;
+    }
+    if (!data || len == 0) {
+        return SL_EINVAL;
+    }
+    if (!self->wtxn) {
+        return SL_ESTATE;
+    }
+    MDB_val key = { name_len, (void *) group };
+    MDB_val val = { len, (void *) data };
+    int rc = mdb_put (self->wtxn, self->db_groups, &key, &val, 0);
+    return rc ? s_fail (self, self->wtxn, rc, "group") : 0;
+}
+
+int
+sl_store_group_list (sl_store_t *self, sl_store_group_fn *fn, void *ctx)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc) {
+        return rc;
+    }
+    MDB_cursor *cur = NULL;
+    rc = mdb_cursor_open (txn, self->db_groups, &cur);
+    if (rc) {
+        rc = s_error (self, rc, "listing groups");
+        goto done;
+    }
+    MDB_val key, val;
+    int op = MDB_FIRST;
+    while (true) {
+        rc = mdb_cursor_get (cur, &key, &val, op);
+        op = MDB_NEXT;
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc) {
+            rc = s_error (self, rc, "listing groups");
+            break;
+        }
+        if (key.mv_size > SL_NAME_MAX || !sl_name_valid (key.mv_data, key.mv_size)) {
+            sl_error (S_COMP, "groups holds a key with an invalid name: data is damaged");
+            rc = SL_ESTORE;
+            break;
+        }
+        char name[SL_NAME_MAX + 1];
+        memcpy (name, key.mv_data, key.mv_size);
+        name[key.mv_size] = 0;
+        rc = fn (ctx, name, val.mv_data, val.mv_size);
+        if (rc) {
+            break;
+        }
+    }
+done:
+    if (cur) {
+        mdb_cursor_close (cur);
+    }
+    s_read_end (self);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

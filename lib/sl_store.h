@@ -6,14 +6,16 @@
       log        u32 stream id BE + u64 base offset BE -> stored batch blob
       producers  <producer> 0x00 <stream> -> u64 acked seq BE, i64 updated ms BE
       readers    <stream> 0x00 <reader>  -> u64 next offset BE, i64 updated ms BE
+      groups     <group> -> group state (lib/sl_group.c's encoding, opaque here)
     Only this module includes lmdb.h. Writes happen inside one write
     transaction opened with sl_store_begin (the broker's group commit);
     reads open their own read-only transaction per call. Data handed to a
     callback lives only for that call.
 
-    Views: sl_store_read, sl_store_find_time and sl_store_list always see
-    committed data only. sl_store_stream_info, sl_store_producer_get and
-    sl_store_reader_get see the open write transaction when there is one
+    Views: sl_store_read, sl_store_find_time, sl_store_list and
+    sl_store_group_list always see committed data only.
+    sl_store_stream_info, sl_store_producer_get, sl_store_reader_get and
+    sl_store_group_get see the open write transaction when there is one
     (so the broker's dedupe sees the batches it added in this group
     commit), committed data otherwise.
 
@@ -86,6 +88,16 @@ int sl_store_reader_get(sl_store_t *self, const char *stream, const char *reader
                         uint64_t *offset);
 int sl_store_reader_set(sl_store_t *self, const char *stream, const char *reader,
                         uint64_t offset, int64_t now_ms);
+
+//  Worker group state (an encoded sl_group_t; the store does not look inside).
+//  get: replaces out's content with the stored bytes; SL_ENOTFOUND when
+//  none, SL_ENAME for a bad name. set: in a write txn; len >= 1.
+int sl_store_group_get(sl_store_t *self, const char *group, sl_buf_t *out);
+int sl_store_group_set(sl_store_t *self, const char *group, const void *data, size_t len);
+//  Calls fn for every group, in name order (committed data only). data
+//  lives for the call only. Stops early if fn returns != 0, and returns it.
+typedef int (sl_store_group_fn) (void *ctx, const char *group, const uint8_t *data, size_t len);
+int sl_store_group_list(sl_store_t *self, sl_store_group_fn *fn, void *ctx);
 
 //  Stream state; a stream never written reads as empty (exists = false).
 int sl_store_stream_info(sl_store_t *self, const char *stream, sl_stream_info_t *info,

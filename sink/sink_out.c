@@ -179,6 +179,11 @@ s_write_all (int fd, const uint8_t *data, size_t len, const volatile int *stop, 
         ssize_t n = write (fd, data + off, len - off);
         if (n > 0) {
             off += (size_t) n;
+            //  A signal cuts a blocked pipe write short rather than failing it.
+            if (off < len && (zsys_interrupted || (stop && *stop))) {
+                rc = SL_EAGAIN;
+                break;
+            }
             continue;
         }
         if (n < 0 && errno == EINTR) {

@@ -642,7 +642,8 @@ s_start (s_source_t *self)
     self->max_record = (size_t) max_bytes;
     self->batch_bytes = cfg->batch_bytes < max_bytes ? cfg->batch_bytes : max_bytes;
     if (cfg->batch_bytes > max_bytes) {
-        sl_info ("source", "--batch-bytes lowered to %" PRIu64 ", the broker's limit", max_bytes);
+        //  Worth saying only when the operator asked for more than the default.
+        sl_log (cfg->batch_bytes > (1u << 20) ? SL_LOG_INFO : SL_LOG_DEBUG, "source", "--batch-bytes lowered to %" PRIu64 ", the broker's limit", max_bytes);
     }
     self->batch_records = cfg->batch_records;
     if (welcome->max_batch_records && self->batch_records > welcome->max_batch_records) {

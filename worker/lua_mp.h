@@ -36,8 +36,8 @@
 #include "sl_buf.h"
 
 //  Creates the metatables and the module table and leaves the module
-//  table ("sluice": null, array, map, bin, ext, uint64, float32, tonumber,
-//  type) on the stack. Also sets it as the global `sluice`. Call once.
+//  table ("sluice": null, array, map, omap, bin, ext, uint64, float32,
+//  tonumber, type) on the stack. Also sets it as the global `sluice`. Call once.
 void sl_lua_mp_open (lua_State *L);
 
 //  Pushes the value of the one msgpack object at data[0..len) (walked with

@@ -249,7 +249,7 @@ s_start_child (s_exec_t *self, const sl_op_host_t *host)
     pid_t pid = 0;
     int err = posix_spawn (&pid, "/bin/sh", &actions, &attr, argv, environ);
     if (err) {
-        s_log (host, SL_OP_LOG_ERROR, "exec: cannot start /bin/sh: %s", strerror (err));
+        s_log (host, SL_OP_LOG_ERROR, "cannot start /bin/sh: %s", strerror (err));
         goto fail;
     }
     self->pid = pid;
@@ -264,7 +264,7 @@ s_start_child (s_exec_t *self, const sl_op_host_t *host)
     self->rpos = 0;
     posix_spawn_file_actions_destroy (&actions);
     posix_spawnattr_destroy (&attr);
-    s_log (host, SL_OP_LOG_DEBUG, "exec: started child %d: %s", (int) pid, self->command);
+    s_log (host, SL_OP_LOG_DEBUG, "started child %d: %s", (int) pid, self->command);
     return 0;
 
 fail:
@@ -400,11 +400,12 @@ s_answer (s_exec_t *self, const sl_op_record_t *in, const char *line, size_t len
           const sl_op_host_t *host, bool *restart)
 {
     *restart = false;
+    int shown = len < 60 ? (int) len : 60;     //  of the line, in error texts
     sl_buf_reset (&self->answer);
     char why[128];
     int rc = sl_json_to_msgpack (self->json, line, len, &self->answer, why, sizeof why);
     if (rc) {
-        s_set_error (host, "exec: answer is not JSON (%s): %.60s", why, line);
+        s_set_error (host, "exec: answer is not JSON (%s): %.*s", why, shown, line);
         *restart = true;
         return SL_OP_RETRY;
     }
@@ -412,7 +413,7 @@ s_answer (s_exec_t *self, const sl_op_record_t *in, const char *line, size_t len
     const uint8_t *end = p + self->answer.len;
     uint32_t count = 0;
     if (sl_mp_read_array (&p, end, &count)) {
-        s_set_error (host, "exec: answer is not a JSON array: %.60s", line);
+        s_set_error (host, "exec: answer is not a JSON array: %.*s", shown, line);
         *restart = true;
         return SL_OP_RETRY;
     }
@@ -519,13 +520,13 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
     if (self->pid > 0) {
         int status = 0;
         if (waitpid (self->pid, &status, WNOHANG) == self->pid) {
-            s_log (host, SL_OP_LOG_WARN, "exec: child %d ended between batches; restarting it",
+            s_log (host, SL_OP_LOG_WARN, "child %d ended between batches; restarting it",
                    (int) self->pid);
             self->pid = 0;
             s_stop_child (self, true);
         }
         else if (self->eof || self->rpos < self->rbuf.len) {
-            s_log (host, SL_OP_LOG_WARN, "exec: child %d answered more lines than it was given; "
+            s_log (host, SL_OP_LOG_WARN, "child %d answered more lines than it was given; "
                    "restarting it", (int) self->pid);
             s_stop_child (self, true);
         }
@@ -537,6 +538,12 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
             if (batch->tick) {
                 batch->tick (batch->ctx);
             }
+        }
+        if (batch->deadline_ms && now >= batch->deadline_ms) {
+            s_set_error (host, "exec: the lease ran out before this record was answered");
+            batch->done (batch->ctx, head, SL_OP_RETRY);
+            head++;
+            continue;
         }
         if (self->bad[head]) {
             host->error (host->ctx, "exec: value cannot be written as JSON");
@@ -586,7 +593,7 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
             s_close_fd (&self->to_child);
             s_reap (self, S_EOF_GRACE_MS, why, sizeof why);
             host->error (host->ctx, why);
-            s_log (host, SL_OP_LOG_WARN, "%s; restarting it", why);
+            s_log (host, SL_OP_LOG_WARN, "%s; restarting it", why + strlen ("exec: "));
             batch->done (batch->ctx, head, SL_OP_RETRY);
             head++;
             s_stop_child (self, true);
@@ -594,7 +601,7 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
         }
         if (now - clock_ms >= self->timeout_ms) {
             s_set_error (host, "exec: no answer within %" PRId64 " ms", self->timeout_ms);
-            s_log (host, SL_OP_LOG_WARN, "exec: child %d gave no answer within %" PRId64
+            s_log (host, SL_OP_LOG_WARN, "child %d gave no answer within %" PRId64
                    " ms; restarting it", (int) self->pid, self->timeout_ms);
             batch->done (batch->ctx, head, SL_OP_RETRY);
             head++;
@@ -654,7 +661,7 @@ static int
 s_exec_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
 {
     s_single_t single = {SL_OP_RETRY};
-    sl_op_batch_host_t batch = {&single, s_single_done, NULL};
+    sl_op_batch_host_t batch = {&single, s_single_done, NULL, 0};
     int rc = sl_op_exec_batch (state, in, 1, host, &batch);
     if (rc) {
         host->error (host->ctx, sl_strerror (rc));

@@ -50,10 +50,13 @@ typedef struct {
 //  calls done (index into the batch, an sl_op_rc_t); every record gets
 //  exactly one done. tick is called at least every 250 ms while the
 //  operator waits, so that the worker can keep its broker session alive.
+//  Past deadline_ms (sl_mono_ms; 0 = none) the lease is lost anyway: the
+//  operator settles every record left with SL_OP_RETRY and returns.
 typedef struct {
     void *ctx;
     void (*done) (void *ctx, size_t index, int rc);
     void (*tick) (void *ctx);
+    int64_t deadline_ms;
 } sl_op_batch_host_t;
 
 typedef int (sl_op_batch_fn) (void *state, const sl_op_record_t *records, size_t n,

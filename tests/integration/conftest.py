@@ -24,6 +24,7 @@ BUILD = pathlib.Path(os.environ.get("SLUICE_BUILD", ROOT / "build")).resolve()
 BROKER_BIN = BUILD / "broker" / "sluice-broker"
 SOURCE_BIN = BUILD / "source" / "sluice-source"
 SINK_BIN = BUILD / "sink" / "sluice-sink"
+WORKER_BIN = BUILD / "worker" / "sluice-worker"
 SLOW = float(os.environ.get("SLUICE_SLOW", "1"))
 
 # Wire protocol constants (docs/PROTOCOL.md).

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import (BROKER_BIN, HELLO, ROOT, SINK_BIN, SOURCE_BIN, WELCOME, T, assert_records,
+from conftest import (BROKER_BIN, HELLO, ROOT, SINK_BIN, SOURCE_BIN, WELCOME, WORKER_BIN, T,
+                      assert_records,
                       child_env, free_port_pair, read_stream, run_source, start_source, wait_for,
                       write_jsonl)
 
@@ -20,6 +21,8 @@ KEY_OPTIONS = {
                  "--rate", "--batch-records", "--linger"],
     SINK_BIN: ["--broker", "--stream", "--from", "--exit-at-end", "--count", "--name",
                "--format", "--list"],
+    WORKER_BIN: ["--broker", "--group", "--in", "--out", "--exec", "--lua", "--filter", "--map",
+                 "--plugin", "--max-deliver"],
 }
 
 

@@ -1284,3 +1284,109 @@ Test (store, disk_full_is_enospc_and_the_store_survives, .init = setup, .fini = 
     s_blobs_free (&b);
     sl_store_close (&store);
 }
+
+//  --------------------------------------------------------------------------
+//  Worker group state
+
+typedef struct {
+    int calls;
+    char names[4][SL_NAME_MAX + 1];
+    size_t lens[4];
+    uint8_t first[4];
+    int stop_after;
+} s_groups_seen_t;
+
+static int
+s_group_cb (void *ctx, const char *group, const uint8_t *data, size_t len)
+{
+    s_groups_seen_t *seen = ctx;
+    cr_assert_lt (seen->calls, 4);
+    snprintf (seen->names[seen->calls], sizeof seen->names[0], "%s", group);
+    seen->lens[seen->calls] = len;
+    seen->first[seen->calls] = data[0];
+    seen->calls++;
+    return seen->stop_after && seen->calls == seen->stop_after ? 42 : 0;
+}
+
+Test (store, group_state_get_set_list, .init = setup, .fini = teardown)
+{
+    sl_store_t *store = s_open ();
+    sl_buf_t buf;
+    sl_buf_init (&buf, 0);
+    cr_assert_eq (sl_store_group_get (store, "enrich", &buf), SL_ENOTFOUND);
+    cr_assert_eq (sl_store_group_set (store, "enrich", "\x81", 1), SL_ESTATE, "needs a txn");
+    cr_assert_eq (sl_store_begin (store), 0);
+    cr_assert_eq (sl_store_group_set (store, "enrich", "\x81\xa1v\x01", 4), 0);
+    //  The open write transaction is seen by get, not by list.
+    cr_assert_eq (sl_store_group_get (store, "enrich", &buf), 0);
+    cr_assert_eq (buf.len, 4);
+    cr_assert_eq (memcmp (buf.data, "\x81\xa1v\x01", 4), 0);
+    s_groups_seen_t seen = {0};
+    cr_assert_eq (sl_store_group_list (store, s_group_cb, &seen), 0);
+    cr_assert_eq (seen.calls, 0);
+    cr_assert_eq (sl_store_group_set (store, "alpha", "\x80", 1), 0);
+    cr_assert_eq (sl_store_commit (store), 0);
+    //  Replace, then abort: the old value stays.
+    cr_assert_eq (sl_store_begin (store), 0);
+    cr_assert_eq (sl_store_group_set (store, "enrich", "\x90\x90", 2), 0);
+    sl_store_abort (store);
+    cr_assert_eq (sl_store_group_get (store, "enrich", &buf), 0);
+    cr_assert_eq (buf.len, 4, "get replaces the buffer's content");
+    cr_assert_eq (sl_store_list (store, NULL, NULL) , 0, "groups are not streams");
+    memset (&seen, 0, sizeof seen);
+    cr_assert_eq (sl_store_group_list (store, s_group_cb, &seen), 0);
+    cr_assert_eq (seen.calls, 2);
+    cr_assert_str_eq (seen.names[0], "alpha");
+    cr_assert_eq (seen.lens[0], 1);
+    cr_assert_eq (seen.first[0], 0x80);
+    cr_assert_str_eq (seen.names[1], "enrich");
+    cr_assert_eq (seen.lens[1], 4);
+    memset (&seen, 0, sizeof seen);
+    seen.stop_after = 1;
+    cr_assert_eq (sl_store_group_list (store, s_group_cb, &seen), 42, "stops early");
+    cr_assert_eq (seen.calls, 1);
+    //  Reopen: it is durable.
+    sl_store_close (&store);
+    store = s_open ();
+    sl_buf_reset (&buf);
+    cr_assert_eq (sl_store_group_get (store, "enrich", &buf), 0);
+    cr_assert_eq (buf.len, 4);
+    sl_buf_free (&buf);
+    sl_store_close (&store);
+}
+
+Test (store, group_state_bad_arguments, .init = setup, .fini = teardown)
+{
+    sl_store_t *store = s_open ();
+    sl_buf_t buf;
+    sl_buf_init (&buf, 0);
+    cr_assert_eq (sl_store_group_get (store, "bad name", &buf), SL_ENAME);
+    cr_assert_eq (sl_store_group_get (store, "", &buf), SL_ENAME);
+    cr_assert_eq (sl_store_begin (store), 0);
+    cr_assert_eq (sl_store_group_set (store, ".x", "\x80", 1), SL_ENAME);
+    cr_assert_eq (sl_store_group_set (store, "x", "\x80", 0), SL_EINVAL);
+    cr_assert (sl_store_in_txn (store), "argument errors leave the txn open");
+    sl_store_abort (store);
+    //  A group state that is not a valid name key on disk is damage.
+    sl_store_close (&store);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    cr_assert_eq (mdb_env_create (&env), 0);
+    cr_assert_eq (mdb_env_set_maxdbs (env, 8), 0);
+    cr_assert_eq (mdb_env_set_mapsize (env, 64ull << 20), 0);
+    cr_assert_eq (mdb_env_open (env, s_dir, 0, 0644), 0);
+    cr_assert_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    cr_assert_eq (mdb_dbi_open (txn, "groups", MDB_CREATE, &dbi), 0);
+    MDB_val key = { 3, (void *) "a b" };
+    MDB_val val = { 1, (void *) "\x80" };
+    cr_assert_eq (mdb_put (txn, dbi, &key, &val, 0), 0);
+    cr_assert_eq (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);
+    store = s_open ();
+    s_groups_seen_t seen = {0};
+    cr_assert_eq (sl_store_group_list (store, s_group_cb, &seen), SL_ESTORE);
+    cr_assert_eq (seen.calls, 0);
+    sl_buf_free (&buf);
+    sl_store_close (&store);
+}

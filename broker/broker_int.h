@@ -1,0 +1,90 @@
+/*  broker_int.h - the broker's internals, shared by broker.c (the loop and
+    the reads) and commit.c (the write path: group commit and live feed).
+*/
+#ifndef SL_BROKER_INT_H_INCLUDED
+#define SL_BROKER_INT_H_INCLUDED
+
+#include <czmq.h>
+
+#include "broker.h"
+#include "groups.h"
+#include "sl_batch.h"
+#include "sl_proto.h"
+
+#define GATHER_MAX_MSGS    1024                //  commands taken per loop turn
+#define GATHER_MAX_BYTES   (64u << 20)         //  batch bytes taken per loop turn
+#define POLL_MS            100
+#define RETAIN_EVERY_MS    1000
+#define FETCH_DEFAULT_RECORDS 10000
+#define FETCH_DEFAULT_BYTES   (4u << 20)
+#define FETCH_MAX_BYTES       (16u << 20)
+#define HEARTBEAT_MS       1000
+#define CACHE_MAX          100000              //  producer sequences cached
+#define BAD_PEERS_MAX      10000               //  peers already logged as bad
+#define MAX_GROUP_RETRIES  8
+#define TOUCHED_MAX        GATHER_MAX_MSGS * 2 //  streams appended by one group
+
+//  A write waiting for the group commit: PUBLISH, COMMIT, JOIN or RESULT.
+typedef struct {
+    zframe_t *peer;         //  routing id
+    sl_msg_t msg;
+    zframe_t *data;         //  PUBLISH: the batch; RESULT: the output
+    //  Outcome, filled while applying the group.
+    int rc;                 //  0 or SL_E*
+    uint64_t acked;         //  producer's acked seq after this publish
+    sl_batch_header_t header;
+    uint32_t appended;      //  records appended (0: duplicate, or not a PUBLISH)
+    uint64_t next;          //  stream next after the append
+} pending_t;
+
+//  A stream appended to by the current group, and its first new offset.
+typedef struct {
+    char name[SL_NAME_MAX + 1];
+    uint64_t from;
+} touched_t;
+
+struct _sl_broker_t {
+    sl_broker_config_t config;
+    sl_store_t *store;
+    sl_groups_t *groups;
+    zsock_t *router;
+    zsock_t *pub;
+    char *endpoint;             //  bound command endpoint
+    char *pub_endpoint;         //  bound live endpoint
+    char *pub_advertised;       //  what WELCOME says
+    zhashx_t *seqs;             //  "producer/stream" -> uint64_t acked seq
+    zhashx_t *bad_peers;        //  peers already logged for a malformed message
+    pending_t *pending;         //  writes of the current group
+    size_t n_pending;
+    size_t gathered_bytes;
+    touched_t *touched;         //  streams appended by the current group
+    size_t n_touched;
+    bool stopping;
+    bool disk_full;             //  last commit failed for lack of space
+    int64_t next_retain_ms;
+    //  Counters, logged at exit.
+    uint64_t n_malformed;
+    uint64_t n_batches;
+    uint64_t n_records;
+    uint64_t n_duplicates;
+    uint64_t n_commits;
+};
+
+//  broker.c
+char *sl_broker_seq_key (const char *producer, const char *stream);
+void sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+void sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code,
+                            const char *text, uint64_t seq);
+int sl_broker_acked_seq (sl_broker_t *self, const char *producer, const char *stream,
+                         uint64_t *seq);
+void sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *stream,
+                          uint64_t seq);
+
+//  commit.c
+int sl_broker_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data,
+                             const char **why);
+void sl_broker_commit_group (sl_broker_t *self);
+void sl_broker_pending_clear (sl_broker_t *self);
+void sl_broker_retain_all (sl_broker_t *self);
+
+#endif

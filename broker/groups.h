@@ -1,0 +1,67 @@
+/*  groups.h - the broker's side of worker groups (docs/PROTOCOL.md §14):
+    keeps every group's sl_group_t, hands out work, and applies results
+    inside the broker's group commit. Internal to the broker.
+*/
+#ifndef SL_BROKER_GROUPS_H_INCLUDED
+#define SL_BROKER_GROUPS_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sl_batch.h"
+#include "sl_proto.h"
+#include "sl_store.h"
+
+typedef struct _sl_groups_t sl_groups_t;
+
+//  Called for every batch a group write appends (output, dead letters), so
+//  that the broker can publish it live after the commit.
+typedef void (sl_groups_appended_fn) (void *ctx, const char *stream,
+                                      const sl_batch_header_t *header);
+
+sl_groups_t *sl_groups_new(sl_store_t *store, zsock_t *router, uint32_t max_depth);
+void sl_groups_destroy(sl_groups_t **self_p);
+
+//  Restores every stored group. 0 or an error (logged).
+int sl_groups_load(sl_groups_t *self);
+
+//  Any message from peer keeps its memberships alive.
+void sl_groups_seen(sl_groups_t *self, zframe_t *peer, int64_t now_ms);
+
+//  Checks a JOIN or RESULT before it joins the group commit. 0 or an
+//  error code with *why.
+int sl_groups_check(sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const char **why);
+
+//  Group commit, around the broker's write transaction: begin snapshots
+//  nothing yet; apply (in the transaction) snapshots each group it
+//  touches the first time, then changes it; end(true) keeps the changes
+//  after a successful commit, end(false) restores every snapshot (the
+//  transaction was aborted or will be redone).
+void sl_groups_begin(sl_groups_t *self);
+int sl_groups_apply(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, zframe_t *data,
+                    int64_t now_ms, sl_groups_appended_fn *appended, void *ctx);
+void sl_groups_end(sl_groups_t *self, bool committed);
+
+//  Dead letters produced by lease expiries (records whose every delivery
+//  killed or hung its worker) wait here for the next group commit, which
+//  stores them with sl_groups_apply_dead in its transaction.
+bool sl_groups_have_dead(sl_groups_t *self);
+int sl_groups_apply_dead(sl_groups_t *self, int64_t now_ms, sl_groups_appended_fn *appended,
+                         void *ctx);
+
+//  After a commit: the JOINED reply for a JOIN that was applied.
+void sl_groups_joined(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg);
+
+//  LEAVE: the member's leases go back to the queue at once.
+void sl_groups_leave(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg);
+
+//  Ends overdue leases and silent members, then hands out work to every
+//  member with a free slot. Called once per loop turn.
+void sl_groups_dispatch(sl_groups_t *self, int64_t now_ms);
+
+//  Counters for the exit log line.
+void sl_groups_stats(sl_groups_t *self, uint64_t *work, uint64_t *results, uint64_t *dropped,
+                     uint64_t *dead);
+
+#endif

@@ -608,7 +608,8 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
         return rc;
     }
     ctx->taken += (uint32_t) (to - from);
-    return 0;
+    //  A positive return ends the read early: the lease is complete.
+    return ctx->taken == ctx->to - ctx->from ? 1 : 0;
 }
 
 //  Sends one lease's records to its member. false if it could not.
@@ -621,9 +622,18 @@ s_send_work (sl_groups_t *self, entry_t *entry, const sl_lease_t *lease, const v
     cut_ctx_t cut = {.out = &self->work, .from = lease->offset,
                      .to = lease->offset + lease->count};
     sl_stream_info_t info;
-    int rc = sl_store_read (self->store, config->in, lease->offset, lease->count, 0, s_cut, &cut,
-                            &info);
+    //  The read's record bound counts whole blobs, and the first blob may
+    //  begin up to a batch before the lease: allow for it, and let s_cut
+    //  stop the read as soon as the lease is complete.
+    uint32_t bound = lease->count + SL_GROUP_MAX_BATCH;
+    int rc = sl_store_read (self->store, config->in, lease->offset, bound, 0, s_cut, &cut, &info);
+    if (rc == 1) {
+        rc = 0;
+    }
     if (rc || cut.rc || cut.taken != lease->count) {
+        sl_debug ("groups", "group '%s': cannot cut lease [%" PRIu64 ", +%u) from '%s' (%s)",
+                  sl_group_name (entry->group), lease->offset, lease->count, config->in,
+                  rc || cut.rc ? sl_strerror (rc ? rc : cut.rc) : "records removed");
         //  Retention removed part of it after the lease was cut: the next
         //  dispatch sees the new first offset and skips what is gone.
         return false;
@@ -680,7 +690,10 @@ sl_groups_dispatch (sl_groups_t *self, int64_t now_ms)
         }
         sl_stream_info_t info;
         bool exists;
-        if (sl_store_stream_info (self->store, sl_group_config (group)->in, &info, &exists) != 0) {
+        int irc = sl_store_stream_info (self->store, sl_group_config (group)->in, &info, &exists);
+        if (irc != 0) {
+            sl_debug ("groups", "group '%s': cannot read its input: %s", sl_group_name (group),
+                      sl_strerror (irc));
             continue;
         }
         sl_lease_t lease;

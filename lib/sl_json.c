@@ -222,10 +222,10 @@ s_skip_ws (const sl_json_t *self, size_t at)
 static size_t
 s_token_end (const sl_json_t *self)
 {
-    size_t consumed = yajl_get_bytes_consumed (self->parser);
     if (self->finishing) {
         return self->len;
     }
+    size_t consumed = yajl_get_bytes_consumed (self->parser);
     return consumed < self->len ? consumed : self->len;
 }
 
@@ -407,6 +407,26 @@ s_explain (sl_json_t *self)
 //  ---------------------------------------------------------------------
 //  Callbacks: each writes its msgpack and notes where its token ended.
 
+//  sl_buf_reserve with the common case (room already there) inline: the
+//  buffer never grows past its limit, so enough room means success.
+static inline int
+s_reserve (sl_buf_t *out, size_t more)
+{
+    return more <= out->cap - out->len ? 0 : sl_buf_reserve (out, more);
+}
+
+static inline int
+s_append (sl_buf_t *out, const void *data, size_t size)
+{
+    int rc = s_reserve (out, size);
+    if (rc) {
+        return rc;
+    }
+    memcpy (out->data + out->len, data, size);
+    out->len += size;
+    return 0;
+}
+
 //  Every value starts here: a second top-level value is trailing garbage,
 //  and an array counts its elements (an object counts its keys).
 static int
@@ -452,10 +472,11 @@ s_on_scalar (sl_json_t *self, uint8_t byte)
     if (s_value_begin (self)) {
         return 0;
     }
-    int rc = sl_buf_append (self->out, &byte, 1);
+    int rc = s_reserve (self->out, 1);
     if (rc) {
         return s_cancel_out (self, rc);
     }
+    self->out->data[self->out->len++] = byte;
     s_value_end (self, s_token_end (self));
     return 1;
 }
@@ -620,7 +641,7 @@ s_on_number (void *ctx, const char *number, size_t n)
         }
         size = sl_mp_write_double (dst, sizeof dst, v);
     }
-    int rc = sl_buf_append (self->out, dst, size);
+    int rc = s_append (self->out, dst, size);
     if (rc) {
         return s_cancel_out (self, rc);
     }
@@ -639,6 +660,12 @@ s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
     if (p >= text && p - text <= self->len && n <= self->len - (p - text)) {
         size_t i = 0;
         while (i < n) {
+            //  ASCII, eight bytes at a time.
+            uint64_t word;
+            if (n - i >= 8 && (memcpy (&word, s + i, 8), (word & 0x8080808080808080ull) == 0)) {
+                i += 8;
+                continue;
+            }
             if (s[i] < 0x80) {
                 i++;
                 continue;
@@ -650,16 +677,18 @@ s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
             i += k;
         }
     }
-    else
-    if (s_check_raw_string (self, s_next_token (self))) {
-        self->rc = SL_EJSON;
-        return 0;
+    else {
+        int rc = s_check_raw_string (self, s_next_token (self));
+        if (rc) {
+            self->rc = rc;
+            return 0;
+        }
     }
     if (n > UINT32_MAX) {
         return s_cancel (self, SL_ETOOBIG, s_next_token (self), "string longer than 4 GiB");
     }
     size_t head = n <= 31 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
-    int rc = sl_buf_reserve (self->out, head + n);
+    int rc = s_reserve (self->out, head + n);
     if (rc) {
         return s_cancel_out (self, rc);
     }
@@ -711,7 +740,7 @@ s_open (sl_json_t *self, bool object)
         snprintf (what, sizeof what, "nesting deeper than %d", SL_MP_MAX_DEPTH);
         return s_cancel (self, SL_EDEPTH, end - 1, what);
     }
-    int rc = sl_buf_reserve (self->out, S_PLACEHOLDER);
+    int rc = s_reserve (self->out, S_PLACEHOLDER);
     if (rc) {
         return s_cancel_out (self, rc);
     }

@@ -14,16 +14,24 @@
       "data":"<base64>"}, a non-string map key -> its JSON text as a string.
       A str that is not valid UTF-8 prints its bad bytes as U+FFFD, so the
       output is always valid JSON.
-    Strict RFC 8259 input: no NaN/Infinity, no "1." or leading zeros, no raw
-    control characters or lone surrogates in strings, UTF-8 validated
-    (RFC 3629). "-0" is the integer 0. Duplicate object keys are all kept,
-    in order (msgpack maps allow them), so such texts round-trip unchanged.
-    Depth counts containers: [[1]] is 2; SL_MP_MAX_DEPTH deep is accepted.
-    Our own parser and writer, not json-c's tokener: json-c 0.16 clamps
-    integers outside 64 bits, truncates keys at \u0000, accepts NaN and
-    raw control characters, and replaces lone surrogates (see sl_json.c).
+    Strict RFC 8259 input: no NaN/Infinity, no "1." or leading zeros, no
+    trailing commas, comments or trailing garbage, no raw control characters
+    in strings, UTF-8 validated (RFC 3629: no overlong forms, surrogates or
+    code points above U+10FFFF). A \u escape of a surrogate must be half of
+    a high-low pair: a lone or mismatched one is refused (SL_EJSON), since
+    yajl would silently turn it into '?' or into an invented character.
+    "-0" is the integer 0. Duplicate object keys are all kept, in order
+    (msgpack maps allow them), so such texts round-trip unchanged. Keys and
+    strings keep an escaped \u0000. Depth counts containers: [[1]] is 2;
+    SL_MP_MAX_DEPTH deep is accepted.
+    JSON -> msgpack is built on yajl's streaming parser (yajl 2.1): no tree,
+    numbers as raw text so that integers are exact over the full int64 and
+    uint64 range, strict grammar; sl_json.c adds the UTF-8, surrogate and
+    depth checks yajl lacks and names each fault with its column.
+    msgpack -> JSON is our own writer (sl_json_write.c): yajl_gen cannot
+    nest deeper than 128. json-c is not used: 0.16 clamps integers outside
+    64 bits, truncates keys at \u0000 and accepts NaN.
     Floats use strtod / printf: programs run in the C locale.
-    Implemented in sl_json.c (JSON -> msgpack) and sl_json_write.c.
 */
 #ifndef SL_JSON_H_INCLUDED
 #define SL_JSON_H_INCLUDED

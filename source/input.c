@@ -28,7 +28,7 @@
 
 #define S_READ_SIZE     (1u << 20)  //  bytes asked of each read()
 #define S_SHOWN_ERRORS  100         //  bad lines printed before only counting (--verbose: all)
-#define S_RECORD_SLACK  32          //  record envelope beyond value and key: array, ts, key head, nil
+#define S_RECORD_SLACK  32          //  record envelope beyond value and key (array, ts, nil)
 #define S_TEMPS         256         //  precomputed generator temperatures
 
 struct _sl_input_t {

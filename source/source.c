@@ -28,7 +28,7 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_MAX_WAIT_MS   100     //  longest poll: signals, reconnects and clocks are looked at this often
+#define S_MAX_WAIT_MS   100     //  longest poll: signals, reconnects and clocks looked at as often
 #define S_READ_BURST    4096    //  records read per turn before the socket is looked at
 #define S_BACKOFF_MIN   100
 #define S_BACKOFF_MAX   2000
@@ -643,7 +643,8 @@ s_start (s_source_t *self)
     self->batch_bytes = cfg->batch_bytes < max_bytes ? cfg->batch_bytes : max_bytes;
     if (cfg->batch_bytes > max_bytes) {
         //  Worth saying only when the operator asked for more than the default.
-        sl_log (cfg->batch_bytes > (1u << 20) ? SL_LOG_INFO : SL_LOG_DEBUG, "source", "--batch-bytes lowered to %" PRIu64 ", the broker's limit", max_bytes);
+        sl_log (cfg->batch_bytes > (1u << 20) ? SL_LOG_INFO : SL_LOG_DEBUG, "source",
+                "--batch-bytes lowered to %" PRIu64 ", the broker's limit", max_bytes);
     }
     self->batch_records = cfg->batch_records;
     if (welcome->max_batch_records && self->batch_records > welcome->max_batch_records) {

@@ -581,6 +581,8 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
             head++;
             clock_ms = sl_mono_ms ();
             if (restart) {
+                s_log (host, SL_OP_LOG_WARN, "child %d is out of step (offset %" PRIu64
+                       "); restarting it", (int) self->pid, records[head - 1].offset);
                 s_stop_child (self, true);
             }
             else if (result == SL_OP_OK) {

@@ -12,7 +12,8 @@ from conftest import (ERROR, FETCH, HELLO, LIST, PUBLISH, SEEK, WELCOME, T, Wire
                       assert_records, header, now_ms, pack, read_stream, run_source, start_sink,
                       start_source, write_jsonl)
 
-EINVAL, EPROTO, EVERSION, ECOMMAND, ETOOBIG, EDEPTH, ETRUNC, ENAME = 2, 3, 4, 5, 6, 7, 8, 17
+EINVAL, EPROTO, EVERSION, ECOMMAND, ETOOBIG, EDEPTH, ETRUNC = 2, 3, 4, 5, 6, 7, 8
+ENAME, ETYPE = 17, 21
 
 
 def _record(value_bytes, ts=None):
@@ -28,6 +29,8 @@ def _publish(stream="hostile", producer="evil", seq=1, count=1, **extra):
 DEEP_10K = b"\x91" * 10_000 + b"\xc0"       # [[[...nil...]]] 10,000 deep
 GOOD_RECORD = _record(msgpack.packb({"ok": True}))
 
+# PROTOCOL.md §8 answers a bad record with ERROR 3, while §9 lists ETYPE (21) for "a record
+# element has the wrong type": both are accepted for a record of the wrong shape.
 # name: (frames, accepted error codes, req the ERROR must echo or None). None among the codes:
 # the broker may instead drop the connection (a frame past its transport size cap, which it
 # sets so that a few bytes cannot make libzmq allocate gigabytes).
@@ -70,7 +73,7 @@ CASES = {
     "publish count smaller than data": ([header(PUBLISH), _publish(seq=25),
                                          GOOD_RECORD + GOOD_RECORD], {EPROTO}, 25),
     "publish record not an array": ([header(PUBLISH), _publish(seq=26), msgpack.packb(42)],
-                                    {EPROTO}, 26),
+                                    {EPROTO, ETYPE}, 26),
     "publish record with a lying length": ([header(PUBLISH), _publish(seq=27),
                                             _record(b"\xdb\xff\xff\xff\xffabc")],
                                            {EPROTO, ETRUNC}, 27),
@@ -87,7 +90,7 @@ CASES = {
                                  GOOD_RECORD], {ENAME}, 32),
     "publish bad headers": ([header(PUBLISH), _publish(seq=33),
                              b"\x94" + msgpack.packb(now_ms()) + b"\xc0" + msgpack.packb([1])
-                             + b"\xc0"], {EPROTO}, 33),
+                             + b"\xc0"], {EPROTO, ETYPE}, 33),
 }
 
 

@@ -332,6 +332,13 @@ Test (json, invalid_json_with_reasons)
     EXPECT_FAIL ("\"\\ud800x\"", SL_EJSON, "lone high surrogate at column 2");
     EXPECT_FAIL ("\"\\ud800\\u0041\"", SL_EJSON, "lone high surrogate at column 2");
     EXPECT_FAIL ("\"\\udc00\"", SL_EJSON, "lone low surrogate at column 2");
+    //  yajl decodes these to "?", "?\n" and U+10041 / U+10000 without a
+    //  word; we refuse them (sl_json.h).
+    EXPECT_FAIL ("[\"ab\\uD800\"]", SL_EJSON, "lone high surrogate at column 5");
+    EXPECT_FAIL ("\"\\ud800\\n\"", SL_EJSON, "lone high surrogate at column 2");
+    EXPECT_FAIL ("\"\\ud800\\ud800\"", SL_EJSON, "lone high surrogate at column 2");
+    EXPECT_FAIL ("{\"k\\ud800\\u0041\":1}", SL_EJSON, "lone high surrogate at column 4");
+    EXPECT_FAIL ("\"\\u00e9\\udfff\"", SL_EJSON, "lone low surrogate at column 8");
     EXPECT_FAIL ("\xef\xbb\xbf" "1", SL_EJSON, "unexpected character at column 1");
     EXPECT_FAIL ("[\n1,\n]", SL_EJSON, "unexpected character at line 3 column 1");
 }
@@ -396,6 +403,66 @@ Test (json, converter_reuse_after_errors)
         cr_assert_eq (mp.len, 2);
         sl_buf_reset (&mp);
     }
+    sl_buf_free (&mp);
+}
+
+//  The parser handle is kept between texts: whatever a text did (a value,
+//  an error, a token cut at its end), the next text reads exactly as it
+//  would with a new converter.
+Test (json, converter_reuse_matches_a_new_converter)
+{
+    const char *texts[] = {
+        "1", "3\"abc", "\"x\"", "[1]", "tru", "true", "", "12", "  ", "\"ab", "{\"a\":1}",
+        "\"\\u00e9\"", "\"caf\xc3\xa9\"", "-", "-1", "{\"a\"", "0", "01", "1 2", "[[[", "]",
+        "18446744073709551616", "18446744073709551615", "\"\\ud800\"", "1.5e", "1.5e3", "nul",
+        "null", "{}", "{\"k\\u0000\":[\"\\ud83d\\ude00\",-0.0]}", "\"\xed\xa0\x80\"", "7",
+    };
+    size_t n = sizeof texts / sizeof texts[0];
+    sl_buf_t kept, fresh;
+    sl_buf_init (&kept, 0);
+    sl_buf_init (&fresh, 0);
+    //  Every text after every other one.
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < n; k++) {
+            const char *order[2] = { texts[i], texts[k] };
+            for (int step = 0; step < 2; step++) {
+                const char *text = order[step];
+                sl_json_t *json = sl_json_new ();
+                cr_assert_not_null (json);
+                char why_kept[128], why_fresh[128];
+                sl_buf_reset (&kept);
+                sl_buf_reset (&fresh);
+                int rc_kept = s_to_mp (text, strlen (text), &kept, why_kept, sizeof why_kept);
+                char *copy = malloc (strlen (text) + 1);
+                memcpy (copy, text, strlen (text));
+                int rc_fresh = sl_json_to_msgpack (json, copy, strlen (text), &fresh, why_fresh,
+                                                   sizeof why_fresh);
+                free (copy);
+                sl_json_destroy (&json);
+                cr_assert_eq (rc_kept, rc_fresh, "[%s] after [%s]: %d (%s) vs new %d (%s)", text,
+                              order[0], rc_kept, why_kept, rc_fresh, why_fresh);
+                cr_assert_str_eq (why_kept, why_fresh, "[%s] after [%s]", text, order[0]);
+                cr_assert_eq (kept.len, fresh.len, "[%s] after [%s]", text, order[0]);
+                cr_assert_arr_eq (kept.data, fresh.data, kept.len);
+            }
+        }
+    }
+    sl_buf_free (&kept);
+    sl_buf_free (&fresh);
+    //  A text cut inside a token after a good value leaves nothing behind.
+    sl_buf_t mp;
+    sl_buf_init (&mp, 0);
+    char why[128];
+    cr_assert_eq (s_to_mp ("1", 1, &mp, why, sizeof why), 0);
+    EXPECT_FAIL ("3\"abc", SL_EJSON, "unexpected character after the value at column 2");
+    EXPECT_FAIL ("\"abc", SL_EJSON, "unterminated string at column 1");
+    cr_assert_eq (s_to_mp ("[1]", 3, &mp, why, sizeof why), 0);
+    EXPECT_FAIL ("", SL_EJSON, "unexpected end of input");
+    EXPECT_FAIL ("tru", SL_EJSON, "unexpected character at column 1");
+    sl_buf_reset (&mp);
+    cr_assert_eq (s_to_mp ("\"d\"", 3, &mp, why, sizeof why), 0, "%s", why);
+    cr_assert_eq (mp.len, 2);
+    cr_assert_arr_eq (mp.data, "\xa1" "d", 2);
     sl_buf_free (&mp);
 }
 

@@ -9,6 +9,13 @@
 
     The loop is bounded: it publishes rate * seconds records and waits at
     most 10 s for the last of them.
+
+    Two more modes measure the broker's two halves on their own:
+    `ingest` publishes --count records of --size bytes in batches of
+    --batch with --window batches in flight and times them until the last
+    CONFIRM (every batch committed to LMDB); `replay` reads a stream from
+    its first offset to its end with FETCH, walking every record, the way a
+    discarding sink would.
 */
 #include <czmq.h>
 #include <inttypes.h>
@@ -25,7 +32,8 @@
 #include "sl_proto.h"
 #include "sl_util.h"
 
-enum { OPT_BROKER, OPT_STREAM, OPT_RATE, OPT_SECONDS, OPT_LINGER, OPT_SIZE };
+enum { OPT_BROKER, OPT_STREAM, OPT_RATE, OPT_SECONDS, OPT_LINGER, OPT_SIZE, OPT_COUNT,
+       OPT_BATCH, OPT_WINDOW };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", false},
@@ -34,6 +42,9 @@ static const sl_opt_t s_opts[] = {
     [OPT_SECONDS] = {"seconds", 't', "N", "seconds to publish (default 10)", false},
     [OPT_LINGER] = {"linger", 0, "MS", "batch linger in ms (default 1)", false},
     [OPT_SIZE] = {"size", 0, "BYTES", "record value size (default 100)", false},
+    [OPT_COUNT] = {"count", 'n', "N", "ingest: records to publish (default 2000000)", false},
+    [OPT_BATCH] = {"batch", 0, "N", "ingest: records per batch (default 1000)", false},
+    [OPT_WINDOW] = {"window", 0, "N", "ingest: batches in flight (default 16)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -44,6 +55,9 @@ typedef struct {
     uint64_t seconds;
     uint64_t linger_ms;
     uint64_t size;
+    uint64_t count;
+    uint64_t batch;
+    uint64_t window;
 } bench_config_t;
 
 static int
@@ -66,6 +80,12 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         return sl_parse_u64 (arg, &c->linger_ms);
     case OPT_SIZE:
         return sl_parse_u64 (arg, &c->size);
+    case OPT_COUNT:
+        return sl_parse_u64 (arg, &c->count);
+    case OPT_BATCH:
+        return sl_parse_u64 (arg, &c->batch);
+    case OPT_WINDOW:
+        return sl_parse_u64 (arg, &c->window);
     }
     return 0;
 }
@@ -97,33 +117,15 @@ s_value (uint8_t *out, size_t cap, int64_t created_us, size_t size)
     return n + pad;
 }
 
-int
-main (int argc, char **argv)
+static sl_client_t *s_connect (const bench_config_t *c);
+
+static int
+s_latency (bench_config_t c)
 {
-    sl_log_set_program ("sluice-bench");
-    bench_config_t c = {.broker = "tcp://127.0.0.1:7600", .stream = "bench-latency",
-                        .rate = 10000, .seconds = 10, .linger_ms = 1, .size = 100};
-    sl_opts_spec_t spec = {.program = "sluice-bench", .synopsis = "latency [options]",
-                           .about = "End-to-end latency at a fixed rate, through the broker's "
-                                    "durable log and live feed.",
-                           .opts = s_opts};
-    int exit_code = 0;
-    int first = sl_opts_parse (&spec, argc, argv, s_apply, &c, &exit_code);
-    if (first < 0) {
-        return exit_code;
-    }
-    if (c.rate == 0 || c.seconds == 0 || c.size > 60000) {
-        fprintf (stderr, "sluice-bench: --rate and --seconds must be > 0, --size <= 60000\n");
-        return 2;
-    }
-    zsys_init ();
     char producer[64];
     snprintf (producer, sizeof producer, "bench-%d-%" PRId64, getpid (), sl_now_ms ());
-    sl_client_opts_t opts = {.broker = c.broker, .software = "sluice-bench/" SLUICE_VERSION_STR,
-                             .timeout_ms = 5000};
-    sl_client_t *client = sl_client_new (&opts);
-    if (!client || sl_client_hello (client, sl_mono_ms () + 10000)) {
-        fprintf (stderr, "sluice-bench: broker %s not answering\n", c.broker);
+    sl_client_t *client = s_connect (&c);
+    if (!client) {
         return 1;
     }
     zsock_t *sub = zsock_new (ZMQ_SUB);
@@ -247,4 +249,187 @@ main (int argc, char **argv)
     sl_buf_free (&batch);
     free (lat);
     return received == total ? 0 : 1;
+}
+
+static sl_client_t *
+s_connect (const bench_config_t *c)
+{
+    sl_client_opts_t opts = {.broker = c->broker, .software = "sluice-bench/" SLUICE_VERSION_STR,
+                             .timeout_ms = 5000};
+    sl_client_t *client = sl_client_new (&opts);
+    if (!client || sl_client_hello (client, sl_mono_ms () + 10000)) {
+        fprintf (stderr, "sluice-bench: broker %s not answering\n", c->broker);
+        sl_client_destroy (&client);
+        return NULL;
+    }
+    return client;
+}
+
+//  Publishes count records in batches, window batches in flight, and waits
+//  for the CONFIRM of the last: every record committed before it counts.
+static int
+s_ingest (bench_config_t c)
+{
+    sl_client_t *client = s_connect (&c);
+    if (!client) {
+        return 1;
+    }
+    char producer[64];
+    snprintf (producer, sizeof producer, "bench-%d-%" PRId64, getpid (), sl_now_ms ());
+    //  One batch, encoded once and sent again and again under new
+    //  sequences: the broker sees distinct records, the bench spends its
+    //  time on the wire and not on encoding.
+    sl_buf_t batch;
+    sl_buf_init (&batch, 0);
+    uint8_t value[65536];
+    for (uint64_t i = 0; i < c.batch; i++) {
+        size_t n = s_value (value, sizeof value, (int64_t) i, c.size);
+        sl_record_encode (&batch, sl_now_ms (), NULL, 0, false, NULL, 0, value, n);
+    }
+    zframe_t *frame = zframe_new (batch.data, batch.len);
+    uint64_t batches = (c.count + c.batch - 1) / c.batch;
+    uint64_t sent = 0, acked_seq = 0, next_seq = 1;
+    int64_t start = s_now_us ();
+    int64_t deadline = sl_mono_ms () + 600000;
+    while (acked_seq < batches * c.batch && sl_mono_ms () < deadline && !zsys_interrupted) {
+        while (sent < batches && (sent - acked_seq / c.batch) < c.window) {
+            sl_msg_t pub;
+            sl_msg_init (&pub, SL_CMD_PUBLISH);
+            snprintf (pub.stream, sizeof pub.stream, "%s", c.stream);
+            snprintf (pub.name, sizeof pub.name, "%s", producer);
+            pub.seq = next_seq;
+            pub.count = (uint32_t) c.batch;
+            if (sl_client_send_frame (client, &pub, frame) != 0) {
+                break;
+            }
+            next_seq += c.batch;
+            sent++;
+        }
+        sl_msg_t reply;
+        sl_msg_init (&reply, SL_CMD_NONE);
+        if (sl_client_recv (client, &reply, NULL, 5000) == 0) {
+            if (reply.cmd == SL_CMD_CONFIRM && reply.seq > acked_seq) {
+                acked_seq = reply.seq;
+            }
+            else if (reply.cmd == SL_CMD_ERROR) {
+                fprintf (stderr, "sluice-bench: broker error %d: %s\n", reply.code, reply.text);
+                sl_msg_reset (&reply);
+                break;
+            }
+        }
+        sl_msg_reset (&reply);
+    }
+    double secs = (double) (s_now_us () - start) / 1e6;
+    uint64_t records = acked_seq;
+    printf ("ingest records=%" PRIu64 " size=%" PRIu64 " batch=%" PRIu64 " window=%" PRIu64
+            " seconds=%.3f records_per_s=%.0f MB_per_s=%.1f\n",
+            records, c.size, c.batch, c.window, secs, (double) records / secs,
+            (double) (records * batch.len / c.batch) / secs / 1e6);
+    zframe_destroy (&frame);
+    sl_buf_free (&batch);
+    sl_client_destroy (&client);
+    return records == batches * c.batch ? 0 : 1;
+}
+
+//  Reads the stream from its first offset to its end, walking every record.
+static int
+s_replay (bench_config_t c)
+{
+    sl_client_t *client = s_connect (&c);
+    if (!client) {
+        return 1;
+    }
+    uint64_t offset = 0, records = 0, bytes = 0, end = UINT64_MAX;
+    int64_t start = s_now_us ();
+    while (offset < end && !zsys_interrupted) {
+        sl_msg_t fetch, reply;
+        sl_msg_init (&fetch, SL_CMD_FETCH);
+        sl_msg_init (&reply, SL_CMD_NONE);
+        snprintf (fetch.stream, sizeof fetch.stream, "%s", c.stream);
+        fetch.offset = offset;
+        fetch.max_records = 100000;
+        fetch.max_bytes = 16u << 20;
+        zmsg_t *data = NULL;
+        int rc = sl_client_request (client, &fetch, &reply, &data, sl_mono_ms () + 30000);
+        if (rc) {
+            fprintf (stderr, "sluice-bench: FETCH failed: %s\n", sl_strerror (rc));
+            zmsg_destroy (&data);
+            return 1;
+        }
+        if (end == UINT64_MAX) {
+            end = reply.next;
+            offset = reply.first;
+        }
+        size_t frames = data ? zmsg_size (data) : 0;
+        for (zframe_t *f = data ? zmsg_first (data) : NULL; f; f = zmsg_next (data)) {
+            sl_record_iter_t it;
+            sl_batch_header_t h;
+            sl_record_t r;
+            bytes += zframe_size (f);
+            if (sl_record_iter_init_blob (&it, zframe_data (f), zframe_size (f), &h) != 0) {
+                continue;
+            }
+            while (sl_record_iter_next (&it, &r) == 1) {
+                if (r.offset >= offset && r.offset < end) {
+                    records++;
+                    offset = r.offset + 1;
+                }
+            }
+        }
+        zmsg_destroy (&data);
+        sl_msg_reset (&reply);
+        if (frames == 0) {
+            break;
+        }
+    }
+    double secs = (double) (s_now_us () - start) / 1e6;
+    printf ("replay records=%" PRIu64 " seconds=%.3f records_per_s=%.0f MB_per_s=%.1f\n", records,
+            secs, (double) records / secs, (double) bytes / secs / 1e6);
+    sl_client_destroy (&client);
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    sl_log_set_program ("sluice-bench");
+    bench_config_t c = {.broker = "tcp://127.0.0.1:7600", .stream = NULL, .rate = 10000,
+                        .seconds = 10, .linger_ms = 1, .size = 100, .count = 2000000,
+                        .batch = 1000, .window = 16};
+    sl_opts_spec_t spec = {
+        .program = "sluice-bench",
+        .synopsis = "latency|ingest|replay [options]",
+        .about = "Measures the broker: end-to-end latency at a fixed rate (latency), confirmed\n"
+                 "ingest throughput (ingest), and reading a stream back from the log (replay).",
+        .footer = "Examples:\n"
+                  "  sluice-bench ingest --count 2000000 --size 100\n"
+                  "  sluice-bench replay --stream bench-ingest\n"
+                  "  sluice-bench latency --rate 10000 --seconds 10\n",
+        .opts = s_opts};
+    int exit_code = 0;
+    int first = sl_opts_parse (&spec, argc, argv, s_apply, &c, &exit_code);
+    if (first < 0) {
+        return exit_code;
+    }
+    const char *mode = first < argc ? argv[first] : "";
+    if (c.rate == 0 || c.seconds == 0 || c.size > 60000 || c.batch == 0 || c.batch > 65536 ||
+        c.window == 0 || c.count == 0) {
+        fprintf (stderr, "sluice-bench: bad numbers (size <= 60000, batch 1..65536); try --help\n");
+        return 2;
+    }
+    zsys_init ();
+    if (streq (mode, "latency")) {
+        c.stream = c.stream ? c.stream : "bench-latency";
+        return s_latency (c);
+    }
+    if (streq (mode, "ingest")) {
+        c.stream = c.stream ? c.stream : "bench-ingest";
+        return s_ingest (c);
+    }
+    if (streq (mode, "replay")) {
+        c.stream = c.stream ? c.stream : "bench-ingest";
+        return s_replay (c);
+    }
+    fprintf (stderr, "sluice-bench: give a mode: latency, ingest or replay; try --help\n");
+    return 2;
 }

@@ -17,8 +17,9 @@
       SL_OP_RETRY  a transient failure: the record is delivered again later
                    (counted; after --max-deliver attempts it is dead-lettered)
       SL_OP_FAIL   a permanent failure: dead-lettered at once, no retry
-    On RETRY and FAIL, anything the record emitted is discarded, and the
-    text given to host->error becomes the dead letter's error.
+    On DROP, RETRY and FAIL, anything the record emitted is discarded; on
+    RETRY and FAIL the text given to host->error becomes the error carried
+    to the broker (and the dead letter's error).
 
     Lifetimes: an sl_op_record_t passed to process lives for that call only;
     emit copies what it is given. Thread model: one operator instance per

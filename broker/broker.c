@@ -148,6 +148,12 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     zsock_set_heartbeat_ivl (self->pub, HEARTBEAT_MS);
     zsock_set_heartbeat_timeout (self->pub, 3 * HEARTBEAT_MS);
 
+    //  An IPv6 literal ("tcp://[::1]:7600") needs the socket in IPv6 mode,
+    //  which still accepts IPv4 peers.
+    if (strchr (config->listen, '[')) {
+        zsock_set_ipv6 (self->router, 1);
+        zsock_set_ipv6 (self->pub, 1);
+    }
     if (zsock_bind (self->router, "%s", config->listen) < 0) {
         sl_error ("broker", "cannot listen on %s: %s", config->listen, zmq_strerror (zmq_errno ()));
         *err = SL_EINVAL;

@@ -677,7 +677,7 @@ sl_broker_run (sl_broker_t *self)
              " late or repeated, dropped), %" PRIu64 " records dead-lettered",
              work, results, dropped, dead);
     sl_info ("broker",
-             "stopped: %" PRIu64 " records in %" PRIu64 " batches appended, %" PRIu64
+             "stopped: %" PRIu64 " records published in %" PRIu64 " batches, %" PRIu64
              " duplicates dropped, %" PRIu64 " commits, %" PRIu64 " malformed messages",
              self->n_records, self->n_batches, self->n_duplicates, self->n_commits,
              self->n_malformed);

@@ -24,6 +24,10 @@
     next text as a new value (a second value within one text is refused by
     our callbacks). A handle that reported an error cannot be reset, so it
     is freed and a new one made on the next call.
+
+    sl_json_explain.c holds the checks and the reasons (UTF-8, raw string
+    tokens, and which fault yajl met where); lib/sl_json_int.h the state
+    both files share.
 */
 #include "sl_json.h"
 
@@ -36,45 +40,10 @@
 #include <yajl/yajl_parse.h>
 
 #include "sl_error.h"
+#include "sl_json_int.h"
 #include "sl_mp.h"
 
-//  An open container while parsing: where its header placeholder sits and
-//  how many elements (pairs for an object) it has so far.
-typedef struct {
-    size_t head;
-    uint32_t count;
-    bool object;
-} s_frame_t;
-
-//  The last token our callbacks saw, which says what may come next.
-typedef enum {
-    S_START,        //  nothing yet: a value
-    S_OPEN,         //  '[' or '{': a value or ']', a key or '}'
-    S_KEY,          //  an object key: ':' then a value
-    S_VALUE         //  a value: ',' or the closer, or the end at depth 0
-} s_after_t;
-
 #define S_PLACEHOLDER 5                 //  array32 / map32 header size
-
-struct _sl_json_t {
-    yajl_handle parser;                 //  NULL after an error, made again on use
-    sl_buf_t scratch;                   //  long number tokens
-    //  State of the call in progress (yajl's callback context is self).
-    const uint8_t *text;
-    size_t len;
-    sl_buf_t *out;
-    char *why;
-    size_t why_size;
-    int rc;                             //  set by a callback that stops the parse
-    bool finishing;                     //  inside yajl_complete_parse
-    bool done;                          //  the top-level value is complete
-    s_after_t after;
-    size_t last_end;                    //  text offset just past the last token seen
-    size_t zero_start;                  //  the last number was "0" / "-0": its start,
-    size_t zero_end;                    //  and its end (to name a leading zero)
-    uint32_t depth;
-    s_frame_t stack[SL_MP_MAX_DEPTH];
-};
 
 static yajl_handle s_parser_new(sl_json_t *self);
 
@@ -110,111 +79,7 @@ sl_json_destroy (sl_json_t **self_p)
 }
 
 //  ---------------------------------------------------------------------
-//  UTF-8
-
-//  RFC 3629 exactly: the checks yajl and json-c leave out (overlong forms,
-//  surrogates, code points above U+10FFFF) are the ones that matter here.
-size_t
-sl_utf8_len (const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        return n >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    }
-    if (c >= 0xe0 && c <= 0xef) {
-        if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f)) {
-            return 0;
-        }
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80
-            || (p[3] & 0xc0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f)) {
-            return 0;
-        }
-        return 4;
-    }
-    return 0;
-}
-
-//  ---------------------------------------------------------------------
-//  Reasons and positions
-
-//  Records a reason naming the position of the fault (1-based column, and
-//  the line when the text has several) and returns rc. at == SIZE_MAX
-//  gives no position.
-static int
-s_fail (sl_json_t *self, int rc, size_t at, const char *what)
-{
-    if (!self->why || self->why_size == 0) {
-        return rc;
-    }
-    if (at == SIZE_MAX) {
-        snprintf (self->why, self->why_size, "%s", what);
-        return rc;
-    }
-    size_t line = 1;
-    size_t line_start = 0;
-    for (size_t i = 0; i < at && i < self->len; i++) {
-        if (self->text[i] == '\n') {
-            line++;
-            line_start = i + 1;
-        }
-    }
-    if (line > 1) {
-        snprintf (self->why, self->why_size, "%s at line %zu column %zu", what, line,
-                  at - line_start + 1);
-    }
-    else {
-        snprintf (self->why, self->why_size, "%s at column %zu", what, at + 1);
-    }
-    return rc;
-}
-
-static int
-s_fail_out (sl_json_t *self, int rc)
-{
-    return s_fail (self, rc, SIZE_MAX,
-                   rc == SL_ETOOBIG ? "msgpack output exceeds its limit" : "out of memory");
-}
-
-//  Stops the parse from a callback: keeps the reason, and returns 0, which
-//  tells yajl to cancel.
-static int
-s_cancel (sl_json_t *self, int rc, size_t at, const char *what)
-{
-    self->rc = s_fail (self, rc, at, what);
-    return 0;
-}
-
-static int
-s_cancel_out (sl_json_t *self, int rc)
-{
-    self->rc = s_fail_out (self, rc);
-    return 0;
-}
-
-static size_t
-s_skip_ws (const sl_json_t *self, size_t at)
-{
-    while (at < self->len) {
-        uint8_t c = self->text[at];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            break;
-        }
-        at++;
-    }
-    return at;
-}
+//  Positions
 
 //  Text offset just past the token yajl has just lexed. yajl counts from
 //  the start of the current chunk, and yajl_complete_parse lexes one
@@ -227,181 +92,6 @@ s_token_end (const sl_json_t *self)
     }
     size_t consumed = yajl_get_bytes_consumed (self->parser);
     return consumed < self->len ? consumed : self->len;
-}
-
-//  Where the next token after the last one seen starts: past white space
-//  and the ',' or ':' that the grammar allows there. Inside a callback
-//  this is the token being reported; after an error, the offending one.
-static size_t
-s_next_token (const sl_json_t *self)
-{
-    size_t at = s_skip_ws (self, self->last_end);
-    if (at < self->len && ((self->after == S_VALUE && self->text[at] == ',' && self->depth)
-                           || (self->after == S_KEY && self->text[at] == ':'))) {
-        at = s_skip_ws (self, at + 1);
-    }
-    return at;
-}
-
-//  yajl reads "01" as the number 0 and then a second number: true when
-//  the token at text[at] is that digit, glued to a "0" or "-0" just seen.
-static bool
-s_leading_zero (const sl_json_t *self, size_t at)
-{
-    return self->zero_end == self->last_end && at == self->last_end && at < self->len
-           && self->text[at] >= '0' && self->text[at] <= '9';
-}
-
-static int
-s_hex4 (const uint8_t *p, uint32_t *value)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        uint8_t c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') {
-            v |= (uint32_t) (c - '0');
-        }
-        else
-        if (c >= 'a' && c <= 'f') {
-            v |= (uint32_t) (c - 'a' + 10);
-        }
-        else
-        if (c >= 'A' && c <= 'F') {
-            v |= (uint32_t) (c - 'A' + 10);
-        }
-        else {
-            return -1;
-        }
-    }
-    *value = v;
-    return 0;
-}
-
-//  Checks the string token whose opening quote is at text[at]: escapes
-//  (surrogates must pair), control characters, RFC 3629 UTF-8. Returns 0
-//  when it closes with no fault, else the error with the fault's column.
-//  Used for strings with escapes (yajl hands us decoded text) and to name
-//  the fault when yajl rejects a string.
-static int
-s_check_raw_string (sl_json_t *self, size_t at)
-{
-    const uint8_t *t = self->text;
-    size_t len = self->len;
-    size_t i = at + 1;
-    while (i < len) {
-        uint8_t c = t[i];
-        if (c == '"') {
-            return 0;
-        }
-        if (c == '\\') {
-            if (i + 1 >= len) {
-                break;
-            }
-            uint8_t e = t[i + 1];
-            if (e == 'u') {
-                uint32_t cp, low;
-                if (i + 6 > len || s_hex4 (t + i + 2, &cp)) {
-                    return s_fail (self, SL_EJSON, i, "invalid \\u escape");
-                }
-                if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    return s_fail (self, SL_EJSON, i, "lone low surrogate");
-                }
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    if (i + 12 > len || t[i + 6] != '\\' || t[i + 7] != 'u'
-                        || s_hex4 (t + i + 8, &low) || low < 0xdc00 || low > 0xdfff) {
-                        return s_fail (self, SL_EJSON, i, "lone high surrogate");
-                    }
-                    i += 6;
-                }
-                i += 6;
-                continue;
-            }
-            if (!memchr ("\"\\/bfnrt", e, 8)) {
-                return s_fail (self, SL_EJSON, i, "invalid escape");
-            }
-            i += 2;
-            continue;
-        }
-        if (c < 0x20) {
-            return s_fail (self, SL_EJSON, i, "control character in string");
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = sl_utf8_len (t + i, len - i);
-        if (!n) {
-            return s_fail (self, SL_EJSON, i, "invalid UTF-8");
-        }
-        i += n;
-    }
-    return s_fail (self, SL_EJSON, at, "unterminated string");
-}
-
-//  Names what is wrong with the value (or key) token at text[at], which
-//  yajl refused.
-static int
-s_explain_token (sl_json_t *self, size_t at, bool key)
-{
-    uint8_t c = self->text[at];
-    if (c == '"') {
-        int rc = s_check_raw_string (self, at);
-        if (rc) {
-            return rc;
-        }
-    }
-    else
-    if (key) {
-        return s_fail (self, SL_EJSON, at, "expected a string key");
-    }
-    else
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        return s_fail (self, SL_EJSON, at, "invalid number");
-    }
-    return s_fail (self, SL_EJSON, at, "unexpected character");
-}
-
-//  yajl reported an error: its offsets are approximate and its texts long,
-//  but our callbacks know the last good token, so the fault is the next
-//  token and what the grammar wanted there says what is wrong with it.
-static int
-s_explain (sl_json_t *self)
-{
-    const uint8_t *t = self->text;
-    size_t at = s_skip_ws (self, self->last_end);
-    if (s_leading_zero (self, at)) {
-        return s_fail (self, SL_EJSON, self->zero_start, "leading zero in number");
-    }
-    if (at >= self->len) {
-        return s_fail (self, SL_EJSON, SIZE_MAX, "unexpected end of input");
-    }
-    if (self->done) {
-        return s_fail (self, SL_EJSON, at, "unexpected character after the value");
-    }
-    bool object = self->depth && self->stack[self->depth - 1].object;
-    switch (self->after) {
-        case S_START:
-            return s_explain_token (self, at, false);
-        case S_OPEN:
-            return s_explain_token (self, at, object);
-        case S_KEY:
-            if (t[at] != ':') {
-                return s_fail (self, SL_EJSON, at, "expected ':'");
-            }
-            break;
-        case S_VALUE:
-            if (t[at] != ',') {
-                return s_fail (self, SL_EJSON, at,
-                               object ? "expected ',' or '}'" : "expected ',' or ']'");
-            }
-            break;
-    }
-    at = s_skip_ws (self, at + 1);
-    if (at >= self->len) {
-        return s_fail (self, SL_EJSON, SIZE_MAX, "unexpected end of input");
-    }
-    return s_explain_token (self, at, self->after == S_VALUE && object);
 }
 
 //  ---------------------------------------------------------------------
@@ -434,21 +124,22 @@ s_value_begin (sl_json_t *self)
 {
     if (self->depth == 0) {
         if (self->done) {
-            size_t at = s_next_token (self);
-            if (s_leading_zero (self, at)) {
-                s_cancel (self, SL_EJSON, self->zero_start, "leading zero in number");
+            size_t at = sl_json_next_token (self);
+            if (sl_json_leading_zero (self, at)) {
+                sl_json_cancel (self, SL_EJSON, self->zero_start, "leading zero in number");
             }
             else {
-                s_cancel (self, SL_EJSON, at, "unexpected character after the value");
+                sl_json_cancel (self, SL_EJSON, at, "unexpected character after the value");
             }
             return -1;
         }
         return 0;
     }
-    s_frame_t *frame = &self->stack[self->depth - 1];
+    frame_t *frame = &self->stack[self->depth - 1];
     if (!frame->object) {
         if (frame->count == UINT32_MAX) {
-            s_cancel (self, SL_ETOOBIG, s_next_token (self), "more than 2^32-1 elements");
+            sl_json_cancel (self, SL_ETOOBIG, sl_json_next_token (self),
+                            "more than 2^32-1 elements");
             return -1;
         }
         frame->count++;
@@ -460,7 +151,7 @@ static inline void
 s_value_end (sl_json_t *self, size_t end)
 {
     self->last_end = end;
-    self->after = S_VALUE;
+    self->after = AFTER_VALUE;
     if (self->depth == 0) {
         self->done = true;
     }
@@ -474,7 +165,7 @@ s_on_scalar (sl_json_t *self, uint8_t byte)
     }
     int rc = s_reserve (self->out, 1);
     if (rc) {
-        return s_cancel_out (self, rc);
+        return sl_json_cancel_out (self, rc);
     }
     self->out->data[self->out->len++] = byte;
     s_value_end (self, s_token_end (self));
@@ -596,7 +287,7 @@ s_on_number (void *ctx, const char *number, size_t n)
             //  bits whatever they are; the C library checks the rest.
             char token[24];
             if (digits > 20) {
-                return s_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
+                return sl_json_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
             }
             memcpy (token, number, n);
             token[n] = '\0';
@@ -604,14 +295,14 @@ s_on_number (void *ctx, const char *number, size_t n)
             if (negative) {
                 long long v = strtoll (token, NULL, 10);
                 if (errno == ERANGE) {
-                    return s_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
+                    return sl_json_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
                 }
                 size = sl_mp_write_int (dst, sizeof dst, (int64_t) v);
             }
             else {
                 unsigned long long v = strtoull (token, NULL, 10);
                 if (errno == ERANGE) {
-                    return s_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
+                    return sl_json_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
                 }
                 size = sl_mp_write_uint (dst, sizeof dst, (uint64_t) v);
             }
@@ -631,7 +322,7 @@ s_on_number (void *ctx, const char *number, size_t n)
                 sl_buf_reset (&self->scratch);
                 int rc = sl_buf_reserve (&self->scratch, n + 1);
                 if (rc) {
-                    return s_cancel_out (self, rc);
+                    return sl_json_cancel_out (self, rc);
                 }
                 token = (char *) self->scratch.data;
             }
@@ -643,7 +334,7 @@ s_on_number (void *ctx, const char *number, size_t n)
     }
     int rc = s_append (self->out, dst, size);
     if (rc) {
-        return s_cancel_out (self, rc);
+        return sl_json_cancel_out (self, rc);
     }
     s_value_end (self, end);
     return 1;
@@ -672,25 +363,26 @@ s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
             }
             size_t k = sl_utf8_len (s + i, n - i);
             if (!k) {
-                return s_cancel (self, SL_EJSON, (size_t) (p - text) + i, "invalid UTF-8");
+                return sl_json_cancel (self, SL_EJSON, (size_t) (p - text) + i, "invalid UTF-8");
             }
             i += k;
         }
     }
     else {
-        int rc = s_check_raw_string (self, s_next_token (self));
+        int rc = sl_json_check_raw_string (self, sl_json_next_token (self));
         if (rc) {
             self->rc = rc;
             return 0;
         }
     }
     if (n > UINT32_MAX) {
-        return s_cancel (self, SL_ETOOBIG, s_next_token (self), "string longer than 4 GiB");
+        return sl_json_cancel (self, SL_ETOOBIG, sl_json_next_token (self),
+                               "string longer than 4 GiB");
     }
     size_t head = n <= 31 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
     int rc = s_reserve (self->out, head + n);
     if (rc) {
-        return s_cancel_out (self, rc);
+        return sl_json_cancel_out (self, rc);
     }
     uint8_t *dst = self->out->data + self->out->len;
     sl_mp_write_str_header (dst, head, (uint32_t) n);
@@ -714,16 +406,17 @@ static int
 s_on_map_key (void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_t *self = (sl_json_t *) ctx;
-    s_frame_t *frame = &self->stack[self->depth - 1];
+    frame_t *frame = &self->stack[self->depth - 1];
     if (frame->count == UINT32_MAX) {
-        return s_cancel (self, SL_ETOOBIG, s_next_token (self), "more than 2^32-1 members");
+        return sl_json_cancel (self, SL_ETOOBIG, sl_json_next_token (self),
+                               "more than 2^32-1 members");
     }
     if (!s_put_string (self, s, n)) {
         return 0;
     }
     frame->count++;
     self->last_end = s_token_end (self);
-    self->after = S_KEY;
+    self->after = AFTER_KEY;
     return 1;
 }
 
@@ -738,19 +431,19 @@ s_open (sl_json_t *self, bool object)
     if (self->depth >= SL_MP_MAX_DEPTH) {
         char what[64];
         snprintf (what, sizeof what, "nesting deeper than %d", SL_MP_MAX_DEPTH);
-        return s_cancel (self, SL_EDEPTH, end - 1, what);
+        return sl_json_cancel (self, SL_EDEPTH, end - 1, what);
     }
     int rc = s_reserve (self->out, S_PLACEHOLDER);
     if (rc) {
-        return s_cancel_out (self, rc);
+        return sl_json_cancel_out (self, rc);
     }
-    s_frame_t *frame = &self->stack[self->depth++];
+    frame_t *frame = &self->stack[self->depth++];
     frame->head = self->out->len;
     frame->count = 0;
     frame->object = object;
     self->out->len += S_PLACEHOLDER;
     self->last_end = end;
-    self->after = S_OPEN;
+    self->after = AFTER_OPEN;
     return 1;
 }
 
@@ -759,7 +452,7 @@ s_open (sl_json_t *self, bool object)
 static int
 s_close (sl_json_t *self)
 {
-    s_frame_t *frame = &self->stack[--self->depth];
+    frame_t *frame = &self->stack[--self->depth];
     uint32_t n = frame->count;
     size_t real = n <= 15 ? 1 : n <= 0xffff ? 3 : 5;
     uint8_t *head = self->out->data + frame->head;
@@ -844,13 +537,13 @@ sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out
     if (!self->parser) {
         self->parser = s_parser_new (self);
         if (!self->parser) {
-            return s_fail_out (self, SL_ENOMEM);
+            return sl_json_fail_out (self, SL_ENOMEM);
         }
     }
     self->rc = 0;
     self->finishing = false;
     self->done = false;
-    self->after = S_START;
+    self->after = AFTER_START;
     self->last_end = 0;
     self->zero_start = SIZE_MAX;
     self->zero_end = SIZE_MAX;
@@ -864,15 +557,15 @@ sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out
     }
     int rc = 0;
     if (status != yajl_status_ok) {
-        rc = self->rc ? self->rc : s_explain (self);
+        rc = self->rc ? self->rc : sl_json_explain (self);
     }
     else
-    if (!self->done || s_skip_ws (self, self->last_end) < len) {
+    if (!self->done || sl_json_skip_ws (self, self->last_end) < len) {
         //  After a value, a reused handle calls an empty text or one cut
         //  inside a token (a string with no closing quote, "tru") complete
         //  and keeps the piece buffered: we check that the value is there and
         //  is all the text.
-        rc = s_explain (self);
+        rc = sl_json_explain (self);
     }
     if (rc) {
         //  yajl has no reset: a handle that failed, or holds a piece of a

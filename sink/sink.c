@@ -16,6 +16,10 @@
     Every record passes one gate, s_deliver: only the record at next_wanted
     is written, so neither path can duplicate or reorder. Memory stays at
     one FETCH reply, one held LIVE blob and the SUB high-water mark.
+
+    sink_session.c holds the session with the broker (requests and their
+    replies, HELLO again, the durable reader's commits); sink_int.h what
+    the two files share.
 */
 #include "sink.h"
 
@@ -26,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sink_int.h"
 #include "sink_out.h"
 #include "sl_batch.h"
 #include "sl_client.h"
@@ -39,34 +44,8 @@
 #define S_FETCH_BYTES       (4u << 20)
 #define S_SUB_HWM           64
 #define S_IDLE_FETCH_MS     1000
-#define S_COMMIT_EVERY_MS   200
-#define S_FINAL_COMMIT_MS   5000
 #define S_LIVE_DRAIN_MAX    64          //  LIVE blobs gathered into one write
 #define S_RETRY_PAUSE_MS    200
-
-typedef struct {
-    const sl_sink_config_t *cfg;
-    sl_client_t *client;
-    sl_sink_out_t *out;
-    zsock_t *sub;
-    char sub_endpoint[256];
-    uint8_t topic[SL_NAME_MAX + 2];
-    size_t topic_len;
-    uint64_t next_wanted;       //  offset of the next record to format
-    uint64_t written;           //  offset after the last record written out
-    uint64_t delivered;         //  records written (for --count)
-    uint64_t commit_sent;       //  offset of the last COMMIT sent
-    uint64_t commit_req;        //  its request id
-    uint64_t commit_done;       //  offset the broker last confirmed (COMMITTED)
-    bool commit_any;            //  a COMMIT was sent at least once
-    int64_t commit_ms;          //  when it was sent
-    int64_t live_ms;            //  when we last heard LIVE or caught up
-    uint32_t connects;          //  the client's connection count at the last HELLO
-    bool retention_warned;
-    bool behind_warned;
-    bool done;                  //  finished: see exit_code
-    int exit_code;
-} s_sink_t;
 
 void
 sl_sink_config_init (sl_sink_config_t *cfg)
@@ -127,170 +106,24 @@ sl_sink_parse_format (const char *text, sl_sink_format_t *format)
     return 0;
 }
 
-static bool
-s_stopping (s_sink_t *self)
-{
-    return self->done || zsys_interrupted || (self->cfg->stop && *self->cfg->stop);
-}
-
-//  Ends the run with code; the first reason wins.
-static void
-s_finish (s_sink_t *self, int exit_code)
-{
-    if (!self->done) {
-        self->done = true;
-        self->exit_code = exit_code;
-    }
-}
-
-//  Sends a request without waiting; *req receives its id. 0 or an error.
-static int
-s_send (s_sink_t *self, sl_msg_t *msg, uint64_t *req)
-{
-    msg->req = sl_client_next_req (self->client);
-    if (req) {
-        *req = msg->req;
-    }
-    return sl_client_send (self->client, msg, NULL);
-}
-
-//  A durable reader commits what has been written out, at most every
-//  200 ms, without waiting for COMMITTED (the reply is taken by whatever
-//  reads the DEALER next).
-static void
-s_commit_maybe (s_sink_t *self, bool force)
-{
-    if (!self->cfg->name || (self->commit_any && self->written == self->commit_sent)) {
-        return;
-    }
-    int64_t now = sl_mono_ms ();
-    if (!force && self->commit_any && now - self->commit_ms < S_COMMIT_EVERY_MS) {
-        return;
-    }
-    sl_msg_t msg = {.cmd = SL_CMD_NONE};
-    sl_msg_init (&msg, SL_CMD_COMMIT);
-    snprintf (msg.stream, sizeof msg.stream, "%s", self->cfg->stream);
-    snprintf (msg.name, sizeof msg.name, "%s", self->cfg->name);
-    msg.offset = self->written;
-    if (s_send (self, &msg, &self->commit_req) == 0) {
-        self->commit_sent = self->written;
-        self->commit_any = true;
-        self->commit_ms = now;
-        sl_debug ("sink", "commit %s at %" PRIu64, self->cfg->name, self->written);
-    }
-    sl_msg_reset (&msg);
-}
-
 //  Writes the formatted batch out, then maybe commits. A reader gone away
 //  (EPIPE) ends the run quietly with 0; other write errors with 1.
 static void
-s_flush (s_sink_t *self)
+s_flush (sink_t *self)
 {
     int rc = sl_sink_out_flush (self->out, &self->written);
     if (rc == SL_ECLOSED) {
         sl_debug ("sink", "output closed by its reader; stopping");
-        s_finish (self, 0);
+        sl_sink_finish (self, 0);
     }
     else if (rc == SL_EAGAIN) {
-        s_finish (self, 0);
+        sl_sink_finish (self, 0);
     }
     else if (rc) {
         sl_error ("sink", "cannot write the output: %s", strerror (errno));
-        s_finish (self, 1);
+        sl_sink_finish (self, 1);
     }
-    s_commit_maybe (self, false);
-}
-
-//  Handles a reply that is not the one being waited for: a COMMITTED, or
-//  the answer to a request that was given up on.
-static void
-s_stray_reply (s_sink_t *self, const sl_msg_t *reply)
-{
-    if (reply->cmd == SL_CMD_COMMITTED && reply->req == self->commit_req) {
-        self->commit_done = reply->offset;
-    }
-    else if (reply->cmd == SL_CMD_ERROR && reply->req == self->commit_req) {
-        sl_warn ("sink", "commit of reader %s failed: %s (%d)", self->cfg->name, reply->text,
-                 reply->code);
-    }
-}
-
-//  The broker stopped answering or was reconnected (restarted): say HELLO
-//  until it answers or the connect timeout passes, and follow a live
-//  endpoint that moved.
-static int
-s_rehello (s_sink_t *self, bool reconnected)
-{
-    if (reconnected) {
-        sl_info ("sink", "reconnected to broker %s; saying HELLO again", self->cfg->broker);
-    }
-    else {
-        sl_warn ("sink", "broker %s does not answer; waiting up to %" PRId64 " ms for it",
-                 self->cfg->broker, self->cfg->connect_timeout_ms);
-    }
-    int rc = sl_client_hello (self->client, sl_mono_ms () + self->cfg->connect_timeout_ms);
-    if (rc == SL_ECLOSED || s_stopping (self)) {
-        s_finish (self, 0);
-        return SL_ECLOSED;
-    }
-    if (rc) {
-        sl_error ("sink", "broker %s unreachable for %" PRId64 " ms: %s", self->cfg->broker,
-                  self->cfg->connect_timeout_ms, sl_strerror (rc));
-        s_finish (self, 1);
-        return rc;
-    }
-    const char *endpoint = sl_client_pub_endpoint (self->client);
-    if (endpoint && strcmp (endpoint, self->sub_endpoint) != 0) {
-        zsock_disconnect (self->sub, "%s", self->sub_endpoint);
-        if (zsock_connect (self->sub, "%s", endpoint)) {
-            sl_warn ("sink", "cannot connect to the live feed %s", endpoint);
-        }
-        snprintf (self->sub_endpoint, sizeof self->sub_endpoint, "%s", endpoint);
-    }
-    self->connects = sl_client_connects (self->client);
-    if (!reconnected) {
-        sl_info ("sink", "broker %s answers again", self->cfg->broker);
-    }
-    self->commit_any = false;   //  a COMMIT in flight may have been lost: send it again
-    return 0;
-}
-
-//  Waits for the reply to one of reqs[0..n). 0 (reply in *reply, data
-//  frames in *data), SL_ETIMEOUT (also: the connection is down), SL_EAGAIN
-//  (the connection was made anew: what was in flight is probably lost) or
-//  SL_ECLOSED.
-static int
-s_wait (s_sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zmsg_t **data)
-{
-    int64_t deadline = sl_mono_ms () + self->cfg->request_timeout_ms;
-    while (!s_stopping (self)) {
-        int64_t left = deadline - sl_mono_ms ();
-        if (left <= 0) {
-            return SL_ETIMEOUT;
-        }
-        if (sl_client_connects (self->client) != self->connects) {
-            return SL_EAGAIN;
-        }
-        if (!sl_client_connected (self->client)) {
-            return SL_ETIMEOUT;     //  no reply can come; wait for the broker in s_rehello
-        }
-        sl_msg_reset (reply);
-        int rc = sl_client_recv (self->client, reply, data, (int) (left < 200 ? left : 200));
-        if (rc == SL_ETIMEOUT || rc == SL_ECLOSED) {
-            continue;   //  loop: checks the deadline and the stop flags
-        }
-        if (rc) {
-            return rc;
-        }
-        for (int i = 0; i < n; i++) {
-            if (reply->req == reqs[i]) {
-                return 0;
-            }
-        }
-        s_stray_reply (self, reply);
-        zmsg_destroy (data);
-    }
-    return SL_ECLOSED;
+    sl_sink_commit_maybe (self, false);
 }
 
 //  Writes the records of one stored blob from next_wanted on. The blob is
@@ -299,7 +132,7 @@ s_wait (s_sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zmsg_t **d
 //  starts past next_wanted is a gap the caller should have filled.
 //  0, SL_EAGAIN (gap) or a decode error.
 static int
-s_deliver (s_sink_t *self, const uint8_t *blob, size_t len, const char *origin)
+s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
 {
     sl_batch_header_t header;
     int rc = sl_batch_header_decode (blob, len, &header);
@@ -340,7 +173,7 @@ s_deliver (s_sink_t *self, const uint8_t *blob, size_t len, const char *origin)
         self->next_wanted = record.offset + 1;
         self->delivered++;
         if (self->cfg->count && self->delivered >= self->cfg->count) {
-            s_finish (self, 0);
+            sl_sink_finish (self, 0);
         }
     }
     if (rc) {
@@ -363,7 +196,7 @@ s_reply_end (zmsg_t *data)
 }
 
 static int
-s_fetch_send (s_sink_t *self, uint64_t offset, uint64_t stop_at, uint64_t *req)
+s_fetch_send (sink_t *self, uint64_t offset, uint64_t stop_at, uint64_t *req)
 {
     sl_msg_t msg = {.cmd = SL_CMD_NONE};
     sl_msg_init (&msg, SL_CMD_FETCH);
@@ -374,7 +207,7 @@ s_fetch_send (s_sink_t *self, uint64_t offset, uint64_t stop_at, uint64_t *req)
         msg.max_records = (uint32_t) (stop_at - offset);
     }
     msg.max_bytes = S_FETCH_BYTES;
-    int rc = s_send (self, &msg, req);
+    int rc = sl_sink_send (self, &msg, req);
     sl_msg_reset (&msg);
     return rc;
 }
@@ -382,7 +215,7 @@ s_fetch_send (s_sink_t *self, uint64_t offset, uint64_t stop_at, uint64_t *req)
 //  Delivers one RECORDS reply that answers a FETCH at next_wanted. Sets
 //  *caught_up when the reply shows nothing more to read as of its sending.
 static void
-s_records (s_sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data,
+s_records (sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data,
            bool *caught_up)
 {
     if (reply->offset > requested) {
@@ -407,7 +240,7 @@ s_records (s_sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *da
         }
         if (rc) {
             s_flush (self);
-            s_finish (self, 1);
+            sl_sink_finish (self, 1);
             return;
         }
     }
@@ -416,7 +249,7 @@ s_records (s_sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *da
         //  Asking again would get the same answer forever.
         sl_error ("sink", "broker answered FETCH %" PRIu64 " with batches that do not hold it; "
                   "stopping", start);
-        s_finish (self, 1);
+        sl_sink_finish (self, 1);
         return;
     }
     if (frames == 0 || self->next_wanted >= reply->next) {
@@ -435,7 +268,7 @@ s_records (s_sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *da
 //  the FETCH for what follows it is already in flight (two at most); a
 //  reply for any other offset than next_wanted is dropped and asked again.
 static void
-s_replay (s_sink_t *self, uint64_t stop_at)
+s_replay (sink_t *self, uint64_t stop_at)
 {
     uint64_t reqs[2];
     uint64_t offsets[2];
@@ -444,20 +277,20 @@ s_replay (s_sink_t *self, uint64_t stop_at)
     sl_msg_t reply = {.cmd = SL_CMD_NONE};
     sl_msg_init (&reply, SL_CMD_NONE);
     zmsg_t *data = NULL;
-    while (!s_stopping (self) && self->next_wanted < stop_at) {
+    while (!sl_sink_stopping (self) && self->next_wanted < stop_at) {
         if (n == 0) {
             if (s_fetch_send (self, self->next_wanted, stop_at, &reqs[0])) {
                 sl_error ("sink", "cannot send FETCH");
-                s_finish (self, 1);
+                sl_sink_finish (self, 1);
                 break;
             }
             offsets[0] = self->next_wanted;
             n = 1;
         }
-        int rc = s_wait (self, reqs, n, &reply, &data);
+        int rc = sl_sink_wait (self, reqs, n, &reply, &data);
         if (rc == SL_ETIMEOUT || rc == SL_EAGAIN) {
             n = 0;
-            if (s_rehello (self, rc == SL_EAGAIN)) {
+            if (sl_sink_rehello (self, rc == SL_EAGAIN)) {
                 break;
             }
             continue;
@@ -478,7 +311,7 @@ s_replay (s_sink_t *self, uint64_t stop_at)
             if (!sl_error_retryable (code)) {
                 sl_error ("sink", "FETCH %s at %" PRIu64 " failed: %s (error %d)",
                           self->cfg->stream, requested, reply.text, reply.code);
-                s_finish (self, 1);
+                sl_sink_finish (self, 1);
                 break;
             }
             int64_t now = sl_mono_ms ();
@@ -488,7 +321,7 @@ s_replay (s_sink_t *self, uint64_t stop_at)
             }
             if (now > retry_until) {
                 sl_error ("sink", "FETCH keeps failing: %s", reply.text);
-                s_finish (self, 1);
+                sl_sink_finish (self, 1);
                 break;
             }
             zclock_sleep (S_RETRY_PAUSE_MS);
@@ -521,7 +354,7 @@ s_replay (s_sink_t *self, uint64_t stop_at)
 
 //  One LIVE message from the SUB socket: [topic] header body blob.
 static void
-s_live_one (s_sink_t *self, zmsg_t *zmsg)
+s_live_one (sink_t *self, zmsg_t *zmsg)
 {
     zframe_t *topic = zmsg_pop (zmsg);
     if (!topic || zframe_size (topic) != self->topic_len
@@ -546,7 +379,7 @@ s_live_one (s_sink_t *self, zmsg_t *zmsg)
         sl_error ("sink", "LIVE from %s says offset %" PRIu64 " count %" PRIu32 " but its "
                   "batch holds %" PRIu64 " count %" PRIu32 "; stopping", self->sub_endpoint,
                   msg.offset, msg.count, header.base_offset, header.count);
-        s_finish (self, 1);
+        sl_sink_finish (self, 1);
     }
     else if (msg.offset > self->next_wanted) {
         //  LIVE lost something: fill [next_wanted, offset) from the log, then deliver.
@@ -559,7 +392,7 @@ s_live_one (s_sink_t *self, zmsg_t *zmsg)
         rc = s_deliver (self, zframe_data (blob), zframe_size (blob), "LIVE");
         if (rc) {
             s_flush (self);
-            s_finish (self, 1);
+            sl_sink_finish (self, 1);
         }
     }
     sl_msg_reset (&msg);
@@ -567,16 +400,16 @@ s_live_one (s_sink_t *self, zmsg_t *zmsg)
 
 //  Follows the live feed until the run ends (step 3 and 4 of §6.4).
 static void
-s_follow (s_sink_t *self)
+s_follow (sink_t *self)
 {
     void *sub = zsock_resolve (self->sub);
     void *dealer = zsock_resolve (sl_client_sock (self->client));
     self->live_ms = sl_mono_ms ();
-    while (!s_stopping (self)) {
+    while (!sl_sink_stopping (self)) {
         int64_t now = sl_mono_ms ();
         int64_t wait = self->live_ms + S_IDLE_FETCH_MS - now;
         if (self->cfg->name && self->written != self->commit_sent) {
-            int64_t due = self->commit_ms + S_COMMIT_EVERY_MS - now;
+            int64_t due = self->commit_ms + SINK_COMMIT_EVERY_MS - now;
             wait = due < wait ? due : wait;
         }
         wait = wait < 0 ? 0 : wait > 200 ? 200 : wait;   //  200: notice *stop in time
@@ -588,7 +421,7 @@ s_follow (s_sink_t *self)
             sl_msg_t reply = {.cmd = SL_CMD_NONE};
             zmsg_t *data = NULL;
             if (sl_client_recv (self->client, &reply, &data, 0) == 0) {
-                s_stray_reply (self, &reply);
+                sl_sink_stray_reply (self, &reply);
             }
             zmsg_destroy (&data);
             sl_msg_reset (&reply);
@@ -609,54 +442,13 @@ s_follow (s_sink_t *self)
         else if (sl_mono_ms () - self->live_ms >= S_IDLE_FETCH_MS) {
             s_replay (self, UINT64_MAX);
         }
-        s_commit_maybe (self, false);
+        sl_sink_commit_maybe (self, false);
     }
-}
-
-//  At exit a durable reader's last position is committed and confirmed,
-//  bounded in time, so a restart resumes exactly there.
-static void
-s_commit_final (s_sink_t *self)
-{
-    if (!self->cfg->name || (self->commit_any && self->commit_done == self->written
-                             && self->commit_sent == self->written)) {
-        return;
-    }
-    //  A Ctrl-C must not cut the final commit short; a second one still ends it.
-    zsys_interrupted = 0;
-    int64_t deadline = sl_mono_ms () + S_FINAL_COMMIT_MS;
-    for (int attempt = 0; !zsys_interrupted && sl_mono_ms () < deadline; attempt++) {
-        if (attempt > 0 || !self->commit_any || self->commit_sent != self->written) {
-            self->commit_any = false;   //  (re)send, even if this offset went out before
-            s_commit_maybe (self, true);
-        }
-        if (!self->commit_any) {
-            break;
-        }
-        sl_msg_t reply = {.cmd = SL_CMD_NONE};
-        int64_t until = sl_mono_ms () + 1000;
-        while (!zsys_interrupted && sl_mono_ms () < until) {
-            sl_msg_reset (&reply);
-            if (sl_client_recv (self->client, &reply, NULL, 100) == 0) {
-                s_stray_reply (self, &reply);
-                if (reply.req == self->commit_req) {
-                    break;
-                }
-            }
-        }
-        sl_msg_reset (&reply);
-        if (self->commit_done == self->written) {
-            sl_debug ("sink", "reader %s committed at %" PRIu64, self->cfg->name, self->written);
-            return;
-        }
-    }
-    sl_warn ("sink", "reader %s: final commit at %" PRIu64 " not confirmed; a restart may "
-             "repeat records after %" PRIu64, self->cfg->name, self->written, self->commit_done);
 }
 
 //  SEEK, as a durable reader's checkpoint first. 0 or an error (logged).
 static int
-s_seek (s_sink_t *self)
+s_seek (sink_t *self)
 {
     const sl_sink_config_t *cfg = self->cfg;
     sl_msg_t req = {.cmd = SL_CMD_NONE};
@@ -713,7 +505,7 @@ s_seek (s_sink_t *self)
 }
 
 static int
-s_list (s_sink_t *self)
+s_list (sink_t *self)
 {
     sl_msg_t req = {.cmd = SL_CMD_NONE};
     sl_msg_t reply = {.cmd = SL_CMD_NONE};
@@ -737,7 +529,7 @@ s_list (s_sink_t *self)
 
 //  Creates the SUB socket: bounded queue, ZMTP heartbeats, our topic only.
 static zsock_t *
-s_sub_new (s_sink_t *self, const char *endpoint)
+s_sub_new (sink_t *self, const char *endpoint)
 {
     zsock_t *sub = zsock_new (ZMQ_SUB);
     if (!sub) {
@@ -777,8 +569,8 @@ sl_sink_run (const sl_sink_config_t *cfg)
     //  A reader that closes the pipe is answered with EPIPE, not a signal.
     signal (SIGPIPE, SIG_IGN);
 
-    s_sink_t sink = {.cfg = cfg};
-    s_sink_t *self = &sink;
+    sink_t sink = {.cfg = cfg};
+    sink_t *self = &sink;
     sl_client_opts_t opts = {
         .broker = cfg->broker,
         .software = "sluice-sink/" SLUICE_VERSION,
@@ -793,7 +585,7 @@ sl_sink_run (const sl_sink_config_t *cfg)
     self->out = sl_sink_out_new (cfg->out_fd, cfg->format, cfg->stop);
     if (!self->out) {
         sl_error ("sink", "out of memory");
-        s_finish (self, 1);
+        sl_sink_finish (self, 1);
         goto done;
     }
     int rc = sl_client_hello (self->client, sl_mono_ms () + cfg->connect_timeout_ms);
@@ -802,31 +594,31 @@ sl_sink_run (const sl_sink_config_t *cfg)
             sl_error ("sink", "broker %s unreachable for %" PRId64 " ms: %s", cfg->broker,
                       cfg->connect_timeout_ms, sl_strerror (rc));
         }
-        s_finish (self, rc == SL_ECLOSED ? 0 : 1);
+        sl_sink_finish (self, rc == SL_ECLOSED ? 0 : 1);
         goto done;
     }
     self->connects = sl_client_connects (self->client);
     if (cfg->list) {
-        s_finish (self, s_list (self));
+        sl_sink_finish (self, s_list (self));
         goto done;
     }
     const char *endpoint = sl_client_pub_endpoint (self->client);
     self->sub = endpoint ? s_sub_new (self, endpoint) : NULL;
     if (!self->sub) {
-        s_finish (self, 1);
+        sl_sink_finish (self, 1);
         goto done;
     }
     if (s_seek (self)) {
-        s_finish (self, zsys_interrupted ? 0 : 1);
+        sl_sink_finish (self, zsys_interrupted ? 0 : 1);
         goto done;
     }
     s_replay (self, UINT64_MAX);
     if (cfg->exit_at_end) {
-        s_finish (self, 0);
+        sl_sink_finish (self, 0);
     }
     s_follow (self);
-    s_finish (self, 0);
-    s_commit_final (self);
+    sl_sink_finish (self, 0);
+    sl_sink_commit_final (self);
 done:
     zsock_destroy (&self->sub);
     sl_sink_out_destroy (&self->out);

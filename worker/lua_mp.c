@@ -1,4 +1,7 @@
-/*  lua_mp.c - msgpack <-> Lua values (see lua_mp.h).
+/*  lua_mp.c - msgpack <-> Lua values (see lua_mp.h): the walk both ways.
+    The types Lua lacks (uint64, float32, bin, ext, null) and the sluice
+    module functions are in lua_mp_types.c; lua_mp_int.h is what the two
+    files share.
 
     Decoding trusts nothing: the bytes are walked with sl_mp_skip first (every
     length bounded, nesting bounded), and the decoder still checks each read
@@ -8,39 +11,16 @@
 */
 #include "lua_mp.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
+#include "lua_mp_int.h"
 #include "sl_error.h"
 #include "sl_mp.h"
-
-#define S_UINT64  "sluice.uint64"
-#define S_FLOAT32 "sluice.float32"
-#define S_BIN     "sluice.bin"
-#define S_EXT     "sluice.ext"
-#define S_ARRAY   "sluice.array"
-#define S_MAP     "sluice.map"
-
-//  Addresses used as unique registry keys and as the null value.
-static char s_null;
-static char s_order_key;
-
-typedef struct {
-    size_t len;
-    char data[];
-} s_bytes_t;
-
-typedef struct {
-    int8_t type;
-    size_t len;
-    char data[];
-} s_ext_t;
 
 static uint16_t
 s_get16 (const uint8_t *p)
@@ -67,550 +47,6 @@ s_put32 (uint8_t *p, uint32_t v)
     p[1] = (uint8_t) (v >> 16);
     p[2] = (uint8_t) (v >> 8);
     p[3] = (uint8_t) v;
-}
-
-// ---------------------------------------------------------------------------
-//  The userdata types.
-
-static void
-s_push_uint64 (lua_State *L, uint64_t value)
-{
-    if (value <= INT64_MAX) {
-        lua_pushinteger (L, (lua_Integer) value);
-        return;
-    }
-    uint64_t *u = lua_newuserdatauv (L, sizeof *u, 0);
-    *u = value;
-    luaL_setmetatable (L, S_UINT64);
-}
-
-static void
-s_push_float32 (lua_State *L, float value)
-{
-    float *f = lua_newuserdatauv (L, sizeof *f, 0);
-    *f = value;
-    luaL_setmetatable (L, S_FLOAT32);
-}
-
-void
-sl_lua_mp_pushbytes (lua_State *L, const void *data, size_t len, int is_bin)
-{
-    if (!is_bin) {
-        lua_pushlstring (L, (const char *) data, len);
-        return;
-    }
-    s_bytes_t *b = lua_newuserdatauv (L, sizeof *b + len, 0);
-    b->len = len;
-    if (len) {
-        memcpy (b->data, data, len);
-    }
-    luaL_setmetatable (L, S_BIN);
-}
-
-static void
-s_push_ext (lua_State *L, int8_t type, const void *data, size_t len)
-{
-    s_ext_t *x = lua_newuserdatauv (L, sizeof *x + len, 0);
-    x->type = type;
-    x->len = len;
-    if (len) {
-        memcpy (x->data, data, len);
-    }
-    luaL_setmetatable (L, S_EXT);
-}
-
-int
-sl_lua_mp_isnull (lua_State *L, int idx)
-{
-    return lua_type (L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata (L, idx) == &s_null;
-}
-
-const char *
-sl_lua_mp_tobytes (lua_State *L, int idx, size_t *len, int *is_bin)
-{
-    if (lua_type (L, idx) == LUA_TSTRING) {
-        *is_bin = 0;
-        return lua_tolstring (L, idx, len);
-    }
-    s_bytes_t *b = luaL_testudata (L, idx, S_BIN);
-    if (b) {
-        *is_bin = 1;
-        *len = b->len;
-        return b->data;
-    }
-    return NULL;
-}
-
-void
-sl_lua_mp_markmap (lua_State *L, int idx)
-{
-    idx = lua_absindex (L, idx);
-    luaL_getmetatable (L, S_MAP);
-    lua_setmetatable (L, idx);
-}
-
-//  The numeric view of a value for the metamethods: an exact integer (as
-//  uint64 with a sign flag) or a double. 0 when it is not a number.
-typedef struct {
-    bool is_int;
-    bool negative;      //  is_int: the value is i (< 0)
-    int64_t i;
-    uint64_t u;         //  is_int and !negative: the value is u
-    double d;
-} s_num_t;
-
-static int
-s_num (lua_State *L, int idx, s_num_t *n)
-{
-    memset (n, 0, sizeof *n);
-    uint64_t *u = luaL_testudata (L, idx, S_UINT64);
-    if (u) {
-        n->is_int = true;
-        n->u = *u;
-        n->d = (double) *u;
-        return 1;
-    }
-    float *f = luaL_testudata (L, idx, S_FLOAT32);
-    if (f) {
-        n->d = *f;
-        return 1;
-    }
-    if (lua_type (L, idx) != LUA_TNUMBER) {
-        return 0;
-    }
-    if (lua_isinteger (L, idx)) {
-        n->is_int = true;
-        n->i = lua_tointeger (L, idx);
-        n->negative = n->i < 0;
-        n->u = n->negative ? 0 : (uint64_t) n->i;
-        n->d = (double) n->i;
-        return 1;
-    }
-    n->d = lua_tonumber (L, idx);
-    return 1;
-}
-
-//  -1, 0 or 1; 2 when unordered (a NaN). Integers compare exactly.
-static int
-s_compare (const s_num_t *a, const s_num_t *b)
-{
-    if (a->is_int && b->is_int) {
-        if (a->negative != b->negative) {
-            return a->negative ? -1 : 1;
-        }
-        if (a->negative) {
-            return a->i < b->i ? -1 : a->i > b->i;
-        }
-        return a->u < b->u ? -1 : a->u > b->u;
-    }
-    long double x = a->is_int ? (a->negative ? (long double) a->i : (long double) a->u)
-                              : (long double) a->d;
-    long double y = b->is_int ? (b->negative ? (long double) b->i : (long double) b->u)
-                              : (long double) b->d;
-    if (x < y) {
-        return -1;
-    }
-    if (x > y) {
-        return 1;
-    }
-    return x == y ? 0 : 2;
-}
-
-static void
-s_check_num (lua_State *L, int idx, s_num_t *n, const char *what)
-{
-    if (!s_num (L, idx, n)) {
-        luaL_error (L, "attempt to %s a %s with a sluice number", what, luaL_typename (L, idx));
-    }
-}
-
-static int
-s_num_lt (lua_State *L)
-{
-    s_num_t a, b;
-    s_check_num (L, 1, &a, "compare");
-    s_check_num (L, 2, &b, "compare");
-    lua_pushboolean (L, s_compare (&a, &b) == -1);
-    return 1;
-}
-
-static int
-s_num_le (lua_State *L)
-{
-    s_num_t a, b;
-    s_check_num (L, 1, &a, "compare");
-    s_check_num (L, 2, &b, "compare");
-    int c = s_compare (&a, &b);
-    lua_pushboolean (L, c == -1 || c == 0);
-    return 1;
-}
-
-static int
-s_num_eq (lua_State *L)
-{
-    s_num_t a, b;
-    lua_pushboolean (L, s_num (L, 1, &a) && s_num (L, 2, &b) && s_compare (&a, &b) == 0);
-    return 1;
-}
-
-//  Arithmetic on a uint64 or float32 is done on doubles, as Lua does with an
-//  integer too large for int64 (tonumber("18446744073709551615") is a float).
-static int
-s_num_arith (lua_State *L, int op)
-{
-    s_num_t a, b;
-    s_check_num (L, 1, &a, "do arithmetic on");
-    s_check_num (L, 2, &b, "do arithmetic on");
-    lua_pushnumber (L, a.d);
-    if (op == LUA_OPUNM) {
-        lua_arith (L, op);
-        return 1;
-    }
-    lua_pushnumber (L, b.d);
-    lua_arith (L, op);
-    return 1;
-}
-
-static int s_num_add (lua_State *L) { return s_num_arith (L, LUA_OPADD); }
-static int s_num_sub (lua_State *L) { return s_num_arith (L, LUA_OPSUB); }
-static int s_num_mul (lua_State *L) { return s_num_arith (L, LUA_OPMUL); }
-static int s_num_div (lua_State *L) { return s_num_arith (L, LUA_OPDIV); }
-static int s_num_mod (lua_State *L) { return s_num_arith (L, LUA_OPMOD); }
-static int s_num_pow (lua_State *L) { return s_num_arith (L, LUA_OPPOW); }
-static int s_num_idiv (lua_State *L) { return s_num_arith (L, LUA_OPIDIV); }
-static int s_num_unm (lua_State *L) { return s_num_arith (L, LUA_OPUNM); }
-
-static int
-s_uint64_tostring (lua_State *L)
-{
-    uint64_t *u = luaL_checkudata (L, 1, S_UINT64);
-    char text[24];
-    snprintf (text, sizeof text, "%llu", (unsigned long long) *u);
-    lua_pushstring (L, text);
-    return 1;
-}
-
-static int
-s_float32_tostring (lua_State *L)
-{
-    float *f = luaL_checkudata (L, 1, S_FLOAT32);
-    lua_pushnumber (L, *f);
-    luaL_tolstring (L, -1, NULL);
-    return 1;
-}
-
-//  "a" .. x for uint64 and float32: their tostring.
-static int
-s_concat (lua_State *L)
-{
-    luaL_tolstring (L, 1, NULL);
-    luaL_tolstring (L, 2, NULL);
-    lua_concat (L, 2);
-    return 1;
-}
-
-static int
-s_bin_tostring (lua_State *L)
-{
-    s_bytes_t *b = luaL_checkudata (L, 1, S_BIN);
-    lua_pushlstring (L, b->data, b->len);
-    return 1;
-}
-
-static int
-s_bin_len (lua_State *L)
-{
-    s_bytes_t *b = luaL_checkudata (L, 1, S_BIN);
-    lua_pushinteger (L, (lua_Integer) b->len);
-    return 1;
-}
-
-static int
-s_bin_eq (lua_State *L)
-{
-    s_bytes_t *a = luaL_testudata (L, 1, S_BIN);
-    s_bytes_t *b = luaL_testudata (L, 2, S_BIN);
-    lua_pushboolean (L, a && b && a->len == b->len && memcmp (a->data, b->data, a->len) == 0);
-    return 1;
-}
-
-static int
-s_ext_index (lua_State *L)
-{
-    s_ext_t *x = luaL_checkudata (L, 1, S_EXT);
-    const char *key = lua_tostring (L, 2);
-    if (key && strcmp (key, "type") == 0) {
-        lua_pushinteger (L, x->type);
-    }
-    else if (key && strcmp (key, "data") == 0) {
-        lua_pushlstring (L, x->data, x->len);
-    }
-    else {
-        lua_pushnil (L);
-    }
-    return 1;
-}
-
-static int
-s_ext_tostring (lua_State *L)
-{
-    s_ext_t *x = luaL_checkudata (L, 1, S_EXT);
-    lua_pushfstring (L, "ext(%d, %d bytes)", (int) x->type, (int) x->len);
-    return 1;
-}
-
-static int
-s_ext_eq (lua_State *L)
-{
-    s_ext_t *a = luaL_testudata (L, 1, S_EXT);
-    s_ext_t *b = luaL_testudata (L, 2, S_EXT);
-    lua_pushboolean (L, a && b && a->type == b->type && a->len == b->len
-                            && memcmp (a->data, b->data, a->len) == 0);
-    return 1;
-}
-
-// ---------------------------------------------------------------------------
-//  The sluice module functions.
-
-static int
-s_f_mark (lua_State *L, const char *mt)
-{
-    if (lua_isnoneornil (L, 1)) {
-        lua_newtable (L);
-    }
-    else {
-        luaL_checktype (L, 1, LUA_TTABLE);
-        lua_settop (L, 1);
-    }
-    luaL_setmetatable (L, mt);
-    return 1;
-}
-
-static int s_f_array (lua_State *L) { return s_f_mark (L, S_ARRAY); }
-static int s_f_map (lua_State *L) { return s_f_mark (L, S_MAP); }
-
-//  sluice.omap (k1, v1, k2, v2, ...): a map that keeps the order given (a
-//  table constructor's keys come out in Lua's hash order). Pairs whose
-//  value is nil are left out; a repeated key keeps its first place.
-static int
-s_f_omap (lua_State *L)
-{
-    int n = lua_gettop (L);
-    luaL_argcheck (L, n % 2 == 0, n, "keys and values must come in pairs");
-    lua_createtable (L, 0, n / 2);
-    luaL_setmetatable (L, S_MAP);
-    int t = n + 1;
-    lua_createtable (L, n / 2, 0);
-    int order = n + 2;
-    lua_Integer n_order = 0;
-    for (int i = 1; i < n; i += 2) {
-        if (lua_isnil (L, i + 1)) {
-            continue;
-        }
-        luaL_argcheck (L, !lua_isnil (L, i), i, "a map key cannot be nil (use sluice.null)");
-        if (lua_type (L, i) == LUA_TNUMBER && !lua_isinteger (L, i)) {
-            luaL_argcheck (L, !isnan (lua_tonumber (L, i)), i, "a map key cannot be NaN");
-        }
-        lua_pushvalue (L, i);
-        if (lua_rawget (L, t) == LUA_TNIL) {
-            lua_pushvalue (L, i);
-            lua_rawseti (L, order, ++n_order);
-        }
-        lua_pop (L, 1);
-        lua_pushvalue (L, i);
-        lua_pushvalue (L, i + 1);
-        lua_rawset (L, t);
-    }
-    if (n_order > 1) {
-        lua_rawgetp (L, LUA_REGISTRYINDEX, &s_order_key);
-        lua_pushvalue (L, t);
-        lua_pushvalue (L, order);
-        lua_rawset (L, -3);
-        lua_pop (L, 1);
-    }
-    lua_settop (L, t);
-    return 1;
-}
-
-static int
-s_f_bin (lua_State *L)
-{
-    size_t len;
-    int is_bin;
-    const char *data = sl_lua_mp_tobytes (L, 1, &len, &is_bin);
-    if (!data) {
-        return luaL_typeerror (L, 1, "string");
-    }
-    sl_lua_mp_pushbytes (L, data, len, 1);
-    return 1;
-}
-
-static int
-s_f_ext (lua_State *L)
-{
-    lua_Integer type = luaL_checkinteger (L, 1);
-    size_t len;
-    const char *data = luaL_checklstring (L, 2, &len);
-    luaL_argcheck (L, type >= -128 && type <= 127, 1, "ext type must be -128..127");
-    s_push_ext (L, (int8_t) type, data, len);
-    return 1;
-}
-
-static int
-s_f_uint64 (lua_State *L)
-{
-    if (luaL_testudata (L, 1, S_UINT64)) {
-        lua_settop (L, 1);
-        return 1;
-    }
-    if (lua_isinteger (L, 1)) {
-        luaL_argcheck (L, lua_tointeger (L, 1) >= 0, 1, "negative");
-        lua_settop (L, 1);
-        return 1;
-    }
-    const char *text = luaL_checkstring (L, 1);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull (text, &end, 10);
-    luaL_argcheck (L, *text >= '0' && *text <= '9' && *end == '\0' && errno == 0, 1,
-                   "not a decimal 64-bit unsigned integer");
-    s_push_uint64 (L, (uint64_t) v);
-    return 1;
-}
-
-static int
-s_f_float32 (lua_State *L)
-{
-    s_num_t n;
-    if (!s_num (L, 1, &n)) {
-        return luaL_typeerror (L, 1, "number");
-    }
-    s_push_float32 (L, (float) n.d);
-    return 1;
-}
-
-static int
-s_f_tonumber (lua_State *L)
-{
-    s_num_t n;
-    if (s_num (L, 1, &n)) {
-        if (n.is_int && n.negative) {
-            lua_pushinteger (L, n.i);
-        }
-        else if (n.is_int && n.u <= INT64_MAX) {
-            lua_pushinteger (L, (lua_Integer) n.u);
-        }
-        else {
-            lua_pushnumber (L, n.d);
-        }
-        return 1;
-    }
-    if (lua_type (L, 1) == LUA_TSTRING && lua_stringtonumber (L, lua_tostring (L, 1))) {
-        return 1;
-    }
-    lua_pushnil (L);
-    return 1;
-}
-
-static const char *s_table_kind (lua_State *L, int idx);
-
-static int
-s_f_type (lua_State *L)
-{
-    luaL_checkany (L, 1);
-    const char *name;
-    if (sl_lua_mp_isnull (L, 1)) {
-        name = "null";
-    }
-    else if (lua_type (L, 1) == LUA_TNUMBER) {
-        name = lua_isinteger (L, 1) ? "integer" : "float";
-    }
-    else if (luaL_testudata (L, 1, S_UINT64)) {
-        name = "uint64";
-    }
-    else if (luaL_testudata (L, 1, S_FLOAT32)) {
-        name = "float32";
-    }
-    else if (luaL_testudata (L, 1, S_BIN)) {
-        name = "bin";
-    }
-    else if (luaL_testudata (L, 1, S_EXT)) {
-        name = "ext";
-    }
-    else if (lua_type (L, 1) == LUA_TTABLE) {
-        name = s_table_kind (L, 1);
-    }
-    else {
-        name = luaL_typename (L, 1);
-    }
-    lua_pushstring (L, name);
-    return 1;
-}
-
-static void
-s_new_mt (lua_State *L, const char *name, const luaL_Reg *methods)
-{
-    luaL_newmetatable (L, name);
-    luaL_setfuncs (L, methods, 0);
-    lua_pushliteral (L, "sluice");
-    lua_setfield (L, -2, "__metatable");
-    lua_pop (L, 1);
-}
-
-void
-sl_lua_mp_open (lua_State *L)
-{
-    static const luaL_Reg num_methods[] = {
-        {"__lt", s_num_lt},     {"__le", s_num_le},     {"__eq", s_num_eq},
-        {"__add", s_num_add},   {"__sub", s_num_sub},   {"__mul", s_num_mul},
-        {"__div", s_num_div},   {"__mod", s_num_mod},   {"__pow", s_num_pow},
-        {"__idiv", s_num_idiv}, {"__unm", s_num_unm},   {"__concat", s_concat},
-        {NULL, NULL}};
-    s_new_mt (L, S_UINT64, num_methods);
-    luaL_getmetatable (L, S_UINT64);
-    lua_pushcfunction (L, s_uint64_tostring);
-    lua_setfield (L, -2, "__tostring");
-    lua_pop (L, 1);
-    s_new_mt (L, S_FLOAT32, num_methods);
-    luaL_getmetatable (L, S_FLOAT32);
-    lua_pushcfunction (L, s_float32_tostring);
-    lua_setfield (L, -2, "__tostring");
-    lua_pop (L, 1);
-
-    static const luaL_Reg bin_methods[] = {{"__tostring", s_bin_tostring},
-                                           {"__len", s_bin_len},
-                                           {"__eq", s_bin_eq},
-                                           {"__concat", s_concat},
-                                           {NULL, NULL}};
-    s_new_mt (L, S_BIN, bin_methods);
-    static const luaL_Reg ext_methods[] = {
-        {"__index", s_ext_index}, {"__tostring", s_ext_tostring}, {"__eq", s_ext_eq}, {NULL, NULL}};
-    s_new_mt (L, S_EXT, ext_methods);
-    //  The container marks are plain metatables: scripts may index and
-    //  extend marked tables as any other.
-    luaL_newmetatable (L, S_ARRAY);
-    lua_pop (L, 1);
-    luaL_newmetatable (L, S_MAP);
-    lua_pop (L, 1);
-
-    //  Key order of decoded maps, weak in its keys: forgotten with the map.
-    lua_newtable (L);
-    lua_newtable (L);
-    lua_pushliteral (L, "k");
-    lua_setfield (L, -2, "__mode");
-    lua_setmetatable (L, -2);
-    lua_rawsetp (L, LUA_REGISTRYINDEX, &s_order_key);
-
-    static const luaL_Reg functions[] = {
-        {"array", s_f_array},     {"map", s_f_map},       {"omap", s_f_omap},
-        {"bin", s_f_bin},
-        {"ext", s_f_ext},         {"uint64", s_f_uint64}, {"float32", s_f_float32},
-        {"tonumber", s_f_tonumber}, {"type", s_f_type},   {NULL, NULL}};
-    luaL_newlib (L, functions);
-    lua_pushlightuserdata (L, &s_null);
-    lua_setfield (L, -2, "null");
-    lua_pushvalue (L, -1);
-    lua_setglobal (L, "sluice");
 }
 
 // ---------------------------------------------------------------------------
@@ -643,7 +79,7 @@ s_decode_array (s_dec_t *d, uint32_t count, uint32_t depth)
         return SL_ETRUNC;
     }
     lua_createtable (L, (int) (count > INT32_MAX ? 0 : count), 0);
-    luaL_setmetatable (L, S_ARRAY);
+    luaL_setmetatable (L, MT_ARRAY);
     for (uint32_t i = 0; i < count; i++) {
         int rc = s_decode (d, depth + 1);
         if (rc) {
@@ -665,7 +101,7 @@ s_decode_map (s_dec_t *d, uint32_t count, uint32_t depth)
         return SL_ETRUNC;
     }
     lua_createtable (L, 0, (int) (count > INT32_MAX ? 0 : count));
-    luaL_setmetatable (L, S_MAP);
+    luaL_setmetatable (L, MT_MAP);
     int t = lua_gettop (L);
     int order = 0;
     lua_Integer n_order = 0;
@@ -740,7 +176,7 @@ s_decode (s_dec_t *d, uint32_t depth)
     }
     switch (b) {
     case 0xc0:
-        lua_pushlightuserdata (L, &s_null);
+        sl_lua_mp_pushnull (L);
         return 0;
     case 0xc2:
     case 0xc3:
@@ -775,7 +211,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, len)) {
             return SL_ETRUNC;
         }
-        s_push_ext (L, type, d->p, len);
+        sl_lua_mp_pushext (L, type, d->p, len);
         d->p += len;
         return 0;
     }
@@ -789,7 +225,7 @@ s_decode (s_dec_t *d, uint32_t depth)
             return SL_ETRUNC;
         }
         int8_t type = (int8_t) *d->p++;
-        s_push_ext (L, type, d->p, len);
+        sl_lua_mp_pushext (L, type, d->p, len);
         d->p += len;
         return 0;
     }
@@ -801,7 +237,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         float f;
         memcpy (&f, &bits, sizeof f);
         d->p += 4;
-        s_push_float32 (L, f);
+        sl_lua_mp_pushfloat32 (L, f);
         return 0;
     }
     case 0xcb: {
@@ -831,7 +267,7 @@ s_decode (s_dec_t *d, uint32_t depth)
                                                                           : s_get64 (d->p);
         d->p += w;
         if (b <= 0xcf) {
-            s_push_uint64 (L, u);
+            sl_lua_mp_pushuint64 (L, u);
         }
         else {
             int64_t i = w == 1 ? (int8_t) u : w == 2 ? (int16_t) u : w == 4 ? (int32_t) u
@@ -888,7 +324,7 @@ sl_lua_mp_push (lua_State *L, const uint8_t *data, size_t len, uint32_t max_dept
     }
     int top = lua_gettop (L);
     luaL_checkstack (L, 8, "decoding a record");
-    lua_rawgetp (L, LUA_REGISTRYINDEX, &s_order_key);
+    sl_lua_mp_pushorder (L);
     s_dec_t d = {.L = L, .p = data, .end = data + len, .order = lua_gettop (L)};
     rc = s_decode (&d, 0);
     if (rc) {
@@ -955,7 +391,7 @@ s_put_bytes (s_enc_t *e, const void *data, size_t len, bool bin)
 }
 
 static int
-s_put_ext (s_enc_t *e, const s_ext_t *x)
+s_put_ext (s_enc_t *e, const lua_mp_ext_t *x)
 {
     uint8_t head[6];
     size_t n;
@@ -992,15 +428,15 @@ s_put_ext (s_enc_t *e, const s_ext_t *x)
 }
 
 //  How a table encodes: "array" or "map" (see lua_mp.h).
-static const char *
-s_table_kind (lua_State *L, int idx)
+const char *
+sl_lua_mp_tablekind (lua_State *L, int idx)
 {
     idx = lua_absindex (L, idx);
     if (lua_getmetatable (L, idx)) {
-        luaL_getmetatable (L, S_ARRAY);
+        luaL_getmetatable (L, MT_ARRAY);
         bool array = lua_rawequal (L, -1, -2);
         lua_pop (L, 1);
-        luaL_getmetatable (L, S_MAP);
+        luaL_getmetatable (L, MT_MAP);
         bool map = lua_rawequal (L, -1, -2);
         lua_pop (L, 2);
         if (array) {
@@ -1157,21 +593,21 @@ s_encode (s_enc_t *e, int idx, uint32_t depth)
         return s_fail (e, SL_ETYPE, "cannot encode a light userdata");
     case LUA_TUSERDATA: {
         void *u;
-        if ((u = luaL_testudata (L, idx, S_BIN))) {
-            return s_put_bytes (e, ((s_bytes_t *) u)->data, ((s_bytes_t *) u)->len, true);
+        if ((u = luaL_testudata (L, idx, MT_BIN))) {
+            return s_put_bytes (e, ((lua_mp_bytes_t *) u)->data, ((lua_mp_bytes_t *) u)->len, true);
         }
-        if ((u = luaL_testudata (L, idx, S_UINT64))) {
+        if ((u = luaL_testudata (L, idx, MT_UINT64))) {
             S_WRITE (e, sl_mp_write_uint (out, cap, *(uint64_t *) u));
             return 0;
         }
-        if ((u = luaL_testudata (L, idx, S_FLOAT32))) {
+        if ((u = luaL_testudata (L, idx, MT_FLOAT32))) {
             uint8_t head[5] = {0xca};
             uint32_t bits;
             memcpy (&bits, u, sizeof bits);
             s_put32 (head + 1, bits);
             return s_put (e, head, sizeof head);
         }
-        if ((u = luaL_testudata (L, idx, S_EXT))) {
+        if ((u = luaL_testudata (L, idx, MT_EXT))) {
             return s_put_ext (e, u);
         }
         return s_fail (e, SL_ETYPE, "cannot encode a userdata");
@@ -1183,7 +619,7 @@ s_encode (s_enc_t *e, int idx, uint32_t depth)
                       e->max_depth);
             return s_fail (e, SL_EDEPTH, text);
         }
-        const char *kind = s_table_kind (L, idx);
+        const char *kind = sl_lua_mp_tablekind (L, idx);
         return kind[0] == 'a' ? s_encode_array (e, idx, depth) : s_encode_map (e, idx, depth);
     }
     default: {
@@ -1203,7 +639,7 @@ sl_lua_mp_encode (lua_State *L, int idx, sl_buf_t *out, uint32_t max_depth, char
         max_depth = SL_MP_DEPTH_LIMIT;
     }
     luaL_checkstack (L, 8, "encoding a value");
-    lua_rawgetp (L, LUA_REGISTRYINDEX, &s_order_key);
+    sl_lua_mp_pushorder (L);
     s_enc_t e = {.L = L, .out = out, .max_depth = max_depth, .why = why,
                  .why_size = why_size, .order = lua_gettop (L)};
     if (why_size) {

@@ -11,6 +11,11 @@
     a memory error and a timeout all come back here as an error object,
     which is then turned into the operator's return code and error text.
     docs/operators.md is the user's manual for all of this.
+
+    This file holds what the three share (the state and its limits,
+    protected calls, records in and out, the sluice library additions, the
+    operator callbacks) and the script operator; op_expr.c holds filter and
+    map, and op_lua_int.h what the two files share.
 */
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@
 #include <lualib.h>
 
 #include "lua_mp.h"
+#include "op_lua_int.h"
 #include "operator.h"
 #include "sl_buf.h"
 #include "sl_error.h"
@@ -33,30 +39,6 @@
 #define S_OUT_LIMIT     (16u << 20)     //  bytes in one output value (a batch's limit)
 #define S_HOOK_COUNT    1000            //  VM instructions between clock checks
 
-typedef enum { S_SCRIPT, S_FILTER, S_MAP } s_kind_t;
-
-typedef struct {
-    s_kind_t kind;
-    lua_State *L;
-    size_t mem_used;
-    size_t mem_limit;
-    int64_t timeout_ms;         //  0 = no limit
-    int64_t deadline;           //  sl_mono_ms () at which the running call times out
-    bool timed_out;
-    //  The call in progress (NULL outside process and flush).
-    const sl_op_record_t *in;
-    const sl_op_host_t *host;
-    int emitted;
-    bool emit_ok;               //  in process or flush
-    bool value_checked;         //  filter/map: the input value has been walked
-    int fn_ref;                 //  process, or the compiled expression
-    int flush_ref;              //  LUA_NOREF when the script has no flush
-    int builtins_ref;           //  filter/map: names visible after the record's
-    sl_buf_t value;
-    sl_buf_t headers;
-    char why[256];
-} s_lua_t;
-
 // ---------------------------------------------------------------------------
 //  Limits: memory through the allocator, time through a count hook.
 
@@ -65,7 +47,7 @@ typedef struct {
 static void *
 s_alloc (void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    s_lua_t *self = ud;
+    op_lua_t *self = ud;
     if (!ptr) {
         osize = 0;
     }
@@ -94,7 +76,7 @@ s_hook (lua_State *L, lua_Debug *ar)
     (void) ar;
     void *ud;
     lua_getallocf (L, &ud);
-    s_lua_t *self = ud;
+    op_lua_t *self = ud;
     if (self->timed_out || sl_mono_ms () > self->deadline) {
         self->timed_out = true;
         lua_sethook (L, s_hook, LUA_MASKCOUNT, 1);
@@ -103,7 +85,7 @@ s_hook (lua_State *L, lua_Debug *ar)
 }
 
 static void
-s_arm (s_lua_t *self)
+s_arm (op_lua_t *self)
 {
     self->timed_out = false;
     if (self->timeout_ms > 0) {
@@ -113,7 +95,7 @@ s_arm (s_lua_t *self)
 }
 
 static void
-s_disarm (s_lua_t *self)
+s_disarm (op_lua_t *self)
 {
     lua_sethook (self->L, NULL, 0, 0);
 }
@@ -147,7 +129,7 @@ s_describe (lua_State *L)
 //  protected, under the time limit. 0 on success, else SL_OP_RETRY or
 //  SL_OP_FAIL with the reason in self->why.
 static int
-s_call (s_lua_t *self, lua_CFunction body, void *arg)
+s_call (op_lua_t *self, lua_CFunction body, void *arg)
 {
     lua_State *L = self->L;
     lua_settop (L, 0);
@@ -191,8 +173,8 @@ done:
     return rc;
 }
 
-static s_lua_t *
-s_self (lua_State *L)
+op_lua_t *
+sl_op_lua_self (lua_State *L)
 {
     return lua_touserdata (L, lua_upvalueindex (1));
 }
@@ -212,8 +194,8 @@ s_is_record (lua_State *L, int idx)
     return is;
 }
 
-static void
-s_raise_fail (lua_State *L, const char *what, int code)
+void
+sl_op_lua_raise_fail (lua_State *L, const char *what, int code)
 {
     lua_createtable (L, 0, 2);
     lua_pushboolean (L, 1);
@@ -225,8 +207,8 @@ s_raise_fail (lua_State *L, const char *what, int code)
 
 //  Pushes a raw msgpack object, raising a FAIL when it is malformed (input
 //  bytes do not get better by retrying).
-static void
-s_push_raw (lua_State *L, const uint8_t *data, size_t len, const char *what)
+void
+sl_op_lua_push_raw (lua_State *L, const uint8_t *data, size_t len, const char *what)
 {
     static const uint8_t nil = 0xc0;
     if (!data || !len) {
@@ -235,7 +217,7 @@ s_push_raw (lua_State *L, const uint8_t *data, size_t len, const char *what)
     }
     int rc = sl_lua_mp_push (L, data, len, SL_MP_MAX_DEPTH);
     if (rc) {
-        s_raise_fail (L, what, rc);
+        sl_op_lua_raise_fail (L, what, rc);
     }
 }
 
@@ -256,7 +238,7 @@ s_fill_from_input (lua_State *L, int idx, const sl_op_record_t *in)
     }
     if (in->headers) {
         if (lua_getfield (L, idx, "headers") == LUA_TNIL) {
-            s_push_raw (L, in->headers, in->headers_len, "input headers");
+            sl_op_lua_push_raw (L, in->headers, in->headers_len, "input headers");
             lua_setfield (L, idx, "headers");
         }
         lua_pop (L, 1);
@@ -268,12 +250,12 @@ s_fill_from_input (lua_State *L, int idx, const sl_op_record_t *in)
     lua_pop (L, 1);
 }
 
-static void
-s_push_record (lua_State *L, const sl_op_record_t *in)
+void
+sl_op_lua_push_record (lua_State *L, const sl_op_record_t *in)
 {
     lua_createtable (L, 0, 6);
     luaL_setmetatable (L, S_RECORD);
-    s_push_raw (L, in->value, in->value_len, "input value");
+    sl_op_lua_push_raw (L, in->value, in->value_len, "input value");
     lua_setfield (L, -2, "value");
     lua_pushinteger (L, (lua_Integer) in->offset);
     lua_setfield (L, -2, "offset");
@@ -281,7 +263,7 @@ s_push_record (lua_State *L, const sl_op_record_t *in)
 }
 
 static void
-s_encode (lua_State *L, s_lua_t *self, int idx, sl_buf_t *out, const char *what)
+s_encode (lua_State *L, op_lua_t *self, int idx, sl_buf_t *out, const char *what)
 {
     sl_buf_reset (out);
     if (sl_lua_mp_encode (L, idx, out, SL_MP_MAX_DEPTH, self->why, sizeof self->why)) {
@@ -291,8 +273,8 @@ s_encode (lua_State *L, s_lua_t *self, int idx, sl_buf_t *out, const char *what)
 
 //  Emits the value at idx: a record table as a record, anything else as the
 //  value of a record with the input's key, headers and timestamp.
-static void
-s_emit (lua_State *L, s_lua_t *self, int idx)
+void
+sl_op_lua_emit (lua_State *L, op_lua_t *self, int idx)
 {
     idx = lua_absindex (L, idx);
     int top = lua_gettop (L);
@@ -375,11 +357,11 @@ s_emit (lua_State *L, s_lua_t *self, int idx)
 static int
 s_l_emit (lua_State *L)
 {
-    s_lua_t *self = s_self (L);
+    op_lua_t *self = sl_op_lua_self (L);
     int n = lua_gettop (L);
     luaL_argcheck (L, n > 0, 1, "emit needs a value");
     for (int i = 1; i <= n; i++) {
-        s_emit (L, self, i);
+        sl_op_lua_emit (L, self, i);
     }
     return 0;
 }
@@ -389,7 +371,7 @@ s_l_emit (lua_State *L)
 static int
 s_l_record (lua_State *L)
 {
-    s_lua_t *self = s_self (L);
+    op_lua_t *self = sl_op_lua_self (L);
     if (lua_isnoneornil (L, 1)) {
         lua_newtable (L);
     }
@@ -420,7 +402,7 @@ s_l_retry (lua_State *L)
 }
 
 static void
-s_host_log (s_lua_t *self, sl_op_log_t level, const char *text)
+s_host_log (op_lua_t *self, sl_op_log_t level, const char *text)
 {
     if (self->host && self->host->log) {
         self->host->log (self->host->ctx, level, text);
@@ -444,7 +426,7 @@ s_l_log (lua_State *L)
         luaL_addvalue (&b);
     }
     luaL_pushresult (&b);
-    s_host_log (s_self (L), (sl_op_log_t) level, lua_tostring (L, -1));
+    s_host_log (sl_op_lua_self (L), (sl_op_log_t) level, lua_tostring (L, -1));
     return 0;
 }
 
@@ -468,23 +450,12 @@ s_option (int n, const char *const *keys, const char *const *values, const char 
     return NULL;
 }
 
-//  Options common to all three operators, set before the state exists.
-typedef struct {
-    const char *main;           //  file or expr
-    int64_t timeout_ms;
-    int64_t memory_mb;
-    bool sandbox;
-    int n;
-    const char *const *keys;
-    const char *const *values;
-} s_init_t;
-
 //  (protected) Libraries, the sluice table and the record metatable.
 static int
 s_setup_state (lua_State *L)
 {
-    s_lua_t *self = lua_touserdata (L, 1);
-    s_init_t *init = lua_touserdata (L, 2);
+    op_lua_t *self = lua_touserdata (L, 1);
+    op_lua_init_t *init = lua_touserdata (L, 2);
     luaL_openlibs (L);
     sl_lua_mp_open (L);
     int sluice = lua_gettop (L);
@@ -524,8 +495,8 @@ s_setup_state (lua_State *L)
 static int
 s_setup_script (lua_State *L)
 {
-    s_lua_t *self = lua_touserdata (L, 1);
-    s_init_t *init = lua_touserdata (L, 2);
+    op_lua_t *self = lua_touserdata (L, 1);
+    op_lua_init_t *init = lua_touserdata (L, 2);
     if (luaL_loadfilex (L, init->main, "t") != LUA_OK) {
         return lua_error (L);
     }
@@ -563,12 +534,12 @@ s_setup_script (lua_State *L)
 
 //  Emits every non-nil value from base to the top of the stack.
 static void
-s_emit_returns (lua_State *L, s_lua_t *self, int base)
+s_emit_returns (lua_State *L, op_lua_t *self, int base)
 {
     int top = lua_gettop (L);
     for (int i = base; i <= top; i++) {
         if (!lua_isnil (L, i)) {
-            s_emit (L, self, i);
+            sl_op_lua_emit (L, self, i);
         }
     }
 }
@@ -577,9 +548,9 @@ s_emit_returns (lua_State *L, s_lua_t *self, int base)
 static int
 s_body_process (lua_State *L)
 {
-    s_lua_t *self = lua_touserdata (L, 1);
+    op_lua_t *self = lua_touserdata (L, 1);
     lua_rawgeti (L, LUA_REGISTRYINDEX, self->fn_ref);
-    s_push_record (L, self->in);
+    sl_op_lua_push_record (L, self->in);
     lua_call (L, 1, LUA_MULTRET);
     s_emit_returns (L, self, 3);
     return 0;
@@ -589,194 +560,20 @@ s_body_process (lua_State *L)
 static int
 s_body_flush (lua_State *L)
 {
-    s_lua_t *self = lua_touserdata (L, 1);
+    op_lua_t *self = lua_touserdata (L, 1);
     lua_rawgeti (L, LUA_REGISTRYINDEX, self->flush_ref);
     lua_call (L, 0, LUA_MULTRET);
     s_emit_returns (L, self, 3);
     return 0;
 }
 
-
-// ---------------------------------------------------------------------------
-//  Filter and map: one expression, compiled once, evaluated per record in
-//  an environment that looks names up in the record's value.
-
-#define S_ENV "sluice.env"
-
-//  Pushes member `name` of the input value when the value is a map that has
-//  it (the last such member, as a Lua table would keep), decoding only that
-//  member. False when the value is not a map or has no such member.
-static bool
-s_value_field (lua_State *L, s_lua_t *self, const char *name, size_t name_len)
-{
-    const sl_op_record_t *in = self->in;
-    if (!in->value || !in->value_len) {
-        return false;
-    }
-    if (!self->value_checked) {
-        size_t used;
-        int rc = sl_mp_skip (in->value, in->value_len, SL_MP_MAX_DEPTH, &used);
-        if (rc || used != in->value_len) {
-            s_raise_fail (L, "input value", rc ? rc : SL_EPROTO);
-        }
-        self->value_checked = true;
-    }
-    const uint8_t *p = in->value;
-    const uint8_t *end = p + in->value_len;
-    uint32_t count;
-    if (sl_mp_read_map (&p, end, &count)) {
-        return false;
-    }
-    const uint8_t *found = NULL;
-    size_t found_len = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        const uint8_t *key;
-        uint32_t key_len;
-        size_t used;
-        bool match = false;
-        if (sl_mp_read_str (&p, end, &key, &key_len) == 0) {
-            match = key_len == name_len && memcmp (key, name, name_len) == 0;
-        }
-        else if (sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used) == 0) {
-            p += used;
-        }
-        else {
-            return false;
-        }
-        if (sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used)) {
-            return false;
-        }
-        if (match) {
-            found = p;
-            found_len = used;
-        }
-        p += used;
-    }
-    if (!found) {
-        return false;
-    }
-    s_push_raw (L, found, found_len, "input value");
-    return true;
-}
-
-//  __index of the expression's environment: value fields, then the record's
-//  own fields, then the builtins. Found values are cached in the (per-record)
-//  environment table.
-static int
-s_env_index (lua_State *L)
-{
-    s_lua_t *self = s_self (L);
-    const sl_op_record_t *in = self->in;
-    size_t len;
-    const char *name = lua_type (L, 2) == LUA_TSTRING ? lua_tolstring (L, 2, &len) : NULL;
-    if (in && name) {
-        bool found = s_value_field (L, self, name, len);
-        if (!found) {
-            found = true;
-            if (strcmp (name, "value") == 0) {
-                s_push_raw (L, in->value, in->value_len, "input value");
-            }
-            else if (strcmp (name, "record") == 0) {
-                s_push_record (L, in);
-            }
-            else if (strcmp (name, "key") == 0 && in->key) {
-                sl_lua_mp_pushbytes (L, in->key, in->key_len, in->key_is_bin);
-            }
-            else if (strcmp (name, "headers") == 0 && in->headers) {
-                s_push_raw (L, in->headers, in->headers_len, "input headers");
-            }
-            else if (strcmp (name, "timestamp") == 0) {
-                lua_pushinteger (L, in->timestamp);
-            }
-            else if (strcmp (name, "offset") == 0) {
-                lua_pushinteger (L, (lua_Integer) in->offset);
-            }
-            else {
-                found = false;
-            }
-        }
-        if (found) {
-            lua_pushvalue (L, 2);
-            lua_pushvalue (L, -2);
-            lua_rawset (L, 1);
-            return 1;
-        }
-    }
-    lua_rawgeti (L, LUA_REGISTRYINDEX, self->builtins_ref);
-    lua_pushvalue (L, 2);
-    lua_rawget (L, -2);
-    return 1;
-}
-
-//  (protected) Compiles the expression and makes the builtins table.
-static int
-s_setup_expr (lua_State *L)
-{
-    s_lua_t *self = lua_touserdata (L, 1);
-    s_init_t *init = lua_touserdata (L, 2);
-    //  A newline ends a trailing "--" comment before the parenthesis; without
-    //  one, errors keep pointing at line 1.
-    lua_pushfstring (L, strstr (init->main, "--") ? "return (%s\n)" : "return (%s)", init->main);
-    size_t len;
-    const char *code = lua_tolstring (L, -1, &len);
-    if (luaL_loadbufferx (L, code, len, "=expr", "t") != LUA_OK) {
-        return lua_error (L);
-    }
-    self->fn_ref = luaL_ref (L, LUA_REGISTRYINDEX);
-
-    static const char *const names[] = {"math", "string", "table", "utf8", "tostring",
-                                        "tonumber", "type", "pairs", "ipairs", "select",
-                                        "next", "error", "assert", "sluice", NULL};
-    lua_newtable (L);
-    for (int i = 0; names[i]; i++) {
-        lua_getglobal (L, names[i]);
-        lua_setfield (L, -2, names[i]);
-    }
-    lua_getglobal (L, "sluice");
-    lua_getfield (L, -1, "null");
-    lua_setfield (L, -3, "null");
-    lua_pop (L, 1);
-    self->builtins_ref = luaL_ref (L, LUA_REGISTRYINDEX);
-
-    luaL_newmetatable (L, S_ENV);
-    lua_pushlightuserdata (L, self);
-    lua_pushcclosure (L, s_env_index, 1);
-    lua_setfield (L, -2, "__index");
-    lua_pop (L, 1);
-    return 0;
-}
-
-//  (protected) One record through the expression.
-static int
-s_body_expr (lua_State *L)
-{
-    s_lua_t *self = lua_touserdata (L, 1);
-    self->value_checked = false;
-    lua_rawgeti (L, LUA_REGISTRYINDEX, self->fn_ref);
-    lua_createtable (L, 0, 4);
-    luaL_setmetatable (L, S_ENV);
-    lua_setupvalue (L, -2, 1);
-    lua_call (L, 0, 1);
-    if (self->kind == S_MAP) {
-        s_emit (L, self, -1);
-    }
-    else if (lua_toboolean (L, -1)) {
-        //  The input as it came, byte for byte.
-        if (self->host->emit (self->host->ctx, self->in) != 0) {
-            return luaL_error (L, "output record refused by the worker");
-        }
-        self->emitted++;
-    }
-    return 0;
-}
-
 // ---------------------------------------------------------------------------
 //  The operator callbacks.
 
-static void
-s_destroy (void *state)
+void
+sl_op_lua_destroy (void *state)
 {
-    s_lua_t *self = state;
+    op_lua_t *self = state;
     if (!self) {
         return;
     }
@@ -808,20 +605,20 @@ s_parse_bool (const char *text, bool *out)
     return false;
 }
 
-static int
-s_init (s_kind_t kind, void **state, const sl_op_host_t *host, int n, const char *const *keys,
-        const char *const *values)
+int
+sl_op_lua_init (op_lua_kind_t kind, void **state, const sl_op_host_t *host, int n,
+                const char *const *keys, const char *const *values)
 {
     static const char *const names[] = {"lua", "filter", "map"};
     char why[300];
-    s_lua_t *self = NULL;
-    s_init_t init = {.n = n, .keys = keys, .values = values, .timeout_ms = 1000,
-                     .memory_mb = 256};
-    init.main = s_option (n, keys, values, kind == S_SCRIPT ? "file" : "expr");
+    op_lua_t *self = NULL;
+    op_lua_init_t init = {.n = n, .keys = keys, .values = values, .timeout_ms = 1000,
+                          .memory_mb = 256};
+    init.main = s_option (n, keys, values, kind == OP_LUA_SCRIPT ? "file" : "expr");
     const char *text;
     if (!init.main || !init.main[0]) {
         snprintf (why, sizeof why, "%s: needs its %s", names[kind],
-                  kind == S_SCRIPT ? "script file" : "expression");
+                  kind == OP_LUA_SCRIPT ? "script file" : "expression");
         goto fail;
     }
     if ((text = s_option (n, keys, values, "timeout_ms"))
@@ -857,7 +654,7 @@ s_init (s_kind_t kind, void **state, const sl_op_host_t *host, int n, const char
         goto fail;
     }
     if (s_call (self, s_setup_state, &init)
-        || s_call (self, kind == S_SCRIPT ? s_setup_script : s_setup_expr, &init)) {
+        || s_call (self, kind == OP_LUA_SCRIPT ? s_setup_script : sl_op_expr_setup, &init)) {
         snprintf (why, sizeof why, "%s: %s", names[kind], self->why);
         goto fail;
     }
@@ -868,19 +665,19 @@ fail:
     if (host && host->error) {
         host->error (host->ctx, why);
     }
-    s_destroy (self);
+    sl_op_lua_destroy (self);
     return SL_EINVAL;
 }
 
-static int
-s_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
+int
+sl_op_lua_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
 {
-    s_lua_t *self = state;
+    op_lua_t *self = state;
     self->in = in;
     self->host = host;
     self->emitted = 0;
     self->emit_ok = true;
-    int rc = s_call (self, self->kind == S_SCRIPT ? s_body_process : s_body_expr, NULL);
+    int rc = s_call (self, self->kind == OP_LUA_SCRIPT ? s_body_process : sl_op_expr_body, NULL);
     self->in = NULL;
     self->emit_ok = false;
     if (rc) {
@@ -893,7 +690,7 @@ s_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
 static int
 s_flush (void *state, const sl_op_host_t *host)
 {
-    s_lua_t *self = state;
+    op_lua_t *self = state;
     if (self->flush_ref == LUA_NOREF) {
         return SL_OP_OK;
     }
@@ -914,40 +711,14 @@ static int
 s_init_lua (void **state, const sl_op_host_t *host, int n, const char *const *keys,
             const char *const *values)
 {
-    return s_init (S_SCRIPT, state, host, n, keys, values);
+    return sl_op_lua_init (OP_LUA_SCRIPT, state, host, n, keys, values);
 }
-
-static int
-s_init_filter (void **state, const sl_op_host_t *host, int n, const char *const *keys,
-               const char *const *values)
-{
-    return s_init (S_FILTER, state, host, n, keys, values);
-}
-
-static int
-s_init_map (void **state, const sl_op_host_t *host, int n, const char *const *keys,
-            const char *const *values)
-{
-    return s_init (S_MAP, state, host, n, keys, values);
-}
-
-#define S_LIMIT_OPTIONS                                                                   \
-    {"timeout_ms", SL_OPT_INT, "1000",                                                    \
-     "abort a call (process, flush, init) running longer than this; 0 = no limit"},       \
-    {                                                                                     \
-        "memory_mb", SL_OPT_INT, "256", "memory the Lua state may use, in MiB"            \
-    }
 
 static const sl_op_option_t s_lua_options[] = {
     {"file", SL_OPT_STRING, NULL, "the Lua script (defines process(record))"},
     {"arg", SL_OPT_STRING, "", "free text for the script, in init(options).arg"},
     {"sandbox", SL_OPT_BOOL, "false", "remove io, os (but time/clock/date), load, require, debug"},
-    S_LIMIT_OPTIONS,
-    {NULL, 0, NULL, NULL}};
-
-static const sl_op_option_t s_expr_options[] = {
-    {"expr", SL_OPT_STRING, NULL, "a Lua expression"},
-    S_LIMIT_OPTIONS,
+    OP_LUA_LIMIT_OPTIONS,
     {NULL, 0, NULL, NULL}};
 
 static const sl_operator_t s_lua_op = {
@@ -956,47 +727,13 @@ static const sl_operator_t s_lua_op = {
     .description = "runs a Lua script's process(record) on every record",
     .options = s_lua_options,
     .init = s_init_lua,
-    .process = s_process,
+    .process = sl_op_lua_process,
     .flush = s_flush,
-    .destroy = s_destroy,
-};
-
-static const sl_operator_t s_filter_op = {
-    .abi = SL_OPERATOR_ABI,
-    .name = "filter",
-    .description = "keeps the records for which a Lua expression is true",
-    .options = s_expr_options,
-    .init = s_init_filter,
-    .process = s_process,
-    .flush = NULL,
-    .destroy = s_destroy,
-};
-
-static const sl_operator_t s_map_op = {
-    .abi = SL_OPERATOR_ABI,
-    .name = "map",
-    .description = "replaces each record's value with a Lua expression's result",
-    .options = s_expr_options,
-    .init = s_init_map,
-    .process = s_process,
-    .flush = NULL,
-    .destroy = s_destroy,
+    .destroy = sl_op_lua_destroy,
 };
 
 const sl_operator_t *
 sl_op_lua (void)
 {
     return &s_lua_op;
-}
-
-const sl_operator_t *
-sl_op_filter (void)
-{
-    return &s_filter_op;
-}
-
-const sl_operator_t *
-sl_op_map (void)
-{
-    return &s_map_op;
 }

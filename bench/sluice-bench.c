@@ -33,7 +33,7 @@
 #include "sl_util.h"
 
 enum { OPT_BROKER, OPT_STREAM, OPT_RATE, OPT_SECONDS, OPT_LINGER, OPT_SIZE, OPT_COUNT,
-       OPT_BATCH, OPT_WINDOW };
+       OPT_BATCH, OPT_WINDOW, OPT_OUT };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", false},
@@ -45,6 +45,9 @@ static const sl_opt_t s_opts[] = {
     [OPT_COUNT] = {"count", 'n', "N", "ingest: records to publish (default 2000000)", false},
     [OPT_BATCH] = {"batch", 0, "N", "ingest: records per batch (default 1000)", false},
     [OPT_WINDOW] = {"window", 0, "N", "ingest: batches in flight (default 16)", false},
+    [OPT_OUT] = {"out", 0, "STREAM",
+                 "latency: read the records back from STREAM (the output of a worker group "
+                 "reading --stream) instead of --stream itself", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -58,6 +61,7 @@ typedef struct {
     uint64_t count;
     uint64_t batch;
     uint64_t window;
+    const char *out;
 } bench_config_t;
 
 static int
@@ -86,6 +90,9 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         return sl_parse_u64 (arg, &c->batch);
     case OPT_WINDOW:
         return sl_parse_u64 (arg, &c->window);
+    case OPT_OUT:
+        c->out = arg;
+        return 0;
     }
     return 0;
 }
@@ -130,7 +137,7 @@ s_latency (bench_config_t c)
     }
     zsock_t *sub = zsock_new (ZMQ_SUB);
     uint8_t topic[SL_NAME_MAX + 2];
-    size_t topic_len = sl_topic (c.stream, topic);
+    size_t topic_len = sl_topic (c.out ? c.out : c.stream, topic);
     zsock_set_rcvhwm (sub, 1000);
     zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, topic, topic_len);
     zsock_connect (sub, "%s", sl_client_pub_endpoint (client));
@@ -237,8 +244,9 @@ s_latency (bench_config_t c)
         sum += (double) lat[i];
     }
     printf ("records=%" PRIu64 " received=%" PRIu64 " rate=%" PRIu64 "/s linger=%" PRIu64
-            "ms elapsed=%.2fs\n",
-            total, received, c.rate, c.linger_ms, (double) elapsed / 1e6);
+            "ms elapsed=%.2fs path=%s%s%s\n",
+            total, received, c.rate, c.linger_ms, (double) elapsed / 1e6, c.stream,
+            c.out ? "->" : "", c.out ? c.out : "");
     printf ("latency_us p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " p99.9=%" PRId64
             " max=%" PRId64 " mean=%.0f\n",
             lat[received / 2], lat[received * 90 / 100], lat[received * 99 / 100],

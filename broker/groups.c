@@ -19,7 +19,7 @@
 #include "sl_util.h"
 
 #define SILENCE_MS        3000      //  a member silent this long is gone
-#define DEFAULT_WINDOW    2
+#define DEFAULT_WINDOW    8
 #define DEFAULT_BATCH     1000
 #define DEFAULT_DELIVER   5
 #define DEFAULT_LEASE_MS  30000

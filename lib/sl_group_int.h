@@ -63,15 +63,15 @@ struct _sl_group_t {
     uint64_t next_lease_id;
     uint64_t next_member_id;
     uint64_t work_seq;
-    member_t **members;           //  one allocation each: peers are lent out
+    member_t **members;             //  one allocation each: peers are lent out
     size_t n_members, cap_members;
     lease_t *live;
     size_t n_live, cap_live;
-    entry_t *queue;               //  sorted by offset, oldest first
+    entry_t *queue;                 //  sorted by offset, oldest first
     size_t n_queue, cap_queue;
-    range_t *done;                //  sorted, disjoint, not adjacent, above checkpoint
+    range_t *done;                  //  sorted, disjoint, not adjacent, above checkpoint
     size_t n_done, cap_done;
-    attempt_t *attempts;          //  sorted by offset, records not done
+    attempt_t *attempts;            //  sorted by offset, records not done
     size_t n_attempts, cap_attempts;
     lease_t history[SL_GROUP_HISTORY];
     size_t n_history, history_next;

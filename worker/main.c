@@ -29,7 +29,7 @@ static const sl_opt_t s_opts[] = {
     [O_OUT] = {"out", 'o', "STREAM", "output stream, not the input (required)", false},
     [O_MEMBER] = {"member", 'm', "NAME", "member name, unique in the group (default "
                                          "HOSTNAME-PID)", false},
-    [O_WINDOW] = {"window", 'w', "N", "leases held at once, 1..64 (default 2)", false},
+    [O_WINDOW] = {"window", 'w', "N", "leases held at once, 1..64 (default 8)", false},
     [O_BATCH] = {"batch", 0, "N", "records per lease, 1..65536 (default 1000)", false},
     [O_FROM] = {"from", 'f', "POS", "where a new group starts: beginning (default) or end",
                 false},

@@ -48,7 +48,7 @@ void
 sl_worker_config_defaults (sl_worker_config_t *cfg)
 {
     memset (cfg, 0, sizeof *cfg);
-    cfg->window = 2;
+    cfg->window = 8;
     cfg->batch = 1000;
     cfg->max_deliver = 5;
     cfg->lease_ms = 30000;

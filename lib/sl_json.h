@@ -26,7 +26,7 @@
     SL_MP_MAX_DEPTH deep is accepted.
     JSON -> msgpack is built on yajl's streaming parser (yajl 2.1): no tree,
     numbers as raw text so that integers are exact over the full int64 and
-    uint64 range, strict grammar; sl_json.c adds the UTF-8, surrogate and
+    uint64 range, strict grammar; sl_json_explain.c adds the UTF-8, surrogate and
     depth checks yajl lacks and names each fault with its column.
     msgpack -> JSON is our own writer (sl_json_write.c): yajl_gen cannot
     nest deeper than 128. json-c is not used: 0.16 clamps integers outside

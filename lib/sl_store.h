@@ -6,7 +6,7 @@
       log        u32 stream id BE + u64 base offset BE -> stored batch blob
       producers  <producer> 0x00 <stream> -> u64 acked seq BE, i64 updated ms BE
       readers    <stream> 0x00 <reader>  -> u64 next offset BE, i64 updated ms BE
-      groups     <group> -> group state (lib/sl_group.c's encoding, opaque here)
+      groups     <group> -> group state (lib/sl_group_codec.c's encoding, opaque here)
     Only this module includes lmdb.h. Writes happen inside one write
     transaction opened with sl_store_begin (the broker's group commit);
     reads open their own read-only transaction per call. Data handed to a

@@ -31,8 +31,8 @@ typedef enum {
     SL_OPK_PASS = 0,    //  no operator: each input record is its own output
     SL_OPK_EXEC,        //  a long-running child process speaking JSON lines
     SL_OPK_LUA,         //  a Lua script (op_lua.c)
-    SL_OPK_FILTER,      //  keep records for which an expression is true (op_lua.c)
-    SL_OPK_MAP,         //  replace each value with an expression (op_lua.c)
+    SL_OPK_FILTER,      //  keep records for which an expression is true (op_expr.c)
+    SL_OPK_MAP,         //  replace each value with an expression (op_expr.c)
     SL_OPK_PLUGIN,      //  a shared object exporting sluice_operator (op_plugin.c)
 } sl_op_kind_t;
 

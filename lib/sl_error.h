@@ -31,7 +31,8 @@
     X(SL_ECLOSED, -19, 1, "connection closed")                                    \
     X(SL_EMAPFULL, -20, 1, "storage map full: grown, retry the transaction")      \
     X(SL_ETYPE,   -21, 0, "wrong type")                                           \
-    X(SL_ESTATE,  -22, 0, "command not valid in this state")
+    X(SL_ESTATE,  -22, 0, "command not valid in this state")                      \
+    X(SL_EDENIED, -23, 0, "permission denied")
 
 enum {
 #define SL_ERROR_ENUM(name, value, retry, text) name = value,

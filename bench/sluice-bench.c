@@ -33,7 +33,7 @@
 #include "sl_util.h"
 
 enum { OPT_BROKER, OPT_STREAM, OPT_RATE, OPT_SECONDS, OPT_LINGER, OPT_SIZE, OPT_COUNT,
-       OPT_BATCH, OPT_WINDOW, OPT_OUT };
+       OPT_BATCH, OPT_WINDOW, OPT_OUT, OPT_CURVE_SECRET, OPT_BROKER_KEY };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", false},
@@ -48,6 +48,8 @@ static const sl_opt_t s_opts[] = {
     [OPT_OUT] = {"out", 0, "STREAM",
                  "latency: read the records back from STREAM (the output of a worker group "
                  "reading --stream) instead of --stream itself", false},
+    [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE on)", false},
+    [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -62,6 +64,8 @@ typedef struct {
     uint64_t batch;
     uint64_t window;
     const char *out;
+    const char *curve_secret;
+    const char *broker_key;
 } bench_config_t;
 
 static int
@@ -92,6 +96,12 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         return sl_parse_u64 (arg, &c->window);
     case OPT_OUT:
         c->out = arg;
+        return 0;
+    case OPT_CURVE_SECRET:
+        c->curve_secret = arg;
+        return 0;
+    case OPT_BROKER_KEY:
+        c->broker_key = arg;
         return 0;
     }
     return 0;
@@ -140,6 +150,7 @@ s_latency (bench_config_t c)
     size_t topic_len = sl_topic (c.out ? c.out : c.stream, topic);
     zsock_set_rcvhwm (sub, 1000);
     zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, topic, topic_len);
+    sl_client_secure (client, sub);
     zsock_connect (sub, "%s", sl_client_pub_endpoint (client));
     zclock_sleep (300);     //  let the subscription reach the broker before timing starts
 
@@ -424,6 +435,13 @@ main (int argc, char **argv)
         c.window == 0 || c.count == 0) {
         fprintf (stderr, "sluice-bench: bad numbers (size <= 60000, batch 1..65536); try --help\n");
         return 2;
+    }
+    if (!c.curve_secret != !c.broker_key) {
+        fprintf (stderr, "sluice-bench: --curve-secret and --broker-key go together\n");
+        return 2;
+    }
+    if (sl_client_set_security (c.curve_secret, c.broker_key)) {
+        return 1;
     }
     zsys_init ();
     if (streq (mode, "latency")) {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sl_batch.h"
+#include "sl_curve.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_mp.h"
@@ -103,6 +104,55 @@ s_derive_pub (const char *listen, char *bind, size_t bind_size, char *advert, si
     return 0;
 }
 
+//  Security: both sockets become CURVE servers with the broker's key, and
+//  the ZAP handler (the allow list) starts before either binds. Refuses to
+//  run open: a secret without an allow list is an error unless allow_any.
+static int
+s_secure (sl_broker_t *self, const sl_broker_config_t *config)
+{
+    if (!config->curve_secret) {
+        if (config->allow_dir || config->allow_any) {
+            sl_error ("broker", "--allow and --allow-any need --curve-secret (the broker's "
+                      "key pair)");
+            return SL_EINVAL;
+        }
+        return 0;
+    }
+    if (!config->allow_dir && !config->allow_any) {
+        sl_error ("broker", "refusing to run with --curve-secret but no allow list: give "
+                  "--allow DIR (or --allow-any, for testing only)");
+        return SL_EINVAL;
+    }
+    if (config->allow_dir && config->allow_any) {
+        sl_error ("broker", "give --allow DIR or --allow-any, not both");
+        return SL_EINVAL;
+    }
+    int rc = 0;
+    zcert_t *cert = sl_curve_load_secret (config->curve_secret, &rc);
+    if (!cert) {
+        sl_error ("broker", "cannot load the key pair %s: %s (make one with: sluice keygen "
+                  "NAME)", config->curve_secret, sl_strerror (rc));
+        return rc;
+    }
+    self->denied_logged = zhashx_new ();
+    self->auth = sl_curve_auth_new (config->allow_any ? NULL : config->allow_dir, &rc);
+    if (!self->auth || !self->denied_logged) {
+        rc = rc ? rc : SL_ENOMEM;
+    }
+    else if (sl_curve_server (self->router, cert, SL_CURVE_DOMAIN)
+             || sl_curve_server (self->pub, cert, SL_CURVE_DOMAIN_LIVE)
+             || sl_curve_auth_watch (self->auth, self->router)
+             || sl_curve_auth_watch (self->auth, self->pub)) {
+        sl_error ("broker", "cannot make the sockets CURVE servers");
+        rc = SL_EINVAL;
+    }
+    else {
+        sl_info ("broker", "CURVE on every socket, broker key %s", zcert_public_txt (cert));
+    }
+    zcert_destroy (&cert);
+    return rc;
+}
+
 sl_broker_t *
 sl_broker_new (const sl_broker_config_t *config, int *err)
 {
@@ -147,6 +197,10 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     zsock_set_linger (self->pub, 0);
     zsock_set_heartbeat_ivl (self->pub, HEARTBEAT_MS);
     zsock_set_heartbeat_timeout (self->pub, 3 * HEARTBEAT_MS);
+    *err = s_secure (self, config);
+    if (*err) {
+        goto fail;
+    }
 
     //  An IPv6 literal ("tcp://[::1]:7600") needs the socket in IPv6 mode,
     //  which still accepts IPv4 peers.
@@ -217,6 +271,12 @@ sl_broker_destroy (sl_broker_t **self_p)
     }
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
+    if (self->auth) {
+        sl_info ("broker", "security: %" PRIu64 " connections refused, %" PRIu64
+                 " requests denied", sl_curve_auth_refused (self->auth), self->n_denied);
+        sl_curve_auth_destroy (&self->auth);
+    }
+    zhashx_destroy (&self->denied_logged);
     zhashx_destroy (&self->seqs);
     zhashx_destroy (&self->bad_peers);
     sl_groups_destroy (&self->groups);
@@ -310,6 +370,64 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
     //  Replies to a PUBLISH name its seq (docs/PROTOCOL.md §5.2).
     uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
     sl_broker_reply_error (self, peer, req, code, what ? what : sl_strerror (code), 0);
+}
+
+//  Security: the key that sent a request (ZAP's User-Id) must still be
+//  allowed and hold the right the request needs on its stream. A denial is
+//  answered with ERROR DENIED, logged once per key, right and stream, and
+//  counted. True when denied.
+static bool
+s_denied (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key)
+{
+    sl_right_t right = SL_RIGHT_READ;
+    const char *streams[2] = {NULL, NULL};
+    switch (msg->cmd) {
+    case SL_CMD_PUBLISH:
+        right = SL_RIGHT_PUBLISH;
+        streams[0] = msg->stream;
+        break;
+    case SL_CMD_SEEK:
+    case SL_CMD_FETCH:
+    case SL_CMD_COMMIT:
+        streams[0] = msg->stream;
+        break;
+    case SL_CMD_JOIN:
+        right = SL_RIGHT_WORK;
+        streams[0] = msg->in;
+        streams[1] = msg->out;
+        break;
+    default:
+        break;                  //  the key need only be allowed still
+    }
+    char name[256];
+    const char *why = NULL;
+    const char *stream = NULL;
+    int rc = sl_curve_auth_check (self->auth, key, right, streams[0], name, sizeof name, &why);
+    stream = streams[0];
+    if (rc == 0 && streams[1]) {
+        rc = sl_curve_auth_check (self->auth, key, right, streams[1], name, sizeof name, &why);
+        stream = streams[1];
+    }
+    if (rc == 0) {
+        return false;
+    }
+    self->n_denied++;
+    char text[SL_NAME_MAX + 384];
+    snprintf (text, sizeof text, "permission denied: key '%s': %s%s%s%s", name, why,
+              stream ? " ('" : "", stream ? stream : "", stream ? "')" : "");
+    char *seen = zsys_sprintf ("%s/%d/%s", key ? key : "", (int) right, stream ? stream : "");
+    if (seen && !zhashx_lookup (self->denied_logged, seen)) {
+        if (zhashx_size (self->denied_logged) >= BAD_PEERS_MAX) {
+            zhashx_purge (self->denied_logged);
+        }
+        zhashx_insert (self->denied_logged, seen, (void *) 1);
+        sl_warn ("broker", "%s %s: %s (logged once per key, right and stream)",
+                 sl_cmd_name (msg->cmd), stream ? stream : "", text);
+    }
+    zstr_free (&seen);
+    uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
+    sl_broker_reply_error (self, peer, req, SL_EDENIED, text, 0);
+    return true;
 }
 
 //  ---------------------------------------------------------------------
@@ -562,11 +680,21 @@ s_handle_one (sl_broker_t *self)
         zmsg_destroy (&zmsg);
         return true;
     }
+    //  The sender's key, set by the ZAP handler on every frame of a CURVE
+    //  connection; read before decoding consumes the frames.
+    char key[64] = "";
+    if (self->auth && zmsg_first (zmsg)) {
+        const char *user = zframe_meta (zmsg_first (zmsg), "User-Id");
+        snprintf (key, sizeof key, "%s", user ? user : "");
+    }
     sl_msg_t msg;
     sl_msg_init (&msg, SL_CMD_NONE);
     int rc = sl_msg_decode (zmsg, &msg);
     if (rc) {
         s_malformed (self, peer, &msg, rc, NULL);
+        goto done;
+    }
+    if (self->auth && s_denied (self, peer, &msg, key)) {
         goto done;
     }
     sl_groups_seen (self->groups, peer, sl_mono_ms ());

@@ -29,6 +29,11 @@ typedef struct {
     sl_retention_t retention;       //  defaults for every stream
     sl_retention_override_t overrides[SL_BROKER_MAX_OVERRIDES];
     int n_overrides;
+    //  Security (docs/security.md): with curve_secret every socket is a
+    //  CURVE server, and allow_dir (or, for testing, allow_any) is required.
+    const char *curve_secret;       //  the broker's NAME.key_secret
+    const char *allow_dir;          //  allowed client keys (NAME.key), re-read on change
+    bool allow_any;                 //  accept any client key: encryption only
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;

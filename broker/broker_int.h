@@ -68,6 +68,10 @@ struct _sl_broker_t {
     uint64_t n_records;
     uint64_t n_duplicates;
     uint64_t n_commits;
+    //  Security (sl_curve.h): NULL when the broker runs plain.
+    struct _sl_curve_auth_t *auth;
+    zhashx_t *denied_logged;    //  "key/right/stream" denials already logged
+    uint64_t n_denied;
 };
 
 //  broker.c

@@ -10,7 +10,8 @@
 #include "sl_util.h"
 
 enum { OPT_DATA, OPT_LISTEN, OPT_PUB, OPT_FSYNC, OPT_RETAIN_RECORDS, OPT_RETAIN_BYTES, OPT_RETAIN_AGE,
-       OPT_STREAM_RETENTION, OPT_MAX_BATCH_BYTES, OPT_INITIAL_MAP };
+       OPT_STREAM_RETENTION, OPT_MAX_BATCH_BYTES, OPT_INITIAL_MAP, OPT_CURVE_SECRET, OPT_ALLOW,
+       OPT_ALLOW_ANY };
 
 static const sl_opt_t s_opts[] = {
     [OPT_DATA] = {"data", 'd', "DIR", "data directory for the LMDB log (default ./sluice-data)", false},
@@ -32,6 +33,12 @@ static const sl_opt_t s_opts[] = {
                            false},
     [OPT_INITIAL_MAP] = {"initial-map", 0, "SIZE",
                        "initial LMDB map size; it grows by itself (default 64M)", false},
+    [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "the broker's key pair (NAME.key_secret "
+                          "from `sluice keygen`): CURVE on every socket", false},
+    [OPT_ALLOW] = {"allow", 0, "DIR", "with --curve-secret: directory of allowed client keys "
+                   "(NAME.key), re-read when it changes", false},
+    [OPT_ALLOW_ANY] = {"allow-any", 0, NULL, "with --curve-secret: accept any client key "
+                       "(encryption only; for testing)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -87,6 +94,15 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         rc = sl_parse_size (arg, &config->initial_map);
         *why = "expected a size such as 64M";
         break;
+    case OPT_CURVE_SECRET:
+        config->curve_secret = arg;
+        break;
+    case OPT_ALLOW:
+        config->allow_dir = arg;
+        break;
+    case OPT_ALLOW_ANY:
+        config->allow_any = true;
+        break;
     }
     return rc;
 }
@@ -100,7 +116,9 @@ static const sl_opts_spec_t s_spec = {
              "power cut. SIGINT/SIGTERM finish the commit in progress and exit 0.",
     .footer = "Examples:\n"
               "  sluice-broker --data /var/lib/sluice --listen tcp://0.0.0.0:7600\n"
-              "  sluice-broker --retain-age 7d --stream-retention 'debug.*:age=1h'\n",
+              "  sluice-broker --retain-age 7d --stream-retention 'debug.*:age=1h'\n"
+              "  sluice-broker --curve-secret keys/broker.key_secret --allow keys/clients\n"
+              "See docs/security.md for keys and per-stream rights.\n",
     .opts = s_opts,
 };
 

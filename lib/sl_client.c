@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_curve.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_util.h"
@@ -41,7 +42,62 @@ struct _sl_client_t {
     uint32_t connects;          //  completed handshakes
     bool connected;
     uint64_t malformed;
+    zcert_t *cert;              //  CURVE: our key pair, or NULL (plain)
+    zcert_t *server;            //  CURVE: the broker's public key
+    bool refusal_logged;        //  the broker refused a handshake (logged once)
 };
+
+//  The process default of sl_client_set_security.
+static zcert_t *s_default_cert;
+static zcert_t *s_default_server;
+
+static void
+s_security_free (void)
+{
+    zcert_destroy (&s_default_cert);
+    zcert_destroy (&s_default_server);
+}
+
+//  Loads a client's key pair and the broker's public key, logging what is
+//  wrong. 0 or an error code.
+static int
+s_load_keys (const char *curve_secret, const char *broker_key, zcert_t **cert, zcert_t **server)
+{
+    if (!curve_secret || !broker_key) {
+        sl_error ("client", "CURVE needs both --curve-secret and --broker-key");
+        return SL_EINVAL;
+    }
+    int err = 0;
+    *cert = sl_curve_load_secret (curve_secret, &err);
+    if (!*cert) {
+        sl_error ("client", "cannot load the secret key %s: %s (make one with: sluice keygen "
+                  "NAME)", curve_secret, sl_strerror (err));
+        return err;
+    }
+    *server = sl_curve_load_public (broker_key, &err);
+    if (!*server) {
+        sl_error ("client", "cannot load the broker's public key %s: %s", broker_key,
+                  sl_strerror (err));
+        zcert_destroy (cert);
+        return err;
+    }
+    return 0;
+}
+
+int
+sl_client_set_security (const char *curve_secret, const char *broker_key)
+{
+    static bool s_registered = false;
+    s_security_free ();
+    if (!curve_secret && !broker_key) {
+        return 0;
+    }
+    if (!s_registered) {
+        atexit (s_security_free);
+        s_registered = true;
+    }
+    return s_load_keys (curve_secret, broker_key, &s_default_cert, &s_default_server);
+}
 
 //  Splits "tcp://HOST:PORT" into its host ("127.0.0.1", "[::1]", "name"),
 //  so that "*" in an announced endpoint can be replaced by it.
@@ -137,6 +193,19 @@ s_read_events (sl_client_t *self)
             more = zmq_msg_more (&part);
             zmq_msg_close (&part);
         }
+        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+             || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            && !self->refusal_logged) {
+            //  Retried every 100 ms by ZeroMQ: said once.
+            self->refusal_logged = true;
+            sl_error ("client", "broker %s refused the connection: %s", self->broker,
+                      event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                          ? "our key is not in its allow list, or lacks a right"
+                      : self->cert ? "CURVE handshake failed (wrong --broker-key, or the broker "
+                                     "does not use CURVE?)"
+                                   : "handshake failed (the broker uses CURVE: give "
+                                     "--curve-secret and --broker-key)");
+        }
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->connects++;
             self->connected = true;
@@ -187,6 +256,21 @@ sl_client_new (const sl_client_opts_t *opts)
     if (s_tcp_host (self->broker, host, sizeof host) == 0 && host[0] == '[') {
         zsock_set_ipv6 (self->dealer, 1);
     }
+    if (opts->curve_secret || opts->broker_key) {
+        if (s_load_keys (opts->curve_secret, opts->broker_key, &self->cert, &self->server)) {
+            goto fail;
+        }
+    }
+    else if (s_default_cert) {
+        self->cert = zcert_dup (s_default_cert);
+        self->server = zcert_dup (s_default_server);
+        if (!self->cert || !self->server) {
+            goto fail;
+        }
+    }
+    if (sl_client_secure (self, self->dealer)) {
+        goto fail;
+    }
 
     //  The monitor is attached and its reader connected before the DEALER
     //  connects, so that the first handshake is seen too.
@@ -195,7 +279,9 @@ sl_client_new (const sl_client_opts_t *opts)
     snprintf (monitor_ep, sizeof monitor_ep, "inproc://sl-client-%p-%u", (void *) self,
               s_monitors++);
     if (zmq_socket_monitor (zsock_resolve (self->dealer), monitor_ep,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)) {
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)) {
         goto fail;
     }
     self->monitor = zsock_new (ZMQ_PAIR);
@@ -232,6 +318,8 @@ sl_client_destroy (sl_client_t **self_p)
         zsock_destroy (&self->dealer);
     }
     zsock_destroy (&self->monitor);
+    zcert_destroy (&self->cert);
+    zcert_destroy (&self->server);
     sl_msg_reset (&self->welcome);
     free (self->broker);
     free (self->software);
@@ -246,6 +334,23 @@ sl_client_sock (sl_client_t *self)
 {
     assert (self);
     return self->dealer;
+}
+
+int
+sl_client_secure (sl_client_t *self, zsock_t *sock)
+{
+    assert (self);
+    if (!self->cert) {
+        return 0;
+    }
+    return sl_curve_client (sock, self->cert, self->server);
+}
+
+bool
+sl_client_secured (sl_client_t *self)
+{
+    assert (self);
+    return self->cert != NULL;
 }
 
 uint64_t

@@ -23,7 +23,19 @@ typedef struct {
     const char *stream;         //  with producer: WELCOME returns its acked seq
     int timeout_ms;             //  per request attempt (default 5000)
     int heartbeat_ms;           //  ZMTP heartbeat interval (default 1000)
+    //  CURVE (docs/security.md): both set, or neither (then the process
+    //  default of sl_client_set_security applies, if any).
+    const char *curve_secret;   //  this client's NAME.key_secret
+    const char *broker_key;     //  the broker's public key file
 } sl_client_opts_t;
+
+//  Security for every client of the process whose options name no keys:
+//  a program's main calls it once, from --curve-secret and --broker-key,
+//  before it creates clients. Loads both files now (problems are logged:
+//  a missing file, no secret key, a secret readable by others). Both NULL
+//  turns it off. 0, SL_EINVAL (only one given, or a file unusable) or
+//  SL_ENOTFOUND.
+int sl_client_set_security(const char *curve_secret, const char *broker_key);
 
 //  Creates the DEALER and connects; no traffic yet. NULL on failure.
 sl_client_t *sl_client_new(const sl_client_opts_t *opts);
@@ -42,6 +54,14 @@ const char *sl_client_pub_endpoint(sl_client_t *self);
 
 //  The DEALER, for zpoller / zmq_poll in callers that multiplex.
 zsock_t *sl_client_sock(sl_client_t *self);
+
+//  Gives sock (before it connects) the client's CURVE keys, so that all
+//  sockets of a client use the same keys and none is left plain when
+//  security is on (the sink's SUB to the live feed). Does nothing when the
+//  client is plain. 0 or SL_EINVAL.
+int sl_client_secure(sl_client_t *self, zsock_t *sock);
+//  True when the client's sockets use CURVE.
+bool sl_client_secured(sl_client_t *self);
 
 //  Sends msg followed by the frames of *data (NULL for none). On success
 //  *data is taken (set to NULL); on failure the caller still owns it.

@@ -1,32 +1,17 @@
-/*  sl_curve.c - CURVE security: key files, socket setup and the broker's
-    authenticator.
+/*  sl_curve.c - CURVE security: key files (load, keygen), socket setup and
+    rights patterns. The broker's authenticator is sl_curve_auth.c.
 
-    The authenticator is a ZAP handler (RFC 27) of our own rather than
-    CZMQ's zauth, for four reasons found by trying CZMQ 4.2.1: zcertstore's
-    disk loader misses a key removed and another added within the same
-    second (its change test is file count, total size and the newest mtime
-    in whole seconds), so a revoked key stayed allowed; zauth copies a
-    certificate's metadata into a fixed 512-byte buffer without a bound;
-    it cannot tell the command socket from the live feed (ZAP domain); and
-    its verbose mode logs every retry of a refused client (one every
-    100 ms). Key files are still CZMQ certificates, read with zconfig.
-
-    The handler runs in its own thread (a zactor). The allow table is
-    shared with the broker's thread under a mutex: the handler rebuilds it
-    when the directory's fingerprint (every file's name, size, inode and
-    nanosecond mtime) changes, checked before each handshake and four times
-    a second; the broker looks keys up in it for each request, so a key
-    removed from the directory loses its rights within a quarter second,
-    also on connections already open.
+    Key files are CZMQ certificates; they are read here with zconfig from
+    memory (bounded by SL_CURVE_FILE_MAX), every key checked to be 40
+    characters of Z85 that decode, so that a damaged or hostile file is an
+    error code, never a partly decoded key.
 */
 #include "sl_curve.h"
+#include "sl_curve_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +22,6 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_ZAP_ENDPOINT     "inproc://zeromq.zap.01"
-#define S_TICK_MS          250
-#define S_REFUSED_LOGGED   4096      //  keys remembered as already logged
-#define S_SUMMARY_MS       60000     //  failed-handshake summaries, at most this often
-#define S_NAME_MAX         200
-#define S_RIGHTS_MAX       1024      //  longest rights value kept
-
-static const char *s_right_names[] = {"publish", "read", "work"};
 
 //  ---------------------------------------------------------------------
 //  Key files
@@ -56,8 +33,8 @@ s_z85_key (const char *text, uint8_t key[32])
     return text && strlen (text) == 40 && zmq_z85_decode (key, text) != NULL;
 }
 
-static bool
-s_all_zero (const uint8_t *key)
+bool
+sl_curve_all_zero (const uint8_t *key)
 {
     for (int i = 0; i < 32; i++) {
         if (key[i]) {
@@ -67,10 +44,8 @@ s_all_zero (const uint8_t *key)
     return true;
 }
 
-//  Reads one certificate file; the public key must be there, the secret
-//  key only when want_secret. Metadata is copied into the certificate.
-static zcert_t *
-s_load (const char *path, bool want_secret, int *err)
+zcert_t *
+sl_curve_load_cert (const char *path, bool want_secret, int *err)
 {
     struct stat st;
     if (stat (path, &st) != 0) {
@@ -85,7 +60,20 @@ s_load (const char *path, bool want_secret, int *err)
         *err = SL_ETOOBIG;
         return NULL;
     }
-    zconfig_t *root = zconfig_load (path);
+    //  Read here and parsed from memory: zconfig_load leaks its zfile when
+    //  a file does not parse (CZMQ 4.2.1).
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        *err = SL_EIO;
+        return NULL;
+    }
+    char buffer[SL_CURVE_FILE_MAX];
+    size_t size = fread (buffer, 1, sizeof buffer, file);
+    fclose (file);
+    zchunk_t *chunk = zchunk_new (buffer, size);
+    zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
+    zchunk_destroy (&chunk);
+    memset (buffer, 0, size);
     if (!root) {
         *err = SL_EINVAL;
         return NULL;
@@ -94,13 +82,13 @@ s_load (const char *path, bool want_secret, int *err)
     uint8_t public_key[32], secret_key[32];
     memset (secret_key, 0, sizeof secret_key);
     if (!s_z85_key (zconfig_get (root, "/curve/public-key", NULL), public_key)
-        || s_all_zero (public_key)) {
+        || sl_curve_all_zero (public_key)) {
         *err = SL_EINVAL;
         goto done;
     }
     if (want_secret
         && (!s_z85_key (zconfig_get (root, "/curve/secret-key", NULL), secret_key)
-            || s_all_zero (secret_key))) {
+            || sl_curve_all_zero (secret_key))) {
         *err = SL_EINVAL;
         goto done;
     }
@@ -141,7 +129,7 @@ sl_curve_load_secret (const char *path, int *err)
         }
     }
     const char *file = secret_path ? secret_path : path;
-    zcert_t *cert = s_load (file, true, err);
+    zcert_t *cert = sl_curve_load_cert (file, true, err);
     if (cert) {
         struct stat st;
         if (stat (file, &st) == 0 && (st.st_mode & 077)) {
@@ -163,7 +151,7 @@ sl_curve_load_public (const char *path, int *err)
         *err = SL_EINVAL;
         return NULL;
     }
-    return s_load (path, false, err);
+    return sl_curve_load_cert (path, false, err);
 }
 
 //  Writes text to path, created with mode; never replaces a file.
@@ -233,7 +221,7 @@ sl_curve_keygen (const char *base, const char **why)
     }
     const char *name = strrchr (base, '/');
     name = name ? name + 1 : base;
-    if (!sl_name_valid (name, strlen (name)) || strlen (name) > S_NAME_MAX) {
+    if (!sl_name_valid (name, strlen (name)) || strlen (name) > SL_CURVE_NAME_MAX) {
         *why = "NAME must be 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
         return SL_EINVAL;
     }
@@ -279,7 +267,7 @@ done:
 int
 sl_curve_server (zsock_t *sock, zcert_t *cert, const char *domain)
 {
-    if (!sock || !cert || s_all_zero (zcert_secret_key (cert))) {
+    if (!sock || !cert || sl_curve_all_zero (zcert_secret_key (cert))) {
         return SL_EINVAL;
     }
     zcert_apply (cert, sock);
@@ -291,7 +279,7 @@ sl_curve_server (zsock_t *sock, zcert_t *cert, const char *domain)
 int
 sl_curve_client (zsock_t *sock, zcert_t *cert, zcert_t *server)
 {
-    if (!sock || !cert || !server || s_all_zero (zcert_secret_key (cert))) {
+    if (!sock || !cert || !server || sl_curve_all_zero (zcert_secret_key (cert))) {
         return SL_EINVAL;
     }
     zcert_apply (cert, sock);
@@ -311,8 +299,8 @@ sl_curve_patterns_match (const char *patterns, const char *stream)
             p++;
         }
         size_t len = strcspn (p, ", ");
-        if (len > 0 && len <= S_NAME_MAX) {
-            char pattern[S_NAME_MAX + 1];
+        if (len > 0 && len <= SL_CURVE_NAME_MAX) {
+            char pattern[SL_CURVE_NAME_MAX + 1];
             memcpy (pattern, p, len);
             pattern[len] = '\0';
             if (fnmatch (pattern, stream, 0) == 0) {
@@ -322,622 +310,4 @@ sl_curve_patterns_match (const char *patterns, const char *stream)
         p += len;
     }
     return false;
-}
-
-//  ---------------------------------------------------------------------
-//  The allow table
-
-typedef struct {
-    char name[S_NAME_MAX + 1];
-    bool restricted;            //  some right is listed: the others are denied
-    char *rights[3];            //  patterns per sl_right_t; NULL = none (when restricted)
-} s_entry_t;
-
-static void
-s_entry_destroy (s_entry_t **self_p)
-{
-    s_entry_t *self = *self_p;
-    if (self) {
-        for (int i = 0; i < 3; i++) {
-            free (self->rights[i]);
-        }
-        free (self);
-        *self_p = NULL;
-    }
-}
-
-struct _sl_curve_auth_t {
-    char *allow_dir;            //  NULL: any key
-    pthread_mutex_t lock;       //  guards table, fingerprint, refused
-    zhashx_t *table;            //  Z85 key -> s_entry_t
-    uint64_t fingerprint;
-    bool loaded;
-    uint64_t refused;
-    zactor_t *actor;
-};
-
-//  An order-independent fingerprint of the directory: a change of any
-//  entry's name, size, inode, mtime or ctime (in nanoseconds) changes it.
-static uint64_t
-s_fingerprint (const char *dir_path, bool *ok)
-{
-    *ok = false;
-    DIR *dir = opendir (dir_path);
-    if (!dir) {
-        return 0;
-    }
-    struct stat st;
-    uint64_t sum = 0;
-    if (fstat (dirfd (dir), &st) == 0) {
-        sum = (uint64_t) st.st_mtim.tv_sec * 1000000007u + (uint64_t) st.st_mtim.tv_nsec;
-    }
-    struct dirent *de;
-    for (int n = 0; n < 4 * SL_CURVE_KEYS_MAX && (de = readdir (dir)); n++) {
-        if (de->d_name[0] == '.') {
-            continue;
-        }
-        uint64_t h = 1469598103934665603ull;
-        for (const char *c = de->d_name; *c; c++) {
-            h = (h ^ (uint8_t) *c) * 1099511628211ull;
-        }
-        if (fstatat (dirfd (dir), de->d_name, &st, 0) == 0) {
-            uint64_t parts[6] = {(uint64_t) st.st_size, (uint64_t) st.st_ino,
-                                 (uint64_t) st.st_mtim.tv_sec, (uint64_t) st.st_mtim.tv_nsec,
-                                 (uint64_t) st.st_ctim.tv_sec, (uint64_t) st.st_ctim.tv_nsec};
-            for (int i = 0; i < 6; i++) {
-                h = (h ^ parts[i]) * 1099511628211ull;
-            }
-        }
-        sum += h;
-    }
-    closedir (dir);
-    *ok = true;
-    return sum;
-}
-
-//  Builds a table from the directory's NAME.key files. Files that cannot
-//  be used are skipped with a warning naming them.
-static zhashx_t *
-s_table_load (const char *dir_path)
-{
-    zhashx_t *table = zhashx_new ();
-    if (!table) {
-        return NULL;
-    }
-    zhashx_set_destructor (table, (zhashx_destructor_fn *) s_entry_destroy);
-    DIR *dir = opendir (dir_path);
-    if (!dir) {
-        sl_warn ("curve", "cannot read the allow directory %s: %s; no key is allowed",
-                 dir_path, strerror (errno));
-        return table;
-    }
-    struct dirent *de;
-    for (int n = 0; n < 4 * SL_CURVE_KEYS_MAX && (de = readdir (dir)); n++) {
-        size_t len = strlen (de->d_name);
-        if (de->d_name[0] == '.' || len < 5 || strcmp (de->d_name + len - 4, ".key") != 0) {
-            if (len > 11 && strcmp (de->d_name + len - 11, ".key_secret") == 0) {
-                sl_warn ("curve", "%s/%s is a secret key: it does not belong in the allow "
-                         "directory (only NAME.key files are read); move it away",
-                         dir_path, de->d_name);
-            }
-            continue;
-        }
-        char name[S_NAME_MAX + 1];
-        if (len - 4 > S_NAME_MAX || !sl_name_valid (de->d_name, len - 4)) {
-            sl_warn ("curve", "%s/%s skipped: a key's file name must be NAME.key with NAME of "
-                     "[A-Za-z0-9._-]", dir_path, de->d_name);
-            continue;
-        }
-        memcpy (name, de->d_name, len - 4);
-        name[len - 4] = '\0';
-        if (zhashx_size (table) >= SL_CURVE_KEYS_MAX) {
-            sl_warn ("curve", "more than %d keys in %s; the rest are ignored", SL_CURVE_KEYS_MAX,
-                     dir_path);
-            break;
-        }
-        char *path = zsys_sprintf ("%s/%s", dir_path, de->d_name);
-        int err = 0;
-        zcert_t *cert = path ? s_load (path, false, &err) : NULL;
-        if (!cert) {
-            sl_warn ("curve", "%s skipped: %s (expected a certificate as `sluice keygen` "
-                     "writes it)", path ? path : de->d_name, sl_strerror (err));
-            zstr_free (&path);
-            continue;
-        }
-        s_entry_t *entry = calloc (1, sizeof *entry);
-        bool ok = entry != NULL;
-        if (entry) {
-            strcpy (entry->name, name);
-            for (int r = 0; r < 3; r++) {
-                const char *value = zcert_meta (cert, s_right_names[r]);
-                if (value) {
-                    entry->restricted = true;
-                    if (strlen (value) > S_RIGHTS_MAX) {
-                        sl_warn ("curve", "%s: %s is longer than %d characters; that right is "
-                                 "not granted", path, s_right_names[r], S_RIGHTS_MAX);
-                        continue;
-                    }
-                    entry->rights[r] = strdup (value);
-                    ok = ok && entry->rights[r];
-                }
-            }
-        }
-        if (ok && zhashx_lookup (table, zcert_public_txt (cert))) {
-            sl_warn ("curve", "%s holds the same key as another file; the first one read "
-                     "names it", path);
-            ok = false;
-        }
-        else if (ok) {
-            ok = zhashx_insert (table, zcert_public_txt (cert), entry) == 0;
-            if (ok) {
-                entry = NULL;
-            }
-        }
-        s_entry_destroy (&entry);
-        zcert_destroy (&cert);
-        zstr_free (&path);
-    }
-    closedir (dir);
-    return table;
-}
-
-//  Re-reads the directory when its fingerprint changed. Called with the
-//  lock held.
-static void
-s_reload_locked (sl_curve_auth_t *self)
-{
-    if (!self->allow_dir) {
-        return;
-    }
-    bool ok;
-    uint64_t fingerprint = s_fingerprint (self->allow_dir, &ok);
-    if (self->loaded && ok && fingerprint == self->fingerprint) {
-        return;
-    }
-    zhashx_t *table = s_table_load (self->allow_dir);
-    if (!table) {
-        return;                 //  out of memory: keep the old table, try again
-    }
-    size_t before = self->table ? zhashx_size (self->table) : 0;
-    zhashx_destroy (&self->table);
-    self->table = table;
-    if (self->loaded) {
-        sl_info ("curve", "allow directory %s changed: %zu keys allowed (%zu before)",
-                 self->allow_dir, zhashx_size (table), before);
-    }
-    else {
-        sl_info ("curve", "%zu client keys allowed from %s", zhashx_size (table),
-                 self->allow_dir);
-    }
-    self->fingerprint = fingerprint;
-    self->loaded = ok;
-}
-
-size_t
-sl_curve_auth_reload (sl_curve_auth_t *self)
-{
-    pthread_mutex_lock (&self->lock);
-    s_reload_locked (self);
-    size_t n = self->table ? zhashx_size (self->table) : 0;
-    pthread_mutex_unlock (&self->lock);
-    return n;
-}
-
-uint64_t
-sl_curve_auth_refused (sl_curve_auth_t *self)
-{
-    pthread_mutex_lock (&self->lock);
-    uint64_t n = self->refused;
-    pthread_mutex_unlock (&self->lock);
-    return n;
-}
-
-//  Whether entry grants right on stream (a NULL entry: any key mode).
-static bool
-s_granted (const s_entry_t *entry, sl_right_t right, const char *stream)
-{
-    if (!entry || !entry->restricted) {
-        return true;
-    }
-    return sl_curve_patterns_match (entry->rights[right], stream);
-}
-
-int
-sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
-                     const char *stream, char *name, size_t name_size, const char **why)
-{
-    const char *ignore;
-    why = why ? why : &ignore;
-    *why = NULL;
-    if (name && name_size) {
-        snprintf (name, name_size, "%s", key ? key : "?");
-    }
-    if (!self->allow_dir) {
-        return 0;
-    }
-    if (!key || (unsigned) right > SL_RIGHT_WORK) {
-        *why = "no client key on this connection";
-        return SL_EDENIED;
-    }
-    int rc = 0;
-    pthread_mutex_lock (&self->lock);
-    s_entry_t *entry = self->table ? zhashx_lookup (self->table, key) : NULL;
-    if (!entry) {
-        *why = "the key was removed from the allow list";
-        rc = SL_EDENIED;
-    }
-    else {
-        if (name && name_size) {
-            snprintf (name, name_size, "%s", entry->name);
-        }
-        if (!s_granted (entry, right, stream)) {
-            static const char *denials[] = {"the key may not publish to this stream",
-                                            "the key may not read this stream",
-                                            "the key may not work on this stream"};
-            *why = denials[right];
-            rc = SL_EDENIED;
-        }
-    }
-    pthread_mutex_unlock (&self->lock);
-    return rc;
-}
-
-//  ---------------------------------------------------------------------
-//  The ZAP handler and the handshake watch (the actor's thread)
-
-typedef struct {
-    const char *what;           //  what the operator reads
-    bool logged;
-    uint64_t since;             //  refusals since the last line
-    int64_t last_ms;
-} s_kind_t;
-
-enum { KIND_PLAIN, KIND_CRYPTO, KIND_OTHER, KIND_COUNT };
-
-typedef struct {
-    sl_curve_auth_t *auth;
-    zsock_t *pipe;
-    zsock_t *handler;           //  REP at S_ZAP_ENDPOINT
-    zpoller_t *poller;
-    zlist_t *monitors;          //  PAIRs receiving watched sockets' events
-    zhashx_t *logged;           //  keys whose refusal was logged
-    s_kind_t kinds[KIND_COUNT];
-} s_actor_t;
-
-//  Logs a refused key once (per key, until the set fills and is cleared).
-static void
-s_refuse_log (s_actor_t *self, const char *key, const char *address, const char *why)
-{
-    if (zhashx_lookup (self->logged, key)) {
-        return;
-    }
-    if (zhashx_size (self->logged) >= S_REFUSED_LOGGED) {
-        zhashx_purge (self->logged);
-    }
-    zhashx_insert (self->logged, key, (void *) 1);
-    sl_warn ("curve", "refused client key %s from %s: %s (logged once per key; its retries "
-             "are counted)", key, address, why);
-}
-
-static zframe_t *
-s_str_frame (const char *text)
-{
-    return zframe_new (text, strlen (text));
-}
-
-//  Answers one ZAP request. Only CURVE is accepted: the broker's sockets
-//  are CURVE servers, so any other mechanism is a socket set up wrong.
-static void
-s_zap_handle (s_actor_t *self)
-{
-    zmsg_t *request = zmsg_recv (self->handler);
-    if (!request) {
-        return;
-    }
-    zframe_t *version = zmsg_pop (request);
-    zframe_t *seq = zmsg_pop (request);
-    char *domain = zmsg_popstr (request);
-    char *address = zmsg_popstr (request);
-    zframe_t *identity = zmsg_pop (request);
-    char *mechanism = zmsg_popstr (request);
-    zframe_t *credential = zmsg_pop (request);
-    const char *status = "400";
-    const char *text = "No access";
-    char key[41] = "";
-    if (!version || !seq || !domain || !address || !mechanism) {
-        status = "500";
-        text = "Malformed ZAP request";
-    }
-    else if (!streq (mechanism, "CURVE") || !credential || zframe_size (credential) != 32) {
-        text = "CURVE required";
-    }
-    else {
-        zmq_z85_encode (key, zframe_data (credential), 32);
-        bool live = streq (domain, SL_CURVE_DOMAIN_LIVE);
-        const char *why = NULL;
-        pthread_mutex_lock (&self->auth->lock);
-        s_reload_locked (self->auth);
-        if (!self->auth->allow_dir) {
-            status = "200";
-        }
-        else {
-            s_entry_t *entry = self->auth->table ? zhashx_lookup (self->auth->table, key) : NULL;
-            if (!entry) {
-                why = "not in the allow directory";
-            }
-            else if (live && entry->restricted
-                     && !(entry->rights[SL_RIGHT_READ]
-                          && streq (entry->rights[SL_RIGHT_READ], "*"))) {
-                why = "its read right is restricted, so it may not subscribe to the live feed "
-                      "(its readers use FETCH)";
-            }
-            else {
-                status = "200";
-            }
-        }
-        if (!streq (status, "200")) {
-            self->auth->refused++;
-        }
-        pthread_mutex_unlock (&self->auth->lock);
-        if (why) {
-            s_refuse_log (self, key, address, why);
-        }
-        else if (streq (status, "200")) {
-            zhashx_delete (self->logged, key);
-        }
-    }
-    if (streq (status, "200")) {
-        text = "OK";
-    }
-    zmsg_t *reply = zmsg_new ();
-    if (reply) {
-        zmsg_addstr (reply, "1.0");
-        if (seq) {
-            zmsg_append (reply, &seq);
-        }
-        else {
-            zmsg_addstr (reply, "");
-        }
-        zmsg_addstr (reply, status);
-        zmsg_addstr (reply, text);
-        //  User-Id: the client's key, which the broker finds on every
-        //  message of the connection (zframe_meta "User-Id").
-        zframe_t *user = s_str_frame (streq (status, "200") ? key : "");
-        zmsg_append (reply, &user);
-        zmsg_addmem (reply, "", 0);
-        if (zmsg_send (&reply, self->handler) != 0) {
-            zmsg_destroy (&reply);
-        }
-    }
-    zframe_destroy (&version);
-    zframe_destroy (&seq);
-    zframe_destroy (&identity);
-    zframe_destroy (&credential);
-    zstr_free (&domain);
-    zstr_free (&address);
-    zstr_free (&mechanism);
-    zmsg_destroy (&request);
-}
-
-//  A refused handshake seen by a socket monitor: logged the first time per
-//  kind, then summed up at most once a minute.
-static void
-s_failed (s_actor_t *self, int kind)
-{
-    s_kind_t *k = &self->kinds[kind];
-    pthread_mutex_lock (&self->auth->lock);
-    self->auth->refused++;
-    pthread_mutex_unlock (&self->auth->lock);
-    if (!k->logged) {
-        k->logged = true;
-        k->last_ms = sl_mono_ms ();
-        sl_warn ("curve", "refused a connection: %s (logged once; later ones are counted and "
-                 "summed up each minute)", k->what);
-        return;
-    }
-    k->since++;
-}
-
-static void
-s_summaries (s_actor_t *self, int64_t now)
-{
-    for (int i = 0; i < KIND_COUNT; i++) {
-        s_kind_t *k = &self->kinds[i];
-        if (k->since && now - k->last_ms >= S_SUMMARY_MS) {
-            sl_warn ("curve", "refused %" PRIu64 " more connections in the last minute: %s",
-                     k->since, k->what);
-            k->since = 0;
-            k->last_ms = now;
-        }
-    }
-}
-
-static void
-s_monitor_read (s_actor_t *self, zsock_t *monitor)
-{
-    zmsg_t *event = zmsg_recv (monitor);
-    if (!event) {
-        return;
-    }
-    zframe_t *first = zmsg_first (event);
-    if (first && zframe_size (first) >= 6) {
-        uint16_t id;
-        uint32_t value;
-        memcpy (&id, zframe_data (first), 2);
-        memcpy (&value, zframe_data (first) + 2, 4);
-        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
-            s_failed (self, value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH  ? KIND_PLAIN
-                            : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? KIND_CRYPTO
-                                                                              : KIND_OTHER);
-        }
-    }
-    zmsg_destroy (&event);
-}
-
-static void
-s_pipe_command (s_actor_t *self, bool *stop)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        *stop = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (!command || streq (command, "$TERM")) {
-        *stop = true;
-    }
-    else if (streq (command, "WATCH")) {
-        char *endpoint = zmsg_popstr (msg);
-        zsock_t *monitor = zsock_new (ZMQ_PAIR);
-        int rc = -1;
-        if (endpoint && monitor && zsock_connect (monitor, "%s", endpoint) == 0
-            && zpoller_add (self->poller, monitor) == 0) {
-            zlist_append (self->monitors, monitor);
-            monitor = NULL;
-            rc = 0;
-        }
-        zsock_destroy (&monitor);
-        zstr_free (&endpoint);
-        zsock_signal (self->pipe, (byte) (rc == 0 ? 0 : 1));
-    }
-    zstr_free (&command);
-    zmsg_destroy (&msg);
-}
-
-static void
-s_actor (zsock_t *pipe, void *arg)
-{
-    s_actor_t self = {.auth = arg, .pipe = pipe};
-    self.kinds[KIND_PLAIN].what = "the client does not use CURVE (started without "
-                                  "--curve-secret/--broker-key?)";
-    self.kinds[KIND_CRYPTO].what = "the CURVE handshake could not be decrypted (the client "
-                                   "has the wrong --broker-key?)";
-    self.kinds[KIND_OTHER].what = "a CURVE handshake failed with a protocol error";
-    self.handler = zsock_new (ZMQ_REP);
-    self.monitors = zlist_new ();
-    self.logged = zhashx_new ();
-    if (!self.handler || !self.monitors || !self.logged
-        || zsock_bind (self.handler, S_ZAP_ENDPOINT) != 0) {
-        zsock_signal (pipe, 1);
-        goto done;
-    }
-    self.poller = zpoller_new (pipe, self.handler, NULL);
-    if (!self.poller) {
-        zsock_signal (pipe, 1);
-        goto done;
-    }
-    //  SIGINT does not stop the handler: it serves until its owner says
-    //  $TERM, so that handshakes during the broker's shutdown are answered.
-    zpoller_set_nonstop (self.poller, true);
-    zsock_signal (pipe, 0);
-    bool stop = false;
-    while (!stop) {
-        void *which = zpoller_wait (self.poller, S_TICK_MS);
-        if (which == pipe) {
-            s_pipe_command (&self, &stop);
-        }
-        else if (which == self.handler) {
-            s_zap_handle (&self);
-        }
-        else if (which) {
-            s_monitor_read (&self, (zsock_t *) which);
-        }
-        int64_t now = sl_mono_ms ();
-        s_summaries (&self, now);
-        sl_curve_auth_reload (self.auth);
-    }
-done:
-    zpoller_destroy (&self.poller);
-    if (self.monitors) {
-        zsock_t *monitor;
-        while ((monitor = zlist_pop (self.monitors))) {
-            zsock_destroy (&monitor);
-        }
-        zlist_destroy (&self.monitors);
-    }
-    zhashx_destroy (&self.logged);
-    if (self.handler) {
-        zsock_unbind (self.handler, S_ZAP_ENDPOINT);
-        zsock_destroy (&self.handler);
-    }
-}
-
-sl_curve_auth_t *
-sl_curve_auth_new (const char *allow_dir, int *err)
-{
-    int ignore;
-    err = err ? err : &ignore;
-    *err = 0;
-    if (allow_dir) {
-        struct stat st;
-        if (stat (allow_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
-            sl_error ("curve", "the allow directory %s does not exist or is not a directory",
-                      allow_dir);
-            *err = SL_ENOTFOUND;
-            return NULL;
-        }
-    }
-    sl_curve_auth_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        *err = SL_ENOMEM;
-        return NULL;
-    }
-    pthread_mutex_init (&self->lock, NULL);
-    if (allow_dir) {
-        self->allow_dir = strdup (allow_dir);
-        if (!self->allow_dir) {
-            *err = SL_ENOMEM;
-            goto fail;
-        }
-        sl_curve_auth_reload (self);
-    }
-    else {
-        sl_warn ("curve", "any client key is accepted (--allow-any): traffic is encrypted but "
-                 "anyone who has the broker's public key may connect; for testing only");
-    }
-    self->actor = zactor_new (s_actor, self);
-    if (!self->actor) {
-        sl_error ("curve", "cannot start the ZAP handler (is another one running in this "
-                  "process?)");
-        *err = SL_EINVAL;
-        goto fail;
-    }
-    return self;
-
-fail:
-    sl_curve_auth_destroy (&self);
-    return NULL;
-}
-
-void
-sl_curve_auth_destroy (sl_curve_auth_t **self_p)
-{
-    sl_curve_auth_t *self = *self_p;
-    if (!self) {
-        return;
-    }
-    zactor_destroy (&self->actor);
-    zhashx_destroy (&self->table);
-    pthread_mutex_destroy (&self->lock);
-    free (self->allow_dir);
-    free (self);
-    *self_p = NULL;
-}
-
-int
-sl_curve_auth_watch (sl_curve_auth_t *self, zsock_t *sock)
-{
-    if (!self || !sock) {
-        return SL_EINVAL;
-    }
-    static uint32_t s_watches = 0;
-    char endpoint[80];
-    snprintf (endpoint, sizeof endpoint, "inproc://sl-curve-watch-%p-%u", (void *) sock,
-              __atomic_fetch_add (&s_watches, 1, __ATOMIC_RELAXED));
-    if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
-                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
-        return SL_EINVAL;
-    }
-    zstr_sendx (self->actor, "WATCH", endpoint, NULL);
-    return zsock_wait (self->actor) == 0 ? 0 : SL_EINVAL;
 }

@@ -84,7 +84,8 @@ void sl_curve_auth_destroy(sl_curve_auth_t **self_p);
 //  0 or SL_EINVAL.
 int sl_curve_auth_watch(sl_curve_auth_t *self, zsock_t *sock);
 
-//  May the key (Z85 text, as ZAP's User-Id) do right on stream? 0, or
+//  May the key (Z85 text, as ZAP's User-Id) do right on stream (NULL: is
+//  the key still allowed at all)? Always 0 with any key allowed. 0, or
 //  SL_EDENIED with *why set to a static reason (the key was removed from
 //  the allow list, or it lacks the right). name (may be NULL) receives the
 //  key's name (its file name without .key). Thread-safe.

@@ -40,6 +40,13 @@ enum {
 #undef SL_ERROR_ENUM
 };
 
+//  Codes run without a hole from 0 down to -(SL_ERROR_COUNT - 1).
+enum {
+#define SL_ERROR_ONE(name, value, retry, text) +1
+    SL_ERROR_COUNT = 0 SL_ERRORS(SL_ERROR_ONE)
+#undef SL_ERROR_ONE
+};
+
 //  Text for a code; never NULL ("unknown error" for codes not in the table).
 const char *sl_strerror(int code);
 

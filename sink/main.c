@@ -4,13 +4,14 @@
 #include <string.h>
 
 #include "sink.h"
+#include "sl_client.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
 #include "sl_util.h"
 
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
-       OPT_CONNECT_TIMEOUT };
+       OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
@@ -28,8 +29,30 @@ static const sl_opt_t s_opts[] = {
     [OPT_LIST] = {"list", 'l', NULL, "list the broker's streams (JSON with --format json)", false},
     [OPT_CONNECT_TIMEOUT] = {"connect-timeout", 0, "DURATION",
                              "exit 1 if the broker is silent this long (default 30s)", false},
+    [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from "
+                                        "`sluice keygen`): CURVE on", false},
+    [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
+                                     "--curve-secret", false},
     {NULL, 0, NULL, NULL, false},
 };
+
+//  --curve-secret and --broker-key: kept here, applied to every client of
+//  the process (sl_client_set_security) once the flags are read.
+static const char *s_curve_secret;
+static const char *s_broker_key;
+
+//  0, or the exit code after a message: 2 when only one flag is given, 1
+//  when a key file is unusable (the reason is logged).
+static int
+s_security (const char *program)
+{
+    if (!s_curve_secret != !s_broker_key) {
+        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n",
+                 program);
+        return 2;
+    }
+    return sl_client_set_security (s_curve_secret, s_broker_key) ? 1 : 0;
+}
 
 static int
 s_apply (void *ctx, int index, const char *arg, const char **why)
@@ -82,6 +105,12 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
             rc = SL_EINVAL;
         }
         break;
+    case OPT_CURVE_SECRET:
+        s_curve_secret = arg;
+        break;
+    case OPT_BROKER_KEY:
+        s_broker_key = arg;
+        break;
     }
     return rc;
 }
@@ -130,6 +159,10 @@ main (int argc, char **argv)
     if (cfg.list && cfg.format != SL_SINK_FORMAT_DEFAULT && cfg.format != SL_SINK_FORMAT_JSON) {
         fprintf (stderr, "sluice-sink: --list prints a table or, with --format json, JSON\n");
         return 2;
+    }
+    exit_code = s_security ("sluice-sink");
+    if (exit_code) {
+        return exit_code;
     }
     zsys_init ();
     zsys_set_logstream (NULL);

@@ -542,7 +542,7 @@ s_sub_new (sink_t *self, const char *endpoint)
     zmq_setsockopt (handle, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
     self->topic_len = sl_topic (self->cfg->stream, self->topic);
     if (zmq_setsockopt (handle, ZMQ_SUBSCRIBE, self->topic, self->topic_len)
-        || zsock_connect (sub, "%s", endpoint)) {
+        || sl_client_secure (self->client, sub) || zsock_connect (sub, "%s", endpoint)) {
         sl_error ("sink", "cannot subscribe to the live feed %s", endpoint);
         zsock_destroy (&sub);
         return NULL;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_client.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
@@ -14,7 +15,7 @@
 enum {
     O_BROKER, O_STREAM, O_NAME, O_FORMAT, O_KEY, O_GENERATE, O_RATE, O_BATCH_RECORDS,
     O_BATCH_BYTES, O_LINGER, O_WINDOW, O_TIMEOUT, O_DRAIN_TIMEOUT, O_CONNECT_TIMEOUT, O_STRICT,
-    O_PROGRESS, O_NO_PROGRESS,
+    O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY,
 };
 
 static const sl_opt_t s_opts[] = {
@@ -46,6 +47,10 @@ static const sl_opt_t s_opts[] = {
     [O_PROGRESS] = {"progress", 'p', NULL, "print a status line every second (default: on a "
                                            "terminal)", false},
     [O_NO_PROGRESS] = {"no-progress", 0, NULL, "never print the status line", false},
+    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from "
+                                        "`sluice keygen`): CURVE on", false},
+    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
+                                     "--curve-secret", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -69,6 +74,24 @@ static const sl_opts_spec_t s_spec = {
               "See docs/source.md.",
     .opts = s_opts,
 };
+
+//  --curve-secret and --broker-key: kept here, applied to every client of
+//  the process (sl_client_set_security) once the flags are read.
+static const char *s_curve_secret;
+static const char *s_broker_key;
+
+//  0, or the exit code after a message: 2 when only one flag is given, 1
+//  when a key file is unusable (the reason is logged).
+static int
+s_security (const char *program)
+{
+    if (!s_curve_secret != !s_broker_key) {
+        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n",
+                 program);
+        return 2;
+    }
+    return sl_client_set_security (s_curve_secret, s_broker_key) ? 1 : 0;
+}
 
 static int
 s_u64 (const char *arg, uint64_t max, uint64_t *out, const char **why)
@@ -172,6 +195,12 @@ s_option (void *ctx, int index, const char *arg, const char **why)
         case O_NO_PROGRESS:
             cfg->progress = 0;
             break;
+        case O_CURVE_SECRET:
+            s_curve_secret = arg;
+            break;
+        case O_BROKER_KEY:
+            s_broker_key = arg;
+            break;
         default:
             break;
     }
@@ -196,6 +225,10 @@ main (int argc, char **argv)
     if (cfg.generate && first < argc) {
         fprintf (stderr, "sluice-source: --generate reads no files; try --help\n");
         return 2;
+    }
+    code = s_security ("sluice-source");
+    if (code) {
+        return code;
     }
     return sl_source_run (&cfg, argc - first, argv + first);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_client.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
@@ -18,7 +19,8 @@
 
 enum {
     O_BROKER, O_GROUP, O_IN, O_OUT, O_MEMBER, O_WINDOW, O_BATCH, O_FROM, O_MAX_DELIVER, O_LEASE,
-    O_EXEC, O_EXEC_TIMEOUT, O_LUA, O_FILTER, O_MAP, O_PLUGIN, O_OPTION,
+    O_EXEC, O_EXEC_TIMEOUT, O_LUA, O_FILTER, O_MAP, O_PLUGIN, O_OPTION, O_CURVE_SECRET,
+    O_BROKER_KEY,
 };
 
 static const sl_opt_t s_opts[] = {
@@ -46,6 +48,10 @@ static const sl_opt_t s_opts[] = {
     [O_MAP] = {"map", 0, "EXPR", "operator: replace each value with EXPR", false},
     [O_PLUGIN] = {"plugin", 0, "FILE.so", "operator: a C plugin (lib/sluice_operator.h)", false},
     [O_OPTION] = {"option", 'O', "KEY=VALUE", "an operator option (repeatable)", true},
+    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from "
+                                        "`sluice keygen`): CURVE on", false},
+    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
+                                     "--curve-secret", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -75,6 +81,24 @@ typedef struct {
     size_t n_options;
     int operators;          //  operator flags given
 } s_args_t;
+
+//  --curve-secret and --broker-key: kept here, applied to every client of
+//  the process (sl_client_set_security) once the flags are read.
+static const char *s_curve_secret;
+static const char *s_broker_key;
+
+//  0, or the exit code after a message: 2 when only one flag is given, 1
+//  when a key file is unusable (the reason is logged).
+static int
+s_security (const char *program)
+{
+    if (!s_curve_secret != !s_broker_key) {
+        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n",
+                 program);
+        return 2;
+    }
+    return sl_client_set_security (s_curve_secret, s_broker_key) ? 1 : 0;
+}
 
 static int
 s_u32 (const char *arg, uint64_t min, uint64_t max, uint32_t *out, const char **why,
@@ -198,6 +222,12 @@ s_option (void *ctx, int index, const char *arg, const char **why)
             args->options[args->n_options++] = arg;
         }
         break;
+    case O_CURVE_SECRET:
+        s_curve_secret = arg;
+        break;
+    case O_BROKER_KEY:
+        s_broker_key = arg;
+        break;
     default:
         break;
     }
@@ -232,6 +262,10 @@ main (int argc, char **argv)
         fprintf (stderr, "sluice-worker: give one operator (--exec, --lua, --filter, --map or "
                          "--plugin)\n");
         return 2;
+    }
+    code = s_security ("sluice-worker");
+    if (code) {
+        return code;
     }
     args.cfg.op.options = args.options;
     args.cfg.op.n_options = args.n_options;

@@ -44,12 +44,12 @@ Test (error, texts)
 
 Test (error, every_code_has_its_own_text)
 {
-    for (int a = 0; a >= SL_ESTATE; a--) {
+    for (int a = 0; a > -SL_ERROR_COUNT; a--) {
         const char *ta = sl_strerror (a);
         cr_assert_not_null (ta);
         cr_assert_str_neq (ta, "unknown error", "code %d", a);
         cr_assert_gt (strlen (ta), 3);
-        for (int b = a - 1; b >= SL_ESTATE; b--) {
+        for (int b = a - 1; b > -SL_ERROR_COUNT; b--) {
             cr_assert_str_neq (ta, sl_strerror (b), "codes %d and %d share a text", a, b);
         }
     }
@@ -57,7 +57,7 @@ Test (error, every_code_has_its_own_text)
 
 Test (error, unknown_codes_never_null)
 {
-    int codes[] = {1, 3, -23, -1000, 1000, -2147483647 - 1, 2147483647};
+    int codes[] = {1, 3, -SL_ERROR_COUNT, -1000, 1000, -2147483647 - 1, 2147483647};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         cr_assert_str_eq (sl_strerror (codes[i]), "unknown error", "code %d", codes[i]);
         cr_assert_eq (sl_error_retryable (codes[i]), 0, "code %d", codes[i]);
@@ -69,13 +69,14 @@ Test (error, retryable)
     int yes[] = {SL_ENOMEM, SL_EIO, SL_ENOSPC, SL_ESTORE, SL_ESEQ, SL_ETIMEOUT, SL_EAGAIN,
                  SL_ECLOSED, SL_EMAPFULL};
     int no[] = {SL_OK, SL_EINVAL, SL_EPROTO, SL_EVERSION, SL_ECOMMAND, SL_ETOOBIG, SL_EDEPTH,
-                SL_ETRUNC, SL_ENOTFOUND, SL_EJSON, SL_ERANGE, SL_ENAME, SL_ETYPE, SL_ESTATE};
+                SL_ETRUNC, SL_ENOTFOUND, SL_EJSON, SL_ERANGE, SL_ENAME, SL_ETYPE, SL_ESTATE,
+                SL_EDENIED};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         cr_assert (sl_error_retryable (yes[i]), "%s", sl_strerror (yes[i]));
     }
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
         cr_assert_not (sl_error_retryable (no[i]), "%s", sl_strerror (no[i]));
     }
-    cr_assert_eq (sizeof yes / sizeof yes[0] + sizeof no / sizeof no[0], 23,
+    cr_assert_eq (sizeof yes / sizeof yes[0] + sizeof no / sizeof no[0], SL_ERROR_COUNT,
                   "every code is classified");
 }

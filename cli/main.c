@@ -1,0 +1,97 @@
+/*  sluice - the front command: `sluice run`, `sluice tail`, and the stage
+    programs behind `sluice broker|source|worker|sink`.
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "sl_version.h"
+
+static void
+s_usage (void)
+{
+    printf ("Usage: sluice COMMAND [ARGS...]\n"
+            "\n"
+            "Sluice is a stream-processing pipeline: sources publish records to a broker that\n"
+            "keeps every stream as a durable log; worker groups turn streams into streams;\n"
+            "sinks read them from any position.\n"
+            "\n"
+            "Commands:\n"
+            "  run PIPELINE.yaml   run a whole pipeline, supervised (sluice help run)\n"
+            "  tail STREAM         print a stream's records as they arrive\n");
+    for (const sl_cli_stage_t *s = sl_cli_stages (); s->command; s++) {
+        printf ("  %-19s %s (%s)\n", s->command, s->about, s->program);
+    }
+    printf ("  keygen              make CURVE keys for the broker and clients%s\n"
+            "  help [COMMAND]      this text, or a command's --help\n"
+            "\n"
+            "  sluice COMMAND --help shows each command's options; the stage commands pass\n"
+            "  their arguments unchanged to the program named.\n"
+            "  --version           print the version and exit\n"
+            "\n"
+            "Examples:\n"
+            "  sluice run examples/demo.yaml\n"
+            "  sluice tail demo.enriched --from beginning\n"
+            "  sluice source --broker tcp://127.0.0.1:7600 --stream orders orders.jsonl\n"
+            "  sluice sink --broker tcp://127.0.0.1:7600 --list\n",
+            sl_cli_keygen ? "" : " (not built)");
+    fflush (stdout);
+}
+
+static int
+s_keygen (int argc, char **argv)
+{
+    if (!sl_cli_keygen) {
+        fprintf (stderr, "sluice: keygen is not built\n");
+        return 1;
+    }
+    return sl_cli_keygen (argc, argv);
+}
+
+//  Runs COMMAND with argv (argv[0] is the command's name).
+static int
+s_dispatch (const char *command, int argc, char **argv)
+{
+    if (strcmp (command, "run") == 0) {
+        return sl_cli_run (argc, argv);
+    }
+    if (strcmp (command, "tail") == 0) {
+        return sl_cli_tail (argc, argv);
+    }
+    if (strcmp (command, "keygen") == 0) {
+        return s_keygen (argc, argv);
+    }
+    const sl_cli_stage_t *stage = sl_cli_stage_find (command);
+    if (stage) {
+        return sl_cli_exec_stage (stage, argc, argv);
+    }
+    fprintf (stderr, "sluice: unknown command '%s'; try sluice --help\n", command);
+    return 2;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage ();
+        return 2;
+    }
+    const char *command = argv[1];
+    if (strcmp (command, "--help") == 0 || strcmp (command, "-h") == 0) {
+        s_usage ();
+        return 0;
+    }
+    if (strcmp (command, "--version") == 0) {
+        printf ("sluice %s\n", SLUICE_VERSION);
+        return 0;
+    }
+    if (strcmp (command, "help") == 0) {
+        if (argc < 3) {
+            s_usage ();
+            return 0;
+        }
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return s_dispatch (argv[2], 2, help_argv);
+    }
+    return s_dispatch (command, argc - 1, argv + 1);
+}

@@ -1,0 +1,133 @@
+/*  tail.c - `sluice tail STREAM`: sluice-sink for a person at a terminal.
+
+    The stream is a positional word rather than --stream, and the broker
+    defaults to the one `sluice run` and sluice-broker use by default
+    (tcp://127.0.0.1:7600) when neither --broker nor SLUICE_BROKER says
+    otherwise. Everything else is sluice-sink's own options, passed as they
+    are; its defaults already suit a terminal (--from end, --format json).
+*/
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+#define S_DEFAULT_BROKER "tcp://127.0.0.1:7600"
+
+//  sluice-sink's options that take a value, so that a value is not taken
+//  for the stream name (long forms, then short letters).
+static const char *s_long_with_value[] = {"--broker", "--stream", "--from", "--name", "--count",
+                                          "--format", "--connect-timeout", NULL};
+static const char s_short_with_value[] = "bsfnco";
+
+void
+sl_cli_tail_usage (void)
+{
+    printf ("Usage: sluice tail [--broker ENDPOINT] STREAM [sluice-sink options]\n"
+            "\n"
+            "Prints the records of STREAM as they arrive, one JSON object per line, like\n"
+            "tail -f: this is sluice-sink with --stream STREAM. It starts at the end (only new\n"
+            "records) unless --from says otherwise, and follows until Ctrl-C.\n"
+            "\n"
+            "  -b, --broker ENDPOINT   the broker (default $SLUICE_BROKER, else %s)\n"
+            "  -f, --from POS          beginning, end (default), OFFSET, -N (the last N), @TIME\n"
+            "  -o, --format FORMAT     json (default), value or msgpack\n"
+            "  -c, --count N           exit after N records\n"
+            "  -e, --exit-at-end       exit once caught up\n"
+            "  -n, --name READER       durable reader: resume where READER stopped\n"
+            "  ...                     every other sluice-sink option (sluice sink --help)\n"
+            "\n"
+            "Examples:\n"
+            "  sluice tail orders                      # new records of 'orders'\n"
+            "  sluice tail orders --from -10           # the last 10, then follow\n"
+            "  sluice tail -b tcp://10.0.0.5:7600 demo.enriched --format value\n"
+            "  sluice tail --list                      # the broker's streams\n",
+            S_DEFAULT_BROKER);
+    fflush (stdout);
+}
+
+static bool
+s_takes_value (const char *arg)
+{
+    if (arg[0] != '-' || arg[1] == '\0') {
+        return false;
+    }
+    if (arg[1] == '-') {
+        if (strchr (arg, '=')) {
+            return false;
+        }
+        for (size_t i = 0; s_long_with_value[i]; i++) {
+            if (strcmp (arg, s_long_with_value[i]) == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+    //  A short option cluster: the value follows when the last letter takes
+    //  one and nothing is attached to it.
+    size_t len = strlen (arg);
+    for (size_t i = 1; i < len; i++) {
+        if (strchr (s_short_with_value, arg[i])) {
+            return i == len - 1;
+        }
+    }
+    return false;
+}
+
+int
+sl_cli_tail (int argc, char **argv)
+{
+    const sl_cli_stage_t *sink = sl_cli_stage_find ("sink");
+    bool has_broker = getenv ("SLUICE_BROKER") && *getenv ("SLUICE_BROKER");
+    const char *stream = NULL;
+    //  The new argv: sink, [--broker DEFAULT], the arguments, --stream STREAM.
+    char **args = calloc ((size_t) argc + 6, sizeof *args);
+    if (!args) {
+        fprintf (stderr, "sluice tail: out of memory\n");
+        return 1;
+    }
+    int n = 1;
+    bool after_dashes = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!after_dashes && (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0)) {
+            free (args);
+            sl_cli_tail_usage ();
+            return 0;
+        }
+        if (!after_dashes && strcmp (a, "--") == 0) {
+            after_dashes = true;
+            continue;
+        }
+        bool option = !after_dashes && a[0] == '-' && a[1] != '\0';
+        if (option) {
+            has_broker = has_broker || strcmp (a, "-b") == 0 || strncmp (a, "--broker", 8) == 0
+                         || (a[1] != '-' && strchr (a, 'b'));
+            args[n++] = argv[i];
+            if (s_takes_value (a) && i + 1 < argc) {
+                args[n++] = argv[++i];
+            }
+            continue;
+        }
+        if (stream) {
+            fprintf (stderr, "sluice tail: one stream at a time ('%s' and '%s'); try --help\n",
+                     stream, a);
+            free (args);
+            return 2;
+        }
+        stream = a;
+    }
+    if (!has_broker) {
+        args[n++] = "--broker";
+        args[n++] = S_DEFAULT_BROKER;
+    }
+    if (stream) {
+        args[n++] = "--stream";
+        args[n++] = (char *) stream;
+    }
+    args[n] = NULL;
+    int code = sl_cli_exec_stage (sink, n, args);
+    free (args);
+    return code;
+}

@@ -550,6 +550,20 @@ sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out
     self->depth = 0;
     size_t start = out->len;
 
+    //  yajl takes \v and \f for white space; RFC 8259 does not, and inside
+    //  a string they are raw control characters: a text holding either is
+    //  malformed. Refused before parsing, since the string checks find a
+    //  token's start with RFC white space and would look at the wrong byte
+    //  (found by tests/fuzz/fuzz_json: invalid UTF-8 got through).
+    const uint8_t *bad = memchr (self->text, '\v', len);
+    const uint8_t *ff = memchr (self->text, '\f', len);
+    if (!bad || (ff && ff < bad)) {
+        bad = ff;
+    }
+    if (bad) {
+        return sl_json_fail (self, SL_EJSON, (size_t) (bad - self->text), "unexpected character");
+    }
+
     yajl_status status = yajl_parse (self->parser, self->text, len);
     if (status == yajl_status_ok) {
         self->finishing = true;

@@ -284,8 +284,19 @@ s_put_base64 (sl_buf_t *out, const uint8_t *s, size_t n)
 static int s_emit (const uint8_t **p, sl_buf_t *out);
 static int s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map);
 
+//  Non-str map keys nested inside non-str map keys, at most. Each such
+//  level is escaped once more inside the next, which doubles its quotes
+//  and backslashes: 50 bytes of keys nested 24 deep printed gigabytes
+//  (found by tests/fuzz/fuzz_mp_json). 4 levels bound that to 16 times.
+#define S_KEY_NEST 4
+
+//  How deep the key being rendered is nested in keys (s_emit has no
+//  context argument to carry it; the walk is single-threaded per call).
+static _Thread_local unsigned s_key_nest;
+
 //  A map key that is not a str is written as its own JSON text, as a
-//  string: the key 1 becomes "1", the key [1,2] becomes "[1,2]".
+//  string: the key 1 becomes "1", the key [1,2] becomes "[1,2]". A key
+//  nested in keys more than S_KEY_NEST deep is SL_EDEPTH.
 static int
 s_emit_key (const uint8_t **p, sl_buf_t *out)
 {
@@ -298,9 +309,14 @@ s_emit_key (const uint8_t **p, sl_buf_t *out)
         *p = q + head + n;
         return s_put_string (out, q + head, n);
     }
+    if (s_key_nest >= S_KEY_NEST) {
+        return SL_EDEPTH;
+    }
     sl_buf_t text;
     sl_buf_init (&text, out->limit);
+    s_key_nest++;
     int rc = s_emit (p, &text);
+    s_key_nest--;
     if (rc == 0) {
         rc = s_put_string (out, text.data, text.len);
     }

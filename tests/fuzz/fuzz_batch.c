@@ -6,7 +6,8 @@
     Beyond "no crash, no sanitizer report", it checks that the codec's
     entry points agree: a batch that validates iterates to exactly `count`
     records that tile the input, each skip lands on a record boundary, and
-    each validated record renders as JSON.
+    each validated record renders as JSON
+    (or meets the one documented refusal, keys nested in keys too deep).
 */
 #include <stdint.h>
 #include <string.h>
@@ -64,8 +65,11 @@ s_check_batch (const uint8_t *batch, size_t len, uint32_t count, uint64_t base)
             size_t consumed = 0;
             FUZZ_CHECK (sl_batch_skip (batch, len, n, &consumed) == 0);
             FUZZ_CHECK (consumed == (size_t) (rec.raw - batch));
+            //  The one refusal a valid record may meet: non-str map keys
+            //  nested in one another past sl_json_write.c's bound.
             sl_buf_reset (&s_out);
-            FUZZ_CHECK (sl_record_to_json (s_json, &rec, &s_out) == 0);
+            int jrc = sl_record_to_json (s_json, &rec, &s_out);
+            FUZZ_CHECK (jrc == 0 || jrc == SL_EDEPTH);
         }
         else {
             sl_buf_reset (&s_out);

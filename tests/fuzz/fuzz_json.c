@@ -32,6 +32,17 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     return 0;
 }
 
+//  Hex of what differs, so that a crash report explains itself.
+static void
+s_dump (const char *what, const uint8_t *data, size_t len)
+{
+    fprintf (stderr, "%s (%zu bytes):", what, len);
+    for (size_t i = 0; i < len && i < 512; i++) {
+        fprintf (stderr, " %02x", data[i]);
+    }
+    fprintf (stderr, "\n");
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -62,6 +73,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                  (int) (s_text.len > 2000 ? 2000 : s_text.len), (const char *) s_text.data);
     }
     FUZZ_CHECK (rc == 0);
+    if (s_mp2.len != obj_len || memcmp (s_mp2.data, obj, obj_len) != 0) {
+        s_dump ("msgpack from the input", obj, obj_len);
+        s_dump ("JSON printed from it", s_text.data, s_text.len);
+        s_dump ("msgpack from that JSON", s_mp2.data, s_mp2.len);
+    }
     FUZZ_CHECK (s_mp2.len == obj_len && memcmp (s_mp2.data, obj, obj_len) == 0);
     return 0;
 }

@@ -6,7 +6,7 @@
     is pushed into Lua, read by the script and encoded back. Input: the
     record's value; then the same bytes as the record's headers. Checks: no
     crash or sanitizer report, every call returns an sl_op_rc_t, and every
-    record emitted is one well-formed msgpack object (headers: a map).
+    record emitted is one well-formed msgpack object.
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -44,9 +44,8 @@ s_emit (void *ctx, const sl_op_record_t *out)
     FUZZ_CHECK (sl_mp_skip (out->value, out->value_len, SL_MP_DEPTH_LIMIT, &used) == 0);
     FUZZ_CHECK (used == out->value_len);
     if (out->headers) {
-        const uint8_t *p = out->headers;
-        uint32_t count = 0;
-        FUZZ_CHECK (sl_mp_read_map (&p, out->headers + out->headers_len, &count) == 0);
+        //  Not necessarily a map: the input's headers are not validated
+        //  here (the worker does that before the operator sees them).
         FUZZ_CHECK (sl_mp_skip (out->headers, out->headers_len, SL_MP_DEPTH_LIMIT, &used) == 0);
         FUZZ_CHECK (used == out->headers_len);
     }

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import (BROKER_BIN, BUILD, SINK_BIN, SOURCE_BIN, T, WORKER_BIN, Wire, child_env,
+from conftest import (BROKER_BIN, BUILD, ROOT, SINK_BIN, SOURCE_BIN, T, WORKER_BIN, Wire, child_env,
                       free_port_pair, run_source, wait_for, write_jsonl)
 
 SLUICE_BIN = BUILD / "cli" / "sluice"
@@ -371,7 +371,7 @@ sources:
 def test_man_pages_render_cleanly():
     """One page per command, installed by meson, and groff finds nothing to warn about."""
     import shutil
-    man = BUILD.parent / "docs" / "man"
+    man = ROOT / "docs" / "man"
     pages = sorted(p.name for p in man.glob("*.1"))
     assert pages == ["sluice-broker.1", "sluice-run.1", "sluice-sink.1", "sluice-source.1",
                      "sluice-tail.1", "sluice-worker.1", "sluice.1"]

@@ -914,3 +914,65 @@ Test (json, float_printing_round_trips_and_is_short)
         s_check_print (edges[i]);
     }
 }
+
+//  ---------------------------------------------------------------------
+//  Found by tests/fuzz (docs/fuzzing.md): each reproducer is a test.
+
+//  fuzz_json: yajl took \v and \f for white space, so the string check
+//  looked at the wrong byte and invalid UTF-8 reached a msgpack str.
+Test (json, fuzz_vertical_tab_and_form_feed_are_not_white_space)
+{
+    EXPECT_FAIL ("\v\"FFFFF)\xdc\\b\\fb\\/\\\\fb\\bf\\bf5\"", SL_EJSON,
+                 "unexpected character at column 1");
+    EXPECT_FAIL ("\v\"\xdc\\n\"", SL_EJSON, "unexpected character at column 1");
+    EXPECT_FAIL ("\f[1]", SL_EJSON, "unexpected character at column 1");
+    EXPECT_FAIL ("[1]\v", SL_EJSON, "unexpected character at column 4");
+    EXPECT_FAIL ("[1,\f2]", SL_EJSON, "unexpected character at column 4");
+    EXPECT_FAIL ("\"a\vb\"", SL_EJSON, "unexpected character at column 3");
+    //  The RFC's four white space characters still are.
+    s_round_trip (" \t\r\n[1] \t\r\n", "[1]");
+    //  And the converter still works after the refusals.
+    s_round_trip ("\"\\u000b\\f\"", "\"\\u000b\\f\"");
+}
+
+//  fuzz_mp_json: a non-str map key is printed as its JSON text inside a
+//  string, so each key nested in a key doubled the escapes: 49 bytes of
+//  keys nested 24 deep took 27 s and 320 MB, 30 deep would take gigabytes.
+Test (json, fuzz_keys_nested_in_keys_are_bounded, .timeout = 10)
+{
+    sl_buf_t out;
+    sl_buf_init (&out, 0);
+    uint8_t data[64];
+    for (int depth = 1; depth <= 30; depth++) {
+        //  {{{...{nil: nil}...: nil}: nil}: nil}, depth maps each the key of the next.
+        size_t n = 0;
+        for (int i = 0; i < depth; i++) {
+            data[n++] = 0x81;
+        }
+        data[n++] = 0xc0;
+        for (int i = 0; i < depth; i++) {
+            data[n++] = 0xc0;
+        }
+        sl_buf_reset (&out);
+        sl_buf_append (&out, "keep", 4);
+        int rc = sl_msgpack_to_json (s_json, data, n, &out);
+        if (depth <= 4) {
+            //  depth non-str keys (the innermost nil is one too), each in
+            //  the one before: four levels print.
+            cr_assert_eq (rc, 0, "depth %d: %d", depth, rc);
+            cr_assert_lt (out.len, 400, "depth %d: %zu bytes", depth, out.len);
+        }
+        else {
+            cr_assert_eq (rc, SL_EDEPTH, "depth %d: %d", depth, rc);
+            cr_assert_eq (out.len, 4, "depth %d: out must be left as it was", depth);
+        }
+    }
+    //  A key that is an array of maps with non-str keys is one level.
+    const uint8_t ok[] = {0x81, 0x91, 0x81, 0x01, 0x02, 0x03};
+    sl_buf_reset (&out);
+    cr_assert_eq (sl_msgpack_to_json (s_json, ok, sizeof ok, &out), 0);
+    const char *want = "{\"[{\\\"1\\\":2}]\":3}";
+    cr_assert_eq (out.len, strlen (want), "%.*s", (int) out.len, (char *) out.data);
+    cr_assert_arr_eq (out.data, want, strlen (want));
+    sl_buf_free (&out);
+}

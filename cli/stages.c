@@ -21,6 +21,7 @@ static const sl_cli_stage_t s_stages[] = {
     {"source", "sluice-source", "source", "publish files, stdin or generated records"},
     {"worker", "sluice-worker", "worker", "a member of a worker group (an operator)"},
     {"sink", "sluice-sink", "sink", "write a stream to stdout from any position"},
+    {"verify", "sluice-verify", "verify", "compare what went in with what came out (lost, duplicated)"},
     {NULL, NULL, NULL, NULL},
 };
 

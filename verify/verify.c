@@ -506,8 +506,8 @@ s_add (sl_verify_t *self, bool got, const uint8_t *value, size_t len, char *why,
     return 0;
 }
 
-//  sl_json_to_msgpack, with a reason whenever it fails: it leaves why empty
-//  for some texts (a truncated one without a trailing newline).
+//  sl_json_to_msgpack, with a reason whenever it fails: every bad line is
+//  reported with one, even if a parser error ever came without a text.
 static int
 s_parse (sl_verify_t *self, const char *text, size_t len, char *why, size_t why_size)
 {

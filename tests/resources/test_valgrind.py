@@ -43,7 +43,8 @@ class ValgrindBroker(sluice_it.Broker):
 def _expect_clean(proc, tmp_path, name, timeout):
     rc = proc.wait(timeout)
     log = (tmp_path / f"valgrind-{name}.log")
-    report = log.read_text(errors="replace") if log.exists() else ""
+    assert log.exists(), f"{name} did not run under valgrind (no {log.name})"
+    report = log.read_text(errors="replace")
     assert rc == 0, (f"{name} under valgrind exited {rc}\n--- valgrind:\n{report[-6000:]}"
                      f"\n--- stderr:\n{proc.stderr()[-3000:]}")
 

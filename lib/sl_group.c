@@ -337,7 +337,17 @@ sl_group_join (sl_group_t *self, const void *peer, size_t peer_len, const char *
     member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
     for (size_t i = 0; !m && i < self->n_members; i++) {
         if (strcmp (self->members[i]->name, member) == 0) {
-            m = self->members[i];
+            //  The same name from a new peer: a restarted process (in a
+            //  container, HOSTNAME-PID comes back the same) or a reconnect.
+            //  Either way the leases it held go back to the queue now, not
+            //  at their deadline; a late RESULT from a still-living holder
+            //  can still commit first (they are kept in the history).
+            int ended = 0;
+            int rc = s_member_end (self, i, false, &ended);
+            if (rc) {
+                return rc;
+            }
+            break;
         }
     }
     if (!m) {

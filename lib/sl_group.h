@@ -88,7 +88,9 @@ uint64_t sl_group_checkpoint(const sl_group_t *self);
 //  Adds (or refreshes, by peer) a member. window 1..SL_GROUP_MAX_WINDOW,
 //  batch 1..SL_GROUP_MAX_BATCH. 0 or SL_EINVAL / SL_ENOMEM, or SL_ETOOBIG
 //  past SL_GROUP_MAX_MEMBERS. A new peer with the name of a member is that
-//  member reconnected: it takes the peer over and keeps its leases.
+//  member restarted or reconnected: the old one's leases go back to the
+//  queue at once (not counted as attempts; a late result from the old holder
+//  can still commit first), and the name starts afresh on the new peer.
 int sl_group_join(sl_group_t *self, const void *peer, size_t peer_len, const char *member,
                   uint32_t window, uint32_t batch, int64_t now_ms);
 //  Any message from a member keeps it alive. false if peer is not a member.

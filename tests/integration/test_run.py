@@ -373,8 +373,13 @@ def test_man_pages_render_cleanly():
     import shutil
     man = ROOT / "docs" / "man"
     pages = sorted(p.name for p in man.glob("*.1"))
-    assert pages == ["sluice-broker.1", "sluice-run.1", "sluice-sink.1", "sluice-source.1",
-                     "sluice-tail.1", "sluice-worker.1", "sluice.1"]
+    assert pages == ["sluice-broker.1", "sluice-keygen.1", "sluice-run.1", "sluice-sink.1",
+                     "sluice-source.1", "sluice-tail.1", "sluice-verify.1", "sluice-worker.1",
+                     "sluice.1"]
+    # Every page is installed.
+    build_file = (ROOT / "cli" / "meson.build").read_text()
+    for page in pages:
+        assert page in build_file, page
     if shutil.which("groff") is None:
         pytest.skip("groff is not installed")
     for page in pages:

@@ -35,18 +35,6 @@ RESOURCES_RATE = int(os.environ.get("SLUICE_RESOURCES_RATE", "4000"))
 VERIFY_BIN = sluice_it.BUILD / "verify" / "sluice-verify"
 
 
-def rss_kib(pid):
-    """VmRSS of pid in KiB, or None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None
-
-
 def count_by_id(values, field="id"):
     """{id: copies} of a list of JSON values."""
     counts = {}

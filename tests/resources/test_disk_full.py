@@ -7,7 +7,6 @@ The broker starts with --initial-map 1M, so the map also has to grow many times 
 """
 
 import os
-import pathlib
 import shutil
 import subprocess
 import time

@@ -15,7 +15,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 from conftest import RESOURCES_RATE, RESOURCES_SECONDS, sluice_it
 

@@ -238,7 +238,11 @@ def test_unknown_no_key_and_plain_clients_are_refused_and_logged_once(procs, mak
     source(procs, sec, "s", path, alice).expect_exit(0)
     log = sec.log()
     assert log.count(public_of(mallory)) == 1, log
-    assert log.count("does not use CURVE") == 1, log
+    # A plain client is refused one of two ways, depending on who notices
+    # first: the broker sees its NULL greeting, or the client hangs up when
+    # it sees the broker's CURVE one. Either kind is logged once.
+    plain_kinds = (log.count("does not use CURVE"), log.count("hung up during the handshake"))
+    assert 1 <= sum(plain_kinds) and max(plain_kinds) == 1, log
     assert log.count("could not be decrypted") == 1, log
     assert public_of(alice) not in log.replace(f"broker key {public_of(sec.broker_base)}", "")
     assert sec.broker.stop() == 0

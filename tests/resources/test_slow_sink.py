@@ -99,11 +99,14 @@ def test_slow_sink_at_5x_overload(procs, make_broker, tmp_path):
         while time.monotonic() - start < warmup + seconds:
             time.sleep(1.0)
             elapsed = time.monotonic() - start
+            assert sink.poll() is None, (
+                f"the sink exited {sink.poll()} after {elapsed:.0f}s of overload:\n"
+                f"{(tmp_path / 'slow-sink.err').read_text(errors='replace')[-3000:]}")
+            assert src.alive() and broker.proc.alive()
             for name, pid in pids.items():
                 st = _status(pid)
-                assert st is not None, f"{name} exited during the overload phase"
+                assert st is not None and st[0] is not None, f"{name} exited under overload"
                 samples[name].append((elapsed, st[0], st[1]))
-            assert src.alive() and sink.poll() is None and broker.proc.alive()
             assert not reader.problems, "\n".join(reader.problems[:20])
             lag_max = max(lag_max, broker.next("load") - reader.next_offset)
         published = broker.next("load")

@@ -26,8 +26,8 @@ static sl_buf_t s_out;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     s_json = sl_json_new ();
     FUZZ_CHECK (s_json);
@@ -51,20 +51,20 @@ s_check_batch (const uint8_t *batch, size_t len, uint32_t count, uint64_t base)
     while ((rc = sl_record_iter_next (&it, &rec)) == 1) {
         FUZZ_CHECK (n < count);
         FUZZ_CHECK (rec.raw == expect);
-        FUZZ_CHECK (rec.raw_len > 0 && rec.raw_len <= (size_t) (batch + len - rec.raw));
+        FUZZ_CHECK (rec.raw_len > 0 && rec.raw_len <= (size_t)(batch + len - rec.raw));
         FUZZ_CHECK (rec.offset == base + n);
         FUZZ_CHECK (rec.value >= rec.raw && rec.value + rec.value_len <= rec.raw + rec.raw_len);
         if (rec.key) {
             FUZZ_CHECK (rec.key >= rec.raw && rec.key + rec.key_len <= rec.raw + rec.raw_len);
         }
         if (rec.headers) {
-            FUZZ_CHECK (rec.headers >= rec.raw
-                        && rec.headers + rec.headers_len <= rec.raw + rec.raw_len);
+            FUZZ_CHECK (rec.headers >= rec.raw &&
+                        rec.headers + rec.headers_len <= rec.raw + rec.raw_len);
         }
         if (valid == 0) {
             size_t consumed = 0;
             FUZZ_CHECK (sl_batch_skip (batch, len, n, &consumed) == 0);
-            FUZZ_CHECK (consumed == (size_t) (rec.raw - batch));
+            FUZZ_CHECK (consumed == (size_t)(rec.raw - batch));
             //  The one refusal a valid record may meet: non-str map keys
             //  nested in one another past sl_json_write.c's bound.
             sl_buf_reset (&s_out);
@@ -73,7 +73,7 @@ s_check_batch (const uint8_t *batch, size_t len, uint32_t count, uint64_t base)
         }
         else {
             sl_buf_reset (&s_out);
-            (void) sl_record_to_json (s_json, &rec, &s_out);
+            (void)sl_record_to_json (s_json, &rec, &s_out);
         }
         expect = rec.raw + rec.raw_len;
         n++;
@@ -90,7 +90,7 @@ s_check_batch (const uint8_t *batch, size_t len, uint32_t count, uint64_t base)
     }
     else {
         size_t consumed = 0;
-        (void) sl_batch_skip (batch, len, count, &consumed);
+        (void)sl_batch_skip (batch, len, count, &consumed);
     }
 }
 

@@ -22,8 +22,8 @@ static sl_buf_t s_enc, s_enc2;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     sl_buf_init (&s_enc, 0);
     sl_buf_init (&s_enc2, 0);
@@ -63,7 +63,7 @@ s_exercise (sl_group_t *group)
         uint64_t checkpoint = sl_group_checkpoint (group);
         FUZZ_CHECK (checkpoint >= first);
     }
-    (void) sl_group_tick (group, now + 10 * 60 * 1000, 1);
+    (void)sl_group_tick (group, now + 10 * 60 * 1000, 1);
     sl_outcome_t outcome;
     FUZZ_CHECK (sl_group_take_dead (group, &outcome) == 0);
     sl_buf_reset (&s_enc2);

@@ -21,8 +21,8 @@ static sl_buf_t s_mp, s_text, s_mp2;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     s_json = sl_json_new ();
     FUZZ_CHECK (s_json);
@@ -50,7 +50,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     sl_buf_reset (&s_mp);
     //  A prefix already in the buffer must survive a failure untouched.
     FUZZ_CHECK (sl_buf_append (&s_mp, "\xc0", 1) == 0);
-    int rc = sl_json_to_msgpack (s_json, (const char *) data, size, &s_mp, why, sizeof why);
+    int rc = sl_json_to_msgpack (s_json, (const char *)data, size, &s_mp, why, sizeof why);
     if (rc != 0) {
         FUZZ_CHECK (rc == SL_EJSON || rc == SL_ERANGE || rc == SL_EDEPTH || rc == SL_ETOOBIG);
         FUZZ_CHECK (s_mp.len == 1 && s_mp.data[0] == 0xc0);
@@ -66,11 +66,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     sl_buf_reset (&s_text);
     FUZZ_CHECK (sl_msgpack_to_json (s_json, obj, obj_len, &s_text) == 0);
     sl_buf_reset (&s_mp2);
-    rc = sl_json_to_msgpack (s_json, (const char *) s_text.data, s_text.len, &s_mp2, why,
-                             sizeof why);
+    rc =
+        sl_json_to_msgpack (s_json, (const char *)s_text.data, s_text.len, &s_mp2, why, sizeof why);
     if (rc != 0) {
         fprintf (stderr, "printed JSON does not parse (%s): %.*s\n", why,
-                 (int) (s_text.len > 2000 ? 2000 : s_text.len), (const char *) s_text.data);
+                 (int)(s_text.len > 2000 ? 2000 : s_text.len), (const char *)s_text.data);
     }
     FUZZ_CHECK (rc == 0);
     if (s_mp2.len != obj_len || memcmp (s_mp2.data, obj, obj_len) != 0) {

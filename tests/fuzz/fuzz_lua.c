@@ -19,17 +19,16 @@
 #include "sl_log.h"
 #include "sl_mp.h"
 
-static const char s_script[] =
-    "local n = 0\n"
-    "local function walk(v, depth)\n"
-    "  if depth > 8 or type(v) ~= 'table' then return end\n"
-    "  for k, x in pairs(v) do n = n + 1; walk(x, depth + 1) end\n"
-    "end\n"
-    "function process(r)\n"
-    "  walk(r.value, 0)\n"
-    "  if r.headers then walk(r.headers, 0) end\n"
-    "  return r\n"
-    "end\n";
+static const char s_script[] = "local n = 0\n"
+                               "local function walk(v, depth)\n"
+                               "  if depth > 8 or type(v) ~= 'table' then return end\n"
+                               "  for k, x in pairs(v) do n = n + 1; walk(x, depth + 1) end\n"
+                               "end\n"
+                               "function process(r)\n"
+                               "  walk(r.value, 0)\n"
+                               "  if r.headers then walk(r.headers, 0) end\n"
+                               "  return r\n"
+                               "end\n";
 
 static sl_op_resolved_t s_resolved;
 static void *s_state;
@@ -38,7 +37,7 @@ static int s_emitted;
 static int
 s_emit (void *ctx, const sl_op_record_t *out)
 {
-    (void) ctx;
+    (void)ctx;
     size_t used = 0;
     FUZZ_CHECK (out->value && out->value_len > 0);
     FUZZ_CHECK (sl_mp_skip (out->value, out->value_len, SL_MP_DEPTH_LIMIT, &used) == 0);
@@ -56,16 +55,16 @@ s_emit (void *ctx, const sl_op_record_t *out)
 static void
 s_error (void *ctx, const char *text)
 {
-    (void) ctx;
-    (void) text;
+    (void)ctx;
+    (void)text;
 }
 
 static void
 s_log (void *ctx, sl_op_log_t level, const char *text)
 {
-    (void) ctx;
-    (void) level;
-    (void) text;
+    (void)ctx;
+    (void)level;
+    (void)text;
 }
 
 static sl_op_host_t s_host = {NULL, s_emit, s_error, s_log};
@@ -73,13 +72,13 @@ static sl_op_host_t s_host = {NULL, s_emit, s_error, s_log};
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     char path[] = "/tmp/sluice-fuzz-lua-XXXXXX";
     int fd = mkstemp (path);
     FUZZ_CHECK (fd >= 0);
-    FUZZ_CHECK (write (fd, s_script, sizeof s_script - 1) == (ssize_t) (sizeof s_script - 1));
+    FUZZ_CHECK (write (fd, s_script, sizeof s_script - 1) == (ssize_t)(sizeof s_script - 1));
     close (fd);
     sl_op_spec_t spec = {.kind = SL_OPK_LUA, .arg = path};
     char why[256];
@@ -87,9 +86,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
         fprintf (stderr, "fuzz_lua: %s\n", why);
         abort ();
     }
-    int rc = s_resolved.op->init (&s_state, &s_host, s_resolved.n,
-                                  (const char *const *) s_resolved.keys,
-                                  (const char *const *) s_resolved.values);
+    int rc =
+        s_resolved.op->init (&s_state, &s_host, s_resolved.n, (const char *const *)s_resolved.keys,
+                             (const char *const *)s_resolved.values);
     unlink (path);
     FUZZ_CHECK (rc == 0);
     return 0;
@@ -112,7 +111,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     static const uint8_t nil = 0xc0;
     sl_op_record_t in = {.offset = 7,
                          .timestamp = 1700000000123,
-                         .key = (const uint8_t *) "k",
+                         .key = (const uint8_t *)"k",
                          .key_len = 1,
                          .value = data,
                          .value_len = size};

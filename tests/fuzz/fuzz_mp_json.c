@@ -22,8 +22,8 @@ static sl_buf_t s_text, s_mp;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     s_json = sl_json_new ();
     FUZZ_CHECK (s_json);
@@ -51,11 +51,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     char why[256] = "";
     sl_buf_reset (&s_mp);
-    rc = sl_json_to_msgpack (s_json, (const char *) s_text.data + 1, s_text.len - 1, &s_mp, why,
+    rc = sl_json_to_msgpack (s_json, (const char *)s_text.data + 1, s_text.len - 1, &s_mp, why,
                              sizeof why);
     if (rc != 0 && rc != SL_EDEPTH) {
         fprintf (stderr, "printed JSON does not parse (%s): %.*s\n", why,
-                 (int) (s_text.len > 2000 ? 2000 : s_text.len), (const char *) s_text.data);
+                 (int)(s_text.len > 2000 ? 2000 : s_text.len), (const char *)s_text.data);
     }
     FUZZ_CHECK (rc == 0 || rc == SL_EDEPTH);
     return 0;

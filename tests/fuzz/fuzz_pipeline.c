@@ -16,8 +16,8 @@
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     return 0;
 }
@@ -26,8 +26,8 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     char err[512] = "";
-    sl_pipeline_t *pl = sl_pipeline_parse ((const char *) data, size, "fuzz.yaml", "/fuzz", err,
-                                           sizeof err);
+    sl_pipeline_t *pl =
+        sl_pipeline_parse ((const char *)data, size, "fuzz.yaml", "/fuzz", err, sizeof err);
     if (!pl) {
         FUZZ_CHECK (strncmp (err, "fuzz.yaml:", 10) == 0);
         return 0;

@@ -3,7 +3,10 @@
 The image is built with podman; the compose project (broker, a durable source
 generating N records, a worker group of two running examples/demo.lua, a
 durable sink) is brought up with podman-compose under a project name of its
-own. Mid-run the test crashes a worker, the broker and the source (SIGKILL to
+own, with CURVE on: the keys are made first by the documented one-shot
+`podman-compose run --rm --no-deps keys` into the volume sluice-keys, every
+stage uses its own key, and a container without keys on the project's network is
+refused. Mid-run the test crashes a worker, the broker and the source (SIGKILL to
 the container's init from the host, as a crash would) and lets the restart
 policies start them again; it also stops the other worker with `podman kill`,
 which podman treats as a stop by the user (no restart, like `docker stop`), so
@@ -18,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import time
 
 import pytest
 import yaml
@@ -32,6 +36,10 @@ RATE = 300          # per second: the run takes about 20 s, long enough to kill 
 EXPECTED = {i for i in range(N) if i % 16 != 0}
 STAGES = {"broker": "sluice-broker", "source": "sluice-source", "worker": "sluice-worker",
           "sink": "sluice-sink"}
+KEYS = "/etc/sluice/keys"
+# The client flags of the broker's healthcheck key, for requests made inside its container
+# (its environment holds the broker's own SLUICE_CURVE_SECRET).
+HEALTH_KEY = ["--curve-secret", f"{KEYS}/health.key_secret", "--broker-key", f"{KEYS}/broker.key"]
 
 
 def _seconds(text):
@@ -85,17 +93,37 @@ def test_image_runtime_and_user(podman):
 def test_compose_file_is_complete_and_valid(podman, tmp_path):
     spec = _load(COMPOSE)
     services = spec["services"]
-    assert set(services) == set(STAGES)
+    assert set(services) == set(STAGES) | {"keys"}
 
-    # Only the broker mounts the LMDB volume, a named volume.
-    assert "sluice-data" in spec["volumes"]
-    assert services["broker"]["volumes"] == ["sluice-data:/var/lib/sluice"]
+    # Only the broker mounts the LMDB volume, a named volume; every service
+    # mounts the keys (the clients read-only).
+    assert "sluice-data" in spec["volumes"] and "sluice-keys" in spec["volumes"]
+    assert services["broker"]["volumes"] == ["sluice-data:/var/lib/sluice",
+                                             f"sluice-keys:{KEYS}"]
+    assert services["keys"]["volumes"] == [f"sluice-keys:{KEYS}"]
     for name in ("source", "worker", "sink"):
-        assert "volumes" not in services[name], f"{name} mounts a volume"
+        assert services[name]["volumes"] == [f"sluice-keys:{KEYS}:ro"], f"{name} mounts"
 
-    # The healthcheck asks the broker itself.
+    # CURVE everywhere: the broker with its key pair and an allow directory,
+    # each client with a key pair of its own and the broker's public key.
+    broker_env = services["broker"]["environment"]
+    assert broker_env["SLUICE_CURVE_SECRET"] == f"{KEYS}/broker.key_secret"
+    assert broker_env["SLUICE_ALLOW"] == f"{KEYS}/allow"
+    assert "SLUICE_ALLOW_ANY" not in broker_env
+    for name in ("source", "worker", "sink"):
+        env = services[name]["environment"]
+        assert env["SLUICE_CURVE_SECRET"] == f"{KEYS}/{name}.key_secret", name
+        assert env["SLUICE_BROKER_KEY"] == f"{KEYS}/broker.key", name
+
+    # The keys service: one-shot, never restarted, runs before the broker.
+    assert services["keys"]["restart"] == "no"
+    assert services["broker"]["depends_on"] == {
+        "keys": {"condition": "service_completed_successfully"}}
+
+    # The healthcheck asks the broker itself, with a key of its own.
     test = services["broker"]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "sluice-sink"] and "--list" in test
+    assert test[-4:] == HEALTH_KEY, test
 
     for name, program in STAGES.items():
         svc = services[name]
@@ -125,12 +153,47 @@ def test_compose_file_is_complete_and_valid(podman, tmp_path):
             assert f"env {key}" in helps[name], f"{name}: {program} has no variable {key}"
 
     # The Swarm file is the same apart from depends_on, which `docker stack`
-    # accepts only as a list.
+    # accepts only as a list, and the keys: external Swarm secrets (each
+    # service only its own secret key, in /run/secrets/) and configs (the
+    # public keys) instead of the keys service and its volume.
     stack = _load(STACK)
+    secret_names = {f"sluice-{n}.key_secret" for n in ("broker", "source", "worker", "sink",
+                                                          "health")}
+    config_names = {f"sluice-{n}.key" for n in ("broker", "source", "worker", "sink",
+                                                   "health")}
+    assert stack.pop("secrets") == {n: {"external": True} for n in secret_names}
+    assert stack.pop("configs") == {n: {"external": True} for n in config_names}
     for name, svc in stack["services"].items():
         assert svc.pop("depends_on", []) == ([] if name == "broker" else ["broker"])
+        secrets = svc.pop("secrets")
+        configs = svc.pop("configs")
+        own = ["broker", "health"] if name == "broker" else [name]
+        assert [s["source"] for s in secrets] == [f"sluice-{n}.key_secret" for n in own], name
+        for sec in secrets:
+            assert sec["target"] == sec["source"][len("sluice-"):], sec
+            assert sec["uid"] == "10001" and sec["mode"] == 0o400, sec
+        targets = {c["source"]: c["target"] for c in configs}
+        assert targets.pop("sluice-broker.key") == f"{KEYS}/broker.key", name
+        if name == "broker":
+            assert targets == {f"sluice-{n}.key": f"{KEYS}/allow/{n}.key"
+                               for n in ("source", "worker", "sink", "health")}
+        else:
+            assert not targets, f"{name}: {targets}"
+        env = svc["environment"]
+        if "SLUICE_CURVE_SECRET" in env:
+            assert env["SLUICE_CURVE_SECRET"].startswith("/run/secrets/")
+            env["SLUICE_CURVE_SECRET"] = env["SLUICE_CURVE_SECRET"].replace(
+                "/run/secrets/", f"{KEYS}/")
+        if "healthcheck" in svc:
+            svc["healthcheck"]["test"] = [a.replace("/run/secrets/", f"{KEYS}/")
+                                          for a in svc["healthcheck"]["test"]]
+    del spec["services"]["keys"]
+    del spec["volumes"]["sluice-keys"]
     for svc in spec["services"].values():
         svc.pop("depends_on", None)
+        vols = [v for v in svc.pop("volumes", []) if not v.startswith("sluice-keys:")]
+        if vols:
+            svc["volumes"] = vols
     assert stack == spec, "deploy/docker-stack.yml differs from deploy/docker-compose.yml"
 
     # podman-compose 1.0.3 has no `config`: --dry-run parses, interpolates and
@@ -143,10 +206,17 @@ def test_compose_file_is_complete_and_valid(podman, tmp_path):
         runs = [line for line in res.stdout.splitlines() if line.startswith("podman run")]
         names = sorted(re.search(r"--name=(\S+)", line).group(1) for line in runs)
         assert names == sorted(f"{project}_{s}" for s in
-                               ("broker_1", "source_1", "worker_1", "worker_2", "sink_1")), names
+                               ("keys_1", "broker_1", "source_1", "worker_1", "worker_2",
+                                "sink_1")), names
+        # podman-compose starts the keys first (it does not wait for them: the
+        # test runs `run --rm keys` before `up`, as docs/deploy.md says).
+        assert "--name=" + f"{project}_keys_1" in runs[0], runs[0]
         for line in runs:
-            assert "--init" in line and "--restart" in line, line
-            assert ("-v " in line) == (f"{project}_broker_1" in line), line
+            assert "--restart" in line, line
+            assert f"-v {project}_sluice-keys:{KEYS}" in line, line
+            assert ("sluice-data" in line) == (f"{project}_broker_1" in line), line
+            if f"{project}_keys_1" not in line:
+                assert "--init" in line and "SLUICE_CURVE_SECRET=" in line, line
     finally:
         _remove_project(podman, project)
 
@@ -196,6 +266,11 @@ class Project:
     def cnt(self, service, n=1):
         return f"{self.name}_{service}_{n}"
 
+    def keys(self):
+        """The documented one-shot keygen, `run --rm --no-deps keys` (-T: no terminal here)."""
+        return self.pm.run(self.compose + ["run", "--rm", "--no-deps", "-T", "keys"],
+                           env=self.env, timeout=120).stdout
+
     def up(self):
         self.pm.run(self.compose + ["up", "-d", "--no-build"], env=self.env, timeout=300)
 
@@ -222,7 +297,7 @@ class Project:
         """The broker's streams, asked inside its container; {} while it does not answer."""
         res = self.pm.podman("exec", self.cnt("broker"), "sluice-sink", "-b",
                              "tcp://127.0.0.1:7600", "--list", "--format", "json",
-                             "--connect-timeout", "3s", check=False, timeout=30)
+                             "--connect-timeout", "3s", *HEALTH_KEY, check=False, timeout=30)
         if res.returncode != 0:
             return {}
         return {s["name"]: s for s in json.loads(res.stdout)}
@@ -234,7 +309,8 @@ class Project:
         """Every value of a stream, read through the broker's container."""
         res = self.pm.podman("exec", self.cnt("broker"), "sluice-sink", "-b",
                              "tcp://127.0.0.1:7600", "-s", stream, "--from", "beginning",
-                             "--exit-at-end", "--format", "value", "--quiet", timeout=120)
+                             "--exit-at-end", "--format", "value", "--quiet", *HEALTH_KEY,
+                             timeout=120)
         return [json.loads(line) for line in res.stdout.splitlines()]
 
     def crash(self, service, n=1):
@@ -283,8 +359,25 @@ def test_pipeline_survives_killed_containers(podman):
     _remove_project(podman, project.name)
     notes = []
     try:
+        started = time.monotonic()
+        out = project.keys()
+        assert "4 client keys allowed" in out, out
+        assert project.keys().count("4 client keys allowed") == 1   # again: nothing changes
         project.up()
         wait_for(project.healthy, 60, "the broker's healthcheck to pass")
+        broker_log = podman.podman("logs", project.cnt("broker")).stderr
+        broker_log += podman.podman("logs", project.cnt("broker")).stdout
+        assert "CURVE on every socket" in broker_log, broker_log[-2000:]
+        assert "4 client keys allowed" in broker_log, broker_log[-2000:]
+
+        # A container on the project's network without keys is refused.
+        res = podman.podman("run", "--rm", "--network", f"{project.name}_sluice", IMAGE,
+                            "sluice-sink", "--broker", "tcp://broker:7600", "--list",
+                            "--connect-timeout", "3s", check=False, timeout=60)
+        assert res.returncode != 0, f"a client without keys was served:\n{res.stdout}"
+        assert "CURVE" in res.stderr, res.stderr
+        print(f"deploy: keys, up, healthy and the keyless client refused in "
+              f"{time.monotonic() - started:.0f}s")
         wait_for(lambda: project.next_offset("demo") >= N // 5, 60,
                  f"{N // 5} records in stream demo")
 
@@ -354,7 +447,9 @@ def test_pipeline_survives_killed_containers(podman):
             mdb_copy /var/lib/sluice /tmp/backup
             sluice-broker --data /tmp/backup --listen tcp://127.0.0.1:7700 --quiet &
             b=$!
-            sluice-sink -b tcp://127.0.0.1:7700 --list --format json --connect-timeout 10s
+            sluice-sink -b tcp://127.0.0.1:7700 --list --format json --connect-timeout 10s \
+                --curve-secret /etc/sluice/keys/health.key_secret \
+                --broker-key /etc/sluice/keys/broker.key
             kill $b && wait $b
             rm -rf /tmp/backup
             """, timeout=60)

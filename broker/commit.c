@@ -336,7 +336,9 @@ sl_broker_commit_group (sl_broker_t *self)
         }
         self->disk_full = true;
     }
-    else if (rc == 0 && self->disk_full) {
+    else if (rc == 0 && self->disk_full && self->n_touched > 0) {
+        //  Only records really appended prove that space is back (a group of
+        //  duplicates or commits that changed nothing writes no page).
         sl_info ("broker", "disk space available again: intake resumed");
         self->disk_full = false;
     }

@@ -57,8 +57,10 @@ int sl_json_to_msgpack(sl_json_t *self, const char *text, size_t len, sl_buf_t *
 
 //  Appends the JSON text of one msgpack object (bounded-walked first) to out.
 //  data[0..len) must be exactly that object (trailing bytes: SL_EPROTO).
-//  SL_ETRUNC / SL_EDEPTH (nesting past SL_MP_DEPTH_LIMIT, or non-str map keys
-//  nested in non-str keys more than 4 deep) / SL_EPROTO for malformed input;
+//  SL_ETRUNC / SL_EDEPTH (nesting past SL_MP_DEPTH_LIMIT) / SL_EPROTO for
+//  malformed input. A non-str map key nested in non-str keys more than 4
+//  deep prints as the key "(key nested too deep)" (each level doubles the
+//  escapes of the one inside it: unbounded, that is exponential output);
 //  SL_ENOMEM / SL_ETOOBIG from out. out is unchanged on error.
 int sl_msgpack_to_json(sl_json_t *self, const uint8_t *data, size_t len, sl_buf_t *out);
 

@@ -293,10 +293,17 @@ static int s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool 
 //  How deep the key being rendered is nested in keys (s_emit has no
 //  context argument to carry it; the walk is single-threaded per call).
 static _Thread_local unsigned s_key_nest;
+//  The end of the bounded bytes being printed, so that an elided key can
+//  be skipped with a real bound (set by s_emit_top).
+static _Thread_local const uint8_t *s_end;
 
 //  A map key that is not a str is written as its own JSON text, as a
 //  string: the key 1 becomes "1", the key [1,2] becomes "[1,2]". A key
-//  nested in keys more than S_KEY_NEST deep is SL_EDEPTH.
+//  nested in keys more than S_KEY_NEST deep is written as S_KEY_ELIDED:
+//  such a value is valid msgpack and the broker keeps it intact, so one
+//  record of it must not stop a sink; JSON cannot show it anyway.
+#define S_KEY_ELIDED "(key nested too deep)"
+
 static int
 s_emit_key (const uint8_t **p, sl_buf_t *out)
 {
@@ -310,7 +317,15 @@ s_emit_key (const uint8_t **p, sl_buf_t *out)
         return s_put_string (out, q + head, n);
     }
     if (s_key_nest >= S_KEY_NEST) {
-        return SL_EDEPTH;
+        //  Bounded already by sl_mp_skip over the whole value, so walking
+        //  it again cannot leave the buffer.
+        size_t used = 0;
+        int rc = sl_mp_skip (*p, (size_t) (s_end - *p), SL_MP_DEPTH_LIMIT, &used);
+        if (rc) {
+            return rc;
+        }
+        *p += used;
+        return s_put_string (out, (const uint8_t *) S_KEY_ELIDED, strlen (S_KEY_ELIDED));
     }
     sl_buf_t text;
     sl_buf_init (&text, out->limit);
@@ -473,6 +488,15 @@ s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
     return rc ? rc : s_append (out, map ? "}" : "]", 1);
 }
 
+//  Prints one object that sl_mp_skip has bounded to [*p, end).
+static int
+s_emit_top (const uint8_t **p, const uint8_t *end, sl_buf_t *out)
+{
+    s_end = end;
+    s_key_nest = 0;
+    return s_emit (p, out);
+}
+
 int
 sl_msgpack_to_json (sl_json_t *self, const uint8_t *data, size_t len, sl_buf_t *out)
 {
@@ -488,7 +512,7 @@ sl_msgpack_to_json (sl_json_t *self, const uint8_t *data, size_t len, sl_buf_t *
     }
     size_t start = out->len;
     const uint8_t *p = data;
-    rc = s_emit (&p, out);
+    rc = s_emit_top (&p, data + len, out);
     if (rc) {
         out->len = start;
     }
@@ -557,7 +581,7 @@ sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
         rc = s_append_str (out, ",\"headers\":");
         if (rc == 0) {
             const uint8_t *p = record->headers;
-            rc = s_emit (&p, out);
+            rc = s_emit_top (&p, record->headers + record->headers_len, out);
         }
     }
     if (rc == 0) {
@@ -565,7 +589,7 @@ sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
     }
     if (rc == 0) {
         const uint8_t *p = record->value;
-        rc = s_emit (&p, out);
+        rc = s_emit_top (&p, record->value + record->value_len, out);
     }
     if (rc == 0) {
         rc = s_append (out, "}", 1);
@@ -625,7 +649,7 @@ sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char
         }
         sl_buf_reset (scratch);
         member = p;
-        rc = s_emit (&member, scratch);
+        rc = s_emit_top (&member, end, scratch);
         if (rc) {
             return rc;
         }

@@ -518,7 +518,11 @@ sl_store_commit (sl_store_t *self)
     }
     MDB_txn *txn = self->wtxn;
     self->wtxn = NULL;
-    //  mdb_txn_commit frees the transaction whether or not it succeeds.
+    //  mdb_txn_commit frees the transaction whether or not it succeeds. A
+    //  transaction that changed nothing commits without writing; only a
+    //  real write proves that space is back.
+    MDB_envinfo before;
+    mdb_env_info (self->env, &before);
     int rc = mdb_txn_commit (txn);
     if (rc == MDB_MAP_FULL) {
         return s_map_full (self);
@@ -526,7 +530,9 @@ sl_store_commit (sl_store_t *self)
     if (rc) {
         return sl_store_error (self, rc, "commit");
     }
-    if (self->space_out) {
+    MDB_envinfo after;
+    mdb_env_info (self->env, &after);
+    if (self->space_out && after.me_last_txnid != before.me_last_txnid) {
         sl_info (S_COMP, "writes succeed again: intake resumes");
         self->space_out = false;
     }

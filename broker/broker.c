@@ -195,8 +195,10 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     zsock_set_linger (self->router, 1000);
     zsock_set_sndhwm (self->pub, 64);
     zsock_set_linger (self->pub, 0);
-    zsock_set_heartbeat_ivl (self->pub, HEARTBEAT_MS);
-    zsock_set_heartbeat_timeout (self->pub, 3 * HEARTBEAT_MS);
+    //  No ZMTP heartbeats on the live feed: a slow subscriber's stalled
+    //  input cannot answer them, and the reconnect that follows trips
+    //  libzmq 4.3.4's _input_stopped assertion in the subscriber (issues
+    //  #3596, #3937). Subscribers find a dead broker through FETCH.
     *err = s_secure (self, config);
     if (*err) {
         goto fail;

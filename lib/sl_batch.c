@@ -12,33 +12,9 @@
 #include "sl_error.h"
 #include "sl_mp.h"
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) (v >> 24);
-    p[1] = (uint8_t) (v >> 16);
-    p[2] = (uint8_t) (v >> 8);
-    p[3] = (uint8_t) v;
-}
 
-static void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    s_put32 (p, (uint32_t) (v >> 32));
-    s_put32 (p + 4, (uint32_t) v);
-}
 
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
 
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return (uint64_t) s_get32 (p) << 32 | s_get32 (p + 4);
-}
 
 void
 sl_batch_header_encode (const sl_batch_header_t *header, uint8_t *out)
@@ -47,9 +23,9 @@ sl_batch_header_encode (const sl_batch_header_t *header, uint8_t *out)
     out[1] = header->flags;
     out[2] = 0;
     out[3] = 0;
-    s_put32 (out + 4, header->count);
-    s_put64 (out + 8, header->base_offset);
-    s_put64 (out + 16, (uint64_t) header->append_ms);
+    sl_put_be32 (out + 4, header->count);
+    sl_put_be64 (out + 8, header->base_offset);
+    sl_put_be64 (out + 16, (uint64_t) header->append_ms);
 }
 
 //  Strict on purpose: flags and reserved are 0 in version 1, and a reader
@@ -66,15 +42,15 @@ sl_batch_header_decode (const uint8_t *data, size_t len, sl_batch_header_t *head
     if (data[1] != 0 || data[2] != 0 || data[3] != 0) {
         return SL_EPROTO;
     }
-    uint32_t count = s_get32 (data + 4);
+    uint32_t count = sl_be32 (data + 4);
     if (count == 0) {
         return SL_EPROTO;
     }
     header->version = data[0];
     header->flags = data[1];
     header->count = count;
-    header->base_offset = s_get64 (data + 8);
-    header->append_ms = (int64_t) s_get64 (data + 16);
+    header->base_offset = sl_be64 (data + 8);
+    header->append_ms = (int64_t) sl_be64 (data + 16);
     return 0;
 }
 

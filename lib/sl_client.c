@@ -711,3 +711,14 @@ sl_client_request (sl_client_t *self, sl_msg_t *request, sl_msg_t *reply, zmsg_t
     sl_msg_reset (reply);
     return SL_ETIMEOUT;
 }
+
+int
+sl_client_security_flags (const char *program, const char *curve_secret, const char *broker_key)
+{
+    if (!curve_secret != !broker_key) {
+        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n",
+                 program);
+        return 2;
+    }
+    return sl_client_set_security (curve_secret, broker_key) ? 1 : 0;
+}

@@ -37,6 +37,13 @@ typedef struct {
 //  SL_ENOTFOUND.
 int sl_client_set_security(const char *curve_secret, const char *broker_key);
 
+//  The programs' --curve-secret / --broker-key pair: checks they come
+//  together, then sl_client_set_security. Returns an exit code: 0, 2 after
+//  a usage message naming program (only one flag given), or 1 when a key
+//  file is unusable (the reason is logged).
+int sl_client_security_flags(const char *program, const char *curve_secret,
+                             const char *broker_key);
+
 //  Creates the DEALER and connects; no traffic yet. NULL on failure.
 sl_client_t *sl_client_new(const sl_client_opts_t *opts);
 void sl_client_destroy(sl_client_t **self_p);

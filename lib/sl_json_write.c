@@ -36,23 +36,8 @@ s_append_str (sl_buf_t *out, const char *str)
     return s_append (out, str, strlen (str));
 }
 
-static inline uint16_t
-s_be16 (const uint8_t *p)
-{
-    return (uint16_t) ((uint16_t) p[0] << 8 | p[1]);
-}
 
-static inline uint32_t
-s_be32 (const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
 
-static inline uint64_t
-s_be64 (const uint8_t *p)
-{
-    return (uint64_t) s_be32 (p) << 32 | s_be32 (p + 4);
-}
 
 static int
 s_put_u64 (sl_buf_t *out, uint64_t v, bool negative)
@@ -312,7 +297,7 @@ s_emit_key (const uint8_t **p, sl_buf_t *out)
         const uint8_t *q = *p;
         size_t head = (b & 0xe0) == 0xa0 ? 1 : b == 0xd9 ? 2 : b == 0xda ? 3 : 5;
         size_t n = (b & 0xe0) == 0xa0 ? (size_t) (b & 0x1f)
-                   : b == 0xd9 ? q[1] : b == 0xda ? s_be16 (q + 1) : s_be32 (q + 1);
+                   : b == 0xd9 ? q[1] : b == 0xda ? sl_be16 (q + 1) : sl_be32 (q + 1);
         *p = q + head + n;
         return s_put_string (out, q + head, n);
     }
@@ -381,34 +366,34 @@ s_emit (const uint8_t **p, sl_buf_t *out)
             return s_put_u64 (out, q[1], false);
         case 0xcd:
             *p = q + 3;
-            return s_put_u64 (out, s_be16 (q + 1), false);
+            return s_put_u64 (out, sl_be16 (q + 1), false);
         case 0xce:
             *p = q + 5;
-            return s_put_u64 (out, s_be32 (q + 1), false);
+            return s_put_u64 (out, sl_be32 (q + 1), false);
         case 0xcf:
             *p = q + 9;
-            return s_put_u64 (out, s_be64 (q + 1), false);
+            return s_put_u64 (out, sl_be64 (q + 1), false);
         case 0xd0:
             *p = q + 2;
             return s_put_i64 (out, (int8_t) q[1]);
         case 0xd1:
             *p = q + 3;
-            return s_put_i64 (out, (int16_t) s_be16 (q + 1));
+            return s_put_i64 (out, (int16_t) sl_be16 (q + 1));
         case 0xd2:
             *p = q + 5;
-            return s_put_i64 (out, (int32_t) s_be32 (q + 1));
+            return s_put_i64 (out, (int32_t) sl_be32 (q + 1));
         case 0xd3:
             *p = q + 9;
-            return s_put_i64 (out, (int64_t) s_be64 (q + 1));
+            return s_put_i64 (out, (int64_t) sl_be64 (q + 1));
         case 0xca: {
-            uint32_t bits = s_be32 (q + 1);
+            uint32_t bits = sl_be32 (q + 1);
             float f;
             memcpy (&f, &bits, sizeof f);
             *p = q + 5;
             return s_put_double (out, (double) f);
         }
         case 0xcb: {
-            uint64_t bits = s_be64 (q + 1);
+            uint64_t bits = sl_be64 (q + 1);
             double d;
             memcpy (&d, &bits, sizeof d);
             *p = q + 9;
@@ -416,13 +401,13 @@ s_emit (const uint8_t **p, sl_buf_t *out)
         }
         case 0xd9: case 0xda: case 0xdb: {
             size_t head = b == 0xd9 ? 2 : b == 0xda ? 3 : 5;
-            n = b == 0xd9 ? q[1] : b == 0xda ? s_be16 (q + 1) : s_be32 (q + 1);
+            n = b == 0xd9 ? q[1] : b == 0xda ? sl_be16 (q + 1) : sl_be32 (q + 1);
             *p = q + head + n;
             return s_put_string (out, q + head, n);
         }
         case 0xc4: case 0xc5: case 0xc6: {
             size_t head = b == 0xc4 ? 2 : b == 0xc5 ? 3 : 5;
-            n = b == 0xc4 ? q[1] : b == 0xc5 ? s_be16 (q + 1) : s_be32 (q + 1);
+            n = b == 0xc4 ? q[1] : b == 0xc5 ? sl_be16 (q + 1) : sl_be32 (q + 1);
             *p = q + head + n;
             rc = s_append_str (out, "{\"$bin\":");
             if (rc == 0) {
@@ -435,8 +420,8 @@ s_emit (const uint8_t **p, sl_buf_t *out)
             size_t head;
             switch (b) {
                 case 0xc7: head = 2; n = q[1]; break;
-                case 0xc8: head = 3; n = s_be16 (q + 1); break;
-                case 0xc9: head = 5; n = s_be32 (q + 1); break;
+                case 0xc8: head = 3; n = sl_be16 (q + 1); break;
+                case 0xc9: head = 5; n = sl_be32 (q + 1); break;
                 default: head = 1; n = (size_t) 1 << (b - 0xd4); break;
             }
             int8_t type = (int8_t) q[head];
@@ -456,10 +441,10 @@ s_emit (const uint8_t **p, sl_buf_t *out)
         }
         case 0xdc: case 0xde:
             *p = q + 3;
-            return s_emit_container (p, out, s_be16 (q + 1), b == 0xde);
+            return s_emit_container (p, out, sl_be16 (q + 1), b == 0xde);
         case 0xdd: case 0xdf:
             *p = q + 5;
-            return s_emit_container (p, out, s_be32 (q + 1), b == 0xdf);
+            return s_emit_container (p, out, sl_be32 (q + 1), b == 0xdf);
         default:
             //  0xc1: the walk has already refused it.
             return SL_EPROTO;

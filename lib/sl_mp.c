@@ -11,46 +11,11 @@
 
 #include "sl_error.h"
 
-static inline uint16_t
-s_be16 (const uint8_t *p)
-{
-    return (uint16_t) ((uint16_t) p[0] << 8 | p[1]);
-}
 
-static inline uint32_t
-s_be32 (const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
 
-static inline uint64_t
-s_be64 (const uint8_t *p)
-{
-    return (uint64_t) s_be32 (p) << 32 | s_be32 (p + 4);
-}
 
-static inline void
-s_put16 (uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t) (v >> 8);
-    p[1] = (uint8_t) v;
-}
 
-static inline void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) (v >> 24);
-    p[1] = (uint8_t) (v >> 16);
-    p[2] = (uint8_t) (v >> 8);
-    p[3] = (uint8_t) v;
-}
 
-static inline void
-s_put64 (uint8_t *p, uint64_t v)
-{
-    s_put32 (p, (uint32_t) (v >> 32));
-    s_put32 (p + 4, (uint32_t) v);
-}
 
 //  Walks one object with an explicit stack of "elements left" per open
 //  container, so hostile nesting costs no C stack. Every iteration consumes
@@ -174,22 +139,22 @@ sl_mp_skip (const uint8_t *data, size_t len, uint32_t max_depth, size_t *used)
                     payload = h[0];
                     break;
                 case 0xc5: case 0xda: case 0xc8:
-                    payload = s_be16 (h);
+                    payload = sl_be16 (h);
                     break;
                 case 0xc6: case 0xdb: case 0xc9:
-                    payload = s_be32 (h);
+                    payload = sl_be32 (h);
                     break;
                 case 0xdc:
-                    count = s_be16 (h);
+                    count = sl_be16 (h);
                     break;
                 case 0xde:
-                    count = 2u * (uint64_t) s_be16 (h);
+                    count = 2u * (uint64_t) sl_be16 (h);
                     break;
                 case 0xdd:
-                    count = s_be32 (h);
+                    count = sl_be32 (h);
                     break;
                 case 0xdf:
-                    count = 2u * (uint64_t) s_be32 (h);
+                    count = 2u * (uint64_t) sl_be32 (h);
                     break;
                 default:
                     break;
@@ -239,7 +204,7 @@ s_read_container (const uint8_t **p, const uint8_t *end, uint32_t *count, uint8_
         if (rest < 3) {
             return SL_ETRUNC;
         }
-        n = s_be16 (q + 1);
+        n = sl_be16 (q + 1);
         head = 3;
     }
     else
@@ -247,7 +212,7 @@ s_read_container (const uint8_t **p, const uint8_t *end, uint32_t *count, uint8_
         if (rest < 5) {
             return SL_ETRUNC;
         }
-        n = s_be32 (q + 1);
+        n = sl_be32 (q + 1);
         head = 5;
     }
     else {
@@ -316,13 +281,13 @@ s_read_integer (const uint8_t **p, const uint8_t *end, bool *negative, uint64_t 
         }
         switch (b) {
             case 0xcc: u = q[1]; break;
-            case 0xcd: u = s_be16 (q + 1); break;
-            case 0xce: u = s_be32 (q + 1); break;
-            case 0xcf: u = s_be64 (q + 1); break;
+            case 0xcd: u = sl_be16 (q + 1); break;
+            case 0xce: u = sl_be32 (q + 1); break;
+            case 0xcf: u = sl_be64 (q + 1); break;
             case 0xd0: s = (int8_t) q[1]; is_signed = true; break;
-            case 0xd1: s = (int16_t) s_be16 (q + 1); is_signed = true; break;
-            case 0xd2: s = (int32_t) s_be32 (q + 1); is_signed = true; break;
-            default: s = (int64_t) s_be64 (q + 1); is_signed = true; break;
+            case 0xd1: s = (int16_t) sl_be16 (q + 1); is_signed = true; break;
+            case 0xd2: s = (int32_t) sl_be32 (q + 1); is_signed = true; break;
+            default: s = (int64_t) sl_be64 (q + 1); is_signed = true; break;
         }
     }
     if (is_signed) {
@@ -407,7 +372,7 @@ s_read_raw (const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_
         if (rest < head) {
             return SL_ETRUNC;
         }
-        n = head == 2 ? q[1] : head == 3 ? s_be16 (q + 1) : s_be32 (q + 1);
+        n = head == 2 ? q[1] : head == 3 ? sl_be16 (q + 1) : sl_be32 (q + 1);
     }
     if (!(want & (is_str ? 1 : 2))) {
         return SL_ETYPE;
@@ -489,14 +454,14 @@ s_write_head (uint8_t *out, size_t cap, uint32_t n, uint8_t fix_base, uint32_t f
             return 0;
         }
         out[0] = b16;
-        s_put16 (out + 1, (uint16_t) n);
+        sl_put_be16 (out + 1, (uint16_t) n);
         return 3;
     }
     if (cap < 5) {
         return 0;
     }
     out[0] = b32;
-    s_put32 (out + 1, n);
+    sl_put_be32 (out + 1, n);
     return 5;
 }
 
@@ -547,7 +512,7 @@ sl_mp_write_uint (uint8_t *out, size_t cap, uint64_t value)
             return 0;
         }
         out[0] = 0xcd;
-        s_put16 (out + 1, (uint16_t) value);
+        sl_put_be16 (out + 1, (uint16_t) value);
         return 3;
     }
     if (value <= 0xffffffffu) {
@@ -555,14 +520,14 @@ sl_mp_write_uint (uint8_t *out, size_t cap, uint64_t value)
             return 0;
         }
         out[0] = 0xce;
-        s_put32 (out + 1, (uint32_t) value);
+        sl_put_be32 (out + 1, (uint32_t) value);
         return 5;
     }
     if (cap < 9) {
         return 0;
     }
     out[0] = 0xcf;
-    s_put64 (out + 1, value);
+    sl_put_be64 (out + 1, value);
     return 9;
 }
 
@@ -592,7 +557,7 @@ sl_mp_write_int (uint8_t *out, size_t cap, int64_t value)
             return 0;
         }
         out[0] = 0xd1;
-        s_put16 (out + 1, (uint16_t) (int16_t) value);
+        sl_put_be16 (out + 1, (uint16_t) (int16_t) value);
         return 3;
     }
     if (value >= INT32_MIN) {
@@ -600,14 +565,14 @@ sl_mp_write_int (uint8_t *out, size_t cap, int64_t value)
             return 0;
         }
         out[0] = 0xd2;
-        s_put32 (out + 1, (uint32_t) (int32_t) value);
+        sl_put_be32 (out + 1, (uint32_t) (int32_t) value);
         return 5;
     }
     if (cap < 9) {
         return 0;
     }
     out[0] = 0xd3;
-    s_put64 (out + 1, (uint64_t) value);
+    sl_put_be64 (out + 1, (uint64_t) value);
     return 9;
 }
 
@@ -640,6 +605,6 @@ sl_mp_write_double (uint8_t *out, size_t cap, double value)
     uint64_t bits;
     memcpy (&bits, &value, sizeof bits);
     out[0] = 0xcb;
-    s_put64 (out + 1, bits);
+    sl_put_be64 (out + 1, bits);
     return 9;
 }

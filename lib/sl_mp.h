@@ -14,6 +14,48 @@
 #include <stddef.h>
 #include <stdint.h>
 
+//  Big-endian integers, as msgpack and the stored blob header write them.
+static inline uint16_t
+sl_be16 (const uint8_t *p)
+{
+    return (uint16_t) ((uint16_t) p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+sl_be32 (const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+sl_be64 (const uint8_t *p)
+{
+    return (uint64_t) sl_be32 (p) << 32 | sl_be32 (p + 4);
+}
+
+static inline void
+sl_put_be16 (uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t) (v >> 8);
+    p[1] = (uint8_t) v;
+}
+
+static inline void
+sl_put_be32 (uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) (v >> 24);
+    p[1] = (uint8_t) (v >> 16);
+    p[2] = (uint8_t) (v >> 8);
+    p[3] = (uint8_t) v;
+}
+
+static inline void
+sl_put_be64 (uint8_t *p, uint64_t v)
+{
+    sl_put_be32 (p, (uint32_t) (v >> 32));
+    sl_put_be32 (p + 4, (uint32_t) v);
+}
+
 #define SL_MP_MAX_DEPTH 512     //  default nesting bound for record values
 #define SL_MP_DEPTH_LIMIT 1024  //  hard cap on any max_depth (the walker's fixed stack)
 

@@ -41,19 +41,6 @@ static const sl_opt_t s_opts[] = {
 static const char *s_curve_secret;
 static const char *s_broker_key;
 
-//  0, or the exit code after a message: 2 when only one flag is given, 1
-//  when a key file is unusable (the reason is logged).
-static int
-s_security (const char *program)
-{
-    if (!s_curve_secret != !s_broker_key) {
-        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n",
-                 program);
-        return 2;
-    }
-    return sl_client_set_security (s_curve_secret, s_broker_key) ? 1 : 0;
-}
-
 static int
 s_apply (void *ctx, int index, const char *arg, const char **why)
 {
@@ -160,7 +147,7 @@ main (int argc, char **argv)
         fprintf (stderr, "sluice-sink: --list prints a table or, with --format json, JSON\n");
         return 2;
     }
-    exit_code = s_security ("sluice-sink");
+    exit_code = sl_client_security_flags ("sluice-sink", s_curve_secret, s_broker_key);
     if (exit_code) {
         return exit_code;
     }

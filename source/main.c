@@ -80,19 +80,6 @@ static const sl_opts_spec_t s_spec = {
 static const char *s_curve_secret;
 static const char *s_broker_key;
 
-//  0, or the exit code after a message: 2 when only one flag is given, 1
-//  when a key file is unusable (the reason is logged).
-static int
-s_security (const char *program)
-{
-    if (!s_curve_secret != !s_broker_key) {
-        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n",
-                 program);
-        return 2;
-    }
-    return sl_client_set_security (s_curve_secret, s_broker_key) ? 1 : 0;
-}
-
 static int
 s_u64 (const char *arg, uint64_t max, uint64_t *out, const char **why)
 {
@@ -226,7 +213,7 @@ main (int argc, char **argv)
         fprintf (stderr, "sluice-source: --generate reads no files; try --help\n");
         return 2;
     }
-    code = s_security ("sluice-source");
+    code = sl_client_security_flags ("sluice-source", s_curve_secret, s_broker_key);
     if (code) {
         return code;
     }

@@ -22,32 +22,9 @@
 #include "sl_error.h"
 #include "sl_mp.h"
 
-static uint16_t
-s_get16 (const uint8_t *p)
-{
-    return (uint16_t) ((uint16_t) p[0] << 8 | p[1]);
-}
 
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
 
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return (uint64_t) s_get32 (p) << 32 | s_get32 (p + 4);
-}
 
-static void
-s_put32 (uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) (v >> 24);
-    p[1] = (uint8_t) (v >> 16);
-    p[2] = (uint8_t) (v >> 8);
-    p[3] = (uint8_t) v;
-}
 
 // ---------------------------------------------------------------------------
 //  msgpack -> Lua.
@@ -189,7 +166,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, w)) {
             return SL_ETRUNC;
         }
-        len = w == 1 ? d->p[0] : w == 2 ? s_get16 (d->p) : s_get32 (d->p);
+        len = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
         d->p += w;
         if (s_need (d, len)) {
             return SL_ETRUNC;
@@ -205,7 +182,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, w + 1)) {
             return SL_ETRUNC;
         }
-        len = w == 1 ? d->p[0] : w == 2 ? s_get16 (d->p) : s_get32 (d->p);
+        len = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
         d->p += w;
         int8_t type = (int8_t) *d->p++;
         if (s_need (d, len)) {
@@ -233,7 +210,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, 4)) {
             return SL_ETRUNC;
         }
-        uint32_t bits = s_get32 (d->p);
+        uint32_t bits = sl_be32 (d->p);
         float f;
         memcpy (&f, &bits, sizeof f);
         d->p += 4;
@@ -244,7 +221,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, 8)) {
             return SL_ETRUNC;
         }
-        uint64_t bits = s_get64 (d->p);
+        uint64_t bits = sl_be64 (d->p);
         double f;
         memcpy (&f, &bits, sizeof f);
         d->p += 8;
@@ -263,8 +240,8 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, w)) {
             return SL_ETRUNC;
         }
-        uint64_t u = w == 1 ? d->p[0] : w == 2 ? s_get16 (d->p) : w == 4 ? s_get32 (d->p)
-                                                                          : s_get64 (d->p);
+        uint64_t u = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : w == 4 ? sl_be32 (d->p)
+                                                                          : sl_be64 (d->p);
         d->p += w;
         if (b <= 0xcf) {
             sl_lua_mp_pushuint64 (L, u);
@@ -283,7 +260,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, w)) {
             return SL_ETRUNC;
         }
-        len = w == 1 ? d->p[0] : w == 2 ? s_get16 (d->p) : s_get32 (d->p);
+        len = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
         d->p += w;
         goto str;
     }
@@ -295,7 +272,7 @@ s_decode (s_dec_t *d, uint32_t depth)
         if (s_need (d, w)) {
             return SL_ETRUNC;
         }
-        uint32_t count = w == 2 ? s_get16 (d->p) : s_get32 (d->p);
+        uint32_t count = w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
         d->p += w;
         return b <= 0xdd ? s_decode_array (d, count, depth) : s_decode_map (d, count, depth);
     }
@@ -419,7 +396,7 @@ s_put_ext (s_enc_t *e, const lua_mp_ext_t *x)
     }
     else {
         head[0] = 0xc9;
-        s_put32 (head + 1, (uint32_t) x->len);
+        sl_put_be32 (head + 1, (uint32_t) x->len);
         head[5] = (uint8_t) x->type;
         n = 6;
     }
@@ -604,7 +581,7 @@ s_encode (s_enc_t *e, int idx, uint32_t depth)
             uint8_t head[5] = {0xca};
             uint32_t bits;
             memcpy (&bits, u, sizeof bits);
-            s_put32 (head + 1, bits);
+            sl_put_be32 (head + 1, bits);
             return s_put (e, head, sizeof head);
         }
         if ((u = luaL_testudata (L, idx, MT_EXT))) {

@@ -221,7 +221,9 @@ def test_unknown_no_key_and_plain_clients_are_refused_and_logged_once(procs, mak
     # No key: a plain client.
     err = refused(source(procs, sec, "s", path, None, "--connect-timeout", "2s",
                          name="nokey"))
-    assert "uses CURVE" in err
+    # Refused either way: the client's monitor usually sees the broker's CURVE greeting and
+    # says so, but when the broker hangs up first the client only sees no answer.
+    assert "uses CURVE" in err or "did not answer" in err, err
     # A raw plain ZeroMQ client gets nothing back.
     plain = Wire(sec.broker.endpoint)
     try:

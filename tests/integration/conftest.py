@@ -457,33 +457,8 @@ def assert_records(records, values, first_offset=0):
 
 # ---------------------------------------------------------------- result counting
 
-_outcomes = {}
-_collect_errors = []
-
-
-def pytest_runtest_logreport(report):
-    state = _outcomes.get(report.nodeid)
-    if report.failed:
-        _outcomes[report.nodeid] = "failed"
-    elif report.skipped and state != "failed":
-        _outcomes[report.nodeid] = "skipped"
-    elif report.when == "call" and report.passed and state is None:
-        _outcomes[report.nodeid] = "passed"
-
-
-def pytest_collectreport(report):
-    if report.failed:
-        _collect_errors.append(report.nodeid)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """Writes exact per-test counts for scripts/test when $SLUICE_RESULTS is set."""
-    path = os.environ.get("SLUICE_RESULTS")
-    if not path:
-        return
-    values = list(_outcomes.values())
-    counts = {"passed": values.count("passed"),
-              "failed": values.count("failed") + len(_collect_errors),
-              "skipped": values.count("skipped")}
-    with open(path, "w") as f:
-        json.dump(counts, f)
+# The hooks live in tests/pytest_results.py, one copy for every suite.
+import sys as _sys
+_sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+from pytest_results import (pytest_collectreport, pytest_runtest_logreport,  # noqa: E402,F401
+                            pytest_sessionfinish)

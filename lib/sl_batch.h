@@ -62,6 +62,17 @@ void sl_batch_header_encode(const sl_batch_header_t *header, uint8_t *out);
 //  Non-zero flags or reserved bytes are SL_EPROTO: version 1 defines none.
 int sl_batch_header_decode(const uint8_t *data, size_t len, sl_batch_header_t *header);
 
+//  The producer's batching rule (docs/source.md, "Batching"): an open batch
+//  goes when it is full, when nothing this producer sent is unconfirmed (a
+//  lone record never waits: latency is one round trip), or when its first
+//  record has waited `linger`. While confirms are outstanding, records
+//  gather, so batches grow with the load by themselves.
+static inline bool
+sl_batch_due (bool full, bool in_flight, int64_t waited, int64_t linger)
+{
+    return full || !in_flight || waited >= linger;
+}
+
 //  Appends one encoded record to buf. value must be one msgpack object,
 //  headers a msgpack map or NULL, key NULL for nil (value NULL encodes nil).
 //  The bytes are copied as given (validation is the receiver's job).

@@ -569,7 +569,8 @@ s_loop (s_source_t *self)
         }
         if (self->batch_count > 0 && self->n < self->ring_size
             && (self->input_done || self->stopping
-                || now - self->batch_start >= self->cfg->linger_ms)) {
+                || sl_batch_due (false, self->n > 0, now - self->batch_start,
+                                 self->cfg->linger_ms))) {
             s_push_batch (self, now);
         }
         if (!self->fatal) {

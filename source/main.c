@@ -33,7 +33,7 @@ static const sl_opt_t s_opts[] = {
     [O_BATCH_RECORDS] = {"batch-records", 0, "N", "records per batch (default 1000)", false},
     [O_BATCH_BYTES] = {"batch-bytes", 0, "SIZE", "bytes per batch (default 1M, at most the "
                                                   "broker's limit)", false},
-    [O_LINGER] = {"linger", 0, "TIME", "send a batch this long after its first record "
+    [O_LINGER] = {"linger", 0, "TIME", "most a batch waits to fill while one is unconfirmed "
                                        "(default 5ms)", false},
     [O_WINDOW] = {"window", 'w', "N", "unconfirmed batches in flight (default 32)", false},
     [O_TIMEOUT] = {"timeout", 't', "TIME", "resend when nothing is confirmed for this long "

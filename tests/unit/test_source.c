@@ -30,6 +30,7 @@ typedef struct {
     int lose_publish;           //  the Nth PUBLISH (1-based) vanishes, once
     int error_first;            //  answer the first N PUBLISHes with error_code
     int error_code;
+    int confirm_delay_ms;       //  hold each CONFIRM this long (a slow commit)
     volatile int *stop_after;   //  set *stop_after = 1 once stop_at records are stored
     uint64_t stop_at;
     //  What happened.
@@ -71,6 +72,9 @@ s_on_publish (fake_t *fake, zframe_t *id, const sl_msg_t *req, zmsg_t *data)
         return;
     }
     uint64_t last = req->seq + req->count - 1;
+    if (fake->confirm_delay_ms) {
+        zclock_sleep (fake->confirm_delay_ms);
+    }
     if (req->seq > fake->acked + 1) {
         fake->eseqs++;
         //  ERROR 13 carries the expected seq.
@@ -244,6 +248,50 @@ Test (source, publishes_every_valid_record_once)
     cr_assert_eq (fake->bad_batches, 0);
     cr_assert_eq (strncmp (fake->producer, "anon-", 5), 0);
     cr_assert_eq (strlen (fake->producer), 5 + 16);
+    s_fake_destroy (&fake);
+}
+
+//  The batching rule (sl_batch_due): with nothing unconfirmed, a record
+//  goes at once, even with a linger far longer than the whole run.
+Test (source, idle_source_sends_each_record_at_once)
+{
+    fake_t *fake = s_fake_new ();
+    s_fake_start (fake);
+    char *path = s_write_input (10, 0);
+    sl_source_config_t cfg;
+    sl_source_stats_t stats;
+    s_config (&cfg, fake, &stats);
+    cfg.rate = 50;              //  one record every 20 ms, after a burst of 1
+    cfg.linger_ms = 60000;
+    int64_t start = sl_mono_ms ();
+    cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
+    cr_assert_lt (sl_mono_ms () - start, 5000, "no record waited for the linger");
+    cr_assert_eq (fake->stored, 10);
+    //  Not exactly 10: the rate limiter may let two records out in one
+    //  turn. With the linger in charge it would be one batch at the end.
+    cr_assert_geq (fake->publishes, 7, "records went as they came, got %d batches",
+                   fake->publishes);
+    s_fake_destroy (&fake);
+}
+
+//  ... and while a batch is unconfirmed, the records that come meanwhile
+//  gather into the next batch instead of going one by one.
+Test (source, records_gather_while_a_batch_is_unconfirmed)
+{
+    fake_t *fake = s_fake_new ();
+    fake->confirm_delay_ms = 150;
+    s_fake_start (fake);
+    char *path = s_write_input (60, 0);
+    sl_source_config_t cfg;
+    sl_source_stats_t stats;
+    s_config (&cfg, fake, &stats);
+    cfg.rate = 200;             //  60 records over 0.3 s: two confirm delays
+    cfg.linger_ms = 60000;
+    cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
+    cr_assert_eq (fake->stored, 60);
+    cr_assert_geq (fake->publishes, 2);
+    cr_assert_leq (fake->publishes, 8, "records gathered: %d batches for 60 records",
+                   fake->publishes);
     s_fake_destroy (&fake);
 }
 

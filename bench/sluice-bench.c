@@ -32,15 +32,18 @@
 #include "sl_proto.h"
 #include "sl_util.h"
 
+#include "bench_stats.h"
+
 enum { OPT_BROKER, OPT_STREAM, OPT_RATE, OPT_SECONDS, OPT_LINGER, OPT_SIZE, OPT_COUNT,
-       OPT_BATCH, OPT_WINDOW, OPT_OUT, OPT_CURVE_SECRET, OPT_BROKER_KEY };
+       OPT_BATCH, OPT_WINDOW, OPT_OUT, OPT_CDF, OPT_CURVE_SECRET, OPT_BROKER_KEY };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", false},
     [OPT_STREAM] = {"stream", 's', "NAME", "stream to use (default bench-latency)", false},
     [OPT_RATE] = {"rate", 'r', "N", "records per second (default 10000)", false},
     [OPT_SECONDS] = {"seconds", 't', "N", "seconds to publish (default 10)", false},
-    [OPT_LINGER] = {"linger", 0, "MS", "batch linger in ms (default 1)", false},
+    [OPT_LINGER] = {"linger", 0, "MS", "latency: longest wait of a batch while an earlier one is "
+                                  "unconfirmed, as sluice-source's --linger (default 5)", false},
     [OPT_SIZE] = {"size", 0, "BYTES", "record value size (default 100)", false},
     [OPT_COUNT] = {"count", 'n', "N", "ingest: records to publish (default 2000000)", false},
     [OPT_BATCH] = {"batch", 0, "N", "ingest: records per batch (default 1000)", false},
@@ -48,6 +51,8 @@ static const sl_opt_t s_opts[] = {
     [OPT_OUT] = {"out", 0, "STREAM",
                  "latency: read the records back from STREAM (the output of a worker group "
                  "reading --stream) instead of --stream itself", false},
+    [OPT_CDF] = {"cdf", 0, "FILE", "latency: write the distribution (latency_us fraction per "
+                                   "line) to FILE", false},
     [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE on)", false},
     [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key", false},
     {NULL, 0, NULL, NULL, false},
@@ -64,6 +69,7 @@ typedef struct {
     uint64_t batch;
     uint64_t window;
     const char *out;
+    const char *cdf;
     const char *curve_secret;
     const char *broker_key;
 } bench_config_t;
@@ -97,6 +103,9 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_OUT:
         c->out = arg;
         return 0;
+    case OPT_CDF:
+        c->cdf = arg;
+        return 0;
     case OPT_CURVE_SECRET:
         c->curve_secret = arg;
         return 0;
@@ -115,20 +124,15 @@ s_now_us (void)
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int
-s_cmp (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
 //  One value: a msgpack array [created_us, padding bin] of about `size` bytes.
 static size_t
 s_value (uint8_t *out, size_t cap, int64_t created_us, size_t size)
 {
     size_t n = sl_mp_write_array (out, cap, 2);
     n += sl_mp_write_int (out + n, cap - n, created_us);
-    size_t pad = size > n + 5 ? size - n - 5 : 0;
+    size_t room = size > n ? size - n : 0;
+    size_t header = room <= 0xff + 2 ? 2 : room <= 0xffff + 3 ? 3 : 5;
+    size_t pad = room > header ? room - header : 0;
     n += sl_mp_write_bin_header (out + n, cap - n, (uint32_t) pad);
     memset (out + n, 'x', pad);
     return n + pad;
@@ -158,8 +162,8 @@ s_latency (bench_config_t c)
     int64_t *lat = calloc (total, sizeof *lat);
     sl_buf_t batch;
     sl_buf_init (&batch, 0);
-    uint8_t value[65536];
-    uint64_t created = 0, received = 0, seq = 1, batch_count = 0;
+    uint8_t value[65536 + 64];
+    uint64_t created = 0, received = 0, seq = 1, batch_count = 0, acked = 0;
     int64_t start = s_now_us ();
     int64_t batch_first_us = 0;
     int64_t interval_us = 1000000 / (int64_t) c.rate;
@@ -180,9 +184,12 @@ s_latency (bench_config_t c)
             }
             created++;
         }
+        //  The source's rule (sl_batch_due): at once when nothing is
+        //  unconfirmed, else when full or the linger is up.
         if (batch_count &&
-            (now - batch_first_us >= (int64_t) c.linger_ms * 1000 || batch_count >= 1000 ||
-             created == total)) {
+            (created == total ||
+             sl_batch_due (batch_count >= 1000, acked + 1 < seq, now - batch_first_us,
+                           (int64_t) c.linger_ms * 1000))) {
             sl_msg_t pub;
             sl_msg_init (&pub, SL_CMD_PUBLISH);
             snprintf (pub.stream, sizeof pub.stream, "%s", c.stream);
@@ -204,15 +211,28 @@ s_latency (bench_config_t c)
         if (deadline && s_now_us () > deadline) {
             break;
         }
-        int64_t next_due = start + (int64_t) created * interval_us;
-        int wait_ms = (int) ((next_due - s_now_us ()) / 1000);
-        if (wait_ms < 0 || batch_count) {
-            wait_ms = 0;
+        //  Sleep until the next record is due or the open batch's linger
+        //  is up, waking for replies and the live feed. zmq_poll counts
+        //  milliseconds, so a shorter wait is a short nap between polls
+        //  (spinning would take a core from the broker).
+        int64_t wake = start + (int64_t) created * interval_us;
+        if (batch_count && batch_first_us + (int64_t) c.linger_ms * 1000 < wake) {
+            wake = batch_first_us + (int64_t) c.linger_ms * 1000;
         }
+        int64_t wait_us = wake - s_now_us ();
+        int wait_ms = wait_us >= 1000 ? (int) (wait_us / 1000) : 0;
         void *which = zpoller_wait (poller, wait_ms > 100 ? 100 : wait_ms);
+        if (!which && wait_ms == 0 && wait_us > 0) {
+            struct timespec nap = {0, (wait_us < 20 ? wait_us : 20) * 1000};
+            nanosleep (&nap, NULL);
+        }
         if (which == sl_client_sock (client)) {
             sl_msg_t reply;
-            sl_client_recv (client, &reply, NULL, 0);
+            sl_msg_init (&reply, SL_CMD_NONE);
+            if (sl_client_recv (client, &reply, NULL, 0) == 0 && reply.cmd == SL_CMD_CONFIRM &&
+                reply.seq > acked) {
+                acked = reply.seq;
+            }
             sl_msg_reset (&reply);
         }
         else if (which == sub) {
@@ -245,29 +265,21 @@ s_latency (bench_config_t c)
         }
     }
     int64_t elapsed = s_now_us () - start;
-    qsort (lat, received, sizeof *lat, s_cmp);
     if (received == 0) {
         fprintf (stderr, "sluice-bench: no record came back\n");
         return 1;
-    }
-    double sum = 0;
-    for (uint64_t i = 0; i < received; i++) {
-        sum += (double) lat[i];
     }
     printf ("records=%" PRIu64 " received=%" PRIu64 " rate=%" PRIu64 "/s linger=%" PRIu64
             "ms elapsed=%.2fs path=%s%s%s\n",
             total, received, c.rate, c.linger_ms, (double) elapsed / 1e6, c.stream,
             c.out ? "->" : "", c.out ? c.out : "");
-    printf ("latency_us p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " p99.9=%" PRId64
-            " max=%" PRId64 " mean=%.0f\n",
-            lat[received / 2], lat[received * 90 / 100], lat[received * 99 / 100],
-            lat[received * 999 / 1000], lat[received - 1], sum / (double) received);
+    int rc = bench_latency_report (lat, received, c.cdf) == 0 && received == total ? 0 : 1;
     zpoller_destroy (&poller);
     zsock_destroy (&sub);
     sl_client_destroy (&client);
     sl_buf_free (&batch);
     free (lat);
-    return received == total ? 0 : 1;
+    return rc;
 }
 
 static sl_client_t *
@@ -300,7 +312,7 @@ s_ingest (bench_config_t c)
     //  time on the wire and not on encoding.
     sl_buf_t batch;
     sl_buf_init (&batch, 0);
-    uint8_t value[65536];
+    uint8_t value[65536 + 64];
     for (uint64_t i = 0; i < c.batch; i++) {
         size_t n = s_value (value, sizeof value, (int64_t) i, c.size);
         sl_record_encode (&batch, sl_now_ms (), NULL, 0, false, NULL, 0, value, n);
@@ -408,22 +420,41 @@ s_replay (bench_config_t c)
     return 0;
 }
 
+//  Writes --count msgpack values of --size bytes to stdout, the input of an
+//  end-to-end run through sluice-source --format msgpack.
+static int
+s_values (bench_config_t c)
+{
+    uint8_t value[65536 + 64];
+    for (uint64_t i = 0; i < c.count; i++) {
+        size_t n = s_value (value, sizeof value, (int64_t) i, c.size);
+        if (fwrite (value, 1, n, stdout) != n) {
+            perror ("sluice-bench: write");
+            return 1;
+        }
+    }
+    return fflush (stdout) == 0 ? 0 : 1;
+}
+
 int
 main (int argc, char **argv)
 {
     sl_log_set_program ("sluice-bench");
     bench_config_t c = {.broker = "tcp://127.0.0.1:7600", .stream = NULL, .rate = 10000,
-                        .seconds = 10, .linger_ms = 1, .size = 100, .count = 2000000,
+                        .seconds = 10, .linger_ms = 5, .size = 100, .count = 2000000,
                         .batch = 1000, .window = 16};
     sl_opts_spec_t spec = {
         .program = "sluice-bench",
-        .synopsis = "latency|ingest|replay [options]",
+        .synopsis = "latency|ingest|replay|values [options]",
         .about = "Measures the broker: end-to-end latency at a fixed rate (latency), confirmed\n"
-                 "ingest throughput (ingest), and reading a stream back from the log (replay).",
+                 "ingest throughput (ingest), and reading a stream back from the log (replay);\n"
+                 "values writes --count msgpack values of --size bytes to stdout (the input\n"
+                 "of an end-to-end run through sluice-source --format msgpack).",
         .footer = "Examples:\n"
                   "  sluice-bench ingest --count 2000000 --size 100\n"
                   "  sluice-bench replay --stream bench-ingest\n"
-                  "  sluice-bench latency --rate 10000 --seconds 10\n",
+                  "  sluice-bench latency --rate 10000 --seconds 10\n"
+                  "  sluice-bench values --count 1000000 --size 100 > values.mp\n",
         .opts = s_opts};
     int exit_code = 0;
     int first = sl_opts_parse (&spec, argc, argv, s_apply, &c, &exit_code);
@@ -431,9 +462,10 @@ main (int argc, char **argv)
         return exit_code;
     }
     const char *mode = first < argc ? argv[first] : "";
-    if (c.rate == 0 || c.seconds == 0 || c.size > 60000 || c.batch == 0 || c.batch > 65536 ||
-        c.window == 0 || c.count == 0) {
-        fprintf (stderr, "sluice-bench: bad numbers (size <= 60000, batch 1..65536); try --help\n");
+    if (c.rate == 0 || c.seconds == 0 || c.size < 16 || c.size > 65536 || c.batch == 0
+        || c.batch > 65536 || c.window == 0 || c.count == 0) {
+        fprintf (stderr,
+                 "sluice-bench: bad numbers (size 16..65536, batch 1..65536); try --help\n");
         return 2;
     }
     if (!c.curve_secret != !c.broker_key) {
@@ -451,6 +483,9 @@ main (int argc, char **argv)
     if (streq (mode, "ingest")) {
         c.stream = c.stream ? c.stream : "bench-ingest";
         return s_ingest (c);
+    }
+    if (streq (mode, "values")) {
+        return s_values (c);
     }
     if (streq (mode, "replay")) {
         c.stream = c.stream ? c.stream : "bench-ingest";

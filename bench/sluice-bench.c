@@ -440,6 +440,7 @@ int
 main (int argc, char **argv)
 {
     sl_log_set_program ("sluice-bench");
+    sl_tune_malloc ();
     bench_config_t c = {.broker = "tcp://127.0.0.1:7600", .stream = NULL, .rate = 10000,
                         .seconds = 10, .linger_ms = 5, .size = 100, .count = 2000000,
                         .batch = 1000, .window = 16};

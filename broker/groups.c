@@ -595,10 +595,16 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
     }
     const uint8_t *records = blob + SL_BATCH_HEADER_SIZE;
     size_t size = len - SL_BATCH_HEADER_SIZE;
-    size_t skip = 0, take = 0;
-    rc = sl_batch_skip (records, size, (uint32_t) (from - base), &skip);
-    if (rc == 0) {
-        rc = sl_batch_skip (records + skip, size - skip, (uint32_t) (to - from), &take);
+    size_t skip = 0, take = size;
+    //  A lease of whole stored batches (the usual case: leases are cut at
+    //  batch boundaries while the group keeps up) takes the bytes as they
+    //  are; only a part of a batch needs its records walked. The member
+    //  checks every record it receives either way.
+    if (from != base || to != end) {
+        rc = sl_batch_skip (records, size, (uint32_t) (from - base), &skip);
+        if (rc == 0) {
+            rc = sl_batch_skip (records + skip, size - skip, (uint32_t) (to - from), &take);
+        }
     }
     if (rc == 0) {
         rc = sl_buf_append (ctx->out, records + skip, take);

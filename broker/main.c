@@ -126,6 +126,7 @@ int
 main (int argc, char **argv)
 {
     sl_log_set_program ("sluice-broker");
+    sl_tune_malloc ();
     sl_broker_config_t config;
     sl_broker_config_defaults (&config);
     int exit_code = 0;

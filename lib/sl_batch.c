@@ -210,6 +210,7 @@ sl_record_iter_init (sl_record_iter_t *it, const uint8_t *data, size_t len, uint
     it->end = data + len;
     it->next_offset = base_offset;
     it->left = count;
+    it->max_depth = SL_MP_DEPTH_LIMIT;
 }
 
 int
@@ -237,7 +238,7 @@ sl_record_iter_next (sl_record_iter_t *it, sl_record_t *out)
     if (it->left == 0) {
         return it->p == it->end ? 0 : SL_EPROTO;
     }
-    int rc = s_record_parse (&it->p, it->end, SL_MP_DEPTH_LIMIT, out);
+    int rc = s_record_parse (&it->p, it->end, it->max_depth, out);
     if (rc) {
         return rc;
     }

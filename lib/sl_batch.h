@@ -96,6 +96,7 @@ typedef struct {
     const uint8_t *end;
     uint64_t next_offset;
     uint32_t left;
+    uint32_t max_depth;         //  values nested deeper are SL_EDEPTH
 } sl_record_iter_t;
 
 void sl_record_iter_init(sl_record_iter_t *it, const uint8_t *data, size_t len, uint32_t count,
@@ -106,7 +107,9 @@ int sl_record_iter_init_blob(sl_record_iter_t *it, const uint8_t *blob, size_t l
 //  1 = a record in *out, 0 = no more records, negative = malformed input
 //  (bytes left after the last counted record are SL_EPROTO). After an error
 //  the iterator does not move: later calls return the same error. Values
-//  are walked with SL_MP_DEPTH_LIMIT.
+//  are walked with SL_MP_DEPTH_LIMIT unless it->max_depth is set lower
+//  after init. Walking every record with next checks a batch as
+//  sl_batch_validate does.
 int sl_record_iter_next(sl_record_iter_t *it, sl_record_t *out);
 
 //  Byte length of the first n records of a batch (to drop records already

@@ -8,12 +8,23 @@
 */
 #include "sl_util.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "sl_error.h"
+
+void
+sl_tune_malloc (void)
+{
+    //  Blocks up to 4 MiB come from the heap (a FETCH reply may be 16 MiB:
+    //  those still get their own mapping), and up to 32 MiB of free heap
+    //  stays mapped before glibc gives memory back.
+    mallopt (M_MMAP_THRESHOLD, 4 << 20);
+    mallopt (M_TRIM_THRESHOLD, 32 << 20);
+}
 
 int64_t
 sl_now_ms (void)

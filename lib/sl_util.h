@@ -14,6 +14,13 @@ int64_t sl_now_ms(void);
 //  Monotonic clock in milliseconds (for timeouts and rates).
 int64_t sl_mono_ms(void);
 
+//  Tunes glibc's malloc for the batch-sized buffers every stage allocates
+//  and frees per batch (100 KiB .. a few MiB): served from the heap and
+//  kept there, instead of fresh mmap()s and trims that fault every page in
+//  again (measured: a quarter of the broker's time; BENCHMARKS.md). Call
+//  first thing in main.
+void sl_tune_malloc(void);
+
 //  "123" -> 123. Whole string must be a decimal number. 0 or SL_EINVAL/SL_ERANGE.
 int sl_parse_u64(const char *text, uint64_t *out);
 int sl_parse_i64(const char *text, int64_t *out);

@@ -127,6 +127,7 @@ int
 main (int argc, char **argv)
 {
     sl_log_set_program ("sluice-sink");
+    sl_tune_malloc ();
     sl_sink_config_t cfg;
     sl_sink_config_init (&cfg);
     int exit_code = 0;

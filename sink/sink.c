@@ -127,21 +127,19 @@ s_flush (sink_t *self)
 }
 
 //  Writes the records of one stored blob from next_wanted on. The blob is
-//  checked whole first (header, exactly `count` bounded records) so that a
-//  malformed one stops the sink before any of it is written. A blob that
+//  checked whole (header, exactly `count` bounded records) in the same walk
+//  that formats it, and a malformed one is taken back out of the pending
+//  output, so it stops the sink before any of it is written. A blob that
 //  starts past next_wanted is a gap the caller should have filled.
 //  0, SL_EAGAIN (gap) or a decode error.
 static int
 s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
 {
     sl_batch_header_t header;
-    int rc = sl_batch_header_decode (blob, len, &header);
+    sl_record_iter_t it;
+    int rc = sl_record_iter_init_blob (&it, blob, len, &header);
     if (rc == 0 && header.base_offset > UINT64_MAX - header.count) {
         rc = SL_EPROTO;
-    }
-    if (rc == 0) {
-        rc = sl_batch_validate (blob + SL_BATCH_HEADER_SIZE, len - SL_BATCH_HEADER_SIZE,
-                                header.count, SL_MP_MAX_DEPTH);
     }
     if (rc) {
         sl_error ("sink", "malformed batch in %s from %s (%zu bytes): %s; stopping", origin,
@@ -154,9 +152,10 @@ s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
     if (header.base_offset + header.count <= self->next_wanted) {
         return 0;
     }
-    sl_record_iter_t it;
+    it.max_depth = SL_MP_MAX_DEPTH;
+    size_t pending = sl_sink_out_pending (self->out);
+    uint64_t next_wanted = self->next_wanted, delivered = self->delivered;
     sl_record_t record;
-    rc = sl_record_iter_init_blob (&it, blob, len, &header);
     while (rc == 0 && !self->done) {
         int more = sl_record_iter_next (&it, &record);
         if (more <= 0) {
@@ -177,8 +176,14 @@ s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
         }
     }
     if (rc) {
-        sl_error ("sink", "malformed record in %s at offset %" PRIu64 ": %s; stopping", origin,
-                  self->next_wanted, sl_strerror (rc));
+        sl_sink_out_truncate (self->out, pending);
+        self->next_wanted = next_wanted;
+        self->delivered = delivered;
+    }
+    if (rc) {
+        sl_error ("sink", "malformed record in %s at offset %" PRIu64 " (in the batch from %"
+                          PRIu64 ", none of which was written): %s; stopping", origin,
+                  it.next_offset, header.base_offset, sl_strerror (rc));
     }
     return rc;
 }

@@ -73,55 +73,48 @@ sl_sink_out_destroy (sl_sink_out_t **self_p)
     *self_p = NULL;
 }
 
-//  Appends a msgpack str holding text.
-static int
-s_mp_str (sl_buf_t *buf, const char *text)
-{
-    uint8_t head[9];
-    size_t len = strlen (text);
-    size_t n = sl_mp_write_str_header (head, sizeof head, (uint32_t) len);
-    int rc = sl_buf_append (buf, head, n);
-    return rc ? rc : sl_buf_append (buf, text, len);
-}
-
 //  A record as a msgpack map {offset, timestamp, key, headers?, value}; the
 //  key keeps its str/bin type, headers and value are copied as they are.
+//  Written straight into room reserved once: this is the sink's hot path.
 static int
 s_format_msgpack (sl_buf_t *buf, const sl_record_t *record)
 {
-    uint8_t tmp[16];
-    int rc = sl_buf_reserve (buf, 64 + record->key_len + record->headers_len + record->value_len);
+    size_t room = 64 + record->key_len + record->headers_len + record->value_len;
+    int rc = sl_buf_reserve (buf, room);
     if (rc) {
         return rc;
     }
-    size_t n = sl_mp_write_map (tmp, sizeof tmp, record->headers ? 5 : 4);
-    sl_buf_append (buf, tmp, n);
-    s_mp_str (buf, "offset");
-    n = sl_mp_write_uint (tmp, sizeof tmp, record->offset);
-    sl_buf_append (buf, tmp, n);
-    s_mp_str (buf, "timestamp");
-    n = sl_mp_write_int (tmp, sizeof tmp, record->timestamp);
-    sl_buf_append (buf, tmp, n);
-    s_mp_str (buf, "key");
+    uint8_t *start = buf->data + buf->len, *p = start, *end = start + room;
+    p += sl_mp_write_map (p, (size_t) (end - p), record->headers ? 5 : 4);
+    memcpy (p, "\xa6offset", 7);
+    p += 7;
+    p += sl_mp_write_uint (p, (size_t) (end - p), record->offset);
+    memcpy (p, "\xa9timestamp", 10);
+    p += 10;
+    p += sl_mp_write_int (p, (size_t) (end - p), record->timestamp);
+    memcpy (p, "\xa3key", 4);
+    p += 4;
     if (!record->key) {
-        n = sl_mp_write_nil (tmp, sizeof tmp);
-    }
-    else if (record->key_is_bin) {
-        n = sl_mp_write_bin_header (tmp, sizeof tmp, record->key_len);
+        p += sl_mp_write_nil (p, (size_t) (end - p));
     }
     else {
-        n = sl_mp_write_str_header (tmp, sizeof tmp, record->key_len);
-    }
-    sl_buf_append (buf, tmp, n);
-    if (record->key) {
-        sl_buf_append (buf, record->key, record->key_len);
+        p += record->key_is_bin ? sl_mp_write_bin_header (p, (size_t) (end - p), record->key_len)
+                                : sl_mp_write_str_header (p, (size_t) (end - p), record->key_len);
+        memcpy (p, record->key, record->key_len);
+        p += record->key_len;
     }
     if (record->headers) {
-        s_mp_str (buf, "headers");
-        sl_buf_append (buf, record->headers, record->headers_len);
+        memcpy (p, "\xa7headers", 8);
+        p += 8;
+        memcpy (p, record->headers, record->headers_len);
+        p += record->headers_len;
     }
-    s_mp_str (buf, "value");
-    return sl_buf_append (buf, record->value, record->value_len);
+    memcpy (p, "\xa5value", 6);
+    p += 6;
+    memcpy (p, record->value, record->value_len);
+    p += record->value_len;
+    buf->len += (size_t) (p - start);
+    return 0;
 }
 
 int
@@ -166,6 +159,15 @@ size_t
 sl_sink_out_pending (sl_sink_out_t *self)
 {
     return self->n_marks;
+}
+
+void
+sl_sink_out_truncate (sl_sink_out_t *self, size_t keep)
+{
+    if (keep < self->n_marks) {
+        self->n_marks = keep;
+        self->buf.len = keep ? self->marks[keep - 1].end : 0;
+    }
 }
 
 //  Writes data[0..len) to fd, waiting while a non-blocking descriptor is

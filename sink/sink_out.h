@@ -30,6 +30,10 @@ int sl_sink_out_record(sl_sink_out_t *self, const sl_record_t *record);
 //  Records in the pending batch.
 size_t sl_sink_out_pending(sl_sink_out_t *self);
 
+//  Takes back the pending records after the first `keep` (a blob found
+//  malformed part-way is not written at all).
+void sl_sink_out_truncate(sl_sink_out_t *self, size_t keep);
+
 //  Writes the pending batch and empties it. *next is set to the offset after
 //  the last record written whole (left alone when none was), so a reader
 //  that went away mid-batch is committed exactly up to what it was given.

@@ -198,6 +198,7 @@ int
 main (int argc, char **argv)
 {
     sl_log_set_program ("sluice-source");
+    sl_tune_malloc ();
     sl_source_config_t cfg;
     sl_source_config_defaults (&cfg);
     int code = 0;

@@ -225,6 +225,7 @@ int
 main (int argc, char **argv)
 {
     sl_log_set_program ("sluice-worker");
+    sl_tune_malloc ();
     static s_args_t args;
     sl_worker_config_defaults (&args.cfg);
     int code = 0;

@@ -5,14 +5,17 @@ broker's memory stays bounded (VmRSS sampled from /proc), each bad peer is logge
 counted, and the good pipeline loses nothing.
 """
 
+import json
 import random
 import re
 import time
 
+import msgpack
 import pytest
 import zmq
 
-from conftest import (ERROR, LIST, PUBLISH, T, Wire, assert_records, header, pack, read_stream,
+from conftest import (ERROR, FETCH, HELLO, LIST, PING, PONG, POSITION, PUBLISH, RECORDS, SEEK,
+                      WELCOME, T, Wire, assert_records, free_port_pair, header, pack, read_stream,
                       start_sink, start_source, write_jsonl)
 
 # 13 bytes each, every one claiming about 4 GiB: a body map with a str32 length, a record whose
@@ -174,3 +177,72 @@ def test_thirteen_bytes_claiming_gigabytes(broker, frames):
     if not _sanitized(pid):
         assert after - before < 16 * 1024, f"VmRSS {before} -> {after} KiB after 200 messages"
     assert broker.wire.ping()
+
+
+def _record(offset, value):
+    """One stored record [timestamp, key, headers, value]; value is packed already."""
+    return b"\x94" + pack(1_795_000_000_000 + offset) + b"\xc0\xc0" + value
+
+
+def _blob(base, records):
+    return (bytes([1, 0, 0, 0]) + len(records).to_bytes(4, "big") + base.to_bytes(8, "big")
+            + (1_795_000_000_000).to_bytes(8, "big") + b"".join(records))
+
+
+def test_sink_writes_nothing_of_a_malformed_blob(procs, tmp_path):
+    """A broker that sends a blob whose third record is malformed: the sink writes the good blob
+    before it, none of the bad blob (not even its two good records), says where, exits 1."""
+    port = free_port_pair()
+    pub_port = port + 1
+    ctx = zmq.Context.instance()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(f"tcp://127.0.0.1:{port}")
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(f"tcp://127.0.0.1:{pub_port}")
+    good = _blob(0, [_record(i, pack({"n": i})) for i in range(3)])
+    # The third record's value claims a 200-byte str with 3 bytes behind it.
+    bad = _blob(3, [_record(3, pack({"n": 3})), _record(4, pack({"n": 4})),
+                    _record(5, b"\xd9\xc8abc")])
+
+    class FakeBroker:
+        endpoint = f"tcp://127.0.0.1:{port}"
+
+    sink = start_sink(procs, FakeBroker, "s", "--from", "beginning", "--format", "value")
+    fetches = 0
+    try:
+        deadline = time.monotonic() + T(20)
+        while sink.alive() and time.monotonic() < deadline:
+            if not router.poll(100):
+                continue
+            peer, hdr, body, *_ = router.recv_multipart()
+            msg = msgpack.unpackb(body, raw=False)
+            cmd = hdr[3]
+            reply = None
+            if cmd == HELLO:
+                reply = (WELCOME, {"req": msg.get("req", 0), "broker": "fake/1",
+                                   "pub": f"tcp://127.0.0.1:{pub_port}", "heartbeat_ms": 1000,
+                                   "max_batch_bytes": 1 << 20, "max_batch_records": 1000,
+                                   "max_depth": 64}, [])
+            elif cmd == SEEK:
+                reply = (POSITION, {"req": msg["req"], "stream": "s", "offset": 0, "first": 0,
+                                    "next": 6, "found": True}, [])
+            elif cmd == FETCH:
+                fetches += 1
+                blobs = [good, bad] if msg["offset"] == 0 else [bad] if msg["offset"] <= 3 else []
+                reply = (RECORDS, {"req": msg["req"], "stream": "s", "offset": msg["offset"],
+                                   "first": 0, "next": 6}, blobs)
+            elif cmd == PING:
+                reply = (PONG, {"req": msg.get("req", 0)}, [])
+            if reply:
+                router.send_multipart([peer, header(reply[0]), pack(reply[1]), *reply[2]])
+        sink.expect_exit(1, timeout=T(10))
+    finally:
+        router.close(0)
+        pub.close(0)
+    assert fetches >= 1
+    assert [json.loads(line) for line in sink.lines()] == [{"n": 0}, {"n": 1}, {"n": 2}], \
+        "the good blob is written whole, nothing of the malformed one"
+    err = sink.stderr()
+    assert "malformed record" in err and "offset 5" in err, err

@@ -405,16 +405,6 @@ sl_mp_read_bin (const uint8_t **p, const uint8_t *end, const uint8_t **data, uin
 }
 
 int
-sl_mp_read_nil (const uint8_t **p, const uint8_t *end)
-{
-    if (*p < end && **p == 0xc0) {
-        (*p)++;
-        return 1;
-    }
-    return 0;
-}
-
-int
 sl_mp_read_bool (const uint8_t **p, const uint8_t *end, bool *value)
 {
     if (*p >= end) {

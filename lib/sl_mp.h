@@ -82,7 +82,15 @@ int sl_mp_read_uint(const uint8_t **p, const uint8_t *end, uint64_t *value);  //
 //  str or bin; *data points into the input.
 int sl_mp_read_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);
 //  True (1) and advances when the next object is nil; 0 otherwise.
-int sl_mp_read_nil(const uint8_t **p, const uint8_t *end);
+static inline int
+sl_mp_read_nil (const uint8_t **p, const uint8_t *end)
+{
+    if (*p < end && **p == 0xc0) {
+        (*p)++;
+        return 1;
+    }
+    return 0;
+}
 //  Only str, only bin; *data points into the input.
 int sl_mp_read_str(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);
 int sl_mp_read_bin(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);

@@ -201,6 +201,30 @@ s_entry (const redisReply *entry, long long size, const redisReply **id,
     return 0;
 }
 
+//  Writes k XADDs of value to `in`, then reads their k replies: one round
+//  trip. With stamp, each value first gets its creation time.
+static int
+s_xadd_pipelined (redisContext *c, const chain_config_t *cfg, char *value, long long k,
+                  bool stamp)
+{
+    for (long long i = 0; i < k; i++) {
+        if (stamp) {
+            int64_t now = s_now_us ();
+            memcpy (value, &now, sizeof now);
+        }
+        if (redisAppendCommand (c, "XADD in * v %b", value, (size_t) cfg->size) != REDIS_OK) {
+            fprintf (stderr, "redis-chain: source: XADD: %s\n", c->errstr);
+            return 1;
+        }
+    }
+    for (long long i = 0; i < k; i++) {
+        if (s_get_reply (c, REDIS_REPLY_STRING, "source", "XADD") != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 //  Throughput source: XADDs --count records, pipelined. Writing up to
 //  --pipeline commands before reading their replies is how Redis's own
 //  documentation ("Redis pipelining") says to go fast: it saves a round trip
@@ -211,16 +235,8 @@ s_source_throughput (redisContext *c, const chain_config_t *cfg, char *value)
     memset (value, 'x', (size_t) cfg->size);
     for (long long sent = 0; sent < cfg->count;) {
         long long k = cfg->count - sent < cfg->pipeline ? cfg->count - sent : cfg->pipeline;
-        for (long long i = 0; i < k; i++) {
-            if (redisAppendCommand (c, "XADD in * v %b", value, (size_t) cfg->size) != REDIS_OK) {
-                fprintf (stderr, "redis-chain: source: XADD: %s\n", c->errstr);
-                return 1;
-            }
-        }
-        for (long long i = 0; i < k; i++) {
-            if (s_get_reply (c, REDIS_REPLY_STRING, "source", "XADD") != 0) {
-                return 1;
-            }
+        if (s_xadd_pipelined (c, cfg, value, k, false) != 0) {
+            return 1;
         }
         sent += k;
     }
@@ -250,18 +266,8 @@ s_source_latency (redisContext *c, const chain_config_t *cfg, char *value, int64
             continue;
         }
         long long k = due - created < cfg->pipeline ? due - created : cfg->pipeline;
-        for (long long i = 0; i < k; i++) {
-            int64_t stamp = s_now_us ();
-            memcpy (value, &stamp, sizeof stamp);
-            if (redisAppendCommand (c, "XADD in * v %b", value, (size_t) cfg->size) != REDIS_OK) {
-                fprintf (stderr, "redis-chain: source: XADD: %s\n", c->errstr);
-                return 1;
-            }
-        }
-        for (long long i = 0; i < k; i++) {
-            if (s_get_reply (c, REDIS_REPLY_STRING, "source", "XADD") != 0) {
-                return 1;
-            }
+        if (s_xadd_pipelined (c, cfg, value, k, true) != 0) {
+            return 1;
         }
         created += k;
     }

@@ -63,6 +63,18 @@ def pick(rows, **match):
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
+def scaling_table(rows, key, title, text):
+    """Aggregate records/s against a count (streams, groups): median and spread."""
+    if not rows:
+        return []
+    out = [title, "", text, "", f"| {key} | records/s in all (median) | spread |",
+           "|---|---|---|"]
+    for k in sorted({r[key] for r in rows}):
+        s = summary(pick(rows, **{key: k}))
+        out.append(f"| {k} | {cell(s)} | {spread(s)} |")
+    return out + [""]
+
+
 def markdown(machine, results):
     m = machine
     out = [BEGIN, "",
@@ -129,7 +141,9 @@ def markdown(machine, results):
                 "rule (a batch goes at once when nothing is unconfirmed, else when full or after "
                 "the 5 ms linger) and reads the records back live; 'through a worker group' adds "
                 "a pass-through `sluice-worker` and a second commit. Baselines timed the same "
-                "way, same run. One run each. Plot: `docs/bench/latency-cdf.png`.", "",
+                "way, same run, over their four hops: compare them with Sluice through a worker "
+                "group (four hops too); plain Sluice is source → broker → sink, two hops. One run "
+                "each. Plot: `docs/bench/latency-cdf.png`.", "",
                 "| rate/s | system | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | received |",
                 "|---|---|---|---|---|---|---|---|"]
         for rate in sorted({r["rate"] for r in lat}):
@@ -152,25 +166,15 @@ def markdown(machine, results):
                 s = summary(rows)
                 out.append(f"| {what} | {mode} | {cell(s)} | {spread(s)} | {len(rows)} |")
         out.append("")
-    st = results.get("streams", [])
-    if st:
-        out += ["#### Against the number of streams (confirmed ingest, all at once)", "",
-                "K `sluice-bench ingest` processes, each into its own stream, one broker.", "",
-                "| streams | records/s in all (median) | spread |", "|---|---|---|"]
-        for k in sorted({r["streams"] for r in st}):
-            s = summary(pick(st, streams=k))
-            out.append(f"| {k} | {cell(s)} | {spread(s)} |")
-        out.append("")
-    gr = results.get("groups", [])
-    if gr:
-        out += ["#### Against the number of groups (one stream read by G groups)", "",
-                "N records stored in `in`; G groups of one pass-through worker each copy it to "
-                "their own output; records/s counts every record every group delivered.", "",
-                "| groups | records/s in all (median) | spread |", "|---|---|---|"]
-        for g in sorted({r["groups"] for r in gr}):
-            s = summary(pick(gr, groups=g))
-            out.append(f"| {g} | {cell(s)} | {spread(s)} |")
-        out.append("")
+    out += scaling_table(
+        results.get("streams", []), "streams",
+        "#### Against the number of streams (confirmed ingest, all at once)",
+        "K `sluice-bench ingest` processes, each into its own stream, one broker.")
+    out += scaling_table(
+        results.get("groups", []), "groups",
+        "#### Against the number of groups (one stream read by G groups)",
+        "N records stored in `in`; G groups of one pass-through worker each copy it to their "
+        "own output; records/s counts every record every group delivered.")
     rss = results.get("rss", [])
     if rss:
         out += ["#### Broker memory against records stored", "",

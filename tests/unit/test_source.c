@@ -251,22 +251,33 @@ Test (source, publishes_every_valid_record_once)
     s_fake_destroy (&fake);
 }
 
+//  Runs the source over `records` lines at `rate` records/s with a linger
+//  far longer than the run, against a fake that holds each CONFIRM for
+//  confirm_delay_ms. Returns the run's duration in ms.
+static int64_t
+s_run_paced (fake_t *fake, int records, double rate, int confirm_delay_ms)
+{
+    fake->confirm_delay_ms = confirm_delay_ms;
+    s_fake_start (fake);
+    char *path = s_write_input (records, 0);
+    sl_source_config_t cfg;
+    sl_source_stats_t stats;
+    s_config (&cfg, fake, &stats);
+    cfg.rate = rate;
+    cfg.linger_ms = 60000;
+    int64_t start = sl_mono_ms ();
+    cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
+    cr_assert_eq (fake->stored, (uint64_t) records);
+    return sl_mono_ms () - start;
+}
+
 //  The batching rule (sl_batch_due): with nothing unconfirmed, a record
 //  goes at once, even with a linger far longer than the whole run.
 Test (source, idle_source_sends_each_record_at_once)
 {
     fake_t *fake = s_fake_new ();
-    s_fake_start (fake);
-    char *path = s_write_input (10, 0);
-    sl_source_config_t cfg;
-    sl_source_stats_t stats;
-    s_config (&cfg, fake, &stats);
-    cfg.rate = 50;              //  one record every 20 ms, after a burst of 1
-    cfg.linger_ms = 60000;
-    int64_t start = sl_mono_ms ();
-    cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
-    cr_assert_lt (sl_mono_ms () - start, 5000, "no record waited for the linger");
-    cr_assert_eq (fake->stored, 10);
+    //  One record every 20 ms, confirmed at once.
+    cr_assert_lt (s_run_paced (fake, 10, 50, 0), 5000, "no record waited for the linger");
     //  Not exactly 10: the rate limiter may let two records out in one
     //  turn. With the linger in charge it would be one batch at the end.
     cr_assert_geq (fake->publishes, 7, "records went as they came, got %d batches",
@@ -279,16 +290,8 @@ Test (source, idle_source_sends_each_record_at_once)
 Test (source, records_gather_while_a_batch_is_unconfirmed)
 {
     fake_t *fake = s_fake_new ();
-    fake->confirm_delay_ms = 150;
-    s_fake_start (fake);
-    char *path = s_write_input (60, 0);
-    sl_source_config_t cfg;
-    sl_source_stats_t stats;
-    s_config (&cfg, fake, &stats);
-    cfg.rate = 200;             //  60 records over 0.3 s: two confirm delays
-    cfg.linger_ms = 60000;
-    cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
-    cr_assert_eq (fake->stored, 60);
+    //  60 records over 0.3 s, each confirm 150 ms late: two confirm delays.
+    s_run_paced (fake, 60, 200, 150);
     cr_assert_geq (fake->publishes, 2);
     cr_assert_leq (fake->publishes, 8, "records gathered: %d batches for 60 records",
                    fake->publishes);

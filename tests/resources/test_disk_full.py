@@ -75,7 +75,22 @@ def _fill_disk(procs, make_broker, small_fs, tmp_path):
         now = broker.next("full")
         if now != stored:
             stored, still_since = now, time.monotonic()
+    # A group of batches that did not fit can leave room for a single batch that does, and a
+    # later resend may take it: fill what is left, so that the disk stays full from here on.
+    _take_the_rest(small_fs)
+    stored = broker.next("full")
     return broker, src, values, path, stored
+
+
+def _take_the_rest(mnt):
+    """Writes a ballast file into mnt until the file system refuses (ENOSPC)."""
+    chunk = b"\0" * 4096
+    with open(mnt / "ballast", "wb", buffering=0) as f:
+        try:
+            while _free_bytes(mnt) > 0:
+                f.write(chunk)
+        except OSError:
+            pass
 
 
 def test_disk_full_stops_intake_and_recovers(small_fs, procs, make_broker, tmp_path):

@@ -105,8 +105,10 @@ def markdown(machine, results):
                 s = summary(rows)
                 out.append(f"| {members} | {NAMES[system]} | {cell(s)} | {spread(s)} | "
                            f"{len(rows)} | {ratio(base, s) if system != 'sluice' else ''} |")
-        out += ["", "Peak RSS (MiB, median over runs, one member):", "",
-                "| system | process | peak RSS MiB |", "|---|---|---|"]
+        out += ["", "Memory (MiB, median over runs, one member): each process's peak RSS, and the "
+                "broker's anonymous memory at the end: the rest of the broker's RSS is LMDB's map "
+                "of the log (file pages it read back, which the kernel can drop).", "",
+                "| system | process | MiB |", "|---|---|---|"]
         for system in ("sluice", "sluice-fsync", "redis", "redis-aof"):
             rows = pick(e2e, system=system, members=1)
             procs = sorted({p for r in rows for p in r.get("rss_kib", {})})

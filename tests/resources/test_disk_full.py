@@ -66,6 +66,10 @@ def _fill_disk(procs, make_broker, small_fs, tmp_path):
         "--connect-timeout", "0", str(path)))
     sluice_it.wait_for(lambda: "disk full" in broker.proc.stderr(), T(120),
                        "the broker to report the full disk")
+    # A commit that failed part-way may have grown the data file; a later, smaller commit can
+    # fit there, and so can a single batch where a group did not. Take every free block now, so
+    # that only that finite room is left, then wait until intake has stopped for good.
+    _take_the_rest(small_fs)
     stored = broker.next("full")
     deadline = time.monotonic() + T(120)
     still_since = time.monotonic()
@@ -75,10 +79,6 @@ def _fill_disk(procs, make_broker, small_fs, tmp_path):
         now = broker.next("full")
         if now != stored:
             stored, still_since = now, time.monotonic()
-    # A group of batches that did not fit can leave room for a single batch that does, and a
-    # later resend may take it: fill what is left, so that the disk stays full from here on.
-    _take_the_rest(small_fs)
-    stored = broker.next("full")
     return broker, src, values, path, stored
 
 

@@ -1,6 +1,6 @@
-/*  bench_stats.h - the latency summary every benchmark program prints, so
-    that sluice-bench, zmq-chain and redis-chain report in one format that
-    bench/run reads:
+/*  bench_stats.h - the clock and the latency summary of every benchmark
+    program, so that sluice-bench, zmq-chain and redis-chain stamp records
+    alike and report in one format that bench/run reads:
 
         latency_us p50=.. p90=.. p99=.. p99.9=.. max=.. mean=..
 
@@ -16,6 +16,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+
+//  Microseconds on CLOCK_MONOTONIC: system-wide, so a stamp taken in one
+//  process (a record's creation) can be subtracted in another (its arrival).
+static inline int64_t
+bench_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int
 bench_cmp_i64 (const void *a, const void *b)

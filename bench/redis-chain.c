@@ -83,16 +83,6 @@ s_on_term (int sig)
     s_stop = 1;
 }
 
-//  CLOCK_MONOTONIC is system-wide, so stamps taken in different processes
-//  of this program can be subtracted.
-static int64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 //  Connects with a bounded connect and bounded reads, so a stage whose Redis
 //  is gone or wedged says why and ends instead of hanging.
 static redisContext *
@@ -209,7 +199,7 @@ s_xadd_pipelined (redisContext *c, const chain_config_t *cfg, char *value, long 
 {
     for (long long i = 0; i < k; i++) {
         if (stamp) {
-            int64_t now = s_now_us ();
+            int64_t now = bench_now_us ();
             memcpy (value, &now, sizeof now);
         }
         if (redisAppendCommand (c, "XADD in * v %b", value, (size_t) cfg->size) != REDIS_OK) {
@@ -253,7 +243,7 @@ s_source_latency (redisContext *c, const chain_config_t *cfg, char *value, int64
     long long total = cfg->rate * cfg->seconds;
     memset (value, 'x', (size_t) cfg->size);
     for (long long created = 0; created < total;) {
-        int64_t now = s_now_us ();
+        int64_t now = bench_now_us ();
         long long due = now < t0 ? 0 : (long long) ((now - t0) * cfg->rate / 1000000) + 1;
         if (due > total) {
             due = total;
@@ -298,13 +288,13 @@ s_worker (redisContext *c, const chain_config_t *cfg, int member)
     argvlen[0] = 4;
     argvlen[1] = 2;
     argvlen[2] = 1;
-    int64_t last_read = s_now_us ();
+    int64_t last_read = bench_now_us ();
     while (!s_stop) {
         redisReply *reply = redisCommand (c, "XREADGROUP GROUP g %s COUNT %lld BLOCK 100 "
                                              "STREAMS in >", name, cfg->batch);
         if (reply && reply->type == REDIS_REPLY_NIL) {
             freeReplyObject (reply);
-            if (s_now_us () - last_read > IDLE_US) {
+            if (bench_now_us () - last_read > IDLE_US) {
                 fprintf (stderr, "redis-chain: %s: nothing to read for %lld s\n", who,
                          IDLE_US / 1000000);
                 goto done;
@@ -362,7 +352,7 @@ s_worker (redisContext *c, const chain_config_t *cfg, int member)
                          ((redisReply *) ack)->integer, n);
             }
             freeReplyObject (ack);
-            last_read = s_now_us ();
+            last_read = bench_now_us ();
         }
     }
     rc = 0;
@@ -403,17 +393,17 @@ s_sink (redisContext *c, const chain_config_t *cfg, int64_t t0)
     char last[64] = "0-0";
     long long received = 0;
     int64_t last_due = t0 + (int64_t) ((total - 1) * 1000000 / (cfg->rate ? cfg->rate : 1));
-    int64_t deadline = latency ? last_due + GRACE_US : s_now_us () + GRACE_US;
+    int64_t deadline = latency ? last_due + GRACE_US : bench_now_us () + GRACE_US;
     int rc = 1;
     while (received < total) {
-        if (s_now_us () > deadline) {
+        if (bench_now_us () > deadline) {
             fprintf (stderr, "redis-chain: sink: gave up with %lld of %lld records\n", received,
                      total);
             break;
         }
         redisReply *reply = redisCommand (c, "XREAD COUNT %lld BLOCK 1000 STREAMS out %s",
                                           cfg->batch, last);
-        int64_t arrived = s_now_us ();
+        int64_t arrived = bench_now_us ();
         if (reply && reply->type == REDIS_REPLY_NIL) {
             freeReplyObject (reply);
             continue;
@@ -448,7 +438,7 @@ s_sink (redisContext *c, const chain_config_t *cfg, int64_t t0)
             deadline = arrived + GRACE_US;
         }
     }
-    int64_t elapsed = s_now_us () - t0;
+    int64_t elapsed = bench_now_us () - t0;
     if (latency) {
         if (s_print_latency (cfg, lat, received, elapsed) != 0) {
             goto done;
@@ -680,9 +670,9 @@ s_parse (int argc, char **argv, chain_config_t *cfg)
 static int
 s_wait_ready (int ready_fd, int n, const pid_t *pids, bool *alive)
 {
-    int64_t deadline = s_now_us () + 10000000;
+    int64_t deadline = bench_now_us () + 10000000;
     int ready = 0;
-    while (ready < n && s_now_us () < deadline) {
+    while (ready < n && bench_now_us () < deadline) {
         struct pollfd pfd = {ready_fd, POLLIN, 0};
         if (poll (&pfd, 1, 100) > 0) {
             char buf[MAX_MEMBERS + 2];
@@ -762,7 +752,7 @@ main (int argc, char **argv)
     if (!failed) {
         //  Every stage reads the same start time; 8-byte writes to a pipe
         //  are atomic, so each reader gets one whole copy.
-        int64_t t0 = s_now_us ();
+        int64_t t0 = bench_now_us ();
         for (int i = 0; i < n; i++) {
             if (write (go[1], &t0, sizeof t0) != (ssize_t) sizeof t0) {
                 failed = 1;

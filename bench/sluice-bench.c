@@ -116,14 +116,6 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     return 0;
 }
 
-static int64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 //  One value: a msgpack array [created_us, padding bin] of about `size` bytes.
 static size_t
 s_value (uint8_t *out, size_t cap, int64_t created_us, size_t size)
@@ -164,7 +156,7 @@ s_latency (bench_config_t c)
     sl_buf_init (&batch, 0);
     uint8_t value[65536 + 64];
     uint64_t created = 0, received = 0, seq = 1, batch_count = 0, acked = 0;
-    int64_t start = s_now_us ();
+    int64_t start = bench_now_us ();
     int64_t batch_first_us = 0;
     int64_t interval_us = 1000000 / (int64_t) c.rate;
     if (interval_us == 0) {
@@ -173,10 +165,10 @@ s_latency (bench_config_t c)
     zpoller_t *poller = zpoller_new (sub, sl_client_sock (client), NULL);
     int64_t deadline = 0;
     while (received < total && !zsys_interrupted) {
-        int64_t now = s_now_us ();
+        int64_t now = bench_now_us ();
         //  Create every record that is due by now.
         while (created < total && start + (int64_t) created * interval_us <= now) {
-            int64_t t = s_now_us ();
+            int64_t t = bench_now_us ();
             size_t n = s_value (value, sizeof value, t, c.size);
             sl_record_encode (&batch, sl_now_ms (), NULL, 0, false, NULL, 0, value, n);
             if (batch_count++ == 0) {
@@ -206,9 +198,9 @@ s_latency (bench_config_t c)
             sl_buf_reset (&batch);
         }
         if (created == total && !deadline) {
-            deadline = s_now_us () + 10000000;
+            deadline = bench_now_us () + 10000000;
         }
-        if (deadline && s_now_us () > deadline) {
+        if (deadline && bench_now_us () > deadline) {
             break;
         }
         //  Sleep until the next record is due or the open batch's linger
@@ -219,7 +211,7 @@ s_latency (bench_config_t c)
         if (batch_count && batch_first_us + (int64_t) c.linger_ms * 1000 < wake) {
             wake = batch_first_us + (int64_t) c.linger_ms * 1000;
         }
-        int64_t wait_us = wake - s_now_us ();
+        int64_t wait_us = wake - bench_now_us ();
         int wait_ms = wait_us >= 1000 ? (int) (wait_us / 1000) : 0;
         void *which = zpoller_wait (poller, wait_ms > 100 ? 100 : wait_ms);
         if (!which && wait_ms == 0 && wait_us > 0) {
@@ -237,7 +229,7 @@ s_latency (bench_config_t c)
         }
         else if (which == sub) {
             zmsg_t *m = zmsg_recv (sub);
-            int64_t arrived = s_now_us ();
+            int64_t arrived = bench_now_us ();
             zframe_t *t = zmsg_pop (m);
             zframe_destroy (&t);
             sl_msg_t live;
@@ -264,7 +256,7 @@ s_latency (bench_config_t c)
             zmsg_destroy (&m);
         }
     }
-    int64_t elapsed = s_now_us () - start;
+    int64_t elapsed = bench_now_us () - start;
     if (received == 0) {
         fprintf (stderr, "sluice-bench: no record came back\n");
         return 1;
@@ -320,7 +312,7 @@ s_ingest (bench_config_t c)
     zframe_t *frame = zframe_new (batch.data, batch.len);
     uint64_t batches = (c.count + c.batch - 1) / c.batch;
     uint64_t sent = 0, acked_seq = 0, next_seq = 1;
-    int64_t start = s_now_us ();
+    int64_t start = bench_now_us ();
     int64_t deadline = sl_mono_ms () + 600000;
     while (acked_seq < batches * c.batch && sl_mono_ms () < deadline && !zsys_interrupted) {
         while (sent < batches && (sent - acked_seq / c.batch) < c.window) {
@@ -350,7 +342,7 @@ s_ingest (bench_config_t c)
         }
         sl_msg_reset (&reply);
     }
-    double secs = (double) (s_now_us () - start) / 1e6;
+    double secs = (double) (bench_now_us () - start) / 1e6;
     uint64_t records = acked_seq;
     printf ("ingest records=%" PRIu64 " size=%" PRIu64 " batch=%" PRIu64 " window=%" PRIu64
             " seconds=%.3f records_per_s=%.0f MB_per_s=%.1f\n",
@@ -371,7 +363,7 @@ s_replay (bench_config_t c)
         return 1;
     }
     uint64_t offset = 0, records = 0, bytes = 0, end = UINT64_MAX;
-    int64_t start = s_now_us ();
+    int64_t start = bench_now_us ();
     while (offset < end && !zsys_interrupted) {
         sl_msg_t fetch, reply;
         sl_msg_init (&fetch, SL_CMD_FETCH);
@@ -413,7 +405,7 @@ s_replay (bench_config_t c)
             break;
         }
     }
-    double secs = (double) (s_now_us () - start) / 1e6;
+    double secs = (double) (bench_now_us () - start) / 1e6;
     printf ("replay records=%" PRIu64 " seconds=%.3f records_per_s=%.0f MB_per_s=%.1f\n", records,
             secs, (double) records / secs, (double) bytes / secs / 1e6);
     sl_client_destroy (&client);

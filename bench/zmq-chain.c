@@ -71,16 +71,6 @@ typedef struct {
 
 static volatile sig_atomic_t s_stop = 0;
 
-//  Microseconds on the system-wide monotonic clock, so that one process's
-//  stamp means the same in another.
-static int64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 //  Only sets a flag: the blocked ZeroMQ call returns EINTR and the loop
 //  looks at it.
 static void
@@ -152,9 +142,9 @@ s_attach (void *sock, const chain_t *c, bool bind, int port)
 static int
 s_barrier (atomic_int *counter, int stages)
 {
-    int64_t deadline = s_now_us () + (int64_t)IDLE_MS * 1000;
+    int64_t deadline = bench_now_us () + (int64_t)IDLE_MS * 1000;
     while (atomic_load (counter) < stages) {
-        if (s_stop || s_now_us () > deadline) {
+        if (s_stop || bench_now_us () > deadline) {
             return -1;
         }
         usleep (1000);
@@ -168,7 +158,7 @@ s_barrier (atomic_int *counter, int stages)
 static int
 s_recv (void *sock, zmq_msg_t *msg, const chain_t *c, int64_t deadline)
 {
-    int64_t limit = deadline ? deadline : s_now_us () + (int64_t)IDLE_MS * 1000;
+    int64_t limit = deadline ? deadline : bench_now_us () + (int64_t)IDLE_MS * 1000;
     while (!s_stop) {
         if (zmq_msg_recv (msg, sock, 0) >= 0) {
             if (zmq_msg_size (msg) != c->size) {
@@ -182,7 +172,7 @@ s_recv (void *sock, zmq_msg_t *msg, const chain_t *c, int64_t deadline)
             fprintf (stderr, "zmq-chain: recv: %s\n", zmq_strerror (zmq_errno ()));
             return -1;
         }
-        if (s_now_us () > limit) {
+        if (bench_now_us () > limit) {
             return 1;
         }
     }
@@ -199,14 +189,14 @@ s_source (void *out, const chain_t *c, shared_t *shared)
     if (!buf) {
         return 1;
     }
-    int64_t start = s_now_us ();
+    int64_t start = bench_now_us ();
     atomic_store (&shared->start_us, start);
     int rc = 0;
     for (long n = 0; n < c->count && !rc; n++) {
         if (c->rate) {
             //  Sends every record due by now; otherwise sleeps until the next.
             int64_t due = start + (int64_t)((double)n * 1e6 / (double)c->rate);
-            int64_t now = s_now_us ();
+            int64_t now = bench_now_us ();
             if (due > now) {
                 struct timespec ts = {(time_t)(due / 1000000), (long)(due % 1000000) * 1000};
                 while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
@@ -214,7 +204,7 @@ s_source (void *out, const chain_t *c, shared_t *shared)
                 }
             }
         }
-        int64_t created = s_now_us ();
+        int64_t created = bench_now_us ();
         memcpy (buf, &created, sizeof created);
         if (s_stop || zmq_send (out, buf, c->size, 0) != (int)c->size) {
             if (!s_stop) {
@@ -273,7 +263,7 @@ s_sink_throughput (void *in, const chain_t *c, shared_t *shared)
     while (n < c->count && s_recv (in, &msg, c, 0) == 0) {
         n++;
     }
-    int64_t end = s_now_us ();
+    int64_t end = bench_now_us ();
     zmq_msg_close (&msg);
     if (n < c->count) {
         fprintf (stderr, "zmq-chain: sink: %ld of %ld records\n", n, c->count);
@@ -313,12 +303,12 @@ s_sink_latency (void *in, const chain_t *c, shared_t *shared)
         if (got != 0) {
             break;
         }
-        int64_t arrived = s_now_us (), created;
+        int64_t arrived = bench_now_us (), created;
         memcpy (&created, zmq_msg_data (&msg), sizeof created);
         lat[received++] = arrived - created;
     }
     zmq_msg_close (&msg);
-    int64_t elapsed = start ? s_now_us () - start : 0;
+    int64_t elapsed = start ? bench_now_us () - start : 0;
     if (received == 0) {
         fprintf (stderr, "zmq-chain: sink: no record came through\n");
         free (lat);
@@ -425,13 +415,13 @@ s_end_all (pid_t *pids, int n, int grace_ms)
             kill (pids[i], SIGTERM);
         }
     }
-    int64_t deadline = s_now_us () + (int64_t)grace_ms * 1000;
+    int64_t deadline = bench_now_us () + (int64_t)grace_ms * 1000;
     for (int i = 0; i < n; i++) {
         while (pids[i] > 0) {
             if (waitpid (pids[i], NULL, WNOHANG) != 0) {
                 pids[i] = 0;
             }
-            else if (s_now_us () > deadline) {
+            else if (bench_now_us () > deadline) {
                 kill (pids[i], SIGKILL);
                 waitpid (pids[i], NULL, 0);
                 pids[i] = 0;
@@ -518,9 +508,9 @@ s_run (const chain_t *c)
                 }
             }
             //  Everything left should be gone well within this.
-            deadline = s_now_us () + (int64_t)(IDLE_MS + 5000) * 1000;
+            deadline = bench_now_us () + (int64_t)(IDLE_MS + 5000) * 1000;
         }
-        if (deadline && s_now_us () > deadline) {
+        if (deadline && bench_now_us () > deadline) {
             fprintf (stderr, "zmq-chain: stages still running after the sink finished\n");
             failed = 1;
             break;
@@ -644,7 +634,7 @@ main (int argc, char **argv)
     s_catch (SIGINT);
     //  Given no port, picks a random base below the ephemeral range and
     //  tries again if some port of it is taken.
-    srand ((unsigned)(s_now_us () ^ getpid ()));
+    srand ((unsigned)(bench_now_us () ^ getpid ()));
     int rc = EXIT_INUSE;
     for (int attempt = 0; attempt < 8 && rc == EXIT_INUSE && !s_stop; attempt++) {
         c.port = port ? (int)port : 20000 + rand () % 12000;

@@ -41,11 +41,6 @@ def _remount(mnt, size):
     subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True)
 
 
-def _free_bytes(path):
-    st = os.statvfs(path)
-    return st.f_bfree * st.f_frsize
-
-
 def _log_counts(broker):
     """(broker "disk full" lines, "intake resumed" lines, store "disk full" lines)."""
     lines = broker.proc.stderr().splitlines()

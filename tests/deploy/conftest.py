@@ -10,6 +10,11 @@ of the test's own (CONTAINERS_CONF): containers may not raise resource limits
 here, and the runtime is runc (crun refuses this machine's hybrid cgroup
 layout). Every wait is a poll with a deadline.
 
+Inside a container (a CI runner's, say) podman's default storage driver,
+overlay, cannot stack on the container's own overlayfs ("'overlay' is not
+supported over overlayfs"): there the tests use the vfs driver, in a store
+of their own (VFS_ROOT), and say so.
+
 The tests skip, saying why, where podman cannot run containers at all.
 """
 
@@ -28,6 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
 IMAGE = "localhost/sluice:deploy-test"
 CACHE = pathlib.Path("/var/cache/sluice-test")
+VFS_ROOT = pathlib.Path("/var/lib/containers/storage-sluice-vfs")
 TARBALL = CACHE / "debian-bookworm-minbase.tar"
 CONTAINERS_CONF = """\
 # Written by tests/deploy/conftest.py.
@@ -79,9 +85,11 @@ def apt_mirror():
 class Podman:
     """podman and podman-compose with the test's own containers.conf."""
 
-    def __init__(self, conf_path):
+    def __init__(self, conf_path, storage_conf=None):
         self.env = dict(os.environ)
         self.env["CONTAINERS_CONF"] = str(conf_path)
+        if storage_conf is not None:
+            self.env["CONTAINERS_STORAGE_CONF"] = str(storage_conf)
         # Compose interpolates SLUICE_* from the environment: start from none.
         for key in [k for k in self.env if k.startswith("SLUICE_")]:
             del self.env[key]
@@ -141,15 +149,48 @@ def _ensure_base_image(pm):
         pm.podman("import", str(TARBALL), BASE_IMAGE, timeout=600)
 
 
+def _fs_type(path):
+    """The filesystem type under path (its nearest existing ancestor), as stat -f names it."""
+    path = pathlib.Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    res = subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True)
+    return res.stdout.strip()
+
+
+def _storage_conf(pm, directory):
+    """A storage.conf selecting vfs when overlay would sit on overlayfs, else None."""
+    res = pm.podman("info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}}",
+                    check=False)
+    if res.returncode != 0:
+        return None
+    driver, _, root = res.stdout.strip().partition(" ")
+    if driver != "overlay" or _fs_type(root) != "overlayfs":
+        return None
+    conf = directory / "storage.conf"
+    conf.write_text("# Written by tests/deploy/conftest.py: overlay cannot stack on overlayfs.\n"
+                    "[storage]\n"
+                    'driver = "vfs"\n'
+                    f'graphroot = "{VFS_ROOT}"\n'
+                    f'runroot = "{directory / "run"}"\n')
+    print(f"deploy: {root} is on overlayfs (running inside a container?): podman uses the "
+          f"vfs storage driver in {VFS_ROOT} (slower, and larger on disk)")
+    return conf
+
+
 @pytest.fixture(scope="session")
 def podman(tmp_path_factory):
     """A usable podman with the base image and the Sluice image built, or a skip."""
     missing = [tool for tool in ("podman", "podman-compose") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{' and '.join(missing)} not installed (scripts/deps installs them)")
-    conf = tmp_path_factory.mktemp("podman") / "containers.conf"
+    directory = tmp_path_factory.mktemp("podman")
+    conf = directory / "containers.conf"
     conf.write_text(CONTAINERS_CONF)
     pm = Podman(conf)
+    storage = _storage_conf(pm, directory)
+    if storage is not None:
+        pm = Podman(conf, storage)
     res = pm.podman("info", "--format", "json", check=False)
     if res.returncode != 0:
         pytest.skip(f"podman is not usable here: podman info: {res.stderr.strip()[-500:]}")

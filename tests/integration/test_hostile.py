@@ -7,8 +7,9 @@ import time
 
 import msgpack
 import pytest
+import zmq
 
-from conftest import (ERROR, FETCH, HELLO, LIST, PUBLISH, SEEK, WELCOME, T, Wire,
+from conftest import (ERROR, FETCH, HELLO, LIST, LIVE, PUBLISH, SEEK, WELCOME, T, Wire,
                       assert_records, header, now_ms, pack, read_stream, run_source, start_sink,
                       start_source, write_jsonl)
 
@@ -189,18 +190,53 @@ def test_raw_tcp_garbage_is_survived(procs, broker, tmp_path):
     assert_records(read_stream(procs, broker, "after"), values)
 
 
-def test_live_feed_ignores_strangers(procs, broker):
-    """Garbage to the PUB port (default listen + 1) does not hurt the broker."""
-    s = socket.create_connection(("127.0.0.1", broker.port + 1), timeout=T(5))
+def _live_subscriber(broker, topic):
+    """A plain SUB on the live feed (the broker's listen port + 1)."""
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, topic)
+    sub.connect(f"tcp://127.0.0.1:{broker.port + 1}")
+    return sub
+
+
+def _publish_until_live(procs, broker, stream, sub, tmp_path, what):
+    """Publishes one record at a time until sub hears a LIVE message for stream."""
+    path = write_jsonl(tmp_path / "one.jsonl", [{"probe": True}])
+    deadline = time.monotonic() + T(20)
+    while time.monotonic() < deadline:
+        run_source(procs, broker, stream, str(path))
+        if sub.poll(200):
+            frames = sub.recv_multipart()
+            assert frames[0] == stream.encode() + b"\x00" and frames[1][3] == LIVE, frames[:2]
+            while sub.poll(0):      # later probes' messages, already queued
+                sub.recv_multipart()
+            return
+    raise AssertionError(f"the live feed never reached the subscriber {what}")
+
+
+def test_live_feed_ignores_strangers(procs, broker, tmp_path):
+    """Garbage sent to the live feed's port (listen + 1) reaches no one: a real
+    subscriber keeps getting LIVE messages, and the broker keeps answering."""
+    sub = _live_subscriber(broker, b"feed\x00")
     try:
-        s.sendall(bytes(range(256)) * 64)
-    except OSError:
-        pass
+        _publish_until_live(procs, broker, "feed", sub, tmp_path, "before the strangers")
+        rng = random.Random(99)
+        for chunk in (bytes(range(256)) * 64, bytes(rng.randrange(256) for _ in range(8192)),
+                      _zmtp_greeting()[0] + bytes(rng.randrange(256) for _ in range(512))):
+            s = socket.create_connection(("127.0.0.1", broker.port + 1), timeout=T(5))
+            try:
+                s.sendall(chunk)
+            except OSError:
+                pass            # the broker hung up on us: that is allowed
+            finally:
+                s.close()
+        assert broker.proc.alive()
+        assert broker.wire.ping()
+        _publish_until_live(procs, broker, "feed", sub, tmp_path, "after the strangers")
+        cmd, _, _, _ = broker.wire.request(HELLO, {"client": "pytest"})
+        assert cmd == WELCOME
     finally:
-        s.close()
-    assert broker.wire.ping()
-    cmd, _, _, _ = broker.wire.request(HELLO, {"client": "pytest"})
-    assert cmd == WELCOME
+        sub.close(0)
 
 
 def test_batch_limit_is_configurable_and_enforced(procs, make_broker, tmp_path):

@@ -757,11 +757,41 @@ s_state_ranges (uint64_t checkpoint, const uint64_t *ranges, uint32_t n)
     return w;
 }
 
+//  Decodes a hand-written state and encodes it again: the bytes the group
+//  keeps, which show whether its ranges were merged.
+static void
+s_reencode (const s_mp_t *w, sl_buf_t *out)
+{
+    int err = 0;
+    sl_group_t *group = sl_group_decode ("g", w->data, w->len, &err);
+    cr_assert_not_null (group, "decode failed: %d", err);
+    cr_assert_eq (sl_group_encode (group, out), 0);
+    sl_group_destroy (&group);
+}
+
 Test (group, decode_valid_hand_written)
 {
+    //  [12,14) and [14,16) touch: the group keeps them as one range [12,16).
     uint64_t ranges[] = {12, 14, 14, 16, 20, 21};
-    s_mp_t w = s_state_ranges (10, ranges, 3);
-    cr_assert_eq (s_decode_err (&w), 0, "adjacent ranges are merged");
+    uint64_t merged[] = {12, 16, 20, 21};
+    uint64_t apart[] = {12, 14, 15, 16, 20, 21};
+    s_mp_t w_ranges = s_state_ranges (10, ranges, 3);
+    s_mp_t w_merged = s_state_ranges (10, merged, 2);
+    s_mp_t w_apart = s_state_ranges (10, apart, 3);
+    sl_buf_t a, b, c;
+    sl_buf_init (&a, 0);
+    sl_buf_init (&b, 0);
+    sl_buf_init (&c, 0);
+    s_reencode (&w_ranges, &a);
+    s_reencode (&w_merged, &b);
+    s_reencode (&w_apart, &c);
+    cr_assert_eq (a.len, b.len, "adjacent ranges are merged");
+    cr_assert_eq (memcmp (a.data, b.data, a.len), 0, "adjacent ranges are merged");
+    cr_assert (c.len != a.len || memcmp (c.data, a.data, a.len) != 0,
+               "ranges with a gap stay apart");
+    sl_buf_free (&a);
+    sl_buf_free (&b);
+    sl_buf_free (&c);
 }
 
 Test (group, decode_rejects_bad_ranges)

@@ -1,6 +1,7 @@
 /*  test_util.c - clocks, strict number / size / duration / time parsing, names.
 */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,14 +16,21 @@ Test (util, wall_clock_is_near_time)
                (long long) sys);
 }
 
-Test (util, monotonic_clock_never_goes_back)
+//  The monotonic clock counts milliseconds of elapsed time: it moves by at
+//  least a sleep's length across the sleep, and it is not the wall clock
+//  (which is some 1.7e12 ms since 1970; the monotonic clock starts near boot).
+Test (util, monotonic_clock_counts_elapsed_milliseconds)
 {
-    int64_t prev = sl_mono_ms ();
-    for (int i = 0; i < 100000; i++) {
-        int64_t now = sl_mono_ms ();
-        cr_assert_geq (now, prev);
-        prev = now;
+    int64_t before = sl_mono_ms ();
+    struct timespec nap = {0, 50 * 1000000};
+    while (nanosleep (&nap, &nap) != 0) {
     }
+    int64_t after = sl_mono_ms ();
+    cr_assert_geq (after - before, 50, "slept 50 ms, the clock moved %lld ms",
+                   (long long) (after - before));
+    cr_assert_lt (after - before, 60000, "the clock jumped %lld ms",
+                  (long long) (after - before));
+    cr_assert (llabs (after - sl_now_ms ()) > 1000000, "the monotonic clock is the wall clock");
 }
 
 Test (util, parse_u64_accepts_whole_decimal)

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sl_batch.h"
 #include "sl_proto.h"
@@ -43,6 +44,7 @@
 typedef struct _sl_store_t sl_store_t;
 
 typedef struct {
+    bool read_only;             //  for checks: no lock, no writes (beside a running broker)
     bool fsync;                 //  fsync every commit (power-loss safe)
     uint64_t initial_map;       //  initial map size in bytes (default 64 MiB)
     uint64_t max_map;           //  growth stops here (default 1 TiB)
@@ -58,6 +60,11 @@ typedef struct {
 //  opts may be NULL (defaults); zero fields take their defaults.
 //  Clears stale reader slots left by killed processes. NULL on failure,
 //  with the reason in *err (negative SL_E*) and one log line.
+//  Unless read_only, takes the directory's lock first (sl_dirlock.h):
+//  SL_ELOCKED when another broker holds it. Before LMDB reads a page the
+//  store is checked (docs/broker.md, "Damaged stores"): a data.mdb of 0
+//  bytes or shorter than LMDB's meta page says is SL_ECORRUPT; a format
+//  newer than this code's is SL_EVERSION; a format-1 store is upgraded.
 sl_store_t *sl_store_open(const char *dir, const sl_store_opts_t *opts, int *err);
 void sl_store_close(sl_store_t **self_p);
 
@@ -134,6 +141,20 @@ int sl_store_find_time(sl_store_t *self, const char *stream, int64_t time_ms, ui
 //  *removed receives the number of records removed.
 int sl_store_retain(sl_store_t *self, const char *stream, const sl_retention_t *ret,
                     int64_t now_ms, uint64_t *removed);
+
+//  Checksum failures met by reads so far (*count), and the range
+//  [*from, *to) of the last damaged batch a read met: what a reader is
+//  told after sl_store_read returned SL_ECORRUPT. Any pointer may be NULL.
+void sl_store_corrupt_stats(sl_store_t *self, uint64_t *count, uint64_t *from, uint64_t *to);
+
+//  Walks the whole store in dir, read-only and without the lock (it may
+//  run beside the broker: it checks one consistent snapshot): every
+//  stream's meta, every batch's header and checksum, offsets dense and
+//  meta agreeing with the log, no log entry without a stream, the small
+//  tables. Writes one line per finding and a summary to out. 0 = clean,
+//  SL_ECORRUPT = damage found, another code = the store could not be
+//  opened (said on out too).
+int sl_store_check(const char *dir, FILE *out);
 
 //  Current map size and bytes in use (for stats and tests).
 void sl_store_usage(sl_store_t *self, uint64_t *map_size, uint64_t *used);

@@ -267,8 +267,8 @@ s_check_stream (sl_store_t *self, s_check_t *ck, MDB_txn *txn, const char *name,
         s_find (ck, "stream %s: a batch was appended after the stream's last append time", name);
     }
     if (ck->lines == 0) {
-        fprintf (ck->out, "stream %s: %" PRIu64 " records in %" PRIu64 " batches (offsets %"
-                 PRIu64 "..%" PRIu64 ")%s: ok\n", name, meta->records, entries, meta->first,
+        fprintf (ck->out, "stream %s: %" PRIu64 " records in %" PRIu64 " batches (first %"
+                 PRIu64 ", next %" PRIu64 ")%s: ok\n", name, meta->records, entries, meta->first,
                  meta->next, legacy ? ", some without checksum (format 1)" : "");
     }
     ck->batches += entries;

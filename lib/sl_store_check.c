@@ -120,7 +120,7 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
     }
     //  No number: a new store, or one written before formats were numbered.
     self->format = metas + logs == 0 ? SL_STORE_FORMAT : 1;
-    if (self->format == 1) {
+    if (self->format == 1 && !self->read_only) {
         sl_info (S_COMP, "%s was written by an older Sluice (format 1, no checksums): upgraded "
                  "to format %d; batches already stored stay without checksum, new ones have it",
                  self->dir, SL_STORE_FORMAT);

@@ -75,6 +75,7 @@ struct _sl_store_t {
     uint64_t corrupt_to;
     const uint8_t *map_lo;      //  the mapped file's pages in use, for
     const uint8_t *map_hi;      //  bounds checks of values (sl_store_map_bounds)
+    uint64_t map_lo_size;       //  the map size map_lo was found for
 };
 
 //  --------------------------------------------------------------------------

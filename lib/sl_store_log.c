@@ -13,7 +13,10 @@
 #include "sl_store.h"
 
 #include <lmdb.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "sl_error.h"
 #include "sl_log.h"
@@ -172,16 +175,55 @@ sl_store_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id, s_blob
     return 1;
 }
 
+//  Where the kernel mapped data.mdb: LMDB does not say (MDB_envinfo's
+//  me_mapaddr is set only with MDB_FIXEDMAP), /proc/self/maps does. The
+//  line whose inode is data.mdb's and whose file offset is 0. NULL when
+//  not found (the bounds check is then skipped; the checksum still runs).
+static const uint8_t *
+s_map_base (sl_store_t *self)
+{
+    mdb_filehandle_t fd;
+    struct stat st;
+    if (mdb_env_get_fd (self->env, &fd) != 0 || fstat (fd, &st) != 0) {
+        return NULL;
+    }
+    FILE *maps = fopen ("/proc/self/maps", "re");
+    if (!maps) {
+        return NULL;
+    }
+    const uint8_t *base = NULL;
+    char line[512];
+    //  Bounded: a process has at most vm.max_map_count mappings.
+    for (int i = 0; i < 1000000 && !base && fgets (line, sizeof line, maps); i++) {
+        unsigned long long start, end, offset, inode;
+        unsigned int major, minor;
+        if (sscanf (line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &offset, &major, &minor,
+                    &inode) == 6
+            && inode == (unsigned long long) st.st_ino && offset == 0
+            && makedev (major, minor) == st.st_dev) {
+            base = (const uint8_t *) (uintptr_t) start;
+        }
+    }
+    fclose (maps);
+    return base;
+}
+
 void
 sl_store_map_bounds (sl_store_t *self)
 {
     MDB_envinfo info;
-    if (mdb_env_info (self->env, &info) != 0 || !info.me_mapaddr) {
+    if (mdb_env_info (self->env, &info) != 0) {
         self->map_lo = self->map_hi = NULL;
         return;
     }
-    self->map_lo = info.me_mapaddr;
-    self->map_hi = self->map_lo + ((uint64_t) info.me_last_pgno + 1) * self->page_size;
+    //  The map moves only when its size changes.
+    if (self->map_lo_size != info.me_mapsize) {
+        self->map_lo = s_map_base (self);
+        self->map_lo_size = info.me_mapsize;
+    }
+    self->map_hi = self->map_lo
+                       ? self->map_lo + ((uint64_t) info.me_last_pgno + 1) * self->page_size
+                       : NULL;
 }
 
 int

@@ -324,6 +324,52 @@ Test (damage, flipped_bit_is_ecorrupt_with_its_range_and_never_served, .init = s
     free (text);
 }
 
+//  A node whose size field lies (LMDB trusts it: the value would run past
+//  the end of the file, and reading it would raise SIGBUS). LMDB's leaf
+//  node: size lo u16, size hi u16, flags u16, key size u16 (host order),
+//  then the key; every copy of the node for stream 1's batch at base 10
+//  gets a size of ~2 GiB.
+Test (damage, value_size_past_the_file_is_ecorrupt_not_sigbus, .init = setup, .fini = teardown)
+{
+    sl_store_t *store = s_open ();
+    s_fill (store);
+    sl_store_close (&store);
+    uint8_t node_key[12] = { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 10 };
+    FILE *f = fopen (s_path ("data.mdb"), "r+b");
+    cr_assert_not_null (f);
+    fseek (f, 0, SEEK_END);
+    long size = ftell (f);
+    uint8_t *data = malloc ((size_t) size);
+    cr_assert_not_null (data);
+    fseek (f, 0, SEEK_SET);
+    cr_assert_eq (fread (data, 1, (size_t) size, f), (size_t) size);
+    int hits = 0;
+    for (long i = 8; i + 12 <= size; i++) {
+        if (memcmp (data + i, node_key, 12) == 0 && data[i - 2] == 12 && data[i - 1] == 0) {
+            data[i - 6] = 0xff;         //  size hi: + 0x7fff0000
+            data[i - 5] = 0x7f;
+            hits++;
+        }
+    }
+    cr_assert_geq (hits, 1);
+    fseek (f, 0, SEEK_SET);
+    cr_assert_eq (fwrite (data, 1, (size_t) size, f), (size_t) size);
+    fclose (f);
+    free (data);
+
+    store = s_open ();
+    seen_t seen = { 0 };
+    cr_assert_eq (sl_store_read (store, "s", 10, 0, 0, s_seen, &seen, NULL), SL_ECORRUPT);
+    cr_assert_eq (seen.n, 0);
+    cr_assert_eq (sl_store_read (store, "s", 20, 0, 0, s_seen, &seen, NULL), 0);
+    cr_assert_eq (seen.n, 1, "the batch after it is served");
+    sl_store_close (&store);
+    char *text = NULL;
+    cr_assert_eq (s_check (&text), SL_ECORRUPT);
+    cr_assert (strstr (text, "offsets 10..19 failed its checksum"), "%s", text);
+    free (text);
+}
+
 Test (damage, damaged_stream_record_is_ecorrupt, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();

@@ -309,6 +309,11 @@ s_crashed (s_sup_t *sup, s_proc_t *p, const char *why, int64_t now)
     }
 }
 
+static void s_request_stop (s_sup_t *sup, const char *reason, int64_t now);
+
+//  sluice-broker's exit status for a damaged store (docs/broker.md).
+#define S_BROKER_DAMAGED 3
+
 //  A child of ours has exited with status.
 static void
 s_exited (s_sup_t *sup, s_proc_t *p, int status, int64_t now)
@@ -336,6 +341,16 @@ s_exited (s_sup_t *sup, s_proc_t *p, int status, int64_t now)
         return;
     }
     sl_stage_kind_t kind = p->stage->kind;
+    //  A damaged store stays damaged: restarting would only loop.
+    if (kind == SL_STAGE_BROKER && WIFEXITED (status)
+        && WEXITSTATUS (status) == S_BROKER_DAMAGED) {
+        S_SAY (sup, "%s exit 3: its data directory is damaged (see its output above; "
+               "docs/reliability.md); not restarting it", p->label);
+        p->state = S_STOPPED;
+        p->unclean = true;
+        s_request_stop (sup, "the broker's store is damaged", now);
+        return;
+    }
     if (ok && (kind == SL_STAGE_SOURCE || kind == SL_STAGE_SINK)) {
         p->state = S_DONE;
         S_SAY (sup, "%s finished%s", p->label,

@@ -168,6 +168,24 @@ def test_sluice_run_on_a_data_dir_in_use_exits_1_without_restarting(make_broker,
 
 # ---------------------------------------------------------------- class 7: damaged stores
 
+@pytest.mark.skipif(not SLUICE_BIN.exists(), reason=f"{SLUICE_BIN} not built")
+def test_sluice_run_on_a_damaged_store_stops_instead_of_restarting(store, tmp_path):
+    broker, _ = store
+    data = _copy(broker.data_dir, tmp_path, "run-cut")
+    os.truncate(data / "data.mdb", 8192)
+    port = free_port_pair()
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"broker:\n  listen: tcp://127.0.0.1:{port}\n  data: {data}\n"
+                        "sinks:\n  - stream: s\n    output: out.jsonl\n")
+    r = subprocess.run([str(SLUICE_BIN), "run", str(pipeline)], capture_output=True, text=True,
+                       timeout=T(60), env=child_env(), cwd=tmp_path)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "the file was truncated" in out, out
+    assert "exit 3: its data directory is damaged" in out and "restarting" not in out.replace(
+        "not restarting", ""), out
+    assert out.count("the file was truncated") == 1, "started once, not in a loop"
+
 def test_clean_store_checks_clean(store):
     broker, _ = store
     r = _check(broker.data_dir)

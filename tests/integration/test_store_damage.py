@@ -21,8 +21,8 @@ import subprocess
 import msgpack
 import pytest
 
-from conftest import (BROKER_BIN, BUILD, ERROR, FETCH, RECORDS, T, Wire, child_env,
-                      free_port_pair, run_source, wait_for, write_jsonl)
+from conftest import (BROKER_BIN, BUILD, ERROR, FETCH, RECORDS, SANITIZER_MARKS, T, Wire,
+                      child_env, free_port_pair, run_source, wait_for, write_jsonl)
 
 SLUICE_BIN = BUILD / "cli" / "sluice"
 ECORRUPT = 28
@@ -56,9 +56,16 @@ def _copy(src, tmp_path, name):
     return dst
 
 
+def _clean(r):
+    """r (a finished subprocess) with no sanitizer report in its output."""
+    for mark in SANITIZER_MARKS:
+        assert mark not in r.stdout + r.stderr, r.stdout + r.stderr
+    return r
+
+
 def _check(data_dir):
-    return subprocess.run([str(BROKER_BIN), "--check", "--data", str(data_dir)],
-                          capture_output=True, text=True, timeout=T(60), env=child_env())
+    return _clean(subprocess.run([str(BROKER_BIN), "--check", "--data", str(data_dir)],
+                                 capture_output=True, text=True, timeout=T(60), env=child_env()))
 
 
 def _start_broker(procs, data_dir, name):
@@ -157,8 +164,8 @@ def test_sluice_run_on_a_data_dir_in_use_exits_1_without_restarting(make_broker,
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(f"broker:\n  listen: tcp://127.0.0.1:{port}\n  data: {first.data_dir}\n"
                         "sinks:\n  - stream: s\n    output: out.jsonl\n")
-    r = subprocess.run([str(SLUICE_BIN), "run", str(pipeline)], capture_output=True, text=True,
-                       timeout=T(60), env=child_env(), cwd=tmp_path)
+    r = _clean(subprocess.run([str(SLUICE_BIN), "run", str(pipeline)], capture_output=True,
+                              text=True, timeout=T(60), env=child_env(), cwd=tmp_path))
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert f"{first.data_dir} is in use by another broker (pid {first.proc.pid})" in out, out
@@ -177,8 +184,8 @@ def test_sluice_run_on_a_damaged_store_stops_instead_of_restarting(store, tmp_pa
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(f"broker:\n  listen: tcp://127.0.0.1:{port}\n  data: {data}\n"
                         "sinks:\n  - stream: s\n    output: out.jsonl\n")
-    r = subprocess.run([str(SLUICE_BIN), "run", str(pipeline)], capture_output=True, text=True,
-                       timeout=T(60), env=child_env(), cwd=tmp_path)
+    r = _clean(subprocess.run([str(SLUICE_BIN), "run", str(pipeline)], capture_output=True,
+                              text=True, timeout=T(60), env=child_env(), cwd=tmp_path))
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert "the file was truncated" in out, out

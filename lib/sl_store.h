@@ -2,8 +2,10 @@
 
     Named databases (docs/PROTOCOL.md, "Storage layout"):
       meta       "stream/<name>" -> stream record (id, first, next, records,
-                 bytes, last_ms); "next_stream_id" -> u32
+                 bytes, last_ms, crc_from, crc32c); "next_stream_id" -> u32;
+                 "format" -> u32 (2)
       log        u32 stream id BE + u64 base offset BE -> stored batch blob
+                 + its CRC32C (lib/sl_batch.h)
       producers  <producer> 0x00 <stream> -> u64 acked seq BE, i64 updated ms BE
       readers    <stream> 0x00 <reader>  -> u64 next offset BE, i64 updated ms BE
       groups     <group> -> group state (lib/sl_group_codec.c's encoding, opaque here)
@@ -22,7 +24,8 @@
     Errors in a write transaction: when LMDB itself fails (map full, disk
     full, I/O), the transaction has been aborted when the call returns and
     sl_store_in_txn() is false; argument errors (SL_ENAME, SL_EINVAL) and
-    damaged values read from disk (SL_ESTORE) leave it open. Writes without
+    damaged values read from disk (SL_ESTORE; SL_ECORRUPT when a checksum
+    fails) leave it open. Writes without
     an open transaction return SL_ESTATE. When the map has reached max_map,
     a full map is reported as SL_ENOSPC (intake must stop), not SL_EMAPFULL.
 
@@ -124,6 +127,11 @@ int sl_store_list(sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
 //  stops the walk and is returned. An offset below first reads from first.
 //  *info (may be NULL) receives the stream bounds as seen by the same
 //  transaction.
+//  Every blob's CRC32C (and that its bytes lie in the file) is checked
+//  before fn sees it, and fn gets the blob without the checksum. A damaged
+//  batch is never passed: the read stops before it and returns 0 when
+//  blobs were passed, SL_ECORRUPT when the read starts in it (its range via
+//  sl_store_corrupt_stats); it is logged once and counted.
 typedef int (sl_store_blob_fn) (void *ctx, const uint8_t *blob, size_t len);
 int sl_store_read(sl_store_t *self, const char *stream, uint64_t offset, uint32_t max_records,
                   uint64_t max_bytes, sl_store_blob_fn *fn, void *ctx, sl_stream_info_t *info);

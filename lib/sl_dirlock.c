@@ -80,8 +80,8 @@ sl_dirlock_new (const char *dir, int *err, long *holder)
         goto fail;
     }
     char text[24];
-    int len = snprintf (text, sizeof text, "%ld\n", (long) getpid ());
-    if (ftruncate (self->fd, 0) != 0 || pwrite (self->fd, text, (size_t) len, 0) != len) {
+    int len = snprintf (text, sizeof text, "%ld\n", (long)getpid ());
+    if (ftruncate (self->fd, 0) != 0 || pwrite (self->fd, text, (size_t)len, 0) != len) {
         *err = s_errno_code (errno);
         goto fail;
     }
@@ -129,6 +129,6 @@ sl_dirlock_probe (const char *dir, long *holder)
             *holder = s_read_pid (fd);
         }
     }
-    close (fd);     //  drops the shared lock, if it was taken
+    close (fd); //  drops the shared lock, if it was taken
     return rc;
 }

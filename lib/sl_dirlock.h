@@ -18,12 +18,12 @@ typedef struct _sl_dirlock_t sl_dirlock_t;
 //  and writes the caller's PID into it. NULL on failure with *err set:
 //  SL_ELOCKED when another process holds it (*holder = its PID, 0 when it
 //  has not written it yet), SL_EIO / SL_ENOSPC / SL_ENOMEM otherwise.
-sl_dirlock_t *sl_dirlock_new(const char *dir, int *err, long *holder);
+sl_dirlock_t *sl_dirlock_new (const char *dir, int *err, long *holder);
 //  Releases the lock (the file stays). Idempotent.
-void sl_dirlock_destroy(sl_dirlock_t **self_p);
+void sl_dirlock_destroy (sl_dirlock_t **self_p);
 
 //  Asks without taking the lock: 0 when nobody holds it (or there is no
 //  lock file), SL_ELOCKED when a process does (*holder = its PID or 0).
-int sl_dirlock_probe(const char *dir, long *holder);
+int sl_dirlock_probe (const char *dir, long *holder);
 
 #endif

@@ -25,12 +25,12 @@
 #include "sl_mp.h"
 #include "sl_store_int.h"
 
-#define S_COMP        "store"
-#define S_PREFIX      "stream/"
-#define S_PREFIX_LEN  7
+#define S_COMP "store"
+#define S_PREFIX "stream/"
+#define S_PREFIX_LEN 7
 #define S_NEXT_ID_KEY "next_stream_id"
-#define S_POS_SIZE    16
-#define S_MAX_LINES   20            //  findings printed per stream; the rest are counted
+#define S_POS_SIZE 16
+#define S_MAX_LINES 20 //  findings printed per stream; the rest are counted
 
 //  --------------------------------------------------------------------------
 //  At open
@@ -39,17 +39,19 @@ int
 sl_store_precheck (const char *dir)
 {
     char path[4096];
-    if (snprintf (path, sizeof path, "%s/data.mdb", dir) >= (int) sizeof path) {
+    if (snprintf (path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path) {
         return SL_ENAME;
     }
     struct stat st;
     if (stat (path, &st) != 0) {
-        return 0;                   //  a new store (or LMDB will say why not)
+        return 0; //  a new store (or LMDB will say why not)
     }
     if (st.st_size == 0) {
-        sl_error (S_COMP, "%s is empty (0 bytes): the store was truncated or never written. "
+        sl_error (S_COMP,
+                  "%s is empty (0 bytes): the store was truncated or never written. "
                   "Restore the directory from a backup; if it is new, remove data.mdb and "
-                  "lock.mdb (docs/reliability.md)", path);
+                  "lock.mdb (docs/reliability.md)",
+                  path);
         return SL_ECORRUPT;
     }
     return 0;
@@ -61,17 +63,18 @@ sl_store_size_check (sl_store_t *self)
     MDB_envinfo info;
     mdb_filehandle_t fd;
     struct stat st;
-    if (mdb_env_info (self->env, &info) != 0 || mdb_env_get_fd (self->env, &fd) != 0
-        || fstat (fd, &st) != 0) {
+    if (mdb_env_info (self->env, &info) != 0 || mdb_env_get_fd (self->env, &fd) != 0 ||
+        fstat (fd, &st) != 0) {
         sl_error (S_COMP, "cannot read the size of %s/data.mdb", self->dir);
         return SL_EIO;
     }
-    uint64_t need = ((uint64_t) info.me_last_pgno + 1) * self->page_size;
-    if ((uint64_t) st.st_size < need) {
-        sl_error (S_COMP, "%s/data.mdb is %" PRIu64 " bytes, but LMDB's meta page says pages up "
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * self->page_size;
+    if ((uint64_t)st.st_size < need) {
+        sl_error (S_COMP,
+                  "%s/data.mdb is %" PRIu64 " bytes, but LMDB's meta page says pages up "
                   "to %" PRIu64 " (%" PRIu64 " bytes) are in use: the file was truncated. Not "
                   "opened; restore the directory from a backup (docs/reliability.md)",
-                  self->dir, (uint64_t) st.st_size, (uint64_t) info.me_last_pgno, need);
+                  self->dir, (uint64_t)st.st_size, (uint64_t)info.me_last_pgno, need);
         return SL_ECORRUPT;
     }
     return 0;
@@ -89,7 +92,7 @@ s_entries (MDB_txn *txn, MDB_dbi dbi, size_t *n)
 int
 sl_store_format_open (sl_store_t *self, MDB_txn *txn)
 {
-    MDB_val key = { sizeof SL_STORE_FORMAT_KEY - 1, (void *) SL_STORE_FORMAT_KEY };
+    MDB_val key = {sizeof SL_STORE_FORMAT_KEY - 1, (void *)SL_STORE_FORMAT_KEY};
     MDB_val val;
     int rc = mdb_get (txn, self->db_meta, &key, &val);
     if (rc == 0) {
@@ -100,8 +103,10 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
             return SL_ECORRUPT;
         }
         if (format > SL_STORE_FORMAT) {
-            sl_error (S_COMP, "%s holds a store of format %u; this broker reads formats 1 to %d: "
-                      "run the newer Sluice that wrote it", self->dir, format, SL_STORE_FORMAT);
+            sl_error (S_COMP,
+                      "%s holds a store of format %u; this broker reads formats 1 to %d: "
+                      "run the newer Sluice that wrote it",
+                      self->dir, format, SL_STORE_FORMAT);
             return SL_EVERSION;
         }
         self->format = format;
@@ -121,7 +126,8 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
     //  No number: a new store, or one written before formats were numbered.
     self->format = metas + logs == 0 ? SL_STORE_FORMAT : 1;
     if (self->format == 1 && !self->read_only) {
-        sl_info (S_COMP, "%s was written by an older Sluice (format 1, no checksums): upgraded "
+        sl_info (S_COMP,
+                 "%s was written by an older Sluice (format 1, no checksums): upgraded "
                  "to format %d; batches already stored stay without checksum, new ones have it",
                  self->dir, SL_STORE_FORMAT);
     }
@@ -142,13 +148,12 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
 typedef struct {
     FILE *out;
     uint64_t problems;
-    uint64_t lines;                 //  findings printed for the current stream
+    uint64_t lines; //  findings printed for the current stream
     uint64_t batches;
-    uint64_t legacy;                //  batches without checksum (format 1)
+    uint64_t legacy; //  batches without checksum (format 1)
 } s_check_t;
 
-static void
-s_find (s_check_t *ck, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_find (s_check_t *ck, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 //  One finding: counted always, printed up to S_MAX_LINES per stream.
 static void
@@ -189,11 +194,11 @@ s_check_stream (sl_store_t *self, s_check_t *ck, MDB_txn *txn, const char *name,
     uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
     sl_store_put_u32 (kbuf, meta->id);
     sl_store_put_u64 (kbuf + 4, 0);
-    MDB_val key = { SL_STORE_LOG_KEY_SIZE, kbuf };
+    MDB_val key = {SL_STORE_LOG_KEY_SIZE, kbuf};
     MDB_val val;
     uint64_t entries = 0, records = 0, bytes = 0, legacy = 0;
     uint64_t expect = meta->first;
-    bool known = true;              //  expect is known (the previous header was good)
+    bool known = true; //  expect is known (the previous header was good)
     bool first = true;
     int64_t last_ms = INT64_MIN;
     int rc = mdb_cursor_get (cur, &key, &val, MDB_SET_RANGE);
@@ -201,7 +206,7 @@ s_check_stream (sl_store_t *self, s_check_t *ck, MDB_txn *txn, const char *name,
         sl_store_blob_t blob;
         int ok = sl_store_blob_check (&key, &val, meta->id, &blob);
         if (ok == 0) {
-            break;                  //  the next stream's keys
+            break; //  the next stream's keys
         }
         if (ok == SL_ESTORE) {
             s_find (ck, "stream %s: a log key of %zu bytes", name, key.mv_size);
@@ -210,12 +215,16 @@ s_check_stream (sl_store_t *self, s_check_t *ck, MDB_txn *txn, const char *name,
         entries++;
         bytes += val.mv_size;
         if (first && blob.base != meta->first) {
-            s_find (ck, "stream %s: meta says the first offset is %" PRIu64 ", the log starts "
-                    "at %" PRIu64, name, meta->first, blob.base);
+            s_find (ck,
+                    "stream %s: meta says the first offset is %" PRIu64 ", the log starts "
+                    "at %" PRIu64,
+                    name, meta->first, blob.base);
         }
         else if (!first && known && blob.base != expect) {
-            s_find (ck, "stream %s: offsets not dense: a batch at %" PRIu64 " follows one that "
-                    "ends at %" PRIu64, name, blob.base, expect - 1);
+            s_find (ck,
+                    "stream %s: offsets not dense: a batch at %" PRIu64 " follows one that "
+                    "ends at %" PRIu64,
+                    name, blob.base, expect - 1);
         }
         first = false;
         if (ok == SL_ECORRUPT) {
@@ -226,20 +235,25 @@ s_check_stream (sl_store_t *self, s_check_t *ck, MDB_txn *txn, const char *name,
         }
         size_t len;
         if (sl_store_blob_verify (self, meta, &val, blob.base, &len) != 0) {
-            s_find (ck, "stream %s: the batch at offsets %" PRIu64 "..%" PRIu64 " failed its "
-                    "checksum", name, blob.base, blob.base + blob.count - 1);
+            s_find (ck,
+                    "stream %s: the batch at offsets %" PRIu64 "..%" PRIu64 " failed its "
+                    "checksum",
+                    name, blob.base, blob.base + blob.count - 1);
         }
-        else if (sl_batch_validate ((const uint8_t *) val.mv_data + SL_BATCH_HEADER_SIZE,
+        else if (sl_batch_validate ((const uint8_t *)val.mv_data + SL_BATCH_HEADER_SIZE,
                                     len - SL_BATCH_HEADER_SIZE, blob.count,
                                     SL_MP_DEPTH_LIMIT) != 0) {
-            s_find (ck, "stream %s: the batch at offsets %" PRIu64 "..%" PRIu64 " does not hold "
-                    "%u well-formed records", name, blob.base, blob.base + blob.count - 1,
-                    blob.count);
+            s_find (ck,
+                    "stream %s: the batch at offsets %" PRIu64 "..%" PRIu64 " does not hold "
+                    "%u well-formed records",
+                    name, blob.base, blob.base + blob.count - 1, blob.count);
         }
         legacy += blob.base < meta->crc_from;
         if (blob.append_ms < last_ms) {
-            s_find (ck, "stream %s: the batch at offset %" PRIu64 " was appended before the one "
-                    "ahead of it", name, blob.base);
+            s_find (ck,
+                    "stream %s: the batch at offset %" PRIu64 " was appended before the one "
+                    "ahead of it",
+                    name, blob.base);
         }
         last_ms = blob.append_ms;
         records += blob.count;
@@ -251,25 +265,27 @@ s_check_stream (sl_store_t *self, s_check_t *ck, MDB_txn *txn, const char *name,
     }
     mdb_cursor_close (cur);
     if (entries == 0 && meta->records > 0) {
-        s_find (ck, "stream %s: meta holds %" PRIu64 " records, the log none", name,
-                meta->records);
+        s_find (ck, "stream %s: meta holds %" PRIu64 " records, the log none", name, meta->records);
     }
     else if (entries > 0 && known && expect != meta->next) {
-        s_find (ck, "stream %s: meta says the next offset is %" PRIu64 ", the log ends at %"
-                PRIu64, name, meta->next, expect);
+        s_find (ck, "stream %s: meta says the next offset is %" PRIu64 ", the log ends at %" PRIu64,
+                name, meta->next, expect);
     }
     if (ck->lines == 0 && (records != meta->records || bytes != meta->bytes)) {
-        s_find (ck, "stream %s: meta counts %" PRIu64 " records in %" PRIu64 " bytes, the log "
-                "holds %" PRIu64 " in %" PRIu64, name, meta->records, meta->bytes, records,
-                bytes);
+        s_find (ck,
+                "stream %s: meta counts %" PRIu64 " records in %" PRIu64 " bytes, the log "
+                "holds %" PRIu64 " in %" PRIu64,
+                name, meta->records, meta->bytes, records, bytes);
     }
     if (entries > 0 && last_ms > meta->last_ms) {
         s_find (ck, "stream %s: a batch was appended after the stream's last append time", name);
     }
     if (ck->lines == 0) {
-        fprintf (ck->out, "stream %s: %" PRIu64 " records in %" PRIu64 " batches (first %"
-                 PRIu64 ", next %" PRIu64 ")%s: ok\n", name, meta->records, entries, meta->first,
-                 meta->next, legacy ? ", some without checksum (format 1)" : "");
+        fprintf (ck->out,
+                 "stream %s: %" PRIu64 " records in %" PRIu64 " batches (first %" PRIu64
+                 ", next %" PRIu64 ")%s: ok\n",
+                 name, meta->records, entries, meta->first, meta->next,
+                 legacy ? ", some without checksum (format 1)" : "");
     }
     ck->batches += entries;
     ck->legacy += legacy;
@@ -287,14 +303,14 @@ s_check_streams (sl_store_t *self, s_check_t *ck, MDB_txn *txn, uint64_t *in_str
         s_find (ck, "cannot open the stream table");
         return;
     }
-    MDB_val key = { S_PREFIX_LEN, (void *) S_PREFIX };
+    MDB_val key = {S_PREFIX_LEN, (void *)S_PREFIX};
     MDB_val val;
     int rc = mdb_cursor_get (cur, &key, &val, MDB_SET_RANGE);
     for (; rc == 0; rc = mdb_cursor_get (cur, &key, &val, MDB_NEXT)) {
         if (key.mv_size < S_PREFIX_LEN || memcmp (key.mv_data, S_PREFIX, S_PREFIX_LEN) != 0) {
             break;
         }
-        const char *name = (const char *) key.mv_data + S_PREFIX_LEN;
+        const char *name = (const char *)key.mv_data + S_PREFIX_LEN;
         size_t len = key.mv_size - S_PREFIX_LEN;
         if (len > SL_NAME_MAX || !sl_name_valid (name, len)) {
             s_find (ck, "the stream table holds a key with an invalid name");
@@ -306,7 +322,7 @@ s_check_streams (sl_store_t *self, s_check_t *ck, MDB_txn *txn, uint64_t *in_str
         text[len] = 0;
         (*streams)++;
         sl_store_meta_t meta;
-        if (sl_store_meta_decode (&val, text, (int) len, &meta) != 0) {
+        if (sl_store_meta_decode (&val, text, (int)len, &meta) != 0) {
             s_find (ck, "stream %s: its meta record is damaged (%zu bytes)", text, val.mv_size);
             s_more (ck);
             continue;
@@ -383,7 +399,7 @@ sl_store_check (const char *dir, FILE *out)
         s_find (&ck, "%" PRIu64 " log entries belong to no stream", all - in_streams);
         s_more (&ck);
     }
-    MDB_val key = { sizeof S_NEXT_ID_KEY - 1, (void *) S_NEXT_ID_KEY };
+    MDB_val key = {sizeof S_NEXT_ID_KEY - 1, (void *)S_NEXT_ID_KEY};
     MDB_val val;
     rc = mdb_get (txn, self->db_meta, &key, &val);
     if (rc == 0 && (val.mv_size < 4 || sl_store_get_u32 (val.mv_data) <= max_id)) {
@@ -398,10 +414,12 @@ sl_store_check (const char *dir, FILE *out)
     uint64_t groups = s_check_table (&ck, txn, self->db_groups, "groups", 0);
     sl_store_rtxn_end (self);
 
-    fprintf (out, "store %s: format %u, %" PRIu64 " streams, %" PRIu64 " batches (%" PRIu64
+    fprintf (out,
+             "store %s: format %u, %" PRIu64 " streams, %" PRIu64 " batches (%" PRIu64
              " without checksum), %" PRIu64 " producers, %" PRIu64 " readers, %" PRIu64
-             " groups: %s", dir, self->format, streams, ck.batches, ck.legacy, producers,
-             readers, groups, ck.problems ? "DAMAGED" : "clean");
+             " groups: %s",
+             dir, self->format, streams, ck.batches, ck.legacy, producers, readers, groups,
+             ck.problems ? "DAMAGED" : "clean");
     if (ck.problems) {
         fprintf (out, " (%" PRIu64 " findings)", ck.problems);
     }

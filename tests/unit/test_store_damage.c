@@ -24,9 +24,9 @@ static char s_dir[256];
 static int
 s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void) st;
-    (void) flag;
-    (void) ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove (path);
 }
 
@@ -70,10 +70,10 @@ s_batch (sl_buf_t *buf, uint32_t batch, uint32_t count)
         char text[32];
         int n = snprintf (text, sizeof text, "mark-%03u-%03u", batch, i);
         uint8_t value[40];
-        size_t len = sl_mp_write_str_header (value, sizeof value, (uint32_t) n);
-        memcpy (value + len, text, (size_t) n);
-        cr_assert_eq (sl_record_encode (buf, 1000 + i, NULL, 0, false, NULL, 0, value,
-                                        len + (size_t) n), 0);
+        size_t len = sl_mp_write_str_header (value, sizeof value, (uint32_t)n);
+        memcpy (value + len, text, (size_t)n);
+        cr_assert_eq (
+            sl_record_encode (buf, 1000 + i, NULL, 0, false, NULL, 0, value, len + (size_t)n), 0);
     }
 }
 
@@ -104,8 +104,9 @@ s_seen (void *ctx, const uint8_t *blob, size_t len)
     seen_t *seen = ctx;
     sl_batch_header_t h;
     cr_assert_eq (sl_batch_header_decode (blob, len, &h), 0);
-    cr_assert_eq (sl_batch_validate (blob + SL_BATCH_HEADER_SIZE, len - SL_BATCH_HEADER_SIZE,
-                                     h.count, 64), 0, "a blob handed out is always whole");
+    cr_assert_eq (
+        sl_batch_validate (blob + SL_BATCH_HEADER_SIZE, len - SL_BATCH_HEADER_SIZE, h.count, 64), 0,
+        "a blob handed out is always whole");
     cr_assert_lt (seen->n, 16);
     seen->base[seen->n] = h.base_offset;
     seen->len[seen->n++] = len;
@@ -136,20 +137,20 @@ s_flip (const char *marker)
     cr_assert_not_null (f);
     fseek (f, 0, SEEK_END);
     long size = ftell (f);
-    uint8_t *data = malloc ((size_t) size);
+    uint8_t *data = malloc ((size_t)size);
     cr_assert_not_null (data);
     fseek (f, 0, SEEK_SET);
-    cr_assert_eq (fread (data, 1, (size_t) size, f), (size_t) size);
+    cr_assert_eq (fread (data, 1, (size_t)size, f), (size_t)size);
     int hits = 0;
     size_t mlen = strlen (marker);
-    for (long i = 0; i + (long) mlen <= size; i++) {
+    for (long i = 0; i + (long)mlen <= size; i++) {
         if (memcmp (data + i, marker, mlen) == 0) {
-            data[i + (long) mlen - 1] ^= 0x01;
+            data[i + (long)mlen - 1] ^= 0x01;
             hits++;
         }
     }
     fseek (f, 0, SEEK_SET);
-    cr_assert_eq (fwrite (data, 1, (size_t) size, f), (size_t) size);
+    cr_assert_eq (fwrite (data, 1, (size_t)size, f), (size_t)size);
     fclose (f);
     free (data);
     return hits;
@@ -169,15 +170,14 @@ s_check (char **text)
 
 //  A raw put into a named database of the closed store.
 static void
-s_raw_put (MDB_env *env, const char *db, const void *key, size_t klen, const void *val,
-           size_t vlen)
+s_raw_put (MDB_env *env, const char *db, const void *key, size_t klen, const void *val, size_t vlen)
 {
     MDB_txn *txn;
     MDB_dbi dbi;
     cr_assert_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
     cr_assert_eq (mdb_dbi_open (txn, db, MDB_CREATE, &dbi), 0);
-    MDB_val k = { klen, (void *) key };
-    MDB_val v = { vlen, (void *) val };
+    MDB_val k = {klen, (void *)key};
+    MDB_val v = {vlen, (void *)val};
     cr_assert_eq (mdb_put (txn, dbi, &k, &v, 0), 0);
     cr_assert_eq (mdb_txn_commit (txn), 0);
 }
@@ -219,7 +219,7 @@ Test (damage, second_open_is_elocked_and_the_probe_names_the_holder, .init = set
     cr_assert_null (s_open_rc (&err));
     cr_assert_eq (err, SL_ELOCKED);
     cr_assert_eq (sl_dirlock_probe (s_dir, &pid), SL_ELOCKED);
-    cr_assert_eq (pid, (long) getpid ());
+    cr_assert_eq (pid, (long)getpid ());
 
     //  A read-only open (the check) goes beside the holder.
     sl_store_opts_t ro = {.read_only = true};
@@ -266,11 +266,11 @@ Test (damage, truncated_files_are_refused_before_a_page_is_read, .init = setup, 
     sl_store_close (&store);
     off_t size = s_size ("data.mdb");
     long page = sysconf (_SC_PAGESIZE);
-    off_t cuts[] = { size - page, size / 2, 2 * page };
+    off_t cuts[] = {size - page, size / 2, 2 * page};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         cr_assert_eq (truncate (s_path ("data.mdb"), cuts[i]), 0);
         int err = 0;
-        cr_assert_null (s_open_rc (&err), "cut to %lld", (long long) cuts[i]);
+        cr_assert_null (s_open_rc (&err), "cut to %lld", (long long)cuts[i]);
         cr_assert_eq (err, SL_ECORRUPT);
         char *text = NULL;
         cr_assert_eq (s_check (&text), SL_ECORRUPT);
@@ -290,7 +290,7 @@ Test (damage, flipped_bit_is_ecorrupt_with_its_range_and_never_served, .init = s
     cr_assert_geq (s_flip ("mark-001-004"), 1);
 
     store = s_open ();
-    seen_t seen = { 0 };
+    seen_t seen = {0};
     cr_assert_eq (sl_store_read (store, "s", 0, 0, 0, s_seen, &seen, NULL), 0);
     cr_assert_eq (seen.n, 1, "the batch before the damage is served, nothing after it");
     cr_assert_eq (seen.base[0], 0);
@@ -334,31 +334,31 @@ Test (damage, value_size_past_the_file_is_ecorrupt_not_sigbus, .init = setup, .f
     sl_store_t *store = s_open ();
     s_fill (store);
     sl_store_close (&store);
-    uint8_t node_key[12] = { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 10 };
+    uint8_t node_key[12] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 10};
     FILE *f = fopen (s_path ("data.mdb"), "r+b");
     cr_assert_not_null (f);
     fseek (f, 0, SEEK_END);
     long size = ftell (f);
-    uint8_t *data = malloc ((size_t) size);
+    uint8_t *data = malloc ((size_t)size);
     cr_assert_not_null (data);
     fseek (f, 0, SEEK_SET);
-    cr_assert_eq (fread (data, 1, (size_t) size, f), (size_t) size);
+    cr_assert_eq (fread (data, 1, (size_t)size, f), (size_t)size);
     int hits = 0;
     for (long i = 8; i + 12 <= size; i++) {
         if (memcmp (data + i, node_key, 12) == 0 && data[i - 2] == 12 && data[i - 1] == 0) {
-            data[i - 6] = 0xff;         //  size hi: + 0x7fff0000
+            data[i - 6] = 0xff; //  size hi: + 0x7fff0000
             data[i - 5] = 0x7f;
             hits++;
         }
     }
     cr_assert_geq (hits, 1);
     fseek (f, 0, SEEK_SET);
-    cr_assert_eq (fwrite (data, 1, (size_t) size, f), (size_t) size);
+    cr_assert_eq (fwrite (data, 1, (size_t)size, f), (size_t)size);
     fclose (f);
     free (data);
 
     store = s_open ();
-    seen_t seen = { 0 };
+    seen_t seen = {0};
     cr_assert_eq (sl_store_read (store, "s", 10, 0, 0, s_seen, &seen, NULL), SL_ECORRUPT);
     cr_assert_eq (seen.n, 0);
     cr_assert_eq (sl_store_read (store, "s", 20, 0, 0, s_seen, &seen, NULL), 0);
@@ -379,14 +379,14 @@ Test (damage, damaged_stream_record_is_ecorrupt, .init = setup, .fini = teardown
     MDB_env *env = s_raw_env ();
     MDB_txn *txn;
     MDB_dbi dbi;
-    MDB_val key = { 8, "stream/s" }, val;
+    MDB_val key = {8, "stream/s"}, val;
     cr_assert_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
     cr_assert_eq (mdb_dbi_open (txn, "meta", 0, &dbi), 0);
     cr_assert_eq (mdb_get (txn, dbi, &key, &val), 0);
     cr_assert_eq (val.mv_size, 56);
     uint8_t copy[56];
     memcpy (copy, val.mv_data, sizeof copy);
-    copy[27] ^= 0x01;            //  one bit of records: the checksum finds it first
+    copy[27] ^= 0x01; //  one bit of records: the checksum finds it first
     mdb_txn_abort (txn);
     s_raw_put (env, "meta", "stream/s", 8, copy, sizeof copy);
     mdb_env_close (env);
@@ -425,7 +425,7 @@ Test (damage, newer_format_is_refused, .init = setup, .fini = teardown)
     sl_store_t *store = s_open ();
     sl_store_close (&store);
     MDB_env *env = s_raw_env ();
-    uint8_t three[4] = { 0, 0, 0, 3 };
+    uint8_t three[4] = {0, 0, 0, 3};
     s_raw_put (env, "meta", "format", 6, three, 4);
     mdb_env_close (env);
     int err = 0;
@@ -452,21 +452,21 @@ Test (damage, format_1_store_is_read_and_upgraded, .init = setup, .fini = teardo
     MDB_txn *txn;
     MDB_dbi dbi;
     cr_assert_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
-    const char *dbs[] = { "meta", "log", "producers", "readers", "groups" };
+    const char *dbs[] = {"meta", "log", "producers", "readers", "groups"};
     for (size_t i = 0; i < 5; i++) {
         cr_assert_eq (mdb_dbi_open (txn, dbs[i], MDB_CREATE, &dbi), 0);
     }
     cr_assert_eq (mdb_txn_commit (txn), 0);
-    uint8_t key[12] = { 0, 0, 0, 1 };
+    uint8_t key[12] = {0, 0, 0, 1};
     s_raw_put (env, "log", key, sizeof key, blob, blob_len);
-    uint8_t meta[44] = { 0 };
-    meta[3] = 1;                                        //  id 1
-    meta[19] = 10;                                      //  next 10
-    meta[27] = 10;                                      //  records 10
-    sl_put_be64 (meta + 28, blob_len);                  //  bytes
-    sl_put_be64 (meta + 36, 5000);                      //  last_ms
+    uint8_t meta[44] = {0};
+    meta[3] = 1;                       //  id 1
+    meta[19] = 10;                     //  next 10
+    meta[27] = 10;                     //  records 10
+    sl_put_be64 (meta + 28, blob_len); //  bytes
+    sl_put_be64 (meta + 36, 5000);     //  last_ms
     s_raw_put (env, "meta", "stream/s", 8, meta, sizeof meta);
-    uint8_t next_id[4] = { 0, 0, 0, 2 };
+    uint8_t next_id[4] = {0, 0, 0, 2};
     s_raw_put (env, "meta", "next_stream_id", 14, next_id, 4);
     mdb_env_close (env);
 
@@ -476,7 +476,7 @@ Test (damage, format_1_store_is_read_and_upgraded, .init = setup, .fini = teardo
     free (text);
 
     sl_store_t *store = s_open ();
-    seen_t seen = { 0 };
+    seen_t seen = {0};
     cr_assert_eq (sl_store_read (store, "s", 0, 0, 0, s_seen, &seen, NULL), 0);
     cr_assert_eq (seen.n, 1);
     cr_assert_eq (seen.len[0], blob_len, "an old batch is handed out as it was stored");

@@ -324,6 +324,62 @@ Test (damage, flipped_bit_is_ecorrupt_with_its_range_and_never_served, .init = s
     free (text);
 }
 
+//  A damaged header (its version byte) in the middle batch: found by the
+//  key/header cross-check before any checksum, from every way in.
+Test (damage, damaged_header_is_ecorrupt_from_every_seek, .init = setup, .fini = teardown)
+{
+    sl_store_t *store = s_open ();
+    s_fill (store);
+    sl_store_close (&store);
+    //  version 1, flags 0, count 10, base 10: the header of the batch at 10.
+    uint8_t header[16] = {1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 10};
+    FILE *f = fopen (s_path ("data.mdb"), "r+b");
+    cr_assert_not_null (f);
+    fseek (f, 0, SEEK_END);
+    long size = ftell (f);
+    uint8_t *data = malloc ((size_t)size);
+    cr_assert_not_null (data);
+    fseek (f, 0, SEEK_SET);
+    cr_assert_eq (fread (data, 1, (size_t)size, f), (size_t)size);
+    int hits = 0;
+    for (long i = 0; i + 16 <= size; i++) {
+        if (memcmp (data + i, header, 16) == 0) {
+            data[i] = 3;
+            hits++;
+        }
+    }
+    cr_assert_geq (hits, 1);
+    fseek (f, 0, SEEK_SET);
+    cr_assert_eq (fwrite (data, 1, (size_t)size, f), (size_t)size);
+    fclose (f);
+    free (data);
+
+    store = s_open ();
+    uint64_t from_at[] = {10, 15, 19};
+    for (size_t i = 0; i < 3; i++) {
+        seen_t seen = {0};
+        cr_assert_eq (sl_store_read (store, "s", from_at[i], 0, 0, s_seen, &seen, NULL),
+                      SL_ECORRUPT, "read at %llu", (unsigned long long)from_at[i]);
+        uint64_t from, to;
+        sl_store_corrupt_stats (store, NULL, &from, &to);
+        cr_assert_eq (from, 10);
+        cr_assert_eq (to, 20);
+    }
+    seen_t seen = {0};
+    cr_assert_eq (sl_store_read (store, "s", 5, 0, 0, s_seen, &seen, NULL), 0);
+    cr_assert_eq (seen.n, 1, "the batch holding 5 is served, the damaged one not");
+    seen.n = 0;
+    cr_assert_eq (sl_store_read (store, "s", 20, 0, 0, s_seen, &seen, NULL), 0);
+    cr_assert_eq (seen.n, 1);
+    uint64_t off;
+    cr_assert_eq (sl_store_find_time (store, "s", 5001, &off), SL_ECORRUPT);
+    sl_store_close (&store);
+    char *text = NULL;
+    cr_assert_eq (s_check (&text), SL_ECORRUPT);
+    cr_assert (strstr (text, "the batch at offset 10 has a damaged header"), "%s", text);
+    free (text);
+}
+
 //  A node whose size field lies (LMDB trusts it: the value would run past
 //  the end of the file, and reading it would raise SIGBUS). LMDB's leaf
 //  node: size lo u16, size hi u16, flags u16, key size u16 (host order),

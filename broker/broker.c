@@ -609,6 +609,18 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     if (rc == 0) {
         rc = ctx.rc;
     }
+    if (rc == SL_ECORRUPT) {
+        //  Never served as records: the reader is told the damaged range
+        //  and where the stream goes on (seq), docs/PROTOCOL.md §9.
+        zmsg_destroy (&data);
+        uint64_t from, to;
+        sl_store_corrupt_stats (self->store, NULL, &from, &to);
+        char text[SL_NAME_MAX + 160];
+        snprintf (text, sizeof text, "%s: stream %s, offsets %" PRIu64 "..%" PRIu64
+                  " (read on from %" PRIu64 ")", sl_strerror (rc), msg->stream, from, to - 1, to);
+        sl_broker_reply_error (self, peer, msg->req, rc, text, to);
+        return;
+    }
     if (rc) {
         zmsg_destroy (&data);
         sl_broker_reply_error (self, peer, msg->req, rc, NULL, 0);
@@ -811,5 +823,11 @@ sl_broker_run (sl_broker_t *self)
              " duplicates dropped, %" PRIu64 " commits, %" PRIu64 " malformed messages",
              self->n_records, self->n_batches, self->n_duplicates, self->n_commits,
              self->n_malformed);
+    uint64_t corrupt;
+    sl_store_corrupt_stats (self->store, &corrupt, NULL, NULL);
+    if (corrupt) {
+        sl_warn ("broker", "%" PRIu64 " reads met stored batches that failed their checksum: "
+                 "run sluice-broker --check", corrupt);
+    }
     return 0;
 }

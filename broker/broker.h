@@ -22,6 +22,7 @@ typedef struct {
     const char *listen;             //  command endpoint, "tcp://HOST:PORT"
     const char *pub;                //  live endpoint; NULL = listen port + 1
     bool fsync;                     //  fsync every commit
+    bool check;                     //  --check: walk the store, report, exit
     uint64_t initial_map;           //  initial LMDB map size, 0 = default
     uint64_t max_batch_bytes;       //  largest PUBLISH data frame
     uint32_t max_batch_records;     //  largest PUBLISH count

@@ -363,12 +363,18 @@ s_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead, size_t
         sl_stream_info_t info;
         rc = sl_store_read (self->store, config->in, find.offset, 1, 0, s_find_record, &find,
                             &info);
+        if (rc == SL_ECORRUPT) {
+            //  Its stored batch is damaged (logged by the store): the dead
+            //  letter goes without the record rather than stopping the group.
+            find.found = false;
+            rc = 0;
+        }
         if (rc) {
             break;
         }
         if (!find.found) {
-            //  Removed by retention meanwhile: the dead letter says so
-            //  with a nil value rather than being lost.
+            //  Removed by retention meanwhile (or damaged): the dead letter
+            //  says so with a nil value rather than being lost.
             static const uint8_t nil = 0xc0;
             memset (&find.record, 0, sizeof find.record);
             find.record.offset = find.offset;

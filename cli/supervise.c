@@ -26,6 +26,7 @@
 
 #include "relay.h"
 #include "sl_client.h"
+#include "sl_dirlock.h"
 #include "sl_error.h"
 #include "sl_util.h"
 #include "sl_version.h"
@@ -308,6 +309,11 @@ s_crashed (s_sup_t *sup, s_proc_t *p, const char *why, int64_t now)
     }
 }
 
+static void s_request_stop (s_sup_t *sup, const char *reason, int64_t now);
+
+//  sluice-broker's exit status for a damaged store (docs/broker.md).
+#define S_BROKER_DAMAGED 3
+
 //  A child of ours has exited with status.
 static void
 s_exited (s_sup_t *sup, s_proc_t *p, int status, int64_t now)
@@ -335,6 +341,16 @@ s_exited (s_sup_t *sup, s_proc_t *p, int status, int64_t now)
         return;
     }
     sl_stage_kind_t kind = p->stage->kind;
+    //  A damaged store stays damaged: restarting would only loop.
+    if (kind == SL_STAGE_BROKER && WIFEXITED (status)
+        && WEXITSTATUS (status) == S_BROKER_DAMAGED) {
+        S_SAY (sup, "%s exit 3: its data directory is damaged (see its output above; "
+               "docs/reliability.md); not restarting it", p->label);
+        p->state = S_STOPPED;
+        p->unclean = true;
+        s_request_stop (sup, "the broker's store is damaged", now);
+        return;
+    }
     if (ok && (kind == SL_STAGE_SOURCE || kind == SL_STAGE_SINK)) {
         p->state = S_DONE;
         S_SAY (sup, "%s finished%s", p->label,
@@ -539,11 +555,31 @@ s_probe (s_sup_t *sup)
     return true;
 }
 
+//  Fails when another broker holds the pipeline's data directory: the
+//  broker would exit at once, and restarting it would not help.
+static int
+s_check_data_dir (s_sup_t *sup)
+{
+    const char *dir = sl_stage_value (sup->procs[0].stage, "data");
+    long pid = 0;
+    if (dir && sl_dirlock_probe (dir, &pid) == SL_ELOCKED) {
+        S_SAY (sup, "data directory %s is in use by another broker (pid %ld): stop it, or give "
+               "this pipeline another one, e.g. --set broker.data=DIR", dir, pid);
+        return SL_ELOCKED;
+    }
+    return 0;
+}
+
 //  Starts or restarts what is due; notices when the pipeline has finished.
 static void
 s_advance (s_sup_t *sup, int64_t now)
 {
     s_proc_t *broker = &sup->procs[0];
+    if (broker->state == S_BACKOFF && now >= broker->restart_at_ms && s_check_data_dir (sup)) {
+        broker->unclean = true;     //  the run fails (exit 1), as at start
+        s_request_stop (sup, "the broker cannot start", now);
+        return;
+    }
     if (broker->state == S_IDLE || (broker->state == S_BACKOFF && now >= broker->restart_at_ms)) {
         if (s_start (sup, broker, now)) {
             s_crashed (sup, broker, "could not start", now);
@@ -698,7 +734,7 @@ sl_supervise (const sl_pipeline_t *pipeline, const sl_supervise_opts_t *opts)
         S_SAY (&sup, "cannot start: %s", strerror (errno ? errno : ENOMEM));
         goto done;
     }
-    if (s_check_port (&sup)) {
+    if (s_check_port (&sup) || s_check_data_dir (&sup)) {
         goto done;
     }
     //  Every iteration is bounded; the loop ends when the orderly stop has.

@@ -7,14 +7,27 @@
 #include "sl_batch.h"
 
 #include <assert.h>
+#include <isa-l/crc.h>
 #include <string.h>
 
 #include "sl_error.h"
 #include "sl_mp.h"
 
-
-
-
+//  crc32_iscsi takes an int length and works on the inverted register:
+//  feed it at most 1 GiB at a time, starting from and ending with ~0.
+uint32_t
+sl_crc32c (const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint32_t crc = 0xffffffffu;
+    while (len > 0) {
+        size_t n = len > (1u << 30) ? (1u << 30) : len;
+        crc = crc32_iscsi ((unsigned char *) p, (int) n, crc);
+        p += n;
+        len -= n;
+    }
+    return crc ^ 0xffffffffu;
+}
 
 void
 sl_batch_header_encode (const sl_batch_header_t *header, uint8_t *out)

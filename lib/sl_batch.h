@@ -19,6 +19,11 @@
     Integers are big-endian. The broker writes the header and never looks
     inside records beyond validating them.
 
+    On disk (store format 2) the log value is the blob followed by a
+    4-byte big-endian CRC32C (Castagnoli, as Kafka's record batches) of
+    the whole blob, header included; the store checks it on every read
+    and hands out the blob without it (lib/sl_store_log.c).
+
     Lifetimes: an sl_record_t points into the buffer it was read from and
     lives no longer than it (an MDB_val: its transaction; a frame: its zmsg).
 */
@@ -33,6 +38,11 @@
 
 #define SL_BATCH_HEADER_SIZE  24
 #define SL_BATCH_VERSION      1
+#define SL_BATCH_CRC_SIZE     4
+
+//  CRC32C (Castagnoli) of data[0..len): the standard check value of
+//  "123456789" is 0xe3069283. ISA-L's SSE4.2/PCLMUL code does the work.
+uint32_t sl_crc32c(const void *data, size_t len);
 
 typedef struct {
     uint8_t version;

@@ -32,7 +32,9 @@
     X(SL_EMAPFULL, -20, 1, "storage map full: grown, retry the transaction")      \
     X(SL_ETYPE,   -21, 0, "wrong type")                                           \
     X(SL_ESTATE,  -22, 0, "command not valid in this state")                      \
-    X(SL_EDENIED, -23, 0, "permission denied")
+    X(SL_EDENIED, -23, 0, "permission denied")                                    \
+    X(SL_ECORRUPT, -28, 0, "stored data failed its checksum")                     \
+    X(SL_ELOCKED, -29, 0, "data directory is in use by another broker")
 
 enum {
 #define SL_ERROR_ENUM(name, value, retry, text) name = value,
@@ -40,7 +42,8 @@ enum {
 #undef SL_ERROR_ENUM
 };
 
-//  Codes run without a hole from 0 down to -(SL_ERROR_COUNT - 1).
+//  The number of codes in the table. Codes are assigned in ranges per
+//  feature, so the table may have holes until every range is filled.
 enum {
 #define SL_ERROR_ONE(name, value, retry, text) +1
     SL_ERROR_COUNT = 0 SL_ERRORS(SL_ERROR_ONE)

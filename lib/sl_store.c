@@ -313,10 +313,28 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
         self->max_map = initial;
     }
 
-    rc = s_mkdirs (dir);
+    self->read_only = opts && opts->read_only;
+    rc = self->read_only ? 0 : s_mkdirs (dir);
     if (rc) {
         sl_error (S_COMP, "cannot create %s: %s", dir, strerror (rc));
         code = rc == ENOSPC ? SL_ENOSPC : rc == ENOMEM ? SL_ENOMEM : SL_EIO;
+        goto fail;
+    }
+    if (!self->read_only) {
+        long holder = 0;
+        self->lock = sl_dirlock_new (dir, &code, &holder);
+        if (!self->lock && code == SL_ELOCKED) {
+            sl_error (S_COMP, "data directory %s is in use by another broker (pid %ld): stop it "
+                      "first, or give this broker another --data directory", dir, holder);
+            goto fail;
+        }
+        if (!self->lock) {
+            sl_error (S_COMP, "cannot lock data directory %s: %s", dir, sl_strerror (code));
+            goto fail;
+        }
+    }
+    code = sl_store_precheck (dir);
+    if (code) {
         goto fail;
     }
     rc = mdb_env_create (&self->env);
@@ -331,7 +349,14 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
     //  transaction live beside the write transaction in one thread.
     if (rc == 0) {
         unsigned int flags = MDB_NOTLS | (self->fsync ? 0 : MDB_NOSYNC);
+        flags |= self->read_only ? MDB_RDONLY : 0;
         rc = mdb_env_open (self->env, dir, flags, 0640);
+    }
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+        sl_error (S_COMP, "%s/data.mdb is not an LMDB store this broker can read (%s): restore "
+                  "the directory from a backup (docs/reliability.md)", dir, mdb_strerror (rc));
+        code = SL_ECORRUPT;
+        goto fail;
     }
     if (rc) {
         code = sl_store_error (self, rc, "opening the data directory");
@@ -350,27 +375,47 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
     }
     self->page_size = stat.ms_psize;
     s_refresh_map_size (self);
+    //  Before the first transaction reads a page of the map.
+    code = sl_store_size_check (self);
+    if (code) {
+        goto fail;
+    }
 
-    rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    unsigned int create = self->read_only ? 0 : MDB_CREATE;
+    rc = mdb_txn_begin (self->env, NULL, self->read_only ? MDB_RDONLY : 0, &txn);
     if (rc == 0) {
-        rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &self->db_meta);
+        rc = mdb_dbi_open (txn, "meta", create, &self->db_meta);
     }
     if (rc == 0) {
-        rc = mdb_dbi_open (txn, "log", MDB_CREATE, &self->db_log);
+        rc = mdb_dbi_open (txn, "log", create, &self->db_log);
     }
     if (rc == 0) {
-        rc = mdb_dbi_open (txn, "producers", MDB_CREATE, &self->db_producers);
+        rc = mdb_dbi_open (txn, "producers", create, &self->db_producers);
     }
     if (rc == 0) {
-        rc = mdb_dbi_open (txn, "readers", MDB_CREATE, &self->db_readers);
+        rc = mdb_dbi_open (txn, "readers", create, &self->db_readers);
     }
     if (rc == 0) {
-        rc = mdb_dbi_open (txn, "groups", MDB_CREATE, &self->db_groups);
+        rc = mdb_dbi_open (txn, "groups", create, &self->db_groups);
     }
-    if (rc == 0) {
-        rc = mdb_txn_commit (txn);
-        txn = NULL;
+    if (rc) {
+        code = rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE
+                   ? SL_ECORRUPT : rc == MDB_NOTFOUND ? SL_ENOTFOUND : 0;
+        if (code) {
+            sl_error (S_COMP, "opening the databases in %s: %s: the store is damaged or not "
+                      "Sluice's (docs/reliability.md)", dir, mdb_strerror (rc));
+        }
+        else {
+            code = sl_store_error (self, rc, "opening the databases");
+        }
+        goto fail;
     }
+    code = sl_store_format_open (self, txn);
+    if (code) {
+        goto fail;
+    }
+    rc = mdb_txn_commit (txn);
+    txn = NULL;
     if (rc) {
         code = sl_store_error (self, rc, "opening the databases");
         goto fail;
@@ -399,6 +444,7 @@ fail:
         if (self->env) {
             mdb_env_close (self->env);
         }
+        sl_dirlock_destroy (&self->lock);
         free (self->dir);
         free (self);
     }
@@ -424,10 +470,13 @@ sl_store_close (sl_store_t **self_p)
         mdb_txn_abort (self->rtxn);
     }
     //  A clean shutdown makes every commit durable, whatever the sync setting.
-    if (!self->fsync) {
+    if (!self->fsync && !self->read_only) {
         mdb_env_sync (self->env, 1);
     }
     mdb_env_close (self->env);
+    //  The lock goes last: no other broker may open the files before
+    //  this one has closed them.
+    sl_dirlock_destroy (&self->lock);
     free (self->dir);
     free (self);
     *self_p = NULL;
@@ -454,6 +503,20 @@ sl_store_readers_check (sl_store_t *self, int *cleared)
         *cleared = dead;
     }
     return 0;
+}
+
+void
+sl_store_corrupt_stats (sl_store_t *self, uint64_t *count, uint64_t *from, uint64_t *to)
+{
+    if (count) {
+        *count = self->n_corrupt;
+    }
+    if (from) {
+        *from = self->corrupt_from;
+    }
+    if (to) {
+        *to = self->corrupt_to;
+    }
 }
 
 void

@@ -2,8 +2,10 @@
 
     Named databases (docs/PROTOCOL.md, "Storage layout"):
       meta       "stream/<name>" -> stream record (id, first, next, records,
-                 bytes, last_ms); "next_stream_id" -> u32
+                 bytes, last_ms, crc_from, crc32c); "next_stream_id" -> u32;
+                 "format" -> u32 (2)
       log        u32 stream id BE + u64 base offset BE -> stored batch blob
+                 + its CRC32C (lib/sl_batch.h)
       producers  <producer> 0x00 <stream> -> u64 acked seq BE, i64 updated ms BE
       readers    <stream> 0x00 <reader>  -> u64 next offset BE, i64 updated ms BE
       groups     <group> -> group state (lib/sl_group_codec.c's encoding, opaque here)
@@ -22,7 +24,8 @@
     Errors in a write transaction: when LMDB itself fails (map full, disk
     full, I/O), the transaction has been aborted when the call returns and
     sl_store_in_txn() is false; argument errors (SL_ENAME, SL_EINVAL) and
-    damaged values read from disk (SL_ESTORE) leave it open. Writes without
+    damaged values read from disk (SL_ESTORE; SL_ECORRUPT when a checksum
+    fails) leave it open. Writes without
     an open transaction return SL_ESTATE. When the map has reached max_map,
     a full map is reported as SL_ENOSPC (intake must stop), not SL_EMAPFULL.
 
@@ -36,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sl_batch.h"
 #include "sl_proto.h"
@@ -43,6 +47,7 @@
 typedef struct _sl_store_t sl_store_t;
 
 typedef struct {
+    bool read_only;             //  for checks: no lock, no writes (beside a running broker)
     bool fsync;                 //  fsync every commit (power-loss safe)
     uint64_t initial_map;       //  initial map size in bytes (default 64 MiB)
     uint64_t max_map;           //  growth stops here (default 1 TiB)
@@ -58,6 +63,11 @@ typedef struct {
 //  opts may be NULL (defaults); zero fields take their defaults.
 //  Clears stale reader slots left by killed processes. NULL on failure,
 //  with the reason in *err (negative SL_E*) and one log line.
+//  Unless read_only, takes the directory's lock first (sl_dirlock.h):
+//  SL_ELOCKED when another broker holds it. Before LMDB reads a page the
+//  store is checked (docs/broker.md, "Damaged stores"): a data.mdb of 0
+//  bytes or shorter than LMDB's meta page says is SL_ECORRUPT; a format
+//  newer than this code's is SL_EVERSION; a format-1 store is upgraded.
 sl_store_t *sl_store_open(const char *dir, const sl_store_opts_t *opts, int *err);
 void sl_store_close(sl_store_t **self_p);
 
@@ -117,6 +127,11 @@ int sl_store_list(sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
 //  stops the walk and is returned. An offset below first reads from first.
 //  *info (may be NULL) receives the stream bounds as seen by the same
 //  transaction.
+//  Every blob's CRC32C (and that its bytes lie in the file) is checked
+//  before fn sees it, and fn gets the blob without the checksum. A damaged
+//  batch is never passed: the read stops before it and returns 0 when
+//  blobs were passed, SL_ECORRUPT when the read starts in it (its range via
+//  sl_store_corrupt_stats); it is logged once and counted.
 typedef int (sl_store_blob_fn) (void *ctx, const uint8_t *blob, size_t len);
 int sl_store_read(sl_store_t *self, const char *stream, uint64_t offset, uint32_t max_records,
                   uint64_t max_bytes, sl_store_blob_fn *fn, void *ctx, sl_stream_info_t *info);
@@ -134,6 +149,20 @@ int sl_store_find_time(sl_store_t *self, const char *stream, int64_t time_ms, ui
 //  *removed receives the number of records removed.
 int sl_store_retain(sl_store_t *self, const char *stream, const sl_retention_t *ret,
                     int64_t now_ms, uint64_t *removed);
+
+//  Checksum failures met by reads so far (*count), and the range
+//  [*from, *to) of the last damaged batch a read met: what a reader is
+//  told after sl_store_read returned SL_ECORRUPT. Any pointer may be NULL.
+void sl_store_corrupt_stats(sl_store_t *self, uint64_t *count, uint64_t *from, uint64_t *to);
+
+//  Walks the whole store in dir, read-only and without the lock (it may
+//  run beside the broker: it checks one consistent snapshot): every
+//  stream's meta, every batch's header and checksum, offsets dense and
+//  meta agreeing with the log, no log entry without a stream, the small
+//  tables. Writes one line per finding and a summary to out. 0 = clean,
+//  SL_ECORRUPT = damage found, another code = the store could not be
+//  opened (said on out too).
+int sl_store_check(const char *dir, FILE *out);
 
 //  Current map size and bytes in use (for stats and tests).
 void sl_store_usage(sl_store_t *self, uint64_t *map_size, uint64_t *used);

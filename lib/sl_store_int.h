@@ -13,8 +13,40 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sl_dirlock.h"
 #include "sl_store.h"
 #include "sl_util.h"
+
+//  The on-disk format this code writes (meta key "format", u32 BE). A
+//  store without the key was written by format 1: no checksums; it is
+//  read, and upgraded to 2 on open (its batches stay without checksum,
+//  see crc_from below). A greater number is refused.
+#define SL_STORE_FORMAT       2
+#define SL_STORE_FORMAT_KEY   "format"
+
+//  A stream's record in meta. Format 2 appends crc_from and a CRC32C of
+//  the record; a format-1 record (44 bytes) reads as crc_from = next, as
+//  every batch it has was stored without a checksum.
+#define SL_STORE_META_V1_SIZE 44
+#define SL_STORE_META_SIZE    56
+#define SL_STORE_LOG_KEY_SIZE 12        //  stream id u32 ‖ base offset u64
+
+typedef struct {
+    uint32_t id;
+    uint64_t first;
+    uint64_t next;
+    uint64_t records;
+    uint64_t bytes;
+    int64_t last_ms;
+    uint64_t crc_from;          //  batches with base >= crc_from end with a CRC32C
+} sl_store_meta_t;
+
+//  One log entry as read from disk, after its checks.
+typedef struct {
+    uint64_t base;              //  from the key (trusted over the header)
+    uint32_t count;
+    int64_t append_ms;
+} sl_store_blob_t;
 
 struct _sl_store_t {
     MDB_env *env;
@@ -32,7 +64,18 @@ struct _sl_store_t {
     uint64_t page_size;
     bool fsync;
     bool space_out;             //  the last write failed for lack of space (logged once)
+    bool read_only;
     char *dir;
+    sl_dirlock_t *lock;         //  one broker per directory (NULL when read-only)
+    uint32_t format;            //  the format the store was found in
+    uint64_t n_corrupt;         //  checksum failures met by reads
+    uint32_t corrupt_id;        //  the last damaged batch logged: stream id, base
+    uint64_t corrupt_base;
+    uint64_t corrupt_from;      //  the last damaged range met by sl_store_read
+    uint64_t corrupt_to;
+    const uint8_t *map_lo;      //  the mapped file's pages in use, for
+    const uint8_t *map_hi;      //  bounds checks of values (sl_store_map_bounds)
+    uint64_t map_lo_size;       //  the map size map_lo was found for
 };
 
 //  --------------------------------------------------------------------------
@@ -77,6 +120,39 @@ sl_store_name_ok (const char *name, size_t *len)
     *len = strnlen (name, SL_NAME_MAX + 1);
     return sl_name_valid (name, *len);
 }
+
+//  sl_store_log.c: stream records and log entries, shared with the check.
+
+//  Decodes a stream record read from disk. 0, SL_ESTORE (bad size or
+//  values), SL_ECORRUPT (checksum).
+int sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len,
+                          sl_store_meta_t *meta);
+//  Checks one log entry: 1 = a good header of stream id, 0 = another
+//  stream's key, SL_ECORRUPT = a damaged entry of stream id (blob->base
+//  set from the key), SL_ESTORE = a damaged key.
+int sl_store_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id,
+                         sl_store_blob_t *blob);
+//  Checks a log entry's checksum (when meta says it has one) and that its
+//  bytes lie in the file; *len gets the blob's length without the
+//  checksum. 0 or SL_ECORRUPT.
+int sl_store_blob_verify (sl_store_t *self, const sl_store_meta_t *meta, const MDB_val *val,
+                          uint64_t base, size_t *len);
+//  Notes where the file's pages in use lie in memory, for blob_verify:
+//  call at the start of a read. A value read in a read transaction lies
+//  in the map; one that claims to reach past the file is damaged, and
+//  touching it would raise SIGBUS.
+void sl_store_map_bounds (sl_store_t *self);
+
+//  sl_store_check.c: checks at open.
+
+//  Before LMDB opens dir: a data.mdb of 0 bytes is refused (LMDB would
+//  take it for a new store). 0 or SL_ECORRUPT.
+int sl_store_precheck (const char *dir);
+//  After mdb_env_open and before any transaction: the file must hold every
+//  page LMDB's meta page says is in use, or a read would SIGBUS.
+int sl_store_size_check (sl_store_t *self);
+//  Reads (and, writable, sets or upgrades) the format number. In txn.
+int sl_store_format_open (sl_store_t *self, MDB_txn *txn);
 
 //  sl_store.c: errors and transactions.
 

@@ -13,7 +13,10 @@
 #include "sl_store.h"
 
 #include <lmdb.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "sl_error.h"
 #include "sl_log.h"
@@ -21,26 +24,13 @@
 #include "sl_util.h"
 
 #define S_COMP             "store"
-#define S_META_SIZE        44           //  id u32, first, next, records, bytes u64, last_ms i64
-#define S_LOG_KEY_SIZE     12           //  stream id u32 ‖ base offset u64
 #define S_PREFIX           "stream/"
 #define S_PREFIX_LEN       7
 #define S_NEXT_ID_KEY      "next_stream_id"
+#define S_META_CRC_AT      (SL_STORE_META_SIZE - 4)
 
-typedef struct {
-    uint32_t id;
-    uint64_t first;
-    uint64_t next;
-    uint64_t records;
-    uint64_t bytes;
-    int64_t last_ms;
-} s_meta_t;
-
-typedef struct {
-    uint64_t base;
-    uint32_t count;
-    int64_t append_ms;
-} s_blob_t;
+typedef sl_store_meta_t s_meta_t;
+typedef sl_store_blob_t s_blob_t;
 
 //  --------------------------------------------------------------------------
 //  Keys and values
@@ -69,26 +59,40 @@ s_meta_encode (const s_meta_t *meta, uint8_t *out)
     sl_store_put_u64 (out + 20, meta->records);
     sl_store_put_u64 (out + 28, meta->bytes);
     sl_store_put_u64 (out + 36, (uint64_t) meta->last_ms);
+    sl_store_put_u64 (out + 44, meta->crc_from);
+    sl_store_put_u32 (out + S_META_CRC_AT, sl_crc32c (out, S_META_CRC_AT));
 }
 
-//  Decodes a stream record read from disk. Longer values are accepted (a
-//  later version may add fields); shorter or inconsistent ones are not.
-static int
-s_meta_decode (const MDB_val *val, const char *stream, int name_len, s_meta_t *meta)
+//  Decodes a stream record read from disk: 44 bytes (format 1, no
+//  checksum) or 56 and more (format 2; a later version may add fields
+//  before the checksum, which always covers what precedes it).
+int
+sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_meta_t *meta)
 {
-    if (val->mv_size < S_META_SIZE) {
+    const uint8_t *p = val->mv_data;
+    bool v1 = val->mv_size == SL_STORE_META_V1_SIZE;
+    if (!v1 && val->mv_size < SL_STORE_META_SIZE) {
         sl_error (S_COMP, "stream %.*s: meta value of %zu bytes, expected %d: data is damaged",
-                  name_len, stream, val->mv_size, S_META_SIZE);
+                  name_len, stream, val->mv_size, SL_STORE_META_SIZE);
         return SL_ESTORE;
     }
-    const uint8_t *p = val->mv_data;
+    if (!v1) {
+        size_t at = val->mv_size - 4;
+        if (sl_crc32c (p, at) != sl_store_get_u32 (p + at)) {
+            sl_error (S_COMP, "stream %.*s: its meta record failed its checksum: data is damaged "
+                      "(run sluice-broker --check)", name_len, stream);
+            return SL_ECORRUPT;
+        }
+    }
     meta->id = sl_store_get_u32 (p);
     meta->first = sl_store_get_u64 (p + 4);
     meta->next = sl_store_get_u64 (p + 12);
     meta->records = sl_store_get_u64 (p + 20);
     meta->bytes = sl_store_get_u64 (p + 28);
     meta->last_ms = (int64_t) sl_store_get_u64 (p + 36);
-    if (meta->id == 0 || meta->first > meta->next || meta->records != meta->next - meta->first) {
+    meta->crc_from = v1 ? meta->next : sl_store_get_u64 (p + 44);
+    if (meta->id == 0 || meta->first > meta->next || meta->records != meta->next - meta->first
+        || meta->crc_from > meta->next) {
         sl_error (S_COMP, "stream %.*s: inconsistent meta (id %u, first %llu, next %llu, "
                   "records %llu): data is damaged", name_len, stream, meta->id,
                   (unsigned long long) meta->first, (unsigned long long) meta->next,
@@ -112,17 +116,17 @@ s_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len, s_me
     if (rc) {
         return sl_store_fail (self, txn, rc, "reading stream meta");
     }
-    return s_meta_decode (&val, stream, (int) len, meta);
+    return sl_store_meta_decode (&val, stream, (int) len, meta);
 }
 
 static int
 s_meta_put (sl_store_t *self, const char *stream, size_t len, const s_meta_t *meta)
 {
     uint8_t kbuf[S_PREFIX_LEN + SL_NAME_MAX];
-    uint8_t vbuf[S_META_SIZE];
+    uint8_t vbuf[SL_STORE_META_SIZE];
     s_meta_encode (meta, vbuf);
     MDB_val key = { s_meta_key (kbuf, stream, len), kbuf };
-    MDB_val val = { S_META_SIZE, vbuf };
+    MDB_val val = { SL_STORE_META_SIZE, vbuf };
     int rc = mdb_put (self->wtxn, self->db_meta, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "writing stream meta") : 0;
 }
@@ -143,13 +147,13 @@ s_info_fill (sl_stream_info_t *info, const char *stream, size_t len, const s_met
 }
 
 //  Checks one log entry read from disk: the key belongs to stream id, the
-//  value holds a well-formed blob header whose base matches the key.
-//  Returns 1 for a good entry of this stream, 0 for another stream's key,
-//  SL_ESTORE for a damaged entry.
-static int
-s_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id, s_blob_t *blob)
+//  value holds a well-formed blob header whose base matches the key. The
+//  checksum is checked by sl_store_blob_verify, only where a blob is used
+//  (a seek looks at headers only).
+int
+sl_store_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id, s_blob_t *blob)
 {
-    if (key->mv_size != S_LOG_KEY_SIZE) {
+    if (key->mv_size != SL_STORE_LOG_KEY_SIZE) {
         sl_error (S_COMP, "log key of %zu bytes: data is damaged", key->mv_size);
         return SL_ESTORE;
     }
@@ -159,28 +163,104 @@ s_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id, s_blob_t *blo
     }
     uint64_t offset = sl_store_get_u64 (k + 4);
     const uint8_t *v = val->mv_data;
+    blob->base = offset;
+    blob->count = 0;
+    blob->append_ms = 0;
     if (val->mv_size < SL_BATCH_HEADER_SIZE || v[0] != SL_BATCH_VERSION
         || sl_store_get_u32 (v + 4) == 0 || sl_store_get_u64 (v + 8) != offset) {
-        sl_error (S_COMP, "stream id %u: log entry at offset %llu (%zu bytes) is damaged", id,
-                  (unsigned long long) offset, val->mv_size);
-        return SL_ESTORE;
+        return SL_ECORRUPT;
     }
-    blob->base = offset;
     blob->count = sl_store_get_u32 (v + 4);
     blob->append_ms = (int64_t) sl_store_get_u64 (v + 16);
     return 1;
 }
 
+//  Where the kernel mapped data.mdb: LMDB does not say (MDB_envinfo's
+//  me_mapaddr is set only with MDB_FIXEDMAP), /proc/self/maps does. The
+//  line whose inode is data.mdb's and whose file offset is 0. NULL when
+//  not found (the bounds check is then skipped; the checksum still runs).
+static const uint8_t *
+s_map_base (sl_store_t *self)
+{
+    mdb_filehandle_t fd;
+    struct stat st;
+    if (mdb_env_get_fd (self->env, &fd) != 0 || fstat (fd, &st) != 0) {
+        return NULL;
+    }
+    FILE *maps = fopen ("/proc/self/maps", "re");
+    if (!maps) {
+        return NULL;
+    }
+    const uint8_t *base = NULL;
+    char line[512];
+    //  Bounded: a process has at most vm.max_map_count mappings.
+    for (int i = 0; i < 1000000 && !base && fgets (line, sizeof line, maps); i++) {
+        unsigned long long start, end, offset, inode;
+        unsigned int major, minor;
+        if (sscanf (line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &offset, &major, &minor,
+                    &inode) == 6
+            && inode == (unsigned long long) st.st_ino && offset == 0
+            && makedev (major, minor) == st.st_dev) {
+            base = (const uint8_t *) (uintptr_t) start;
+        }
+    }
+    fclose (maps);
+    return base;
+}
+
+void
+sl_store_map_bounds (sl_store_t *self)
+{
+    MDB_envinfo info;
+    if (mdb_env_info (self->env, &info) != 0) {
+        self->map_lo = self->map_hi = NULL;
+        return;
+    }
+    //  The map moves only when its size changes.
+    if (self->map_lo_size != info.me_mapsize) {
+        self->map_lo = s_map_base (self);
+        self->map_lo_size = info.me_mapsize;
+    }
+    self->map_hi = self->map_lo
+                       ? self->map_lo + ((uint64_t) info.me_last_pgno + 1) * self->page_size
+                       : NULL;
+}
+
+int
+sl_store_blob_verify (sl_store_t *self, const s_meta_t *meta, const MDB_val *val, uint64_t base,
+                      size_t *len)
+{
+    const uint8_t *p = val->mv_data;
+    //  A damaged node can claim a size past the end of the file: check
+    //  before a byte of it is read.
+    if (self->map_hi
+        && (p < self->map_lo || p > self->map_hi
+            || val->mv_size > (size_t) (self->map_hi - p))) {
+        return SL_ECORRUPT;
+    }
+    *len = val->mv_size;
+    if (base < meta->crc_from) {
+        return 0;
+    }
+    if (val->mv_size < SL_BATCH_HEADER_SIZE + SL_BATCH_CRC_SIZE) {
+        return SL_ECORRUPT;
+    }
+    *len = val->mv_size - SL_BATCH_CRC_SIZE;
+    return sl_crc32c (p, *len) == sl_store_get_u32 (p + *len) ? 0 : SL_ECORRUPT;
+}
+
 //  Positions cur on the batch of stream id that contains offset, or else on
 //  the first batch after it. 1 = positioned (key/val/blob filled), 0 = no
-//  such batch, negative = error.
+//  such batch, SL_ECORRUPT = positioned on a damaged entry that holds
+//  offset or is the first after it (blob->base from its key), other
+//  negative = error.
 static int
 s_seek_batch (sl_store_t *self, MDB_txn *txn, MDB_cursor *cur, uint32_t id, uint64_t offset,
               MDB_val *key, MDB_val *val, s_blob_t *blob)
 {
-    uint8_t kbuf[S_LOG_KEY_SIZE];
+    uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
     s_log_key (kbuf, id, offset);
-    MDB_val want = { S_LOG_KEY_SIZE, kbuf };
+    MDB_val want = { SL_STORE_LOG_KEY_SIZE, kbuf };
     *key = want;
     int rc = mdb_cursor_get (cur, key, val, MDB_SET_RANGE);
     if (rc && rc != MDB_NOTFOUND) {
@@ -188,11 +268,14 @@ s_seek_batch (sl_store_t *self, MDB_txn *txn, MDB_cursor *cur, uint32_t id, uint
     }
     int after = 0;
     if (rc == 0) {
-        after = s_blob_check (key, val, id, blob);
-        if (after < 0) {
+        after = sl_store_blob_check (key, val, id, blob);
+        if (after == SL_ECORRUPT && blob->base == offset) {
+            return SL_ECORRUPT;
+        }
+        if (after < 0 && after != SL_ECORRUPT) {
             return after;
         }
-        if (after && blob->base == offset) {
+        if (after == 1 && blob->base == offset) {
             return 1;
         }
     }
@@ -202,11 +285,17 @@ s_seek_batch (sl_store_t *self, MDB_txn *txn, MDB_cursor *cur, uint32_t id, uint
         return sl_store_fail (self, txn, rc2, "seeking the log");
     }
     if (rc2 == 0) {
-        int mine = s_blob_check (key, val, id, blob);
-        if (mine < 0) {
+        int mine = sl_store_blob_check (key, val, id, blob);
+        if (mine < 0 && mine != SL_ECORRUPT) {
             return mine;
         }
-        if (mine && blob->base < offset && offset - blob->base < blob->count) {
+        //  A damaged entry before offset, with none of this stream between:
+        //  offsets are dense, so it holds offset (its count is not to be
+        //  trusted).
+        if (mine == SL_ECORRUPT && blob->base < offset) {
+            return SL_ECORRUPT;
+        }
+        if (mine == 1 && blob->base < offset && offset - blob->base < blob->count) {
             return 1;
         }
     }
@@ -219,7 +308,7 @@ s_seek_batch (sl_store_t *self, MDB_txn *txn, MDB_cursor *cur, uint32_t id, uint
     if (rc) {
         return sl_store_fail (self, txn, rc, "seeking the log");
     }
-    return s_blob_check (key, val, id, blob);
+    return sl_store_blob_check (key, val, id, blob);
 }
 
 //  --------------------------------------------------------------------------
@@ -276,7 +365,7 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
     if (count == 0 || (!records && len)) {
         return SL_EINVAL;
     }
-    if (len > UINT32_MAX - SL_BATCH_HEADER_SIZE) {
+    if (len > UINT32_MAX - SL_BATCH_HEADER_SIZE - SL_BATCH_CRC_SIZE) {
         return SL_ETOOBIG;
     }
     if (!self->wtxn) {
@@ -303,13 +392,15 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
     //  One put, no copy: reserve the value in the map and write into it.
     //  MDB_APPEND is cheap when this stream holds the greatest keys (the
     //  newest stream); otherwise the key goes in its place in the tree.
-    uint8_t kbuf[S_LOG_KEY_SIZE];
+    //  Every batch appended now carries a checksum (meta.next >= crc_from).
+    size_t size = SL_BATCH_HEADER_SIZE + len + SL_BATCH_CRC_SIZE;
+    uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
     s_log_key (kbuf, meta.id, meta.next);
-    MDB_val key = { S_LOG_KEY_SIZE, kbuf };
-    MDB_val val = { SL_BATCH_HEADER_SIZE + len, NULL };
+    MDB_val key = { SL_STORE_LOG_KEY_SIZE, kbuf };
+    MDB_val val = { size, NULL };
     rc = mdb_put (self->wtxn, self->db_log, &key, &val, MDB_RESERVE | MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
-        val.mv_size = SL_BATCH_HEADER_SIZE + len;
+        val.mv_size = size;
         val.mv_data = NULL;
         rc = mdb_put (self->wtxn, self->db_log, &key, &val, MDB_RESERVE | MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) {
@@ -326,9 +417,11 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
     if (len) {
         memcpy (out + SL_BATCH_HEADER_SIZE, records, len);
     }
+    size_t at = SL_BATCH_HEADER_SIZE + len;
+    sl_store_put_u32 (out + at, sl_crc32c (out, at));
     meta.next += count;
     meta.records += count;
-    meta.bytes += SL_BATCH_HEADER_SIZE + len;
+    meta.bytes += size;
     meta.last_ms = h.append_ms;
     rc = s_meta_put (self, stream, name_len, &meta);
     if (rc) {
@@ -415,7 +508,7 @@ sl_store_list (sl_store_t *self, sl_store_stream_fn *fn, void *ctx)
             break;
         }
         s_meta_t meta;
-        rc = s_meta_decode (&val, name, (int) len, &meta);
+        rc = sl_store_meta_decode (&val, name, (int) len, &meta);
         if (rc) {
             break;
         }
@@ -434,6 +527,33 @@ done:
     return rc;
 }
 
+//  A damaged batch met by a read: its range runs from its key to the next
+//  batch of the stream (its own count is not to be trusted), which the
+//  cursor finds. Counted on every read, logged once per batch.
+static void
+s_corrupt (sl_store_t *self, MDB_cursor *cur, const char *stream, const s_meta_t *meta,
+           uint64_t base)
+{
+    uint64_t to = meta->next;
+    MDB_val key, val;
+    if (mdb_cursor_get (cur, &key, &val, MDB_NEXT) == 0 && key.mv_size == SL_STORE_LOG_KEY_SIZE
+        && sl_store_get_u32 (key.mv_data) == meta->id) {
+        uint64_t next = sl_store_get_u64 ((const uint8_t *) key.mv_data + 4);
+        to = next > base && next < to ? next : to;
+    }
+    self->n_corrupt++;
+    self->corrupt_from = base;
+    self->corrupt_to = to > base ? to : base + 1;
+    if (self->corrupt_id != meta->id || self->corrupt_base != base) {
+        self->corrupt_id = meta->id;
+        self->corrupt_base = base;
+        sl_error (S_COMP, "stream %s: the batch at offsets %llu..%llu failed its checksum: not "
+                  "served (readers get ECORRUPT for it; run sluice-broker --check --data %s)",
+                  stream, (unsigned long long) base, (unsigned long long) self->corrupt_to - 1,
+                  self->dir);
+    }
+}
+
 int
 sl_store_read (sl_store_t *self, const char *stream, uint64_t offset, uint32_t max_records,
                uint64_t max_bytes, sl_store_blob_fn *fn, void *ctx, sl_stream_info_t *info)
@@ -447,6 +567,7 @@ sl_store_read (sl_store_t *self, const char *stream, uint64_t offset, uint32_t m
     if (rc) {
         return rc;
     }
+    sl_store_map_bounds (self);
     MDB_cursor *cur = NULL;
     s_meta_t meta;
     rc = s_meta_get (self, txn, stream, len, &meta);
@@ -477,19 +598,25 @@ sl_store_read (sl_store_t *self, const char *stream, uint64_t offset, uint32_t m
     while (rc == 1 && blob.base < meta.next) {
         uint64_t from = blob.base > offset ? blob.base : offset;
         uint64_t n = blob.base + blob.count - from;
-        //  Soft bounds, cut at a blob boundary: a blob that would pass one
-        //  is left for the next call, unless it is the first.
-        if (blobs > 0 && ((max_records && records + n > max_records)
-                          || (max_bytes && bytes + val.mv_size > max_bytes))) {
+        size_t size;
+        rc = sl_store_blob_verify (self, &meta, &val, blob.base, &size);
+        if (rc) {
             break;
         }
-        rc = fn (ctx, val.mv_data, val.mv_size);
+        //  Soft bounds, cut at a blob boundary: a blob that would pass one
+        //  is left for the next call, unless it is the first. Bytes are
+        //  those handed out (without the checksum).
+        if (blobs > 0 && ((max_records && records + n > max_records)
+                          || (max_bytes && bytes + size > max_bytes))) {
+            break;
+        }
+        rc = fn (ctx, val.mv_data, size);
         if (rc) {
             goto done;
         }
         blobs++;
         records += n;
-        bytes += val.mv_size;
+        bytes += size;
         if ((max_records && records >= max_records) || (max_bytes && bytes >= max_bytes)) {
             break;
         }
@@ -502,7 +629,15 @@ sl_store_read (sl_store_t *self, const char *stream, uint64_t offset, uint32_t m
             rc = sl_store_error (self, rc, "reading the log");
             goto done;
         }
-        rc = s_blob_check (&key, &val, meta.id, &blob);
+        rc = sl_store_blob_check (&key, &val, meta.id, &blob);
+    }
+    //  A damaged batch: what came before it is served; a read that starts
+    //  in it gets ECORRUPT, and the reader may go on after its range.
+    if (rc == SL_ECORRUPT) {
+        if (blob.base < meta.next) {
+            s_corrupt (self, cur, stream, &meta, blob.base);
+        }
+        rc = blobs || blob.base >= meta.next ? 0 : SL_ECORRUPT;
     }
     rc = rc < 0 ? rc : 0;
 done:
@@ -614,9 +749,9 @@ sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret
     }
     uint64_t gone = 0;
     while (meta.records > 0) {
-        uint8_t kbuf[S_LOG_KEY_SIZE];
+        uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
         s_log_key (kbuf, meta.id, meta.first);
-        MDB_val key = { S_LOG_KEY_SIZE, kbuf };
+        MDB_val key = { SL_STORE_LOG_KEY_SIZE, kbuf };
         MDB_val val;
         rc = mdb_cursor_get (cur, &key, &val, MDB_SET_KEY);
         if (rc && rc != MDB_NOTFOUND) {
@@ -624,7 +759,7 @@ sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret
             return sl_store_fail (self, self->wtxn, rc, "retention");
         }
         s_blob_t blob;
-        if (rc == MDB_NOTFOUND || s_blob_check (&key, &val, meta.id, &blob) != 1
+        if (rc == MDB_NOTFOUND || sl_store_blob_check (&key, &val, meta.id, &blob) != 1
             || blob.count > meta.records) {
             sl_error (S_COMP, "stream %s: no batch starts at first offset %llu: data is damaged",
                       stream, (unsigned long long) meta.first);

@@ -165,7 +165,7 @@ def _long_flags(program):
 
 
 @pytest.mark.parametrize("section,program,skip,renamed", [
-    ("broker", BROKER_BIN, {"help", "version"}, {}),
+    ("broker", BROKER_BIN, {"help", "version", "check"}, {}),
     ("sources", SOURCE_BIN, {"help", "version", "broker"}, {"name": "producer"}),
     ("groups", WORKER_BIN, {"help", "version", "broker", "group"}, {}),
     ("sinks", SINK_BIN, {"help", "version", "broker", "list"}, {"name": "reader"}),

@@ -142,7 +142,7 @@ s_secure (sl_broker_t *self, const sl_broker_config_t *config)
     else if (sl_curve_server (self->router, cert, SL_CURVE_DOMAIN)
              || sl_curve_server (self->pub, cert, SL_CURVE_DOMAIN_LIVE)
              || sl_curve_auth_watch (self->auth, self->router)
-             || sl_curve_auth_watch (self->auth, self->pub)) {
+             || sl_curve_auth_watch_cut (self->auth, self->pub)) {
         sl_error ("broker", "cannot make the sockets CURVE servers");
         rc = SL_EINVAL;
     }
@@ -372,64 +372,6 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
     //  Replies to a PUBLISH name its seq (docs/PROTOCOL.md §5.2).
     uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
     sl_broker_reply_error (self, peer, req, code, what ? what : sl_strerror (code), 0);
-}
-
-//  Security: the key that sent a request (ZAP's User-Id) must still be
-//  allowed and hold the right the request needs on its stream. A denial is
-//  answered with ERROR DENIED, logged once per key, right and stream, and
-//  counted. True when denied.
-static bool
-s_denied (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key)
-{
-    sl_right_t right = SL_RIGHT_READ;
-    const char *streams[2] = {NULL, NULL};
-    switch (msg->cmd) {
-    case SL_CMD_PUBLISH:
-        right = SL_RIGHT_PUBLISH;
-        streams[0] = msg->stream;
-        break;
-    case SL_CMD_SEEK:
-    case SL_CMD_FETCH:
-    case SL_CMD_COMMIT:
-        streams[0] = msg->stream;
-        break;
-    case SL_CMD_JOIN:
-        right = SL_RIGHT_WORK;
-        streams[0] = msg->in;
-        streams[1] = msg->out;
-        break;
-    default:
-        break;                  //  the key need only be allowed still
-    }
-    char name[256];
-    const char *why = NULL;
-    const char *stream = NULL;
-    int rc = sl_curve_auth_check (self->auth, key, right, streams[0], name, sizeof name, &why);
-    stream = streams[0];
-    if (rc == 0 && streams[1]) {
-        rc = sl_curve_auth_check (self->auth, key, right, streams[1], name, sizeof name, &why);
-        stream = streams[1];
-    }
-    if (rc == 0) {
-        return false;
-    }
-    self->n_denied++;
-    char text[SL_NAME_MAX + 384];
-    snprintf (text, sizeof text, "permission denied: key '%s': %s%s%s%s", name, why,
-              stream ? " ('" : "", stream ? stream : "", stream ? "')" : "");
-    char *seen = zsys_sprintf ("%s/%d/%s", key ? key : "", (int) right, stream ? stream : "");
-    if (seen && !zhashx_lookup (self->denied_logged, seen)) {
-        if (zhashx_size (self->denied_logged) >= BAD_PEERS_MAX) {
-            zhashx_purge (self->denied_logged);
-        }
-        zhashx_insert (self->denied_logged, seen, (void *) 1);
-        sl_warn ("broker", "%s %s: %s (logged once per key, right and stream)",
-                 sl_cmd_name (msg->cmd), stream ? stream : "", text);
-    }
-    zstr_free (&seen);
-    uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
-    sl_broker_reply_error (self, peer, req, SL_EDENIED, text, 0);
-    return true;
 }
 
 //  ---------------------------------------------------------------------
@@ -696,7 +638,8 @@ s_handle_one (sl_broker_t *self)
         s_malformed (self, peer, &msg, rc, NULL);
         goto done;
     }
-    if (self->auth && s_denied (self, peer, &msg, key)) {
+    char owner[SL_NAME_MAX + 1];
+    if (sl_rights_denied (self, peer, &msg, key, owner, sizeof owner)) {
         goto done;
     }
     sl_groups_seen (self->groups, peer, sl_mono_ms ());
@@ -739,6 +682,11 @@ s_handle_one (sl_broker_t *self)
         else if (msg.cmd == SL_CMD_JOIN || msg.cmd == SL_CMD_RESULT) {
             check = sl_groups_check (self->groups, &msg, data, &why);
         }
+        if (check == 0 && msg.cmd == SL_CMD_RESULT
+            && sl_rights_result (self, peer, &msg, key) != 0) {
+            zframe_destroy (&data);     //  answered (another key) or dropped (stale)
+            break;
+        }
         if (check) {
             zframe_destroy (&data);
             s_malformed (self, peer, &msg, check, why ? why : "a data frame is missing");
@@ -751,6 +699,8 @@ s_handle_one (sl_broker_t *self)
         p->msg = msg;
         sl_msg_init (&msg, SL_CMD_NONE);    //  ownership of any allocation moved
         p->data = data;
+        snprintf (p->key, sizeof p->key, "%s", key);
+        snprintf (p->owner, sizeof p->owner, "%s", owner);
         self->gathered_bytes += data ? zframe_size (data) : 0;
         break;
     }

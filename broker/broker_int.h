@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "groups.h"
+#include "rights.h"
 #include "sl_batch.h"
 #include "sl_proto.h"
 
@@ -35,6 +36,8 @@ typedef struct {
     sl_batch_header_t header;
     uint32_t appended;      //  records appended (0: duplicate, or not a PUBLISH)
     uint64_t next;          //  stream next after the append
+    char key[64];           //  the sender's CURVE key (Z85), "" without CURVE
+    char owner[SL_NAME_MAX + 1];   //  its key's name: PUBLISH binds the producer to it
 } pending_t;
 
 //  A stream appended to by the current group, and its first new offset.
@@ -72,6 +75,9 @@ struct _sl_broker_t {
     struct _sl_curve_auth_t *auth;
     zhashx_t *denied_logged;    //  "key/right/stream" denials already logged
     uint64_t n_denied;
+    //  Lease holders (rights.c): tokens keyed with a secret of this run.
+    uint8_t holder_secret[32];
+    bool holder_ready;
 };
 
 //  broker.c

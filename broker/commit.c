@@ -234,7 +234,10 @@ s_apply_all (sl_broker_t *self, zhashx_t *seqs, int64_t now_ms)
         p->appended = 0;
         switch (p->msg.cmd) {
         case SL_CMD_PUBLISH:
-            p->rc = s_apply_publish (self, p, seqs, now_ms);
+            p->rc = sl_rights_bind_producer (self, &p->msg, p->owner);
+            if (p->rc == 0) {
+                p->rc = s_apply_publish (self, p, seqs, now_ms);
+            }
             if (p->rc == 0 && p->appended) {
                 s_appended (self, p->msg.stream, &p->header);
             }
@@ -245,8 +248,12 @@ s_apply_all (sl_broker_t *self, zhashx_t *seqs, int64_t now_ms)
             break;
         case SL_CMD_JOIN:
         case SL_CMD_RESULT:
-            p->rc = sl_groups_apply (self->groups, p->peer, &p->msg, p->data, now_ms,
+        {
+            sl_holder_t holder;
+            sl_rights_holder (self, p->peer, p->key, &holder);
+            p->rc = sl_groups_apply (self->groups, p->peer, &p->msg, p->data, &holder, now_ms,
                                      s_appended, self);
+        }
             break;
         default:
             p->rc = SL_ECOMMAND;

@@ -17,6 +17,7 @@
 
 #include "sl_batch.h"
 #include "sl_curve.h"
+#include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_mp.h"
@@ -210,7 +211,15 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         zsock_set_ipv6 (self->router, 1);
         zsock_set_ipv6 (self->pub, 1);
     }
-    if (zsock_bind (self->router, "%s", config->listen) < 0) {
+    //  Checked and with a host name resolved: ZeroMQ would take a name to
+    //  bind for a network interface (sl_endpoint.h).
+    char listen[SL_ENDPOINT_MAX + 64], why[400];
+    if (sl_endpoint_bind_form (config->listen, listen, sizeof listen, why, sizeof why)) {
+        sl_error ("broker", "--listen: %s", why);
+        *err = SL_EINVAL;
+        goto fail;
+    }
+    if (zsock_bind (self->router, "%s", listen) < 0) {
         sl_error ("broker", "cannot listen on %s: %s", config->listen, zmq_strerror (zmq_errno ()));
         *err = SL_EINVAL;
         goto fail;
@@ -219,7 +228,11 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
 
     char bind[300], advert[300];
     if (config->pub) {
-        snprintf (bind, sizeof bind, "%s", config->pub);
+        if (sl_endpoint_bind_form (config->pub, bind, sizeof bind, why, sizeof why)) {
+            sl_error ("broker", "--pub: %s", why);
+            *err = SL_EINVAL;
+            goto fail;
+        }
         snprintf (advert, sizeof advert, "%s", config->pub);
     }
     else if (s_derive_pub (self->endpoint, bind, sizeof bind, advert, sizeof advert)) {

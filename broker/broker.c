@@ -382,8 +382,13 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
                  hex, sl_cmd_name (msg->cmd), sl_strerror (code), what ? what : "");
     }
     zstr_free (&hex);
-    //  Replies to a PUBLISH name its seq (docs/PROTOCOL.md §5.2).
-    uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
+    //  Replies to a PUBLISH name its seq, its stream and producer; to a
+    //  RESULT its lease (docs/PROTOCOL.md §5.2, §14.2).
+    if (msg->cmd == SL_CMD_PUBLISH) {
+        sl_broker_reply_publish_error (self, peer, msg, code, what, 0);
+        return;
+    }
+    uint64_t req = msg->cmd == SL_CMD_RESULT ? msg->lease : msg->req;
     sl_broker_reply_error (self, peer, req, code, what ? what : sl_strerror (code), 0);
 }
 
@@ -481,6 +486,12 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     pos.next = info.next;
     pos.found = true;
     uint64_t offset = info.first;
+    //  An offset or a count cannot be negative; a time before 1970 can.
+    if (msg->value < 0 && (msg->from == SL_FROM_OFFSET || msg->from == SL_FROM_LAST)) {
+        sl_broker_reply_error (self, peer, msg->req, SL_EINVAL,
+                               "SEEK offset and last take a value >= 0", 0);
+        return;
+    }
     uint64_t value = msg->value < 0 ? 0 : (uint64_t) msg->value;
     switch (msg->from) {
     case SL_FROM_BEGINNING:

@@ -91,6 +91,10 @@ void sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *s
                           uint64_t seq);
 
 //  commit.c
+//  ERROR for a PUBLISH: req = its seq, with its stream and producer, so that
+//  the client can tell it from the answer to another request (PROTOCOL §5.2).
+void sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,
+                                    int code, const char *text, uint64_t seq);
 int sl_broker_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data,
                              const char **why);
 void sl_broker_commit_group (sl_broker_t *self);

@@ -49,9 +49,11 @@ s_deny (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key,
     zstr_free (&seen);
     //  PUBLISH errors carry the batch's seq, RESULT errors the lease id
     //  (docs/PROTOCOL.md §5.2, §14.2): neither command has a req.
-    uint64_t req = msg->cmd == SL_CMD_PUBLISH  ? msg->seq
-                   : msg->cmd == SL_CMD_RESULT ? msg->lease
-                                               : msg->req;
+    if (msg->cmd == SL_CMD_PUBLISH) {
+        sl_broker_reply_publish_error (self, peer, msg, SL_EDENIED, text, 0);
+        return;
+    }
+    uint64_t req = msg->cmd == SL_CMD_RESULT ? msg->lease : msg->req;
     sl_broker_reply_error (self, peer, req, SL_EDENIED, text, 0);
 }
 

@@ -162,7 +162,8 @@ zmsg_t *sl_msg_encode(const sl_msg_t *msg);
 //  Returns 0 or SL_EPROTO / SL_EVERSION / SL_ECOMMAND / SL_ETOOBIG /
 //  SL_ENAME (or SL_ENOMEM); msg->cmd and msg->req are filled whenever they
 //  could be read, so that the error reply can name the request (and
-//  msg->seq too, which names a failed PUBLISH); other fields are zero after
+//  msg->seq and msg->lease too, which name a failed PUBLISH or RESULT);
+//  other fields are zero after
 //  a failure. msg must be initialised (sl_msg_init): it is reset first, so
 //  a msg may be reused for decode after decode. Optional fields absent on
 //  the wire read as 0. zmsg is not destroyed; on failure what is left in it

@@ -658,6 +658,12 @@ s_handle_one (sl_broker_t *self)
     sl_msg_t msg;
     sl_msg_init (&msg, SL_CMD_NONE);
     int rc = sl_msg_decode (zmsg, &msg);
+    if (sl_cmd_from_broker (msg.cmd)) {
+        //  The direction is part of the command (PROTOCOL §5.1): ECOMMAND
+        //  whether or not the body would have decoded.
+        s_malformed (self, peer, &msg, SL_ECOMMAND, "a broker-to-client command");
+        goto done;
+    }
     if (rc) {
         s_malformed (self, peer, &msg, rc, NULL);
         goto done;

@@ -180,6 +180,16 @@ sl_cmd_name (sl_cmd_t cmd)
     return row ? row->name : "UNKNOWN";
 }
 
+bool
+sl_cmd_from_broker (sl_cmd_t cmd)
+{
+    const uint32_t from_broker = S_BIT (WELCOME) | S_BIT (CONFIRM) | S_BIT (POSITION)
+                                 | S_BIT (RECORDS) | S_BIT (COMMITTED) | S_BIT (STREAMS)
+                                 | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (LIVE) | S_BIT (JOINED)
+                                 | S_BIT (WORK);
+    return cmd > SL_CMD_NONE && cmd <= SL_CMD_LEAVE && (from_broker & (1u << cmd));
+}
+
 void
 sl_msg_init (sl_msg_t *msg, sl_cmd_t cmd)
 {

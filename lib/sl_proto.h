@@ -139,6 +139,10 @@ void sl_msg_reset(sl_msg_t *msg);
 //  "PUBLISH"; "UNKNOWN" for codes not in the table.
 const char *sl_cmd_name(sl_cmd_t cmd);
 
+//  True for the commands only the broker sends (docs/PROTOCOL.md §5.1):
+//  the broker answers them ECOMMAND whatever their body holds.
+bool sl_cmd_from_broker(sl_cmd_t cmd);
+
 //  Appends a stream entry to a STREAMS message. 0 or SL_ENOMEM.
 int sl_msg_add_stream(sl_msg_t *msg, const sl_stream_info_t *info);
 //  Appends a failed entry to a RESULT message (final false; set

@@ -261,4 +261,20 @@ Test (conform, a_command_sent_the_wrong_way_still_decodes_for_its_error)
     cr_assert_eq (s_decode (SL_CMD_PONG, &b, 0, &msg), 0);
     cr_expect_eq (msg.cmd, SL_CMD_PONG);
     cr_expect_eq (msg.req, 3);
+    //  Which commands only the broker sends.
+    const sl_cmd_t broker_only[] = {SL_CMD_WELCOME, SL_CMD_CONFIRM, SL_CMD_POSITION,
+                                    SL_CMD_RECORDS, SL_CMD_COMMITTED, SL_CMD_STREAMS,
+                                    SL_CMD_PONG, SL_CMD_ERROR, SL_CMD_LIVE, SL_CMD_JOINED,
+                                    SL_CMD_WORK};
+    const sl_cmd_t client_sends[] = {SL_CMD_HELLO, SL_CMD_PUBLISH, SL_CMD_SEEK, SL_CMD_FETCH,
+                                     SL_CMD_COMMIT, SL_CMD_LIST, SL_CMD_PING, SL_CMD_JOIN,
+                                     SL_CMD_RESULT, SL_CMD_LEAVE};
+    for (size_t i = 0; i < sizeof broker_only / sizeof broker_only[0]; i++) {
+        cr_expect (sl_cmd_from_broker (broker_only[i]), "%s", sl_cmd_name (broker_only[i]));
+    }
+    for (size_t i = 0; i < sizeof client_sends / sizeof client_sends[0]; i++) {
+        cr_expect (!sl_cmd_from_broker (client_sends[i]), "%s", sl_cmd_name (client_sends[i]));
+    }
+    cr_expect (!sl_cmd_from_broker (SL_CMD_NONE));
+    cr_expect (!sl_cmd_from_broker ((sl_cmd_t) 0x7f));
 }

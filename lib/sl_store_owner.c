@@ -57,12 +57,15 @@ sl_store_owner_get (sl_store_t *self, const char *producer, char *owner, size_t 
     else if (rc) {
         rc = sl_store_fail (self, txn, rc, "producer owner");
     }
-    else if (val.mv_size == 0 || val.mv_size >= owner_size
+    else if (val.mv_size == 0 || val.mv_size > SL_STORE_OWNER_MAX
              || memchr (val.mv_data, 0, val.mv_size)) {
         //  Stored bytes are not trusted: an owner that cannot be a key
         //  name is damage, not a name to compare with.
         sl_error ("store", "the owner of producer '%s' is damaged", producer);
         rc = SL_ESTORE;
+    }
+    else if (val.mv_size >= owner_size) {
+        rc = SL_ETOOBIG;            //  the caller's buffer, not the data
     }
     else {
         memcpy (owner, val.mv_data, val.mv_size);

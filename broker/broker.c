@@ -17,6 +17,7 @@
 
 #include "sl_batch.h"
 #include "sl_curve.h"
+#include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_mp.h"
@@ -142,7 +143,7 @@ s_secure (sl_broker_t *self, const sl_broker_config_t *config)
     else if (sl_curve_server (self->router, cert, SL_CURVE_DOMAIN)
              || sl_curve_server (self->pub, cert, SL_CURVE_DOMAIN_LIVE)
              || sl_curve_auth_watch (self->auth, self->router)
-             || sl_curve_auth_watch (self->auth, self->pub)) {
+             || sl_curve_auth_watch_cut (self->auth, self->pub)) {
         sl_error ("broker", "cannot make the sockets CURVE servers");
         rc = SL_EINVAL;
     }
@@ -210,7 +211,15 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         zsock_set_ipv6 (self->router, 1);
         zsock_set_ipv6 (self->pub, 1);
     }
-    if (zsock_bind (self->router, "%s", config->listen) < 0) {
+    //  Checked and with a host name resolved: ZeroMQ would take a name to
+    //  bind for a network interface (sl_endpoint.h).
+    char listen[SL_ENDPOINT_MAX + 64], why[400];
+    if (sl_endpoint_bind_form (config->listen, listen, sizeof listen, why, sizeof why)) {
+        sl_error ("broker", "--listen: %s", why);
+        *err = SL_EINVAL;
+        goto fail;
+    }
+    if (zsock_bind (self->router, "%s", listen) < 0) {
         sl_error ("broker", "cannot listen on %s: %s", config->listen, zmq_strerror (zmq_errno ()));
         *err = SL_EINVAL;
         goto fail;
@@ -219,7 +228,11 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
 
     char bind[300], advert[300];
     if (config->pub) {
-        snprintf (bind, sizeof bind, "%s", config->pub);
+        if (sl_endpoint_bind_form (config->pub, bind, sizeof bind, why, sizeof why)) {
+            sl_error ("broker", "--pub: %s", why);
+            *err = SL_EINVAL;
+            goto fail;
+        }
         snprintf (advert, sizeof advert, "%s", config->pub);
     }
     else if (s_derive_pub (self->endpoint, bind, sizeof bind, advert, sizeof advert)) {
@@ -369,67 +382,14 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
                  hex, sl_cmd_name (msg->cmd), sl_strerror (code), what ? what : "");
     }
     zstr_free (&hex);
-    //  Replies to a PUBLISH name its seq (docs/PROTOCOL.md §5.2).
-    uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
+    //  Replies to a PUBLISH name its seq, its stream and producer; to a
+    //  RESULT its lease (docs/PROTOCOL.md §5.2, §14.2).
+    if (msg->cmd == SL_CMD_PUBLISH) {
+        sl_broker_reply_publish_error (self, peer, msg, code, what, 0);
+        return;
+    }
+    uint64_t req = msg->cmd == SL_CMD_RESULT ? msg->lease : msg->req;
     sl_broker_reply_error (self, peer, req, code, what ? what : sl_strerror (code), 0);
-}
-
-//  Security: the key that sent a request (ZAP's User-Id) must still be
-//  allowed and hold the right the request needs on its stream. A denial is
-//  answered with ERROR DENIED, logged once per key, right and stream, and
-//  counted. True when denied.
-static bool
-s_denied (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key)
-{
-    sl_right_t right = SL_RIGHT_READ;
-    const char *streams[2] = {NULL, NULL};
-    switch (msg->cmd) {
-    case SL_CMD_PUBLISH:
-        right = SL_RIGHT_PUBLISH;
-        streams[0] = msg->stream;
-        break;
-    case SL_CMD_SEEK:
-    case SL_CMD_FETCH:
-    case SL_CMD_COMMIT:
-        streams[0] = msg->stream;
-        break;
-    case SL_CMD_JOIN:
-        right = SL_RIGHT_WORK;
-        streams[0] = msg->in;
-        streams[1] = msg->out;
-        break;
-    default:
-        break;                  //  the key need only be allowed still
-    }
-    char name[256];
-    const char *why = NULL;
-    const char *stream = NULL;
-    int rc = sl_curve_auth_check (self->auth, key, right, streams[0], name, sizeof name, &why);
-    stream = streams[0];
-    if (rc == 0 && streams[1]) {
-        rc = sl_curve_auth_check (self->auth, key, right, streams[1], name, sizeof name, &why);
-        stream = streams[1];
-    }
-    if (rc == 0) {
-        return false;
-    }
-    self->n_denied++;
-    char text[SL_NAME_MAX + 384];
-    snprintf (text, sizeof text, "permission denied: key '%s': %s%s%s%s", name, why,
-              stream ? " ('" : "", stream ? stream : "", stream ? "')" : "");
-    char *seen = zsys_sprintf ("%s/%d/%s", key ? key : "", (int) right, stream ? stream : "");
-    if (seen && !zhashx_lookup (self->denied_logged, seen)) {
-        if (zhashx_size (self->denied_logged) >= BAD_PEERS_MAX) {
-            zhashx_purge (self->denied_logged);
-        }
-        zhashx_insert (self->denied_logged, seen, (void *) 1);
-        sl_warn ("broker", "%s %s: %s (logged once per key, right and stream)",
-                 sl_cmd_name (msg->cmd), stream ? stream : "", text);
-    }
-    zstr_free (&seen);
-    uint64_t req = msg->cmd == SL_CMD_PUBLISH ? msg->seq : msg->req;
-    sl_broker_reply_error (self, peer, req, SL_EDENIED, text, 0);
-    return true;
 }
 
 //  ---------------------------------------------------------------------
@@ -526,6 +486,12 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     pos.next = info.next;
     pos.found = true;
     uint64_t offset = info.first;
+    //  An offset or a count cannot be negative; a time before 1970 can.
+    if (msg->value < 0 && (msg->from == SL_FROM_OFFSET || msg->from == SL_FROM_LAST)) {
+        sl_broker_reply_error (self, peer, msg->req, SL_EINVAL,
+                               "SEEK offset and last take a value >= 0", 0);
+        return;
+    }
     uint64_t value = msg->value < 0 ? 0 : (uint64_t) msg->value;
     switch (msg->from) {
     case SL_FROM_BEGINNING:
@@ -704,11 +670,18 @@ s_handle_one (sl_broker_t *self)
     sl_msg_t msg;
     sl_msg_init (&msg, SL_CMD_NONE);
     int rc = sl_msg_decode (zmsg, &msg);
+    if (sl_cmd_from_broker (msg.cmd)) {
+        //  The direction is part of the command (PROTOCOL §5.1): ECOMMAND
+        //  whether or not the body would have decoded.
+        s_malformed (self, peer, &msg, SL_ECOMMAND, "a broker-to-client command");
+        goto done;
+    }
     if (rc) {
         s_malformed (self, peer, &msg, rc, NULL);
         goto done;
     }
-    if (self->auth && s_denied (self, peer, &msg, key)) {
+    char owner[SL_NAME_MAX + 1];
+    if (sl_rights_denied (self, peer, &msg, key, owner, sizeof owner)) {
         goto done;
     }
     sl_groups_seen (self->groups, peer, sl_mono_ms ());
@@ -751,6 +724,11 @@ s_handle_one (sl_broker_t *self)
         else if (msg.cmd == SL_CMD_JOIN || msg.cmd == SL_CMD_RESULT) {
             check = sl_groups_check (self->groups, &msg, data, &why);
         }
+        if (check == 0 && msg.cmd == SL_CMD_RESULT
+            && sl_rights_result (self, peer, &msg, key) != 0) {
+            zframe_destroy (&data);     //  answered (another key) or dropped (stale)
+            break;
+        }
         if (check) {
             zframe_destroy (&data);
             s_malformed (self, peer, &msg, check, why ? why : "a data frame is missing");
@@ -763,6 +741,8 @@ s_handle_one (sl_broker_t *self)
         p->msg = msg;
         sl_msg_init (&msg, SL_CMD_NONE);    //  ownership of any allocation moved
         p->data = data;
+        snprintf (p->key, sizeof p->key, "%s", key);
+        snprintf (p->owner, sizeof p->owner, "%s", owner);
         self->gathered_bytes += data ? zframe_size (data) : 0;
         break;
     }

@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "groups.h"
+#include "rights.h"
 #include "sl_batch.h"
 #include "sl_proto.h"
 
@@ -35,6 +36,8 @@ typedef struct {
     sl_batch_header_t header;
     uint32_t appended;      //  records appended (0: duplicate, or not a PUBLISH)
     uint64_t next;          //  stream next after the append
+    char key[64];           //  the sender's CURVE key (Z85), "" without CURVE
+    char owner[SL_NAME_MAX + 1];   //  its key's name: PUBLISH binds the producer to it
 } pending_t;
 
 //  A stream appended to by the current group, and its first new offset.
@@ -72,6 +75,9 @@ struct _sl_broker_t {
     struct _sl_curve_auth_t *auth;
     zhashx_t *denied_logged;    //  "key/right/stream" denials already logged
     uint64_t n_denied;
+    //  Lease holders (rights.c): tokens keyed with a secret of this run.
+    uint8_t holder_secret[32];
+    bool holder_ready;
 };
 
 //  broker.c
@@ -85,6 +91,10 @@ void sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *s
                           uint64_t seq);
 
 //  commit.c
+//  ERROR for a PUBLISH: req = its seq, with its stream and producer, so that
+//  the client can tell it from the answer to another request (PROTOCOL §5.2).
+void sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,
+                                    int code, const char *text, uint64_t seq);
 int sl_broker_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data,
                              const char **why);
 void sl_broker_commit_group (sl_broker_t *self);

@@ -33,15 +33,34 @@ sl_broker_pending_clear (sl_broker_t *self)
     self->n_touched = 0;
 }
 
+void
+sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code,
+                               const char *text, uint64_t seq)
+{
+    sl_msg_t err;
+    sl_msg_init (&err, SL_CMD_ERROR);
+    err.req = msg->seq;
+    err.code = code < 0 ? -code : code;
+    snprintf (err.text, sizeof err.text, "%s", text ? text : sl_strerror (code));
+    err.seq = seq;
+    //  Only what decoded as valid names is echoed: the encoder refuses
+    //  anything else, and the error must still go out.
+    snprintf (err.stream, sizeof err.stream, "%s", msg->stream);
+    snprintf (err.name, sizeof err.name, "%s", msg->name);
+    sl_broker_reply (self, peer, &err);
+}
+
 //  Checks a PUBLISH before it may join the group: limits, then every
 //  record of the batch. Returns 0 or an error code with *why.
 int
 sl_broker_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data, const char **why)
 {
     size_t size = zframe_size (data);
+    //  Forbidden values of the right type are EINVAL, limits ETOOBIG, a
+    //  sum past 2^64 ERANGE (docs/PROTOCOL.md §5.3).
     if (msg->count == 0 || msg->seq == 0) {
         *why = "PUBLISH needs count >= 1 and seq >= 1";
-        return SL_EPROTO;
+        return SL_EINVAL;
     }
     if (msg->count > self->config.max_batch_records) {
         *why = "too many records in one batch";
@@ -53,7 +72,7 @@ sl_broker_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data,
     }
     if (msg->seq > UINT64_MAX - msg->count) {
         *why = "sequence overflows";
-        return SL_EPROTO;
+        return SL_ERANGE;
     }
     int rc = sl_batch_validate (zframe_data (data), size, msg->count, self->config.max_depth);
     if (rc) {
@@ -234,7 +253,10 @@ s_apply_all (sl_broker_t *self, zhashx_t *seqs, int64_t now_ms)
         p->appended = 0;
         switch (p->msg.cmd) {
         case SL_CMD_PUBLISH:
-            p->rc = s_apply_publish (self, p, seqs, now_ms);
+            p->rc = sl_rights_bind_producer (self, &p->msg, p->owner);
+            if (p->rc == 0) {
+                p->rc = s_apply_publish (self, p, seqs, now_ms);
+            }
             if (p->rc == 0 && p->appended) {
                 s_appended (self, p->msg.stream, &p->header);
             }
@@ -245,8 +267,12 @@ s_apply_all (sl_broker_t *self, zhashx_t *seqs, int64_t now_ms)
             break;
         case SL_CMD_JOIN:
         case SL_CMD_RESULT:
-            p->rc = sl_groups_apply (self->groups, p->peer, &p->msg, p->data, now_ms,
+        {
+            sl_holder_t holder;
+            sl_rights_holder (self, p->peer, p->key, &holder);
+            p->rc = sl_groups_apply (self->groups, p->peer, &p->msg, p->data, &holder, now_ms,
                                      s_appended, self);
+        }
             break;
         default:
             p->rc = SL_ECOMMAND;
@@ -356,9 +382,11 @@ sl_broker_commit_group (sl_broker_t *self)
         switch (p->msg.cmd) {
         case SL_CMD_PUBLISH: {
             if (prc) {
-                const char *text = prc == SL_ESEQ ? "sequence gap: resend from seq" : NULL;
+                char text[64];
                 uint64_t expected = prc == SL_ESEQ ? p->acked + 1 : 0;
-                sl_broker_reply_error (self, p->peer, p->msg.seq, prc, text, expected);
+                snprintf (text, sizeof text, "sequence gap: expected seq %" PRIu64, expected);
+                sl_broker_reply_publish_error (self, p->peer, &p->msg, prc,
+                                               prc == SL_ESEQ ? text : NULL, expected);
                 break;
             }
             if (p->appended) {

@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "sl_error.h"
 #include "sl_group.h"
@@ -47,6 +48,27 @@ struct _sl_groups_t {
     uint64_t n_dropped;
     uint64_t n_dead;
 };
+
+//  A random seed for a group's lease ids (sl_group_set_lease_seed), so that
+//  ids do not count 1, 2, 3 in every group. Not a credential: RESULTs are
+//  checked against the lease's holder (rights.c).
+static uint64_t
+s_seed (void)
+{
+    uint64_t seed = 0;
+    if (getrandom (&seed, sizeof seed, 0) != (ssize_t) sizeof seed || seed == 0) {
+        seed = (uint64_t) sl_now_ms () | 1;
+    }
+    return seed;
+}
+
+int
+sl_groups_lease_holder (sl_groups_t *self, const char *group, uint64_t lease,
+                        sl_holder_t *holder)
+{
+    entry_t *entry = zhashx_lookup (self->groups, group);
+    return entry ? sl_group_lease_holder (entry->group, lease, holder) : SL_ENOTFOUND;
+}
 
 static void
 s_entry_destroy (void **item)
@@ -118,6 +140,7 @@ s_load_one (void *ctx, const char *name, const uint8_t *data, size_t len)
         return SL_ENOMEM;
     }
     entry->group = group;
+    sl_group_set_lease_seed (group, s_seed ());
     zhashx_update (self->groups, name, entry);
     sl_info ("groups", "group '%s' resumes at offset %" PRIu64 " of '%s'", name,
              sl_group_checkpoint (group), sl_group_config (group)->in);
@@ -259,7 +282,7 @@ s_save (sl_groups_t *self, entry_t *entry)
 //  Group logic runs on the monotonic clock (leases, liveness); now_ms, the
 //  wall clock, is only for what is stored.
 static int
-s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
+s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_holder_t *holder)
 {
     entry_t *entry = s_lookup (self, msg->group);
     if (!entry) {
@@ -285,6 +308,7 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
             free (entry);
             return SL_ENOMEM;
         }
+        sl_group_set_lease_seed (entry->group, s_seed ());
         entry->created = true;
         entry->touched = true;
         zhashx_update (self->groups, msg->group, entry);
@@ -301,9 +325,9 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
             return rc;
         }
     }
-    int rc = sl_group_join (entry->group, zframe_data (peer), zframe_size (peer), msg->member,
-                            msg->window ? msg->window : DEFAULT_WINDOW,
-                            msg->batch ? msg->batch : DEFAULT_BATCH, sl_mono_ms ());
+    int rc = sl_group_join_as (entry->group, zframe_data (peer), zframe_size (peer), msg->member,
+                               msg->window ? msg->window : DEFAULT_WINDOW,
+                               msg->batch ? msg->batch : DEFAULT_BATCH, sl_mono_ms (), holder);
     if (rc == 0) {
         entry->joined_ok = true;
     }
@@ -462,10 +486,11 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
 
 int
 sl_groups_apply (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, zframe_t *data,
-                 int64_t now_ms, sl_groups_appended_fn *appended, void *ctx)
+                 const sl_holder_t *holder, int64_t now_ms, sl_groups_appended_fn *appended,
+                 void *ctx)
 {
     if (msg->cmd == SL_CMD_JOIN) {
-        return s_apply_join (self, peer, msg);
+        return s_apply_join (self, peer, msg, holder);
     }
     return s_apply_result (self, msg, data, now_ms, appended, ctx);
 }

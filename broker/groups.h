@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sl_batch.h"
+#include "sl_group.h"
 #include "sl_proto.h"
 #include "sl_store.h"
 
@@ -39,8 +40,14 @@ int sl_groups_check(sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, cons
 //  after a successful commit, end(false) restores every snapshot (the
 //  transaction was aborted or will be redone).
 void sl_groups_begin(sl_groups_t *self);
+//  holder: who sent msg (rights.h); a JOIN's member is handed leases as it.
 int sl_groups_apply(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, zframe_t *data,
-                    int64_t now_ms, sl_groups_appended_fn *appended, void *ctx);
+                    const sl_holder_t *holder, int64_t now_ms, sl_groups_appended_fn *appended,
+                    void *ctx);
+
+//  The holder of a group's live or remembered lease: 0 or SL_ENOTFOUND.
+int sl_groups_lease_holder(sl_groups_t *self, const char *group, uint64_t lease,
+                           sl_holder_t *holder);
 void sl_groups_end(sl_groups_t *self, bool committed);
 
 //  Dead letters produced by lease expiries (records whose every delivery

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
@@ -49,6 +50,8 @@ static const sl_opt_t s_opts[] = {
     {NULL, 0, NULL, NULL, false},
 };
 
+static char s_why[400];       //  an endpoint's message (sl_endpoint_check)
+
 static int
 s_apply (void *ctx, int index, const char *arg, const char **why)
 {
@@ -59,10 +62,15 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         config->data_dir = arg;
         break;
     case OPT_LISTEN:
-        config->listen = arg;
-        break;
     case OPT_PUB:
-        config->pub = arg;
+        rc = sl_endpoint_check (arg, SL_ENDPOINT_BIND, s_why, sizeof s_why);
+        *why = s_why;
+        if (index == OPT_LISTEN) {
+            config->listen = arg;
+        }
+        else {
+            config->pub = arg;
+        }
         break;
     case OPT_FSYNC:
         config->fsync = true;

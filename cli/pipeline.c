@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "pipeline_int.h"
+#include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_util.h"
 
@@ -627,8 +628,16 @@ sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size)
                 || s_default (&ctx, s, "listen", S_DEFAULT_LISTEN)) {
                 return SL_ENOMEM;
             }
-            s_client_endpoint (s_find_opt (s, "listen")->values[0], self->endpoint,
-                               sizeof self->endpoint);
+        {
+            //  Checked here, so that `sluice run` names a bad address before
+            //  it starts anything (and never reports one the broker wrapped).
+            char why[400];
+            const char *listen = s_find_opt (s, "listen")->values[0];
+            if (sl_endpoint_check (listen, SL_ENDPOINT_BIND, why, sizeof why)) {
+                return s_fail (&ctx, &at, "broker 'listen': %s", why, NULL);
+            }
+            s_client_endpoint (listen, self->endpoint, sizeof self->endpoint);
+        }
             break;
         case SL_STAGE_SOURCE: {
             missing = s_find_opt (s, "stream") ? NULL : "stream";

@@ -40,8 +40,11 @@
 typedef enum {
     SL_RIGHT_PUBLISH = 0,   //  PUBLISH to a stream
     SL_RIGHT_READ = 1,      //  SEEK, FETCH, COMMIT (reader checkpoints), live feed
-    SL_RIGHT_WORK = 2,      //  JOIN a group: its input and output streams
+    SL_RIGHT_WORK = 2,      //  JOIN (and so create) a group: matched against the group's name
+    SL_RIGHT_MANAGE = 3,    //  administer a group or stream by name (delete a group, ...)
 } sl_right_t;
+
+#define SL_RIGHT_COUNT 4
 
 //  Loads a key pair: path is NAME.key_secret (NAME.key is accepted and its
 //  _secret sibling read). Warns when the file can be read by group or
@@ -96,6 +99,21 @@ int sl_curve_auth_check(sl_curve_auth_t *self, const char *key, sl_right_t right
 //  it before every handshake and four times a second). Returns the number
 //  of keys allowed.
 size_t sl_curve_auth_reload(sl_curve_auth_t *self);
+
+//  Like sl_curve_auth_watch, and also tracks sock's accepted connections:
+//  when a key loses its access (its file removed, or its read right
+//  restricted), every connection of sock is shut down (shutdown(2)), so
+//  that allowed peers reconnect and pass the handshake again while the
+//  revoked key is refused at its new one. ZAP runs only at the handshake
+//  and the live feed (PUB) cannot say which connection holds which key, so
+//  all of them are cut; readers refill what they miss from the log (§6.4).
+//  Use it for the live feed; watch the command socket with
+//  sl_curve_auth_watch (requests there are checked one by one). 0 or
+//  SL_EINVAL.
+int sl_curve_auth_watch_cut(sl_curve_auth_t *self, zsock_t *sock);
+
+//  Connections cut so far because a key was revoked.
+uint64_t sl_curve_auth_cut(sl_curve_auth_t *self);
 
 //  Connections refused so far (ZAP denials and failed handshakes seen).
 uint64_t sl_curve_auth_refused(sl_curve_auth_t *self);

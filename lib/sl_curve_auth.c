@@ -42,7 +42,7 @@
 #define S_SUMMARY_MS       60000     //  failed-handshake summaries, at most this often
 #define S_RIGHTS_MAX       1024      //  longest rights value kept
 
-static const char *s_right_names[] = {"publish", "read", "work"};
+static const char *s_right_names[SL_RIGHT_COUNT] = {"publish", "read", "work", "manage"};
 
 //  ---------------------------------------------------------------------
 //  The allow table
@@ -50,7 +50,7 @@ static const char *s_right_names[] = {"publish", "read", "work"};
 typedef struct {
     char name[SL_CURVE_NAME_MAX + 1];
     bool restricted;            //  some right is listed: the others are denied
-    char *rights[3];            //  patterns per sl_right_t; NULL = none (when restricted)
+    char *rights[SL_RIGHT_COUNT];   //  patterns per sl_right_t; NULL = none (when restricted)
 } s_entry_t;
 
 static void
@@ -58,7 +58,7 @@ s_entry_destroy (s_entry_t **self_p)
 {
     s_entry_t *self = *self_p;
     if (self) {
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < SL_RIGHT_COUNT; i++) {
             free (self->rights[i]);
         }
         free (self);
@@ -74,8 +74,38 @@ struct _sl_curve_auth_t {
     bool loaded;
     bool unreadable;            //  the directory could not be read (logged once)
     uint64_t refused;
+    uint64_t revoked;           //  revocations seen (a key lost access): cut generation
+    uint64_t cut;               //  connections cut on revocations
     zactor_t *actor;
 };
+
+//  Whether entry may hold a live-feed (PUB) connection: any key mode, a key
+//  with every right, or read = "*".
+static bool
+s_live_ok (const s_entry_t *entry)
+{
+    return !entry->restricted
+           || (entry->rights[SL_RIGHT_READ] && streq (entry->rights[SL_RIGHT_READ], "*"));
+}
+
+//  Keys of old that lost access in new: removed, or no longer allowed on
+//  the live feed. Their open connections must go (sl_curve_auth_watch_cut).
+static size_t
+s_count_revoked (zhashx_t *old, zhashx_t *new)
+{
+    size_t n = 0;
+    if (!old) {
+        return 0;
+    }
+    for (s_entry_t *entry = zhashx_first (old); entry; entry = zhashx_next (old)) {
+        const char *key = zhashx_cursor (old);
+        s_entry_t *now = new ? zhashx_lookup (new, key) : NULL;
+        if (!now || (s_live_ok (entry) && !s_live_ok (now))) {
+            n++;
+        }
+    }
+    return n;
+}
 
 //  An order-independent fingerprint of the directory: a change of any
 //  entry's name, size, inode, mtime or ctime (in nanoseconds) changes it.
@@ -167,7 +197,7 @@ s_table_load (const char *dir_path)
         bool ok = entry != NULL;
         if (entry) {
             strcpy (entry->name, name);
-            for (int r = 0; r < 3; r++) {
+            for (int r = 0; r < SL_RIGHT_COUNT; r++) {
                 const char *value = zcert_meta (cert, s_right_names[r]);
                 if (value) {
                     entry->restricted = true;
@@ -220,8 +250,9 @@ s_reload_locked (sl_curve_auth_t *self)
                      "until it can be read again", self->allow_dir, strerror (errno));
             self->unreadable = true;
         }
-        if (self->table) {
+        if (self->table && zhashx_size (self->table)) {
             zhashx_purge (self->table);
+            self->revoked++;
         }
         self->loaded = false;
         return;
@@ -232,6 +263,12 @@ s_reload_locked (sl_curve_auth_t *self)
         return;                 //  out of memory: keep the old table, try again
     }
     size_t before = self->table ? zhashx_size (self->table) : 0;
+    size_t revoked = s_count_revoked (self->table, table);
+    if (revoked) {
+        self->revoked++;
+        sl_info ("curve", "%zu key(s) lost their access: their connections are closed (open "
+                 "live-feed connections are cut; allowed subscribers reconnect)", revoked);
+    }
     zhashx_destroy (&self->table);
     self->table = table;
     if (self->loaded) {
@@ -288,7 +325,7 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
     if (!self->allow_dir) {
         return 0;
     }
-    if (!key || (unsigned) right > SL_RIGHT_WORK) {
+    if (!key || (unsigned) right >= SL_RIGHT_COUNT) {
         *why = "no client key on this connection";
         return SL_EDENIED;
     }
@@ -304,9 +341,9 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
             snprintf (name, name_size, "%s", entry->name);
         }
         if (!s_granted (entry, right, stream)) {
-            static const char *denials[] = {"the key may not publish to this stream",
-                                            "the key may not read this stream",
-                                            "the key may not work on this stream"};
+            static const char *denials[SL_RIGHT_COUNT] = {
+                "the key may not publish to this stream", "the key may not read this stream",
+                "the key may not work in this group", "the key may not manage this"};
             *why = denials[right];
             rc = SL_EDENIED;
         }
@@ -327,12 +364,32 @@ typedef struct {
 
 enum { KIND_PLAIN, KIND_CRYPTO, KIND_OTHER, KIND_CUT, KIND_COUNT };
 
+//  One watched socket: its monitor, and its open connections when they are
+//  cut on revocation (NULL otherwise).
+typedef struct {
+    zsock_t *monitor;
+    sl_curve_conns_t *conns;
+} s_watch_t;
+
+static void
+s_watch_destroy (s_watch_t **self_p)
+{
+    s_watch_t *self = *self_p;
+    if (self) {
+        zsock_destroy (&self->monitor);
+        sl_curve_conns_destroy (&self->conns);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
 typedef struct {
     sl_curve_auth_t *auth;
     zsock_t *pipe;
     zsock_t *handler;           //  REP at S_ZAP_ENDPOINT
     zpoller_t *poller;
-    zlist_t *monitors;          //  PAIRs receiving watched sockets' events
+    zlist_t *monitors;          //  s_watch_t: watched sockets' events
+    uint64_t revoked_seen;      //  auth->revoked when connections were last cut
     zhashx_t *logged;           //  keys whose refusal was logged
     s_kind_t kinds[KIND_COUNT];
 } s_actor_t;
@@ -398,9 +455,7 @@ s_zap_handle (s_actor_t *self)
             if (!entry) {
                 why = "not in the allow directory";
             }
-            else if (live && entry->restricted
-                     && !(entry->rights[SL_RIGHT_READ]
-                          && streq (entry->rights[SL_RIGHT_READ], "*"))) {
+            else if (live && !s_live_ok (entry)) {
                 why = "its read right is restricted, so it may not subscribe to the live feed "
                       "(its readers use FETCH)";
             }
@@ -486,9 +541,9 @@ s_summaries (s_actor_t *self, int64_t now)
 }
 
 static void
-s_monitor_read (s_actor_t *self, zsock_t *monitor)
+s_monitor_read (s_actor_t *self, s_watch_t *watch)
 {
-    zmsg_t *event = zmsg_recv (monitor);
+    zmsg_t *event = zmsg_recv (watch->monitor);
     if (!event) {
         return;
     }
@@ -498,7 +553,13 @@ s_monitor_read (s_actor_t *self, zsock_t *monitor)
         uint32_t value;
         memcpy (&id, zframe_data (first), 2);
         memcpy (&value, zframe_data (first) + 2, 4);
-        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        if (id == ZMQ_EVENT_ACCEPTED && watch->conns) {
+            sl_curve_conns_add (watch->conns, (int) value);
+        }
+        else if ((id == ZMQ_EVENT_CLOSED || id == ZMQ_EVENT_DISCONNECTED) && watch->conns) {
+            sl_curve_conns_remove (watch->conns, (int) value);
+        }
+        else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
             s_failed (self, KIND_CUT);
         }
         else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
@@ -508,6 +569,38 @@ s_monitor_read (s_actor_t *self, zsock_t *monitor)
         }
     }
     zmsg_destroy (&event);
+}
+
+//  After a revocation: every tracked connection is cut, so that each peer
+//  must pass a new handshake (the revoked key's is refused).
+static void
+s_cut_revoked (s_actor_t *self)
+{
+    pthread_mutex_lock (&self->auth->lock);
+    uint64_t revoked = self->auth->revoked;
+    pthread_mutex_unlock (&self->auth->lock);
+    if (revoked == self->revoked_seen) {
+        return;
+    }
+    self->revoked_seen = revoked;
+    size_t cut = 0;
+    for (s_watch_t *watch = zlist_first (self->monitors); watch;
+         watch = zlist_next (self->monitors)) {
+        if (watch->conns) {
+            //  Take in the connections reported but not read yet first.
+            while (zsock_events (watch->monitor) & ZMQ_POLLIN) {
+                s_monitor_read (self, watch);
+            }
+            cut += sl_curve_conns_cut (watch->conns);
+        }
+    }
+    pthread_mutex_lock (&self->auth->lock);
+    self->auth->cut += cut;
+    pthread_mutex_unlock (&self->auth->lock);
+    if (cut) {
+        sl_info ("curve", "cut %zu live-feed connection(s) after a revocation; allowed "
+                 "subscribers reconnect and fill the gap from the log", cut);
+    }
 }
 
 static void
@@ -522,17 +615,23 @@ s_pipe_command (s_actor_t *self, bool *stop)
     if (!command || streq (command, "$TERM")) {
         *stop = true;
     }
-    else if (streq (command, "WATCH")) {
+    else if (streq (command, "WATCH") || streq (command, "WATCH-CUT")) {
         char *endpoint = zmsg_popstr (msg);
-        zsock_t *monitor = zsock_new (ZMQ_PAIR);
+        s_watch_t *watch = calloc (1, sizeof *watch);
         int rc = -1;
-        if (endpoint && monitor && zsock_connect (monitor, "%s", endpoint) == 0
-            && zpoller_add (self->poller, monitor) == 0) {
-            zlist_append (self->monitors, monitor);
-            monitor = NULL;
+        if (watch) {
+            watch->monitor = zsock_new (ZMQ_PAIR);
+            watch->conns = streq (command, "WATCH-CUT") ? sl_curve_conns_new () : NULL;
+        }
+        if (endpoint && watch && watch->monitor
+            && (streq (command, "WATCH") || watch->conns)
+            && zsock_connect (watch->monitor, "%s", endpoint) == 0
+            && zpoller_add (self->poller, watch->monitor) == 0
+            && zlist_append (self->monitors, watch) == 0) {
+            watch = NULL;
             rc = 0;
         }
-        zsock_destroy (&monitor);
+        s_watch_destroy (&watch);
         zstr_free (&endpoint);
         zsock_signal (self->pipe, (byte) (rc == 0 ? 0 : 1));
     }
@@ -583,18 +682,25 @@ s_actor (zsock_t *pipe, void *arg)
             s_zap_handle (&self);
         }
         else if (which) {
-            s_monitor_read (&self, (zsock_t *) which);
+            for (s_watch_t *watch = zlist_first (self.monitors); watch;
+                 watch = zlist_next (self.monitors)) {
+                if (watch->monitor == which) {
+                    s_monitor_read (&self, watch);
+                    break;
+                }
+            }
         }
         int64_t now = sl_mono_ms ();
         s_summaries (&self, now);
         sl_curve_auth_reload (self.auth);
+        s_cut_revoked (&self);
     }
 done:
     zpoller_destroy (&self.poller);
     if (self.monitors) {
-        zsock_t *monitor;
-        while ((monitor = zlist_pop (self.monitors))) {
-            zsock_destroy (&monitor);
+        s_watch_t *watch;
+        while ((watch = zlist_pop (self.monitors))) {
+            s_watch_destroy (&watch);
         }
         zlist_destroy (&self.monitors);
     }
@@ -667,8 +773,17 @@ sl_curve_auth_destroy (sl_curve_auth_t **self_p)
     *self_p = NULL;
 }
 
-int
-sl_curve_auth_watch (sl_curve_auth_t *self, zsock_t *sock)
+uint64_t
+sl_curve_auth_cut (sl_curve_auth_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    uint64_t n = self->cut;
+    pthread_mutex_unlock (&self->lock);
+    return n;
+}
+
+static int
+s_watch (sl_curve_auth_t *self, zsock_t *sock, bool cut)
 {
     if (!self || !sock) {
         return SL_EINVAL;
@@ -679,9 +794,24 @@ sl_curve_auth_watch (sl_curve_auth_t *self, zsock_t *sock)
               __atomic_fetch_add (&s_watches, 1, __ATOMIC_RELAXED));
     if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                | (cut ? ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CLOSED
+                                             | ZMQ_EVENT_DISCONNECTED
+                                       : 0)) != 0) {
         return SL_EINVAL;
     }
-    zstr_sendx (self->actor, "WATCH", endpoint, NULL);
+    zstr_sendx (self->actor, cut ? "WATCH-CUT" : "WATCH", endpoint, NULL);
     return zsock_wait (self->actor) == 0 ? 0 : SL_EINVAL;
+}
+
+int
+sl_curve_auth_watch (sl_curve_auth_t *self, zsock_t *sock)
+{
+    return s_watch (self, sock, false);
+}
+
+int
+sl_curve_auth_watch_cut (sl_curve_auth_t *self, zsock_t *sock)
+{
+    return s_watch (self, sock, true);
 }

@@ -328,6 +328,14 @@ int
 sl_group_join (sl_group_t *self, const void *peer, size_t peer_len, const char *member,
                uint32_t window, uint32_t batch, int64_t now_ms)
 {
+    static const sl_holder_t nobody = {0, 0};
+    return sl_group_join_as (self, peer, peer_len, member, window, batch, now_ms, &nobody);
+}
+
+int
+sl_group_join_as (sl_group_t *self, const void *peer, size_t peer_len, const char *member,
+                  uint32_t window, uint32_t batch, int64_t now_ms, const sl_holder_t *holder)
+{
     size_t name_len = member ? strnlen (member, SL_NAME_MAX + 1) : 0;
     if (!peer || peer_len == 0 || peer_len > SL_GROUP_MAX_PEER || !sl_name_valid (member, name_len)
         || window < 1 || window > SL_GROUP_MAX_WINDOW || batch < 1
@@ -371,7 +379,49 @@ sl_group_join (sl_group_t *self, const void *peer, size_t peer_len, const char *
     m->window = window;
     m->batch = batch;
     m->last_seen = now_ms;
+    m->holder = *holder;
     return 0;
+}
+
+int
+sl_group_lease_holder (const sl_group_t *self, uint64_t lease_id, sl_holder_t *holder)
+{
+    if (lease_id == 0) {
+        return SL_ENOTFOUND;    //  0 marks a used history slot
+    }
+    ssize_t li = s_live_find (self, lease_id);
+    if (li >= 0) {
+        *holder = self->live[li].holder;
+        return 0;
+    }
+    for (size_t i = 0; i < self->n_history; i++) {
+        if (self->history[i].id == lease_id) {
+            *holder = self->history[i].holder;
+            return 0;
+        }
+    }
+    return SL_ENOTFOUND;
+}
+
+void
+sl_group_set_lease_seed (sl_group_t *self, uint64_t seed)
+{
+    self->lease_seed = seed;
+}
+
+//  The id of the n-th lease: n itself without a seed, else the splitmix64
+//  finaliser of n + seed, a bijection on 64 bits (each step is invertible),
+//  so ids stay unique; 0 is skipped by the caller.
+static uint64_t
+s_lease_id (const sl_group_t *self, uint64_t n)
+{
+    if (self->lease_seed == 0) {
+        return n;
+    }
+    uint64_t z = n + self->lease_seed;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
 }
 
 bool
@@ -430,7 +480,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
         uint64_t stop = sl_group_next_done (self, at);
         stop = stop < end ? stop : end;
         stop = stop - at > batch ? at + batch : stop;
-        *lease = (lease_t) {0, at, (uint32_t) (stop - at), e->attempts + 1, e->expiries, 0, 0};
+        *lease = (lease_t) {0, at, (uint32_t) (stop - at), e->attempts + 1, e->expiries, 0, 0, {0, 0}};
         if (stop == end) {
             sl_group_move (&self->queue[0], &self->queue[1], --self->n_queue * sizeof (entry_t));
         }
@@ -450,7 +500,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
     //  A record with an attempt count (restored after a restart) goes alone.
     size_t ai = sl_group_attempt_find (self, at);
     if (ai < self->n_attempts && self->attempts[ai].offset == at) {
-        *lease = (lease_t) {0, at, 1, self->attempts[ai].n + 1, 0, 0, 0};
+        *lease = (lease_t) {0, at, 1, self->attempts[ai].n + 1, 0, 0, 0, {0, 0}};
         self->cursor = at + 1;
         return true;
     }
@@ -461,7 +511,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
     if (ai < self->n_attempts && self->attempts[ai].offset < stop) {
         stop = self->attempts[ai].offset;
     }
-    *lease = (lease_t) {0, at, (uint32_t) (stop - at), 1, 0, 0, 0};
+    *lease = (lease_t) {0, at, (uint32_t) (stop - at), 1, 0, 0, 0, {0, 0}};
     self->cursor = stop;
     return true;
 }
@@ -494,8 +544,11 @@ sl_group_next (sl_group_t *self, uint64_t stream_first, uint64_t stream_next, in
             work.attempt = known->n + 1;
         }
     }
-    work.id = ++self->next_lease_id;
+    do {
+        work.id = s_lease_id (self, ++self->next_lease_id);
+    } while (work.id == 0);
     work.member = member->id;
+    work.holder = member->holder;
     work.deadline = now_ms + (int64_t) self->config.lease_ms;
     self->live[self->n_live++] = work;
     member->held++;

@@ -38,6 +38,15 @@ typedef struct {
     uint32_t lease_ms;          //  lease deadline
 } sl_group_config_t;
 
+//  Who holds a lease, as two opaque tokens the broker derives (with a
+//  secret of its own) from the member's connection and CURVE key: a RESULT
+//  is accepted only from the holder's connection with the holder's key.
+//  All zero when nobody cares (the unit tests, sl_group_join).
+typedef struct {
+    uint64_t conn;              //  the connection: routing id and key
+    uint64_t key;               //  the key alone (the principal)
+} sl_holder_t;
+
 typedef struct {
     uint64_t id;                //  unique per sl_group_t lifetime
     uint64_t offset;            //  first input offset
@@ -93,6 +102,17 @@ uint64_t sl_group_checkpoint(const sl_group_t *self);
 //  can still commit first), and the name starts afresh on the new peer.
 int sl_group_join(sl_group_t *self, const void *peer, size_t peer_len, const char *member,
                   uint32_t window, uint32_t batch, int64_t now_ms);
+//  sl_group_join, recording who joined: the leases this member is handed
+//  carry holder (sl_group_lease_holder).
+int sl_group_join_as(sl_group_t *self, const void *peer, size_t peer_len, const char *member,
+                     uint32_t window, uint32_t batch, int64_t now_ms, const sl_holder_t *holder);
+//  The holder of a live or ended (still remembered) lease: 0, or
+//  SL_ENOTFOUND when the id is unknown.
+int sl_group_lease_holder(const sl_group_t *self, uint64_t lease_id, sl_holder_t *holder);
+//  Makes lease ids hard to guess: with a non-zero seed, ids are a keyed
+//  bijection of the lease counter (still unique, never 0) instead of 1, 2,
+//  3 ... Ids are not credentials either way (see sl_holder_t).
+void sl_group_set_lease_seed(sl_group_t *self, uint64_t seed);
 //  Any message from a member keeps it alive. false if peer is not a member.
 bool sl_group_seen(sl_group_t *self, const void *peer, size_t peer_len, int64_t now_ms);
 //  Removes the member; its leases go back to the front of the queue.

@@ -24,6 +24,7 @@ typedef struct {
     uint32_t held;                  //  live leases
     int64_t last_seen;
     uint64_t last_work;             //  sequence of the last lease given, 0 = never
+    sl_holder_t holder;             //  who joined: its connection and key, as tokens
 } member_t;
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
     uint32_t expiries;              //  of these records before this lease
     uint64_t member;                //  member id (live leases only)
     int64_t deadline;
+    sl_holder_t holder;             //  the member's, when the lease was handed out
 } lease_t;
 
 //  A range waiting in the retry queue: attempts made so far, expiries.
@@ -60,7 +62,8 @@ struct _sl_group_t {
     sl_group_config_t config;
     uint64_t checkpoint;
     uint64_t cursor;                //  first offset never handed out
-    uint64_t next_lease_id;
+    uint64_t next_lease_id;         //  leases handed out; ids are this, scrambled
+    uint64_t lease_seed;            //  0: ids are 1, 2, 3 ...; else scrambled with it
     uint64_t next_member_id;
     uint64_t work_seq;
     member_t **members;             //  one allocation each: peers are lent out

@@ -96,8 +96,12 @@ static const char *s_from_names[] = {"beginning", "end", "offset", "last", "time
 //  The one field table. Its order is the order keys are written in.
 static const s_field_t s_fields[] = {
     S_FIELD ("req", S_UINT, req, S_U64, S_REQ_CARRY, S_REQ_NEED),
-    S_FIELD ("stream", S_NAME, stream, 0, S_STREAM_NEED | S_BIT (HELLO), S_STREAM_NEED),
-    S_FIELD ("producer", S_NAME, name, 0, S_BIT (HELLO) | S_BIT (PUBLISH) | S_BIT (CONFIRM),
+    //  ERROR carries "stream" and "producer" only when it answers a PUBLISH
+    //  (§5.2): that is how a client tells a PUBLISH's error from another's.
+    S_FIELD ("stream", S_NAME, stream, 0, S_STREAM_NEED | S_BIT (HELLO) | S_BIT (ERROR),
+             S_STREAM_NEED),
+    S_FIELD ("producer", S_NAME, name, 0,
+             S_BIT (HELLO) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR),
              S_BIT (PUBLISH) | S_BIT (CONFIRM)),
     S_FIELD ("reader", S_NAME, name, 0, S_BIT (SEEK) | S_BIT (COMMIT) | S_BIT (COMMITTED),
              S_BIT (COMMIT) | S_BIT (COMMITTED)),
@@ -174,6 +178,16 @@ sl_cmd_name (sl_cmd_t cmd)
 {
     const s_cmd_t *row = s_cmd_find ((int) cmd);
     return row ? row->name : "UNKNOWN";
+}
+
+bool
+sl_cmd_from_broker (sl_cmd_t cmd)
+{
+    const uint32_t from_broker = S_BIT (WELCOME) | S_BIT (CONFIRM) | S_BIT (POSITION)
+                                 | S_BIT (RECORDS) | S_BIT (COMMITTED) | S_BIT (STREAMS)
+                                 | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (LIVE) | S_BIT (JOINED)
+                                 | S_BIT (WORK);
+    return cmd > SL_CMD_NONE && cmd <= SL_CMD_LEAVE && (from_broker & (1u << cmd));
 }
 
 void
@@ -606,10 +620,14 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
                     return 0;
                 }
             }
-            return SL_EPROTO;
+            //  A str, so the type is right: a value the field does not
+            //  allow is EINVAL (§3), whatever its length.
+            return SL_EINVAL;
         }
         if (len >= f->size) {
-            return SL_ETOOBIG;
+            //  A name longer than SL_NAME_MAX is not a name (§3: ENAME); other
+            //  strings past their bound are ETOOBIG.
+            return f->kind == S_NAME ? SL_ENAME : SL_ETOOBIG;
         }
         if (memchr (str, 0, len)) {
             return f->kind == S_NAME ? SL_ENAME : SL_EPROTO;
@@ -739,8 +757,8 @@ s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
 }
 
 //  Best effort after a failure: reads "req" (and "seq", which names a
-//  failed PUBLISH) from a body that at least walks, so that the error reply
-//  can name the request.
+//  failed PUBLISH, and "lease", which names a failed RESULT) from a body
+//  that at least walks, so that the error reply can name the request.
 static void
 s_peek_ids (const uint8_t *data, size_t size, sl_msg_t *msg)
 {
@@ -768,6 +786,9 @@ s_peek_ids (const uint8_t *data, size_t size, sl_msg_t *msg)
             }
             else if (key_len == 3 && memcmp (key, "seq", 3) == 0) {
                 msg->seq = value;
+            }
+            else if (key_len == 5 && memcmp (key, "lease", 5) == 0) {
+                msg->lease = value;
             }
         }
         if (sl_mp_skip (p, (size_t) (end - p), S_BODY_DEPTH, &used)) {

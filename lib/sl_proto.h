@@ -139,6 +139,10 @@ void sl_msg_reset(sl_msg_t *msg);
 //  "PUBLISH"; "UNKNOWN" for codes not in the table.
 const char *sl_cmd_name(sl_cmd_t cmd);
 
+//  True for the commands only the broker sends (docs/PROTOCOL.md §5.1):
+//  the broker answers them ECOMMAND whatever their body holds.
+bool sl_cmd_from_broker(sl_cmd_t cmd);
+
 //  Appends a stream entry to a STREAMS message. 0 or SL_ENOMEM.
 int sl_msg_add_stream(sl_msg_t *msg, const sl_stream_info_t *info);
 //  Appends a failed entry to a RESULT message (final false; set
@@ -162,7 +166,8 @@ zmsg_t *sl_msg_encode(const sl_msg_t *msg);
 //  Returns 0 or SL_EPROTO / SL_EVERSION / SL_ECOMMAND / SL_ETOOBIG /
 //  SL_ENAME (or SL_ENOMEM); msg->cmd and msg->req are filled whenever they
 //  could be read, so that the error reply can name the request (and
-//  msg->seq too, which names a failed PUBLISH); other fields are zero after
+//  msg->seq and msg->lease too, which name a failed PUBLISH or RESULT);
+//  other fields are zero after
 //  a failure. msg must be initialised (sl_msg_init): it is reset first, so
 //  a msg may be reused for decode after decode. Optional fields absent on
 //  the wire read as 0. zmsg is not destroyed; on failure what is left in it

@@ -93,6 +93,14 @@ int sl_store_producer_get(sl_store_t *self, const char *producer, const char *st
 int sl_store_producer_set(sl_store_t *self, const char *producer, const char *stream,
                           uint64_t seq, int64_t now_ms);
 
+//  Producer owners (lib/sl_store_owner.c): the name of the key that owns a
+//  producer name, at most SL_STORE_OWNER_MAX bytes. get: copies it into
+//  owner (NUL-terminated; owner_size > SL_STORE_OWNER_MAX), SL_ENOTFOUND
+//  when the name is free. set: in a write txn.
+#define SL_STORE_OWNER_MAX 255
+int sl_store_owner_get(sl_store_t *self, const char *producer, char *owner, size_t owner_size);
+int sl_store_owner_set(sl_store_t *self, const char *producer, const char *owner);
+
 //  Durable reader positions. get: SL_ENOTFOUND when none. set: in a write txn.
 int sl_store_reader_get(sl_store_t *self, const char *stream, const char *reader,
                         uint64_t *offset);

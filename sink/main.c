@@ -5,6 +5,7 @@
 
 #include "sink.h"
 #include "sl_client.h"
+#include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
@@ -13,6 +14,9 @@
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
        OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY };
 
+
+//  The message of a bad --broker (sl_endpoint_check).
+static char s_endpoint_why[400];
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
                     false},
@@ -49,6 +53,11 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     switch (index) {
     case OPT_BROKER:
         cfg->broker = arg;
+        if (sl_endpoint_check (arg, SL_ENDPOINT_CONNECT, s_endpoint_why,
+                               sizeof s_endpoint_why)) {
+            *why = s_endpoint_why;
+            return SL_EINVAL;
+        }
         break;
     case OPT_STREAM:
         cfg->stream = arg;

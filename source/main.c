@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sl_client.h"
+#include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
@@ -18,6 +19,9 @@ enum {
     O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY,
 };
 
+
+//  The message of a bad --broker (sl_endpoint_check).
+static char s_endpoint_why[400];
 static const sl_opt_t s_opts[] = {
     [O_BROKER] = {"broker", 'b', "tcp://HOST:PORT", "broker address (required)", false},
     [O_STREAM] = {"stream", 's', "NAME", "stream to publish to, created on first use (required)",
@@ -109,6 +113,11 @@ s_option (void *ctx, int index, const char *arg, const char **why)
     switch (index) {
         case O_BROKER:
             cfg->broker = arg;
+            if (sl_endpoint_check (arg, SL_ENDPOINT_CONNECT, s_endpoint_why,
+                                   sizeof s_endpoint_why)) {
+                *why = s_endpoint_why;
+                return SL_EINVAL;
+            }
             break;
         case O_STREAM:
             cfg->stream = arg;

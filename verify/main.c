@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
@@ -17,6 +18,9 @@
 enum { OPT_SENT, OPT_SENT_STREAM, OPT_GOT, OPT_GOT_STREAM, OPT_BROKER, OPT_ID, OPT_KEY,
        OPT_GOT_FORMAT, OPT_JSON, OPT_ORDERED, OPT_EXAMPLES, OPT_CONNECT_TIMEOUT };
 
+
+//  The message of a bad --broker (sl_endpoint_check).
+static char s_endpoint_why[400];
 static const sl_opt_t s_opts[] = {
     [OPT_SENT] = {"sent", 0, "FILE", "what went in: JSON lines, as a source reads them ('-' = stdin)",
                   false},
@@ -79,6 +83,11 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         break;
     case OPT_BROKER:
         cfg->broker = arg;
+        if (sl_endpoint_check (arg, SL_ENDPOINT_CONNECT, s_endpoint_why,
+                               sizeof s_endpoint_why)) {
+            *why = s_endpoint_why;
+            return SL_EINVAL;
+        }
         break;
     case OPT_ID:
     case OPT_KEY:

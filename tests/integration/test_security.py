@@ -353,7 +353,9 @@ def test_per_stream_rights(procs, make_broker, tmp_path):
 def test_worker_with_keys_and_the_work_right(procs, make_broker, tmp_path):
     sec = Secure(make_broker, tmp_path)
     admin = sec.client("admin")
-    enrich = sec.client("enrich", rights={"work": "in.*,out.*"})
+    # JOIN needs work on the group, read on its input, publish on its output and dead letters.
+    enrich = sec.client("enrich", rights={"work": "copy,leak", "read": "in.*",
+                                          "publish": "out.*,copy.dlq,leak.dlq"})
     sec.wait_ready(admin)
     values = [{"n": i} for i in range(10)]
     path = write_jsonl(tmp_path / "in.jsonl", values)
@@ -373,7 +375,7 @@ def test_worker_with_keys_and_the_work_right(procs, make_broker, tmp_path):
     assert [r["value"] for r in reader.json_lines()] == values
     ok.signal(signal.SIGTERM)
     ok.expect_exit(0)
-    # JOIN with an output stream outside the work right: refused with a clear error.
+    # JOIN with an output stream outside the publish right: refused with a clear error.
     bad = worker("leak", "in.a", "public", "denied-worker")
     assert bad.wait(T(30)) == 1
     assert "permission denied" in bad.stderr(), bad.stderr()

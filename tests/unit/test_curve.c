@@ -581,3 +581,82 @@ Test (curve, auth_errors)
     zcert_destroy (&pub_only);
     zstr_free (&missing);
 }
+
+//  ---------------------------------------------------------------------
+//  Cutting a watched socket's connections on revocation (sl_curve_conns)
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sl_curve_int.h"
+
+//  A loopback listener; *port gets its port.
+static int
+s_listener (uint16_t *port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    cr_assert_eq (listen (fd, 4), 0);
+    socklen_t len = sizeof addr;
+    getsockname (fd, (struct sockaddr *) &addr, &len);
+    *port = ntohs (addr.sin_port);
+    return fd;
+}
+
+static int
+s_tcp_connect (uint16_t port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (port)};
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert_eq (connect (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    return fd;
+}
+
+Test (curve, conns_cut_shuts_down_tracked_connections_only)
+{
+    uint16_t port;
+    int listener = s_listener (&port);
+    int client = s_tcp_connect (port);
+    int served = accept (listener, NULL, NULL);
+    cr_assert_geq (served, 0);
+    sl_curve_conns_t *conns = sl_curve_conns_new ();
+    cr_assert_not_null (conns);
+    cr_assert_eq (sl_curve_conns_add (conns, served), 0);
+    cr_expect_eq (sl_curve_conns_add (conns, listener), SL_EINVAL, "not a connection");
+    cr_expect_eq (sl_curve_conns_add (conns, -1), SL_EINVAL);
+    cr_assert_eq (sl_curve_conns_size (conns), 1u);
+    cr_assert_eq (sl_curve_conns_cut (conns), 1u);
+    cr_expect_eq (sl_curve_conns_size (conns), 0u, "forgotten once cut");
+    char byte;
+    cr_expect_eq (recv (client, &byte, 1, 0), 0, "the peer sees the connection end");
+    close (client);
+    close (served);
+
+    //  A closed descriptor whose number now holds another connection is
+    //  not cut: the ends recorded at ACCEPTED no longer match.
+    client = s_tcp_connect (port);
+    served = accept (listener, NULL, NULL);
+    cr_assert_eq (sl_curve_conns_add (conns, served), 0);
+    close (served);
+    close (client);
+    int other = s_tcp_connect (port);
+    int reused = accept (listener, NULL, NULL);
+    cr_assert_eq (reused, served, "the kernel reuses the lowest free number");
+    cr_expect_eq (sl_curve_conns_cut (conns), 0u);
+    cr_assert_eq (send (reused, "x", 1, 0), 1);
+    cr_expect_eq (recv (other, &byte, 1, 0), 1, "the new connection still works");
+    //  Removed on CLOSED: nothing left to cut.
+    cr_assert_eq (sl_curve_conns_add (conns, reused), 0);
+    sl_curve_conns_remove (conns, reused);
+    cr_expect_eq (sl_curve_conns_cut (conns), 0u);
+    close (other);
+    close (reused);
+    close (listener);
+    sl_curve_conns_destroy (&conns);
+    sl_curve_conns_destroy (&conns);
+}

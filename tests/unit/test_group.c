@@ -1119,3 +1119,64 @@ Test (group, dlq_nil_key_bin_key_and_buffer_untouched_on_failure)
     sl_buf_free (&out);
     sl_group_destroy (&group);
 }
+
+//  ---------------------------------------------------------------------
+//  Lease holders and ids (docs/security.md: results belong to the holder)
+
+Test (group, a_lease_carries_its_members_holder_while_live_and_after_it_ended)
+{
+    sl_group_t *group = s_group (5, 1000, 0);
+    const sl_holder_t a = {11, 12}, b = {21, 22};
+    cr_assert_eq (sl_group_join_as (group, "pa", 2, "ma", 1, 10, 0, &a), 0);
+    cr_assert_eq (sl_group_join_as (group, "pb", 2, "mb", 1, 10, 0, &b), 0);
+    char who[8];
+    sl_lease_t first = s_next (group, 0, 100, 0, who);
+    sl_lease_t second = s_next (group, 0, 100, 0, NULL);
+    sl_holder_t got;
+    cr_assert_eq (sl_group_lease_holder (group, first.id, &got), 0);
+    const sl_holder_t *want = strcmp (who, "pa") == 0 ? &a : &b;
+    cr_expect (got.conn == want->conn && got.key == want->key);
+    cr_assert_eq (sl_group_lease_holder (group, second.id, &got), 0);
+    cr_expect (got.conn != want->conn);
+    //  Expired: still known (its late result may commit), with its holder.
+    cr_assert_gt (sl_group_tick (group, 5000, 0), 0);
+    cr_assert_eq (sl_group_lease_holder (group, first.id, &got), 0);
+    cr_expect (got.conn == want->conn && got.key == want->key);
+    cr_expect_eq (sl_group_lease_holder (group, 0, &got), SL_ENOTFOUND);
+    cr_expect_eq (sl_group_lease_holder (group, first.id + second.id + 12345, &got),
+                  SL_ENOTFOUND);
+    //  A copy (the broker's snapshot) keeps the holders.
+    sl_group_t *copy = sl_group_dup (group);
+    cr_assert_eq (sl_group_lease_holder (copy, first.id, &got), 0);
+    cr_expect (got.conn == want->conn);
+    sl_group_destroy (&copy);
+    sl_group_destroy (&group);
+}
+
+Test (group, a_seed_scrambles_lease_ids_that_stay_unique_and_non_zero)
+{
+    sl_group_t *plain = s_group (5, 1000, 0);
+    s_join (plain, "p", 64, 1, 0);
+    cr_expect_eq (s_next (plain, 0, 100, 0, NULL).id, 1u, "no seed: 1, 2, 3 ...");
+    sl_group_destroy (&plain);
+
+    sl_group_t *group = s_group (5, 1000, 0);
+    sl_group_set_lease_seed (group, 0x9e3779b97f4a7c15ull);
+    s_join (group, "p", 64, 1, 0);
+    uint64_t ids[64];
+    for (int i = 0; i < 64; i++) {
+        ids[i] = s_next (group, 0, 1000, 0, NULL).id;
+        cr_assert_neq (ids[i], 0u);
+        for (int j = 0; j < i; j++) {
+            cr_assert_neq (ids[i], ids[j], "ids %d and %d", i, j);
+        }
+        if (i > 0) {
+            cr_expect_neq (ids[i], ids[i - 1] + 1, "not sequential");
+        }
+    }
+    //  Results still find their lease by the scrambled id.
+    sl_outcome_t outcome;
+    cr_assert_eq (sl_group_result (group, ids[0], 0, 1, NULL, 0, 0, &outcome), 0);
+    cr_expect (outcome.commit);
+    sl_group_destroy (&group);
+}

@@ -218,7 +218,13 @@ s_full (sl_msg_t *msg, sl_cmd_t cmd, bool big)
         break;
     }
     case SL_CMD_ERROR:
-        memset (msg->stream, 0, sizeof msg->stream);
+        //  As the answer to a PUBLISH: its stream and producer (§5.2).
+        if (big) {
+            s_fill (msg->name, sizeof msg->name, 'p');
+        }
+        else {
+            strcpy (msg->name, "src-1");
+        }
         msg->req = u64;
         msg->code = big ? INT32_MAX : 13;
         msg->seq = u64;
@@ -1080,7 +1086,9 @@ Test (proto, wrong_types_bool_enum_int_streams)
         b_str (&b, "req"), b_uint (&b, 1);
         b_str (&b, "stream"), b_str (&b, "s");
         b_str (&b, "from"), b_raw (&b, froms[i], from_sizes[i]);
-        cr_assert_eq (s_decode_raw (SL_CMD_SEEK, b.data, b.len, 0, &msg), SL_EPROTO, "from %zu", i);
+        //  A str the field does not allow is EINVAL; another type is EPROTO (§3).
+        cr_assert_eq (s_decode_raw (SL_CMD_SEEK, b.data, b.len, 0, &msg),
+                      i == 0 ? SL_EPROTO : SL_EINVAL, "from %zu", i);
     }
     b.len = 0;
     b_map (&b, 4);
@@ -1212,7 +1220,7 @@ Test (proto, names_and_string_lengths)
     char name[SL_NAME_MAX + 2];
     sl_msg_t msg;
     body_t b = {.len = 0};
-    //  200 bytes: fine. 201: too big.
+    //  200 bytes: fine. 201: not a name (ENAME, §3).
     s_fill (name, SL_NAME_MAX + 1, 'a');
     b_map (&b, 3);
     b_str (&b, "req"), b_uint (&b, 1);
@@ -1226,7 +1234,7 @@ Test (proto, names_and_string_lengths)
     b_str (&b, "req"), b_uint (&b, 1);
     b_str (&b, "stream"), b_str (&b, name);
     b_str (&b, "offset"), b_uint (&b, 1);
-    cr_assert_eq (s_decode_raw (SL_CMD_FETCH, b.data, b.len, 0, &msg), SL_ETOOBIG);
+    cr_assert_eq (s_decode_raw (SL_CMD_FETCH, b.data, b.len, 0, &msg), SL_ENAME);
     cr_assert_eq (msg.req, 1, "req still reported");
     cr_assert_eq (msg.cmd, SL_CMD_FETCH);
 
@@ -1459,8 +1467,10 @@ s_example (sl_msg_t *msg, sl_cmd_t cmd)
         break;
     case SL_CMD_ERROR:
         msg->req = 1005;
+        strcpy (msg->stream, "orders");
+        strcpy (msg->name, "src-1");
         msg->code = 13;
-        strcpy (msg->text, "sequence gap");
+        strcpy (msg->text, "sequence gap: expected seq 1003");
         msg->seq = 1003;
         break;
     case SL_CMD_LIVE:
@@ -1567,8 +1577,9 @@ static const struct {
      "81a372657106",
      NULL},
     {SL_CMD_ERROR, "534c010f",
-     "84a3726571cd03eda3736571cd03eba4636f64650da474657874ac7365717565"
-     "6e636520676170",
+     "86a3726571cd03eda673747265616da66f7264657273a870726f6475636572a5"
+     "7372632d31a3736571cd03eba4636f64650da474657874bf73657175656e6365"
+     "206761703a206578706563746564207365712031303033",
      NULL},
     {SL_CMD_LIVE, "534c0110",
      "84a673747265616da66f7264657273a5636f756e7402a66f666673657428a46e"
@@ -1699,7 +1710,7 @@ s_open_protocol_md (void)
 //  Collects the hex of the labelled frames of §13's examples into
 //  doc[cmd][label], labels: 0 topic, 1 header, 2 body, 3 data.
 static void
-s_read_examples (char doc[][4][4096])
+s_read_examples (char doc[SL_CMD_LEAVE + 1][4][4096])
 {
     FILE *file = s_open_protocol_md ();
     cr_assert_not_null (file, "docs/PROTOCOL.md not found: set SLUICE_SOURCE_ROOT");
@@ -1721,9 +1732,10 @@ s_read_examples (char doc[][4][4096])
             label = -1;
             char name[32];
             if (sscanf (line, "### 13.%*d %31s", name) == 1) {
-                for (size_t i = 0; i < N_CMDS; i++) {
-                    if (strcmp (name, sl_cmd_name (s_all_cmds[i])) == 0) {
-                        cmd = (int) s_all_cmds[i];
+                //  Every command, the group commands of §14 included.
+                for (int c = 1; c <= (int) SL_CMD_LEAVE; c++) {
+                    if (strcmp (name, sl_cmd_name ((sl_cmd_t) c)) == 0) {
+                        cmd = c;
                     }
                 }
                 cr_assert_neq (cmd, -1, "unknown example heading %s", line);
@@ -1763,7 +1775,7 @@ s_read_examples (char doc[][4][4096])
 
 Test (proto, vectors_match_protocol_md)
 {
-    static char doc[SL_CMD_LIVE + 1][4][4096];
+    static char doc[SL_CMD_LEAVE + 1][4][4096];
     s_read_examples (doc);
     for (size_t i = 0; i < N_CMDS; i++) {
         const char *name = sl_cmd_name (s_vectors[i].cmd);
@@ -1919,7 +1931,7 @@ Test (proto, join_from_is_beginning_or_end)
         b_str (&b, "member"), b_str (&b, "m");
         b_str (&b, "from"), b_str (&b, bad[i]);
         sl_msg_t out;
-        cr_assert_eq (s_decode_raw (SL_CMD_JOIN, b.data, b.len, 0, &out), SL_EPROTO, "%s",
+        cr_assert_eq (s_decode_raw (SL_CMD_JOIN, b.data, b.len, 0, &out), SL_EINVAL, "%s",
                       bad[i]);
         cr_assert_eq (out.req, 1);
     }
@@ -2234,4 +2246,23 @@ Test (proto, group_vectors_encode_and_decode)
     cr_assert_str_eq (hex, S_RESULT_DATA_HEX, "result data: %s", hex);
     free (hex);
     sl_buf_free (&out);
+}
+
+Test (proto, group_vectors_match_protocol_md)
+{
+    //  §13 prints the group commands' examples too (13.17-13.21), with
+    //  WORK's and RESULT's data frames: the same bytes as the vectors above.
+    static char doc[SL_CMD_LEAVE + 1][4][4096];
+    s_read_examples (doc);
+    for (size_t i = 0; i < N_GROUP_CMDS; i++) {
+        const char *name = sl_cmd_name (s_group_vectors[i].cmd);
+        char (*ex)[4096] = doc[s_group_vectors[i].cmd];
+        cr_assert_str_eq (ex[1], s_group_vectors[i].header, "§13 %s header", name);
+        cr_assert_str_eq (ex[2], s_group_vectors[i].body, "§13 %s body", name);
+        const char *data = s_group_vectors[i].cmd == SL_CMD_WORK     ? S_BATCH_HEX
+                           : s_group_vectors[i].cmd == SL_CMD_RESULT ? S_RESULT_DATA_HEX
+                                                                     : "";
+        cr_assert_str_eq (ex[3], data, "§13 %s data", name);
+        cr_assert_str_empty (ex[0]);
+    }
 }

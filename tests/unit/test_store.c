@@ -1399,3 +1399,48 @@ Test (store, group_state_bad_arguments, .init = setup, .fini = teardown)
     sl_buf_free (&buf);
     sl_store_close (&store);
 }
+
+//  Producer owners (lib/sl_store_owner.c): with CURVE on a producer name
+//  belongs to the key that first used it, durably.
+static int
+s_count_one (void *ctx, const sl_stream_info_t *info)
+{
+    (void) info;
+    (*(int *) ctx)++;
+    return 0;
+}
+
+Test (store, producer_owner, .init = setup, .fini = teardown)
+{
+    sl_store_t *store = s_open ();
+    char owner[SL_STORE_OWNER_MAX + 1];
+    cr_assert_eq (sl_store_owner_get (store, "src", owner, sizeof owner), SL_ENOTFOUND);
+    cr_assert_eq (sl_store_owner_set (store, "src", "alice"), SL_ESTATE, "needs a txn");
+    cr_assert_eq (sl_store_owner_get (store, "bad name", owner, sizeof owner), SL_ENAME);
+    s_begin (store);
+    cr_assert_eq (sl_store_owner_set (store, "src", "alice"), 0);
+    cr_assert_eq (sl_store_owner_set (store, "src", ""), SL_EINVAL);
+    char too_long[SL_STORE_OWNER_MAX + 2];
+    memset (too_long, 'k', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = 0;
+    cr_assert_eq (sl_store_owner_set (store, "src2", too_long), SL_EINVAL);
+    cr_assert_eq (sl_store_owner_get (store, "src", owner, sizeof owner), 0);
+    cr_assert_str_eq (owner, "alice", "the writer sees its own binding");
+    cr_assert_eq (sl_store_append (store, "s", (const uint8_t *) "\x94\x00\xc0\xc0\x01", 5, 1,
+                                   1, &(sl_batch_header_t) {0}),
+                  0);
+    s_commit (store);
+    //  The binding is not a stream: LIST still sees one.
+    int n = 0;
+    cr_assert_eq (sl_store_list (store, s_count_one, &n), 0);
+    cr_expect_eq (n, 1);
+    //  A buffer too small for the owner is refused, not overrun.
+    cr_expect_eq (sl_store_owner_get (store, "src", owner, 3), SL_ETOOBIG);
+    sl_store_close (&store);
+    //  Durable across a reopen.
+    store = s_open ();
+    cr_assert_eq (sl_store_owner_get (store, "src", owner, sizeof owner), 0);
+    cr_expect_str_eq (owner, "alice");
+    cr_expect_eq (sl_store_owner_get (store, "src2", owner, sizeof owner), SL_ENOTFOUND);
+    sl_store_close (&store);
+}

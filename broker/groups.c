@@ -16,6 +16,7 @@
 #include "sl_error.h"
 #include "sl_group.h"
 #include "sl_log.h"
+#include "sl_send.h"
 #include "sl_util.h"
 
 #define SILENCE_MS        3000      //  a member silent this long is gone
@@ -32,6 +33,8 @@ typedef struct {
     bool touched;
     bool created;               //  created in this transaction
     bool joined_ok;             //  a JOIN of this transaction was applied
+    void *active;               //  handle in the active list: has members, leases or dead letters
+    void *touch;                //  handle in the touched list
 } entry_t;
 
 struct _sl_groups_t {
@@ -39,6 +42,15 @@ struct _sl_groups_t {
     zsock_t *router;
     uint32_t max_depth;
     zhashx_t *groups;           //  name -> entry_t
+    //  Per-message and per-turn work must not grow with the number of
+    //  groups (a peer can create up to --max-groups of them): these index
+    //  what each step needs.
+    zlistx_t *active;           //  entry_t with members, leases or dead letters
+    zlistx_t *touched;          //  entry_t touched by the current transaction
+    zhashx_t *memberships;      //  hex routing id -> zlistx_t of group names it joined
+    size_t n_with_dead;         //  entries with dead letters waiting
+    sl_budget_t *budget;        //  the broker's reply budget: WORK counts into it
+    uint32_t max_groups;
     sl_buf_t state;             //  encoded group state
     sl_buf_t work;              //  WORK batch being cut from the log
     sl_buf_t dlq;               //  dead letters of one result
@@ -61,6 +73,12 @@ s_entry_destroy (void **item)
     }
 }
 
+static void
+s_list_destroy (void **item)
+{
+    zlistx_destroy ((zlistx_t **) item);
+}
+
 sl_groups_t *
 sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
 {
@@ -72,11 +90,20 @@ sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
     self->router = router;
     self->max_depth = max_depth;
     self->groups = zhashx_new ();
-    if (!self->groups) {
+    self->active = zlistx_new ();
+    self->touched = zlistx_new ();
+    self->memberships = zhashx_new ();
+    if (!self->groups || !self->active || !self->touched || !self->memberships) {
+        zhashx_destroy (&self->groups);
+        zlistx_destroy (&self->active);
+        zlistx_destroy (&self->touched);
+        zhashx_destroy (&self->memberships);
         free (self);
         return NULL;
     }
     zhashx_set_destructor (self->groups, s_entry_destroy);
+    zhashx_set_destructor (self->memberships, s_list_destroy);
+    self->max_groups = UINT32_MAX;
     sl_buf_init (&self->state, 0);
     sl_buf_init (&self->work, 0);
     sl_buf_init (&self->dlq, 0);
@@ -90,6 +117,9 @@ sl_groups_destroy (sl_groups_t **self_p)
     if (!self) {
         return;
     }
+    zlistx_destroy (&self->active);
+    zlistx_destroy (&self->touched);
+    zhashx_destroy (&self->memberships);
     zhashx_destroy (&self->groups);
     sl_buf_free (&self->state);
     sl_buf_free (&self->work);
@@ -131,12 +161,101 @@ sl_groups_load (sl_groups_t *self)
 }
 
 void
+sl_groups_set_limits (sl_groups_t *self, sl_budget_t *budget, uint32_t max_groups)
+{
+    self->budget = budget;
+    self->max_groups = max_groups;
+}
+
+//  The memberships index is keyed by the routing id in hex.
+static void
+s_peer_key (const void *peer, size_t peer_len, char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = peer;
+    peer_len = peer_len > 255 ? 255 : peer_len;
+    for (size_t i = 0; i < peer_len; i++) {
+        key[2 * i] = hex[p[i] >> 4];
+        key[2 * i + 1] = hex[p[i] & 15];
+    }
+    key[2 * peer_len] = 0;
+}
+
+//  Puts an entry in the active list (idempotent).
+static void
+s_activate (sl_groups_t *self, entry_t *entry)
+{
+    if (!entry->active) {
+        entry->active = zlistx_add_end (self->active, entry);
+    }
+}
+
+//  Only the groups the peer joined are visited, not every group: a peer's
+//  message costs the same whatever the number of groups.
+void
 sl_groups_seen (sl_groups_t *self, zframe_t *peer, int64_t now_ms)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        sl_group_seen (entry->group, zframe_data (peer), zframe_size (peer), now_ms);
+    char key[512];
+    s_peer_key (zframe_data (peer), zframe_size (peer), key);
+    zlistx_t *names = zhashx_lookup (self->memberships, key);
+    if (!names) {
+        return;
     }
+    const char *name = zlistx_first (names);
+    while (name) {
+        entry_t *entry = zhashx_lookup (self->groups, name);
+        bool member = entry && sl_group_seen (entry->group, zframe_data (peer),
+                                              zframe_size (peer), now_ms);
+        if (!member) {
+            //  Left, or ended as silent: forget the membership.
+            zlistx_delete (names, zlistx_cursor (names));
+            name = zlistx_first (names);
+            continue;
+        }
+        name = zlistx_next (names);
+    }
+    if (zlistx_size (names) == 0) {
+        zhashx_delete (self->memberships, key);
+    }
+}
+
+static void
+s_remember_member (sl_groups_t *self, zframe_t *peer, const char *group)
+{
+    char key[512];
+    s_peer_key (zframe_data (peer), zframe_size (peer), key);
+    zlistx_t *names = zhashx_lookup (self->memberships, key);
+    if (!names) {
+        names = zlistx_new ();
+        if (!names) {
+            return;
+        }
+        zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+        zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
+        zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
+        zhashx_insert (self->memberships, key, names);
+    }
+    if (!zlistx_find (names, (void *) group)) {
+        zlistx_add_end (names, (void *) group);
+    }
+}
+
+void
+sl_groups_forget (sl_groups_t *self, const void *peer, size_t peer_len)
+{
+    char key[512];
+    s_peer_key (peer, peer_len, key);
+    zlistx_t *names = zhashx_lookup (self->memberships, key);
+    if (!names) {
+        return;
+    }
+    for (const char *name = zlistx_first (names); name; name = zlistx_next (names)) {
+        entry_t *entry = zhashx_lookup (self->groups, name);
+        if (entry) {
+            sl_group_leave (entry->group, peer, peer_len);
+        }
+    }
+    zhashx_delete (self->memberships, key);
 }
 
 static entry_t *
@@ -166,6 +285,10 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
             return SL_EINVAL;
         }
         entry_t *entry = s_lookup (self, msg->group);
+        if (!entry && zhashx_size (self->groups) >= self->max_groups) {
+            *why = "the broker's group limit is reached (--max-groups)";
+            return SL_ELIMIT;
+        }
         if (entry) {
             const sl_group_config_t *config = sl_group_config (entry->group);
             if (!streq (config->in, msg->in) || !streq (config->out, msg->out)) {
@@ -215,21 +338,18 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
     return rc;
 }
 
+//  A transaction visits only the groups it touches (sl_groups_end walks
+//  the touched list), so a commit costs the same whatever the number of
+//  groups.
 void
 sl_groups_begin (sl_groups_t *self)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        entry->touched = false;
-        entry->created = false;
-        entry->joined_ok = false;
-        sl_group_destroy (&entry->snapshot);
-    }
+    zlistx_purge (self->touched);
 }
 
 //  Snapshots a group the first time a transaction touches it.
 static int
-s_touch (entry_t *entry)
+s_touch (sl_groups_t *self, entry_t *entry)
 {
     if (entry->touched) {
         return 0;
@@ -240,6 +360,12 @@ s_touch (entry_t *entry)
             return SL_ENOMEM;
         }
     }
+    entry->touch = zlistx_add_end (self->touched, entry);
+    if (!entry->touch) {
+        sl_group_destroy (&entry->snapshot);
+        return SL_ENOMEM;
+    }
+    entry->joined_ok = false;
     entry->touched = true;
     return 0;
 }
@@ -263,6 +389,9 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
 {
     entry_t *entry = s_lookup (self, msg->group);
     if (!entry) {
+        if (zhashx_size (self->groups) >= self->max_groups) {
+            return SL_ELIMIT;
+        }
         sl_stream_info_t info;
         bool exists;
         int rc = sl_store_stream_info (self->store, msg->in, &info, &exists);
@@ -286,6 +415,12 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
             return SL_ENOMEM;
         }
         entry->created = true;
+        entry->touch = zlistx_add_end (self->touched, entry);
+        if (!entry->touch) {
+            sl_group_destroy (&entry->group);
+            free (entry);
+            return SL_ENOMEM;
+        }
         entry->touched = true;
         zhashx_update (self->groups, msg->group, entry);
         rc = s_save (self, entry);
@@ -296,7 +431,7 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
                  msg->in, msg->out, start);
     }
     else {
-        int rc = s_touch (entry);
+        int rc = s_touch (self, entry);
         if (rc) {
             return rc;
         }
@@ -306,43 +441,63 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
                             msg->batch ? msg->batch : DEFAULT_BATCH, sl_mono_ms ());
     if (rc == 0) {
         entry->joined_ok = true;
+        s_remember_member (self, peer, msg->group);
+        s_activate (self, entry);
     }
     return rc;
 }
 
-//  Finds the record at `offset` in the blobs of one read.
+//  Collects the records of a set of dead letters in one walk of the input
+//  log: the dead letters, in offset order (idx), are matched against the
+//  records as the walk passes them, and each found record's bytes are
+//  copied out of the read transaction. Linear in the records walked plus
+//  the dead letters, whatever their number: a lookup from the start of the
+//  stored batch per dead letter was quadratic (32,768 final failures in one
+//  batch stalled the broker for 11 s).
 typedef struct {
-    uint64_t offset;
-    sl_buf_t *copy;             //  the record's bytes, copied out of the read txn
-    sl_record_t record;
-    bool found;
-} find_ctx_t;
+    const sl_dead_t *dead;
+    const size_t *idx;          //  dead letters sorted by offset
+    size_t n;
+    size_t next;                //  next in idx to match
+    sl_buf_t *copy;             //  the found records' bytes
+    size_t *at;                 //  per dead letter: where its bytes are in copy, SIZE_MAX none
+    size_t *len;
+} walk_ctx_t;
 
 static int
-s_find_record (void *arg, const uint8_t *blob, size_t len)
+s_walk_dead (void *arg, const uint8_t *blob, size_t len)
 {
-    find_ctx_t *ctx = arg;
+    walk_ctx_t *ctx = arg;
     sl_record_iter_t it;
     sl_batch_header_t header;
-    if (ctx->found || sl_record_iter_init_blob (&it, blob, len, &header) != 0) {
+    if (sl_record_iter_init_blob (&it, blob, len, &header) != 0) {
         return 0;
     }
     sl_record_t record;
-    while (sl_record_iter_next (&it, &record) == 1) {
-        if (record.offset == ctx->offset) {
-            sl_buf_reset (ctx->copy);
+    while (ctx->next < ctx->n && sl_record_iter_next (&it, &record) == 1) {
+        while (ctx->next < ctx->n && ctx->dead[ctx->idx[ctx->next]].offset < record.offset) {
+            ctx->next++;        //  not in the log (removed by retention)
+        }
+        while (ctx->next < ctx->n && ctx->dead[ctx->idx[ctx->next]].offset == record.offset) {
+            size_t i = ctx->idx[ctx->next++];
+            ctx->at[i] = ctx->copy->len;
+            ctx->len[i] = record.raw_len;
             if (sl_buf_append (ctx->copy, record.raw, record.raw_len) != 0) {
                 return SL_ENOMEM;
             }
-            //  Re-read the copy so that the record points at bytes that
-            //  outlive the read transaction.
-            sl_record_iter_t again;
-            sl_record_iter_init (&again, ctx->copy->data, ctx->copy->len, 1, ctx->offset);
-            ctx->found = sl_record_iter_next (&again, &ctx->record) == 1;
-            return 0;
         }
     }
-    return 0;
+    //  A positive return ends the read: every dead letter is matched.
+    return ctx->next == ctx->n ? 1 : 0;
+}
+
+static int
+s_cmp_dead (const void *a, const void *b, void *arg)
+{
+    const sl_dead_t *dead = arg;
+    uint64_t x = dead[*(const size_t *) a].offset;
+    uint64_t y = dead[*(const size_t *) b].offset;
+    return x < y ? -1 : x > y;
 }
 
 //  Appends dead letters to GROUP.dlq, each with its original record read
@@ -357,26 +512,55 @@ s_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead, size_t
     sl_buf_reset (&self->dlq);
     sl_buf_t copy;
     sl_buf_init (&copy, 0);
-    int rc = 0;
-    for (size_t i = 0; i < n_dead && rc == 0; i++) {
-        find_ctx_t find = {.offset = dead[i].offset, .copy = &copy};
+    size_t *idx = malloc (n_dead * sizeof *idx);
+    size_t *at = malloc (n_dead * sizeof *at);
+    size_t *len = malloc (n_dead * sizeof *len);
+    int rc = idx && at && len ? 0 : SL_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n_dead; i++) {
+        idx[i] = i;
+        at[i] = SIZE_MAX;
+        len[i] = 0;
+    }
+    if (rc == 0) {
+        qsort_r (idx, n_dead, sizeof *idx, s_cmp_dead, (void *) dead);
+        uint64_t first = dead[idx[0]].offset;
+        uint64_t span = dead[idx[n_dead - 1]].offset - first + 1;
+        //  The record bound counts whole blobs from the first one, which
+        //  may begin up to a batch before `first`.
+        uint64_t bound = span + SL_GROUP_MAX_BATCH;
+        walk_ctx_t walk = {.dead = dead, .idx = idx, .n = n_dead, .copy = &copy, .at = at,
+                           .len = len};
         sl_stream_info_t info;
-        rc = sl_store_read (self->store, config->in, find.offset, 1, 0, s_find_record, &find,
-                            &info);
-        if (rc) {
-            break;
+        rc = sl_store_read (self->store, config->in, first,
+                            bound > UINT32_MAX ? UINT32_MAX : (uint32_t) bound, 0, s_walk_dead,
+                            &walk, &info);
+        if (rc == 1) {
+            rc = 0;
         }
-        if (!find.found) {
+    }
+    for (size_t i = 0; i < n_dead && rc == 0; i++) {
+        sl_record_t record;
+        memset (&record, 0, sizeof record);
+        bool found = false;
+        if (at[i] != SIZE_MAX) {
+            sl_record_iter_t again;
+            sl_record_iter_init (&again, copy.data + at[i], len[i], 1, dead[i].offset);
+            found = sl_record_iter_next (&again, &record) == 1;
+        }
+        if (!found) {
             //  Removed by retention meanwhile: the dead letter says so
             //  with a nil value rather than being lost.
             static const uint8_t nil = 0xc0;
-            memset (&find.record, 0, sizeof find.record);
-            find.record.offset = find.offset;
-            find.record.value = &nil;
-            find.record.value_len = 1;
+            memset (&record, 0, sizeof record);
+            record.offset = dead[i].offset;
+            record.value = &nil;
+            record.value_len = 1;
         }
-        rc = sl_group_dlq_encode (&self->dlq, entry->group, &dead[i], &find.record, now_ms);
+        rc = sl_group_dlq_encode (&self->dlq, entry->group, &dead[i], &record, now_ms);
     }
+    free (idx);
+    free (at);
+    free (len);
     sl_buf_free (&copy);
     if (rc) {
         return rc;
@@ -405,7 +589,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
     if (!entry) {
         return SL_ENOTFOUND;
     }
-    int rc = s_touch (entry);
+    int rc = s_touch (self, entry);
     if (rc) {
         return rc;
     }
@@ -467,25 +651,23 @@ sl_groups_apply (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, zframe_
 bool
 sl_groups_have_dead (sl_groups_t *self)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        if (entry->n_dead) {
-            return true;
-        }
-    }
-    return false;
+    return self->n_with_dead > 0;
 }
 
 int
 sl_groups_apply_dead (sl_groups_t *self, int64_t now_ms, sl_groups_appended_fn *appended,
                       void *ctx)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
+    if (self->n_with_dead == 0) {
+        return 0;
+    }
+    //  Entries with dead letters are active (s_collect_dead runs on those).
+    for (entry_t *entry = zlistx_first (self->active); entry;
+         entry = zlistx_next (self->active)) {
         if (entry->n_dead == 0) {
             continue;
         }
-        int rc = s_touch (entry);
+        int rc = s_touch (self, entry);
         if (rc == 0) {
             rc = s_dead_letters (self, entry, entry->dead, entry->n_dead, now_ms, appended, ctx);
         }
@@ -503,20 +685,23 @@ void
 sl_groups_end (sl_groups_t *self, bool committed)
 {
     zlistx_t *gone = zlistx_new ();
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        if (!entry->touched) {
-            continue;
-        }
+    for (entry_t *entry = zlistx_first (self->touched); entry;
+         entry = zlistx_next (self->touched)) {
         if (committed) {
             sl_group_destroy (&entry->snapshot);
             //  Dead letters from expiries are stored now.
+            if (entry->n_dead) {
+                self->n_with_dead--;
+            }
             free (entry->dead);
             entry->dead = NULL;
             entry->n_dead = 0;
         }
         else if (entry->created) {
-            zlistx_add_end (gone, (void *) zhashx_cursor (self->groups));
+            if (gone) {
+                zlistx_add_end (gone, entry);
+            }
+            continue;
         }
         else {
             sl_group_destroy (&entry->group);
@@ -526,9 +711,16 @@ sl_groups_end (sl_groups_t *self, bool committed)
         }
         entry->touched = false;
         entry->created = false;
+        entry->touch = NULL;
     }
+    zlistx_purge (self->touched);
     if (gone) {
-        for (const char *name = zlistx_first (gone); name; name = zlistx_next (gone)) {
+        for (entry_t *entry = zlistx_first (gone); entry; entry = zlistx_next (gone)) {
+            if (entry->active) {
+                zlistx_delete (self->active, entry->active);
+            }
+            char name[SL_NAME_MAX + 1];
+            snprintf (name, sizeof name, "%s", sl_group_name (entry->group));
             zhashx_delete (self->groups, name);
         }
         zlistx_destroy (&gone);
@@ -547,12 +739,8 @@ sl_groups_joined (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
     snprintf (reply.out, sizeof reply.out, "%s", msg->out);
     reply.offset = entry ? sl_group_checkpoint (entry->group) : 0;
     zmsg_t *out = sl_msg_encode (&reply);
-    if (!out) {
-        return;
-    }
-    zframe_t *id = zframe_dup (peer);
-    zmsg_prepend (out, &id);
-    if (zmsg_send (&out, self->router) != 0) {
+    if (out && sl_send_router (self->router, self->budget, zframe_data (peer),
+                               zframe_size (peer), &out) != 0) {
         zmsg_destroy (&out);
     }
 }
@@ -618,8 +806,10 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
     return ctx->taken == ctx->to - ctx->from ? 1 : 0;
 }
 
-//  Sends one lease's records to its member. false if it could not.
-static bool
+//  Sends one lease's records to its member: 0, SL_EBUSY/SL_EAGAIN/SL_ECLOSED
+//  when the member cannot take it now, another error when the lease cannot
+//  be cut.
+static int
 s_send_work (sl_groups_t *self, entry_t *entry, const sl_lease_t *lease, const void *peer,
              size_t peer_len)
 {
@@ -642,7 +832,7 @@ s_send_work (sl_groups_t *self, entry_t *entry, const sl_lease_t *lease, const v
                   rc || cut.rc ? sl_strerror (rc ? rc : cut.rc) : "records removed");
         //  Retention removed part of it after the lease was cut: the next
         //  dispatch sees the new first offset and skips what is gone.
-        return false;
+        return SL_ENOTFOUND;
     }
     sl_msg_t work;
     sl_msg_init (&work, SL_CMD_WORK);
@@ -653,22 +843,23 @@ s_send_work (sl_groups_t *self, entry_t *entry, const sl_lease_t *lease, const v
     work.attempt = lease->attempt;
     zmsg_t *out = sl_msg_encode (&work);
     if (!out) {
-        return false;
+        return SL_ENOMEM;
     }
     zmsg_addmem (out, self->work.data, self->work.len);
-    zmsg_pushmem (out, peer, peer_len);
-    if (zmsg_send (&out, self->router) != 0) {
+    //  WORK counts into the member's byte budget like any reply.
+    rc = sl_send_router (self->router, self->budget, peer, peer_len, &out);
+    if (rc) {
         zmsg_destroy (&out);
-        return false;
+        return rc;
     }
     self->n_work++;
-    return true;
+    return 0;
 }
 
 //  Takes the dead letters that expiries produced into the entry, where
 //  they wait for the next group commit to store them.
 static void
-s_collect_dead (entry_t *entry)
+s_collect_dead (sl_groups_t *self, entry_t *entry)
 {
     sl_outcome_t outcome;
     if (sl_group_take_dead (entry->group, &outcome) != 0 || outcome.n_dead == 0) {
@@ -679,19 +870,31 @@ s_collect_dead (entry_t *entry)
         return;
     }
     memcpy (dead + entry->n_dead, outcome.dead, outcome.n_dead * sizeof *dead);
+    if (entry->n_dead == 0) {
+        self->n_with_dead++;
+    }
     entry->dead = dead;
     entry->n_dead += outcome.n_dead;
 }
 
+//  Visits only the active groups (with members, leases or dead letters):
+//  a loop turn costs the same whatever the number of idle groups.
 void
 sl_groups_dispatch (sl_groups_t *self, int64_t now_ms)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
+    entry_t *next = zlistx_first (self->active);
+    while (next) {
+        entry_t *entry = next;
+        //  Taken before the entry may leave the list.
+        next = zlistx_next (self->active);
         sl_group_t *group = entry->group;
         sl_group_tick (group, now_ms, SILENCE_MS);
-        s_collect_dead (entry);
+        s_collect_dead (self, entry);
         if (sl_group_members (group) == 0) {
+            if (sl_group_leases (group) == 0 && entry->n_dead == 0 && !entry->touched) {
+                zlistx_delete (self->active, entry->active);
+                entry->active = NULL;
+            }
             continue;
         }
         sl_stream_info_t info;
@@ -705,13 +908,26 @@ sl_groups_dispatch (sl_groups_t *self, int64_t now_ms)
         sl_lease_t lease;
         const void *peer;
         size_t peer_len;
-        //  Bounded: each member holds at most its window of leases.
+        //  Bounded: each member holds at most its window of leases, and a
+        //  member that cannot take work now is paused until the next turn.
         while (sl_group_next (group, info.first, info.next, now_ms, &lease, &peer, &peer_len) ==
                1) {
-            if (!s_send_work (self, entry, &lease, peer, peer_len)) {
+            if (self->budget && !sl_budget_fits (self->budget, peer, peer_len, 1)) {
+                //  Over its byte budget: as if it had no credit.
                 sl_group_unlease (group, lease.id);
-                break;
+                sl_group_pause (group, peer, peer_len);
+                continue;
             }
+            int rc = s_send_work (self, entry, &lease, peer, peer_len);
+            if (rc == 0) {
+                continue;
+            }
+            sl_group_unlease (group, lease.id);
+            if (rc == SL_EBUSY || rc == SL_EAGAIN || rc == SL_ECLOSED) {
+                sl_group_pause (group, peer, peer_len);
+                continue;
+            }
+            break;
         }
     }
 }

@@ -32,7 +32,9 @@
     X(SL_EMAPFULL, -20, 1, "storage map full: grown, retry the transaction")      \
     X(SL_ETYPE,   -21, 0, "wrong type")                                           \
     X(SL_ESTATE,  -22, 0, "command not valid in this state")                      \
-    X(SL_EDENIED, -23, 0, "permission denied")
+    X(SL_EDENIED, -23, 0, "permission denied")                                    \
+    X(SL_EBUSY,   -24, 1, "peer over its budget: read your replies")               \
+    X(SL_ELIMIT,  -25, 0, "a broker limit was reached")
 
 enum {
 #define SL_ERROR_ENUM(name, value, retry, text) name = value,

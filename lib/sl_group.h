@@ -97,6 +97,11 @@ int sl_group_join(sl_group_t *self, const void *peer, size_t peer_len, const cha
 bool sl_group_seen(sl_group_t *self, const void *peer, size_t peer_len, int64_t now_ms);
 //  Removes the member; its leases go back to the front of the queue.
 void sl_group_leave(sl_group_t *self, const void *peer, size_t peer_len);
+//  Whether peer is a member (no side effect).
+bool sl_group_has_member(const sl_group_t *self, const void *peer, size_t peer_len);
+//  The member gets no lease from sl_group_next until the next
+//  sl_group_tick (the broker pauses a member over its byte budget).
+void sl_group_pause(sl_group_t *self, const void *peer, size_t peer_len);
 size_t sl_group_members(const sl_group_t *self);
 //  Live leases (handed out, not ended).
 size_t sl_group_leases(const sl_group_t *self);

@@ -215,6 +215,13 @@ sl_msg_add_stream (sl_msg_t *msg, const sl_stream_info_t *info)
     return 0;
 }
 
+size_t
+sl_msg_cost (const sl_msg_t *msg)
+{
+    return sizeof *msg + (size_t) msg->n_failed * sizeof msg->failed[0]
+           + (size_t) msg->n_streams * sizeof msg->streams[0];
+}
+
 int
 sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
 {

@@ -146,6 +146,10 @@ int sl_msg_add_stream(sl_msg_t *msg, const sl_stream_info_t *info);
 //  and is cut at 255 bytes. 0, SL_ENOMEM, or SL_ETOOBIG past
 //  SL_MSG_MAX_FAILED entries.
 int sl_msg_add_failed(sl_msg_t *msg, uint64_t offset, const char *error);
+//  The memory a decoded message holds (the struct and its lists): what a
+//  budget counts, not the frame bytes it came from (a 320 KiB RESULT body
+//  decodes to up to 17.8 MiB of failed entries).
+size_t sl_msg_cost(const sl_msg_t *msg);
 
 //  Encodes header and body as the first two frames of a new zmsg; the
 //  caller appends data frames (and, for PUB, pushes the topic in front).

@@ -50,6 +50,7 @@ struct _sl_groups_t {
     zhashx_t *memberships;      //  hex routing id -> zlistx_t of group names it joined
     size_t n_with_dead;         //  entries with dead letters waiting
     sl_budget_t *budget;        //  the broker's reply budget: WORK counts into it
+    uint64_t max_work_bytes;    //  one WORK message's records, at most (a stored batch more)
     uint32_t max_groups;
     sl_buf_t state;             //  encoded group state
     sl_buf_t work;              //  WORK batch being cut from the log
@@ -161,9 +162,11 @@ sl_groups_load (sl_groups_t *self)
 }
 
 void
-sl_groups_set_limits (sl_groups_t *self, sl_budget_t *budget, uint32_t max_groups)
+sl_groups_set_limits (sl_groups_t *self, sl_budget_t *budget, uint64_t max_work_bytes,
+                      uint32_t max_groups)
 {
     self->budget = budget;
+    self->max_work_bytes = max_work_bytes;
     self->max_groups = max_groups;
 }
 
@@ -761,6 +764,8 @@ typedef struct {
     uint64_t from;
     uint64_t to;
     uint32_t taken;
+    uint64_t max_bytes;         //  the WORK message's bound (0: none)
+    bool full;                  //  stopped at max_bytes before the lease's end
     int rc;
 } cut_ctx_t;
 
@@ -794,6 +799,12 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
             rc = sl_batch_skip (records + skip, size - skip, (uint32_t) (to - from), &take);
         }
     }
+    if (rc == 0 && ctx->max_bytes && ctx->out->len > 0
+        && ctx->out->len + take > ctx->max_bytes) {
+        //  At least one stored batch, then no more than the bound.
+        ctx->full = true;
+        return 1;
+    }
     if (rc == 0) {
         rc = sl_buf_append (ctx->out, records + skip, take);
     }
@@ -810,13 +821,13 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
 //  when the member cannot take it now, another error when the lease cannot
 //  be cut.
 static int
-s_send_work (sl_groups_t *self, entry_t *entry, const sl_lease_t *lease, const void *peer,
+s_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const void *peer,
              size_t peer_len)
 {
     const sl_group_config_t *config = sl_group_config (entry->group);
     sl_buf_reset (&self->work);
     cut_ctx_t cut = {.out = &self->work, .from = lease->offset,
-                     .to = lease->offset + lease->count};
+                     .to = lease->offset + lease->count, .max_bytes = self->max_work_bytes};
     sl_stream_info_t info;
     //  The read's record bound counts whole blobs, and the first blob may
     //  begin up to a batch before the lease: allow for it, and let s_cut
@@ -825,6 +836,14 @@ s_send_work (sl_groups_t *self, entry_t *entry, const sl_lease_t *lease, const v
     int rc = sl_store_read (self->store, config->in, lease->offset, bound, 0, s_cut, &cut, &info);
     if (rc == 1) {
         rc = 0;
+    }
+    if (rc == 0 && cut.rc == 0 && cut.full && cut.taken > 0 && cut.taken < lease->count) {
+        //  Bounded in bytes: the lease becomes what was cut, the rest
+        //  goes back to the queue for the next lease.
+        rc = sl_group_shrink (entry->group, lease->id, cut.taken);
+        if (rc == 0) {
+            lease->count = cut.taken;
+        }
     }
     if (rc || cut.rc || cut.taken != lease->count) {
         sl_debug ("groups", "group '%s': cannot cut lease [%" PRIu64 ", +%u) from '%s' (%s)",

@@ -22,9 +22,11 @@ typedef void (sl_groups_appended_fn) (void *ctx, const char *stream,
 
 sl_groups_t *sl_groups_new(sl_store_t *store, zsock_t *router, uint32_t max_depth);
 //  Limits (docs/reliability.md): WORK counts into budget (a member over it
-//  gets no work), and a JOIN creating a group past max_groups gets ELIMIT.
+//  gets no work), one WORK holds at most max_work_bytes of records (or one
+//  stored batch), and a JOIN creating a group past max_groups gets ELIMIT.
 struct _sl_budget_t;
-void sl_groups_set_limits(sl_groups_t *self, struct _sl_budget_t *budget, uint32_t max_groups);
+void sl_groups_set_limits(sl_groups_t *self, struct _sl_budget_t *budget, uint64_t max_work_bytes,
+                          uint32_t max_groups);
 //  A peer stuck with unread replies: it leaves every group it joined, its
 //  leases go back to the queue.
 void sl_groups_forget(sl_groups_t *self, const void *peer, size_t peer_len);

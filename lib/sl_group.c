@@ -519,6 +519,23 @@ sl_group_unlease (sl_group_t *self, uint64_t lease_id)
     }
 }
 
+int
+sl_group_shrink (sl_group_t *self, uint64_t lease_id, uint32_t count)
+{
+    ssize_t i = s_live_find (self, lease_id);
+    if (i < 0 || count == 0 || count >= self->live[i].count) {
+        return SL_EINVAL;
+    }
+    lease_t tail = self->live[i];
+    tail.offset += count;
+    tail.count -= count;
+    int rc = sl_group_requeue (self, &tail, tail.attempt - 1, tail.expiries);
+    if (rc == 0) {
+        self->live[i].count = count;
+    }
+    return rc;
+}
+
 bool
 sl_group_has_member (const sl_group_t *self, const void *peer, size_t peer_len)
 {

@@ -116,6 +116,11 @@ size_t sl_group_leases(const sl_group_t *self);
 int sl_group_next(sl_group_t *self, uint64_t stream_first, uint64_t stream_next, int64_t now_ms,
                   sl_lease_t *lease, const void **peer, size_t *peer_len);
 void sl_group_unlease(sl_group_t *self, uint64_t lease_id);
+//  Cuts a lease just handed out to its first count records (the broker
+//  bounds a WORK message in bytes); the rest goes back to the front of the
+//  queue, not counted as an attempt. 0 or SL_EINVAL (no such lease, count 0
+//  or not smaller), SL_ENOMEM.
+int sl_group_shrink(sl_group_t *self, uint64_t lease_id, uint32_t count);
 
 //  Ends leases past their deadline and members silent for more than
 //  silence_ms (their leases return to the queue as failed attempts; after

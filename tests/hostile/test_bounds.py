@@ -162,8 +162,6 @@ def test_member_that_never_reads_gets_no_more_work(make_broker, procs, tmp_path)
                                                      "lease_ms": 600000})])
             pinger = threading.Thread(target=keep_alive, daemon=True)
             pinger.start()
-            # Let the hostile member take what its budget allows first.
-            time.sleep(0.5)
             # Small leases, so that the real worker's own WORK and RESULTs stay small next to
             # what the hostile member could take without its budget (the whole 48 MiB stream).
             worker = procs.start("worker", [sluice_it.WORKER_BIN, "--broker", broker.endpoint,
@@ -296,9 +294,11 @@ def test_idle_connections_cannot_exhaust_descriptors_or_spin(make_broker, procs)
     unanswered and the broker spun at 100 % CPU): the cap keeps descriptors free, the handshake
     deadline closes the idle ones, the broker does not spin, and a real client is served."""
     broker = make_broker(start=False)
+    # A cap below the kernel's accept backlog (100), so that it is reached however the
+    # connections arrive.
     broker.proc = procs.start("broker", ["prlimit", "--nofile=256:256", sluice_it.BROKER_BIN,
                                          "--data", broker.data_dir, "--listen", broker.endpoint,
-                                         "--handshake-timeout", "1s"])
+                                         "--handshake-timeout", "1s", "--max-connections", "50"])
     broker.wait_ready()
     idle = []
     try:
@@ -325,7 +325,7 @@ def test_idle_connections_cannot_exhaust_descriptors_or_spin(make_broker, procs)
                 return True
         # Connections the kernel could not queue for accept stay half-open on this side only
         # (the broker never saw them): count the ones the broker closed, and its descriptors.
-        wait_for(lambda: sum(closed(s) for s in idle) >= 150, T(20),
+        wait_for(lambda: sum(closed(s) for s in idle) >= 100, T(20),
                  "the broker to close the idle connections")
         wait_for(lambda: len(os.listdir(f"/proc/{broker.proc.pid}/fd")) < 100, T(20),
                  "the broker's descriptors to be given back")
@@ -375,3 +375,15 @@ def test_32k_final_failures_are_dead_lettered_in_one_pass(make_broker, procs):
     assert all(d["value"]["record"]["value"] == {"i": d["value"]["offset"]} for d in dead)
     assert all(d["value"]["error"] == f"boom {d['value']['offset']}" for d in dead)
     member.close()
+
+
+def test_the_connection_cap_stays_below_the_descriptor_limit(make_broker, procs):
+    """Under a descriptor limit of 256, the default cap (4096) is lowered to leave descriptors
+    for the store, the logs and accept itself, and the broker says so."""
+    broker = make_broker(start=False)
+    broker.proc = procs.start("broker", ["prlimit", "--nofile=256:256", sluice_it.BROKER_BIN,
+                                         "--data", broker.data_dir, "--listen", broker.endpoint])
+    broker.wait_ready()
+    assert ("--max-connections 4096 is above what the descriptor limit (256) allows; using 192"
+            in broker.proc.stderr())
+    assert "192 connections" in broker.proc.stderr()

@@ -334,33 +334,6 @@ sl_broker_stop (sl_broker_t *self)
 //  ---------------------------------------------------------------------
 //  Replies
 
-//  Every reply goes through the peer's byte budget (sl_send.h). A reply
-//  that does not fit is not queued: the peer gets ERROR EBUSY (small, not
-//  counted) and asks again after reading what it has. A peer whose queue is
-//  full or that is gone loses the reply: it times out and asks again.
-static void
-s_send (sl_broker_t *self, zframe_t *peer, uint64_t req, zmsg_t **reply_p)
-{
-    if (!*reply_p) {
-        return;
-    }
-    int rc = sl_send_router (self->router, self->budget, zframe_data (peer), zframe_size (peer),
-                             reply_p);
-    if (rc == 0) {
-        return;
-    }
-    zmsg_destroy (reply_p);
-    if (rc == SL_EBUSY) {
-        self->n_busy++;
-        zmsg_t *busy = sl_msg_error (req, SL_EBUSY, "peer over its budget: read your replies "
-                                     "before asking for more (docs/PROTOCOL.md §9)");
-        if (busy && sl_send_router (self->router, NULL, zframe_data (peer), zframe_size (peer),
-                                    &busy) != 0) {
-            zmsg_destroy (&busy);
-        }
-    }
-}
-
 void
 sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
 {
@@ -369,7 +342,7 @@ sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         sl_error ("broker", "cannot encode %s reply", sl_cmd_name (msg->cmd));
         return;
     }
-    s_send (self, peer, msg->req, &reply);
+    sl_broker_send (self, peer, msg->req, &reply);
 }
 
 void
@@ -681,7 +654,7 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         zmsg_append (reply, &frame);
     }
     zmsg_destroy (&data);
-    s_send (self, peer, msg->req, &reply);
+    sl_broker_send (self, peer, msg->req, &reply);
 }
 
 static int
@@ -709,7 +682,7 @@ s_on_list (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
                        "too many streams for one STREAMS reply (1 MiB body)", 0);
         return;
     }
-    s_send (self, peer, msg->req, &reply);
+    sl_broker_send (self, peer, msg->req, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -785,21 +758,11 @@ s_handle_one (sl_broker_t *self)
         }
         if (msg.cmd == SL_CMD_PUBLISH) {
             check = data ? sl_broker_check_publish (self, &msg, data, &why) : SL_EPROTO;
-            if (check == 0) {
-                check = sl_broker_admit_stream (self, msg.stream, &why);
-            }
         }
         else if (msg.cmd == SL_CMD_JOIN || msg.cmd == SL_CMD_RESULT) {
             check = sl_groups_check (self->groups, &msg, data, &why);
         }
-        if (check == 0 && msg.cmd == SL_CMD_JOIN) {
-            //  sl_groups_check keeps a group name short enough for ".dlq".
-            char dlq[SL_NAME_MAX + 8];
-            snprintf (dlq, sizeof dlq, "%s.dlq", msg.group);
-            check = sl_broker_admit_stream (self, msg.in, &why);
-            check = check ? check : sl_broker_admit_stream (self, msg.out, &why);
-            check = check ? check : sl_broker_admit_stream (self, dlq, &why);
-        }
+        check = check ? check : sl_broker_admit (self, &msg, &why);
         if (check == SL_ELIMIT) {
             //  Not malformed: a limit of this broker, told as such.
             zframe_destroy (&data);

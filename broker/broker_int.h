@@ -99,6 +99,12 @@ void sl_broker_limits_destroy (sl_broker_t *self);
 //  Admits a stream name: 0 if it exists or there is room for one more,
 //  SL_ELIMIT (with *why) when the stream cap is reached.
 int sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why);
+//  Admits a PUBLISH or JOIN against the stream cap (every stream it may
+//  create). 0, or SL_ELIMIT with *why.
+int sl_broker_admit (sl_broker_t *self, const sl_msg_t *msg, const char **why);
+//  Sends a reply within the peer's byte budget (sl_send.h); a reply that
+//  does not fit becomes ERROR EBUSY for req. Takes *reply_p.
+void sl_broker_send (sl_broker_t *self, zframe_t *peer, uint64_t req, zmsg_t **reply_p);
 //  Once a second: forgets idle accounts, drops stuck peers' leases, reads
 //  the connection monitor.
 void sl_broker_limits_tick (sl_broker_t *self, int64_t now_ms);

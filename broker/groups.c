@@ -9,6 +9,7 @@
     transaction does not commit, so memory never runs ahead of the disk.
 */
 #include "groups.h"
+#include "groups_int.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -18,48 +19,6 @@
 #include "sl_log.h"
 #include "sl_send.h"
 #include "sl_util.h"
-
-#define SILENCE_MS        3000      //  a member silent this long is gone
-#define DEFAULT_WINDOW    8
-#define DEFAULT_BATCH     1000
-#define DEFAULT_DELIVER   5
-#define DEFAULT_LEASE_MS  30000
-
-typedef struct {
-    sl_group_t *group;
-    sl_group_t *snapshot;       //  state before this transaction touched it
-    sl_dead_t *dead;            //  dead letters from expiries, not yet stored
-    size_t n_dead;
-    bool touched;
-    bool created;               //  created in this transaction
-    bool joined_ok;             //  a JOIN of this transaction was applied
-    void *active;               //  handle in the active list: has members, leases or dead letters
-    void *touch;                //  handle in the touched list
-} entry_t;
-
-struct _sl_groups_t {
-    sl_store_t *store;
-    zsock_t *router;
-    uint32_t max_depth;
-    zhashx_t *groups;           //  name -> entry_t
-    //  Per-message and per-turn work must not grow with the number of
-    //  groups (a peer can create up to --max-groups of them): these index
-    //  what each step needs.
-    zlistx_t *active;           //  entry_t with members, leases or dead letters
-    zlistx_t *touched;          //  entry_t touched by the current transaction
-    zhashx_t *memberships;      //  hex routing id -> zlistx_t of group names it joined
-    size_t n_with_dead;         //  entries with dead letters waiting
-    sl_budget_t *budget;        //  the broker's reply budget: WORK counts into it
-    uint64_t max_work_bytes;    //  one WORK message's records, at most (a stored batch more)
-    uint32_t max_groups;
-    sl_buf_t state;             //  encoded group state
-    sl_buf_t work;              //  WORK batch being cut from the log
-    sl_buf_t dlq;               //  dead letters of one result
-    uint64_t n_work;
-    uint64_t n_results;
-    uint64_t n_dropped;
-    uint64_t n_dead;
-};
 
 static void
 s_entry_destroy (void **item)
@@ -94,14 +53,20 @@ sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
     self->active = zlistx_new ();
     self->touched = zlistx_new ();
     self->memberships = zhashx_new ();
-    if (!self->groups || !self->active || !self->touched || !self->memberships) {
+    self->dirty = zlistx_new ();
+    self->by_input = zhashx_new ();
+    if (!self->groups || !self->active || !self->touched || !self->memberships || !self->dirty
+        || !self->by_input) {
         zhashx_destroy (&self->groups);
         zlistx_destroy (&self->active);
         zlistx_destroy (&self->touched);
         zhashx_destroy (&self->memberships);
+        zlistx_destroy (&self->dirty);
+        zhashx_destroy (&self->by_input);
         free (self);
         return NULL;
     }
+    zhashx_set_destructor (self->by_input, s_list_destroy);
     zhashx_set_destructor (self->groups, s_entry_destroy);
     zhashx_set_destructor (self->memberships, s_list_destroy);
     self->max_groups = UINT32_MAX;
@@ -120,6 +85,8 @@ sl_groups_destroy (sl_groups_t **self_p)
     }
     zlistx_destroy (&self->active);
     zlistx_destroy (&self->touched);
+    zlistx_destroy (&self->dirty);
+    zhashx_destroy (&self->by_input);
     zhashx_destroy (&self->memberships);
     zhashx_destroy (&self->groups);
     sl_buf_free (&self->state);
@@ -128,6 +95,8 @@ sl_groups_destroy (sl_groups_t **self_p)
     free (self);
     *self_p = NULL;
 }
+
+static void s_index_input (sl_groups_t *self, entry_t *entry);
 
 static int
 s_load_one (void *ctx, const char *name, const uint8_t *data, size_t len)
@@ -150,6 +119,7 @@ s_load_one (void *ctx, const char *name, const uint8_t *data, size_t len)
     }
     entry->group = group;
     zhashx_update (self->groups, name, entry);
+    s_index_input (self, entry);
     sl_info ("groups", "group '%s' resumes at offset %" PRIu64 " of '%s'", name,
              sl_group_checkpoint (group), sl_group_config (group)->in);
     return 0;
@@ -190,6 +160,44 @@ s_activate (sl_groups_t *self, entry_t *entry)
 {
     if (!entry->active) {
         entry->active = zlistx_add_end (self->active, entry);
+    }
+}
+
+//  Marks an active entry for dispatch in this turn (idempotent).
+static void
+s_wake (sl_groups_t *self, entry_t *entry)
+{
+    if (entry->active && !entry->dirty) {
+        entry->dirty = zlistx_add_end (self->dirty, entry);
+    }
+}
+
+//  Indexes an entry under its input stream, so that new records wake
+//  only the groups that read them.
+static void
+s_index_input (sl_groups_t *self, entry_t *entry)
+{
+    const char *in = sl_group_config (entry->group)->in;
+    zlistx_t *list = zhashx_lookup (self->by_input, in);
+    if (!list) {
+        list = zlistx_new ();
+        if (!list || zhashx_insert (self->by_input, in, list) != 0) {
+            zlistx_destroy (&list);
+            return;
+        }
+    }
+    entry->by_input = zlistx_add_end (list, entry);
+}
+
+void
+sl_groups_wake_stream (sl_groups_t *self, const char *stream)
+{
+    zlistx_t *list = zhashx_lookup (self->by_input, stream);
+    if (!list) {
+        return;
+    }
+    for (entry_t *entry = zlistx_first (list); entry; entry = zlistx_next (list)) {
+        s_wake (self, entry);
     }
 }
 
@@ -256,6 +264,7 @@ sl_groups_forget (sl_groups_t *self, const void *peer, size_t peer_len)
         entry_t *entry = zhashx_lookup (self->groups, name);
         if (entry) {
             sl_group_leave (entry->group, peer, peer_len);
+            s_wake (self, entry);
         }
     }
     zhashx_delete (self->memberships, key);
@@ -426,6 +435,7 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
         }
         entry->touched = true;
         zhashx_update (self->groups, msg->group, entry);
+        s_index_input (self, entry);
         rc = s_save (self, entry);
         if (rc) {
             return rc;
@@ -446,142 +456,9 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
         entry->joined_ok = true;
         s_remember_member (self, peer, msg->group);
         s_activate (self, entry);
+        s_wake (self, entry);
     }
     return rc;
-}
-
-//  Collects the records of a set of dead letters in one walk of the input
-//  log: the dead letters, in offset order (idx), are matched against the
-//  records as the walk passes them, and each found record's bytes are
-//  copied out of the read transaction. Linear in the records walked plus
-//  the dead letters, whatever their number: a lookup from the start of the
-//  stored batch per dead letter was quadratic (32,768 final failures in one
-//  batch stalled the broker for 11 s).
-typedef struct {
-    const sl_dead_t *dead;
-    const size_t *idx;          //  dead letters sorted by offset
-    size_t n;
-    size_t next;                //  next in idx to match
-    sl_buf_t *copy;             //  the found records' bytes
-    size_t *at;                 //  per dead letter: where its bytes are in copy, SIZE_MAX none
-    size_t *len;
-} walk_ctx_t;
-
-static int
-s_walk_dead (void *arg, const uint8_t *blob, size_t len)
-{
-    walk_ctx_t *ctx = arg;
-    sl_record_iter_t it;
-    sl_batch_header_t header;
-    if (sl_record_iter_init_blob (&it, blob, len, &header) != 0) {
-        return 0;
-    }
-    sl_record_t record;
-    while (ctx->next < ctx->n && sl_record_iter_next (&it, &record) == 1) {
-        while (ctx->next < ctx->n && ctx->dead[ctx->idx[ctx->next]].offset < record.offset) {
-            ctx->next++;        //  not in the log (removed by retention)
-        }
-        while (ctx->next < ctx->n && ctx->dead[ctx->idx[ctx->next]].offset == record.offset) {
-            size_t i = ctx->idx[ctx->next++];
-            ctx->at[i] = ctx->copy->len;
-            ctx->len[i] = record.raw_len;
-            if (sl_buf_append (ctx->copy, record.raw, record.raw_len) != 0) {
-                return SL_ENOMEM;
-            }
-        }
-    }
-    //  A positive return ends the read: every dead letter is matched.
-    return ctx->next == ctx->n ? 1 : 0;
-}
-
-static int
-s_cmp_dead (const void *a, const void *b, void *arg)
-{
-    const sl_dead_t *dead = arg;
-    uint64_t x = dead[*(const size_t *) a].offset;
-    uint64_t y = dead[*(const size_t *) b].offset;
-    return x < y ? -1 : x > y;
-}
-
-//  Appends dead letters to GROUP.dlq, each with its original record read
-//  back from the input log, in the open transaction.
-static int
-s_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead, size_t n_dead,
-                int64_t now_ms, sl_groups_appended_fn *appended, void *ctx)
-{
-    const sl_group_config_t *config = sl_group_config (entry->group);
-    char dlq[SL_NAME_MAX + 1];
-    snprintf (dlq, sizeof dlq, "%s.dlq", sl_group_name (entry->group));
-    sl_buf_reset (&self->dlq);
-    sl_buf_t copy;
-    sl_buf_init (&copy, 0);
-    size_t *idx = malloc (n_dead * sizeof *idx);
-    size_t *at = malloc (n_dead * sizeof *at);
-    size_t *len = malloc (n_dead * sizeof *len);
-    int rc = idx && at && len ? 0 : SL_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < n_dead; i++) {
-        idx[i] = i;
-        at[i] = SIZE_MAX;
-        len[i] = 0;
-    }
-    if (rc == 0) {
-        qsort_r (idx, n_dead, sizeof *idx, s_cmp_dead, (void *) dead);
-        uint64_t first = dead[idx[0]].offset;
-        uint64_t span = dead[idx[n_dead - 1]].offset - first + 1;
-        //  The record bound counts whole blobs from the first one, which
-        //  may begin up to a batch before `first`.
-        uint64_t bound = span + SL_GROUP_MAX_BATCH;
-        walk_ctx_t walk = {.dead = dead, .idx = idx, .n = n_dead, .copy = &copy, .at = at,
-                           .len = len};
-        sl_stream_info_t info;
-        rc = sl_store_read (self->store, config->in, first,
-                            bound > UINT32_MAX ? UINT32_MAX : (uint32_t) bound, 0, s_walk_dead,
-                            &walk, &info);
-        if (rc == 1) {
-            rc = 0;
-        }
-    }
-    for (size_t i = 0; i < n_dead && rc == 0; i++) {
-        sl_record_t record;
-        memset (&record, 0, sizeof record);
-        bool found = false;
-        if (at[i] != SIZE_MAX) {
-            sl_record_iter_t again;
-            sl_record_iter_init (&again, copy.data + at[i], len[i], 1, dead[i].offset);
-            found = sl_record_iter_next (&again, &record) == 1;
-        }
-        if (!found) {
-            //  Removed by retention meanwhile: the dead letter says so
-            //  with a nil value rather than being lost.
-            static const uint8_t nil = 0xc0;
-            memset (&record, 0, sizeof record);
-            record.offset = dead[i].offset;
-            record.value = &nil;
-            record.value_len = 1;
-        }
-        rc = sl_group_dlq_encode (&self->dlq, entry->group, &dead[i], &record, now_ms);
-    }
-    free (idx);
-    free (at);
-    free (len);
-    sl_buf_free (&copy);
-    if (rc) {
-        return rc;
-    }
-    sl_batch_header_t header;
-    rc = sl_store_append (self->store, dlq, self->dlq.data, self->dlq.len, (uint32_t) n_dead,
-                          now_ms, &header);
-    if (rc) {
-        return rc;
-    }
-    appended (ctx, dlq, &header);
-    self->n_dead += n_dead;
-    sl_warn ("groups",
-             "group '%s': %zu record(s) failed %u times and went to '%s' (first: offset %" PRIu64
-             ": %s)",
-             sl_group_name (entry->group), n_dead, dead[0].attempts, dlq, dead[0].offset,
-             dead[0].error);
-    return 0;
 }
 
 static int
@@ -617,6 +494,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         return rc;
     }
     self->n_results++;
+    s_wake (self, entry);       //  a slot may be free
     if (!outcome.commit) {
         //  A late or repeated result: its range is done already.
         self->n_dropped++;
@@ -633,7 +511,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         appended (ctx, config->out, &header);
     }
     if (outcome.n_dead) {
-        rc = s_dead_letters (self, entry, outcome.dead, outcome.n_dead, now_ms, appended, ctx);
+        rc = sl_groups_dead_letters (self, entry, outcome.dead, outcome.n_dead, now_ms, appended, ctx);
         if (rc) {
             return rc;
         }
@@ -672,7 +550,7 @@ sl_groups_apply_dead (sl_groups_t *self, int64_t now_ms, sl_groups_appended_fn *
         }
         int rc = s_touch (self, entry);
         if (rc == 0) {
-            rc = s_dead_letters (self, entry, entry->dead, entry->n_dead, now_ms, appended, ctx);
+            rc = sl_groups_dead_letters (self, entry, entry->dead, entry->n_dead, now_ms, appended, ctx);
         }
         if (rc == 0) {
             rc = s_save (self, entry);
@@ -722,6 +600,13 @@ sl_groups_end (sl_groups_t *self, bool committed)
             if (entry->active) {
                 zlistx_delete (self->active, entry->active);
             }
+            if (entry->dirty) {
+                zlistx_delete (self->dirty, entry->dirty);
+            }
+            zlistx_t *inputs = zhashx_lookup (self->by_input, sl_group_config (entry->group)->in);
+            if (inputs && entry->by_input) {
+                zlistx_delete (inputs, entry->by_input);
+            }
             char name[SL_NAME_MAX + 1];
             snprintf (name, sizeof name, "%s", sl_group_name (entry->group));
             zhashx_delete (self->groups, name);
@@ -754,125 +639,9 @@ sl_groups_leave (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
     entry_t *entry = s_lookup (self, msg->group);
     if (entry) {
         sl_group_leave (entry->group, zframe_data (peer), zframe_size (peer));
+        s_wake (self, entry);
         sl_info ("groups", "member '%s' left group '%s'", msg->member, msg->group);
     }
-}
-
-//  Cuts the records [from, to) out of the stored blobs of one read.
-typedef struct {
-    sl_buf_t *out;
-    uint64_t from;
-    uint64_t to;
-    uint32_t taken;
-    uint64_t max_bytes;         //  the WORK message's bound (0: none)
-    bool full;                  //  stopped at max_bytes before the lease's end
-    int rc;
-} cut_ctx_t;
-
-static int
-s_cut (void *arg, const uint8_t *blob, size_t len)
-{
-    cut_ctx_t *ctx = arg;
-    sl_batch_header_t header;
-    int rc = sl_batch_header_decode (blob, len, &header);
-    if (rc) {
-        ctx->rc = rc;
-        return rc;
-    }
-    uint64_t base = header.base_offset;
-    uint64_t end = base + header.count;
-    uint64_t from = ctx->from > base ? ctx->from : base;
-    uint64_t to = ctx->to < end ? ctx->to : end;
-    if (from >= to) {
-        return 0;
-    }
-    const uint8_t *records = blob + SL_BATCH_HEADER_SIZE;
-    size_t size = len - SL_BATCH_HEADER_SIZE;
-    size_t skip = 0, take = size;
-    //  A lease of whole stored batches (the usual case: leases are cut at
-    //  batch boundaries while the group keeps up) takes the bytes as they
-    //  are; only a part of a batch needs its records walked. The member
-    //  checks every record it receives either way.
-    if (from != base || to != end) {
-        rc = sl_batch_skip (records, size, (uint32_t) (from - base), &skip);
-        if (rc == 0) {
-            rc = sl_batch_skip (records + skip, size - skip, (uint32_t) (to - from), &take);
-        }
-    }
-    if (rc == 0 && ctx->max_bytes && ctx->out->len > 0
-        && ctx->out->len + take > ctx->max_bytes) {
-        //  At least one stored batch, then no more than the bound.
-        ctx->full = true;
-        return 1;
-    }
-    if (rc == 0) {
-        rc = sl_buf_append (ctx->out, records + skip, take);
-    }
-    if (rc) {
-        ctx->rc = rc;
-        return rc;
-    }
-    ctx->taken += (uint32_t) (to - from);
-    //  A positive return ends the read early: the lease is complete.
-    return ctx->taken == ctx->to - ctx->from ? 1 : 0;
-}
-
-//  Sends one lease's records to its member: 0, SL_EBUSY/SL_EAGAIN/SL_ECLOSED
-//  when the member cannot take it now, another error when the lease cannot
-//  be cut.
-static int
-s_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const void *peer,
-             size_t peer_len)
-{
-    const sl_group_config_t *config = sl_group_config (entry->group);
-    sl_buf_reset (&self->work);
-    cut_ctx_t cut = {.out = &self->work, .from = lease->offset,
-                     .to = lease->offset + lease->count, .max_bytes = self->max_work_bytes};
-    sl_stream_info_t info;
-    //  The read's record bound counts whole blobs, and the first blob may
-    //  begin up to a batch before the lease: allow for it, and let s_cut
-    //  stop the read as soon as the lease is complete.
-    uint32_t bound = lease->count + SL_GROUP_MAX_BATCH;
-    int rc = sl_store_read (self->store, config->in, lease->offset, bound, 0, s_cut, &cut, &info);
-    if (rc == 1) {
-        rc = 0;
-    }
-    if (rc == 0 && cut.rc == 0 && cut.full && cut.taken > 0 && cut.taken < lease->count) {
-        //  Bounded in bytes: the lease becomes what was cut, the rest
-        //  goes back to the queue for the next lease.
-        rc = sl_group_shrink (entry->group, lease->id, cut.taken);
-        if (rc == 0) {
-            lease->count = cut.taken;
-        }
-    }
-    if (rc || cut.rc || cut.taken != lease->count) {
-        sl_debug ("groups", "group '%s': cannot cut lease [%" PRIu64 ", +%u) from '%s' (%s)",
-                  sl_group_name (entry->group), lease->offset, lease->count, config->in,
-                  rc || cut.rc ? sl_strerror (rc ? rc : cut.rc) : "records removed");
-        //  Retention removed part of it after the lease was cut: the next
-        //  dispatch sees the new first offset and skips what is gone.
-        return SL_ENOTFOUND;
-    }
-    sl_msg_t work;
-    sl_msg_init (&work, SL_CMD_WORK);
-    snprintf (work.group, sizeof work.group, "%s", sl_group_name (entry->group));
-    work.lease = lease->id;
-    work.offset = lease->offset;
-    work.count = lease->count;
-    work.attempt = lease->attempt;
-    zmsg_t *out = sl_msg_encode (&work);
-    if (!out) {
-        return SL_ENOMEM;
-    }
-    zmsg_addmem (out, self->work.data, self->work.len);
-    //  WORK counts into the member's byte budget like any reply.
-    rc = sl_send_router (self->router, self->budget, peer, peer_len, &out);
-    if (rc) {
-        zmsg_destroy (&out);
-        return rc;
-    }
-    self->n_work++;
-    return 0;
 }
 
 //  Takes the dead letters that expiries produced into the entry, where
@@ -896,57 +665,85 @@ s_collect_dead (sl_groups_t *self, entry_t *entry)
     entry->n_dead += outcome.n_dead;
 }
 
-//  Visits only the active groups (with members, leases or dead letters):
-//  a loop turn costs the same whatever the number of idle groups.
+//  One group's turn: timers, dead letters from expiries, then work for
+//  every member with a free slot. Leaves the active list when it has no
+//  members, leases or dead letters.
+static void
+s_dispatch_one (sl_groups_t *self, entry_t *entry, int64_t now_ms)
+{
+    sl_group_t *group = entry->group;
+    sl_group_tick (group, now_ms, SILENCE_MS);
+    s_collect_dead (self, entry);
+    if (sl_group_members (group) == 0) {
+        if (sl_group_leases (group) == 0 && entry->n_dead == 0 && !entry->touched) {
+            zlistx_delete (self->active, entry->active);
+            entry->active = NULL;
+        }
+        return;
+    }
+    sl_stream_info_t info;
+    bool exists;
+    int irc = sl_store_stream_info (self->store, sl_group_config (group)->in, &info, &exists);
+    if (irc != 0) {
+        sl_debug ("groups", "group '%s': cannot read its input: %s", sl_group_name (group),
+                  sl_strerror (irc));
+        return;
+    }
+    sl_lease_t lease;
+    const void *peer;
+    size_t peer_len;
+    //  Bounded: each member holds at most its window of leases, and a
+    //  member that cannot take work now is paused until the next tick.
+    while (sl_group_next (group, info.first, info.next, now_ms, &lease, &peer, &peer_len) == 1) {
+        if (self->budget && !sl_budget_fits (self->budget, peer, peer_len, 1)) {
+            //  Over its byte budget: as if it had no credit.
+            sl_group_unlease (group, lease.id);
+            sl_group_pause (group, peer, peer_len);
+            continue;
+        }
+        int rc = sl_groups_send_work (self, entry, &lease, peer, peer_len);
+        if (rc == 0) {
+            continue;
+        }
+        sl_group_unlease (group, lease.id);
+        if (rc == SL_EBUSY || rc == SL_EAGAIN || rc == SL_ECLOSED) {
+            sl_group_pause (group, peer, peer_len);
+            continue;
+        }
+        break;
+    }
+}
+
+//  A loop turn dispatches only the groups something happened to (a JOIN,
+//  RESULT or LEAVE, new records in their input: the dirty list); every
+//  active group is visited once per DISPATCH_SWEEP_MS for its timers
+//  (lease deadlines, silent members, paused members). Idle groups are never
+//  visited. So a message costs the same whatever the number of groups.
 void
 sl_groups_dispatch (sl_groups_t *self, int64_t now_ms)
 {
-    entry_t *next = zlistx_first (self->active);
-    while (next) {
-        entry_t *entry = next;
-        //  Taken before the entry may leave the list.
-        next = zlistx_next (self->active);
-        sl_group_t *group = entry->group;
-        sl_group_tick (group, now_ms, SILENCE_MS);
-        s_collect_dead (self, entry);
-        if (sl_group_members (group) == 0) {
-            if (sl_group_leases (group) == 0 && entry->n_dead == 0 && !entry->touched) {
-                zlistx_delete (self->active, entry->active);
-                entry->active = NULL;
-            }
-            continue;
+    if (now_ms >= self->next_sweep_ms) {
+        self->next_sweep_ms = now_ms + DISPATCH_SWEEP_MS;
+        for (entry_t *entry = zlistx_first (self->dirty); entry;
+             entry = zlistx_next (self->dirty)) {
+            entry->dirty = NULL;
         }
-        sl_stream_info_t info;
-        bool exists;
-        int irc = sl_store_stream_info (self->store, sl_group_config (group)->in, &info, &exists);
-        if (irc != 0) {
-            sl_debug ("groups", "group '%s': cannot read its input: %s", sl_group_name (group),
-                      sl_strerror (irc));
-            continue;
+        zlistx_purge (self->dirty);
+        entry_t *next = zlistx_first (self->active);
+        while (next) {
+            entry_t *entry = next;
+            //  Taken before the entry may leave the list.
+            next = zlistx_next (self->active);
+            s_dispatch_one (self, entry, now_ms);
         }
-        sl_lease_t lease;
-        const void *peer;
-        size_t peer_len;
-        //  Bounded: each member holds at most its window of leases, and a
-        //  member that cannot take work now is paused until the next turn.
-        while (sl_group_next (group, info.first, info.next, now_ms, &lease, &peer, &peer_len) ==
-               1) {
-            if (self->budget && !sl_budget_fits (self->budget, peer, peer_len, 1)) {
-                //  Over its byte budget: as if it had no credit.
-                sl_group_unlease (group, lease.id);
-                sl_group_pause (group, peer, peer_len);
-                continue;
-            }
-            int rc = s_send_work (self, entry, &lease, peer, peer_len);
-            if (rc == 0) {
-                continue;
-            }
-            sl_group_unlease (group, lease.id);
-            if (rc == SL_EBUSY || rc == SL_EAGAIN || rc == SL_ECLOSED) {
-                sl_group_pause (group, peer, peer_len);
-                continue;
-            }
-            break;
+        return;
+    }
+    entry_t *entry;
+    while ((entry = zlistx_first (self->dirty))) {
+        zlistx_delete (self->dirty, entry->dirty);
+        entry->dirty = NULL;
+        if (entry->active) {
+            s_dispatch_one (self, entry, now_ms);
         }
     }
 }

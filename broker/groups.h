@@ -65,8 +65,12 @@ void sl_groups_joined(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg);
 //  LEAVE: the member's leases go back to the queue at once.
 void sl_groups_leave(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg);
 
+//  New records in stream: the groups reading it are dispatched this turn.
+void sl_groups_wake_stream(sl_groups_t *self, const char *stream);
+
 //  Ends overdue leases and silent members, then hands out work to every
-//  member with a free slot. Called once per loop turn.
+//  member with a free slot: every turn for the groups something happened
+//  to, every 100 ms for all groups with members. Called once per loop turn.
 void sl_groups_dispatch(sl_groups_t *self, int64_t now_ms);
 
 //  Counters for the exit log line.

@@ -78,6 +78,33 @@ sl_broker_limits_destroy (sl_broker_t *self)
     zhashx_destroy (&self->streams);
 }
 
+//  Every reply goes through the peer's byte budget (sl_send.h). A reply
+//  that does not fit is not queued: the peer gets ERROR EBUSY (small, not
+//  counted) and asks again after reading what it has. A peer whose queue is
+//  full or that is gone loses the reply: it times out and asks again.
+void
+sl_broker_send (sl_broker_t *self, zframe_t *peer, uint64_t req, zmsg_t **reply_p)
+{
+    if (!*reply_p) {
+        return;
+    }
+    int rc = sl_send_router (self->router, self->budget, zframe_data (peer), zframe_size (peer),
+                             reply_p);
+    if (rc == 0) {
+        return;
+    }
+    zmsg_destroy (reply_p);
+    if (rc == SL_EBUSY) {
+        self->n_busy++;
+        zmsg_t *busy = sl_msg_error (req, SL_EBUSY, "peer over its budget: read your replies "
+                                     "before asking for more (docs/PROTOCOL.md §9)");
+        if (busy && sl_send_router (self->router, NULL, zframe_data (peer), zframe_size (peer),
+                                    &busy) != 0) {
+            zmsg_destroy (&busy);
+        }
+    }
+}
+
 int
 sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why)
 {
@@ -85,7 +112,6 @@ sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why)
         return 0;
     }
     if (zhashx_size (self->streams) >= self->config.max_streams) {
-        self->n_limited++;
         *why = "the broker's stream limit is reached (--max-streams)";
         return SL_ELIMIT;
     }
@@ -93,6 +119,24 @@ sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why)
     //  ahead of the store by the writes that failed, never behind it.
     zhashx_insert (self->streams, stream, (void *) 1);
     return 0;
+}
+
+int
+sl_broker_admit (sl_broker_t *self, const sl_msg_t *msg, const char **why)
+{
+    int rc = 0;
+    if (msg->cmd == SL_CMD_PUBLISH) {
+        rc = sl_broker_admit_stream (self, msg->stream, why);
+    }
+    else if (msg->cmd == SL_CMD_JOIN) {
+        //  sl_groups_check keeps a group name short enough for ".dlq".
+        char dlq[SL_NAME_MAX + 8];
+        snprintf (dlq, sizeof dlq, "%s.dlq", msg->group);
+        rc = sl_broker_admit_stream (self, msg->in, why);
+        rc = rc ? rc : sl_broker_admit_stream (self, msg->out, why);
+        rc = rc ? rc : sl_broker_admit_stream (self, dlq, why);
+    }
+    return rc;
 }
 
 //  A peer whose replies have not moved for --stuck-timeout: its leases go

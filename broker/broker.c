@@ -22,8 +22,11 @@
 #include "sl_log.h"
 #include "sl_mp.h"
 #include "sl_proto.h"
+#include "sl_send.h"
 #include "sl_util.h"
 #include "sl_version.h"
+
+#include "conns.h"
 
 #include "broker_int.h"
 
@@ -37,6 +40,15 @@ sl_broker_config_defaults (sl_broker_config_t *config)
     config->max_batch_bytes = 16u << 20;
     config->max_batch_records = 65536;
     config->max_depth = SL_MP_MAX_DEPTH;
+    config->peer_budget = SL_BROKER_PEER_BUDGET;
+    config->total_budget = SL_BROKER_TOTAL_BUDGET;
+    config->live_budget = SL_BROKER_LIVE_BUDGET;
+    config->stuck_ms = SL_BROKER_STUCK_MS;
+    config->max_groups = SL_BROKER_MAX_GROUPS;
+    config->max_streams = SL_BROKER_MAX_STREAMS;
+    config->max_producers = SL_BROKER_MAX_PRODUCERS;
+    config->max_connections = SL_BROKER_MAX_CONNECTIONS;
+    config->handshake_ms = SL_BROKER_HANDSHAKE_MS;
 }
 
 int
@@ -200,6 +212,10 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     //  input cannot answer them, and the reconnect that follows trips
     //  libzmq 4.3.4's _input_stopped assertion in the subscriber (issues
     //  #3596, #3937). Subscribers find a dead broker through FETCH.
+    *err = sl_broker_limits_new (self);
+    if (*err) {
+        goto fail;
+    }
     *err = s_secure (self, config);
     if (*err) {
         goto fail;
@@ -259,6 +275,11 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         *err = SL_ENOMEM;
         goto fail;
     }
+    //  One WORK is bounded like one FETCH reply, and by the peer's budget.
+    sl_groups_set_limits (self->groups, self->budget,
+                          config->peer_budget < FETCH_MAX_BYTES ? config->peer_budget
+                                                                : FETCH_MAX_BYTES,
+                          config->max_groups);
     *err = sl_groups_load (self->groups);
     if (*err) {
         sl_error ("broker", "cannot load the worker groups: %s", sl_strerror (*err));
@@ -286,6 +307,7 @@ sl_broker_destroy (sl_broker_t **self_p)
     }
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
+    sl_broker_limits_destroy (self);
     if (self->auth) {
         sl_info ("broker", "security: %" PRIu64 " connections refused, %" PRIu64
                  " requests denied", sl_curve_auth_refused (self->auth), self->n_denied);
@@ -325,22 +347,6 @@ sl_broker_stop (sl_broker_t *self)
 //  ---------------------------------------------------------------------
 //  Replies
 
-static void
-s_send (sl_broker_t *self, zframe_t *peer, zmsg_t **reply_p)
-{
-    zmsg_t *reply = *reply_p;
-    if (!reply) {
-        return;
-    }
-    zframe_t *id = zframe_dup (peer);
-    zmsg_prepend (reply, &id);
-    //  ROUTER drops what it cannot deliver (peer gone, queue full); the
-    //  client times out and asks again, so a failed send needs no action.
-    if (zmsg_send (reply_p, self->router) != 0) {
-        zmsg_destroy (reply_p);
-    }
-}
-
 void
 sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
 {
@@ -349,7 +355,7 @@ sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         sl_error ("broker", "cannot encode %s reply", sl_cmd_name (msg->cmd));
         return;
     }
-    s_send (self, peer, &reply);
+    sl_broker_send (self, peer, msg->req, &reply);
 }
 
 void
@@ -457,6 +463,11 @@ s_on_hello (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     w.max_batch_records = self->config.max_batch_records;
     w.max_depth = self->config.max_depth;
     if (msg->name[0] && msg->stream[0]) {
+        //  The cache is bounded (--max-producers): emptied when full, so a
+        //  peer naming ever new producers costs disk reads, not memory.
+        if (zhashx_size (self->seqs) >= self->config.max_producers) {
+            zhashx_purge (self->seqs);
+        }
         int rc = sl_broker_acked_seq (self, msg->name, msg->stream, &w.seq);
         if (rc) {
             sl_broker_reply_error (self, peer, msg->req, rc, "cannot read the producer table", 0);
@@ -563,6 +574,18 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     if (max_bytes > FETCH_MAX_BYTES) {
         max_bytes = FETCH_MAX_BYTES;
     }
+    if (max_bytes > self->config.peer_budget) {
+        max_bytes = self->config.peer_budget;
+    }
+    //  A reply of max_bytes must fit the peer's budget before anything is
+    //  read: a peer that asks without reading gets EBUSY, not memory.
+    if (!sl_budget_fits (self->budget, zframe_data (peer), zframe_size (peer), max_bytes)) {
+        self->n_busy++;
+        sl_broker_reply_error (self, peer, msg->req, SL_EBUSY,
+                               "peer over its budget: read your replies before asking for more "
+                               "(docs/PROTOCOL.md §9)", 0);
+        return;
+    }
     zmsg_t *data = zmsg_new ();
     if (!data) {
         sl_broker_reply_error (self, peer, msg->req, SL_ENOMEM, NULL, 0);
@@ -609,7 +632,7 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         zmsg_append (reply, &frame);
     }
     zmsg_destroy (&data);
-    s_send (self, peer, &reply);
+    sl_broker_send (self, peer, msg->req, &reply);
 }
 
 static int
@@ -637,7 +660,7 @@ s_on_list (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
                        "too many streams for one STREAMS reply (1 MiB body)", 0);
         return;
     }
-    s_send (self, peer, &reply);
+    sl_broker_send (self, peer, msg->req, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -729,6 +752,19 @@ s_handle_one (sl_broker_t *self)
             zframe_destroy (&data);     //  answered (another key) or dropped (stale)
             break;
         }
+        check = check ? check : sl_broker_admit (self, &msg, &why);
+        if (check == SL_ELIMIT) {
+            //  Not malformed: a limit of this broker, told as such.
+            zframe_destroy (&data);
+            self->n_limited++;
+            if (msg.cmd == SL_CMD_PUBLISH) {
+                sl_broker_reply_publish_error (self, peer, &msg, check, why, 0);
+            }
+            else {
+                sl_broker_reply_error (self, peer, msg.req, check, why, 0);
+            }
+            break;
+        }
         if (check) {
             zframe_destroy (&data);
             s_malformed (self, peer, &msg, check, why ? why : "a data frame is missing");
@@ -743,7 +779,8 @@ s_handle_one (sl_broker_t *self)
         p->data = data;
         snprintf (p->key, sizeof p->key, "%s", key);
         snprintf (p->owner, sizeof p->owner, "%s", owner);
-        self->gathered_bytes += data ? zframe_size (data) : 0;
+        //  What the message holds decoded counts, not only its frames.
+        self->gathered_bytes += (data ? zframe_size (data) : 0) + sl_msg_cost (&p->msg);
         break;
     }
     default:
@@ -764,6 +801,9 @@ sl_broker_run (sl_broker_t *self)
     zpoller_t *poller = zpoller_new (self->router, NULL);
     if (!poller) {
         return SL_ENOMEM;
+    }
+    for (int i = 0; i < sl_conns_sockets (self->conns); i++) {
+        zpoller_add (poller, sl_conns_socket (self->conns, i));
     }
     self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
     while (!self->stopping && !zsys_interrupted) {
@@ -786,6 +826,7 @@ sl_broker_run (sl_broker_t *self)
         }
         sl_broker_commit_group (self);
         sl_groups_dispatch (self->groups, sl_mono_ms ());
+        sl_broker_limits_tick (self, sl_mono_ms ());
         if (sl_mono_ms () >= self->next_retain_ms) {
             sl_broker_retain_all (self);
             self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
@@ -809,5 +850,6 @@ sl_broker_run (sl_broker_t *self)
         sl_warn ("broker", "%" PRIu64 " reads met stored batches that failed their checksum: "
                  "run sluice-broker --check", corrupt);
     }
+    sl_broker_limits_log (self);
     return 0;
 }

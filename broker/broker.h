@@ -12,6 +12,17 @@
 
 #define SL_BROKER_MAX_OVERRIDES 64
 
+//  Default limits (docs/reliability.md, "Limits"; each has a flag).
+#define SL_BROKER_PEER_BUDGET      (32u << 20)
+#define SL_BROKER_TOTAL_BUDGET     (512u << 20)
+#define SL_BROKER_LIVE_BUDGET      (64u << 20)
+#define SL_BROKER_STUCK_MS         30000
+#define SL_BROKER_MAX_GROUPS       1024
+#define SL_BROKER_MAX_STREAMS      10000
+#define SL_BROKER_MAX_PRODUCERS    16384
+#define SL_BROKER_MAX_CONNECTIONS  4096
+#define SL_BROKER_HANDSHAKE_MS     5000
+
 typedef struct {
     char pattern[SL_NAME_MAX + 1];  //  stream name or fnmatch(3) pattern
     sl_retention_t retention;
@@ -35,6 +46,17 @@ typedef struct {
     const char *curve_secret;       //  the broker's NAME.key_secret
     const char *allow_dir;          //  allowed client keys (NAME.key), re-read on change
     bool allow_any;                 //  accept any client key: encryption only
+    //  Limits (docs/reliability.md, "Limits"): what any peer can make the
+    //  broker hold. 0 in a count means the default.
+    uint64_t peer_budget;           //  bytes of replies and work libzmq may hold per peer
+    uint64_t total_budget;          //  the same for all peers together
+    uint64_t live_budget;           //  bytes of live feed libzmq may hold
+    int64_t stuck_ms;               //  a peer whose replies do not move this long is dropped
+    uint32_t max_groups;            //  worker groups
+    uint32_t max_streams;           //  streams
+    uint32_t max_producers;         //  producer sequences cached in memory (the rest on disk)
+    uint32_t max_connections;       //  open connections (clamped below RLIMIT_NOFILE)
+    int handshake_ms;               //  a connection that does not greet within this is closed
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;

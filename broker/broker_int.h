@@ -78,6 +78,15 @@ struct _sl_broker_t {
     //  Lease holders (rights.c): tokens keyed with a secret of this run.
     uint8_t holder_secret[32];
     bool holder_ready;
+    //  Limits (limits.c, docs/reliability.md "Limits").
+    struct _sl_budget_t *budget;        //  replies and work held per peer (sl_send.h)
+    struct _sl_budget_t *live;          //  live feed held for subscribers
+    struct _sl_conns_t *conns;          //  connection cap (conns.c)
+    zhashx_t *streams;                  //  stream names known to exist or admitted
+    int64_t next_sweep_ms;
+    uint64_t n_busy;                    //  requests answered EBUSY
+    uint64_t n_live_skipped;            //  live messages not published (over budget)
+    uint64_t n_limited;                 //  requests refused with ELIMIT
 };
 
 //  broker.c
@@ -89,6 +98,23 @@ int sl_broker_acked_seq (sl_broker_t *self, const char *producer, const char *st
                          uint64_t *seq);
 void sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *stream,
                           uint64_t seq);
+
+//  limits.c
+int sl_broker_limits_new (sl_broker_t *self);
+void sl_broker_limits_destroy (sl_broker_t *self);
+//  Admits a stream name: 0 if it exists or there is room for one more,
+//  SL_ELIMIT (with *why) when the stream cap is reached.
+int sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why);
+//  Admits a PUBLISH or JOIN against the stream cap (every stream it may
+//  create). 0, or SL_ELIMIT with *why.
+int sl_broker_admit (sl_broker_t *self, const sl_msg_t *msg, const char **why);
+//  Sends a reply within the peer's byte budget (sl_send.h); a reply that
+//  does not fit becomes ERROR EBUSY for req. Takes *reply_p.
+void sl_broker_send (sl_broker_t *self, zframe_t *peer, uint64_t req, zmsg_t **reply_p);
+//  Once a second: forgets idle accounts, drops stuck peers' leases, reads
+//  the connection monitor.
+void sl_broker_limits_tick (sl_broker_t *self, int64_t now_ms);
+void sl_broker_limits_log (sl_broker_t *self);
 
 //  commit.c
 //  ERROR for a PUBLISH: req = its seq, with its stream and producer, so that

@@ -16,6 +16,7 @@
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_store.h"
+#include "sl_send.h"
 #include "sl_util.h"
 
 
@@ -219,9 +220,11 @@ s_publish_blob (void *arg, const uint8_t *blob, size_t len)
     zmsg_pushmem (out, topic, topic_len);
     //  The blob lives in the read transaction: the frame takes a copy.
     zmsg_addmem (out, blob, len);
-    //  PUB drops what a slow subscriber cannot take; readers refill gaps
-    //  from the log (docs/PROTOCOL.md §6.4).
-    if (zmsg_send (&out, ctx->self->pub) != 0) {
+    //  PUB drops what a slow subscriber cannot take, and over the live
+    //  budget (what libzmq still holds for subscribers) the broker skips
+    //  the message itself; readers refill gaps from the log (§6.4).
+    if (sl_send_pub (ctx->self->pub, ctx->self->live, &out) != 0) {
+        ctx->self->n_live_skipped++;
         zmsg_destroy (&out);
     }
     return 0;
@@ -442,6 +445,10 @@ sl_broker_commit_group (sl_broker_t *self)
     }
     if (rc == 0) {
         s_publish_live (self);
+        //  New records wake the groups that read them (groups.c).
+        for (size_t i = 0; i < self->n_touched; i++) {
+            sl_groups_wake_stream (self->groups, self->touched[i].name);
+        }
     }
     sl_broker_pending_clear (self);
 }

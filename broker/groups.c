@@ -9,6 +9,7 @@
     transaction does not commit, so memory never runs ahead of the disk.
 */
 #include "groups.h"
+#include "groups_int.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -17,37 +18,8 @@
 #include "sl_error.h"
 #include "sl_group.h"
 #include "sl_log.h"
+#include "sl_send.h"
 #include "sl_util.h"
-
-#define SILENCE_MS        3000      //  a member silent this long is gone
-#define DEFAULT_WINDOW    8
-#define DEFAULT_BATCH     1000
-#define DEFAULT_DELIVER   5
-#define DEFAULT_LEASE_MS  30000
-
-typedef struct {
-    sl_group_t *group;
-    sl_group_t *snapshot;       //  state before this transaction touched it
-    sl_dead_t *dead;            //  dead letters from expiries, not yet stored
-    size_t n_dead;
-    bool touched;
-    bool created;               //  created in this transaction
-    bool joined_ok;             //  a JOIN of this transaction was applied
-} entry_t;
-
-struct _sl_groups_t {
-    sl_store_t *store;
-    zsock_t *router;
-    uint32_t max_depth;
-    zhashx_t *groups;           //  name -> entry_t
-    sl_buf_t state;             //  encoded group state
-    sl_buf_t work;              //  WORK batch being cut from the log
-    sl_buf_t dlq;               //  dead letters of one result
-    uint64_t n_work;
-    uint64_t n_results;
-    uint64_t n_dropped;
-    uint64_t n_dead;
-};
 
 //  A random seed for a group's lease ids (sl_group_set_lease_seed), so that
 //  ids do not count 1, 2, 3 in every group. Not a credential: RESULTs are
@@ -83,6 +55,12 @@ s_entry_destroy (void **item)
     }
 }
 
+static void
+s_list_destroy (void **item)
+{
+    zlistx_destroy ((zlistx_t **) item);
+}
+
 sl_groups_t *
 sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
 {
@@ -94,11 +72,26 @@ sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
     self->router = router;
     self->max_depth = max_depth;
     self->groups = zhashx_new ();
-    if (!self->groups) {
+    self->active = zlistx_new ();
+    self->touched = zlistx_new ();
+    self->memberships = zhashx_new ();
+    self->dirty = zlistx_new ();
+    self->by_input = zhashx_new ();
+    if (!self->groups || !self->active || !self->touched || !self->memberships || !self->dirty
+        || !self->by_input) {
+        zhashx_destroy (&self->groups);
+        zlistx_destroy (&self->active);
+        zlistx_destroy (&self->touched);
+        zhashx_destroy (&self->memberships);
+        zlistx_destroy (&self->dirty);
+        zhashx_destroy (&self->by_input);
         free (self);
         return NULL;
     }
+    zhashx_set_destructor (self->by_input, s_list_destroy);
     zhashx_set_destructor (self->groups, s_entry_destroy);
+    zhashx_set_destructor (self->memberships, s_list_destroy);
+    self->max_groups = UINT32_MAX;
     sl_buf_init (&self->state, 0);
     sl_buf_init (&self->work, 0);
     sl_buf_init (&self->dlq, 0);
@@ -112,6 +105,11 @@ sl_groups_destroy (sl_groups_t **self_p)
     if (!self) {
         return;
     }
+    zlistx_destroy (&self->active);
+    zlistx_destroy (&self->touched);
+    zlistx_destroy (&self->dirty);
+    zhashx_destroy (&self->by_input);
+    zhashx_destroy (&self->memberships);
     zhashx_destroy (&self->groups);
     sl_buf_free (&self->state);
     sl_buf_free (&self->work);
@@ -119,6 +117,8 @@ sl_groups_destroy (sl_groups_t **self_p)
     free (self);
     *self_p = NULL;
 }
+
+static void s_index_input (sl_groups_t *self, entry_t *entry);
 
 static int
 s_load_one (void *ctx, const char *name, const uint8_t *data, size_t len)
@@ -142,6 +142,7 @@ s_load_one (void *ctx, const char *name, const uint8_t *data, size_t len)
     entry->group = group;
     sl_group_set_lease_seed (group, s_seed ());
     zhashx_update (self->groups, name, entry);
+    s_index_input (self, entry);
     sl_info ("groups", "group '%s' resumes at offset %" PRIu64 " of '%s'", name,
              sl_group_checkpoint (group), sl_group_config (group)->in);
     return 0;
@@ -154,12 +155,142 @@ sl_groups_load (sl_groups_t *self)
 }
 
 void
+sl_groups_set_limits (sl_groups_t *self, sl_budget_t *budget, uint64_t max_work_bytes,
+                      uint32_t max_groups)
+{
+    self->budget = budget;
+    self->max_work_bytes = max_work_bytes;
+    self->max_groups = max_groups;
+}
+
+//  The memberships index is keyed by the routing id in hex.
+static void
+s_peer_key (const void *peer, size_t peer_len, char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = peer;
+    peer_len = peer_len > 255 ? 255 : peer_len;
+    for (size_t i = 0; i < peer_len; i++) {
+        key[2 * i] = hex[p[i] >> 4];
+        key[2 * i + 1] = hex[p[i] & 15];
+    }
+    key[2 * peer_len] = 0;
+}
+
+//  Puts an entry in the active list (idempotent).
+static void
+s_activate (sl_groups_t *self, entry_t *entry)
+{
+    if (!entry->active) {
+        entry->active = zlistx_add_end (self->active, entry);
+    }
+}
+
+//  Marks an active entry for dispatch in this turn (idempotent).
+static void
+s_wake (sl_groups_t *self, entry_t *entry)
+{
+    if (entry->active && !entry->dirty) {
+        entry->dirty = zlistx_add_end (self->dirty, entry);
+    }
+}
+
+//  Indexes an entry under its input stream, so that new records wake
+//  only the groups that read them.
+static void
+s_index_input (sl_groups_t *self, entry_t *entry)
+{
+    const char *in = sl_group_config (entry->group)->in;
+    zlistx_t *list = zhashx_lookup (self->by_input, in);
+    if (!list) {
+        list = zlistx_new ();
+        if (!list || zhashx_insert (self->by_input, in, list) != 0) {
+            zlistx_destroy (&list);
+            return;
+        }
+    }
+    entry->by_input = zlistx_add_end (list, entry);
+}
+
+void
+sl_groups_wake_stream (sl_groups_t *self, const char *stream)
+{
+    zlistx_t *list = zhashx_lookup (self->by_input, stream);
+    if (!list) {
+        return;
+    }
+    for (entry_t *entry = zlistx_first (list); entry; entry = zlistx_next (list)) {
+        s_wake (self, entry);
+    }
+}
+
+//  Only the groups the peer joined are visited, not every group: a peer's
+//  message costs the same whatever the number of groups.
+void
 sl_groups_seen (sl_groups_t *self, zframe_t *peer, int64_t now_ms)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        sl_group_seen (entry->group, zframe_data (peer), zframe_size (peer), now_ms);
+    char key[512];
+    s_peer_key (zframe_data (peer), zframe_size (peer), key);
+    zlistx_t *names = zhashx_lookup (self->memberships, key);
+    if (!names) {
+        return;
     }
+    const char *name = zlistx_first (names);
+    while (name) {
+        entry_t *entry = zhashx_lookup (self->groups, name);
+        bool member = entry && sl_group_seen (entry->group, zframe_data (peer),
+                                              zframe_size (peer), now_ms);
+        if (!member) {
+            //  Left, or ended as silent: forget the membership.
+            zlistx_delete (names, zlistx_cursor (names));
+            name = zlistx_first (names);
+            continue;
+        }
+        name = zlistx_next (names);
+    }
+    if (zlistx_size (names) == 0) {
+        zhashx_delete (self->memberships, key);
+    }
+}
+
+static void
+s_remember_member (sl_groups_t *self, zframe_t *peer, const char *group)
+{
+    char key[512];
+    s_peer_key (zframe_data (peer), zframe_size (peer), key);
+    zlistx_t *names = zhashx_lookup (self->memberships, key);
+    if (!names) {
+        names = zlistx_new ();
+        if (!names) {
+            return;
+        }
+        zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+        zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
+        zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
+        zhashx_insert (self->memberships, key, names);
+    }
+    if (!zlistx_find (names, (void *) group)) {
+        zlistx_add_end (names, (void *) group);
+    }
+}
+
+void
+sl_groups_forget (sl_groups_t *self, const void *peer, size_t peer_len)
+{
+    char key[512];
+    s_peer_key (peer, peer_len, key);
+    zlistx_t *names = zhashx_lookup (self->memberships, key);
+    if (!names) {
+        return;
+    }
+    for (const char *name = zlistx_first (names); name; name = zlistx_next (names)) {
+        entry_t *entry = zhashx_lookup (self->groups, name);
+        if (entry) {
+            sl_group_leave (entry->group, peer, peer_len);
+            s_wake (self, entry);
+        }
+    }
+    zhashx_delete (self->memberships, key);
 }
 
 static entry_t *
@@ -189,6 +320,10 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
             return SL_EINVAL;
         }
         entry_t *entry = s_lookup (self, msg->group);
+        if (!entry && zhashx_size (self->groups) >= self->max_groups) {
+            *why = "the broker's group limit is reached (--max-groups)";
+            return SL_ELIMIT;
+        }
         if (entry) {
             const sl_group_config_t *config = sl_group_config (entry->group);
             if (!streq (config->in, msg->in) || !streq (config->out, msg->out)) {
@@ -238,21 +373,18 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
     return rc;
 }
 
+//  A transaction visits only the groups it touches (sl_groups_end walks
+//  the touched list), so a commit costs the same whatever the number of
+//  groups.
 void
 sl_groups_begin (sl_groups_t *self)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        entry->touched = false;
-        entry->created = false;
-        entry->joined_ok = false;
-        sl_group_destroy (&entry->snapshot);
-    }
+    zlistx_purge (self->touched);
 }
 
 //  Snapshots a group the first time a transaction touches it.
 static int
-s_touch (entry_t *entry)
+s_touch (sl_groups_t *self, entry_t *entry)
 {
     if (entry->touched) {
         return 0;
@@ -263,6 +395,12 @@ s_touch (entry_t *entry)
             return SL_ENOMEM;
         }
     }
+    entry->touch = zlistx_add_end (self->touched, entry);
+    if (!entry->touch) {
+        sl_group_destroy (&entry->snapshot);
+        return SL_ENOMEM;
+    }
+    entry->joined_ok = false;
     entry->touched = true;
     return 0;
 }
@@ -286,6 +424,9 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
 {
     entry_t *entry = s_lookup (self, msg->group);
     if (!entry) {
+        if (zhashx_size (self->groups) >= self->max_groups) {
+            return SL_ELIMIT;
+        }
         sl_stream_info_t info;
         bool exists;
         int rc = sl_store_stream_info (self->store, msg->in, &info, &exists);
@@ -310,8 +451,15 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
         }
         sl_group_set_lease_seed (entry->group, s_seed ());
         entry->created = true;
+        entry->touch = zlistx_add_end (self->touched, entry);
+        if (!entry->touch) {
+            sl_group_destroy (&entry->group);
+            free (entry);
+            return SL_ENOMEM;
+        }
         entry->touched = true;
         zhashx_update (self->groups, msg->group, entry);
+        s_index_input (self, entry);
         rc = s_save (self, entry);
         if (rc) {
             return rc;
@@ -320,7 +468,7 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
                  msg->in, msg->out, start);
     }
     else {
-        int rc = s_touch (entry);
+        int rc = s_touch (self, entry);
         if (rc) {
             return rc;
         }
@@ -330,101 +478,11 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
                                msg->batch ? msg->batch : DEFAULT_BATCH, sl_mono_ms (), holder);
     if (rc == 0) {
         entry->joined_ok = true;
+        s_remember_member (self, peer, msg->group);
+        s_activate (self, entry);
+        s_wake (self, entry);
     }
     return rc;
-}
-
-//  Finds the record at `offset` in the blobs of one read.
-typedef struct {
-    uint64_t offset;
-    sl_buf_t *copy;             //  the record's bytes, copied out of the read txn
-    sl_record_t record;
-    bool found;
-} find_ctx_t;
-
-static int
-s_find_record (void *arg, const uint8_t *blob, size_t len)
-{
-    find_ctx_t *ctx = arg;
-    sl_record_iter_t it;
-    sl_batch_header_t header;
-    if (ctx->found || sl_record_iter_init_blob (&it, blob, len, &header) != 0) {
-        return 0;
-    }
-    sl_record_t record;
-    while (sl_record_iter_next (&it, &record) == 1) {
-        if (record.offset == ctx->offset) {
-            sl_buf_reset (ctx->copy);
-            if (sl_buf_append (ctx->copy, record.raw, record.raw_len) != 0) {
-                return SL_ENOMEM;
-            }
-            //  Re-read the copy so that the record points at bytes that
-            //  outlive the read transaction.
-            sl_record_iter_t again;
-            sl_record_iter_init (&again, ctx->copy->data, ctx->copy->len, 1, ctx->offset);
-            ctx->found = sl_record_iter_next (&again, &ctx->record) == 1;
-            return 0;
-        }
-    }
-    return 0;
-}
-
-//  Appends dead letters to GROUP.dlq, each with its original record read
-//  back from the input log, in the open transaction.
-static int
-s_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead, size_t n_dead,
-                int64_t now_ms, sl_groups_appended_fn *appended, void *ctx)
-{
-    const sl_group_config_t *config = sl_group_config (entry->group);
-    char dlq[SL_NAME_MAX + 1];
-    snprintf (dlq, sizeof dlq, "%s.dlq", sl_group_name (entry->group));
-    sl_buf_reset (&self->dlq);
-    sl_buf_t copy;
-    sl_buf_init (&copy, 0);
-    int rc = 0;
-    for (size_t i = 0; i < n_dead && rc == 0; i++) {
-        find_ctx_t find = {.offset = dead[i].offset, .copy = &copy};
-        sl_stream_info_t info;
-        rc = sl_store_read (self->store, config->in, find.offset, 1, 0, s_find_record, &find,
-                            &info);
-        if (rc == SL_ECORRUPT) {
-            //  Its stored batch is damaged (logged by the store): the dead
-            //  letter goes without the record rather than stopping the group.
-            find.found = false;
-            rc = 0;
-        }
-        if (rc) {
-            break;
-        }
-        if (!find.found) {
-            //  Removed by retention meanwhile (or damaged): the dead letter
-            //  says so with a nil value rather than being lost.
-            static const uint8_t nil = 0xc0;
-            memset (&find.record, 0, sizeof find.record);
-            find.record.offset = find.offset;
-            find.record.value = &nil;
-            find.record.value_len = 1;
-        }
-        rc = sl_group_dlq_encode (&self->dlq, entry->group, &dead[i], &find.record, now_ms);
-    }
-    sl_buf_free (&copy);
-    if (rc) {
-        return rc;
-    }
-    sl_batch_header_t header;
-    rc = sl_store_append (self->store, dlq, self->dlq.data, self->dlq.len, (uint32_t) n_dead,
-                          now_ms, &header);
-    if (rc) {
-        return rc;
-    }
-    appended (ctx, dlq, &header);
-    self->n_dead += n_dead;
-    sl_warn ("groups",
-             "group '%s': %zu record(s) failed %u times and went to '%s' (first: offset %" PRIu64
-             ": %s)",
-             sl_group_name (entry->group), n_dead, dead[0].attempts, dlq, dead[0].offset,
-             dead[0].error);
-    return 0;
 }
 
 static int
@@ -435,7 +493,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
     if (!entry) {
         return SL_ENOTFOUND;
     }
-    int rc = s_touch (entry);
+    int rc = s_touch (self, entry);
     if (rc) {
         return rc;
     }
@@ -460,6 +518,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         return rc;
     }
     self->n_results++;
+    s_wake (self, entry);       //  a slot may be free
     if (!outcome.commit) {
         //  A late or repeated result: its range is done already.
         self->n_dropped++;
@@ -476,7 +535,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         appended (ctx, config->out, &header);
     }
     if (outcome.n_dead) {
-        rc = s_dead_letters (self, entry, outcome.dead, outcome.n_dead, now_ms, appended, ctx);
+        rc = sl_groups_dead_letters (self, entry, outcome.dead, outcome.n_dead, now_ms, appended, ctx);
         if (rc) {
             return rc;
         }
@@ -498,27 +557,25 @@ sl_groups_apply (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, zframe_
 bool
 sl_groups_have_dead (sl_groups_t *self)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        if (entry->n_dead) {
-            return true;
-        }
-    }
-    return false;
+    return self->n_with_dead > 0;
 }
 
 int
 sl_groups_apply_dead (sl_groups_t *self, int64_t now_ms, sl_groups_appended_fn *appended,
                       void *ctx)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
+    if (self->n_with_dead == 0) {
+        return 0;
+    }
+    //  Entries with dead letters are active (s_collect_dead runs on those).
+    for (entry_t *entry = zlistx_first (self->active); entry;
+         entry = zlistx_next (self->active)) {
         if (entry->n_dead == 0) {
             continue;
         }
-        int rc = s_touch (entry);
+        int rc = s_touch (self, entry);
         if (rc == 0) {
-            rc = s_dead_letters (self, entry, entry->dead, entry->n_dead, now_ms, appended, ctx);
+            rc = sl_groups_dead_letters (self, entry, entry->dead, entry->n_dead, now_ms, appended, ctx);
         }
         if (rc == 0) {
             rc = s_save (self, entry);
@@ -534,20 +591,23 @@ void
 sl_groups_end (sl_groups_t *self, bool committed)
 {
     zlistx_t *gone = zlistx_new ();
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        if (!entry->touched) {
-            continue;
-        }
+    for (entry_t *entry = zlistx_first (self->touched); entry;
+         entry = zlistx_next (self->touched)) {
         if (committed) {
             sl_group_destroy (&entry->snapshot);
             //  Dead letters from expiries are stored now.
+            if (entry->n_dead) {
+                self->n_with_dead--;
+            }
             free (entry->dead);
             entry->dead = NULL;
             entry->n_dead = 0;
         }
         else if (entry->created) {
-            zlistx_add_end (gone, (void *) zhashx_cursor (self->groups));
+            if (gone) {
+                zlistx_add_end (gone, entry);
+            }
+            continue;
         }
         else {
             sl_group_destroy (&entry->group);
@@ -557,9 +617,23 @@ sl_groups_end (sl_groups_t *self, bool committed)
         }
         entry->touched = false;
         entry->created = false;
+        entry->touch = NULL;
     }
+    zlistx_purge (self->touched);
     if (gone) {
-        for (const char *name = zlistx_first (gone); name; name = zlistx_next (gone)) {
+        for (entry_t *entry = zlistx_first (gone); entry; entry = zlistx_next (gone)) {
+            if (entry->active) {
+                zlistx_delete (self->active, entry->active);
+            }
+            if (entry->dirty) {
+                zlistx_delete (self->dirty, entry->dirty);
+            }
+            zlistx_t *inputs = zhashx_lookup (self->by_input, sl_group_config (entry->group)->in);
+            if (inputs && entry->by_input) {
+                zlistx_delete (inputs, entry->by_input);
+            }
+            char name[SL_NAME_MAX + 1];
+            snprintf (name, sizeof name, "%s", sl_group_name (entry->group));
             zhashx_delete (self->groups, name);
         }
         zlistx_destroy (&gone);
@@ -578,12 +652,8 @@ sl_groups_joined (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
     snprintf (reply.out, sizeof reply.out, "%s", msg->out);
     reply.offset = entry ? sl_group_checkpoint (entry->group) : 0;
     zmsg_t *out = sl_msg_encode (&reply);
-    if (!out) {
-        return;
-    }
-    zframe_t *id = zframe_dup (peer);
-    zmsg_prepend (out, &id);
-    if (zmsg_send (&out, self->router) != 0) {
+    if (out && sl_send_router (self->router, self->budget, zframe_data (peer),
+                               zframe_size (peer), &out) != 0) {
         zmsg_destroy (&out);
     }
 }
@@ -594,112 +664,15 @@ sl_groups_leave (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
     entry_t *entry = s_lookup (self, msg->group);
     if (entry) {
         sl_group_leave (entry->group, zframe_data (peer), zframe_size (peer));
+        s_wake (self, entry);
         sl_info ("groups", "member '%s' left group '%s'", msg->member, msg->group);
     }
-}
-
-//  Cuts the records [from, to) out of the stored blobs of one read.
-typedef struct {
-    sl_buf_t *out;
-    uint64_t from;
-    uint64_t to;
-    uint32_t taken;
-    int rc;
-} cut_ctx_t;
-
-static int
-s_cut (void *arg, const uint8_t *blob, size_t len)
-{
-    cut_ctx_t *ctx = arg;
-    sl_batch_header_t header;
-    int rc = sl_batch_header_decode (blob, len, &header);
-    if (rc) {
-        ctx->rc = rc;
-        return rc;
-    }
-    uint64_t base = header.base_offset;
-    uint64_t end = base + header.count;
-    uint64_t from = ctx->from > base ? ctx->from : base;
-    uint64_t to = ctx->to < end ? ctx->to : end;
-    if (from >= to) {
-        return 0;
-    }
-    const uint8_t *records = blob + SL_BATCH_HEADER_SIZE;
-    size_t size = len - SL_BATCH_HEADER_SIZE;
-    size_t skip = 0, take = size;
-    //  A lease of whole stored batches (the usual case: leases are cut at
-    //  batch boundaries while the group keeps up) takes the bytes as they
-    //  are; only a part of a batch needs its records walked. The member
-    //  checks every record it receives either way.
-    if (from != base || to != end) {
-        rc = sl_batch_skip (records, size, (uint32_t) (from - base), &skip);
-        if (rc == 0) {
-            rc = sl_batch_skip (records + skip, size - skip, (uint32_t) (to - from), &take);
-        }
-    }
-    if (rc == 0) {
-        rc = sl_buf_append (ctx->out, records + skip, take);
-    }
-    if (rc) {
-        ctx->rc = rc;
-        return rc;
-    }
-    ctx->taken += (uint32_t) (to - from);
-    //  A positive return ends the read early: the lease is complete.
-    return ctx->taken == ctx->to - ctx->from ? 1 : 0;
-}
-
-//  Sends one lease's records to its member. false if it could not.
-static bool
-s_send_work (sl_groups_t *self, entry_t *entry, const sl_lease_t *lease, const void *peer,
-             size_t peer_len)
-{
-    const sl_group_config_t *config = sl_group_config (entry->group);
-    sl_buf_reset (&self->work);
-    cut_ctx_t cut = {.out = &self->work, .from = lease->offset,
-                     .to = lease->offset + lease->count};
-    sl_stream_info_t info;
-    //  The read's record bound counts whole blobs, and the first blob may
-    //  begin up to a batch before the lease: allow for it, and let s_cut
-    //  stop the read as soon as the lease is complete.
-    uint32_t bound = lease->count + SL_GROUP_MAX_BATCH;
-    int rc = sl_store_read (self->store, config->in, lease->offset, bound, 0, s_cut, &cut, &info);
-    if (rc == 1) {
-        rc = 0;
-    }
-    if (rc || cut.rc || cut.taken != lease->count) {
-        sl_debug ("groups", "group '%s': cannot cut lease [%" PRIu64 ", +%u) from '%s' (%s)",
-                  sl_group_name (entry->group), lease->offset, lease->count, config->in,
-                  rc || cut.rc ? sl_strerror (rc ? rc : cut.rc) : "records removed");
-        //  Retention removed part of it after the lease was cut: the next
-        //  dispatch sees the new first offset and skips what is gone.
-        return false;
-    }
-    sl_msg_t work;
-    sl_msg_init (&work, SL_CMD_WORK);
-    snprintf (work.group, sizeof work.group, "%s", sl_group_name (entry->group));
-    work.lease = lease->id;
-    work.offset = lease->offset;
-    work.count = lease->count;
-    work.attempt = lease->attempt;
-    zmsg_t *out = sl_msg_encode (&work);
-    if (!out) {
-        return false;
-    }
-    zmsg_addmem (out, self->work.data, self->work.len);
-    zmsg_pushmem (out, peer, peer_len);
-    if (zmsg_send (&out, self->router) != 0) {
-        zmsg_destroy (&out);
-        return false;
-    }
-    self->n_work++;
-    return true;
 }
 
 //  Takes the dead letters that expiries produced into the entry, where
 //  they wait for the next group commit to store them.
 static void
-s_collect_dead (entry_t *entry)
+s_collect_dead (sl_groups_t *self, entry_t *entry)
 {
     sl_outcome_t outcome;
     if (sl_group_take_dead (entry->group, &outcome) != 0 || outcome.n_dead == 0) {
@@ -710,39 +683,92 @@ s_collect_dead (entry_t *entry)
         return;
     }
     memcpy (dead + entry->n_dead, outcome.dead, outcome.n_dead * sizeof *dead);
+    if (entry->n_dead == 0) {
+        self->n_with_dead++;
+    }
     entry->dead = dead;
     entry->n_dead += outcome.n_dead;
 }
 
+//  One group's turn: timers, dead letters from expiries, then work for
+//  every member with a free slot. Leaves the active list when it has no
+//  members, leases or dead letters.
+static void
+s_dispatch_one (sl_groups_t *self, entry_t *entry, int64_t now_ms)
+{
+    sl_group_t *group = entry->group;
+    sl_group_tick (group, now_ms, SILENCE_MS);
+    s_collect_dead (self, entry);
+    if (sl_group_members (group) == 0) {
+        if (sl_group_leases (group) == 0 && entry->n_dead == 0 && !entry->touched) {
+            zlistx_delete (self->active, entry->active);
+            entry->active = NULL;
+        }
+        return;
+    }
+    sl_stream_info_t info;
+    bool exists;
+    int irc = sl_store_stream_info (self->store, sl_group_config (group)->in, &info, &exists);
+    if (irc != 0) {
+        sl_debug ("groups", "group '%s': cannot read its input: %s", sl_group_name (group),
+                  sl_strerror (irc));
+        return;
+    }
+    sl_lease_t lease;
+    const void *peer;
+    size_t peer_len;
+    //  Bounded: each member holds at most its window of leases, and a
+    //  member that cannot take work now is paused until the next tick.
+    while (sl_group_next (group, info.first, info.next, now_ms, &lease, &peer, &peer_len) == 1) {
+        if (self->budget && !sl_budget_fits (self->budget, peer, peer_len, 1)) {
+            //  Over its byte budget: as if it had no credit.
+            sl_group_unlease (group, lease.id);
+            sl_group_pause (group, peer, peer_len);
+            continue;
+        }
+        int rc = sl_groups_send_work (self, entry, &lease, peer, peer_len);
+        if (rc == 0) {
+            continue;
+        }
+        sl_group_unlease (group, lease.id);
+        if (rc == SL_EBUSY || rc == SL_EAGAIN || rc == SL_ECLOSED) {
+            sl_group_pause (group, peer, peer_len);
+            continue;
+        }
+        break;
+    }
+}
+
+//  A loop turn dispatches only the groups something happened to (a JOIN,
+//  RESULT or LEAVE, new records in their input: the dirty list); every
+//  active group is visited once per DISPATCH_SWEEP_MS for its timers
+//  (lease deadlines, silent members, paused members). Idle groups are never
+//  visited. So a message costs the same whatever the number of groups.
 void
 sl_groups_dispatch (sl_groups_t *self, int64_t now_ms)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
-        sl_group_t *group = entry->group;
-        sl_group_tick (group, now_ms, SILENCE_MS);
-        s_collect_dead (entry);
-        if (sl_group_members (group) == 0) {
-            continue;
+    if (now_ms >= self->next_sweep_ms) {
+        self->next_sweep_ms = now_ms + DISPATCH_SWEEP_MS;
+        for (entry_t *entry = zlistx_first (self->dirty); entry;
+             entry = zlistx_next (self->dirty)) {
+            entry->dirty = NULL;
         }
-        sl_stream_info_t info;
-        bool exists;
-        int irc = sl_store_stream_info (self->store, sl_group_config (group)->in, &info, &exists);
-        if (irc != 0) {
-            sl_debug ("groups", "group '%s': cannot read its input: %s", sl_group_name (group),
-                      sl_strerror (irc));
-            continue;
+        zlistx_purge (self->dirty);
+        entry_t *next = zlistx_first (self->active);
+        while (next) {
+            entry_t *entry = next;
+            //  Taken before the entry may leave the list.
+            next = zlistx_next (self->active);
+            s_dispatch_one (self, entry, now_ms);
         }
-        sl_lease_t lease;
-        const void *peer;
-        size_t peer_len;
-        //  Bounded: each member holds at most its window of leases.
-        while (sl_group_next (group, info.first, info.next, now_ms, &lease, &peer, &peer_len) ==
-               1) {
-            if (!s_send_work (self, entry, &lease, peer, peer_len)) {
-                sl_group_unlease (group, lease.id);
-                break;
-            }
+        return;
+    }
+    entry_t *entry;
+    while ((entry = zlistx_first (self->dirty))) {
+        zlistx_delete (self->dirty, entry->dirty);
+        entry->dirty = NULL;
+        if (entry->active) {
+            s_dispatch_one (self, entry, now_ms);
         }
     }
 }

@@ -22,6 +22,15 @@ typedef void (sl_groups_appended_fn) (void *ctx, const char *stream,
                                       const sl_batch_header_t *header);
 
 sl_groups_t *sl_groups_new(sl_store_t *store, zsock_t *router, uint32_t max_depth);
+//  Limits (docs/reliability.md): WORK counts into budget (a member over it
+//  gets no work), one WORK holds at most max_work_bytes of records (or one
+//  stored batch), and a JOIN creating a group past max_groups gets ELIMIT.
+struct _sl_budget_t;
+void sl_groups_set_limits(sl_groups_t *self, struct _sl_budget_t *budget, uint64_t max_work_bytes,
+                          uint32_t max_groups);
+//  A peer stuck with unread replies: it leaves every group it joined, its
+//  leases go back to the queue.
+void sl_groups_forget(sl_groups_t *self, const void *peer, size_t peer_len);
 void sl_groups_destroy(sl_groups_t **self_p);
 
 //  Restores every stored group. 0 or an error (logged).
@@ -63,8 +72,12 @@ void sl_groups_joined(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg);
 //  LEAVE: the member's leases go back to the queue at once.
 void sl_groups_leave(sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg);
 
+//  New records in stream: the groups reading it are dispatched this turn.
+void sl_groups_wake_stream(sl_groups_t *self, const char *stream);
+
 //  Ends overdue leases and silent members, then hands out work to every
-//  member with a free slot. Called once per loop turn.
+//  member with a free slot: every turn for the groups something happened
+//  to, every 100 ms for all groups with members. Called once per loop turn.
 void sl_groups_dispatch(sl_groups_t *self, int64_t now_ms);
 
 //  Counters for the exit log line.

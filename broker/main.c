@@ -16,7 +16,8 @@
 
 enum { OPT_DATA, OPT_LISTEN, OPT_PUB, OPT_FSYNC, OPT_RETAIN_RECORDS, OPT_RETAIN_BYTES, OPT_RETAIN_AGE,
        OPT_STREAM_RETENTION, OPT_MAX_BATCH_BYTES, OPT_INITIAL_MAP, OPT_CURVE_SECRET, OPT_ALLOW,
-       OPT_ALLOW_ANY, OPT_CHECK };
+       OPT_ALLOW_ANY, OPT_CHECK, OPT_PEER_BUDGET, OPT_TOTAL_BUDGET, OPT_LIVE_BUDGET, OPT_STUCK,
+       OPT_MAX_GROUPS, OPT_MAX_STREAMS, OPT_MAX_PRODUCERS, OPT_MAX_CONNECTIONS, OPT_HANDSHAKE };
 
 static const sl_opt_t s_opts[] = {
     [OPT_DATA] = {"data", 'd', "DIR", "data directory for the LMDB log (default ./sluice-data)", false},
@@ -47,6 +48,27 @@ static const sl_opt_t s_opts[] = {
     [OPT_CHECK] = {"check", 0, NULL, "check the store in --data (every stream, batch and "
                    "checksum), report and exit: 0 clean, 3 damaged; runs beside a running broker",
                    false},
+    [OPT_PEER_BUDGET] = {"peer-budget", 0, "SIZE", "replies and work the broker holds for one "
+                         "peer that does not read them; over it a request gets ERROR EBUSY "
+                         "and a member no work (default 32M)", false},
+    [OPT_TOTAL_BUDGET] = {"total-budget", 0, "SIZE", "the same for all peers together "
+                          "(default 512M)", false},
+    [OPT_LIVE_BUDGET] = {"live-budget", 0, "SIZE", "live feed the broker holds for slow "
+                         "subscribers; over it live messages are skipped and sinks refill "
+                         "them from the log (default 64M)", false},
+    [OPT_STUCK] = {"stuck-timeout", 0, "DURATION", "a peer whose replies have not moved this "
+                   "long loses its work leases (default 30s)", false},
+    [OPT_MAX_GROUPS] = {"max-groups", 0, "N", "worker groups; a JOIN creating one more gets "
+                        "ERROR ELIMIT (default 1024)", false},
+    [OPT_MAX_STREAMS] = {"max-streams", 0, "N", "streams; a PUBLISH or JOIN creating one more "
+                         "gets ERROR ELIMIT (default 10000)", false},
+    [OPT_MAX_PRODUCERS] = {"max-producers", 0, "N", "producer sequences cached in memory; the "
+                           "rest are read from disk (default 16384)", false},
+    [OPT_MAX_CONNECTIONS] = {"max-connections", 0, "N", "open connections; more are closed at "
+                             "once (default 4096, kept below the descriptor limit)", false},
+    [OPT_HANDSHAKE] = {"handshake-timeout", 0, "DURATION", "a connection that has not "
+                       "completed the ZeroMQ handshake in this time is closed (default 5s)",
+                       false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -121,6 +143,52 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_CHECK:
         config->check = true;
         break;
+    case OPT_PEER_BUDGET:
+    case OPT_TOTAL_BUDGET:
+    case OPT_LIVE_BUDGET: {
+        uint64_t *field = index == OPT_PEER_BUDGET    ? &config->peer_budget
+                          : index == OPT_TOTAL_BUDGET ? &config->total_budget
+                                                      : &config->live_budget;
+        rc = sl_parse_size (arg, field);
+        *why = "expected a size between 1M and 64G, such as 32M";
+        if (rc == 0 && (*field < (1u << 20) || *field > (64ull << 30))) {
+            rc = SL_EINVAL;
+        }
+        break;
+    }
+    case OPT_STUCK:
+    case OPT_HANDSHAKE: {
+        int64_t ms = 0;
+        rc = sl_parse_duration_ms (arg, &ms);
+        *why = "expected a duration between 100ms and 1h, such as 30s";
+        if (rc == 0 && (ms < 100 || ms > 3600000)) {
+            rc = SL_EINVAL;
+        }
+        if (index == OPT_STUCK) {
+            config->stuck_ms = ms;
+        }
+        else {
+            config->handshake_ms = (int) ms;
+        }
+        break;
+    }
+    case OPT_MAX_GROUPS:
+    case OPT_MAX_STREAMS:
+    case OPT_MAX_PRODUCERS:
+    case OPT_MAX_CONNECTIONS: {
+        uint64_t n = 0;
+        rc = sl_parse_u64 (arg, &n);
+        *why = "expected a number between 1 and 10000000";
+        if (rc == 0 && (n < 1 || n > 10000000)) {
+            rc = SL_EINVAL;
+        }
+        uint32_t *field = index == OPT_MAX_GROUPS      ? &config->max_groups
+                          : index == OPT_MAX_STREAMS   ? &config->max_streams
+                          : index == OPT_MAX_PRODUCERS ? &config->max_producers
+                                                       : &config->max_connections;
+        *field = (uint32_t) n;
+        break;
+    }
     }
     return rc;
 }

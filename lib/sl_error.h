@@ -33,6 +33,8 @@
     X(SL_ETYPE,   -21, 0, "wrong type")                                           \
     X(SL_ESTATE,  -22, 0, "command not valid in this state")                      \
     X(SL_EDENIED, -23, 0, "permission denied")                                    \
+    X(SL_EBUSY,   -24, 1, "peer over its budget: read your replies")               \
+    X(SL_ELIMIT,  -25, 0, "a broker limit was reached")                           \
     X(SL_ECORRUPT, -28, 0, "stored data failed its checksum")                     \
     X(SL_ELOCKED, -29, 0, "data directory is in use by another broker")
 

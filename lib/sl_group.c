@@ -453,7 +453,7 @@ s_pick (const sl_group_t *self)
     member_t *best = NULL;
     for (size_t i = 0; i < self->n_members; i++) {
         member_t *m = self->members[i];
-        if (m->held >= m->window) {
+        if (m->held >= m->window || m->paused) {
             continue;
         }
         if (!best || m->held < best->held
@@ -573,9 +573,44 @@ sl_group_unlease (sl_group_t *self, uint64_t lease_id)
 }
 
 int
+sl_group_shrink (sl_group_t *self, uint64_t lease_id, uint32_t count)
+{
+    ssize_t i = s_live_find (self, lease_id);
+    if (i < 0 || count == 0 || count >= self->live[i].count) {
+        return SL_EINVAL;
+    }
+    lease_t tail = self->live[i];
+    tail.offset += count;
+    tail.count -= count;
+    int rc = sl_group_requeue (self, &tail, tail.attempt - 1, tail.expiries);
+    if (rc == 0) {
+        self->live[i].count = count;
+    }
+    return rc;
+}
+
+bool
+sl_group_has_member (const sl_group_t *self, const void *peer, size_t peer_len)
+{
+    return s_member_by_peer (self, peer, peer_len, NULL) != NULL;
+}
+
+void
+sl_group_pause (sl_group_t *self, const void *peer, size_t peer_len)
+{
+    member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
+    if (m) {
+        m->paused = true;
+    }
+}
+
+int
 sl_group_tick (sl_group_t *self, int64_t now_ms, int64_t silence_ms)
 {
     int ended = 0;
+    for (size_t i = 0; i < self->n_members; i++) {
+        self->members[i]->paused = false;
+    }
     for (size_t i = self->n_members; silence_ms > 0 && i-- > 0;) {
         if (now_ms - self->members[i]->last_seen > silence_ms) {
             s_member_end (self, i, true, &ended);

@@ -117,6 +117,11 @@ void sl_group_set_lease_seed(sl_group_t *self, uint64_t seed);
 bool sl_group_seen(sl_group_t *self, const void *peer, size_t peer_len, int64_t now_ms);
 //  Removes the member; its leases go back to the front of the queue.
 void sl_group_leave(sl_group_t *self, const void *peer, size_t peer_len);
+//  Whether peer is a member (no side effect).
+bool sl_group_has_member(const sl_group_t *self, const void *peer, size_t peer_len);
+//  The member gets no lease from sl_group_next until the next
+//  sl_group_tick (the broker pauses a member over its byte budget).
+void sl_group_pause(sl_group_t *self, const void *peer, size_t peer_len);
 size_t sl_group_members(const sl_group_t *self);
 //  Live leases (handed out, not ended).
 size_t sl_group_leases(const sl_group_t *self);
@@ -131,6 +136,11 @@ size_t sl_group_leases(const sl_group_t *self);
 int sl_group_next(sl_group_t *self, uint64_t stream_first, uint64_t stream_next, int64_t now_ms,
                   sl_lease_t *lease, const void **peer, size_t *peer_len);
 void sl_group_unlease(sl_group_t *self, uint64_t lease_id);
+//  Cuts a lease just handed out to its first count records (the broker
+//  bounds a WORK message in bytes); the rest goes back to the front of the
+//  queue, not counted as an attempt. 0 or SL_EINVAL (no such lease, count 0
+//  or not smaller), SL_ENOMEM.
+int sl_group_shrink(sl_group_t *self, uint64_t lease_id, uint32_t count);
 
 //  Ends leases past their deadline and members silent for more than
 //  silence_ms (their leases return to the queue as failed attempts; after

@@ -23,6 +23,7 @@ typedef struct {
     uint32_t batch;
     uint32_t held;                  //  live leases
     int64_t last_seen;
+    bool paused;                    //  gets no lease until sl_group_tick (over its budget)
     uint64_t last_work;             //  sequence of the last lease given, 0 = never
     sl_holder_t holder;             //  who joined: its connection and key, as tokens
 } member_t;

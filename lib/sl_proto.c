@@ -202,6 +202,7 @@ sl_msg_reset (sl_msg_t *msg)
 {
     free (msg->streams);
     free (msg->failed);
+    free (msg->failed_text);
     sl_cmd_t cmd = msg->cmd;
     memset (msg, 0, sizeof *msg);
     msg->cmd = cmd;
@@ -229,8 +230,58 @@ sl_msg_add_stream (sl_msg_t *msg, const sl_stream_info_t *info)
     return 0;
 }
 
-int
-sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
+size_t
+sl_msg_cost (const sl_msg_t *msg)
+{
+    return sizeof *msg + (size_t) msg->n_failed * sizeof msg->failed[0] + msg->failed_text_cap
+           + (size_t) msg->n_streams * sizeof msg->streams[0];
+}
+
+static const char s_no_text[] = "";
+
+//  Copies a failed entry's text into the message's arena. The arena grows
+//  by doubling into a new block, and the entries already pointing into the
+//  old one are moved over before it is freed.
+static int
+s_failed_text (sl_msg_t *msg, const char *text, size_t len, const char **out)
+{
+    if (len == 0) {
+        *out = s_no_text;
+        return 0;
+    }
+    size_t need = msg->failed_text_len + len + 1;
+    if (need > msg->failed_text_cap) {
+        size_t cap = msg->failed_text_cap ? msg->failed_text_cap : 256;
+        while (cap < need) {
+            cap *= 2;
+        }
+        char *old = msg->failed_text;
+        char *arena = malloc (cap);
+        if (!arena) {
+            return SL_ENOMEM;
+        }
+        if (old) {
+            memcpy (arena, old, msg->failed_text_len);
+        }
+        for (uint32_t i = 0; i < msg->n_failed; i++) {
+            if (msg->failed[i].error != s_no_text) {
+                msg->failed[i].error = arena + (msg->failed[i].error - old);
+            }
+        }
+        free (old);
+        msg->failed_text = arena;
+        msg->failed_text_cap = cap;
+    }
+    char *at = msg->failed_text + msg->failed_text_len;
+    memcpy (at, text, len);
+    at[len] = 0;
+    msg->failed_text_len += len + 1;
+    *out = at;
+    return 0;
+}
+
+static int
+s_add_failed (sl_msg_t *msg, uint64_t offset, const char *error, size_t len)
 {
     uint32_t n = msg->n_failed;
     if (n >= SL_MSG_MAX_FAILED) {
@@ -244,12 +295,23 @@ sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
         }
         msg->failed = failed;
     }
+    const char *text;
+    int rc = s_failed_text (msg, error, len, &text);
+    if (rc) {
+        return rc;
+    }
     sl_failed_entry_t *entry = &msg->failed[n];
     memset (entry, 0, sizeof *entry);
     entry->offset = offset;
-    snprintf (entry->error, sizeof entry->error, "%s", error ? error : "");
+    entry->error = text;
     msg->n_failed = n + 1;
     return 0;
+}
+
+int
+sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
+{
+    return s_add_failed (msg, offset, error ? error : "", error ? strnlen (error, 255) : 0);
 }
 
 size_t
@@ -474,7 +536,7 @@ s_fields_valid (const void *base, const s_field_t *fields, size_t n_fields, uint
                 return false;
             }
             for (uint32_t k = 0; k < msg->n_failed; k++) {
-                if (!memchr (msg->failed[k].error, 0, sizeof msg->failed[k].error)) {
+                if (!msg->failed[k].error || strnlen (msg->failed[k].error, 256) > 255) {
                     return false;
                 }
             }
@@ -738,20 +800,17 @@ s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
             || sl_mp_read_uint (p, end, &offset) || sl_mp_read_str (p, end, &text, &len)) {
             return SL_EPROTO;
         }
-        if (len >= sizeof msg->failed[0].error) {
+        if (len > 255) {
             return SL_ETOOBIG;
         }
         if (memchr (text, 0, len) || (n == 3 && sl_mp_read_bool (p, end, &final))) {
             return SL_EPROTO;
         }
-        int rc = sl_msg_add_failed (msg, offset, NULL);
+        int rc = s_add_failed (msg, offset, (const char *) text, len);
         if (rc) {
             return rc;
         }
-        sl_failed_entry_t *entry = &msg->failed[msg->n_failed - 1];
-        memcpy (entry->error, text, len);
-        entry->error[len] = 0;
-        entry->final = final;
+        msg->failed[msg->n_failed - 1].final = final;
     }
     return 0;
 }

@@ -79,9 +79,11 @@ typedef struct {
 
 //  One RESULT "failed" entry: on the wire [offset, error] or, when final,
 //  [offset, error, true] (the operator said FAIL: dead-letter at once).
+//  The text lives in the message's text arena (24 bytes an entry plus the
+//  text, not 272: a 320 KiB body of 65,536 entries decodes to 1.5 MiB).
 typedef struct {
     uint64_t offset;                    //  input offset of the record that failed
-    char error[256];                    //  why, at most 255 bytes
+    const char *error;                  //  why, at most 255 bytes, NUL-terminated; owned by the msg
     bool final;                         //  no retry: dead-letter at once
 } sl_failed_entry_t;
 
@@ -130,6 +132,9 @@ typedef struct {
     uint32_t lease_ms;                  //  ["lease_ms"] JOIN
     sl_failed_entry_t *failed;          //  ["failed"] RESULT, owned by the message
     uint32_t n_failed;
+    char *failed_text;                  //  the entries' texts, owned by the message
+    size_t failed_text_len;
+    size_t failed_text_cap;
 } sl_msg_t;
 
 //  Zeroes msg and sets its command. For a fresh struct (it frees nothing).
@@ -150,6 +155,10 @@ int sl_msg_add_stream(sl_msg_t *msg, const sl_stream_info_t *info);
 //  and is cut at 255 bytes. 0, SL_ENOMEM, or SL_ETOOBIG past
 //  SL_MSG_MAX_FAILED entries.
 int sl_msg_add_failed(sl_msg_t *msg, uint64_t offset, const char *error);
+//  The memory a decoded message holds (the struct and its lists): what a
+//  budget counts, not the frame bytes it came from (a 320 KiB RESULT body
+//  decodes to up to 17.8 MiB of failed entries).
+size_t sl_msg_cost(const sl_msg_t *msg);
 
 //  Encodes header and body as the first two frames of a new zmsg; the
 //  caller appends data frames (and, for PUB, pushes the topic in front).

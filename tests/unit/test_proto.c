@@ -97,6 +97,10 @@ s_assert_msg_eq (const sl_msg_t *a, const sl_msg_t *b)
     }
     x.streams = y.streams = NULL;
     x.failed = y.failed = NULL;
+    //  The text arena is compared through the entries above.
+    x.failed_text = y.failed_text = NULL;
+    x.failed_text_len = y.failed_text_len = 0;
+    x.failed_text_cap = y.failed_text_cap = 0;
     x.version = y.version = 0;
     cr_assert_eq (memcmp (&x, &y, sizeof x), 0, "%s differs after round trip",
                   sl_cmd_name (a->cmd));
@@ -284,15 +288,15 @@ s_full (sl_msg_t *msg, sl_cmd_t cmd, bool big)
         }
         if (cmd == SL_CMD_RESULT) {
             msg->out_count = u32;
+            char longest[256];
+            s_fill (longest, sizeof longest, 'f');
             for (int i = 0; i < 3; i++) {
+                const char *text = i == 1 ? "" : big && i == 0 ? longest : "bad input";
                 cr_assert_eq (sl_msg_add_failed (msg, big ? UINT64_MAX - (uint64_t) i : 7u + i,
-                                                 i == 1 ? "" : "bad input"),
+                                                 text),
                               0);
             }
             msg->failed[2].final = true;
-            if (big) {
-                s_fill (msg->failed[0].error, sizeof msg->failed[0].error, 'f');
-            }
         }
         break;
     default:

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "out_files.h"
 #include "sl_buf.h"
 #include "sl_error.h"
 #include "sl_json.h"
@@ -36,6 +37,7 @@ struct _sl_sink_out_t {
     s_mark_t *marks;
     size_t n_marks;
     size_t max_marks;
+    sl_out_files_t *files;  //  --output DIR instead of fd (out_files.c)
 };
 
 sl_sink_out_t *
@@ -67,6 +69,7 @@ sl_sink_out_destroy (sl_sink_out_t **self_p)
     }
     sl_sink_out_t *self = *self_p;
     sl_json_destroy (&self->json);
+    sl_out_files_destroy (&self->files);
     sl_buf_free (&self->buf);
     free (self->marks);
     free (self);
@@ -214,9 +217,58 @@ s_write_all (int fd, const uint8_t *data, size_t len, const volatile int *stop, 
     return rc;
 }
 
+void
+sl_sink_out_set_files (sl_sink_out_t *self, sl_out_files_t **files_p)
+{
+    sl_out_files_destroy (&self->files);
+    self->files = *files_p;
+    *files_p = NULL;
+}
+
+int
+sl_sink_out_begin (sl_sink_out_t *self, uint64_t offset)
+{
+    return self->files ? sl_out_files_begin (self->files, offset) : 0;
+}
+
+int
+sl_sink_out_complete (sl_sink_out_t *self, uint64_t *next)
+{
+    if (!self->files) {
+        return 0;
+    }
+    int rc = sl_out_files_complete (self->files);
+    *next = sl_out_files_done (self->files);
+    return rc;
+}
+
+//  --output: each record goes to the file its offset belongs in; what may
+//  be committed is only what complete files hold.
+static int
+s_flush_files (sl_sink_out_t *self, uint64_t *next)
+{
+    int rc = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < self->n_marks && rc == 0; i++) {
+        rc = sl_out_files_write (self->files, self->buf.data + start, self->marks[i].end - start,
+                                 self->marks[i].next - 1);
+        start = self->marks[i].end;
+    }
+    if (rc == 0) {
+        rc = sl_out_files_tick (self->files);
+    }
+    *next = sl_out_files_done (self->files);
+    sl_buf_reset (&self->buf);
+    self->n_marks = 0;
+    return rc ? SL_EIO : 0;
+}
+
 int
 sl_sink_out_flush (sl_sink_out_t *self, uint64_t *next)
 {
+    if (self->files) {
+        return s_flush_files (self, next);
+    }
     if (self->n_marks == 0) {
         sl_buf_reset (&self->buf);
         return 0;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "follow.h"
 #include "sl_buf.h"
 #include "sl_error.h"
 #include "sl_json.h"
@@ -57,6 +58,8 @@ struct _sl_input_t {
     sl_json_t *json;
     sl_buf_t value;             //  the current record's value (JSON and lines formats)
     sl_buf_t scratch;           //  key rendering
+
+    sl_follow_t *follow;        //  --follow: lines come from follow.c
 
     //  Generator.
     uint64_t generated;
@@ -134,6 +137,16 @@ sl_input_new (const sl_input_opts_t *opts, int nfiles, char **files)
     if (opts->generate && s_make_temps (self)) {
         goto fail;
     }
+    if (opts->follow) {
+        sl_follow_opts_t fo = {.npatterns = nfiles,
+                               .patterns = files,
+                               .state_path = opts->state_path,
+                               .max_line = opts->max_record};
+        self->follow = sl_follow_new (&fo);
+        if (!self->follow) {
+            goto fail;
+        }
+    }
     return self;
 
 fail:
@@ -159,6 +172,7 @@ sl_input_destroy (sl_input_t **self_p)
         return;
     }
     s_close_file (self);
+    sl_follow_destroy (&self->follow);
     sl_json_destroy (&self->json);
     sl_buf_free (&self->in);
     sl_buf_free (&self->value);
@@ -187,7 +201,53 @@ uint64_t
 sl_input_bad (sl_input_t *self)
 {
     assert (self);
-    return self->bad;
+    return self->bad + (self->follow ? sl_follow_bad (self->follow) : 0);
+}
+
+int
+sl_input_resume (sl_input_t *self, uint64_t confirmed)
+{
+    assert (self);
+    if (!self->follow) {
+        return 0;
+    }
+    uint64_t base = 0;
+    int rc = sl_follow_resume (self->follow, confirmed, &base);
+    self->valid = base;
+    return rc;
+}
+
+int
+sl_input_confirmed (sl_input_t *self, uint64_t index)
+{
+    assert (self);
+    return self->follow ? sl_follow_confirmed (self->follow, index) : 0;
+}
+
+static int s_line (sl_input_t *self, const uint8_t *text, size_t len, sl_input_record_t *rec);
+
+//  --follow: the next line of any followed file, as a record. Never ends;
+//  SL_EAGAIN while no file has a complete line.
+static int
+s_next_followed (sl_input_t *self, sl_input_record_t *rec)
+{
+    while (true) {
+        const uint8_t *line;
+        size_t len;
+        int rc = sl_follow_next (self->follow, &line, &len, &self->name, &self->line);
+        if (rc != 1) {
+            return rc;
+        }
+        rc = s_line (self, line, len, rec);
+        if (rc == 1 && sl_follow_mark (self->follow, rec->index) != 0) {
+            self->failed = true;
+            self->closed = true;
+            return SL_EIO;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
 }
 
 bool
@@ -596,6 +656,9 @@ sl_input_next (sl_input_t *self, sl_input_record_t *rec)
     }
     if (self->opts.generate) {
         return s_generate (self, rec);
+    }
+    if (self->follow) {
+        return s_next_followed (self, rec);
     }
     while (true) {
         if (self->fd < 0 && !s_open_next (self)) {

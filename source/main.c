@@ -15,7 +15,7 @@
 enum {
     O_BROKER, O_STREAM, O_NAME, O_FORMAT, O_KEY, O_GENERATE, O_RATE, O_BATCH_RECORDS,
     O_BATCH_BYTES, O_LINGER, O_WINDOW, O_TIMEOUT, O_DRAIN_TIMEOUT, O_CONNECT_TIMEOUT, O_STRICT,
-    O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY,
+    O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY, O_FOLLOW, O_STATE_DIR,
 };
 
 static const sl_opt_t s_opts[] = {
@@ -51,6 +51,10 @@ static const sl_opt_t s_opts[] = {
                                         "`sluice keygen`): CURVE on", false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
                                      "--curve-secret", false},
+    [O_FOLLOW] = {"follow", 'F', NULL, "read the FILEs (paths or quoted globs) as they grow, "
+                                       "through rotation, like tail -F", false},
+    [O_STATE_DIR] = {"state-dir", 0, "DIR", "with --follow --name: keep the byte positions in "
+                                            "DIR/NAME@STREAM.follow (default .)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -68,6 +72,8 @@ static const sl_opts_spec_t s_spec = {
               "  tail -F /var/log/app.log | sluice-source -b tcp://broker:7600 -s logs "
               "--format lines\n"
               "  sluice-source -b tcp://127.0.0.1:7600 -s sensors --generate 0 --rate 10000\n"
+              "  sluice-source -b tcp://127.0.0.1:7600 -s logs --format lines --follow --name "
+              "app-logs \\\n      --state-dir /var/lib/sluice '/var/log/app/*.log'\n"
               "\n"
               "Exit status: 0 when every record read was confirmed, 1 otherwise (records not\n"
               "confirmed, a file unreadable, malformed msgpack, --strict stop), 2 usage error.\n"
@@ -188,6 +194,12 @@ s_option (void *ctx, int index, const char *arg, const char **why)
         case O_BROKER_KEY:
             s_broker_key = arg;
             break;
+        case O_FOLLOW:
+            cfg->follow = true;
+            break;
+        case O_STATE_DIR:
+            cfg->state_dir = arg;
+            break;
         default:
             break;
     }
@@ -213,6 +225,17 @@ main (int argc, char **argv)
     if (cfg.generate && first < argc) {
         fprintf (stderr, "sluice-source: --generate reads no files; try --help\n");
         return 2;
+    }
+    if (cfg.follow) {
+        bool stdin_named = false;
+        for (int i = first; i < argc; i++) {
+            stdin_named |= strcmp (argv[i], "-") == 0;
+        }
+        if (first == argc || stdin_named || cfg.generate || cfg.format == SL_FORMAT_MSGPACK) {
+            fprintf (stderr, "sluice-source: --follow reads named files (not stdin, --generate "
+                             "or msgpack); try --help\n");
+            return 2;
+        }
     }
     code = sl_client_security_flags ("sluice-source", s_curve_secret, s_broker_key);
     if (code) {

@@ -134,3 +134,15 @@ def test_broker_away_is_503_then_requests_succeed_again(procs, broker):
         assert by_offset[offset] == {"n": n}, "a 200 named an offset that does not hold its record"
     ns = [rec["value"]["n"] for rec in stored if rec["value"]["n"] >= 0]
     assert ns == list(range(21)), "a confirmed request was lost or stored twice"
+
+
+def test_pipeline_file_takes_an_http_source_without_a_stream(tmp_path):
+    import subprocess
+    from conftest import BUILD
+    path = tmp_path / "p.yaml"
+    path.write_text("sources:\n  - name: web\n    http: 127.0.0.1:8080\n"
+                    "    http-token-file: tokens\n")
+    r = subprocess.run([BUILD / "cli" / "sluice", "run", str(path), "--dry-run"],
+                       capture_output=True, text=True, timeout=T(30))
+    assert r.returncode == 0, r.stderr
+    assert (f"--http 127.0.0.1:8080 --http-token-file {tmp_path}/tokens") in r.stdout

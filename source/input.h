@@ -27,6 +27,8 @@ typedef struct {
     uint64_t generate_count;    //  0 = endless
     bool follow;                //  --follow: files (or globs) as they grow (follow.h)
     const char *state_path;     //  --follow with --name: the positions file
+    const char *mqtt_url;       //  --mqtt: messages instead of files (mqtt_in.h)
+    const char *mqtt_client;    //  --mqtt with --name: the MQTT client id (persistent session)
 } sl_input_opts_t;
 
 //  One record. value and key point into the reader's buffers and live

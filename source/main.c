@@ -17,7 +17,7 @@ enum {
     O_BROKER, O_STREAM, O_NAME, O_FORMAT, O_KEY, O_GENERATE, O_RATE, O_BATCH_RECORDS,
     O_BATCH_BYTES, O_LINGER, O_WINDOW, O_TIMEOUT, O_DRAIN_TIMEOUT, O_CONNECT_TIMEOUT, O_STRICT,
     O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY, O_FOLLOW, O_STATE_DIR,
-    O_HTTP, O_HTTP_TOKEN_FILE, O_HTTP_MAX_BODY,
+    O_HTTP, O_HTTP_TOKEN_FILE, O_HTTP_MAX_BODY, O_MQTT,
 };
 
 static const sl_opt_t s_opts[] = {
@@ -63,6 +63,8 @@ static const sl_opt_t s_opts[] = {
                                                          "from FILE (one per line)", false},
     [O_HTTP_MAX_BODY] = {"http-max-body", 0, "SIZE", "with --http: largest request body "
                                                      "(default 1M; more is 413)", false},
+    [O_MQTT] = {"mqtt", 0, "URL", "subscribe to mqtt://HOST:PORT/TOPIC-FILTER (QoS 1); key = "
+                                  "topic", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -216,6 +218,9 @@ s_option (void *ctx, int index, const char *arg, const char **why)
         case O_HTTP:
             s_http.listen = arg;
             break;
+        case O_MQTT:
+            cfg->mqtt_url = arg;
+            break;
         case O_HTTP_TOKEN_FILE:
             s_http.token_file = arg;
             break;
@@ -265,6 +270,12 @@ main (int argc, char **argv)
     }
     if (cfg.generate && first < argc) {
         fprintf (stderr, "sluice-source: --generate reads no files; try --help\n");
+        return 2;
+    }
+    if (cfg.mqtt_url && (first < argc || cfg.follow || cfg.generate
+                         || cfg.format == SL_FORMAT_MSGPACK)) {
+        fprintf (stderr, "sluice-source: --mqtt reads no files, --follow, --generate or msgpack; "
+                         "try --help\n");
         return 2;
     }
     if (cfg.follow) {

@@ -745,6 +745,8 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
                           .generate = cfg->generate,
                           .generate_count = cfg->generate_count,
                           .follow = cfg->follow,
+                          .mqtt_url = cfg->mqtt_url,
+                          .mqtt_client = cfg->mqtt_url ? cfg->name : NULL,
                           .state_path = cfg->follow && cfg->name ? state_path : NULL};
     self->input = sl_input_new (&in, nfiles, files);
     if (!self->input || sl_input_resume (self->input, self->skip) != 0) {

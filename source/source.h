@@ -48,6 +48,7 @@ typedef struct {
     int progress;                   //  1 on, 0 off, -1 when stderr is a terminal
     bool follow;                    //  --follow: files as they grow, never ending (follow.h)
     const char *state_dir;          //  --follow --name: where NAME@STREAM.follow is kept
+    const char *mqtt_url;           //  --mqtt mqtt://HOST:PORT/FILTER: messages, never ending
     volatile int *stop;             //  optional: set non-zero to stop as on SIGINT
     sl_source_stats_t *stats;       //  optional: filled at the end of the run
 } sl_source_config_t;

@@ -13,7 +13,7 @@
 
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
        OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY, OPT_OUTPUT, OPT_ROTATE_BYTES,
-       OPT_ROTATE_AGE, OPT_COMPRESS };
+       OPT_ROTATE_AGE, OPT_COMPRESS, OPT_MQTT, OPT_MQTT_TOPIC };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
@@ -43,6 +43,10 @@ static const sl_opt_t s_opts[] = {
                         "after its first record (default: never)", false},
     [OPT_COMPRESS] = {"compress", 0, "CODEC", "with --output: none (default), gzip or zstd",
                       false},
+    [OPT_MQTT] = {"mqtt", 0, "URL", "publish each value (JSON) to mqtt://HOST:PORT/TOPIC, QoS 1, "
+                  "at least once", false},
+    [OPT_MQTT_TOPIC] = {"mqtt-topic", 0, "TEMPLATE", "with --mqtt: the topic, {key} is the "
+                        "record's key (e.g. 'devices/{key}')", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -110,6 +114,12 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         break;
     case OPT_OUTPUT:
         cfg->output_dir = arg;
+        break;
+    case OPT_MQTT:
+        cfg->mqtt_url = arg;
+        break;
+    case OPT_MQTT_TOPIC:
+        cfg->mqtt_topic = arg;
         break;
     case OPT_ROTATE_BYTES:
         rc = sl_parse_size (arg, &cfg->rotate_bytes);
@@ -180,6 +190,10 @@ main (int argc, char **argv)
     if (cfg.output_dir && (!cfg.name || cfg.list)) {
         fprintf (stderr, "sluice-sink: --output needs --name (the files are exact only with a "
                          "durable position) and no --list; try --help\n");
+        return 2;
+    }
+    if (cfg.mqtt_url && (cfg.output_dir || cfg.list)) {
+        fprintf (stderr, "sluice-sink: --mqtt goes with neither --output nor --list\n");
         return 2;
     }
     if (cfg.output_dir) {

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "sink_int.h"
+#include "mqtt_out.h"
 #include "sink_out.h"
 #include "sl_batch.h"
 #include "sl_client.h"
@@ -620,6 +621,14 @@ sl_sink_run (const sl_sink_config_t *cfg)
             goto done;
         }
         sl_sink_out_set_files (self->out, &files);
+    }
+    if (cfg->mqtt_url && !cfg->list) {
+        sl_mqtt_out_t *mqtt = sl_mqtt_out_new (cfg->mqtt_url, cfg->mqtt_topic, cfg->name);
+        if (!mqtt) {
+            sl_sink_finish (self, 2);
+            goto done;
+        }
+        sl_sink_out_set_mqtt (self->out, &mqtt);
     }
     int rc = sl_client_hello (self->client, sl_mono_ms () + cfg->connect_timeout_ms);
     if (rc) {

@@ -40,6 +40,8 @@ typedef struct {
     uint64_t rotate_bytes;          //  --rotate-bytes (default 64 MiB)
     int64_t rotate_age_ms;          //  --rotate-age, 0 = none
     sl_out_compress_t compress;     //  --compress
+    const char *mqtt_url;           //  --mqtt mqtt://HOST:PORT/TOPIC: publish instead of out_fd
+    const char *mqtt_topic;         //  --mqtt-topic, may hold {key}
 } sl_sink_config_t;
 
 //  Fills cfg with the defaults above.

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mqtt_out.h"
 #include "out_files.h"
 #include "sl_buf.h"
 #include "sl_error.h"
@@ -38,6 +39,7 @@ struct _sl_sink_out_t {
     size_t n_marks;
     size_t max_marks;
     sl_out_files_t *files;  //  --output DIR instead of fd (out_files.c)
+    sl_mqtt_out_t *mqtt;    //  --mqtt URL instead of fd (mqtt_out.c)
 };
 
 sl_sink_out_t *
@@ -70,6 +72,7 @@ sl_sink_out_destroy (sl_sink_out_t **self_p)
     sl_sink_out_t *self = *self_p;
     sl_json_destroy (&self->json);
     sl_out_files_destroy (&self->files);
+    sl_mqtt_out_destroy (&self->mqtt);
     sl_buf_free (&self->buf);
     free (self->marks);
     free (self);
@@ -134,7 +137,19 @@ sl_sink_out_record (sl_sink_out_t *self, const sl_record_t *record)
     }
     size_t before = self->buf.len;
     int rc;
-    if (self->format == SL_SINK_FORMAT_MSGPACK) {
+    if (self->mqtt) {
+        //  The value as JSON is the message; the buffer only holds it on the way.
+        rc = sl_msgpack_to_json (self->json, record->value, record->value_len, &self->buf);
+        if (rc == 0) {
+            rc = sl_mqtt_out_add (self->mqtt, record->key, record->key ? record->key_len : 0,
+                                  self->buf.data + before, self->buf.len - before);
+        }
+        self->buf.len = before;
+        if (rc) {
+            return rc;
+        }
+    }
+    else if (self->format == SL_SINK_FORMAT_MSGPACK) {
         rc = s_format_msgpack (&self->buf, record);
     }
     else {
@@ -225,6 +240,17 @@ sl_sink_out_set_files (sl_sink_out_t *self, sl_out_files_t **files_p)
     *files_p = NULL;
 }
 
+void
+sl_sink_out_set_mqtt (sl_sink_out_t *self, sl_mqtt_out_t **mqtt_p)
+{
+    sl_mqtt_out_destroy (&self->mqtt);
+    self->mqtt = *mqtt_p;
+    *mqtt_p = NULL;
+    if (!self->json) {
+        self->json = sl_json_new ();
+    }
+}
+
 int
 sl_sink_out_begin (sl_sink_out_t *self, uint64_t offset)
 {
@@ -268,6 +294,16 @@ sl_sink_out_flush (sl_sink_out_t *self, uint64_t *next)
 {
     if (self->files) {
         return s_flush_files (self, next);
+    }
+    if (self->mqtt) {
+        //  Committed only once the MQTT broker acknowledged every message.
+        int rc = self->n_marks ? sl_mqtt_out_flush (self->mqtt, self->stop) : 0;
+        if (rc == 0 && self->n_marks) {
+            *next = self->marks[self->n_marks - 1].next;
+        }
+        sl_buf_reset (&self->buf);
+        self->n_marks = 0;
+        return rc;
     }
     if (self->n_marks == 0) {
         sl_buf_reset (&self->buf);

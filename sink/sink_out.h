@@ -47,6 +47,10 @@ int sl_sink_out_flush(sl_sink_out_t *self, uint64_t *next);
 //  and completes a file that is older than its age limit.
 typedef struct _sl_out_files_t sl_out_files_t;
 void sl_sink_out_set_files(sl_sink_out_t *self, sl_out_files_t **files_p);
+//  --mqtt URL: each record's value (JSON) is published, QoS 1 (mqtt_out.h);
+//  flush returns once all are acknowledged and sets *next then. *mqtt_p is taken.
+typedef struct _sl_mqtt_out_t sl_mqtt_out_t;
+void sl_sink_out_set_mqtt(sl_sink_out_t *self, sl_mqtt_out_t **mqtt_p);
 //  The run starts at offset (sl_out_files_begin); 0 without files.
 int sl_sink_out_begin(sl_sink_out_t *self, uint64_t offset);
 //  Completes the open file (clean exit) and sets *next as flush does.

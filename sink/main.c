@@ -13,7 +13,8 @@
 
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
        OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY, OPT_OUTPUT, OPT_ROTATE_BYTES,
-       OPT_ROTATE_AGE, OPT_COMPRESS, OPT_MQTT, OPT_MQTT_TOPIC };
+       OPT_ROTATE_AGE, OPT_COMPRESS, OPT_MQTT, OPT_MQTT_TOPIC,
+       OPT_POST, OPT_MAX_RETRIES, OPT_DEAD_LETTER };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
@@ -47,6 +48,12 @@ static const sl_opt_t s_opts[] = {
                   "at least once", false},
     [OPT_MQTT_TOPIC] = {"mqtt-topic", 0, "TEMPLATE", "with --mqtt: the topic, {key} is the "
                         "record's key (e.g. 'devices/{key}')", false},
+    [OPT_POST] = {"post", 0, "URL", "POST batches of JSON lines to a webhook; with --name "
+                  "committed after a 2xx: at least once", false},
+    [OPT_MAX_RETRIES] = {"max-retries", 0, "N", "with --post: retries on 5xx/429/connection "
+                         "errors before the dead letters (default 5)", false},
+    [OPT_DEAD_LETTER] = {"dead-letter", 0, "STREAM", "with --post: where refused batches go "
+                         "(default STREAM.dead)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -121,6 +128,26 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_MQTT_TOPIC:
         cfg->mqtt_topic = arg;
         break;
+    case OPT_POST:
+        cfg->post_url = arg;
+        break;
+    case OPT_MAX_RETRIES: {
+        uint64_t n = 0;
+        rc = sl_parse_u64 (arg, &n);
+        *why = "expected a number of retries, 0-1000";
+        if (rc == 0 && n > 1000) {
+            rc = SL_EINVAL;
+        }
+        cfg->max_retries = (uint32_t) n;
+        break;
+    }
+    case OPT_DEAD_LETTER:
+        cfg->dead_letter = arg;
+        if (!sl_name_valid (arg, strlen (arg))) {
+            *why = "expected 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
+            rc = SL_ENAME;
+        }
+        break;
     case OPT_ROTATE_BYTES:
         rc = sl_parse_size (arg, &cfg->rotate_bytes);
         *why = "expected a size such as 1M or 512k, at least 1";
@@ -192,9 +219,21 @@ main (int argc, char **argv)
                          "durable position) and no --list; try --help\n");
         return 2;
     }
-    if (cfg.mqtt_url && (cfg.output_dir || cfg.list)) {
-        fprintf (stderr, "sluice-sink: --mqtt goes with neither --output nor --list\n");
+    if ((cfg.mqtt_url != NULL) + (cfg.output_dir != NULL) + (cfg.post_url != NULL) > 1
+        || ((cfg.mqtt_url || cfg.post_url) && cfg.list)) {
+        fprintf (stderr, "sluice-sink: one of --output, --mqtt and --post, and none with "
+                         "--list\n");
         return 2;
+    }
+    char dead[SL_NAME_MAX + 8];
+    if (cfg.post_url && !cfg.dead_letter) {
+        snprintf (dead, sizeof dead, "%s.dead", cfg.stream);
+        if (strlen (dead) > SL_NAME_MAX) {
+            fprintf (stderr, "sluice-sink: the stream name is too long for STREAM.dead: give "
+                             "--dead-letter\n");
+            return 2;
+        }
+        cfg.dead_letter = dead;
     }
     if (cfg.output_dir) {
         struct stat st;

@@ -32,6 +32,7 @@
 
 #include "sink_int.h"
 #include "mqtt_out.h"
+#include "post.h"
 #include "sink_out.h"
 #include "sl_batch.h"
 #include "sl_client.h"
@@ -58,6 +59,7 @@ sl_sink_config_init (sl_sink_config_t *cfg)
     cfg->request_timeout_ms = 5000;
     cfg->out_fd = STDOUT_FILENO;
     cfg->rotate_bytes = 64u << 20;
+    cfg->max_retries = 5;
 }
 
 int
@@ -629,6 +631,17 @@ sl_sink_run (const sl_sink_config_t *cfg)
             goto done;
         }
         sl_sink_out_set_mqtt (self->out, &mqtt);
+    }
+    if (cfg->post_url && !cfg->list) {
+        sl_post_opts_t po = {.url = cfg->post_url,
+                             .max_retries = cfg->max_retries,
+                             .timeout_ms = 10000};
+        sl_post_t *post = sl_post_new (&po);
+        if (!post) {
+            sl_sink_finish (self, 2);
+            goto done;
+        }
+        sl_sink_out_set_post (self->out, &post, sl_sink_dead_letter, self);
     }
     int rc = sl_client_hello (self->client, sl_mono_ms () + cfg->connect_timeout_ms);
     if (rc) {

@@ -42,6 +42,9 @@ typedef struct {
     sl_out_compress_t compress;     //  --compress
     const char *mqtt_url;           //  --mqtt mqtt://HOST:PORT/TOPIC: publish instead of out_fd
     const char *mqtt_topic;         //  --mqtt-topic, may hold {key}
+    const char *post_url;           //  --post URL: batches to a webhook instead of out_fd
+    uint32_t max_retries;           //  --max-retries (default 5)
+    const char *dead_letter;        //  --dead-letter STREAM (default STREAM.dead)
 } sl_sink_config_t;
 
 //  Fills cfg with the defaults above.

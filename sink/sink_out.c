@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "mqtt_out.h"
+#include "post.h"
 #include "out_files.h"
 #include "sl_buf.h"
 #include "sl_error.h"
@@ -40,6 +41,10 @@ struct _sl_sink_out_t {
     size_t max_marks;
     sl_out_files_t *files;  //  --output DIR instead of fd (out_files.c)
     sl_mqtt_out_t *mqtt;    //  --mqtt URL instead of fd (mqtt_out.c)
+    sl_post_t *post;        //  --post URL instead of fd (post.c)
+    sl_sink_dead_fn *dead;  //  where a batch the webhook refused goes
+    void *dead_ctx;
+    sl_buf_t records;       //  --post: the batch's records, encoded, for the dead letters
 };
 
 sl_sink_out_t *
@@ -73,6 +78,8 @@ sl_sink_out_destroy (sl_sink_out_t **self_p)
     sl_json_destroy (&self->json);
     sl_out_files_destroy (&self->files);
     sl_mqtt_out_destroy (&self->mqtt);
+    sl_post_destroy (&self->post);
+    sl_buf_free (&self->records);
     sl_buf_free (&self->buf);
     free (self->marks);
     free (self);
@@ -167,6 +174,13 @@ sl_sink_out_record (sl_sink_out_t *self, const sl_record_t *record)
         self->buf.len = before;
         return rc;
     }
+    if (self->post) {
+        rc = sl_buf_append (&self->records, record->raw, record->raw_len);
+        if (rc) {
+            self->buf.len = before;
+            return rc;
+        }
+    }
     self->marks[self->n_marks].end = self->buf.len;
     self->marks[self->n_marks].next = record->offset + 1;
     self->n_marks++;
@@ -241,6 +255,39 @@ sl_sink_out_set_files (sl_sink_out_t *self, sl_out_files_t **files_p)
 }
 
 void
+sl_sink_out_set_post (sl_sink_out_t *self, sl_post_t **post_p, sl_sink_dead_fn *dead, void *ctx)
+{
+    sl_post_destroy (&self->post);
+    self->post = *post_p;
+    *post_p = NULL;
+    self->dead = dead;
+    self->dead_ctx = ctx;
+    sl_buf_init (&self->records, 0);
+}
+
+//  --post: the batch goes to the webhook; what it refuses for good goes to
+//  the dead letters. Either way the batch counts as written only after.
+static int
+s_flush_post (sl_sink_out_t *self, uint64_t *next)
+{
+    long status = 0;
+    char why[320];
+    int rc = sl_post_send (self->post, self->buf.data, self->buf.len, self->stop, &status, why,
+                           sizeof why);
+    if (rc == SL_EINVAL) {
+        rc = self->dead (self->dead_ctx, self->records.data, self->records.len,
+                         (uint32_t) self->n_marks, self->marks[0].next - 1, why);
+    }
+    if (rc == 0) {
+        *next = self->marks[self->n_marks - 1].next;
+    }
+    sl_buf_reset (&self->buf);
+    sl_buf_reset (&self->records);
+    self->n_marks = 0;
+    return rc;
+}
+
+void
 sl_sink_out_set_mqtt (sl_sink_out_t *self, sl_mqtt_out_t **mqtt_p)
 {
     sl_mqtt_out_destroy (&self->mqtt);
@@ -294,6 +341,9 @@ sl_sink_out_flush (sl_sink_out_t *self, uint64_t *next)
 {
     if (self->files) {
         return s_flush_files (self, next);
+    }
+    if (self->post && self->n_marks) {
+        return s_flush_post (self, next);
     }
     if (self->mqtt) {
         //  Committed only once the MQTT broker acknowledged every message.

@@ -51,6 +51,16 @@ void sl_sink_out_set_files(sl_sink_out_t *self, sl_out_files_t **files_p);
 //  flush returns once all are acknowledged and sets *next then. *mqtt_p is taken.
 typedef struct _sl_mqtt_out_t sl_mqtt_out_t;
 void sl_sink_out_set_mqtt(sl_sink_out_t *self, sl_mqtt_out_t **mqtt_p);
+//  --post URL: each batch is POSTed as JSON lines (post.h); flush returns
+//  once the webhook answered 2xx and sets *next then. A batch refused for
+//  good (retries spent, a 4xx) is handed to dead(ctx, records, len, count,
+//  first offset, reason) as encoded records; when that returns 0 the batch
+//  counts as written too. *post_p is taken.
+typedef struct _sl_post_t sl_post_t;
+typedef int (sl_sink_dead_fn) (void *ctx, const uint8_t *records, size_t len, uint32_t count,
+                               uint64_t first, const char *why);
+void sl_sink_out_set_post(sl_sink_out_t *self, sl_post_t **post_p, sl_sink_dead_fn *dead,
+                          void *ctx);
 //  The run starts at offset (sl_out_files_begin); 0 without files.
 int sl_sink_out_begin(sl_sink_out_t *self, uint64_t offset);
 //  Completes the open file (clean exit) and sets *next as flush does.

@@ -64,6 +64,9 @@ sl_follow_destroy (sl_follow_t **self_p)
         return;
     }
     sl_follow_t *self = *self_p;
+    if (self->opts.state_path && self->state_dirty) {
+        follow_state_write (self);  //  the confirms since the last write: a shorter resume
+    }
     for (uint32_t i = 0; i < self->nfiles; i++) {
         s_file_free (self->files[i]);
     }

@@ -63,6 +63,7 @@ static const sl_pl_flag_t s_source_flags[] = {
     {"http", "http", SL_PL_VALUE, false},
     {"http-token-file", "http-token-file", SL_PL_VALUE, true},
     {"http-max-body", "http-max-body", SL_PL_VALUE, false},
+    {"http-max-connections", "http-max-connections", SL_PL_VALUE, false},
     {"mqtt", "mqtt", SL_PL_VALUE, false},
     S_CLIENT_KEYS,
     S_COMMON,

@@ -17,7 +17,7 @@ enum {
     O_BROKER, O_STREAM, O_NAME, O_FORMAT, O_KEY, O_GENERATE, O_RATE, O_BATCH_RECORDS,
     O_BATCH_BYTES, O_LINGER, O_WINDOW, O_TIMEOUT, O_DRAIN_TIMEOUT, O_CONNECT_TIMEOUT, O_STRICT,
     O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY, O_FOLLOW, O_STATE_DIR,
-    O_HTTP, O_HTTP_TOKEN_FILE, O_HTTP_MAX_BODY, O_MQTT,
+    O_HTTP, O_HTTP_TOKEN_FILE, O_HTTP_MAX_BODY, O_HTTP_MAX_CONNECTIONS, O_MQTT,
 };
 
 static const sl_opt_t s_opts[] = {
@@ -63,6 +63,8 @@ static const sl_opt_t s_opts[] = {
                                                          "from FILE (one per line)", false},
     [O_HTTP_MAX_BODY] = {"http-max-body", 0, "SIZE", "with --http: largest request body "
                                                      "(default 1M; more is 413)", false},
+    [O_HTTP_MAX_CONNECTIONS] = {"http-max-connections", 0, "N", "with --http: open connections "
+                                "at once (default 64; more wait)", false},
     [O_MQTT] = {"mqtt", 0, "URL", "subscribe to mqtt://HOST:PORT/TOPIC-FILTER (QoS 1); key = "
                                   "topic", false},
     {NULL, 0, NULL, NULL, false},
@@ -220,6 +222,14 @@ s_option (void *ctx, int index, const char *arg, const char **why)
             break;
         case O_MQTT:
             cfg->mqtt_url = arg;
+            break;
+        case O_HTTP_MAX_CONNECTIONS:
+            rc = s_u64 (arg, 4096, &n, why);
+            s_http.max_connections = (uint32_t) n;
+            if (rc == 0 && n == 0) {
+                *why = "expected 1-4096";
+                rc = SL_EINVAL;
+            }
             break;
         case O_HTTP_TOKEN_FILE:
             s_http.token_file = arg;

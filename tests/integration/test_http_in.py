@@ -146,3 +146,36 @@ def test_pipeline_file_takes_an_http_source_without_a_stream(tmp_path):
                        capture_output=True, text=True, timeout=T(30))
     assert r.returncode == 0, r.stderr
     assert (f"--http 127.0.0.1:8080 --http-token-file {tmp_path}/tokens") in r.stdout
+
+
+def test_connections_over_the_limit_wait_and_are_served_later(procs, broker):
+    proc, base = _start(procs, broker, "--http-max-connections", "3")
+    port = int(base.rsplit(":", 1)[1])
+    # The readiness probe's connection may still count for a moment.
+    idle = []
+
+    def hold_three():
+        while len(idle) < 3:
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=T(5)))
+        try:
+            requests.post(f"{base}/streams/conn", data="{}\n", timeout=2)
+            return False        # a fourth connection was served: the probe's had not ended
+        except requests.exceptions.RequestException:
+            return True         # not served: closed, or left waiting in the listen backlog
+
+    try:
+        wait_for(hold_three, T(30), "a fourth connection not served while three are open",
+                 interval=0.2)
+        assert proc.alive()
+    finally:
+        for s in idle:
+            s.close()
+
+    def served():
+        try:
+            return requests.post(f"{base}/streams/conn", data="{}\n",
+                                 timeout=T(5)).status_code == 200
+        except requests.exceptions.ConnectionError:
+            return False
+
+    wait_for(served, T(20), "requests served again once the idle connections closed")

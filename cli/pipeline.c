@@ -640,8 +640,11 @@ sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size)
         }
             break;
         case SL_STAGE_SOURCE: {
-            missing = s_find_opt (s, "stream") ? NULL : "stream";
-            s->reads_stdin = s->n_files == 0 && !s_find_opt (s, "generate");
+            //  An HTTP source takes the stream from each request's URL.
+            bool http = s_find_opt (s, "http") != NULL;
+            missing = s_find_opt (s, "stream") || http ? NULL : "stream";
+            s->reads_stdin = s->n_files == 0 && !s_find_opt (s, "generate") && !http
+                             && !s_find_opt (s, "mqtt");
             for (size_t f = 0; f < s->n_files; f++) {
                 s->reads_stdin = s->reads_stdin || strcmp (s->files[f], "-") == 0;
             }

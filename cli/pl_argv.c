@@ -4,9 +4,10 @@
     The tables list each program's flags as its --help shows them (the
     integration test test_run.py compares them), minus the ones `sluice run`
     sets itself: --broker for every stage, --group and --member for workers
-    (from the group's name), and --list for sinks. Two flags are renamed,
+    (from the group's name), and --list for sinks. Three flags are renamed,
     because `name` is the stage's name in a pipeline file: a source's --name
-    is `producer`, a sink's --name is `reader`.
+    is `producer`, a sink's --name is `reader`; and because a sink's `output`
+    key sends its standard output to a file, its --output DIR is `output-dir`.
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +58,13 @@ static const sl_pl_flag_t s_source_flags[] = {
     {"strict", "strict", SL_PL_SWITCH, false},
     {"progress", "progress", SL_PL_SWITCH, false},
     {"no-progress", "no-progress", SL_PL_SWITCH, false},
+    {"follow", "follow", SL_PL_SWITCH, false},
+    {"state-dir", "state-dir", SL_PL_VALUE, true},
+    {"http", "http", SL_PL_VALUE, false},
+    {"http-token-file", "http-token-file", SL_PL_VALUE, true},
+    {"http-max-body", "http-max-body", SL_PL_VALUE, false},
+    {"http-max-connections", "http-max-connections", SL_PL_VALUE, false},
+    {"mqtt", "mqtt", SL_PL_VALUE, false},
     S_CLIENT_KEYS,
     S_COMMON,
     {NULL, NULL, 0, false},
@@ -91,6 +99,15 @@ static const sl_pl_flag_t s_sink_flags[] = {
     {"count", "count", SL_PL_VALUE, false},
     {"format", "format", SL_PL_VALUE, false},
     {"connect-timeout", "connect-timeout", SL_PL_VALUE, false},
+    {"output-dir", "output", SL_PL_VALUE, true},
+    {"rotate-bytes", "rotate-bytes", SL_PL_VALUE, false},
+    {"rotate-age", "rotate-age", SL_PL_VALUE, false},
+    {"compress", "compress", SL_PL_VALUE, false},
+    {"mqtt", "mqtt", SL_PL_VALUE, false},
+    {"mqtt-topic", "mqtt-topic", SL_PL_VALUE, false},
+    {"post", "post", SL_PL_VALUE, false},
+    {"max-retries", "max-retries", SL_PL_VALUE, false},
+    {"dead-letter", "dead-letter", SL_PL_VALUE, false},
     S_CLIENT_KEYS,
     S_COMMON,
     {NULL, NULL, 0, false},

@@ -2,6 +2,7 @@
 */
 #include <czmq.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sink.h"
 #include "sl_client.h"
@@ -12,7 +13,9 @@
 #include "sl_util.h"
 
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
-       OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY };
+       OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY, OPT_OUTPUT, OPT_ROTATE_BYTES,
+       OPT_ROTATE_AGE, OPT_COMPRESS, OPT_MQTT, OPT_MQTT_TOPIC,
+       OPT_POST, OPT_MAX_RETRIES, OPT_DEAD_LETTER };
 
 
 //  The message of a bad --broker (sl_endpoint_check).
@@ -37,6 +40,24 @@ static const sl_opt_t s_opts[] = {
                                         "`sluice keygen`): CURVE on", false},
     [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
                                      "--curve-secret", false},
+    [OPT_OUTPUT] = {"output", 0, "DIR", "write files STREAM.<first-offset>.jsonl into DIR "
+                    "(needs --name; see docs/sink.md)", false},
+    [OPT_ROTATE_BYTES] = {"rotate-bytes", 0, "SIZE", "with --output, complete a file at this "
+                          "size before compression (default 64M)", false},
+    [OPT_ROTATE_AGE] = {"rotate-age", 0, "DURATION", "with --output, complete a file this long "
+                        "after its first record (default: never)", false},
+    [OPT_COMPRESS] = {"compress", 0, "CODEC", "with --output: none (default), gzip or zstd",
+                      false},
+    [OPT_MQTT] = {"mqtt", 0, "URL", "publish each value (JSON) to mqtt://HOST:PORT/TOPIC, QoS 1, "
+                  "at least once", false},
+    [OPT_MQTT_TOPIC] = {"mqtt-topic", 0, "TEMPLATE", "with --mqtt: the topic, {key} is the "
+                        "record's key (e.g. 'devices/{key}')", false},
+    [OPT_POST] = {"post", 0, "URL", "POST batches of JSON lines to a webhook; with --name "
+                  "committed after a 2xx: at least once", false},
+    [OPT_MAX_RETRIES] = {"max-retries", 0, "N", "with --post: retries on 5xx/429/connection "
+                         "errors before the dead letters (default 5)", false},
+    [OPT_DEAD_LETTER] = {"dead-letter", 0, "STREAM", "with --post: where refused batches go "
+                         "(default STREAM.dead)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -107,6 +128,53 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_BROKER_KEY:
         s_broker_key = arg;
         break;
+    case OPT_OUTPUT:
+        cfg->output_dir = arg;
+        break;
+    case OPT_MQTT:
+        cfg->mqtt_url = arg;
+        break;
+    case OPT_MQTT_TOPIC:
+        cfg->mqtt_topic = arg;
+        break;
+    case OPT_POST:
+        cfg->post_url = arg;
+        break;
+    case OPT_MAX_RETRIES: {
+        uint64_t n = 0;
+        rc = sl_parse_u64 (arg, &n);
+        *why = "expected a number of retries, 0-1000";
+        if (rc == 0 && n > 1000) {
+            rc = SL_EINVAL;
+        }
+        cfg->max_retries = (uint32_t) n;
+        break;
+    }
+    case OPT_DEAD_LETTER:
+        cfg->dead_letter = arg;
+        if (!sl_name_valid (arg, strlen (arg))) {
+            *why = "expected 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
+            rc = SL_ENAME;
+        }
+        break;
+    case OPT_ROTATE_BYTES:
+        rc = sl_parse_size (arg, &cfg->rotate_bytes);
+        *why = "expected a size such as 1M or 512k, at least 1";
+        if (rc == 0 && cfg->rotate_bytes == 0) {
+            rc = SL_EINVAL;
+        }
+        break;
+    case OPT_ROTATE_AGE:
+        rc = sl_parse_duration_ms (arg, &cfg->rotate_age_ms);
+        *why = "expected a duration such as 30s, 5m or 1h";
+        if (rc == 0 && cfg->rotate_age_ms <= 0) {
+            rc = SL_EINVAL;
+        }
+        break;
+    case OPT_COMPRESS:
+        rc = sl_out_files_parse_compress (arg, &cfg->compress);
+        *why = "expected none, gzip or zstd";
+        break;
     }
     return rc;
 }
@@ -128,6 +196,8 @@ static const sl_opts_spec_t s_spec = {
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --name billing --from beginning\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 --list\n"
               "  SLUICE_BROKER=tcp://broker:7600 sluice-sink -s orders --from 0 | head -5\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --name archive --from beginning \\\n"
+              "      --output /data/orders --rotate-bytes 256M --rotate-age 1h --compress zstd\n"
               "TIME is ISO 8601 or epoch ms. See docs/sink.md for the output formats.",
     .opts = s_opts,
 };
@@ -152,6 +222,34 @@ main (int argc, char **argv)
         fprintf (stderr, "sluice-sink: %s is required; try --help\n",
                  cfg.broker ? "--stream" : "--broker");
         return 2;
+    }
+    if (cfg.output_dir && (!cfg.name || cfg.list)) {
+        fprintf (stderr, "sluice-sink: --output needs --name (the files are exact only with a "
+                         "durable position) and no --list; try --help\n");
+        return 2;
+    }
+    if ((cfg.mqtt_url != NULL) + (cfg.output_dir != NULL) + (cfg.post_url != NULL) > 1
+        || ((cfg.mqtt_url || cfg.post_url) && cfg.list)) {
+        fprintf (stderr, "sluice-sink: one of --output, --mqtt and --post, and none with "
+                         "--list\n");
+        return 2;
+    }
+    char dead[SL_NAME_MAX + 8];
+    if (cfg.post_url && !cfg.dead_letter) {
+        snprintf (dead, sizeof dead, "%s.dead", cfg.stream);
+        if (strlen (dead) > SL_NAME_MAX) {
+            fprintf (stderr, "sluice-sink: the stream name is too long for STREAM.dead: give "
+                             "--dead-letter\n");
+            return 2;
+        }
+        cfg.dead_letter = dead;
+    }
+    if (cfg.output_dir) {
+        struct stat st;
+        if (stat (cfg.output_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
+            fprintf (stderr, "sluice-sink: --output %s: not a directory\n", cfg.output_dir);
+            return 2;
+        }
     }
     if (cfg.list && cfg.format != SL_SINK_FORMAT_DEFAULT && cfg.format != SL_SINK_FORMAT_JSON) {
         fprintf (stderr, "sluice-sink: --list prints a table or, with --format json, JSON\n");

@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "sink_int.h"
+#include "mqtt_out.h"
+#include "post.h"
 #include "sink_out.h"
 #include "sl_batch.h"
 #include "sl_client.h"
@@ -56,6 +58,8 @@ sl_sink_config_init (sl_sink_config_t *cfg)
     cfg->connect_timeout_ms = 30000;
     cfg->request_timeout_ms = 5000;
     cfg->out_fd = STDOUT_FILENO;
+    cfg->rotate_bytes = 64u << 20;
+    cfg->max_retries = 5;
 }
 
 int
@@ -104,6 +108,13 @@ sl_sink_parse_format (const char *text, sl_sink_format_t *format)
         return SL_EINVAL;
     }
     return 0;
+}
+
+//  True with --output DIR: what may be committed is what complete files hold.
+static bool
+s_output (sink_t *self)
+{
+    return self->cfg->output_dir != NULL;
 }
 
 //  Writes the formatted batch out, then maybe commits. A reader gone away
@@ -231,7 +242,7 @@ s_records (sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data
             self->retention_warned = true;
         }
         self->next_wanted = reply->offset;
-        if (sl_sink_out_pending (self->out) == 0) {
+        if (sl_sink_out_pending (self->out) == 0 && !s_output (self)) {
             self->written = reply->offset;
         }
     }
@@ -447,6 +458,9 @@ s_follow (sink_t *self)
         else if (sl_mono_ms () - self->live_ms >= S_IDLE_FETCH_MS) {
             s_replay (self, UINT64_MAX);
         }
+        else if (s_output (self)) {
+            s_flush (self);     //  --rotate-age completes a file with no new records too
+        }
         sl_sink_commit_maybe (self, false);
     }
 }
@@ -595,6 +609,40 @@ sl_sink_run (const sl_sink_config_t *cfg)
         sl_sink_finish (self, 1);
         goto done;
     }
+    if (cfg->output_dir && !cfg->list) {
+        sl_out_files_opts_t fo = {.dir = cfg->output_dir,
+                                  .stream = cfg->stream,
+                                  .ext = cfg->format == SL_SINK_FORMAT_MSGPACK ? "msgpack"
+                                                                               : "jsonl",
+                                  .rotate_bytes = cfg->rotate_bytes ? cfg->rotate_bytes : 1,
+                                  .rotate_age_ms = cfg->rotate_age_ms,
+                                  .compress = cfg->compress};
+        sl_out_files_t *files = sl_out_files_new (&fo);
+        if (!files) {
+            sl_sink_finish (self, 1);
+            goto done;
+        }
+        sl_sink_out_set_files (self->out, &files);
+    }
+    if (cfg->mqtt_url && !cfg->list) {
+        sl_mqtt_out_t *mqtt = sl_mqtt_out_new (cfg->mqtt_url, cfg->mqtt_topic, cfg->name);
+        if (!mqtt) {
+            sl_sink_finish (self, 2);
+            goto done;
+        }
+        sl_sink_out_set_mqtt (self->out, &mqtt);
+    }
+    if (cfg->post_url && !cfg->list) {
+        sl_post_opts_t po = {.url = cfg->post_url,
+                             .max_retries = cfg->max_retries,
+                             .timeout_ms = 10000};
+        sl_post_t *post = sl_post_new (&po);
+        if (!post) {
+            sl_sink_finish (self, 2);
+            goto done;
+        }
+        sl_sink_out_set_post (self->out, &post, sl_sink_dead_letter, self);
+    }
     int rc = sl_client_hello (self->client, sl_mono_ms () + cfg->connect_timeout_ms);
     if (rc) {
         if (rc != SL_ECLOSED) {
@@ -619,12 +667,19 @@ sl_sink_run (const sl_sink_config_t *cfg)
         sl_sink_finish (self, zsys_interrupted ? 0 : 1);
         goto done;
     }
+    if (sl_sink_out_begin (self->out, self->next_wanted)) {
+        sl_sink_finish (self, 1);
+        goto done;
+    }
     s_replay (self, UINT64_MAX);
     if (cfg->exit_at_end) {
         sl_sink_finish (self, 0);
     }
     s_follow (self);
     sl_sink_finish (self, 0);
+    if (sl_sink_out_complete (self->out, &self->written)) {
+        sl_sink_finish (self, 1);
+    }
     sl_sink_commit_final (self);
 done:
     zsock_destroy (&self->sub);

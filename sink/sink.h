@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "out_files.h"
 #include "sl_proto.h"
 
 typedef enum {
@@ -35,6 +36,15 @@ typedef struct {
     int request_timeout_ms;         //  one request attempt (default 5 s)
     int out_fd;                     //  where records go (default STDOUT_FILENO)
     const volatile int *stop;       //  optional: the run ends when *stop becomes non-zero
+    const char *output_dir;         //  --output DIR: files instead of out_fd (needs name)
+    uint64_t rotate_bytes;          //  --rotate-bytes (default 64 MiB)
+    int64_t rotate_age_ms;          //  --rotate-age, 0 = none
+    sl_out_compress_t compress;     //  --compress
+    const char *mqtt_url;           //  --mqtt mqtt://HOST:PORT/TOPIC: publish instead of out_fd
+    const char *mqtt_topic;         //  --mqtt-topic, may hold {key}
+    const char *post_url;           //  --post URL: batches to a webhook instead of out_fd
+    uint32_t max_retries;           //  --max-retries (default 5)
+    const char *dead_letter;        //  --dead-letter STREAM (default STREAM.dead)
 } sl_sink_config_t;
 
 //  Fills cfg with the defaults above.

@@ -40,6 +40,8 @@ typedef struct {
     bool behind_warned;
     bool done;                  //  finished: see exit_code
     int exit_code;
+    char dlq_producer[SL_NAME_MAX + 1];     //  --post dead letters (sink_dlq.c)
+    uint64_t dlq_seq;
 } sink_t;
 
 //  True once the run is to end: finished, interrupted or *stop set.
@@ -74,6 +76,11 @@ int sl_sink_rehello (sink_t *self, bool reconnected);
 //  Waits for the reply to one of reqs[0..n). 0, SL_ETIMEOUT, SL_EAGAIN
 //  (the connection was made anew) or SL_ECLOSED.
 int sl_sink_wait (sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zmsg_t **data);
+//  sink_dlq.c: publishes a batch the webhook refused to cfg->dead_letter
+//  (an sl_sink_dead_fn). 0, or SL_EIO (logged): the batch is not written.
+int sl_sink_dead_letter (void *ctx, const uint8_t *records, size_t len, uint32_t count,
+                         uint64_t first, const char *why);
+
 //  Commits a durable reader's last position at exit and waits, bounded,
 //  for the broker to confirm it.
 void sl_sink_commit_final (sink_t *self);

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mqtt_out.h"
+#include "post.h"
+#include "out_files.h"
 #include "sl_buf.h"
 #include "sl_error.h"
 #include "sl_json.h"
@@ -36,6 +39,12 @@ struct _sl_sink_out_t {
     s_mark_t *marks;
     size_t n_marks;
     size_t max_marks;
+    sl_out_files_t *files;  //  --output DIR instead of fd (out_files.c)
+    sl_mqtt_out_t *mqtt;    //  --mqtt URL instead of fd (mqtt_out.c)
+    sl_post_t *post;        //  --post URL instead of fd (post.c)
+    sl_sink_dead_fn *dead;  //  where a batch the webhook refused goes
+    void *dead_ctx;
+    sl_buf_t records;       //  --post: the batch's records, encoded, for the dead letters
 };
 
 sl_sink_out_t *
@@ -67,6 +76,10 @@ sl_sink_out_destroy (sl_sink_out_t **self_p)
     }
     sl_sink_out_t *self = *self_p;
     sl_json_destroy (&self->json);
+    sl_out_files_destroy (&self->files);
+    sl_mqtt_out_destroy (&self->mqtt);
+    sl_post_destroy (&self->post);
+    sl_buf_free (&self->records);
     sl_buf_free (&self->buf);
     free (self->marks);
     free (self);
@@ -131,7 +144,19 @@ sl_sink_out_record (sl_sink_out_t *self, const sl_record_t *record)
     }
     size_t before = self->buf.len;
     int rc;
-    if (self->format == SL_SINK_FORMAT_MSGPACK) {
+    if (self->mqtt) {
+        //  The value as JSON is the message; the buffer only holds it on the way.
+        rc = sl_msgpack_to_json (self->json, record->value, record->value_len, &self->buf);
+        if (rc == 0) {
+            rc = sl_mqtt_out_add (self->mqtt, record->key, record->key ? record->key_len : 0,
+                                  self->buf.data + before, self->buf.len - before);
+        }
+        self->buf.len = before;
+        if (rc) {
+            return rc;
+        }
+    }
+    else if (self->format == SL_SINK_FORMAT_MSGPACK) {
         rc = s_format_msgpack (&self->buf, record);
     }
     else {
@@ -148,6 +173,13 @@ sl_sink_out_record (sl_sink_out_t *self, const sl_record_t *record)
     if (rc) {
         self->buf.len = before;
         return rc;
+    }
+    if (self->post) {
+        rc = sl_buf_append (&self->records, record->raw, record->raw_len);
+        if (rc) {
+            self->buf.len = before;
+            return rc;
+        }
     }
     self->marks[self->n_marks].end = self->buf.len;
     self->marks[self->n_marks].next = record->offset + 1;
@@ -214,9 +246,115 @@ s_write_all (int fd, const uint8_t *data, size_t len, const volatile int *stop, 
     return rc;
 }
 
+void
+sl_sink_out_set_files (sl_sink_out_t *self, sl_out_files_t **files_p)
+{
+    sl_out_files_destroy (&self->files);
+    self->files = *files_p;
+    *files_p = NULL;
+}
+
+void
+sl_sink_out_set_post (sl_sink_out_t *self, sl_post_t **post_p, sl_sink_dead_fn *dead, void *ctx)
+{
+    sl_post_destroy (&self->post);
+    self->post = *post_p;
+    *post_p = NULL;
+    self->dead = dead;
+    self->dead_ctx = ctx;
+    sl_buf_init (&self->records, 0);
+}
+
+//  --post: the batch goes to the webhook; what it refuses for good goes to
+//  the dead letters. Either way the batch counts as written only after.
+static int
+s_flush_post (sl_sink_out_t *self, uint64_t *next)
+{
+    long status = 0;
+    char why[320];
+    int rc = sl_post_send (self->post, self->buf.data, self->buf.len, self->stop, &status, why,
+                           sizeof why);
+    if (rc == SL_EINVAL) {
+        rc = self->dead (self->dead_ctx, self->records.data, self->records.len,
+                         (uint32_t) self->n_marks, self->marks[0].next - 1, why);
+    }
+    if (rc == 0) {
+        *next = self->marks[self->n_marks - 1].next;
+    }
+    sl_buf_reset (&self->buf);
+    sl_buf_reset (&self->records);
+    self->n_marks = 0;
+    return rc;
+}
+
+void
+sl_sink_out_set_mqtt (sl_sink_out_t *self, sl_mqtt_out_t **mqtt_p)
+{
+    sl_mqtt_out_destroy (&self->mqtt);
+    self->mqtt = *mqtt_p;
+    *mqtt_p = NULL;
+    if (!self->json) {
+        self->json = sl_json_new ();
+    }
+}
+
+int
+sl_sink_out_begin (sl_sink_out_t *self, uint64_t offset)
+{
+    return self->files ? sl_out_files_begin (self->files, offset) : 0;
+}
+
+int
+sl_sink_out_complete (sl_sink_out_t *self, uint64_t *next)
+{
+    if (!self->files) {
+        return 0;
+    }
+    int rc = sl_out_files_complete (self->files);
+    *next = sl_out_files_done (self->files);
+    return rc;
+}
+
+//  --output: each record goes to the file its offset belongs in; what may
+//  be committed is only what complete files hold.
+static int
+s_flush_files (sl_sink_out_t *self, uint64_t *next)
+{
+    int rc = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < self->n_marks && rc == 0; i++) {
+        rc = sl_out_files_write (self->files, self->buf.data + start, self->marks[i].end - start,
+                                 self->marks[i].next - 1);
+        start = self->marks[i].end;
+    }
+    if (rc == 0) {
+        rc = sl_out_files_tick (self->files);
+    }
+    *next = sl_out_files_done (self->files);
+    sl_buf_reset (&self->buf);
+    self->n_marks = 0;
+    return rc ? SL_EIO : 0;
+}
+
 int
 sl_sink_out_flush (sl_sink_out_t *self, uint64_t *next)
 {
+    if (self->files) {
+        return s_flush_files (self, next);
+    }
+    if (self->post && self->n_marks) {
+        return s_flush_post (self, next);
+    }
+    if (self->mqtt) {
+        //  Committed only once the MQTT broker acknowledged every message.
+        int rc = self->n_marks ? sl_mqtt_out_flush (self->mqtt, self->stop) : 0;
+        if (rc == 0 && self->n_marks) {
+            *next = self->marks[self->n_marks - 1].next;
+        }
+        sl_buf_reset (&self->buf);
+        self->n_marks = 0;
+        return rc;
+    }
     if (self->n_marks == 0) {
         sl_buf_reset (&self->buf);
         return 0;

@@ -41,6 +41,31 @@ void sl_sink_out_truncate(sl_sink_out_t *self, size_t keep);
 //  signal or *stop while blocked) or SL_EIO.
 int sl_sink_out_flush(sl_sink_out_t *self, uint64_t *next);
 
+//  --output DIR: records go to the files of out_files.h instead of the
+//  descriptor; *files_p is taken. sl_sink_out_flush then sets *next to the
+//  offset after the last complete file (what a durable reader may commit)
+//  and completes a file that is older than its age limit.
+typedef struct _sl_out_files_t sl_out_files_t;
+void sl_sink_out_set_files(sl_sink_out_t *self, sl_out_files_t **files_p);
+//  --mqtt URL: each record's value (JSON) is published, QoS 1 (mqtt_out.h);
+//  flush returns once all are acknowledged and sets *next then. *mqtt_p is taken.
+typedef struct _sl_mqtt_out_t sl_mqtt_out_t;
+void sl_sink_out_set_mqtt(sl_sink_out_t *self, sl_mqtt_out_t **mqtt_p);
+//  --post URL: each batch is POSTed as JSON lines (post.h); flush returns
+//  once the webhook answered 2xx and sets *next then. A batch refused for
+//  good (retries spent, a 4xx) is handed to dead(ctx, records, len, count,
+//  first offset, reason) as encoded records; when that returns 0 the batch
+//  counts as written too. *post_p is taken.
+typedef struct _sl_post_t sl_post_t;
+typedef int (sl_sink_dead_fn) (void *ctx, const uint8_t *records, size_t len, uint32_t count,
+                               uint64_t first, const char *why);
+void sl_sink_out_set_post(sl_sink_out_t *self, sl_post_t **post_p, sl_sink_dead_fn *dead,
+                          void *ctx);
+//  The run starts at offset (sl_out_files_begin); 0 without files.
+int sl_sink_out_begin(sl_sink_out_t *self, uint64_t offset);
+//  Completes the open file (clean exit) and sets *next as flush does.
+int sl_sink_out_complete(sl_sink_out_t *self, uint64_t *next);
+
 //  Writes the --list answer to fd: an aligned table (STREAM FIRST NEXT
 //  RECORDS BYTES NEWEST) or, with json, an array of objects holding the
 //  raw numbers. 0, SL_ENOMEM, SL_ECLOSED or SL_EIO.

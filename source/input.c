@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "follow.h"
+#include "mqtt_in.h"
 #include "sl_buf.h"
 #include "sl_error.h"
 #include "sl_json.h"
@@ -57,6 +59,9 @@ struct _sl_input_t {
     sl_json_t *json;
     sl_buf_t value;             //  the current record's value (JSON and lines formats)
     sl_buf_t scratch;           //  key rendering
+
+    sl_follow_t *follow;        //  --follow: lines come from follow.c
+    sl_mqtt_in_t *mqtt;         //  --mqtt: messages come from mqtt_in.c
 
     //  Generator.
     uint64_t generated;
@@ -134,6 +139,22 @@ sl_input_new (const sl_input_opts_t *opts, int nfiles, char **files)
     if (opts->generate && s_make_temps (self)) {
         goto fail;
     }
+    if (opts->mqtt_url) {
+        self->mqtt = sl_mqtt_in_new (opts->mqtt_url, opts->mqtt_client, opts->max_record);
+        if (!self->mqtt) {
+            goto fail;
+        }
+    }
+    if (opts->follow) {
+        sl_follow_opts_t fo = {.npatterns = nfiles,
+                               .patterns = files,
+                               .state_path = opts->state_path,
+                               .max_line = opts->max_record};
+        self->follow = sl_follow_new (&fo);
+        if (!self->follow) {
+            goto fail;
+        }
+    }
     return self;
 
 fail:
@@ -159,6 +180,8 @@ sl_input_destroy (sl_input_t **self_p)
         return;
     }
     s_close_file (self);
+    sl_follow_destroy (&self->follow);
+    sl_mqtt_in_destroy (&self->mqtt);
     sl_json_destroy (&self->json);
     sl_buf_free (&self->in);
     sl_buf_free (&self->value);
@@ -172,7 +195,7 @@ int
 sl_input_fd (sl_input_t *self)
 {
     assert (self);
-    return self->fd;
+    return self->mqtt ? sl_mqtt_in_fd (self->mqtt) : self->fd;
 }
 
 void
@@ -187,7 +210,99 @@ uint64_t
 sl_input_bad (sl_input_t *self)
 {
     assert (self);
-    return self->bad;
+    return self->bad + (self->follow ? sl_follow_bad (self->follow) : 0);
+}
+
+int
+sl_input_resume (sl_input_t *self, uint64_t confirmed)
+{
+    assert (self);
+    if (!self->follow) {
+        return 0;
+    }
+    uint64_t base = 0;
+    int rc = sl_follow_resume (self->follow, confirmed, &base);
+    self->valid = base;
+    return rc;
+}
+
+int
+sl_input_confirmed (sl_input_t *self, uint64_t index)
+{
+    assert (self);
+    return self->follow ? sl_follow_confirmed (self->follow, index) : 0;
+}
+
+static int s_line (sl_input_t *self, const uint8_t *text, size_t len, sl_input_record_t *rec);
+static bool s_utf8_valid (const uint8_t *p, size_t len);
+static int s_finish (sl_input_t *self, const uint8_t *value, size_t len, sl_input_record_t *rec);
+
+//  --mqtt: the next message as a record: the payload is the value (per
+//  --format: JSON when it parses, else the bytes as str or bin), the topic
+//  the key (unless --key names a field).
+static int
+s_next_mqtt (sl_input_t *self, sl_input_record_t *rec)
+{
+    while (true) {
+        const char *topic;
+        const uint8_t *payload;
+        size_t len;
+        int rc = sl_mqtt_in_next (self->mqtt, &topic, &payload, &len);
+        if (rc != 1) {
+            return rc;
+        }
+        self->name = topic;
+        self->line++;
+        sl_buf_reset (&self->value);
+        char why[160];
+        if (self->opts.format != SL_FORMAT_JSON
+            || sl_json_to_msgpack (self->json, (const char *) payload, len, &self->value, why,
+                                   sizeof why)
+                   != 0) {
+            uint8_t head[9];
+            size_t n = s_utf8_valid (payload, len)
+                           ? sl_mp_write_str_header (head, sizeof head, (uint32_t) len)
+                           : sl_mp_write_bin_header (head, sizeof head, (uint32_t) len);
+            if (sl_buf_append (&self->value, head, n) || sl_buf_append (&self->value, payload, len)) {
+                s_bad (self, "mqtt %s: out of memory", topic);
+                continue;
+            }
+        }
+        if (s_finish (self, self->value.data, self->value.len, rec) == 0) {
+            s_bad (self, "mqtt %s: message of %zu bytes is larger than a batch may be", topic,
+                   len);
+            continue;
+        }
+        if (!self->opts.key_field) {
+            rec->key = (const uint8_t *) topic;
+            rec->key_len = (uint32_t) strlen (topic);
+        }
+        return 1;
+    }
+}
+
+//  --follow: the next line of any followed file, as a record. Never ends;
+//  SL_EAGAIN while no file has a complete line.
+static int
+s_next_followed (sl_input_t *self, sl_input_record_t *rec)
+{
+    while (true) {
+        const uint8_t *line;
+        size_t len;
+        int rc = sl_follow_next (self->follow, &line, &len, &self->name, &self->line);
+        if (rc != 1) {
+            return rc;
+        }
+        rc = s_line (self, line, len, rec);
+        if (rc == 1 && sl_follow_mark (self->follow, rec->index) != 0) {
+            self->failed = true;
+            self->closed = true;
+            return SL_EIO;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
 }
 
 bool
@@ -596,6 +711,12 @@ sl_input_next (sl_input_t *self, sl_input_record_t *rec)
     }
     if (self->opts.generate) {
         return s_generate (self, rec);
+    }
+    if (self->follow) {
+        return s_next_followed (self, rec);
+    }
+    if (self->mqtt) {
+        return s_next_mqtt (self, rec);
     }
     while (true) {
         if (self->fd < 0 && !s_open_next (self)) {

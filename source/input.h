@@ -25,6 +25,10 @@ typedef struct {
     bool strict;                //  the first bad line ends the input with an error
     bool generate;              //  generator instead of files
     uint64_t generate_count;    //  0 = endless
+    bool follow;                //  --follow: files (or globs) as they grow (follow.h)
+    const char *state_path;     //  --follow with --name: the positions file
+    const char *mqtt_url;       //  --mqtt: messages instead of files (mqtt_in.h)
+    const char *mqtt_client;    //  --mqtt with --name: the MQTT client id (persistent session)
 } sl_input_opts_t;
 
 //  One record. value and key point into the reader's buffers and live
@@ -52,6 +56,16 @@ int sl_input_fd(sl_input_t *self);
 
 //  Stops reading: sl_input_next returns 0 from now on.
 void sl_input_close(sl_input_t *self);
+
+//  --follow with --name: the broker has `confirmed` records of this
+//  producer; puts the files after the last of them (sl_follow_resume). The
+//  records read again first get numbers up to `confirmed`. 0 or an error
+//  (logged). Without --follow: 0, nothing done.
+int sl_input_resume(sl_input_t *self, uint64_t confirmed);
+
+//  Every record up to index is confirmed (--follow keeps its positions).
+//  0 or an error (logged: the positions file could not be written).
+int sl_input_confirmed(sl_input_t *self, uint64_t index);
 
 //  Bad lines / objects reported so far.
 uint64_t sl_input_bad(sl_input_t *self);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_in.h"
 #include "sl_client.h"
 #include "sl_endpoint.h"
 #include "sl_error.h"
@@ -16,7 +17,8 @@
 enum {
     O_BROKER, O_STREAM, O_NAME, O_FORMAT, O_KEY, O_GENERATE, O_RATE, O_BATCH_RECORDS,
     O_BATCH_BYTES, O_LINGER, O_WINDOW, O_TIMEOUT, O_DRAIN_TIMEOUT, O_CONNECT_TIMEOUT, O_STRICT,
-    O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY,
+    O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY, O_FOLLOW, O_STATE_DIR,
+    O_HTTP, O_HTTP_TOKEN_FILE, O_HTTP_MAX_BODY, O_HTTP_MAX_CONNECTIONS, O_MQTT,
 };
 
 
@@ -55,12 +57,26 @@ static const sl_opt_t s_opts[] = {
                                         "`sluice keygen`): CURVE on", false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
                                      "--curve-secret", false},
+    [O_FOLLOW] = {"follow", 'F', NULL, "read the FILEs (paths or quoted globs) as they grow, "
+                                       "through rotation, like tail -F", false},
+    [O_STATE_DIR] = {"state-dir", 0, "DIR", "with --follow --name: keep the byte positions in "
+                                            "DIR/NAME@STREAM.follow (default .)", false},
+    [O_HTTP] = {"http", 0, "HOST:PORT", "serve POST /streams/NAME (JSON lines or an array), "
+                                        "answered after the confirm", false},
+    [O_HTTP_TOKEN_FILE] = {"http-token-file", 0, "FILE", "with --http: require a bearer token "
+                                                         "from FILE (one per line)", false},
+    [O_HTTP_MAX_BODY] = {"http-max-body", 0, "SIZE", "with --http: largest request body "
+                                                     "(default 1M; more is 413)", false},
+    [O_HTTP_MAX_CONNECTIONS] = {"http-max-connections", 0, "N", "with --http: open connections "
+                                "at once (default 64; more wait)", false},
+    [O_MQTT] = {"mqtt", 0, "URL", "subscribe to mqtt://HOST:PORT/TOPIC-FILTER (QoS 1); key = "
+                                  "topic", false},
     {NULL, 0, NULL, NULL, false},
 };
 
 static const sl_opts_spec_t s_spec = {
     .program = "sluice-source",
-    .synopsis = "--broker tcp://HOST:PORT --stream NAME [FILE...|-]",
+    .synopsis = "--broker tcp://HOST:PORT --stream NAME [FILE...|-]  |  --http HOST:PORT",
     .about = "Publishes records to a Sluice stream: one JSON value per line (default), text\n"
              "lines, a msgpack stream, or generated records. Reads standard input when no\n"
              "FILE (or '-') is given. Every record is confirmed by the broker only once it is\n"
@@ -72,6 +88,10 @@ static const sl_opts_spec_t s_spec = {
               "  tail -F /var/log/app.log | sluice-source -b tcp://broker:7600 -s logs "
               "--format lines\n"
               "  sluice-source -b tcp://127.0.0.1:7600 -s sensors --generate 0 --rate 10000\n"
+              "  sluice-source -b tcp://127.0.0.1:7600 --http 127.0.0.1:8080 --http-token-file "
+              "tokens\n"
+              "  sluice-source -b tcp://127.0.0.1:7600 -s logs --format lines --follow --name "
+              "app-logs \\\n      --state-dir /var/lib/sluice '/var/log/app/*.log'\n"
               "\n"
               "Exit status: 0 when every record read was confirmed, 1 otherwise (records not\n"
               "confirmed, a file unreadable, malformed msgpack, --strict stop), 2 usage error.\n"
@@ -83,6 +103,9 @@ static const sl_opts_spec_t s_spec = {
 //  the process (sl_client_set_security) once the flags are read.
 static const char *s_curve_secret;
 static const char *s_broker_key;
+
+//  --http: a server instead of the file reader (http_in.c).
+static sl_http_in_config_t s_http;
 
 static int
 s_u64 (const char *arg, uint64_t max, uint64_t *out, const char **why)
@@ -197,6 +220,35 @@ s_option (void *ctx, int index, const char *arg, const char **why)
         case O_BROKER_KEY:
             s_broker_key = arg;
             break;
+        case O_FOLLOW:
+            cfg->follow = true;
+            break;
+        case O_STATE_DIR:
+            cfg->state_dir = arg;
+            break;
+        case O_HTTP:
+            s_http.listen = arg;
+            break;
+        case O_MQTT:
+            cfg->mqtt_url = arg;
+            break;
+        case O_HTTP_MAX_CONNECTIONS:
+            rc = s_u64 (arg, 4096, &n, why);
+            s_http.max_connections = (uint32_t) n;
+            if (rc == 0 && n == 0) {
+                *why = "expected 1-4096";
+                rc = SL_EINVAL;
+            }
+            break;
+        case O_HTTP_TOKEN_FILE:
+            s_http.token_file = arg;
+            break;
+        case O_HTTP_MAX_BODY:
+            if (sl_parse_size (arg, &s_http.max_body) || s_http.max_body == 0) {
+                *why = "expected a size such as 256k or 1M";
+                rc = SL_EINVAL;
+            }
+            break;
         default:
             break;
     }
@@ -210,10 +262,26 @@ main (int argc, char **argv)
     sl_tune_malloc ();
     sl_source_config_t cfg;
     sl_source_config_defaults (&cfg);
+    sl_http_in_config_defaults (&s_http);
     int code = 0;
     int first = sl_opts_parse (&s_spec, argc, argv, s_option, &cfg, &code);
     if (first < 0) {
         return code;
+    }
+    if (s_http.listen) {
+        if (!cfg.broker || first < argc || cfg.follow || cfg.generate) {
+            fprintf (stderr, "sluice-source: --http needs --broker and reads no files, "
+                             "--follow or --generate (the stream is in the URL); try --help\n");
+            return 2;
+        }
+        code = sl_client_security_flags ("sluice-source", s_curve_secret, s_broker_key);
+        if (code) {
+            return code;
+        }
+        s_http.broker = cfg.broker;
+        s_http.key_field = cfg.key_field;
+        s_http.connect_timeout_ms = cfg.connect_timeout_ms;
+        return sl_http_in_run (&s_http);
     }
     if (!cfg.broker || !cfg.stream) {
         fprintf (stderr, "sluice-source: --broker and --stream are required; try --help\n");
@@ -222,6 +290,23 @@ main (int argc, char **argv)
     if (cfg.generate && first < argc) {
         fprintf (stderr, "sluice-source: --generate reads no files; try --help\n");
         return 2;
+    }
+    if (cfg.mqtt_url && (first < argc || cfg.follow || cfg.generate
+                         || cfg.format == SL_FORMAT_MSGPACK)) {
+        fprintf (stderr, "sluice-source: --mqtt reads no files, --follow, --generate or msgpack; "
+                         "try --help\n");
+        return 2;
+    }
+    if (cfg.follow) {
+        bool stdin_named = false;
+        for (int i = first; i < argc; i++) {
+            stdin_named |= strcmp (argv[i], "-") == 0;
+        }
+        if (first == argc || stdin_named || cfg.generate || cfg.format == SL_FORMAT_MSGPACK) {
+            fprintf (stderr, "sluice-source: --follow reads named files (not stdin, --generate "
+                             "or msgpack); try --help\n");
+            return 2;
+        }
     }
     code = sl_client_security_flags ("sluice-source", s_curve_secret, s_broker_key);
     if (code) {

@@ -312,6 +312,9 @@ s_advance (s_source_t *self, uint64_t acked, int64_t now)
         return;
     }
     self->acked = acked;
+    if (sl_input_confirmed (self->input, acked) != 0) {
+        self->fatal = true;     //  --follow could not keep its positions: stop, resume exactly
+    }
     while (self->n > 0) {
         s_batch_t *entry = s_at (self, 0);
         if (entry->seq + entry->count - 1 > acked) {
@@ -731,15 +734,22 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
         goto done;
     }
     const sl_msg_t *welcome = sl_client_welcome (self->client);
+    char state_path[4096];
+    snprintf (state_path, sizeof state_path, "%s/%s@%s.follow",
+              cfg->state_dir ? cfg->state_dir : ".", cfg->name ? cfg->name : "", cfg->stream);
     sl_input_opts_t in = {.format = cfg->format,
                           .key_field = cfg->key_field,
                           .max_record = self->max_record,
                           .max_depth = welcome->max_depth,
                           .strict = cfg->strict,
                           .generate = cfg->generate,
-                          .generate_count = cfg->generate_count};
+                          .generate_count = cfg->generate_count,
+                          .follow = cfg->follow,
+                          .mqtt_url = cfg->mqtt_url,
+                          .mqtt_client = cfg->mqtt_url ? cfg->name : NULL,
+                          .state_path = cfg->follow && cfg->name ? state_path : NULL};
     self->input = sl_input_new (&in, nfiles, files);
-    if (!self->input) {
+    if (!self->input || sl_input_resume (self->input, self->skip) != 0) {
         code = 1;
         goto done;
     }

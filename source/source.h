@@ -46,6 +46,9 @@ typedef struct {
     int64_t connect_timeout_ms;     //  give up when the broker is not reached, 0 = never; 30000
     bool strict;                    //  stop at the first bad line, exit 1
     int progress;                   //  1 on, 0 off, -1 when stderr is a terminal
+    bool follow;                    //  --follow: files as they grow, never ending (follow.h)
+    const char *state_dir;          //  --follow --name: where NAME@STREAM.follow is kept
+    const char *mqtt_url;           //  --mqtt mqtt://HOST:PORT/FILTER: messages, never ending
     volatile int *stop;             //  optional: set non-zero to stop as on SIGINT
     sl_source_stats_t *stats;       //  optional: filled at the end of the run
 } sl_source_config_t;

@@ -168,7 +168,8 @@ def _long_flags(program):
     ("broker", BROKER_BIN, {"help", "version", "check"}, {}),
     ("sources", SOURCE_BIN, {"help", "version", "broker"}, {"name": "producer"}),
     ("groups", WORKER_BIN, {"help", "version", "broker", "group"}, {}),
-    ("sinks", SINK_BIN, {"help", "version", "broker", "list"}, {"name": "reader"}),
+    ("sinks", SINK_BIN, {"help", "version", "broker", "list"},
+     {"name": "reader", "output": "output-dir"}),
 ])
 def test_every_program_flag_is_a_key(tmp_path, section, program, skip, renamed):
     """The pipeline file takes every flag its program's --help shows."""

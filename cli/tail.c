@@ -118,6 +118,18 @@ sl_cli_tail (int argc, char **argv)
         }
         stream = a;
     }
+    bool list = false;
+    for (int i = 1; i < n; i++) {
+        list = list || strcmp (args[i], "--list") == 0 || strcmp (args[i], "-l") == 0;
+    }
+    if (!stream && !list) {
+        //  Said here, in tail's words, rather than by the sink ("--stream is
+        //  required"), which a tail user never typed.
+        fprintf (stderr, "sluice tail: which stream? usage: sluice tail STREAM "
+                         "(sluice tail --list shows the broker's streams)\n");
+        free (args);
+        return 2;
+    }
     if (!has_broker) {
         args[n++] = "--broker";
         args[n++] = S_DEFAULT_BROKER;

@@ -10,6 +10,7 @@
 
 #include "sl_error.h"
 #include "sl_json.h"
+#include "sl_log.h"
 #include "sl_mp.h"
 #include "sl_util.h"
 #include "sl_version.h"
@@ -34,6 +35,9 @@ s_process_setup (void)
     static bool s_done = false;
     if (!s_done) {
         zsys_handler_set (NULL);
+        //  Errors reach the application as return codes; stderr gets only
+        //  warnings (a refused CURVE handshake, retention skipping records).
+        sl_log_set_level (SL_LOG_WARN);
         s_done = true;
     }
 }

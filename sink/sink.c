@@ -615,6 +615,7 @@ sl_sink_run (const sl_sink_config_t *cfg)
         sl_sink_finish (self, 1);
         goto done;
     }
+    sl_sink_say_unknown (self);
     if (s_seek (self)) {
         sl_sink_finish (self, zsys_interrupted ? 0 : 1);
         goto done;

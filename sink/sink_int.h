@@ -77,5 +77,9 @@ int sl_sink_wait (sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zm
 //  Commits a durable reader's last position at exit and waits, bounded,
 //  for the broker to confirm it.
 void sl_sink_commit_final (sink_t *self);
+//  Says at once when the stream does not exist (yet): what the sink will do
+//  and which streams the broker has, so a misspelt name is not a silent
+//  wait. Nothing changes otherwise (a stream never written reads as empty).
+void sl_sink_say_unknown (sink_t *self);
 
 #endif

@@ -70,7 +70,8 @@ static const sl_opts_spec_t s_spec = {
               "  sluice-source -b tcp://127.0.0.1:7600 -s sensors --generate 0 --rate 10000\n"
               "\n"
               "Exit status: 0 when every record read was confirmed, 1 otherwise (records not\n"
-              "confirmed, a file unreadable, malformed msgpack, --strict stop), 2 usage error.\n"
+              "confirmed, a file unreadable, malformed msgpack, --strict stop), 2 usage error,\n"
+              "3 all valid records confirmed but bad lines or too large records rejected.\n"
               "See docs/source.md.",
     .opts = s_opts,
 };

@@ -12,6 +12,7 @@
 #include "source.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,6 +618,14 @@ s_loop (s_source_t *self)
     if (self->fatal || !all || sl_input_failed (self->input)) {
         return 1;
     }
+    if (self->stats.bad > 0) {
+        //  Input was lost (bad lines, records too large): the exit code says
+        //  so, distinct from 1, since what was valid is all confirmed.
+        sl_warn ("source", "%" PRIu64 " bad line%s or record%s rejected (reported above): "
+                 "exit 3", self->stats.bad, self->stats.bad == 1 ? "" : "s",
+                 self->stats.bad == 1 ? "" : "s");
+        return 3;
+    }
     return 0;
 }
 
@@ -700,6 +709,15 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
         sl_error ("source", "--window, --batch-records, --batch-bytes and --timeout must be "
                             "above 0");
         return 2;
+    }
+    //  A file that cannot be opened is said before the broker is asked
+    //  anything, and is a usage error (2): running again will not help, so
+    //  `sluice run` does not restart it.
+    for (int i = 0; !cfg->generate && i < nfiles; i++) {
+        if (strcmp (files[i], "-") != 0 && access (files[i], R_OK) != 0) {
+            sl_error ("source", "%s: %s", files[i], strerror (errno));
+            return 2;
+        }
     }
     s_source_t *self = (s_source_t *) calloc (1, sizeof (s_source_t));
     if (!self) {

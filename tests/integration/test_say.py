@@ -8,7 +8,7 @@ import stat
 import subprocess
 import time
 
-from conftest import (BUILD, SINK_BIN, SOURCE_BIN, T, WORKER_BIN, child_env, free_port_pair,
+from conftest import (BUILD, ROOT, SINK_BIN, SOURCE_BIN, T, WORKER_BIN, child_env, free_port_pair,
                       run_source, start_sink, wait_for, write_jsonl)
 from test_security import Secure, source as secure_source
 
@@ -195,3 +195,29 @@ def test_keygen_creates_the_key_directory(tmp_path):
     (tmp_path / "file").write_text("")
     blocked = _run([SLUICE_BIN, "keygen", "file/broker"], cwd=tmp_path)
     assert blocked.returncode == 1 and "file/broker: Not a directory" in blocked.stderr
+
+
+def test_demo_says_it_is_building_and_ctrl_c_is_not_a_failure(tmp_path):
+    """scripts/demo announces the build at once; Ctrl-C during the build says 'interrupted'
+    (exit 130), never 'build failed'."""
+    build = tmp_path / "build"
+    out, err = tmp_path / "demo.out", tmp_path / "demo.err"
+    with open(out, "w") as o, open(err, "w") as e:
+        demo = subprocess.Popen([str(ROOT / "scripts" / "demo")], cwd=ROOT, stdout=o, stderr=e,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=child_env({"BUILD_DIR": str(build)}))
+    try:
+        wait_for(lambda: "demo: building in" in out.read_text(), T(120), "the build notice")
+        # Mid-build: the first objects exist, the programs do not yet.
+        wait_for(lambda: any(build.rglob("*.o")), T(120), "the first compiled object")
+        os.killpg(demo.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        rc = demo.wait(T(120))
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(10)
+    text = err.read_text()
+    assert rc == 130, f"exit {rc}: {text}"
+    assert "demo: build interrupted (Ctrl-C)" in text, text
+    assert "build failed" not in text, text
+    assert "demo: configuring the build in" in out.read_text()

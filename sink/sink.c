@@ -112,6 +112,7 @@ static void
 s_flush (sink_t *self)
 {
     int rc = sl_sink_out_flush (self->out, &self->written);
+    sl_sink_out_taken (self->out, &self->written, false);
     if (rc == SL_ECLOSED) {
         sl_debug ("sink", "output closed by its reader; stopping");
         sl_sink_finish (self, 0);
@@ -412,6 +413,7 @@ s_follow (sink_t *self)
     self->live_ms = sl_mono_ms ();
     while (!sl_sink_stopping (self)) {
         int64_t now = sl_mono_ms ();
+        sl_sink_out_taken (self->out, &self->written, false);  //  a pipe's reader read on
         int64_t wait = self->live_ms + S_IDLE_FETCH_MS - now;
         if (self->cfg->name && self->written != self->commit_sent) {
             int64_t due = self->commit_ms + SINK_COMMIT_EVERY_MS - now;

@@ -41,6 +41,15 @@ void sl_sink_out_truncate(sl_sink_out_t *self, size_t keep);
 //  signal or *stop while blocked) or SL_EIO.
 int sl_sink_out_flush(sl_sink_out_t *self, uint64_t *next);
 
+//  For a pipe: sets *next to the offset after the last record its reader
+//  has read whole (what is still in the pipe's buffer was written but not
+//  read; a reader that exited never reads it) and returns 1; *next is left
+//  alone when no record written has been read yet but for the ones before
+//  the first written. With final (the sink is exiting) and a reader still
+//  there, *next is everything written: the reader gets the rest from the
+//  pipe. Returns 0, changing nothing, for other outputs.
+int sl_sink_out_taken(sl_sink_out_t *self, uint64_t *next, bool final);
+
 //  Writes the --list answer to fd: an aligned table (STREAM FIRST NEXT
 //  RECORDS BYTES NEWEST) or, with json, an array of objects holding the
 //  raw numbers. 0, SL_ENOMEM, SL_ECLOSED or SL_EIO.

@@ -38,6 +38,11 @@ sl_sink_send (sink_t *self, sl_msg_t *msg, uint64_t *req)
 void
 sl_sink_commit_maybe (sink_t *self, bool force)
 {
+    //  On a pipe, only what its reader took is committed (the final commit,
+    //  forced, has worked out its position already).
+    if (!force) {
+        sl_sink_out_taken (self->out, &self->written, false);
+    }
     if (!self->cfg->name || (self->commit_any && self->written == self->commit_sent)) {
         return;
     }
@@ -156,6 +161,7 @@ sl_sink_wait (sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zmsg_t
 void
 sl_sink_commit_final (sink_t *self)
 {
+    sl_sink_out_taken (self->out, &self->written, true);
     if (!self->cfg->name || (self->commit_any && self->commit_done == self->written
                              && self->commit_sent == self->written)) {
         return;

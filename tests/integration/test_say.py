@@ -221,3 +221,67 @@ def test_demo_says_it_is_building_and_ctrl_c_is_not_a_failure(tmp_path):
     assert "demo: build interrupted (Ctrl-C)" in text, text
     assert "build failed" not in text, text
     assert "demo: configuring the build in" in out.read_text()
+
+
+def _committed(broker, reader, stream):
+    pos = broker.wire.seek(stream, "committed", reader=reader)
+    return pos["offset"] if pos["found"] else None
+
+
+def test_durable_sink_into_a_pipe_commits_what_the_reader_took(procs, broker, tmp_path):
+    """`sluice-sink --name R | head -5`: the records left unread in the pipe when its reader
+    exits are not committed; a reader still there gets (and commits) everything."""
+    import fcntl
+    values = [{"i": i, "pad": "x" * 1000} for i in range(3000)]   # 3 MB: more than the pipe
+    run_source(procs, broker, "big", str(write_jsonl(tmp_path / "big.jsonl", values)))
+    r, w = os.pipe()
+    try:
+        fcntl.fcntl(w, 1031, 1 << 20)   # F_SETPIPE_SZ: the sink fills 1 MiB before it blocks
+    except OSError:
+        pass
+    sink = subprocess.Popen([str(SINK_BIN), "--broker", broker.endpoint, "--stream", "big",
+                             "--from", "beginning", "--name", "headed", "--format", "value",
+                             "--exit-at-end"], stdout=w, stderr=subprocess.PIPE,
+                            env=child_env())
+    os.close(w)
+    try:
+        lines = 0
+        while lines < 5:            # exactly five lines, byte by byte, like a precise `head`
+            byte = os.read(r, 1)
+            assert byte, "the sink ended early"
+            lines += byte == b"\n"
+        os.close(r)
+        r = None
+        assert sink.wait(T(60)) == 0, sink.stderr.read()
+    finally:
+        if r is not None:
+            os.close(r)
+        if sink.poll() is None:
+            sink.kill()
+            sink.wait(10)
+    assert _committed(broker, "headed", "big") == 5
+    # The same reader again starts at record 5.
+    again = start_sink(procs, broker, "big", "--name", "headed", "--count", "1",
+                       "--format", "json")
+    again.expect_exit(0, T(30))
+    assert again.json_lines()[0]["offset"] == 5
+
+    # A reader that stays: everything the sink wrote is committed at its exit.
+    r, w = os.pipe()
+    sink = subprocess.Popen([str(SINK_BIN), "--broker", broker.endpoint, "--stream", "big",
+                             "--from", "beginning", "--name", "stays", "--format", "value",
+                             "--count", "20"], stdout=w, stderr=subprocess.PIPE,
+                            env=child_env())
+    os.close(w)
+    try:
+        assert sink.wait(T(60)) == 0     # 20 KB fit in the pipe unread
+        assert _committed(broker, "stays", "big") == 20
+        data = b""
+        while chunk := os.read(r, 65536):
+            data += chunk
+        assert data.count(b"\n") == 20
+    finally:
+        os.close(r)
+        if sink.poll() is None:
+            sink.kill()
+            sink.wait(10)

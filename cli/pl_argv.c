@@ -91,6 +91,8 @@ static const sl_pl_flag_t s_sink_flags[] = {
     {"count", "count", SL_PL_VALUE, false},
     {"format", "format", SL_PL_VALUE, false},
     {"connect-timeout", "connect-timeout", SL_PL_VALUE, false},
+    {"until", "until", SL_PL_VALUE, false},
+    {"key-filter", "key-filter", SL_PL_VALUE, false},
     S_CLIENT_KEYS,
     S_COMMON,
     {NULL, NULL, 0, false},

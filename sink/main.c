@@ -11,14 +11,15 @@
 #include "sl_util.h"
 
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
-       OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY };
+       OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY, OPT_UNTIL, OPT_KEY_FILTER };
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
                     false},
     [OPT_STREAM] = {"stream", 's', "NAME", "stream to read", false},
     [OPT_FROM] = {"from", 'f', "POS",
-                  "start at beginning, end (default), OFFSET, -N (the last N) or @TIME", false},
+                  "start at beginning, end (default), OFFSET, -N (the last N), @TIME or @-DURATION "
+                  "(@-5m: five minutes ago)", false},
     [OPT_NAME] = {"name", 'n', "NAME", "durable reader: resume where NAME committed, else --from",
                   false},
     [OPT_EXIT_AT_END] = {"exit-at-end", 'e', NULL, "exit 0 once caught up instead of following",
@@ -33,6 +34,10 @@ static const sl_opt_t s_opts[] = {
                                         "`sluice keygen`): CURVE on", false},
     [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
                                      "--curve-secret", false},
+    [OPT_UNTIL] = {"until", 0, "POS", "exit 0 before OFFSET, or before the first record appended "
+                   "at or after @TIME / @-DURATION", false},
+    [OPT_KEY_FILTER] = {"key-filter", 0, "GLOB", "write only records whose key matches GLOB "
+                        "(fnmatch: orders-*, user-4?)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -98,6 +103,14 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_BROKER_KEY:
         s_broker_key = arg;
         break;
+    case OPT_UNTIL:
+        cfg->until = true;
+        rc = sl_sink_parse_until (arg, &cfg->until_kind, &cfg->until_value);
+        *why = "expected OFFSET, @TIME (ISO 8601 or epoch ms) or @-DURATION";
+        break;
+    case OPT_KEY_FILTER:
+        cfg->key_filter = arg;
+        break;
     }
     return rc;
 }
@@ -116,6 +129,8 @@ static const sl_opts_spec_t s_spec = {
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from beginning --exit-at-end\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from -10 --format value\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from @2026-11-26T12:00:00Z\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from @-5m --until @-1m "
+              "--key-filter 'eu-*'\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --name billing --from beginning\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 --list\n"
               "  SLUICE_BROKER=tcp://broker:7600 sluice-sink -s orders --from 0 | head -5\n"

@@ -77,7 +77,7 @@ sl_sink_parse_from (const char *text, sl_from_t *from, int64_t *value)
     }
     if (text[0] == '@') {
         *from = SL_FROM_TIME;
-        return sl_parse_time_ms (text + 1, value) ? SL_EINVAL : 0;
+        return sl_sink_parse_time (text + 1, value);
     }
     bool last = text[0] == '-';
     if (sl_parse_u64 (last ? text + 1 : text, &n) || n > INT64_MAX || (last && n == 0)) {
@@ -154,6 +154,11 @@ s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
         return 0;
     }
     it.max_depth = SL_MP_MAX_DEPTH;
+    if (self->cfg->until && self->cfg->until_kind == SL_FROM_TIME
+        && header.append_ms >= self->cfg->until_value) {
+        sl_sink_finish (self, 0);   //  --until @TIME: this batch came after it
+        return 0;
+    }
     size_t pending = sl_sink_out_pending (self->out);
     uint64_t next_wanted = self->next_wanted, delivered = self->delivered;
     sl_record_t record;
@@ -164,6 +169,15 @@ s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
             break;
         }
         if (record.offset < self->next_wanted) {
+            continue;
+        }
+        if (self->cfg->until && self->cfg->until_kind == SL_FROM_OFFSET
+            && record.offset >= (uint64_t) self->cfg->until_value) {
+            sl_sink_finish (self, 0);
+            break;
+        }
+        if (!sl_sink_key_passes (self->cfg, record.key, record.key_len)) {
+            self->next_wanted = record.offset + 1;     //  read, not written
             continue;
         }
         rc = sl_sink_out_record (self->out, &record);
@@ -620,6 +634,11 @@ sl_sink_run (const sl_sink_config_t *cfg)
     sl_sink_say_unknown (self);
     if (s_seek (self)) {
         sl_sink_finish (self, zsys_interrupted ? 0 : 1);
+        goto done;
+    }
+    if (cfg->until && cfg->until_kind == SL_FROM_OFFSET
+        && self->next_wanted >= (uint64_t) cfg->until_value) {
+        sl_sink_finish (self, 0);   //  --until at or before the start: nothing to write
         goto done;
     }
     s_replay (self, UINT64_MAX);

@@ -285,3 +285,45 @@ def test_durable_sink_into_a_pipe_commits_what_the_reader_took(procs, broker, tm
         if sink.poll() is None:
             sink.kill()
             sink.wait(10)
+
+
+# ---------------------------------------------------------------- kcat-class reading
+
+def test_sink_relative_time_until_and_key_filter(procs, broker, tmp_path):
+    values = [{"user": f"eu-{i % 3}" if i % 2 else f"us-{i % 3}", "i": i} for i in range(40)]
+    run_source(procs, broker, "ev", "--key", "user",
+               str(write_jsonl(tmp_path / "ev.jsonl", values)))
+
+    def read(*args):
+        proc = start_sink(procs, broker, "ev", "--exit-at-end", "--format", "json", *args)
+        proc.expect_exit(0, T(30))
+        return proc.json_lines()
+
+    # @-5m: everything (all of it was appended within the last five minutes); a start in
+    # the future: nothing.
+    assert [r["offset"] for r in read("--from", "@-5m")] == list(range(40))
+    assert read("--from", "@" + str(int(time.time() * 1000) + 60_000)) == []
+    # --until OFFSET: the records below it; at or before the start: none, at once.
+    assert [r["offset"] for r in read("--from", "beginning", "--until", "25")] == \
+        list(range(25))
+    assert read("--from", "30", "--until", "10") == []
+    # --until @TIME in the past: nothing (all appended after it); @-DURATION the same.
+    assert read("--from", "beginning", "--until", "@-1h") == []
+    # --key-filter: only matching keys, in order; with --count it counts what is written.
+    eu = read("--from", "beginning", "--key-filter", "eu-*")
+    assert [r["value"]["i"] for r in eu] == [i for i in range(40) if i % 2]
+    assert all(r["key"].startswith("eu-") for r in eu)
+    one = read("--from", "beginning", "--key-filter", "eu-1", "--count", "2")
+    assert [r["key"] for r in one] == ["eu-1", "eu-1"]
+
+    # --until in the future of a followed stream: the sink waits for it live.
+    follow = start_sink(procs, broker, "ev", "--from", "38", "--until", "42")
+    run_source(procs, broker, "ev", str(write_jsonl(tmp_path / "more.jsonl",
+                                                    [{"i": i} for i in range(40, 45)])))
+    follow.expect_exit(0, T(30))
+    assert [r["offset"] for r in follow.json_lines()] == [38, 39, 40, 41]
+
+    # Bad values are usage errors.
+    for args in (["--until", "soon"], ["--from", "@-"], ["--from", "@-5parsecs"]):
+        bad = _run([SINK_BIN, "--broker", broker.endpoint, "--stream", "ev", *args])
+        assert bad.returncode == 2, (args, bad.stderr)

@@ -45,6 +45,8 @@ static const sl_pl_flag_t s_source_flags[] = {
     {"producer", "name", SL_PL_VALUE, false},
     {"format", "format", SL_PL_VALUE, false},
     {"key", "key", SL_PL_VALUE, false},
+    {"fixed-key", "fixed-key", SL_PL_VALUE, false},
+    {"header", "header", SL_PL_REPEAT, false},
     {"generate", "generate", SL_PL_VALUE, false},
     {"rate", "rate", SL_PL_VALUE, false},
     {"batch-records", "batch-records", SL_PL_VALUE, false},

@@ -15,7 +15,7 @@
 enum {
     O_BROKER, O_STREAM, O_NAME, O_FORMAT, O_KEY, O_GENERATE, O_RATE, O_BATCH_RECORDS,
     O_BATCH_BYTES, O_LINGER, O_WINDOW, O_TIMEOUT, O_DRAIN_TIMEOUT, O_CONNECT_TIMEOUT, O_STRICT,
-    O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY,
+    O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY, O_FIXED_KEY, O_HEADER,
 };
 
 static const sl_opt_t s_opts[] = {
@@ -51,6 +51,8 @@ static const sl_opt_t s_opts[] = {
                                         "`sluice keygen`): CURVE on", false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
                                      "--curve-secret", false},
+    [O_FIXED_KEY] = {"fixed-key", 0, "KEY", "the same key on every record (kcat -k)", false},
+    [O_HEADER] = {"header", 'H', "NAME=VALUE", "a header on every record (repeatable)", true},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -134,6 +136,18 @@ s_option (void *ctx, int index, const char *arg, const char **why)
             break;
         case O_KEY:
             cfg->key_field = arg;
+            break;
+        case O_FIXED_KEY:
+            cfg->fixed_key = arg;
+            break;
+        case O_HEADER:
+            if (cfg->n_headers >= SL_SOURCE_MAX_HEADERS) {
+                *why = "at most 32 headers";
+                rc = SL_ETOOBIG;
+            }
+            else {
+                cfg->headers[cfg->n_headers++] = arg;
+            }
             break;
         case O_GENERATE:
             rc = s_u64 (arg, UINT64_MAX, &cfg->generate_count, why);

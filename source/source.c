@@ -57,6 +57,7 @@ typedef struct {
 
     //  The open batch.
     sl_buf_t batch;
+    sl_buf_t headers;           //  --header: every record's headers map (empty: none)
     uint32_t batch_count;
     uint64_t batch_seq;
     int64_t batch_start;
@@ -189,8 +190,12 @@ s_add_record (s_source_t *self, const sl_input_record_t *rec, int64_t now)
         self->stamp_left = 32;
     }
     self->stamp_left--;
-    int rc = sl_record_encode (&self->batch, self->stamp_ms, rec->key, rec->key_len,
-                               rec->key_is_bin, NULL, 0, rec->value, rec->value_len);
+    const char *fixed = self->cfg->fixed_key;
+    int rc = sl_record_encode (&self->batch, self->stamp_ms, fixed ? fixed : (const char *) rec->key,
+                               fixed ? (uint32_t) strlen (fixed) : rec->key_len,
+                               fixed ? false : rec->key_is_bin,
+                               self->headers.len ? self->headers.data : NULL, self->headers.len,
+                               rec->value, rec->value_len);
     if (rc) {
         sl_error ("source", "cannot encode record %" PRIu64 ": %s", rec->index, sl_strerror (rc));
         self->fatal = true;
@@ -710,6 +715,14 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
                             "above 0");
         return 2;
     }
+    if (cfg->fixed_key && cfg->key_field) {
+        sl_error ("source", "--fixed-key and --key go separately: one key per record");
+        return 2;
+    }
+    if (cfg->fixed_key && strlen (cfg->fixed_key) > SL_SOURCE_HEADERS_MAX) {
+        sl_error ("source", "--fixed-key longer than 64 KiB");
+        return 2;
+    }
     //  A file that cannot be opened is said before the broker is asked
     //  anything, and is a usage error (2): running again will not help, so
     //  `sluice run` does not restart it.
@@ -726,6 +739,14 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
     int code = 1;
     self->cfg = cfg;
     sl_buf_init (&self->batch, 0);
+    sl_buf_init (&self->headers, 0);
+    const char *why = NULL;
+    int hrc = sl_source_headers (cfg, &self->headers, &why);
+    if (hrc) {
+        sl_error ("source", "--header: %s", why ? why : sl_strerror (hrc));
+        code = 2;
+        goto done;
+    }
     if (cfg->name) {
         snprintf (self->producer, sizeof self->producer, "%s", cfg->name);
     }
@@ -776,6 +797,7 @@ done:
     }
     free (self->ring);
     sl_buf_free (&self->batch);
+    sl_buf_free (&self->headers);
     sl_msg_reset (&self->publish);
     sl_input_destroy (&self->input);
     sl_client_destroy (&self->client);

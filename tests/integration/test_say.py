@@ -327,3 +327,26 @@ def test_sink_relative_time_until_and_key_filter(procs, broker, tmp_path):
     for args in (["--until", "soon"], ["--from", "@-"], ["--from", "@-5parsecs"]):
         bad = _run([SINK_BIN, "--broker", broker.endpoint, "--stream", "ev", *args])
         assert bad.returncode == 2, (args, bad.stderr)
+
+
+def test_source_key_and_headers_from_the_command_line(procs, broker, tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"a": 1}, {"a": 2}])
+    run_source(procs, broker, "h", "--fixed-key", "dev-7", "--header", "origin=test",
+               "-H", "trace=abc=def", str(path))
+    sink = start_sink(procs, broker, "h", "--from", "beginning", "--exit-at-end")
+    sink.expect_exit(0, T(30))
+    got = sink.json_lines()
+    assert [r["key"] for r in got] == ["dev-7", "dev-7"]
+    assert all(r["headers"] == {"origin": "test", "trace": "abc=def"} for r in got), got
+    # The key filter finds them by that key.
+    only = start_sink(procs, broker, "h", "--from", "beginning", "--exit-at-end",
+                      "--key-filter", "dev-*", "--format", "value")
+    only.expect_exit(0, T(30))
+    assert only.json_lines() == [{"a": 1}, {"a": 2}]
+    # Usage errors: said, exit 2, nothing published.
+    for args in (["--fixed-key", "k", "--key", "a"], ["--header", "novalue"],
+                 ["--header", "=x"], ["--header", "a=1", "--header", "a=2"],
+                 *[[arg for i in range(33) for arg in ("-H", f"h{i}=v")]]):
+        bad = _run([SOURCE_BIN, "--broker", broker.endpoint, "--stream", "h2", *args, path])
+        assert bad.returncode == 2, (args, bad.stderr)
+    assert broker.next("h2") == 0

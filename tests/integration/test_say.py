@@ -350,3 +350,22 @@ def test_source_key_and_headers_from_the_command_line(procs, broker, tmp_path):
         bad = _run([SOURCE_BIN, "--broker", broker.endpoint, "--stream", "h2", *args, path])
         assert bad.returncode == 2, (args, bad.stderr)
     assert broker.next("h2") == 0
+
+
+def test_operator_errors_show_in_the_workers_output_rate_limited(procs, broker, tmp_path):
+    from groups_util import start_worker, wait_joined
+    run_source(procs, broker, "in", str(write_jsonl(tmp_path / "in.jsonl",
+                                                    [{"id": i} for i in range(300)])))
+    t0 = time.monotonic()
+    w = start_worker(procs, broker, "oops", "in", "out", "--filter", "nofield.x > 1",
+                     "--max-deliver", "2")
+    wait_joined(w)
+    wait_for(lambda: broker.next("oops.dlq") == 300, T(120), "every record dead-lettered")
+    elapsed = time.monotonic() - t0
+    err = w.stderr()
+    lines = [line for line in err.splitlines() if "operator failed" in line]
+    assert lines, err[-3000:]
+    assert "nofield" in lines[0] and "of in:" in lines[0], lines[0]
+    assert "retried; after --max-deliver attempts dead-lettered" in lines[0]
+    # 600 failed attempts, one line per 5 s at most.
+    assert len(lines) <= 1 + elapsed / 5 + 1, lines

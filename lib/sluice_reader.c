@@ -58,6 +58,16 @@ s_parse_from (const char *text, sl_from_t *from, int64_t *value)
         *from = SL_FROM_BEGINNING;
         return 0;
     }
+    if (text[0] == '@' && text[1] == '-') {
+        //  "@-5m": that long before now.
+        int64_t ago = 0;
+        if (sl_parse_duration_ms (text + 2, &ago) || ago <= 0) {
+            return SL_EINVAL;
+        }
+        *from = SL_FROM_TIME;
+        *value = sl_now_ms () - ago;
+        return 0;
+    }
     if (text[0] == '@') {
         *from = SL_FROM_TIME;
         return sl_parse_time_ms (text + 1, value) ? SL_EINVAL : 0;

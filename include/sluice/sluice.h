@@ -137,8 +137,8 @@ uint64_t sluice_producer_confirmed(sluice_producer_t *self);
 typedef struct _sluice_reader_t sluice_reader_t;
 
 //  A reader of stream. from: "beginning", "end", an offset ("1200"), the
-//  last N records ("-10") or a time ("@2026-11-26T12:00:00Z", "@<epoch
-//  ms>"). With a name the reader is durable: it starts at its committed
+//  last N records ("-10"), a time ("@2026-11-26T12:00:00Z", "@<epoch
+//  ms>") or a time before now ("@-5m", "@-2h"). With a name the reader is durable: it starts at its committed
 //  position when it has one (else at from), and sluice_reader_commit
 //  stores its position. NULL for a bad argument.
 sluice_reader_t *sluice_reader_new(const char *broker, const char *stream, const char *from,

@@ -16,16 +16,21 @@ def _seek_args(start):
         return start, None
     if isinstance(start, datetime.datetime):
         return "time", int(start.timestamp() * 1000)
+    if isinstance(start, datetime.timedelta):
+        if start <= datetime.timedelta(0):
+            raise ValueError("a timedelta start is how long ago: it must be positive")
+        return "time", int((time.time() - start.total_seconds()) * 1000)
     if isinstance(start, bool) or not isinstance(start, int):
         raise ValueError(f"start {start!r}: 'beginning', 'end', an offset (int >= 0), the "
-                         "last N (negative int) or a datetime")
+                         "last N (negative int), a datetime or a timedelta (that long ago)")
     return ("offset", start) if start >= 0 else ("last", -start)
 
 
 class Reader:
     """Reads one stream in offset order, each record once, replay then live.
 
-    start: "beginning", "end" (default), an offset, -N (the last N records) or a datetime.
+    start: "beginning", "end" (default), an offset, -N (the last N records), a datetime, or
+    a timedelta (records appended since that long ago: timedelta(minutes=5)).
     With a name the reader is durable: it starts at its committed position when it has one
     (else at start), and commit() stores its position (everything returned so far)."""
 

@@ -88,6 +88,11 @@ def test_reader_positions_live_and_durable_commit(procs, broker, tmp_path):
     past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
     with sluice.Reader(broker.endpoint, "s", start=past) as r:
         assert r.next(T(10)).offset == 0
+    with sluice.Reader(broker.endpoint, "s", start=datetime.timedelta(minutes=5)) as r:
+        assert r.next(T(10)).offset == 0
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+    with sluice.Reader(broker.endpoint, "s", start=future) as r:
+        assert r.next(0.5) is None and r.position == 100
 
     # Durable: read 30, commit, and a new reader of that name resumes at 30.
     with sluice.Reader(broker.endpoint, "s", start="beginning", name="rd") as r:

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <czmq.h>
@@ -81,8 +82,11 @@ sluice_producer_new (const char *broker, const char *stream, const char *name)
     }
     else {
         //  Random, so that two anonymous producers never share sequences.
-        snprintf (self->name, sizeof self->name, "anon-%08x%08x", (unsigned) random (),
-                  (unsigned) (sl_mono_ms () ^ (int64_t) getpid ()));
+        uint64_t id = 0;
+        if (getrandom (&id, sizeof id, 0) != (ssize_t) sizeof id) {
+            id = (uint64_t) sl_now_ms () ^ ((uint64_t) getpid () << 32) ^ (uint64_t) (uintptr_t) self;
+        }
+        snprintf (self->name, sizeof self->name, "anon-%016" PRIx64, id);
     }
     self->broker = strdup (broker);
     self->json = sl_json_new ();

@@ -85,7 +85,7 @@ class Producer:
         self._open.append(packed)
         self._open_bytes += len(packed)
         self.sent += 1
-        if not self._pending and len(self._pending) < WINDOW:
+        if not self._pending:
             self._ship()        # nothing in flight: a lone record never waits
         return self.sent
 

@@ -518,6 +518,7 @@ s_seek (sink_t *self)
     if (rc == 0) {
         self->next_wanted = reply.offset;
         self->written = reply.offset;
+        self->stream_next = reply.next;
         sl_debug ("sink", "reading %s from %" PRIu64 " (first %" PRIu64 ", next %" PRIu64 ")",
                   cfg->stream, reply.offset, reply.first, reply.next);
     }
@@ -631,10 +632,12 @@ sl_sink_run (const sl_sink_config_t *cfg)
         sl_sink_finish (self, 1);
         goto done;
     }
-    sl_sink_say_unknown (self);
     if (s_seek (self)) {
         sl_sink_finish (self, zsys_interrupted ? 0 : 1);
         goto done;
+    }
+    if (self->stream_next == 0) {
+        sl_sink_say_unknown (self);     //  never written: it does not exist (yet)
     }
     if (cfg->until && cfg->until_kind == SL_FROM_OFFSET
         && self->next_wanted >= (uint64_t) cfg->until_value) {

@@ -131,6 +131,7 @@ member (const char *broker, const char *group, const char *in, const char *out, 
 int
 main (int argc, char **argv)
 {
+    setvbuf (stdout, NULL, _IOLBF, 0);  //  each record's line as it comes, even into a pipe
     if (argc == 6 && strcmp (argv[1], "produce") == 0) {
         return produce (argv[2], argv[3], strcmp (argv[4], "-") ? argv[4] : NULL,
                         atol (argv[5]));

@@ -153,3 +153,19 @@ def test_example_usage_exit_code(installed, tmp_path):
                          timeout=T(10))
     assert res.returncode == 2 and "usage:" in res.stderr and "libsluice 0.1.0" in res.stderr
     assert shutil.which("pkg-config")
+
+
+def test_c_reader_gapless_across_broker_restart(procs, broker, installed):
+    p = _run(procs, installed, "p1", "produce", broker.endpoint, "rs", "rp", "500")
+    p.expect_exit(0, T(60))
+    r = _run(procs, installed, "reader", "read", broker.endpoint, "rs", "beginning", "-", "1000")
+    wait_for(lambda: len(r.lines()) >= 500, T(30), "the first 500 records read")
+    broker.kill9()
+    broker.restart()
+    # The same producer name, 1000 records: the first 500 are dropped as duplicates.
+    p2 = _run(procs, installed, "p2", "produce", broker.endpoint, "rs", "rp", "1000")
+    p2.expect_exit(0, T(60))
+    r.expect_exit(0, T(60))
+    lines = r.lines()
+    assert [int(x.split()[0]) for x in lines] == list(range(1000))
+    assert [json.loads(x.split(" ", 1)[1])["n"] for x in lines] == list(range(1, 1001))

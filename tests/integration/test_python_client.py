@@ -230,3 +230,34 @@ def test_hostile_broker_is_survived():
         stop.set()
         thread.join(5)
         router.close(0)
+
+
+def test_member_rejoins_after_broker_kill_exactly_once(procs, broker):
+    """kill -9 of the broker while a member works: it joins again by itself; the output
+    holds every input's output exactly once."""
+    n = 4000
+    with sluice.Producer(broker.endpoint, "src") as p:
+        for i in range(n):
+            p.send(i)
+        p.flush(T(30))
+    done = 0
+    killed = False
+    with sluice.Member(broker.endpoint, "rj", "src", "dst", batch=100) as m:
+        m.join(T(10))
+        deadline = time.monotonic() + T(120)
+        while broker.next("dst") < n:
+            assert time.monotonic() < deadline, f"output stuck at {broker.next('dst')}"
+            lease = m.work(0.5)
+            if lease is None:
+                continue
+            for rec in lease.records:
+                lease.emit(rec.value * 10)
+            lease.done()
+            done += lease.count
+            if not killed and done >= n // 3:
+                broker.kill9()
+                broker.restart()
+                killed = True
+    assert killed
+    out = read_stream(procs, broker, "dst", fmt="value")
+    assert sorted(out) == [i * 10 for i in range(n)]

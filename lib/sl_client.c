@@ -541,6 +541,9 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
                 }
                 zmsg_destroy (&msg);
                 sl_msg_reset (reply);
+                if (deadline && sl_mono_ms () >= deadline) {
+                    return SL_ETIMEOUT;     //  a flood of garbage does not hold us past it
+                }
                 continue;
             }
             if (reply->cmd == SL_CMD_WELCOME) {

@@ -238,8 +238,12 @@ class Connection:
     def recv(self, timeout):
         """(cmd, body, data) or None after timeout seconds; malformed replies are skipped."""
         deadline = time.monotonic() + max(timeout, 0)
+        first = True
         while True:
             left = deadline - time.monotonic()
+            if left < 0 and not first:
+                return None         # a flood of garbage does not hold us past the deadline
+            first = False
             if not self.sock.poll(max(int(left * 1000), 0)):
                 return None
             frames = self.sock.recv_multipart(copy=True)

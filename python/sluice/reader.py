@@ -1,5 +1,6 @@
 """Reader: a stream from a position, then live, gapless (docs/PROTOCOL.md section 6.4)."""
 
+import collections
 import datetime
 import time
 
@@ -45,7 +46,7 @@ class Reader:
         self.position = 0
         self.at_end = False
         self._connected = False
-        self._queue = []            # records in hand, in order
+        self._queue = collections.deque()   # records in hand, in order
         self._caught_up = False
         self._idle_since = time.monotonic()
 
@@ -107,11 +108,11 @@ class Reader:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             while self._queue:
-                rec = self._queue.pop(0)
+                rec = self._queue.popleft()
                 if rec.offset < self.position:
                     continue
                 if rec.offset > self.position:
-                    self._queue = []            # a gap: the log fills it
+                    self._queue.clear()         # a gap: the log fills it
                     self._caught_up = False
                     break
                 self.position = rec.offset + 1

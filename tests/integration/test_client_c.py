@@ -169,3 +169,44 @@ def test_c_reader_gapless_across_broker_restart(procs, broker, installed):
     lines = r.lines()
     assert [int(x.split()[0]) for x in lines] == list(range(1000))
     assert [json.loads(x.split(" ", 1)[1])["n"] for x in lines] == list(range(1, 1001))
+
+
+def test_c_client_survives_a_hostile_broker(procs, installed):
+    """A 'broker' that answers every message with a flood of garbage: libsluice skips it all
+    and gives up at its timeout (the example's 10 s), with a clear error."""
+    import threading
+    import time
+    import zmq
+    ctx = zmq.Context.instance()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            if not router.poll(50):
+                continue
+            ident = router.recv_multipart()[0]
+            for i in range(20_000):
+                if stop.is_set():
+                    break
+                frames = ([b"SL\x01\x02", b"\xdd\xff\xff\xff\xff"] if i % 2
+                          else [b"XX\x01\x02", b"\x80"])
+                try:
+                    router.send_multipart([ident, *frames], flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        t0 = time.monotonic()
+        p = _run(procs, installed, "hostile", "produce", f"tcp://127.0.0.1:{port}", "s", "-", "1")
+        p.expect_exit(1, T(60))
+        assert time.monotonic() - t0 < T(30)
+        assert "produce: timed out" in p.stderr()
+    finally:
+        stop.set()
+        thread.join(5)
+        router.close(0)

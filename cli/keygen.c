@@ -5,7 +5,12 @@
     keys, mode 0600, to keep) in CZMQ's certificate format, and never
     overwrites a key. The front command dispatches `keygen` here.
 */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "sl_curve.h"
 #include "sl_error.h"
@@ -34,13 +39,51 @@ static const sl_opts_spec_t s_spec = {
     .about = "Makes a CURVE key pair: NAME.key holds the public key, NAME.key_secret both keys\n"
              "(mode 0600). Give the broker its pair with --curve-secret and every client the\n"
              "broker's NAME.key with --broker-key; copy each client's NAME.key into the\n"
-             "broker's --allow directory. NAME may include a directory. Never overwrites.",
+             "broker's --allow directory. NAME may include a directory, created (mode 0700) when missing. Never\n"
+             "overwrites.",
     .footer = "Examples:\n"
               "  sluice keygen keys/broker\n"
               "  sluice keygen keys/orders-source && cp keys/orders-source.key keys/allow/\n"
               "See docs/security.md (per-stream rights go in the metadata of NAME.key).\n",
     .opts = s_opts,
 };
+
+//  Creates the directory part of base ("keys/" of "keys/broker") when it
+//  does not exist, each missing level with mode 0700: key directories hold
+//  secrets. 0, or -1 with the reason on stderr.
+static int
+s_make_dirs (const char *base)
+{
+    char *path = strdup (base);
+    if (!path) {
+        return -1;
+    }
+    char *slash = strrchr (path, '/');
+    int rc = 0;
+    if (slash && slash != path) {
+        *slash = '\0';
+        for (char *p = path + 1; rc == 0; p++) {
+            bool end = *p == '\0';
+            if (*p == '/' || end) {
+                *p = '\0';
+                if (mkdir (path, 0700) == 0) {
+                    printf ("created directory %s/ (mode 0700)\n", path);
+                }
+                else if (errno != EEXIST) {
+                    fprintf (stderr, "sluice keygen: cannot create directory %s: %s\n", path,
+                             strerror (errno));
+                    rc = -1;
+                }
+                if (end) {
+                    break;
+                }
+                *p = '/';
+            }
+        }
+    }
+    free (path);
+    return rc;
+}
 
 int
 sl_cli_keygen (int argc, char **argv)
@@ -56,6 +99,9 @@ sl_cli_keygen (int argc, char **argv)
         return 2;
     }
     const char *base = argv[first];
+    if (s_make_dirs (base)) {
+        return 1;
+    }
     const char *why = NULL;
     int rc = sl_curve_keygen (base, &why);
     if (rc) {

@@ -80,7 +80,8 @@ static const sl_opts_spec_t s_spec = {
     .about = "Runs a whole pipeline on this machine, each stage its own process: the broker,\n"
              "then sinks and worker groups, then sources. Every stage's output is shown with\n"
              "a 'name[n] |' label; a stage that crashes is restarted with backoff (0.5s\n"
-             "doubling to 30s). Ctrl-C or SIGTERM stops sources, groups, sinks, then the\n"
+             "doubling to 30s), but not one that exits 2 (a usage error or a missing file)\n"
+             "nor a source that exits 3 (it rejected input). Ctrl-C or SIGTERM stops sources, groups, sinks, then the\n"
              "broker, within --stop-timeout. The run also ends, exit 0, once every source\n"
              "and every sink (with exit-at-end or count) has finished.\n"
              "\n"
@@ -94,8 +95,9 @@ static const sl_opts_spec_t s_spec = {
               "      --set broker.data=/tmp/sluice --set enrich.members=4\n"
               "  sluice run pipeline.yaml > records.jsonl    # sink records only on stdout\n"
               "\n"
-              "Exit status: 0 when everything stopped cleanly, 1 when a stage did not stop\n"
-              "cleanly (it is named) or the pipeline could not start, 2 for a bad command\n"
+              "Exit status: 0 when everything stopped cleanly, 1 when a stage was given up\n"
+              "(exit 2), a source rejected input (exit 3), a stage did not stop cleanly\n"
+              "(each is named) or the pipeline could not start, 2 for a bad command\n"
               "line or pipeline file (reported as FILE:LINE:COLUMN: reason).",
     .opts = s_opts,
 };

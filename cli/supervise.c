@@ -54,6 +54,8 @@ typedef struct {
     bool stopping;              //  signalled by the orderly stop
     bool killed;                //  SIGKILLed after a deadline
     bool unclean;
+    bool gave_up;               //  exit 2 (usage, missing file): not restarted
+    bool rejected;              //  a source's exit 3: some input rejected
     int status;
 } s_proc_t;
 
@@ -349,6 +351,26 @@ s_exited (s_sup_t *sup, s_proc_t *p, int status, int64_t now)
         p->state = S_STOPPED;
         p->unclean = true;
         s_request_stop (sup, "the broker's store is damaged", now);
+        return;
+    }
+    int code = WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+    if (code == 2) {
+        //  A usage error or a missing file: the same command fails the same
+        //  way, so restarting it would only loop. Counted in the exit code.
+        p->state = S_DONE;
+        p->gave_up = true;
+        S_SAY (sup, "%s exit 2 (a usage error or a missing file: see its output above): not "
+               "restarted", p->label);
+        if (kind == SL_STAGE_BROKER) {
+            s_request_stop (sup, "the broker cannot start", now);
+        }
+        return;
+    }
+    if (code == 3 && kind == SL_STAGE_SOURCE) {
+        p->state = S_DONE;
+        p->rejected = true;
+        S_SAY (sup, "%s finished, but rejected some of its input (exit 3: see its output above)",
+               p->label);
         return;
     }
     if (ok && (kind == SL_STAGE_SOURCE || kind == SL_STAGE_SINK)) {
@@ -689,8 +711,17 @@ static int
 s_report (s_sup_t *sup)
 {
     int bad = 0;
+    int lost = 0;
     for (size_t i = 0; i < sup->n; i++) {
         s_proc_t *p = &sup->procs[i];
+        if (p->gave_up) {
+            S_SAY (sup, "%s was given up (exit 2: a usage error or a missing file)", p->label);
+            lost++;
+        }
+        else if (p->rejected) {
+            S_SAY (sup, "%s rejected some of its input (exit 3)", p->label);
+            lost++;
+        }
         if (!p->unclean) {
             continue;
         }
@@ -709,6 +740,10 @@ s_report (s_sup_t *sup)
     }
     if (bad) {
         S_SAY (sup, "stopped; %d process%s did not stop cleanly", bad, bad == 1 ? "" : "es");
+        return 1;
+    }
+    if (lost) {
+        S_SAY (sup, "stopped; %d stage%s gave up or lost input", lost, lost == 1 ? "" : "s");
         return 1;
     }
     S_SAY (sup, "stopped cleanly");

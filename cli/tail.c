@@ -18,7 +18,8 @@
 //  sluice-sink's options that take a value, so that a value is not taken
 //  for the stream name (long forms, then short letters).
 static const char *s_long_with_value[] = {"--broker", "--stream", "--from", "--name", "--count",
-                                          "--format", "--connect-timeout", NULL};
+                                          "--format", "--connect-timeout", "--until",
+                                          "--key-filter", NULL};
 static const char s_short_with_value[] = "bsfnco";
 
 void
@@ -31,7 +32,10 @@ sl_cli_tail_usage (void)
             "records) unless --from says otherwise, and follows until Ctrl-C.\n"
             "\n"
             "  -b, --broker ENDPOINT   the broker (default $SLUICE_BROKER, else %s)\n"
-            "  -f, --from POS          beginning, end (default), OFFSET, -N (the last N), @TIME\n"
+            "  -f, --from POS          beginning, end (default), OFFSET, -N (the last N), @TIME,\n"
+            "                          @-DURATION (@-5m: the last five minutes)\n"
+            "      --until POS         stop before OFFSET or @TIME / @-DURATION\n"
+            "      --key-filter GLOB   only records whose key matches GLOB\n"
             "  -o, --format FORMAT     json (default), value or msgpack\n"
             "  -c, --count N           exit after N records\n"
             "  -e, --exit-at-end       exit once caught up\n"
@@ -117,6 +121,18 @@ sl_cli_tail (int argc, char **argv)
             return 2;
         }
         stream = a;
+    }
+    bool list = false;
+    for (int i = 1; i < n; i++) {
+        list = list || strcmp (args[i], "--list") == 0 || strcmp (args[i], "-l") == 0;
+    }
+    if (!stream && !list) {
+        //  Said here, in tail's words, rather than by the sink ("--stream is
+        //  required"), which a tail user never typed.
+        fprintf (stderr, "sluice tail: which stream? usage: sluice tail STREAM "
+                         "(sluice tail --list shows the broker's streams)\n");
+        free (args);
+        return 2;
     }
     if (!has_broker) {
         args[n++] = "--broker";

@@ -25,6 +25,7 @@
 #define S_DEFAULT_ATTEMPTS     10
 #define S_POLL_SLICE_MS        250    //  longest wait before zsys_interrupted is looked at again
 #define S_SEND_RETRY_MS        50     //  pause after a send refused by the high-water mark
+#define S_SAY_CONNECTING_MS    500    //  HELLO unanswered this long: say so
 
 struct _sl_client_t {
     zsock_t *dealer;            //  to the broker's ROUTER
@@ -45,6 +46,8 @@ struct _sl_client_t {
     zcert_t *cert;              //  CURVE: our key pair, or NULL (plain)
     zcert_t *server;            //  CURVE: the broker's public key
     bool refusal_logged;        //  the broker refused a handshake (logged once)
+    bool refused;               //  the last handshake was refused (none succeeded since)
+    bool said_connecting;       //  "connecting to ..." said once
 };
 
 //  The process default of sl_client_set_security.
@@ -195,6 +198,11 @@ s_read_events (sl_client_t *self)
         }
         if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
              || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            && !self->connected) {
+            self->refused = true;
+        }
+        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+             || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
             && !self->refusal_logged) {
             //  Retried every 100 ms by ZeroMQ: said once.
             self->refusal_logged = true;
@@ -207,6 +215,7 @@ s_read_events (sl_client_t *self)
                                      "--curve-secret and --broker-key)");
         }
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            self->refused = false;
             self->connects++;
             self->connected = true;
             sl_debug ("client", "connected to %s (connection %u)", self->broker,
@@ -532,6 +541,9 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
                 }
                 zmsg_destroy (&msg);
                 sl_msg_reset (reply);
+                if (deadline && sl_mono_ms () >= deadline) {
+                    return SL_ETIMEOUT;     //  a flood of garbage does not hold us past it
+                }
                 continue;
             }
             if (reply->cmd == SL_CMD_WELCOME) {
@@ -587,6 +599,7 @@ sl_client_hello (sl_client_t *self, int64_t deadline_ms)
     assert (self);
     self->hello_req = sl_client_next_req (self);
     uint32_t connects = sl_client_connects (self);
+    int64_t started = sl_mono_ms ();
     while (true) {
         if (zsys_interrupted) {
             return SL_ECLOSED;
@@ -624,6 +637,16 @@ sl_client_hello (sl_client_t *self, int64_t deadline_ms)
                 }
             }
             sl_msg_reset (&reply);
+            if (self->refused) {
+                //  Said once by s_read_events; waiting longer changes nothing.
+                return SL_EDENIED;
+            }
+            if (!self->said_connecting && sl_mono_ms () - started >= S_SAY_CONNECTING_MS) {
+                //  Nobody waits in silence: a missing broker is said within a
+                //  moment, not at the end of the timeout.
+                sl_info ("client", "connecting to broker %s... (no answer yet)", self->broker);
+                self->said_connecting = true;
+            }
             //  A broker that restarted meanwhile is greeted at once rather
             //  than after the rest of the timeout. (A first connection
             //  needs nothing: the DEALER delivers what it queued.)

@@ -15,7 +15,7 @@
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
        OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY, OPT_OUTPUT, OPT_ROTATE_BYTES,
        OPT_ROTATE_AGE, OPT_COMPRESS, OPT_MQTT, OPT_MQTT_TOPIC,
-       OPT_POST, OPT_MAX_RETRIES, OPT_DEAD_LETTER };
+       OPT_POST, OPT_MAX_RETRIES, OPT_DEAD_LETTER, OPT_UNTIL, OPT_KEY_FILTER };
 
 
 //  The message of a bad --broker (sl_endpoint_check).
@@ -25,7 +25,8 @@ static const sl_opt_t s_opts[] = {
                     false},
     [OPT_STREAM] = {"stream", 's', "NAME", "stream to read", false},
     [OPT_FROM] = {"from", 'f', "POS",
-                  "start at beginning, end (default), OFFSET, -N (the last N) or @TIME", false},
+                  "start at beginning, end (default), OFFSET, -N (the last N), @TIME or @-DURATION "
+                  "(@-5m: five minutes ago)", false},
     [OPT_NAME] = {"name", 'n', "NAME", "durable reader: resume where NAME committed, else --from",
                   false},
     [OPT_EXIT_AT_END] = {"exit-at-end", 'e', NULL, "exit 0 once caught up instead of following",
@@ -58,6 +59,10 @@ static const sl_opt_t s_opts[] = {
                          "errors before the dead letters (default 5)", false},
     [OPT_DEAD_LETTER] = {"dead-letter", 0, "STREAM", "with --post: where refused batches go "
                          "(default STREAM.dead)", false},
+    [OPT_UNTIL] = {"until", 0, "POS", "exit 0 before OFFSET, or before the first record appended "
+                   "at or after @TIME / @-DURATION", false},
+    [OPT_KEY_FILTER] = {"key-filter", 0, "GLOB", "write only records whose key matches GLOB "
+                        "(fnmatch: orders-*, user-4?)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -175,6 +180,14 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         rc = sl_out_files_parse_compress (arg, &cfg->compress);
         *why = "expected none, gzip or zstd";
         break;
+    case OPT_UNTIL:
+        cfg->until = true;
+        rc = sl_sink_parse_until (arg, &cfg->until_kind, &cfg->until_value);
+        *why = "expected OFFSET, @TIME (ISO 8601 or epoch ms) or @-DURATION";
+        break;
+    case OPT_KEY_FILTER:
+        cfg->key_filter = arg;
+        break;
     }
     return rc;
 }
@@ -193,6 +206,8 @@ static const sl_opts_spec_t s_spec = {
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from beginning --exit-at-end\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from -10 --format value\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from @2026-11-26T12:00:00Z\n"
+              "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --from @-5m --until @-1m "
+              "--key-filter 'eu-*'\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders --name billing --from beginning\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 --list\n"
               "  SLUICE_BROKER=tcp://broker:7600 sluice-sink -s orders --from 0 | head -5\n"

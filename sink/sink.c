@@ -81,7 +81,7 @@ sl_sink_parse_from (const char *text, sl_from_t *from, int64_t *value)
     }
     if (text[0] == '@') {
         *from = SL_FROM_TIME;
-        return sl_parse_time_ms (text + 1, value) ? SL_EINVAL : 0;
+        return sl_sink_parse_time (text + 1, value);
     }
     bool last = text[0] == '-';
     if (sl_parse_u64 (last ? text + 1 : text, &n) || n > INT64_MAX || (last && n == 0)) {
@@ -123,6 +123,7 @@ static void
 s_flush (sink_t *self)
 {
     int rc = sl_sink_out_flush (self->out, &self->written);
+    sl_sink_out_taken (self->out, &self->written, false);
     if (rc == SL_ECLOSED) {
         sl_debug ("sink", "output closed by its reader; stopping");
         sl_sink_finish (self, 0);
@@ -164,6 +165,11 @@ s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
         return 0;
     }
     it.max_depth = SL_MP_MAX_DEPTH;
+    if (self->cfg->until && self->cfg->until_kind == SL_FROM_TIME
+        && header.append_ms >= self->cfg->until_value) {
+        sl_sink_finish (self, 0);   //  --until @TIME: this batch came after it
+        return 0;
+    }
     size_t pending = sl_sink_out_pending (self->out);
     uint64_t next_wanted = self->next_wanted, delivered = self->delivered;
     sl_record_t record;
@@ -174,6 +180,15 @@ s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
             break;
         }
         if (record.offset < self->next_wanted) {
+            continue;
+        }
+        if (self->cfg->until && self->cfg->until_kind == SL_FROM_OFFSET
+            && record.offset >= (uint64_t) self->cfg->until_value) {
+            sl_sink_finish (self, 0);
+            break;
+        }
+        if (!sl_sink_key_passes (self->cfg, record.key, record.key_len)) {
+            self->next_wanted = record.offset + 1;     //  read, not written
             continue;
         }
         rc = sl_sink_out_record (self->out, &record);
@@ -423,6 +438,7 @@ s_follow (sink_t *self)
     self->live_ms = sl_mono_ms ();
     while (!sl_sink_stopping (self)) {
         int64_t now = sl_mono_ms ();
+        sl_sink_out_taken (self->out, &self->written, false);  //  a pipe's reader read on
         int64_t wait = self->live_ms + S_IDLE_FETCH_MS - now;
         if (self->cfg->name && self->written != self->commit_sent) {
             int64_t due = self->commit_ms + SINK_COMMIT_EVERY_MS - now;
@@ -516,6 +532,7 @@ s_seek (sink_t *self)
     if (rc == 0) {
         self->next_wanted = reply.offset;
         self->written = reply.offset;
+        self->stream_next = reply.next;
         sl_debug ("sink", "reading %s from %" PRIu64 " (first %" PRIu64 ", next %" PRIu64 ")",
                   cfg->stream, reply.offset, reply.first, reply.next);
     }
@@ -669,6 +686,14 @@ sl_sink_run (const sl_sink_config_t *cfg)
     }
     if (sl_sink_out_begin (self->out, self->next_wanted)) {
         sl_sink_finish (self, 1);
+        goto done;
+    }
+    if (self->stream_next == 0) {
+        sl_sink_say_unknown (self);     //  never written: it does not exist (yet)
+    }
+    if (cfg->until && cfg->until_kind == SL_FROM_OFFSET
+        && self->next_wanted >= (uint64_t) cfg->until_value) {
+        sl_sink_finish (self, 0);   //  --until at or before the start: nothing to write
         goto done;
     }
     s_replay (self, UINT64_MAX);

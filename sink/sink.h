@@ -45,15 +45,33 @@ typedef struct {
     const char *post_url;           //  --post URL: batches to a webhook instead of out_fd
     uint32_t max_retries;           //  --max-retries (default 5)
     const char *dead_letter;        //  --dead-letter STREAM (default STREAM.dead)
+    //  kcat-class reading (sink_filter.c): stop before a position, keys.
+    bool until;                     //  --until given
+    sl_from_t until_kind;           //  SL_FROM_OFFSET or SL_FROM_TIME
+    int64_t until_value;            //  offset, or epoch ms (append time)
+    const char *key_filter;         //  fnmatch(3) pattern for str keys, NULL: all records
 } sl_sink_config_t;
 
 //  Fills cfg with the defaults above.
 void sl_sink_config_init(sl_sink_config_t *cfg);
 
 //  Parses a --from value: "beginning", "end", an offset ("1200"), the last
-//  N records ("-100") or a time ("@2026-11-26T12:00:00Z", "@1795000000000").
-//  0 or SL_EINVAL.
+//  N records ("-100"), a time ("@2026-11-26T12:00:00Z", "@1795000000000")
+//  or a time relative to now ("@-5m", "@-2h", "@-30s"). 0 or SL_EINVAL.
 int sl_sink_parse_from(const char *text, sl_from_t *from, int64_t *value);
+
+//  Parses an --until value: an offset ("1200": records below it) or a time
+//  ("@TIME", "@-5m": records appended before it). 0 or SL_EINVAL.
+int sl_sink_parse_until(const char *text, sl_from_t *kind, int64_t *value);
+
+//  A time for --from / --until: ISO 8601 or epoch ms, or "-DURATION"
+//  ("-5m": that long before now). 0 or SL_EINVAL.
+int sl_sink_parse_time(const char *text, int64_t *ms);
+
+//  True when a record with this key passes --key-filter: always without a
+//  filter; with one, a record without a key never does, and a key (str or
+//  bin, up to 1 KiB; longer never matches) is matched as its bytes.
+bool sl_sink_key_passes(const sl_sink_config_t *cfg, const uint8_t *key, uint32_t key_len);
 
 //  Parses a --format value: "json", "value" or "msgpack". 0 or SL_EINVAL.
 int sl_sink_parse_format(const char *text, sl_sink_format_t *format);

@@ -27,6 +27,7 @@ typedef struct {
     uint8_t topic[SL_NAME_MAX + 2];
     size_t topic_len;
     uint64_t next_wanted;       //  offset of the next record to format
+    uint64_t stream_next;       //  the stream's next offset at SEEK: 0 = never written
     uint64_t written;           //  offset after the last record written out
     uint64_t delivered;         //  records written (for --count)
     uint64_t commit_sent;       //  offset of the last COMMIT sent
@@ -84,5 +85,10 @@ int sl_sink_dead_letter (void *ctx, const uint8_t *records, size_t len, uint32_t
 //  Commits a durable reader's last position at exit and waits, bounded,
 //  for the broker to confirm it.
 void sl_sink_commit_final (sink_t *self);
+//  Says, for a stream never written (SEEK's next is 0: streams are made by
+//  their first record), that it does not exist (yet), what the sink will do
+//  and which streams the broker has, so a misspelt name is not a silent
+//  wait. Nothing changes otherwise (a stream never written reads as empty).
+void sl_sink_say_unknown (sink_t *self);
 
 #endif

@@ -5,6 +5,11 @@
     in the buffer and which offset follows it, so that a write cut short
     (the reader closed the pipe mid-batch) still tells the core exactly
     which records the reader was given.
+
+    On a pipe, "given" is not "read": what the pipe buffered when the reader
+    exited (`| head -5`) was never seen. So for a pipe the output also keeps
+    where each record written ends in the byte stream, and the kernel's
+    count of unread bytes (FIONREAD) tells which records the reader took.
 */
 #include "sink_out.h"
 
@@ -15,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mqtt_out.h"
@@ -30,8 +38,26 @@ typedef struct {
     uint64_t next;          //  offset following the record
 } s_mark_t;
 
+#define S_TAKEN_MIN   65536       //  records remembered per pipe, at least
+#define S_TAKEN_MAX   (1u << 20)  //  and at most (16 bytes each)
+
+typedef struct {
+    uint64_t pos;           //  bytes written to the pipe up to the record's end
+    uint64_t next;          //  offset following the record
+} s_taken_t;
+
 struct _sl_sink_out_t {
     int fd;
+    bool pipe;              //  fd is a pipe: track what its reader took
+    uint64_t total;         //  bytes written to the pipe so far
+    s_taken_t *ring;        //  records written and maybe not read yet, oldest first
+    size_t ring_cap;
+    size_t ring_head;
+    size_t ring_n;
+    uint64_t taken;         //  offset after the last record read whole
+    bool have_taken;
+    uint64_t written;       //  offset after the last record written whole
+    bool have_written;
     sl_sink_format_t format;
     const volatile int *stop;
     sl_json_t *json;
@@ -58,6 +84,17 @@ sl_sink_out_new (int fd, sl_sink_format_t format, const volatile int *stop)
     self->format = format == SL_SINK_FORMAT_DEFAULT ? SL_SINK_FORMAT_JSON : format;
     self->stop = stop;
     sl_buf_init (&self->buf, 0);
+    struct stat st;
+    if (fstat (fd, &st) == 0 && S_ISFIFO (st.st_mode)) {
+        //  Enough entries for a full pipe of two-byte records: an entry
+        //  is dropped unread only past that, and then nothing is claimed.
+        int size = fcntl (fd, F_GETPIPE_SZ);
+        size_t cap = size > 0 ? (size_t) size / 2 : S_TAKEN_MIN;
+        cap = cap < S_TAKEN_MIN ? S_TAKEN_MIN : cap > S_TAKEN_MAX ? S_TAKEN_MAX : cap;
+        self->ring = calloc (cap, sizeof *self->ring);
+        self->ring_cap = cap;
+        self->pipe = self->ring != NULL;
+    }
     if (self->format != SL_SINK_FORMAT_MSGPACK) {
         self->json = sl_json_new ();
         if (!self->json) {
@@ -82,6 +119,7 @@ sl_sink_out_destroy (sl_sink_out_t **self_p)
     sl_buf_free (&self->records);
     sl_buf_free (&self->buf);
     free (self->marks);
+    free (self->ring);
     free (self);
     *self_p = NULL;
 }
@@ -361,6 +399,21 @@ sl_sink_out_flush (sl_sink_out_t *self, uint64_t *next)
     }
     size_t done = 0;
     int rc = s_write_all (self->fd, self->buf.data, self->buf.len, self->stop, &done);
+    for (size_t i = 0; self->pipe && i < self->n_marks && self->marks[i].end <= done; i++) {
+        if (self->ring_n == self->ring_cap) {
+            //  Full: the oldest is forgotten and what it covered is no
+            //  longer claimed (sl_sink_out_taken stays behind it).
+            self->ring_head = (self->ring_head + 1) % self->ring_cap;
+            self->ring_n--;
+        }
+        s_taken_t *t = &self->ring[(self->ring_head + self->ring_n) % self->ring_cap];
+        t->pos = self->total + self->marks[i].end;
+        t->next = self->marks[i].next;
+        self->ring_n++;
+        self->written = t->next;
+        self->have_written = true;
+    }
+    self->total += done;
     if (rc == 0) {
         *next = self->marks[self->n_marks - 1].next;
     }
@@ -376,6 +429,48 @@ sl_sink_out_flush (sl_sink_out_t *self, uint64_t *next)
     sl_buf_reset (&self->buf);
     self->n_marks = 0;
     return rc;
+}
+
+int
+sl_sink_out_taken (sl_sink_out_t *self, uint64_t *next, bool final)
+{
+    if (!self->pipe) {
+        return 0;
+    }
+    if (final && self->have_written) {
+        //  A reader still there reads what the pipe holds after we exit;
+        //  one that is gone (POLLERR on a pipe's write end) never will.
+        struct pollfd item = {.fd = self->fd, .events = POLLOUT};
+        if (poll (&item, 1, 0) >= 0 && !(item.revents & POLLERR)) {
+            *next = self->written;
+            return 1;
+        }
+    }
+    int unread = 0;
+    if (ioctl (self->fd, FIONREAD, &unread) != 0 || unread < 0) {
+        return 0;
+    }
+    uint64_t consumed = self->total - ((uint64_t) unread < self->total ? (uint64_t) unread
+                                                                       : self->total);
+    bool any = false;
+    uint64_t taken = 0;
+    while (self->ring_n > 0 && self->ring[self->ring_head].pos <= consumed) {
+        taken = self->ring[self->ring_head].next;
+        any = true;
+        self->ring_head = (self->ring_head + 1) % self->ring_cap;
+        self->ring_n--;
+    }
+    if (any) {
+        self->taken = taken;
+        self->have_taken = true;
+    }
+    if (self->have_taken) {
+        *next = self->taken;
+    }
+    else if (self->ring_n > 0) {
+        *next = self->ring[self->ring_head].next - 1;   //  nothing read yet
+    }
+    return 1;
 }
 
 //  "3s ago", "5m ago", "2h ago", "4d ago"; "-" when the stream is empty.

@@ -65,6 +65,14 @@ void sl_sink_out_set_post(sl_sink_out_t *self, sl_post_t **post_p, sl_sink_dead_
 int sl_sink_out_begin(sl_sink_out_t *self, uint64_t offset);
 //  Completes the open file (clean exit) and sets *next as flush does.
 int sl_sink_out_complete(sl_sink_out_t *self, uint64_t *next);
+//  For a pipe: sets *next to the offset after the last record its reader
+//  has read whole (what is still in the pipe's buffer was written but not
+//  read; a reader that exited never reads it) and returns 1; *next is left
+//  alone when no record written has been read yet but for the ones before
+//  the first written. With final (the sink is exiting) and a reader still
+//  there, *next is everything written: the reader gets the rest from the
+//  pipe. Returns 0, changing nothing, for other outputs.
+int sl_sink_out_taken(sl_sink_out_t *self, uint64_t *next, bool final);
 
 //  Writes the --list answer to fd: an aligned table (STREAM FIRST NEXT
 //  RECORDS BYTES NEWEST) or, with json, an array of objects holding the

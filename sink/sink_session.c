@@ -38,6 +38,11 @@ sl_sink_send (sink_t *self, sl_msg_t *msg, uint64_t *req)
 void
 sl_sink_commit_maybe (sink_t *self, bool force)
 {
+    //  On a pipe, only what its reader took is committed (the final commit,
+    //  forced, has worked out its position already).
+    if (!force) {
+        sl_sink_out_taken (self->out, &self->written, false);
+    }
     if (!self->cfg->name || (self->commit_any && self->written == self->commit_sent)) {
         return;
     }
@@ -156,6 +161,7 @@ sl_sink_wait (sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zmsg_t
 void
 sl_sink_commit_final (sink_t *self)
 {
+    sl_sink_out_taken (self->out, &self->written, true);
     if (!self->cfg->name || (self->commit_any && self->commit_done == self->written
                              && self->commit_sent == self->written)) {
         return;
@@ -190,4 +196,42 @@ sl_sink_commit_final (sink_t *self)
     }
     sl_warn ("sink", "reader %s: final commit at %" PRIu64 " not confirmed; a restart may "
              "repeat records after %" PRIu64, self->cfg->name, self->written, self->commit_done);
+}
+
+void
+sl_sink_say_unknown (sink_t *self)
+{
+    sl_msg_t req, reply;
+    sl_msg_init (&req, SL_CMD_LIST);
+    sl_msg_init (&reply, SL_CMD_NONE);
+    //  Only to name the streams there are: not worth more than a second.
+    int rc = sl_client_request (self->client, &req, &reply, NULL, sl_mono_ms () + 1000);
+    bool known = false;
+    char names[512] = "";
+    size_t used = 0;
+    for (uint32_t i = 0; rc == 0 && i < reply.n_streams && !known; i++) {
+        known = strcmp (reply.streams[i].name, self->cfg->stream) == 0;
+        if (used < sizeof names - 64) {
+            int n = snprintf (names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                              reply.streams[i].name);
+            used += n > 0 ? (size_t) n : 0;
+        }
+        else if (used < sizeof names - 5) {
+            snprintf (names + used, sizeof names - used, ", ...");
+            used = sizeof names;
+        }
+    }
+    if (!known) {
+        const char *has = rc ? "streams it did not list" : reply.n_streams ? names : "no streams";
+        if (self->cfg->exit_at_end) {
+            sl_warn ("sink", "stream '%s' does not exist (the broker has %s): nothing to read",
+                     self->cfg->stream, has);
+        }
+        else {
+            sl_info ("sink", "stream '%s' does not exist yet (the broker has %s); waiting for "
+                     "its first record (Ctrl-C stops)", self->cfg->stream, has);
+        }
+    }
+    sl_msg_reset (&req);
+    sl_msg_reset (&reply);
 }

@@ -18,7 +18,8 @@ enum {
     O_BROKER, O_STREAM, O_NAME, O_FORMAT, O_KEY, O_GENERATE, O_RATE, O_BATCH_RECORDS,
     O_BATCH_BYTES, O_LINGER, O_WINDOW, O_TIMEOUT, O_DRAIN_TIMEOUT, O_CONNECT_TIMEOUT, O_STRICT,
     O_PROGRESS, O_NO_PROGRESS, O_CURVE_SECRET, O_BROKER_KEY, O_FOLLOW, O_STATE_DIR,
-    O_HTTP, O_HTTP_TOKEN_FILE, O_HTTP_MAX_BODY, O_HTTP_MAX_CONNECTIONS, O_MQTT,
+    O_HTTP, O_HTTP_TOKEN_FILE, O_HTTP_MAX_BODY, O_HTTP_MAX_CONNECTIONS, O_MQTT, O_FIXED_KEY,
+    O_HEADER,
 };
 
 
@@ -71,6 +72,8 @@ static const sl_opt_t s_opts[] = {
                                 "at once (default 64; more wait)", false},
     [O_MQTT] = {"mqtt", 0, "URL", "subscribe to mqtt://HOST:PORT/TOPIC-FILTER (QoS 1); key = "
                                   "topic", false},
+    [O_FIXED_KEY] = {"fixed-key", 0, "KEY", "the same key on every record (kcat -k)", false},
+    [O_HEADER] = {"header", 'H', "NAME=VALUE", "a header on every record (repeatable)", true},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -94,7 +97,8 @@ static const sl_opts_spec_t s_spec = {
               "app-logs \\\n      --state-dir /var/lib/sluice '/var/log/app/*.log'\n"
               "\n"
               "Exit status: 0 when every record read was confirmed, 1 otherwise (records not\n"
-              "confirmed, a file unreadable, malformed msgpack, --strict stop), 2 usage error.\n"
+              "confirmed, a file unreadable, malformed msgpack, --strict stop), 2 usage error,\n"
+              "3 all valid records confirmed but bad lines or too large records rejected.\n"
               "See docs/source.md.",
     .opts = s_opts,
 };
@@ -165,6 +169,18 @@ s_option (void *ctx, int index, const char *arg, const char **why)
             break;
         case O_KEY:
             cfg->key_field = arg;
+            break;
+        case O_FIXED_KEY:
+            cfg->fixed_key = arg;
+            break;
+        case O_HEADER:
+            if (cfg->n_headers >= SL_SOURCE_MAX_HEADERS) {
+                *why = "at most 32 headers";
+                rc = SL_ETOOBIG;
+            }
+            else {
+                cfg->headers[cfg->n_headers++] = arg;
+            }
             break;
         case O_GENERATE:
             rc = s_u64 (arg, UINT64_MAX, &cfg->generate_count, why);

@@ -12,6 +12,7 @@
 #include "source.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ typedef struct {
 
     //  The open batch.
     sl_buf_t batch;
+    sl_buf_t headers;           //  --header: every record's headers map (empty: none)
     uint32_t batch_count;
     uint64_t batch_seq;
     int64_t batch_start;
@@ -188,8 +190,12 @@ s_add_record (s_source_t *self, const sl_input_record_t *rec, int64_t now)
         self->stamp_left = 32;
     }
     self->stamp_left--;
-    int rc = sl_record_encode (&self->batch, self->stamp_ms, rec->key, rec->key_len,
-                               rec->key_is_bin, NULL, 0, rec->value, rec->value_len);
+    const char *fixed = self->cfg->fixed_key;
+    int rc = sl_record_encode (&self->batch, self->stamp_ms, fixed ? fixed : (const char *) rec->key,
+                               fixed ? (uint32_t) strlen (fixed) : rec->key_len,
+                               fixed ? false : rec->key_is_bin,
+                               self->headers.len ? self->headers.data : NULL, self->headers.len,
+                               rec->value, rec->value_len);
     if (rc) {
         sl_error ("source", "cannot encode record %" PRIu64 ": %s", rec->index, sl_strerror (rc));
         self->fatal = true;
@@ -620,6 +626,14 @@ s_loop (s_source_t *self)
     if (self->fatal || !all || sl_input_failed (self->input)) {
         return 1;
     }
+    if (self->stats.bad > 0) {
+        //  Input was lost (bad lines, records too large): the exit code says
+        //  so, distinct from 1, since what was valid is all confirmed.
+        sl_warn ("source", "%" PRIu64 " bad line%s or record%s rejected (reported above): "
+                 "exit 3", self->stats.bad, self->stats.bad == 1 ? "" : "s",
+                 self->stats.bad == 1 ? "" : "s");
+        return 3;
+    }
     return 0;
 }
 
@@ -704,6 +718,23 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
                             "above 0");
         return 2;
     }
+    if (cfg->fixed_key && cfg->key_field) {
+        sl_error ("source", "--fixed-key and --key go separately: one key per record");
+        return 2;
+    }
+    if (cfg->fixed_key && strlen (cfg->fixed_key) > SL_SOURCE_HEADERS_MAX) {
+        sl_error ("source", "--fixed-key longer than 64 KiB");
+        return 2;
+    }
+    //  A file that cannot be opened is said before the broker is asked
+    //  anything, and is a usage error (2): running again will not help, so
+    //  `sluice run` does not restart it.
+    for (int i = 0; !cfg->generate && i < nfiles; i++) {
+        if (strcmp (files[i], "-") != 0 && access (files[i], R_OK) != 0) {
+            sl_error ("source", "%s: %s", files[i], strerror (errno));
+            return 2;
+        }
+    }
     s_source_t *self = (s_source_t *) calloc (1, sizeof (s_source_t));
     if (!self) {
         return 1;
@@ -711,6 +742,14 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
     int code = 1;
     self->cfg = cfg;
     sl_buf_init (&self->batch, 0);
+    sl_buf_init (&self->headers, 0);
+    const char *why = NULL;
+    int hrc = sl_source_headers (cfg, &self->headers, &why);
+    if (hrc) {
+        sl_error ("source", "--header: %s", why ? why : sl_strerror (hrc));
+        code = 2;
+        goto done;
+    }
     if (cfg->name) {
         snprintf (self->producer, sizeof self->producer, "%s", cfg->name);
     }
@@ -768,6 +807,7 @@ done:
     }
     free (self->ring);
     sl_buf_free (&self->batch);
+    sl_buf_free (&self->headers);
     sl_msg_reset (&self->publish);
     sl_input_destroy (&self->input);
     sl_client_destroy (&self->client);

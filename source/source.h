@@ -12,6 +12,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sl_buf.h"
+
+#define SL_SOURCE_MAX_HEADERS  32           //  --header given at most this often
+#define SL_SOURCE_HEADERS_MAX  (64u << 10)  //  their encoded size, at most
+
 typedef enum {
     SL_FORMAT_JSON = 0,     //  one JSON value per line; blank lines skipped
     SL_FORMAT_LINES,        //  each line is a string value, newline stripped
@@ -51,7 +56,18 @@ typedef struct {
     const char *mqtt_url;           //  --mqtt mqtt://HOST:PORT/FILTER: messages, never ending
     volatile int *stop;             //  optional: set non-zero to stop as on SIGINT
     sl_source_stats_t *stats;       //  optional: filled at the end of the run
+    //  kcat-class publishing (source_headers.c): the same key and headers on
+    //  every record, from the command line.
+    const char *fixed_key;          //  --fixed-key: every record's key (not with key_field)
+    const char *headers[SL_SOURCE_MAX_HEADERS];     //  --header NAME=VALUE
+    size_t n_headers;
 } sl_source_config_t;
+
+//  Encodes cfg's --header list as the msgpack map of a record's headers
+//  into out (reset first; empty when there are none). 0, or SL_EINVAL with
+//  the reason in why (not NAME=VALUE, an empty or repeated NAME), SL_ETOOBIG
+//  past SL_SOURCE_HEADERS_MAX, SL_ENOMEM.
+int sl_source_headers(const sl_source_config_t *cfg, sl_buf_t *out, const char **why);
 
 //  Fills cfg with the defaults above (broker and stream NULL).
 void sl_source_config_defaults(sl_source_config_t *cfg);

@@ -281,6 +281,58 @@ fail:
     return rc;
 }
 
+//  True when the first word of a shell command names something that can
+//  run: a shell keyword or builtin, an executable path, or a program found
+//  in PATH. A command whose first word the shell would expand (quotes, $,
+//  assignments, redirections) is not judged here and counts as runnable.
+static bool
+s_command_found (const char *command, char *word, size_t size)
+{
+    static const char *s_builtins[] = {
+        "exec", "cd", "exit", "echo", "printf", "read", "test", "[", "true", "false", "while",
+        "until", "for", "if", "case", "set", "export", "eval", ":", ".", "trap", "wait",
+        "command", "ulimit", "umask", "{", "(", "!", NULL};
+    const char *p = command;
+    while (*p == ' ' || *p == '\t' || *p == '\n') {
+        p++;
+    }
+    size_t len = strcspn (p, " \t\n;|&");
+    if (len == 0 || len >= size) {
+        return true;
+    }
+    memcpy (word, p, len);
+    word[len] = '\0';
+    if (strpbrk (word, "'\"$`=<>(){}*?[\\~")) {
+        return true;
+    }
+    for (size_t i = 0; s_builtins[i]; i++) {
+        if (strcmp (word, s_builtins[i]) == 0) {
+            return true;
+        }
+    }
+    if (strchr (word, '/')) {
+        return access (word, X_OK) == 0;
+    }
+    const char *path = getenv ("PATH");
+    if (!path || !*path) {
+        path = "/usr/local/bin:/usr/bin:/bin";
+    }
+    while (*path) {
+        size_t dir_len = strcspn (path, ":");
+        char full[4096];
+        int n = snprintf (full, sizeof full, "%.*s/%s", (int) dir_len, dir_len ? path : ".",
+                          word);
+        if (n > 0 && (size_t) n < sizeof full && access (full, X_OK) == 0) {
+            return true;
+        }
+        path += dir_len;
+        if (*path == ':') {
+            path++;
+        }
+    }
+    return false;
+}
+
 static int
 s_exec_init (void **state, const sl_op_host_t *host, int n, const char *const *keys,
              const char *const *values)
@@ -312,6 +364,16 @@ s_exec_init (void **state, const sl_op_host_t *host, int n, const char *const *k
     }
     if (!self->command || !self->command[0]) {
         host->error (host->ctx, "exec: no command given");
+        goto fail;
+    }
+    //  Said at start rather than as every record's error once the shell
+    //  has failed to run it ("sh: 1: nosuchcmd: not found" per restart).
+    char word[256];
+    if (!s_command_found (self->command, word, sizeof word)) {
+        char text[512];
+        snprintf (text, sizeof text, "exec: '%s' not found (not in PATH, not executable)",
+                  word);
+        host->error (host->ctx, text);
         goto fail;
     }
     self->json = sl_json_new ();

@@ -32,6 +32,7 @@
 #define S_MAX_BATCH         65536u
 #define S_RESULT_SLACK      4096        //  body bytes kept for the fixed RESULT fields
 #define S_FAILED_OVERHEAD   20          //  encoded bytes of a failed entry besides its text
+#define S_FAIL_SAY_MS       5000        //  operator errors: one line at most this often
 
 typedef struct {
     const sl_worker_config_t *cfg;
@@ -42,6 +43,10 @@ typedef struct {
     int64_t sent_ms;            //  when we last sent anything
     sl_worker_stats_t stats;
     bool fatal;
+    //  Operator errors are said in the worker's own output, not only in the
+    //  broker's dead letters, at most once per S_FAIL_SAY_MS.
+    int64_t fail_said_ms;
+    uint64_t fail_unsaid;       //  failed records since the last line
 } s_worker_t;
 
 void
@@ -285,11 +290,21 @@ s_work (s_worker_t *self, const sl_msg_t *work, zmsg_t *data)
                   "again", work->lease, sl_strerror (rc));
         return;
     }
-    if (sl_worker_proc_n_failed (self->proc) > 0) {
+    size_t n_failed = sl_worker_proc_n_failed (self->proc);
+    if (n_failed > 0) {
         const sl_worker_failure_t *f = sl_worker_proc_failed (self->proc, 0);
-        sl_debug ("worker", "lease %" PRIu64 ": %zu of %u records failed, first at %" PRIu64
-                  ": %s", work->lease, sl_worker_proc_n_failed (self->proc), work->count,
-                  f->offset, f->text);
+        self->fail_unsaid += n_failed;
+        int64_t now = sl_mono_ms ();
+        if (self->fail_said_ms == 0 || now - self->fail_said_ms >= S_FAIL_SAY_MS) {
+            sl_warn ("worker", "operator failed %" PRIu64 " record%s%s; e.g. offset %" PRIu64
+                     " of %s: %s (%s)", self->fail_unsaid, self->fail_unsaid == 1 ? "" : "s",
+                     self->fail_said_ms ? " since the last report" : "", f->offset,
+                     self->cfg->in, f->text,
+                     f->final ? "dead-lettered to the group's .dlq stream"
+                              : "retried; after --max-deliver attempts dead-lettered");
+            self->fail_said_ms = now;
+            self->fail_unsaid = 0;
+        }
     }
     s_result (self, work);
 }

@@ -152,8 +152,9 @@ def _bad_file(tmp_path):
 
 def test_bad_lines_are_reported_and_skipped(procs, broker, tmp_path):
     path, good = _bad_file(tmp_path)
-    proc = run_source(procs, broker, "mixed", str(path))
+    proc = run_source(procs, broker, "mixed", str(path), code=3)
     err = proc.stderr()
+    assert f"{len(BAD_LINES)} bad lines or records rejected (reported above): exit 3" in err
     for n in BAD_LINES:
         assert f"{path}:{n}:" in err, f"no '{path}:{n}: reason' in stderr:\n{err[-3000:]}"
     for n in range(1, 16):

@@ -266,21 +266,26 @@ sinks:
 
 
 def test_crashing_stage_is_restarted_with_backoff(procs, tmp_path):
-    path, endpoint = pipeline(tmp_path, """\
-sinks:
+    # A strict source over a bad line exits 1 each time (a usage error, exit 2, is not
+    # restarted: tests/integration/test_say.py).
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    path, endpoint = pipeline(tmp_path, f"""\
+sources:
   - name: broken
     stream: s
-    from: nowhere
+    strict: true
+    files: {bad}
 """)
     run = procs.start("run", [SLUICE_BIN, "run", path])
     wait_for(lambda: "keeps crashing" in run.stderr(), T(40), "the crash-loop message")
     err = run.stderr()
-    delays = re.findall(r"broken\[1\] exit 2; restarting in ([\d.]+s)", err)
+    delays = re.findall(r"broken\[1\] exit 1; restarting in ([\d.]+s)", err)
     assert delays[:5] == ["0.5s", "1s", "2s", "4s", "8s"], err
-    assert re.search(r"broken\[1\] keeps crashing \(exit 2, 5 times within 60s\): see its output "
+    assert re.search(r"broken\[1\] keeps crashing \(exit 1, 5 times within 60s\): see its output "
                      r"above; still retrying every 30s at most", err), err
     # Its own complaint is shown, labelled.
-    assert re.search(r"^broken\[1\] \| sluice-sink: --from: ", err, re.M), err
+    assert re.search(r"^broken\[1\] \| .*bad\.jsonl:1: ", err, re.M), err
     run.signal(signal.SIGTERM)
     run.expect_exit(0, T(30))
     assert "stopped cleanly" in run.stderr()

@@ -238,7 +238,8 @@ Test (source, publishes_every_valid_record_once)
     sl_source_config_t cfg;
     sl_source_stats_t stats;
     s_config (&cfg, fake, &stats);
-    cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
+    //  Every 97th line is bad: all valid records confirmed, input rejected: 3.
+    cr_assert_eq (sl_source_run (&cfg, 1, &path), 3);
     cr_assert_eq (stats.read, 5000);
     cr_assert_eq (stats.bad, 5000 / 97);
     cr_assert_eq (stats.confirmed, 5000);
@@ -383,7 +384,7 @@ Test (source, named_producer_resumes_after_the_broker_seq)
     sl_source_stats_t stats;
     s_config (&cfg, fake, &stats);
     cfg.name = "import-1";
-    cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
+    cr_assert_eq (sl_source_run (&cfg, 1, &path), 3, "every 7th line is bad: exit 3");
     cr_assert_eq (stats.skipped, 40);
     cr_assert_eq (stats.read, 60);
     cr_assert_eq (stats.confirmed, 60);

@@ -718,6 +718,33 @@ done:
 //  --------------------------------------------------------------------------
 //  Retention
 
+//  Retention meets a batch with a damaged header at the oldest end: offsets
+//  are dense and append times never decrease, so its extent runs to the
+//  next batch's base (or next) and it is no younger than that batch (or
+//  the stream's last append). Leaves the cursor (key, val) on it again so
+//  that it can be deleted. 1, or SL_ECORRUPT when that cannot be told.
+static int
+s_damaged_extent (MDB_cursor *cur, const s_meta_t *meta, MDB_val *key, MDB_val *val,
+                  s_blob_t *blob)
+{
+    uint64_t end = meta->next;
+    int64_t ms = meta->last_ms;
+    MDB_val k, v;
+    s_blob_t next;
+    if (mdb_cursor_get (cur, &k, &v, MDB_NEXT) == 0
+        && sl_store_blob_check (&k, &v, meta->id, &next) == 1) {
+        end = next.base;
+        ms = next.append_ms;
+    }
+    if (end <= blob->base || end - blob->base > UINT32_MAX
+        || mdb_cursor_get (cur, key, val, MDB_SET_KEY) != 0) {
+        return SL_ECORRUPT;
+    }
+    blob->count = (uint32_t) (end - blob->base);
+    blob->append_ms = ms;
+    return 1;
+}
+
 int
 sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret,
                  int64_t now_ms, uint64_t *removed)
@@ -759,8 +786,11 @@ sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret
             return sl_store_fail (self, self->wtxn, rc, "retention");
         }
         s_blob_t blob;
-        if (rc == MDB_NOTFOUND || sl_store_blob_check (&key, &val, meta.id, &blob) != 1
-            || blob.count > meta.records) {
+        int ok = rc == MDB_NOTFOUND ? 0 : sl_store_blob_check (&key, &val, meta.id, &blob);
+        if (ok == SL_ECORRUPT) {
+            ok = s_damaged_extent (cur, &meta, &key, &val, &blob);
+        }
+        if (ok != 1 || blob.count == 0 || blob.count > meta.records) {
             sl_error (S_COMP, "stream %s: no batch starts at first offset %llu: data is damaged",
                       stream, (unsigned long long) meta.first);
             rc = SL_ESTORE;

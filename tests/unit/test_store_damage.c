@@ -378,6 +378,25 @@ Test (damage, damaged_header_is_ecorrupt_from_every_seek, .init = setup, .fini =
     cr_assert_eq (s_check (&text), SL_ECORRUPT);
     cr_assert (strstr (text, "the batch at offset 10 has a damaged header"), "%s", text);
     free (text);
+
+    //  Retention still removes it from the oldest end, its extent told by
+    //  the batch after it; then the store is clean again.
+    store = s_open ();
+    sl_retention_t ret = {.max_records = 10};
+    uint64_t removed = 0;
+    cr_assert_eq (sl_store_begin (store), 0);
+    cr_assert_eq (sl_store_retain (store, "s", &ret, 0, &removed), 0);
+    cr_assert_eq (sl_store_commit (store), 0);
+    cr_assert_eq (removed, 20);
+    seen.n = 0;
+    sl_stream_info_t info;
+    cr_assert_eq (sl_store_read (store, "s", 0, 0, 0, s_seen, &seen, &info), 0);
+    cr_assert_eq (info.first, 20);
+    cr_assert_eq (seen.n, 1);
+    cr_assert_eq (seen.base[0], 20);
+    sl_store_close (&store);
+    cr_assert_eq (s_check (&text), 0, "%s", text);
+    free (text);
 }
 
 //  A node whose size field lies (LMDB trusts it: the value would run past

@@ -310,7 +310,9 @@ sl_broker_destroy (sl_broker_t **self_p)
     sl_broker_limits_destroy (self);
     if (self->auth) {
         sl_info ("broker", "security: %" PRIu64 " connections refused, %" PRIu64
-                 " requests denied", sl_curve_auth_refused (self->auth), self->n_denied);
+                 " requests denied, %" PRIu64 " live-feed connections cut on revocations",
+                 sl_curve_auth_refused (self->auth), self->n_denied,
+                 sl_curve_auth_cut (self->auth));
         sl_curve_auth_destroy (&self->auth);
     }
     zhashx_destroy (&self->denied_logged);

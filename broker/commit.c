@@ -431,7 +431,14 @@ sl_broker_commit_group (sl_broker_t *self)
             break;
         }
         case SL_CMD_JOIN:
-            if (prc) {
+            if (prc == SL_EDENIED) {
+                self->n_denied++;
+                sl_broker_reply_error (self, p->peer, p->msg.req, prc,
+                                       "permission denied: the member name belongs to a member "
+                                       "of another key",
+                                       0);
+            }
+            else if (prc) {
                 sl_broker_reply_error (self, p->peer, p->msg.req, prc, NULL, 0);
             }
             else {

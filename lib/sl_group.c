@@ -342,6 +342,15 @@ sl_group_join_as (sl_group_t *self, const void *peer, size_t peer_len, const cha
         || batch > SL_GROUP_MAX_BATCH) {
         return SL_EINVAL;
     }
+    //  A name held by another key's member is not this member restarted:
+    //  one key may not push another's member out and take its leases.
+    for (size_t i = 0; i < self->n_members; i++) {
+        const member_t *other = self->members[i];
+        if (strcmp (other->name, member) == 0 && other->holder.key != holder->key
+            && !(other->peer_len == peer_len && memcmp (other->peer, peer, peer_len) == 0)) {
+            return SL_EDENIED;
+        }
+    }
     member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
     for (size_t i = 0; !m && i < self->n_members; i++) {
         if (strcmp (self->members[i]->name, member) == 0) {

@@ -103,7 +103,8 @@ uint64_t sl_group_checkpoint(const sl_group_t *self);
 int sl_group_join(sl_group_t *self, const void *peer, size_t peer_len, const char *member,
                   uint32_t window, uint32_t batch, int64_t now_ms);
 //  sl_group_join, recording who joined: the leases this member is handed
-//  carry holder (sl_group_lease_holder).
+//  carry holder (sl_group_lease_holder). SL_EDENIED when a member of that
+//  name joined with another holder key (a name belongs to its key).
 int sl_group_join_as(sl_group_t *self, const void *peer, size_t peer_len, const char *member,
                      uint32_t window, uint32_t batch, int64_t now_ms, const sl_holder_t *holder);
 //  The holder of a live or ended (still remembered) lease: 0, or

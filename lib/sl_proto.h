@@ -173,7 +173,7 @@ zmsg_t *sl_msg_encode(const sl_msg_t *msg);
 //  leaving data frames in zmsg. Checks signature, version, command,
 //  required fields, types, string lengths and the number of data frames.
 //  Returns 0 or SL_EPROTO / SL_EVERSION / SL_ECOMMAND / SL_ETOOBIG /
-//  SL_ENAME (or SL_ENOMEM); msg->cmd and msg->req are filled whenever they
+//  SL_ENAME / SL_EINVAL (a `from` not allowed) (or SL_ENOMEM); msg->cmd and msg->req are filled whenever they
 //  could be read, so that the error reply can name the request (and
 //  msg->seq and msg->lease too, which name a failed PUBLISH or RESULT);
 //  other fields are zero after

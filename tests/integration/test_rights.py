@@ -154,6 +154,9 @@ def test_join_needs_work_on_the_group_read_on_in_publish_on_out_and_dlq(sec):
         denied(join(p, "jobs", "secret", "out", "m"), "read", "secret")
         denied(join(s, "sandbox.h", "in", "public", "m"), "publish", "public")
         assert join(p, "jobs", "in", "out", "m")[0] == JOINED
+        # A member name belongs to the key that joined with it: another key may not take it.
+        assert join(a, "sandbox.g", "in", "sandbox.out", "m2")[0] == JOINED
+        denied(join(s, "sandbox.g", "in", "sandbox.out", "m2"))
     finally:
         for w in (a, s, p):
             w.close()

@@ -1180,3 +1180,18 @@ Test (group, a_seed_scrambles_lease_ids_that_stay_unique_and_non_zero)
     cr_expect (outcome.commit);
     sl_group_destroy (&group);
 }
+
+Test (group, a_member_name_held_by_another_key_is_denied)
+{
+    sl_group_t *group = s_group (5, 1000, 0);
+    const sl_holder_t a = {1, 100}, a_again = {2, 100}, b = {3, 200};
+    cr_assert_eq (sl_group_join_as (group, "pa", 2, "m", 1, 10, 0, &a), 0);
+    sl_lease_t lease = s_next (group, 0, 100, 0, NULL);
+    cr_expect_eq (sl_group_join_as (group, "pb", 2, "m", 1, 10, 0, &b), SL_EDENIED);
+    cr_expect_eq (sl_group_leases (group), 1u, "the member's lease is untouched");
+    //  The same key from a new connection is the member restarted.
+    cr_expect_eq (sl_group_join_as (group, "pc", 2, "m", 1, 10, 0, &a_again), 0);
+    cr_expect_eq (sl_group_leases (group), 0u);
+    (void) lease;
+    sl_group_destroy (&group);
+}

@@ -156,6 +156,26 @@ def test_source_through_mosquitto_and_broker_restarts_loses_nothing(procs, broke
     assert len(ns) - len(set(ns)) <= 100, f"{len(ns) - len(set(ns))} duplicates"
 
 
+def test_source_restarted_with_its_name_goes_on_numbering(procs, broker, tmp_path):
+    """A durable MQTT source that restarts must not take new messages for resends."""
+    mq = Mosquitto(procs, tmp_path)
+    src = _source(procs, broker, mq.url("r/+"), "--name", "iot-rerun")
+    _wait_subscribed(mq, broker, "r/probe")
+    _publish(mq.port, [("r/a", json.dumps({"n": i}).encode()) for i in range(50)])
+    wait_for(lambda: _count(broker, "iot") >= 51, T(30), "the first 50")
+    src.signal(signal.SIGTERM)
+    src.expect_exit(0, T(30))
+    # Queued for the persistent session while the source is away.
+    _publish(mq.port, [("r/a", json.dumps({"n": i}).encode()) for i in range(50, 80)])
+    src = _source(procs, broker, mq.url("r/+"), "--name", "iot-rerun", label="again")
+    _publish(mq.port, [("r/a", json.dumps({"n": i}).encode()) for i in range(80, 100)])
+    wait_for(lambda: _count(broker, "iot") >= 101 or not src.alive(), T(30), "all 100")
+    src.signal(signal.SIGTERM)
+    src.expect_exit(0, T(30))
+    ns = [r["value"]["n"] for r in read_stream(procs, broker, "iot") if "n" in r["value"]]
+    assert ns == list(range(100))
+
+
 def test_sink_publishes_each_record_on_its_key_topic_at_least_once(procs, broker, tmp_path):
     mq = Mosquitto(procs, tmp_path)
     values = [{"dev": f"d{i % 3}", "n": i} for i in range(3000)]

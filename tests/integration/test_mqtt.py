@@ -178,7 +178,8 @@ def test_source_restarted_with_its_name_goes_on_numbering(procs, broker, tmp_pat
 
 def test_sink_publishes_each_record_on_its_key_topic_at_least_once(procs, broker, tmp_path):
     mq = Mosquitto(procs, tmp_path)
-    values = [{"dev": f"d{i % 3}", "n": i} for i in range(3000)]
+    n = 20000
+    values = [{"dev": f"d{i % 3}", "n": i} for i in range(n)]
     run_source(procs, broker, "cmds", "--key", "dev", write_jsonl(tmp_path / "in.jsonl", values))
     sub = Subscriber(mq.port, "devices/#")
     try:
@@ -190,10 +191,13 @@ def test_sink_publishes_each_record_on_its_key_topic_at_least_once(procs, broker
         sink.kill9()                            # kill -9: restarts at its committed position
         sink = procs.start("mqtt-sink2", args)
         wait_for(lambda: len(sub.messages()) >= 1500, T(30), "more messages")
+        assert len({json.loads(p)["n"] for _, p in sub.messages()}) < n, "not mid-stream"
         mq.stop()                               # mosquitto away mid-stream
         mq.start()
+        broker.kill9()                          # and the Sluice broker
+        broker.restart()
         got = lambda: {json.loads(p)["n"] for _, p in sub.messages()}  # noqa: E731
-        wait_for(lambda: got() >= set(range(3000)), T(60), "every record published")
+        wait_for(lambda: got() >= set(range(n)), T(120), "every record published", interval=0.5)
         sink.signal(signal.SIGTERM)
         sink.expect_exit(0, T(30))
         for topic, payload in sub.messages():

@@ -213,3 +213,21 @@ def test_bad_mqtt_urls_are_usage_errors(procs, broker):
                                 "http://127.0.0.1:1/x"])
         rc = p.wait(T(30))
         assert rc in (1, 2) and "mqtt://HOST" in p.stderr(), p.stderr()
+
+
+def test_source_is_never_sent_a_message_larger_than_a_batch(procs, make_broker, tmp_path):
+    """The CONNECT's Maximum Packet Size bounds what mosquitto may make the source hold."""
+    broker = make_broker(args=["--max-batch-bytes", "64k"])
+    mq = Mosquitto(procs, tmp_path)
+    src = _source(procs, broker, mq.url("big/+"), "--name", "iot-big")
+    _wait_subscribed(mq, broker, "big/probe")
+    before = _count(broker, "iot")
+    _publish(mq.port, [("big/a", b'{"pad": "' + b"x" * 200_000 + b'"}'),
+                       ("big/a", b'{"small": 1}')])
+    wait_for(lambda: _count(broker, "iot") >= before + 1, T(30), "the small message")
+    src.signal(signal.SIGTERM)
+    src.expect_exit(0, T(30))
+    values = [r["value"] for r in read_stream(procs, broker, "iot")][before:]
+    assert values == [{"small": 1}], "the oversized message reached the stream"
+    # Not received and refused by the source: never sent to it at all.
+    assert "larger than a batch" not in src.stderr(), "mosquitto sent the oversized message"

@@ -199,7 +199,9 @@ static const sl_opts_spec_t s_spec = {
              "from the broker's log, from the position --from names, then live as they are\n"
              "appended (like tail -f), filling any gap in the live feed from the log.\n"
              "With --name the position is committed to the broker as output is written, and\n"
-             "a restarted sink resumes there. Exit codes: 0 done (also SIGINT/SIGTERM and a\n"
+             "a restarted sink resumes there. Instead of stdout: rotating files (--output DIR,\n"
+             "exactly once), an MQTT broker (--mqtt) or a webhook (--post), at least once.\n"
+             "Exit codes: 0 done (also SIGINT/SIGTERM and a\n"
              "closed pipe), 1 error (broker unreachable, malformed data), 2 usage.",
     .footer = "Examples:\n"
               "  sluice-sink -b tcp://127.0.0.1:7600 -s orders      # follow new records\n"

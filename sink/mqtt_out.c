@@ -41,7 +41,7 @@ struct _sl_mqtt_out_t {
     size_t acked;
     bool connected;
     uint32_t generation;    //  connections made: a new one publishes the unacked again
-    uint32_t published_in;  //  generation the batch was last published in
+    uint32_t published_in;  //  generation the batch was last published in (0: not yet)
     bool warned;
     int64_t retry_at;
 };
@@ -145,6 +145,7 @@ s_clear (sl_mqtt_out_t *self)
     }
     self->n = 0;
     self->acked = 0;
+    self->published_in = 0;     //  the next batch is published on the connection there is
 }
 
 void

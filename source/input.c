@@ -217,6 +217,11 @@ int
 sl_input_resume (sl_input_t *self, uint64_t confirmed)
 {
     assert (self);
+    if (self->mqtt) {
+        //  Messages are new input: they are numbered after what the broker has.
+        self->valid = confirmed;
+        return 0;
+    }
     if (!self->follow) {
         return 0;
     }

@@ -60,7 +60,8 @@ void sl_input_close(sl_input_t *self);
 //  --follow with --name: the broker has `confirmed` records of this
 //  producer; puts the files after the last of them (sl_follow_resume). The
 //  records read again first get numbers up to `confirmed`. 0 or an error
-//  (logged). Without --follow: 0, nothing done.
+//  (logged). With --mqtt the next message is numbered confirmed + 1. For
+//  files and standard input: 0, nothing done (the rerun skips by number).
 int sl_input_resume(sl_input_t *self, uint64_t confirmed);
 
 //  Every record up to index is confirmed (--follow keeps its positions).

@@ -83,7 +83,8 @@ static const sl_opts_spec_t s_spec = {
     .about = "Publishes records to a Sluice stream: one JSON value per line (default), text\n"
              "lines, a msgpack stream, or generated records. Reads standard input when no\n"
              "FILE (or '-') is given. Every record is confirmed by the broker only once it is\n"
-             "on disk; with --name, a rerun over the same input adds nothing twice.",
+             "on disk; with --name, a rerun over the same input adds nothing twice.\n"
+             "Also: files followed as they grow (--follow), MQTT (--mqtt), HTTP (--http).",
     .footer = "Examples:\n"
               "  sluice-source -b tcp://127.0.0.1:7600 -s orders orders.jsonl\n"
               "  sluice-source -b tcp://127.0.0.1:7600 -s orders --name import-1 --key customer "

@@ -156,9 +156,30 @@ def test_source_through_mosquitto_and_broker_restarts_loses_nothing(procs, broke
     assert len(ns) - len(set(ns)) <= 100, f"{len(ns) - len(set(ns))} duplicates"
 
 
+def test_source_restarted_with_its_name_goes_on_numbering(procs, broker, tmp_path):
+    """A durable MQTT source that restarts must not take new messages for resends."""
+    mq = Mosquitto(procs, tmp_path)
+    src = _source(procs, broker, mq.url("r/+"), "--name", "iot-rerun")
+    _wait_subscribed(mq, broker, "r/probe")
+    _publish(mq.port, [("r/a", json.dumps({"n": i}).encode()) for i in range(50)])
+    wait_for(lambda: _count(broker, "iot") >= 51, T(30), "the first 50")
+    src.signal(signal.SIGTERM)
+    src.expect_exit(0, T(30))
+    # Queued for the persistent session while the source is away.
+    _publish(mq.port, [("r/a", json.dumps({"n": i}).encode()) for i in range(50, 80)])
+    src = _source(procs, broker, mq.url("r/+"), "--name", "iot-rerun", label="again")
+    _publish(mq.port, [("r/a", json.dumps({"n": i}).encode()) for i in range(80, 100)])
+    wait_for(lambda: _count(broker, "iot") >= 101 or not src.alive(), T(30), "all 100")
+    src.signal(signal.SIGTERM)
+    src.expect_exit(0, T(30))
+    ns = [r["value"]["n"] for r in read_stream(procs, broker, "iot") if "n" in r["value"]]
+    assert ns == list(range(100))
+
+
 def test_sink_publishes_each_record_on_its_key_topic_at_least_once(procs, broker, tmp_path):
     mq = Mosquitto(procs, tmp_path)
-    values = [{"dev": f"d{i % 3}", "n": i} for i in range(3000)]
+    n = 20000
+    values = [{"dev": f"d{i % 3}", "n": i} for i in range(n)]
     run_source(procs, broker, "cmds", "--key", "dev", write_jsonl(tmp_path / "in.jsonl", values))
     sub = Subscriber(mq.port, "devices/#")
     try:
@@ -170,10 +191,13 @@ def test_sink_publishes_each_record_on_its_key_topic_at_least_once(procs, broker
         sink.kill9()                            # kill -9: restarts at its committed position
         sink = procs.start("mqtt-sink2", args)
         wait_for(lambda: len(sub.messages()) >= 1500, T(30), "more messages")
+        assert len({json.loads(p)["n"] for _, p in sub.messages()}) < n, "not mid-stream"
         mq.stop()                               # mosquitto away mid-stream
         mq.start()
+        broker.kill9()                          # and the Sluice broker
+        broker.restart()
         got = lambda: {json.loads(p)["n"] for _, p in sub.messages()}  # noqa: E731
-        wait_for(lambda: got() >= set(range(3000)), T(60), "every record published")
+        wait_for(lambda: got() >= set(range(n)), T(120), "every record published", interval=0.5)
         sink.signal(signal.SIGTERM)
         sink.expect_exit(0, T(30))
         for topic, payload in sub.messages():
@@ -189,3 +213,21 @@ def test_bad_mqtt_urls_are_usage_errors(procs, broker):
                                 "http://127.0.0.1:1/x"])
         rc = p.wait(T(30))
         assert rc in (1, 2) and "mqtt://HOST" in p.stderr(), p.stderr()
+
+
+def test_source_is_never_sent_a_message_larger_than_a_batch(procs, make_broker, tmp_path):
+    """The CONNECT's Maximum Packet Size bounds what mosquitto may make the source hold."""
+    broker = make_broker(args=["--max-batch-bytes", "64k"])
+    mq = Mosquitto(procs, tmp_path)
+    src = _source(procs, broker, mq.url("big/+"), "--name", "iot-big")
+    _wait_subscribed(mq, broker, "big/probe")
+    before = _count(broker, "iot")
+    _publish(mq.port, [("big/a", b'{"pad": "' + b"x" * 200_000 + b'"}'),
+                       ("big/a", b'{"small": 1}')])
+    wait_for(lambda: _count(broker, "iot") >= before + 1, T(30), "the small message")
+    src.signal(signal.SIGTERM)
+    src.expect_exit(0, T(30))
+    values = [r["value"] for r in read_stream(procs, broker, "iot")][before:]
+    assert values == [{"small": 1}], "the oversized message reached the stream"
+    # Not received and refused by the source: never sent to it at all.
+    assert "larger than a batch" not in src.stderr(), "mosquitto sent the oversized message"

@@ -728,8 +728,9 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
     }
     //  A file that cannot be opened is said before the broker is asked
     //  anything, and is a usage error (2): running again will not help, so
-    //  `sluice run` does not restart it.
-    for (int i = 0; !cfg->generate && i < nfiles; i++) {
+    //  `sluice run` does not restart it. --follow waits for its files (and
+    //  expands globs), so a name that does not exist yet is not an error.
+    for (int i = 0; !cfg->generate && !cfg->follow && i < nfiles; i++) {
         if (strcmp (files[i], "-") != 0 && access (files[i], R_OK) != 0) {
             sl_error ("source", "%s: %s", files[i], strerror (errno));
             return 2;

@@ -25,6 +25,7 @@
 #include "sl_version.h"
 
 #include "broker_int.h"
+#include "http.h"
 
 
 void
@@ -170,6 +171,18 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     }
     self->seqs = zhashx_new ();
     self->bad_peers = zhashx_new ();
+    self->retain = zhashx_new ();
+    sl_buf_init (&self->stat_doc, 0);
+    if (!self->retain) {
+        *err = SL_ENOMEM;
+        goto fail;
+    }
+    zhashx_set_destructor (self->retain, (zhashx_destructor_fn *) zstr_free);
+    *err = sl_broker_retain_load (self);
+    if (*err) {
+        sl_error ("broker", "cannot read the run-time retention: %s", sl_strerror (*err));
+        goto fail;
+    }
     self->pending = calloc (GATHER_MAX_MSGS, sizeof (pending_t));
     self->touched = calloc (TOUCHED_MAX, sizeof (touched_t));
     if (!self->seqs || !self->bad_peers || !self->pending || !self->touched) {
@@ -251,6 +264,12 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         sl_error ("broker", "cannot load the worker groups: %s", sl_strerror (*err));
         goto fail;
     }
+    if (config->http) {
+        self->http = sl_http_new (config->http, err);
+        if (!self->http) {
+            goto fail;
+        }
+    }
     sl_info ("broker", "listening on %s, live feed on %s, data in %s%s", self->endpoint,
              self->pub_endpoint, config->data_dir, config->fsync ? " (fsync)" : "");
     return self;
@@ -271,6 +290,9 @@ sl_broker_destroy (sl_broker_t **self_p)
         sl_broker_pending_clear (self);
         free (self->pending);
     }
+    sl_http_destroy (&self->http);
+    zhashx_destroy (&self->retain);
+    sl_buf_free (&self->stat_doc);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     if (self->auth) {
@@ -326,6 +348,12 @@ s_send (sl_broker_t *self, zframe_t *peer, zmsg_t **reply_p)
     if (zmsg_send (reply_p, self->router) != 0) {
         zmsg_destroy (reply_p);
     }
+}
+
+void
+sl_broker_send (sl_broker_t *self, zframe_t *peer, zmsg_t **reply_p)
+{
+    s_send (self, peer, reply_p);
 }
 
 void
@@ -397,6 +425,12 @@ s_denied (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *ke
         right = SL_RIGHT_WORK;
         streams[0] = msg->in;
         streams[1] = msg->out;
+        break;
+    case SL_CMD_ADMIN:
+        //  Stream and reader operations name a stream, group operations
+        //  a group: the key's manage patterns are matched against it.
+        right = SL_RIGHT_MANAGE;
+        streams[0] = msg->group[0] ? msg->group : msg->stream;
         break;
     default:
         break;                  //  the key need only be allowed still
@@ -723,6 +757,12 @@ s_handle_one (sl_broker_t *self)
     case SL_CMD_LEAVE:
         sl_groups_leave (self->groups, peer, &msg);
         break;
+    case SL_CMD_STAT:
+        sl_broker_on_stat (self, peer, &msg);
+        break;
+    case SL_CMD_ADMIN:
+        sl_broker_on_admin (self, peer, &msg);
+        break;
     case SL_CMD_PUBLISH:
     case SL_CMD_COMMIT:
     case SL_CMD_JOIN:
@@ -797,6 +837,10 @@ sl_broker_run (sl_broker_t *self)
         if (sl_mono_ms () >= self->next_retain_ms) {
             sl_broker_retain_all (self);
             self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
+        }
+        if (self->http && sl_mono_ms () >= self->next_http_ms) {
+            sl_broker_http_snapshot (self);
+            self->next_http_ms = sl_mono_ms () + HTTP_SNAPSHOT_MS;
         }
     }
     zpoller_destroy (&poller);

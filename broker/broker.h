@@ -34,6 +34,9 @@ typedef struct {
     const char *curve_secret;       //  the broker's NAME.key_secret
     const char *allow_dir;          //  allowed client keys (NAME.key), re-read on change
     bool allow_any;                 //  accept any client key: encryption only
+    //  Operating (docs/operate.md): HOST:PORT of the HTTP server (/metrics,
+    //  /healthz, /api/stat, the live page); NULL = off.
+    const char *http;
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;

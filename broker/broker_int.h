@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "groups.h"
 #include "sl_batch.h"
+#include "sl_buf.h"
 #include "sl_proto.h"
 
 #define GATHER_MAX_MSGS    1024                //  commands taken per loop turn
@@ -23,6 +24,7 @@
 #define BAD_PEERS_MAX      10000               //  peers already logged as bad
 #define MAX_GROUP_RETRIES  8
 #define TOUCHED_MAX        GATHER_MAX_MSGS * 2 //  streams appended by one group
+#define STAT_CACHE_MS      250                 //  a progress document serves this long
 
 //  A write waiting for the group commit: PUBLISH, COMMIT, JOIN or RESULT.
 typedef struct {
@@ -72,6 +74,12 @@ struct _sl_broker_t {
     struct _sl_curve_auth_t *auth;
     zhashx_t *denied_logged;    //  "key/right/stream" denials already logged
     uint64_t n_denied;
+    //  Operating (stat.c, admin.c, http.c).
+    zhashx_t *retain;           //  stream -> sl_retention_t set at run time (stored)
+    sl_buf_t stat_doc;          //  the last progress document, encoded
+    int64_t stat_at;            //  when it was made (mono ms)
+    struct _sl_http_t *http;    //  --http server, or NULL
+    int64_t next_http_ms;       //  next snapshot for the HTTP server
 };
 
 //  broker.c
@@ -83,6 +91,19 @@ int sl_broker_acked_seq (sl_broker_t *self, const char *producer, const char *st
                          uint64_t *seq);
 void sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *stream,
                           uint64_t seq);
+
+void sl_broker_send (sl_broker_t *self, zframe_t *peer, zmsg_t **reply_p);
+
+//  stat.c: the progress document (cached STAT_CACHE_MS); NULL with *err.
+const sl_buf_t *sl_broker_stat_doc (sl_broker_t *self, int *err);
+void sl_broker_on_stat (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+//  Hands the HTTP server a fresh snapshot (stat.c).
+void sl_broker_http_snapshot (sl_broker_t *self);
+
+//  admin.c
+int sl_broker_retain_load (sl_broker_t *self);
+const sl_retention_t *sl_broker_retain_get (sl_broker_t *self, const char *stream);
+void sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
 
 //  commit.c
 int sl_broker_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data,

@@ -42,7 +42,8 @@
 #define S_SUMMARY_MS       60000     //  failed-handshake summaries, at most this often
 #define S_RIGHTS_MAX       1024      //  longest rights value kept
 
-static const char *s_right_names[] = {"publish", "read", "work"};
+static const char *s_right_names[] = {"publish", "read", "work", "manage"};
+#define S_N_RIGHTS 4
 
 //  ---------------------------------------------------------------------
 //  The allow table
@@ -50,7 +51,7 @@ static const char *s_right_names[] = {"publish", "read", "work"};
 typedef struct {
     char name[SL_CURVE_NAME_MAX + 1];
     bool restricted;            //  some right is listed: the others are denied
-    char *rights[3];            //  patterns per sl_right_t; NULL = none (when restricted)
+    char *rights[S_N_RIGHTS];   //  patterns per sl_right_t; NULL = none (when restricted)
 } s_entry_t;
 
 static void
@@ -58,7 +59,7 @@ s_entry_destroy (s_entry_t **self_p)
 {
     s_entry_t *self = *self_p;
     if (self) {
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < S_N_RIGHTS; i++) {
             free (self->rights[i]);
         }
         free (self);
@@ -167,7 +168,7 @@ s_table_load (const char *dir_path)
         bool ok = entry != NULL;
         if (entry) {
             strcpy (entry->name, name);
-            for (int r = 0; r < 3; r++) {
+            for (int r = 0; r < S_N_RIGHTS; r++) {
                 const char *value = zcert_meta (cert, s_right_names[r]);
                 if (value) {
                     entry->restricted = true;
@@ -288,7 +289,7 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
     if (!self->allow_dir) {
         return 0;
     }
-    if (!key || (unsigned) right > SL_RIGHT_WORK) {
+    if (!key || (unsigned) right > SL_RIGHT_MANAGE) {
         *why = "no client key on this connection";
         return SL_EDENIED;
     }
@@ -306,13 +307,22 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
         if (!s_granted (entry, right, stream)) {
             static const char *denials[] = {"the key may not publish to this stream",
                                             "the key may not read this stream",
-                                            "the key may not work on this stream"};
+                                            "the key may not work on this stream",
+                                            "the key may not manage this"};
             *why = denials[right];
             rc = SL_EDENIED;
         }
     }
     pthread_mutex_unlock (&self->lock);
     return rc;
+}
+
+int
+sl_curve_auth_may_manage (sl_curve_auth_t *self, const char *key, const char *target,
+                          char *name, size_t name_size, const char **why)
+{
+    return sl_curve_auth_check (self, key, SL_RIGHT_MANAGE, target ? target : "", name,
+                                name_size, why);
 }
 
 //  ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ typedef struct {
     uint32_t held;                  //  live leases
     int64_t last_seen;
     uint64_t last_work;             //  sequence of the last lease given, 0 = never
+    uint64_t records;               //  records of its committed results (progress view)
 } member_t;
 
 typedef struct {
@@ -79,6 +80,7 @@ struct _sl_group_t {
     size_t n_pending, cap_pending;
     sl_dead_t *out;                 //  what the last outcome lent
     size_t n_out, cap_out;
+    uint64_t redeliveries;          //  leases handed out with attempt > 1 (in memory only)
 };
 
 //  sl_group.c

@@ -45,7 +45,11 @@
     X(JOINED,    0x12, none)             \
     X(WORK,      0x13, one)              \
     X(RESULT,    0x14, one)              \
-    X(LEAVE,     0x15, none)
+    X(LEAVE,     0x15, none)             \
+    X(STAT,      0x16, none)             \
+    X(STATS,     0x17, one)              \
+    X(ADMIN,     0x18, none)             \
+    X(ADMINED,   0x19, none)
 
 typedef enum {
     SL_CMD_NONE = 0,
@@ -130,6 +134,14 @@ typedef struct {
     uint32_t lease_ms;                  //  ["lease_ms"] JOIN
     sl_failed_entry_t *failed;          //  ["failed"] RESULT, owned by the message
     uint32_t n_failed;
+    //  Operating (docs/PROTOCOL.md §15). ADMIN names its target with
+    //  "stream", "reader" and "group" above; "from"/"value" say where a
+    //  reset goes; ADMINED's "offset" is the position after a reset.
+    char op[32];                        //  ["op"] ADMIN: what to do (§15.2)
+    uint64_t ret_records;               //  ["records"] ADMIN stream.retain: 0 = no limit
+    uint64_t ret_bytes;                 //  ["bytes"] ADMIN stream.retain
+    uint64_t ret_age_ms;                //  ["age_ms"] ADMIN stream.retain
+    uint64_t affected;                  //  ["affected"] ADMINED: records or entries changed
 } sl_msg_t;
 
 //  Zeroes msg and sets its command. For a fresh struct (it frees nothing).

@@ -835,7 +835,7 @@ Test (proto, other_version)
 Test (proto, unknown_command)
 {
     const uint8_t body[] = {0x81, 0xa3, 'r', 'e', 'q', 0x07};
-    const uint8_t codes[] = {0x00, 0x16, 0x7F, 0xFF};
+    const uint8_t codes[] = {0x00, 0x7E, 0x7F, 0xFF};
     for (size_t i = 0; i < 4; i++) {
         const uint8_t header[4] = {0x53, 0x4C, 1, codes[i]};
         zmsg_t *zmsg = s_raw (header, 4, body, sizeof body, 0);

@@ -258,6 +258,8 @@ sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         why = "unknown op (stream.delete, stream.purge, stream.retain, reader.reset, "
               "reader.delete, group.reset, group.delete)";
     }
+    //  The next STAT shows what this command changed.
+    sl_buf_reset (&self->stat_doc);
     if (rc) {
         sl_broker_reply_error (self, peer, msg->req, rc, text[0] ? text : why, 0);
         return;

@@ -70,15 +70,11 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
 {
     (void) version;
     (void) upload_data;
+    (void) upload_size;
+    (void) state;
     sl_http_t *self = cls;
-    //  First call for a request: headers only. Refuse bodies outright.
-    if (*state == NULL) {
-        *state = (void *) 1;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        return s_text (conn, 413, "no request bodies\n");
-    }
+    //  Answered on the first call, from the headers alone: a request body
+    //  is never read (libmicrohttpd discards it and closes).
     if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0) {
         return s_text (conn, 405, "GET or HEAD only\n");
     }

@@ -96,7 +96,7 @@ sl_store_reader_list (sl_store_t *self, sl_store_reader_fn *fn, void *ctx)
             goto done;
         }
     }
-    rc = rc == MDB_NOTFOUND ? 0 : sl_store_error (self, rc, "listing readers");
+    rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : sl_store_error (self, rc, "listing readers");
 done:
     if (cur) {
         mdb_cursor_close (cur);
@@ -369,7 +369,7 @@ sl_store_retention_list (sl_store_t *self, sl_store_retention_fn *fn, void *ctx)
             goto done;
         }
     }
-    rc = rc == MDB_NOTFOUND ? 0 : sl_store_error (self, rc, "listing retention");
+    rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : sl_store_error (self, rc, "listing retention");
 done:
     if (cur) {
         mdb_cursor_close (cur);

@@ -439,6 +439,40 @@ def test_dlq_show_prints_the_dead_letters(procs, broker, tmp_path):
     assert group_of(stat(procs, broker), "D")["dead_letters"] == 1
 
 
+# ---------------------------------------------------------------- sluice run
+
+def test_run_waits_for_the_groups_to_drain_before_exit_at_end_sinks(procs, tmp_path):
+    """The race run.md used to note: an exit-at-end sink on a group's output must not start
+    (and end) before the group has done every input record."""
+    from test_run import pipeline
+    n = 400
+    write_jsonl(tmp_path / "in.jsonl", [{"id": i} for i in range(n)])
+    path, endpoint = pipeline(tmp_path, """\
+sources:
+  - name: reader
+    stream: raw
+    files: [in.jsonl]
+groups:
+  - name: slow
+    members: 1
+    in: raw
+    out: done
+    batch: 20
+    map: (function() local s = 0 for i = 1, 200000 do s = s + i end return value end)()
+sinks:
+  - name: out
+    stream: done
+    from: beginning
+    exit-at-end: true
+    format: value
+    output: done.jsonl
+""")
+    run = procs.start("run", [SLUICE_BIN, "run", path])
+    run.expect_exit(0, T(180))
+    got = [json.loads(line) for line in (tmp_path / "done.jsonl").read_text().splitlines()]
+    assert sorted(v["id"] for v in got) == list(range(n)), f"{len(got)} of {n}"
+
+
 # ---------------------------------------------------------------- rights under CURVE
 
 def test_admin_commands_need_the_manage_right(procs, make_broker, tmp_path):

@@ -100,6 +100,8 @@ static const char s_footer[]
       "  sluice group reset NAME --to POS       (the group must have no members)\n"
       "  sluice group delete NAME               (no members; its NAME.dlq stream stays)\n"
       "  sluice dlq show GROUP [sink options]   the group's dead letters, then exit\n"
+      "  sluice dlq resend GROUP                each dead letter's record back into the\n"
+      "                                         group's input, once (attempts start again)\n"
       "Exit codes: 0 done, 1 the broker refused or could not be asked (reason printed),\n"
       "2 usage. Under CURVE, changes need the `manage` right (docs/security.md).\n"
       "See docs/operate.md.\n";
@@ -261,56 +263,12 @@ s_change (s_args_t *a, const char *noun, const char *verb, const char *name)
     return code;
 }
 
-//  `sluice dlq show GROUP [sink options]`: sluice-sink on GROUP.dlq from
-//  the beginning, ending at the end.
-static int
-s_dlq (int argc, char **argv)
-{
-    if (argc < 3 || strcmp (argv[1], "show") != 0) {
-        fprintf (stderr, "usage: sluice dlq show GROUP [sluice-sink options]\n"
-                         "(resending dead letters is not built yet; see docs/operate.md)\n");
-        return 2;
-    }
-    char stream[SL_NAME_MAX + 8];
-    snprintf (stream, sizeof stream, "%s.dlq", argv[2]);
-    char **args = calloc ((size_t) argc + 10, sizeof *args);
-    if (!args) {
-        return 1;
-    }
-    int n = 0;
-    args[n++] = "sink";
-    const char *env = getenv ("SLUICE_BROKER");
-    bool has_broker = env && *env;
-    for (int i = 3; i < argc; i++) {
-        has_broker = has_broker || strcmp (argv[i], "--broker") == 0 || strcmp (argv[i], "-b") == 0
-                     || strncmp (argv[i], "--broker=", 9) == 0;
-        args[n++] = argv[i];
-    }
-    if (!has_broker) {
-        args[n++] = "--broker";
-        args[n++] = OP_DEFAULT_BROKER;
-    }
-    args[n++] = "--stream";
-    args[n++] = stream;
-    args[n++] = "--from";
-    args[n++] = "beginning";
-    args[n++] = "--exit-at-end";
-    args[n] = NULL;
-    int code = sl_cli_exec_stage (sl_cli_stage_find ("sink"), n, args);
-    free (args);
-    return code;
-}
-
 int
 sl_cli_manage (int argc, char **argv)
 {
     const char *cmd = argv[0];
     if (strcmp (cmd, "dlq") == 0) {
-        if (argc > 1 && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)) {
-            sl_cli_manage_usage ();
-            return 0;
-        }
-        return s_dlq (argc, argv);
+        return sl_cli_dlq (argc, argv);
     }
     s_args_t a;
     memset (&a, 0, sizeof a);
@@ -324,11 +282,16 @@ sl_cli_manage (int argc, char **argv)
     char **pos = argv + first;
     bool list = strcmp (cmd, "streams") == 0 || strcmp (cmd, "readers") == 0
                 || strcmp (cmd, "groups") == 0;
-    const char *verbs = strcmp (cmd, "stream") == 0 ? "delete purge retain"
-                        : strcmp (cmd, "reader") == 0 ? "delete reset"
-                                                        : "delete reset";
-    if (list ? npos != 0
-             : npos != 2 || !strstr (verbs, pos[0]) || strchr (pos[0], ' ') || !*pos[0]) {
+    bool verb_ok = npos == 2
+                   && (strcmp (pos[0], "delete") == 0 || strcmp (pos[0], "reset") == 0
+                       || strcmp (pos[0], "purge") == 0 || strcmp (pos[0], "retain") == 0);
+    if (verb_ok && strcmp (cmd, "stream") != 0) {
+        verb_ok = strcmp (pos[0], "delete") == 0 || strcmp (pos[0], "reset") == 0;
+    }
+    if (verb_ok && strcmp (cmd, "stream") == 0) {
+        verb_ok = strcmp (pos[0], "reset") != 0;
+    }
+    if (list ? npos != 0 : !verb_ok) {
         fprintf (stderr, "sluice %s: expected %s; try sluice %s --help\n", cmd,
                  list ? "no arguments" : strcmp (cmd, "stream") == 0
                             ? "delete|purge|retain NAME" : "reset|delete NAME",

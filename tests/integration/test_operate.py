@@ -20,8 +20,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import (BROKER_BIN, BUILD, ERROR, SINK_BIN, T, Wire, now_ms, pack, run_source,
-                      wait_for, write_jsonl)
+from conftest import (BROKER_BIN, BUILD, ERROR, SINK_BIN, T, Wire, now_ms, pack, read_stream,
+                      run_source, wait_for, write_jsonl)
 from groups_util import start_worker, stop_workers, wait_joined, wait_stream
 
 SLUICE_BIN = BUILD / "cli" / "sluice"
@@ -426,7 +426,7 @@ def test_reader_and_group_reset_and_delete(procs, broker, tmp_path):
     sluice(procs, "stream", "delete", "in", "-b", broker.endpoint)
 
 
-def test_dlq_show_prints_the_dead_letters(procs, broker, tmp_path):
+def test_dlq_show_and_resend_once(procs, broker, tmp_path):
     publish(procs, broker, "in", 3, tmp_path)
     w = start_worker(procs, broker, "D", "in", "out", "--map", "i == 1 and error(\"boom\") or value",
                      "--max-deliver", "1")
@@ -437,6 +437,23 @@ def test_dlq_show_prints_the_dead_letters(procs, broker, tmp_path):
     letters = proc.json_lines()
     assert len(letters) == 1 and letters[0]["value"]["offset"] == 1
     assert group_of(stat(procs, broker), "D")["dead_letters"] == 1
+
+    # resend: the original record back into the input, as a new record, once.
+    out = sluice(procs, "dlq", "resend", "D", "--broker", broker.endpoint).stdout().decode()
+    assert "resent 1 dead letters of D into in" in out, out
+    got = read_stream(procs, broker, "in")
+    assert [r["value"] for r in got] == [{"i": 0}, {"i": 1}, {"i": 2}, {"i": 1}]
+    again = sluice(procs, "dlq", "resend", "D", "--broker", broker.endpoint).stdout().decode()
+    assert "already resent" in again and broker.next("in") == 4, again
+    # A group member that no longer fails does it: the group's lag goes back to 0.
+    w = start_worker(procs, broker, "D", "in", "out", "--map", "value")
+    wait_stream(broker, "out", 3, T(60), watch=[w])
+    wait_for(lambda: group_field(procs, broker, "D", "lag_records") == 0, T(30), "lag 0")
+    stop_workers([w])
+    bad = sluice(procs, "dlq", "resend", "D", "--filter", "x", "-b", broker.endpoint, code=2)
+    assert "--filter is not built yet" in bad.stderr()
+    empty = sluice(procs, "dlq", "resend", "nosuch", "-b", broker.endpoint)
+    assert "nosuch.dlq is empty" in empty.stdout().decode()
 
 
 # ---------------------------------------------------------------- sluice run

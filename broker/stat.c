@@ -151,7 +151,9 @@ s_build (sl_broker_t *self, sl_stat_t *doc)
         rc = b.rc;
     }
     if (rc >= 0) {
-        qsort (b.groups, b.n_groups, sizeof *b.groups, s_cmp_group);
+        if (b.n_groups > 1) {
+            qsort (b.groups, b.n_groups, sizeof *b.groups, s_cmp_group);
+        }
         for (size_t i = 0; i < b.n_groups && rc >= 0; i++) {
             rc = sl_stat_add_group (doc, &b.groups[i]);
             rc = rc == SL_ETOOBIG ? 0 : rc;

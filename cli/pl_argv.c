@@ -36,6 +36,8 @@ static const sl_pl_flag_t s_broker_flags[] = {
     {"curve-secret", "curve-secret", SL_PL_VALUE, true},
     {"allow", "allow", SL_PL_VALUE, true},
     {"allow-any", "allow-any", SL_PL_SWITCH, false},
+    {"http", "http", SL_PL_VALUE, false},
+    {"config", "config", SL_PL_VALUE, true},
     S_COMMON,
     {NULL, NULL, 0, false},
 };

@@ -172,12 +172,14 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     self->seqs = zhashx_new ();
     self->bad_peers = zhashx_new ();
     self->retain = zhashx_new ();
+    self->clients = zhashx_new ();
     sl_buf_init (&self->stat_doc, 0);
-    if (!self->retain) {
+    if (!self->retain || !self->clients) {
         *err = SL_ENOMEM;
         goto fail;
     }
     zhashx_set_destructor (self->retain, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_destructor (self->clients, (zhashx_destructor_fn *) zstr_free);
     *err = sl_broker_retain_load (self);
     if (*err) {
         sl_error ("broker", "cannot read the run-time retention: %s", sl_strerror (*err));
@@ -292,6 +294,7 @@ sl_broker_destroy (sl_broker_t **self_p)
     }
     sl_http_destroy (&self->http);
     zhashx_destroy (&self->retain);
+    zhashx_destroy (&self->clients);
     sl_buf_free (&self->stat_doc);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
@@ -748,6 +751,7 @@ s_handle_one (sl_broker_t *self)
         s_on_list (self, peer, &msg);
         break;
     case SL_CMD_PING: {
+        sl_broker_client_report (self, peer, &msg);
         sl_msg_t pong;
         sl_msg_init (&pong, SL_CMD_PONG);
         pong.req = msg.req;

@@ -10,6 +10,7 @@
 #include "groups.h"
 #include "sl_batch.h"
 #include "sl_buf.h"
+#include "sl_stat.h"
 #include "sl_proto.h"
 
 #define GATHER_MAX_MSGS    1024                //  commands taken per loop turn
@@ -25,6 +26,8 @@
 #define MAX_GROUP_RETRIES  8
 #define TOUCHED_MAX        GATHER_MAX_MSGS * 2 //  streams appended by one group
 #define STAT_CACHE_MS      250                 //  a progress document serves this long
+#define CLIENTS_MAX        1024                //  clients whose PING counters are kept
+#define CLIENTS_SILENT_MS  10000               //  ... until silent this long
 
 //  A write waiting for the group commit: PUBLISH, COMMIT, JOIN or RESULT.
 typedef struct {
@@ -80,6 +83,7 @@ struct _sl_broker_t {
     int64_t stat_at;            //  when it was made (mono ms)
     struct _sl_http_t *http;    //  --http server, or NULL
     int64_t next_http_ms;       //  next snapshot for the HTTP server
+    zhashx_t *clients;          //  peer hex -> counters reported with PING (clients.c)
 };
 
 //  broker.c
@@ -99,6 +103,10 @@ const sl_buf_t *sl_broker_stat_doc (sl_broker_t *self, int *err);
 void sl_broker_on_stat (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
 //  Hands the HTTP server a fresh snapshot (stat.c).
 void sl_broker_http_snapshot (sl_broker_t *self);
+
+//  clients.c: counters reported with PING; the document's "clients".
+void sl_broker_client_report (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+int sl_broker_clients_stat (sl_broker_t *self, sl_stat_t *doc);
 
 //  admin.c
 int sl_broker_retain_load (sl_broker_t *self);

@@ -166,6 +166,9 @@ s_build (sl_broker_t *self, sl_stat_t *doc)
     if (rc >= 0) {
         rc = sl_store_reader_list (self->store, s_add_reader, &b);
     }
+    if (rc >= 0) {
+        rc = sl_broker_clients_stat (self, doc);
+    }
     if (rc < 0) {
         sl_stat_free (doc);
         return rc;

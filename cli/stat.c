@@ -153,6 +153,16 @@ s_print_tables (const sl_stat_t *d, const sl_stat_t *prev, double dt)
         printf ("%-28s %-28s %12" PRIu64 " %10" PRIu64 " %9.1f\n", r->name, r->stream,
                 r->position, r->lag_records, r->lag_seconds);
     }
+    if (d->n_clients) {
+        printf ("\n%-8s %-28s %-28s %12s %8s %9s\n", "CLIENT", "NAME", "STREAM/GROUP", "RECORDS",
+                "ERRORS", "HEARD(s)");
+    }
+    for (uint32_t i = 0; i < d->n_clients; i++) {
+        const sl_stat_client_t *c = &d->clients[i];
+        printf ("%-8s %-28s %-28s %12" PRIu64 " %8" PRIu64 " %9.1f\n", c->role, c->name,
+                c->stream[0] ? c->stream : c->group, c->records, c->errors,
+                (double) c->last_heard_ms / 1000.0);
+    }
     if (!d->writable) {
         printf ("\nINTAKE STOPPED: %s\n", d->reason);
     }

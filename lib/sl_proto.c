@@ -97,14 +97,14 @@ static const char *s_from_names[] = {"beginning", "end", "offset", "last", "time
 //  The one field table. Its order is the order keys are written in.
 static const s_field_t s_fields[] = {
     S_FIELD ("req", S_UINT, req, S_U64, S_REQ_CARRY, S_REQ_NEED),
-    S_FIELD ("stream", S_NAME, stream, 0, S_STREAM_NEED | S_BIT (HELLO) | S_BIT (ADMIN),
-             S_STREAM_NEED),
+    S_FIELD ("stream", S_NAME, stream, 0,
+             S_STREAM_NEED | S_BIT (HELLO) | S_BIT (ADMIN) | S_BIT (PING), S_STREAM_NEED),
     S_FIELD ("producer", S_NAME, name, 0, S_BIT (HELLO) | S_BIT (PUBLISH) | S_BIT (CONFIRM),
              S_BIT (PUBLISH) | S_BIT (CONFIRM)),
     S_FIELD ("reader", S_NAME, name, 0,
              S_BIT (SEEK) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (ADMIN),
              S_BIT (COMMIT) | S_BIT (COMMITTED)),
-    S_FIELD ("client", S_STR, client, 0, S_BIT (HELLO), 0),
+    S_FIELD ("client", S_STR, client, 0, S_BIT (HELLO) | S_BIT (PING), 0),
     S_FIELD ("broker", S_STR, broker, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("pub", S_STR, endpoint, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("seq", S_UINT, seq, S_U64,
@@ -130,7 +130,8 @@ static const s_field_t s_fields[] = {
              S_BIT (WELCOME)),
     S_FIELD ("max_depth", S_UINT, max_depth, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("streams", S_STREAMS, streams, 0, S_BIT (STREAMS), S_BIT (STREAMS)),
-    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS | S_BIT (ADMIN), S_GROUP_CMDS),
+    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS | S_BIT (ADMIN) | S_BIT (PING),
+             S_GROUP_CMDS),
     S_FIELD ("in", S_NAME, in, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("out", S_NAME, out, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("member", S_NAME, member, 0, S_BIT (JOIN) | S_BIT (LEAVE),
@@ -150,6 +151,9 @@ static const s_field_t s_fields[] = {
     S_FIELD ("bytes", S_UINT, ret_bytes, S_U64, S_BIT (ADMIN), 0),
     S_FIELD ("age_ms", S_UINT, ret_age_ms, S_U64, S_BIT (ADMIN), 0),
     S_FIELD ("affected", S_UINT, affected, S_U64, S_BIT (ADMINED), 0),
+    S_FIELD ("role", S_STR, role, 0, S_BIT (PING), 0),
+    S_FIELD ("records", S_UINT, ping_records, S_U64, S_BIT (PING), 0),
+    S_FIELD ("errors", S_UINT, ping_errors, S_U64, S_BIT (PING), 0),
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
 //  The command bitmasks are 32 bits; the decoder's "seen" set is 64.

@@ -142,6 +142,11 @@ typedef struct {
     uint64_t ret_bytes;                 //  ["bytes"] ADMIN stream.retain
     uint64_t ret_age_ms;                //  ["age_ms"] ADMIN stream.retain
     uint64_t affected;                  //  ["affected"] ADMINED: records or entries changed
+    //  Counters a client reports with its heartbeat (PING, §15.5), all
+    //  optional: its "role", its name in "client", its "stream" or "group".
+    char role[16];                      //  ["role"] PING: source, worker, sink
+    uint64_t ping_records;              //  ["records"] PING: records handled so far
+    uint64_t ping_errors;               //  ["errors"] PING: records failed / bad so far
 } sl_msg_t;
 
 //  Zeroes msg and sets its command. For a fresh struct (it frees nothing).

@@ -74,6 +74,15 @@ static const s_field_t s_reader_fields[] = {
     S_F (sl_stat_reader_t, "lag_records", S_U64, lag_records),
     S_F (sl_stat_reader_t, "lag_seconds", S_F64, lag_seconds),
 };
+static const s_field_t s_client_fields[] = {
+    S_F (sl_stat_client_t, "role", S_STR, role),
+    S_F (sl_stat_client_t, "name", S_STR, name),
+    S_F (sl_stat_client_t, "stream", S_STR, stream),
+    S_F (sl_stat_client_t, "group", S_STR, group),
+    S_F (sl_stat_client_t, "records", S_U64, records),
+    S_F (sl_stat_client_t, "errors", S_U64, errors),
+    S_F (sl_stat_client_t, "last_heard_ms", S_I64, last_heard_ms),
+};
 #define S_N(a) (sizeof (a) / sizeof (a)[0])
 
 void
@@ -91,6 +100,7 @@ sl_stat_free (sl_stat_t *self)
     free (self->streams);
     free (self->groups);
     free (self->readers);
+    free (self->clients);
     memset (self, 0, sizeof *self);
 }
 
@@ -149,6 +159,20 @@ sl_stat_add_reader (sl_stat_t *self, const sl_stat_reader_t *reader)
     int rc = s_grow ((void **) &self->readers, self->n_readers, sizeof *reader);
     if (rc == 0) {
         self->readers[self->n_readers++] = *reader;
+    }
+    return rc;
+}
+
+int
+sl_stat_add_client (sl_stat_t *self, const sl_stat_client_t *client)
+{
+    if (self->n_clients >= SL_STAT_MAX_CLIENTS) {
+        self->truncated = true;
+        return SL_ETOOBIG;
+    }
+    int rc = s_grow ((void **) &self->clients, self->n_clients, sizeof *client);
+    if (rc == 0) {
+        self->clients[self->n_clients++] = *client;
     }
     return rc;
 }
@@ -242,7 +266,7 @@ sl_stat_encode (const sl_stat_t *self, sl_buf_t *out)
 {
     size_t start = out->len;
     s_writer_t w = {out, 0};
-    s_put_head (&w, true, (uint32_t) S_N (s_doc_fields) + 3);
+    s_put_head (&w, true, (uint32_t) S_N (s_doc_fields) + 4);
     s_put_fields (&w, self, s_doc_fields, S_N (s_doc_fields));
     s_put_str (&w, "streams");
     s_put_head (&w, false, self->n_streams);
@@ -268,6 +292,12 @@ sl_stat_encode (const sl_stat_t *self, sl_buf_t *out)
     for (uint32_t i = 0; i < self->n_readers; i++) {
         s_put_head (&w, true, (uint32_t) S_N (s_reader_fields));
         s_put_fields (&w, &self->readers[i], s_reader_fields, S_N (s_reader_fields));
+    }
+    s_put_str (&w, "clients");
+    s_put_head (&w, false, self->n_clients);
+    for (uint32_t i = 0; i < self->n_clients; i++) {
+        s_put_head (&w, true, (uint32_t) S_N (s_client_fields));
+        s_put_fields (&w, &self->clients[i], s_client_fields, S_N (s_client_fields));
     }
     if (w.rc) {
         out->len = start;
@@ -490,6 +520,13 @@ s_doc_list (const uint8_t **p, const uint8_t *end, const char *key, void *arg)
             rc = rc ? rc : sl_stat_add_group (doc, &g);
             free (g.members);
         }
+        else if (strcmp (key, "clients") == 0) {
+            sl_stat_client_t c;
+            memset (&c, 0, sizeof c);
+            rc = s_read_map (p, end, s_client_fields, S_N (s_client_fields), &c, NULL, NULL,
+                             NULL);
+            rc = rc ? rc : sl_stat_add_client (doc, &c);
+        }
         else {
             sl_stat_reader_t r;
             memset (&r, 0, sizeof r);
@@ -515,7 +552,7 @@ sl_stat_decode (sl_stat_t *self, const uint8_t *data, size_t len)
     if (!data || len == 0 || sl_mp_skip (data, len, S_DEPTH, &used) || used != len) {
         return SL_EPROTO;
     }
-    static const char *const lists[] = {"streams", "groups", "readers", NULL};
+    static const char *const lists[] = {"streams", "groups", "readers", "clients", NULL};
     s_ctx_t ctx = {self, NULL};
     const uint8_t *p = data;
     int rc = s_read_map (&p, data + len, s_doc_fields, S_N (s_doc_fields), self, lists,
@@ -699,6 +736,22 @@ sl_stat_prometheus (const sl_stat_t *self, sl_buf_t *out)
         s_prom_label (self->readers[i].stream, b, sizeof b);
         s_prom_printf (&w, "sluice_reader_lag_seconds{reader=\"%s\",stream=\"%s\"} %.3f\n", a,
                        b, self->readers[i].lag_seconds);
+    }
+    s_prom_head (&w, "sluice_client_records_total", "counter",
+                 "records a client reports it handled (its own claim, with its heartbeat)");
+    for (uint32_t i = 0; i < self->n_clients; i++) {
+        s_prom_label (self->clients[i].role, a, sizeof a);
+        s_prom_label (self->clients[i].name, b, sizeof b);
+        s_prom_printf (&w, "sluice_client_records_total{role=\"%s\",name=\"%s\"} %" PRIu64 "\n",
+                       a, b, self->clients[i].records);
+    }
+    s_prom_head (&w, "sluice_client_errors_total", "counter",
+                 "records a client reports it failed or found bad");
+    for (uint32_t i = 0; i < self->n_clients; i++) {
+        s_prom_label (self->clients[i].role, a, sizeof a);
+        s_prom_label (self->clients[i].name, b, sizeof b);
+        s_prom_printf (&w, "sluice_client_errors_total{role=\"%s\",name=\"%s\"} %" PRIu64 "\n",
+                       a, b, self->clients[i].errors);
     }
     if (w.rc) {
         out->len = start;

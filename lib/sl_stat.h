@@ -11,7 +11,9 @@
                     "members": [{"name", "peer", "in_flight", "records",
                                  "last_heard_ms"}...]}...],
        "readers": [{"name", "stream", "position", "lag_records",
-                    "lag_seconds"}...]}
+                    "lag_seconds"}...],
+       "clients": [{"role", "name", "stream", "group", "records", "errors",
+                    "last_heard_ms"}...]}
     Every list is bounded (SL_STAT_MAX_*); when the broker holds more, the
     first ones in name order are sent and "truncated" is true. The decoder
     trusts nothing: counts are checked against those bounds and against the
@@ -33,6 +35,7 @@
 #define SL_STAT_MAX_GROUPS    256       //  groups in one document
 #define SL_STAT_MAX_MEMBERS   32        //  members listed per group (members_total counts all)
 #define SL_STAT_MAX_READERS   1024      //  durable readers in one document
+#define SL_STAT_MAX_CLIENTS   256       //  clients reporting counters (PING) in one document
 #define SL_STAT_PEER_MAX      64        //  hex characters of a member's routing id kept
 #define SL_STAT_MAX_BYTES     (4u << 20)//  largest document accepted by the decoder
 
@@ -77,6 +80,18 @@ typedef struct {
     double lag_seconds;
 } sl_stat_reader_t;
 
+//  A client that reports its counters with its heartbeat (PING, PROTOCOL.md
+//  §15.5): sources, group members. What it says is its own claim.
+typedef struct {
+    char role[16];              //  "source", "worker", ...
+    char name[64];              //  its producer or member name (printable ASCII)
+    char stream[SL_NAME_MAX + 1];   //  a source's stream, or ""
+    char group[SL_NAME_MAX + 1];    //  a member's group, or ""
+    uint64_t records;           //  records it handled so far
+    uint64_t errors;            //  records it failed or found bad so far
+    int64_t last_heard_ms;      //  milliseconds since its last report
+} sl_stat_client_t;
+
 typedef struct {
     int64_t time_ms;            //  broker clock when the document was made
     bool writable;              //  intake running (false: disk full, ...)
@@ -88,6 +103,8 @@ typedef struct {
     uint32_t n_groups;
     sl_stat_reader_t *readers;
     uint32_t n_readers;
+    sl_stat_client_t *clients;
+    uint32_t n_clients;
 } sl_stat_t;
 
 //  A fresh empty document (zeroed).
@@ -101,6 +118,7 @@ void sl_stat_free(sl_stat_t *self);
 int sl_stat_add_stream(sl_stat_t *self, const sl_stat_stream_t *stream);
 int sl_stat_add_group(sl_stat_t *self, sl_stat_group_t *group);
 int sl_stat_add_reader(sl_stat_t *self, const sl_stat_reader_t *reader);
+int sl_stat_add_client(sl_stat_t *self, const sl_stat_client_t *client);
 
 //  Lag in seconds from an append time: (now_ms - append_ms) / 1000, never
 //  negative.

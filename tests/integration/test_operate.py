@@ -10,6 +10,7 @@ its lag in seconds by the time waited.
 
 import json
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -20,7 +21,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import (BROKER_BIN, BUILD, ERROR, SINK_BIN, T, Wire, now_ms, pack, read_stream,
+from conftest import (BROKER_BIN, BUILD, ERROR, PING, SINK_BIN, T, Wire, now_ms, pack, read_stream,
                       run_source, wait_for, write_jsonl)
 from groups_util import start_worker, stop_workers, wait_joined, wait_stream
 
@@ -146,6 +147,37 @@ def test_durable_reader_lag_and_stream_figures(procs, broker, tmp_path):
     assert (s["first"], s["next"], s["records"]) == (0, 30, 30)
     assert s["bytes"] > 0 and s["rate"] == pytest.approx(30 / 60)
     assert doc["writable"] is True and doc["truncated"] is False
+
+
+def test_sources_and_members_report_their_counters_with_their_heartbeat(procs, broker,
+                                                                        tmp_path):
+    src = procs.start("src", [BUILD / "source" / "sluice-source", "--broker", broker.endpoint,
+                              "--stream", "in", "--generate", "0", "--rate", "100",
+                              "--name", "gen-1"])
+    w = start_worker(procs, broker, "G", "in", "out", "--map", "value", "--member", "m-1")
+    wait_joined(w)
+
+    def both():
+        doc = stat(procs, broker)
+        by = {(c["role"], c["name"]): c for c in doc["clients"]}
+        s, m = by.get(("source", "gen-1")), by.get(("worker", "m-1"))
+        return (s, m) if s and m and s["records"] > 20 and m["records"] > 20 else None
+
+    s, m = wait_for(both, T(30), "the source and the member to report counters")
+    assert s["stream"] == "in" and s["errors"] == 0 and s["last_heard_ms"] < 5000
+    assert m["group"] == "G" and m["errors"] == 0
+    # Their claims match what the broker itself counts, within a heartbeat or two.
+    assert m["records"] <= broker.next("in") and s["records"] <= broker.next("in")
+    src.signal(15)
+    src.expect_exit(0, T(30))
+    stop_workers([w])
+    table = sluice(procs, "stat", "-b", broker.endpoint).stdout().decode()
+    assert re.search(r"^source\s+gen-1\s+in\s+\d+\s+0", table, re.M), table
+    # A hostile heartbeat: odd bytes in the name never reach JSON or metrics as they are.
+    broker.wire.request(PING, {"role": "x\"y", "client": "a\\b\nc", "records": 5})
+    odd = wait_for(lambda: [c for c in stat(procs, broker)["clients"] if c["records"] == 5],
+                   T(10), "the odd heartbeat in the document")
+    assert odd[0]["role"] == "x?y" and odd[0]["name"] == "a?b?c", odd
 
 
 def test_stat_without_a_broker_says_so_and_exits_1(procs, tmp_path):

@@ -193,7 +193,18 @@ s_full (sl_msg_t *msg, sl_cmd_t cmd, bool big)
         msg->offset = u64;
         break;
     case SL_CMD_LIST:
+        memset (msg->stream, 0, sizeof msg->stream);
+        msg->req = u64;
+        break;
     case SL_CMD_PING:
+        //  The heartbeat's optional counters (PROTOCOL.md §15.5): stream and
+        //  client stay set, as a source reports them.
+        msg->req = u64;
+        strcpy (msg->client, big ? "c" : "src-1");
+        strcpy (msg->role, "source");
+        msg->ping_records = u64;
+        msg->ping_errors = u32;
+        break;
     case SL_CMD_PONG:
         memset (msg->stream, 0, sizeof msg->stream);
         msg->req = u64;

@@ -309,6 +309,9 @@ s_check (const char *name, const sl_msg_t *msg, const sl_buf_t *data)
     cr_assert_eq (back.from, msg->from);
     cr_assert_eq (back.value, msg->value);
     cr_assert_eq (back.offset, msg->offset);
+    cr_assert_str_eq (back.role, msg->role);
+    cr_assert_eq (back.ping_records, msg->ping_records);
+    cr_assert_eq (back.ping_errors, msg->ping_errors);
     sl_msg_reset (&back);
     zmsg_destroy (&zmsg);
 }
@@ -349,6 +352,14 @@ Test (stat, protocol_md_examples)
     m.req = 8;
     m.offset = 10;
     s_check ("ADMINED", &m, NULL);
+    sl_msg_init (&m, SL_CMD_PING);
+    m.req = 9;
+    strcpy (m.stream, "orders");
+    strcpy (m.client, "gen-1");
+    strcpy (m.role, "source");
+    m.ping_records = 1200;
+    m.ping_errors = 3;
+    s_check ("PING", &m, NULL);
     sl_stat_free (&d);
     sl_buf_free (&doc);
 }

@@ -7,7 +7,6 @@
 #include "sl_error.h"
 #include "sl_mp.h"
 
-#define S_DEPTH 2               //  the record map inside the dead letter's map
 
 static bool
 s_key_is (const uint8_t *key, uint32_t len, const char *want)

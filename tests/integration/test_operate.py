@@ -9,6 +9,7 @@ its lag in seconds by the time waited.
 """
 
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -594,3 +595,47 @@ def test_broker_config_file_with_flags_overriding_it(procs, tmp_path):
     proc = procs.start("missing", [BROKER_BIN, "--config", tmp_path / "nope.conf"])
     proc.expect_exit(2, T(20))
     assert "nope.conf: cannot open it" in proc.stderr()
+
+
+# ---------------------------------------------------------------- /healthz on a full disk
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """An 8 MiB tmpfs for the broker's data; unmounted at teardown (root only, else skipped)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mnt)],
+                        capture_output=True, text=True)
+    if rc.returncode != 0:
+        pytest.skip(f"mount -t tmpfs refused: {rc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_healthz_is_503_with_the_reason_while_the_disk_is_full(tiny_fs, procs, make_broker,
+                                                               tmp_path):
+    port = free_port()
+    broker = make_broker(["--initial-map", "1M", "--http", f"127.0.0.1:{port}"],
+                         data_dir=tiny_fs / "data")
+    wait_for(lambda: http_get(port, "/healthz")[0] == 200, T(10), "healthy at start")
+    pad = "p" * 1000
+    path = write_jsonl(tmp_path / "big.jsonl", [{"id": i, "pad": pad} for i in range(12_000)])
+    src = procs.start("filler", [BUILD / "source" / "sluice-source", "--broker", broker.endpoint,
+                                 "--stream", "full", "--name", "filler", "--no-progress",
+                                 "--timeout", "2s", "--window", "1", "--connect-timeout", "0",
+                                 path])
+    status = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(http_get(port, "/healthz")),
+                      T(120), "/healthz to say the disk is full")
+    assert status[2].startswith("unhealthy: intake stopped: disk full"), status
+    fams = {f.name: f for f in text_string_to_metric_families(http_get(port, "/metrics")[2])}
+    assert fams["sluice_broker_writable"].samples[0].value == 0
+    assert json.loads(http_get(port, "/api/stat")[2])["writable"] is False
+    # Space comes back: intake resumes and /healthz says so.
+    subprocess.run(["mount", "-o", "remount,size=256m", str(tiny_fs)], check=True)
+    src.expect_exit(0, T(180))
+    wait_for(lambda: http_get(port, "/healthz")[0] == 200, T(30), "healthy again")

@@ -298,8 +298,17 @@ sl_cli_manage (int argc, char **argv)
                  cmd);
         return 2;
     }
-    if (!list && strcmp (pos[0], "retain") == 0 && a.to) {
-        fprintf (stderr, "sluice stream retain: --to is for reset\n");
+    if (!list && a.to) {
+        sl_from_t from;
+        int64_t value;
+        if (strcmp (pos[0], "reset") != 0 || op_parse_position (a.to, &from, &value)) {
+            fprintf (stderr, "sluice %s %s: --to is for reset, with beginning, end, OFFSET or "
+                     "@TIME\n", cmd, pos[0]);
+            return 2;
+        }
+    }
+    if (!list && !sl_name_valid (pos[1], strlen (pos[1]))) {
+        fprintf (stderr, "sluice %s: '%s' is not a valid name\n", cmd, pos[1]);
         return 2;
     }
     int code = op_connect (&a.conn);

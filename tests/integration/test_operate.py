@@ -407,6 +407,10 @@ def test_stream_retain_purge_delete_kept_across_restart(procs, broker, tmp_path)
     assert "no such stream" in missing.stderr()
     usage = sluice(procs, "stream", "explode", "logs", "-b", broker.endpoint, code=2)
     assert "expected delete|purge|retain NAME" in usage.stderr()
+    usage = sluice(procs, "reader", "reset", "x", "--to", "soon", "-b", broker.endpoint, code=2)
+    assert "--to is for reset, with beginning, end, OFFSET or @TIME" in usage.stderr()
+    usage = sluice(procs, "stream", "purge", "a/b", "-b", broker.endpoint, code=2)
+    assert "not a valid name" in usage.stderr()
 
 
 def test_reader_and_group_reset_and_delete(procs, broker, tmp_path):

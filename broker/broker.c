@@ -29,6 +29,7 @@
 #include "conns.h"
 
 #include "broker_int.h"
+#include "http.h"
 
 
 void
@@ -183,6 +184,20 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     }
     self->seqs = zhashx_new ();
     self->bad_peers = zhashx_new ();
+    self->retain = zhashx_new ();
+    self->clients = zhashx_new ();
+    sl_buf_init (&self->stat_doc, 0);
+    if (!self->retain || !self->clients) {
+        *err = SL_ENOMEM;
+        goto fail;
+    }
+    zhashx_set_destructor (self->retain, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_destructor (self->clients, (zhashx_destructor_fn *) zstr_free);
+    *err = sl_broker_retain_load (self);
+    if (*err) {
+        sl_error ("broker", "cannot read the run-time retention: %s", sl_strerror (*err));
+        goto fail;
+    }
     self->pending = calloc (GATHER_MAX_MSGS, sizeof (pending_t));
     self->touched = calloc (TOUCHED_MAX, sizeof (touched_t));
     if (!self->seqs || !self->bad_peers || !self->pending || !self->touched) {
@@ -285,6 +300,12 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         sl_error ("broker", "cannot load the worker groups: %s", sl_strerror (*err));
         goto fail;
     }
+    if (config->http) {
+        self->http = sl_http_new (config->http, err);
+        if (!self->http) {
+            goto fail;
+        }
+    }
     sl_info ("broker", "listening on %s, live feed on %s, data in %s%s", self->endpoint,
              self->pub_endpoint, config->data_dir, config->fsync ? " (fsync)" : "");
     return self;
@@ -305,6 +326,10 @@ sl_broker_destroy (sl_broker_t **self_p)
         sl_broker_pending_clear (self);
         free (self->pending);
     }
+    sl_http_destroy (&self->http);
+    zhashx_destroy (&self->retain);
+    zhashx_destroy (&self->clients);
+    sl_buf_free (&self->stat_doc);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     sl_broker_limits_destroy (self);
@@ -724,6 +749,7 @@ s_handle_one (sl_broker_t *self)
         s_on_list (self, peer, &msg);
         break;
     case SL_CMD_PING: {
+        sl_broker_client_report (self, peer, &msg);
         sl_msg_t pong;
         sl_msg_init (&pong, SL_CMD_PONG);
         pong.req = msg.req;
@@ -732,6 +758,12 @@ s_handle_one (sl_broker_t *self)
     }
     case SL_CMD_LEAVE:
         sl_groups_leave (self->groups, peer, &msg);
+        break;
+    case SL_CMD_STAT:
+        sl_broker_on_stat (self, peer, &msg);
+        break;
+    case SL_CMD_ADMIN:
+        sl_broker_on_admin (self, peer, &msg);
         break;
     case SL_CMD_PUBLISH:
     case SL_CMD_COMMIT:
@@ -832,6 +864,10 @@ sl_broker_run (sl_broker_t *self)
         if (sl_mono_ms () >= self->next_retain_ms) {
             sl_broker_retain_all (self);
             self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
+        }
+        if (self->http && sl_mono_ms () >= self->next_http_ms) {
+            sl_broker_http_snapshot (self);
+            self->next_http_ms = sl_mono_ms () + HTTP_SNAPSHOT_MS;
         }
     }
     zpoller_destroy (&poller);

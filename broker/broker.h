@@ -57,6 +57,9 @@ typedef struct {
     uint32_t max_producers;         //  producer sequences cached in memory (the rest on disk)
     uint32_t max_connections;       //  open connections (clamped below RLIMIT_NOFILE)
     int handshake_ms;               //  a connection that does not greet within this is closed
+    //  Operating (docs/operate.md): HOST:PORT of the HTTP server (/metrics,
+    //  /healthz, /api/stat, the live page); NULL = off.
+    const char *http;
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;

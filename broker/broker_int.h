@@ -10,6 +10,8 @@
 #include "groups.h"
 #include "rights.h"
 #include "sl_batch.h"
+#include "sl_buf.h"
+#include "sl_stat.h"
 #include "sl_proto.h"
 
 #define GATHER_MAX_MSGS    1024                //  commands taken per loop turn
@@ -24,6 +26,9 @@
 #define BAD_PEERS_MAX      10000               //  peers already logged as bad
 #define MAX_GROUP_RETRIES  8
 #define TOUCHED_MAX        GATHER_MAX_MSGS * 2 //  streams appended by one group
+#define STAT_CACHE_MS      250                 //  a progress document serves this long
+#define CLIENTS_MAX        1024                //  clients whose PING counters are kept
+#define CLIENTS_SILENT_MS  10000               //  ... until silent this long
 
 //  A write waiting for the group commit: PUBLISH, COMMIT, JOIN or RESULT.
 typedef struct {
@@ -87,6 +92,13 @@ struct _sl_broker_t {
     uint64_t n_busy;                    //  requests answered EBUSY
     uint64_t n_live_skipped;            //  live messages not published (over budget)
     uint64_t n_limited;                 //  requests refused with ELIMIT
+    //  Operating (stat.c, admin.c, http.c).
+    zhashx_t *retain;           //  stream -> sl_retention_t set at run time (stored)
+    sl_buf_t stat_doc;          //  the last progress document, encoded
+    int64_t stat_at;            //  when it was made (mono ms)
+    struct _sl_http_t *http;    //  --http server, or NULL
+    int64_t next_http_ms;       //  next snapshot for the HTTP server
+    zhashx_t *clients;          //  peer hex -> counters reported with PING (clients.c)
 };
 
 //  broker.c
@@ -115,6 +127,21 @@ void sl_broker_send (sl_broker_t *self, zframe_t *peer, uint64_t req, zmsg_t **r
 //  the connection monitor.
 void sl_broker_limits_tick (sl_broker_t *self, int64_t now_ms);
 void sl_broker_limits_log (sl_broker_t *self);
+
+//  stat.c: the progress document (cached STAT_CACHE_MS); NULL with *err.
+const sl_buf_t *sl_broker_stat_doc (sl_broker_t *self, int *err);
+void sl_broker_on_stat (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+//  Hands the HTTP server a fresh snapshot (stat.c).
+void sl_broker_http_snapshot (sl_broker_t *self);
+
+//  clients.c: counters reported with PING; the document's "clients".
+void sl_broker_client_report (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+int sl_broker_clients_stat (sl_broker_t *self, sl_stat_t *doc);
+
+//  admin.c
+int sl_broker_retain_load (sl_broker_t *self);
+const sl_retention_t *sl_broker_retain_get (sl_broker_t *self, const char *stream);
+void sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
 
 //  commit.c
 //  ERROR for a PUBLISH: req = its seq, with its stream and producer, so that

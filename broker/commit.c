@@ -156,6 +156,11 @@ done:
 static const sl_retention_t *
 s_retention_for (sl_broker_t *self, const char *stream)
 {
+    //  Set at run time (sluice stream retain): wins over the flags.
+    const sl_retention_t *set = sl_broker_retain_get (self, stream);
+    if (set) {
+        return set;
+    }
     for (int i = 0; i < self->config.n_overrides; i++) {
         if (fnmatch (self->config.overrides[i].pattern, stream, 0) == 0) {
             return &self->config.overrides[i].retention;
@@ -487,7 +492,8 @@ s_collect_name (void *arg, const sl_stream_info_t *info)
 void
 sl_broker_retain_all (sl_broker_t *self)
 {
-    bool any = s_has_limits (&self->config.retention) || self->config.n_overrides > 0;
+    bool any = s_has_limits (&self->config.retention) || self->config.n_overrides > 0
+               || zhashx_size (self->retain) > 0;
     if (!any) {
         return;
     }

@@ -20,6 +20,7 @@
 #include "sl_log.h"
 #include "sl_send.h"
 #include "sl_util.h"
+#include "sl_store_admin.h"
 
 //  A random seed for a group's lease ids (sl_group_set_lease_seed), so that
 //  ids do not count 1, 2, 3 in every group. Not a credential: RESULTs are
@@ -781,4 +782,107 @@ sl_groups_stats (sl_groups_t *self, uint64_t *work, uint64_t *results, uint64_t 
     *results = self->n_results;
     *dropped = self->n_dropped;
     *dead = self->n_dead;
+}
+
+//  ---------------------------------------------------------------------
+//  Operating (docs/operate.md): the progress view and the manage commands
+
+void
+sl_groups_each (sl_groups_t *self, sl_groups_each_fn *fn, void *ctx)
+{
+    for (entry_t *entry = zhashx_first (self->groups); entry;
+         entry = zhashx_next (self->groups)) {
+        fn (ctx, entry->group);
+    }
+}
+
+int
+sl_groups_input (sl_groups_t *self, const char *name, char *in)
+{
+    entry_t *entry = s_lookup (self, name);
+    if (!entry) {
+        return SL_ENOTFOUND;
+    }
+    snprintf (in, SL_NAME_MAX + 1, "%s", sl_group_config (entry->group)->in);
+    return 0;
+}
+
+//  Reset and delete change a group under its members' feet, so both wait
+//  until it has none (as Kafka refuses to reset an active consumer group).
+static int
+s_idle (sl_groups_t *self, const char *name, entry_t **entry_p, const char **why)
+{
+    entry_t *entry = s_lookup (self, name);
+    if (!entry) {
+        *why = "no such group";
+        return SL_ENOTFOUND;
+    }
+    if (sl_group_members (entry->group) > 0) {
+        *why = "the group has members: stop its workers first";
+        return SL_ESTATE;
+    }
+    *entry_p = entry;
+    return 0;
+}
+
+int
+sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, const char **why)
+{
+    entry_t *entry;
+    int rc = s_idle (self, name, &entry, why);
+    if (rc) {
+        return rc;
+    }
+    sl_group_t *fresh = sl_group_new (name, sl_group_config (entry->group), offset);
+    if (!fresh) {
+        return SL_ENOMEM;
+    }
+    sl_group_t *old = entry->group;
+    entry->group = fresh;
+    rc = sl_store_begin (self->store);
+    if (rc == 0) {
+        rc = s_save (self, entry);
+    }
+    if (rc == 0) {
+        rc = sl_store_commit (self->store);
+    }
+    else if (sl_store_in_txn (self->store)) {
+        sl_store_abort (self->store);
+    }
+    if (rc) {
+        entry->group = old;
+        sl_group_destroy (&fresh);
+        *why = "cannot store the group";
+        return rc;
+    }
+    sl_group_destroy (&old);
+    sl_info ("groups", "group '%s' reset to offset %" PRIu64, name, offset);
+    return 0;
+}
+
+int
+sl_groups_delete (sl_groups_t *self, const char *name, const char **why)
+{
+    entry_t *entry;
+    int rc = s_idle (self, name, &entry, why);
+    if (rc) {
+        return rc;
+    }
+    rc = sl_store_begin (self->store);
+    if (rc == 0) {
+        rc = sl_store_group_delete (self->store, name);
+    }
+    if (rc == 0) {
+        rc = sl_store_commit (self->store);
+    }
+    else if (sl_store_in_txn (self->store)) {
+        sl_store_abort (self->store);
+    }
+    if (rc) {
+        *why = "cannot delete the group's stored state";
+        return rc;
+    }
+    zhashx_delete (self->groups, name);
+    sl_info ("groups", "group '%s' deleted", name);
+    return 0;
 }

@@ -84,4 +84,17 @@ void sl_groups_dispatch(sl_groups_t *self, int64_t now_ms);
 void sl_groups_stats(sl_groups_t *self, uint64_t *work, uint64_t *results, uint64_t *dropped,
                      uint64_t *dead);
 
+//  Operating (docs/operate.md). each: calls fn for every group (any order).
+//  reset: the group (which must have no members) starts afresh with its
+//  checkpoint at offset; delete: removes it (no members either). Both
+//  commit their own transaction: call them between group commits. 0,
+//  SL_ENOTFOUND, SL_ESTATE (members) or a store error, with *why.
+struct _sl_group_t;
+typedef void (sl_groups_each_fn) (void *ctx, const struct _sl_group_t *group);
+void sl_groups_each(sl_groups_t *self, sl_groups_each_fn *fn, void *ctx);
+//  input: copies the group's input stream name into in[SL_NAME_MAX + 1].
+int sl_groups_input(sl_groups_t *self, const char *name, char *in);
+int sl_groups_reset(sl_groups_t *self, const char *name, uint64_t offset, const char **why);
+int sl_groups_delete(sl_groups_t *self, const char *name, const char **why);
+
 #endif

@@ -9,6 +9,7 @@
 #include "sl_log.h"
 #include "sl_opts.h"
 #include "sl_store.h"
+#include "sl_opts_file.h"
 #include "sl_util.h"
 
 //  The store is damaged: refused at start, or found so by --check.
@@ -17,7 +18,8 @@
 enum { OPT_DATA, OPT_LISTEN, OPT_PUB, OPT_FSYNC, OPT_RETAIN_RECORDS, OPT_RETAIN_BYTES, OPT_RETAIN_AGE,
        OPT_STREAM_RETENTION, OPT_MAX_BATCH_BYTES, OPT_INITIAL_MAP, OPT_CURVE_SECRET, OPT_ALLOW,
        OPT_ALLOW_ANY, OPT_CHECK, OPT_PEER_BUDGET, OPT_TOTAL_BUDGET, OPT_LIVE_BUDGET, OPT_STUCK,
-       OPT_MAX_GROUPS, OPT_MAX_STREAMS, OPT_MAX_PRODUCERS, OPT_MAX_CONNECTIONS, OPT_HANDSHAKE };
+       OPT_MAX_GROUPS, OPT_MAX_STREAMS, OPT_MAX_PRODUCERS, OPT_MAX_CONNECTIONS, OPT_HANDSHAKE,
+       OPT_HTTP, OPT_CONFIG };
 
 static const sl_opt_t s_opts[] = {
     [OPT_DATA] = {"data", 'd', "DIR", "data directory for the LMDB log (default ./sluice-data)", false},
@@ -69,6 +71,10 @@ static const sl_opt_t s_opts[] = {
     [OPT_HANDSHAKE] = {"handshake-timeout", 0, "DURATION", "a connection that has not "
                        "completed the ZeroMQ handshake in this time is closed (default 5s)",
                        false},
+    [OPT_HTTP] = {"http", 0, "HOST:PORT", "serve /metrics, /healthz, /api/stat and a live page "
+                  "over HTTP (off by default; e.g. 127.0.0.1:7680)", false},
+    [OPT_CONFIG] = {"config", 0, "FILE", "read settings from FILE first: NAME = VALUE lines, "
+                    "NAME a flag without dashes; flags and SLUICE_* override it", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -189,6 +195,11 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         *field = (uint32_t) n;
         break;
     }
+    case OPT_HTTP:
+        config->http = arg;
+        break;
+    case OPT_CONFIG:
+        break;                  //  read before the flags (main)
     }
     return rc;
 }
@@ -210,8 +221,11 @@ static const sl_opts_spec_t s_spec = {
               "  sluice-broker --retain-age 7d --stream-retention 'debug.*:age=1h'\n"
               "  sluice-broker --curve-secret keys/broker.key_secret --allow keys/clients\n"
               "  sluice-broker --check --data /var/lib/sluice\n"
+              "  sluice-broker --http 127.0.0.1:7680      # then curl 127.0.0.1:7680/metrics\n"
+              "  sluice-broker --config /etc/sluice/broker.conf --listen tcp://0.0.0.0:7600\n"
               "See docs/security.md for keys and per-stream rights, docs/reliability.md for\n"
-              "damaged stores.\n",
+              "damaged stores, docs/operate.md for --http, --config and the stat and manage\n"
+              "commands.\n",
     .opts = s_opts,
 };
 
@@ -223,16 +237,30 @@ main (int argc, char **argv)
     sl_broker_config_t config;
     sl_broker_config_defaults (&config);
     int exit_code = 0;
+    //  The file first, so that the environment and the flags override it.
+    char *file_text = NULL;
+    const char *config_path = sl_opts_find_config (argc, argv, "SLUICE_CONFIG");
+    if (config_path) {
+        char why[512];
+        if (sl_opts_file (&s_spec, config_path, s_apply, &config, &file_text, why, sizeof why)) {
+            fprintf (stderr, "sluice-broker: --config %s\n", why);
+            free (file_text);
+            return 2;
+        }
+    }
     int first = sl_opts_parse (&s_spec, argc, argv, s_apply, &config, &exit_code);
     if (first < 0) {
+        free (file_text);
         return exit_code;
     }
     if (first < argc) {
         fprintf (stderr, "sluice-broker: unexpected argument '%s'; try --help\n", argv[first]);
+        free (file_text);
         return 2;
     }
     if (config.check) {
         int rc = sl_store_check (config.data_dir, stdout);
+        free (file_text);
         return rc == 0 ? 0 : rc == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
     }
     zsys_init ();
@@ -240,10 +268,12 @@ main (int argc, char **argv)
     int err = 0;
     sl_broker_t *broker = sl_broker_new (&config, &err);
     if (!broker) {
+        free (file_text);
         return err == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
     }
     int rc = sl_broker_run (broker);
     sl_broker_destroy (&broker);
+    free (file_text);
     zsys_shutdown ();
     return rc == 0 ? 0 : 1;
 }

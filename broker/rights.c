@@ -83,6 +83,11 @@ s_needs (const sl_msg_t *msg, need_t needs[4], char *dlq, size_t dlq_size)
         needs[2] = (need_t) {SL_RIGHT_PUBLISH, msg->out};
         needs[3] = (need_t) {SL_RIGHT_PUBLISH, dlq};
         return 4;
+    case SL_CMD_ADMIN:
+        //  Stream and reader operations name a stream, group operations a
+        //  group (docs/operate.md): the key's manage patterns match it.
+        needs[0] = (need_t) {SL_RIGHT_MANAGE, msg->group[0] ? msg->group : msg->stream};
+        return 1;
     default:
         return 0;           //  the key need only be allowed still
     }

@@ -16,6 +16,16 @@ void sl_cli_run_usage(void);
 int sl_cli_tail(int argc, char **argv);
 void sl_cli_tail_usage(void);
 
+//  sluice stat / sluice top: stat.c (docs/operate.md).
+int sl_cli_stat(int argc, char **argv);
+int sl_cli_top(int argc, char **argv);
+
+//  sluice streams|stream|readers|reader|groups|group|dlq: manage.c.
+int sl_cli_manage(int argc, char **argv);
+void sl_cli_manage_usage(void);
+//  sluice dlq show|resend GROUP: dlq.c.
+int sl_cli_dlq(int argc, char **argv);
+
 //  sluice keygen: keygen.c, built only when that file exists. Weak, so the
 //  front command links without it; main.c says "keygen is not built" when
 //  the symbol is NULL. keygen.c must be compiled into the sluice

@@ -18,7 +18,12 @@ s_usage (void)
             "\n"
             "Commands:\n"
             "  run PIPELINE.yaml   run a whole pipeline, supervised (sluice help run)\n"
-            "  tail STREAM         print a stream's records as they arrive\n");
+            "  tail STREAM         print a stream's records as they arrive\n"
+            "  stat [--json]       where records are: streams, groups, readers, lag\n"
+            "  top                 the same, live, with rates\n"
+            "  streams, readers, groups     list them\n"
+            "  stream|reader|group VERB NAME   delete, purge, retain, reset at run time\n"
+            "  dlq show GROUP      a group's dead letters\n");
     for (const sl_cli_stage_t *s = sl_cli_stages (); s->command; s++) {
         printf ("  %-19s %s (%s)\n", s->command, s->about, s->program);
     }
@@ -60,6 +65,19 @@ s_dispatch (const char *command, int argc, char **argv)
     }
     if (strcmp (command, "keygen") == 0) {
         return s_keygen (argc, argv);
+    }
+    if (strcmp (command, "stat") == 0) {
+        return sl_cli_stat (argc, argv);
+    }
+    if (strcmp (command, "top") == 0) {
+        return sl_cli_top (argc, argv);
+    }
+    static const char *manage[] = {"streams", "stream", "readers", "reader", "groups", "group",
+                                   "dlq", NULL};
+    for (int i = 0; manage[i]; i++) {
+        if (strcmp (command, manage[i]) == 0) {
+            return sl_cli_manage (argc, argv);
+        }
     }
     const sl_cli_stage_t *stage = sl_cli_stage_find (command);
     if (stage) {

@@ -9,6 +9,7 @@
     sluice run itself is killed. Only PIDs started here are ever signalled.
 */
 #include "supervise.h"
+#include "runstat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +72,10 @@ typedef struct {
     bool broker_ready;
     sl_client_t *probe;
     bool stdout_gone;
+    //  Progress (runstat.h): drain before exit-at-end sinks, the status line.
+    sl_runstat_t *stat;
+    int64_t sources_done_ms;    //  wall clock when every source had finished, 0 before
+    int64_t said_waiting_ms;
     //  The orderly stop.
     bool stopping;
     bool hurry;                 //  a second signal: kill what is left
@@ -592,6 +597,52 @@ s_check_data_dir (s_sup_t *sup)
     return 0;
 }
 
+//  An exit-at-end sink reads what is in its stream when it reads it, so it
+//  starts only when the sources have finished and, after that, every group
+//  of the pipeline has drained (lag 0, nothing in flight): otherwise it
+//  could catch up with a group's output before the group is done. Says
+//  every 5 s what it is waiting for.
+static bool
+s_upstream_done (s_sup_t *sup, bool sources_done, int64_t now)
+{
+    if (!sources_done) {
+        return false;
+    }
+    if (s_count_kind (sup, SL_STAGE_GROUP) == 0) {
+        return true;
+    }
+    if (sup->sources_done_ms == 0) {
+        sup->sources_done_ms = sl_now_ms ();
+        sup->said_waiting_ms = now;
+    }
+    if (!sup->stat) {
+        sup->stat = sl_runstat_new (sup->pl);
+        if (!sup->stat) {
+            return true;        //  cannot ask (CURVE without client keys): as before
+        }
+    }
+    char waiting[512];
+    if (sl_runstat_drained (sup->stat, sup->sources_done_ms, waiting, sizeof waiting)) {
+        return true;
+    }
+    if (now - sup->said_waiting_ms >= 5000) {
+        S_SAY (sup, "sources done; waiting for the groups to drain before the exit-at-end "
+               "sinks: %s", waiting);
+        sup->said_waiting_ms = now;
+    }
+    return false;
+}
+
+//  On a terminal, a status line every 10 s: rates and lag per stage.
+static void
+s_status (s_sup_t *sup, int64_t now)
+{
+    char line[1024];
+    if (sup->err_tty && sl_runstat_status_due (&sup->stat, sup->pl, now, line, sizeof line)) {
+        S_SAY (sup, "status: %s", line);
+    }
+}
+
 //  Starts or restarts what is due; notices when the pipeline has finished.
 static void
 s_advance (s_sup_t *sup, int64_t now)
@@ -616,11 +667,13 @@ s_advance (s_sup_t *sup, int64_t now)
     }
     bool sources_done = s_count (sup, SL_STAGE_SOURCE, S_DONE) == s_count_kind (sup,
                                                                              SL_STAGE_SOURCE);
+    bool upstream_done = s_upstream_done (sup, sources_done, now);
+    s_status (sup, now);
     //  procs are in start order: sinks, groups, then sources.
     for (size_t i = 1; i < sup->n; i++) {
         s_proc_t *p = &sup->procs[i];
         bool due = p->state == S_IDLE || (p->state == S_BACKOFF && now >= p->restart_at_ms);
-        if (!due || (p->stage->after_sources && !sources_done)) {
+        if (!due || (p->stage->after_sources && !upstream_done)) {
             continue;
         }
         if (s_start (sup, p, now)) {
@@ -810,6 +863,7 @@ sl_supervise (const sl_pipeline_t *pipeline, const sl_supervise_opts_t *opts)
     code = s_report (&sup);
 done:
     sl_client_destroy (&sup.probe);
+    sl_runstat_destroy (&sup.stat);
     for (size_t i = 0; i < sup.n; i++) {
         s_close_fds (&sup.procs[i]);
         sl_argv_free (&sup.procs[i].argv);

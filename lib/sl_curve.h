@@ -14,8 +14,9 @@
             publish = "orders.*,logs"
             read = "*"
             work = ""
+            manage = "orders.*"
 
-    A file with none of publish/read/work gives its key every right; a file
+    A file with none of publish/read/work/manage gives its key every right; a file
     with any of them gives only the rights it lists (a missing one grants
     nothing). Each value is a comma-separated list of fnmatch(3) patterns.
 */
@@ -94,6 +95,14 @@ int sl_curve_auth_watch(sl_curve_auth_t *self, zsock_t *sock);
 //  key's name (its file name without .key). Thread-safe.
 int sl_curve_auth_check(sl_curve_auth_t *self, const char *key, sl_right_t right,
                         const char *stream, char *name, size_t name_size, const char **why);
+
+//  May the key manage target (a stream name for stream and reader
+//  operations, a group name for group operations)? The `manage` metadata
+//  key lists the patterns; a key file with no rights metadata at all may
+//  manage everything, as it may do everything else. 0 or SL_EDENIED with
+//  *why, as sl_curve_auth_check.
+int sl_curve_auth_may_manage(sl_curve_auth_t *self, const char *key, const char *target,
+                             char *name, size_t name_size, const char **why);
 
 //  Re-reads the allow directory now if it changed (the handler also does
 //  it before every handshake and four times a second). Returns the number

@@ -352,6 +352,14 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
     return rc;
 }
 
+int
+sl_curve_auth_may_manage (sl_curve_auth_t *self, const char *key, const char *target,
+                          char *name, size_t name_size, const char **why)
+{
+    return sl_curve_auth_check (self, key, SL_RIGHT_MANAGE, target ? target : "", name,
+                                name_size, why);
+}
+
 //  ---------------------------------------------------------------------
 //  The ZAP handler and the handshake watch (the actor's thread)
 

@@ -553,6 +553,9 @@ sl_group_next (sl_group_t *self, uint64_t stream_first, uint64_t stream_next, in
             work.attempt = known->n + 1;
         }
     }
+    if (work.attempt > 1) {
+        self->redeliveries++;
+    }
     do {
         work.id = s_lease_id (self, ++self->next_lease_id);
     } while (work.id == 0);
@@ -712,6 +715,10 @@ s_commit (sl_group_t *self, const lease_t *lease, bool live, sl_failed_t *failed
         }
     }
     outcome->commit = true;
+    member_t *member = s_member_by_id (self, lease->member);
+    if (member) {
+        member->records += lease->count;
+    }
     return s_drain_pending (self, outcome);
 }
 

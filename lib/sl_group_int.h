@@ -26,6 +26,7 @@ typedef struct {
     bool paused;                    //  gets no lease until sl_group_tick (over its budget)
     uint64_t last_work;             //  sequence of the last lease given, 0 = never
     sl_holder_t holder;             //  who joined: its connection and key, as tokens
+    uint64_t records;               //  records of its committed results (progress view)
 } member_t;
 
 typedef struct {
@@ -83,6 +84,7 @@ struct _sl_group_t {
     size_t n_pending, cap_pending;
     sl_dead_t *out;                 //  what the last outcome lent
     size_t n_out, cap_out;
+    uint64_t redeliveries;          //  leases handed out with attempt > 1 (in memory only)
 };
 
 //  sl_group.c

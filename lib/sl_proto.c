@@ -74,7 +74,8 @@ typedef struct {
 #define S_REQ_CARRY                                                                            \
     (S_BIT (HELLO) | S_BIT (WELCOME) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)          \
      | S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIST) | S_BIT (STREAMS)    \
-     | S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (JOIN) | S_BIT (JOINED))
+     | S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (JOIN) | S_BIT (JOINED)          \
+     | S_BIT (STAT) | S_BIT (STATS) | S_BIT (ADMIN) | S_BIT (ADMINED))
 #define S_REQ_NEED (S_REQ_CARRY & ~(S_BIT (HELLO) | S_BIT (PING)))
 #define S_STREAM_NEED                                                                          \
     (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)        \
@@ -98,32 +99,34 @@ static const s_field_t s_fields[] = {
     S_FIELD ("req", S_UINT, req, S_U64, S_REQ_CARRY, S_REQ_NEED),
     //  ERROR carries "stream" and "producer" only when it answers a PUBLISH
     //  (§5.2): that is how a client tells a PUBLISH's error from another's.
-    S_FIELD ("stream", S_NAME, stream, 0, S_STREAM_NEED | S_BIT (HELLO) | S_BIT (ERROR),
+    S_FIELD ("stream", S_NAME, stream, 0,
+             S_STREAM_NEED | S_BIT (HELLO) | S_BIT (ERROR) | S_BIT (ADMIN) | S_BIT (PING),
              S_STREAM_NEED),
     S_FIELD ("producer", S_NAME, name, 0,
              S_BIT (HELLO) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR),
              S_BIT (PUBLISH) | S_BIT (CONFIRM)),
-    S_FIELD ("reader", S_NAME, name, 0, S_BIT (SEEK) | S_BIT (COMMIT) | S_BIT (COMMITTED),
+    S_FIELD ("reader", S_NAME, name, 0,
+             S_BIT (SEEK) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (ADMIN),
              S_BIT (COMMIT) | S_BIT (COMMITTED)),
-    S_FIELD ("client", S_STR, client, 0, S_BIT (HELLO), 0),
+    S_FIELD ("client", S_STR, client, 0, S_BIT (HELLO) | S_BIT (PING), 0),
     S_FIELD ("broker", S_STR, broker, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("pub", S_STR, endpoint, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("seq", S_UINT, seq, S_U64,
              S_BIT (WELCOME) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR),
              S_BIT (PUBLISH) | S_BIT (CONFIRM)),
     S_FIELD ("count", S_UINT, count, S_U32, S_COUNT_CMDS, S_COUNT_CMDS),
-    S_FIELD ("offset", S_UINT, offset, S_U64, S_OFFSET_CMDS, S_OFFSET_CMDS),
+    S_FIELD ("offset", S_UINT, offset, S_U64, S_OFFSET_CMDS | S_BIT (ADMINED), S_OFFSET_CMDS),
     S_FIELD ("first", S_UINT, first, S_U64, S_BIT (POSITION) | S_BIT (RECORDS),
              S_BIT (POSITION) | S_BIT (RECORDS)),
     S_FIELD ("next", S_UINT, next, S_U64, S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE),
              S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE)),
     S_FIELD ("from", S_FROM, from, S_N_FROM, S_BIT (SEEK), S_BIT (SEEK)),
-    S_FIELD ("value", S_INT, value, 0, S_BIT (SEEK), 0),
+    S_FIELD ("value", S_INT, value, 0, S_BIT (SEEK) | S_BIT (ADMIN), 0),
     S_FIELD ("found", S_BOOL, found, 0, S_BIT (POSITION), S_BIT (POSITION)),
     S_FIELD ("max_records", S_UINT, max_records, S_U32, S_BIT (FETCH), 0),
     S_FIELD ("max_bytes", S_UINT, max_bytes, S_U64, S_BIT (FETCH), 0),
     S_FIELD ("code", S_UINT, code, INT32_MAX, S_BIT (ERROR), S_BIT (ERROR)),
-    S_FIELD ("text", S_STR, text, 0, S_BIT (ERROR), S_BIT (ERROR)),
+    S_FIELD ("text", S_STR, text, 0, S_BIT (ERROR) | S_BIT (ADMINED), S_BIT (ERROR)),
     S_FIELD ("heartbeat_ms", S_UINT, heartbeat_ms, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("max_batch_bytes", S_UINT, max_batch_bytes, S_U64, S_BIT (WELCOME),
              S_BIT (WELCOME)),
@@ -131,7 +134,8 @@ static const s_field_t s_fields[] = {
              S_BIT (WELCOME)),
     S_FIELD ("max_depth", S_UINT, max_depth, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("streams", S_STREAMS, streams, 0, S_BIT (STREAMS), S_BIT (STREAMS)),
-    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS, S_GROUP_CMDS),
+    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS | S_BIT (ADMIN) | S_BIT (PING),
+             S_GROUP_CMDS),
     S_FIELD ("in", S_NAME, in, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("out", S_NAME, out, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("member", S_NAME, member, 0, S_BIT (JOIN) | S_BIT (LEAVE),
@@ -145,10 +149,19 @@ static const s_field_t s_fields[] = {
     S_FIELD ("from", S_FROM, from, SL_FROM_END + 1, S_BIT (JOIN), 0),
     S_FIELD ("max_deliver", S_UINT, max_deliver, S_U32, S_BIT (JOIN), 0),
     S_FIELD ("lease_ms", S_UINT, lease_ms, S_U32, S_BIT (JOIN), 0),
+    S_FIELD ("op", S_STR, op, 0, S_BIT (ADMIN), S_BIT (ADMIN)),
+    S_FIELD ("from", S_FROM, from, SL_FROM_TIME + 1, S_BIT (ADMIN), 0),
+    S_FIELD ("records", S_UINT, ret_records, S_U64, S_BIT (ADMIN), 0),
+    S_FIELD ("bytes", S_UINT, ret_bytes, S_U64, S_BIT (ADMIN), 0),
+    S_FIELD ("age_ms", S_UINT, ret_age_ms, S_U64, S_BIT (ADMIN), 0),
+    S_FIELD ("affected", S_UINT, affected, S_U64, S_BIT (ADMINED), 0),
+    S_FIELD ("role", S_STR, role, 0, S_BIT (PING), 0),
+    S_FIELD ("records", S_UINT, ping_records, S_U64, S_BIT (PING), 0),
+    S_FIELD ("errors", S_UINT, ping_errors, S_U64, S_BIT (PING), 0),
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
 //  The command bitmasks are 32 bits; the decoder's "seen" set is 64.
-_Static_assert (SL_CMD_LEAVE < 32, "command codes must fit the field bitmasks");
+_Static_assert (SL_CMD_ADMINED < 32, "command codes must fit the field bitmasks");
 _Static_assert (S_N_FIELDS <= 64, "too many fields for the seen bitmask");
 
 //  One STREAMS entry; every key is required. Walked with bit 1 as "command".

@@ -45,7 +45,11 @@
     X(JOINED,    0x12, none)             \
     X(WORK,      0x13, one)              \
     X(RESULT,    0x14, one)              \
-    X(LEAVE,     0x15, none)
+    X(LEAVE,     0x15, none)             \
+    X(STAT,      0x16, none)             \
+    X(STATS,     0x17, one)              \
+    X(ADMIN,     0x18, none)             \
+    X(ADMINED,   0x19, none)
 
 typedef enum {
     SL_CMD_NONE = 0,
@@ -135,6 +139,19 @@ typedef struct {
     char *failed_text;                  //  the entries' texts, owned by the message
     size_t failed_text_len;
     size_t failed_text_cap;
+    //  Operating (docs/PROTOCOL.md §15). ADMIN names its target with
+    //  "stream", "reader" and "group" above; "from"/"value" say where a
+    //  reset goes; ADMINED's "offset" is the position after a reset.
+    char op[32];                        //  ["op"] ADMIN: what to do (§15.2)
+    uint64_t ret_records;               //  ["records"] ADMIN stream.retain: 0 = no limit
+    uint64_t ret_bytes;                 //  ["bytes"] ADMIN stream.retain
+    uint64_t ret_age_ms;                //  ["age_ms"] ADMIN stream.retain
+    uint64_t affected;                  //  ["affected"] ADMINED: records or entries changed
+    //  Counters a client reports with its heartbeat (PING, §15.5), all
+    //  optional: its "role", its name in "client", its "stream" or "group".
+    char role[16];                      //  ["role"] PING: source, worker, sink
+    uint64_t ping_records;              //  ["records"] PING: records handled so far
+    uint64_t ping_errors;               //  ["errors"] PING: records failed / bad so far
 } sl_msg_t;
 
 //  Zeroes msg and sets its command. For a fresh struct (it frees nothing).

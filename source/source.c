@@ -103,6 +103,7 @@ typedef struct {
     int64_t progress_tick;
     uint64_t progress_read;
     bool progress_shown;
+    int64_t reported_ms;            //  when the counters last went with a PING
 
     sl_source_stats_t stats;
 } s_source_t;
@@ -454,10 +455,36 @@ s_read_replies (s_source_t *self)
     sl_msg_reset (&reply);
 }
 
+//  Our counters ride on a PING every S_REPORT_MS (PROTOCOL.md §15.5), so
+//  that `sluice stat` shows every source: records confirmed, input found
+//  bad. Best effort: a PING that cannot go now goes next time.
+#define S_REPORT_MS 2000
+static void
+s_report (s_source_t *self, int64_t now)
+{
+    if (now - self->reported_ms < S_REPORT_MS) {
+        return;
+    }
+    self->reported_ms = now;
+    sl_msg_t ping;
+    sl_msg_init (&ping, SL_CMD_PING);
+    ping.req = sl_client_next_req (self->client);
+    snprintf (ping.role, sizeof ping.role, "source");
+    size_t len = strnlen (self->producer, sizeof ping.client - 1);
+    memcpy (ping.client, self->producer, len);
+    ping.client[len] = 0;
+    snprintf (ping.stream, sizeof ping.stream, "%s", self->cfg->stream);
+    ping.ping_records = self->acked > self->skip ? self->acked - self->skip : 0;
+    ping.ping_errors = self->input ? sl_input_bad (self->input) : 0;
+    sl_client_send (self->client, &ping, NULL);
+    sl_msg_reset (&ping);
+}
+
 //  Signals, reconnects and timeouts.
 static void
 s_check (s_source_t *self, int64_t now)
 {
+    s_report (self, now);
     bool stop = self->cfg->stop && *self->cfg->stop;
     if (zsys_interrupted || (stop && !self->stopping)) {
         if (self->stopping) {

@@ -25,6 +25,7 @@
 #include "sl_version.h"
 
 #define S_PING_MS           1000        //  PING after this long without sending
+#define S_REPORT_MS         2000        //  counters with a PING at least this often
 #define S_TICK_MS           250
 #define S_JOIN_ATTEMPT_MS   5000
 #define S_SEND_RETRY_MS     50
@@ -41,6 +42,7 @@ typedef struct {
     char member[SL_NAME_MAX + 1];
     uint32_t connects;          //  the client's connection count when JOINED
     int64_t sent_ms;            //  when we last sent anything
+    int64_t reported_ms;        //  when we last sent our counters (PING)
     sl_worker_stats_t stats;
     bool fatal;
     //  Operator errors are said in the worker's own output, not only in the
@@ -105,7 +107,19 @@ s_ping (s_worker_t *self)
     sl_msg_t ping;
     sl_msg_init (&ping, SL_CMD_PING);
     ping.req = sl_client_next_req (self->client);
-    s_send (self, &ping);
+    //  Our counters ride on the heartbeat (PROTOCOL.md §15.5), so that
+    //  `sluice stat` shows what each member did and how much failed.
+    snprintf (ping.role, sizeof ping.role, "worker");
+    //  client holds 63 bytes; a longer member name is cut (names are ASCII).
+    size_t len = strnlen (self->member, sizeof ping.client - 1);
+    memcpy (ping.client, self->member, len);
+    ping.client[len] = 0;
+    snprintf (ping.group, sizeof ping.group, "%s", self->cfg->group);
+    ping.ping_records = self->stats.records_in;
+    ping.ping_errors = self->stats.failed;
+    if (s_send (self, &ping) == 0) {
+        self->reported_ms = self->sent_ms;
+    }
     sl_msg_reset (&ping);
 }
 
@@ -402,7 +416,7 @@ s_loop (s_worker_t *self)
             }
         }
         int64_t idle = sl_mono_ms () - self->sent_ms;
-        if (idle >= S_PING_MS) {
+        if (idle >= S_PING_MS || sl_mono_ms () - self->reported_ms >= S_REPORT_MS) {
             s_ping (self);
             idle = 0;
         }

@@ -120,10 +120,12 @@ def test_compose_file_is_complete_and_valid(podman, tmp_path):
     assert services["broker"]["depends_on"] == {
         "keys": {"condition": "service_completed_successfully"}}
 
-    # The healthcheck asks the broker itself, with a key of its own.
+    # The healthcheck asks the broker's /healthz (docs/operate.md) on its
+    # loopback-only HTTP server: 200 while it serves and can write.
     test = services["broker"]["healthcheck"]["test"]
-    assert test[:2] == ["CMD", "sluice-sink"] and "--list" in test
-    assert test[-4:] == HEALTH_KEY, test
+    assert test[:3] == ["CMD", "bash", "-c"] and "GET /healthz" in test[3], test
+    assert "/dev/tcp/127.0.0.1/7680" in test[3] and "' 200 '" in test[3], test
+    assert services["broker"]["environment"]["SLUICE_HTTP"] == "127.0.0.1:7680"
 
     for name, program in STAGES.items():
         svc = services[name]

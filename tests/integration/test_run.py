@@ -381,9 +381,9 @@ def test_man_pages_render_cleanly():
     import shutil
     man = ROOT / "docs" / "man"
     pages = sorted(p.name for p in man.glob("*.1"))
-    assert pages == ["sluice-broker.1", "sluice-keygen.1", "sluice-run.1", "sluice-sink.1",
-                     "sluice-source.1", "sluice-tail.1", "sluice-verify.1", "sluice-worker.1",
-                     "sluice.1"]
+    assert pages == ["sluice-broker.1", "sluice-keygen.1", "sluice-manage.1", "sluice-run.1",
+                     "sluice-sink.1", "sluice-source.1", "sluice-stat.1", "sluice-tail.1",
+                     "sluice-top.1", "sluice-verify.1", "sluice-worker.1", "sluice.1"]
     # Every page is installed.
     build_file = (ROOT / "cli" / "meson.build").read_text()
     for page in pages:

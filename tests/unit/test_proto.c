@@ -197,7 +197,18 @@ s_full (sl_msg_t *msg, sl_cmd_t cmd, bool big)
         msg->offset = u64;
         break;
     case SL_CMD_LIST:
+        memset (msg->stream, 0, sizeof msg->stream);
+        msg->req = u64;
+        break;
     case SL_CMD_PING:
+        //  The heartbeat's optional counters (PROTOCOL.md §15.5): stream and
+        //  client stay set, as a source reports them.
+        msg->req = u64;
+        strcpy (msg->client, big ? "c" : "src-1");
+        strcpy (msg->role, "source");
+        msg->ping_records = u64;
+        msg->ping_errors = u32;
+        break;
     case SL_CMD_PONG:
         memset (msg->stream, 0, sizeof msg->stream);
         msg->req = u64;
@@ -845,7 +856,7 @@ Test (proto, other_version)
 Test (proto, unknown_command)
 {
     const uint8_t body[] = {0x81, 0xa3, 'r', 'e', 'q', 0x07};
-    const uint8_t codes[] = {0x00, 0x16, 0x7F, 0xFF};
+    const uint8_t codes[] = {0x00, 0x7E, 0x7F, 0xFF};
     for (size_t i = 0; i < 4; i++) {
         const uint8_t header[4] = {0x53, 0x4C, 1, codes[i]};
         zmsg_t *zmsg = s_raw (header, 4, body, sizeof body, 0);

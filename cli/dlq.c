@@ -1,0 +1,336 @@
+/*  dlq.c - `sluice dlq show GROUP` and `sluice dlq resend GROUP`
+    (docs/operate.md).
+
+    resend puts each dead letter's original record back into the group's
+    input stream, as a new record (so its attempts start again), exactly
+    once: it publishes as the durable producer "resend.GROUP" with the
+    sequence number = the dead letter's offset + 1, so the broker drops
+    what an earlier resend already put back (PROTOCOL.md §6.1), and a rerun
+    resumes after the last confirmed one. It resends what GROUP.dlq holds
+    when it starts, not what arrives meanwhile.
+*/
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "opclient.h"
+#include "sl_batch.h"
+#include "sl_dlq.h"
+#include "sl_error.h"
+#include "sl_util.h"
+#include "sl_version.h"
+
+#define S_BATCH_RECORDS 1000
+#define S_BATCH_BYTES   (1u << 20)
+
+typedef struct {
+    op_conn_t conn;
+    const char *group;
+    char dlq[SL_NAME_MAX + 1];
+    char in[SL_NAME_MAX + 1];
+    char producer[SL_NAME_MAX + 1];
+    sl_client_t *pub;           //  the durable producer
+    sl_buf_t batch;
+    uint32_t count;
+    uint64_t first_seq;         //  seq of the batch's first record (its dlq offset + 1)
+    uint64_t resent;
+} s_resend_t;
+
+//  FETCH of the dead-letter stream from offset: the reply's data frames in
+//  *data, bounds in *first / *next. 0 or an exit code.
+static int
+s_fetch (s_resend_t *r, uint64_t offset, zmsg_t **data, uint64_t *first, uint64_t *next)
+{
+    sl_msg_t req, reply;
+    sl_msg_init (&req, SL_CMD_FETCH);
+    sl_msg_init (&reply, SL_CMD_NONE);
+    snprintf (req.stream, sizeof req.stream, "%s", r->dlq);
+    req.offset = offset;
+    req.max_records = S_BATCH_RECORDS;
+    int rc = sl_client_request (r->conn.client, &req, &reply, data,
+                                sl_mono_ms () + r->conn.timeout_ms);
+    if (rc) {
+        fprintf (stderr, "sluice dlq resend: reading %s: %s\n", r->dlq,
+                 reply.cmd == SL_CMD_ERROR ? reply.text : sl_strerror (rc));
+        sl_msg_reset (&reply);
+        return 1;
+    }
+    *first = reply.first;
+    *next = reply.next;
+    sl_msg_reset (&reply);
+    return 0;
+}
+
+//  Publishes the batch being built and waits for its CONFIRM.
+static int
+s_flush (s_resend_t *r)
+{
+    if (r->count == 0) {
+        return 0;
+    }
+    sl_msg_t pub, reply;
+    sl_msg_init (&pub, SL_CMD_PUBLISH);
+    sl_msg_init (&reply, SL_CMD_NONE);
+    snprintf (pub.stream, sizeof pub.stream, "%s", r->in);
+    snprintf (pub.name, sizeof pub.name, "%s", r->producer);
+    pub.seq = r->first_seq;
+    pub.count = r->count;
+    zmsg_t *data = zmsg_new ();
+    int code = 1;
+    if (!data || zmsg_addmem (data, r->batch.data, r->batch.len)
+        || sl_client_send (r->pub, &pub, &data)) {
+        fprintf (stderr, "sluice dlq resend: cannot send to the broker\n");
+        goto done;
+    }
+    int64_t deadline = sl_mono_ms () + r->conn.timeout_ms;
+    while (sl_mono_ms () < deadline) {
+        if (sl_client_recv (r->pub, &reply, NULL, 200) != 0) {
+            continue;
+        }
+        if (reply.cmd == SL_CMD_CONFIRM && reply.seq >= r->first_seq + r->count - 1) {
+            r->resent += reply.count;
+            code = 0;
+            goto done;
+        }
+        if (reply.cmd == SL_CMD_ERROR && reply.req == r->first_seq) {
+            fprintf (stderr, "sluice dlq resend: the broker refused the batch at dead letter "
+                     "%" PRIu64 ": %s\n", r->first_seq - 1, reply.text);
+            goto done;
+        }
+    }
+    fprintf (stderr, "sluice dlq resend: no confirm from the broker within %.1f s\n",
+             (double) r->conn.timeout_ms / 1000.0);
+done:
+    zmsg_destroy (&data);
+    sl_msg_reset (&reply);
+    sl_buf_reset (&r->batch);
+    r->count = 0;
+    return code;
+}
+
+//  The producer client, once the input stream is known: its WELCOME says
+//  how far earlier resends got.
+static int
+s_producer (s_resend_t *r, uint64_t *acked)
+{
+    sl_client_opts_t opts = {.broker = r->conn.broker,
+                             .software = "sluice-cli/" SLUICE_VERSION,
+                             .producer = r->producer,
+                             .stream = r->in,
+                             .timeout_ms = 1000};
+    r->pub = sl_client_new (&opts);
+    if (!r->pub || sl_client_hello (r->pub, sl_mono_ms () + r->conn.timeout_ms)) {
+        fprintf (stderr, "sluice dlq resend: the broker did not welcome producer %s\n",
+                 r->producer);
+        return 1;
+    }
+    *acked = sl_client_welcome (r->pub)->seq;
+    return 0;
+}
+
+static int
+s_resend (s_resend_t *r)
+{
+    int code = op_connect (&r->conn);
+    if (code) {
+        return code;
+    }
+    uint64_t offset = 0, end = 0, first = 0, next = 0;
+    bool started = false;
+    zmsg_t *data = NULL;
+    while (code == 0 && (!started || offset < end)) {
+        code = s_fetch (r, offset, &data, &first, &next);
+        if (code) {
+            break;
+        }
+        if (!started) {
+            end = next;
+            offset = first;
+            if (first == next) {
+                printf ("%s is empty: nothing to resend\n", r->dlq);
+                break;
+            }
+        }
+        for (zframe_t *f = data ? zmsg_first (data) : NULL; f && code == 0;
+             f = zmsg_next (data)) {
+            sl_record_iter_t it;
+            sl_batch_header_t header;
+            sl_record_t rec;
+            if (sl_record_iter_init_blob (&it, zframe_data (f), zframe_size (f), &header)) {
+                fprintf (stderr, "sluice dlq resend: a malformed batch in %s\n", r->dlq);
+                code = 1;
+                break;
+            }
+            int more;
+            while (code == 0 && (more = sl_record_iter_next (&it, &rec)) == 1) {
+                if (rec.offset < offset || rec.offset >= end) {
+                    continue;
+                }
+                char stream[SL_NAME_MAX + 1];
+                size_t before = r->batch.len;
+                if (sl_dlq_original (&rec, &r->batch, stream)) {
+                    fprintf (stderr, "sluice dlq resend: %s offset %" PRIu64 " is not a dead "
+                             "letter\n", r->dlq, rec.offset);
+                    code = 1;
+                    break;
+                }
+                if (!started) {
+                    started = true;
+                    snprintf (r->in, sizeof r->in, "%s", stream);
+                    uint64_t acked;
+                    code = s_producer (r, &acked);
+                    if (code == 0 && acked > offset) {
+                        //  An earlier resend got this far: skip what it confirmed.
+                        printf ("already resent: dead letters below offset %" PRIu64 "\n",
+                                acked);
+                        offset = acked;
+                        r->batch.len = before;
+                        if (offset >= end) {
+                            break;
+                        }
+                        continue;
+                    }
+                    if (code == 0 && acked < offset && acked > 0) {
+                        fprintf (stderr, "sluice dlq resend: dead letters %" PRIu64 "..%" PRIu64
+                                 " were removed by retention before they were resent\n", acked,
+                                 offset - 1);
+                        code = 1;
+                    }
+                }
+                if (code == 0 && strcmp (stream, r->in) != 0) {
+                    fprintf (stderr, "sluice dlq resend: %s holds letters of streams %s and "
+                             "%s\n", r->dlq, r->in, stream);
+                    code = 1;
+                }
+                if (code) {
+                    break;
+                }
+                if (r->count == 0) {
+                    r->first_seq = rec.offset + 1;
+                }
+                r->count++;
+                offset = rec.offset + 1;
+                if (r->count >= S_BATCH_RECORDS || r->batch.len >= S_BATCH_BYTES) {
+                    code = s_flush (r);
+                }
+            }
+        }
+        zmsg_destroy (&data);
+        if (code == 0) {
+            code = s_flush (r);
+        }
+        if (offset < first) {
+            offset = first;
+        }
+    }
+    zmsg_destroy (&data);
+    if (code == 0 && started) {
+        printf ("resent %" PRIu64 " dead letters of %s into %s (as producer %s)\n", r->resent,
+                r->group, r->in, r->producer);
+    }
+    sl_client_destroy (&r->pub);
+    op_disconnect (&r->conn);
+    return code;
+}
+
+//  `sluice dlq show GROUP [sink options]`: sluice-sink on GROUP.dlq from
+//  the beginning, ending at the end.
+static int
+s_show (int argc, char **argv, const char *dlq)
+{
+    char **args = calloc ((size_t) argc + 10, sizeof *args);
+    if (!args) {
+        return 1;
+    }
+    int n = 0;
+    args[n++] = "sink";
+    const char *env = getenv ("SLUICE_BROKER");
+    bool has_broker = env && *env;
+    for (int i = 3; i < argc; i++) {
+        has_broker = has_broker || strcmp (argv[i], "--broker") == 0 || strcmp (argv[i], "-b") == 0
+                     || strncmp (argv[i], "--broker=", 9) == 0;
+        args[n++] = argv[i];
+    }
+    if (!has_broker) {
+        args[n++] = "--broker";
+        args[n++] = OP_DEFAULT_BROKER;
+    }
+    args[n++] = "--stream";
+    args[n++] = (char *) dlq;
+    args[n++] = "--from";
+    args[n++] = "beginning";
+    args[n++] = "--exit-at-end";
+    args[n] = NULL;
+    int code = sl_cli_exec_stage (sl_cli_stage_find ("sink"), n, args);
+    free (args);
+    return code;
+}
+
+int
+sl_cli_dlq (int argc, char **argv)
+{
+    if (argc > 1 && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)) {
+        sl_cli_manage_usage ();
+        return 0;
+    }
+    if (argc < 3 || (strcmp (argv[1], "show") != 0 && strcmp (argv[1], "resend") != 0)) {
+        fprintf (stderr, "usage: sluice dlq show GROUP [sluice-sink options]\n"
+                         "       sluice dlq resend GROUP [--broker EP] [--timeout DUR] "
+                         "[--curve-secret F --broker-key F]\n");
+        return 2;
+    }
+    const char *group = argv[2];
+    if (!sl_name_valid (group, strlen (group)) || strlen (group) + 7 > SL_NAME_MAX) {
+        fprintf (stderr, "sluice dlq: '%s' is not a valid group name\n", group);
+        return 2;
+    }
+    s_resend_t r;
+    memset (&r, 0, sizeof r);
+    //  The length was checked above: GROUP.dlq and resend.GROUP are names.
+    size_t glen = strlen (group);
+    memcpy (r.dlq, group, glen);
+    memcpy (r.dlq + glen, ".dlq", 5);
+    if (strcmp (argv[1], "show") == 0) {
+        return s_show (argc, argv, r.dlq);
+    }
+    r.conn.program = "sluice dlq resend";
+    r.group = group;
+    memcpy (r.producer, "resend.", 7);
+    memcpy (r.producer + 7, group, glen + 1);
+    for (int i = 3; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((strcmp (a, "--broker") == 0 || strcmp (a, "-b") == 0) && v) {
+            r.conn.broker = v;
+        }
+        else if (strcmp (a, "--curve-secret") == 0 && v) {
+            r.conn.curve_secret = v;
+        }
+        else if (strcmp (a, "--broker-key") == 0 && v) {
+            r.conn.broker_key = v;
+        }
+        else if (strcmp (a, "--timeout") == 0 && v) {
+            if (sl_parse_duration_ms (v, &r.conn.timeout_ms)) {
+                fprintf (stderr, "sluice dlq resend: --timeout: expected a duration\n");
+                return 2;
+            }
+        }
+        else {
+            fprintf (stderr, "sluice dlq resend: unexpected argument '%s' (--filter is not "
+                     "built yet); try sluice dlq --help\n", a);
+            return 2;
+        }
+        i++;
+    }
+    if (!r.conn.broker) {
+        const char *env = getenv ("SLUICE_BROKER");
+        r.conn.broker = env && *env ? env : NULL;
+    }
+    sl_buf_init (&r.batch, 0);
+    int code = s_resend (&r);
+    sl_buf_free (&r.batch);
+    return code;
+}

@@ -79,6 +79,7 @@ struct _sl_group_t {
     size_t n_pending, cap_pending;
     sl_dead_t *out;                 //  what the last outcome lent
     size_t n_out, cap_out;
+    bool exclusive;                 //  keyed: one lease at a time, to the oldest member
 };
 
 //  sl_group.c

@@ -41,6 +41,13 @@ typedef struct {
     int64_t lease_ms;               //  lease deadline (default 30000)
     sl_op_spec_t op;                //  the operator (default: pass-through)
     int timeout_ms;                 //  one request attempt (default 5000)
+    //  Keyed groups (keyed.h): key NULL = not keyed.
+    const char *key;                //  --key PATH, or "record" for the record's own key
+    const char *window_spec;        //  --window tumbling:SIZE | hopping:SIZE/ADVANCE | session:GAP
+    const char *agg;                //  --agg count,sum:PATH,...
+    const char *time;               //  --time record (default) or PATH
+    int64_t lateness_ms;            //  --lateness
+    int64_t idle_ms;                //  --idle, 0 = never
     volatile int *stop;             //  optional: set non-zero to stop as on SIGINT
     sl_worker_stats_t *stats;       //  optional: filled at the end of the run
 } sl_worker_config_t;

@@ -110,7 +110,9 @@ s_cmp (const sl_num_t *a, const sl_num_t *b)
 static void
 s_sum_add (sl_acc_t *acc, const sl_num_t *num)
 {
-    if (num->is_int && !__builtin_add_overflow (acc->isum, num->i, &acc->isum)) {
+    int64_t sum;
+    if (num->is_int && !__builtin_add_overflow (acc->isum, num->i, &sum)) {
+        acc->isum = sum;
         return;
     }
     //  A float, or an int sum past 64 bits: the sum goes on as a float.

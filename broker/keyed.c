@@ -1,4 +1,4 @@
-/*  keyed.c - keyed groups in the broker (docs/PROTOCOL.md §14.5).
+/*  keyed.c - keyed groups in the broker (docs/PROTOCOL.md §14.4).
 
     The broker does not look inside records for keyed groups: the group is
     exclusive (lib/sl_group.c hands one lease at a time to one member), so

@@ -1,4 +1,4 @@
-/*  keyed.h - the broker's side of keyed groups (docs/PROTOCOL.md §14.5):
+/*  keyed.h - the broker's side of keyed groups (docs/PROTOCOL.md §14.4):
     JOIN's group key, and a RESULT whose data frame carries, after its
     output records, the late records (appended to GROUP.late) and the
     changed key states (appended to GROUP.state), all in the transaction

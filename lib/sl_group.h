@@ -111,7 +111,7 @@ size_t sl_group_leases(const sl_group_t *self);
 int sl_group_next(sl_group_t *self, uint64_t stream_first, uint64_t stream_next, int64_t now_ms,
                   sl_lease_t *lease, const void **peer, size_t *peer_len);
 void sl_group_unlease(sl_group_t *self, uint64_t lease_id);
-//  A keyed group (docs/PROTOCOL.md §14.5): at most one live lease, always
+//  A keyed group (docs/PROTOCOL.md §14.4): at most one live lease, always
 //  to the oldest member, so that records are processed in offset order by
 //  the one member holding the state; the other members stand by.
 void sl_group_set_exclusive(sl_group_t *self, bool exclusive);

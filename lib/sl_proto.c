@@ -141,7 +141,7 @@ static const s_field_t s_fields[] = {
     S_FIELD ("from", S_FROM, from, SL_FROM_END + 1, S_BIT (JOIN), 0),
     S_FIELD ("max_deliver", S_UINT, max_deliver, S_U32, S_BIT (JOIN), 0),
     S_FIELD ("lease_ms", S_UINT, lease_ms, S_U32, S_BIT (JOIN), 0),
-    //  Keyed groups (§14.5).
+    //  Keyed groups (§14.4).
     S_FIELD ("key", S_STR, key, 0, S_BIT (JOIN), 0),
     S_FIELD ("late_count", S_UINT, late_count, S_U32, S_BIT (RESULT), 0),
     S_FIELD ("state_count", S_UINT, state_count, S_U32, S_BIT (RESULT), 0),

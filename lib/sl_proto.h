@@ -131,7 +131,7 @@ typedef struct {
     uint32_t lease_ms;                  //  ["lease_ms"] JOIN
     sl_failed_entry_t *failed;          //  ["failed"] RESULT, owned by the message
     uint32_t n_failed;
-    //  Keyed groups (docs/PROTOCOL.md §14.5).
+    //  Keyed groups (docs/PROTOCOL.md §14.4).
     char key[SL_WIN_KEY_MAX + 1];       //  ["key"] JOIN: the group key (a path, or "record")
     uint32_t late_count;                //  ["late_count"] RESULT: late records after the output
     uint32_t state_count;               //  ["state_count"] RESULT: state records after those

@@ -1,5 +1,5 @@
 /*  sl_window.h - event-time windows and their aggregates for keyed groups
-    (docs/operators.md, "Windows"; docs/PROTOCOL.md §14.5 for the stored state).
+    (docs/operators.md, "Windows"; docs/PROTOCOL.md §14.4 for the stored state).
 
     Pure logic, no I/O and no clock: the worker feeds one key's records in
     offset order and gets back the windows that closed. The rules, exactly:

@@ -4,7 +4,7 @@
     restore of those states from the group's state stream GROUP.state.
 
     The broker gives a keyed group's leases one at a time to one member
-    (docs/PROTOCOL.md §14.5), so records arrive here in offset order. A
+    (docs/PROTOCOL.md §14.4), so records arrive here in offset order. A
     lease's results, its late records and the states of the keys it
     changed go back in one RESULT and commit in one transaction: after any
     crash, GROUP.state holds exactly the state that matches the output.

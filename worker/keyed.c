@@ -24,8 +24,12 @@
 #include "sl_version.h"
 #include "sl_window.h"
 
+#include "lua_state.h"
+
 typedef struct {
-    sl_win_key_t *win;
+    sl_win_key_t *win;          //  window mode
+    uint8_t *value;             //  Lua state mode: the key's state (msgpack), NULL = none
+    size_t value_len;
     uint8_t *raw;               //  the key's msgpack encoding
     size_t raw_len;
     int64_t seen_ms;            //  last record, processing time (--idle)
@@ -41,8 +45,16 @@ struct _sl_keyed_t {
     uint32_t n_out, n_late, n_state;
     sl_worker_failure_t *failed;
     size_t n_failed, cap_failed;
-    //  The record being processed, for the emit callback.
-    const s_key_t *current;
+    //  The record being processed, for the emit callback and the Lua hook.
+    s_key_t *current;
+    //  Lua state mode (no --window): state.set of the record in hand.
+    bool lua;
+    bool pending;
+    bool pending_delete;
+    sl_buf_t pending_value;
+    sl_lua_state_hook_t hook;
+    const char *no_key;         //  why the record in hand has no key state
+    char no_key_text[300];
 };
 
 static void
@@ -52,6 +64,7 @@ s_key_destroy (void **item)
     if (key) {
         sl_win_key_destroy (&key->win);
         free (key->raw);
+        free (key->value);
         free (key);
         *item = NULL;
     }
@@ -68,7 +81,10 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
         reason = "--key needs a PATH (1..128 bytes) or 'record'";
     }
     else if (!cfg->window_spec) {
-        reason = "--agg, --time, --lateness and --idle need --window";
+        //  Lua state mode: the operator keeps per-key state itself.
+        memset (&spec, 0, sizeof spec);
+        spec.kind = SL_WIN_TUMBLING;
+        spec.size = spec.advance = 1;
     }
     else if (sl_win_spec_parse (cfg->window_spec, &spec, &reason) == 0
              && sl_agg_parse (cfg->agg ? cfg->agg : "count", aggs, &n_aggs, &reason) == 0) {
@@ -84,6 +100,7 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
         return NULL;
     }
     self->cfg = cfg;
+    self->lua = !cfg->window_spec;
     self->win = sl_win_new (&spec, cfg->lateness_ms, aggs, n_aggs);
     self->keys = zhashx_new ();
     self->json = sl_json_new ();
@@ -98,6 +115,7 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
     sl_buf_init (&self->state, 0);
     sl_buf_init (&self->text, 0);
     sl_buf_init (&self->tmp, 0);
+    sl_buf_init (&self->pending_value, SL_LUA_STATE_MAX);
     return self;
 }
 
@@ -116,6 +134,10 @@ sl_keyed_destroy (sl_keyed_t **self_p)
     sl_buf_free (&self->state);
     sl_buf_free (&self->text);
     sl_buf_free (&self->tmp);
+    sl_buf_free (&self->pending_value);
+    if (self->lua) {
+        sl_lua_state_set_hook (NULL);
+    }
     free (self->failed);
     free (self);
     *self_p = NULL;
@@ -159,9 +181,9 @@ s_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
     key = calloc (1, sizeof *key);
     if (key) {
         key->raw = malloc (len ? len : 1);
-        key->win = sl_win_key_new ();
+        key->win = self->lua ? NULL : sl_win_key_new ();
     }
-    if (!key || !key->raw || !key->win) {
+    if (!key || !key->raw || (!self->lua && !key->win)) {
         void *item = key;
         s_key_destroy (&item);
         return NULL;
@@ -356,7 +378,16 @@ s_states (sl_keyed_t *self)
         }
         key->dirty = false;
         sl_buf_reset (&self->tmp);
-        int rc = sl_win_key_encode (self->win, key->win, &self->tmp);
+        int rc = 0;
+        if (self->lua) {
+            //  A deleted state is written as nil.
+            static const uint8_t nil = 0xc0;
+            rc = key->value ? sl_buf_append (&self->tmp, key->value, key->value_len)
+                            : sl_buf_append (&self->tmp, &nil, 1);
+        }
+        else {
+            rc = sl_win_key_encode (self->win, key->win, &self->tmp);
+        }
         rc = rc ? rc : sl_record_encode (&self->state, 0, key->raw, (uint32_t) key->raw_len, true,
                                          NULL, 0, self->tmp.data, self->tmp.len);
         if (rc) {
@@ -442,6 +473,27 @@ s_restore_blob (sl_keyed_t *self, zframe_t *frame, uint64_t *want)
         if (!record.key || record.key_len > SL_KEYED_MAX_KEY) {
             continue;
         }
+        if (self->lua) {
+            s_key_t *key = s_key_get (self, record.key, record.key_len, true);
+            if (!key) {
+                return SL_ENOMEM;
+            }
+            free (key->value);
+            key->value = NULL;
+            key->value_len = 0;
+            if (record.value_len > SL_LUA_STATE_MAX) {
+                return SL_ETOOBIG;
+            }
+            if (!(record.value_len == 1 && record.value[0] == 0xc0)) {
+                key->value = malloc (record.value_len);
+                if (!key->value) {
+                    return SL_ENOMEM;
+                }
+                memcpy (key->value, record.value, record.value_len);
+                key->value_len = record.value_len;
+            }
+            continue;
+        }
         int err = 0;
         sl_win_key_t *win = sl_win_key_decode (self->win, record.value, record.value_len, &err);
         if (!win) {
@@ -514,3 +566,116 @@ sl_keyed_restore (sl_keyed_t *self)
              " ms", zhashx_size (self->keys), stream, want, sl_mono_ms () - started);
     return 0;
 }
+
+//  ---------------------------------------------------------------------
+//  Lua state mode: the record hook (host.c) and state.get / state.set.
+
+static int
+s_state_get (void *ctx, const uint8_t **data, size_t *len, const char **why)
+{
+    sl_keyed_t *self = ctx;
+    if (!self->current) {
+        *why = self->no_key;
+        return SL_ENOTFOUND;
+    }
+    if (self->pending) {
+        *data = self->pending_value.data;
+        *len = self->pending_value.len;
+        return self->pending_delete ? 0 : 1;
+    }
+    *data = self->current->value;
+    *len = self->current->value_len;
+    return self->current->value ? 1 : 0;
+}
+
+static int
+s_state_set (void *ctx, const uint8_t *data, size_t len, const char **why)
+{
+    sl_keyed_t *self = ctx;
+    if (!self->current) {
+        *why = self->no_key;
+        return SL_ENOTFOUND;
+    }
+    sl_buf_reset (&self->pending_value);
+    if (data && sl_buf_append (&self->pending_value, data, len) != 0) {
+        *why = "state larger than 65536 bytes";
+        return SL_ETOOBIG;
+    }
+    self->pending = true;
+    self->pending_delete = data == NULL;
+    return 0;
+}
+
+//  Before a record (result -1): finds its key. After it: keeps what it
+//  set if it did not fail.
+static void
+s_record_hook (void *ctx, const sl_op_record_t *in, int result)
+{
+    sl_keyed_t *self = ctx;
+    if (result < 0) {
+        self->pending = false;
+        self->current = NULL;
+        sl_record_t record;
+        memset (&record, 0, sizeof record);
+        record.key = in->key;
+        record.key_len = in->key_len;
+        record.key_is_bin = in->key_is_bin;
+        record.value = in->value;
+        record.value_len = in->value_len;
+        const uint8_t *raw;
+        size_t raw_len;
+        int rc = s_group_key (self, &record, &raw, &raw_len);
+        if (rc == 1 && raw_len <= SL_KEYED_MAX_KEY) {
+            self->current = s_key_get (self, raw, raw_len, true);
+        }
+        snprintf (self->no_key_text, sizeof self->no_key_text,
+                  "no group key '%s' in the record", self->cfg->key);
+        self->no_key = self->no_key_text;
+        return;
+    }
+    s_key_t *key = self->current;
+    if (key && self->pending && result == SL_OP_OK) {
+        free (key->value);
+        key->value = NULL;
+        key->value_len = 0;
+        if (!self->pending_delete) {
+            key->value = malloc (self->pending_value.len ? self->pending_value.len : 1);
+            if (key->value) {
+                memcpy (key->value, self->pending_value.data, self->pending_value.len);
+                key->value_len = self->pending_value.len;
+            }
+        }
+        key->dirty = true;
+    }
+    self->pending = false;
+    self->current = NULL;
+}
+
+void
+sl_keyed_attach (sl_keyed_t *self, sl_worker_proc_t *proc)
+{
+    self->hook = (sl_lua_state_hook_t) {.ctx = self, .get = s_state_get, .set = s_state_set};
+    sl_lua_state_set_hook (&self->hook);
+    sl_worker_proc_set_record_hook (proc, s_record_hook, self);
+}
+
+bool
+sl_keyed_is_lua (sl_keyed_t *self)
+{
+    return self->lua;
+}
+
+int
+sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t count)
+{
+    sl_buf_reset (&self->out);
+    sl_buf_reset (&self->state);
+    self->n_late = self->n_state = 0;
+    self->n_out = count;
+    self->n_failed = 0;
+    int rc = sl_buf_append (&self->out, out, len);
+    rc = rc ? rc : s_states (self);
+    rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
+    return rc;
+}
+

@@ -46,6 +46,14 @@ const uint8_t *sl_keyed_output(sl_keyed_t *self, size_t *len, uint32_t *out_coun
 size_t sl_keyed_n_failed(sl_keyed_t *self);
 const sl_worker_failure_t *sl_keyed_failed(sl_keyed_t *self, size_t index);
 
+//  Lua state mode (--key without --window): the operator keeps any
+//  msgpack value per key with state.get / state.set (lua_state.h). attach
+//  hooks self into proc's records; after sl_worker_proc_batch, finish
+//  builds the RESULT's data from proc's output and the changed states.
+bool sl_keyed_is_lua(sl_keyed_t *self);
+void sl_keyed_attach(sl_keyed_t *self, sl_worker_proc_t *proc);
+int sl_keyed_finish(sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t count);
+
 //  Keys whose state is held in memory.
 size_t sl_keyed_keys(sl_keyed_t *self);
 

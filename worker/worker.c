@@ -194,10 +194,25 @@ s_join (s_worker_t *self)
     return -1;
 }
 
+//  Window mode processes records itself; otherwise the operator host does.
+static bool
+s_windowed (s_worker_t *self)
+{
+    return self->keyed && !sl_keyed_is_lua (self->keyed);
+}
+
 static size_t
 s_n_failed (s_worker_t *self)
 {
-    return self->keyed ? sl_keyed_n_failed (self->keyed) : sl_worker_proc_n_failed (self->proc);
+    return s_windowed (self) ? sl_keyed_n_failed (self->keyed)
+                             : sl_worker_proc_n_failed (self->proc);
+}
+
+static const sl_worker_failure_t *
+s_failure (s_worker_t *self, size_t i)
+{
+    return s_windowed (self) ? sl_keyed_failed (self->keyed, i)
+                             : sl_worker_proc_failed (self->proc, i);
 }
 
 //  The failed entries of a RESULT must fit its body (SL_MAX_BODY): with many
@@ -207,15 +222,16 @@ s_fill_failed (s_worker_t *self, sl_msg_t *msg, size_t text_max)
 {
     size_t n = s_n_failed (self);
     for (size_t i = 0; i < n; i++) {
-        const sl_worker_failure_t *f = self->keyed ? sl_keyed_failed (self->keyed, i)
-                                                   : sl_worker_proc_failed (self->proc, i);
+        const sl_worker_failure_t *f = s_failure (self, i);
         char text[256];
         snprintf (text, sizeof text, "%.*s", (int) text_max, f->text);
         int rc = sl_msg_add_failed (msg, f->offset, text);
         if (rc) {
             return rc;
         }
-        msg->failed[msg->n_failed - 1].final = f->final;
+        //  In a keyed group a retry would run after later records of its
+        //  key: every failure is final there.
+        msg->failed[msg->n_failed - 1].final = f->final || self->cfg->key != NULL;
     }
     return 0;
 }
@@ -302,8 +318,20 @@ s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
             return rc;
         }
     }
-    int rc = sl_keyed_batch (self->keyed, zframe_data (frame), zframe_size (frame), work->count,
+    int rc;
+    if (sl_keyed_is_lua (self->keyed)) {
+        sl_worker_proc_set_deadline (self->proc, sl_mono_ms () + self->cfg->lease_ms);
+        rc = sl_worker_proc_batch (self->proc, zframe_data (frame), zframe_size (frame),
+                                   work->count, work->offset);
+        size_t len = 0;
+        uint32_t count = 0;
+        const uint8_t *out = rc ? NULL : sl_worker_proc_output (self->proc, &len, &count);
+        rc = rc ? rc : sl_keyed_finish (self->keyed, out, len, count);
+    }
+    else {
+        rc = sl_keyed_batch (self->keyed, zframe_data (frame), zframe_size (frame), work->count,
                              work->offset);
+    }
     //  A redone lease's RESULT may be dropped (its first answer committed):
     //  then our states ran ahead of the committed ones.
     self->reload = rc != 0 || redo;
@@ -340,8 +368,7 @@ s_work (s_worker_t *self, const sl_msg_t *work, zmsg_t *data)
         return;
     }
     if (s_n_failed (self) > 0) {
-        const sl_worker_failure_t *f = self->keyed ? sl_keyed_failed (self->keyed, 0)
-                                                   : sl_worker_proc_failed (self->proc, 0);
+        const sl_worker_failure_t *f = s_failure (self, 0);
         sl_debug ("worker", "lease %" PRIu64 ": %zu of %u records failed, first at %" PRIu64
                   ": %s", work->lease, s_n_failed (self), work->count, f->offset, f->text);
     }
@@ -499,12 +526,15 @@ sl_worker_run (const sl_worker_config_t *cfg)
         sl_error ("worker", "%s", why);
         goto done;
     }
-    if (cfg->window_spec) {
+    if (cfg->window_spec || (cfg->key && cfg->op.kind == SL_OPK_LUA)) {
         self.keyed = sl_keyed_new (cfg, why, sizeof why);
         if (!self.keyed) {
             sl_error ("worker", "%s", why);
             code = 2;
             goto done;
+        }
+        if (sl_keyed_is_lua (self.keyed)) {
+            sl_keyed_attach (self.keyed, self.proc);
         }
     }
     sl_worker_proc_set_tick (self.proc, s_tick, &self);

@@ -85,6 +85,12 @@ void sl_worker_proc_set_limits (sl_worker_proc_t *self, uint64_t max_bytes,
 //  records not processed by then are failed for retry, since the lease is
 //  being handed to another member anyway.
 void sl_worker_proc_set_deadline (sl_worker_proc_t *self, int64_t deadline_ms);
+//  Called with result -1 before each record goes to a per-record
+//  operator, then with SL_OP_OK (it stands) or SL_OP_FAIL (it failed: undo
+//  what it changed) after it. Keyed groups keep Lua state with it.
+typedef void (sl_worker_record_hook_t) (void *ctx, const sl_op_record_t *record, int result);
+void sl_worker_proc_set_record_hook (sl_worker_proc_t *self, sl_worker_record_hook_t *hook,
+                                     void *ctx);
 //  Called at least every 250 ms while a batch is processed (heartbeats).
 void sl_worker_proc_set_tick (sl_worker_proc_t *self, void (*tick) (void *ctx), void *ctx);
 

@@ -10,9 +10,10 @@ import collections
 import random
 import re
 
+import msgpack
 import pytest
 
-from conftest import T, run_source, wait_for, write_jsonl
+from conftest import (ERROR, HELLO, WELCOME, T, Wire, run_source, wait_for, write_jsonl)
 from groups_util import (records, start_worker, stop_workers, wait_joined, wait_stream)
 
 AGGS = "count,sum:amount,avg:amount,min:amount,max:amount"
@@ -369,3 +370,70 @@ def test_lua_state_without_key_is_an_error(procs, broker, tmp_path):
     stop_workers([w])
     dead = records(procs, broker, "nokey.dlq")[0]["value"]
     assert "state.get needs a keyed group" in dead["error"]
+
+
+JOIN, JOINED, WORK, RESULT = 0x11, 0x12, 0x13, 0x14
+
+
+def _rec(value, key=None, ts=1):
+    return msgpack.packb([ts, key, None, value], use_bin_type=True)
+
+
+def _raw_member(broker, group, key):
+    wire = Wire(broker.endpoint)
+    cmd, _, body, _ = wire.request(HELLO, {"client": "pytest"})
+    assert cmd == WELCOME
+    cmd, _, body, _ = wire.request(JOIN, {"group": group, "in": "in", "out": "out",
+                                          "member": "m", "window": 1, "key": key})
+    assert cmd == JOINED, body
+    return wire
+
+
+def _next_reply(wire, cmd):
+    """The next message of command cmd (RESULT has no req to match an ERROR by)."""
+    while True:
+        got = wire.recv(T(20))
+        assert got is not None, f"no 0x{cmd:02x}"
+        if got[0] == cmd:
+            return got
+
+
+def _next_work(wire):
+    return _next_reply(wire, WORK)[2]
+
+
+def test_hostile_result_parts_are_checked(procs, broker, tmp_path):
+    """late_count / state_count are bounded and checked against the frame; a group
+    without a key refuses them; nothing of a refused RESULT is stored."""
+    publish(procs, broker, tmp_path, [{"user": "a"}], "in")
+    wire = _raw_member(broker, "hk", "user")
+    work = _next_work(wire)
+    base = {"group": "hk", "lease": work["lease"], "offset": work["offset"],
+            "count": work["count"]}
+    bad = [
+        # claims one late record the frame does not hold
+        (dict(base, out_count=1, late_count=1), _rec("r")),
+        # more than 65536
+        (dict(base, out_count=0, state_count=70000), b""),
+        # bytes after the counted records
+        (dict(base, out_count=1), _rec("r") + _rec("x")),
+    ]
+    for body, frame in bad:
+        wire.send(RESULT, body, frame)
+        cmd, _, reply, _ = _next_reply(wire, ERROR)
+        assert reply["code"] in (3, 6, 8), reply
+    for stream in ("out", "hk.late", "hk.state"):
+        assert broker.next(stream) == 0
+    frame = _rec({"r": 1}) + _rec({"late": 1}) + _rec([None, []], key=b"\xa1a")
+    wire.send(RESULT, dict(base, out_count=1, late_count=1, state_count=1), frame)
+    wait_for(lambda: broker.next("hk.state") == 1, T(20), "state appended")
+    assert broker.next("out") == 1 and broker.next("hk.late") == 1
+    wire.close()
+    # A group without a key refuses the parts.
+    wire = _raw_member(broker, "plain", "")
+    work = _next_work(wire)
+    wire.send(RESULT, {"group": "plain", "lease": work["lease"], "offset": work["offset"],
+                       "count": work["count"], "out_count": 0, "late_count": 1}, _rec(1))
+    cmd, _, reply, _ = _next_reply(wire, ERROR)
+    assert "without a key" in reply["text"], reply
+    wire.close()

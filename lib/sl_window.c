@@ -278,8 +278,9 @@ sl_win_key_new (void)
 static void
 s_w_free (sl_win_w_t *w, size_t n_aggs)
 {
+    (void) n_aggs;
     if (w->acc) {
-        for (size_t i = 0; i < n_aggs; i++) {
+        for (size_t i = 0; i < w->n_acc; i++) {
             sl_acc_free (&w->acc[i]);
         }
         free (w->acc);
@@ -313,7 +314,7 @@ sl_win_key_bytes (const sl_win_key_t *key)
 {
     size_t bytes = sizeof *key + key->cap * sizeof *key->w;
     for (size_t i = 0; i < key->n; i++) {
-        bytes += SL_WIN_MAX_AGGS * sizeof (sl_acc_t);
+        bytes += key->w[i].n_acc * sizeof (sl_acc_t);
     }
     return bytes;
 }
@@ -352,13 +353,13 @@ s_find (const sl_win_key_t *key, int64_t start, int64_t end, bool *found)
 }
 
 static int
-s_insert (sl_win_key_t *key, size_t at, int64_t start, int64_t end)
+s_insert (sl_win_key_t *key, size_t at, int64_t start, int64_t end, size_t n_aggs)
 {
     if (key->n >= SL_WIN_MAX_OPEN) {
         return SL_ETOOBIG;
     }
     if (key->n == key->cap) {
-        size_t cap = key->cap ? key->cap * 2 : 4;
+        size_t cap = key->cap ? key->cap * 2 : 1;
         sl_win_w_t *w = realloc (key->w, cap * sizeof *w);
         if (!w) {
             return SL_ENOMEM;
@@ -366,12 +367,14 @@ s_insert (sl_win_key_t *key, size_t at, int64_t start, int64_t end)
         key->w = w;
         key->cap = cap;
     }
-    sl_acc_t *acc = calloc (SL_WIN_MAX_AGGS, sizeof *acc);
+    //  Only the aggregates asked for: a million keys' open windows add up.
+    sl_acc_t *acc = calloc (n_aggs ? n_aggs : 1, sizeof *acc);
     if (!acc) {
         return SL_ENOMEM;
     }
     memmove (&key->w[at + 1], &key->w[at], (key->n - at) * sizeof *key->w);
-    key->w[at] = (sl_win_w_t) {.start = start, .end = end, .count = 0, .acc = acc};
+    key->w[at] = (sl_win_w_t) {.start = start, .end = end, .count = 0, .acc = acc,
+                               .n_acc = (uint32_t) n_aggs};
     key->n++;
     return 0;
 }
@@ -471,8 +474,8 @@ s_add_session (sl_win_t *self, sl_win_key_t *key, int64_t t, const uint8_t *valu
         }
     }
     //  The merged session collects the accumulators of those it covers.
-    sl_win_w_t merged = {.start = start, .end = end};
-    merged.acc = calloc (SL_WIN_MAX_AGGS, sizeof *merged.acc);
+    sl_win_w_t merged = {.start = start, .end = end, .n_acc = (uint32_t) self->n_aggs};
+    merged.acc = calloc (self->n_aggs ? self->n_aggs : 1, sizeof *merged.acc);
     if (!merged.acc) {
         return SL_ENOMEM;
     }
@@ -497,7 +500,7 @@ s_add_session (sl_win_t *self, sl_win_key_t *key, int64_t t, const uint8_t *valu
     key->n = kept;
     bool found;
     size_t at = s_find (key, merged.start, merged.end, &found);
-    int rc = s_insert (key, at, merged.start, merged.end);
+    int rc = s_insert (key, at, merged.start, merged.end, self->n_aggs);
     if (rc) {
         s_w_free (&merged, self->n_aggs);
         return rc;
@@ -551,7 +554,7 @@ sl_win_add (sl_win_t *self, sl_win_key_t *key, const uint8_t *key_raw, size_t ke
             bool found;
             size_t at = s_find (key, s, s + size, &found);
             if (!found) {
-                rc = s_insert (key, at, s, s + size);
+                rc = s_insert (key, at, s, s + size, self->n_aggs);
             }
             rc = rc ? rc : s_add_to (self, &key->w[at], value, value_len, offset);
         }
@@ -652,7 +655,7 @@ sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *e
         if (rc == 0 && found) {
             rc = SL_EPROTO;
         }
-        rc = rc ? rc : s_insert (key, at, start, wend);
+        rc = rc ? rc : s_insert (key, at, start, wend, self->n_aggs);
         if (rc == 0) {
             key->w[at].count = (uint64_t) count;
         }

@@ -30,6 +30,7 @@ typedef struct {
     int64_t start, end;
     uint64_t count;
     sl_acc_t *acc;              //  one per aggregate of the operator
+    uint32_t n_acc;
 } sl_win_w_t;
 
 struct _sl_win_t {

@@ -9,6 +9,7 @@ independently here, from the rules as docs/operators.md states them.
 import collections
 import random
 import re
+import time
 
 import msgpack
 import pytest
@@ -437,3 +438,39 @@ def test_hostile_result_parts_are_checked(procs, broker, tmp_path):
     cmd, _, reply, _ = _next_reply(wire, ERROR)
     assert "without a key" in reply["text"], reply
     wire.close()
+
+
+def test_idle_closes_a_silent_keys_windows(procs, broker, tmp_path):
+    """--idle 1s: key a's window closes at the first lease processed after a has been
+    silent 1 s (here: a record of key b); a record for that window is late afterwards."""
+    args = ["--key", "user", "--window", "tumbling:10s", "--agg", "count", "--time", "ts",
+            "--idle", "1s"]
+    w = start_worker(procs, broker, "idle", "in", "out", *args)
+    wait_joined(w)
+    publish(procs, broker, tmp_path, [{"user": "a", "ts": 1000}], "a")
+    wait_stream(broker, "idle.state", 1, T(60), watch=[w])
+    assert broker.next("out") == 0
+    quiet_from = time.monotonic()
+    wait_for(lambda: time.monotonic() - quiet_from > 1.2, T(10), "a's idle time")
+    publish(procs, broker, tmp_path, [{"user": "b", "ts": 1000}], "b")
+    wait_stream(broker, "out", 1, T(60), watch=[w])
+    publish(procs, broker, tmp_path, [{"user": "a", "ts": 2000}], "a2")
+    wait_stream(broker, "idle.late", 1, T(60), watch=[w])
+    stop_workers([w])
+    out = [r["value"] for r in records(procs, broker, "out")]
+    assert out == [{"key": "a", "start": 0, "end": 10000, "count": 1}]
+    assert [r["value"] for r in records(procs, broker, "idle.late")] == [{"user": "a", "ts": 2000}]
+
+
+def test_key_record_uses_the_records_own_key(procs, broker, tmp_path):
+    lines = tmp_path / "k.jsonl"
+    write_jsonl(lines, [{"k": "x", "t": 0, "v": {"n": 1}}, {"k": "y", "t": 0, "v": {"n": 2}},
+                        {"k": "x", "t": 1000, "v": {"n": 3}}, {"k": "x", "t": 20000}])
+    run_source(procs, broker, "in", str(lines), "--key", "k", "--no-progress")
+    w = start_worker(procs, broker, "rk", "in", "out", "--key", "record", "--window",
+                     "tumbling:10s", "--agg", "count,sum:v.n", "--time", "t")
+    wait_stream(broker, "out", 1, T(60), watch=[w])
+    stop_workers([w])
+    out = records(procs, broker, "out")
+    assert [(r["key"], r["timestamp"], r["value"]) for r in out] == [
+        ("x", 10000, {"key": "x", "start": 0, "end": 10000, "count": 2, "sum": {"v.n": 4}})]

@@ -45,6 +45,8 @@ struct _sl_keyed_t {
     uint32_t n_out, n_late, n_state;
     sl_worker_failure_t *failed;
     size_t n_failed, cap_failed;
+    s_key_t **dirty;            //  keys changed by the batch in hand, each once
+    size_t n_dirty, cap_dirty;
     //  The record being processed, for the emit callback and the Lua hook.
     s_key_t *current;
     //  Lua state mode (no --window): state.set of the record in hand.
@@ -139,6 +141,7 @@ sl_keyed_destroy (sl_keyed_t **self_p)
         sl_lua_state_set_hook (NULL);
     }
     free (self->failed);
+    free (self->dirty);
     free (self);
     *self_p = NULL;
 }
@@ -192,6 +195,28 @@ s_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
     key->raw_len = len;
     zhashx_insert (self->keys, name, key);
     return key;
+}
+
+//  Marks a key changed: its state goes into this batch's RESULT. The
+//  list keeps the cost per batch to the keys it touched, not all keys.
+static int
+s_dirty (sl_keyed_t *self, s_key_t *key)
+{
+    if (key->dirty) {
+        return 0;
+    }
+    if (self->n_dirty == self->cap_dirty) {
+        size_t cap = self->cap_dirty ? self->cap_dirty * 2 : 256;
+        s_key_t **dirty = realloc (self->dirty, cap * sizeof *dirty);
+        if (!dirty) {
+            return SL_ENOMEM;
+        }
+        self->dirty = dirty;
+        self->cap_dirty = cap;
+    }
+    self->dirty[self->n_dirty++] = key;
+    key->dirty = true;
+    return 0;
 }
 
 static int
@@ -345,8 +370,7 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
         self->n_late += rc == 0;
         return rc;
     }
-    key->dirty = true;
-    return 0;
+    return s_dirty (self, key);
 }
 
 //  --idle: keys silent that long (processing time) close their windows.
@@ -360,10 +384,10 @@ s_idle (sl_keyed_t *self, int64_t now)
         if (sl_win_key_open (key->win) && now - key->seen_ms >= self->cfg->idle_ms) {
             self->current = key;
             int rc = sl_win_close_all (self->win, key->win, key->raw, key->raw_len, s_emit, self);
+            rc = rc ? rc : s_dirty (self, key);
             if (rc) {
                 return rc;
             }
-            key->dirty = true;
         }
     }
     return 0;
@@ -372,10 +396,8 @@ s_idle (sl_keyed_t *self, int64_t now)
 static int
 s_states (sl_keyed_t *self)
 {
-    for (s_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
-        if (!key->dirty) {
-            continue;
-        }
+    for (size_t i = 0; i < self->n_dirty; i++) {
+        s_key_t *key = self->dirty[i];
         key->dirty = false;
         sl_buf_reset (&self->tmp);
         int rc = 0;
@@ -395,6 +417,7 @@ s_states (sl_keyed_t *self)
         }
         self->n_state++;
     }
+    self->n_dirty = 0;
     return 0;
 }
 
@@ -407,6 +430,10 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     sl_buf_reset (&self->state);
     self->n_out = self->n_late = self->n_state = 0;
     self->n_failed = 0;
+    for (size_t i = 0; i < self->n_dirty; i++) {
+        self->dirty[i]->dirty = false;
+    }
+    self->n_dirty = 0;
     int64_t now = zclock_time ();
     sl_record_iter_t it;
     sl_record_iter_init (&it, data, len, count, offset);
@@ -518,6 +545,7 @@ int
 sl_keyed_restore (sl_keyed_t *self)
 {
     const sl_worker_config_t *cfg = self->cfg;
+    self->n_dirty = 0;          //  the keys it points at go now
     zhashx_purge (self->keys);
     char stream[SL_NAME_MAX + 1];
     snprintf (stream, sizeof stream, "%s.state", cfg->group);
@@ -645,7 +673,9 @@ s_record_hook (void *ctx, const sl_op_record_t *in, int result)
                 key->value_len = self->pending_value.len;
             }
         }
-        key->dirty = true;
+        if (s_dirty (self, key) != 0) {
+            sl_warn ("worker", "out of memory: a key state change is lost for this lease");
+        }
     }
     self->pending = false;
     self->current = NULL;

@@ -301,8 +301,8 @@ int
 sl_acc_decode (sl_acc_t *acc, const uint8_t **p, const uint8_t *end)
 {
     memset (acc, 0, sizeof *acc);
-    uint32_t n;
-    int64_t count, first_off, last_off;
+    uint32_t n = 0;
+    int64_t count = 0, first_off = 0, last_off = 0;
     sl_num_t fsum;
     int rc = sl_mp_read_array (p, end, &n);
     if (rc == 0 && n != 10) {

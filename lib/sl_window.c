@@ -622,7 +622,7 @@ sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *e
         *err = SL_ENOMEM;
         return NULL;
     }
-    uint32_t n, n_w;
+    uint32_t n = 0, n_w = 0;
     int rc = sl_mp_read_array (&p, end, &n);
     if (rc == 0 && n != 2) {
         rc = SL_EPROTO;
@@ -636,8 +636,8 @@ sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *e
         rc = SL_ETOOBIG;
     }
     for (uint32_t i = 0; i < n_w && rc == 0; i++) {
-        int64_t start, wend, count;
-        uint32_t four, n_acc;
+        int64_t start = 0, wend = 0, count = 0;
+        uint32_t four = 0, n_acc = 0;
         rc = sl_mp_read_array (&p, end, &four);
         if (rc == 0 && four != 4) {
             rc = SL_EPROTO;

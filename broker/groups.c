@@ -11,6 +11,8 @@
 #include "groups.h"
 #include "groups_int.h"
 
+#include "keyed.h"
+
 #include <inttypes.h>
 #include <string.h>
 #include <sys/random.h>
@@ -332,7 +334,8 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
                 return SL_EINVAL;
             }
         }
-        return 0;
+        return sl_keyed_check_join (msg, entry && sl_group_members (entry->group) ? entry->key
+                                                                                 : NULL, why);
     }
     //  RESULT
     entry_t *entry = s_lookup (self, msg->group);
@@ -359,15 +362,20 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
         *why = "too many output records for one result";
         return SL_ETOOBIG;
     }
+    uint32_t records;
+    int krc = sl_keyed_check_result (msg, entry->key, &records, why);
+    if (krc) {
+        return krc;
+    }
     size_t size = zframe_size (data);
-    if (msg->out_count == 0) {
+    if (records == 0) {
         if (size != 0) {
             *why = "output bytes with out_count 0";
             return SL_EPROTO;
         }
         return 0;
     }
-    int rc = sl_batch_validate (zframe_data (data), size, msg->out_count, self->max_depth);
+    int rc = sl_batch_validate (zframe_data (data), size, records, self->max_depth);
     if (rc) {
         *why = "the output batch does not hold out_count well-formed records";
     }
@@ -474,6 +482,9 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
             return rc;
         }
     }
+    //  sl_groups_check refused another key while the group has members.
+    snprintf (entry->key, sizeof entry->key, "%s", msg->key);
+    sl_group_set_exclusive (entry->group, msg->key[0] != '\0');
     int rc = sl_group_join_as (entry->group, zframe_data (peer), zframe_size (peer), msg->member,
                                msg->window ? msg->window : DEFAULT_WINDOW,
                                msg->batch ? msg->batch : DEFAULT_BATCH, sl_mono_ms (), holder);
@@ -526,7 +537,15 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         return 0;
     }
     const sl_group_config_t *config = sl_group_config (entry->group);
-    if (msg->out_count) {
+    if (entry->key[0]) {
+        //  Output, late records and state changes in this transaction (keyed.c).
+        rc = sl_keyed_append (self->store, sl_group_name (entry->group), config->out, msg,
+                              zframe_data (data), zframe_size (data), now_ms, appended, ctx);
+        if (rc) {
+            return rc;
+        }
+    }
+    else if (msg->out_count) {
         sl_batch_header_t header;
         rc = sl_store_append (self->store, config->out, zframe_data (data), zframe_size (data),
                               msg->out_count, now_ms, &header);

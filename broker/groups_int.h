@@ -10,6 +10,7 @@
 #include "groups.h"
 #include "sl_buf.h"
 #include "sl_group.h"
+#include "sl_proto.h"
 #include "sl_send.h"
 
 #define SILENCE_MS        3000      //  a member silent this long is gone
@@ -27,6 +28,7 @@ typedef struct {
     bool touched;
     bool created;               //  created in this transaction
     bool joined_ok;             //  a JOIN of this transaction was applied
+    char key[SL_WIN_KEY_MAX + 1];   //  keyed group: its key path (keyed.c), "" = not keyed
     void *active;               //  handle in the active list: has members, leases or dead letters
     void *touch;                //  handle in the touched list
     void *dirty;                //  handle in the dirty list: dispatch it this turn

@@ -460,6 +460,11 @@ static member_t *
 s_pick (const sl_group_t *self)
 {
     member_t *best = NULL;
+    if (self->exclusive) {
+        //  A keyed group: its state is in one member's hands, so one
+        //  lease at a time goes to the oldest member; the others stand by.
+        return self->n_live == 0 && self->n_members ? self->members[0] : NULL;
+    }
     for (size_t i = 0; i < self->n_members; i++) {
         member_t *m = self->members[i];
         if (m->held >= m->window || m->paused) {
@@ -572,6 +577,12 @@ sl_group_next (sl_group_t *self, uint64_t stream_first, uint64_t stream_next, in
     *peer = member->peer;
     *peer_len = member->peer_len;
     return 1;
+}
+
+void
+sl_group_set_exclusive (sl_group_t *self, bool exclusive)
+{
+    self->exclusive = exclusive;
 }
 
 void

@@ -142,6 +142,10 @@ void sl_group_unlease(sl_group_t *self, uint64_t lease_id);
 //  queue, not counted as an attempt. 0 or SL_EINVAL (no such lease, count 0
 //  or not smaller), SL_ENOMEM.
 int sl_group_shrink(sl_group_t *self, uint64_t lease_id, uint32_t count);
+//  A keyed group (docs/PROTOCOL.md §14.4): at most one live lease, always
+//  to the oldest member, so that records are processed in offset order by
+//  the one member holding the state; the other members stand by.
+void sl_group_set_exclusive(sl_group_t *self, bool exclusive);
 
 //  Ends leases past their deadline and members silent for more than
 //  silence_ms (their leases return to the queue as failed attempts; after

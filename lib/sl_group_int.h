@@ -85,6 +85,7 @@ struct _sl_group_t {
     sl_dead_t *out;                 //  what the last outcome lent
     size_t n_out, cap_out;
     uint64_t redeliveries;          //  leases handed out with attempt > 1 (in memory only)
+    bool exclusive;                 //  keyed: one lease at a time, to the oldest member
 };
 
 //  sl_group.c

@@ -158,6 +158,10 @@ static const s_field_t s_fields[] = {
     S_FIELD ("role", S_STR, role, 0, S_BIT (PING), 0),
     S_FIELD ("records", S_UINT, ping_records, S_U64, S_BIT (PING), 0),
     S_FIELD ("errors", S_UINT, ping_errors, S_U64, S_BIT (PING), 0),
+    //  Keyed groups (§14.4).
+    S_FIELD ("key", S_STR, key, 0, S_BIT (JOIN), 0),
+    S_FIELD ("late_count", S_UINT, late_count, S_U32, S_BIT (RESULT), 0),
+    S_FIELD ("state_count", S_UINT, state_count, S_U32, S_BIT (RESULT), 0),
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
 //  The command bitmasks are 32 bits; the decoder's "seen" set is 64.

@@ -22,6 +22,7 @@
 #define SL_PROTO_VERSION   1
 #define SL_HEADER_SIZE     4
 #define SL_MAX_BODY        (1u << 20)   //  body frame bound, both directions
+#define SL_WIN_KEY_MAX     128          //  JOIN "key": bytes of the group key path
 
 //  X(NAME, code, data frames: "none" / "one" / "any")
 #define SL_COMMANDS(X)                   \
@@ -152,6 +153,10 @@ typedef struct {
     char role[16];                      //  ["role"] PING: source, worker, sink
     uint64_t ping_records;              //  ["records"] PING: records handled so far
     uint64_t ping_errors;               //  ["errors"] PING: records failed / bad so far
+    //  Keyed groups (docs/PROTOCOL.md §14.4).
+    char key[SL_WIN_KEY_MAX + 1];       //  ["key"] JOIN: the group key (a path, or "record")
+    uint32_t late_count;                //  ["late_count"] RESULT: late records after the output
+    uint32_t state_count;               //  ["state_count"] RESULT: state records after those
 } sl_msg_t;
 
 //  Zeroes msg and sets its command. For a fresh struct (it frees nothing).

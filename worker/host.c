@@ -37,6 +37,8 @@ struct _sl_worker_proc_t {
     sl_op_batch_host_t batch_host;
     void (*tick) (void *ctx);
     void *tick_ctx;
+    sl_worker_record_hook_t *hook;  //  keyed groups: around each record (keyed.c)
+    void *hook_ctx;
     int64_t tick_ms;
     //  The batch in hand.
     sl_op_record_t *records;
@@ -347,6 +349,13 @@ sl_worker_proc_set_deadline (sl_worker_proc_t *self, int64_t deadline_ms)
 }
 
 void
+sl_worker_proc_set_record_hook (sl_worker_proc_t *self, sl_worker_record_hook_t *hook, void *ctx)
+{
+    self->hook = hook;
+    self->hook_ctx = ctx;
+}
+
+void
 sl_worker_proc_set_tick (sl_worker_proc_t *self, void (*tick) (void *ctx), void *ctx)
 {
     self->tick = tick;
@@ -458,9 +467,18 @@ sl_worker_proc_batch (sl_worker_proc_t *self, const uint8_t *data, size_t len, u
                 result = SL_OP_RETRY;
             }
             else {
+                if (self->hook) {
+                    self->hook (self->hook_ctx, &self->records[i], -1);
+                }
                 result = self->op->process (self->state, &self->records[i], &self->host);
             }
+            size_t failed_before = self->n_failed;
             rc = s_settle (self, i, result);
+            if (self->hook && !expired) {
+                //  What the record changed stands only if it did not fail.
+                self->hook (self->hook_ctx, &self->records[i],
+                            self->n_failed > failed_before ? SL_OP_FAIL : SL_OP_OK);
+            }
         }
     }
     //  flush's outputs and failure belong to the batch's last record: if

@@ -14,6 +14,7 @@
 #include "sl_log.h"
 #include "sl_opts.h"
 #include "sl_util.h"
+#include "sl_window.h"
 #include "worker.h"
 
 #define S_MAX_OPTIONS 256
@@ -21,7 +22,7 @@
 enum {
     O_BROKER, O_GROUP, O_IN, O_OUT, O_MEMBER, O_WINDOW, O_BATCH, O_FROM, O_MAX_DELIVER, O_LEASE,
     O_EXEC, O_EXEC_TIMEOUT, O_LUA, O_FILTER, O_MAP, O_PLUGIN, O_OPTION, O_CURVE_SECRET,
-    O_BROKER_KEY,
+    O_BROKER_KEY, O_LEASES, O_KEY, O_AGG, O_TIME, O_LATENESS, O_IDLE,
 };
 
 
@@ -35,7 +36,9 @@ static const sl_opt_t s_opts[] = {
     [O_OUT] = {"out", 'o', "STREAM", "output stream, not the input (required)", false},
     [O_MEMBER] = {"member", 'm', "NAME", "member name, unique in the group (default "
                                          "HOSTNAME-PID)", false},
-    [O_WINDOW] = {"window", 'w', "N", "leases held at once, 1..64 (default 8)", false},
+    [O_WINDOW] = {"window", 'w', "SPEC", "event-time windows per key: tumbling:SIZE, "
+                  "hopping:SIZE/ADVANCE or session:GAP (needs --key; a bare number is --leases, "
+                  "deprecated)", false},
     [O_BATCH] = {"batch", 0, "N", "records per lease, 1..65536 (default 1000)", false},
     [O_FROM] = {"from", 'f', "POS", "where a new group starts: beginning (default) or end",
                 false},
@@ -56,6 +59,20 @@ static const sl_opt_t s_opts[] = {
                                         "`sluice keygen`): CURVE on", false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
                                      "--curve-secret", false},
+    [O_LEASES] = {"leases", 0, "N", "leases held at once, 1..64 (default 8; 1 in a keyed "
+                                    "group)", false},
+    [O_KEY] = {"key", 'k', "PATH", "keyed group: records of one key in offset order on one "
+                                   "member; PATH is a value field (a.b for nested) or 'record' "
+                                   "for the record's key", false},
+    [O_AGG] = {"agg", 0, "LIST", "with --window: count, sum:PATH, avg:PATH, min:PATH, max:PATH, "
+                                 "first:PATH, last:PATH, comma-separated (default count)", false},
+    [O_TIME] = {"time", 0, "PATH", "with --window: event time, 'record' (the record's timestamp, "
+                                   "default) or a value field (epoch ms or RFC 3339)", false},
+    [O_LATENESS] = {"lateness", 0, "DURATION", "with --window: a window closes when its key's "
+                                               "stream time reaches end + this (default 0)",
+                    false},
+    [O_IDLE] = {"idle", 0, "DURATION", "with --window: also close a key's windows after this "
+                                       "long without a record of it (processing time)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -72,6 +89,9 @@ static const sl_opts_spec_t s_spec = {
               "  sluice-worker -b tcp://127.0.0.1:7600 -g hot -i sensors -o hot \\\n"
               "      --exec \"jq -c --unbuffered '[select(.temp > 30) | {id, temp}]'\"\n"
               "  sluice-worker -b tcp://127.0.0.1:7600 -g enrich -i a -o b --lua enrich.lua\n"
+              "  sluice-worker -b tcp://127.0.0.1:7600 -g peruser -i clicks -o clicks.10s \\\n"
+              "      --key user --window tumbling:10s --agg count,sum:amount,avg:amount \\\n"
+              "      --time ts --lateness 5s\n"
               "\n"
               "Exit status: 0 after SIGINT/SIGTERM (the batch in hand is finished first),\n"
               "1 fatal error (JOIN refused, operator failed to start), 2 usage error.\n"
@@ -156,7 +176,53 @@ s_option (void *ctx, int index, const char *arg, const char **why)
         rc = s_name (arg, why);
         break;
     case O_WINDOW:
+        if (arg[0] >= '0' && arg[0] <= '9') {
+            //  The old meaning, kept for one release.
+            rc = s_u32 (arg, 1, 64, &cfg->window, why, "expected a number from 1 to 64");
+            if (rc == 0) {
+                fprintf (stderr, "sluice-worker: warning: --window N is deprecated: it is "
+                                 "--leases N now (--window takes a window spec such as "
+                                 "tumbling:10s)\n");
+            }
+        }
+        else {
+            sl_win_spec_t spec;
+            rc = sl_win_spec_parse (arg, &spec, why);
+            cfg->window_spec = arg;
+        }
+        break;
+    case O_LEASES:
         rc = s_u32 (arg, 1, 64, &cfg->window, why, "expected a number from 1 to 64");
+        break;
+    case O_KEY:
+        cfg->key = arg;
+        if (!arg[0] || strlen (arg) > SL_WIN_MAX_PATH || arg[0] == '.'
+            || arg[strlen (arg) - 1] == '.' || strstr (arg, "..")) {
+            *why = "expected 'record' or a field path such as user or user.id (1..128 bytes)";
+            rc = SL_EINVAL;
+        }
+        break;
+    case O_AGG: {
+        sl_agg_t aggs[SL_WIN_MAX_AGGS];
+        size_t n;
+        rc = sl_agg_parse (arg, aggs, &n, why);
+        cfg->agg = arg;
+        break;
+    }
+    case O_TIME:
+        cfg->time = arg;
+        if (!arg[0] || strlen (arg) > SL_WIN_MAX_PATH) {
+            *why = "expected 'record' or a field path such as ts";
+            rc = SL_EINVAL;
+        }
+        break;
+    case O_LATENESS:
+    case O_IDLE:
+        if (sl_parse_duration_ms (arg, &ms) || ms < 0 || ms > ((int64_t) 1 << 40)) {
+            *why = "expected a duration such as 0s, 500ms, 5s or 2m";
+            rc = SL_EINVAL;
+        }
+        *(index == O_LATENESS ? &cfg->lateness_ms : &cfg->idle_ms) = ms;
         break;
     case O_BATCH:
         rc = s_u32 (arg, 1, 65536, &cfg->batch, why, "expected a number from 1 to 65536");
@@ -258,6 +324,20 @@ main (int argc, char **argv)
     if (args.operators > 1) {
         fprintf (stderr, "sluice-worker: give one operator (--exec, --lua, --filter, --map or "
                          "--plugin)\n");
+        return 2;
+    }
+    if (args.cfg.window_spec && !args.cfg.key) {
+        fprintf (stderr, "sluice-worker: --window needs --key (windows are per key)\n");
+        return 2;
+    }
+    if (!args.cfg.window_spec && (args.cfg.agg || args.cfg.time || args.cfg.lateness_ms
+                                  || args.cfg.idle_ms)) {
+        fprintf (stderr, "sluice-worker: --agg, --time, --lateness and --idle need --window\n");
+        return 2;
+    }
+    if (args.cfg.window_spec && args.operators > 0) {
+        fprintf (stderr, "sluice-worker: --window is the operator: give no --exec, --lua, "
+                         "--filter, --map or --plugin with it\n");
         return 2;
     }
     code = sl_client_security_flags ("sluice-worker", s_curve_secret, s_broker_key);

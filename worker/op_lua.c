@@ -28,6 +28,7 @@
 #include <lualib.h>
 
 #include "lua_mp.h"
+#include "lua_state.h"
 #include "op_lua_int.h"
 #include "operator.h"
 #include "sl_buf.h"
@@ -469,6 +470,7 @@ s_setup_state (lua_State *L)
     lua_pushlightuserdata (L, self);
     lua_pushcclosure (L, s_l_print, 1);
     lua_setglobal (L, "print");
+    sl_lua_state_open (L);
     luaL_newmetatable (L, S_RECORD);
     lua_pop (L, 1);
     if (init->sandbox) {

@@ -10,6 +10,8 @@
 */
 #include "worker.h"
 
+#include "keyed.h"
+
 #include <czmq.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +41,9 @@ typedef struct {
     const sl_worker_config_t *cfg;
     sl_client_t *client;
     sl_worker_proc_t *proc;
+    sl_keyed_t *keyed;          //  --window: the windowed operator and its key states
+    bool reload;                //  key states must be read back before the next lease
+    uint64_t expect;            //  the offset our next lease starts at if nothing was redone
     char member[SL_NAME_MAX + 1];
     uint32_t connects;          //  the client's connection count when JOINED
     int64_t sent_ms;            //  when we last sent anything
@@ -171,11 +176,17 @@ s_join (s_worker_t *self)
         join.from = cfg->from_end ? SL_FROM_END : SL_FROM_BEGINNING;
         join.max_deliver = cfg->max_deliver;
         join.lease_ms = (uint64_t) cfg->lease_ms;
+        if (cfg->key) {
+            //  A keyed group: the broker hands one lease at a time to one member.
+            snprintf (join.key, sizeof join.key, "%s", cfg->key);
+            join.window = 1;
+        }
         rc = sl_client_request (self->client, &join, &reply, NULL,
                                 sl_mono_ms () + S_JOIN_ATTEMPT_MS);
         if (rc == 0 && reply.cmd == SL_CMD_JOINED) {
             self->connects = connects;
             self->stats.joins++;
+            self->reload = true;
             self->sent_ms = sl_mono_ms ();
             sl_info ("worker", "member %s joined group %s (%s -> %s) at offset %" PRIu64,
                      self->member, cfg->group, cfg->in, cfg->out, reply.offset);
@@ -202,21 +213,44 @@ s_join (s_worker_t *self)
     return -1;
 }
 
+//  Window mode processes records itself; otherwise the operator host does.
+static bool
+s_windowed (s_worker_t *self)
+{
+    return self->keyed && !sl_keyed_is_lua (self->keyed);
+}
+
+static size_t
+s_n_failed (s_worker_t *self)
+{
+    return s_windowed (self) ? sl_keyed_n_failed (self->keyed)
+                             : sl_worker_proc_n_failed (self->proc);
+}
+
+static const sl_worker_failure_t *
+s_failure (s_worker_t *self, size_t i)
+{
+    return s_windowed (self) ? sl_keyed_failed (self->keyed, i)
+                             : sl_worker_proc_failed (self->proc, i);
+}
+
 //  The failed entries of a RESULT must fit its body (SL_MAX_BODY): with many
 //  failures each text gets a share of the room.
 static int
 s_fill_failed (s_worker_t *self, sl_msg_t *msg, size_t text_max)
 {
-    size_t n = sl_worker_proc_n_failed (self->proc);
+    size_t n = s_n_failed (self);
     for (size_t i = 0; i < n; i++) {
-        const sl_worker_failure_t *f = sl_worker_proc_failed (self->proc, i);
+        const sl_worker_failure_t *f = s_failure (self, i);
         char text[256];
         snprintf (text, sizeof text, "%.*s", (int) text_max, f->text);
         int rc = sl_msg_add_failed (msg, f->offset, text);
         if (rc) {
             return rc;
         }
-        msg->failed[msg->n_failed - 1].final = f->final;
+        //  In a keyed group a retry would run after later records of its
+        //  key: every failure is final there.
+        msg->failed[msg->n_failed - 1].final = f->final || self->cfg->key != NULL;
     }
     return 0;
 }
@@ -227,9 +261,11 @@ static void
 s_result (s_worker_t *self, const sl_msg_t *work)
 {
     size_t out_len = 0;
-    uint32_t out_count = 0;
-    const uint8_t *out = sl_worker_proc_output (self->proc, &out_len, &out_count);
-    size_t n_failed = sl_worker_proc_n_failed (self->proc);
+    uint32_t out_count = 0, late_count = 0, state_count = 0;
+    const uint8_t *out = self->keyed ? sl_keyed_output (self->keyed, &out_len, &out_count,
+                                                        &late_count, &state_count)
+                                     : sl_worker_proc_output (self->proc, &out_len, &out_count);
+    size_t n_failed = s_n_failed (self);
     size_t text_max = 255;
     if (n_failed) {
         size_t share = (SL_MAX_BODY - S_RESULT_SLACK) / n_failed;
@@ -253,6 +289,8 @@ s_result (s_worker_t *self, const sl_msg_t *work)
         result.offset = work->offset;
         result.count = work->count;
         result.out_count = out_count;
+        result.late_count = late_count;
+        result.state_count = state_count;
         int rc = s_fill_failed (self, &result, text_max);
         if (rc == 0) {
             rc = sl_client_send_frame (self->client, &result, frame);
@@ -282,6 +320,44 @@ s_result (s_worker_t *self, const sl_msg_t *work)
     zframe_destroy (&frame);
 }
 
+//  A lease of a windowed keyed group. The key states in memory are the
+//  committed ones only if this lease continues the last one we answered
+//  and that one was a first delivery (its RESULT then committed: the
+//  broker hands out the next lease of a keyed group only after it). In
+//  any other case (a new join, a redelivery, a lease another member
+//  answered meanwhile) they are read back from GROUP.state first.
+static int
+s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
+{
+    bool redo = work->attempt > 1 || work->offset != self->expect;
+    if (self->reload || redo) {
+        int rc = sl_keyed_restore (self->keyed);
+        if (rc) {
+            self->reload = true;
+            return rc;
+        }
+    }
+    int rc;
+    if (sl_keyed_is_lua (self->keyed)) {
+        sl_worker_proc_set_deadline (self->proc, sl_mono_ms () + self->cfg->lease_ms);
+        rc = sl_worker_proc_batch (self->proc, zframe_data (frame), zframe_size (frame),
+                                   work->count, work->offset);
+        size_t len = 0;
+        uint32_t count = 0;
+        const uint8_t *out = rc ? NULL : sl_worker_proc_output (self->proc, &len, &count);
+        rc = rc ? rc : sl_keyed_finish (self->keyed, out, len, count);
+    }
+    else {
+        rc = sl_keyed_batch (self->keyed, zframe_data (frame), zframe_size (frame), work->count,
+                             work->offset);
+    }
+    //  A redone lease's RESULT may be dropped (its first answer committed):
+    //  then our states ran ahead of the committed ones.
+    self->reload = rc != 0 || redo;
+    self->expect = work->offset + work->count;
+    return rc;
+}
+
 static void
 s_work (s_worker_t *self, const sl_msg_t *work, zmsg_t *data)
 {
@@ -296,17 +372,23 @@ s_work (s_worker_t *self, const sl_msg_t *work, zmsg_t *data)
                  work->count);
         return;
     }
-    sl_worker_proc_set_deadline (self->proc, sl_mono_ms () + self->cfg->lease_ms);
-    int rc = sl_worker_proc_batch (self->proc, zframe_data (frame), zframe_size (frame),
+    int rc;
+    if (self->keyed) {
+        rc = s_keyed_work (self, work, frame);
+    }
+    else {
+        sl_worker_proc_set_deadline (self->proc, sl_mono_ms () + self->cfg->lease_ms);
+        rc = sl_worker_proc_batch (self->proc, zframe_data (frame), zframe_size (frame),
                                    work->count, work->offset);
+    }
     if (rc) {
         sl_error ("worker", "lease %" PRIu64 " not processed: %s; the broker will hand it out "
                   "again", work->lease, sl_strerror (rc));
         return;
     }
-    size_t n_failed = sl_worker_proc_n_failed (self->proc);
+    size_t n_failed = s_n_failed (self);
     if (n_failed > 0) {
-        const sl_worker_failure_t *f = sl_worker_proc_failed (self->proc, 0);
+        const sl_worker_failure_t *f = s_failure (self, 0);
         self->fail_unsaid += n_failed;
         int64_t now = sl_mono_ms ();
         if (self->fail_said_ms == 0 || now - self->fail_said_ms >= S_FAIL_SAY_MS) {
@@ -474,6 +556,17 @@ sl_worker_run (const sl_worker_config_t *cfg)
         sl_error ("worker", "%s", why);
         goto done;
     }
+    if (cfg->window_spec || (cfg->key && cfg->op.kind == SL_OPK_LUA)) {
+        self.keyed = sl_keyed_new (cfg, why, sizeof why);
+        if (!self.keyed) {
+            sl_error ("worker", "%s", why);
+            code = 2;
+            goto done;
+        }
+        if (sl_keyed_is_lua (self.keyed)) {
+            sl_keyed_attach (self.keyed, self.proc);
+        }
+    }
     sl_worker_proc_set_tick (self.proc, s_tick, &self);
     sl_client_opts_t opts = {
         .broker = cfg->broker,
@@ -509,6 +602,7 @@ done:
     }
     sl_client_destroy (&self.client);
     sl_worker_proc_destroy (&self.proc);
+    sl_keyed_destroy (&self.keyed);
     sl_op_resolved_free (&resolved);
     return code;
 }

@@ -41,6 +41,13 @@ typedef struct {
     int64_t lease_ms;               //  lease deadline (default 30000)
     sl_op_spec_t op;                //  the operator (default: pass-through)
     int timeout_ms;                 //  one request attempt (default 5000)
+    //  Keyed groups (keyed.h): key NULL = not keyed.
+    const char *key;                //  --key PATH, or "record" for the record's own key
+    const char *window_spec;        //  --window tumbling:SIZE | hopping:SIZE/ADVANCE | session:GAP
+    const char *agg;                //  --agg count,sum:PATH,...
+    const char *time;               //  --time record (default) or PATH
+    int64_t lateness_ms;            //  --lateness
+    int64_t idle_ms;                //  --idle, 0 = never
     volatile int *stop;             //  optional: set non-zero to stop as on SIGINT
     sl_worker_stats_t *stats;       //  optional: filled at the end of the run
 } sl_worker_config_t;
@@ -78,6 +85,12 @@ void sl_worker_proc_set_limits (sl_worker_proc_t *self, uint64_t max_bytes,
 //  records not processed by then are failed for retry, since the lease is
 //  being handed to another member anyway.
 void sl_worker_proc_set_deadline (sl_worker_proc_t *self, int64_t deadline_ms);
+//  Called with result -1 before each record goes to a per-record
+//  operator, then with SL_OP_OK (it stands) or SL_OP_FAIL (it failed: undo
+//  what it changed) after it. Keyed groups keep Lua state with it.
+typedef void (sl_worker_record_hook_t) (void *ctx, const sl_op_record_t *record, int result);
+void sl_worker_proc_set_record_hook (sl_worker_proc_t *self, sl_worker_record_hook_t *hook,
+                                     void *ctx);
 //  Called at least every 250 ms while a batch is processed (heartbeats).
 void sl_worker_proc_set_tick (sl_worker_proc_t *self, void (*tick) (void *ctx), void *ctx);
 

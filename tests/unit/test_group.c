@@ -1195,3 +1195,33 @@ Test (group, a_member_name_held_by_another_key_is_denied)
     (void) lease;
     sl_group_destroy (&group);
 }
+//  A keyed group: one live lease at a time, always to the same member
+//  while it stays; the other takes over when it leaves, from the range the
+//  first had not committed.
+Test (group, exclusive_one_lease_to_one_member)
+{
+    sl_group_t *group = s_group (5, 1000, 0);
+    sl_group_set_exclusive (group, true);
+    s_join (group, "A", 8, 10, 0);
+    s_join (group, "B", 8, 10, 0);
+    char who[8];
+    sl_lease_t l1 = s_next (group, 0, 100, 0, who);
+    cr_assert_str_eq (who, "A");
+    cr_assert (s_none (group, 0, 100, 0), "a second live lease in a keyed group");
+    sl_outcome_t outcome;
+    cr_assert_eq (sl_group_result (group, l1.id, l1.offset, l1.count, NULL, 0, 1, &outcome), 0);
+    cr_assert (outcome.commit);
+    sl_lease_t l2 = s_next (group, 0, 100, 1, who);
+    cr_assert_str_eq (who, "A");
+    cr_assert_eq (l2.offset, 10);
+    sl_group_leave (group, "A", 1);
+    sl_lease_t l3 = s_next (group, 0, 100, 2, who);
+    cr_assert_str_eq (who, "B");
+    cr_assert_eq (l3.offset, 10, "B starts after what A committed");
+    cr_assert (s_none (group, 0, 100, 2));
+    //  A copy (the broker's transaction snapshot) keeps the mode.
+    sl_group_t *copy = sl_group_dup (group);
+    cr_assert (s_none (copy, 0, 100, 2));
+    sl_group_destroy (&copy);
+    sl_group_destroy (&group);
+}

@@ -425,3 +425,24 @@ Test (pipeline, keys_lists)
     cr_assert (output && reader && stream);
     cr_assert_str_eq (sl_stage_kind_name (SL_STAGE_GROUP), "group");
 }
+
+Test (pipeline, keyed_group_keys)
+{
+    sl_pipeline_t *pl = s_load ("groups:\n"
+                                "  - name: peruser\n"
+                                "    in: clicks\n"
+                                "    out: clicks.10s\n"
+                                "    key: user\n"
+                                "    window: tumbling:10s\n"
+                                "    agg: count,sum:amount\n"
+                                "    time: ts\n"
+                                "    lateness: 5s\n"
+                                "    idle: 1m\n"
+                                "    leases: 2\n");
+    cr_assert_not_null (pl, "%s", s_err);
+    char *line = s_line (pl, 1, 1);
+    cr_assert (strstr (line, "--key user --window tumbling:10s --agg count,sum:amount --time ts "
+                             "--lateness 5s --idle 1m --leases 2"), "%s", line);
+    free (line);
+    sl_pipeline_destroy (&pl);
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""Windowed count+sum throughput of a keyed group against the stateless pass-through,
+in the same run on the same broker (BENCHMARKS.md, "Keyed groups and windows").
+
+    bench/keyed.py [--build build] [--records 2000000] [--keys 10000,1000000]
+
+For each key count it loads one input stream (records round-robin over the keys,
+event time rising 1 ms per record, {"user", "ts", "amount"}), then times, from the
+worker's start until its output is complete:
+  - pass-through, 1 member (every record copied),
+  - --key user --window tumbling:10s --agg count,sum:amount --time ts, 1 member and 2
+    members (the second is a standby: a keyed group runs on one member at a time).
+The expected number of windows is computed here; the state stream's size per key
+and the worker's peak memory are reported too. Every process is started here and
+ended by PID; the data directory is a temporary one.
+"""
+import argparse
+import json
+import os
+import pathlib
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import msgpack
+import zmq
+
+LIST, STREAMS = 0x0B, 0x0C
+
+
+def free_port():
+    """A free port whose successor (the broker's live feed) is free too."""
+    rnd = random.Random()
+    while True:
+        port = rnd.randrange(20000, 40000)
+        try:
+            for p in (port, port + 1):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+
+
+class Broker:
+    def __init__(self, build, tmp):
+        self.port = free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(build / "broker" / "sluice-broker"), "--data", str(tmp / "data"), "--listen",
+             self.endpoint, "--quiet"], stderr=open(tmp / "broker.log", "w"))
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(self.endpoint)
+        self.req = 0
+        deadline = time.monotonic() + 20
+        while self.streams() is None:
+            if time.monotonic() > deadline:
+                raise SystemExit("broker did not answer")
+
+    def streams(self):
+        self.req += 1
+        body = msgpack.packb({"req": self.req})
+        self.sock.send_multipart([bytes([0x53, 0x4C, 1, LIST]), body])
+        while self.sock.poll(1000):
+            frames = self.sock.recv_multipart()
+            reply = msgpack.unpackb(frames[1], raw=False)
+            if frames[0][3] == STREAMS and reply.get("req") == self.req:
+                return {s["name"]: s for s in reply["streams"]}
+        return None
+
+    def stream(self, name):
+        return (self.streams() or {}).get(name, {"next": 0, "bytes": 0, "records": 0})
+
+    def stop(self):
+        self.sock.close(0)
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+
+def peak_kib(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_group(build, broker, name, inp, out, n_out, extra, members, tmp):
+    procs = []
+    start = time.monotonic()
+    for i in range(members):
+        procs.append(subprocess.Popen(
+            [str(build / "worker" / "sluice-worker"), "--broker", broker.endpoint, "--group",
+             name, "--in", inp, "--out", out, "--quiet", *extra],
+            stderr=open(tmp / f"{name}-{i}.log", "w")))
+    peak = 0
+    while broker.stream(out)["next"] < n_out:
+        for p in procs:
+            if p.poll() is not None:
+                raise SystemExit(f"worker of {name} exited {p.returncode}: "
+                                 f"{(tmp / f'{name}-0.log').read_text()[-2000:]}")
+            peak = max(peak, peak_kib(p.pid))
+        time.sleep(0.05)
+    elapsed = time.monotonic() - start
+    for p in procs:
+        peak = max(peak, peak_kib(p.pid))
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(60)
+    return elapsed, peak
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--records", type=int, default=2_000_000)
+    ap.add_argument("--keys", default="10000,1000000")
+    args = ap.parse_args()
+    build = pathlib.Path(args.build).resolve()
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="sluice-keyed-bench-"))
+    broker = Broker(build, tmp)
+    results = []
+    try:
+        n = args.records
+        for keys in (int(k) for k in args.keys.split(",")):
+            inp = f"in{keys}"
+            path = tmp / f"{inp}.jsonl"
+            with open(path, "w") as f:
+                for i in range(n):
+                    f.write(json.dumps({"user": f"u{i % keys}", "ts": i, "amount": i % 1000},
+                                       separators=(",", ":")) + "\n")
+            subprocess.run([str(build / "source" / "sluice-source"), "--broker",
+                            broker.endpoint, "--stream", inp, "--no-progress", str(path)],
+                           check=True)
+            path.unlink()
+            # Tumbling 10 s windows, lateness 0: a key's window closes at its first record
+            # of a later window; the windows still open at the end are not emitted.
+            closed = 0
+            last = {}
+            for i in range(n):
+                k = i % keys
+                w = i // 10_000
+                if k in last and last[k] != w:
+                    closed += 1
+                last[k] = w
+            t, mem = run_group(build, broker, f"pass{keys}", inp, f"pass{keys}.out", n, [], 1,
+                               tmp)
+            results.append((keys, "pass-through", 1, n / t, mem, None))
+            win = ["--key", "user", "--window", "tumbling:10s", "--agg", "count,sum:amount",
+                   "--time", "ts"]
+            for members in (1, 2):
+                group = f"win{keys}m{members}"
+                t, mem = run_group(build, broker, group, inp, f"{group}.out", closed, win,
+                                   members, tmp)
+                state = broker.stream(f"{group}.state")
+                per = state["bytes"] / state["records"] if state["records"] else 0
+                results.append((keys, "count+sum tumbling:10s", members, n / t, mem, per))
+    finally:
+        broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("| keys | group | members | records/s | worker peak RSS | state bytes per changed key |")
+    print("|---|---|---|---|---|---|")
+    for keys, what, members, rate, mem, per in results:
+        print(f"| {keys:,} | {what} | {members} | {rate:,.0f} | {mem / 1024:.0f} MiB | "
+              f"{'' if per is None else f'{per:.0f}'} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

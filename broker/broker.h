@@ -21,7 +21,8 @@ typedef struct {
     const char *data_dir;           //  LMDB environment directory
     const char *listen;             //  command endpoint, "tcp://HOST:PORT"
     const char *pub;                //  live endpoint; NULL = listen port + 1
-    bool fsync;                     //  fsync every commit
+    bool fsync;                     //  --fsync: the same as sync = SL_SYNC_FULL
+    sl_store_sync_t sync;           //  --sync; SL_SYNC_DEFAULT = full
     uint64_t initial_map;           //  initial LMDB map size, 0 = default
     uint64_t max_batch_bytes;       //  largest PUBLISH data frame
     uint32_t max_batch_records;     //  largest PUBLISH count

@@ -305,6 +305,10 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
     uint64_t initial = opts && opts->initial_map ? opts->initial_map : S_DEFAULT_MAP;
     self->max_map = opts && opts->max_map ? opts->max_map : S_DEFAULT_MAX_MAP;
     self->sync = opts && opts->sync != SL_SYNC_DEFAULT ? opts->sync : SL_SYNC_FULL;
+    if (self->sync > SL_SYNC_NONE) {
+        code = SL_EINVAL;
+        goto fail;
+    }
     if (initial < S_MIN_MAP) {
         initial = S_MIN_MAP;
     }

@@ -177,7 +177,8 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         return NULL;
     }
     self->config = *config;
-    sl_store_opts_t store_opts = {.fsync = config->fsync, .initial_map = config->initial_map};
+    sl_store_opts_t store_opts = {.sync = config->fsync ? SL_SYNC_FULL : config->sync,
+                                  .initial_map = config->initial_map};
     self->store = sl_store_open (config->data_dir, &store_opts, err);
     if (!self->store) {
         goto fail;
@@ -306,8 +307,9 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
             goto fail;
         }
     }
-    sl_info ("broker", "listening on %s, live feed on %s, data in %s%s", self->endpoint,
-             self->pub_endpoint, config->data_dir, config->fsync ? " (fsync)" : "");
+    sl_info ("broker", "listening on %s, live feed on %s, data in %s (sync %s)", self->endpoint,
+             self->pub_endpoint, config->data_dir,
+             sl_store_sync_name (config->fsync ? SL_SYNC_FULL : config->sync));
     return self;
 
 fail:

@@ -32,7 +32,8 @@ typedef struct {
     const char *data_dir;           //  LMDB environment directory
     const char *listen;             //  command endpoint, "tcp://HOST:PORT"
     const char *pub;                //  live endpoint; NULL = listen port + 1
-    bool fsync;                     //  fsync every commit
+    bool fsync;                     //  --fsync: the same as sync = SL_SYNC_FULL
+    sl_store_sync_t sync;           //  --sync; SL_SYNC_DEFAULT = full
     bool check;                     //  --check: walk the store, report, exit
     uint64_t initial_map;           //  initial LMDB map size, 0 = default
     uint64_t max_batch_bytes;       //  largest PUBLISH data frame

@@ -15,7 +15,7 @@
 //  The store is damaged: refused at start, or found so by --check.
 #define S_EXIT_DAMAGED 3
 
-enum { OPT_DATA, OPT_LISTEN, OPT_PUB, OPT_FSYNC, OPT_RETAIN_RECORDS, OPT_RETAIN_BYTES, OPT_RETAIN_AGE,
+enum { OPT_DATA, OPT_LISTEN, OPT_PUB, OPT_FSYNC, OPT_SYNC, OPT_RETAIN_RECORDS, OPT_RETAIN_BYTES, OPT_RETAIN_AGE,
        OPT_STREAM_RETENTION, OPT_MAX_BATCH_BYTES, OPT_INITIAL_MAP, OPT_CURVE_SECRET, OPT_ALLOW,
        OPT_ALLOW_ANY, OPT_CHECK, OPT_PEER_BUDGET, OPT_TOTAL_BUDGET, OPT_LIVE_BUDGET, OPT_STUCK,
        OPT_MAX_GROUPS, OPT_MAX_STREAMS, OPT_MAX_PRODUCERS, OPT_MAX_CONNECTIONS, OPT_HANDSHAKE,
@@ -27,7 +27,11 @@ static const sl_opt_t s_opts[] = {
                   "command endpoint clients are given (default tcp://127.0.0.1:7600)", false},
     [OPT_PUB] = {"pub", 0, "ENDPOINT", "live feed endpoint (default: listen port + 1)", false},
     [OPT_FSYNC] = {"fsync", 0, NULL,
-                 "fsync every commit: survives power loss, not only a crash (slower)", false},
+                 "the same as --sync=full (the default)", false},
+    [OPT_SYNC] = {"sync", 0, "MODE", "what each commit syncs to the disk: full (default: a "
+                "confirmed record survives a power cut), data (the last commit may be undone), "
+                "none (survives kill -9 only; a power cut may leave a store that cannot open)",
+                false},
     [OPT_RETAIN_RECORDS] = {"retain-records", 0, "N", "keep at least the newest N records per stream "
                           "and remove older batches (default: keep all)", false},
     [OPT_RETAIN_BYTES] = {"retain-bytes", 0, "SIZE", "keep at most SIZE bytes per stream (64M, 2G)",
@@ -102,6 +106,10 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
         break;
     case OPT_FSYNC:
         config->fsync = true;
+        break;
+    case OPT_SYNC:
+        rc = sl_store_sync_parse (arg, &config->sync);
+        *why = "expected full, data or none";
         break;
     case OPT_RETAIN_RECORDS:
         rc = sl_parse_u64 (arg, &config->retention.max_records);
@@ -209,8 +217,9 @@ static const sl_opts_spec_t s_spec = {
     .synopsis = "[--data DIR] [--listen tcp://HOST:PORT] [options]",
     .about = "Keeps every stream as a durable log in LMDB and serves sources, sinks and workers.\n"
              "A record is confirmed to its source only after the transaction holding it has\n"
-             "committed; by default that survives kill -9 of the broker, with --fsync also a\n"
-             "power cut. SIGINT/SIGTERM finish the commit in progress and exit 0.\n"
+             "committed and synced to the disk: it survives kill -9 of the broker and a power\n"
+             "cut (--sync weakens this for speed). SIGINT/SIGTERM finish the commit in progress\n"
+             "and exit 0.\n"
              "One broker per data directory (a lock in DIR/broker.lock). The store is checked\n"
              "at start and every stored batch carries a CRC32C checked on every read.\n"
              "Exit status: 0 stopped by a signal; 1 failed (the directory is in use by another\n"

@@ -28,6 +28,7 @@ static const sl_pl_flag_t s_broker_flags[] = {
     {"listen", "listen", SL_PL_VALUE, false},
     {"pub", "pub", SL_PL_VALUE, false},
     {"fsync", "fsync", SL_PL_SWITCH, false},
+    {"sync", "sync", SL_PL_VALUE, false},
     {"retain-records", "retain-records", SL_PL_VALUE, false},
     {"retain-bytes", "retain-bytes", SL_PL_VALUE, false},
     {"retain-age", "retain-age", SL_PL_VALUE, false},

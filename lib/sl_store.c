@@ -304,7 +304,11 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
     }
     uint64_t initial = opts && opts->initial_map ? opts->initial_map : S_DEFAULT_MAP;
     self->max_map = opts && opts->max_map ? opts->max_map : S_DEFAULT_MAX_MAP;
-    self->fsync = opts && opts->fsync;
+    self->sync = opts && opts->sync != SL_SYNC_DEFAULT ? opts->sync : SL_SYNC_FULL;
+    if (self->sync > SL_SYNC_NONE) {
+        code = SL_EINVAL;
+        goto fail;
+    }
     if (initial < S_MIN_MAP) {
         initial = S_MIN_MAP;
     }
@@ -348,7 +352,7 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
     //  raise SIGBUS on a page of the map. MDB_NOTLS lets the cached read
     //  transaction live beside the write transaction in one thread.
     if (rc == 0) {
-        unsigned int flags = MDB_NOTLS | (self->fsync ? 0 : MDB_NOSYNC);
+        unsigned int flags = MDB_NOTLS | sl_store_sync_flags (self->sync);
         flags |= self->read_only ? MDB_RDONLY : 0;
         rc = mdb_env_open (self->env, dir, flags, 0640);
     }
@@ -470,7 +474,7 @@ sl_store_close (sl_store_t **self_p)
         mdb_txn_abort (self->rtxn);
     }
     //  A clean shutdown makes every commit durable, whatever the sync setting.
-    if (!self->fsync && !self->read_only) {
+    if (self->sync != SL_SYNC_FULL && !self->read_only) {
         mdb_env_sync (self->env, 1);
     }
     mdb_env_close (self->env);

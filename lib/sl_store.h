@@ -29,9 +29,13 @@
     an open transaction return SL_ESTATE. When the map has reached max_map,
     a full map is reported as SL_ENOSPC (intake must stop), not SL_EMAPFULL.
 
-    Durability: by default commits are not fsync'ed (MDB_NOSYNC), which
-    survives the death of the process (kill -9): the kernel holds every
-    committed page. opts.fsync makes each commit durable against power loss.
+    Durability (opts.sync, docs/reliability.md "Power cuts"): SL_SYNC_FULL,
+    the default, syncs each commit (data, then the meta page) before
+    sl_store_commit returns, so a committed write survives a power cut.
+    SL_SYNC_DATA (MDB_NOMETASYNC) syncs the data but not the meta page: a
+    power cut keeps the store intact and may undo the last commit.
+    SL_SYNC_NONE (MDB_NOSYNC) survives only the death of the process
+    (kill -9); after a power cut the store may not open at all.
 */
 #ifndef SL_STORE_H_INCLUDED
 #define SL_STORE_H_INCLUDED
@@ -46,9 +50,23 @@
 
 typedef struct _sl_store_t sl_store_t;
 
+//  What a commit syncs before it returns. 0 is the default (full).
+typedef enum {
+    SL_SYNC_DEFAULT = 0,
+    SL_SYNC_FULL,               //  data and meta page: survives a power cut
+    SL_SYNC_DATA,               //  data only: a power cut may undo the last commit
+    SL_SYNC_NONE,               //  nothing: survives kill -9, not a power cut
+} sl_store_sync_t;
+
+//  Parses "full", "data" or "none". Returns 0 or SL_EINVAL.
+int sl_store_sync_parse(const char *text, sl_store_sync_t *sync);
+
+//  The name of a setting ("full", "data", "none").
+const char *sl_store_sync_name(sl_store_sync_t sync);
+
 typedef struct {
     bool read_only;             //  for checks: no lock, no writes (beside a running broker)
-    bool fsync;                 //  fsync every commit (power-loss safe)
+    sl_store_sync_t sync;       //  SL_SYNC_DEFAULT = SL_SYNC_FULL
     uint64_t initial_map;       //  initial map size in bytes (default 64 MiB)
     uint64_t max_map;           //  growth stops here (default 1 TiB)
 } sl_store_opts_t;

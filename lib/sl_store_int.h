@@ -62,7 +62,7 @@ struct _sl_store_t {
     uint64_t want_map;          //  growth deferred until no read is in progress
     uint64_t max_map;
     uint64_t page_size;
-    bool fsync;
+    sl_store_sync_t sync;       //  never SL_SYNC_DEFAULT
     bool space_out;             //  the last write failed for lack of space (logged once)
     bool read_only;
     char *dir;
@@ -158,6 +158,9 @@ int sl_store_format_open (sl_store_t *self, MDB_txn *txn);
 
 //  Maps an LMDB or errno code to SL_E* and logs it where it is decided.
 int sl_store_error (sl_store_t *self, int rc, const char *what);
+
+//  The mdb_env_open flags of a sync setting (sl_store_sync.c).
+unsigned int sl_store_sync_flags (sl_store_sync_t sync);
 //  An LMDB call failed in txn: aborts the write transaction when txn is it
 //  (growing the map after MDB_MAP_FULL), then maps rc as sl_store_error.
 int sl_store_fail (sl_store_t *self, MDB_txn *txn, int rc, const char *what);

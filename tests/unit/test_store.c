@@ -63,7 +63,7 @@ teardown (void)
 static sl_store_t *
 s_open_at (const char *dir, uint64_t initial_map, uint64_t max_map)
 {
-    sl_store_opts_t opts = { .fsync = false, .initial_map = initial_map, .max_map = max_map };
+    sl_store_opts_t opts = { .sync = SL_SYNC_NONE, .initial_map = initial_map, .max_map = max_map };
     int err = 1;
     sl_store_t *store = sl_store_open (dir, &opts, &err);
     cr_assert_not_null (store, "open %s: %s", dir, sl_strerror (err));

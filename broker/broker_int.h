@@ -99,6 +99,8 @@ void sl_broker_limits_destroy (sl_broker_t *self);
 //  Admits a stream name: 0 if it exists or there is room for one more,
 //  SL_ELIMIT (with *why) when the stream cap is reached.
 int sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why);
+//  A commit appended to stream: it counts against the stream cap from now.
+void sl_broker_stream_written (sl_broker_t *self, const char *stream);
 //  Admits a PUBLISH or JOIN against the stream cap (every stream it may
 //  create). 0, or SL_ELIMIT with *why.
 int sl_broker_admit (sl_broker_t *self, const sl_msg_t *msg, const char **why);

@@ -420,6 +420,7 @@ sl_broker_commit_group (sl_broker_t *self)
         //  New records wake the groups that read them (groups.c).
         for (size_t i = 0; i < self->n_touched; i++) {
             sl_groups_wake_stream (self->groups, self->touched[i].name);
+            sl_broker_stream_written (self, self->touched[i].name);
         }
     }
     sl_broker_pending_clear (self);

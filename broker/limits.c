@@ -115,10 +115,18 @@ sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why)
         *why = "the broker's stream limit is reached (--max-streams)";
         return SL_ELIMIT;
     }
-    //  Admitted now, even if its first write fails: the count may run
-    //  ahead of the store by the writes that failed, never behind it.
-    zhashx_insert (self->streams, stream, (void *) 1);
+    //  Counted only once written (sl_broker_stream_written), so that writes
+    //  that fail cannot use up the cap; one commit may pass it by the new
+    //  streams it holds.
     return 0;
+}
+
+void
+sl_broker_stream_written (sl_broker_t *self, const char *stream)
+{
+    if (!zhashx_lookup (self->streams, stream)) {
+        zhashx_insert (self->streams, stream, (void *) 1);
+    }
 }
 
 int
@@ -152,8 +160,9 @@ s_stuck (void *ctx, const void *peer, size_t peer_len)
         snprintf (hex + 2 * i, 3, "%02X", ((const uint8_t *) peer)[i]);
     }
     hex[2 * n] = 0;
-    sl_warn ("broker", "peer %s has not read its replies for %" PRId64 " ms; its work leases "
-             "return to the queue (--stuck-timeout)", hex, self->config.stuck_ms);
+    sl_warn ("broker", "peer %s has not read its replies for %" PRId64 " ms "
+             "(--stuck-timeout): it leaves its worker groups, if any, and their leases go back "
+             "to the queue", hex, self->config.stuck_ms);
     sl_groups_forget (self->groups, peer, peer_len);
 }
 

@@ -36,6 +36,16 @@ static const sl_pl_flag_t s_broker_flags[] = {
     {"curve-secret", "curve-secret", SL_PL_VALUE, true},
     {"allow", "allow", SL_PL_VALUE, true},
     {"allow-any", "allow-any", SL_PL_SWITCH, false},
+    //  Limits (docs/reliability.md, "Limits").
+    {"peer-budget", "peer-budget", SL_PL_VALUE, false},
+    {"total-budget", "total-budget", SL_PL_VALUE, false},
+    {"live-budget", "live-budget", SL_PL_VALUE, false},
+    {"stuck-timeout", "stuck-timeout", SL_PL_VALUE, false},
+    {"max-groups", "max-groups", SL_PL_VALUE, false},
+    {"max-streams", "max-streams", SL_PL_VALUE, false},
+    {"max-producers", "max-producers", SL_PL_VALUE, false},
+    {"max-connections", "max-connections", SL_PL_VALUE, false},
+    {"handshake-timeout", "handshake-timeout", SL_PL_VALUE, false},
     S_COMMON,
     {NULL, NULL, 0, false},
 };

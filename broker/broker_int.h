@@ -19,7 +19,6 @@
 #define FETCH_DEFAULT_BYTES   (4u << 20)
 #define FETCH_MAX_BYTES       (16u << 20)
 #define HEARTBEAT_MS       1000
-#define CACHE_MAX          100000              //  producer sequences cached
 #define BAD_PEERS_MAX      10000               //  peers already logged as bad
 #define MAX_GROUP_RETRIES  8
 #define TOUCHED_MAX        GATHER_MAX_MSGS * 2 //  streams appended by one group

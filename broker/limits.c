@@ -34,9 +34,26 @@ s_count_stream (void *arg, const sl_stream_info_t *info)
     return 0;
 }
 
+//  A config made without sl_broker_config_defaults gets the default
+//  limits: 0 means "the default", never "nothing allowed" or "no bound".
+static void
+s_defaults (sl_broker_config_t *c)
+{
+    c->peer_budget = c->peer_budget ? c->peer_budget : SL_BROKER_PEER_BUDGET;
+    c->total_budget = c->total_budget ? c->total_budget : SL_BROKER_TOTAL_BUDGET;
+    c->live_budget = c->live_budget ? c->live_budget : SL_BROKER_LIVE_BUDGET;
+    c->stuck_ms = c->stuck_ms ? c->stuck_ms : SL_BROKER_STUCK_MS;
+    c->max_groups = c->max_groups ? c->max_groups : SL_BROKER_MAX_GROUPS;
+    c->max_streams = c->max_streams ? c->max_streams : SL_BROKER_MAX_STREAMS;
+    c->max_producers = c->max_producers ? c->max_producers : SL_BROKER_MAX_PRODUCERS;
+    c->max_connections = c->max_connections ? c->max_connections : SL_BROKER_MAX_CONNECTIONS;
+    c->handshake_ms = c->handshake_ms ? c->handshake_ms : SL_BROKER_HANDSHAKE_MS;
+}
+
 int
 sl_broker_limits_new (sl_broker_t *self)
 {
+    s_defaults (&self->config);
     const sl_broker_config_t *config = &self->config;
     self->budget = sl_budget_new (config->peer_budget, config->total_budget);
     self->live = sl_budget_new (0, config->live_budget);

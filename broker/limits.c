@@ -178,8 +178,7 @@ s_stuck (void *ctx, const void *peer, size_t peer_len)
     }
     hex[2 * n] = 0;
     sl_warn ("broker", "peer %s has not read its replies for %" PRId64 " ms "
-             "(--stuck-timeout): it leaves its worker groups, if any, and their leases go back "
-             "to the queue", hex, self->config.stuck_ms);
+             "(--stuck-timeout): its work leases, if any, go back to the queue", hex, self->config.stuck_ms);
     sl_groups_forget (self->groups, peer, peer_len);
 }
 

@@ -183,6 +183,27 @@ Test (group, shrink_requeues_the_tail_uncounted)
     sl_group_destroy (&group);
 }
 
+//  A member that stopped reading: its leases go back to the queue for
+//  the others, uncounted, and it stays a member.
+Test (group, release_hands_leases_back_and_keeps_the_member)
+{
+    sl_group_t *group = s_group (3, 100000, 0);
+    s_join (group, "A", 2, 5, 0);
+    s_next (group, 0, BIG, 0, NULL);
+    s_next (group, 0, BIG, 0, NULL);
+    cr_assert_eq (sl_group_release (group, "A", 1), 2);
+    cr_assert_eq (sl_group_release (group, "B", 1), 0, "not a member");
+    cr_assert_eq (sl_group_leases (group), 0);
+    cr_assert (sl_group_has_member (group, "A", 1));
+    s_join (group, "B", 2, 5, 0);
+    char who[8];
+    sl_group_pause (group, "A", 1);
+    sl_lease_t again = s_next (group, 0, BIG, 0, who);
+    cr_assert_str_eq (who, "B");
+    s_assert_lease (again, 0, 5, 1);
+    sl_group_destroy (&group);
+}
+
 //  A member over its byte budget is paused: no lease until the next tick,
 //  while another member is served.
 Test (group, paused_member_gets_no_lease_until_tick)

@@ -293,9 +293,9 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     }
     //  One WORK is bounded like one FETCH reply, and by the peer's budget.
     sl_groups_set_limits (self->groups, self->budget,
-                          config->peer_budget < FETCH_MAX_BYTES ? config->peer_budget
-                                                                : FETCH_MAX_BYTES,
-                          config->max_groups);
+                          self->config.peer_budget < FETCH_MAX_BYTES ? self->config.peer_budget
+                                                                     : FETCH_MAX_BYTES,
+                          self->config.max_groups);
     *err = sl_groups_load (self->groups);
     if (*err) {
         sl_error ("broker", "cannot load the worker groups: %s", sl_strerror (*err));

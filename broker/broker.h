@@ -48,7 +48,7 @@ typedef struct {
     const char *allow_dir;          //  allowed client keys (NAME.key), re-read on change
     bool allow_any;                 //  accept any client key: encryption only
     //  Limits (docs/reliability.md, "Limits"): what any peer can make the
-    //  broker hold. 0 in a count means the default.
+    //  broker hold. 0 means the default (SL_BROKER_*).
     uint64_t peer_budget;           //  bytes of replies and work libzmq may hold per peer
     uint64_t total_budget;          //  the same for all peers together
     uint64_t live_budget;           //  bytes of live feed libzmq may hold

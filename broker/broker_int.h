@@ -22,7 +22,6 @@
 #define FETCH_DEFAULT_BYTES   (4u << 20)
 #define FETCH_MAX_BYTES       (16u << 20)
 #define HEARTBEAT_MS       1000
-#define CACHE_MAX          100000              //  producer sequences cached
 #define BAD_PEERS_MAX      10000               //  peers already logged as bad
 #define MAX_GROUP_RETRIES  8
 #define TOUCHED_MAX        GATHER_MAX_MSGS * 2 //  streams appended by one group
@@ -117,6 +116,8 @@ void sl_broker_limits_destroy (sl_broker_t *self);
 //  Admits a stream name: 0 if it exists or there is room for one more,
 //  SL_ELIMIT (with *why) when the stream cap is reached.
 int sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why);
+//  A commit appended to stream: it counts against the stream cap from now.
+void sl_broker_stream_written (sl_broker_t *self, const char *stream);
 //  Admits a PUBLISH or JOIN against the stream cap (every stream it may
 //  create). 0, or SL_ELIMIT with *why.
 int sl_broker_admit (sl_broker_t *self, const sl_msg_t *msg, const char **why);

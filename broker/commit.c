@@ -332,7 +332,7 @@ sl_broker_commit_group (sl_broker_t *self)
         //  Producer sequences are read before the write transaction opens,
         //  so no read transaction is needed while it is open. The cache is
         //  emptied, when too large, only here, before those reads.
-        if (zhashx_size (self->seqs) > CACHE_MAX) {
+        if (zhashx_size (self->seqs) >= self->config.max_producers) {
             zhashx_purge (self->seqs);
         }
         for (size_t i = 0; i < self->n_pending; i++) {
@@ -460,6 +460,7 @@ sl_broker_commit_group (sl_broker_t *self)
         //  New records wake the groups that read them (groups.c).
         for (size_t i = 0; i < self->n_touched; i++) {
             sl_groups_wake_stream (self->groups, self->touched[i].name);
+            sl_broker_stream_written (self, self->touched[i].name);
         }
     }
     sl_broker_pending_clear (self);

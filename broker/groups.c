@@ -288,12 +288,10 @@ sl_groups_forget (sl_groups_t *self, const void *peer, size_t peer_len)
     }
     for (const char *name = zlistx_first (names); name; name = zlistx_next (names)) {
         entry_t *entry = zhashx_lookup (self->groups, name);
-        if (entry) {
-            sl_group_leave (entry->group, peer, peer_len);
+        if (entry && sl_group_release (entry->group, peer, peer_len) > 0) {
             s_wake (self, entry);
         }
     }
-    zhashx_delete (self->memberships, key);
 }
 
 static entry_t *
@@ -740,8 +738,10 @@ s_dispatch_one (sl_groups_t *self, entry_t *entry, int64_t now_ms)
     //  Bounded: each member holds at most its window of leases, and a
     //  member that cannot take work now is paused until the next tick.
     while (sl_group_next (group, info.first, info.next, now_ms, &lease, &peer, &peer_len) == 1) {
-        if (self->budget && !sl_budget_fits (self->budget, peer, peer_len, 1)) {
-            //  Over its byte budget: as if it had no credit.
+        if (self->budget && (!sl_budget_fits (self->budget, peer, peer_len, 1)
+                             || sl_budget_is_stuck (self->budget, peer, peer_len))) {
+            //  Over its byte budget, or not reading at all: as if it had no
+            //  credit, until what it holds moves.
             sl_group_unlease (group, lease.id);
             sl_group_pause (group, peer, peer_len);
             continue;

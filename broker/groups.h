@@ -28,8 +28,9 @@ sl_groups_t *sl_groups_new(sl_store_t *store, zsock_t *router, uint32_t max_dept
 struct _sl_budget_t;
 void sl_groups_set_limits(sl_groups_t *self, struct _sl_budget_t *budget, uint64_t max_work_bytes,
                           uint32_t max_groups);
-//  A peer stuck with unread replies: it leaves every group it joined, its
-//  leases go back to the queue.
+//  A peer stuck with unread replies: its leases in every group it joined go
+//  back to the queue for other members; it stays a member (paused while over
+//  its budget) and gets work again once it reads.
 void sl_groups_forget(sl_groups_t *self, const void *peer, size_t peer_len);
 void sl_groups_destroy(sl_groups_t **self_p);
 

@@ -34,9 +34,26 @@ s_count_stream (void *arg, const sl_stream_info_t *info)
     return 0;
 }
 
+//  A config made without sl_broker_config_defaults gets the default
+//  limits: 0 means "the default", never "nothing allowed" or "no bound".
+static void
+s_defaults (sl_broker_config_t *c)
+{
+    c->peer_budget = c->peer_budget ? c->peer_budget : SL_BROKER_PEER_BUDGET;
+    c->total_budget = c->total_budget ? c->total_budget : SL_BROKER_TOTAL_BUDGET;
+    c->live_budget = c->live_budget ? c->live_budget : SL_BROKER_LIVE_BUDGET;
+    c->stuck_ms = c->stuck_ms ? c->stuck_ms : SL_BROKER_STUCK_MS;
+    c->max_groups = c->max_groups ? c->max_groups : SL_BROKER_MAX_GROUPS;
+    c->max_streams = c->max_streams ? c->max_streams : SL_BROKER_MAX_STREAMS;
+    c->max_producers = c->max_producers ? c->max_producers : SL_BROKER_MAX_PRODUCERS;
+    c->max_connections = c->max_connections ? c->max_connections : SL_BROKER_MAX_CONNECTIONS;
+    c->handshake_ms = c->handshake_ms ? c->handshake_ms : SL_BROKER_HANDSHAKE_MS;
+}
+
 int
 sl_broker_limits_new (sl_broker_t *self)
 {
+    s_defaults (&self->config);
     const sl_broker_config_t *config = &self->config;
     self->budget = sl_budget_new (config->peer_budget, config->total_budget);
     self->live = sl_budget_new (0, config->live_budget);
@@ -115,10 +132,18 @@ sl_broker_admit_stream (sl_broker_t *self, const char *stream, const char **why)
         *why = "the broker's stream limit is reached (--max-streams)";
         return SL_ELIMIT;
     }
-    //  Admitted now, even if its first write fails: the count may run
-    //  ahead of the store by the writes that failed, never behind it.
-    zhashx_insert (self->streams, stream, (void *) 1);
+    //  Counted only once written (sl_broker_stream_written), so that writes
+    //  that fail cannot use up the cap; one commit may pass it by the new
+    //  streams it holds.
     return 0;
+}
+
+void
+sl_broker_stream_written (sl_broker_t *self, const char *stream)
+{
+    if (!zhashx_lookup (self->streams, stream)) {
+        zhashx_insert (self->streams, stream, (void *) 1);
+    }
 }
 
 int
@@ -152,8 +177,8 @@ s_stuck (void *ctx, const void *peer, size_t peer_len)
         snprintf (hex + 2 * i, 3, "%02X", ((const uint8_t *) peer)[i]);
     }
     hex[2 * n] = 0;
-    sl_warn ("broker", "peer %s has not read its replies for %" PRId64 " ms; its work leases "
-             "return to the queue (--stuck-timeout)", hex, self->config.stuck_ms);
+    sl_warn ("broker", "peer %s has not read its replies for %" PRId64 " ms "
+             "(--stuck-timeout): its work leases, if any, go back to the queue", hex, self->config.stuck_ms);
     sl_groups_forget (self->groups, peer, peer_len);
 }
 

@@ -38,6 +38,7 @@ static const sl_pl_flag_t s_broker_flags[] = {
     {"curve-secret", "curve-secret", SL_PL_VALUE, true},
     {"allow", "allow", SL_PL_VALUE, true},
     {"allow-any", "allow-any", SL_PL_SWITCH, false},
+    //  Limits (docs/reliability.md, "Limits").
     {"peer-budget", "peer-budget", SL_PL_VALUE, false},
     {"total-budget", "total-budget", SL_PL_VALUE, false},
     {"live-budget", "live-budget", SL_PL_VALUE, false},

@@ -612,6 +612,21 @@ sl_group_shrink (sl_group_t *self, uint64_t lease_id, uint32_t count)
     return rc;
 }
 
+size_t
+sl_group_release (sl_group_t *self, const void *peer, size_t peer_len)
+{
+    member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
+    size_t released = 0;
+    for (size_t i = self->n_live; m && i-- > 0;) {
+        if (self->live[i].member == m->id) {
+            lease_t lease = s_live_take (self, i);
+            sl_group_requeue (self, &lease, lease.attempt - 1, lease.expiries);
+            released++;
+        }
+    }
+    return released;
+}
+
 bool
 sl_group_has_member (const sl_group_t *self, const void *peer, size_t peer_len)
 {

@@ -118,6 +118,10 @@ void sl_group_set_lease_seed(sl_group_t *self, uint64_t seed);
 bool sl_group_seen(sl_group_t *self, const void *peer, size_t peer_len, int64_t now_ms);
 //  Removes the member; its leases go back to the front of the queue.
 void sl_group_leave(sl_group_t *self, const void *peer, size_t peer_len);
+//  The member's live leases go back to the front of the queue, not counted
+//  as attempts (the broker does this for a member that stopped reading);
+//  it stays a member. Returns how many.
+size_t sl_group_release(sl_group_t *self, const void *peer, size_t peer_len);
 //  Whether peer is a member (no side effect).
 bool sl_group_has_member(const sl_group_t *self, const void *peer, size_t peer_len);
 //  The member gets no lease from sl_group_next until the next

@@ -210,6 +210,13 @@ sl_budget_fits (sl_budget_t *self, const void *peer, size_t peer_len, uint64_t b
     return s_fits (self, s_account (self, peer, peer_len, false), bytes);
 }
 
+bool
+sl_budget_is_stuck (sl_budget_t *self, const void *peer, size_t peer_len)
+{
+    account_t *account = s_account (self, peer, peer_len, false);
+    return account && account->reported;
+}
+
 void
 sl_budget_sweep (sl_budget_t *self, int64_t now_ms, int64_t idle_ms)
 {

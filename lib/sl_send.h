@@ -42,6 +42,8 @@ uint64_t sl_budget_held(sl_budget_t *self, const void *peer, size_t peer_len);
 //  larger than the share is still served, one at a time), unless the total
 //  is used up.
 bool sl_budget_fits(sl_budget_t *self, const void *peer, size_t peer_len, uint64_t bytes);
+//  True from the time sl_budget_stuck reported peer until its bytes move.
+bool sl_budget_is_stuck(sl_budget_t *self, const void *peer, size_t peer_len);
 //  Sends refused for lack of budget, since the start.
 uint64_t sl_budget_refused(sl_budget_t *self);
 //  Peers with an account (bounded by sl_budget_sweep).

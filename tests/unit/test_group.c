@@ -159,6 +159,71 @@ Test (group, window_bound)
     sl_group_destroy (&group);
 }
 
+//  The broker cuts a lease to what fits one WORK message in bytes: the
+//  rest is leased next, as a first attempt, and a result for the cut
+//  lease commits exactly its records.
+Test (group, shrink_requeues_the_tail_uncounted)
+{
+    sl_group_t *group = s_group (3, 1000, 0);
+    s_join (group, "A", 2, 10, 0);
+    sl_lease_t lease = s_next (group, 0, BIG, 0, NULL);
+    s_assert_lease (lease, 0, 10, 1);
+    cr_assert_eq (sl_group_shrink (group, lease.id, 4), 0);
+    cr_assert_eq (sl_group_shrink (group, lease.id, 4), SL_EINVAL, "not smaller");
+    cr_assert_eq (sl_group_shrink (group, lease.id, 0), SL_EINVAL);
+    cr_assert_eq (sl_group_shrink (group, 9999, 2), SL_EINVAL, "no such lease");
+    lease.count = 4;
+    sl_lease_t tail = s_next (group, 0, BIG, 0, NULL);
+    s_assert_lease (tail, 4, 6, 1);
+    sl_outcome_t out = s_result (group, &lease, NULL, 0, 1);
+    cr_assert (out.commit);
+    out = s_result (group, &tail, NULL, 0, 1);
+    cr_assert (out.commit);
+    cr_assert_eq (sl_group_checkpoint (group), 10);
+    sl_group_destroy (&group);
+}
+
+//  A member that stopped reading: its leases go back to the queue for
+//  the others, uncounted, and it stays a member.
+Test (group, release_hands_leases_back_and_keeps_the_member)
+{
+    sl_group_t *group = s_group (3, 100000, 0);
+    s_join (group, "A", 2, 5, 0);
+    s_next (group, 0, BIG, 0, NULL);
+    s_next (group, 0, BIG, 0, NULL);
+    cr_assert_eq (sl_group_release (group, "A", 1), 2);
+    cr_assert_eq (sl_group_release (group, "B", 1), 0, "not a member");
+    cr_assert_eq (sl_group_leases (group), 0);
+    cr_assert (sl_group_has_member (group, "A", 1));
+    s_join (group, "B", 2, 5, 0);
+    char who[8];
+    sl_group_pause (group, "A", 1);
+    sl_lease_t again = s_next (group, 0, BIG, 0, who);
+    cr_assert_str_eq (who, "B");
+    s_assert_lease (again, 0, 5, 1);
+    sl_group_destroy (&group);
+}
+
+//  A member over its byte budget is paused: no lease until the next tick,
+//  while another member is served.
+Test (group, paused_member_gets_no_lease_until_tick)
+{
+    sl_group_t *group = s_group (3, 100000, 0);
+    s_join (group, "A", 4, 5, 0);
+    cr_assert (sl_group_has_member (group, "A", 1));
+    cr_assert_not (sl_group_has_member (group, "B", 1));
+    sl_group_pause (group, "A", 1);
+    cr_assert (s_none (group, 0, BIG, 0), "A is paused");
+    s_join (group, "B", 4, 5, 0);
+    char who[8];
+    s_next (group, 0, BIG, 0, who);
+    cr_assert_str_eq (who, "B");
+    sl_group_tick (group, 1, 0);
+    s_next (group, 0, BIG, 1, who);
+    cr_assert_str_eq (who, "A", "A has free slots again after the tick");
+    sl_group_destroy (&group);
+}
+
 Test (group, batch_bound_and_stream_next)
 {
     sl_group_t *group = s_group (3, 1000, 0);

@@ -192,10 +192,12 @@ Test (send, a_peer_whose_bytes_do_not_move_is_reported_once_then_swept_when_drai
     sl_budget_stuck (budget, t0 + 1001, 1000, s_on_stuck, NULL);
     sl_budget_stuck (budget, t0 + 2002, 1000, s_on_stuck, NULL);
     cr_assert_eq (s_stuck_calls, 1, "reported once");
+    cr_assert (sl_budget_is_stuck (budget, "d5", 2));
     zmsg_t *got = zmsg_recv (p.dealer);
     zmsg_destroy (&got);
     sl_budget_stuck (budget, t0 + 3000, 1000, s_on_stuck, NULL);
     cr_assert_eq (s_stuck_calls, 1, "moving again");
+    cr_assert_not (sl_budget_is_stuck (budget, "d5", 2));
     sl_budget_sweep (budget, t0 + 3000, 10000);
     cr_assert_eq (sl_budget_peers (budget), 1, "not idle long enough");
     sl_budget_sweep (budget, t0 + 20000, 10000);

@@ -155,12 +155,13 @@ s_secure (sl_broker_t *self, const sl_broker_config_t *config)
     }
     else if (sl_curve_server (self->router, cert, SL_CURVE_DOMAIN)
              || sl_curve_server (self->pub, cert, SL_CURVE_DOMAIN_LIVE)
-             || sl_curve_auth_watch (self->auth, self->router)
+             || sl_curve_auth_watch_cut (self->auth, self->router)
              || sl_curve_auth_watch_cut (self->auth, self->pub)) {
         sl_error ("broker", "cannot make the sockets CURVE servers");
         rc = SL_EINVAL;
     }
     else {
+        sl_curve_auth_set_max_connections (self->auth, self->max_conns);
         sl_info ("broker", "CURVE on every socket, broker key %s", zcert_public_txt (cert));
     }
     zcert_destroy (&cert);
@@ -337,7 +338,7 @@ sl_broker_destroy (sl_broker_t **self_p)
     sl_broker_limits_destroy (self);
     if (self->auth) {
         sl_info ("broker", "security: %" PRIu64 " connections refused, %" PRIu64
-                 " requests denied, %" PRIu64 " live-feed connections cut on revocations",
+                 " requests denied, %" PRIu64 " connections cut on revocations",
                  sl_curve_auth_refused (self->auth), self->n_denied,
                  sl_curve_auth_cut (self->auth));
         sl_curve_auth_destroy (&self->auth);

@@ -85,7 +85,8 @@ struct _sl_broker_t {
     //  Limits (limits.c, docs/reliability.md "Limits").
     struct _sl_budget_t *budget;        //  replies and work held per peer (sl_send.h)
     struct _sl_budget_t *live;          //  live feed held for subscribers
-    struct _sl_conns_t *conns;          //  connection cap (conns.c)
+    struct _sl_conns_t *conns;          //  connection cap (conns.c), CURVE off
+    uint32_t max_conns;                 //  that cap, kept by the CURVE watcher when on
     zhashx_t *streams;                  //  stream names known to exist or admitted
     int64_t next_sweep_ms;
     uint64_t n_busy;                    //  requests answered EBUSY

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "conns.h"
+#include "sl_curve.h"
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_send.h"
@@ -73,7 +74,12 @@ sl_broker_limits_new (sl_broker_t *self)
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_handshake_ivl (self->router, config->handshake_ms);
     zsock_set_handshake_ivl (self->pub, config->handshake_ms);
-    if (sl_conns_watch (self->conns, self->router) || sl_conns_watch (self->conns, self->pub)) {
+    //  A socket has one monitor: with CURVE on, the CURVE watcher (s_secure)
+    //  tracks the connections and keeps the cap, and also cuts them when a
+    //  key is revoked (sl_curve_auth_set_max_connections).
+    self->max_conns = cap;
+    if (!config->curve_secret
+        && (sl_conns_watch (self->conns, self->router) || sl_conns_watch (self->conns, self->pub))) {
         sl_error ("broker", "cannot watch connections (socket monitor)");
         return SL_EINVAL;
     }
@@ -201,5 +207,6 @@ sl_broker_limits_log (sl_broker_t *self)
              " live messages skipped, %" PRIu64 " requests refused ELIMIT, %" PRIu64
              " connections closed over the cap",
              self->n_busy, self->n_live_skipped, self->n_limited,
-             self->conns ? sl_conns_refused (self->conns) : 0);
+             (self->conns ? sl_conns_refused (self->conns) : 0)
+                 + (self->auth ? sl_curve_auth_conns_refused (self->auth) : 0));
 }

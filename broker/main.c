@@ -1,7 +1,10 @@
 /*  sluice-broker - keeps every stream as a durable log and serves it.
 */
 #include <czmq.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "sl_endpoint.h"
@@ -238,6 +241,36 @@ static const sl_opts_spec_t s_spec = {
     .opts = s_opts,
 };
 
+//  --check walks the store in a child process: LMDB has no page checksums,
+//  and a damaged tree page can send its walk outside the page (SIGSEGV).
+//  A walk killed by a signal is reported as damage, not as a crash.
+static int
+s_check (const char *data_dir)
+{
+    fflush (stdout);
+    pid_t pid = fork ();
+    if (pid < 0) {
+        int rc = sl_store_check (data_dir, stdout);
+        return rc == 0 ? 0 : rc == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
+    }
+    if (pid == 0) {
+        int rc = sl_store_check (data_dir, stdout);
+        fflush (stdout);
+        _exit (rc == 0 ? 0 : rc == SL_ECORRUPT ? S_EXIT_DAMAGED : 1);
+    }
+    int status = 0;
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED (status)) {
+        printf ("DAMAGED: the walk of %s stopped on signal %d (%s): a tree page of data.mdb "
+                "is damaged (LMDB keeps no page checksums); restore the directory from a "
+                "backup (docs/reliability.md)\n",
+                data_dir, WTERMSIG (status), strsignal (WTERMSIG (status)));
+        return S_EXIT_DAMAGED;
+    }
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 1;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -268,9 +301,8 @@ main (int argc, char **argv)
         return 2;
     }
     if (config.check) {
-        int rc = sl_store_check (config.data_dir, stdout);
         free (file_text);
-        return rc == 0 ? 0 : rc == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
+        return s_check (config.data_dir);
     }
     zsys_init ();
     zsys_set_logstream (NULL);

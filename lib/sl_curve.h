@@ -114,12 +114,21 @@ size_t sl_curve_auth_reload(sl_curve_auth_t *self);
 //  restricted), every connection of sock is shut down (shutdown(2)), so
 //  that allowed peers reconnect and pass the handshake again while the
 //  revoked key is refused at its new one. ZAP runs only at the handshake
-//  and the live feed (PUB) cannot say which connection holds which key, so
-//  all of them are cut; readers refill what they miss from the log (§6.4).
-//  Use it for the live feed; watch the command socket with
-//  sl_curve_auth_watch (requests there are checked one by one). 0 or
-//  SL_EINVAL.
+//  and neither socket can say which connection holds which key (ZAP sees
+//  the peer's address without its port), so all of them are cut: readers
+//  refill what they miss from the log (§6.4), sources resend what was not
+//  confirmed, members rejoin and their leases are handed out again. The
+//  broker watches both its sockets this way. 0 or SL_EINVAL.
 int sl_curve_auth_watch_cut(sl_curve_auth_t *self, zsock_t *sock);
+
+//  A cap on the connections open at once over every socket watched with
+//  sl_curve_auth_watch_cut: one accepted past it is shut down at once. A
+//  socket has one monitor, so with CURVE on the broker's connection cap
+//  (--max-connections) is kept here. 0 = no cap (the default).
+void sl_curve_auth_set_max_connections(sl_curve_auth_t *self, uint32_t cap);
+
+//  Connections closed so far over that cap.
+uint64_t sl_curve_auth_conns_refused(sl_curve_auth_t *self);
 
 //  Connections cut so far because a key was revoked.
 uint64_t sl_curve_auth_cut(sl_curve_auth_t *self);

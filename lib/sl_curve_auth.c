@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,8 @@ struct _sl_curve_auth_t {
     uint64_t refused;
     uint64_t revoked;           //  revocations seen (a key lost access): cut generation
     uint64_t cut;               //  connections cut on revocations
+    uint32_t max_conns;         //  connection cap over the cut-watched sockets, 0 = none
+    uint64_t conns_refused;     //  connections closed over that cap
     zactor_t *actor;
 };
 
@@ -267,7 +270,7 @@ s_reload_locked (sl_curve_auth_t *self)
     if (revoked) {
         self->revoked++;
         sl_info ("curve", "%zu key(s) lost their access: their connections are closed (open "
-                 "live-feed connections are cut; allowed subscribers reconnect)", revoked);
+                 "open connections are cut; allowed clients reconnect)", revoked);
     }
     zhashx_destroy (&self->table);
     self->table = table;
@@ -398,6 +401,7 @@ typedef struct {
     zpoller_t *poller;
     zlist_t *monitors;          //  s_watch_t: watched sockets' events
     uint64_t revoked_seen;      //  auth->revoked when connections were last cut
+    size_t open;                //  connections tracked over the cut-watched sockets
     zhashx_t *logged;           //  keys whose refusal was logged
     s_kind_t kinds[KIND_COUNT];
 } s_actor_t;
@@ -548,6 +552,32 @@ s_summaries (s_actor_t *self, int64_t now)
     }
 }
 
+//  The connection cap (sl_curve_auth_set_max_connections) over every
+//  socket watched with cut: a connection accepted past it is shut down at
+//  once (libzmq owns the descriptor and closes it), so that a flood of idle
+//  connections cannot take the broker's descriptors. Said once.
+static void
+s_cap (s_actor_t *self, int fd)
+{
+    pthread_mutex_lock (&self->auth->lock);
+    uint32_t cap = self->auth->max_conns;
+    pthread_mutex_unlock (&self->auth->lock);
+    if (cap == 0) {
+        return;
+    }
+    if (self->open <= cap) {
+        return;
+    }
+    shutdown (fd, SHUT_RDWR);
+    pthread_mutex_lock (&self->auth->lock);
+    bool first = self->auth->conns_refused++ == 0;
+    pthread_mutex_unlock (&self->auth->lock);
+    if (first) {
+        sl_warn ("broker", "%u connections open: closing new ones (--max-connections; "
+                 "logged once)", cap);
+    }
+}
+
 static void
 s_monitor_read (s_actor_t *self, s_watch_t *watch)
 {
@@ -562,10 +592,15 @@ s_monitor_read (s_actor_t *self, s_watch_t *watch)
         memcpy (&id, zframe_data (first), 2);
         memcpy (&value, zframe_data (first) + 2, 4);
         if (id == ZMQ_EVENT_ACCEPTED && watch->conns) {
+            size_t before = sl_curve_conns_size (watch->conns);
             sl_curve_conns_add (watch->conns, (int) value);
+            self->open += sl_curve_conns_size (watch->conns) - before;
+            s_cap (self, (int) value);
         }
         else if ((id == ZMQ_EVENT_CLOSED || id == ZMQ_EVENT_DISCONNECTED) && watch->conns) {
+            size_t before = sl_curve_conns_size (watch->conns);
             sl_curve_conns_remove (watch->conns, (int) value);
+            self->open -= before - sl_curve_conns_size (watch->conns);
         }
         else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
             s_failed (self, KIND_CUT);
@@ -599,6 +634,7 @@ s_cut_revoked (s_actor_t *self)
             while (zsock_events (watch->monitor) & ZMQ_POLLIN) {
                 s_monitor_read (self, watch);
             }
+            self->open -= sl_curve_conns_size (watch->conns);
             cut += sl_curve_conns_cut (watch->conns);
         }
     }
@@ -606,8 +642,9 @@ s_cut_revoked (s_actor_t *self)
     self->auth->cut += cut;
     pthread_mutex_unlock (&self->auth->lock);
     if (cut) {
-        sl_info ("curve", "cut %zu live-feed connection(s) after a revocation; allowed "
-                 "subscribers reconnect and fill the gap from the log", cut);
+        sl_info ("curve", "cut %zu connection(s) after a revocation; allowed clients "
+                 "reconnect (readers fill the gap from the log, sources resend what was not "
+                 "confirmed), the revoked key is refused at its new handshake", cut);
     }
 }
 
@@ -822,4 +859,21 @@ int
 sl_curve_auth_watch_cut (sl_curve_auth_t *self, zsock_t *sock)
 {
     return s_watch (self, sock, true);
+}
+
+void
+sl_curve_auth_set_max_connections (sl_curve_auth_t *self, uint32_t cap)
+{
+    pthread_mutex_lock (&self->lock);
+    self->max_conns = cap;
+    pthread_mutex_unlock (&self->lock);
+}
+
+uint64_t
+sl_curve_auth_conns_refused (sl_curve_auth_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    uint64_t n = self->conns_refused;
+    pthread_mutex_unlock (&self->lock);
+    return n;
 }

@@ -463,7 +463,11 @@ s_pick (const sl_group_t *self)
     if (self->exclusive) {
         //  A keyed group: its state is in one member's hands, so one
         //  lease at a time goes to the oldest member; the others stand by.
-        return self->n_live == 0 && self->n_members ? self->members[0] : NULL;
+        //  A paused member (it cannot take work now: gone, or over its byte
+        //  budget) gets none until the next tick, as in an unkeyed group.
+        return self->n_live == 0 && self->n_members && !self->members[0]->paused
+                   ? self->members[0]
+                   : NULL;
     }
     for (size_t i = 0; i < self->n_members; i++) {
         member_t *m = self->members[i];

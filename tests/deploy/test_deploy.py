@@ -123,8 +123,9 @@ def test_compose_file_is_complete_and_valid(podman, tmp_path):
     # The healthcheck asks the broker's /healthz (docs/operate.md) on its
     # loopback-only HTTP server: 200 while it serves and can write.
     test = services["broker"]["healthcheck"]["test"]
-    assert test[:3] == ["CMD", "bash", "-c"] and "GET /healthz" in test[3], test
-    assert "/dev/tcp/127.0.0.1/7680" in test[3] and "' 200 '" in test[3], test
+    assert test[0] == "CMD-SHELL" and len(test) == 2 and "GET /healthz" in test[1], test
+    assert test[1].startswith("bash -c '") and "/dev/tcp/127.0.0.1/7680" in test[1], test
+    assert '" 200 "' in test[1], test
     assert services["broker"]["environment"]["SLUICE_HTTP"] == "127.0.0.1:7680"
 
     for name, program in STAGES.items():

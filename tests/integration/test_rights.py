@@ -98,37 +98,65 @@ def test_publish_read_and_commit_need_their_right(sec):
     assert log.count("may not publish to this stream ('theirs')") == 1, log
 
 
-def test_a_revoked_key_is_denied_every_command(sec):
+def _events(monitor, timeout):
+    """The socket-monitor events that arrive within timeout seconds."""
+    from zmq.utils.monitor import recv_monitor_message
+    events = []
+    deadline = time.monotonic() + timeout
+    while monitor.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+        events.append(recv_monitor_message(monitor)["event"])
+        if time.monotonic() > deadline:
+            break
+    return events
+
+
+def test_a_revoked_key_is_cut_off_and_denied_every_command(sec):
+    """Removing a key's file closes its open command connection (docs/security.md):
+    its reconnect is refused at the handshake, and a request that still reaches
+    the broker gets ERROR 23. Another key's connection is cut too, and comes back."""
     admin = sec.client("admin")
     gone = sec.client("gone")
     sec.wait_ready(admin)
     w = sec.wire(gone)
+    a = sec.wire(admin)
     try:
         assert w.request(PING, {})[0] == PONG
+        assert a.request(PING, {})[0] == PONG
+        monitor = w.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED
+                                            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         (sec.allow_dir / "gone.key").unlink()
+        seen = []
 
-        def refused():
-            w.send(PING, {"req": 99})
-            reply = w.recv(0.25)
-            return reply is not None and reply[0] == ERROR and reply[2]["code"] == DENIED
-        wait_for(refused, T(10), "PING from the removed key to be denied")
-        for cmd, body in ((HELLO, {}), (LIST, {}), (SEEK, {"stream": "s", "from": "end"}),
+        def cut_and_refused():
+            seen.extend(_events(monitor, 0.25))
+            return (zmq.EVENT_DISCONNECTED in seen
+                    and zmq.EVENT_HANDSHAKE_FAILED_AUTH in seen)
+        wait_for(cut_and_refused, T(10), "the removed key's connection to be cut and refused")
+        w.sock.disable_monitor()
+        monitor.close(0)
+        # Whatever it sends now is refused: nothing, or ERROR 23, comes back.
+        for cmd, body in ((PING, {}), (HELLO, {}), (LIST, {}),
+                          (SEEK, {"stream": "s", "from": "end"}),
                           (FETCH, {"stream": "s", "offset": 0}),
                           (COMMIT, {"stream": "s", "reader": "r", "offset": 0}),
                           (JOIN, {"group": "g", "in": "s", "out": "o", "member": "m"})):
-            denied(w.request(cmd, body), "removed")
-        denied(publish(w, "s", "p", 1, "x"), "removed")
-        # LEAVE and RESULT have no reply when served: a removed key gets ERROR 23.
-        w.send(LEAVE, {"group": "g", "member": "m"})
-        reply = w.recv(T(5))
-        assert reply is not None
-        denied(reply)
-        w.send(RESULT, {"group": "g", "lease": 7, "offset": 0, "count": 1, "out_count": 0}, b"")
-        reply = w.recv(T(5))
-        assert reply is not None
-        assert denied(reply)["req"] == 7
+            try:        # a DEALER with no connection would block: the key has none
+                w.sock.send_multipart([header(cmd), pack(dict(body, req=5))], zmq.NOBLOCK)
+            except zmq.Again:
+                continue
+            reply = w.recv(0.3)
+            assert reply is None or (reply[0] == ERROR and reply[2]["code"] == DENIED), reply
+        # The allowed key was cut as well (one socket cannot tell keys apart) and is back.
+        def admin_back():
+            a.send(PING, {"req": 6})
+            reply = a.recv(0.25)
+            return reply is not None and reply[0] == PONG
+        wait_for(admin_back, T(10), "the allowed key to reconnect")
     finally:
         w.close()
+        a.close()
+    log = sec.log()
+    assert "connection(s) after a revocation" in log, log
 
 
 def join(wire, group, inp, out, member, **extra):
@@ -292,7 +320,7 @@ def test_revocation_cuts_the_live_feed(sec):
             return all(s.drain() for s in subs.values())
         wait_for(both_live, T(20), "both subscribers to get LIVE", interval=0.1)
         (sec.allow_dir / "revoked.key").unlink()
-        wait_for(lambda: "live-feed connection(s) after a revocation" in sec.log(), T(10),
+        wait_for(lambda: "connection(s) after a revocation" in sec.log(), T(10),
                  "the broker to cut the live feed")
         subs["revoked"].drain()
         cut_at = push()
@@ -312,3 +340,40 @@ def test_revocation_cuts_the_live_feed(sec):
             s.close()
     log = sec.log()
     assert "refused client key" in log and public_of(revoked) in log, log
+
+
+def test_the_connection_cap_holds_with_curve_on(make_broker, tmp_path):
+    """With CURVE on the CURVE watcher keeps --max-connections (a socket has one
+    monitor): connections over the cap are closed at once, long before the
+    handshake deadline, and an allowed client is served once they are gone."""
+    import socket
+    sec = Secure(make_broker, tmp_path, extra=["--max-connections", "5",
+                                                "--handshake-timeout", "60s"])
+    admin = sec.client("admin")
+    sec.wait_ready(admin)
+    host, port = sec.broker.endpoint.replace("tcp://", "").rsplit(":", 1)
+    raw = []
+    try:
+        for _ in range(20):
+            s = socket.create_connection((host, int(port)), timeout=T(5))
+            s.settimeout(0.05)
+            raw.append(s)
+
+        def closed():
+            n = 0
+            for s in raw:
+                try:
+                    n += s.recv(64) == b""
+                except socket.timeout:
+                    pass
+                except OSError:
+                    n += 1
+            return n
+        closed_now = []
+        wait_for(lambda: closed_now.append(closed()) or sum(closed_now) >= 15, T(10),
+                 "the connections over the cap to be closed")
+    finally:
+        for s in raw:
+            s.close()
+    sec.wait_ready(admin)
+    assert "connections open: closing new ones (--max-connections" in sec.log()

@@ -101,7 +101,9 @@ def test_broker_killed_while_sinks_replay_clears_stale_readers(procs, make_broke
 
 
 def _run(procs, broker, held):
-    n = 300_000
+    # Enough that a replay lasts well past the moment the test sees it under way (with
+    # 300,000 the sinks could finish first on an idle machine, and none was mid-replay).
+    n = 1_000_000
     sluice_it.run_source(procs, broker, "big", "--generate", str(n), "--name", "gen",
                          "--no-progress")
     assert broker.next("big") == n
@@ -109,11 +111,14 @@ def _run(procs, broker, held):
                                   str(n), "--format", "json", name=f"sink{i}")
              for i in range(3)]
     # Mid-replay: every sink has written some records and none has all.
-    sluice_it.wait_for(lambda: all(len(s.stdout()) > 200_000 for s in sinks), T(60),
+    # (The size of each sink's output file: reading it whole at every poll took longer
+    # than the whole replay.)
+    sluice_it.wait_for(lambda: all(s.out_path.stat().st_size > 200_000 for s in sinks), T(60),
                        "the sinks to be replaying")
     broker.kill9()
     sinks[2].kill9()
-    assert all(s.alive() for s in sinks[:2]), "a sink died with the broker"
+    assert all(s.alive() for s in sinks[:2]), "a sink died with the broker: " + "; ".join(
+        f"{s.label} exit {s.returncode}: {s.stderr()[-300:]}" for s in sinks[:2])
 
     before = _readers(broker.data_dir)
     broker.start()

@@ -38,12 +38,15 @@ s_append (const char *name, const char *text)
     fclose (f);
 }
 
+//  The follower borrows its pattern list (sl_follow_opts_t): it lives here,
+//  for the test's whole run, one follower at a time.
+static char *s_patterns[1];
+
 static sl_follow_t *
 s_new (char *pattern, char *state)
 {
-    char **patterns = malloc (sizeof (char *));
-    patterns[0] = pattern;
-    sl_follow_opts_t o = {.npatterns = 1, .patterns = patterns, .state_path = state,
+    s_patterns[0] = pattern;
+    sl_follow_opts_t o = {.npatterns = 1, .patterns = s_patterns, .state_path = state,
                           .max_line = 1000};
     sl_follow_t *f = sl_follow_new (&o);
     cr_assert (f);

@@ -1260,6 +1260,29 @@ Test (group, a_member_name_held_by_another_key_is_denied)
     (void) lease;
     sl_group_destroy (&group);
 }
+//  A keyed group whose active member cannot take work (gone: the send
+//  failed; or over its byte budget) pauses it: no lease is handed to it
+//  again before the next tick, so the broker's dispatch loop ends (it spun
+//  forever when the keyed pick ignored the pause).
+Test (group, exclusive_paused_member_gets_no_lease_until_the_tick)
+{
+    sl_group_t *group = s_group (5, 1000, 0);
+    sl_group_set_exclusive (group, true);
+    s_join (group, "A", 8, 10, 0);
+    s_join (group, "B", 8, 10, 0);
+    char who[8];
+    sl_lease_t l1 = s_next (group, 0, 100, 0, who);
+    cr_assert_str_eq (who, "A");
+    sl_group_unlease (group, l1.id);
+    sl_group_pause (group, "A", 1);
+    cr_assert (s_none (group, 0, 100, 0), "a paused keyed member got a lease at once");
+    cr_assert_geq (sl_group_tick (group, 200, 0), 0);
+    sl_lease_t l2 = s_next (group, 0, 100, 200, who);
+    cr_assert_str_eq (who, "A", "after the tick the active member is served again");
+    cr_assert_eq (l2.offset, 0);
+    sl_group_destroy (&group);
+}
+
 //  A keyed group: one live lease at a time, always to the same member
 //  while it stays; the other takes over when it leaves, from the range the
 //  first had not committed.

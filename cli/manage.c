@@ -16,7 +16,7 @@
 #include "sl_opts.h"
 #include "sl_util.h"
 
-enum { O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, O_STREAM, O_TO, O_RECORDS,
+enum { O_BROKER = OP_O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, O_STREAM, O_TO, O_RECORDS,
        O_BYTES, O_AGE };
 
 static const sl_opt_t s_opts[] = {
@@ -50,19 +50,11 @@ static int
 s_apply (void *ctx, int index, const char *arg, const char **why)
 {
     s_args_t *a = ctx;
+    int rc = op_conn_option (&a->conn, index, arg, why);
+    if (rc != 1) {
+        return rc;
+    }
     switch (index) {
-    case O_BROKER:
-        a->conn.broker = arg;
-        return 0;
-    case O_CURVE_SECRET:
-        a->conn.curve_secret = arg;
-        return 0;
-    case O_BROKER_KEY:
-        a->conn.broker_key = arg;
-        return 0;
-    case O_TIMEOUT:
-        *why = "expected a duration such as 5s";
-        return sl_parse_duration_ms (arg, &a->conn.timeout_ms);
     case O_JSON:
         a->json = true;
         return 0;

@@ -23,6 +23,13 @@ typedef struct {
     sl_client_t *client;
 } op_conn_t;
 
+//  The four connection flags every operating command has first in its
+//  option table, in this order (indices 0-3): --broker, --curve-secret,
+//  --broker-key, --timeout. Fills conn for one of them and returns its parse
+//  result (0 or SL_E* with *why); 1 when index is another option.
+enum { OP_O_BROKER, OP_O_CURVE_SECRET, OP_O_BROKER_KEY, OP_O_TIMEOUT, OP_O_COUNT };
+int op_conn_option(op_conn_t *conn, int index, const char *arg, const char **why);
+
 //  Connects and says HELLO, telling the user what it is doing when it
 //  takes more than a moment. Returns 0 or an exit code (1: no broker,
 //  refused; 2: bad key flags), with the reason printed.

@@ -19,7 +19,7 @@
 #include "sl_opts.h"
 #include "sl_util.h"
 
-enum { O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, O_WATCH, O_INTERVAL,
+enum { O_BROKER = OP_O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, O_WATCH, O_INTERVAL,
        O_COUNT };
 
 static const sl_opt_t s_opts[] = {
@@ -46,19 +46,11 @@ static int
 s_apply (void *ctx, int index, const char *arg, const char **why)
 {
     s_args_t *a = ctx;
+    int rc = op_conn_option (&a->conn, index, arg, why);
+    if (rc != 1) {
+        return rc;
+    }
     switch (index) {
-    case O_BROKER:
-        a->conn.broker = arg;
-        return 0;
-    case O_CURVE_SECRET:
-        a->conn.curve_secret = arg;
-        return 0;
-    case O_BROKER_KEY:
-        a->conn.broker_key = arg;
-        return 0;
-    case O_TIMEOUT:
-        *why = "expected a duration such as 5s";
-        return sl_parse_duration_ms (arg, &a->conn.timeout_ms);
     case O_JSON:
         a->json = true;
         return 0;

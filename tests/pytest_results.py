@@ -30,8 +30,8 @@ def pytest_collectreport(report):
 def pytest_sessionfinish(session, exitstatus):
     """Writes exact per-test counts for scripts/test when $SLUICE_RESULTS is set."""
     path = os.environ.get("SLUICE_RESULTS")
-    if not path:
-        return
+    if not path or os.environ.get("PYTEST_XDIST_WORKER"):
+        return                  # under pytest-xdist the controller counts every worker's reports
     values = list(_outcomes.values())
     counts = {"passed": values.count("passed"),
               "failed": values.count("failed") + len(_collect_errors),

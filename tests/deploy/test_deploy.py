@@ -448,7 +448,9 @@ def test_pipeline_survives_killed_containers(podman):
             set -e
             rm -rf /tmp/backup && mkdir /tmp/backup
             mdb_copy /var/lib/sluice /tmp/backup
-            sluice-broker --data /tmp/backup --listen tcp://127.0.0.1:7700 --quiet &
+            # Not on the running broker's HTTP port (SLUICE_HTTP in its environment).
+            env -u SLUICE_HTTP sluice-broker --data /tmp/backup --listen tcp://127.0.0.1:7700 \
+                --quiet &
             b=$!
             sluice-sink -b tcp://127.0.0.1:7700 --list --format json --connect-timeout 10s \
                 --curve-secret /etc/sluice/keys/health.key_secret \

@@ -77,8 +77,12 @@ def _port_free(port):
 def free_port_pair():
     """A port P with P and P+1 free on 127.0.0.1, below the ephemeral range."""
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    # Under pytest-xdist each worker (gw0, gw1, ...) draws from its own range,
+    # so two workers never pick the same port between its check and its bind.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    lo = 20000 + (worker % 4) * 3000
     for _ in range(500):
-        port = rng.randrange(20000, 32000, 2)
+        port = rng.randrange(lo, lo + 3000, 2)
         if port in _ports_given:
             continue
         if _port_free(port) and _port_free(port + 1):

@@ -103,9 +103,9 @@ sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void 
                 arg = NULL;
             }
             const char *reason = "invalid value";
-            int rc = fn (ctx, index, arg, &reason);
+            int rc = sl_opts_apply (spec, fn, ctx, index, arg, &reason);
             if (rc) {
-                snprintf (why, size, "%s:%d: %s: %s", path, line_no, name, reason);
+                snprintf (why, size, "%s:%d: %s: %s", path, line_no, name, reason ? reason : sl_strerror (rc));
                 return rc;
             }
         }

@@ -22,48 +22,48 @@ enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, O
 static char s_endpoint_why[400];
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
-                    false},
-    [OPT_STREAM] = {"stream", 's', "NAME", "stream to read", false},
+                    .repeat = false},
+    [OPT_STREAM] = {"stream", 's', "NAME", "stream to read", .repeat = false},
     [OPT_FROM] = {"from", 'f', "POS",
                   "start at beginning, end (default), OFFSET, -N (the last N), @TIME or @-DURATION "
-                  "(@-5m: five minutes ago)", false},
+                  "(@-5m: five minutes ago)", .repeat = false},
     [OPT_NAME] = {"name", 'n', "NAME", "durable reader: resume where NAME committed, else --from",
-                  false},
+                  .repeat = false},
     [OPT_EXIT_AT_END] = {"exit-at-end", 'e', NULL, "exit 0 once caught up instead of following",
-                         false},
-    [OPT_COUNT] = {"count", 'c', "N", "exit 0 after N records", false},
+                         .repeat = false},
+    [OPT_COUNT] = {"count", 'c', "N", "exit 0 after N records", .repeat = false},
     [OPT_FORMAT] = {"format", 'o', "FORMAT", "json (default), value (JSON per line) or msgpack",
-                    false},
-    [OPT_LIST] = {"list", 'l', NULL, "list the broker's streams (JSON with --format json)", false},
+                    .repeat = false},
+    [OPT_LIST] = {"list", 'l', NULL, "list the broker's streams (JSON with --format json)", .repeat = false},
     [OPT_CONNECT_TIMEOUT] = {"connect-timeout", 0, "DURATION",
-                             "exit 1 if the broker is silent this long (default 30s)", false},
+                             "exit 1 if the broker is silent this long (default 30s)", .repeat = false},
     [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from "
-                                        "`sluice keygen`): CURVE on", false},
+                                        "`sluice keygen`): CURVE on", .repeat = false},
     [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
-                                     "--curve-secret", false},
+                                     "--curve-secret", .repeat = false},
     [OPT_OUTPUT] = {"output", 0, "DIR", "write files STREAM.<first-offset>.jsonl into DIR "
-                    "(needs --name; see docs/sink.md)", false},
+                    "(needs --name; see docs/sink.md)", .repeat = false},
     [OPT_ROTATE_BYTES] = {"rotate-bytes", 0, "SIZE", "with --output, complete a file at this "
-                          "size before compression (default 64M)", false},
+                          "size before compression (default 64M)", .repeat = false},
     [OPT_ROTATE_AGE] = {"rotate-age", 0, "DURATION", "with --output, complete a file this long "
-                        "after its first record (default: never)", false},
+                        "after its first record (default: never)", .repeat = false},
     [OPT_COMPRESS] = {"compress", 0, "CODEC", "with --output: none (default), gzip or zstd",
-                      false},
+                      .repeat = false},
     [OPT_MQTT] = {"mqtt", 0, "URL", "publish each value (JSON) to mqtt://HOST:PORT/TOPIC, QoS 1, "
-                  "at least once", false},
+                  "at least once", .repeat = false},
     [OPT_MQTT_TOPIC] = {"mqtt-topic", 0, "TEMPLATE", "with --mqtt: the topic, {key} is the "
-                        "record's key (e.g. 'devices/{key}')", false},
+                        "record's key (e.g. 'devices/{key}')", .repeat = false},
     [OPT_POST] = {"post", 0, "URL", "POST batches of JSON lines to a webhook; with --name "
-                  "committed after a 2xx: at least once", false},
+                  "committed after a 2xx: at least once", .repeat = false},
     [OPT_MAX_RETRIES] = {"max-retries", 0, "N", "with --post: retries on 5xx/429/connection "
-                         "errors before the dead letters (default 5)", false},
+                         "errors before the dead letters (default 5)", .repeat = false},
     [OPT_DEAD_LETTER] = {"dead-letter", 0, "STREAM", "with --post: where refused batches go "
-                         "(default STREAM.dead)", false},
+                         "(default STREAM.dead)", .repeat = false},
     [OPT_UNTIL] = {"until", 0, "POS", "exit 0 before OFFSET, or before the first record appended "
-                   "at or after @TIME / @-DURATION", false},
+                   "at or after @TIME / @-DURATION", .repeat = false},
     [OPT_KEY_FILTER] = {"key-filter", 0, "GLOB", "write only records whose key matches GLOB "
-                        "(fnmatch: orders-*, user-4?)", false},
-    {NULL, 0, NULL, NULL, false},
+                        "(fnmatch: orders-*, user-4?)", .repeat = false},
+    {.name = NULL},
 };
 
 //  --curve-secret and --broker-key: kept here, applied to every client of

@@ -26,55 +26,55 @@ enum {
 //  The message of a bad --broker (sl_endpoint_check).
 static char s_endpoint_why[400];
 static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "tcp://HOST:PORT", "broker address (required)", false},
+    [O_BROKER] = {"broker", 'b', "tcp://HOST:PORT", "broker address (required)", .repeat = false},
     [O_STREAM] = {"stream", 's', "NAME", "stream to publish to, created on first use (required)",
-                  false},
+                  .repeat = false},
     [O_NAME] = {"name", 'n', "NAME", "durable producer name, makes reruns resume (default "
-                                      "anon-<random>)", false},
+                                      "anon-<random>)", .repeat = false},
     [O_FORMAT] = {"format", 'f', "FORMAT", "input format: json (default), lines or msgpack",
-                  false},
-    [O_KEY] = {"key", 'k', "FIELD", "record key from this field of each value", false},
+                  .repeat = false},
+    [O_KEY] = {"key", 'k', "FIELD", "record key from this field of each value", .repeat = false},
     [O_GENERATE] = {"generate", 'g', "N", "publish N synthetic records instead of files "
-                                          "(0 = endless)", false},
-    [O_RATE] = {"rate", 'r', "R", "at most R records per second (default 0 = unlimited)", false},
-    [O_BATCH_RECORDS] = {"batch-records", 0, "N", "records per batch (default 1000)", false},
+                                          "(0 = endless)", .repeat = false},
+    [O_RATE] = {"rate", 'r', "R", "at most R records per second (default 0 = unlimited)", .repeat = false},
+    [O_BATCH_RECORDS] = {"batch-records", 0, "N", "records per batch (default 1000)", .repeat = false},
     [O_BATCH_BYTES] = {"batch-bytes", 0, "SIZE", "bytes per batch (default 1M, at most the "
-                                                  "broker's limit)", false},
+                                                  "broker's limit)", .repeat = false},
     [O_LINGER] = {"linger", 0, "TIME", "most a batch waits to fill while one is unconfirmed "
-                                       "(default 5ms)", false},
-    [O_WINDOW] = {"window", 'w', "N", "unconfirmed batches in flight (default 32)", false},
+                                       "(default 5ms)", .repeat = false},
+    [O_WINDOW] = {"window", 'w', "N", "unconfirmed batches in flight (default 32)", .repeat = false},
     [O_TIMEOUT] = {"timeout", 't', "TIME", "resend when nothing is confirmed for this long "
-                                           "(default 5s)", false},
+                                           "(default 5s)", .repeat = false},
     [O_DRAIN_TIMEOUT] = {"drain-timeout", 0, "TIME", "on SIGINT/SIGTERM, wait this long for "
-                                                     "confirms (default 10s)", false},
+                                                     "confirms (default 10s)", .repeat = false},
     [O_CONNECT_TIMEOUT] = {"connect-timeout", 0, "TIME", "give up when the broker does not "
                                                          "answer (default 30s, 0 = never)",
-                           false},
-    [O_STRICT] = {"strict", 0, NULL, "stop at the first bad line (exit 1)", false},
+                           .repeat = false},
+    [O_STRICT] = {"strict", 0, NULL, "stop at the first bad line (exit 1)", .repeat = false},
     [O_PROGRESS] = {"progress", 'p', NULL, "print a status line every second (default: on a "
-                                           "terminal)", false},
-    [O_NO_PROGRESS] = {"no-progress", 0, NULL, "never print the status line", false},
+                                           "terminal)", .repeat = false},
+    [O_NO_PROGRESS] = {"no-progress", 0, NULL, "never print the status line", .repeat = false},
     [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from "
-                                        "`sluice keygen`): CURVE on", false},
+                                        "`sluice keygen`): CURVE on", .repeat = false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
-                                     "--curve-secret", false},
+                                     "--curve-secret", .repeat = false},
     [O_FOLLOW] = {"follow", 'F', NULL, "read the FILEs (paths or quoted globs) as they grow, "
-                                       "through rotation, like tail -F", false},
+                                       "through rotation, like tail -F", .repeat = false},
     [O_STATE_DIR] = {"state-dir", 0, "DIR", "with --follow --name: keep the byte positions in "
-                                            "DIR/NAME@STREAM.follow (default .)", false},
+                                            "DIR/NAME@STREAM.follow (default .)", .repeat = false},
     [O_HTTP] = {"http", 0, "HOST:PORT", "serve POST /streams/NAME (JSON lines or an array), "
-                                        "answered after the confirm", false},
+                                        "answered after the confirm", .repeat = false},
     [O_HTTP_TOKEN_FILE] = {"http-token-file", 0, "FILE", "with --http: require a bearer token "
-                                                         "from FILE (one per line)", false},
+                                                         "from FILE (one per line)", .repeat = false},
     [O_HTTP_MAX_BODY] = {"http-max-body", 0, "SIZE", "with --http: largest request body "
-                                                     "(default 1M; more is 413)", false},
+                                                     "(default 1M; more is 413)", .repeat = false},
     [O_HTTP_MAX_CONNECTIONS] = {"http-max-connections", 0, "N", "with --http: open connections "
-                                "at once (default 64; more wait)", false},
+                                "at once (default 64; more wait)", .repeat = false},
     [O_MQTT] = {"mqtt", 0, "URL", "subscribe to mqtt://HOST:PORT/TOPIC-FILTER (QoS 1); key = "
-                                  "topic", false},
-    [O_FIXED_KEY] = {"fixed-key", 0, "KEY", "the same key on every record (kcat -k)", false},
-    [O_HEADER] = {"header", 'H', "NAME=VALUE", "a header on every record (repeatable)", true},
-    {NULL, 0, NULL, NULL, false},
+                                  "topic", .repeat = false},
+    [O_FIXED_KEY] = {"fixed-key", 0, "KEY", "the same key on every record (kcat -k)", .repeat = false},
+    [O_HEADER] = {"header", 'H', "NAME=VALUE", "a header on every record (repeatable)", .repeat = true},
+    {.name = NULL},
 };
 
 static const sl_opts_spec_t s_spec = {

@@ -29,51 +29,51 @@ enum {
 //  The message of a bad --broker (sl_endpoint_check).
 static char s_endpoint_why[400];
 static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "tcp://HOST:PORT", "broker address (required)", false},
+    [O_BROKER] = {"broker", 'b', "tcp://HOST:PORT", "broker address (required)", .repeat = false},
     [O_GROUP] = {"group", 'g', "NAME", "worker group to join, created on first use (required)",
-                 false},
-    [O_IN] = {"in", 'i', "STREAM", "input stream (required)", false},
-    [O_OUT] = {"out", 'o', "STREAM", "output stream, not the input (required)", false},
+                 .repeat = false},
+    [O_IN] = {"in", 'i', "STREAM", "input stream (required)", .repeat = false},
+    [O_OUT] = {"out", 'o', "STREAM", "output stream, not the input (required)", .repeat = false},
     [O_MEMBER] = {"member", 'm', "NAME", "member name, unique in the group (default "
-                                         "HOSTNAME-PID)", false},
+                                         "HOSTNAME-PID)", .repeat = false},
     [O_WINDOW] = {"window", 'w', "SPEC", "event-time windows per key: tumbling:SIZE, "
                   "hopping:SIZE/ADVANCE or session:GAP (needs --key; a bare number is --leases, "
-                  "deprecated)", false},
-    [O_BATCH] = {"batch", 0, "N", "records per lease, 1..65536 (default 1000)", false},
+                  "deprecated)", .repeat = false},
+    [O_BATCH] = {"batch", 0, "N", "records per lease, 1..65536 (default 1000)", .repeat = false},
     [O_FROM] = {"from", 'f', "POS", "where a new group starts: beginning (default) or end",
-                false},
+                .repeat = false},
     [O_MAX_DELIVER] = {"max-deliver", 0, "N", "attempts before a record is dead-lettered "
-                                              "(default 5)", false},
+                                              "(default 5)", .repeat = false},
     [O_LEASE] = {"lease", 0, "DURATION", "a lease not answered this long is redone (default "
-                                         "30s)", false},
+                                         "30s)", .repeat = false},
     [O_EXEC] = {"exec", 'e', "COMMAND", "operator: pipe values as JSON lines through COMMAND",
-                false},
+                .repeat = false},
     [O_EXEC_TIMEOUT] = {"exec-timeout", 0, "DURATION", "--exec: time the command may take per "
-                                                       "record (default 10s)", false},
-    [O_LUA] = {"lua", 0, "FILE", "operator: a Lua script (see docs/operators.md)", false},
-    [O_FILTER] = {"filter", 0, "EXPR", "operator: keep records for which EXPR is true", false},
-    [O_MAP] = {"map", 0, "EXPR", "operator: replace each value with EXPR", false},
-    [O_PLUGIN] = {"plugin", 0, "FILE.so", "operator: a C plugin (lib/sluice_operator.h)", false},
-    [O_OPTION] = {"option", 'O', "KEY=VALUE", "an operator option (repeatable)", true},
+                                                       "record (default 10s)", .repeat = false},
+    [O_LUA] = {"lua", 0, "FILE", "operator: a Lua script (see docs/operators.md)", .repeat = false},
+    [O_FILTER] = {"filter", 0, "EXPR", "operator: keep records for which EXPR is true", .repeat = false},
+    [O_MAP] = {"map", 0, "EXPR", "operator: replace each value with EXPR", .repeat = false},
+    [O_PLUGIN] = {"plugin", 0, "FILE.so", "operator: a C plugin (lib/sluice_operator.h)", .repeat = false},
+    [O_OPTION] = {"option", 'O', "KEY=VALUE", "an operator option (repeatable)", .repeat = true},
     [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from "
-                                        "`sluice keygen`): CURVE on", false},
+                                        "`sluice keygen`): CURVE on", .repeat = false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with "
-                                     "--curve-secret", false},
+                                     "--curve-secret", .repeat = false},
     [O_LEASES] = {"leases", 0, "N", "leases held at once, 1..64 (default 8; 1 in a keyed "
-                                    "group)", false},
+                                    "group)", .repeat = false},
     [O_KEY] = {"key", 'k', "PATH", "keyed group: records of one key in offset order on one "
                                    "member; PATH is a value field (a.b for nested) or 'record' "
-                                   "for the record's key", false},
+                                   "for the record's key", .repeat = false},
     [O_AGG] = {"agg", 0, "LIST", "with --window: count, sum:PATH, avg:PATH, min:PATH, max:PATH, "
-                                 "first:PATH, last:PATH, comma-separated (default count)", false},
+                                 "first:PATH, last:PATH, comma-separated (default count)", .repeat = false},
     [O_TIME] = {"time", 0, "PATH", "with --window: event time, 'record' (the record's timestamp, "
-                                   "default) or a value field (epoch ms or RFC 3339)", false},
+                                   "default) or a value field (epoch ms or RFC 3339)", .repeat = false},
     [O_LATENESS] = {"lateness", 0, "DURATION", "with --window: a window closes when its key's "
                                                "stream time reaches end + this (default 0)",
-                    false},
+                    .repeat = false},
     [O_IDLE] = {"idle", 0, "DURATION", "with --window: also close a key's windows after this "
-                                       "long without a record of it (processing time)", false},
-    {NULL, 0, NULL, NULL, false},
+                                       "long without a record of it (processing time)", .repeat = false},
+    {.name = NULL},
 };
 
 static const sl_opts_spec_t s_spec = {

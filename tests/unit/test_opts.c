@@ -17,11 +17,11 @@
 enum { OPT_DATA, OPT_RETAIN_AGE, OPT_DRY_RUN, OPT_TAG, OPT_COUNT };
 
 static const sl_opt_t s_opts[] = {
-    {"data", 'd', "DIR", "data directory", false},
-    {"retain-age", 0, "AGE", "drop batches older than AGE", false},
-    {"dry-run", 'n', NULL, "do nothing", false},
-    {"tag", 't', "TAG", "add a tag", true},
-    {NULL, 0, NULL, NULL, false},
+    {"data", 'd', "DIR", "data directory", .repeat = false},
+    {"retain-age", 0, "AGE", "drop batches older than AGE", .repeat = false},
+    {"dry-run", 'n', NULL, "do nothing", .repeat = false},
+    {"tag", 't', "TAG", "add a tag", .repeat = true},
+    {.name = NULL},
 };
 
 static const sl_opts_spec_t s_spec = {

@@ -101,13 +101,17 @@ s_number (const sl_opt_t *opt, void *ctx, const char *arg, const char **why)
         s_store (ctx, opt, value);
         return 0;
     }
-    if (opt->min == 0 && max == s_max (&(sl_opt_t) {.size = opt->size, .type = opt->type})) {
+    bool unbounded = max == s_max (&(sl_opt_t) {.size = opt->size, .type = opt->type});
+    char low[32];
+    s_human (opt->type, opt->min, low, sizeof low);
+    if (opt->min == 0 && unbounded) {
         snprintf (s_why, sizeof s_why, "expected %s", kind);
     }
+    else if (unbounded) {
+        snprintf (s_why, sizeof s_why, "expected %s, at least %s", kind, low);
+    }
     else {
-        char low[32];
         char high[32];
-        s_human (opt->type, opt->min, low, sizeof low);
         s_human (opt->type, max, high, sizeof high);
         snprintf (s_why, sizeof s_why, "expected %s from %s to %s", kind, low, high);
     }

@@ -41,11 +41,11 @@ static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", .repeat = false},
     [OPT_STREAM] = {"stream", 's', "NAME", "stream to use (default bench-latency)", .repeat = false},
     [OPT_RATE] = {"rate", 'r', "N", "records per second (default 10000)", .repeat = false},
-    [OPT_SECONDS] = {"seconds", 't', "N", "seconds to publish (default 10)", .repeat = false},
+    [OPT_SECONDS] = {"seconds", 0, "N", "seconds to publish (default 10)", .repeat = false},
     [OPT_LINGER] = {"linger", 0, "MS", "latency: longest wait of a batch while an earlier one is "
                                   "unconfirmed, as sluice-source's --linger (default 5)", .repeat = false},
     [OPT_SIZE] = {"size", 0, "BYTES", "record value size (default 100)", .repeat = false},
-    [OPT_COUNT] = {"count", 'n', "N", "ingest: records to publish (default 2000000)", .repeat = false},
+    [OPT_COUNT] = {"count", 'c', "N", "ingest: records to publish (default 2000000)", .repeat = false},
     [OPT_BATCH] = {"batch", 0, "N", "ingest: records per batch (default 1000)", .repeat = false},
     [OPT_WINDOW] = {"window", 0, "N", "ingest: batches in flight (default 16)", .repeat = false},
     [OPT_OUT] = {"out", 0, "STREAM",

@@ -28,7 +28,7 @@ static const sl_opt_t s_opts[] = {
     [O_JSON] = {"json", 'j', NULL, "lists: one JSON object per line", .repeat = false},
     [O_STREAM] = {"stream", 's', "STREAM", "reader commands: the reader's stream (needed when "
                   "the name is used on several streams)", .repeat = false},
-    [O_TO] = {"to", 't', "POS", "reset: beginning, end, an OFFSET or @TIME (default beginning)",
+    [O_TO] = {"to", 0, "POS", "reset: beginning, end, an OFFSET or @TIME (default beginning)",
               .repeat = false},
     [O_RECORDS] = {"records", 0, "N", "retain: keep at least the newest N records", .repeat = false},
     [O_BYTES] = {"bytes", 0, "SIZE", "retain: keep at most SIZE bytes (64M, 2G)", .repeat = false},

@@ -30,7 +30,7 @@ static const sl_opt_t s_opts[] = {
                    .repeat = false},
     [O_JSON] = {"json", 'j', NULL, "print the document as one JSON object (per refresh)", .repeat = false},
     [O_WATCH] = {"watch", 'w', NULL, "refresh until Ctrl-C", .repeat = false},
-    [O_INTERVAL] = {"interval", 'i', "DURATION", "time between refreshes (default 1s)", .repeat = false},
+    [O_INTERVAL] = {"interval", 0, "DURATION", "time between refreshes (default 1s)", .repeat = false},
     [O_COUNT] = {"count", 'c', "N", "with --watch (and top): stop after N refreshes", .repeat = false},
     {.name = NULL},
 };

@@ -369,6 +369,10 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
         }
         else if (c == S_HELP || (c == 'h' && help_short)) {
             sl_opts_usage (spec);
+            if (spec->help_more) {
+                spec->help_more (argc, argv);
+                fflush (stdout);
+            }
             *exit_code = 0;
             goto fail;
         }

@@ -67,6 +67,9 @@ typedef struct {
     const char *about;      //  paragraph printed by --help above the options
     const char *footer;     //  printed after the options (examples), may be NULL
     const sl_opt_t *opts;   //  terminated by an entry with name == NULL
+    //  Called after --help's text, with argv, to add what only the
+    //  arguments can say (a plugin's options); may be NULL.
+    void (*help_more) (int argc, char **argv);
 } sl_opts_spec_t;
 
 //  Parses env and argv. Returns the index of the first positional argument

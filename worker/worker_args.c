@@ -2,10 +2,12 @@
     itself (the operator flags, --window, --key, --agg, --time, --from,
     --option) and the combinations it cannot check.
 */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "sl_error.h"
+#include "sl_opts_file.h"
 #include "sl_util.h"
 #include "sl_window.h"
 #include "worker_args.h"
@@ -121,11 +123,44 @@ s_check (const sl_worker_args_t *args)
     return NULL;
 }
 
+//  --plugin FILE --help: the plugin's own options, from its table, after
+//  the worker's.
+static void
+s_plugin_help (int argc, char **argv)
+{
+    const char *path = sl_opts_find_value (argc, argv, "plugin", "SLUICE_PLUGIN");
+    if (!path) {
+        return;
+    }
+    static const char *types[] = {"TEXT", "INT", "BOOL"};
+    const sl_operator_t *op = NULL;
+    void *handle = NULL;
+    char why[512];
+    if (sl_op_plugin_load (path, &op, &handle, why, sizeof why)) {
+        printf ("\n%s\n", why);
+        return;
+    }
+    printf ("\nOptions of operator %s (%s), as --option KEY=VALUE:\n", op->name, path);
+    for (const sl_op_option_t *o = op->options; o && o->key; o++) {
+        char left[128];
+        snprintf (left, sizeof left, "%s=%s", o->key, types[o->type]);
+        printf ("  %-26s  %s (%s%s%s)\n", left, o->help ? o->help : "",
+                o->default_value ? "default '" : "required",
+                o->default_value ? o->default_value : "", o->default_value ? "'" : "");
+    }
+    if (!op->options || !op->options[0].key) {
+        printf ("  (none)\n");
+    }
+    dlclose (handle);
+}
+
 int
 sl_worker_args_parse (int argc, char **argv, sl_worker_args_t *args)
 {
     int code = 0;
-    int first = sl_opts_parse (&sl_worker_opts, argc, argv, s_custom, args, &code);
+    sl_opts_spec_t spec = sl_worker_opts;
+    spec.help_more = s_plugin_help;
+    int first = sl_opts_parse (&spec, argc, argv, s_custom, args, &code);
     if (first < 0) {
         return code;
     }

@@ -120,3 +120,20 @@ def test_help_shows_the_table_default():
     res = subprocess.run([str(BROKER_BIN), "--help"], capture_output=True, text=True, timeout=30)
     text = " ".join(res.stdout.split())
     assert "worker groups; a JOIN creating one more gets ERROR ELIMIT (default 1024)" in text
+
+
+def test_plugin_options_come_from_the_plugins_table():
+    """--plugin FILE --help adds the plugin's declared options; a plugin that cannot load says why."""
+    plugin = BUILD / "plugins" / "sluice-op-uppercase.so"
+    res = subprocess.run([str(WORKER_BIN), "--plugin", str(plugin), "--help"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    tail = res.stdout.split("Options of operator uppercase", 1)
+    assert len(tail) == 2, res.stdout
+    assert re.search(r"^  field=TEXT +the map key whose string value is upper-cased "
+                     r"\(default 'name'\)$", tail[1], re.M), tail[1]
+    assert re.search(r"^  fail_on=TEXT ", tail[1], re.M), tail[1]
+    res = subprocess.run([str(WORKER_BIN), "--plugin", "/nonexistent/op.so", "--help"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0
+    assert "plugin /nonexistent/op.so: cannot load" in res.stdout

@@ -1,9 +1,14 @@
 /*  sl_opts.h - command-line flags with environment mirrors, from one table.
 
-    Each program declares its options once, as a table; sl_opts_parse reads
-    the environment first (flag --retain-age is mirrored by SLUICE_RETAIN_AGE)
-    and then argv (getopt_long), so a flag beats its variable. --help,
-    --version, --verbose and --quiet are handled here for every program.
+    Each program declares its options once, as a table (Fluent Bit's config
+    map): name, short letter, type, default, the offset of the config field
+    it fills, bounds and help. sl_opts_parse reads the environment first
+    (flag --retain-age is mirrored by SLUICE_RETAIN_AGE) and then argv
+    (getopt_long), so a flag beats its variable; typed entries are parsed,
+    bounded and stored by the table itself, custom ones go to the program's
+    callback. --help (with each default), --version, --verbose and --quiet
+    are handled here for every program. `sluice run`'s stage keys and the
+    man pages' option lists follow the same tables (docs/options.md).
 */
 #ifndef SL_OPTS_H_INCLUDED
 #define SL_OPTS_H_INCLUDED

@@ -46,10 +46,10 @@ s_store (void *ctx, const sl_opt_t *opt, uint64_t value)
 static uint64_t
 s_max (const sl_opt_t *opt)
 {
-    uint64_t field_max = opt->size == sizeof (uint64_t) ? UINT64_MAX : INT32_MAX;
-    if (opt->type == SL_ARG_DURATION && field_max > INT64_MAX) {
-        field_max = INT64_MAX;
-    }
+    //  Numbers and sizes are unsigned; durations may sit in an int or int64_t.
+    bool is_signed = opt->type == SL_ARG_DURATION;
+    uint64_t field_max = opt->size == sizeof (uint64_t) ? (is_signed ? INT64_MAX : UINT64_MAX)
+                                                        : (is_signed ? INT32_MAX : UINT32_MAX);
     return opt->max && opt->max < field_max ? opt->max : field_max;
 }
 

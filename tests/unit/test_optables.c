@@ -210,6 +210,12 @@ Test (optables, typed_values_are_bounded_and_a_refused_one_changes_nothing)
     cr_expect_eq (s_apply (&sl_broker_opts, &c, "max-groups", "10000001", &why), SL_EINVAL);
     cr_expect_eq (s_apply (&sl_broker_opts, &c, "max-groups", "4294967296", &why), SL_EINVAL);
     cr_expect_eq (c.max_groups, 1024);
+    //  An unsigned 32-bit field takes up to UINT32_MAX, not one more.
+    static sl_worker_args_t wd;
+    cr_expect_eq (s_apply (&sl_worker_opts, &wd, "max-deliver", "4294967295", &why), 0);
+    cr_expect_eq (wd.cfg.max_deliver, UINT32_MAX);
+    cr_expect_eq (s_apply (&sl_worker_opts, &wd, "max-deliver", "4294967296", &why), SL_EINVAL);
+    cr_expect_eq (wd.cfg.max_deliver, UINT32_MAX);
     cr_expect_eq (s_apply (&sl_broker_opts, &c, "handshake-timeout", "2h", &why), SL_EINVAL);
     cr_expect_str_eq (why, "expected a duration such as 500ms, 30s, 5m or 7d from 100ms to 1h");
     cr_expect_eq (s_apply (&sl_broker_opts, &c, "handshake-timeout", "250ms", &why), 0);

@@ -38,24 +38,24 @@ enum { OPT_BROKER, OPT_STREAM, OPT_RATE, OPT_SECONDS, OPT_LINGER, OPT_SIZE, OPT_
        OPT_BATCH, OPT_WINDOW, OPT_OUT, OPT_CDF, OPT_CURVE_SECRET, OPT_BROKER_KEY };
 
 static const sl_opt_t s_opts[] = {
-    [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", false},
-    [OPT_STREAM] = {"stream", 's', "NAME", "stream to use (default bench-latency)", false},
-    [OPT_RATE] = {"rate", 'r', "N", "records per second (default 10000)", false},
-    [OPT_SECONDS] = {"seconds", 't', "N", "seconds to publish (default 10)", false},
+    [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", .repeat = false},
+    [OPT_STREAM] = {"stream", 's', "NAME", "stream to use (default bench-latency)", .repeat = false},
+    [OPT_RATE] = {"rate", 'r', "N", "records per second (default 10000)", .repeat = false},
+    [OPT_SECONDS] = {"seconds", 0, "N", "seconds to publish (default 10)", .repeat = false},
     [OPT_LINGER] = {"linger", 0, "MS", "latency: longest wait of a batch while an earlier one is "
-                                  "unconfirmed, as sluice-source's --linger (default 5)", false},
-    [OPT_SIZE] = {"size", 0, "BYTES", "record value size (default 100)", false},
-    [OPT_COUNT] = {"count", 'n', "N", "ingest: records to publish (default 2000000)", false},
-    [OPT_BATCH] = {"batch", 0, "N", "ingest: records per batch (default 1000)", false},
-    [OPT_WINDOW] = {"window", 0, "N", "ingest: batches in flight (default 16)", false},
+                                  "unconfirmed, as sluice-source's --linger (default 5)", .repeat = false},
+    [OPT_SIZE] = {"size", 0, "BYTES", "record value size (default 100)", .repeat = false},
+    [OPT_COUNT] = {"count", 'c', "N", "ingest: records to publish (default 2000000)", .repeat = false},
+    [OPT_BATCH] = {"batch", 0, "N", "ingest: records per batch (default 1000)", .repeat = false},
+    [OPT_WINDOW] = {"window", 0, "N", "ingest: batches in flight (default 16)", .repeat = false},
     [OPT_OUT] = {"out", 0, "STREAM",
                  "latency: read the records back from STREAM (the output of a worker group "
-                 "reading --stream) instead of --stream itself", false},
+                 "reading --stream) instead of --stream itself", .repeat = false},
     [OPT_CDF] = {"cdf", 0, "FILE", "latency: write the distribution (latency_us fraction per "
-                                   "line) to FILE", false},
-    [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE on)", false},
-    [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key", false},
-    {NULL, 0, NULL, NULL, false},
+                                   "line) to FILE", .repeat = false},
+    [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE on)", .repeat = false},
+    [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key", .repeat = false},
+    {.name = NULL},
 };
 
 typedef struct {

@@ -20,7 +20,7 @@
 int sl_cli_keygen (int argc, char **argv);
 
 static const sl_opt_t s_opts[] = {
-    {NULL, 0, NULL, NULL, false},
+    {.name = NULL},
 };
 
 static int

@@ -20,21 +20,21 @@ enum { O_BROKER = OP_O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, 
        O_BYTES, O_AGE };
 
 static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")", false},
-    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", false},
-    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", false},
+    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")", .repeat = false},
+    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", .repeat = false},
+    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", .repeat = false},
     [O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",
-                   false},
-    [O_JSON] = {"json", 'j', NULL, "lists: one JSON object per line", false},
+                   .repeat = false},
+    [O_JSON] = {"json", 'j', NULL, "lists: one JSON object per line", .repeat = false},
     [O_STREAM] = {"stream", 's', "STREAM", "reader commands: the reader's stream (needed when "
-                  "the name is used on several streams)", false},
-    [O_TO] = {"to", 't', "POS", "reset: beginning, end, an OFFSET or @TIME (default beginning)",
-              false},
-    [O_RECORDS] = {"records", 0, "N", "retain: keep at least the newest N records", false},
-    [O_BYTES] = {"bytes", 0, "SIZE", "retain: keep at most SIZE bytes (64M, 2G)", false},
+                  "the name is used on several streams)", .repeat = false},
+    [O_TO] = {"to", 0, "POS", "reset: beginning, end, an OFFSET or @TIME (default beginning)",
+              .repeat = false},
+    [O_RECORDS] = {"records", 0, "N", "retain: keep at least the newest N records", .repeat = false},
+    [O_BYTES] = {"bytes", 0, "SIZE", "retain: keep at most SIZE bytes (64M, 2G)", .repeat = false},
     [O_AGE] = {"age", 0, "DURATION", "retain: remove records older than DURATION (30m, 7d)",
-               false},
-    {NULL, 0, NULL, NULL, false},
+               .repeat = false},
+    {.name = NULL},
 };
 
 typedef struct {

@@ -1,155 +1,81 @@
 /*  pl_argv.c - which keys each stage takes, and the argument vectors and
     shell lines made from a pipeline.
 
-    The tables list each program's flags as its --help shows them (the
-    integration test test_run.py compares them), minus the ones `sluice run`
-    sets itself: --broker for every stage, --group and --member for workers
-    (from the group's name), and --list for sinks. Three flags are renamed,
-    because `name` is the stage's name in a pipeline file: a source's --name
-    is `producer`, a sink's --name is `reader`; and because a sink's `output`
-    key sends its standard output to a file, its --output DIR is `output-dir`.
+    A stage's keys are its program's option table (broker_opts.c,
+    source_opts.c, worker_opts.c, sink_opts.c), minus the entries marked
+    SL_OPT_NO_KEY, which `sluice run` sets itself: --broker for every stage,
+    --group for workers (from the group's name; --member is a prefix), --list
+    for sinks and --check for the broker. An entry's `key` renames it where
+    the flag's name means something else in a pipeline file: `name` is the
+    stage's name, so a source's --name is `producer` and a sink's --name is
+    `reader`; a sink's `output` key sends its standard output to a file, so
+    its --output DIR is `output-dir`.
 */
+#include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker_opts.h"
 #include "pipeline_int.h"
+#include "sink_opts.h"
+#include "source_opts.h"
+#include "worker_opts.h"
 
-#define S_COMMON {"verbose", "verbose", SL_PL_SWITCH, false}, \
-                 {"quiet", "quiet", SL_PL_SWITCH, false}
+//  The most keys a stage kind has (its program's table, plus --verbose and
+//  --quiet, which sl_opts gives every program).
+#define S_MAX_FLAGS 96
 
-//  CURVE keys of a client stage (docs/security.md).
-#define S_CLIENT_KEYS {"curve-secret", "curve-secret", SL_PL_VALUE, true}, \
-                      {"broker-key", "broker-key", SL_PL_VALUE, true}
+//  The table of kind's program, whose entries are the stage's keys.
+static const sl_opts_spec_t *
+s_spec (sl_stage_kind_t kind)
+{
+    switch (kind) {
+    case SL_STAGE_BROKER:
+        return &sl_broker_opts;
+    case SL_STAGE_SOURCE:
+        return &sl_source_opts;
+    case SL_STAGE_GROUP:
+        return &sl_worker_opts;
+    case SL_STAGE_SINK:
+        return &sl_sink_opts;
+    }
+    return &sl_broker_opts;
+}
 
-static const sl_pl_flag_t s_broker_flags[] = {
-    {"data", "data", SL_PL_VALUE, true},
-    {"listen", "listen", SL_PL_VALUE, false},
-    {"pub", "pub", SL_PL_VALUE, false},
-    {"fsync", "fsync", SL_PL_SWITCH, false},
-    {"sync", "sync", SL_PL_VALUE, false},
-    {"retain-records", "retain-records", SL_PL_VALUE, false},
-    {"retain-bytes", "retain-bytes", SL_PL_VALUE, false},
-    {"retain-age", "retain-age", SL_PL_VALUE, false},
-    {"stream-retention", "stream-retention", SL_PL_REPEAT, false},
-    {"max-batch-bytes", "max-batch-bytes", SL_PL_VALUE, false},
-    {"initial-map", "initial-map", SL_PL_VALUE, false},
-    {"curve-secret", "curve-secret", SL_PL_VALUE, true},
-    {"allow", "allow", SL_PL_VALUE, true},
-    {"allow-any", "allow-any", SL_PL_SWITCH, false},
-    //  Limits (docs/reliability.md, "Limits").
-    {"peer-budget", "peer-budget", SL_PL_VALUE, false},
-    {"total-budget", "total-budget", SL_PL_VALUE, false},
-    {"live-budget", "live-budget", SL_PL_VALUE, false},
-    {"stuck-timeout", "stuck-timeout", SL_PL_VALUE, false},
-    {"max-groups", "max-groups", SL_PL_VALUE, false},
-    {"max-streams", "max-streams", SL_PL_VALUE, false},
-    {"max-producers", "max-producers", SL_PL_VALUE, false},
-    {"max-connections", "max-connections", SL_PL_VALUE, false},
-    {"handshake-timeout", "handshake-timeout", SL_PL_VALUE, false},
-    {"http", "http", SL_PL_VALUE, false},
-    {"config", "config", SL_PL_VALUE, true},
-    S_COMMON,
-    {NULL, NULL, 0, false},
-};
-
-static const sl_pl_flag_t s_source_flags[] = {
-    {"stream", "stream", SL_PL_VALUE, false},
-    {"producer", "name", SL_PL_VALUE, false},
-    {"format", "format", SL_PL_VALUE, false},
-    {"key", "key", SL_PL_VALUE, false},
-    {"fixed-key", "fixed-key", SL_PL_VALUE, false},
-    {"header", "header", SL_PL_REPEAT, false},
-    {"generate", "generate", SL_PL_VALUE, false},
-    {"rate", "rate", SL_PL_VALUE, false},
-    {"batch-records", "batch-records", SL_PL_VALUE, false},
-    {"batch-bytes", "batch-bytes", SL_PL_VALUE, false},
-    {"linger", "linger", SL_PL_VALUE, false},
-    {"window", "window", SL_PL_VALUE, false},
-    {"timeout", "timeout", SL_PL_VALUE, false},
-    {"drain-timeout", "drain-timeout", SL_PL_VALUE, false},
-    {"connect-timeout", "connect-timeout", SL_PL_VALUE, false},
-    {"strict", "strict", SL_PL_SWITCH, false},
-    {"progress", "progress", SL_PL_SWITCH, false},
-    {"no-progress", "no-progress", SL_PL_SWITCH, false},
-    {"follow", "follow", SL_PL_SWITCH, false},
-    {"state-dir", "state-dir", SL_PL_VALUE, true},
-    {"http", "http", SL_PL_VALUE, false},
-    {"http-token-file", "http-token-file", SL_PL_VALUE, true},
-    {"http-max-body", "http-max-body", SL_PL_VALUE, false},
-    {"http-max-connections", "http-max-connections", SL_PL_VALUE, false},
-    {"mqtt", "mqtt", SL_PL_VALUE, false},
-    S_CLIENT_KEYS,
-    S_COMMON,
-    {NULL, NULL, 0, false},
-};
-
-static const sl_pl_flag_t s_group_flags[] = {
-    {"in", "in", SL_PL_VALUE, false},
-    {"out", "out", SL_PL_VALUE, false},
-    {"member", "member", SL_PL_VALUE, false},
-    {"window", "window", SL_PL_VALUE, false},
-    {"leases", "leases", SL_PL_VALUE, false},
-    {"key", "key", SL_PL_VALUE, false},
-    {"agg", "agg", SL_PL_VALUE, false},
-    {"time", "time", SL_PL_VALUE, false},
-    {"lateness", "lateness", SL_PL_VALUE, false},
-    {"idle", "idle", SL_PL_VALUE, false},
-    {"batch", "batch", SL_PL_VALUE, false},
-    {"from", "from", SL_PL_VALUE, false},
-    {"max-deliver", "max-deliver", SL_PL_VALUE, false},
-    {"lease", "lease", SL_PL_VALUE, false},
-    {"exec", "exec", SL_PL_VALUE, false},
-    {"exec-timeout", "exec-timeout", SL_PL_VALUE, false},
-    {"lua", "lua", SL_PL_VALUE, true},
-    {"filter", "filter", SL_PL_VALUE, false},
-    {"map", "map", SL_PL_VALUE, false},
-    {"plugin", "plugin", SL_PL_VALUE, true},
-    {"option", "option", SL_PL_REPEAT, false},
-    S_CLIENT_KEYS,
-    S_COMMON,
-    {NULL, NULL, 0, false},
-};
-
-static const sl_pl_flag_t s_sink_flags[] = {
-    {"stream", "stream", SL_PL_VALUE, false},
-    {"from", "from", SL_PL_VALUE, false},
-    {"reader", "name", SL_PL_VALUE, false},
-    {"exit-at-end", "exit-at-end", SL_PL_SWITCH, false},
-    {"count", "count", SL_PL_VALUE, false},
-    {"format", "format", SL_PL_VALUE, false},
-    {"connect-timeout", "connect-timeout", SL_PL_VALUE, false},
-    {"output-dir", "output", SL_PL_VALUE, true},
-    {"rotate-bytes", "rotate-bytes", SL_PL_VALUE, false},
-    {"rotate-age", "rotate-age", SL_PL_VALUE, false},
-    {"compress", "compress", SL_PL_VALUE, false},
-    {"mqtt", "mqtt", SL_PL_VALUE, false},
-    {"mqtt-topic", "mqtt-topic", SL_PL_VALUE, false},
-    {"post", "post", SL_PL_VALUE, false},
-    {"max-retries", "max-retries", SL_PL_VALUE, false},
-    {"dead-letter", "dead-letter", SL_PL_VALUE, false},
-    {"until", "until", SL_PL_VALUE, false},
-    {"key-filter", "key-filter", SL_PL_VALUE, false},
-    S_CLIENT_KEYS,
-    S_COMMON,
-    {NULL, NULL, 0, false},
-};
+//  Fills flags[] from the program's option table: every entry but those
+//  `sluice run` sets itself (SL_OPT_NO_KEY), under its pipeline key.
+static void
+s_derive (const sl_opts_spec_t *spec, sl_pl_flag_t *flags)
+{
+    size_t n = 0;
+    for (const sl_opt_t *opt = spec->opts; opt->name; opt++) {
+        if (opt->flags & SL_OPT_NO_KEY) {
+            continue;
+        }
+        assert (n + 3 < S_MAX_FLAGS);
+        flags[n++] = (sl_pl_flag_t) {
+            .key = opt->key ? opt->key : opt->name,
+            .flag = opt->name,
+            .kind = !opt->arg ? SL_PL_SWITCH : opt->repeat ? SL_PL_REPEAT : SL_PL_VALUE,
+            .path = (opt->flags & SL_OPT_PATH) != 0,
+        };
+    }
+    flags[n++] = (sl_pl_flag_t) {"verbose", "verbose", SL_PL_SWITCH, false};
+    flags[n++] = (sl_pl_flag_t) {"quiet", "quiet", SL_PL_SWITCH, false};
+    flags[n] = (sl_pl_flag_t) {NULL, NULL, 0, false};
+}
 
 const sl_pl_flag_t *
 sl_pl_flags (sl_stage_kind_t kind)
 {
-    switch (kind) {
-    case SL_STAGE_BROKER:
-        return s_broker_flags;
-    case SL_STAGE_SOURCE:
-        return s_source_flags;
-    case SL_STAGE_GROUP:
-        return s_group_flags;
-    case SL_STAGE_SINK:
-        return s_sink_flags;
+    static sl_pl_flag_t flags[4][S_MAX_FLAGS];
+    int k = (int) kind >= 0 && (int) kind < 4 ? (int) kind : 0;
+    if (!flags[k][0].key) {
+        s_derive (s_spec ((sl_stage_kind_t) k), flags[k]);
     }
-    return s_broker_flags;
+    return flags[k];
 }
 
 const sl_pl_flag_t *

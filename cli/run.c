@@ -20,15 +20,15 @@
 enum { OPT_DRY_RUN, OPT_SET, OPT_NO_COLOR, OPT_STOP_TIMEOUT };
 
 static const sl_opt_t s_opts[] = {
-    [OPT_DRY_RUN] = {"dry-run", 'n', NULL, "print the commands it would start, one per line, "
-                     "and exit", false},
-    [OPT_SET] = {"set", 's', "STAGE.KEY=VALUE", "override a key of the file, e.g. "
-                 "broker.listen=tcp://127.0.0.1:7700 (repeatable)", true},
+    [OPT_DRY_RUN] = {"dry-run", 0, NULL, "print the commands it would start, one per line, "
+                     "and exit", .repeat = false},
+    [OPT_SET] = {"set", 0, "STAGE.KEY=VALUE", "override a key of the file, e.g. "
+                 "broker.listen=tcp://127.0.0.1:7700 (repeatable)", .repeat = true},
     [OPT_NO_COLOR] = {"no-color", 0, NULL, "no colours in the stage labels (also: NO_COLOR "
-                      "set)", false},
-    [OPT_STOP_TIMEOUT] = {"stop-timeout", 't', "DURATION", "the whole orderly stop may take "
-                          "this long, then what is left is killed (default 15s)", false},
-    {NULL, 0, NULL, NULL, false},
+                      "set)", .repeat = false},
+    [OPT_STOP_TIMEOUT] = {"stop-timeout", 0, "DURATION", "the whole orderly stop may take "
+                          "this long, then what is left is killed (default 15s)", .repeat = false},
+    {.name = NULL},
 };
 
 typedef struct {

@@ -23,16 +23,16 @@ enum { O_BROKER = OP_O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, 
        O_COUNT };
 
 static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")", false},
-    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", false},
-    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", false},
+    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")", .repeat = false},
+    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", .repeat = false},
+    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", .repeat = false},
     [O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",
-                   false},
-    [O_JSON] = {"json", 'j', NULL, "print the document as one JSON object (per refresh)", false},
-    [O_WATCH] = {"watch", 'w', NULL, "refresh until Ctrl-C", false},
-    [O_INTERVAL] = {"interval", 'i', "DURATION", "time between refreshes (default 1s)", false},
-    [O_COUNT] = {"count", 'c', "N", "with --watch (and top): stop after N refreshes", false},
-    {NULL, 0, NULL, NULL, false},
+                   .repeat = false},
+    [O_JSON] = {"json", 'j', NULL, "print the document as one JSON object (per refresh)", .repeat = false},
+    [O_WATCH] = {"watch", 'w', NULL, "refresh until Ctrl-C", .repeat = false},
+    [O_INTERVAL] = {"interval", 0, "DURATION", "time between refreshes (default 1s)", .repeat = false},
+    [O_COUNT] = {"count", 'c', "N", "with --watch (and top): stop after N refreshes", .repeat = false},
+    {.name = NULL},
 };
 
 typedef struct {

@@ -12,15 +12,22 @@
 #include <string.h>
 
 #include "commands.h"
+#include "sink_opts.h"
 
 #define S_DEFAULT_BROKER "tcp://127.0.0.1:7600"
 
-//  sluice-sink's options that take a value, so that a value is not taken
-//  for the stream name (long forms, then short letters).
-static const char *s_long_with_value[] = {"--broker", "--stream", "--from", "--name", "--count",
-                                          "--format", "--connect-timeout", "--until",
-                                          "--key-filter", NULL};
-static const char s_short_with_value[] = "bsfnco";
+//  True when sluice-sink's option named name (long) or letter (short)
+//  takes a value, so that the value is not taken for the stream name.
+static bool
+s_sink_value (const char *name, char letter)
+{
+    for (const sl_opt_t *opt = sl_sink_opts.opts; opt->name; opt++) {
+        if (name ? strcmp (opt->name, name) == 0 : opt->short_name == letter) {
+            return opt->arg != NULL;
+        }
+    }
+    return false;
+}
 
 void
 sl_cli_tail_usage (void)
@@ -36,7 +43,7 @@ sl_cli_tail_usage (void)
             "                          @-DURATION (@-5m: the last five minutes)\n"
             "      --until POS         stop before OFFSET or @TIME / @-DURATION\n"
             "      --key-filter GLOB   only records whose key matches GLOB\n"
-            "  -o, --format FORMAT     json (default), value or msgpack\n"
+            "      --format FORMAT     json (default), value or msgpack\n"
             "  -c, --count N           exit after N records\n"
             "  -e, --exit-at-end       exit once caught up\n"
             "  -n, --name READER       durable reader: resume where READER stopped\n"
@@ -61,18 +68,13 @@ s_takes_value (const char *arg)
         if (strchr (arg, '=')) {
             return false;
         }
-        for (size_t i = 0; s_long_with_value[i]; i++) {
-            if (strcmp (arg, s_long_with_value[i]) == 0) {
-                return true;
-            }
-        }
-        return false;
+        return s_sink_value (arg + 2, 0);
     }
     //  A short option cluster: the value follows when the last letter takes
     //  one and nothing is attached to it.
     size_t len = strlen (arg);
     for (size_t i = 1; i < len; i++) {
-        if (strchr (s_short_with_value, arg[i])) {
+        if (s_sink_value (NULL, arg[i])) {
             return i == len - 1;
         }
     }
@@ -124,7 +126,7 @@ sl_cli_tail (int argc, char **argv)
     }
     bool list = false;
     for (int i = 1; i < n; i++) {
-        list = list || strcmp (args[i], "--list") == 0 || strcmp (args[i], "-l") == 0;
+        list = list || strcmp (args[i], "--list") == 0;
     }
     if (!stream && !list) {
         //  Said here, in tail's words, rather than by the sink ("--stream is

@@ -30,6 +30,7 @@
 #define S_VERBOSE      2002
 #define S_QUIET        2003
 #define S_HELP_COLUMN  30
+#define S_HELP_WIDTH   100
 
 //  One option found on argv, applied after the environment.
 typedef struct {
@@ -114,6 +115,30 @@ s_short_taken (const sl_opts_spec_t *spec, char c)
     return false;
 }
 
+//  Prints help from column S_HELP_COLUMN, wrapped at S_HELP_WIDTH.
+static void
+s_usage_wrap (const char *text, int width)
+{
+    while (*text) {
+        size_t room = (size_t) (S_HELP_WIDTH - S_HELP_COLUMN);
+        size_t len = strlen (text);
+        size_t cut = len;
+        if (len > room) {
+            cut = room;
+            while (cut > 0 && text[cut] != ' ') {
+                cut--;
+            }
+            cut = cut ? cut : room;
+        }
+        printf ("%*s%.*s\n", S_HELP_COLUMN - width, "", (int) cut, text);
+        width = 0;
+        text += cut;
+        while (*text == ' ') {
+            text++;
+        }
+    }
+}
+
 static void
 s_usage_line (const char *left, const char *help, const char *env, bool repeat)
 {
@@ -122,7 +147,12 @@ s_usage_line (const char *left, const char *help, const char *env, bool repeat)
         printf ("\n");
         width = 0;
     }
-    printf ("%*s%s\n", S_HELP_COLUMN - width, "", help ? help : "");
+    if (help && *help) {
+        s_usage_wrap (help, width);
+    }
+    else {
+        printf ("\n");
+    }
     if (env) {
         printf ("%*s[%senv %s%s]\n", S_HELP_COLUMN, "", repeat ? "repeatable; " : "", env,
                 repeat ? ", ';'-separated list" : "");
@@ -151,7 +181,10 @@ sl_opts_usage (const sl_opts_spec_t *spec)
                       opt->arg ? opt->arg : "");
         }
         s_env_name (opt->name, env, sizeof env);
-        s_usage_line (left, opt->help, env, opt->repeat);
+        char help[512];
+        snprintf (help, sizeof help, "%s%s%s%s", opt->help ? opt->help : "",
+                  opt->def ? " (default " : "", opt->def ? opt->def : "", opt->def ? ")" : "");
+        s_usage_line (left, help, env, opt->repeat);
     }
     s_usage_line (s_short_taken (spec, 'h') ? "    --help" : "-h, --help",
                   "print this help and exit", NULL, false);
@@ -186,7 +219,7 @@ s_apply (const sl_opts_spec_t *spec, sl_opt_fn *fn, void *ctx, int index, const 
         return 0;
     }
     const char *why = NULL;
-    int rc = fn ? fn (ctx, index, arg, &why) : 0;
+    int rc = sl_opts_apply (spec, fn, ctx, index, arg, &why);
     if (rc < 0) {
         s_fail_option (spec, source, spec->opts[index].name, rc, why);
         return rc;
@@ -336,6 +369,10 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
         }
         else if (c == S_HELP || (c == 'h' && help_short)) {
             sl_opts_usage (spec);
+            if (spec->help_more) {
+                spec->help_more (argc, argv);
+                fflush (stdout);
+            }
             *exit_code = 0;
             goto fail;
         }

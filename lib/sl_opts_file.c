@@ -103,9 +103,9 @@ sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void 
                 arg = NULL;
             }
             const char *reason = "invalid value";
-            int rc = fn (ctx, index, arg, &reason);
+            int rc = sl_opts_apply (spec, fn, ctx, index, arg, &reason);
             if (rc) {
-                snprintf (why, size, "%s:%d: %s: %s", path, line_no, name, reason);
+                snprintf (why, size, "%s:%d: %s: %s", path, line_no, name, reason ? reason : sl_strerror (rc));
                 return rc;
             }
         }
@@ -115,19 +115,30 @@ sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void 
 }
 
 const char *
-sl_opts_find_config (int argc, char **argv, const char *env_name)
+sl_opts_find_value (int argc, char **argv, const char *name, const char *env_name)
 {
     const char *found = env_name ? getenv (env_name) : NULL;
+    size_t len = strlen (name);
     for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--") == 0) {
+        const char *arg = argv[i];
+        if (strcmp (arg, "--") == 0) {
             break;
         }
-        if (strcmp (argv[i], "--config") == 0 && i + 1 < argc) {
+        if (strncmp (arg, "--", 2) != 0 || strncmp (arg + 2, name, len) != 0) {
+            continue;
+        }
+        if (arg[2 + len] == '\0' && i + 1 < argc) {
             found = argv[++i];
         }
-        else if (strncmp (argv[i], "--config=", 9) == 0) {
-            found = argv[i] + 9;
+        else if (arg[2 + len] == '=') {
+            found = arg + 3 + len;
         }
     }
     return found && *found ? found : NULL;
+}
+
+const char *
+sl_opts_find_config (int argc, char **argv, const char *env_name)
+{
+    return sl_opts_find_value (argc, argv, "config", env_name);
 }

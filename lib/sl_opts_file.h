@@ -30,4 +30,8 @@ int sl_opts_file(const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, vo
 //  without parsing anything else; NULL when not given.
 const char *sl_opts_find_config(int argc, char **argv, const char *env_name);
 
+//  The same for any option: the last value of --NAME in argv, else of its
+//  environment mirror env_name; NULL when not given.
+const char *sl_opts_find_value(int argc, char **argv, const char *name, const char *env_name);
+
 #endif

@@ -12,16 +12,17 @@
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
+#include "sl_opts_file.h"
 #include "sl_version.h"
 
 enum { OPT_DATA, OPT_RETAIN_AGE, OPT_DRY_RUN, OPT_TAG, OPT_COUNT };
 
 static const sl_opt_t s_opts[] = {
-    {"data", 'd', "DIR", "data directory", false},
-    {"retain-age", 0, "AGE", "drop batches older than AGE", false},
-    {"dry-run", 'n', NULL, "do nothing", false},
-    {"tag", 't', "TAG", "add a tag", true},
-    {NULL, 0, NULL, NULL, false},
+    {"data", 'd', "DIR", "data directory", .repeat = false},
+    {"retain-age", 0, "AGE", "drop batches older than AGE", .repeat = false},
+    {"dry-run", 'n', NULL, "do nothing", .repeat = false},
+    {"tag", 't', "TAG", "add a tag", .repeat = true},
+    {.name = NULL},
 };
 
 static const sl_opts_spec_t s_spec = {
@@ -477,4 +478,15 @@ Test (opts, usage_goes_to_stdout)
     char *text = s_slurp (out);
     cr_assert_not_null (strstr (text, "--retain-age AGE"), "%s", text);
     free (text);
+}
+
+Test (opts, find_value_takes_the_last_and_stops_at_dashes)
+{
+    char *argv[] = {"p", "--plugin", "a.so", "--plugins", "x", "--plugin=b.so", "--", "--plugin",
+                    "c.so", NULL};
+    cr_assert_str_eq (sl_opts_find_value (9, argv, "plugin", NULL), "b.so");
+    char *argv2[] = {"p", "--plugin", NULL};
+    cr_assert_null (sl_opts_find_value (2, argv2, "plugin", NULL));
+    char *argv3[] = {"p", "--pluginx=a", NULL};
+    cr_assert_null (sl_opts_find_value (2, argv3, "plugin", NULL));
 }

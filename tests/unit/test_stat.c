@@ -398,11 +398,11 @@ typedef struct {
 } s_seen_t;
 
 static const sl_opt_t s_file_opts[] = {
-    {"listen", 'l', "EP", "", false},
-    {"fsync", 0, NULL, "", false},
-    {"stream-retention", 0, "P", "", true},
-    {"config", 0, "FILE", "", false},
-    {NULL, 0, NULL, NULL, false},
+    {"listen", 'l', "EP", "", .repeat = false},
+    {"fsync", 0, NULL, "", .repeat = false},
+    {"stream-retention", 0, "P", "", .repeat = true},
+    {"config", 0, "FILE", "", .repeat = false},
+    {.name = NULL},
 };
 static const sl_opts_spec_t s_file_spec = {.program = "t", .opts = s_file_opts};
 

@@ -269,10 +269,11 @@ def test_removed_key_is_refused_on_its_next_connect(procs, make_broker, tmp_path
         # request that beats the cut is denied instead.
         wait_for(lambda: "after a revocation" in sec.log(), T(5),
                  "the broker to cut the open connection")
+        wire.sock.setsockopt(zmq.SNDTIMEO, int(T(2) * 1000))
         try:
             cmd, _, body, _ = wire.request(LIST, {}, timeout=T(2))
-        except AssertionError:
-            pass                               # cut: no reply, as it should be
+        except (AssertionError, zmq.Again):
+            pass                               # cut: no reply (or no pipe to send on)
         else:
             assert cmd == ERROR and body.get("code") == DENIED, (cmd, body)
             assert "removed" in body["text"]

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/mp.h"
+
 //  Big-endian integers, as msgpack and the stored blob header write them.
 static inline uint16_t
 sl_be16 (const uint8_t *p)

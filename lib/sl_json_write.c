@@ -517,7 +517,7 @@ sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char
     assert (scratch);
     const uint8_t *member = NULL;
     size_t member_len = 0;
-    int rc = sluice_mp_map_find (value, len, field, strlen (field), &member, &member_len);
+    int rc = sluice_mp_map_find (value, len, field, strlen (field), false, &member, &member_len);
     if (rc <= 0) {
         return rc;
     }

@@ -94,8 +94,8 @@ s_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
     //  The first member called field, if any (a repeated key's first).
     const uint8_t *member = NULL;
     size_t member_len = 0;
-    int found = sluice_mp_map_find (in->value, in->value_len, self->field, strlen (self->field),
-                                    &member, &member_len);
+    int found = sluice_mp_map_find (in->value, in->value_len, self->field,
+                                    strlen (self->field), false, &member, &member_len);
     sluice_mp_obj_t top;
     const uint8_t *at = in->value;
     sluice_mp_next (&at, in->value + in->value_len, &top);

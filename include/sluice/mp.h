@@ -278,12 +278,14 @@ sluice_mp_skip (const uint8_t *data, size_t len, uint32_t max_depth, size_t *use
     }
 }
 
-//  In the map at *p (one whole object, walked already), finds the first
-//  value whose key is the str key[0..key_len). Returns 1 and points *value
-//  and *value_len at it; 0 when the object is not a map or has no such key;
-//  a negative SLUICE_MP_E* code when the bytes are malformed.
+//  In the map map[0..len), finds the value whose key is the str
+//  key[0..key_len): the first such member, or with last the last one (as a
+//  Lua table or a JSON parser keeps a repeated key). Keys that are not str
+//  never match. Returns 1 and points *value and *value_len at it; 0 when
+//  the object is not a map or has no such key; a negative SLUICE_MP_E* code
+//  when the bytes are malformed (every length is checked against len).
 static inline int
-sluice_mp_map_find (const uint8_t *map, size_t len, const char *key, size_t key_len,
+sluice_mp_map_find (const uint8_t *map, size_t len, const char *key, size_t key_len, bool last,
                     const uint8_t **value, size_t *value_len)
 {
     const uint8_t *p = map;
@@ -296,6 +298,7 @@ sluice_mp_map_find (const uint8_t *map, size_t len, const char *key, size_t key_
     if (o.type != SLUICE_MP_MAP) {
         return 0;
     }
+    int found = 0;
     for (uint32_t i = 0; i < o.count; i++) {
         sluice_mp_obj_t k;
         const uint8_t *at = p;
@@ -315,11 +318,14 @@ sluice_mp_map_find (const uint8_t *map, size_t len, const char *key, size_t key_
         if (match) {
             *value = p;
             *value_len = size;
-            return 1;
+            found = 1;
+            if (!last) {
+                break;
+            }
         }
         p += size;
     }
-    return 0;
+    return found;
 }
 
 #ifdef __cplusplus

@@ -207,19 +207,22 @@ static const uint8_t s_map[] = { 0x85, 0xa1, 'a', 0x01, 0x07, 0xa1, 'x', 0x91, 0
                                  0xa4, 'n', 'a', 'm', 'e', 0xa3, 'b', 'o', 'b',
                                  0xa4, 'n', 'a', 'm', 'e', 0xa6, 's', 'e', 'c', 'o', 'n', 'd' };
 
-Test (mp_reader, map_find_finds_the_first_str_key)
+Test (mp_reader, map_find_finds_the_first_or_last_str_key)
 {
     const uint8_t *value = NULL;
     size_t len = 0;
-    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "name", 4, &value, &len), 1);
+    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "name", 4, false, &value, &len), 1);
     cr_assert_eq (len, 4);
     cr_assert (memcmp (value, "\xa3" "bob", 4) == 0);
-    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "a", 1, &value, &len), 1);
+    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "name", 4, true, &value, &len), 1);
+    cr_assert_eq (len, 7);
+    cr_assert (memcmp (value, "\xa6" "second", 7) == 0);
+    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "a", 1, false, &value, &len), 1);
     cr_assert_eq (len, 1);
     cr_assert_eq (value[0], 0x01);
     //  Keys that are not str never match, even when their text would.
-    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "k", 1, &value, &len), 0);
-    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "nam", 3, &value, &len), 0);
+    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "k", 1, false, &value, &len), 0);
+    cr_assert_eq (sluice_mp_map_find (s_map, sizeof s_map, "nam", 3, false, &value, &len), 0);
 }
 
 Test (mp_reader, map_find_on_other_types_and_bad_bytes)
@@ -227,14 +230,14 @@ Test (mp_reader, map_find_on_other_types_and_bad_bytes)
     const uint8_t *value = NULL;
     size_t len = 0;
     const uint8_t array[] = { 0x91, 0xa1, 'a' };
-    cr_assert_eq (sluice_mp_map_find (array, sizeof array, "a", 1, &value, &len), 0);
+    cr_assert_eq (sluice_mp_map_find (array, sizeof array, "a", 1, false, &value, &len), 0);
     //  Cut before "name"'s value ends (byte 20): the walk stops at the lie,
     //  never past the end.
     for (size_t cut = 0; cut < 20; cut++) {
-        int rc = sluice_mp_map_find (s_map, cut, "name", 4, &value, &len);
+        int rc = sluice_mp_map_find (s_map, cut, "name", 4, false, &value, &len);
         cr_assert_eq (rc, SLUICE_MP_ETRUNC, "cut at %zu gave %d", cut, rc);
     }
     const uint8_t reserved[] = { 0x81, 0xc1, 0xc0 };
-    cr_assert_eq (sluice_mp_map_find (reserved, sizeof reserved, "a", 1, &value, &len),
+    cr_assert_eq (sluice_mp_map_find (reserved, sizeof reserved, "a", 1, false, &value, &len),
                   SLUICE_MP_EPROTO);
 }

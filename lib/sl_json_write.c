@@ -36,9 +36,6 @@ s_append_str (sl_buf_t *out, const char *str)
     return s_append (out, str, strlen (str));
 }
 
-
-
-
 static int
 s_put_u64 (sl_buf_t *out, uint64_t v, bool negative)
 {
@@ -537,4 +534,41 @@ sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char
     *key = scratch->data;
     *key_len = (uint32_t) scratch->len;
     return 1;
+}
+
+//  ---------------------------------------------------------------------
+//  The pieces, for programs that write JSON documents of their own (the
+//  sink's stream list, the verifier's report): the same escaping and
+//  number forms as the records.
+
+int
+sl_json_put_string (sl_buf_t *out, const void *text, size_t len)
+{
+    return s_put_string (out, (const uint8_t *) text, len);
+}
+
+int
+sl_json_put_uint (sl_buf_t *out, uint64_t value)
+{
+    return s_put_u64 (out, value, false);
+}
+
+int
+sl_json_put_int (sl_buf_t *out, int64_t value)
+{
+    return s_put_i64 (out, value);
+}
+
+int
+sl_json_put_bool (sl_buf_t *out, bool value)
+{
+    return value ? s_append (out, "true", 4) : s_append (out, "false", 5);
+}
+
+int
+sl_json_put_name (sl_buf_t *out, bool first, const char *name)
+{
+    int rc = first ? 0 : s_append (out, ",", 1);
+    rc = rc ? rc : s_put_string (out, (const uint8_t *) name, strlen (name));
+    return rc ? rc : s_append (out, ":", 1);
 }

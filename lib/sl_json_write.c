@@ -263,21 +263,24 @@ s_put_base64 (sl_buf_t *out, const uint8_t *s, size_t n)
     return 0;
 }
 
-static int s_emit (const uint8_t **p, sl_buf_t *out);
-static int s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map);
+//  One print's walk: the end of the bounded bytes (every read is checked
+//  against it), and how deep the key being rendered is nested in keys.
+//  Passed down rather than kept in thread-locals, which cost a call each
+//  in position-independent code.
+typedef struct {
+    const uint8_t *end;
+    unsigned key_nest;
+} s_walk_t;
+
+static int s_emit (s_walk_t *w, const uint8_t **p, sl_buf_t *out);
+static int s_emit_container (s_walk_t *w, const uint8_t **p, sl_buf_t *out, uint32_t n,
+                             bool map);
 
 //  Non-str map keys nested inside non-str map keys, at most. Each such
 //  level is escaped once more inside the next, which doubles its quotes
 //  and backslashes: 50 bytes of keys nested 24 deep printed gigabytes
 //  (found by tests/fuzz/fuzz_mp_json). 4 levels bound that to 16 times.
 #define S_KEY_NEST 4
-
-//  How deep the key being rendered is nested in keys (s_emit has no
-//  context argument to carry it; the walk is single-threaded per call).
-static _Thread_local unsigned s_key_nest;
-//  The end of the bounded bytes being printed, so that an elided key can
-//  be skipped with a real bound (set by s_emit_top).
-static _Thread_local const uint8_t *s_end;
 
 //  A map key that is not a str is written as its own JSON text, as a
 //  string: the key 1 becomes "1", the key [1,2] becomes "[1,2]". A key
@@ -287,19 +290,19 @@ static _Thread_local const uint8_t *s_end;
 #define S_KEY_ELIDED "(key nested too deep)"
 
 static int
-s_emit_key (const uint8_t **p, sl_buf_t *out)
+s_emit_key (s_walk_t *w, const uint8_t **p, sl_buf_t *out)
 {
     const uint8_t *q = *p;
     sluice_mp_obj_t o;
-    if (sluice_mp_next (&q, s_end, &o) == 0 && o.type == SLUICE_MP_STR) {
+    if (sluice_mp_next (&q, w->end, &o) == 0 && o.type == SLUICE_MP_STR) {
         *p = q;
         return s_put_string (out, o.data, o.size);
     }
-    if (s_key_nest >= S_KEY_NEST) {
+    if (w->key_nest >= S_KEY_NEST) {
         //  Bounded already by sl_mp_skip over the whole value, so walking
         //  it again cannot leave the buffer.
         size_t used = 0;
-        int rc = sl_mp_skip (*p, (size_t) (s_end - *p), SL_MP_DEPTH_LIMIT, &used);
+        int rc = sl_mp_skip (*p, (size_t) (w->end - *p), SL_MP_DEPTH_LIMIT, &used);
         if (rc) {
             return rc;
         }
@@ -308,9 +311,9 @@ s_emit_key (const uint8_t **p, sl_buf_t *out)
     }
     sl_buf_t text;
     sl_buf_init (&text, out->limit);
-    s_key_nest++;
-    int rc = s_emit (p, &text);
-    s_key_nest--;
+    w->key_nest++;
+    int rc = s_emit (w, p, &text);
+    w->key_nest--;
     if (rc == 0) {
         rc = s_put_string (out, text.data, text.len);
     }
@@ -322,10 +325,10 @@ s_emit_key (const uint8_t **p, sl_buf_t *out)
 //  bytes were bounded by sl_mp_skip just before, so lengths and nesting
 //  are known to fit: recursion is at most SL_MP_DEPTH_LIMIT deep.
 static int
-s_emit (const uint8_t **p, sl_buf_t *out)
+s_emit (s_walk_t *w, const uint8_t **p, sl_buf_t *out)
 {
     sluice_mp_obj_t o;
-    int rc = sluice_mp_next (p, s_end, &o);
+    int rc = sluice_mp_next (p, w->end, &o);
     if (rc) {
         return rc;  //  the walk has already refused what this would
     }
@@ -362,7 +365,7 @@ s_emit (const uint8_t **p, sl_buf_t *out)
             return rc ? rc : s_append (out, "}", 1);
         case SLUICE_MP_ARRAY:
         case SLUICE_MP_MAP:
-            return s_emit_container (p, out, o.count, o.type == SLUICE_MP_MAP);
+            return s_emit_container (w, p, out, o.count, o.type == SLUICE_MP_MAP);
         default:
             return SL_EPROTO;
     }
@@ -370,7 +373,7 @@ s_emit (const uint8_t **p, sl_buf_t *out)
 
 //  Writes the n elements (pairs for a map) that follow a container header.
 static int
-s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
+s_emit_container (s_walk_t *w, const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
 {
     int rc = s_append (out, map ? "{" : "[", 1);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
@@ -378,13 +381,13 @@ s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
             rc = s_append (out, ",", 1);
         }
         if (rc == 0 && map) {
-            rc = s_emit_key (p, out);
+            rc = s_emit_key (w, p, out);
             if (rc == 0) {
                 rc = s_append (out, ":", 1);
             }
         }
         if (rc == 0) {
-            rc = s_emit (p, out);
+            rc = s_emit (w, p, out);
         }
     }
     return rc ? rc : s_append (out, map ? "}" : "]", 1);
@@ -394,9 +397,8 @@ s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
 static int
 s_emit_top (const uint8_t **p, const uint8_t *end, sl_buf_t *out)
 {
-    s_end = end;
-    s_key_nest = 0;
-    return s_emit (p, out);
+    s_walk_t w = {end, 0};
+    return s_emit (&w, p, out);
 }
 
 int

@@ -113,7 +113,7 @@ s_decode (s_dec_t *d, uint32_t depth)
     if (!lua_checkstack (L, 8)) {
         return SL_EDEPTH;
     }
-    sluice_mp_obj_t o;
+    sluice_mp_obj_t o = {0};   //  zeroed: gcc cannot see that next sets what the type uses
     int rc = sluice_mp_next (&d->p, d->end, &o);
     if (rc) {
         return rc;

@@ -45,8 +45,9 @@ typedef enum {
     SLUICE_MP_MAP,          //  count pairs (2 * count objects) follow
 } sluice_mp_type_t;
 
-//  One object's head as sluice_mp_next read it. data points into the input
-//  and lives as long as the input does.
+//  One object's head as sluice_mp_next read it: only the fields its type
+//  names (below) are set. data points into the input and lives as long as
+//  the input does.
 typedef struct {
     sluice_mp_type_t type;
     uint32_t count;         //  ARRAY: elements; MAP: pairs
@@ -91,75 +92,81 @@ sluice_mp_next (const uint8_t **p, const uint8_t *end, sluice_mp_obj_t *o)
 {
     const uint8_t *q = *p;
     o->type = SLUICE_MP_NONE;
-    o->count = 0;
-    o->size = 0;
-    o->ext = 0;
-    o->data = NULL;
-    o->v.u = 0;
     if (q >= end) {
         return SLUICE_MP_ETRUNC;
     }
     size_t rest = (size_t) (end - q);
     uint8_t b = q[0];
-    unsigned lenw = 0;      //  width of a length or count field after the type byte
-    unsigned fixed = 0;     //  payload bytes of a fixed-size scalar
+    //  The one-byte heads first: they are most of what records hold.
     if (b <= 0x7f) {
         o->type = SLUICE_MP_UINT;
         o->v.u = b;
+        *p = q + 1;
+        return 0;
     }
-    else
-    if (b <= 0x8f) {
-        o->type = SLUICE_MP_MAP;
-        o->count = b & 0x0f;
-    }
-    else
-    if (b <= 0x9f) {
-        o->type = SLUICE_MP_ARRAY;
-        o->count = b & 0x0f;
-    }
-    else
-    if (b <= 0xbf) {
-        o->type = SLUICE_MP_STR;
-        o->size = b & 0x1f;
-    }
-    else
     if (b >= 0xe0) {
         o->type = SLUICE_MP_INT;
         o->v.i = (int8_t) b;
+        *p = q + 1;
+        return 0;
     }
-    else {
-        switch (b) {
-            case 0xc0: o->type = SLUICE_MP_NIL; break;
-            case 0xc1: return SLUICE_MP_EPROTO;
-            case 0xc2: case 0xc3: o->type = SLUICE_MP_BOOL; o->v.b = b == 0xc3; break;
-            case 0xc4: o->type = SLUICE_MP_BIN; lenw = 1; break;
-            case 0xc5: o->type = SLUICE_MP_BIN; lenw = 2; break;
-            case 0xc6: o->type = SLUICE_MP_BIN; lenw = 4; break;
-            case 0xc7: o->type = SLUICE_MP_EXT; lenw = 1; break;
-            case 0xc8: o->type = SLUICE_MP_EXT; lenw = 2; break;
-            case 0xc9: o->type = SLUICE_MP_EXT; lenw = 4; break;
-            case 0xca: o->type = SLUICE_MP_FLOAT; fixed = 4; break;
-            case 0xcb: o->type = SLUICE_MP_FLOAT; fixed = 8; break;
-            case 0xcc: case 0xcd: case 0xce: case 0xcf:
-                o->type = SLUICE_MP_UINT;
-                fixed = 1u << (b - 0xcc);
-                break;
-            case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-                o->type = SLUICE_MP_INT;
-                fixed = 1u << (b - 0xd0);
-                break;
-            case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-                o->type = SLUICE_MP_EXT;
-                o->size = 1u << (b - 0xd4);
-                break;
-            case 0xd9: o->type = SLUICE_MP_STR; lenw = 1; break;
-            case 0xda: o->type = SLUICE_MP_STR; lenw = 2; break;
-            case 0xdb: o->type = SLUICE_MP_STR; lenw = 4; break;
-            case 0xdc: o->type = SLUICE_MP_ARRAY; lenw = 2; break;
-            case 0xdd: o->type = SLUICE_MP_ARRAY; lenw = 4; break;
-            case 0xde: o->type = SLUICE_MP_MAP; lenw = 2; break;
-            default:   o->type = SLUICE_MP_MAP; lenw = 4; break;   //  0xdf
+    if (b >= 0xa0 && b <= 0xbf) {
+        o->type = SLUICE_MP_STR;
+        o->size = b & 0x1f;
+        if (o->size > rest - 1) {
+            return SLUICE_MP_ETRUNC;
         }
+        o->data = q + 1;
+        *p = q + 1 + o->size;
+        return 0;
+    }
+    if (b <= 0x9f) {
+        o->type = b <= 0x8f ? SLUICE_MP_MAP : SLUICE_MP_ARRAY;
+        o->count = b & 0x0f;
+        if ((size_t) o->count * (b <= 0x8f ? 2 : 1) > rest - 1) {
+            return SLUICE_MP_ETRUNC;
+        }
+        *p = q + 1;
+        return 0;
+    }
+    o->count = 0;
+    o->size = 0;
+    o->ext = 0;
+    o->data = NULL;
+    o->v.u = 0;
+    unsigned lenw = 0;      //  width of a length or count field after the type byte
+    unsigned fixed = 0;     //  payload bytes of a fixed-size scalar
+    switch (b) {            //  0xc0..0xdf
+        case 0xc0: o->type = SLUICE_MP_NIL; break;
+        case 0xc1: return SLUICE_MP_EPROTO;
+        case 0xc2: case 0xc3: o->type = SLUICE_MP_BOOL; o->v.b = b == 0xc3; break;
+        case 0xc4: o->type = SLUICE_MP_BIN; lenw = 1; break;
+        case 0xc5: o->type = SLUICE_MP_BIN; lenw = 2; break;
+        case 0xc6: o->type = SLUICE_MP_BIN; lenw = 4; break;
+        case 0xc7: o->type = SLUICE_MP_EXT; lenw = 1; break;
+        case 0xc8: o->type = SLUICE_MP_EXT; lenw = 2; break;
+        case 0xc9: o->type = SLUICE_MP_EXT; lenw = 4; break;
+        case 0xca: o->type = SLUICE_MP_FLOAT; fixed = 4; break;
+        case 0xcb: o->type = SLUICE_MP_FLOAT; fixed = 8; break;
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+            o->type = SLUICE_MP_UINT;
+            fixed = 1u << (b - 0xcc);
+            break;
+        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+            o->type = SLUICE_MP_INT;
+            fixed = 1u << (b - 0xd0);
+            break;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+            o->type = SLUICE_MP_EXT;
+            o->size = 1u << (b - 0xd4);
+            break;
+        case 0xd9: o->type = SLUICE_MP_STR; lenw = 1; break;
+        case 0xda: o->type = SLUICE_MP_STR; lenw = 2; break;
+        case 0xdb: o->type = SLUICE_MP_STR; lenw = 4; break;
+        case 0xdc: o->type = SLUICE_MP_ARRAY; lenw = 2; break;
+        case 0xdd: o->type = SLUICE_MP_ARRAY; lenw = 4; break;
+        case 0xde: o->type = SLUICE_MP_MAP; lenw = 2; break;
+        default:   o->type = SLUICE_MP_MAP; lenw = 4; break;   //  0xdf
     }
     size_t head = 1 + lenw;
     if (head > rest) {
@@ -300,17 +307,21 @@ sluice_mp_map_find (const uint8_t *map, size_t len, const char *key, size_t key_
     }
     int found = 0;
     for (uint32_t i = 0; i < o.count; i++) {
-        sluice_mp_obj_t k;
+        //  A str key is read whole; any other key is walked over.
+        sluice_mp_obj_t k = {SLUICE_MP_NONE, 0, 0, 0, NULL, {0}};
         const uint8_t *at = p;
-        size_t size;
-        rc = sluice_mp_skip (at, (size_t) (end - at), SLUICE_MP_DEPTH_LIMIT, &size);
+        size_t size = 0;
+        rc = sluice_mp_next (&at, end, &k);
+        if (rc == 0 && k.type != SLUICE_MP_STR) {
+            rc = sluice_mp_skip (p, (size_t) (end - p), SLUICE_MP_DEPTH_LIMIT, &size);
+            at = p + size;
+        }
         if (rc) {
             return rc;
         }
-        sluice_mp_next (&at, end, &k);
         bool match = k.type == SLUICE_MP_STR && k.size == key_len
                      && memcmp (k.data, key, key_len) == 0;
-        p += size;
+        p = at;
         rc = sluice_mp_skip (p, (size_t) (end - p), SLUICE_MP_DEPTH_LIMIT, &size);
         if (rc) {
             return rc;

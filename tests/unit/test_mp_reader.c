@@ -86,18 +86,18 @@ s_agree (const sluice_mp_obj_t *o, const msgpack_object *m)
         case MSGPACK_OBJECT_STR:
             cr_assert_eq (o->type, SLUICE_MP_STR);
             cr_assert_eq (o->size, m->via.str.size);
-            cr_assert (memcmp (o->data, m->via.str.ptr, o->size) == 0);
+            cr_assert (o->size == 0 || memcmp (o->data, m->via.str.ptr, o->size) == 0);
             break;
         case MSGPACK_OBJECT_BIN:
             cr_assert_eq (o->type, SLUICE_MP_BIN);
             cr_assert_eq (o->size, m->via.bin.size);
-            cr_assert (memcmp (o->data, m->via.bin.ptr, o->size) == 0);
+            cr_assert (o->size == 0 || memcmp (o->data, m->via.bin.ptr, o->size) == 0);
             break;
         case MSGPACK_OBJECT_EXT:
             cr_assert_eq (o->type, SLUICE_MP_EXT);
             cr_assert_eq (o->ext, m->via.ext.type);
             cr_assert_eq (o->size, m->via.ext.size);
-            cr_assert (memcmp (o->data, m->via.ext.ptr, o->size) == 0);
+            cr_assert (o->size == 0 || memcmp (o->data, m->via.ext.ptr, o->size) == 0);
             break;
         case MSGPACK_OBJECT_ARRAY:
             cr_assert_eq (o->type, SLUICE_MP_ARRAY);

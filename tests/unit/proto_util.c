@@ -614,3 +614,39 @@ pt_read_examples (char doc[SL_CMD_LEAVE + 1][4][4096])
     }
     fclose (file);
 }
+
+void
+pt_check_required (sl_cmd_t cmd)
+{
+    sl_msg_t msg;
+    pt_full (&msg, cmd, false);
+    zmsg_t *encoded = sl_msg_encode (&msg);
+    cr_assert_not_null (encoded);
+    zframe_t *body = zmsg_last (encoded);
+    const uint8_t *p = zframe_data (body);
+    uint32_t pairs;
+    cr_assert_eq (sl_mp_read_map (&p, p + zframe_size (body), &pairs), 0);
+    int required_seen = 0;
+    for (uint32_t i = 0; i < pairs; i++) {
+        uint8_t out[4096];
+        char key[64];
+        size_t n = pt_drop_pair (zframe_data (body), zframe_size (body), i, out, key);
+        sl_msg_t dec;
+        int rc = pt_decode_raw ((uint8_t) cmd, out, n, pt_data_frames (cmd), &dec);
+        bool required = pt_word_in (pt_required (cmd), (const uint8_t *) key,
+                                   (uint32_t) strlen (key));
+        required_seen += required;
+        cr_assert_eq (rc, required ? SL_EPROTO : 0, "%s without %s: %d", sl_cmd_name (cmd),
+                      key, rc);
+        sl_msg_reset (&dec);
+    }
+    //  Every key the spec requires was in the encoded message.
+    const char *req = pt_required (cmd);
+    int n_required = 0;
+    for (const char *q = req; *q; q++) {
+        n_required += (q == req || q[-1] == ' ');
+    }
+    cr_assert_eq (required_seen, n_required, "%s", sl_cmd_name (cmd));
+    zmsg_destroy (&encoded);
+    sl_msg_reset (&msg);
+}

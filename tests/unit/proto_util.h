@@ -75,5 +75,8 @@ FILE *pt_open_protocol_md(void);
 //  Collects the hex of the labelled frames of §13's examples into
 //  doc[cmd][label], labels: 0 topic, 1 header, 2 body, 3 data.
 void pt_read_examples(char doc[SL_CMD_LEAVE + 1][4][4096]);
+//  Drops each key of a full cmd message in turn: a key PROTOCOL.md §5.2
+//  requires must make the decode fail with SL_EPROTO, any other must not.
+void pt_check_required(sl_cmd_t cmd);
 
 #endif

@@ -9,6 +9,7 @@
 #include "sl_client.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -283,10 +284,14 @@ sl_client_new (const sl_client_opts_t *opts)
 
     //  The monitor is attached and its reader connected before the DEALER
     //  connects, so that the first handshake is seen too.
-    char monitor_ep[64];
-    static uint32_t s_monitors = 0;
-    snprintf (monitor_ep, sizeof monitor_ep, "inproc://sl-client-%p-%u", (void *) self,
-              s_monitors++);
+    //  The name must be unique in the process: an inproc name stays taken
+    //  until libzmq's reaper has closed the old socket, and a process may
+    //  hold two copies of this code (libsluice.so beside a program's static
+    //  core, as test_cores does), hence the counter's own address too.
+    char monitor_ep[96];
+    static atomic_uint s_monitors;
+    snprintf (monitor_ep, sizeof monitor_ep, "inproc://sl-client-%p-%p-%u", (void *) &s_monitors,
+              (void *) self, atomic_fetch_add (&s_monitors, 1));
     if (zmq_socket_monitor (zsock_resolve (self->dealer), monitor_ep,
                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
                                 | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH

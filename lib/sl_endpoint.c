@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "sl_error.h"
+#include "sl_url.h"
 
 #define S_EXPECTED "expected tcp://HOST:PORT or ipc://PATH"
 
@@ -75,17 +76,14 @@ s_parse_tcp (const char *endpoint, sl_endpoint_use_t use, s_tcp_t *tcp, char *wh
         tcp->any_port = true;
         return 0;
     }
-    size_t digits = strspn (port, "0123456789");
-    if (digits == 0 || port[digits] != '\0' || digits > 5) {
+    unsigned value;
+    int rc = sl_port_parse (port, strlen (port), use == SL_ENDPOINT_BIND, &value);
+    if (rc) {
         return s_fail (endpoint, why, why_size,
-                       digits > 5 ? "the port is out of range (1-65535)"
-                                  : "the port must be a number (1-65535)");
+                       rc == SL_ERANGE ? "the port is out of range (1-65535)"
+                                       : "the port must be a number (1-65535)");
     }
-    unsigned long value = strtoul (port, NULL, 10);
-    if (value > 65535 || (value == 0 && use != SL_ENDPOINT_BIND)) {
-        return s_fail (endpoint, why, why_size, "the port is out of range (1-65535)");
-    }
-    tcp->port = (unsigned) value;
+    tcp->port = value;
     tcp->any_port = value == 0;
     return 0;
 }

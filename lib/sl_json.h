@@ -79,6 +79,17 @@ int sl_record_to_json(sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
 int sl_json_field_key(sl_json_t *self, const uint8_t *value, size_t len, const char *field,
                       sl_buf_t *scratch, const uint8_t **key, uint32_t *key_len);
 
+//  JSON documents of a program's own, written piece by piece with the
+//  records' escaping and number forms. Each appends to out: 0, SL_ENOMEM
+//  or SL_ETOOBIG.
+//  A JSON string of text[0..len) (escaped; bytes that are not UTF-8 as U+FFFD).
+int sl_json_put_string(sl_buf_t *out, const void *text, size_t len);
+int sl_json_put_uint(sl_buf_t *out, uint64_t value);
+int sl_json_put_int(sl_buf_t *out, int64_t value);
+int sl_json_put_bool(sl_buf_t *out, bool value);
+//  An object member's name and colon: "name": when first, else ,"name":.
+int sl_json_put_name(sl_buf_t *out, bool first, const char *name);
+
 //  Length (1..4) of the well-formed UTF-8 sequence at p[0..n) (RFC 3629:
 //  no overlong forms, no surrogates, nothing above U+10FFFF), 0 if none.
 size_t sl_utf8_len(const uint8_t *p, size_t n);

@@ -36,9 +36,6 @@ s_append_str (sl_buf_t *out, const char *str)
     return s_append (out, str, strlen (str));
 }
 
-
-
-
 static int
 s_put_u64 (sl_buf_t *out, uint64_t v, bool negative)
 {
@@ -266,21 +263,24 @@ s_put_base64 (sl_buf_t *out, const uint8_t *s, size_t n)
     return 0;
 }
 
-static int s_emit (const uint8_t **p, sl_buf_t *out);
-static int s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map);
+//  One print's walk: the end of the bounded bytes (every read is checked
+//  against it), and how deep the key being rendered is nested in keys.
+//  Passed down rather than kept in thread-locals, which cost a call each
+//  in position-independent code.
+typedef struct {
+    const uint8_t *end;
+    unsigned key_nest;
+} s_walk_t;
+
+static int s_emit (s_walk_t *w, const uint8_t **p, sl_buf_t *out);
+static int s_emit_container (s_walk_t *w, const uint8_t **p, sl_buf_t *out, uint32_t n,
+                             bool map);
 
 //  Non-str map keys nested inside non-str map keys, at most. Each such
 //  level is escaped once more inside the next, which doubles its quotes
 //  and backslashes: 50 bytes of keys nested 24 deep printed gigabytes
 //  (found by tests/fuzz/fuzz_mp_json). 4 levels bound that to 16 times.
 #define S_KEY_NEST 4
-
-//  How deep the key being rendered is nested in keys (s_emit has no
-//  context argument to carry it; the walk is single-threaded per call).
-static _Thread_local unsigned s_key_nest;
-//  The end of the bounded bytes being printed, so that an elided key can
-//  be skipped with a real bound (set by s_emit_top).
-static _Thread_local const uint8_t *s_end;
 
 //  A map key that is not a str is written as its own JSON text, as a
 //  string: the key 1 becomes "1", the key [1,2] becomes "[1,2]". A key
@@ -290,22 +290,19 @@ static _Thread_local const uint8_t *s_end;
 #define S_KEY_ELIDED "(key nested too deep)"
 
 static int
-s_emit_key (const uint8_t **p, sl_buf_t *out)
+s_emit_key (s_walk_t *w, const uint8_t **p, sl_buf_t *out)
 {
-    uint8_t b = **p;
-    if ((b & 0xe0) == 0xa0 || b == 0xd9 || b == 0xda || b == 0xdb) {
-        const uint8_t *q = *p;
-        size_t head = (b & 0xe0) == 0xa0 ? 1 : b == 0xd9 ? 2 : b == 0xda ? 3 : 5;
-        size_t n = (b & 0xe0) == 0xa0 ? (size_t) (b & 0x1f)
-                   : b == 0xd9 ? q[1] : b == 0xda ? sl_be16 (q + 1) : sl_be32 (q + 1);
-        *p = q + head + n;
-        return s_put_string (out, q + head, n);
+    const uint8_t *q = *p;
+    sluice_mp_obj_t o;
+    if (sluice_mp_next (&q, w->end, &o) == 0 && o.type == SLUICE_MP_STR) {
+        *p = q;
+        return s_put_string (out, o.data, o.size);
     }
-    if (s_key_nest >= S_KEY_NEST) {
+    if (w->key_nest >= S_KEY_NEST) {
         //  Bounded already by sl_mp_skip over the whole value, so walking
         //  it again cannot leave the buffer.
         size_t used = 0;
-        int rc = sl_mp_skip (*p, (size_t) (s_end - *p), SL_MP_DEPTH_LIMIT, &used);
+        int rc = sl_mp_skip (*p, (size_t) (w->end - *p), SL_MP_DEPTH_LIMIT, &used);
         if (rc) {
             return rc;
         }
@@ -314,9 +311,9 @@ s_emit_key (const uint8_t **p, sl_buf_t *out)
     }
     sl_buf_t text;
     sl_buf_init (&text, out->limit);
-    s_key_nest++;
-    int rc = s_emit (p, &text);
-    s_key_nest--;
+    w->key_nest++;
+    int rc = s_emit (w, p, &text);
+    w->key_nest--;
     if (rc == 0) {
         rc = s_put_string (out, text.data, text.len);
     }
@@ -328,132 +325,55 @@ s_emit_key (const uint8_t **p, sl_buf_t *out)
 //  bytes were bounded by sl_mp_skip just before, so lengths and nesting
 //  are known to fit: recursion is at most SL_MP_DEPTH_LIMIT deep.
 static int
-s_emit (const uint8_t **p, sl_buf_t *out)
+s_emit (s_walk_t *w, const uint8_t **p, sl_buf_t *out)
 {
-    const uint8_t *q = *p;
-    uint8_t b = q[0];
-    int rc;
-    if (b <= 0x7f) {
-        *p = q + 1;
-        return s_put_u64 (out, b, false);
+    sluice_mp_obj_t o;
+    int rc = sluice_mp_next (p, w->end, &o);
+    if (rc) {
+        return rc;  //  the walk has already refused what this would
     }
-    if (b >= 0xe0) {
-        *p = q + 1;
-        return s_put_i64 (out, (int8_t) b);
-    }
-    if (b <= 0x9f) {
-        *p = q + 1;
-        return s_emit_container (p, out, b & 0x0f, b <= 0x8f);
-    }
-    if (b <= 0xbf) {
-        size_t n = b & 0x1f;
-        *p = q + 1 + n;
-        return s_put_string (out, q + 1, n);
-    }
-    size_t n;
-    switch (b) {
-        case 0xc0:
-            *p = q + 1;
+    switch (o.type) {
+        case SLUICE_MP_NIL:
             return s_append (out, "null", 4);
-        case 0xc2:
-            *p = q + 1;
-            return s_append (out, "false", 5);
-        case 0xc3:
-            *p = q + 1;
-            return s_append (out, "true", 4);
-        case 0xcc:
-            *p = q + 2;
-            return s_put_u64 (out, q[1], false);
-        case 0xcd:
-            *p = q + 3;
-            return s_put_u64 (out, sl_be16 (q + 1), false);
-        case 0xce:
-            *p = q + 5;
-            return s_put_u64 (out, sl_be32 (q + 1), false);
-        case 0xcf:
-            *p = q + 9;
-            return s_put_u64 (out, sl_be64 (q + 1), false);
-        case 0xd0:
-            *p = q + 2;
-            return s_put_i64 (out, (int8_t) q[1]);
-        case 0xd1:
-            *p = q + 3;
-            return s_put_i64 (out, (int16_t) sl_be16 (q + 1));
-        case 0xd2:
-            *p = q + 5;
-            return s_put_i64 (out, (int32_t) sl_be32 (q + 1));
-        case 0xd3:
-            *p = q + 9;
-            return s_put_i64 (out, (int64_t) sl_be64 (q + 1));
-        case 0xca: {
-            uint32_t bits = sl_be32 (q + 1);
-            float f;
-            memcpy (&f, &bits, sizeof f);
-            *p = q + 5;
-            return s_put_double (out, (double) f);
-        }
-        case 0xcb: {
-            uint64_t bits = sl_be64 (q + 1);
-            double d;
-            memcpy (&d, &bits, sizeof d);
-            *p = q + 9;
-            return s_put_double (out, d);
-        }
-        case 0xd9: case 0xda: case 0xdb: {
-            size_t head = b == 0xd9 ? 2 : b == 0xda ? 3 : 5;
-            n = b == 0xd9 ? q[1] : b == 0xda ? sl_be16 (q + 1) : sl_be32 (q + 1);
-            *p = q + head + n;
-            return s_put_string (out, q + head, n);
-        }
-        case 0xc4: case 0xc5: case 0xc6: {
-            size_t head = b == 0xc4 ? 2 : b == 0xc5 ? 3 : 5;
-            n = b == 0xc4 ? q[1] : b == 0xc5 ? sl_be16 (q + 1) : sl_be32 (q + 1);
-            *p = q + head + n;
+        case SLUICE_MP_BOOL:
+            return o.v.b ? s_append (out, "true", 4) : s_append (out, "false", 5);
+        case SLUICE_MP_UINT:
+            return s_put_u64 (out, o.v.u, false);
+        case SLUICE_MP_INT:
+            return s_put_i64 (out, o.v.i);
+        case SLUICE_MP_FLOAT:
+            return s_put_double (out, o.v.f);
+        case SLUICE_MP_STR:
+            return s_put_string (out, o.data, o.size);
+        case SLUICE_MP_BIN:
             rc = s_append_str (out, "{\"$bin\":");
             if (rc == 0) {
-                rc = s_put_base64 (out, q + head, n);
+                rc = s_put_base64 (out, o.data, o.size);
             }
             return rc ? rc : s_append (out, "}", 1);
-        }
-        case 0xc7: case 0xc8: case 0xc9:
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: {
-            size_t head;
-            switch (b) {
-                case 0xc7: head = 2; n = q[1]; break;
-                case 0xc8: head = 3; n = sl_be16 (q + 1); break;
-                case 0xc9: head = 5; n = sl_be32 (q + 1); break;
-                default: head = 1; n = (size_t) 1 << (b - 0xd4); break;
-            }
-            int8_t type = (int8_t) q[head];
-            const uint8_t *data = q + head + 1;
-            *p = data + n;
+        case SLUICE_MP_EXT:
             rc = s_append_str (out, "{\"$ext\":");
             if (rc == 0) {
-                rc = s_put_i64 (out, type);
+                rc = s_put_i64 (out, o.ext);
             }
             if (rc == 0) {
                 rc = s_append_str (out, ",\"data\":");
             }
             if (rc == 0) {
-                rc = s_put_base64 (out, data, n);
+                rc = s_put_base64 (out, o.data, o.size);
             }
             return rc ? rc : s_append (out, "}", 1);
-        }
-        case 0xdc: case 0xde:
-            *p = q + 3;
-            return s_emit_container (p, out, sl_be16 (q + 1), b == 0xde);
-        case 0xdd: case 0xdf:
-            *p = q + 5;
-            return s_emit_container (p, out, sl_be32 (q + 1), b == 0xdf);
+        case SLUICE_MP_ARRAY:
+        case SLUICE_MP_MAP:
+            return s_emit_container (w, p, out, o.count, o.type == SLUICE_MP_MAP);
         default:
-            //  0xc1: the walk has already refused it.
             return SL_EPROTO;
     }
 }
 
 //  Writes the n elements (pairs for a map) that follow a container header.
 static int
-s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
+s_emit_container (s_walk_t *w, const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
 {
     int rc = s_append (out, map ? "{" : "[", 1);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
@@ -461,13 +381,13 @@ s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
             rc = s_append (out, ",", 1);
         }
         if (rc == 0 && map) {
-            rc = s_emit_key (p, out);
+            rc = s_emit_key (w, p, out);
             if (rc == 0) {
                 rc = s_append (out, ":", 1);
             }
         }
         if (rc == 0) {
-            rc = s_emit (p, out);
+            rc = s_emit (w, p, out);
         }
     }
     return rc ? rc : s_append (out, map ? "}" : "]", 1);
@@ -477,9 +397,8 @@ s_emit_container (const uint8_t **p, sl_buf_t *out, uint32_t n, bool map)
 static int
 s_emit_top (const uint8_t **p, const uint8_t *end, sl_buf_t *out)
 {
-    s_end = end;
-    s_key_nest = 0;
-    return s_emit (p, out);
+    s_walk_t w = {end, 0};
+    return s_emit (&w, p, out);
 }
 
 int
@@ -521,9 +440,10 @@ sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
     if (rc == 0 && record->headers) {
         rc = sl_mp_skip (record->headers, record->headers_len, 1, &used);
         if (rc == 0) {
-            uint8_t b = record->headers[0];
-            bool map = (b & 0xf0) == 0x80 || b == 0xde || b == 0xdf;
-            if (used != record->headers_len || !map) {
+            const uint8_t *p = record->headers;
+            sluice_mp_obj_t o;
+            sluice_mp_next (&p, record->headers + record->headers_len, &o);
+            if (used != record->headers_len || o.type != SLUICE_MP_MAP) {
                 rc = SL_EPROTO;
             }
         }
@@ -594,56 +514,63 @@ sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char
     assert (self);
     assert (field);
     assert (scratch);
-    const uint8_t *p = value;
-    const uint8_t *end = value + len;
-    uint32_t pairs;
-    int rc = sl_mp_read_map (&p, end, &pairs);
-    if (rc == SL_ETYPE) {
-        return 0;
+    const uint8_t *member = NULL;
+    size_t member_len = 0;
+    int rc = sluice_mp_map_find (value, len, field, strlen (field), false, &member, &member_len);
+    if (rc <= 0) {
+        return rc;
     }
+    const uint8_t *p = member;
+    if (sl_mp_read_bytes (&p, member + member_len, key, key_len) == 0) {
+        return 1;
+    }
+    sl_buf_reset (scratch);
+    p = member;
+    rc = s_emit_top (&p, member + member_len, scratch);
     if (rc) {
         return rc;
     }
-    size_t field_len = strlen (field);
-    for (uint32_t i = 0; i < pairs; i++) {
-        const uint8_t *name;
-        uint32_t name_len;
-        bool match = false;
-        size_t used;
-        if (sl_mp_read_str (&p, end, &name, &name_len) == 0) {
-            match = name_len == field_len && memcmp (name, field, field_len) == 0;
-        }
-        else {
-            rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used);
-            if (rc) {
-                return rc;
-            }
-            p += used;
-        }
-        rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used);
-        if (rc) {
-            return rc;
-        }
-        if (!match) {
-            p += used;
-            continue;
-        }
-        const uint8_t *member = p;
-        if (sl_mp_read_bytes (&member, end, key, key_len) == 0) {
-            return 1;
-        }
-        sl_buf_reset (scratch);
-        member = p;
-        rc = s_emit_top (&member, end, scratch);
-        if (rc) {
-            return rc;
-        }
-        if (scratch->len > UINT32_MAX) {
-            return SL_ETOOBIG;
-        }
-        *key = scratch->data;
-        *key_len = (uint32_t) scratch->len;
-        return 1;
+    if (scratch->len > UINT32_MAX) {
+        return SL_ETOOBIG;
     }
-    return 0;
+    *key = scratch->data;
+    *key_len = (uint32_t) scratch->len;
+    return 1;
+}
+
+//  ---------------------------------------------------------------------
+//  The pieces, for programs that write JSON documents of their own (the
+//  sink's stream list, the verifier's report): the same escaping and
+//  number forms as the records.
+
+int
+sl_json_put_string (sl_buf_t *out, const void *text, size_t len)
+{
+    return s_put_string (out, (const uint8_t *) text, len);
+}
+
+int
+sl_json_put_uint (sl_buf_t *out, uint64_t value)
+{
+    return s_put_u64 (out, value, false);
+}
+
+int
+sl_json_put_int (sl_buf_t *out, int64_t value)
+{
+    return s_put_i64 (out, value);
+}
+
+int
+sl_json_put_bool (sl_buf_t *out, bool value)
+{
+    return value ? s_append (out, "true", 4) : s_append (out, "false", 5);
+}
+
+int
+sl_json_put_name (sl_buf_t *out, bool first, const char *name)
+{
+    int rc = first ? 0 : s_append (out, ",", 1);
+    rc = rc ? rc : s_put_string (out, (const uint8_t *) name, strlen (name));
+    return rc ? rc : s_append (out, ":", 1);
 }

@@ -6,6 +6,9 @@
     walked here: each claimed length and count is checked against the bytes
     that really remain, nesting is bounded, and only then may it be unpacked.
     The walker allocates nothing and never recurses (explicit stack).
+    Walker and readers are built on the one msgpack reader, sluice_mp_next
+    (include/sluice/mp.h, also a plugin's); the writers are msgpack-c's
+    packer (sl_mp_pack.c).
 */
 #ifndef SL_MP_H_INCLUDED
 #define SL_MP_H_INCLUDED
@@ -13,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sluice/mp.h"
 
 //  Big-endian integers, as msgpack and the stored blob header write them.
 static inline uint16_t
@@ -96,8 +101,9 @@ int sl_mp_read_str(const uint8_t **p, const uint8_t *end, const uint8_t **data, 
 int sl_mp_read_bin(const uint8_t **p, const uint8_t *end, const uint8_t **data, uint32_t *size);
 int sl_mp_read_bool(const uint8_t **p, const uint8_t *end, bool *value);
 
-//  Writers into a caller buffer: return bytes written (<= 9 + n for strings),
-//  or 0 if cap is too small.
+//  Writers into a caller buffer, through msgpack-c's packer (smallest
+//  encodings): return bytes written (at most 9; a str/bin header at most 5),
+//  or 0, writing nothing, if cap is too small.
 size_t sl_mp_write_array(uint8_t *out, size_t cap, uint32_t count);
 size_t sl_mp_write_map(uint8_t *out, size_t cap, uint32_t count);
 size_t sl_mp_write_int(uint8_t *out, size_t cap, int64_t value);

@@ -758,7 +758,8 @@ sl_store_group_set (sl_store_t *self, const char *group, const void *data, size_
 }
 
 int
-sl_store_group_list (sl_store_t *self, sl_store_group_fn *fn, void *ctx)
+sl_store_walk (sl_store_t *self, MDB_dbi dbi, const MDB_val *from, const char *what,
+               sl_store_walk_fn *fn, void *ctx)
 {
     MDB_txn *txn;
     int rc = sl_store_rtxn_begin (self, &txn);
@@ -766,14 +767,16 @@ sl_store_group_list (sl_store_t *self, sl_store_group_fn *fn, void *ctx)
         return rc;
     }
     MDB_cursor *cur = NULL;
-    rc = mdb_cursor_open (txn, self->db_groups, &cur);
+    rc = mdb_cursor_open (txn, dbi, &cur);
     if (rc) {
-        rc = sl_store_error (self, rc, "listing groups");
+        rc = sl_store_error (self, rc, what);
         goto done;
     }
-    MDB_val key, val;
-    int op = MDB_FIRST;
-    while (true) {
+    MDB_val key = from ? *from : (MDB_val) {0, NULL};
+    MDB_val val;
+    int op = from ? MDB_SET_RANGE : MDB_FIRST;
+    bool stop = false;
+    while (!stop) {
         rc = mdb_cursor_get (cur, &key, &val, op);
         op = MDB_NEXT;
         if (rc == MDB_NOTFOUND) {
@@ -781,18 +784,10 @@ sl_store_group_list (sl_store_t *self, sl_store_group_fn *fn, void *ctx)
             break;
         }
         if (rc) {
-            rc = sl_store_error (self, rc, "listing groups");
+            rc = sl_store_error (self, rc, what);
             break;
         }
-        if (key.mv_size > SL_NAME_MAX || !sl_name_valid (key.mv_data, key.mv_size)) {
-            sl_error (S_COMP, "groups holds a key with an invalid name: data is damaged");
-            rc = SL_ESTORE;
-            break;
-        }
-        char name[SL_NAME_MAX + 1];
-        memcpy (name, key.mv_data, key.mv_size);
-        name[key.mv_size] = 0;
-        rc = fn (ctx, name, val.mv_data, val.mv_size);
+        rc = fn (ctx, &key, &val, &stop);
         if (rc) {
             break;
         }
@@ -803,4 +798,31 @@ done:
     }
     sl_store_rtxn_end (self);
     return rc;
+}
+
+typedef struct {
+    sl_store_group_fn *fn;
+    void *ctx;
+} s_group_walk_t;
+
+static int
+s_group_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
+{
+    (void) stop;
+    s_group_walk_t *walk = ctx;
+    if (key->mv_size > SL_NAME_MAX || !sl_name_valid (key->mv_data, key->mv_size)) {
+        sl_error (S_COMP, "groups holds a key with an invalid name: data is damaged");
+        return SL_ESTORE;
+    }
+    char name[SL_NAME_MAX + 1];
+    memcpy (name, key->mv_data, key->mv_size);
+    name[key->mv_size] = 0;
+    return walk->fn (walk->ctx, name, val->mv_data, val->mv_size);
+}
+
+int
+sl_store_group_list (sl_store_t *self, sl_store_group_fn *fn, void *ctx)
+{
+    s_group_walk_t walk = {fn, ctx};
+    return sl_store_walk (self, self->db_groups, NULL, "listing groups", s_group_entry, &walk);
 }

@@ -58,51 +58,40 @@ sl_store_append_time (sl_store_t *self, const char *stream, uint64_t offset, int
 //  ---------------------------------------------------------------------
 //  Readers and groups
 
+typedef struct {
+    sl_store_reader_fn *fn;
+    void *ctx;
+} s_reader_walk_t;
+
+static int
+s_reader_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
+{
+    (void) stop;
+    s_reader_walk_t *walk = ctx;
+    const char *k = key->mv_data;
+    const char *sep = memchr (k, 0, key->mv_size);
+    size_t a_len = sep ? (size_t) (sep - k) : 0;
+    size_t b_len = sep ? key->mv_size - a_len - 1 : 0;
+    if (!sep || a_len > SL_NAME_MAX || b_len > SL_NAME_MAX || !sl_name_valid (k, a_len)
+        || !sl_name_valid (sep + 1, b_len) || val->mv_size < S_POS_SIZE) {
+        sl_error (S_COMP, "readers table holds a damaged entry; skipped");
+        return 0;
+    }
+    char stream[SL_NAME_MAX + 1], reader[SL_NAME_MAX + 1];
+    memcpy (stream, k, a_len);
+    stream[a_len] = 0;
+    memcpy (reader, sep + 1, b_len);
+    reader[b_len] = 0;
+    const uint8_t *v = val->mv_data;
+    return walk->fn (walk->ctx, stream, reader, sl_store_get_u64 (v),
+                     (int64_t) sl_store_get_u64 (v + 8));
+}
+
 int
 sl_store_reader_list (sl_store_t *self, sl_store_reader_fn *fn, void *ctx)
 {
-    MDB_txn *txn;
-    int rc = sl_store_rtxn_begin (self, &txn);
-    if (rc) {
-        return rc;
-    }
-    MDB_cursor *cur = NULL;
-    rc = mdb_cursor_open (txn, self->db_readers, &cur);
-    if (rc) {
-        rc = sl_store_error (self, rc, "listing readers");
-        goto done;
-    }
-    MDB_val key, val;
-    int op = MDB_FIRST;
-    while ((rc = mdb_cursor_get (cur, &key, &val, op)) == 0) {
-        op = MDB_NEXT;
-        const char *k = key.mv_data;
-        const char *sep = memchr (k, 0, key.mv_size);
-        size_t a_len = sep ? (size_t) (sep - k) : 0;
-        size_t b_len = sep ? key.mv_size - a_len - 1 : 0;
-        if (!sep || a_len > SL_NAME_MAX || b_len > SL_NAME_MAX || !sl_name_valid (k, a_len)
-            || !sl_name_valid (sep + 1, b_len) || val.mv_size < S_POS_SIZE) {
-            sl_error (S_COMP, "readers table holds a damaged entry; skipped");
-            continue;
-        }
-        char stream[SL_NAME_MAX + 1], reader[SL_NAME_MAX + 1];
-        memcpy (stream, k, a_len);
-        stream[a_len] = 0;
-        memcpy (reader, sep + 1, b_len);
-        reader[b_len] = 0;
-        const uint8_t *v = val.mv_data;
-        rc = fn (ctx, stream, reader, sl_store_get_u64 (v), (int64_t) sl_store_get_u64 (v + 8));
-        if (rc) {
-            goto done;
-        }
-    }
-    rc = rc == 0 || rc == MDB_NOTFOUND ? 0 : sl_store_error (self, rc, "listing readers");
-done:
-    if (cur) {
-        mdb_cursor_close (cur);
-    }
-    sl_store_rtxn_end (self);
-    return rc;
+    s_reader_walk_t walk = {fn, ctx};
+    return sl_store_walk (self, self->db_readers, NULL, "listing readers", s_reader_entry, &walk);
 }
 
 static int

@@ -167,6 +167,13 @@ int sl_store_fail (sl_store_t *self, MDB_txn *txn, int rc, const char *what);
 //  The cached read transaction (committed data); callbacks may re-enter.
 int sl_store_rtxn_begin (sl_store_t *self, MDB_txn **txn_p);
 void sl_store_rtxn_end (sl_store_t *self);
+//  Visits the entries of dbi in key order, in the cached read transaction,
+//  from the first key >= *from (NULL: the first key). fn returns 0 to go
+//  on, or a code that ends the walk and is returned; it sets *stop to end
+//  the walk with 0. what names the walk in an LMDB error.
+typedef int (sl_store_walk_fn) (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop);
+int sl_store_walk (sl_store_t *self, MDB_dbi dbi, const MDB_val *from, const char *what,
+                   sl_store_walk_fn *fn, void *ctx);
 //  The writer's view: the open write transaction, else a read.
 int sl_store_view_begin (sl_store_t *self, MDB_txn **txn_p, bool *is_read);
 void sl_store_view_end (sl_store_t *self, bool is_read);

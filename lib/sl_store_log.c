@@ -469,62 +469,43 @@ sl_store_stream_info (sl_store_t *self, const char *stream, sl_stream_info_t *in
     return 0;
 }
 
-int
-sl_store_list (sl_store_t *self, sl_store_stream_fn *fn, void *ctx)
+typedef struct {
+    sl_store_stream_fn *fn;
+    void *ctx;
+} s_stream_walk_t;
+
+//  One entry of meta from the streams' prefix on; the first key past the
+//  prefix ends the walk.
+static int
+s_stream_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
 {
-    MDB_txn *txn;
-    int rc = sl_store_rtxn_begin (self, &txn);
+    s_stream_walk_t *walk = ctx;
+    if (key->mv_size < S_PREFIX_LEN || memcmp (key->mv_data, S_PREFIX, S_PREFIX_LEN) != 0) {
+        *stop = true;
+        return 0;
+    }
+    const char *name = (const char *) key->mv_data + S_PREFIX_LEN;
+    size_t len = key->mv_size - S_PREFIX_LEN;
+    if (len > SL_NAME_MAX || !sl_name_valid (name, len)) {
+        sl_error (S_COMP, "meta holds a stream key with an invalid name: data is damaged");
+        return SL_ESTORE;
+    }
+    s_meta_t meta;
+    int rc = sl_store_meta_decode (val, name, (int) len, &meta);
     if (rc) {
         return rc;
     }
-    MDB_cursor *cur = NULL;
-    rc = mdb_cursor_open (txn, self->db_meta, &cur);
-    if (rc) {
-        rc = sl_store_error (self, rc, "listing streams");
-        goto done;
-    }
-    MDB_val key = { S_PREFIX_LEN, (void *) S_PREFIX };
-    MDB_val val;
-    int op = MDB_SET_RANGE;
-    while (true) {
-        rc = mdb_cursor_get (cur, &key, &val, op);
-        op = MDB_NEXT;
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            break;
-        }
-        if (rc) {
-            rc = sl_store_error (self, rc, "listing streams");
-            break;
-        }
-        if (key.mv_size < S_PREFIX_LEN || memcmp (key.mv_data, S_PREFIX, S_PREFIX_LEN) != 0) {
-            break;
-        }
-        const char *name = (const char *) key.mv_data + S_PREFIX_LEN;
-        size_t len = key.mv_size - S_PREFIX_LEN;
-        if (len > SL_NAME_MAX || !sl_name_valid (name, len)) {
-            sl_error (S_COMP, "meta holds a stream key with an invalid name: data is damaged");
-            rc = SL_ESTORE;
-            break;
-        }
-        s_meta_t meta;
-        rc = sl_store_meta_decode (&val, name, (int) len, &meta);
-        if (rc) {
-            break;
-        }
-        sl_stream_info_t info;
-        s_info_fill (&info, name, len, &meta);
-        rc = fn (ctx, &info);
-        if (rc) {
-            break;
-        }
-    }
-done:
-    if (cur) {
-        mdb_cursor_close (cur);
-    }
-    sl_store_rtxn_end (self);
-    return rc;
+    sl_stream_info_t info;
+    s_info_fill (&info, name, len, &meta);
+    return walk->fn (walk->ctx, &info);
+}
+
+int
+sl_store_list (sl_store_t *self, sl_store_stream_fn *fn, void *ctx)
+{
+    s_stream_walk_t walk = {fn, ctx};
+    MDB_val from = {S_PREFIX_LEN, (void *) S_PREFIX};
+    return sl_store_walk (self, self->db_meta, &from, "listing streams", s_stream_entry, &walk);
 }
 
 //  A damaged batch met by a read: its range runs from its key to the next

@@ -9,6 +9,26 @@
 #include "sl_error.h"
 
 int
+sl_port_parse (const char *text, size_t len, bool allow_zero, unsigned *port)
+{
+    if (len == 0 || len > 5) {
+        return len ? SL_ERANGE : SL_EINVAL;
+    }
+    unsigned value = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return SL_EINVAL;
+        }
+        value = value * 10 + (unsigned) (text[i] - '0');
+    }
+    if (value > 65535 || (value == 0 && !allow_zero)) {
+        return SL_ERANGE;
+    }
+    *port = value;
+    return 0;
+}
+
+int
 sl_url_parse (const char *text, const char *scheme, int default_port, sl_url_t *url)
 {
     memset (url, 0, sizeof *url);
@@ -45,9 +65,9 @@ sl_url_parse (const char *text, const char *scheme, int default_port, sl_url_t *
     memcpy (url->host, p, hlen);
     url->port = default_port;
     if (port) {
-        char *end = NULL;
-        long n = strtol (port, &end, 10);
-        if (end == port || (slash ? end != slash : *end != 0) || n < 1 || n > 65535) {
+        unsigned n;
+        size_t port_len = slash ? (size_t) (slash - port) : strlen (port);
+        if (sl_port_parse (port, port_len, false, &n) != 0) {
             return SL_EINVAL;
         }
         url->port = (int) n;

@@ -3,6 +3,7 @@
 #ifndef SL_URL_H_INCLUDED
 #define SL_URL_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct {
@@ -15,5 +16,11 @@ typedef struct {
 //  for another scheme, an empty host, a port outside 1..65535, or parts
 //  longer than the fields above.
 int sl_url_parse(const char *text, const char *scheme, int default_port, sl_url_t *url);
+
+//  A port number as text[0..len): 1 to 5 decimal digits and nothing else
+//  (no sign, no spaces), at most 65535, and 0 only when allow_zero. 0 and
+//  *port set; SL_EINVAL when it is not such a number, SL_ERANGE when it is
+//  one outside the range. The one port reader of URLs and endpoints.
+int sl_port_parse(const char *text, size_t len, bool allow_zero, unsigned *port);
 
 #endif

@@ -164,50 +164,25 @@ int
 sl_mp_path (const uint8_t *value, size_t len, const char *path, const uint8_t **out,
             size_t *out_len)
 {
-    const uint8_t *p = value, *end = value + len;
+    const uint8_t *p = value;
+    size_t rest = len;
     const char *part = path;
     while (true) {
         const char *dot = strchr (part, '.');
         size_t part_len = dot ? (size_t) (dot - part) : strlen (part);
-        uint32_t count;
-        if (sl_mp_read_map (&p, end, &count) != 0) {
-            return 0;       //  not a map: the path is absent
-        }
-        bool found = false;
-        for (uint32_t i = 0; i < count && !found; i++) {
-            const uint8_t *k;
-            uint32_t k_len;
-            size_t used;
-            if (sl_mp_read_str (&p, end, &k, &k_len) != 0) {
-                int rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_MAX_DEPTH, &used);
-                if (rc) {
-                    return rc;
-                }
-                p += used;
-            }
-            else if (k_len == part_len && memcmp (k, part, part_len) == 0) {
-                found = true;
-                break;
-            }
-            int rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_MAX_DEPTH, &used);
-            if (rc) {
-                return rc;
-            }
-            p += used;
-        }
-        if (!found) {
-            return 0;
+        const uint8_t *member = NULL;
+        size_t member_len = 0;
+        int rc = sluice_mp_map_find (p, rest, part, part_len, false, &member, &member_len);
+        if (rc != 1) {
+            return rc;      //  0: not a map or no such member, the path is absent
         }
         if (!dot) {
-            size_t used;
-            int rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_MAX_DEPTH, &used);
-            if (rc) {
-                return rc;
-            }
-            *out = p;
-            *out_len = used;
+            *out = member;
+            *out_len = member_len;
             return 1;
         }
+        p = member;
+        rest = member_len;
         part = dot + 1;
     }
 }

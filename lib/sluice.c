@@ -92,6 +92,14 @@ sl_api_record_fill (sluice_record_t *out, const sl_record_t *in)
 }
 
 int
+sl_api_json_value (sl_json_t *json, const char *text, sl_buf_t *scratch)
+{
+    sl_buf_reset (scratch);
+    char why[128];
+    return sl_json_to_msgpack (json, text, strlen (text), scratch, why, sizeof why);
+}
+
+int
 sl_api_record_append (sl_buf_t *buf, const void *key, size_t key_len, const void *value,
                       size_t value_len)
 {

@@ -9,6 +9,7 @@
 
 #include "sl_batch.h"
 #include "sl_client.h"
+#include "sl_json.h"
 
 #define SLUICE_DEFAULT_TIMEOUT_MS 5000
 
@@ -28,6 +29,10 @@ void sl_api_record_fill(sluice_record_t *out, const sl_record_t *in);
 //  object) to buf. 0, SL_EINVAL, SL_ETOOBIG, SL_ENOMEM.
 int sl_api_record_append(sl_buf_t *buf, const void *key, size_t key_len, const void *value,
                          size_t value_len);
+
+//  The *_json calls' value: JSON text as msgpack in scratch (reset first).
+//  0 or SL_EJSON (and the codes of sl_json_to_msgpack).
+int sl_api_json_value(sl_json_t *json, const char *text, sl_buf_t *scratch);
 
 //  True when name is NULL or a valid name.
 bool sl_api_name_ok(const char *name);

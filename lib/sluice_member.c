@@ -318,10 +318,7 @@ sluice_member_emit_json (sluice_member_t *self, const char *key, const char *jso
     if (!self || !json) {
         return SL_EINVAL;
     }
-    sl_buf_reset (&self->scratch);
-    char why[128];
-    int rc = sl_json_to_msgpack (self->json, json, strlen (json), &self->scratch, why,
-                                 sizeof why);
+    int rc = sl_api_json_value (self->json, json, &self->scratch);
     if (rc) {
         return rc;
     }

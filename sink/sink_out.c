@@ -32,6 +32,7 @@
 #include "sl_error.h"
 #include "sl_json.h"
 #include "sl_mp.h"
+#include "sl_record_out.h"
 
 typedef struct {
     size_t end;             //  buffer length just after the record
@@ -124,50 +125,6 @@ sl_sink_out_destroy (sl_sink_out_t **self_p)
     *self_p = NULL;
 }
 
-//  A record as a msgpack map {offset, timestamp, key, headers?, value}; the
-//  key keeps its str/bin type, headers and value are copied as they are.
-//  Written straight into room reserved once: this is the sink's hot path.
-static int
-s_format_msgpack (sl_buf_t *buf, const sl_record_t *record)
-{
-    size_t room = 64 + record->key_len + record->headers_len + record->value_len;
-    int rc = sl_buf_reserve (buf, room);
-    if (rc) {
-        return rc;
-    }
-    uint8_t *start = buf->data + buf->len, *p = start, *end = start + room;
-    p += sl_mp_write_map (p, (size_t) (end - p), record->headers ? 5 : 4);
-    memcpy (p, "\xa6offset", 7);
-    p += 7;
-    p += sl_mp_write_uint (p, (size_t) (end - p), record->offset);
-    memcpy (p, "\xa9timestamp", 10);
-    p += 10;
-    p += sl_mp_write_int (p, (size_t) (end - p), record->timestamp);
-    memcpy (p, "\xa3key", 4);
-    p += 4;
-    if (!record->key) {
-        p += sl_mp_write_nil (p, (size_t) (end - p));
-    }
-    else {
-        p += record->key_is_bin ? sl_mp_write_bin_header (p, (size_t) (end - p), record->key_len)
-                                : sl_mp_write_str_header (p, (size_t) (end - p), record->key_len);
-        memcpy (p, record->key, record->key_len);
-        p += record->key_len;
-    }
-    if (record->headers) {
-        memcpy (p, "\xa7headers", 8);
-        p += 8;
-        memcpy (p, record->headers, record->headers_len);
-        p += record->headers_len;
-    }
-    memcpy (p, "\xa5value", 6);
-    p += 6;
-    memcpy (p, record->value, record->value_len);
-    p += record->value_len;
-    buf->len += (size_t) (p - start);
-    return 0;
-}
-
 int
 sl_sink_out_record (sl_sink_out_t *self, const sl_record_t *record)
 {
@@ -195,7 +152,7 @@ sl_sink_out_record (sl_sink_out_t *self, const sl_record_t *record)
         }
     }
     else if (self->format == SL_SINK_FORMAT_MSGPACK) {
-        rc = s_format_msgpack (&self->buf, record);
+        rc = sl_record_to_msgpack (record, &self->buf);
     }
     else {
         if (self->format == SL_SINK_FORMAT_VALUE) {
@@ -517,26 +474,6 @@ s_format_bytes (uint64_t bytes, char *out, size_t size)
     snprintf (out, size, value < 10.0 ? "%.1f%c" : "%.0f%c", value, units[unit]);
 }
 
-//  Stream names are [A-Za-z0-9._-] on the wire; anything else is escaped anyway so the
-//  JSON stays valid whatever a broker sends.
-static int
-s_json_name (sl_buf_t *buf, const char *name)
-{
-    int rc = sl_buf_append (buf, "\"", 1);
-    for (const char *p = name; *p && rc == 0; p++) {
-        unsigned char c = (unsigned char) *p;
-        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7f) {
-            char esc[8];
-            snprintf (esc, sizeof esc, "\\u%04x", c);
-            rc = sl_buf_append_str (buf, esc);
-        }
-        else {
-            rc = sl_buf_append (buf, p, 1);
-        }
-    }
-    return rc ? rc : sl_buf_append (buf, "\"", 1);
-}
-
 //  Appends a table line without the padding of its last column, which is noise in a
 //  terminal.
 static int
@@ -567,13 +504,20 @@ sl_sink_out_streams (int fd, bool json, const sl_stream_info_t *streams, uint32_
         rc = sl_buf_append (&buf, "[", 1);
         for (uint32_t i = 0; i < n && rc == 0; i++) {
             const sl_stream_info_t *s = &streams[i];
-            rc = sl_buf_append_str (&buf, i ? ",{\"name\":" : "{\"name\":");
-            rc = rc ? rc : s_json_name (&buf, s->name);
-            snprintf (line, sizeof line,
-                      ",\"first\":%" PRIu64 ",\"next\":%" PRIu64 ",\"records\":%" PRIu64
-                      ",\"bytes\":%" PRIu64 ",\"last_ms\":%" PRId64 "}",
-                      s->first, s->next, s->records, s->bytes, s->last_ms);
-            rc = rc ? rc : sl_buf_append_str (&buf, line);
+            //  Stream names are [A-Za-z0-9._-] on the wire; the JSON writer escapes
+            //  anything else, so the list stays valid whatever a broker sends.
+            rc = sl_buf_append_str (&buf, i ? ",{" : "{");
+            rc = rc ? rc : sl_json_put_name (&buf, true, "name");
+            rc = rc ? rc : sl_json_put_string (&buf, s->name, strlen (s->name));
+            const char *names[] = {"first", "next", "records", "bytes"};
+            const uint64_t values[] = {s->first, s->next, s->records, s->bytes};
+            for (int f = 0; f < 4 && rc == 0; f++) {
+                rc = sl_json_put_name (&buf, false, names[f]);
+                rc = rc ? rc : sl_json_put_uint (&buf, values[f]);
+            }
+            rc = rc ? rc : sl_json_put_name (&buf, false, "last_ms");
+            rc = rc ? rc : sl_json_put_int (&buf, s->last_ms);
+            rc = rc ? rc : sl_buf_append (&buf, "}", 1);
         }
         rc = rc ? rc : sl_buf_append (&buf, "]\n", 2);
     }

@@ -178,9 +178,11 @@ s_canon (const uint8_t **p, const uint8_t *end, sl_buf_t *out, sl_buf_t *tmp, ui
     if (depth > SL_MP_DEPTH_LIMIT) {
         return SL_EDEPTH;
     }
-    uint8_t type = **p;
-    bool is_array = (type & 0xf0) == 0x90 || type == 0xdc || type == 0xdd;
-    bool is_map = (type & 0xf0) == 0x80 || type == 0xde || type == 0xdf;
+    const uint8_t *q = *p;
+    sluice_mp_obj_t o;
+    sluice_mp_next (&q, end, &o);
+    bool is_array = o.type == SLUICE_MP_ARRAY;
+    bool is_map = o.type == SLUICE_MP_MAP;
     int rc;
     if (!is_array && !is_map) {
         size_t used;
@@ -262,41 +264,12 @@ s_member (const uint8_t *value, size_t len, const char *name, const uint8_t **me
           size_t *member_len)
 {
     const uint8_t *p = value;
-    const uint8_t *end = value + len;
-    uint32_t count;
-    int rc = sl_mp_read_map (&p, end, &count);
-    if (rc) {
-        return rc;
+    sluice_mp_obj_t top;
+    int rc = sluice_mp_next (&p, value + len, &top);
+    if (rc == 0 && top.type != SLUICE_MP_MAP) {
+        return SL_ETYPE;
     }
-    size_t name_len = strlen (name);
-    for (uint32_t i = 0; i < count; i++) {
-        const uint8_t *key;
-        uint32_t key_len;
-        size_t used;
-        bool match = false;
-        if (sl_mp_read_str (&p, end, &key, &key_len) == 0) {
-            match = key_len == name_len && memcmp (key, name, name_len) == 0;
-        }
-        else {
-            //  Not a str key (the read left p alone): skip it whole.
-            rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used);
-            if (rc) {
-                return rc;
-            }
-            p += used;
-        }
-        rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used);
-        if (rc) {
-            return rc;
-        }
-        if (match) {
-            *member = p;
-            *member_len = used;
-            return 1;
-        }
-        p += used;
-    }
-    return 0;
+    return rc ? rc : sluice_mp_map_find (value, len, name, strlen (name), false, member, member_len);
 }
 
 //  ---------------------------------------------------------------- object

@@ -32,27 +32,11 @@ s_printf (sl_buf_t *out, const char *fmt, ...)
     return sl_buf_append (out, line, (size_t) n < sizeof line ? (size_t) n : sizeof line - 1);
 }
 
-//  A C string as a JSON string (escaped by the JSON writer), or null.
+//  A C string as a JSON string, or null.
 static int
-s_json_string (sl_verify_t *self, const char *text, sl_buf_t *out)
+s_json_string (const char *text, sl_buf_t *out)
 {
-    if (!text) {
-        return sl_buf_append_str (out, "null");
-    }
-    size_t len = strlen (text);
-    sl_buf_t mp;
-    sl_buf_init (&mp, 0);
-    uint8_t head[5];
-    size_t head_len = sl_mp_write_str_header (head, sizeof head, (uint32_t) len);
-    int rc = sl_buf_append (&mp, head, head_len);
-    if (rc == 0) {
-        rc = sl_buf_append (&mp, text, len);
-    }
-    if (rc == 0) {
-        rc = sl_msgpack_to_json (self->json, mp.data, mp.len, out);
-    }
-    sl_buf_free (&mp);
-    return rc;
+    return text ? sl_json_put_string (out, text, strlen (text)) : sl_buf_append_str (out, "null");
 }
 
 int
@@ -60,30 +44,50 @@ sl_verify_report_json (sl_verify_t *self, bool ordered, sl_buf_t *out)
 {
     sl_verify_counts_t c;
     sl_verify_counts (self, &c);
-    int rc = s_printf (out,
-                       "{\"passed\":%s,\"sent\":%" PRIu64 ",\"got\":%" PRIu64
-                       ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"duplicated\":%" PRIu64
-                       ",\"unexpected\":%" PRIu64 ",\"out_of_order\":%" PRIu64
-                       ",\"bad_sent\":%" PRIu64 ",\"bad_got\":%" PRIu64 ",\"distinct\":%" PRIu64
-                       ",\"memory_bytes\":%" PRIu64 ",\"ordered\":%s,\"id\":",
-                       sl_verify_passed (&c, ordered) ? "true" : "false", c.sent, c.got,
-                       c.delivered, c.lost, c.duplicated, c.unexpected, c.out_of_order,
-                       c.bad_sent, c.bad_got, c.distinct, c.memory, ordered ? "true" : "false");
-    rc = rc ? rc : s_json_string (self, self->opts.id_field, out);
-    rc = rc ? rc : sl_buf_append_str (out, ",\"key\":");
-    rc = rc ? rc : s_json_string (self, self->opts.key_field, out);
+    const struct {
+        const char *name;
+        uint64_t value;
+    } counts[] = {
+        {"sent", c.sent},           {"got", c.got},
+        {"delivered", c.delivered}, {"lost", c.lost},
+        {"duplicated", c.duplicated}, {"unexpected", c.unexpected},
+        {"out_of_order", c.out_of_order}, {"bad_sent", c.bad_sent},
+        {"bad_got", c.bad_got},     {"distinct", c.distinct},
+        {"memory_bytes", c.memory},
+    };
+    int rc = sl_buf_append_str (out, "{");
+    rc = rc ? rc : sl_json_put_name (out, true, "passed");
+    rc = rc ? rc : sl_json_put_bool (out, sl_verify_passed (&c, ordered));
+    for (size_t i = 0; rc == 0 && i < sizeof counts / sizeof counts[0]; i++) {
+        rc = sl_json_put_name (out, false, counts[i].name);
+        rc = rc ? rc : sl_json_put_uint (out, counts[i].value);
+    }
+    rc = rc ? rc : sl_json_put_name (out, false, "ordered");
+    rc = rc ? rc : sl_json_put_bool (out, ordered);
+    rc = rc ? rc : sl_json_put_name (out, false, "id");
+    rc = rc ? rc : s_json_string (self->opts.id_field, out);
+    rc = rc ? rc : sl_json_put_name (out, false, "key");
+    rc = rc ? rc : s_json_string (self->opts.key_field, out);
     for (int k = 0; rc == 0 && k < SL_VERIFY_KINDS; k++) {
         const char *const *texts;
         size_t n = sl_verify_examples (self, (sl_verify_kind_t) k, &texts);
-        rc = s_printf (out, ",\"%s_first\":[", s_kind_name[k]);
+        char name[32];
+        snprintf (name, sizeof name, "%s_first", s_kind_name[k]);
+        rc = sl_json_put_name (out, false, name);
+        rc = rc ? rc : sl_buf_append_str (out, "[");
         for (size_t i = 0; rc == 0 && i < n; i++) {
             if (i) {
                 rc = sl_buf_append_str (out, ",");
             }
             if (rc == 0 && k == SL_VERIFY_DUPLICATED) {
-                rc = s_printf (out, "{\"copies\":%" PRIu64 ",\"id\":",
-                               sl_verify_example_count (self, SL_VERIFY_DUPLICATED, i));
+                rc = sl_buf_append_str (out, "{");
+                rc = rc ? rc : sl_json_put_name (out, true, "copies");
+                rc = rc ? rc
+                        : sl_json_put_uint (out,
+                                            sl_verify_example_count (self, SL_VERIFY_DUPLICATED, i));
+                rc = rc ? rc : sl_json_put_name (out, false, "id");
             }
+            //  An example's text is already JSON (the id as sl_verify_key_text wrote it).
             rc = rc ? rc : sl_buf_append_str (out, texts[i]);
             if (rc == 0 && k == SL_VERIFY_DUPLICATED) {
                 rc = sl_buf_append_str (out, "}");

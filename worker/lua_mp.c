@@ -22,10 +22,6 @@
 #include "sl_error.h"
 #include "sl_mp.h"
 
-
-
-
-
 // ---------------------------------------------------------------------------
 //  msgpack -> Lua.
 
@@ -39,22 +35,13 @@ typedef struct {
 static int s_decode (s_dec_t *d, uint32_t depth);
 
 static int
-s_need (s_dec_t *d, size_t n)
-{
-    return (size_t) (d->end - d->p) >= n ? 0 : SL_ETRUNC;
-}
-
-static int
 s_decode_array (s_dec_t *d, uint32_t count, uint32_t depth)
 {
     lua_State *L = d->L;
     if (depth + 1 > SL_MP_DEPTH_LIMIT) {
         return SL_EDEPTH;
     }
-    //  Each element takes at least one byte: the count is bounded by the input.
-    if (count > (size_t) (d->end - d->p)) {
-        return SL_ETRUNC;
-    }
+    //  sluice_mp_next has bounded count by the bytes left (one or more each).
     lua_createtable (L, (int) (count > INT32_MAX ? 0 : count), 0);
     luaL_setmetatable (L, MT_ARRAY);
     for (uint32_t i = 0; i < count; i++) {
@@ -74,9 +61,7 @@ s_decode_map (s_dec_t *d, uint32_t count, uint32_t depth)
     if (depth + 1 > SL_MP_DEPTH_LIMIT) {
         return SL_EDEPTH;
     }
-    if (count > (size_t) (d->end - d->p) / 2) {
-        return SL_ETRUNC;
-    }
+    //  sluice_mp_next has bounded count by the bytes left (two or more a pair).
     lua_createtable (L, 0, (int) (count > INT32_MAX ? 0 : count));
     luaL_setmetatable (L, MT_MAP);
     int t = lua_gettop (L);
@@ -128,164 +113,48 @@ s_decode (s_dec_t *d, uint32_t depth)
     if (!lua_checkstack (L, 8)) {
         return SL_EDEPTH;
     }
-    if (s_need (d, 1)) {
-        return SL_ETRUNC;
+    sluice_mp_obj_t o = {0};   //  zeroed: gcc cannot see that next sets what the type uses
+    int rc = sluice_mp_next (&d->p, d->end, &o);
+    if (rc) {
+        return rc;
     }
-    uint8_t b = *d->p++;
-    size_t len = 0;
-    if (b <= 0x7f) {
-        lua_pushinteger (L, b);
-        return 0;
+    switch (o.type) {
+        case SLUICE_MP_NIL:
+            sl_lua_mp_pushnull (L);
+            return 0;
+        case SLUICE_MP_BOOL:
+            lua_pushboolean (L, o.v.b);
+            return 0;
+        case SLUICE_MP_UINT:
+            sl_lua_mp_pushuint64 (L, o.v.u);
+            return 0;
+        case SLUICE_MP_INT:
+            lua_pushinteger (L, o.v.i);
+            return 0;
+        case SLUICE_MP_FLOAT:
+            if (o.size == 4) {
+                sl_lua_mp_pushfloat32 (L, (float) o.v.f);
+            }
+            else {
+                lua_pushnumber (L, o.v.f);
+            }
+            return 0;
+        case SLUICE_MP_STR:
+            lua_pushlstring (L, (const char *) o.data, o.size);
+            return 0;
+        case SLUICE_MP_BIN:
+            sl_lua_mp_pushbytes (L, o.data, o.size, 1);
+            return 0;
+        case SLUICE_MP_EXT:
+            sl_lua_mp_pushext (L, o.ext, o.data, o.size);
+            return 0;
+        case SLUICE_MP_ARRAY:
+            return s_decode_array (d, o.count, depth);
+        case SLUICE_MP_MAP:
+            return s_decode_map (d, o.count, depth);
+        default:
+            return SL_EPROTO;
     }
-    if (b >= 0xe0) {
-        lua_pushinteger (L, (int8_t) b);
-        return 0;
-    }
-    if (b >= 0x80 && b <= 0x8f) {
-        return s_decode_map (d, b & 0x0f, depth);
-    }
-    if (b >= 0x90 && b <= 0x9f) {
-        return s_decode_array (d, b & 0x0f, depth);
-    }
-    if (b >= 0xa0 && b <= 0xbf) {
-        len = b & 0x1f;
-        goto str;
-    }
-    switch (b) {
-    case 0xc0:
-        sl_lua_mp_pushnull (L);
-        return 0;
-    case 0xc2:
-    case 0xc3:
-        lua_pushboolean (L, b == 0xc3);
-        return 0;
-    case 0xc4:
-    case 0xc5:
-    case 0xc6: {
-        size_t w = b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4;
-        if (s_need (d, w)) {
-            return SL_ETRUNC;
-        }
-        len = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
-        d->p += w;
-        if (s_need (d, len)) {
-            return SL_ETRUNC;
-        }
-        sl_lua_mp_pushbytes (L, d->p, len, 1);
-        d->p += len;
-        return 0;
-    }
-    case 0xc7:
-    case 0xc8:
-    case 0xc9: {
-        size_t w = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4;
-        if (s_need (d, w + 1)) {
-            return SL_ETRUNC;
-        }
-        len = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
-        d->p += w;
-        int8_t type = (int8_t) *d->p++;
-        if (s_need (d, len)) {
-            return SL_ETRUNC;
-        }
-        sl_lua_mp_pushext (L, type, d->p, len);
-        d->p += len;
-        return 0;
-    }
-    case 0xd4:
-    case 0xd5:
-    case 0xd6:
-    case 0xd7:
-    case 0xd8: {
-        len = (size_t) 1 << (b - 0xd4);
-        if (s_need (d, len + 1)) {
-            return SL_ETRUNC;
-        }
-        int8_t type = (int8_t) *d->p++;
-        sl_lua_mp_pushext (L, type, d->p, len);
-        d->p += len;
-        return 0;
-    }
-    case 0xca: {
-        if (s_need (d, 4)) {
-            return SL_ETRUNC;
-        }
-        uint32_t bits = sl_be32 (d->p);
-        float f;
-        memcpy (&f, &bits, sizeof f);
-        d->p += 4;
-        sl_lua_mp_pushfloat32 (L, f);
-        return 0;
-    }
-    case 0xcb: {
-        if (s_need (d, 8)) {
-            return SL_ETRUNC;
-        }
-        uint64_t bits = sl_be64 (d->p);
-        double f;
-        memcpy (&f, &bits, sizeof f);
-        d->p += 8;
-        lua_pushnumber (L, f);
-        return 0;
-    }
-    case 0xcc:
-    case 0xcd:
-    case 0xce:
-    case 0xcf:
-    case 0xd0:
-    case 0xd1:
-    case 0xd2:
-    case 0xd3: {
-        size_t w = (size_t) 1 << ((b - 0xcc) & 3);
-        if (s_need (d, w)) {
-            return SL_ETRUNC;
-        }
-        uint64_t u = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : w == 4 ? sl_be32 (d->p)
-                                                                          : sl_be64 (d->p);
-        d->p += w;
-        if (b <= 0xcf) {
-            sl_lua_mp_pushuint64 (L, u);
-        }
-        else {
-            int64_t i = w == 1 ? (int8_t) u : w == 2 ? (int16_t) u : w == 4 ? (int32_t) u
-                                                                            : (int64_t) u;
-            lua_pushinteger (L, i);
-        }
-        return 0;
-    }
-    case 0xd9:
-    case 0xda:
-    case 0xdb: {
-        size_t w = b == 0xd9 ? 1 : b == 0xda ? 2 : 4;
-        if (s_need (d, w)) {
-            return SL_ETRUNC;
-        }
-        len = w == 1 ? d->p[0] : w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
-        d->p += w;
-        goto str;
-    }
-    case 0xdc:
-    case 0xdd:
-    case 0xde:
-    case 0xdf: {
-        size_t w = (b & 1) ? 4 : 2;
-        if (s_need (d, w)) {
-            return SL_ETRUNC;
-        }
-        uint32_t count = w == 2 ? sl_be16 (d->p) : sl_be32 (d->p);
-        d->p += w;
-        return b <= 0xdd ? s_decode_array (d, count, depth) : s_decode_map (d, count, depth);
-    }
-    default:
-        return SL_EPROTO;
-    }
-str:
-    if (s_need (d, len)) {
-        return SL_ETRUNC;
-    }
-    lua_pushlstring (L, (const char *) d->p, len);
-    d->p += len;
-    return 0;
 }
 
 int

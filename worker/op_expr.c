@@ -41,36 +41,11 @@ s_value_field (lua_State *L, op_lua_t *self, const char *name, size_t name_len)
         }
         self->value_checked = true;
     }
-    const uint8_t *p = in->value;
-    const uint8_t *end = p + in->value_len;
-    uint32_t count;
-    if (sl_mp_read_map (&p, end, &count)) {
-        return false;
-    }
     const uint8_t *found = NULL;
     size_t found_len = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        const uint8_t *key;
-        uint32_t key_len;
-        size_t used;
-        bool match = false;
-        if (sl_mp_read_str (&p, end, &key, &key_len) == 0) {
-            match = key_len == name_len && memcmp (key, name, name_len) == 0;
-        }
-        else if (sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used) == 0) {
-            p += used;
-        }
-        else {
-            return false;
-        }
-        if (sl_mp_skip (p, (size_t) (end - p), SL_MP_DEPTH_LIMIT, &used)) {
-            return false;
-        }
-        if (match) {
-            found = p;
-            found_len = used;
-        }
-        p += used;
+    if (sluice_mp_map_find (in->value, in->value_len, name, name_len, true, &found, &found_len)
+        != 1) {
+        return false;
     }
     if (!found) {
         return false;

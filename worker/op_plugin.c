@@ -1,5 +1,5 @@
 /*  op_plugin.c - loads an operator plugin: a shared object exporting
-    `const sl_operator_t *sluice_operator (void)` (lib/sluice_operator.h).
+    `const sl_operator_t *sluice_operator (void)` (include/sluice/plugin.h).
 
     RTLD_NOW so that a plugin with an unresolved symbol fails here, with the
     loader's message, and not in the middle of a batch; RTLD_LOCAL so that
@@ -23,7 +23,7 @@ s_check (const sl_operator_t *op, char *text, size_t size)
     if (op->abi != SL_OPERATOR_ABI) {
         snprintf (text, size,
                   "speaks operator ABI %u, this worker speaks %d (rebuild it against this "
-                  "sluice_operator.h)",
+                  "sluice/plugin.h)",
                   op->abi, SL_OPERATOR_ABI);
         return text;
     }
@@ -75,7 +75,7 @@ sl_op_plugin_load (const char *path, const sl_operator_t **op, void **handle, ch
     dlerror ();
     void *sym = dlsym (h, SLUICE_OPERATOR_SYMBOL);
     if (!sym) {
-        snprintf (why, why_size, "plugin %s: exports no function %s (see sluice_operator.h)",
+        snprintf (why, why_size, "plugin %s: exports no function %s (see sluice/plugin.h)",
                   path, SLUICE_OPERATOR_SYMBOL);
         dlclose (h);
         return SL_ENOTFOUND;

@@ -2,7 +2,7 @@
     choice of operator (--lua FILE, --exec CMD, --filter EXPR, --map EXPR,
     --plugin FILE.so or none) into one sl_operator_t and its option values.
 
-    Every operator, built in or loaded, implements lib/sluice_operator.h.
+    Every operator, built in or loaded, implements include/sluice/plugin.h.
     The registry passes the operator's main argument as one of its options:
 
         --exec CMD      option "command" (and "timeout", ms, from --exec-timeout)
@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sluice_operator.h"
+#include "sluice/plugin.h"
 
 typedef enum {
     SL_OPK_PASS = 0,    //  no operator: each input record is its own output

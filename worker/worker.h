@@ -4,7 +4,7 @@
     Two layers, both drivable in-process:
     - sl_worker_proc_t (host.c) runs one operator over input batches: it turns each
       WORK batch into an output batch and a list of failed records, applying
-      the operator ABI's retry contract (lib/sluice_operator.h). No I/O.
+      the operator ABI's retry contract (include/sluice/plugin.h). No I/O.
     - sl_worker_run (worker.c) is the member's session: HELLO, JOIN, then WORK in,
       RESULT out, PING when idle, JOIN again after a reconnect, and on
       SIGINT/SIGTERM (zsys_interrupted) or *stop: finish the batch in hand,

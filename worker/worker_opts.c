@@ -34,7 +34,7 @@ static const sl_opt_t s_opts[] = {
      CUSTOM},
     {"filter", 0, "EXPR", "operator: keep records for which EXPR is true", CUSTOM},
     {"map", 0, "EXPR", "operator: replace each value with EXPR", CUSTOM},
-    {"plugin", 0, "FILE.so", "operator: a C plugin (lib/sluice_operator.h)",
+    {"plugin", 0, "FILE.so", "operator: a C plugin (include/sluice/plugin.h)",
      .flags = SL_OPT_PATH, CUSTOM},
     {"option", 'O', "KEY=VALUE", "an operator option (repeatable)", .repeat = true, CUSTOM},
     {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from `sluice keygen`): "

@@ -6,29 +6,18 @@ seed of a chaos run.
     --chaos-seed S    the RNG seed (env SLUICE_CHAOS_SEED; default: a fresh one, printed)
 """
 
-import importlib.util
 import os
 import pathlib
 import sys
 
 import pytest
 
-_IT_DIR = pathlib.Path(__file__).resolve().parents[1] / "integration"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+import suites  # noqa: E402
 
-# Both files are called conftest.py, so the integration one is loaded under its own name
-# and made importable as `sluice_it` for the helpers in this directory.
-_spec = importlib.util.spec_from_file_location("sluice_it", _IT_DIR / "conftest.py")
-sluice_it = importlib.util.module_from_spec(_spec)
-sys.modules["sluice_it"] = sluice_it
-_spec.loader.exec_module(sluice_it)
-
-# Fixtures and the result-counting hooks, re-exported so that pytest finds them here.
-procs = sluice_it.procs
-make_broker = sluice_it.make_broker
-pytest_runtest_logreport = sluice_it.pytest_runtest_logreport
-pytest_collectreport = sluice_it.pytest_collectreport
-pytest_sessionfinish = sluice_it.pytest_sessionfinish
-
+# The integration harness, importable as `sluice_it`; its fixtures, result-counting hooks, T and
+# wait_for land here so that pytest (and this directory's tests) find them.
+sluice_it = suites.integration(globals())
 
 def pytest_addoption(parser):
     parser.addoption("--chaos-kills", type=int, default=None,

@@ -4,7 +4,6 @@ needs: the broker's anonymous memory, its CPU time, raw peers that never read, a
 source -> sink pipeline to run while a hostile peer acts, and raw publishing of big streams.
 """
 
-import importlib.util
 import pathlib
 import sys
 import time
@@ -12,28 +11,16 @@ import time
 import msgpack
 import zmq
 
-_IT_DIR = pathlib.Path(__file__).resolve().parents[1] / "integration"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+import suites  # noqa: E402
 
-# Both files are called conftest.py, so the integration one is loaded under its own name and
-# made importable as `sluice_it` (the chaos and resources suites do the same).
-if "sluice_it" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("sluice_it", _IT_DIR / "conftest.py")
-    _mod = importlib.util.module_from_spec(_spec)
-    sys.modules["sluice_it"] = _mod
-    _spec.loader.exec_module(_mod)
-sluice_it = sys.modules["sluice_it"]
+# The integration harness, importable as `sluice_it`; its fixtures, result-counting hooks, T and
+# wait_for land here so that pytest (and this directory's tests) find them.
+sluice_it = suites.integration(globals())
 
-procs = sluice_it.procs
-make_broker = sluice_it.make_broker
-pytest_runtest_logreport = sluice_it.pytest_runtest_logreport
-pytest_collectreport = sluice_it.pytest_collectreport
-pytest_sessionfinish = sluice_it.pytest_sessionfinish
-
-T = sluice_it.T
 Wire = sluice_it.Wire
 header = sluice_it.header
 pack = sluice_it.pack
-wait_for = sluice_it.wait_for
 now_ms = sluice_it.now_ms
 (HELLO, WELCOME, PUBLISH, CONFIRM, FETCH, RECORDS, LIST, STREAMS, PING, PONG, ERROR) = (
     sluice_it.HELLO, sluice_it.WELCOME, sluice_it.PUBLISH, sluice_it.CONFIRM, sluice_it.FETCH,

@@ -13,11 +13,15 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import msgpack
 import pytest
 import zmq
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+from waiting import SLOW, T, wait_for  # noqa: E402  (one wait_for for every suite)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("SLUICE_BUILD", ROOT / "build")).resolve()
@@ -25,7 +29,6 @@ BROKER_BIN = BUILD / "broker" / "sluice-broker"
 SOURCE_BIN = BUILD / "source" / "sluice-source"
 SINK_BIN = BUILD / "sink" / "sluice-sink"
 WORKER_BIN = BUILD / "worker" / "sluice-worker"
-SLOW = float(os.environ.get("SLUICE_SLOW", "1"))
 
 # Wire protocol constants (docs/PROTOCOL.md).
 HELLO, WELCOME, PUBLISH, CONFIRM = 0x01, 0x02, 0x03, 0x04
@@ -37,25 +40,8 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
                    "SUMMARY: UndefinedBehaviorSanitizer")
 
 
-def T(seconds):
-    """A deadline in seconds, stretched for slow (sanitizer) builds."""
-    return seconds * SLOW
-
-
 def now_ms():
     return int(time.time() * 1000)
-
-
-def wait_for(cond, timeout, what, interval=0.02):
-    """Polls cond() until it returns a true value (returned) or timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------- ports

@@ -14,9 +14,13 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+import waiting  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("SLUICE_BUILD", ROOT / "build")).resolve()
@@ -24,15 +28,8 @@ SUBNET = "10.77.0"          # /24, only inside the test's namespaces
 
 
 def wait_for(cond, timeout, what, interval=0.05):
-    """Polls cond() until it returns a true value (returned) or timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    """The shared wait (tests/lib/waiting.py), polling a little less often across namespaces."""
+    return waiting.wait_for(cond, timeout, what, interval)
 
 
 def ip(*args, check=True):

@@ -5,7 +5,6 @@ plus `disk`, a cutfs mount (cutfs.py) that a test can cut and mount again.
     --seed S   the RNG seed (env SLUICE_POWERCUT_SEED; default a fresh one, printed)
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -16,19 +15,12 @@ import time
 import pytest
 
 _HERE = pathlib.Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("sluice_it", _HERE.parent / "integration" /
-                                               "conftest.py")
-sluice_it = importlib.util.module_from_spec(_spec)
-sys.modules["sluice_it"] = sluice_it
-_spec.loader.exec_module(sluice_it)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+import suites  # noqa: E402
 
-procs = sluice_it.procs
-make_broker = sluice_it.make_broker
-pytest_runtest_logreport = sluice_it.pytest_runtest_logreport
-pytest_collectreport = sluice_it.pytest_collectreport
-pytest_sessionfinish = sluice_it.pytest_sessionfinish
-T = sluice_it.T
-wait_for = sluice_it.wait_for
+# The integration harness, importable as `sluice_it`; its fixtures, result-counting hooks, T and
+# wait_for land here so that pytest (and this directory's tests) find them.
+sluice_it = suites.integration(globals())
 
 CUTFS = _HERE / "cutfs.py"
 PY = "/usr/bin/python3"

@@ -7,28 +7,16 @@ a process's memory and to compare a stream with what was sent.
     SLUICE_RESOURCES_RATE      records per second the source publishes (default 4000)
 """
 
-import importlib.util
 import os
 import pathlib
 import sys
 
-_IT_DIR = pathlib.Path(__file__).resolve().parents[1] / "integration"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+import suites  # noqa: E402
 
-# Both files are called conftest.py, so the integration one is loaded under its own name and
-# made importable as `sluice_it` (the chaos suite does the same; whichever loads first wins).
-if "sluice_it" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("sluice_it", _IT_DIR / "conftest.py")
-    _mod = importlib.util.module_from_spec(_spec)
-    sys.modules["sluice_it"] = _mod
-    _spec.loader.exec_module(_mod)
-sluice_it = sys.modules["sluice_it"]
-
-# Fixtures and the result-counting hooks, re-exported so that pytest finds them here.
-procs = sluice_it.procs
-make_broker = sluice_it.make_broker
-pytest_runtest_logreport = sluice_it.pytest_runtest_logreport
-pytest_collectreport = sluice_it.pytest_collectreport
-pytest_sessionfinish = sluice_it.pytest_sessionfinish
+# The integration harness, importable as `sluice_it`; its fixtures, result-counting hooks, T and
+# wait_for land here so that pytest (and this directory's tests) find them.
+sluice_it = suites.integration(globals())
 
 RESOURCES_SECONDS = float(os.environ.get("SLUICE_RESOURCES_SECONDS", "60"))
 RESOURCES_RATE = int(os.environ.get("SLUICE_RESOURCES_RATE", "4000"))

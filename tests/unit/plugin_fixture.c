@@ -6,7 +6,7 @@
 */
 #include <stddef.h>
 
-#include "sluice_operator.h"
+#include "sluice/plugin.h"
 
 #if FIXTURE == 1
 const sl_operator_t *

@@ -393,6 +393,21 @@ Test (mp, writers_refuse_small_capacity)
     }
 }
 
+//  A refused write leaves the caller's bytes as they were: the packer's
+//  write callback takes a whole value or nothing.
+Test (mp, refused_write_leaves_buffer_untouched)
+{
+    uint8_t buf[16];
+    memset (buf, 0xee, sizeof buf);
+    cr_assert_eq (sl_mp_write_int (buf, 8, INT64_MIN), 0);
+    cr_assert_eq (sl_mp_write_uint (buf, 4, 70000), 0);
+    cr_assert_eq (sl_mp_write_str_header (buf, 2, 300), 0);
+    cr_assert_eq (sl_mp_write_map (buf, 4, 1u << 20), 0);
+    for (size_t i = 0; i < sizeof buf; i++) {
+        cr_assert_eq (buf[i], 0xee, "byte %zu written by a refused write", i);
+    }
+}
+
 //  ---------------------------------------------------------------------
 //  The walker
 

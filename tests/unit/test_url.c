@@ -42,3 +42,31 @@ Test (url, malformed_addresses_are_refused)
     longhost[sizeof longhost - 1] = 0;
     cr_assert_eq (sl_url_parse (longhost, "mqtt", 1883, &u), SL_EINVAL);
 }
+
+//  The one port reader of URLs and endpoints: digits only, 1..65535, 0
+//  only where allowed (a port to bind), and "not a number" told apart from
+//  "out of range".
+Test (url, ports_are_digits_in_range)
+{
+    unsigned port = 7;
+    cr_assert_eq (sl_port_parse ("1", 1, false, &port), 0);
+    cr_assert_eq (port, 1);
+    cr_assert_eq (sl_port_parse ("65535", 5, false, &port), 0);
+    cr_assert_eq (port, 65535);
+    cr_assert_eq (sl_port_parse ("0", 1, true, &port), 0);
+    cr_assert_eq (port, 0);
+    cr_assert_eq (sl_port_parse ("0", 1, false, &port), SL_ERANGE);
+    cr_assert_eq (sl_port_parse ("65536", 5, false, &port), SL_ERANGE);
+    cr_assert_eq (sl_port_parse ("123456", 6, false, &port), SL_ERANGE);
+    const char *bad[] = {"", "+80", "-1", " 80", "80 ", "8o", "0x50"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq (sl_port_parse (bad[i], strlen (bad[i]), true, &port), SL_EINVAL, "'%s'",
+                      bad[i]);
+    }
+    //  Only len bytes are read: the URL's port ends at its path.
+    cr_assert_eq (sl_port_parse ("1883/topic", 4, false, &port), 0);
+    cr_assert_eq (port, 1883);
+    sl_url_t u;
+    cr_assert_eq (sl_url_parse ("mqtt://h:+80/t", "mqtt", 1883, &u), SL_EINVAL);
+    cr_assert_eq (sl_url_parse ("mqtt://h: 80", "mqtt", 1883, &u), SL_EINVAL);
+}

@@ -24,10 +24,14 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+import waiting  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
@@ -49,15 +53,8 @@ runtime = "runc"
 
 
 def wait_for(cond, timeout, what, interval=0.25):
-    """Polls cond() until it returns a true value (returned) or timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    """The shared wait (tests/lib/waiting.py), polling containers less often."""
+    return waiting.wait_for(cond, timeout, what, interval)
 
 
 def apt_mirror():

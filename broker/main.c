@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "replica.h"
 #include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
@@ -22,7 +23,8 @@ enum { OPT_DATA, OPT_LISTEN, OPT_PUB, OPT_FSYNC, OPT_SYNC, OPT_RETAIN_RECORDS, O
        OPT_STREAM_RETENTION, OPT_MAX_BATCH_BYTES, OPT_INITIAL_MAP, OPT_CURVE_SECRET, OPT_ALLOW,
        OPT_ALLOW_ANY, OPT_CHECK, OPT_PEER_BUDGET, OPT_TOTAL_BUDGET, OPT_LIVE_BUDGET, OPT_STUCK,
        OPT_MAX_GROUPS, OPT_MAX_STREAMS, OPT_MAX_PRODUCERS, OPT_MAX_CONNECTIONS, OPT_HANDSHAKE,
-       OPT_HTTP, OPT_CONFIG };
+       OPT_HTTP, OPT_REPLICATION, OPT_REPLICA_OF, OPT_SYNC_REPLICAS, OPT_SYNC_TIMEOUT,
+       OPT_JOURNAL_BYTES, OPT_CONFIG };
 
 static const sl_opt_t s_opts[] = {
     [OPT_DATA] = {"data", 'd', "DIR", "data directory for the LMDB log (default ./sluice-data)", false},
@@ -80,6 +82,16 @@ static const sl_opt_t s_opts[] = {
                        false},
     [OPT_HTTP] = {"http", 0, "HOST:PORT", "serve /metrics, /healthz, /api/stat and a live page "
                   "over HTTP (off by default; e.g. 127.0.0.1:7680)", false},
+    [OPT_REPLICATION] = {"replication", 0, "ENDPOINT", "serve the replication journal to "
+                         "replicas at ENDPOINT (tcp://*:7602); docs/replication.md", false},
+    [OPT_REPLICA_OF] = {"replica-of", 0, "ENDPOINT", "run as a read-only replica following the "
+                        "primary's --replication ENDPOINT; writes get EREADONLY", false},
+    [OPT_SYNC_REPLICAS] = {"sync-replicas", 0, "N", "confirm a write only after N replicas "
+                           "committed it (default 0: replicas lag)", false},
+    [OPT_SYNC_TIMEOUT] = {"sync-timeout", 0, "DURATION", "with --sync-replicas: answer "
+                          "ENOREPLICA after waiting this long (default 5s)", false},
+    [OPT_JOURNAL_BYTES] = {"journal-bytes", 0, "SIZE", "replication journal kept for "
+                           "replicas that fall behind (default 1G)", false},
     [OPT_CONFIG] = {"config", 0, "FILE", "read settings from FILE first: NAME = VALUE lines, "
                     "NAME a flag without dashes; flags and SLUICE_* override it", false},
     {NULL, 0, NULL, NULL, false},
@@ -209,6 +221,40 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_HTTP:
         config->http = arg;
         break;
+    case OPT_REPLICATION:
+        rc = sl_endpoint_check (arg, SL_ENDPOINT_BIND, s_why, sizeof s_why);
+        *why = s_why;
+        config->replication = arg;
+        break;
+    case OPT_REPLICA_OF:
+        rc = sl_endpoint_check (arg, SL_ENDPOINT_CONNECT, s_why, sizeof s_why);
+        *why = s_why;
+        config->replica_of = arg;
+        break;
+    case OPT_SYNC_REPLICAS: {
+        uint64_t n = 0;
+        rc = sl_parse_u64 (arg, &n);
+        *why = "expected a number of replicas between 0 and 16";
+        if (rc == 0 && n > 16) {
+            rc = SL_EINVAL;
+        }
+        config->sync_replicas = (uint32_t) n;
+        break;
+    }
+    case OPT_SYNC_TIMEOUT: {
+        int64_t ms = 0;
+        rc = sl_parse_duration_ms (arg, &ms);
+        *why = "expected a duration between 100ms and 1h, such as 5s";
+        if (rc == 0 && (ms < 100 || ms > 3600000)) {
+            rc = SL_EINVAL;
+        }
+        config->sync_timeout_ms = (int) ms;
+        break;
+    }
+    case OPT_JOURNAL_BYTES:
+        rc = sl_parse_size (arg, &config->journal_bytes);
+        *why = "expected a size such as 1G";
+        break;
     case OPT_CONFIG:
         break;                  //  read before the flags (main)
     }
@@ -235,6 +281,8 @@ static const sl_opts_spec_t s_spec = {
               "  sluice-broker --check --data /var/lib/sluice\n"
               "  sluice-broker --http 127.0.0.1:7680      # then curl 127.0.0.1:7680/metrics\n"
               "  sluice-broker --config /etc/sluice/broker.conf --listen tcp://0.0.0.0:7600\n"
+              "  sluice-broker --replication tcp://*:7602 --sync-replicas 1   # a primary\n"
+              "  sluice-broker --replica-of tcp://primary:7602 --replication tcp://*:7602\n"
               "See docs/security.md for keys and per-stream rights, docs/reliability.md for\n"
               "damaged stores, docs/operate.md for --http, --config and the stat and manage\n"
               "commands.\n",
@@ -313,6 +361,24 @@ main (int argc, char **argv)
         return err == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
     }
     int rc = sl_broker_run (broker);
+    //  Promoted (sluice promote): made again as a primary, so that groups,
+    //  caches and retention load from the store as on any start. The
+    //  ports are freed asynchronously: binding is retried for a while.
+    while (rc == 0 && sl_broker_promoted (broker)) {
+        sl_broker_destroy (&broker);
+        config.replica_of = NULL;
+        for (int attempt = 0; attempt < 50 && !broker && !zsys_interrupted; attempt++) {
+            broker = sl_broker_new (&config, &err);
+            if (!broker) {
+                zclock_sleep (100);
+            }
+        }
+        if (!broker) {
+            free (file_text);
+            return err == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
+        }
+        rc = sl_broker_run (broker);
+    }
     sl_broker_destroy (&broker);
     free (file_text);
     zsys_shutdown ();

@@ -492,7 +492,9 @@ s_on_hello (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     sl_msg_t w;
     sl_msg_init (&w, SL_CMD_WELCOME);
     w.req = msg->req;
-    snprintf (w.broker, sizeof w.broker, "sluice-broker/%s", SLUICE_VERSION);
+    //  A replica says so: clients given several endpoints look for the primary.
+    snprintf (w.broker, sizeof w.broker, "sluice-broker/%s%s", SLUICE_VERSION,
+              sl_broker_is_replica (self) ? " (replica)" : "");
     snprintf (w.endpoint, sizeof w.endpoint, "%s", self->pub_advertised);
     w.heartbeat_ms = HEARTBEAT_MS;
     w.max_batch_bytes = self->config.max_batch_bytes;

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "replica.h"
 #include "sl_endpoint.h"
 #include "sl_error.h"
 #include "sl_log.h"
@@ -361,24 +360,6 @@ main (int argc, char **argv)
         return err == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
     }
     int rc = sl_broker_run (broker);
-    //  Promoted (sluice promote): made again as a primary, so that groups,
-    //  caches and retention load from the store as on any start. The
-    //  ports are freed asynchronously: binding is retried for a while.
-    while (rc == 0 && sl_broker_promoted (broker)) {
-        sl_broker_destroy (&broker);
-        config.replica_of = NULL;
-        for (int attempt = 0; attempt < 50 && !broker && !zsys_interrupted; attempt++) {
-            broker = sl_broker_new (&config, &err);
-            if (!broker) {
-                zclock_sleep (100);
-            }
-        }
-        if (!broker) {
-            free (file_text);
-            return err == SL_ECORRUPT ? S_EXIT_DAMAGED : 1;
-        }
-        rc = sl_broker_run (broker);
-    }
     sl_broker_destroy (&broker);
     free (file_text);
     zsys_shutdown ();

@@ -37,7 +37,6 @@ struct _sl_repl_t {
     size_t n_followers;
     //  Replica side.
     bool replica;
-    bool promoted;
     zsock_t *follow;            //  DEALER to --replica-of, or NULL
     bool in_flight;
     int64_t sent_at;
@@ -123,7 +122,7 @@ sl_broker_repl_new (sl_broker_t *self)
     uint64_t epoch, seq, first;
     sl_store_repl_position (self->store, &epoch, &seq, &first);
     sl_info (S_COMP, "%s at epoch %" PRIu64 ", journal entries %" PRIu64 "..%" PRIu64 "%s%s",
-             r->replica ? "replica of " : "primary", epoch, first, seq,
+             r->replica ? "replica" : "primary", epoch, first, seq,
              r->replica ? "; following " : "", r->replica ? c->replica_of : "");
     if (r->replica) {
         sl_info (S_COMP, "replica of %s: reads are served, writes are refused", c->replica_of);
@@ -160,12 +159,6 @@ bool
 sl_broker_is_replica (sl_broker_t *self)
 {
     return self->repl && self->repl->replica;
-}
-
-bool
-sl_broker_promoted (sl_broker_t *self)
-{
-    return self->repl && self->repl->promoted;
 }
 
 //  --------------------------------------------------------------------------
@@ -583,6 +576,13 @@ sl_broker_repl_tick (sl_broker_t *self)
     if (r->follow && r->replica) {
         s_follow (self);
     }
+    else if (r->follow) {
+        //  Promoted: late answers of the old primary are dropped.
+        for (int i = 0; i < 16 && (zsock_events (r->follow) & ZMQ_POLLIN); i++) {
+            zmsg_t *zmsg = zmsg_recv (r->follow);
+            zmsg_destroy (&zmsg);
+        }
+    }
 }
 
 void
@@ -598,6 +598,31 @@ sl_broker_repl_refuse (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     else {
         sl_broker_reply_error (self, peer, msg->req, SL_EREADONLY, text, 0);
     }
+}
+
+//  What a broker loads from the store at start and a replica did not keep
+//  up to date (it only applied entries): loaded again, in place, so that
+//  clients stay connected to the same sockets.
+static int
+s_become_primary (sl_broker_t *self)
+{
+    sl_groups_t *groups = sl_groups_new (self->store, self->router, self->config.max_depth);
+    if (!groups) {
+        return SL_ENOMEM;
+    }
+    sl_groups_set_limits (groups, self->budget,
+                          self->config.peer_budget < FETCH_MAX_BYTES ? self->config.peer_budget
+                                                                     : FETCH_MAX_BYTES,
+                          self->config.max_groups);
+    int rc = sl_groups_load (groups);
+    if (rc) {
+        sl_groups_destroy (&groups);
+        return rc;
+    }
+    sl_groups_destroy (&self->groups);
+    self->groups = groups;
+    zhashx_purge (self->seqs);
+    return sl_broker_retain_load (self);
 }
 
 void
@@ -630,6 +655,16 @@ sl_broker_repl_promote (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     sl_warn (S_COMP, "promoted: primary at epoch %" PRIu64 " from entry %" PRIu64
              " (the old primary had told us of entry %" PRIu64 ")",
              epoch, seq, r->primary_last);
+    rc = s_become_primary (self);
+    if (rc) {
+        //  The epoch is recorded: the next start (without --replica-of)
+        //  loads the state as usual.
+        sl_error (S_COMP, "promoted, but the state cannot be loaded: %s; restart this broker "
+                  "without --replica-of", sl_strerror (rc));
+        sl_broker_reply_error (self, peer, msg->req, rc, "promoted, but restart the broker", 0);
+        self->stopping = true;
+        return;
+    }
     sl_msg_t reply;
     sl_msg_init (&reply, SL_CMD_ADMINED);
     reply.req = msg->req;
@@ -637,10 +672,8 @@ sl_broker_repl_promote (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     snprintf (reply.text, sizeof reply.text, "promoted: primary at epoch %" PRIu64, epoch);
     sl_broker_reply (self, peer, &reply);
     r->replica = false;
-    r->promoted = true;
-    //  The broker is made again as a primary (main.c): groups, caches and
-    //  retention are loaded from the store as on any start.
-    self->stopping = true;
+    //  The socket stays in the broker's poller: disconnected, drained.
+    zsock_disconnect (r->follow, "%s", self->config.replica_of);
 }
 
 void

@@ -41,11 +41,9 @@ int sl_broker_repl_sync(sl_broker_t *self);
 bool sl_broker_is_replica(sl_broker_t *self);
 //  Answers a write sent to a replica: EREADONLY, naming the primary.
 void sl_broker_repl_refuse(sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
-//  ADMIN "promote": a replica starts a new epoch and becomes the primary.
+//  ADMIN "promote": a replica starts a new epoch and becomes the primary
+//  in place (groups, sequences and retention are loaded from the store).
 void sl_broker_repl_promote(sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
-//  True once promoted: sl_broker_run returned so that the broker is made
-//  again as a primary (main.c).
-bool sl_broker_promoted(sl_broker_t *self);
 //  Where replication stands, for logs and the progress document: role,
 //  epoch, last entry, and the entries the slowest follower (primary) or
 //  this replica (replica) lags behind.

@@ -141,7 +141,7 @@ s_option (void *ctx, int index, const char *arg, const char **why)
     switch (index) {
         case O_BROKER:
             cfg->broker = arg;
-            if (sl_endpoint_check (arg, SL_ENDPOINT_CONNECT, s_endpoint_why,
+            if (sl_endpoint_check_list (arg, s_endpoint_why,
                                    sizeof s_endpoint_why)) {
                 *why = s_endpoint_why;
                 return SL_EINVAL;

@@ -37,6 +37,7 @@ struct _sl_repl_t {
     size_t n_followers;
     //  Replica side.
     bool replica;
+    bool alone;                 //  promoted: confirms alone until a replica has caught up
     zsock_t *follow;            //  DEALER to --replica-of, or NULL
     bool in_flight;
     int64_t sent_at;
@@ -401,6 +402,16 @@ sl_broker_repl_sync (sl_broker_t *self)
             have += r->followers[i].acked >= target && r->followers[i].epoch == epoch;
         }
         if (have >= need) {
+            if (r->alone) {
+                sl_info (S_COMP, "%u replica(s) caught up: --sync-replicas %u is in force again",
+                         have, need);
+                r->alone = false;
+            }
+            return 0;
+        }
+        if (r->alone) {
+            //  Promoted after the old primary was lost: this broker is the
+            //  only copy until a replica has caught up (docs/replication.md).
             return 0;
         }
         int64_t left = deadline - sl_mono_ms ();
@@ -672,6 +683,11 @@ sl_broker_repl_promote (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     snprintf (reply.text, sizeof reply.text, "promoted: primary at epoch %" PRIu64, epoch);
     sl_broker_reply (self, peer, &reply);
     r->replica = false;
+    r->alone = self->config.sync_replicas > 0;
+    if (r->alone) {
+        sl_warn (S_COMP, "confirming alone until a replica follows and catches up (then "
+                 "--sync-replicas %u is in force again)", self->config.sync_replicas);
+    }
     //  The socket stays in the broker's poller: disconnected, drained.
     zsock_disconnect (r->follow, "%s", self->config.replica_of);
 }

@@ -172,11 +172,18 @@ sl_endpoint_with_host (const char *endpoint, const char *broker, char *out, size
 }
 
 //  Reads every connection event waiting on the monitor, without blocking.
+static void s_failover (sl_client_t *self, const char *why);
+
 //  A completed handshake is a (re)connection; a disconnect means what was
-//  in flight may be lost.
+//  in flight may be lost. With several endpoints, one unreachable for
+//  S_FAILOVER_MS is left for the next (every caller looks at the events).
 static void
 s_read_events (sl_client_t *self)
 {
+    if (self->n_endpoints > 1 && !self->connected && self->trying_since
+        && sl_mono_ms () - self->trying_since >= S_FAILOVER_MS) {
+        s_failover (self, "is unreachable");
+    }
     void *handle = zsock_resolve (self->monitor);
     for (int i = 0; i < 1000; i++) {
         zmq_msg_t part;
@@ -571,10 +578,7 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
         if (rc < 0 && zmq_errno () != EINTR) {
             return SL_ECLOSED;
         }
-        if (self->n_endpoints > 1 && !self->connected && self->trying_since
-            && sl_mono_ms () - self->trying_since >= S_FAILOVER_MS) {
-            s_failover (self, "is unreachable");
-        }
+
         if (rc > 0 && (item.revents & ZMQ_POLLIN)) {
             zmsg_t *msg = zmsg_recv (self->dealer);
             if (!msg) {

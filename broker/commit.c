@@ -465,7 +465,9 @@ sl_broker_commit_group (sl_broker_t *self)
             break;
         }
     }
-    if (rc == 0 && repl == 0) {
+    if (rc == 0) {
+        //  Also after ENOREPLICA: the records are committed here and go to
+        //  the replica when it is back (docs/replication.md).
         s_publish_live (self);
         //  New records wake the groups that read them (groups.c).
         for (size_t i = 0; i < self->n_touched; i++) {

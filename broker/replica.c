@@ -37,6 +37,7 @@ struct _sl_repl_t {
     size_t n_followers;
     //  Replica side.
     bool replica;
+    bool failing;               //  the last sync wait timed out
     bool alone;                 //  promoted: confirms alone until a replica has caught up
     zsock_t *follow;            //  DEALER to --replica-of, or NULL
     bool in_flight;
@@ -393,6 +394,17 @@ sl_broker_repl_sync (sl_broker_t *self)
     sl_store_repl_position (self->store, &epoch, &target, NULL);
     int timeout = self->config.sync_timeout_ms ? self->config.sync_timeout_ms : SL_REPL_SYNC_MS;
     int64_t deadline = sl_mono_ms () + timeout;
+    if (r->failing) {
+        //  No follower since the last timeout: no wait (the broker serves
+        //  on); one that is back gets the usual wait.
+        bool any = false;
+        for (size_t i = 0; i < r->n_followers; i++) {
+            any |= sl_mono_ms () - r->followers[i].heard_at < 2 * SL_REPL_PARK_MS;
+        }
+        if (!any) {
+            deadline = sl_mono_ms ();
+        }
+    }
     while (true) {
         //  Parked followers get the new entries; their next request says
         //  they committed them.
@@ -402,6 +414,7 @@ sl_broker_repl_sync (sl_broker_t *self)
             have += r->followers[i].acked >= target && r->followers[i].epoch == epoch;
         }
         if (have >= need) {
+            r->failing = false;
             if (r->alone) {
                 sl_info (S_COMP, "%u replica(s) caught up: --sync-replicas %u is in force again",
                          have, need);
@@ -421,6 +434,7 @@ sl_broker_repl_sync (sl_broker_t *self)
         zmq_pollitem_t item = {zsock_resolve (r->serve), 0, ZMQ_POLLIN, 0};
         zmq_poll (&item, 1, left < 50 ? left : 50);
     }
+    r->failing = true;
     static int64_t logged_at;
     if (sl_mono_ms () - logged_at > 10000) {
         sl_warn (S_COMP, "fewer than %u replicas hold entry %" PRIu64 " after %d ms: writes "

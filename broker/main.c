@@ -88,7 +88,7 @@ static const sl_opt_t s_opts[] = {
     [OPT_SYNC_REPLICAS] = {"sync-replicas", 0, "N", "confirm a write only after N replicas "
                            "committed it (default 0: replicas lag)", false},
     [OPT_SYNC_TIMEOUT] = {"sync-timeout", 0, "DURATION", "with --sync-replicas: answer "
-                          "ENOREPLICA after waiting this long (default 5s)", false},
+                          "ENOREPLICA after waiting this long (100ms-2s, default 1s)", false},
     [OPT_JOURNAL_BYTES] = {"journal-bytes", 0, "SIZE", "replication journal kept for "
                            "replicas that fall behind (default 1G)", false},
     [OPT_CONFIG] = {"config", 0, "FILE", "read settings from FILE first: NAME = VALUE lines, "
@@ -243,8 +243,8 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_SYNC_TIMEOUT: {
         int64_t ms = 0;
         rc = sl_parse_duration_ms (arg, &ms);
-        *why = "expected a duration between 100ms and 1h, such as 5s";
-        if (rc == 0 && (ms < 100 || ms > 3600000)) {
+        *why = "expected a duration between 100ms and 2s (the wait holds up the broker)";
+        if (rc == 0 && (ms < 100 || ms > 2000)) {
             rc = SL_EINVAL;
         }
         config->sync_timeout_ms = (int) ms;

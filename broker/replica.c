@@ -393,6 +393,9 @@ sl_broker_repl_sync (sl_broker_t *self)
     uint64_t epoch, target;
     sl_store_repl_position (self->store, &epoch, &target, NULL);
     int timeout = self->config.sync_timeout_ms ? self->config.sync_timeout_ms : SL_REPL_SYNC_MS;
+    if (timeout > SL_REPL_SYNC_MAX_MS) {
+        timeout = SL_REPL_SYNC_MAX_MS;
+    }
     int64_t deadline = sl_mono_ms () + timeout;
     if (r->failing) {
         //  No follower since the last timeout: no wait (the broker serves

@@ -25,7 +25,10 @@
 #define SL_REPL_CAP_BYTES      (64u << 20)     //  most a replica may ask for
 #define SL_REPL_PARK_MS        1000            //  an idle follower hears from us this often
 #define SL_REPL_RETRY_MS       3000            //  a request unanswered this long is resent
-#define SL_REPL_SYNC_MS        5000            //  default --sync-timeout
+#define SL_REPL_SYNC_MS        1000            //  default --sync-timeout
+//  The wait blocks the broker's loop: it stays well below the 3 s after
+//  which a silent group member is dropped (groups_int.h SILENCE_MS).
+#define SL_REPL_SYNC_MAX_MS    2000
 
 //  Sets up what config asks for (journal, sockets). 0 or an SL_E* code.
 int sl_broker_repl_new(sl_broker_t *self);

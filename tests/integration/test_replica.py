@@ -76,6 +76,15 @@ def test_replica_follows_and_refuses_writes(procs, make_broker, tmp_path):
     # ... and so does a group's JOIN, and an ADMIN other than promote.
     reply = wire.request(0x11, {"req": 7, "group": "g", "in": "s", "out": "o", "member": "m"})
     assert reply[0] == ERROR and reply[2]["code"] == EREADONLY, reply
+    # `sluice stat` on both: role, epoch, lag (0 once caught up), followers.
+    def stat(broker):
+        res = procs.start("stat", [SLUICE_BIN, "stat", "--broker", broker.endpoint])
+        assert res.wait(T(30)) == 0, res.stderr()
+        return res.stdout().decode()
+    out = wait_for(lambda: (lambda o: "lag 0 entries, 1 replica(s) following" in o and o)(
+        stat(primary)), T(20), "the primary's stat to show its replica")
+    assert "REPLICATION: primary at epoch 1" in out, out
+    assert "REPLICATION: replica at epoch 1" in stat(replica)
     # The replica says what it is in WELCOME.
     wire.send(HELLO, {"req": 9, "client": "pytest"})
     reply = wire.recv(T(5))

@@ -224,3 +224,41 @@ def test_hostile_replication_peer(procs, make_broker):
         s.close()
     assert primary.proc.alive()
     primary.wait_ready()
+
+
+def test_replica_survives_a_hostile_primary(procs, make_broker):
+    """A "primary" that answers with damaged, oversized-claim and out-of-order entries: the
+    replica applies none of them, says why once, keeps asking, and stays up and empty."""
+    import struct
+    ctx = __import__("zmq").Context.instance()
+    fake = ctx.socket(__import__("zmq").ROUTER)
+    fake.setsockopt(__import__("zmq").LINGER, 0)
+    port = free_port_pair()
+    fake.bind(f"tcp://127.0.0.1:{port}")
+    replica = make_broker(args=["--replica-of", f"tcp://127.0.0.1:{port}"])
+    try:
+        def entry(epoch, seq, claim_len=1):
+            body = b"SLRJ" + struct.pack(">QQI", epoch, seq, 1)
+            body += struct.pack(">BBHII", 0, 2, 1, 0, claim_len) + b"k" + b"v"
+            return body + b"\0\0\0\0"     # a checksum that does not match
+        answers = [
+            [entry(1, 1)],                              # bad checksum
+            [entry(1, 1, claim_len=0xFFFFFFF0)],        # a length past the frame
+            [entry(1, 5)],                              # not the next entry
+            [b"garbage"],
+        ]
+        for data in answers:
+            assert fake.poll(int(T(10) * 1000)), "the replica stopped asking"
+            peer, header, body = fake.recv_multipart()[:3]
+            assert header[3] == REPLICATE
+            ask = msgpack.unpackb(body)
+            assert ask["seq"] == 0, ask
+            fake.send_multipart([peer, bytes([0x53, 0x4C, 1, REPLICATED]),
+                                 msgpack.packb({"epoch": 1, "seq": 1, "count": len(data),
+                                                "next": 6}), *data])
+        assert fake.poll(int(T(10) * 1000)), "the replica stopped asking"
+        assert replica.proc.alive()
+        assert not replica.wire.streams()
+        assert "cannot apply the primary's entries" in replica.proc.stderr()
+    finally:
+        fake.close()

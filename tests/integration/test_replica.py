@@ -8,7 +8,7 @@ import json
 
 import msgpack
 
-from conftest import (BROKER_BIN, BUILD, ERROR, HELLO, PUBLISH, T, WELCOME, free_port_pair,
+from conftest import (BUILD, ERROR, HELLO, PUBLISH, T, WELCOME, free_port_pair,
                       wait_for)
 
 SLUICE_BIN = BUILD / "cli" / "sluice"

@@ -234,7 +234,6 @@ sl_repl_check (const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq,
 }
 
 typedef struct {
-    const sl_repl_op_t **ops;
     uint32_t n;
 } s_collect_t;
 

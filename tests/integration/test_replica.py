@@ -262,3 +262,19 @@ def test_replica_survives_a_hostile_primary(procs, make_broker):
         assert "cannot apply the primary's entries" in replica.proc.stderr()
     finally:
         fake.close()
+
+
+def test_python_producer_finds_the_primary(procs, make_broker):
+    """The Python client given the replica first and the primary second: its HELLO meets a
+    replica's WELCOME, it moves on, and its records are confirmed by the primary."""
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "python"))
+    import sluice
+    primary, replica, _, _ = pair(make_broker)
+    with sluice.Producer(f"{replica.endpoint},{primary.endpoint}", "py", name="pyp") as p:
+        for i in range(100):
+            p.send({"i": i})
+        p.flush(timeout=T(30))
+    assert primary.info("py")["next"] == 100
+    wait_for(lambda: (replica.info("py") or {}).get("next") == 100, T(20), "replication")

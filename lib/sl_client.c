@@ -604,11 +604,16 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
                 continue;
             }
             if (self->n_endpoints > 1
-                && ((reply->cmd == SL_CMD_ERROR && reply->code == -SL_EREADONLY)
+                && ((reply->cmd == SL_CMD_ERROR && (reply->code == -SL_EREADONLY
+                                                    || reply->code == -SL_ENOREPLICA))
                     || (reply->cmd == SL_CMD_WELCOME && strstr (reply->broker, "(replica)")))) {
                 //  A replica: the writer is another of the endpoints. Its
                 //  WELCOME is not kept; its EREADONLY is returned (retryable).
-                s_failover (self, "is a read-only replica");
+                //  ENOREPLICA: a primary nobody follows may be a stale one
+                //  (another was promoted): the others are tried too.
+                s_failover (self, reply->code == -SL_ENOREPLICA
+                                      ? "has no replica following it"
+                                      : "is a read-only replica");
                 if (reply->cmd == SL_CMD_WELCOME) {
                     zmsg_destroy (&msg);
                     sl_msg_reset (reply);

@@ -33,7 +33,7 @@ ERRORS = {
     26: ("EREADONLY", True), 27: ("EEPOCH", False), 30: ("ENOREPLICA", True),
 }
 ESEQ, ESTATE, ENOTFOUND = 13, 22, 12
-EREADONLY = 26
+EREADONLY, ENOREPLICA = 26, 30
 
 
 class SluiceError(Exception):
@@ -287,7 +287,7 @@ class Connection:
             except ProtocolError:
                 continue
             if len(self.endpoints) > 1 and (
-                    (cmd == ERROR and body.get("code") == EREADONLY)
+                    (cmd == ERROR and body.get("code") in (EREADONLY, ENOREPLICA))
                     or (cmd == WELCOME and "(replica)" in str(body.get("broker", "")))):
                 self.failover()     # a read-only replica: the writer is another endpoint
                 if cmd == WELCOME:

@@ -278,3 +278,22 @@ def test_python_producer_finds_the_primary(procs, make_broker):
         p.flush(timeout=T(30))
     assert primary.info("py")["next"] == 100
     wait_for(lambda: (replica.info("py") or {}).get("next") == 100, T(20), "replication")
+
+
+def test_stale_primary_is_left_for_the_promoted_one(procs, make_broker, tmp_path):
+    """After a promotion, the old primary is started again as a primary by mistake (no
+    --replica-of). With --sync-replicas 1 nobody follows it, so it confirms nothing
+    (ENOREPLICA); a source given both endpoints leaves it for the promoted broker, where
+    every record is confirmed once."""
+    primary, replica, p_repl, r_repl = pair(make_broker, sync=1)
+    primary.kill9()
+    promote = procs.start("promote", [SLUICE_BIN, "promote", "--broker", replica.endpoint])
+    assert promote.wait(T(30)) == 0, promote.stderr()
+    primary.start()             # same flags: a primary with --sync-replicas 1, stale
+    sent = tmp_path / "in.jsonl"
+    write_input(sent, 5000)
+    src = source(procs, "src", f"{primary.endpoint},{replica.endpoint}", "s", "p1", sent)
+    assert src.wait(T(120)) == 0, src.stderr()[-3000:]
+    assert "has no replica following it" in src.stderr()
+    rc, report = verify(procs, "verify", replica.endpoint, "s", sent)
+    assert rc == 0 and report["lost"] == 0 and report["duplicated"] == 0, report

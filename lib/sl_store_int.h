@@ -82,6 +82,7 @@ struct _sl_store_t {
     bool journal;
     bool j_quiet;               //  writes not journaled (undoing entries)
     bool j_marker;              //  write an entry even without changes (new epoch)
+    bool j_failed;              //  a change could not be journaled: the commit must fail
     MDB_dbi db_journal;
     sl_buf_t jbuf;              //  the entry being built by the open write
     uint64_t j_max_bytes;

@@ -106,8 +106,8 @@ sl_store_jnote (sl_store_t *self, MDB_dbi dbi, const MDB_val *key, const MDB_val
     if (sl_repl_op_start (&self->jbuf, db, key->mv_data, key->mv_size, NULL, 0, 0, &at) != 0
         || sl_repl_op_value (&self->jbuf, at, val->mv_data, val->mv_size) != 0) {
         //  The entry cannot hold it: the commit must not go through
-        //  without it. An impossible size makes sl_repl_finish fail.
-        self->jbuf.len = 1;
+        //  without it (sl_store_journal_commit fails).
+        self->j_failed = true;
     }
 }
 
@@ -185,6 +185,7 @@ sl_store_journal_begin (sl_store_t *self)
     self->p_bytes = self->j_bytes;
     self->j_marker = false;
     self->j_quiet = false;
+    self->j_failed = false;
     sl_repl_begin (&self->jbuf, self->p_epoch, 0);
 }
 
@@ -251,6 +252,11 @@ sl_store_journal_commit (sl_store_t *self)
 {
     if (!self->journal || !self->wtxn) {
         return 0;
+    }
+    if (self->j_failed) {
+        sl_error (S_COMP, "a change could not be written to the replication journal: the "
+                  "transaction is refused");
+        return SL_ETOOBIG;
     }
     if (self->jbuf.len > SL_REPL_HEADER || self->j_marker) {
         self->j_marker = false;

@@ -392,3 +392,51 @@ Test (repl, journal_is_bounded)
     cr_assert_eq (sl_store_repl_agree (s, 1, first + 1, &agree), 0);
     sl_store_close (&s);
 }
+
+//  A commit that fills the map is redone after the map grew (the broker's
+//  loop): the journal then holds the redone transaction once.
+Test (repl, map_growth_redo_keeps_one_entry_per_commit)
+{
+    char path[512];
+    snprintf (path, sizeof path, "%s/grow", s_dir);
+    sl_store_opts_t opts = {.initial_map = 1u << 20};
+    int err = 0;
+    sl_store_t *p = sl_store_open (path, &opts, &err);
+    cr_assert_not_null (p);
+    cr_assert_eq (sl_store_journal_on (p, 0), 0);
+    sl_store_t *r = s_open ("r");
+    static uint8_t records[1000 * 1000];
+    for (size_t i = 0; i < sizeof records; i += 5) {
+        memcpy (records + i, "\x94\x01\xc0\xc0\x05", 5);
+    }
+    uint32_t count = (uint32_t) (sizeof records / 5);
+    size_t len = (size_t) count * 5;
+    int commits = 0, redone = 0;
+    for (int i = 0; i < 6; i++) {
+        int rc = SL_EMAPFULL;
+        for (int attempt = 0; attempt < 8 && rc == SL_EMAPFULL; attempt++) {
+            rc = sl_store_begin (p);
+            sl_batch_header_t h;
+            if (rc == 0) {
+                rc = sl_store_append (p, "s", records, len, count, 1000, &h);
+            }
+            if (rc == 0) {
+                rc = sl_store_commit (p);
+            }
+            else if (sl_store_in_txn (p)) {
+                sl_store_abort (p);
+            }
+            redone += rc == SL_EMAPFULL;
+        }
+        cr_assert_eq (rc, 0);
+        commits++;
+    }
+    cr_assert_gt (redone, 0, "the map had to grow at least once");
+    uint64_t seq;
+    sl_store_repl_position (p, NULL, &seq, NULL);
+    cr_assert_eq (seq, (uint64_t) commits);
+    cr_assert_eq (s_follow (p, r), commits);
+    s_assert_same (p, r, "s");
+    sl_store_close (&p);
+    sl_store_close (&r);
+}

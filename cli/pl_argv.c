@@ -49,6 +49,12 @@ static const sl_pl_flag_t s_broker_flags[] = {
     {"max-connections", "max-connections", SL_PL_VALUE, false},
     {"handshake-timeout", "handshake-timeout", SL_PL_VALUE, false},
     {"http", "http", SL_PL_VALUE, false},
+    //  Replication (docs/replication.md).
+    {"replication", "replication", SL_PL_VALUE, false},
+    {"replica-of", "replica-of", SL_PL_VALUE, false},
+    {"sync-replicas", "sync-replicas", SL_PL_VALUE, false},
+    {"sync-timeout", "sync-timeout", SL_PL_VALUE, false},
+    {"journal-bytes", "journal-bytes", SL_PL_VALUE, false},
     {"config", "config", SL_PL_VALUE, true},
     S_COMMON,
     {NULL, NULL, 0, false},

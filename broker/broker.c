@@ -29,6 +29,7 @@
 #include "conns.h"
 
 #include "broker_int.h"
+#include "replica.h"
 #include "http.h"
 
 
@@ -302,6 +303,10 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         sl_error ("broker", "cannot load the worker groups: %s", sl_strerror (*err));
         goto fail;
     }
+    *err = sl_broker_repl_new (self);
+    if (*err) {
+        goto fail;
+    }
     if (config->http) {
         self->http = sl_http_new (config->http, err);
         if (!self->http) {
@@ -330,6 +335,7 @@ sl_broker_destroy (sl_broker_t **self_p)
         free (self->pending);
     }
     sl_http_destroy (&self->http);
+    sl_broker_repl_destroy (self);
     zhashx_destroy (&self->retain);
     zhashx_destroy (&self->clients);
     sl_buf_free (&self->stat_doc);
@@ -486,7 +492,9 @@ s_on_hello (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     sl_msg_t w;
     sl_msg_init (&w, SL_CMD_WELCOME);
     w.req = msg->req;
-    snprintf (w.broker, sizeof w.broker, "sluice-broker/%s", SLUICE_VERSION);
+    //  A replica says so: clients given several endpoints look for the primary.
+    snprintf (w.broker, sizeof w.broker, "sluice-broker/%s%s", SLUICE_VERSION,
+              sl_broker_is_replica (self) ? " (replica)" : "");
     snprintf (w.endpoint, sizeof w.endpoint, "%s", self->pub_advertised);
     w.heartbeat_ms = HEARTBEAT_MS;
     w.max_batch_bytes = self->config.max_batch_bytes;
@@ -766,12 +774,24 @@ s_handle_one (sl_broker_t *self)
         sl_broker_on_stat (self, peer, &msg);
         break;
     case SL_CMD_ADMIN:
-        sl_broker_on_admin (self, peer, &msg);
+        if (streq (msg.op, "promote")) {
+            sl_broker_repl_promote (self, peer, &msg);
+        }
+        else if (sl_broker_is_replica (self)) {
+            sl_broker_repl_refuse (self, peer, &msg);
+        }
+        else {
+            sl_broker_on_admin (self, peer, &msg);
+        }
         break;
     case SL_CMD_PUBLISH:
     case SL_CMD_COMMIT:
     case SL_CMD_JOIN:
     case SL_CMD_RESULT: {
+        if (sl_broker_is_replica (self)) {
+            sl_broker_repl_refuse (self, peer, &msg);
+            break;
+        }
         zframe_t *data = NULL;
         const char *why = NULL;
         int check = 0;
@@ -842,6 +862,7 @@ sl_broker_run (sl_broker_t *self)
     for (int i = 0; i < sl_conns_sockets (self->conns); i++) {
         zpoller_add (poller, sl_conns_socket (self->conns, i));
     }
+    sl_broker_repl_poll (self, poller);
     self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
     while (!self->stopping && !zsys_interrupted) {
         int64_t now = sl_mono_ms ();
@@ -861,10 +882,15 @@ sl_broker_run (sl_broker_t *self)
                 break;
             }
         }
-        sl_broker_commit_group (self);
-        sl_groups_dispatch (self->groups, sl_mono_ms ());
+        sl_broker_repl_tick (self);
+        //  A replica writes only what its primary sends (replica.c).
+        bool writer = !sl_broker_is_replica (self);
+        if (writer) {
+            sl_broker_commit_group (self);
+            sl_groups_dispatch (self->groups, sl_mono_ms ());
+        }
         sl_broker_limits_tick (self, sl_mono_ms ());
-        if (sl_mono_ms () >= self->next_retain_ms) {
+        if (writer && sl_mono_ms () >= self->next_retain_ms) {
             sl_broker_retain_all (self);
             self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
         }

@@ -61,6 +61,12 @@ typedef struct {
     //  Operating (docs/operate.md): HOST:PORT of the HTTP server (/metrics,
     //  /healthz, /api/stat, the live page); NULL = off.
     const char *http;
+    //  Replication (docs/replication.md): NULL / 0 = off.
+    const char *replication;        //  where this broker serves its journal to replicas
+    const char *replica_of;         //  the primary's --replication endpoint: follow it
+    uint32_t sync_replicas;         //  confirm only what this many replicas committed
+    int sync_timeout_ms;            //  ... waiting at most this long (0 = 1000)
+    uint64_t journal_bytes;         //  journal kept for replicas (0 = 1 GiB)
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;

@@ -99,6 +99,7 @@ struct _sl_broker_t {
     struct _sl_http_t *http;    //  --http server, or NULL
     int64_t next_http_ms;       //  next snapshot for the HTTP server
     zhashx_t *clients;          //  peer hex -> counters reported with PING (clients.c)
+    struct _sl_repl_t *repl;    //  replication (replica.c), NULL when off
 };
 
 //  broker.c

@@ -66,6 +66,19 @@ static const sl_opt_t s_opts[] = {
      .min = 100, .max = 3600000},
     {"http", 0, "HOST:PORT", "serve /metrics, /healthz, /api/stat and a live page over HTTP "
      "(off by default; e.g. 127.0.0.1:7680)", F (http), .type = SL_ARG_STRING},
+    {"replication", 0, "ENDPOINT", "serve the replication journal to replicas at ENDPOINT "
+     "(tcp://*:7602); docs/replication.md", F (replication), .type = SL_ARG_STRING,
+     .flags = SL_OPT_BIND},
+    {"replica-of", 0, "ENDPOINT", "run as a read-only replica following the primary's "
+     "--replication ENDPOINT; writes get EREADONLY", F (replica_of), .type = SL_ARG_STRING,
+     .flags = SL_OPT_CONNECT},
+    {"sync-replicas", 0, "N", "confirm a write only after N replicas committed it (default 0: "
+     "replicas lag)", F (sync_replicas), .type = SL_ARG_UINT, .max = 16},
+    {"sync-timeout", 0, "DURATION", "with --sync-replicas: answer ENOREPLICA after waiting this "
+     "long (100ms-2s, default 1s)", F (sync_timeout_ms), .type = SL_ARG_DURATION, .min = 100,
+     .max = 2000},
+    {"journal-bytes", 0, "SIZE", "replication journal kept for replicas that fall behind "
+     "(default 1G)", F (journal_bytes), .type = SL_ARG_SIZE},
     {"config", 0, "FILE", "read settings from FILE first: NAME = VALUE "
      "lines, NAME a flag without dashes; flags and SLUICE_* override it", .flags = SL_OPT_PATH},
     {.name = NULL},
@@ -91,6 +104,8 @@ const sl_opts_spec_t sl_broker_opts = {
               "  sluice-broker --check --data /var/lib/sluice\n"
               "  sluice-broker --http 127.0.0.1:7680      # then curl 127.0.0.1:7680/metrics\n"
               "  sluice-broker --config /etc/sluice/broker.conf --listen tcp://0.0.0.0:7600\n"
+              "  sluice-broker --replication tcp://*:7602 --sync-replicas 1   # a primary\n"
+              "  sluice-broker --replica-of tcp://primary:7602 --replication tcp://*:7602\n"
               "See docs/security.md for keys and per-stream rights, docs/reliability.md for\n"
               "damaged stores, docs/operate.md for --http, --config and the stat and manage\n"
               "commands.\n",

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker_int.h"
+#include "replica.h"
 #include "sl_batch.h"
 #include "sl_error.h"
 #include "sl_log.h"
@@ -383,10 +384,19 @@ sl_broker_commit_group (sl_broker_t *self)
         self->n_commits++;
     }
 
+    //  With --sync-replicas, only once the replicas hold it too (replica.c).
+    //  ENOREPLICA: committed here, not confirmed; resends are dropped as
+    //  duplicates once replicated. The sequence cache is reloaded from the
+    //  store, which has them.
+    int repl = rc == 0 ? sl_broker_repl_sync (self) : 0;
+    if (repl) {
+        zhashx_purge (self->seqs);
+    }
+
     //  Replies, only now that the records are durable.
     for (size_t i = 0; i < self->n_pending; i++) {
         pending_t *p = &self->pending[i];
-        int prc = rc ? rc : p->rc;
+        int prc = rc ? rc : p->rc ? p->rc : repl;
         switch (p->msg.cmd) {
         case SL_CMD_PUBLISH: {
             if (prc) {
@@ -456,6 +466,8 @@ sl_broker_commit_group (sl_broker_t *self)
         }
     }
     if (rc == 0) {
+        //  Also after ENOREPLICA: the records are committed here and go to
+        //  the replica when it is back (docs/replication.md).
         s_publish_live (self);
         //  New records wake the groups that read them (groups.c).
         for (size_t i = 0; i < self->n_touched; i++) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "broker_int.h"
+#include "replica.h"
 #include "sl_error.h"
 #include "sl_group.h"
 #include "sl_log.h"
@@ -142,6 +143,16 @@ s_build (sl_broker_t *self, sl_stat_t *doc)
     s_build_t b = {self, doc, sl_now_ms (), NULL, 0, 0, 0};
     doc->time_ms = b.now_ms;
     doc->writable = !self->disk_full;
+    sl_repl_info_t repl;
+    sl_broker_repl_info (self, &repl);
+    if (self->repl) {
+        snprintf (doc->repl_role, sizeof doc->repl_role, "%s",
+                  repl.replica ? "replica" : "primary");
+        doc->repl_epoch = repl.epoch;
+        doc->repl_seq = repl.seq;
+        doc->repl_lag = repl.lag;
+        doc->repl_followers = repl.followers;
+    }
     if (self->disk_full) {
         snprintf (doc->reason, sizeof doc->reason, "%s", sl_strerror (SL_ENOSPC));
     }

@@ -23,6 +23,8 @@ int sl_cli_top(int argc, char **argv);
 //  sluice streams|stream|readers|reader|groups|group|dlq: manage.c.
 int sl_cli_manage(int argc, char **argv);
 void sl_cli_manage_usage(void);
+//  sluice promote --broker REPLICA: promote.c (docs/replication.md).
+int sl_cli_promote(int argc, char **argv);
 //  sluice dlq show|resend GROUP: dlq.c.
 int sl_cli_dlq(int argc, char **argv);
 

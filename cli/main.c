@@ -23,7 +23,8 @@ s_usage (void)
             "  top                 the same, live, with rates\n"
             "  streams, readers, groups     list them\n"
             "  stream|reader|group VERB NAME   delete, purge, retain, reset at run time\n"
-            "  dlq show GROUP      a group's dead letters\n");
+            "  dlq show GROUP      a group's dead letters\n"
+            "  promote             make a replica broker the primary (docs/replication.md)\n");
     for (const sl_cli_stage_t *s = sl_cli_stages (); s->command; s++) {
         printf ("  %-19s %s (%s)\n", s->command, s->about, s->program);
     }
@@ -71,6 +72,9 @@ s_dispatch (const char *command, int argc, char **argv)
     }
     if (strcmp (command, "top") == 0) {
         return sl_cli_top (argc, argv);
+    }
+    if (strcmp (command, "promote") == 0) {
+        return sl_cli_promote (argc, argv);
     }
     static const char *manage[] = {"streams", "stream", "readers", "reader", "groups", "group",
                                    "dlq", NULL};

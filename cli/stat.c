@@ -155,6 +155,14 @@ s_print_tables (const sl_stat_t *d, const sl_stat_t *prev, double dt)
                 c->stream[0] ? c->stream : c->group, c->records, c->errors,
                 (double) c->last_heard_ms / 1000.0);
     }
+    if (d->repl_role[0]) {
+        printf ("\nREPLICATION: %s at epoch %" PRIu64 ", journal entry %" PRIu64 ", lag %" PRIu64
+                " entries%s", d->repl_role, d->repl_epoch, d->repl_seq, d->repl_lag,
+                streq (d->repl_role, "primary") ? "" : "\n");
+        if (streq (d->repl_role, "primary")) {
+            printf (", %u replica(s) following\n", d->repl_followers);
+        }
+    }
     if (!d->writable) {
         printf ("\nINTAKE STOPPED: %s\n", d->reason);
     }

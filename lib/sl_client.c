@@ -27,11 +27,16 @@
 #define S_POLL_SLICE_MS        250    //  longest wait before zsys_interrupted is looked at again
 #define S_SEND_RETRY_MS        50     //  pause after a send refused by the high-water mark
 #define S_SAY_CONNECTING_MS    500    //  HELLO unanswered this long: say so
+#define S_FAILOVER_MS          3000   //  with several endpoints: unreachable this long, try the next
 
 struct _sl_client_t {
     zsock_t *dealer;            //  to the broker's ROUTER
     zsock_t *monitor;           //  PAIR receiving the DEALER's connection events
-    char *broker;               //  command address as given
+    char *broker;               //  command address in use (one of list)
+    char *list;                 //  --broker as given: one endpoint or several, comma-separated
+    int n_endpoints;
+    int current;                //  index of broker in list
+    int64_t trying_since;       //  not connected since (mono ms), 0 when connected
     char *software;
     char *producer;
     char *stream;
@@ -168,11 +173,18 @@ sl_endpoint_with_host (const char *endpoint, const char *broker, char *out, size
 }
 
 //  Reads every connection event waiting on the monitor, without blocking.
+static void s_failover (sl_client_t *self, const char *why);
+
 //  A completed handshake is a (re)connection; a disconnect means what was
-//  in flight may be lost.
+//  in flight may be lost. With several endpoints, one unreachable for
+//  S_FAILOVER_MS is left for the next (every caller looks at the events).
 static void
 s_read_events (sl_client_t *self)
 {
+    if (self->n_endpoints > 1 && !self->connected && self->trying_since
+        && sl_mono_ms () - self->trying_since >= S_FAILOVER_MS) {
+        s_failover (self, "is unreachable");
+    }
     void *handle = zsock_resolve (self->monitor);
     for (int i = 0; i < 1000; i++) {
         zmq_msg_t part;
@@ -219,6 +231,7 @@ s_read_events (sl_client_t *self)
             self->refused = false;
             self->connects++;
             self->connected = true;
+            self->trying_since = 0;
             sl_debug ("client", "connected to %s (connection %u)", self->broker,
                       self->connects);
         }
@@ -227,7 +240,42 @@ s_read_events (sl_client_t *self)
                 sl_info ("client", "lost connection to broker %s, reconnecting", self->broker);
             }
             self->connected = false;
+            if (!self->trying_since) {
+                self->trying_since = sl_mono_ms ();
+            }
         }
+    }
+}
+
+//  With several endpoints: leaves the broker in use for the next one in
+//  the list (the one that writes is found by trying them in turn). What
+//  was in flight is resent by the callers as after any reconnection.
+static void
+s_failover (sl_client_t *self, const char *why)
+{
+    if (self->n_endpoints < 2) {
+        return;
+    }
+    int next = (self->current + 1) % self->n_endpoints;
+    const char *at = self->list;
+    for (int i = 0; i < next; i++) {
+        at = strchr (at, ',') + 1;
+    }
+    char *endpoint = strndup (at, strcspn (at, ","));
+    if (!endpoint) {
+        return;
+    }
+    sl_info ("client", "broker %s %s: trying %s", self->broker, why, endpoint);
+    zsock_disconnect (self->dealer, "%s", self->broker);
+    free (self->broker);
+    self->broker = endpoint;
+    self->current = next;
+    self->connected = false;
+    self->have_welcome = false;
+    self->trying_since = sl_mono_ms ();
+    if (zsock_connect (self->dealer, "%s", self->broker)) {
+        sl_error ("client", "cannot connect to '%s': %s", self->broker,
+                  zmq_strerror (zmq_errno ()));
     }
 }
 
@@ -242,7 +290,14 @@ sl_client_new (const sl_client_opts_t *opts)
     if (!self) {
         return NULL;
     }
-    self->broker = strdup (opts->broker);
+    //  Several endpoints (docs/replication.md): the first is tried first.
+    self->list = strdup (opts->broker);
+    self->n_endpoints = 1;
+    for (const char *c = opts->broker; *c; c++) {
+        self->n_endpoints += *c == ',';
+    }
+    self->broker = self->list ? strndup (self->list, strcspn (self->list, ",")) : NULL;
+    self->trying_since = sl_mono_ms ();
     self->software = strdup (opts->software ? opts->software : "sluice");
     self->producer = opts->producer ? strdup (opts->producer) : NULL;
     self->stream = opts->stream ? strdup (opts->stream) : NULL;
@@ -336,6 +391,7 @@ sl_client_destroy (sl_client_t **self_p)
     zcert_destroy (&self->server);
     sl_msg_reset (&self->welcome);
     free (self->broker);
+    free (self->list);
     free (self->software);
     free (self->producer);
     free (self->stream);
@@ -527,6 +583,7 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
         if (rc < 0 && zmq_errno () != EINTR) {
             return SL_ECLOSED;
         }
+
         if (rc > 0 && (item.revents & ZMQ_POLLIN)) {
             zmsg_t *msg = zmsg_recv (self->dealer);
             if (!msg) {
@@ -550,6 +607,23 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
                     return SL_ETIMEOUT;     //  a flood of garbage does not hold us past it
                 }
                 continue;
+            }
+            if (self->n_endpoints > 1
+                && ((reply->cmd == SL_CMD_ERROR && (reply->code == -SL_EREADONLY
+                                                    || reply->code == -SL_ENOREPLICA))
+                    || (reply->cmd == SL_CMD_WELCOME && strstr (reply->broker, "(replica)")))) {
+                //  A replica: the writer is another of the endpoints. Its
+                //  WELCOME is not kept; its EREADONLY is returned (retryable).
+                //  ENOREPLICA: a primary nobody follows may be a stale one
+                //  (another was promoted): the others are tried too.
+                s_failover (self, reply->code == -SL_ENOREPLICA
+                                      ? "has no replica following it"
+                                      : "is a read-only replica");
+                if (reply->cmd == SL_CMD_WELCOME) {
+                    zmsg_destroy (&msg);
+                    sl_msg_reset (reply);
+                    continue;
+                }
             }
             if (reply->cmd == SL_CMD_WELCOME) {
                 s_store_welcome (self, reply);

@@ -89,6 +89,37 @@ s_parse_tcp (const char *endpoint, sl_endpoint_use_t use, s_tcp_t *tcp, char *wh
 }
 
 int
+sl_endpoint_check_list (const char *list, char *why, size_t why_size)
+{
+    if (!list || !list[0]) {
+        return s_fail ("", why, why_size, S_EXPECTED);
+    }
+    int n = 0;
+    const char *at = list;
+    while (true) {
+        const char *comma = strchr (at, ',');
+        size_t len = comma ? (size_t) (comma - at) : strlen (at);
+        if (++n > SL_ENDPOINT_LIST_MAX) {
+            return s_fail (list, why, why_size, "more than 8 endpoints");
+        }
+        char one[SL_ENDPOINT_MAX + 2];
+        if (len > SL_ENDPOINT_MAX) {
+            return s_fail (list, why, why_size, "an endpoint longer than 255 bytes");
+        }
+        memcpy (one, at, len);
+        one[len] = 0;
+        int rc = sl_endpoint_check (one, SL_ENDPOINT_CONNECT, why, why_size);
+        if (rc) {
+            return rc;
+        }
+        if (!comma) {
+            return 0;
+        }
+        at = comma + 1;
+    }
+}
+
+int
 sl_endpoint_check (const char *endpoint, sl_endpoint_use_t use, char *why, size_t why_size)
 {
     if (!endpoint || !endpoint[0]) {

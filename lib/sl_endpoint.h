@@ -29,6 +29,12 @@ typedef enum {
 //  "endpoint 'x:1': expected tcp://HOST:PORT or ipc://PATH".
 int sl_endpoint_check(const char *endpoint, sl_endpoint_use_t use, char *why, size_t why_size);
 
+//  A client's --broker: one endpoint, or several separated by commas
+//  (a primary and its replicas, docs/replication.md), each checked as
+//  SL_ENDPOINT_CONNECT; at most SL_ENDPOINT_LIST_MAX. 0 or SL_EINVAL.
+#define SL_ENDPOINT_LIST_MAX 8
+int sl_endpoint_check_list(const char *list, char *why, size_t why_size);
+
 //  The form ZeroMQ can bind: endpoint itself, or with its host name
 //  resolved to the first address it has (IPv6 in brackets). 0, SL_EINVAL
 //  (see sl_endpoint_check) or SL_ENOTFOUND (the name does not resolve),

@@ -35,8 +35,11 @@
     X(SL_EDENIED, -23, 0, "permission denied")                                    \
     X(SL_EBUSY,   -24, 1, "peer over its budget: read your replies")               \
     X(SL_ELIMIT,  -25, 0, "a broker limit was reached")                           \
+    X(SL_EREADONLY, -26, 1, "not the primary: a replica takes no writes")         \
+    X(SL_EEPOCH,  -27, 0, "stale epoch: another broker was promoted since")       \
     X(SL_ECORRUPT, -28, 0, "stored data failed its checksum")                     \
-    X(SL_ELOCKED, -29, 0, "data directory is in use by another broker")
+    X(SL_ELOCKED, -29, 0, "data directory is in use by another broker")           \
+    X(SL_ENOREPLICA, -30, 1, "not enough replicas confirmed the write in time")
 
 enum {
 #define SL_ERROR_ENUM(name, value, retry, text) name = value,

@@ -36,6 +36,8 @@ typedef enum {
 #define SL_OPT_CONNECT 0x04u    //  STRING: an endpoint to connect to (sl_endpoint_check)
 #define SL_OPT_BIND    0x08u    //  STRING: an endpoint to bind
 #define SL_OPT_NO_KEY  0x10u    //  no pipeline-file key: `sluice run` sets it itself
+#define SL_OPT_CONNECTS 0x20u   //  STRING: endpoints to connect to, a,b,... (a primary and its
+                                //  replicas; sl_endpoint_check_list)
 
 //  One option. Entries start positionally (name, short, arg, help) and go on
 //  with designated fields, so that adding an option is one line:

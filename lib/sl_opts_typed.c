@@ -126,6 +126,10 @@ s_string (const sl_opt_t *opt, void *ctx, const char *arg, const char **why)
         *why = "expected 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
         return SL_ENAME;
     }
+    if ((opt->flags & SL_OPT_CONNECTS) && sl_endpoint_check_list (arg, s_why, sizeof s_why)) {
+        *why = s_why;
+        return SL_EINVAL;
+    }
     if (opt->flags & (SL_OPT_CONNECT | SL_OPT_BIND)) {
         sl_endpoint_use_t use = opt->flags & SL_OPT_BIND ? SL_ENDPOINT_BIND
                                                          : SL_ENDPOINT_CONNECT;

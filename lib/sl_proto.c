@@ -88,6 +88,7 @@ typedef struct {
 #define S_LEASE_CMDS (S_BIT (WORK) | S_BIT (RESULT))
 #define S_COUNT_CMDS                                                                           \
     (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE) | S_BIT (WORK) | S_BIT (RESULT))
+#define S_REPL_CMDS (S_BIT (REPLICATE) | S_BIT (REPLICATED))
 #define S_U32 UINT32_MAX
 #define S_U64 UINT64_MAX
 
@@ -110,21 +111,25 @@ static const s_field_t s_fields[] = {
              S_BIT (COMMIT) | S_BIT (COMMITTED)),
     S_FIELD ("client", S_STR, client, 0, S_BIT (HELLO) | S_BIT (PING), 0),
     S_FIELD ("broker", S_STR, broker, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
-    S_FIELD ("pub", S_STR, endpoint, 0, S_BIT (WELCOME), S_BIT (WELCOME)),
+    S_FIELD ("pub", S_STR, endpoint, 0, S_BIT (WELCOME) | S_BIT (REPLICATED), S_BIT (WELCOME)),
     S_FIELD ("seq", S_UINT, seq, S_U64,
-             S_BIT (WELCOME) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR),
-             S_BIT (PUBLISH) | S_BIT (CONFIRM)),
-    S_FIELD ("count", S_UINT, count, S_U32, S_COUNT_CMDS, S_COUNT_CMDS),
-    S_FIELD ("offset", S_UINT, offset, S_U64, S_OFFSET_CMDS | S_BIT (ADMINED), S_OFFSET_CMDS),
-    S_FIELD ("first", S_UINT, first, S_U64, S_BIT (POSITION) | S_BIT (RECORDS),
+             S_BIT (WELCOME) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR) | S_REPL_CMDS,
+             S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_REPL_CMDS),
+    S_FIELD ("count", S_UINT, count, S_U32, S_COUNT_CMDS | S_BIT (REPLICATED),
+             S_COUNT_CMDS | S_BIT (REPLICATED)),
+    S_FIELD ("offset", S_UINT, offset, S_U64,
+             S_OFFSET_CMDS | S_BIT (ADMINED) | S_BIT (REPLICATED), S_OFFSET_CMDS),
+    S_FIELD ("first", S_UINT, first, S_U64,
+             S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (REPLICATED),
              S_BIT (POSITION) | S_BIT (RECORDS)),
-    S_FIELD ("next", S_UINT, next, S_U64, S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE),
-             S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE)),
+    S_FIELD ("next", S_UINT, next, S_U64,
+             S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE) | S_BIT (REPLICATED),
+             S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE) | S_BIT (REPLICATED)),
     S_FIELD ("from", S_FROM, from, S_N_FROM, S_BIT (SEEK), S_BIT (SEEK)),
     S_FIELD ("value", S_INT, value, 0, S_BIT (SEEK) | S_BIT (ADMIN), 0),
-    S_FIELD ("found", S_BOOL, found, 0, S_BIT (POSITION), S_BIT (POSITION)),
+    S_FIELD ("found", S_BOOL, found, 0, S_BIT (POSITION) | S_BIT (REPLICATED), S_BIT (POSITION)),
     S_FIELD ("max_records", S_UINT, max_records, S_U32, S_BIT (FETCH), 0),
-    S_FIELD ("max_bytes", S_UINT, max_bytes, S_U64, S_BIT (FETCH), 0),
+    S_FIELD ("max_bytes", S_UINT, max_bytes, S_U64, S_BIT (FETCH) | S_BIT (REPLICATE), 0),
     S_FIELD ("code", S_UINT, code, INT32_MAX, S_BIT (ERROR), S_BIT (ERROR)),
     S_FIELD ("text", S_STR, text, 0, S_BIT (ERROR) | S_BIT (ADMINED), S_BIT (ERROR)),
     S_FIELD ("heartbeat_ms", S_UINT, heartbeat_ms, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
@@ -162,10 +167,12 @@ static const s_field_t s_fields[] = {
     S_FIELD ("key", S_STR, key, 0, S_BIT (JOIN), 0),
     S_FIELD ("late_count", S_UINT, late_count, S_U32, S_BIT (RESULT), 0),
     S_FIELD ("state_count", S_UINT, state_count, S_U32, S_BIT (RESULT), 0),
+    //  Replication (§16).
+    S_FIELD ("epoch", S_UINT, epoch, S_U64, S_REPL_CMDS, S_REPL_CMDS),
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
 //  The command bitmasks are 32 bits; the decoder's "seen" set is 64.
-_Static_assert (SL_CMD_ADMINED < 32, "command codes must fit the field bitmasks");
+_Static_assert (SL_CMD_REPLICATED < 32, "command codes must fit the field bitmasks");
 _Static_assert (S_N_FIELDS <= 64, "too many fields for the seen bitmask");
 
 //  One STREAMS entry; every key is required. Walked with bit 1 as "command".

@@ -50,7 +50,9 @@
     X(STAT,      0x16, none)             \
     X(STATS,     0x17, one)              \
     X(ADMIN,     0x18, none)             \
-    X(ADMINED,   0x19, none)
+    X(ADMINED,   0x19, none)             \
+    X(REPLICATE, 0x1A, none)             \
+    X(REPLICATED, 0x1B, any)
 
 typedef enum {
     SL_CMD_NONE = 0,
@@ -157,6 +159,9 @@ typedef struct {
     char key[SL_WIN_KEY_MAX + 1];       //  ["key"] JOIN: the group key (a path, or "record")
     uint32_t late_count;                //  ["late_count"] RESULT: late records after the output
     uint32_t state_count;               //  ["state_count"] RESULT: state records after those
+    //  Replication (docs/PROTOCOL.md §16): REPLICATE's "seq" is the last
+    //  journal entry the replica holds, REPLICATED's the first it carries.
+    uint64_t epoch;                     //  ["epoch"] REPLICATE/REPLICATED
 } sl_msg_t;
 
 //  Zeroes msg and sets its command. For a fresh struct (it frees nothing).

@@ -38,7 +38,13 @@ static const s_field_t s_doc_fields[] = {
     S_F (sl_stat_t, "writable", S_BOOL, writable),
     S_F (sl_stat_t, "reason", S_STR, reason),
     S_F (sl_stat_t, "truncated", S_BOOL, truncated),
+    S_F (sl_stat_t, "repl_role", S_STR, repl_role),
+    S_F (sl_stat_t, "repl_epoch", S_U64, repl_epoch),
+    S_F (sl_stat_t, "repl_seq", S_U64, repl_seq),
+    S_F (sl_stat_t, "repl_lag", S_U64, repl_lag),
+    S_F (sl_stat_t, "repl_followers", S_U32, repl_followers),
 };
+#define S_REPL_FIELDS 5
 static const s_field_t s_stream_fields[] = {
     S_F (sl_stat_stream_t, "name", S_NAME, name),
     S_F (sl_stat_stream_t, "first", S_U64, first),
@@ -266,8 +272,11 @@ sl_stat_encode (const sl_stat_t *self, sl_buf_t *out)
 {
     size_t start = out->len;
     s_writer_t w = {out, 0};
-    s_put_head (&w, true, (uint32_t) S_N (s_doc_fields) + 4);
-    s_put_fields (&w, self, s_doc_fields, S_N (s_doc_fields));
+    //  The replication keys (the last S_REPL_FIELDS) only from a broker
+    //  that replicates: the document of one that does not stays as it was.
+    size_t n_doc = self->repl_role[0] ? S_N (s_doc_fields) : S_N (s_doc_fields) - S_REPL_FIELDS;
+    s_put_head (&w, true, (uint32_t) n_doc + 4);
+    s_put_fields (&w, self, s_doc_fields, n_doc);
     s_put_str (&w, "streams");
     s_put_head (&w, false, self->n_streams);
     for (uint32_t i = 0; i < self->n_streams; i++) {
@@ -634,6 +643,18 @@ sl_stat_prometheus (const sl_stat_t *self, sl_buf_t *out)
     s_prom_head (&w, "sluice_stat_truncated", "gauge",
                  "1 when a list passed its bound and was cut (docs/operate.md)");
     s_prom_printf (&w, "sluice_stat_truncated %d\n", self->truncated ? 1 : 0);
+    if (self->repl_role[0]) {
+        s_prom_head (&w, "sluice_replication_lag_entries", "gauge",
+                     "journal entries the slowest replica (on a replica: this one) lacks");
+        s_prom_printf (&w, "sluice_replication_lag_entries{role=\"%s\"} %" PRIu64 "\n",
+                       strcmp (self->repl_role, "replica") == 0 ? "replica" : "primary",
+                       self->repl_lag);
+        s_prom_head (&w, "sluice_replication_epoch", "gauge", "the epoch of the last entry");
+        s_prom_printf (&w, "sluice_replication_epoch %" PRIu64 "\n", self->repl_epoch);
+        s_prom_head (&w, "sluice_replication_followers", "gauge",
+                     "replicas heard from in the last 3 s (primary)");
+        s_prom_printf (&w, "sluice_replication_followers %u\n", self->repl_followers);
+    }
 
     struct {
         const char *name, *type, *help;

@@ -3,6 +3,7 @@
 
     The document travels as one msgpack map in the data frame of STATS:
       {"time_ms": i64, "writable": bool, "reason": str, "truncated": bool,
+       "repl_role": str, "repl_epoch", "repl_seq", "repl_lag", "repl_followers": uint,
        "streams": [{"name", "first", "next", "records", "bytes", "last_ms",
                     "rate"}...],
        "groups":  [{"name", "in", "out", "committed", "lag_records",
@@ -97,6 +98,15 @@ typedef struct {
     bool writable;              //  intake running (false: disk full, ...)
     char reason[256];           //  why not writable
     bool truncated;             //  some list was cut at its bound
+    //  Replication (docs/replication.md): role "" when off, else "primary"
+    //  or "replica"; the last journal entry (epoch, seq); lag in entries
+    //  (primary: its slowest follower's; replica: its own); followers heard
+    //  from lately (primary).
+    char repl_role[16];
+    uint64_t repl_epoch;
+    uint64_t repl_seq;
+    uint64_t repl_lag;
+    uint32_t repl_followers;
     sl_stat_stream_t *streams;
     uint32_t n_streams;
     sl_stat_group_t *groups;

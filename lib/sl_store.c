@@ -481,6 +481,7 @@ sl_store_close (sl_store_t **self_p)
     //  The lock goes last: no other broker may open the files before
     //  this one has closed them.
     sl_dirlock_destroy (&self->lock);
+    sl_store_journal_free (self);
     free (self->dir);
     free (self);
     *self_p = NULL;
@@ -574,6 +575,7 @@ sl_store_begin (sl_store_t *self)
         return sl_store_error (self, rc, "beginning a write");
     }
     self->wtxn = txn;
+    sl_store_journal_begin (self);
     return 0;
 }
 
@@ -583,6 +585,12 @@ sl_store_commit (sl_store_t *self)
     if (!self->wtxn) {
         return SL_ESTATE;
     }
+    //  The journal entry goes into the same transaction (sl_store_repl.c).
+    int jrc = sl_store_journal_commit (self);
+    if (jrc) {
+        sl_store_abort (self);
+        return jrc;
+    }
     MDB_txn *txn = self->wtxn;
     self->wtxn = NULL;
     //  mdb_txn_commit frees the transaction whether or not it succeeds. A
@@ -591,6 +599,7 @@ sl_store_commit (sl_store_t *self)
     MDB_envinfo before;
     mdb_env_info (self->env, &before);
     int rc = mdb_txn_commit (txn);
+    sl_store_journal_done (self, rc == 0);
     if (rc == MDB_MAP_FULL) {
         return s_map_full (self);
     }
@@ -613,6 +622,7 @@ sl_store_abort (sl_store_t *self)
         mdb_txn_abort (self->wtxn);
         self->wtxn = NULL;
     }
+    sl_store_journal_done (self, false);
 }
 
 //  --------------------------------------------------------------------------
@@ -671,7 +681,7 @@ s_pos_set (sl_store_t *self, MDB_dbi dbi, const char *a, const char *b, uint64_t
     sl_store_put_u64 (vbuf + 8, (uint64_t) now_ms);
     MDB_val key = { s_pair_key (kbuf, a, a_len, b, b_len), kbuf };
     MDB_val val = { S_POS_SIZE, vbuf };
-    int rc = mdb_put (self->wtxn, dbi, &key, &val, 0);
+    int rc = sl_store_jput (self, dbi, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, what) : 0;
 }
 
@@ -753,7 +763,7 @@ sl_store_group_set (sl_store_t *self, const char *group, const void *data, size_
     }
     MDB_val key = { name_len, (void *) group };
     MDB_val val = { len, (void *) data };
-    int rc = mdb_put (self->wtxn, self->db_groups, &key, &val, 0);
+    int rc = sl_store_jput (self, self->db_groups, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "group") : 0;
 }
 

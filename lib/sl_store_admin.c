@@ -101,7 +101,7 @@ s_del (sl_store_t *self, MDB_dbi dbi, const void *kdata, size_t klen, const char
         return SL_ESTATE;
     }
     MDB_val key = {klen, (void *) kdata};
-    int rc = mdb_del (self->wtxn, dbi, &key, NULL);
+    int rc = sl_store_jdel (self, dbi, &key);
     if (rc == MDB_NOTFOUND) {
         return SL_ENOTFOUND;
     }
@@ -193,7 +193,7 @@ s_del_matching (sl_store_t *self, MDB_dbi dbi, const char *stream, size_t len, b
             }
             hit = true;
         }
-        if (hit && (rc = mdb_cursor_del (cur, 0)) != 0) {
+        if (hit && (rc = sl_store_jcursor_del (self, dbi, cur)) != 0) {
             break;
         }
     }
@@ -280,7 +280,7 @@ sl_store_retention_set (sl_store_t *self, const char *stream, const sl_retention
     sl_store_put_u64 (vbuf + 16, (uint64_t) ret->max_age_ms);
     MDB_val key = {klen, kbuf};
     MDB_val val = {S_RETAIN_SIZE, vbuf};
-    int rc = mdb_put (self->wtxn, self->db_meta, &key, &val, 0);
+    int rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "retention") : 0;
 }
 

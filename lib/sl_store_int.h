@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sl_buf.h"
 #include "sl_dirlock.h"
 #include "sl_store.h"
 #include "sl_util.h"
@@ -76,6 +77,17 @@ struct _sl_store_t {
     const uint8_t *map_lo;      //  the mapped file's pages in use, for
     const uint8_t *map_hi;      //  bounds checks of values (sl_store_map_bounds)
     uint64_t map_lo_size;       //  the map size map_lo was found for
+    //  Replication journal (sl_store_repl.c), off until sl_store_journal_on.
+    //  The j_* values are committed state; p_* those of the open write.
+    bool journal;
+    bool j_quiet;               //  writes not journaled (undoing entries)
+    bool j_marker;              //  write an entry even without changes (new epoch)
+    bool j_failed;              //  a change could not be journaled: the commit must fail
+    MDB_dbi db_journal;
+    sl_buf_t jbuf;              //  the entry being built by the open write
+    uint64_t j_max_bytes;
+    uint64_t j_epoch, j_seq, j_first, j_bytes;
+    uint64_t p_epoch, p_seq, p_first, p_bytes;
 };
 
 //  --------------------------------------------------------------------------
@@ -164,6 +176,21 @@ unsigned int sl_store_sync_flags (sl_store_sync_t sync);
 //  An LMDB call failed in txn: aborts the write transaction when txn is it
 //  (growing the map after MDB_MAP_FULL), then maps rc as sl_store_error.
 int sl_store_fail (sl_store_t *self, MDB_txn *txn, int rc, const char *what);
+
+//  Journaled writes (sl_store_repl.c): every change to meta, log,
+//  producers, readers or groups goes through these, so that the journal
+//  sees it when it is on. They return LMDB codes, as mdb_put/mdb_del do
+//  (SL_ETOOBIG / SL_ENOMEM when the entry cannot hold the change).
+//  jput with MDB_RESERVE: the caller fills val, then calls jnote.
+int sl_store_jput (sl_store_t *self, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags);
+void sl_store_jnote (sl_store_t *self, MDB_dbi dbi, const MDB_val *key, const MDB_val *val);
+int sl_store_jdel (sl_store_t *self, MDB_dbi dbi, MDB_val *key);
+int sl_store_jcursor_del (sl_store_t *self, MDB_dbi dbi, MDB_cursor *cur);
+//  Transaction hooks: begin, before mdb_txn_commit (writes the entry), after.
+void sl_store_journal_begin (sl_store_t *self);
+int sl_store_journal_commit (sl_store_t *self);
+void sl_store_journal_done (sl_store_t *self, bool committed);
+void sl_store_journal_free (sl_store_t *self);
 //  The cached read transaction (committed data); callbacks may re-enter.
 int sl_store_rtxn_begin (sl_store_t *self, MDB_txn **txn_p);
 void sl_store_rtxn_end (sl_store_t *self);

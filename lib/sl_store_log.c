@@ -127,7 +127,7 @@ s_meta_put (sl_store_t *self, const char *stream, size_t len, const s_meta_t *me
     s_meta_encode (meta, vbuf);
     MDB_val key = { s_meta_key (kbuf, stream, len), kbuf };
     MDB_val val = { SL_STORE_META_SIZE, vbuf };
-    int rc = mdb_put (self->wtxn, self->db_meta, &key, &val, 0);
+    int rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "writing stream meta") : 0;
 }
 
@@ -345,7 +345,7 @@ s_stream_create (sl_store_t *self, const char *stream, size_t len, s_meta_t *met
     sl_store_put_u32 (vbuf, id + 1);
     val.mv_size = 4;
     val.mv_data = vbuf;
-    rc = mdb_put (self->wtxn, self->db_meta, &key, &val, 0);
+    rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
     if (rc) {
         return sl_store_fail (self, self->wtxn, rc, "writing the stream counter");
     }
@@ -398,11 +398,11 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
     s_log_key (kbuf, meta.id, meta.next);
     MDB_val key = { SL_STORE_LOG_KEY_SIZE, kbuf };
     MDB_val val = { size, NULL };
-    rc = mdb_put (self->wtxn, self->db_log, &key, &val, MDB_RESERVE | MDB_APPEND);
+    rc = sl_store_jput (self, self->db_log, &key, &val, MDB_RESERVE | MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
         val.mv_size = size;
         val.mv_data = NULL;
-        rc = mdb_put (self->wtxn, self->db_log, &key, &val, MDB_RESERVE | MDB_NOOVERWRITE);
+        rc = sl_store_jput (self, self->db_log, &key, &val, MDB_RESERVE | MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) {
             sl_error (S_COMP, "stream %s: log already holds offset %llu: meta and log disagree",
                       stream, (unsigned long long) meta.next);
@@ -419,6 +419,7 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
     }
     size_t at = SL_BATCH_HEADER_SIZE + len;
     sl_store_put_u32 (out + at, sl_crc32c (out, at));
+    sl_store_jnote (self, self->db_log, &key, &val);
     meta.next += count;
     meta.records += count;
     meta.bytes += size;
@@ -785,7 +786,7 @@ sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret
             break;
         }
         size_t size = val.mv_size;
-        rc = mdb_cursor_del (cur, 0);
+        rc = sl_store_jcursor_del (self, self->db_log, cur);
         if (rc) {
             mdb_cursor_close (cur);
             return sl_store_fail (self, self->wtxn, rc, "retention");

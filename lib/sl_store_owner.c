@@ -92,6 +92,6 @@ sl_store_owner_set (sl_store_t *self, const char *producer, const char *owner)
         return SL_ESTATE;
     }
     MDB_val val = { len, (void *) owner };
-    rc = mdb_put (self->wtxn, self->db_meta, &key, &val, 0);
+    rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "producer owner") : 0;
 }

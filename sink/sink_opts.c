@@ -6,8 +6,8 @@
 #define F(field) SL_OPT_FIELD (sl_sink_args_t, field)
 
 static const sl_opt_t s_opts[] = {
-    {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600",
-     F (cfg.broker), .type = SL_ARG_STRING, .flags = SL_OPT_CONNECT | SL_OPT_NO_KEY},
+    {"broker", 'b', "ENDPOINT", "broker command endpoint, e.g. tcp://127.0.0.1:7600; a primary and its replicas as a,b",
+     F (cfg.broker), .type = SL_ARG_STRING, .flags = SL_OPT_CONNECTS | SL_OPT_NO_KEY},
     {"stream", 's', "NAME", "stream to read", F (cfg.stream), .type = SL_ARG_STRING,
      .flags = SL_OPT_NAME},
     {"from", 'f', "POS", "start at beginning, end, OFFSET, -N (the last N), @TIME or @-DURATION "

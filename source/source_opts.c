@@ -8,8 +8,8 @@
 #define CUSTOM .type = SL_ARG_CUSTOM
 
 static const sl_opt_t s_opts[] = {
-    {"broker", 'b', "tcp://HOST:PORT", "broker address (required)", F (cfg.broker),
-     .type = SL_ARG_STRING, .flags = SL_OPT_CONNECT | SL_OPT_NO_KEY},
+    {"broker", 'b', "tcp://HOST:PORT", "broker address (required); a primary and its replicas as a,b", F (cfg.broker),
+     .type = SL_ARG_STRING, .flags = SL_OPT_CONNECTS | SL_OPT_NO_KEY},
     {"stream", 's', "NAME", "stream to publish to, created on first use (required)",
      F (cfg.stream), .type = SL_ARG_STRING},
     {"name", 'n', "NAME", "durable producer name, makes reruns resume (default anon-<random>)",

@@ -16,7 +16,7 @@ static const sl_opt_t s_opts[] = {
     {"got-stream", 0, "NAME", "what came out: a stream, read from the broker", F (got_stream),
      .type = SL_ARG_STRING, .flags = SL_OPT_NAME},
     {"broker", 'b', "ENDPOINT", "broker command endpoint, for the -stream inputs", F (broker),
-     .type = SL_ARG_STRING, .flags = SL_OPT_CONNECT},
+     .type = SL_ARG_STRING, .flags = SL_OPT_CONNECTS},
     {"id", 0, "FIELD", "match records by this top-level member (default: whole values)",
      .type = SL_ARG_CUSTOM},
     {"key", 'k', "FIELD", "check order per value of this member (default: globally)",

@@ -9,8 +9,8 @@
 #define NAME .type = SL_ARG_STRING, .flags = SL_OPT_NAME
 
 static const sl_opt_t s_opts[] = {
-    {"broker", 'b', "tcp://HOST:PORT", "broker address (required)", F (cfg.broker),
-     .type = SL_ARG_STRING, .flags = SL_OPT_CONNECT | SL_OPT_NO_KEY},
+    {"broker", 'b', "tcp://HOST:PORT", "broker address (required); a primary and its replicas as a,b", F (cfg.broker),
+     .type = SL_ARG_STRING, .flags = SL_OPT_CONNECTS | SL_OPT_NO_KEY},
     {"group", 'g', "NAME", "worker group to join, created on first use (required)",
      F (cfg.group), .type = SL_ARG_STRING, .flags = SL_OPT_NAME | SL_OPT_NO_KEY},
     {"in", 'i', "STREAM", "input stream (required)", F (cfg.in), NAME},

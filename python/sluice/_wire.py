@@ -30,8 +30,10 @@ ERRORS = {
     13: ("ESEQ", True), 14: ("ETIMEOUT", True), 15: ("EJSON", False), 16: ("ERANGE", False),
     17: ("ENAME", False), 18: ("EAGAIN", True), 19: ("ECLOSED", True), 20: ("EMAPFULL", True),
     21: ("ETYPE", False), 22: ("ESTATE", False), 23: ("EDENIED", False),
+    26: ("EREADONLY", True), 27: ("EEPOCH", False), 30: ("ENOREPLICA", True),
 }
 ESEQ, ESTATE, ENOTFOUND = 13, 22, 12
+EREADONLY, ENOREPLICA = 26, 30
 
 
 class SluiceError(Exception):
@@ -173,10 +175,20 @@ class Connection:
     """A DEALER to the broker's command address with ZMTP heartbeats and a monitor, so that
     a reconnect (a restarted broker) is seen at once (`connects` changes)."""
 
+    FAILOVER_S = 3.0    # with several endpoints: unreachable this long, try the next
+
     def __init__(self, broker, curve=None, ctx=None):
-        if not isinstance(broker, str) or not broker.startswith(("tcp://", "ipc://")):
-            raise ValueError(f"broker {broker!r}: expected tcp://HOST:PORT")
-        self.broker = broker
+        # One endpoint, or several separated by commas (a primary and its replicas,
+        # docs/replication.md): the first is tried first, the one that writes is found.
+        endpoints = broker.split(",") if isinstance(broker, str) else [None]
+        if not 1 <= len(endpoints) <= 8 or not all(
+                isinstance(e, str) and e.startswith(("tcp://", "ipc://")) for e in endpoints):
+            raise ValueError(f"broker {broker!r}: expected tcp://HOST:PORT[,tcp://HOST:PORT...]")
+        self.endpoints = endpoints
+        self.current = 0
+        self.broker = endpoints[0]
+        self.connected = False
+        self.trying_since = time.monotonic()
         self.ctx = ctx or zmq.Context.instance()
         self.curve = curve
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -192,7 +204,7 @@ class Connection:
         self.refused = None
         self.req = 0
         self.welcome = None
-        self.sock.connect(broker)
+        self.sock.connect(self.broker)
 
     def secure(self, sock):
         if self.curve:
@@ -212,16 +224,39 @@ class Connection:
     def events(self):
         """Reads connection events; returns the number of completed handshakes so far."""
         from zmq.utils.monitor import recv_monitor_message
+        if (len(self.endpoints) > 1 and not self.connected
+                and time.monotonic() - self.trying_since >= self.FAILOVER_S):
+            self.failover()
         while self.monitor.poll(0):
             event = recv_monitor_message(self.monitor)["event"]
+            if event == zmq.EVENT_DISCONNECTED:
+                self.connected = False
+                self.trying_since = time.monotonic()
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connects += 1
+                self.connected = True
                 self.refused = None
             elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
                 self.refused = ("our key is not in its allow list"
                                 if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH
                                 else "CURVE handshake failed (keys, or CURVE on one side only)")
         return self.connects
+
+    def failover(self):
+        """Leaves the endpoint in use for the next one (a replica, or one unreachable):
+        callers see the new connection in `connects` and resend, as after a restart."""
+        if len(self.endpoints) < 2:
+            return
+        try:
+            self.sock.disconnect(self.broker)
+        except zmq.ZMQError:
+            pass
+        self.current = (self.current + 1) % len(self.endpoints)
+        self.broker = self.endpoints[self.current]
+        self.connected = False
+        self.welcome = None
+        self.trying_since = time.monotonic()
+        self.sock.connect(self.broker)
 
     def next_req(self):
         self.req += 1
@@ -251,6 +286,12 @@ class Connection:
                 cmd, body, data = decode(frames)
             except ProtocolError:
                 continue
+            if len(self.endpoints) > 1 and (
+                    (cmd == ERROR and body.get("code") in (EREADONLY, ENOREPLICA))
+                    or (cmd == WELCOME and "(replica)" in str(body.get("broker", "")))):
+                self.failover()     # a read-only replica: the writer is another endpoint
+                if cmd == WELCOME:
+                    continue
             if cmd == WELCOME:
                 self.welcome = body
             return cmd, body, data

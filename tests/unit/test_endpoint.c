@@ -106,3 +106,21 @@ Test (endpoint, a_name_to_bind_is_resolved_to_its_address)
     cr_expect (strstr (why, "does not resolve") != NULL, "%s", why);
     cr_expect_eq (sl_endpoint_bind_form ("x", out, sizeof out, why, sizeof why), SL_EINVAL);
 }
+
+Test (endpoint, broker_lists)
+{
+    char why[256];
+    cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600", why, sizeof why), 0);
+    cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600,tcp://b:7600,ipc:///tmp/x", why,
+                                          sizeof why), 0);
+    cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600,", why, sizeof why), SL_EINVAL);
+    cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600,b:1", why, sizeof why), SL_EINVAL);
+    cr_assert (strstr (why, "b:1"), "the bad one is named: %s", why);
+    cr_assert_eq (sl_endpoint_check_list ("", why, sizeof why), SL_EINVAL);
+    cr_assert_eq (sl_endpoint_check_list ("tcp://*:7600", why, sizeof why), SL_EINVAL);
+    char many[512] = "";
+    for (int i = 0; i < 9; i++) {
+        strcat (many, i ? ",tcp://h:1" : "tcp://h:1");
+    }
+    cr_assert_eq (sl_endpoint_check_list (many, why, sizeof why), SL_EINVAL);
+}

@@ -477,3 +477,39 @@ Test (stat, find_config)
     char *argv3[] = {"p", "--", "--config", "c", NULL};
     cr_assert_null (sl_opts_find_config (4, argv3, NULL));
 }
+
+Test (stat, replication_fields)
+{
+    sl_stat_t d;
+    sl_stat_init (&d);
+    sl_buf_t plain, repl, prom;
+    sl_buf_init (&plain, 0);
+    sl_buf_init (&repl, 0);
+    sl_buf_init (&prom, 0);
+    cr_assert_eq (sl_stat_encode (&d, &plain), 0);
+    snprintf (d.repl_role, sizeof d.repl_role, "primary");
+    d.repl_epoch = 2;
+    d.repl_seq = 730;
+    d.repl_lag = 5;
+    d.repl_followers = 1;
+    cr_assert_eq (sl_stat_encode (&d, &repl), 0);
+    cr_assert_gt (repl.len, plain.len, "the keys are sent only when replicating");
+    sl_stat_t back;
+    sl_stat_init (&back);
+    cr_assert_eq (sl_stat_decode (&back, repl.data, repl.len), 0);
+    cr_assert_str_eq (back.repl_role, "primary");
+    cr_assert_eq (back.repl_epoch, 2);
+    cr_assert_eq (back.repl_seq, 730);
+    cr_assert_eq (back.repl_lag, 5);
+    cr_assert_eq (back.repl_followers, 1);
+    cr_assert_eq (sl_stat_prometheus (&back, &prom), 0);
+    cr_assert_eq (sl_buf_append (&prom, "", 1), 0);
+    cr_assert (strstr ((char *) prom.data,
+                       "sluice_replication_lag_entries{role=\"primary\"} 5\n"),
+               "%s", (char *) prom.data);
+    sl_stat_free (&back);
+    sl_stat_free (&d);
+    sl_buf_free (&plain);
+    sl_buf_free (&repl);
+    sl_buf_free (&prom);
+}

@@ -54,6 +54,7 @@ typedef struct {
     uint64_t matched;           //  letters the filter was true for (their number = seq)
     uint64_t acked;             //  what earlier runs of this producer confirmed
     uint64_t skipped;           //  matching letters an earlier run resent already
+    char group_in[SL_NAME_MAX + 1];     //  the group's input per the broker, "" if unknown
 } s_resend_t;
 
 //  FETCH of the dead-letter stream from offset: the reply's data frames in
@@ -171,6 +172,12 @@ s_producer (s_resend_t *r, uint64_t *acked)
 static int
 s_start (s_resend_t *r, const char *stream, uint64_t first, uint64_t *offset, bool *skip)
 {
+    if (r->group_in[0] && strcmp (stream, r->group_in) != 0) {
+        //  Whoever may write GROUP.dlq must not steer the resend into another stream.
+        fprintf (stderr, "sluice dlq resend: a letter in %s names stream %s, but group %s "
+                 "reads %s: nothing resent\n", r->dlq, stream, r->group, r->group_in);
+        return 1;
+    }
     snprintf (r->in, sizeof r->in, "%s", stream);
     if (r->filter) {
         s_filter_producer (r, first);
@@ -254,11 +261,35 @@ s_letter (s_resend_t *r, const sl_record_t *rec, uint64_t first, uint64_t *offse
     return 0;
 }
 
+//  The group's input stream as the broker knows it (a deleted group's
+//  letters can still be resent: then the letters say where).
+static int
+s_group_input (s_resend_t *r)
+{
+    sl_stat_t doc;
+    sl_buf_t raw;
+    sl_stat_init (&doc);
+    sl_buf_init (&raw, 0);
+    int code = op_stat (&r->conn, &raw, &doc);
+    for (uint32_t i = 0; code == 0 && i < doc.n_groups; i++) {
+        if (strcmp (doc.groups[i].name, r->group) == 0) {
+            snprintf (r->group_in, sizeof r->group_in, "%s", doc.groups[i].in);
+        }
+    }
+    sl_stat_free (&doc);
+    sl_buf_free (&raw);
+    return code;
+}
+
 static int
 s_resend (s_resend_t *r)
 {
     int code = op_connect (&r->conn);
+    if (code == 0) {
+        code = s_group_input (r);
+    }
     if (code) {
+        op_disconnect (&r->conn);
         return code;
     }
     uint64_t offset = 0, end = 0, first = 0, next = 0, start = 0;

@@ -9,7 +9,7 @@ are published into GROUP.dlq by a real source in the dead-letter shape (PROTOCOL
 
 import json
 
-from conftest import BUILD, T, read_stream, run_source, write_jsonl
+from conftest import BUILD, T, read_stream, run_source, wait_for, write_jsonl
 from groups_util import start_worker, stop_workers, wait_stream
 
 SLUICE_BIN = BUILD / "cli" / "sluice"
@@ -72,6 +72,14 @@ def test_filter_resends_only_matching_letters_once_per_filter(procs, broker, tmp
     wait_stream(broker, "out", 4, T(90), watch=[w])
     stop_workers([w])
     assert sorted(v["i"] for v in values(procs, broker, "out")) == [0, 1, 2, 4]
+
+    # Whoever may write D.dlq cannot steer a resend into another stream: the broker says which
+    # stream group D reads, and a letter naming another one is refused.
+    forge_letters(procs, broker, tmp_path, "D", [letter(0, stream="secret", group="D")])
+    steer = sluice(procs, "dlq", "resend", "D", "--filter", 'stream == "secret"',
+                   "-b", broker.endpoint, code=1)
+    assert "names stream secret, but group D reads in" in steer.stderr(), steer.stderr()
+    assert broker.next("secret") == 0
 
 
 def test_filter_pages_through_thousands_of_letters(procs, broker, tmp_path):
@@ -144,6 +152,10 @@ def test_filter_resend_needs_read_on_the_dlq_and_publish_on_the_input(procs, mak
         denied.stderr()
     out = resend(resender, 0).stdout().decode()
     assert "resent 2 of the 2 dead letters of R matching the filter into in" in out, out
-    doc = json.loads(sluice(procs, "stat", "--json", "-b", sec.broker.endpoint,
-                            *sec.flags(admin)).stdout())
-    assert {s["name"]: s["next"] for s in doc["streams"]}["in"] == 2
+
+    def next_of_in():
+        doc = json.loads(sluice(procs, "stat", "--json", "-b", sec.broker.endpoint,
+                                *sec.flags(admin)).stdout())
+        return {s["name"]: s["next"] for s in doc["streams"]}.get("in")
+    # The progress document may be 250 ms old (PROTOCOL.md §15.1).
+    wait_for(lambda: next_of_in() == 2, T(30), "the two resent records in stream in")

@@ -131,6 +131,8 @@ static const sl_pl_flag_t s_sink_flags[] = {
     {"dead-letter", "dead-letter", SL_PL_VALUE, false},
     {"until", "until", SL_PL_VALUE, false},
     {"key-filter", "key-filter", SL_PL_VALUE, false},
+    {"post-token-file", "post-token-file", SL_PL_VALUE, false},
+    {"post-header-file", "post-header-file", SL_PL_VALUE, false},
     S_CLIENT_KEYS,
     S_COMMON,
     {NULL, NULL, 0, false},

@@ -15,7 +15,8 @@
 enum { OPT_BROKER, OPT_STREAM, OPT_FROM, OPT_NAME, OPT_EXIT_AT_END, OPT_COUNT, OPT_FORMAT, OPT_LIST,
        OPT_CONNECT_TIMEOUT, OPT_CURVE_SECRET, OPT_BROKER_KEY, OPT_OUTPUT, OPT_ROTATE_BYTES,
        OPT_ROTATE_AGE, OPT_COMPRESS, OPT_MQTT, OPT_MQTT_TOPIC,
-       OPT_POST, OPT_MAX_RETRIES, OPT_DEAD_LETTER, OPT_UNTIL, OPT_KEY_FILTER };
+       OPT_POST, OPT_MAX_RETRIES, OPT_DEAD_LETTER, OPT_UNTIL, OPT_KEY_FILTER,
+       OPT_POST_TOKEN_FILE, OPT_POST_HEADER_FILE };
 
 
 //  The message of a bad --broker (sl_endpoint_check).
@@ -63,6 +64,11 @@ static const sl_opt_t s_opts[] = {
                    "at or after @TIME / @-DURATION", false},
     [OPT_KEY_FILTER] = {"key-filter", 0, "GLOB", "write only records whose key matches GLOB "
                         "(fnmatch: orders-*, user-4?)", false},
+    [OPT_POST_TOKEN_FILE] = {"post-token-file", 0, "FILE", "with --post: send 'Authorization: "
+                             "Bearer TOKEN', the token read from FILE (or $SLUICE_POST_TOKEN)",
+                             false},
+    [OPT_POST_HEADER_FILE] = {"post-header-file", 0, "FILE", "with --post: more headers, one "
+                              "'Name: value' per line of FILE (e.g. X-Api-Key)", false},
     {NULL, 0, NULL, NULL, false},
 };
 
@@ -188,6 +194,12 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     case OPT_KEY_FILTER:
         cfg->key_filter = arg;
         break;
+    case OPT_POST_TOKEN_FILE:
+        cfg->post_token_file = arg;
+        break;
+    case OPT_POST_HEADER_FILE:
+        cfg->post_header_file = arg;
+        break;
     }
     return rc;
 }
@@ -252,6 +264,11 @@ main (int argc, char **argv)
         return 2;
     }
     char dead[SL_NAME_MAX + 8];
+    if ((cfg.post_token_file || cfg.post_header_file) && !cfg.post_url) {
+        fprintf (stderr, "sluice-sink: --post-token-file and --post-header-file go with --post; "
+                         "try --help\n");
+        return 2;
+    }
     if (cfg.post_url && !cfg.dead_letter) {
         snprintf (dead, sizeof dead, "%s.dead", cfg.stream);
         if (strlen (dead) > SL_NAME_MAX) {

@@ -55,6 +55,7 @@ typedef struct {
     uint64_t acked;             //  what earlier runs of this producer confirmed
     uint64_t skipped;           //  matching letters an earlier run resent already
     char group_in[SL_NAME_MAX + 1];     //  the group's input per the broker, "" if unknown
+    bool numbered;              //  no filter, but numbered as with one (s_start)
 } s_resend_t;
 
 //  FETCH of the dead-letter stream from offset: the reply's data frames in
@@ -137,7 +138,7 @@ s_filter_producer (s_resend_t *r, uint64_t first)
     uint64_t h = 14695981039346656037ull;
     char text[32];
     snprintf (text, sizeof text, "@%" PRIu64, first);
-    for (const char *parts[] = {r->expr, text, NULL}, **q = parts; *q; q++) {
+    for (const char *parts[] = {r->expr ? r->expr : "", text, NULL}, **q = parts; *q; q++) {
         for (const unsigned char *c = (const unsigned char *) *q; *c; c++) {
             h = (h ^ *c) * 1099511628211ull;
         }
@@ -198,6 +199,15 @@ s_start (s_resend_t *r, const char *stream, uint64_t first, uint64_t *offset, bo
                  " were removed by retention before they were resent\n", r->acked, *offset - 1);
         code = 1;
     }
+    else if (r->acked == 0 && *offset > 0) {
+        //  Never resent, and the letters no longer start at offset 0 (retention, a
+        //  purge): offset + 1 would be a gap the broker refuses (PROTOCOL.md §6.1).
+        //  Numbered from this first offset instead, as a filter always true would be.
+        sl_client_destroy (&r->pub);
+        r->numbered = true;
+        s_filter_producer (r, first);
+        code = s_producer (r, &r->acked);
+    }
     return code;
 }
 
@@ -243,7 +253,7 @@ s_letter (s_resend_t *r, const sl_record_t *rec, uint64_t first, uint64_t *offse
     }
     *offset = rec->offset + 1;
     uint64_t seq = rec->offset + 1;
-    if (r->filter) {
+    if (r->filter || r->numbered) {
         seq = ++r->matched;
         if (seq <= r->acked) {
             r->skipped++;
@@ -348,6 +358,9 @@ s_resend (s_resend_t *r)
                 r->in[0] ? r->in : "its input", r->pub ? r->producer : "-");
     }
     else if (code == 0 && r->pub) {
+        if (r->skipped) {
+            printf ("already resent: %" PRIu64 " dead letters\n", r->skipped);
+        }
         printf ("resent %" PRIu64 " dead letters of %s into %s (as producer %s)\n", r->resent,
                 r->group, r->in, r->producer);
     }

@@ -159,3 +159,19 @@ def test_filter_resend_needs_read_on_the_dlq_and_publish_on_the_input(procs, mak
         return {s["name"]: s["next"] for s in doc["streams"]}.get("in")
     # The progress document may be 250 ms old (PROTOCOL.md §15.1).
     wait_for(lambda: next_of_in() == 2, T(30), "the two resent records in stream in")
+
+
+def test_resend_when_the_letters_no_longer_start_at_offset_0(procs, broker, tmp_path):
+    """Without a filter, letters keep their offset + 1 as sequence numbers; when retention or a
+    purge removed the first letters before any resend, that would be a gap the broker refuses
+    (PROTOCOL.md §6.1): they are numbered from the first offset instead, still once."""
+    forge_letters(procs, broker, tmp_path, "T", [letter(i, group="T") for i in range(3)],
+                  name="t1")
+    sluice(procs, "stream", "purge", "T.dlq", "-b", broker.endpoint)
+    forge_letters(procs, broker, tmp_path, "T", [letter(i, group="T") for i in range(3, 5)],
+                  name="t2")
+    out = sluice(procs, "dlq", "resend", "T", "-b", broker.endpoint).stdout().decode()
+    assert "resent 2 dead letters of T into in" in out, out
+    assert values(procs, broker, "in") == [{"i": 3}, {"i": 4}]
+    again = sluice(procs, "dlq", "resend", "T", "-b", broker.endpoint).stdout().decode()
+    assert "already resent: 2 dead letters" in again and broker.next("in") == 2, again

@@ -15,8 +15,8 @@ struct _dlq_filter_t {
     const sl_operator_t *op;
     void *state;
     sl_op_host_t host;
-    bool emitted;               //  the record being evaluated passed
-    char error[256];            //  the last error the operator set
+    bool emitted;    //  the record being evaluated passed
+    char error[256]; //  the last error the operator set
 };
 
 //  The filter emits its input unchanged when the expression is true: that
@@ -24,8 +24,8 @@ struct _dlq_filter_t {
 static int
 s_emit (void *ctx, const sl_op_record_t *out)
 {
-    (void) out;
-    ((dlq_filter_t *) ctx)->emitted = true;
+    (void)out;
+    ((dlq_filter_t *)ctx)->emitted = true;
     return 0;
 }
 
@@ -39,8 +39,8 @@ s_error (void *ctx, const char *text)
 static void
 s_log (void *ctx, sl_op_log_t level, const char *text)
 {
-    (void) ctx;
-    (void) level;
+    (void)ctx;
+    (void)level;
     fprintf (stderr, "sluice dlq resend: filter: %s\n", text);
 }
 

@@ -1,5 +1,5 @@
 /*  post_auth.c - the webhook's secret headers (post_auth.h).
-*/
+ */
 #include "post_auth.h"
 
 #include <errno.h>
@@ -46,7 +46,7 @@ s_read_file (const char *path, char **text, size_t *len, char *why, size_t why_s
         if (n == 0) {
             break;
         }
-        used += (size_t) n;
+        used += (size_t)n;
     }
     if (used > SL_POST_AUTH_FILE_MAX) {
         snprintf (why, why_size, "%s: larger than %d bytes", path, SL_POST_AUTH_FILE_MAX);
@@ -99,7 +99,7 @@ static int
 s_bearer (const char *token, size_t len, struct curl_slist **list, char *why, size_t why_size)
 {
     char line[SL_POST_TOKEN_MAX + 32];
-    snprintf (line, sizeof line, "Authorization: Bearer %.*s", (int) len, token);
+    snprintf (line, sizeof line, "Authorization: Bearer %.*s", (int)len, token);
     int rc = s_append (list, line, why, why_size);
     explicit_bzero (line, sizeof line);
     return rc;
@@ -116,13 +116,15 @@ s_token_file (const char *path, struct curl_slist **list, char *why, size_t why_
     if (rc) {
         return rc;
     }
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '
-                       || text[len - 1] == '\t')) {
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+                       text[len - 1] == '\t')) {
         len--;
     }
     if (!s_token_ok (text, len)) {
-        snprintf (why, why_size, "%s: expected one line holding the token (1-%d visible ASCII "
-                  "characters, no spaces)", path, SL_POST_TOKEN_MAX);
+        snprintf (why, why_size,
+                  "%s: expected one line holding the token (1-%d visible ASCII "
+                  "characters, no spaces)",
+                  path, SL_POST_TOKEN_MAX);
         rc = SL_EINVAL;
     }
     else {
@@ -137,16 +139,21 @@ s_token_file (const char *path, struct curl_slist **list, char *why, size_t why_
 static bool
 s_tchar (char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-           || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 //  Headers the sink sets itself, or that would change the framing.
 static bool
 s_reserved (const char *name, size_t len)
 {
-    static const char *const names[] = {"content-type", "content-length", "transfer-encoding",
-                                        "host", "expect", "connection", NULL};
+    static const char *const names[] = {"content-type",
+                                        "content-length",
+                                        "transfer-encoding",
+                                        "host",
+                                        "expect",
+                                        "connection",
+                                        NULL};
     for (int i = 0; names[i]; i++) {
         if (strlen (names[i]) == len && strncasecmp (name, names[i], len) == 0) {
             return true;
@@ -161,7 +168,7 @@ s_header_line (const char *path, int lineno, char *line, size_t len, struct curl
                char *why, size_t why_size)
 {
     const char *colon = memchr (line, ':', len);
-    size_t name_len = colon ? (size_t) (colon - line) : 0;
+    size_t name_len = colon ? (size_t)(colon - line) : 0;
     for (size_t i = 0; i < name_len; i++) {
         if (!s_tchar (line[i])) {
             name_len = 0;
@@ -169,8 +176,10 @@ s_header_line (const char *path, int lineno, char *line, size_t len, struct curl
         }
     }
     if (name_len == 0) {
-        snprintf (why, why_size, "%s:%d: expected `Name: value` (a header name of letters, "
-                  "digits and !#$%%&'*+-.^_`|~, then a colon)", path, lineno);
+        snprintf (why, why_size,
+                  "%s:%d: expected `Name: value` (a header name of letters, "
+                  "digits and !#$%%&'*+-.^_`|~, then a colon)",
+                  path, lineno);
         return SL_EINVAL;
     }
     if (len > SL_POST_HEADER_MAX) {
@@ -178,16 +187,16 @@ s_header_line (const char *path, int lineno, char *line, size_t len, struct curl
         return SL_EINVAL;
     }
     for (size_t i = name_len + 1; i < len; i++) {
-        unsigned char c = (unsigned char) line[i];
+        unsigned char c = (unsigned char)line[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
             snprintf (why, why_size, "%s:%d: the value of %.*s holds a control character", path,
-                      lineno, (int) name_len, line);
+                      lineno, (int)name_len, line);
             return SL_EINVAL;
         }
     }
     if (s_reserved (line, name_len)) {
         snprintf (why, why_size, "%s:%d: %.*s is set by sluice-sink itself", path, lineno,
-                  (int) name_len, line);
+                  (int)name_len, line);
         return SL_EINVAL;
     }
     const char *value = colon + 1;
@@ -195,7 +204,7 @@ s_header_line (const char *path, int lineno, char *line, size_t len, struct curl
         value++;
     }
     if (*value == '\0') {
-        snprintf (why, why_size, "%s:%d: %.*s has no value", path, lineno, (int) name_len, line);
+        snprintf (why, why_size, "%s:%d: %.*s has no value", path, lineno, (int)name_len, line);
         return SL_EINVAL;
     }
     return s_append (list, line, why, why_size);
@@ -250,8 +259,10 @@ sl_post_auth_load (const char *token_file, const char *token, const char *header
     }
     else if (token && *token) {
         if (!s_token_ok (token, strlen (token))) {
-            snprintf (why, why_size, "$SLUICE_POST_TOKEN: expected 1-%d visible ASCII "
-                      "characters, no spaces", SL_POST_TOKEN_MAX);
+            snprintf (why, why_size,
+                      "$SLUICE_POST_TOKEN: expected 1-%d visible ASCII "
+                      "characters, no spaces",
+                      SL_POST_TOKEN_MAX);
             return SL_EINVAL;
         }
         rc = s_bearer (token, strlen (token), list, why, why_size);

@@ -16,10 +16,10 @@
 
 #include <curl/curl.h>
 
-#define SL_POST_AUTH_FILE_MAX   (64 * 1024)
-#define SL_POST_TOKEN_MAX       4096
-#define SL_POST_HEADER_MAX      (8 * 1024)
-#define SL_POST_HEADERS_MAX     32
+#define SL_POST_AUTH_FILE_MAX (64 * 1024)
+#define SL_POST_TOKEN_MAX 4096
+#define SL_POST_HEADER_MAX (8 * 1024)
+#define SL_POST_HEADERS_MAX 32
 
 //  Appends "Authorization: Bearer TOKEN" (token_file, else token: the
 //  value of $SLUICE_POST_TOKEN; both may be NULL) and header_file's

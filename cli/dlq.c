@@ -8,6 +8,17 @@
     what an earlier resend already put back (PROTOCOL.md §6.1), and a rerun
     resumes after the last confirmed one. It resends what GROUP.dlq holds
     when it starts, not what arrives meanwhile.
+
+    With --filter EXPR only the letters the expression is true for go back
+    (dlq_filter.c). Their sequence numbers cannot be offsets then (the
+    broker refuses a gap, PROTOCOL.md §6.1): the matching letters are
+    numbered 1, 2, ... from GROUP.dlq's first offset, as the producer
+    "resend.GROUP.HASH", HASH naming the expression and that first offset,
+    so a rerun of the same filter over the same letters is exactly once too.
+
+    Work per request is bounded: the letters are read a page at a time
+    (FETCH of at most 1000 records, whose reply the broker bounds by bytes
+    as well), and each page is evaluated and published before the next.
 */
 #include <czmq.h>
 #include <inttypes.h>
@@ -16,6 +27,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dlq_filter.h"
 #include "opclient.h"
 #include "sl_batch.h"
 #include "sl_dlq.h"
@@ -37,6 +49,13 @@ typedef struct {
     uint32_t count;
     uint64_t first_seq;         //  seq of the batch's first record (its dlq offset + 1)
     uint64_t resent;
+    const char *expr;           //  --filter, or NULL
+    dlq_filter_t *filter;
+    uint64_t matched;           //  letters the filter was true for (their number = seq)
+    uint64_t acked;             //  what earlier runs of this producer confirmed
+    uint64_t skipped;           //  matching letters an earlier run resent already
+    char group_in[SL_NAME_MAX + 1];     //  the group's input per the broker, "" if unknown
+    bool numbered;              //  no filter, but numbered as with one (s_start)
 } s_resend_t;
 
 //  FETCH of the dead-letter stream from offset: the reply's data frames in
@@ -111,6 +130,23 @@ done:
     return code;
 }
 
+//  The filtered producer's name: resend.GROUP.HASH, HASH = FNV-1a of the
+//  expression and the first offset its numbering starts from.
+static void
+s_filter_producer (s_resend_t *r, uint64_t first)
+{
+    uint64_t h = 14695981039346656037ull;
+    char text[32];
+    snprintf (text, sizeof text, "@%" PRIu64, first);
+    for (const char *parts[] = {r->expr ? r->expr : "", text, NULL}, **q = parts; *q; q++) {
+        for (const unsigned char *c = (const unsigned char *) *q; *c; c++) {
+            h = (h ^ *c) * 1099511628211ull;
+        }
+    }
+    snprintf (r->producer, sizeof r->producer, "resend.%s.%08" PRIx32, r->group,
+              (uint32_t) (h ^ (h >> 32)));
+}
+
 //  The producer client, once the input stream is known: its WELCOME says
 //  how far earlier resends got.
 static int
@@ -131,24 +167,153 @@ s_producer (s_resend_t *r, uint64_t *acked)
     return 0;
 }
 
+//  The first letter to resend: the input stream becomes known, the producer
+//  is made, and its WELCOME says how far earlier runs got. Without a filter
+//  that may move *offset past what they confirmed (then *skip).
+static int
+s_start (s_resend_t *r, const char *stream, uint64_t first, uint64_t *offset, bool *skip)
+{
+    if (r->group_in[0] && strcmp (stream, r->group_in) != 0) {
+        //  Whoever may write GROUP.dlq must not steer the resend into another stream.
+        fprintf (stderr, "sluice dlq resend: a letter in %s names stream %s, but group %s "
+                 "reads %s: nothing resent\n", r->dlq, stream, r->group, r->group_in);
+        return 1;
+    }
+    snprintf (r->in, sizeof r->in, "%s", stream);
+    if (r->filter) {
+        s_filter_producer (r, first);
+    }
+    int code = s_producer (r, &r->acked);
+    *skip = false;
+    if (code || r->filter) {
+        return code;
+    }
+    if (r->acked > *offset) {
+        //  An earlier resend got this far: skip what it confirmed.
+        printf ("already resent: dead letters below offset %" PRIu64 "\n", r->acked);
+        *offset = r->acked;
+        *skip = true;
+    }
+    else if (r->acked < *offset && r->acked > 0) {
+        fprintf (stderr, "sluice dlq resend: dead letters %" PRIu64 "..%" PRIu64
+                 " were removed by retention before they were resent\n", r->acked, *offset - 1);
+        code = 1;
+    }
+    else if (r->acked == 0 && *offset > 0) {
+        //  Never resent, and the letters no longer start at offset 0 (retention, a
+        //  purge): offset + 1 would be a gap the broker refuses (PROTOCOL.md §6.1).
+        //  Numbered from this first offset instead, as a filter always true would be.
+        sl_client_destroy (&r->pub);
+        r->numbered = true;
+        s_filter_producer (r, first);
+        code = s_producer (r, &r->acked);
+    }
+    return code;
+}
+
+//  One dead letter: its original record joins the batch being built when it
+//  is to be resent. 0 or an exit code.
+static int
+s_letter (s_resend_t *r, const sl_record_t *rec, uint64_t first, uint64_t *offset)
+{
+    char stream[SL_NAME_MAX + 1];
+    size_t before = r->batch.len;
+    if (sl_dlq_original (rec, &r->batch, stream)) {
+        fprintf (stderr, "sluice dlq resend: %s offset %" PRIu64 " is not a dead letter\n",
+                 r->dlq, rec->offset);
+        return 1;
+    }
+    bool match = true;
+    char why[300];
+    if (r->filter && dlq_filter_match (r->filter, rec, &match, why, sizeof why)) {
+        fprintf (stderr, "sluice dlq resend: --filter on dead letter %" PRIu64 ": %s (nothing "
+                 "from this letter on was resent; guard a field that may be missing with "
+                 "`(x or 0)`)\n", rec->offset, why);
+        r->batch.len = before;
+        return 1;
+    }
+    if (!match) {
+        r->batch.len = before;
+        *offset = rec->offset + 1;
+        return 0;
+    }
+    if (!r->pub) {
+        bool skip;
+        int code = s_start (r, stream, first, offset, &skip);
+        if (code || skip) {
+            r->batch.len = before;
+            return code;
+        }
+    }
+    if (strcmp (stream, r->in) != 0) {
+        fprintf (stderr, "sluice dlq resend: %s holds letters of streams %s and %s\n", r->dlq,
+                 r->in, stream);
+        r->batch.len = before;
+        return 1;
+    }
+    *offset = rec->offset + 1;
+    uint64_t seq = rec->offset + 1;
+    if (r->filter || r->numbered) {
+        seq = ++r->matched;
+        if (seq <= r->acked) {
+            r->skipped++;
+            r->batch.len = before;
+            return 0;
+        }
+    }
+    if (r->count == 0) {
+        r->first_seq = seq;
+    }
+    r->count++;
+    if (r->count >= S_BATCH_RECORDS || r->batch.len >= S_BATCH_BYTES) {
+        return s_flush (r);
+    }
+    return 0;
+}
+
+//  The group's input stream as the broker knows it (a deleted group's
+//  letters can still be resent: then the letters say where).
+static int
+s_group_input (s_resend_t *r)
+{
+    sl_stat_t doc;
+    sl_buf_t raw;
+    sl_stat_init (&doc);
+    sl_buf_init (&raw, 0);
+    int code = op_stat (&r->conn, &raw, &doc);
+    for (uint32_t i = 0; code == 0 && i < doc.n_groups; i++) {
+        if (strcmp (doc.groups[i].name, r->group) == 0) {
+            snprintf (r->group_in, sizeof r->group_in, "%s", doc.groups[i].in);
+        }
+    }
+    sl_stat_free (&doc);
+    sl_buf_free (&raw);
+    return code;
+}
+
 static int
 s_resend (s_resend_t *r)
 {
     int code = op_connect (&r->conn);
+    if (code == 0) {
+        code = s_group_input (r);
+    }
     if (code) {
+        op_disconnect (&r->conn);
         return code;
     }
-    uint64_t offset = 0, end = 0, first = 0, next = 0;
-    bool started = false;
+    uint64_t offset = 0, end = 0, first = 0, next = 0, start = 0;
+    bool begun = false;
     zmsg_t *data = NULL;
-    while (code == 0 && (!started || offset < end)) {
+    while (code == 0 && (!begun || offset < end)) {
         code = s_fetch (r, offset, &data, &first, &next);
         if (code) {
             break;
         }
-        if (!started) {
+        if (!begun) {
+            begun = true;
             end = next;
-            offset = first;
+            offset = start = first;
             if (first == next) {
                 printf ("%s is empty: nothing to resend\n", r->dlq);
                 break;
@@ -164,57 +329,9 @@ s_resend (s_resend_t *r)
                 code = 1;
                 break;
             }
-            int more;
-            while (code == 0 && (more = sl_record_iter_next (&it, &rec)) == 1) {
-                if (rec.offset < offset || rec.offset >= end) {
-                    continue;
-                }
-                char stream[SL_NAME_MAX + 1];
-                size_t before = r->batch.len;
-                if (sl_dlq_original (&rec, &r->batch, stream)) {
-                    fprintf (stderr, "sluice dlq resend: %s offset %" PRIu64 " is not a dead "
-                             "letter\n", r->dlq, rec.offset);
-                    code = 1;
-                    break;
-                }
-                if (!started) {
-                    started = true;
-                    snprintf (r->in, sizeof r->in, "%s", stream);
-                    uint64_t acked;
-                    code = s_producer (r, &acked);
-                    if (code == 0 && acked > offset) {
-                        //  An earlier resend got this far: skip what it confirmed.
-                        printf ("already resent: dead letters below offset %" PRIu64 "\n",
-                                acked);
-                        offset = acked;
-                        r->batch.len = before;
-                        if (offset >= end) {
-                            break;
-                        }
-                        continue;
-                    }
-                    if (code == 0 && acked < offset && acked > 0) {
-                        fprintf (stderr, "sluice dlq resend: dead letters %" PRIu64 "..%" PRIu64
-                                 " were removed by retention before they were resent\n", acked,
-                                 offset - 1);
-                        code = 1;
-                    }
-                }
-                if (code == 0 && strcmp (stream, r->in) != 0) {
-                    fprintf (stderr, "sluice dlq resend: %s holds letters of streams %s and "
-                             "%s\n", r->dlq, r->in, stream);
-                    code = 1;
-                }
-                if (code) {
-                    break;
-                }
-                if (r->count == 0) {
-                    r->first_seq = rec.offset + 1;
-                }
-                r->count++;
-                offset = rec.offset + 1;
-                if (r->count >= S_BATCH_RECORDS || r->batch.len >= S_BATCH_BYTES) {
-                    code = s_flush (r);
+            while (code == 0 && sl_record_iter_next (&it, &rec) == 1) {
+                if (rec.offset >= offset && rec.offset < end) {
+                    code = s_letter (r, &rec, start, &offset);
                 }
             }
         }
@@ -222,12 +339,28 @@ s_resend (s_resend_t *r)
         if (code == 0) {
             code = s_flush (r);
         }
+        else {
+            //  What matched before the failing letter is still resent.
+            int flushed = s_flush (r);
+            code = flushed ? flushed : code;
+        }
         if (offset < first) {
             offset = first;
         }
     }
     zmsg_destroy (&data);
-    if (code == 0 && started) {
+    if (code == 0 && r->filter) {
+        if (r->skipped) {
+            printf ("already resent by this filter: %" PRIu64 " dead letters\n", r->skipped);
+        }
+        printf ("resent %" PRIu64 " of the %" PRIu64 " dead letters of %s matching the filter "
+                "into %s (as producer %s)\n", r->resent, r->matched, r->group,
+                r->in[0] ? r->in : "its input", r->pub ? r->producer : "-");
+    }
+    else if (code == 0 && r->pub) {
+        if (r->skipped) {
+            printf ("already resent: %" PRIu64 " dead letters\n", r->skipped);
+        }
         printf ("resent %" PRIu64 " dead letters of %s into %s (as producer %s)\n", r->resent,
                 r->group, r->in, r->producer);
     }
@@ -278,7 +411,7 @@ sl_cli_dlq (int argc, char **argv)
     }
     if (argc < 3 || (strcmp (argv[1], "show") != 0 && strcmp (argv[1], "resend") != 0)) {
         fprintf (stderr, "usage: sluice dlq show GROUP [sluice-sink options]\n"
-                         "       sluice dlq resend GROUP [--broker EP] [--timeout DUR] "
+                         "       sluice dlq resend GROUP [--filter EXPR] [--broker EP] [--timeout DUR] "
                          "[--curve-secret F --broker-key F]\n");
         return 2;
     }
@@ -318,9 +451,12 @@ sl_cli_dlq (int argc, char **argv)
                 return 2;
             }
         }
+        else if (strcmp (a, "--filter") == 0 && v) {
+            r.expr = v;
+        }
         else {
-            fprintf (stderr, "sluice dlq resend: unexpected argument '%s' (--filter is not "
-                     "built yet); try sluice dlq --help\n", a);
+            fprintf (stderr, "sluice dlq resend: unexpected argument '%s'; try sluice dlq "
+                     "--help\n", a);
             return 2;
         }
         i++;
@@ -329,8 +465,23 @@ sl_cli_dlq (int argc, char **argv)
         const char *env = getenv ("SLUICE_BROKER");
         r.conn.broker = env && *env ? env : NULL;
     }
+    if (r.expr && strlen (group) + 16 > SL_NAME_MAX) {
+        //  resend.GROUP.HASH must be a name too.
+        fprintf (stderr, "sluice dlq resend: --filter needs a group name of at most %d "
+                 "bytes\n", SL_NAME_MAX - 16);
+        return 2;
+    }
+    if (r.expr) {
+        char why[300];
+        r.filter = dlq_filter_new (r.expr, why, sizeof why);
+        if (!r.filter) {
+            fprintf (stderr, "sluice dlq resend: --filter: %s\n", why);
+            return 2;
+        }
+    }
     sl_buf_init (&r.batch, 0);
     int code = s_resend (&r);
+    dlq_filter_destroy (&r.filter);
     sl_buf_free (&r.batch);
     return code;
 }

@@ -94,8 +94,11 @@ static const char s_footer[]
       "  sluice dlq show GROUP [sink options]   the group's dead letters, then exit\n"
       "  sluice dlq resend GROUP                each dead letter's record back into the\n"
       "                                         group's input, once (attempts start again)\n"
+      "  sluice dlq resend GROUP --filter EXPR  only the letters the Lua expression EXPR is\n"
+      "                                         true for ('attempts > 2 and record.value.id')\n"
       "Exit codes: 0 done, 1 the broker refused or could not be asked (reason printed),\n"
-      "2 usage. Under CURVE, changes need the `manage` right (docs/security.md).\n"
+      "2 usage. Under CURVE, changes need the `manage` right (docs/security.md); dlq resend\n"
+      "needs `read` on GROUP.dlq and `publish` on the group's input instead.\n"
       "See docs/operate.md.\n";
 
 static const sl_opts_spec_t s_spec = {

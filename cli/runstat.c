@@ -152,6 +152,48 @@ s_rate (const sl_stat_t *doc, const char *stream)
     return 0;
 }
 
+static const sl_stat_reader_t *
+s_reader (const sl_stat_t *doc, const char *name, const char *stream)
+{
+    for (uint32_t i = 0; name && stream && i < doc->n_readers; i++) {
+        if (strcmp (doc->readers[i].name, name) == 0
+            && strcmp (doc->readers[i].stream, stream) == 0) {
+            return &doc->readers[i];
+        }
+    }
+    return NULL;
+}
+
+//  One stage's part of the status line; the length snprintf gives.
+static int
+s_stage_part (const sl_stat_t *doc, const sl_stage_t *s, const char *sep, char *buf, size_t size)
+{
+    const char *stream = sl_stage_value (s, "stream");
+    if (s->kind == SL_STAGE_SOURCE) {
+        return snprintf (buf, size, "%s%s → %s %.1f/s", sep, s->name, stream ? stream : "?",
+                         s_rate (doc, stream));
+    }
+    if (s->kind == SL_STAGE_GROUP) {
+        const sl_stat_group_t *g = s_group (doc, s->name);
+        if (!g) {
+            return snprintf (buf, size, "%s%s not joined", sep, s->name);
+        }
+        return snprintf (buf, size, "%s%s lag %llu (%.1f s), %u members, out %.1f/s", sep,
+                         s->name, (unsigned long long) g->lag_records, g->lag_seconds,
+                         g->members_total, s_rate (doc, g->out));
+    }
+    //  A sink: its stream's rate, and its lag when it is a durable reader
+    //  (the broker knows nothing of a plain sink's position).
+    const sl_stat_reader_t *r = s_reader (doc, sl_stage_value (s, "name"), stream);
+    if (r) {
+        return snprintf (buf, size, "%s%s ← %s %.1f/s, lag %llu (%.1f s)", sep, s->name, stream,
+                         s_rate (doc, stream), (unsigned long long) r->lag_records,
+                         r->lag_seconds);
+    }
+    return snprintf (buf, size, "%s%s ← %s %.1f/s", sep, s->name, stream ? stream : "?",
+                     s_rate (doc, stream));
+}
+
 bool
 sl_runstat_line (sl_runstat_t *self, char *buf, size_t size)
 {
@@ -161,24 +203,17 @@ sl_runstat_line (sl_runstat_t *self, char *buf, size_t size)
     }
     size_t used = 0;
     buf[0] = 0;
-    for (size_t i = 1; i < sl_pipeline_size (self->pl) && used < size; i++) {
-        const sl_stage_t *s = sl_pipeline_stage (self->pl, i);
-        int n = 0;
-        if (s->kind == SL_STAGE_SOURCE) {
-            const char *stream = sl_stage_value (s, "stream");
-            n = snprintf (buf + used, size - used, "%s%s → %s %.1f/s", used ? " | " : "", s->name,
-                          stream ? stream : "?", s_rate (&self->doc, stream));
+    //  In the data's order: sources, groups, sinks.
+    static const sl_stage_kind_t order[] = {SL_STAGE_SOURCE, SL_STAGE_GROUP, SL_STAGE_SINK};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        for (size_t i = 1; i < sl_pipeline_size (self->pl) && used < size; i++) {
+            const sl_stage_t *s = sl_pipeline_stage (self->pl, i);
+            if (s->kind != order[k]) {
+                continue;
+            }
+            int n = s_stage_part (&self->doc, s, used ? " | " : "", buf + used, size - used);
+            used += n > 0 ? (size_t) n : 0;
         }
-        else if (s->kind == SL_STAGE_GROUP) {
-            const sl_stat_group_t *g = s_group (&self->doc, s->name);
-            n = g ? snprintf (buf + used, size - used,
-                              "%s%s lag %llu (%.1f s), %u members, out %.1f/s",
-                              used ? " | " : "", s->name, (unsigned long long) g->lag_records,
-                              g->lag_seconds, g->members_total, s_rate (&self->doc, g->out))
-                  : snprintf (buf + used, size - used, "%s%s not joined", used ? " | " : "",
-                              s->name);
-        }
-        used += n > 0 ? (size_t) n : 0;
     }
     if (used >= size) {
         buf[size - 1] = 0;

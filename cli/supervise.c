@@ -667,7 +667,13 @@ s_advance (s_sup_t *sup, int64_t now)
     }
     bool sources_done = s_count (sup, SL_STAGE_SOURCE, S_DONE) == s_count_kind (sup,
                                                                              SL_STAGE_SOURCE);
-    bool upstream_done = s_upstream_done (sup, sources_done, now);
+    //  Asked (and said) only while an exit-at-end sink is still held back.
+    bool held = false;
+    for (size_t i = 1; i < sup->n; i++) {
+        s_state_t st = sup->procs[i].state;
+        held = held || (sup->procs[i].stage->after_sources && (st == S_IDLE || st == S_BACKOFF));
+    }
+    bool upstream_done = held && s_upstream_done (sup, sources_done, now);
     s_status (sup, now);
     //  procs are in start order: sinks, groups, then sources.
     for (size_t i = 1; i < sup->n; i++) {

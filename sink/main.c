@@ -72,6 +72,11 @@ main (int argc, char **argv)
                          "--list\n");
         return 2;
     }
+    if ((cfgp->post_token_file || cfgp->post_header_file) && !cfgp->post_url) {
+        fprintf (stderr, "sluice-sink: --post-token-file and --post-header-file go with --post; "
+                         "try --help\n");
+        return 2;
+    }
     char dead[SL_NAME_MAX + 8];
     if (cfgp->post_url && !cfgp->dead_letter) {
         snprintf (dead, sizeof dead, "%s.dead", cfgp->stream);

@@ -70,7 +70,8 @@ s_on_disconnect (struct mosquitto *mosq, void *obj, int rc)
     (void) mosq;
     sl_mqtt_out_t *self = obj;
     self->connected = false;
-    if (!self->warned) {
+    //  rc 0 is this client's own mosquitto_disconnect: nothing was lost.
+    if (rc != 0 && !self->warned) {
         sl_warn ("mqtt", "lost %s:%d (%s): reconnecting every second; unacknowledged messages "
                          "are published again",
                  self->url.host, self->url.port, mosquitto_strerror (rc));

@@ -3,6 +3,7 @@
     read and dropped (at most S_REPLY_MAX bytes kept for the log line).
 */
 #include "post.h"
+#include "post_auth.h"
 
 #include <curl/curl.h>
 #include <czmq.h>
@@ -56,12 +57,14 @@ sl_post_new (const sl_post_opts_t *opts)
     curl_global_init (CURL_GLOBAL_DEFAULT);
     self->curl = curl_easy_init ();
     self->headers = curl_slist_append (NULL, "Content-Type: application/x-ndjson");
-    if (opts->token) {
-        char auth[1100];
-        snprintf (auth, sizeof auth, "Authorization: Bearer %.1024s", opts->token);
-        self->headers = curl_slist_append (self->headers, auth);
-    }
     if (!self->curl || !self->headers) {
+        sl_post_destroy (&self);
+        return NULL;
+    }
+    char why[512];
+    if (sl_post_auth_load (opts->token_file, opts->token, opts->header_file, &self->headers, why,
+                           sizeof why)) {
+        sl_error ("post", "--post: %s", why);
         sl_post_destroy (&self);
         return NULL;
     }

@@ -14,9 +14,13 @@ typedef struct {
     const char *url;            //  http:// or https://
     uint32_t max_retries;       //  attempts after the first (default 5)
     int64_t timeout_ms;         //  one attempt (default 10 s)
-    const char *token;          //  NULL, or sent as "Authorization: Bearer TOKEN"
+    const char *token;          //  NULL, or sent as "Authorization: Bearer TOKEN" ($SLUICE_POST_TOKEN)
+    const char *token_file;     //  --post-token-file: the token, read from a file (wins over token)
+    const char *header_file;    //  --post-header-file: more headers, `Name: value` per line
 } sl_post_opts_t;
 
+//  NULL on failure, logged (a bad URL, an unreadable or malformed secret
+//  file: post_auth.h).
 sl_post_t *sl_post_new(const sl_post_opts_t *opts);
 void sl_post_destroy(sl_post_t **self_p);
 

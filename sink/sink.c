@@ -652,7 +652,10 @@ sl_sink_run (const sl_sink_config_t *cfg)
     if (cfg->post_url && !cfg->list) {
         sl_post_opts_t po = {.url = cfg->post_url,
                              .max_retries = cfg->max_retries,
-                             .timeout_ms = 10000};
+                             .timeout_ms = 10000,
+                             .token = getenv ("SLUICE_POST_TOKEN"),
+                             .token_file = cfg->post_token_file,
+                             .header_file = cfg->post_header_file};
         sl_post_t *post = sl_post_new (&po);
         if (!post) {
             sl_sink_finish (self, 2);

@@ -44,6 +44,8 @@ typedef struct {
     const char *mqtt_topic;         //  --mqtt-topic, may hold {key}
     const char *post_url;           //  --post URL: batches to a webhook instead of out_fd
     uint32_t max_retries;           //  --max-retries (default 5)
+    const char *post_token_file;    //  --post-token-file FILE (else $SLUICE_POST_TOKEN)
+    const char *post_header_file;   //  --post-header-file FILE
     const char *dead_letter;        //  --dead-letter STREAM (default STREAM.dead)
     //  kcat-class reading (sink_filter.c): stop before a position, keys.
     bool until;                     //  --until given

@@ -48,6 +48,12 @@ static const sl_opt_t s_opts[] = {
      "@TIME / @-DURATION", .type = SL_ARG_CUSTOM},
     {"key-filter", 0, "GLOB", "write only records whose key matches GLOB (fnmatch: orders-*, "
      "user-4?)", F (cfg.key_filter), .type = SL_ARG_STRING},
+    {"post-token-file", 0, "FILE", "with --post: send 'Authorization: Bearer TOKEN', the token "
+     "read from FILE (or $SLUICE_POST_TOKEN)", F (cfg.post_token_file), .type = SL_ARG_STRING,
+     .flags = SL_OPT_PATH},
+    {"post-header-file", 0, "FILE", "with --post: more headers, one 'Name: value' per line of "
+     "FILE (e.g. X-Api-Key)", F (cfg.post_header_file), .type = SL_ARG_STRING,
+     .flags = SL_OPT_PATH},
     {.name = NULL},
 };
 

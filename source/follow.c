@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -229,10 +230,39 @@ s_open_new (sl_follow_t *self, const char *path, const struct stat *st)
     sl_debug ("follow", "following %s", path);
 }
 
+//  Files past the limit are looked at again by every scan (they are taken
+//  as soon as followed files are dropped), but said only when their number
+//  changes or once a minute, not four times a second.
+static void
+s_say_refused (sl_follow_t *self, uint32_t refused, const char *first, int64_t now)
+{
+    if (refused && (refused != self->refused_said || now - self->refused_said_ms >= 60000)) {
+        sl_warn ("follow", "%" PRIu32 " matching file%s not followed (%s%s): already following "
+                 "%d files, the limit; taken when followed files are deleted or rotated away",
+                 refused, refused == 1 ? "" : "s", first, refused == 1 ? "" : ", ...",
+                 FOLLOW_MAX_FILES);
+        self->refused_said_ms = now;
+    }
+    else if (!refused && self->refused_said) {
+        sl_info ("follow", "every matching file is followed again");
+    }
+    self->refused = refused;
+    self->refused_said = refused;
+}
+
+static void s_gc (sl_follow_t *self);
+
 //  Looks at the patterns and the open files again.
 static void
 s_scan (sl_follow_t *self, int64_t now)
 {
+    if (self->nfiles >= FOLLOW_MAX_FILES) {
+        //  Confirms collect dropped files too, but none may come: at the limit,
+        //  the files left out must not wait for the next record.
+        s_gc (self);
+    }
+    uint32_t refused = 0;
+    char first_refused[256] = "";
     for (uint32_t i = 0; i < self->nfiles; i++) {
         self->files[i]->matched = false;
     }
@@ -250,6 +280,13 @@ s_scan (sl_follow_t *self, int64_t now)
                 continue;
             }
             follow_file_t *f = s_find (self, st.st_dev, st.st_ino);
+            if (!f && self->nfiles >= FOLLOW_MAX_FILES) {
+                //  Not even opened: counted, and said once (s_say_refused).
+                if (refused++ == 0) {
+                    snprintf (first_refused, sizeof first_refused, "%s", path);
+                }
+                continue;
+            }
             if (!f) {
                 s_open_new (self, path, &st);
                 continue;
@@ -289,6 +326,7 @@ s_scan (sl_follow_t *self, int64_t now)
             f->gone_ms = 0;
         }
     }
+    s_say_refused (self, refused, first_refused, now);
 }
 
 //  Closes a file that was renamed away or deleted and has been read.
@@ -491,11 +529,11 @@ s_gc (sl_follow_t *self)
     uint32_t kept = 0;
     for (uint32_t i = 0; i < self->nfiles; i++) {
         follow_file_t *f = self->files[i];
-        bool used = false;
+        bool used = !f->dead || f == self->last_file;
         for (uint32_t r = 0; r < self->nruns && !used; r++) {
             used = self->runs[r].id == f->id;
         }
-        if (f->dead && !used && f != self->last_file) {
+        if (!used) {
             s_file_free (f);
             self->state_dirty = true;
             continue;

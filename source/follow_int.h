@@ -70,6 +70,9 @@ struct _sl_follow_t {
     int64_t state_written;
     bool state_dirty;
     uint64_t bad;
+    uint32_t refused;           //  matching files left out by the last scan (the file limit)
+    uint32_t refused_said;      //  what the last warning about them said
+    int64_t refused_said_ms;
 };
 
 //  follow.c

@@ -60,7 +60,9 @@ s_on_disconnect (struct mosquitto *mosq, void *obj, int rc)
     (void) mosq;
     sl_mqtt_in_t *self = obj;
     self->connected = false;
-    if (!self->warned) {
+    //  rc 0 is this client's own mosquitto_disconnect (at the end, or after a
+    //  loss already said): nothing was lost.
+    if (rc != 0 && !self->warned) {
         sl_warn ("mqtt", "lost %s:%d (%s): reconnecting every second", self->url.host,
                  self->url.port, mosquitto_strerror (rc));
         self->warned = true;

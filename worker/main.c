@@ -39,7 +39,7 @@ static const sl_opt_t s_opts[] = {
     [O_WINDOW] = {"window", 'w', "SPEC", "event-time windows per key: tumbling:SIZE, "
                   "hopping:SIZE/ADVANCE or session:GAP (needs --key; a bare number is --leases, "
                   "deprecated)", false},
-    [O_BATCH] = {"batch", 0, "N", "records per lease, 1..65536 (default 1000)", false},
+    [O_BATCH] = {"batch", 0, "N", "records per lease, 1..65536 (default 1000; 20000 with --key)", false},
     [O_FROM] = {"from", 'f', "POS", "where a new group starts: beginning (default) or end",
                 false},
     [O_MAX_DELIVER] = {"max-deliver", 0, "N", "attempts before a record is dead-lettered "

@@ -480,7 +480,7 @@ def test_keyed_member_takes_leases_of_20000_by_default(procs, broker, tmp_path):
     # One key, 25,000 records 1 ms apart, tumbling 10 s windows: [0, 10000) closes at the
     # record ts=10000 (first lease), [10000, 20000) at ts=20000 (second). Each lease writes
     # one state record for the one key, so the state stream counts the leases: 2 at the
-    # default batch of 20,000 (it would be 21 at 1,000, the default of an unkeyed group).
+    # default batch of 20,000 (21 to 25 at 1,000, the default of an unkeyed group).
     data = [{"user": "a", "ts": i, "amount": 1} for i in range(25_000)]
     publish(procs, broker, tmp_path, data, "in")
     w = start_worker(procs, broker, "big", "in", "out", "--key", "user", "--window",

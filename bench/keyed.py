@@ -9,7 +9,8 @@ event time rising 1 ms per record, {"user", "ts", "amount"}), then times, from t
 worker's start until its output is complete:
   - pass-through, 1 member (every record copied),
   - --key user --window tumbling:10s --agg count,sum:amount --time ts, 1 member and 2
-    members (the second is a standby: a keyed group runs on one member at a time).
+    members (the second is a standby: a keyed group runs on one member at a time) at the
+    keyed default --batch (20,000), and 1 member at --batch 1000 (the old default).
 The expected number of windows is computed here; the state stream's size per key
 and the worker's peak memory are reported too. Every process is started here and
 ended by PID; the data directory is a temporary one.
@@ -153,24 +154,31 @@ def main():
                 last[k] = w
             t, mem = run_group(build, broker, f"pass{keys}", inp, f"pass{keys}.out", n, [], 1,
                                tmp)
-            results.append((keys, "pass-through", 1, n / t, mem, None))
+            results.append((keys, "pass-through", 1, n / t, mem, None, None))
             win = ["--key", "user", "--window", "tumbling:10s", "--agg", "count,sum:amount",
                    "--time", "ts"]
-            for members in (1, 2):
-                group = f"win{keys}m{members}"
-                t, mem = run_group(build, broker, group, inp, f"{group}.out", closed, win,
+            if closed == 0:
+                raise SystemExit(f"--records {n} closes no window of {keys} keys: give more")
+            # The default --batch of a keyed group (20,000), and the old default of 1,000.
+            for members, batch in ((1, None), (2, None), (1, 1000)):
+                group = f"win{keys}m{members}b{batch or 0}"
+                extra = win + (["--batch", str(batch)] if batch else [])
+                t, mem = run_group(build, broker, group, inp, f"{group}.out", closed, extra,
                                    members, tmp)
                 state = broker.stream(f"{group}.state")
                 per = state["bytes"] / state["records"] if state["records"] else 0
-                results.append((keys, "count+sum tumbling:10s", members, n / t, mem, per))
+                what = f"count+sum tumbling:10s, --batch {batch or 'default (20,000)'}"
+                results.append((keys, what, members, n / t, mem, per,
+                                state["records"] / n))
     finally:
         broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("| keys | group | members | records/s | worker peak RSS | state bytes per changed key |")
-    print("|---|---|---|---|---|---|")
-    for keys, what, members, rate, mem, per in results:
+    print("| keys | group | members | records/s | worker peak RSS | state bytes per changed key "
+          "| state records per input record |")
+    print("|---|---|---|---|---|---|---|")
+    for keys, what, members, rate, mem, per, ratio in results:
         print(f"| {keys:,} | {what} | {members} | {rate:,.0f} | {mem / 1024:.0f} MiB | "
-              f"{'' if per is None else f'{per:.0f}'} |")
+              f"{'' if per is None else f'{per:.0f}'} | {'' if ratio is None else f'{ratio:.2f}'} |")
 
 
 if __name__ == "__main__":

@@ -30,10 +30,14 @@ typedef struct {
     sl_win_key_t *win;          //  window mode
     uint8_t *value;             //  Lua state mode: the key's state (msgpack), NULL = none
     size_t value_len;
-    uint8_t *raw;               //  the key's msgpack encoding
+    uint8_t *raw;               //  the key's msgpack encoding (in this block, after name)
     size_t raw_len;
     int64_t seen_ms;            //  last record, processing time (--idle)
     bool dirty;                 //  changed by the batch in hand
+    //  The hash's key, hex of raw: held here rather than copied by the
+    //  hash, so that a new key costs one allocation, not three (a million
+    //  keys are a million allocations; BENCHMARKS.md).
+    char name[];
 } s_key_t;
 
 struct _sl_keyed_t {
@@ -65,7 +69,6 @@ s_key_destroy (void **item)
     s_key_t *key = *item;
     if (key) {
         sl_win_key_destroy (&key->win);
-        free (key->raw);
         free (key->value);
         free (key);
         *item = NULL;
@@ -112,6 +115,8 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
         return NULL;
     }
     zhashx_set_destructor (self->keys, s_key_destroy);
+    zhashx_set_key_duplicator (self->keys, NULL);   //  the name lives in the s_key_t
+    zhashx_set_key_destructor (self->keys, NULL);
     sl_buf_init (&self->out, 0);
     sl_buf_init (&self->late, 0);
     sl_buf_init (&self->state, 0);
@@ -181,19 +186,21 @@ s_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
     if (key || !create) {
         return key;
     }
-    key = calloc (1, sizeof *key);
+    size_t name_len = 2 * len;
+    key = calloc (1, sizeof *key + name_len + 1 + len);
     if (key) {
-        key->raw = malloc (len ? len : 1);
         key->win = self->lua ? NULL : sl_win_key_new ();
     }
-    if (!key || !key->raw || (!self->lua && !key->win)) {
+    if (!key || (!self->lua && !key->win)) {
         void *item = key;
         s_key_destroy (&item);
         return NULL;
     }
+    memcpy (key->name, name, name_len + 1);
+    key->raw = (uint8_t *) key->name + name_len + 1;
     memcpy (key->raw, raw, len);
     key->raw_len = len;
-    zhashx_insert (self->keys, name, key);
+    zhashx_insert (self->keys, key->name, key);
     return key;
 }
 

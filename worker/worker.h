@@ -35,7 +35,7 @@ typedef struct {
     const char *out;                //  output stream
     const char *member;             //  NULL: HOSTNAME-PID
     uint32_t window;                //  leases held at once, 1..64 (default 2)
-    uint32_t batch;                 //  records per lease, 1..65536 (default 1000)
+    uint32_t batch;                 //  records per lease, 1..65536 (0: 1000, 20000 with key)
     bool from_end;                  //  a new group starts at the input's end
     uint32_t max_deliver;           //  attempts before the dead-letter stream (default 5)
     int64_t lease_ms;               //  lease deadline (default 30000)

@@ -19,8 +19,8 @@ static const sl_opt_t s_opts[] = {
      F (cfg.member), NAME},
     {"window", 0, "SPEC", "event-time windows per key: tumbling:SIZE, hopping:SIZE/ADVANCE or "
      "session:GAP (needs --key; a bare number is --leases, deprecated)", CUSTOM},
-    {"batch", 0, "N", "records per lease", F (cfg.batch), .type = SL_ARG_UINT, .def = "1000",
-     .min = 1, .max = 65536},
+    {"batch", 0, "N", "records per lease (default 1000; 20000 with --key: a keyed group holds "
+     "one lease at a time)", F (cfg.batch), .type = SL_ARG_UINT, .min = 1, .max = 65536},
     {"from", 'f', "POS", "where a new group starts: beginning or end", .def = "beginning",
      CUSTOM},
     {"max-deliver", 0, "N", "attempts before a record is dead-lettered", F (cfg.max_deliver),

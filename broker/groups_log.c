@@ -156,7 +156,7 @@ sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead
     if (rc) {
         return rc;
     }
-    appended (ctx, dlq, &header);
+    appended (ctx, dlq, &header, self->dlq.data, self->dlq.len);
     self->n_dead += n_dead;
     sl_warn ("groups",
              "group '%s': %zu record(s) failed %u times and went to '%s' (first: offset %" PRIu64

@@ -27,7 +27,7 @@
 
 #define S_BIT(name) (1u << SL_CMD_##name)
 
-typedef enum { S_DATA_none, S_DATA_one, S_DATA_any } s_data_t;
+typedef enum { S_DATA_none, S_DATA_one, S_DATA_two, S_DATA_any } s_data_t;
 
 typedef struct {
     sl_cmd_t cmd;
@@ -329,15 +329,6 @@ int
 sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
 {
     return s_add_failed (msg, offset, error ? error : "", error ? strnlen (error, 255) : 0);
-}
-
-size_t
-sl_topic (const char *stream, uint8_t *out)
-{
-    size_t len = strnlen (stream, SL_NAME_MAX);
-    memcpy (out, stream, len);
-    out[len] = 0;
-    return len + 1;
 }
 
 //  ---------------------------------------------------------------------
@@ -916,7 +907,8 @@ s_decode (zframe_t *header, zframe_t *body, zmsg_t *zmsg, sl_msg_t *msg)
         return SL_EPROTO;
     }
     size_t frames = zmsg_size (zmsg);
-    if ((cmd->data == S_DATA_none && frames != 0) || (cmd->data == S_DATA_one && frames != 1)) {
+    if ((cmd->data == S_DATA_none && frames != 0) || (cmd->data == S_DATA_one && frames != 1)
+        || (cmd->data == S_DATA_two && frames != 2)) {
         return SL_EPROTO;
     }
     return 0;

@@ -24,7 +24,7 @@
 #define SL_MAX_BODY        (1u << 20)   //  body frame bound, both directions
 #define SL_WIN_KEY_MAX     128          //  JOIN "key": bytes of the group key path
 
-//  X(NAME, code, data frames: "none" / "one" / "any")
+//  X(NAME, code, data frames: "none" / "one" / "two" / "any")
 #define SL_COMMANDS(X)                   \
     X(HELLO,     0x01, none)             \
     X(WELCOME,   0x02, none)             \
@@ -41,7 +41,7 @@
     X(PING,      0x0D, none)             \
     X(PONG,      0x0E, none)             \
     X(ERROR,     0x0F, none)             \
-    X(LIVE,      0x10, one)             \
+    X(LIVE,      0x10, two)              \
     X(JOIN,      0x11, none)             \
     X(JOINED,    0x12, none)             \
     X(WORK,      0x13, one)              \

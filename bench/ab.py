@@ -82,6 +82,24 @@ def sluice_e2e(run, r, path, count, sync):
     return (count / secs if ok else 0), cpu
 
 
+def latency(run, r, rate, secs, sync):
+    """sluice-bench latency through a pass-through worker group: p50/p99 in ms."""
+    b = run.Broker(r, *([f"--sync={sync}"] if sync else []))
+    worker = None
+    try:
+        worker = r.spawn([r.bin("worker/sluice-worker"), "--broker", b.ep, "--group", "lat",
+                          "--in", "lat-in", "--out", "lat-out", "--quiet"])
+        out, rc, _ = r.run([r.bin("bench/sluice-bench"), "latency", "--broker", b.ep, "--rate",
+                            str(rate), "--seconds", str(secs), "--stream", "lat-in", "--out",
+                            "lat-out"], timeout=secs + 60)
+    finally:
+        if worker:
+            r.stop(worker)
+        b.stop()
+    f = run.fields(out)
+    return rc == 0, f.get("p50", 0) / 1000, f.get("p99", 0) / 1000
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", action="append", required=True, help="LABEL=DIR, repeatable")
@@ -89,6 +107,9 @@ def main():
     ap.add_argument("--count", type=int, default=2_000_000)
     ap.add_argument("--sync", help="the brokers' --sync (default: theirs)")
     ap.add_argument("--baseline", action="store_true", help="also run bench/batch-chain")
+    ap.add_argument("--latency", type=int, metavar="RATE",
+                    help="instead of throughput: latency through a worker at RATE records/s "
+                         "for 10 s (sluice-bench latency)")
     args = ap.parse_args()
     run = load_run()
     builds = [b.split("=", 1) for b in args.build]
@@ -100,6 +121,8 @@ def main():
         first = run.Runner(builds[0][1], tmp)
         path = os.path.join(tmp, "values.mp")
         with open(path, "wb") as f:
+            if args.latency:
+                args.count = 1000
             p = first.spawn([first.bin("bench/sluice-bench"), "values", "--count",
                              str(args.count), "--size", "100"], stdout=f)
             if first.reap(p)[0] != 0:
@@ -107,6 +130,15 @@ def main():
         for rep in range(args.reps):
             for label, build in builds:
                 r = run.Runner(build, tmp)
+                if args.latency:
+                    try:
+                        ok, p50, p99 = latency(run, r, args.latency, 10, args.sync)
+                    finally:
+                        r.stop_all()
+                    results[label].append(p99 if ok else 0)
+                    print(f"rep {rep} {label}: latency p50 {p50:.3f} ms, p99 {p99:.3f} ms",
+                          flush=True)
+                    continue
                 try:
                     rate, cpu = sluice_e2e(run, r, path, args.count, args.sync)
                 finally:
@@ -127,8 +159,9 @@ def main():
     for label, rates in results.items():
         good = [x for x in rates if x]
         if good:
-            print(f"median {label}: {statistics.median(good):,.0f} records/s "
-                  f"({min(good):,.0f} - {max(good):,.0f}, {len(good)} of {len(rates)} runs)")
+            unit = "ms p99" if args.latency else "records/s"
+            print(f"median {label}: {statistics.median(good):,.3f} {unit} "
+                  f"({min(good):,.3f} - {max(good):,.3f}, {len(good)} of {len(rates)} runs)")
 
 
 if __name__ == "__main__":

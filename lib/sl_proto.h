@@ -6,7 +6,8 @@
       body      one msgpack map, str keys (table below); unknown keys ignored
       data...   zero or more data frames, per command
     The command table lives once, here; the enum, names, required fields
-    and the codec all come from it. Only sl_proto.c touches frame layout.
+    and the codec all come from it. Only the codec (sl_proto.c, and
+    sl_proto_live.c for the live feed's envelope) touches frame layout.
 */
 #ifndef SL_PROTO_H_INCLUDED
 #define SL_PROTO_H_INCLUDED

@@ -632,25 +632,19 @@ s_handle_one (sl_broker_t *self)
     if (!(zsock_events (self->router) & ZMQ_POLLIN)) {
         return false;
     }
-    zmsg_t *zmsg = zmsg_recv (self->router);
-    if (!zmsg) {
+    zframe_t *peer;
+    zmsg_t *zmsg;
+    char key[64] = "";
+    sl_msg_t msg;
+    //  The sender's key matters only with CURVE on (rights.c).
+    int rc = sl_msg_recv_router (self->router, &peer, key, self->auth ? sizeof key : 0, &msg,
+                                 &zmsg);
+    if (rc == SL_EAGAIN) {
         return false;
     }
-    zframe_t *peer = zmsg_pop (zmsg);
     if (!peer) {
-        zmsg_destroy (&zmsg);
-        return true;
+        goto done;
     }
-    //  The sender's key, set by the ZAP handler on every frame of a CURVE
-    //  connection; read before decoding consumes the frames.
-    char key[64] = "";
-    if (self->auth && zmsg_first (zmsg)) {
-        const char *user = zframe_meta (zmsg_first (zmsg), "User-Id");
-        snprintf (key, sizeof key, "%s", user ? user : "");
-    }
-    sl_msg_t msg;
-    sl_msg_init (&msg, SL_CMD_NONE);
-    int rc = sl_msg_decode (zmsg, &msg);
     if (sl_cmd_from_broker (msg.cmd)) {
         //  The direction is part of the command (PROTOCOL §5.1): ECOMMAND
         //  whether or not the body would have decoded.

@@ -209,6 +209,16 @@ int sl_msg_decode(zmsg_t *zmsg, sl_msg_t *msg);
 //  Convenience: an ERROR reply for req with code (negative SL_E*) and text.
 zmsg_t *sl_msg_error(uint64_t req, int code, const char *text);
 
+//  Receives one command from a ROUTER socket, the envelope included: the
+//  routing id into *peer_p, the sender's CURVE key (the ZAP User-Id; ""
+//  without CURVE) into key, the decoded command into msg, and the data
+//  frames left in *rest_p. *peer_p and *rest_p are the caller's to destroy
+//  whatever the outcome. 0; SL_EAGAIN when nothing was received; SL_EPROTO
+//  without a routing id; else the decoder's error (msg then holds only
+//  what names the request, for the ERROR reply).
+int sl_msg_recv_router(zsock_t *router, zframe_t **peer_p, char *key, size_t key_size,
+                       sl_msg_t *msg, zmsg_t **rest_p);
+
 //  Topic frame for a stream on the PUB socket: name + 0x00, into out
 //  (>= SL_NAME_MAX + 2 bytes). Returns its length.
 size_t sl_topic(const char *stream, uint8_t *out);

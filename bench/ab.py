@@ -159,9 +159,9 @@ def main():
     for label, rates in results.items():
         good = [x for x in rates if x]
         if good:
-            unit = "ms p99" if args.latency else "records/s"
-            print(f"median {label}: {statistics.median(good):,.3f} {unit} "
-                  f"({min(good):,.3f} - {max(good):,.3f}, {len(good)} of {len(rates)} runs)")
+            unit, fmt = ("ms p99", ",.3f") if args.latency else ("records/s", ",.0f")
+            print(f"median {label}: {statistics.median(good):{fmt}} {unit} "
+                  f"({min(good):{fmt}} - {max(good):{fmt}}, {len(good)} of {len(rates)} runs)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import time
 import msgpack
 import zmq
 
-from conftest import CONFIRM, LIVE, PUBLISH, T, Wire, assert_records, now_ms, read_stream
+from conftest import (CONFIRM, LIVE, PUBLISH, T, Wire, assert_records, header, now_ms, pack,
+                      read_stream, wait_for)
 
 BLOB_HEADER = struct.Struct(">BBHIQq")
 
@@ -18,10 +19,11 @@ def _record(i):
     return b"\x94" + msgpack.packb(now_ms()) + b"\xc0\xc0" + msgpack.packb({"i": i})
 
 
-def _subscriber(broker, stream):
+def _subscriber(broker, *streams):
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.SUBSCRIBE, stream.encode() + b"\x00")
+    for stream in streams:
+        sub.setsockopt(zmq.SUBSCRIBE, stream.encode() + b"\x00")
     sub.connect(f"tcp://127.0.0.1:{broker.port + 1}")
     return sub
 
@@ -34,10 +36,12 @@ def _publish(wire, stream, seq, records):
     return got[2]
 
 
-def _live(sub):
+def _live(sub, stream=None):
     assert sub.poll(int(T(10) * 1000)), "no LIVE message"
     frames = sub.recv_multipart()
     assert len(frames) == 5, [len(f) for f in frames]
+    if stream:
+        assert frames[0] == stream.encode() + b"\x00", frames[0]
     assert frames[1][:2] == b"SL" and frames[1][3] == LIVE
     body = msgpack.unpackb(frames[2], raw=False)
     assert len(frames[3]) == BLOB_HEADER.size
@@ -89,3 +93,47 @@ def test_live_carries_the_received_records_and_the_appended_part(procs, broker):
     # And the log holds the same records, in order.
     got = read_stream(procs, broker, "lf")
     assert_records(got[first:], [{"i": i} for i in range(6)], first)
+
+
+JOIN, JOINED, WORK, RESULT = 0x11, 0x12, 0x13, 0x14
+
+
+def test_live_carries_a_groups_output_and_its_dead_letters(procs, broker):
+    """A RESULT's output records go live as the worker sent them, on the output stream; the
+    dead letters it causes go live on GROUP.dlq (copied at the append: the broker builds them)."""
+    # One socket for all three topics: once the probe's messages arrive, the subscriptions
+    # made before it on the same connection are in place too (the slow joiner).
+    sub = _subscriber(broker, "g.out", "g.dlq", "probe")
+    wire = Wire(broker.endpoint)
+    member = Wire(broker.endpoint)
+    try:
+        seq, end = 1, time.monotonic() + T(20)
+        while not sub.poll(100):
+            assert time.monotonic() < end, "the live feed never reached the subscriber"
+            _publish(wire, "probe", seq, [_record(-seq)])
+            seq += 1
+        while sub.poll(200):
+            sub.recv_multipart()
+        _publish(wire, "g.in", 1, [_record(i) for i in range(4)])
+        cmd, _, body, _ = member.request(JOIN, {"group": "g", "in": "g.in", "out": "g.out",
+                                                "member": "m", "window": 1, "batch": 4,
+                                                "max_deliver": 1})
+        assert cmd == JOINED, body
+        work = wait_for(lambda: member.recv(T(1)), T(30), "WORK")
+        assert work[0] == WORK and work[2]["count"] == 4, work[2]
+        output = [_record(100 + i) for i in range(3)]
+        body = pack({"group": "g", "lease": work[2]["lease"], "offset": 0, "count": 4,
+                     "out_count": 3})
+        failed = msgpack.packb([[3, "boom", True]])
+        body = bytes([body[0] + 1]) + body[1:] + msgpack.packb("failed") + failed
+        member.send_frames([header(RESULT), body, b"".join(output)])
+        base, count, data = _live(sub, "g.out")
+        assert (base, count, data) == (0, 3, b"".join(output))
+        base, count, data = _live(sub, "g.dlq")
+        assert (base, count) == (0, 1)
+        dead = msgpack.unpackb(data, raw=False)
+        assert dead[3]["offset"] == 3 and dead[3]["error"] == "boom"
+    finally:
+        sub.close(0)
+        member.close()
+        wire.close()

@@ -26,11 +26,7 @@ sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code
                        uint64_t seq)
 {
     sl_msg_t err;
-    sl_msg_init (&err, SL_CMD_ERROR);
-    err.req = req;
-    err.code = code < 0 ? -code : code;
-    snprintf (err.text, sizeof err.text, "%s", text ? text : sl_strerror (code));
-    err.seq = seq;
+    sl_msg_init_error (&err, req, code, text, seq);
     sl_broker_reply (self, peer, &err);
 }
 
@@ -39,11 +35,7 @@ sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t
                                const char *text, uint64_t seq)
 {
     sl_msg_t err;
-    sl_msg_init (&err, SL_CMD_ERROR);
-    err.req = msg->seq;
-    err.code = code < 0 ? -code : code;
-    snprintf (err.text, sizeof err.text, "%s", text ? text : sl_strerror (code));
-    err.seq = seq;
+    sl_msg_init_error (&err, msg->seq, code, text, seq);
     //  Only what decoded as valid names is echoed: the encoder refuses
     //  anything else, and the error must still go out.
     snprintf (err.stream, sizeof err.stream, "%s", msg->stream);

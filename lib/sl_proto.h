@@ -208,6 +208,9 @@ int sl_msg_decode(zmsg_t *zmsg, sl_msg_t *msg);
 
 //  Convenience: an ERROR reply for req with code (negative SL_E*) and text.
 zmsg_t *sl_msg_error(uint64_t req, int code, const char *text);
+//  The same ERROR as a message to fill in further (a PUBLISH's names) or
+//  send: code's sign is ignored, text NULL means sl_strerror's, seq as §5.2.
+void sl_msg_init_error(sl_msg_t *msg, uint64_t req, int code, const char *text, uint64_t seq);
 
 //  Receives one command from a ROUTER socket, the envelope included: the
 //  routing id into *peer_p, the sender's CURVE key (the ZAP User-Id; ""

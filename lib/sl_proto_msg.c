@@ -134,13 +134,20 @@ sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
     return sl_msg_add_failed_n (msg, offset, error ? error : "", error ? strnlen (error, 255) : 0);
 }
 
+void
+sl_msg_init_error (sl_msg_t *msg, uint64_t req, int code, const char *text, uint64_t seq)
+{
+    sl_msg_init (msg, SL_CMD_ERROR);
+    msg->req = req;
+    msg->code = code == INT32_MIN ? INT32_MAX : code < 0 ? -code : code;
+    snprintf (msg->text, sizeof msg->text, "%s", text ? text : sl_strerror (-msg->code));
+    msg->seq = seq;
+}
+
 zmsg_t *
 sl_msg_error (uint64_t req, int code, const char *text)
 {
     sl_msg_t msg;
-    sl_msg_init (&msg, SL_CMD_ERROR);
-    msg.req = req;
-    msg.code = code == INT32_MIN ? INT32_MAX : code < 0 ? -code : code;
-    snprintf (msg.text, sizeof msg.text, "%s", text ? text : sl_strerror (-msg.code));
+    sl_msg_init_error (&msg, req, code, text, 0);
     return sl_msg_encode (&msg);
 }

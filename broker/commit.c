@@ -22,7 +22,6 @@
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_store.h"
-#include "sl_send.h"
 #include "sl_util.h"
 
 

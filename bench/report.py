@@ -20,6 +20,7 @@ NAMES = {
     "sluice-fsync": "Sluice `--fsync`",
     "sluice-group": "Sluice through a worker group",
     "zmq-chain": "raw ZeroMQ chain",
+    "batch-chain": "bare batched prototype (B = 1,024, both commits, no fsync)",
     "redis": "Redis Streams, no persistence",
     "redis-aof": "Redis Streams, AOF everysec",
 }
@@ -92,13 +93,17 @@ def markdown(machine, results):
                 "(pass-through) → `sluice-broker` (committed again) → `sluice-sink --count N`, "
                 "five processes, timed from the source's start to the sink's exit. Baselines in "
                 "the same run, interleaved: `bench/zmq-chain` (one ZeroMQ message per record, "
-                "the same 4 hops, nothing durable) and `bench/redis-chain` (XADD → XREADGROUP/"
+                "the same 4 hops, nothing durable), `bench/batch-chain` (the bare batched "
+                "prototype: Sluice's layout, 1,024 records a message, both broker passes "
+                "committed to LMDB before forwarding, no fsync, no protocol) and "
+                "`bench/redis-chain` (XADD → XREADGROUP/"
                 "XACK + XADD → XREAD, pipelined, against `redis-server` on loopback).", "",
                 "| members | system | records/s (median) | spread | runs | Sluice ÷ system |",
                 "|---|---|---|---|---|---|"]
         for members in sorted({r["members"] for r in e2e}):
             base = summary(pick(e2e, system="sluice", members=members))
-            for system in ("sluice", "sluice-fsync", "zmq-chain", "redis", "redis-aof"):
+            for system in ("sluice", "sluice-fsync", "batch-chain", "zmq-chain", "redis",
+                           "redis-aof"):
                 rows = pick(e2e, system=system, members=members)
                 if not rows:
                     continue

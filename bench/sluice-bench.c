@@ -30,6 +30,7 @@
 #include "sl_mp.h"
 #include "sl_opts.h"
 #include "sl_proto.h"
+#include "sl_proto_live.h"
 #include "sl_util.h"
 
 #include "bench_stats.h"
@@ -230,29 +231,21 @@ s_latency (bench_config_t c)
         else if (which == sub) {
             zmsg_t *m = zmsg_recv (sub);
             int64_t arrived = bench_now_us ();
-            zframe_t *t = zmsg_pop (m);
-            zframe_destroy (&t);
-            sl_msg_t live;
-            sl_msg_init (&live, SL_CMD_NONE);
-            if (m && sl_msg_decode (m, &live) == 0) {
-                zframe_t *blob = zmsg_first (m);
+            sl_live_t live;
+            if (m && sl_live_decode (m, topic, topic_len, &live) == 0) {
                 sl_record_iter_t it;
-                sl_batch_header_t h;
                 sl_record_t r;
-                if (blob &&
-                    sl_record_iter_init_blob (&it, zframe_data (blob), zframe_size (blob), &h) ==
-                        0) {
-                    while (sl_record_iter_next (&it, &r) == 1 && received < total) {
-                        const uint8_t *p = r.value, *end = r.value + r.value_len;
-                        uint32_t n;
-                        int64_t t0;
-                        if (sl_mp_read_array (&p, end, &n) == 0 && sl_mp_read_int (&p, end, &t0) == 0) {
-                            lat[received++] = arrived - t0;
-                        }
+                sl_record_iter_init (&it, live.records, live.records_len, live.header.count,
+                                     live.header.base_offset);
+                while (sl_record_iter_next (&it, &r) == 1 && received < total) {
+                    const uint8_t *p = r.value, *end = r.value + r.value_len;
+                    uint32_t n;
+                    int64_t t0;
+                    if (sl_mp_read_array (&p, end, &n) == 0 && sl_mp_read_int (&p, end, &t0) == 0) {
+                        lat[received++] = arrived - t0;
                     }
                 }
             }
-            sl_msg_reset (&live);
             zmsg_destroy (&m);
         }
     }

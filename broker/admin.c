@@ -189,7 +189,7 @@ sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
             else if (rc == 0 && del) {
                 //  Producer sequences of the stream are gone from the store;
                 //  the cache holds only copies, so it can be dropped whole.
-                zhashx_purge (self->seqs);
+                sl_seqs_forget (self->seqs);
                 zhashx_delete (self->retain, msg->stream);
             }
         }

@@ -185,7 +185,6 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     if (!self->store) {
         goto fail;
     }
-    self->seqs = zhashx_new ();
     self->bad_peers = zhashx_new ();
     self->retain = zhashx_new ();
     self->clients = zhashx_new ();
@@ -203,11 +202,10 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     }
     self->pending = calloc (GATHER_MAX_MSGS, sizeof (pending_t));
     self->touched = calloc (TOUCHED_MAX, sizeof (touched_t));
-    if (!self->seqs || !self->bad_peers || !self->pending || !self->touched) {
+    if (!self->bad_peers || !self->pending || !self->touched) {
         *err = SL_ENOMEM;
         goto fail;
     }
-    zhashx_set_destructor (self->seqs, (zhashx_destructor_fn *) zstr_free);
 
     self->router = zsock_new (ZMQ_ROUTER);
     self->pub = zsock_new (ZMQ_PUB);
@@ -232,6 +230,12 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     //  #3596, #3937). Subscribers find a dead broker through FETCH.
     *err = sl_broker_limits_new (self);
     if (*err) {
+        goto fail;
+    }
+    //  After the limits, which fill in --max-producers' default.
+    self->seqs = sl_seqs_new (self->store, self->config.max_producers);
+    if (!self->seqs) {
+        *err = SL_ENOMEM;
         goto fail;
     }
     *err = s_secure (self, config);
@@ -350,10 +354,12 @@ sl_broker_destroy (sl_broker_t **self_p)
         sl_curve_auth_destroy (&self->auth);
     }
     zhashx_destroy (&self->denied_logged);
-    zhashx_destroy (&self->seqs);
+    sl_seqs_destroy (&self->seqs);
     zhashx_destroy (&self->bad_peers);
     sl_groups_destroy (&self->groups);
     free (self->touched);
+    sl_broker_live_clear (self);
+    free (self->appended);
     sl_store_close (&self->store);
     zstr_free (&self->endpoint);
     zstr_free (&self->pub_endpoint);
@@ -378,33 +384,6 @@ void
 sl_broker_stop (sl_broker_t *self)
 {
     self->stopping = true;
-}
-
-//  ---------------------------------------------------------------------
-//  Replies
-
-void
-sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
-{
-    zmsg_t *reply = sl_msg_encode (msg);
-    if (!reply) {
-        sl_error ("broker", "cannot encode %s reply", sl_cmd_name (msg->cmd));
-        return;
-    }
-    sl_broker_send (self, peer, msg->req, &reply);
-}
-
-void
-sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code, const char *text,
-               uint64_t seq)
-{
-    sl_msg_t err;
-    sl_msg_init (&err, SL_CMD_ERROR);
-    err.req = req;
-    err.code = code < 0 ? -code : code;
-    snprintf (err.text, sizeof err.text, "%s", text ? text : sl_strerror (code));
-    err.seq = seq;
-    sl_broker_reply (self, peer, &err);
 }
 
 //  A malformed message: one ERROR reply, one log line per peer, a counter.
@@ -435,55 +414,6 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
 }
 
 //  ---------------------------------------------------------------------
-//  Producer sequences: cached in memory, persisted in the store
-
-char *
-sl_broker_seq_key (const char *producer, const char *stream)
-{
-    //  '/' never occurs in a valid name, so the key is unambiguous.
-    return zsys_sprintf ("%s/%s", producer, stream);
-}
-
-int
-sl_broker_acked_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t *seq)
-{
-    char *key = sl_broker_seq_key (producer, stream);
-    if (!key) {
-        return SL_ENOMEM;
-    }
-    char *cached = zhashx_lookup (self->seqs, key);
-    if (cached) {
-        memcpy (seq, cached, sizeof *seq);
-        zstr_free (&key);
-        return 0;
-    }
-    int rc = sl_store_producer_get (self->store, producer, stream, seq);
-    if (rc == 0) {
-        char *value = malloc (sizeof *seq);
-        if (value) {
-            memcpy (value, seq, sizeof *seq);
-            zhashx_update (self->seqs, key, value);
-        }
-    }
-    zstr_free (&key);
-    return rc;
-}
-
-void
-sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *stream, uint64_t seq)
-{
-    char *key = sl_broker_seq_key (producer, stream);
-    char *value = malloc (sizeof seq);
-    if (key && value) {
-        memcpy (value, &seq, sizeof seq);
-        zhashx_update (self->seqs, key, value);
-        value = NULL;
-    }
-    free (value);
-    zstr_free (&key);
-}
-
-//  ---------------------------------------------------------------------
 //  Reads, answered at once
 
 static void
@@ -503,10 +433,8 @@ s_on_hello (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     if (msg->name[0] && msg->stream[0]) {
         //  The cache is bounded (--max-producers): emptied when full, so a
         //  peer naming ever new producers costs disk reads, not memory.
-        if (zhashx_size (self->seqs) >= self->config.max_producers) {
-            zhashx_purge (self->seqs);
-        }
-        int rc = sl_broker_acked_seq (self, msg->name, msg->stream, &w.seq);
+        sl_seqs_trim (self->seqs);
+        int rc = sl_seqs_get (self->seqs, msg->name, msg->stream, &w.seq);
         if (rc) {
             sl_broker_reply_error (self, peer, msg->req, rc, "cannot read the producer table", 0);
             return;
@@ -712,25 +640,19 @@ s_handle_one (sl_broker_t *self)
     if (!(zsock_events (self->router) & ZMQ_POLLIN)) {
         return false;
     }
-    zmsg_t *zmsg = zmsg_recv (self->router);
-    if (!zmsg) {
+    zframe_t *peer;
+    zmsg_t *zmsg;
+    char key[64] = "";
+    sl_msg_t msg;
+    //  The sender's key matters only with CURVE on (rights.c).
+    int rc = sl_msg_recv_router (self->router, &peer, key, self->auth ? sizeof key : 0, &msg,
+                                 &zmsg);
+    if (rc == SL_EAGAIN) {
         return false;
     }
-    zframe_t *peer = zmsg_pop (zmsg);
     if (!peer) {
-        zmsg_destroy (&zmsg);
-        return true;
+        goto done;
     }
-    //  The sender's key, set by the ZAP handler on every frame of a CURVE
-    //  connection; read before decoding consumes the frames.
-    char key[64] = "";
-    if (self->auth && zmsg_first (zmsg)) {
-        const char *user = zframe_meta (zmsg_first (zmsg), "User-Id");
-        snprintf (key, sizeof key, "%s", user ? user : "");
-    }
-    sl_msg_t msg;
-    sl_msg_init (&msg, SL_CMD_NONE);
-    int rc = sl_msg_decode (zmsg, &msg);
     if (sl_cmd_from_broker (msg.cmd)) {
         //  The direction is part of the command (PROTOCOL §5.1): ECOMMAND
         //  whether or not the body would have decoded.

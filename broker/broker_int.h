@@ -1,5 +1,6 @@
 /*  broker_int.h - the broker's internals, shared by broker.c (the loop and
-    the reads) and commit.c (the write path: group commit and live feed).
+    the reads), commit.c (the write path: group commit), live.c (the live
+    feed), seqs.c (producer dedupe cache) and reply.c (replies).
 */
 #ifndef SL_BROKER_INT_H_INCLUDED
 #define SL_BROKER_INT_H_INCLUDED
@@ -9,6 +10,7 @@
 #include "broker.h"
 #include "groups.h"
 #include "rights.h"
+#include "seqs.h"
 #include "sl_batch.h"
 #include "sl_buf.h"
 #include "sl_stat.h"
@@ -42,7 +44,18 @@ typedef struct {
     uint64_t next;          //  stream next after the append
     char key[64];           //  the sender's CURVE key (Z85), "" without CURVE
     char owner[SL_NAME_MAX + 1];   //  its key's name: PUBLISH binds the producer to it
+    bool live_taken;        //  data is published live as it is (live.c)
 } pending_t;
+
+//  A batch appended by the current group, published live once the group
+//  has committed (live.c): its records are either a pending write's whole
+//  data frame, sent on without a copy, or a copy taken at the append.
+typedef struct {
+    size_t stream;              //  index into touched
+    sl_batch_header_t header;
+    pending_t *src;             //  the pending write whose data frame it is, or NULL
+    zframe_t *copy;             //  else its records
+} appended_t;
 
 //  A stream appended to by the current group, and its first new offset.
 typedef struct {
@@ -59,13 +72,16 @@ struct _sl_broker_t {
     char *endpoint;             //  bound command endpoint
     char *pub_endpoint;         //  bound live endpoint
     char *pub_advertised;       //  what WELCOME says
-    zhashx_t *seqs;             //  "producer/stream" -> uint64_t acked seq
+    sl_seqs_t *seqs;            //  producer dedupe cache (seqs.c)
     zhashx_t *bad_peers;        //  peers already logged for a malformed message
     pending_t *pending;         //  writes of the current group
     size_t n_pending;
     size_t gathered_bytes;
     touched_t *touched;         //  streams appended by the current group
     size_t n_touched;
+    appended_t *appended;       //  batches appended by the current group, in order
+    size_t n_appended, cap_appended;
+    pending_t *applying;        //  the pending write being applied, NULL for dead letters
     bool stopping;
     bool disk_full;             //  last commit failed for lack of space
     int64_t next_retain_ms;
@@ -102,15 +118,14 @@ struct _sl_broker_t {
     struct _sl_repl_t *repl;    //  replication (replica.c), NULL when off
 };
 
-//  broker.c
-char *sl_broker_seq_key (const char *producer, const char *stream);
+//  reply.c: replies to one peer, sent within its budget (sl_broker_send).
 void sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
 void sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code,
                             const char *text, uint64_t seq);
-int sl_broker_acked_seq (sl_broker_t *self, const char *producer, const char *stream,
-                         uint64_t *seq);
-void sl_broker_cache_seq (sl_broker_t *self, const char *producer, const char *stream,
-                          uint64_t seq);
+//  ERROR for a PUBLISH: req = its seq, with its stream and producer, so that
+//  the client can tell it from the answer to another request (PROTOCOL §5.2).
+void sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,
+                                    int code, const char *text, uint64_t seq);
 
 //  limits.c
 int sl_broker_limits_new (sl_broker_t *self);
@@ -146,11 +161,16 @@ int sl_broker_retain_load (sl_broker_t *self);
 const sl_retention_t *sl_broker_retain_get (sl_broker_t *self, const char *stream);
 void sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
 
+//  live.c: the live feed of what a group appended.
+//  Notes an append (sl_groups_appended_fn; ctx is the broker).
+void sl_broker_live_appended (void *ctx, const char *stream, const sl_batch_header_t *header,
+                              const uint8_t *records, size_t len);
+//  Publishes every noted append, in order, then forgets them.
+void sl_broker_live_publish (sl_broker_t *self);
+//  Forgets the noted appends (a group that failed or is redone).
+void sl_broker_live_clear (sl_broker_t *self);
+
 //  commit.c
-//  ERROR for a PUBLISH: req = its seq, with its stream and producer, so that
-//  the client can tell it from the answer to another request (PROTOCOL §5.2).
-void sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,
-                                    int code, const char *text, uint64_t seq);
 int sl_broker_check_publish (sl_broker_t *self, const sl_msg_t *msg, zframe_t *data,
                              const char **why);
 void sl_broker_commit_group (sl_broker_t *self);

@@ -550,7 +550,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         if (rc) {
             return rc;
         }
-        appended (ctx, config->out, &header);
+        appended (ctx, config->out, &header, zframe_data (data), zframe_size (data));
     }
     if (outcome.n_dead) {
         rc = sl_groups_dead_letters (self, entry, outcome.dead, outcome.n_dead, now_ms, appended, ctx);

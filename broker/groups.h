@@ -17,9 +17,11 @@
 typedef struct _sl_groups_t sl_groups_t;
 
 //  Called for every batch a group write appends (output, dead letters), so
-//  that the broker can publish it live after the commit.
+//  that the broker can publish it live after the commit: its header and
+//  the records appended (borrowed: valid only during the call).
 typedef void (sl_groups_appended_fn) (void *ctx, const char *stream,
-                                      const sl_batch_header_t *header);
+                                      const sl_batch_header_t *header, const uint8_t *records,
+                                      size_t len);
 
 sl_groups_t *sl_groups_new(sl_store_t *store, zsock_t *router, uint32_t max_depth);
 //  Limits (docs/reliability.md): WORK counts into budget (a member over it

@@ -156,7 +156,7 @@ sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead
     if (rc) {
         return rc;
     }
-    appended (ctx, dlq, &header);
+    appended (ctx, dlq, &header, self->dlq.data, self->dlq.len);
     self->n_dead += n_dead;
     sl_warn ("groups",
              "group '%s': %zu record(s) failed %u times and went to '%s' (first: offset %" PRIu64
@@ -166,9 +166,18 @@ sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead
     return 0;
 }
 
-//  Cuts the records [from, to) out of the stored blobs of one read.
+//  Cuts the records [from, to) out of the stored blobs of one read. The
+//  parts are noted as slices of the log (valid while the read lasts) and
+//  copied once, straight into the WORK frame, when the cut is complete.
 typedef struct {
-    sl_buf_t *out;
+    const uint8_t *data;
+    size_t len;
+} slice_t;
+
+typedef struct {
+    sl_buf_t *slices;           //  slice_t[], the parts cut so far
+    size_t bytes;               //  their total
+    zframe_t *frame;            //  the records, once the cut is complete
     uint64_t from;
     uint64_t to;
     uint32_t taken;
@@ -176,6 +185,25 @@ typedef struct {
     bool full;                  //  stopped at max_bytes before the lease's end
     int rc;
 } cut_ctx_t;
+
+//  The parts cut so far, copied into one frame. 1 (ends the read), or an error.
+static int
+s_cut_done (cut_ctx_t *ctx)
+{
+    ctx->frame = zframe_new (NULL, ctx->bytes);
+    if (!ctx->frame) {
+        ctx->rc = SL_ENOMEM;
+        return SL_ENOMEM;
+    }
+    uint8_t *p = zframe_data (ctx->frame);
+    const slice_t *slices = (const slice_t *) ctx->slices->data;
+    size_t n = ctx->slices->len / sizeof (slice_t);
+    for (size_t i = 0; i < n; i++) {
+        memcpy (p, slices[i].data, slices[i].len);
+        p += slices[i].len;
+    }
+    return 1;
+}
 
 static int
 s_cut (void *arg, const uint8_t *blob, size_t len)
@@ -207,22 +235,23 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
             rc = sl_batch_skip (records + skip, size - skip, (uint32_t) (to - from), &take);
         }
     }
-    if (rc == 0 && ctx->max_bytes && ctx->out->len > 0
-        && ctx->out->len + take > ctx->max_bytes) {
+    if (rc == 0 && ctx->max_bytes && ctx->bytes > 0 && ctx->bytes + take > ctx->max_bytes) {
         //  At least one stored batch, then no more than the bound.
         ctx->full = true;
-        return 1;
+        return s_cut_done (ctx);
     }
     if (rc == 0) {
-        rc = sl_buf_append (ctx->out, records + skip, take);
+        slice_t slice = {records + skip, take};
+        rc = sl_buf_append (ctx->slices, &slice, sizeof slice);
     }
     if (rc) {
         ctx->rc = rc;
         return rc;
     }
+    ctx->bytes += take;
     ctx->taken += (uint32_t) (to - from);
     //  A positive return ends the read early: the lease is complete.
-    return ctx->taken == ctx->to - ctx->from ? 1 : 0;
+    return ctx->taken == ctx->to - ctx->from ? s_cut_done (ctx) : 0;
 }
 
 //  Sends one lease's records to its member: 0, SL_EBUSY/SL_EAGAIN/SL_ECLOSED
@@ -234,7 +263,7 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
 {
     const sl_group_config_t *config = sl_group_config (entry->group);
     sl_buf_reset (&self->work);
-    cut_ctx_t cut = {.out = &self->work, .from = lease->offset,
+    cut_ctx_t cut = {.slices = &self->work, .from = lease->offset,
                      .to = lease->offset + lease->count, .max_bytes = self->max_work_bytes};
     sl_stream_info_t info;
     //  The read's record bound counts whole blobs, and the first blob may
@@ -253,12 +282,13 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
             lease->count = cut.taken;
         }
     }
-    if (rc || cut.rc || cut.taken != lease->count) {
+    if (rc || cut.rc || cut.taken != lease->count || !cut.frame) {
         sl_debug ("groups", "group '%s': cannot cut lease [%" PRIu64 ", +%u) from '%s' (%s)",
                   sl_group_name (entry->group), lease->offset, lease->count, config->in,
                   rc || cut.rc ? sl_strerror (rc ? rc : cut.rc) : "records removed");
         //  Retention removed part of it after the lease was cut: the next
         //  dispatch sees the new first offset and skips what is gone.
+        zframe_destroy (&cut.frame);
         return SL_ENOTFOUND;
     }
     sl_msg_t work;
@@ -269,10 +299,11 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
     work.count = lease->count;
     work.attempt = lease->attempt;
     zmsg_t *out = sl_msg_encode (&work);
-    if (!out) {
+    if (!out || zmsg_append (out, &cut.frame) != 0) {
+        zmsg_destroy (&out);
+        zframe_destroy (&cut.frame);
         return SL_ENOMEM;
     }
-    zmsg_addmem (out, self->work.data, self->work.len);
     //  WORK counts into the member's byte budget like any reply.
     rc = sl_send_router (self->router, self->budget, peer, peer_len, &out);
     if (rc) {

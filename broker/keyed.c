@@ -62,7 +62,7 @@ s_append_part (sl_store_t *store, const char *stream, const uint8_t *data, size_
     sl_batch_header_t header;
     int rc = sl_store_append (store, stream, data, len, count, now_ms, &header);
     if (rc == 0) {
-        appended (ctx, stream, &header);
+        appended (ctx, stream, &header, data, len);
     }
     return rc;
 }

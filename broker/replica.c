@@ -649,7 +649,7 @@ s_become_primary (sl_broker_t *self)
     }
     sl_groups_destroy (&self->groups);
     self->groups = groups;
-    zhashx_purge (self->seqs);
+    sl_seqs_forget (self->seqs);
     return sl_broker_retain_load (self);
 }
 

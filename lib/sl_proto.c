@@ -20,6 +20,7 @@
 
 #include "sl_error.h"
 #include "sl_mp.h"
+#include "sl_proto_int.h"
 
 //  Bodies are flat maps; STREAMS (map > array > map) and RESULT's failed
 //  (map > array > array) are the deepest.
@@ -27,7 +28,7 @@
 
 #define S_BIT(name) (1u << SL_CMD_##name)
 
-typedef enum { S_DATA_none, S_DATA_one, S_DATA_any } s_data_t;
+typedef enum { S_DATA_none, S_DATA_one, S_DATA_two, S_DATA_any } s_data_t;
 
 typedef struct {
     sl_cmd_t cmd;
@@ -212,139 +213,6 @@ sl_cmd_from_broker (sl_cmd_t cmd)
                                  | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (LIVE) | S_BIT (JOINED)
                                  | S_BIT (WORK);
     return cmd > SL_CMD_NONE && cmd <= SL_CMD_LEAVE && (from_broker & (1u << cmd));
-}
-
-void
-sl_msg_init (sl_msg_t *msg, sl_cmd_t cmd)
-{
-    memset (msg, 0, sizeof *msg);
-    msg->cmd = cmd;
-}
-
-void
-sl_msg_reset (sl_msg_t *msg)
-{
-    free (msg->streams);
-    free (msg->failed);
-    free (msg->failed_text);
-    sl_cmd_t cmd = msg->cmd;
-    memset (msg, 0, sizeof *msg);
-    msg->cmd = cmd;
-}
-
-//  The array grows to the next power of two, so that no capacity field is
-//  needed and appends stay amortised O(1).
-int
-sl_msg_add_stream (sl_msg_t *msg, const sl_stream_info_t *info)
-{
-    uint32_t n = msg->n_streams;
-    if (n == UINT32_MAX) {
-        return SL_ETOOBIG;
-    }
-    if ((n & (n - 1)) == 0) {
-        size_t cap = n ? (size_t) n * 2 : 1;
-        sl_stream_info_t *streams = realloc (msg->streams, cap * sizeof *streams);
-        if (!streams) {
-            return SL_ENOMEM;
-        }
-        msg->streams = streams;
-    }
-    msg->streams[n] = *info;
-    msg->n_streams = n + 1;
-    return 0;
-}
-
-size_t
-sl_msg_cost (const sl_msg_t *msg)
-{
-    return sizeof *msg + (size_t) msg->n_failed * sizeof msg->failed[0] + msg->failed_text_cap
-           + (size_t) msg->n_streams * sizeof msg->streams[0];
-}
-
-static const char s_no_text[] = "";
-
-//  Copies a failed entry's text into the message's arena. The arena grows
-//  by doubling into a new block, and the entries already pointing into the
-//  old one are moved over before it is freed.
-static int
-s_failed_text (sl_msg_t *msg, const char *text, size_t len, const char **out)
-{
-    if (len == 0) {
-        *out = s_no_text;
-        return 0;
-    }
-    size_t need = msg->failed_text_len + len + 1;
-    if (need > msg->failed_text_cap) {
-        size_t cap = msg->failed_text_cap ? msg->failed_text_cap : 256;
-        while (cap < need) {
-            cap *= 2;
-        }
-        char *old = msg->failed_text;
-        char *arena = malloc (cap);
-        if (!arena) {
-            return SL_ENOMEM;
-        }
-        if (old) {
-            memcpy (arena, old, msg->failed_text_len);
-        }
-        for (uint32_t i = 0; i < msg->n_failed; i++) {
-            if (msg->failed[i].error != s_no_text) {
-                msg->failed[i].error = arena + (msg->failed[i].error - old);
-            }
-        }
-        free (old);
-        msg->failed_text = arena;
-        msg->failed_text_cap = cap;
-    }
-    char *at = msg->failed_text + msg->failed_text_len;
-    memcpy (at, text, len);
-    at[len] = 0;
-    msg->failed_text_len += len + 1;
-    *out = at;
-    return 0;
-}
-
-static int
-s_add_failed (sl_msg_t *msg, uint64_t offset, const char *error, size_t len)
-{
-    uint32_t n = msg->n_failed;
-    if (n >= SL_MSG_MAX_FAILED) {
-        return SL_ETOOBIG;
-    }
-    if ((n & (n - 1)) == 0) {
-        size_t cap = n ? (size_t) n * 2 : 1;
-        sl_failed_entry_t *failed = realloc (msg->failed, cap * sizeof *failed);
-        if (!failed) {
-            return SL_ENOMEM;
-        }
-        msg->failed = failed;
-    }
-    const char *text;
-    int rc = s_failed_text (msg, error, len, &text);
-    if (rc) {
-        return rc;
-    }
-    sl_failed_entry_t *entry = &msg->failed[n];
-    memset (entry, 0, sizeof *entry);
-    entry->offset = offset;
-    entry->error = text;
-    msg->n_failed = n + 1;
-    return 0;
-}
-
-int
-sl_msg_add_failed (sl_msg_t *msg, uint64_t offset, const char *error)
-{
-    return s_add_failed (msg, offset, error ? error : "", error ? strnlen (error, 255) : 0);
-}
-
-size_t
-sl_topic (const char *stream, uint8_t *out)
-{
-    size_t len = strnlen (stream, SL_NAME_MAX);
-    memcpy (out, stream, len);
-    out[len] = 0;
-    return len + 1;
 }
 
 //  ---------------------------------------------------------------------
@@ -630,17 +498,6 @@ fail:
     return NULL;
 }
 
-zmsg_t *
-sl_msg_error (uint64_t req, int code, const char *text)
-{
-    sl_msg_t msg;
-    sl_msg_init (&msg, SL_CMD_ERROR);
-    msg.req = req;
-    msg.code = code == INT32_MIN ? INT32_MAX : code < 0 ? -code : code;
-    snprintf (msg.text, sizeof msg.text, "%s", text ? text : sl_strerror (-msg.code));
-    return sl_msg_encode (&msg);
-}
-
 //  ---------------------------------------------------------------------
 //  Decoder
 
@@ -830,7 +687,7 @@ s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
         if (memchr (text, 0, len) || (n == 3 && sl_mp_read_bool (p, end, &final))) {
             return SL_EPROTO;
         }
-        int rc = s_add_failed (msg, offset, (const char *) text, len);
+        int rc = sl_msg_add_failed_n (msg, offset, (const char *) text, len);
         if (rc) {
             return rc;
         }
@@ -923,7 +780,8 @@ s_decode (zframe_t *header, zframe_t *body, zmsg_t *zmsg, sl_msg_t *msg)
         return SL_EPROTO;
     }
     size_t frames = zmsg_size (zmsg);
-    if ((cmd->data == S_DATA_none && frames != 0) || (cmd->data == S_DATA_one && frames != 1)) {
+    if ((cmd->data == S_DATA_none && frames != 0) || (cmd->data == S_DATA_one && frames != 1)
+        || (cmd->data == S_DATA_two && frames != 2)) {
         return SL_EPROTO;
     }
     return 0;

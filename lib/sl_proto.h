@@ -6,7 +6,8 @@
       body      one msgpack map, str keys (table below); unknown keys ignored
       data...   zero or more data frames, per command
     The command table lives once, here; the enum, names, required fields
-    and the codec all come from it. Only sl_proto.c touches frame layout.
+    and the codec all come from it. Only the codec (sl_proto.c, and
+    sl_proto_live.c for the live feed's envelope) touches frame layout.
 */
 #ifndef SL_PROTO_H_INCLUDED
 #define SL_PROTO_H_INCLUDED
@@ -24,7 +25,7 @@
 #define SL_MAX_BODY        (1u << 20)   //  body frame bound, both directions
 #define SL_WIN_KEY_MAX     128          //  JOIN "key": bytes of the group key path
 
-//  X(NAME, code, data frames: "none" / "one" / "any")
+//  X(NAME, code, data frames: "none" / "one" / "two" / "any")
 #define SL_COMMANDS(X)                   \
     X(HELLO,     0x01, none)             \
     X(WELCOME,   0x02, none)             \
@@ -41,7 +42,7 @@
     X(PING,      0x0D, none)             \
     X(PONG,      0x0E, none)             \
     X(ERROR,     0x0F, none)             \
-    X(LIVE,      0x10, one)             \
+    X(LIVE,      0x10, two)              \
     X(JOIN,      0x11, none)             \
     X(JOINED,    0x12, none)             \
     X(WORK,      0x13, one)              \
@@ -212,6 +213,19 @@ int sl_msg_decode(zmsg_t *zmsg, sl_msg_t *msg);
 
 //  Convenience: an ERROR reply for req with code (negative SL_E*) and text.
 zmsg_t *sl_msg_error(uint64_t req, int code, const char *text);
+//  The same ERROR as a message to fill in further (a PUBLISH's names) or
+//  send: code's sign is ignored, text NULL means sl_strerror's, seq as §5.2.
+void sl_msg_init_error(sl_msg_t *msg, uint64_t req, int code, const char *text, uint64_t seq);
+
+//  Receives one command from a ROUTER socket, the envelope included: the
+//  routing id into *peer_p, the sender's CURVE key (the ZAP User-Id; ""
+//  without CURVE) into key, the decoded command into msg, and the data
+//  frames left in *rest_p. *peer_p and *rest_p are the caller's to destroy
+//  whatever the outcome. 0; SL_EAGAIN when nothing was received; SL_EPROTO
+//  without a routing id; else the decoder's error (msg then holds only
+//  what names the request, for the ERROR reply).
+int sl_msg_recv_router(zsock_t *router, zframe_t **peer_p, char *key, size_t key_size,
+                       sl_msg_t *msg, zmsg_t **rest_p);
 
 //  Topic frame for a stream on the PUB socket: name + 0x00, into out
 //  (>= SL_NAME_MAX + 2 bytes). Returns its length.

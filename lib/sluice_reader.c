@@ -19,6 +19,7 @@
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_proto.h"
+#include "sl_proto_live.h"
 #include "sl_util.h"
 #include "sl_version.h"
 
@@ -279,30 +280,37 @@ s_fetch (sluice_reader_t *self, int64_t deadline)
 static void
 s_on_live (sluice_reader_t *self, zmsg_t *zmsg)
 {
-    zframe_t *topic = zmsg_pop (zmsg);
-    bool ours = topic && zframe_size (topic) == self->topic_len
-                && memcmp (zframe_data (topic), self->topic, self->topic_len) == 0;
-    zframe_destroy (&topic);
-    sl_msg_t msg;
-    sl_msg_init (&msg, SL_CMD_NONE);
-    if (!ours || sl_msg_decode (zmsg, &msg) || msg.cmd != SL_CMD_LIVE || zmsg_size (zmsg) != 1) {
-        sl_warn ("sluice", "undecodable LIVE message skipped");
-        sl_msg_reset (&msg);
+    sl_live_t live;
+    int rc = sl_live_decode (zmsg, self->topic, self->topic_len, &live);
+    if (rc) {
+        sl_warn ("sluice", "undecodable LIVE message skipped: %s", sl_strerror (rc));
         return;
     }
     self->idle_since = sl_mono_ms ();
-    if (msg.offset + msg.count <= self->pos) {
+    uint64_t offset = live.header.base_offset;
+    if (offset + live.header.count <= self->pos) {
         //  Already returned (it was in a FETCH reply).
     }
-    else if (msg.offset > self->pos) {
+    else if (offset > self->pos) {
         self->caught_up = false;    //  LIVE lost something: the log fills the gap
     }
     else {
+        //  The walk takes stored blobs whole, as FETCH replies hold them:
+        //  the blob's two frames are joined (one copy, here in the client).
+        zframe_t *blob = zframe_new (NULL, SL_BATCH_HEADER_SIZE + live.records_len);
+        zmsg_t *held = blob ? zmsg_new () : NULL;
+        if (!held) {
+            zframe_destroy (&blob);
+            self->caught_up = false;    //  read it from the log instead
+            return;
+        }
+        memcpy (zframe_data (blob), live.head, SL_BATCH_HEADER_SIZE);
+        memcpy (zframe_data (blob) + SL_BATCH_HEADER_SIZE, live.records, live.records_len);
+        zmsg_append (held, &blob);
         zmsg_destroy (&self->held);
-        self->held = zmsg_dup (zmsg);
+        self->held = held;
         self->at_end = false;
     }
-    sl_msg_reset (&msg);
 }
 
 //  The next record of the blobs in hand: 1 found, 0 none left, <0 malformed.

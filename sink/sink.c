@@ -39,6 +39,7 @@
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_mp.h"
+#include "sl_proto_live.h"
 #include "sl_util.h"
 #include "sl_version.h"
 
@@ -143,13 +144,20 @@ s_flush (sink_t *self)
 //  that formats it, and a malformed one is taken back out of the pending
 //  output, so it stops the sink before any of it is written. A blob that
 //  starts past next_wanted is a gap the caller should have filled.
+//  The blob comes as its header (SL_BATCH_HEADER_SIZE bytes at head) and
+//  its records: one buffer from a RECORDS reply, two frames from LIVE.
 //  0, SL_EAGAIN (gap) or a decode error.
 static int
-s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
+s_deliver (sink_t *self, const uint8_t *head, const uint8_t *records, size_t records_len,
+           const char *origin)
 {
     sl_batch_header_t header;
     sl_record_iter_t it;
-    int rc = sl_record_iter_init_blob (&it, blob, len, &header);
+    size_t len = SL_BATCH_HEADER_SIZE + records_len;
+    int rc = sl_batch_header_decode (head, SL_BATCH_HEADER_SIZE, &header);
+    if (rc == 0) {
+        sl_record_iter_init (&it, records, records_len, header.count, header.base_offset);
+    }
     if (rc == 0 && header.base_offset > UINT64_MAX - header.count) {
         rc = SL_EPROTO;
     }
@@ -214,6 +222,18 @@ s_deliver (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
     return rc;
 }
 
+//  One stored blob in one buffer (a RECORDS reply's data frame).
+static int
+s_deliver_blob (sink_t *self, const uint8_t *blob, size_t len, const char *origin)
+{
+    if (len < SL_BATCH_HEADER_SIZE) {
+        sl_error ("sink", "malformed batch in %s from %s (%zu bytes): %s; stopping", origin,
+                  self->cfg->broker, len, sl_strerror (SL_ETRUNC));
+        return SL_ETRUNC;
+    }
+    return s_deliver (self, blob, blob + SL_BATCH_HEADER_SIZE, len - SL_BATCH_HEADER_SIZE, origin);
+}
+
 //  Offset after the last blob of a RECORDS reply (0 when unreadable).
 static uint64_t
 s_reply_end (zmsg_t *data)
@@ -264,7 +284,7 @@ s_records (sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data
     size_t frames = zmsg_size (data);
     uint64_t start = self->next_wanted;
     for (zframe_t *f = zmsg_first (data); f && !self->done; f = zmsg_next (data)) {
-        int rc = s_deliver (self, zframe_data (f), zframe_size (f), "RECORDS");
+        int rc = s_deliver_blob (self, zframe_data (f), zframe_size (f), "RECORDS");
         if (rc == SL_EAGAIN) {
             sl_error ("sink", "broker skipped records from %" PRIu64 " in a RECORDS reply; "
                       "stopping", self->next_wanted);
@@ -383,50 +403,37 @@ s_replay (sink_t *self, uint64_t stop_at)
     self->live_ms = sl_mono_ms ();
 }
 
-//  One LIVE message from the SUB socket: [topic] header body blob.
+//  One LIVE message from the SUB socket (sl_proto_live.h).
 static void
 s_live_one (sink_t *self, zmsg_t *zmsg)
 {
-    zframe_t *topic = zmsg_pop (zmsg);
-    if (!topic || zframe_size (topic) != self->topic_len
-        || memcmp (zframe_data (topic), self->topic, self->topic_len) != 0) {
-        zframe_destroy (&topic);
+    sl_live_t live;
+    int rc = sl_live_decode (zmsg, self->topic, self->topic_len, &live);
+    if (rc == SL_ENOTFOUND) {
         return;
     }
-    zframe_destroy (&topic);
-    sl_msg_t msg = {.cmd = SL_CMD_NONE};
-    int rc = sl_msg_decode (zmsg, &msg);
-    if (rc || msg.cmd != SL_CMD_LIVE || zmsg_size (zmsg) != 1) {
-        //  Not a blob we can judge; the offset check below finds what it held.
+    if (rc) {
+        //  Not a blob we can judge; the offset check of the next one finds
+        //  what it held.
         sl_warn ("sink", "undecodable LIVE message from %s: %s", self->sub_endpoint,
-                 sl_strerror (rc ? rc : SL_EPROTO));
-        sl_msg_reset (&msg);
+                 sl_strerror (rc));
         return;
     }
-    zframe_t *blob = zmsg_first (zmsg);
-    sl_batch_header_t header;
-    if (sl_batch_header_decode (zframe_data (blob), zframe_size (blob), &header) == 0
-        && (header.base_offset != msg.offset || header.count != msg.count)) {
-        sl_error ("sink", "LIVE from %s says offset %" PRIu64 " count %" PRIu32 " but its "
-                  "batch holds %" PRIu64 " count %" PRIu32 "; stopping", self->sub_endpoint,
-                  msg.offset, msg.count, header.base_offset, header.count);
-        sl_sink_finish (self, 1);
-    }
-    else if (msg.offset > self->next_wanted) {
+    uint64_t offset = live.header.base_offset;
+    if (offset > self->next_wanted) {
         //  LIVE lost something: fill [next_wanted, offset) from the log, then deliver.
         sl_debug ("sink", "gap %" PRIu64 "..%" PRIu64 " before LIVE; fetching",
-                  self->next_wanted, msg.offset - 1);
+                  self->next_wanted, offset - 1);
         s_flush (self);
-        s_replay (self, msg.offset);
+        s_replay (self, offset);
     }
-    if (!self->done && self->next_wanted >= msg.offset) {
-        rc = s_deliver (self, zframe_data (blob), zframe_size (blob), "LIVE");
+    if (!self->done && self->next_wanted >= offset) {
+        rc = s_deliver (self, live.head, live.records, live.records_len, "LIVE");
         if (rc) {
             s_flush (self);
             sl_sink_finish (self, 1);
         }
     }
-    sl_msg_reset (&msg);
 }
 
 //  Follows the live feed until the run ends (step 3 and 4 of §6.4).

@@ -161,7 +161,7 @@ class Reader:
             cmd, body, data = w.decode(frames[1:])
         except w.ProtocolError:
             return
-        if cmd != w.LIVE or len(data) != 1:
+        if cmd != w.LIVE or len(data) != 2:
             return
         self._idle_since = time.monotonic()
         offset, count = body.get("offset", 0), body.get("count", 0)
@@ -171,7 +171,8 @@ class Reader:
             self._caught_up = False             # LIVE lost something
             return
         self.at_end = False
-        self._queue.extend(w.unpack_blob(data[0])[2])
+        # The stored blob comes as two frames: its header, then its records.
+        self._queue.extend(w.unpack_blob(data[0] + data[1])[2])
 
     def commit(self, timeout=None):
         """Stores the position for the named reader (durable, confirmed)."""

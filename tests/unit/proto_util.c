@@ -49,11 +49,9 @@ pt_decode_raw (uint8_t cmd, const void *body, size_t body_size, int n_data, sl_m
 int
 pt_data_frames (sl_cmd_t cmd)
 {
-    return cmd == SL_CMD_PUBLISH || cmd == SL_CMD_LIVE || cmd == SL_CMD_WORK
-                   || cmd == SL_CMD_RESULT
-               ? 1
-           : cmd == SL_CMD_RECORDS ? 2
-                                   : 0;
+    return cmd == SL_CMD_PUBLISH || cmd == SL_CMD_WORK || cmd == SL_CMD_RESULT ? 1
+           : cmd == SL_CMD_RECORDS || cmd == SL_CMD_LIVE                     ? 2
+                                                                             : 0;
 }
 
 //  Encodes msg, adds its data frames, decodes into out; asserts success.

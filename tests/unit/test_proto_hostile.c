@@ -111,7 +111,7 @@ Test (proto, data_frame_counts)
     //  Accepted data frame counts 0..3 for each.
     bool ok[][4] = {
         {false, true, false, false},
-        {false, true, false, false},
+        {false, false, true, false},
         {true, true, true, true},
         {true, false, false, false},
         {true, false, false, false},

@@ -245,15 +245,27 @@ Test (proto, vectors_encode_and_decode)
         zframe_t *body = pt_unhex (s_vectors[i].body);
         zmsg_append (zmsg, &header);
         zmsg_append (zmsg, &body);
+        size_t n_data = 0;
         if (s_vectors[i].data) {
             zframe_t *data = pt_unhex (s_vectors[i].data);
+            n_data = 1;
+            if (s_vectors[i].cmd == SL_CMD_LIVE) {
+                //  LIVE's blob travels as two frames: its header, its records.
+                zframe_t *head = zframe_new (zframe_data (data), SL_BATCH_HEADER_SIZE);
+                zframe_t *records = zframe_new (zframe_data (data) + SL_BATCH_HEADER_SIZE,
+                                                zframe_size (data) - SL_BATCH_HEADER_SIZE);
+                zframe_destroy (&data);
+                zmsg_append (zmsg, &head);
+                data = records;
+                n_data = 2;
+            }
             zmsg_append (zmsg, &data);
         }
         sl_msg_t out;
         sl_msg_init (&out, SL_CMD_NONE);
         cr_assert_eq (sl_msg_decode (zmsg, &out), 0, "%s", sl_cmd_name (msg.cmd));
         pt_assert_msg_eq (&msg, &out);
-        cr_assert_eq (zmsg_size (zmsg), s_vectors[i].data ? 1u : 0u);
+        cr_assert_eq (zmsg_size (zmsg), n_data);
         zmsg_destroy (&zmsg);
         sl_msg_reset (&out);
         sl_msg_reset (&msg);

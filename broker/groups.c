@@ -1,6 +1,6 @@
 /*  groups.c - the broker's side of worker groups (docs/PROTOCOL.md §14).
 
-    Every group is an sl_group_t (lib/sl_group.c: leases, done ranges,
+    Every group is an sl_group_t (lib/group/sl_group.c: leases, done ranges,
     attempts). This file connects it to the world: it reads work from the
     log and sends it to members over the ROUTER, and it applies results in
     the broker's write transaction, so that a result's output, its dead

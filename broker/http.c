@@ -2,7 +2,7 @@
 
     Every answer comes from the last snapshot of the progress document,
     copied in under a mutex by the broker's loop; the handler decodes it
-    (lib/sl_stat.c, which trusts nothing, though the bytes are our own) and
+    (lib/codec/sl_stat.c, which trusts nothing, though the bytes are our own) and
     writes JSON, Prometheus text or the health verdict.
 */
 #include "http.h"

@@ -1,7 +1,7 @@
 /*  keyed.c - keyed groups in the broker (docs/PROTOCOL.md §14.4).
 
     The broker does not look inside records for keyed groups: the group is
-    exclusive (lib/sl_group.c hands one lease at a time to one member), so
+    exclusive (lib/group/sl_group.c hands one lease at a time to one member), so
     records reach the member holding the state in offset order, and the
     member says which of its outputs are results, late records and state
     changes. Their three appends share the result's transaction, so the

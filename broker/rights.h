@@ -1,7 +1,7 @@
 /*  rights.h - what each key may do, request by request, with CURVE on
     (docs/security.md, docs/PROTOCOL.md §12). Internal to the broker.
 
-    The allow table (lib/sl_curve_auth.c) says which rights a key has on
+    The allow table (lib/net/sl_curve_auth.c) says which rights a key has on
     which names; this module says which rights each command needs, binds
     producer names to keys, and decides whose RESULT may end a lease.
 */

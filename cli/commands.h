@@ -28,12 +28,8 @@ int sl_cli_promote(int argc, char **argv);
 //  sluice dlq show|resend GROUP: dlq.c.
 int sl_cli_dlq(int argc, char **argv);
 
-//  sluice keygen: keygen.c, built only when that file exists. Weak, so the
-//  front command links without it; main.c says "keygen is not built" when
-//  the symbol is NULL. keygen.c must be compiled into the sluice
-//  executable itself (cli/meson.build adds it when present), since a weak
-//  reference does not pull an object out of a static library.
-int sl_cli_keygen(int argc, char **argv) __attribute__((weak));
+//  sluice keygen NAME (keygen.c).
+int sl_cli_keygen(int argc, char **argv);
 
 //  The stage programs, by the word that names them after `sluice`.
 typedef struct {

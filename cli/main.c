@@ -28,7 +28,7 @@ s_usage (void)
     for (const sl_cli_stage_t *s = sl_cli_stages (); s->command; s++) {
         printf ("  %-19s %s (%s)\n", s->command, s->about, s->program);
     }
-    printf ("  keygen              make CURVE keys for the broker and clients%s\n"
+    printf ("  keygen              make CURVE keys for the broker and clients\n"
             "  help [COMMAND]      this text, or a command's --help\n"
             "\n"
             "  sluice COMMAND --help shows each command's options; the stage commands pass\n"
@@ -39,19 +39,8 @@ s_usage (void)
             "  sluice run examples/demo.yaml\n"
             "  sluice tail demo.enriched --from beginning\n"
             "  sluice source --broker tcp://127.0.0.1:7600 --stream orders orders.jsonl\n"
-            "  sluice sink --broker tcp://127.0.0.1:7600 --list\n",
-            sl_cli_keygen ? "" : " (not built)");
+            "  sluice sink --broker tcp://127.0.0.1:7600 --list\n");
     fflush (stdout);
-}
-
-static int
-s_keygen (int argc, char **argv)
-{
-    if (!sl_cli_keygen) {
-        fprintf (stderr, "sluice: keygen is not built\n");
-        return 1;
-    }
-    return sl_cli_keygen (argc, argv);
 }
 
 //  Runs COMMAND with argv (argv[0] is the command's name).
@@ -65,7 +54,7 @@ s_dispatch (const char *command, int argc, char **argv)
         return sl_cli_tail (argc, argv);
     }
     if (strcmp (command, "keygen") == 0) {
-        return s_keygen (argc, argv);
+        return sl_cli_keygen (argc, argv);
     }
     if (strcmp (command, "stat") == 0) {
         return sl_cli_stat (argc, argv);

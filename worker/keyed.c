@@ -603,7 +603,7 @@ sl_keyed_restore (sl_keyed_t *self)
 }
 
 //  ---------------------------------------------------------------------
-//  Lua state mode: the record hook (host.c) and state.get / state.set.
+//  Lua state mode: the record hook (proc.c) and state.get / state.set.
 
 static int
 s_state_get (void *ctx, const uint8_t **data, size_t *len, const char **why)

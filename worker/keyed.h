@@ -1,6 +1,6 @@
 /*  keyed.h - a member of a keyed group (docs/worker.md, "Keyed groups and
     windows"): the group key of each record, the windowed aggregation
-    operator (lib/sl_window.c) over the key states it keeps, and the
+    operator (lib/group/sl_window.c) over the key states it keeps, and the
     restore of those states from the group's state stream GROUP.state.
 
     The broker gives a keyed group's leases one at a time to one member

@@ -1,5 +1,5 @@
 /*  worker.c - sluice-worker's session with the broker as a member of a
-    worker group (docs/PROTOCOL.md §14); the operator host is host.c.
+    worker group (docs/PROTOCOL.md §14); the operator host is proc.c.
 
     The session is single-threaded: WORK is processed as it arrives, and
     the broker's credit window (JOIN's `window`) keeps the next batch

@@ -2,7 +2,7 @@
     (docs/PROTOCOL.md §14).
 
     Two layers, both drivable in-process:
-    - sl_worker_proc_t (host.c) runs one operator over input batches: it turns each
+    - sl_worker_proc_t (proc.c) runs one operator over input batches: it turns each
       WORK batch into an output batch and a list of failed records, applying
       the operator ABI's retry contract (include/sluice/plugin.h). No I/O.
     - sl_worker_run (worker.c) is the member's session: HELLO, JOIN, then WORK in,

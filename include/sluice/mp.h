@@ -3,13 +3,13 @@
 
     Header-only, so that an operator plugin needs no library to read the
     records it is given (sluice/plugin.h includes it); libsluice's codec
-    (lib/sl_mp.c), the JSON writer, the Lua bridge and the plugins all read
+    (lib/codec/sl_mp.c), the JSON writer, the Lua bridge and the plugins all read
     msgpack through sluice_mp_next, so the type-byte table lives here once.
 
     msgpack-c's unpacker reserves memory from the sizes an input claims
     (five bytes can ask for gigabytes), so bytes from the network or the
     disk go through sluice_mp_skip first; writing is msgpack-c's packer
-    (lib/sl_mp_pack.c).
+    (lib/codec/sl_mp_pack.c).
 
     Error codes are Sluice's (docs/PROTOCOL.md section 9, negated).
 */

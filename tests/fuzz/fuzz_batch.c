@@ -1,4 +1,4 @@
-/*  fuzz_batch.c - the record codec (lib/sl_batch.c) on hostile bytes.
+/*  fuzz_batch.c - the record codec (lib/codec/sl_batch.c) on hostile bytes.
 
     Input: byte 0 is the record count claimed for a plain batch (0..255),
     the rest is the batch. The whole input is also tried as a stored blob

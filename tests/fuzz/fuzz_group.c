@@ -1,4 +1,4 @@
-/*  fuzz_group.c - a worker group's stored state (lib/sl_group_codec.c) on
+/*  fuzz_group.c - a worker group's stored state (lib/group/sl_group_codec.c) on
     hostile bytes: what the broker reads back from LMDB's `groups` database
     after a restart.
 

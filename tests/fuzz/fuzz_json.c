@@ -1,4 +1,4 @@
-/*  fuzz_json.c - JSON text -> msgpack (lib/sl_json.c) on hostile text.
+/*  fuzz_json.c - JSON text -> msgpack (lib/codec/sl_json.c) on hostile text.
 
     Input: one JSON text. A text the parser accepts must give exactly one
     well-formed msgpack object, which must print as JSON and parse back to

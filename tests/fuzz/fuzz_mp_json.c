@@ -1,4 +1,4 @@
-/*  fuzz_mp_json.c - msgpack -> JSON (lib/sl_json_write.c) on hostile bytes.
+/*  fuzz_mp_json.c - msgpack -> JSON (lib/codec/sl_json_write.c) on hostile bytes.
 
     Input: bytes claimed to be one msgpack object. The writer must walk
     them bounded (no overrun, no allocation from claimed sizes), leave the

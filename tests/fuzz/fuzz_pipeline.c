@@ -1,5 +1,5 @@
-/*  fuzz_pipeline.c - the pipeline file of `sluice run` (cli/pipeline.c,
-    cli/pl_yaml.c, cli/pl_argv.c) on hostile YAML.
+/*  fuzz_pipeline.c - the pipeline file of `sluice run` (cli/run/pipeline.c,
+    cli/run/pl_yaml.c, cli/run/pl_argv.c) on hostile YAML.
 
     Input: a pipeline file. sl_pipeline_parse must give a pipeline or NULL
     with a "FILE:LINE:COLUMN: reason" error; a pipeline that also passes

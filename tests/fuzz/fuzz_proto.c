@@ -1,4 +1,4 @@
-/*  fuzz_proto.c - the protocol codec (lib/sl_proto.c) on hostile messages.
+/*  fuzz_proto.c - the protocol codec (lib/codec/sl_proto.c) on hostile messages.
 
     Input: a ZeroMQ message as frames, each a 2-byte big-endian length and
     that many bytes (a length past the end takes what is left), at most 8

@@ -1,4 +1,4 @@
-/*  fuzz_repl.c - the replication journal entry codec (lib/sl_repl.c) on
+/*  fuzz_repl.c - the replication journal entry codec (lib/codec/sl_repl.c) on
     hostile bytes, as a replica receives them from its primary.
 
     The input is tried twice: as it is (almost always refused by the

@@ -1,4 +1,4 @@
-/*  fuzz_window.c - a key's stored window state (lib/sl_window.c) on hostile
+/*  fuzz_window.c - a key's stored window state (lib/group/sl_window.c) on hostile
     bytes: what a keyed member reads back from GROUP.state on a take-over.
 
     Input: a state encoding. sl_win_key_decode must refuse it or give a state

@@ -1,6 +1,6 @@
 """Endpoints are checked where they are given (issue 11, class 9): every program and `sluice run`
 accept and refuse the same addresses with the same message, and `tcp://localhost:P` works on both
-ends. Real binaries; lib/sl_endpoint.c is the one checker (tests/unit/test_endpoint.c)."""
+ends. Real binaries; lib/core/sl_endpoint.c is the one checker (tests/unit/test_endpoint.c)."""
 
 import subprocess
 

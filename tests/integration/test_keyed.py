@@ -50,7 +50,7 @@ def windows_of(kind, t, size, adv):
 def reference(recs, kind, lateness, size=0, adv=0, gap=0):
     """Results {(key, start, end): value} and the late records, in input order.
 
-    Written from the documented rules, independently of lib/sl_window.c."""
+    Written from the documented rules, independently of lib/group/sl_window.c."""
     stream_time = {}
     open_w = collections.defaultdict(dict)      # key -> {(start, end): [values]}
     results, late = {}, []

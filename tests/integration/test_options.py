@@ -1,4 +1,4 @@
-"""Every program's options come from one table (lib/sl_opts.h): its --help
+"""Every program's options come from one table (lib/core/sl_opts.h): its --help
 lists them, its man page lists the same ones, and a short flag means one
 thing in every program of the family (docs/options.md)."""
 import re

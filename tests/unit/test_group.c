@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/sl_batch.h"
-#include "lib/sl_error.h"
-#include "lib/sl_group.h"
-#include "lib/sl_mp.h"
+#include "lib/codec/sl_batch.h"
+#include "lib/core/sl_error.h"
+#include "lib/group/sl_group.h"
+#include "lib/codec/sl_mp.h"
 
 #define BIG 1000000
 

@@ -1,4 +1,4 @@
-/*  test_pipeline.c - the pipeline file of `sluice run` (cli/pipeline.h):
+/*  test_pipeline.c - the pipeline file of `sluice run` (cli/run/pipeline.h):
     valid files, each class of error with its FILE:LINE:COLUMN, command-line
     overrides, argument vectors, shell quoting, and hostile YAML.
 */

@@ -1,5 +1,5 @@
 /*  test_proto_msg.c - the message's memory and the ERROR shortcut
-    (lib/sl_proto_msg.c). Round trips of every command are test_proto.c's.
+    (lib/codec/sl_proto_msg.c). Round trips of every command are test_proto.c's.
 */
 #include <criterion/criterion.h>
 #include <czmq.h>

@@ -1,5 +1,5 @@
-/*  test_repl.c - the replication journal: the entry codec (lib/sl_repl.c)
-    and the store's journal (lib/sl_store_repl.c): a second store that
+/*  test_repl.c - the replication journal: the entry codec (lib/codec/sl_repl.c)
+    and the store's journal (lib/store/sl_store_repl.c): a second store that
     applies the first's entries holds the same data; the epoch rule; undo
     of entries never replicated. Real LMDB environments in temp dirs.
 */

@@ -1,7 +1,7 @@
-/*  test_stat.c - the progress document codec (lib/sl_stat.c), the
+/*  test_stat.c - the progress document codec (lib/codec/sl_stat.c), the
     operating commands' wire encoding (STAT, STATS, ADMIN, ADMINED) against
     the examples of docs/PROTOCOL.md §15.4, the Prometheus writer, and
-    options from a file (lib/sl_opts_file.c).
+    options from a file (lib/core/sl_opts_file.c).
 */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -1402,7 +1402,7 @@ Test (store, group_state_bad_arguments, .init = setup, .fini = teardown)
     sl_store_close (&store);
 }
 
-//  Producer owners (lib/sl_store_owner.c): with CURVE on a producer name
+//  Producer owners (lib/store/sl_store_owner.c): with CURVE on a producer name
 //  belongs to the key that first used it, durably.
 static int
 s_count_one (void *ctx, const sl_stream_info_t *info)

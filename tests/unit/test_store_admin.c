@@ -1,5 +1,5 @@
 /*  test_store_admin.c - the store's operator views and changes
-    (lib/sl_store_admin.c) and reading a dead letter back (lib/sl_dlq.c),
+    (lib/store/sl_store_admin.c) and reading a dead letter back (lib/group/sl_dlq.c),
     against a real LMDB environment in a temp dir.
 */
 #include <criterion/criterion.h>

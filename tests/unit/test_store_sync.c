@@ -1,4 +1,4 @@
-/*  test_store_sync.c - the store's sync setting (lib/sl_store_sync.c): names,
+/*  test_store_sync.c - the store's sync setting (lib/store/sl_store_sync.c): names,
     parsing, and that every setting opens a real environment. What each one
     keeps after a power cut is tested on cutfs (tests/powercut).
 */

@@ -1,4 +1,4 @@
-/*  test_window.c - event-time windows (lib/sl_window.c, lib/sl_agg.c):
+/*  test_window.c - event-time windows (lib/group/sl_window.c, lib/group/sl_agg.c):
     spec and --agg parsing, window assignment (tumbling, hopping, session
     merging), stream time and lateness at their boundaries, the result
     record, and the stored state's round trip and hostile decoding.
@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/sl_error.h"
-#include "lib/sl_json.h"
-#include "lib/sl_mp.h"
-#include "lib/sl_window.h"
+#include "lib/core/sl_error.h"
+#include "lib/codec/sl_json.h"
+#include "lib/codec/sl_mp.h"
+#include "lib/group/sl_window.h"
 
 #define MAX_EMITS 64
 

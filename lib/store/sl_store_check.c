@@ -1,7 +1,7 @@
 /*  sl_store_check.c - the store's checks against damage: at open (the
     file against LMDB's own meta page, the format number) and the whole
     walk of `sluice-broker --check`. Part of the store module (see
-    lib/sl_store_int.h).
+    lib/store/sl_store_int.h).
 
     Why at open: LMDB maps data.mdb and trusts its meta page, so a file cut
     short (a copy that stopped, a full disk during a restore) is found only

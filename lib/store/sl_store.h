@@ -5,10 +5,10 @@
                  bytes, last_ms, crc_from, crc32c); "next_stream_id" -> u32;
                  "format" -> u32 (2)
       log        u32 stream id BE + u64 base offset BE -> stored batch blob
-                 + its CRC32C (lib/sl_batch.h)
+                 + its CRC32C (lib/codec/sl_batch.h)
       producers  <producer> 0x00 <stream> -> u64 acked seq BE, i64 updated ms BE
       readers    <stream> 0x00 <reader>  -> u64 next offset BE, i64 updated ms BE
-      groups     <group> -> group state (lib/sl_group_codec.c's encoding, opaque here)
+      groups     <group> -> group state (lib/group/sl_group_codec.c's encoding, opaque here)
     Only this module includes lmdb.h. Writes happen inside one write
     transaction opened with sl_store_begin (the broker's group commit);
     reads open their own read-only transaction per call. Data handed to a
@@ -111,7 +111,7 @@ int sl_store_producer_get(sl_store_t *self, const char *producer, const char *st
 int sl_store_producer_set(sl_store_t *self, const char *producer, const char *stream,
                           uint64_t seq, int64_t now_ms);
 
-//  Producer owners (lib/sl_store_owner.c): the name of the key that owns a
+//  Producer owners (lib/store/sl_store_owner.c): the name of the key that owns a
 //  producer name, at most SL_STORE_OWNER_MAX bytes. get: copies it into
 //  owner (NUL-terminated; owner_size > SL_STORE_OWNER_MAX), SL_ENOTFOUND
 //  when the name is free. set: in a write txn.

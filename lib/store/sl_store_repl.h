@@ -1,7 +1,7 @@
 /*  sl_store_repl.h - the store's replication journal (docs/replication.md).
 
     With the journal on, every write transaction also writes one journal
-    entry (lib/sl_repl.h) into the named database "journal" (key: seq u64
+    entry (lib/codec/sl_repl.h) into the named database "journal" (key: seq u64
     BE), in the same transaction: what it changed in meta, log, producers,
     readers and groups, with the values it replaced. A replica applies the
     primary's entries in order (sl_store_repl_apply) and so holds the same

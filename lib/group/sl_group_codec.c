@@ -1,14 +1,14 @@
 /*  sl_group_codec.c - a worker group's bytes: its persistent state, as
     stored in the store's `groups` database (docs/PROTOCOL.md §11), and the
     dead-letter record appended to GROUP.dlq (§14.3). Both are msgpack
-    written with lib/sl_mp.h's writers.
+    written with lib/codec/sl_mp.h's writers.
 
     Decoding trusts nothing: the state is walked with sl_mp_skip first
     (every length bounded), each count is bounded by what a group can hold
     past its checkpoint, and every range and offset is checked for order.
 
-    Part of the group module (lib/sl_group.c holds the state machine,
-    lib/sl_group_int.h the shared struct).
+    Part of the group module (lib/group/sl_group.c holds the state machine,
+    lib/group/sl_group_int.h the shared struct).
 */
 #include "sl_group.h"
 

@@ -2,7 +2,7 @@
     meta, batches in log, and the calls that append, read, search by time
     and apply retention. Part of the store module with sl_store.c (the
     environment, transactions and small tables), whose internals it shares
-    through lib/sl_store_int.h.
+    through lib/store/sl_store_int.h.
 
     A stream's record in meta (docs/PROTOCOL.md §11) holds its id, first
     and next offsets, record and byte counts and last append time; its

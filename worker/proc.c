@@ -1,4 +1,4 @@
-/*  host.c - the worker's operator host (sl_worker_proc_t, worker.h).
+/*  proc.c - the worker's operator host (sl_worker_proc_t, worker.h).
 
     One reusable output buffer per worker: each record's outputs are
     appended to it, and when the operator answers DROP, RETRY or FAIL the

@@ -4,7 +4,7 @@
     A dead letter is a record whose value is the map
       {"error", "attempts", "group", "stream", "offset",
        "record": {"timestamp", "key", "headers", "value"}}
-    (lib/sl_group_codec.c writes it). The decoder trusts nothing: the value
+    (lib/group/sl_group_codec.c writes it). The decoder trusts nothing: the value
     has passed the record iterator's walk, and every field is type-checked.
 */
 #ifndef SL_DLQ_H_INCLUDED

@@ -190,7 +190,7 @@ int sl_group_result(sl_group_t *self, uint64_t lease_id, uint64_t offset, uint32
 int sl_group_dlq_encode(sl_buf_t *buf, const sl_group_t *self, const sl_dead_t *dead,
                         const sl_record_t *original, int64_t now_ms);
 
-//  Fills out (the group's entry of the progress document, lib/sl_stat.h)
+//  Fills out (the group's entry of the progress document, lib/codec/sl_stat.h)
 //  with what the group knows: name, streams, checkpoint, leases,
 //  redeliveries and up to SL_STAT_MAX_MEMBERS members (out->members is
 //  allocated, the caller frees it). mono_ms is the clock the member times

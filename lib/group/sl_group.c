@@ -23,7 +23,7 @@
     This file holds members, leases and the public state machine;
     sl_group_ranges.c the bookkeeping of offsets (done ranges, attempt
     counts, retry queue), sl_group_codec.c the persistent encoding and the
-    dead letters. lib/sl_group_int.h is what they share.
+    dead letters. lib/group/sl_group_int.h is what they share.
 */
 #include "sl_group.h"
 

@@ -26,7 +26,7 @@
     is freed and a new one made on the next call.
 
     sl_json_explain.c holds the checks and the reasons (UTF-8, raw string
-    tokens, and which fault yajl met where); lib/sl_json_int.h the state
+    tokens, and which fault yajl met where); lib/codec/sl_json_int.h the state
     both files share.
 */
 #include "sl_json.h"

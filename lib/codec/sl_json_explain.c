@@ -6,7 +6,7 @@
     yajl's error offsets are approximate and its texts long, so the fault
     is worked out from where the callbacks in sl_json.c last were: the next
     token, and what the grammar wanted there. Part of the JSON parser
-    module; lib/sl_json_int.h holds the shared state.
+    module; lib/codec/sl_json_int.h holds the shared state.
 */
 #include "sl_json.h"
 

@@ -22,7 +22,7 @@
     On disk (store format 2) the log value is the blob followed by a
     4-byte big-endian CRC32C (Castagnoli, as Kafka's record batches) of
     the whole blob, header included; the store checks it on every read
-    and hands out the blob without it (lib/sl_store_log.c).
+    and hands out the blob without it (lib/store/sl_store_log.c).
 
     Lifetimes: an sl_record_t points into the buffer it was read from and
     lives no longer than it (an MDB_val: its transaction; a frame: its zmsg).

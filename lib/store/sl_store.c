@@ -1,7 +1,7 @@
 /*  sl_store.c - the broker's durable state in one LMDB environment: the
     environment itself, its transactions, and the small tables (producers,
     readers, groups). Streams and their log are in sl_store_log.c; the two
-    files are one module (lib/sl_store_int.h holds what they share), the
+    files are one module (lib/store/sl_store_int.h holds what they share), the
     only one that includes lmdb.h.
 
     Layout (docs/PROTOCOL.md §11): named databases meta, log, producers,
@@ -716,7 +716,7 @@ sl_store_reader_set (sl_store_t *self, const char *stream, const char *reader,
 }
 
 //  --------------------------------------------------------------------------
-//  Group state: group name -> the encoding of lib/sl_group.c, opaque here.
+//  Group state: group name -> the encoding of lib/group/sl_group.c, opaque here.
 
 int
 sl_store_group_get (sl_store_t *self, const char *group, sl_buf_t *out)

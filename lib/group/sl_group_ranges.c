@@ -6,8 +6,8 @@
     were (the member left) or as a failed attempt (it expired), split into
     one-record leases after repeated expiries and dead at max_deliver.
 
-    Part of the group module (lib/sl_group.c holds members, leases and the
-    public API; lib/sl_group_int.h the shared struct). Pure logic: no I/O,
+    Part of the group module (lib/group/sl_group.c holds members, leases and the
+    public API; lib/group/sl_group_int.h the shared struct). Pure logic: no I/O,
     no clock, no logging.
 */
 #include <stdio.h>

@@ -44,12 +44,12 @@ bench_now_us (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-#define IDLE_MS   10000 //  a stage that hears nothing this long fails
-#define TURN_MAX  256   //  messages taken per broker turn, per input
-#define HWM       64    //  messages queued per pipe (bounded memory)
+#define IDLE_MS 10000   //  a stage that hears nothing this long fails
+#define TURN_MAX 256    //  messages taken per broker turn, per input
+#define HWM 64          //  messages queued per pipe (bounded memory)
 #define SETTLE_US 20000 //  lets the TCP handshakes finish before timing
 
 typedef struct {
@@ -94,7 +94,7 @@ s_socket (void *ctx, int type, bool bind, int port)
 static void
 s_recv (void *sock, zmq_msg_t *msg, const char *stage)
 {
-    int64_t deadline = bench_now_us () + (int64_t) IDLE_MS * 1000;
+    int64_t deadline = bench_now_us () + (int64_t)IDLE_MS * 1000;
     while (zmq_msg_recv (msg, sock, 0) < 0) {
         if (zmq_errno () != EAGAIN || bench_now_us () > deadline) {
             s_die (stage, "nothing received for too long");
@@ -114,7 +114,7 @@ static void
 s_put_be (uint8_t *p, uint64_t v, int bytes)
 {
     for (int i = bytes - 1; i >= 0; i--, v >>= 8) {
-        p[i] = (uint8_t) v;
+        p[i] = (uint8_t)v;
     }
 }
 
@@ -127,7 +127,7 @@ s_source (void *ctx, const chain_t *c, shared_t *sh)
     usleep (SETTLE_US);
     size_t value_len = c->size > 16 ? c->size - 16 : 1;
     size_t record_len = 1 + 9 + 2 + 3 + value_len;
-    uint8_t *buf = malloc (4 + (size_t) c->batch * record_len);
+    uint8_t *buf = malloc (4 + (size_t)c->batch * record_len);
     uint8_t *value = malloc (value_len);
     if (!buf || !value) {
         s_die ("source", "out of memory");
@@ -135,20 +135,20 @@ s_source (void *ctx, const chain_t *c, shared_t *sh)
     memset (value, 'v', value_len);
     atomic_store (&sh->start_us, bench_now_us ());
     for (long sent = 0; sent < c->count;) {
-        int n = c->count - sent < c->batch ? (int) (c->count - sent) : c->batch;
+        int n = c->count - sent < c->batch ? (int)(c->count - sent) : c->batch;
         int64_t ms = bench_now_us () / 1000;
-        s_put_be (buf, (uint64_t) n, 4);
+        s_put_be (buf, (uint64_t)n, 4);
         uint8_t *p = buf + 4;
         for (int i = 0; i < n; i++) {
             *p++ = 0x94;
             *p++ = 0xd3;
-            s_put_be (p, (uint64_t) ms, 8), p += 8;
+            s_put_be (p, (uint64_t)ms, 8), p += 8;
             *p++ = 0xc0, *p++ = 0xc0;
             *p++ = 0xc5;
             s_put_be (p, value_len, 2), p += 2;
             memcpy (p, value, value_len), p += value_len;
         }
-        if (zmq_send (out, buf, (size_t) (p - buf), 0) < 0) {
+        if (zmq_send (out, buf, (size_t)(p - buf), 0) < 0) {
             s_die ("source", zmq_strerror (zmq_errno ()));
         }
         sent += n;
@@ -194,7 +194,7 @@ s_broker (void *ctx, const chain_t *c, const char *dir)
     void *to_sink = s_socket (ctx, ZMQ_PUSH, true, c->port + 3);
     MDB_env *env;
     s_check (mdb_env_create (&env), "mdb_env_create");
-    s_check (mdb_env_set_mapsize (env, (size_t) 64 << 30), "mapsize");
+    s_check (mdb_env_set_mapsize (env, (size_t)64 << 30), "mapsize");
     s_check (mdb_env_set_maxdbs (env, 2), "maxdbs");
     s_check (mdb_env_open (env, dir, MDB_NOSYNC, 0600), "mdb_env_open");
     MDB_dbi dbi[2];
@@ -214,7 +214,7 @@ s_broker (void *ctx, const chain_t *c, const char *dir)
         }
         int n[2] = {s_take (from_source, msgs[0]), s_take (from_worker, msgs[1])};
         if (n[0] + n[1] == 0) {
-            if (bench_now_us () - heard > (int64_t) IDLE_MS * 1000) {
+            if (bench_now_us () - heard > (int64_t)IDLE_MS * 1000) {
                 s_die ("broker", "nothing received for too long");
             }
             continue;
@@ -236,8 +236,8 @@ s_broker (void *ctx, const chain_t *c, const char *dir)
         }
         for (int i = 0; i < n[1]; i++) {
             const uint8_t *d = zmq_msg_data (&msgs[1][i]);
-            forwarded += (long) ((uint32_t) d[0] << 24 | (uint32_t) d[1] << 16
-                                 | (uint32_t) d[2] << 8 | d[3]);
+            forwarded +=
+                (long)((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
             s_send (to_sink, &msgs[1][i], "broker");
         }
     }
@@ -258,8 +258,7 @@ s_worker (void *ctx, const chain_t *c)
         zmq_msg_init (&msg);
         s_recv (in, &msg, "worker");
         const uint8_t *d = zmq_msg_data (&msg);
-        seen += (long) ((uint32_t) d[0] << 24 | (uint32_t) d[1] << 16 | (uint32_t) d[2] << 8
-                        | d[3]);
+        seen += (long)((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
         s_send (out, &msg, "worker");
     }
     zmq_close (in);
@@ -275,8 +274,7 @@ s_sink (void *ctx, const chain_t *c, shared_t *sh)
         zmq_msg_init (&msg);
         s_recv (in, &msg, "sink");
         const uint8_t *d = zmq_msg_data (&msg);
-        seen += (long) ((uint32_t) d[0] << 24 | (uint32_t) d[1] << 16 | (uint32_t) d[2] << 8
-                        | d[3]);
+        seen += (long)((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
         zmq_msg_close (&msg);
     }
     atomic_store (&sh->end_us, bench_now_us ());
@@ -292,10 +290,18 @@ s_fork (int role, const chain_t *c, shared_t *sh, const char *dir)
     }
     void *ctx = zmq_ctx_new ();
     switch (role) {
-    case 0: s_broker (ctx, c, dir); break;
-    case 1: s_worker (ctx, c); break;
-    case 2: s_sink (ctx, c, sh); break;
-    default: s_source (ctx, c, sh); break;
+    case 0:
+        s_broker (ctx, c, dir);
+        break;
+    case 1:
+        s_worker (ctx, c);
+        break;
+    case 2:
+        s_sink (ctx, c, sh);
+        break;
+    default:
+        s_source (ctx, c, sh);
+        break;
     }
     zmq_ctx_term (ctx);
     _exit (0);
@@ -310,7 +316,7 @@ main (int argc, char **argv)
             c.count = atol (argv[i + 1]);
         }
         else if (!strcmp (argv[i], "--size")) {
-            c.size = (size_t) atol (argv[i + 1]);
+            c.size = (size_t)atol (argv[i + 1]);
         }
         else if (!strcmp (argv[i], "--batch")) {
             c.batch = atoi (argv[i + 1]);
@@ -337,8 +343,8 @@ main (int argc, char **argv)
         perror ("batch-chain: mkdtemp");
         return 1;
     }
-    shared_t *sh = mmap (NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                         -1, 0);
+    shared_t *sh =
+        mmap (NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
         perror ("batch-chain: mmap");
         return 1;
@@ -384,7 +390,7 @@ main (int argc, char **argv)
         fprintf (stderr, "batch-chain: a stage failed\n");
         return 1;
     }
-    double secs = (double) (atomic_load (&sh->end_us) - atomic_load (&sh->start_us)) / 1e6;
+    double secs = (double)(atomic_load (&sh->end_us) - atomic_load (&sh->start_us)) / 1e6;
     printf ("records=%ld seconds=%.3f records_per_s=%.0f\n", c.count, secs, c.count / secs);
     return 0;
 }

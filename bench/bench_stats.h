@@ -25,13 +25,13 @@ bench_now_us (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int
 bench_cmp_i64 (const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -39,7 +39,7 @@ bench_cmp_i64 (const void *a, const void *b)
 static int64_t
 bench_quantile (const int64_t *sorted, size_t n, double q)
 {
-    size_t i = (size_t) (q * (double) n);
+    size_t i = (size_t)(q * (double)n);
     return sorted[i < n ? i : n - 1];
 }
 
@@ -54,13 +54,13 @@ bench_latency_report (int64_t *lat, size_t n, const char *cdf_path)
     qsort (lat, n, sizeof *lat, bench_cmp_i64);
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
-        sum += (double) lat[i];
+        sum += (double)lat[i];
     }
     printf ("latency_us p50=%" PRId64 " p90=%" PRId64 " p99=%" PRId64 " p99.9=%" PRId64
             " max=%" PRId64 " mean=%.0f\n",
             bench_quantile (lat, n, 0.50), bench_quantile (lat, n, 0.90),
             bench_quantile (lat, n, 0.99), bench_quantile (lat, n, 0.999), lat[n - 1],
-            sum / (double) n);
+            sum / (double)n);
     fflush (stdout);
     if (!cdf_path) {
         return 0;

@@ -27,13 +27,13 @@ s_now (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int
 s_cmp (const void *a, const void *b)
 {
-    double x = *(const double *) a, y = *(const double *) b;
+    double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -47,7 +47,7 @@ s_records (size_t n)
     sl_buf_init (&buf, 0);
     uint8_t value[100];
     memset (value, 0xa1, sizeof value);
-    value[0] = 0xd9;    //  str8 of 98 bytes
+    value[0] = 0xd9; //  str8 of 98 bytes
     value[1] = 98;
     double t0 = s_now ();
     for (size_t i = 0; i < n; i++) {
@@ -56,7 +56,7 @@ s_records (size_t n)
         }
         char key[8];
         memcpy (key, &i, sizeof key);
-        if (sl_record_encode (&buf, 1700000000000 + (int64_t) i, key, sizeof key, false, NULL, 0,
+        if (sl_record_encode (&buf, 1700000000000 + (int64_t)i, key, sizeof key, false, NULL, 0,
                               value, sizeof value)) {
             abort ();
         }
@@ -64,7 +64,7 @@ s_records (size_t n)
     double t = s_now () - t0;
     s_sink += buf.len;
     sl_buf_free (&buf);
-    return t / (double) n * 1e9;
+    return t / (double)n * 1e9;
 }
 
 static double
@@ -74,17 +74,17 @@ s_scalars (size_t n)
     size_t total = 0;
     double t0 = s_now ();
     for (size_t i = 0; i < n; i++) {
-        int64_t v = (int64_t) (i * 2654435761u) >> (i & 31);
-        size_t k = sl_mp_write_array (out, sizeof out, (uint32_t) (i & 31));
+        int64_t v = (int64_t)(i * 2654435761u) >> (i & 31);
+        size_t k = sl_mp_write_array (out, sizeof out, (uint32_t)(i & 31));
         k += sl_mp_write_int (out + k, sizeof out - k, (i & 1) ? v : -v);
-        k += sl_mp_write_uint (out + k, sizeof out - k, (uint64_t) v);
-        k += sl_mp_write_str_header (out + k, sizeof out - k, (uint32_t) (i & 300));
+        k += sl_mp_write_uint (out + k, sizeof out - k, (uint64_t)v);
+        k += sl_mp_write_str_header (out + k, sizeof out - k, (uint32_t)(i & 300));
         k += sl_mp_write_nil (out + k, sizeof out - k);
         total += k;
     }
     double t = s_now () - t0;
     s_sink += total;
-    return t / (double) n * 1e9;
+    return t / (double)n * 1e9;
 }
 
 static double
@@ -108,7 +108,7 @@ s_json (size_t n)
     s_sink += out.len;
     sl_buf_free (&out);
     sl_json_destroy (&json);
-    return t / (double) n * 1e9;
+    return t / (double)n * 1e9;
 }
 
 //  A batch of 1024 records as the source makes them, validated whole.
@@ -135,7 +135,7 @@ s_validate (size_t rounds)
     }
     double t = s_now () - t0;
     sl_buf_free (&buf);
-    return t / (double) (rounds * 1024) * 1e9;
+    return t / (double)(rounds * 1024) * 1e9;
 }
 
 static double
@@ -163,7 +163,7 @@ s_to_json (size_t n)
     sl_buf_free (&in);
     sl_buf_free (&out);
     sl_json_destroy (&json);
-    return t / (double) n * 1e9;
+    return t / (double)n * 1e9;
 }
 
 int
@@ -182,11 +182,11 @@ main (int argc, char **argv)
         val[r] = s_validate (5000);
         tj[r] = s_to_json (500000);
     }
-    qsort (rec, (size_t) rounds, sizeof (double), s_cmp);
-    qsort (sca, (size_t) rounds, sizeof (double), s_cmp);
-    qsort (js, (size_t) rounds, sizeof (double), s_cmp);
-    qsort (val, (size_t) rounds, sizeof (double), s_cmp);
-    qsort (tj, (size_t) rounds, sizeof (double), s_cmp);
+    qsort (rec, (size_t)rounds, sizeof (double), s_cmp);
+    qsort (sca, (size_t)rounds, sizeof (double), s_cmp);
+    qsort (js, (size_t)rounds, sizeof (double), s_cmp);
+    qsort (val, (size_t)rounds, sizeof (double), s_cmp);
+    qsort (tj, (size_t)rounds, sizeof (double), s_cmp);
     printf ("record encode (8-byte key, 100-byte value): %.1f ns\n", rec[rounds / 2]);
     printf ("five writers (array, int, uint, str header, nil): %.1f ns\n", sca[rounds / 2]);
     printf ("JSON -> msgpack (7-field object): %.1f ns\n", js[rounds / 2]);

@@ -40,27 +40,27 @@
 
 #include "bench_stats.h"
 
-#define MAX_SIZE     65536
-#define MAX_MEMBERS  8
-#define MAX_RECORDS  100000000LL
+#define MAX_SIZE 65536
+#define MAX_MEMBERS 8
+#define MAX_RECORDS 100000000LL
 //  A stage gives up when Redis has not answered for this long.
 #define IO_TIMEOUT_S 15
 //  A worker gives up when it has read nothing for this long.
-#define IDLE_US      30000000LL
+#define IDLE_US 30000000LL
 //  The sink stops waiting this long after the last record is due (latency) or
 //  after the last record it received (throughput).
-#define GRACE_US     10000000LL
+#define GRACE_US 10000000LL
 
 typedef struct {
-    long long count;        //  throughput: records to send
-    long long rate;         //  latency: records per second; 0 in throughput mode
-    long long seconds;      //  latency: seconds to publish
-    long long size;         //  value size in bytes
-    long long members;      //  workers in the consumer group
-    long long pipeline;     //  source: commands written before reading replies
-    long long batch;        //  worker and sink: COUNT of each read
-    long long port;         //  Redis on 127.0.0.1
-    const char *cdf;        //  latency: write the distribution here, or NULL
+    long long count;    //  throughput: records to send
+    long long rate;     //  latency: records per second; 0 in throughput mode
+    long long seconds;  //  latency: seconds to publish
+    long long size;     //  value size in bytes
+    long long members;  //  workers in the consumer group
+    long long pipeline; //  source: commands written before reading replies
+    long long batch;    //  worker and sink: COUNT of each read
+    long long port;     //  Redis on 127.0.0.1
+    const char *cdf;    //  latency: write the distribution here, or NULL
 } chain_config_t;
 
 enum { STAGE_SOURCE, STAGE_SINK, STAGE_WORKER };
@@ -79,7 +79,7 @@ s_stage_of (int i)
 static void
 s_on_term (int sig)
 {
-    (void) sig;
+    (void)sig;
     s_stop = 1;
 }
 
@@ -89,7 +89,7 @@ static redisContext *
 s_connect (const char *who, long long port)
 {
     struct timeval connect_tv = {2, 0}, io_tv = {IO_TIMEOUT_S, 0};
-    redisContext *c = redisConnectWithTimeout ("127.0.0.1", (int) port, connect_tv);
+    redisContext *c = redisConnectWithTimeout ("127.0.0.1", (int)port, connect_tv);
     if (!c || c->err) {
         fprintf (stderr, "redis-chain: %s: cannot connect to 127.0.0.1:%lld: %s\n", who, port,
                  c ? c->errstr : "out of memory");
@@ -121,8 +121,7 @@ s_check (redisContext *c, redisReply *reply, int type, const char *who, const ch
         return -1;
     }
     if (reply->type != type) {
-        fprintf (stderr, "redis-chain: %s: %s: unexpected reply type %d\n", who, what,
-                 reply->type);
+        fprintf (stderr, "redis-chain: %s: %s: unexpected reply type %d\n", who, what, reply->type);
         freeReplyObject (reply);
         return -1;
     }
@@ -162,7 +161,7 @@ s_entries (const redisReply *reply, long long max, redisReply **entries)
     const redisReply *stream = reply->element[0];
     if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 ||
         stream->element[1]->type != REDIS_REPLY_ARRAY ||
-        stream->element[1]->elements > (size_t) max) {
+        stream->element[1]->elements > (size_t)max) {
         return -1;
     }
     *entries = stream->element[1];
@@ -172,8 +171,7 @@ s_entries (const redisReply *reply, long long max, redisReply **entries)
 //  One entry as this program writes it: an id and the single field `v`
 //  holding exactly `size` bytes. Anything else is somebody else's data.
 static int
-s_entry (const redisReply *entry, long long size, const redisReply **id,
-         const redisReply **value)
+s_entry (const redisReply *entry, long long size, const redisReply **id, const redisReply **value)
 {
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) {
         return -1;
@@ -183,7 +181,7 @@ s_entry (const redisReply *entry, long long size, const redisReply **id,
         fields->type != REDIS_REPLY_ARRAY || fields->elements != 2 ||
         fields->element[0]->type != REDIS_REPLY_STRING || fields->element[0]->len != 1 ||
         fields->element[0]->str[0] != 'v' || fields->element[1]->type != REDIS_REPLY_STRING ||
-        fields->element[1]->len != (size_t) size) {
+        fields->element[1]->len != (size_t)size) {
         return -1;
     }
     *id = entry->element[0];
@@ -194,15 +192,14 @@ s_entry (const redisReply *entry, long long size, const redisReply **id,
 //  Writes k XADDs of value to `in`, then reads their k replies: one round
 //  trip. With stamp, each value first gets its creation time.
 static int
-s_xadd_pipelined (redisContext *c, const chain_config_t *cfg, char *value, long long k,
-                  bool stamp)
+s_xadd_pipelined (redisContext *c, const chain_config_t *cfg, char *value, long long k, bool stamp)
 {
     for (long long i = 0; i < k; i++) {
         if (stamp) {
             int64_t now = bench_now_us ();
             memcpy (value, &now, sizeof now);
         }
-        if (redisAppendCommand (c, "XADD in * v %b", value, (size_t) cfg->size) != REDIS_OK) {
+        if (redisAppendCommand (c, "XADD in * v %b", value, (size_t)cfg->size) != REDIS_OK) {
             fprintf (stderr, "redis-chain: source: XADD: %s\n", c->errstr);
             return 1;
         }
@@ -222,7 +219,7 @@ s_xadd_pipelined (redisContext *c, const chain_config_t *cfg, char *value, long 
 static int
 s_source_throughput (redisContext *c, const chain_config_t *cfg, char *value)
 {
-    memset (value, 'x', (size_t) cfg->size);
+    memset (value, 'x', (size_t)cfg->size);
     for (long long sent = 0; sent < cfg->count;) {
         long long k = cfg->count - sent < cfg->pipeline ? cfg->count - sent : cfg->pipeline;
         if (s_xadd_pipelined (c, cfg, value, k, false) != 0) {
@@ -241,17 +238,17 @@ static int
 s_source_latency (redisContext *c, const chain_config_t *cfg, char *value, int64_t t0)
 {
     long long total = cfg->rate * cfg->seconds;
-    memset (value, 'x', (size_t) cfg->size);
+    memset (value, 'x', (size_t)cfg->size);
     for (long long created = 0; created < total;) {
         int64_t now = bench_now_us ();
-        long long due = now < t0 ? 0 : (long long) ((now - t0) * cfg->rate / 1000000) + 1;
+        long long due = now < t0 ? 0 : (long long)((now - t0) * cfg->rate / 1000000) + 1;
         if (due > total) {
             due = total;
         }
         if (due <= created) {
-            int64_t next = t0 + (int64_t) (created * 1000000 / cfg->rate);
+            int64_t next = t0 + (int64_t)(created * 1000000 / cfg->rate);
             int64_t wait_us = next - now < 100000 ? next - now : 100000;
-            struct timespec ts = {0, (long) (wait_us > 0 ? wait_us : 0) * 1000};
+            struct timespec ts = {0, (long)(wait_us > 0 ? wait_us : 0) * 1000};
             nanosleep (&ts, NULL);
             continue;
         }
@@ -274,8 +271,8 @@ s_worker (redisContext *c, const chain_config_t *cfg, int member)
     char who[32], name[16];
     snprintf (who, sizeof who, "worker %d", member);
     snprintf (name, sizeof name, "w%d", member);
-    const char **argv = calloc ((size_t) cfg->batch + 3, sizeof *argv);
-    size_t *argvlen = calloc ((size_t) cfg->batch + 3, sizeof *argvlen);
+    const char **argv = calloc ((size_t)cfg->batch + 3, sizeof *argv);
+    size_t *argvlen = calloc ((size_t)cfg->batch + 3, sizeof *argvlen);
     int rc = 1;
     if (!argv || !argvlen) {
         fprintf (stderr, "redis-chain: %s: out of memory\n", who);
@@ -290,8 +287,10 @@ s_worker (redisContext *c, const chain_config_t *cfg, int member)
     argvlen[2] = 1;
     int64_t last_read = bench_now_us ();
     while (!s_stop) {
-        redisReply *reply = redisCommand (c, "XREADGROUP GROUP g %s COUNT %lld BLOCK 100 "
-                                             "STREAMS in >", name, cfg->batch);
+        redisReply *reply = redisCommand (c,
+                                          "XREADGROUP GROUP g %s COUNT %lld BLOCK 100 "
+                                          "STREAMS in >",
+                                          name, cfg->batch);
         if (reply && reply->type == REDIS_REPLY_NIL) {
             freeReplyObject (reply);
             if (bench_now_us () - last_read > IDLE_US) {
@@ -328,7 +327,7 @@ s_worker (redisContext *c, const chain_config_t *cfg, int member)
         }
         //  hiredis copies the command into its output buffer, so the reply
         //  the ids point into can go once the XACK is appended.
-        int appended = n ? redisAppendCommandArgv (c, (int) n + 3, argv, argvlen) : REDIS_OK;
+        int appended = n ? redisAppendCommandArgv (c, (int)n + 3, argv, argvlen) : REDIS_OK;
         freeReplyObject (reply);
         if (appended != REDIS_OK) {
             fprintf (stderr, "redis-chain: %s: XACK: %s\n", who, c->errstr);
@@ -347,9 +346,9 @@ s_worker (redisContext *c, const chain_config_t *cfg, int member)
             if (s_check (c, ack, REDIS_REPLY_INTEGER, who, "XACK") != 0) {
                 goto done;
             }
-            if (((redisReply *) ack)->integer != (long long) n) {
+            if (((redisReply *)ack)->integer != (long long)n) {
                 fprintf (stderr, "redis-chain: %s: XACK acknowledged %lld of %zu\n", who,
-                         ((redisReply *) ack)->integer, n);
+                         ((redisReply *)ack)->integer, n);
             }
             freeReplyObject (ack);
             last_read = bench_now_us ();
@@ -368,12 +367,12 @@ static int
 s_print_latency (const chain_config_t *cfg, int64_t *lat, long long received, int64_t elapsed)
 {
     printf ("records=%lld received=%lld rate=%lld/s elapsed=%.2fs path=redis\n",
-            cfg->rate * cfg->seconds, received, cfg->rate, (double) elapsed / 1e6);
+            cfg->rate * cfg->seconds, received, cfg->rate, (double)elapsed / 1e6);
     if (received == 0) {
         fprintf (stderr, "redis-chain: sink: no record came through\n");
         return -1;
     }
-    return bench_latency_report (lat, (size_t) received, cfg->cdf);
+    return bench_latency_report (lat, (size_t)received, cfg->cdf);
 }
 
 //  The sink reads `out` from its start with XREAD and counts records until
@@ -386,13 +385,13 @@ s_sink (redisContext *c, const chain_config_t *cfg, int64_t t0)
     bool latency = cfg->rate > 0;
     long long total = latency ? cfg->rate * cfg->seconds : cfg->count;
     int64_t *lat = NULL;
-    if (latency && !(lat = calloc ((size_t) total, sizeof *lat))) {
+    if (latency && !(lat = calloc ((size_t)total, sizeof *lat))) {
         fprintf (stderr, "redis-chain: sink: out of memory\n");
         return 1;
     }
     char last[64] = "0-0";
     long long received = 0;
-    int64_t last_due = t0 + (int64_t) ((total - 1) * 1000000 / (cfg->rate ? cfg->rate : 1));
+    int64_t last_due = t0 + (int64_t)((total - 1) * 1000000 / (cfg->rate ? cfg->rate : 1));
     int64_t deadline = latency ? last_due + GRACE_US : bench_now_us () + GRACE_US;
     int rc = 1;
     while (received < total) {
@@ -401,8 +400,8 @@ s_sink (redisContext *c, const chain_config_t *cfg, int64_t t0)
                      total);
             break;
         }
-        redisReply *reply = redisCommand (c, "XREAD COUNT %lld BLOCK 1000 STREAMS out %s",
-                                          cfg->batch, last);
+        redisReply *reply =
+            redisCommand (c, "XREAD COUNT %lld BLOCK 1000 STREAMS out %s", cfg->batch, last);
         int64_t arrived = bench_now_us ();
         if (reply && reply->type == REDIS_REPLY_NIL) {
             freeReplyObject (reply);
@@ -445,10 +444,10 @@ s_sink (redisContext *c, const chain_config_t *cfg, int64_t t0)
         }
     }
     else if (received == total) {
-        double secs = (double) elapsed / 1e6;
+        double secs = (double)elapsed / 1e6;
         printf ("redis-chain records=%lld size=%lld members=%lld seconds=%.3f "
                 "records_per_s=%.0f\n",
-                total, cfg->size, cfg->members, secs, (double) total / secs);
+                total, cfg->size, cfg->members, secs, (double)total / secs);
     }
     rc = received == total ? 0 : 1;
 done:
@@ -498,20 +497,19 @@ s_stage (int stage, int member, const chain_config_t *cfg, int ready_fd, int go_
         goto done;
     }
     while (got < sizeof t0) {
-        ssize_t n = read (go_fd, (char *) &t0 + got, sizeof t0 - got);
+        ssize_t n = read (go_fd, (char *)&t0 + got, sizeof t0 - got);
         if (n <= 0) {
             //  EOF, or a signal while waiting: the parent called the run off.
             goto done;
         }
-        got += (size_t) n;
+        got += (size_t)n;
     }
     if (stage == STAGE_SOURCE) {
-        if (!(value = malloc ((size_t) cfg->size))) {
+        if (!(value = malloc ((size_t)cfg->size))) {
             fprintf (stderr, "redis-chain: source: out of memory\n");
             goto done;
         }
-        rc = cfg->rate ? s_source_latency (c, cfg, value, t0) :
-                         s_source_throughput (c, cfg, value);
+        rc = cfg->rate ? s_source_latency (c, cfg, value, t0) : s_source_throughput (c, cfg, value);
     }
     else if (stage == STAGE_SINK) {
         rc = s_sink (c, cfg, t0);
@@ -593,8 +591,8 @@ s_number (const char *opt, const char *arg, long long lo, long long hi, long lon
     errno = 0;
     long long v = strtoll (arg, &end, 10);
     if (errno || end == arg || *end || v < lo || v > hi) {
-        fprintf (stderr, "redis-chain: %s wants a whole number in %lld..%lld, not '%s'\n", opt,
-                 lo, hi, arg);
+        fprintf (stderr, "redis-chain: %s wants a whole number in %lld..%lld, not '%s'\n", opt, lo,
+                 hi, arg);
         return -1;
     }
     *out = v;
@@ -646,7 +644,7 @@ s_parse (int argc, char **argv, chain_config_t *cfg)
             fprintf (stderr, "redis-chain: %s needs a value\n", argv[i]);
             return -1;
         }
-        long long *field = (long long *) ((char *) cfg + opts[k].offset);
+        long long *field = (long long *)((char *)cfg + opts[k].offset);
         if (s_number (argv[i], argv[i + 1], opts[k].lo, opts[k].hi, field) != 0) {
             return -1;
         }
@@ -657,8 +655,7 @@ s_parse (int argc, char **argv, chain_config_t *cfg)
         return -1;
     }
     if (cfg->rate && cfg->rate * cfg->seconds > MAX_RECORDS) {
-        fprintf (stderr, "redis-chain: --rate times --seconds is over %lld records\n",
-                 MAX_RECORDS);
+        fprintf (stderr, "redis-chain: --rate times --seconds is over %lld records\n", MAX_RECORDS);
         return -1;
     }
     return 0;
@@ -676,11 +673,11 @@ s_wait_ready (int ready_fd, int n, const pid_t *pids, bool *alive)
         struct pollfd pfd = {ready_fd, POLLIN, 0};
         if (poll (&pfd, 1, 100) > 0) {
             char buf[MAX_MEMBERS + 2];
-            ssize_t got = read (ready_fd, buf, (size_t) (n - ready));
+            ssize_t got = read (ready_fd, buf, (size_t)(n - ready));
             if (got <= 0) {
                 return -1;
             }
-            ready += (int) got;
+            ready += (int)got;
         }
         int status;
         pid_t pid = waitpid (-1, &status, WNOHANG);
@@ -705,8 +702,14 @@ s_wait_ready (int ready_fd, int n, const pid_t *pids, bool *alive)
 int
 main (int argc, char **argv)
 {
-    chain_config_t cfg = {.count = 1000000, .size = 100, .members = 1, .pipeline = 100,
-                          .batch = 1000, .port = 6379, .rate = 0, .seconds = 10,
+    chain_config_t cfg = {.count = 1000000,
+                          .size = 100,
+                          .members = 1,
+                          .pipeline = 100,
+                          .batch = 1000,
+                          .port = 6379,
+                          .rate = 0,
+                          .seconds = 10,
                           .cdf = NULL};
     if (s_parse (argc, argv, &cfg) != 0) {
         return 2;
@@ -715,7 +718,7 @@ main (int argc, char **argv)
         return 1;
     }
     //  pids[0] the source, pids[1] the sink, then the workers.
-    int n = 2 + (int) cfg.members;
+    int n = 2 + (int)cfg.members;
     pid_t pids[2 + MAX_MEMBERS];
     bool alive[2 + MAX_MEMBERS] = {false};
     int ready[2], go[2];
@@ -754,7 +757,7 @@ main (int argc, char **argv)
         //  are atomic, so each reader gets one whole copy.
         int64_t t0 = bench_now_us ();
         for (int i = 0; i < n; i++) {
-            if (write (go[1], &t0, sizeof t0) != (ssize_t) sizeof t0) {
+            if (write (go[1], &t0, sizeof t0) != (ssize_t)sizeof t0) {
                 failed = 1;
             }
         }

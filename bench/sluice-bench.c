@@ -35,26 +35,47 @@
 
 #include "bench_stats.h"
 
-enum { OPT_BROKER, OPT_STREAM, OPT_RATE, OPT_SECONDS, OPT_LINGER, OPT_SIZE, OPT_COUNT,
-       OPT_BATCH, OPT_WINDOW, OPT_OUT, OPT_CDF, OPT_CURVE_SECRET, OPT_BROKER_KEY };
+enum {
+    OPT_BROKER,
+    OPT_STREAM,
+    OPT_RATE,
+    OPT_SECONDS,
+    OPT_LINGER,
+    OPT_SIZE,
+    OPT_COUNT,
+    OPT_BATCH,
+    OPT_WINDOW,
+    OPT_OUT,
+    OPT_CDF,
+    OPT_CURVE_SECRET,
+    OPT_BROKER_KEY
+};
 
 static const sl_opt_t s_opts[] = {
     [OPT_BROKER] = {"broker", 'b', "ENDPOINT", "broker command endpoint", .repeat = false},
-    [OPT_STREAM] = {"stream", 's', "NAME", "stream to use (default bench-latency)", .repeat = false},
+    [OPT_STREAM] = {"stream", 's', "NAME", "stream to use (default bench-latency)",
+                    .repeat = false},
     [OPT_RATE] = {"rate", 'r', "N", "records per second (default 10000)", .repeat = false},
     [OPT_SECONDS] = {"seconds", 0, "N", "seconds to publish (default 10)", .repeat = false},
-    [OPT_LINGER] = {"linger", 0, "MS", "latency: longest wait of a batch while an earlier one is "
-                                  "unconfirmed, as sluice-source's --linger (default 5)", .repeat = false},
+    [OPT_LINGER] = {"linger", 0, "MS",
+                    "latency: longest wait of a batch while an earlier one is "
+                    "unconfirmed, as sluice-source's --linger (default 5)",
+                    .repeat = false},
     [OPT_SIZE] = {"size", 0, "BYTES", "record value size (default 100)", .repeat = false},
-    [OPT_COUNT] = {"count", 'c', "N", "ingest: records to publish (default 2000000)", .repeat = false},
+    [OPT_COUNT] = {"count", 'c', "N", "ingest: records to publish (default 2000000)",
+                   .repeat = false},
     [OPT_BATCH] = {"batch", 0, "N", "ingest: records per batch (default 1000)", .repeat = false},
     [OPT_WINDOW] = {"window", 0, "N", "ingest: batches in flight (default 16)", .repeat = false},
     [OPT_OUT] = {"out", 0, "STREAM",
                  "latency: read the records back from STREAM (the output of a worker group "
-                 "reading --stream) instead of --stream itself", .repeat = false},
-    [OPT_CDF] = {"cdf", 0, "FILE", "latency: write the distribution (latency_us fraction per "
-                                   "line) to FILE", .repeat = false},
-    [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE on)", .repeat = false},
+                 "reading --stream) instead of --stream itself",
+                 .repeat = false},
+    [OPT_CDF] = {"cdf", 0, "FILE",
+                 "latency: write the distribution (latency_us fraction per "
+                 "line) to FILE",
+                 .repeat = false},
+    [OPT_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE on)",
+                          .repeat = false},
     [OPT_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key", .repeat = false},
     {.name = NULL},
 };
@@ -126,7 +147,7 @@ s_value (uint8_t *out, size_t cap, int64_t created_us, size_t size)
     size_t room = size > n ? size - n : 0;
     size_t header = room <= 0xff + 2 ? 2 : room <= 0xffff + 3 ? 3 : 5;
     size_t pad = room > header ? room - header : 0;
-    n += sl_mp_write_bin_header (out + n, cap - n, (uint32_t) pad);
+    n += sl_mp_write_bin_header (out + n, cap - n, (uint32_t)pad);
     memset (out + n, 'x', pad);
     return n + pad;
 }
@@ -149,7 +170,7 @@ s_latency (bench_config_t c)
     zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, topic, topic_len);
     sl_client_secure (client, sub);
     zsock_connect (sub, "%s", sl_client_pub_endpoint (client));
-    zclock_sleep (300);     //  let the subscription reach the broker before timing starts
+    zclock_sleep (300); //  let the subscription reach the broker before timing starts
 
     uint64_t total = c.rate * c.seconds;
     int64_t *lat = calloc (total, sizeof *lat);
@@ -159,7 +180,7 @@ s_latency (bench_config_t c)
     uint64_t created = 0, received = 0, seq = 1, batch_count = 0, acked = 0;
     int64_t start = bench_now_us ();
     int64_t batch_first_us = 0;
-    int64_t interval_us = 1000000 / (int64_t) c.rate;
+    int64_t interval_us = 1000000 / (int64_t)c.rate;
     if (interval_us == 0) {
         interval_us = 1;
     }
@@ -168,7 +189,7 @@ s_latency (bench_config_t c)
     while (received < total && !zsys_interrupted) {
         int64_t now = bench_now_us ();
         //  Create every record that is due by now.
-        while (created < total && start + (int64_t) created * interval_us <= now) {
+        while (created < total && start + (int64_t)created * interval_us <= now) {
             int64_t t = bench_now_us ();
             size_t n = s_value (value, sizeof value, t, c.size);
             sl_record_encode (&batch, sl_now_ms (), NULL, 0, false, NULL, 0, value, n);
@@ -179,16 +200,15 @@ s_latency (bench_config_t c)
         }
         //  The source's rule (sl_batch_due): at once when nothing is
         //  unconfirmed, else when full or the linger is up.
-        if (batch_count &&
-            (created == total ||
-             sl_batch_due (batch_count >= 1000, acked + 1 < seq, now - batch_first_us,
-                           (int64_t) c.linger_ms * 1000))) {
+        if (batch_count && (created == total ||
+                            sl_batch_due (batch_count >= 1000, acked + 1 < seq,
+                                          now - batch_first_us, (int64_t)c.linger_ms * 1000))) {
             sl_msg_t pub;
             sl_msg_init (&pub, SL_CMD_PUBLISH);
             snprintf (pub.stream, sizeof pub.stream, "%s", c.stream);
             snprintf (pub.name, sizeof pub.name, "%s", producer);
             pub.seq = seq;
-            pub.count = (uint32_t) batch_count;
+            pub.count = (uint32_t)batch_count;
             zmsg_t *data = zmsg_new ();
             zmsg_addmem (data, batch.data, batch.len);
             if (sl_client_send (client, &pub, &data) != 0) {
@@ -208,12 +228,12 @@ s_latency (bench_config_t c)
         //  is up, waking for replies and the live feed. zmq_poll counts
         //  milliseconds, so a shorter wait is a short nap between polls
         //  (spinning would take a core from the broker).
-        int64_t wake = start + (int64_t) created * interval_us;
-        if (batch_count && batch_first_us + (int64_t) c.linger_ms * 1000 < wake) {
-            wake = batch_first_us + (int64_t) c.linger_ms * 1000;
+        int64_t wake = start + (int64_t)created * interval_us;
+        if (batch_count && batch_first_us + (int64_t)c.linger_ms * 1000 < wake) {
+            wake = batch_first_us + (int64_t)c.linger_ms * 1000;
         }
         int64_t wait_us = wake - bench_now_us ();
-        int wait_ms = wait_us >= 1000 ? (int) (wait_us / 1000) : 0;
+        int wait_ms = wait_us >= 1000 ? (int)(wait_us / 1000) : 0;
         void *which = zpoller_wait (poller, wait_ms > 100 ? 100 : wait_ms);
         if (!which && wait_ms == 0 && wait_us > 0) {
             struct timespec nap = {0, (wait_us < 20 ? wait_us : 20) * 1000};
@@ -256,7 +276,7 @@ s_latency (bench_config_t c)
     }
     printf ("records=%" PRIu64 " received=%" PRIu64 " rate=%" PRIu64 "/s linger=%" PRIu64
             "ms elapsed=%.2fs path=%s%s%s\n",
-            total, received, c.rate, c.linger_ms, (double) elapsed / 1e6, c.stream,
+            total, received, c.rate, c.linger_ms, (double)elapsed / 1e6, c.stream,
             c.out ? "->" : "", c.out ? c.out : "");
     int rc = bench_latency_report (lat, received, c.cdf) == 0 && received == total ? 0 : 1;
     zpoller_destroy (&poller);
@@ -270,8 +290,8 @@ s_latency (bench_config_t c)
 static sl_client_t *
 s_connect (const bench_config_t *c)
 {
-    sl_client_opts_t opts = {.broker = c->broker, .software = "sluice-bench/" SLUICE_VERSION_STR,
-                             .timeout_ms = 5000};
+    sl_client_opts_t opts = {
+        .broker = c->broker, .software = "sluice-bench/" SLUICE_VERSION_STR, .timeout_ms = 5000};
     sl_client_t *client = sl_client_new (&opts);
     if (!client || sl_client_hello (client, sl_mono_ms () + 10000)) {
         fprintf (stderr, "sluice-bench: broker %s not answering\n", c->broker);
@@ -299,7 +319,7 @@ s_ingest (bench_config_t c)
     sl_buf_init (&batch, 0);
     uint8_t value[65536 + 64];
     for (uint64_t i = 0; i < c.batch; i++) {
-        size_t n = s_value (value, sizeof value, (int64_t) i, c.size);
+        size_t n = s_value (value, sizeof value, (int64_t)i, c.size);
         sl_record_encode (&batch, sl_now_ms (), NULL, 0, false, NULL, 0, value, n);
     }
     zframe_t *frame = zframe_new (batch.data, batch.len);
@@ -314,7 +334,7 @@ s_ingest (bench_config_t c)
             snprintf (pub.stream, sizeof pub.stream, "%s", c.stream);
             snprintf (pub.name, sizeof pub.name, "%s", producer);
             pub.seq = next_seq;
-            pub.count = (uint32_t) c.batch;
+            pub.count = (uint32_t)c.batch;
             if (sl_client_send_frame (client, &pub, frame) != 0) {
                 break;
             }
@@ -335,12 +355,12 @@ s_ingest (bench_config_t c)
         }
         sl_msg_reset (&reply);
     }
-    double secs = (double) (bench_now_us () - start) / 1e6;
+    double secs = (double)(bench_now_us () - start) / 1e6;
     uint64_t records = acked_seq;
     printf ("ingest records=%" PRIu64 " size=%" PRIu64 " batch=%" PRIu64 " window=%" PRIu64
             " seconds=%.3f records_per_s=%.0f MB_per_s=%.1f\n",
-            records, c.size, c.batch, c.window, secs, (double) records / secs,
-            (double) (records * batch.len / c.batch) / secs / 1e6);
+            records, c.size, c.batch, c.window, secs, (double)records / secs,
+            (double)(records * batch.len / c.batch) / secs / 1e6);
     zframe_destroy (&frame);
     sl_buf_free (&batch);
     sl_client_destroy (&client);
@@ -398,9 +418,9 @@ s_replay (bench_config_t c)
             break;
         }
     }
-    double secs = (double) (bench_now_us () - start) / 1e6;
+    double secs = (double)(bench_now_us () - start) / 1e6;
     printf ("replay records=%" PRIu64 " seconds=%.3f records_per_s=%.0f MB_per_s=%.1f\n", records,
-            secs, (double) records / secs, (double) bytes / secs / 1e6);
+            secs, (double)records / secs, (double)bytes / secs / 1e6);
     sl_client_destroy (&client);
     return 0;
 }
@@ -412,7 +432,7 @@ s_values (bench_config_t c)
 {
     uint8_t value[65536 + 64];
     for (uint64_t i = 0; i < c.count; i++) {
-        size_t n = s_value (value, sizeof value, (int64_t) i, c.size);
+        size_t n = s_value (value, sizeof value, (int64_t)i, c.size);
         if (fwrite (value, 1, n, stdout) != n) {
             perror ("sluice-bench: write");
             return 1;
@@ -426,9 +446,15 @@ main (int argc, char **argv)
 {
     sl_log_set_program ("sluice-bench");
     sl_tune_malloc ();
-    bench_config_t c = {.broker = "tcp://127.0.0.1:7600", .stream = NULL, .rate = 10000,
-                        .seconds = 10, .linger_ms = 5, .size = 100, .count = 2000000,
-                        .batch = 1000, .window = 16};
+    bench_config_t c = {.broker = "tcp://127.0.0.1:7600",
+                        .stream = NULL,
+                        .rate = 10000,
+                        .seconds = 10,
+                        .linger_ms = 5,
+                        .size = 100,
+                        .count = 2000000,
+                        .batch = 1000,
+                        .window = 16};
     sl_opts_spec_t spec = {
         .program = "sluice-bench",
         .synopsis = "latency|ingest|replay|values [options]",
@@ -448,8 +474,8 @@ main (int argc, char **argv)
         return exit_code;
     }
     const char *mode = first < argc ? argv[first] : "";
-    if (c.rate == 0 || c.seconds == 0 || c.size < 16 || c.size > 65536 || c.batch == 0
-        || c.batch > 65536 || c.window == 0 || c.count == 0) {
+    if (c.rate == 0 || c.seconds == 0 || c.size < 16 || c.size > 65536 || c.batch == 0 ||
+        c.batch > 65536 || c.window == 0 || c.count == 0) {
         fprintf (stderr,
                  "sluice-bench: bad numbers (size 16..65536, batch 1..65536); try --help\n");
         return 2;

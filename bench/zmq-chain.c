@@ -52,14 +52,14 @@ typedef enum { SOURCE, RELAY_A, WORKER, RELAY_B, SINK } role_t;
 
 //  The parent's choices, handed to every stage.
 typedef struct {
-    long count;   //  records in all
-    size_t size;  //  bytes a record
-    int members;  //  worker processes
-    int port;     //  first of 2 * members + 2 ports
-    long rate;    //  records a second; 0 for throughput mode
-    long seconds; //  latency mode's length
+    long count;      //  records in all
+    size_t size;     //  bytes a record
+    int members;     //  worker processes
+    int port;        //  first of 2 * members + 2 ports
+    long rate;       //  records a second; 0 for throughput mode
+    long seconds;    //  latency mode's length
     const char *cdf; //  latency mode: write the distribution here
-    bool quiet;   //  say nothing of a port in use: the parent retries
+    bool quiet;      //  say nothing of a port in use: the parent retries
 } chain_t;
 
 //  Mapped shared before the fork: the start line and the source's clock.

@@ -78,8 +78,8 @@ s_purge (sl_broker_t *self, const sl_msg_t *msg, uint64_t *affected)
 static int
 s_retain (sl_broker_t *self, const sl_msg_t *msg, uint64_t *affected)
 {
-    (void) affected;
-    sl_retention_t ret = {msg->ret_records, msg->ret_bytes, (int64_t) msg->ret_age_ms};
+    (void)affected;
+    sl_retention_t ret = {msg->ret_records, msg->ret_bytes, (int64_t)msg->ret_age_ms};
     return sl_store_retention_set (self->store, msg->stream, &ret);
 }
 
@@ -112,7 +112,7 @@ s_position (sl_broker_t *self, const sl_msg_t *msg, const char *stream, uint64_t
         *offset = info.next;
         break;
     case SL_FROM_OFFSET:
-        *offset = msg->value < 0 ? 0 : (uint64_t) msg->value;
+        *offset = msg->value < 0 ? 0 : (uint64_t)msg->value;
         break;
     case SL_FROM_TIME:
         rc = sl_store_find_time (self->store, stream, msg->value, offset);
@@ -132,7 +132,7 @@ s_position (sl_broker_t *self, const sl_msg_t *msg, const char *stream, uint64_t
 
 typedef struct {
     const char *stream;
-    const char *user;           //  a group using it, if any
+    const char *user; //  a group using it, if any
 } s_user_t;
 
 static void
@@ -178,8 +178,10 @@ sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         sl_groups_each (self->groups, s_find_user, &u);
         if (del && u.user) {
             rc = SL_ESTATE;
-            snprintf (text, sizeof text, "group '%s' reads or writes this stream: delete the "
-                      "group first", u.user);
+            snprintf (text, sizeof text,
+                      "group '%s' reads or writes this stream: delete the "
+                      "group first",
+                      u.user);
         }
         else {
             rc = s_in_txn (self, msg, del ? s_delete : s_purge, &reply.affected);
@@ -207,11 +209,11 @@ sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         }
         if (rc == 0) {
             zhashx_delete (self->retain, msg->stream);
-            sl_retention_t ret = {msg->ret_records, msg->ret_bytes, (int64_t) msg->ret_age_ms};
+            sl_retention_t ret = {msg->ret_records, msg->ret_bytes, (int64_t)msg->ret_age_ms};
             if (ret.max_records || ret.max_bytes || ret.max_age_ms) {
                 s_cache_one (self, msg->stream, &ret);
             }
-            self->next_retain_ms = 0;       //  apply it at the next loop turn
+            self->next_retain_ms = 0; //  apply it at the next loop turn
         }
     }
     else if (streq (op, "reader.reset")) {

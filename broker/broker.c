@@ -32,7 +32,6 @@
 #include "replica.h"
 #include "http.h"
 
-
 void
 sl_broker_config_defaults (sl_broker_config_t *config)
 {
@@ -58,11 +57,11 @@ sl_broker_parse_override (const char *text, sl_retention_override_t *out, const 
 {
     memset (out, 0, sizeof *out);
     const char *colon = strchr (text, ':');
-    if (!colon || colon == text || (size_t) (colon - text) > SL_NAME_MAX) {
+    if (!colon || colon == text || (size_t)(colon - text) > SL_NAME_MAX) {
         *why = "expected PATTERN:records=N,bytes=SIZE,age=DURATION";
         return SL_EINVAL;
     }
-    memcpy (out->pattern, text, (size_t) (colon - text));
+    memcpy (out->pattern, text, (size_t)(colon - text));
     char settings[256];
     if (strlen (colon + 1) >= sizeof settings || !colon[1]) {
         *why = "expected records=N, bytes=SIZE or age=DURATION after ':'";
@@ -114,7 +113,7 @@ s_derive_pub (const char *listen, char *bind, size_t bind_size, char *advert, si
     if (sl_parse_u64 (colon + 1, &port) || port == 0 || port >= 65535) {
         return SL_EINVAL;
     }
-    snprintf (bind, bind_size, "%.*s:%" PRIu64, (int) (colon - listen), listen, port + 1);
+    snprintf (bind, bind_size, "%.*s:%" PRIu64, (int)(colon - listen), listen, port + 1);
     snprintf (advert, advert_size, "tcp://*:%" PRIu64, port + 1);
     return 0;
 }
@@ -128,14 +127,14 @@ s_secure (sl_broker_t *self, const sl_broker_config_t *config)
     if (!config->curve_secret) {
         if (config->allow_dir || config->allow_any) {
             sl_error ("broker", "--allow and --allow-any need --curve-secret (the broker's "
-                      "key pair)");
+                                "key pair)");
             return SL_EINVAL;
         }
         return 0;
     }
     if (!config->allow_dir && !config->allow_any) {
         sl_error ("broker", "refusing to run with --curve-secret but no allow list: give "
-                  "--allow DIR (or --allow-any, for testing only)");
+                            "--allow DIR (or --allow-any, for testing only)");
         return SL_EINVAL;
     }
     if (config->allow_dir && config->allow_any) {
@@ -145,8 +144,10 @@ s_secure (sl_broker_t *self, const sl_broker_config_t *config)
     int rc = 0;
     zcert_t *cert = sl_curve_load_secret (config->curve_secret, &rc);
     if (!cert) {
-        sl_error ("broker", "cannot load the key pair %s: %s (make one with: sluice keygen "
-                  "NAME)", config->curve_secret, sl_strerror (rc));
+        sl_error ("broker",
+                  "cannot load the key pair %s: %s (make one with: sluice keygen "
+                  "NAME)",
+                  config->curve_secret, sl_strerror (rc));
         return rc;
     }
     self->denied_logged = zhashx_new ();
@@ -154,10 +155,10 @@ s_secure (sl_broker_t *self, const sl_broker_config_t *config)
     if (!self->auth || !self->denied_logged) {
         rc = rc ? rc : SL_ENOMEM;
     }
-    else if (sl_curve_server (self->router, cert, SL_CURVE_DOMAIN)
-             || sl_curve_server (self->pub, cert, SL_CURVE_DOMAIN_LIVE)
-             || sl_curve_auth_watch_cut (self->auth, self->router)
-             || sl_curve_auth_watch_cut (self->auth, self->pub)) {
+    else if (sl_curve_server (self->router, cert, SL_CURVE_DOMAIN) ||
+             sl_curve_server (self->pub, cert, SL_CURVE_DOMAIN_LIVE) ||
+             sl_curve_auth_watch_cut (self->auth, self->router) ||
+             sl_curve_auth_watch_cut (self->auth, self->pub)) {
         sl_error ("broker", "cannot make the sockets CURVE servers");
         rc = SL_EINVAL;
     }
@@ -193,8 +194,8 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         *err = SL_ENOMEM;
         goto fail;
     }
-    zhashx_set_destructor (self->retain, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_destructor (self->clients, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_destructor (self->retain, (zhashx_destructor_fn *)zstr_free);
+    zhashx_set_destructor (self->clients, (zhashx_destructor_fn *)zstr_free);
     *err = sl_broker_retain_load (self);
     if (*err) {
         sl_error ("broker", "cannot read the run-time retention: %s", sl_strerror (*err));
@@ -217,7 +218,7 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
     //  subscriber loses live messages (refilled from the log by FETCH).
     zsock_set_rcvhwm (self->router, 64);
     zsock_set_sndhwm (self->router, 256);
-    zsock_set_maxmsgsize (self->router, (int) (2 * config->max_batch_bytes + (1u << 20)));
+    zsock_set_maxmsgsize (self->router, (int)(2 * config->max_batch_bytes + (1u << 20)));
     zsock_set_heartbeat_ivl (self->router, HEARTBEAT_MS);
     zsock_set_heartbeat_timeout (self->router, 3 * HEARTBEAT_MS);
     zsock_set_heartbeat_ttl (self->router, 3 * HEARTBEAT_MS);
@@ -347,8 +348,9 @@ sl_broker_destroy (sl_broker_t **self_p)
     zsock_destroy (&self->pub);
     sl_broker_limits_destroy (self);
     if (self->auth) {
-        sl_info ("broker", "security: %" PRIu64 " connections refused, %" PRIu64
-                 " requests denied, %" PRIu64 " connections cut on revocations",
+        sl_info ("broker",
+                 "security: %" PRIu64 " connections refused, %" PRIu64 " requests denied, %" PRIu64
+                 " connections cut on revocations",
                  sl_curve_auth_refused (self->auth), self->n_denied,
                  sl_curve_auth_cut (self->auth));
         sl_curve_auth_destroy (&self->auth);
@@ -396,7 +398,7 @@ s_malformed (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, int code, c
         if (zhashx_size (self->bad_peers) >= BAD_PEERS_MAX) {
             zhashx_purge (self->bad_peers);
         }
-        zhashx_insert (self->bad_peers, hex, (void *) 1);
+        zhashx_insert (self->bad_peers, hex, (void *)1);
         sl_warn ("broker",
                  "peer %s sent a bad %s message (%s: %s); replied ERROR, dropped it "
                  "(further bad messages from this peer are counted, not logged)",
@@ -469,7 +471,7 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
                                "SEEK offset and last take a value >= 0", 0);
         return;
     }
-    uint64_t value = msg->value < 0 ? 0 : (uint64_t) msg->value;
+    uint64_t value = msg->value < 0 ? 0 : (uint64_t)msg->value;
     switch (msg->from) {
     case SL_FROM_BEGINNING:
         offset = info.first;
@@ -488,7 +490,8 @@ s_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         break;
     case SL_FROM_COMMITTED:
         if (!msg->name[0]) {
-            sl_broker_reply_error (self, peer, msg->req, SL_EPROTO, "SEEK committed needs a reader", 0);
+            sl_broker_reply_error (self, peer, msg->req, SL_EPROTO, "SEEK committed needs a reader",
+                                   0);
             return;
         }
         rc = sl_store_reader_get (self->store, msg->stream, msg->name, &offset);
@@ -549,7 +552,8 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         self->n_busy++;
         sl_broker_reply_error (self, peer, msg->req, SL_EBUSY,
                                "peer over its budget: read your replies before asking for more "
-                               "(docs/PROTOCOL.md §9)", 0);
+                               "(docs/PROTOCOL.md §9)",
+                               0);
         return;
     }
     zmsg_t *data = zmsg_new ();
@@ -571,8 +575,9 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         uint64_t from, to;
         sl_store_corrupt_stats (self->store, NULL, &from, &to);
         char text[SL_NAME_MAX + 160];
-        snprintf (text, sizeof text, "%s: stream %s, offsets %" PRIu64 "..%" PRIu64
-                  " (read on from %" PRIu64 ")", sl_strerror (rc), msg->stream, from, to - 1, to);
+        snprintf (text, sizeof text,
+                  "%s: stream %s, offsets %" PRIu64 "..%" PRIu64 " (read on from %" PRIu64 ")",
+                  sl_strerror (rc), msg->stream, from, to - 1, to);
         sl_broker_reply_error (self, peer, msg->req, rc, text, to);
         return;
     }
@@ -604,7 +609,7 @@ s_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
 static int
 s_list_one (void *arg, const sl_stream_info_t *info)
 {
-    return sl_msg_add_stream ((sl_msg_t *) arg, info);
+    return sl_msg_add_stream ((sl_msg_t *)arg, info);
 }
 
 static void
@@ -623,7 +628,7 @@ s_on_list (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     sl_msg_reset (&list);
     if (!reply) {
         sl_broker_reply_error (self, peer, msg->req, SL_ETOOBIG,
-                       "too many streams for one STREAMS reply (1 MiB body)", 0);
+                               "too many streams for one STREAMS reply (1 MiB body)", 0);
         return;
     }
     sl_broker_send (self, peer, msg->req, &reply);
@@ -645,8 +650,8 @@ s_handle_one (sl_broker_t *self)
     char key[64] = "";
     sl_msg_t msg;
     //  The sender's key matters only with CURVE on (rights.c).
-    int rc = sl_msg_recv_router (self->router, &peer, key, self->auth ? sizeof key : 0, &msg,
-                                 &zmsg);
+    int rc =
+        sl_msg_recv_router (self->router, &peer, key, self->auth ? sizeof key : 0, &msg, &zmsg);
     if (rc == SL_EAGAIN) {
         return false;
     }
@@ -726,9 +731,9 @@ s_handle_one (sl_broker_t *self)
         else if (msg.cmd == SL_CMD_JOIN || msg.cmd == SL_CMD_RESULT) {
             check = sl_groups_check (self->groups, &msg, data, &why);
         }
-        if (check == 0 && msg.cmd == SL_CMD_RESULT
-            && sl_rights_result (self, peer, &msg, key) != 0) {
-            zframe_destroy (&data);     //  answered (another key) or dropped (stale)
+        if (check == 0 && msg.cmd == SL_CMD_RESULT &&
+            sl_rights_result (self, peer, &msg, key) != 0) {
+            zframe_destroy (&data); //  answered (another key) or dropped (stale)
             break;
         }
         check = check ? check : sl_broker_admit (self, &msg, &why);
@@ -754,7 +759,7 @@ s_handle_one (sl_broker_t *self)
         p->peer = peer;
         peer = NULL;
         p->msg = msg;
-        sl_msg_init (&msg, SL_CMD_NONE);    //  ownership of any allocation moved
+        sl_msg_init (&msg, SL_CMD_NONE); //  ownership of any allocation moved
         p->data = data;
         snprintf (p->key, sizeof p->key, "%s", key);
         snprintf (p->owner, sizeof p->owner, "%s", owner);
@@ -788,7 +793,7 @@ sl_broker_run (sl_broker_t *self)
     self->next_retain_ms = sl_mono_ms () + RETAIN_EVERY_MS;
     while (!self->stopping && !zsys_interrupted) {
         int64_t now = sl_mono_ms ();
-        int timeout = (int) (self->next_retain_ms > now ? self->next_retain_ms - now : 0);
+        int timeout = (int)(self->next_retain_ms > now ? self->next_retain_ms - now : 0);
         if (timeout > POLL_MS) {
             timeout = POLL_MS;
         }
@@ -836,8 +841,10 @@ sl_broker_run (sl_broker_t *self)
     uint64_t corrupt;
     sl_store_corrupt_stats (self->store, &corrupt, NULL, NULL);
     if (corrupt) {
-        sl_warn ("broker", "%" PRIu64 " reads met stored batches that failed their checksum: "
-                 "run sluice-broker --check", corrupt);
+        sl_warn ("broker",
+                 "%" PRIu64 " reads met stored batches that failed their checksum: "
+                 "run sluice-broker --check",
+                 corrupt);
     }
     sl_broker_limits_log (self);
     return 0;

@@ -16,45 +16,45 @@
 #include "sl_stat.h"
 #include "sl_proto.h"
 
-#define GATHER_MAX_MSGS    1024                //  commands taken per loop turn
-#define GATHER_MAX_BYTES   (64u << 20)         //  batch bytes taken per loop turn
-#define POLL_MS            100
-#define RETAIN_EVERY_MS    1000
+#define GATHER_MAX_MSGS 1024         //  commands taken per loop turn
+#define GATHER_MAX_BYTES (64u << 20) //  batch bytes taken per loop turn
+#define POLL_MS 100
+#define RETAIN_EVERY_MS 1000
 #define FETCH_DEFAULT_RECORDS 10000
-#define FETCH_DEFAULT_BYTES   (4u << 20)
-#define FETCH_MAX_BYTES       (16u << 20)
-#define HEARTBEAT_MS       1000
-#define BAD_PEERS_MAX      10000               //  peers already logged as bad
-#define MAX_GROUP_RETRIES  8
-#define TOUCHED_MAX        GATHER_MAX_MSGS * 2 //  streams appended by one group
-#define STAT_CACHE_MS      250                 //  a progress document serves this long
-#define CLIENTS_MAX        1024                //  clients whose PING counters are kept
-#define CLIENTS_SILENT_MS  10000               //  ... until silent this long
+#define FETCH_DEFAULT_BYTES (4u << 20)
+#define FETCH_MAX_BYTES (16u << 20)
+#define HEARTBEAT_MS 1000
+#define BAD_PEERS_MAX 10000 //  peers already logged as bad
+#define MAX_GROUP_RETRIES 8
+#define TOUCHED_MAX GATHER_MAX_MSGS * 2 //  streams appended by one group
+#define STAT_CACHE_MS 250               //  a progress document serves this long
+#define CLIENTS_MAX 1024                //  clients whose PING counters are kept
+#define CLIENTS_SILENT_MS 10000         //  ... until silent this long
 
 //  A write waiting for the group commit: PUBLISH, COMMIT, JOIN or RESULT.
 typedef struct {
-    zframe_t *peer;         //  routing id
+    zframe_t *peer; //  routing id
     sl_msg_t msg;
-    zframe_t *data;         //  PUBLISH: the batch; RESULT: the output
+    zframe_t *data; //  PUBLISH: the batch; RESULT: the output
     //  Outcome, filled while applying the group.
-    int rc;                 //  0 or SL_E*
-    uint64_t acked;         //  producer's acked seq after this publish
+    int rc;         //  0 or SL_E*
+    uint64_t acked; //  producer's acked seq after this publish
     sl_batch_header_t header;
-    uint32_t appended;      //  records appended (0: duplicate, or not a PUBLISH)
-    uint64_t next;          //  stream next after the append
-    char key[64];           //  the sender's CURVE key (Z85), "" without CURVE
-    char owner[SL_NAME_MAX + 1];   //  its key's name: PUBLISH binds the producer to it
-    bool live_taken;        //  data is published live as it is (live.c)
+    uint32_t appended;           //  records appended (0: duplicate, or not a PUBLISH)
+    uint64_t next;               //  stream next after the append
+    char key[64];                //  the sender's CURVE key (Z85), "" without CURVE
+    char owner[SL_NAME_MAX + 1]; //  its key's name: PUBLISH binds the producer to it
+    bool live_taken;             //  data is published live as it is (live.c)
 } pending_t;
 
 //  A batch appended by the current group, published live once the group
 //  has committed (live.c): its records are either a pending write's whole
 //  data frame, sent on without a copy, or a copy taken at the append.
 typedef struct {
-    size_t stream;              //  index into touched
+    size_t stream; //  index into touched
     sl_batch_header_t header;
-    pending_t *src;             //  the pending write whose data frame it is, or NULL
-    zframe_t *copy;             //  else its records
+    pending_t *src; //  the pending write whose data frame it is, or NULL
+    zframe_t *copy; //  else its records
 } appended_t;
 
 //  A stream appended to by the current group, and its first new offset.
@@ -69,21 +69,21 @@ struct _sl_broker_t {
     sl_groups_t *groups;
     zsock_t *router;
     zsock_t *pub;
-    char *endpoint;             //  bound command endpoint
-    char *pub_endpoint;         //  bound live endpoint
-    char *pub_advertised;       //  what WELCOME says
-    sl_seqs_t *seqs;            //  producer dedupe cache (seqs.c)
-    zhashx_t *bad_peers;        //  peers already logged for a malformed message
-    pending_t *pending;         //  writes of the current group
+    char *endpoint;       //  bound command endpoint
+    char *pub_endpoint;   //  bound live endpoint
+    char *pub_advertised; //  what WELCOME says
+    sl_seqs_t *seqs;      //  producer dedupe cache (seqs.c)
+    zhashx_t *bad_peers;  //  peers already logged for a malformed message
+    pending_t *pending;   //  writes of the current group
     size_t n_pending;
     size_t gathered_bytes;
-    touched_t *touched;         //  streams appended by the current group
+    touched_t *touched; //  streams appended by the current group
     size_t n_touched;
-    appended_t *appended;       //  batches appended by the current group, in order
+    appended_t *appended; //  batches appended by the current group, in order
     size_t n_appended, cap_appended;
-    pending_t *applying;        //  the pending write being applied, NULL for dead letters
+    pending_t *applying; //  the pending write being applied, NULL for dead letters
     bool stopping;
-    bool disk_full;             //  last commit failed for lack of space
+    bool disk_full; //  last commit failed for lack of space
     int64_t next_retain_ms;
     //  Counters, logged at exit.
     uint64_t n_malformed;
@@ -93,29 +93,29 @@ struct _sl_broker_t {
     uint64_t n_commits;
     //  Security (sl_curve.h): NULL when the broker runs plain.
     struct _sl_curve_auth_t *auth;
-    zhashx_t *denied_logged;    //  "key/right/stream" denials already logged
+    zhashx_t *denied_logged; //  "key/right/stream" denials already logged
     uint64_t n_denied;
     //  Lease holders (rights.c): tokens keyed with a secret of this run.
     uint8_t holder_secret[32];
     bool holder_ready;
     //  Limits (limits.c, docs/reliability.md "Limits").
-    struct _sl_budget_t *budget;        //  replies and work held per peer (sl_send.h)
-    struct _sl_budget_t *live;          //  live feed held for subscribers
-    struct _sl_conns_t *conns;          //  connection cap (conns.c), CURVE off
-    uint32_t max_conns;                 //  that cap, kept by the CURVE watcher when on
-    zhashx_t *streams;                  //  stream names known to exist or admitted
+    struct _sl_budget_t *budget; //  replies and work held per peer (sl_send.h)
+    struct _sl_budget_t *live;   //  live feed held for subscribers
+    struct _sl_conns_t *conns;   //  connection cap (conns.c), CURVE off
+    uint32_t max_conns;          //  that cap, kept by the CURVE watcher when on
+    zhashx_t *streams;           //  stream names known to exist or admitted
     int64_t next_sweep_ms;
-    uint64_t n_busy;                    //  requests answered EBUSY
-    uint64_t n_live_skipped;            //  live messages not published (over budget)
-    uint64_t n_limited;                 //  requests refused with ELIMIT
+    uint64_t n_busy;         //  requests answered EBUSY
+    uint64_t n_live_skipped; //  live messages not published (over budget)
+    uint64_t n_limited;      //  requests refused with ELIMIT
     //  Operating (stat.c, admin.c, http.c).
-    zhashx_t *retain;           //  stream -> sl_retention_t set at run time (stored)
-    sl_buf_t stat_doc;          //  the last progress document, encoded
-    int64_t stat_at;            //  when it was made (mono ms)
-    struct _sl_http_t *http;    //  --http server, or NULL
-    int64_t next_http_ms;       //  next snapshot for the HTTP server
-    zhashx_t *clients;          //  peer hex -> counters reported with PING (clients.c)
-    struct _sl_repl_t *repl;    //  replication (replica.c), NULL when off
+    zhashx_t *retain;        //  stream -> sl_retention_t set at run time (stored)
+    sl_buf_t stat_doc;       //  the last progress document, encoded
+    int64_t stat_at;         //  when it was made (mono ms)
+    struct _sl_http_t *http; //  --http server, or NULL
+    int64_t next_http_ms;    //  next snapshot for the HTTP server
+    zhashx_t *clients;       //  peer hex -> counters reported with PING (clients.c)
+    struct _sl_repl_t *repl; //  replication (replica.c), NULL when off
 };
 
 //  reply.c: replies to one peer, sent within its budget (sl_broker_send).

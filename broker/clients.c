@@ -17,7 +17,7 @@
 #include "sl_util.h"
 
 typedef struct {
-    sl_stat_client_t info;      //  last_heard_ms holds the mono time heard
+    sl_stat_client_t info; //  last_heard_ms holds the mono time heard
 } s_client_t;
 
 static void
@@ -25,8 +25,8 @@ s_printable (char *dst, size_t size, const char *src)
 {
     size_t n = 0;
     for (; src[n] && n + 1 < size; n++) {
-        unsigned char c = (unsigned char) src[n];
-        dst[n] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char) c : '?';
+        unsigned char c = (unsigned char)src[n];
+        dst[n] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
     }
     dst[n] = 0;
 }
@@ -35,7 +35,7 @@ void
 sl_broker_client_report (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
 {
     if (!msg->role[0]) {
-        return;                 //  a plain heartbeat
+        return; //  a plain heartbeat
     }
     char *key = zframe_strhex (peer);
     if (!key) {
@@ -48,8 +48,7 @@ sl_broker_client_report (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
             //  Full: the one heard from longest ago makes room.
             const char *oldest = NULL;
             int64_t oldest_ms = INT64_MAX;
-            for (s_client_t *e = zhashx_first (self->clients); e;
-                 e = zhashx_next (self->clients)) {
+            for (s_client_t *e = zhashx_first (self->clients); e; e = zhashx_next (self->clients)) {
                 if (e->info.last_heard_ms < oldest_ms) {
                     oldest_ms = e->info.last_heard_ms;
                     oldest = zhashx_cursor (self->clients);
@@ -98,7 +97,7 @@ sl_broker_clients_stat (sl_broker_t *self, sl_stat_t *doc)
     for (s_client_t *c = zhashx_first (self->clients); c; c = zhashx_next (self->clients)) {
         if (now - c->info.last_heard_ms > CLIENTS_SILENT_MS) {
             if (gone) {
-                zlist_append (gone, (void *) zhashx_cursor (self->clients));
+                zlist_append (gone, (void *)zhashx_cursor (self->clients));
             }
             continue;
         }

@@ -25,8 +25,6 @@
 #include "sl_store.h"
 #include "sl_util.h"
 
-
-
 void
 sl_broker_pending_clear (sl_broker_t *self)
 {
@@ -96,7 +94,7 @@ s_apply_publish (sl_broker_t *self, pending_t *p, int64_t now_ms)
         return 0;
     }
     //  Drop the records this producer already has, append the rest.
-    uint32_t skip = (uint32_t) (acked + 1 - msg->seq);
+    uint32_t skip = (uint32_t)(acked + 1 - msg->seq);
     size_t consumed = 0;
     const uint8_t *records = zframe_data (p->data);
     size_t len = zframe_size (p->data);
@@ -169,14 +167,12 @@ s_apply_all (sl_broker_t *self, int64_t now_ms)
                                          now_ms);
             break;
         case SL_CMD_JOIN:
-        case SL_CMD_RESULT:
-        {
+        case SL_CMD_RESULT: {
             sl_holder_t holder;
             sl_rights_holder (self, p->peer, p->key, &holder);
             p->rc = sl_groups_apply (self->groups, p->peer, &p->msg, p->data, &holder, now_ms,
                                      sl_broker_live_appended, self);
-        }
-            break;
+        } break;
         default:
             p->rc = SL_ECOMMAND;
             break;
@@ -288,8 +284,8 @@ s_reply_publish (sl_broker_t *self, pending_t *p, int prc)
         char text[64];
         uint64_t expected = prc == SL_ESEQ ? p->acked + 1 : 0;
         snprintf (text, sizeof text, "sequence gap: expected seq %" PRIu64, expected);
-        sl_broker_reply_publish_error (self, p->peer, &p->msg, prc,
-                                       prc == SL_ESEQ ? text : NULL, expected);
+        sl_broker_reply_publish_error (self, p->peer, &p->msg, prc, prc == SL_ESEQ ? text : NULL,
+                                       expected);
         return;
     }
     if (p->appended) {
@@ -432,8 +428,8 @@ s_collect_name (void *arg, const sl_stream_info_t *info)
 void
 sl_broker_retain_all (sl_broker_t *self)
 {
-    bool any = s_has_limits (&self->config.retention) || self->config.n_overrides > 0
-               || zhashx_size (self->retain) > 0;
+    bool any = s_has_limits (&self->config.retention) || self->config.n_overrides > 0 ||
+               zhashx_size (self->retain) > 0;
     if (!any) {
         return;
     }

@@ -13,14 +13,14 @@
 #include "sl_error.h"
 #include "sl_log.h"
 
-#define S_MAX_WATCHED   4
-#define S_FD_RESERVE    64      //  descriptors kept for LMDB, logs, the monitor, clients
+#define S_MAX_WATCHED 4
+#define S_FD_RESERVE 64 //  descriptors kept for LMDB, logs, the monitor, clients
 
 struct _sl_conns_t {
     uint32_t cap;
     zsock_t *monitors[S_MAX_WATCHED];
     int n_monitors;
-    uint8_t *open;              //  open[fd]: a watched connection
+    uint8_t *open; //  open[fd]: a watched connection
     size_t fd_max;
     size_t n_open;
     uint64_t refused;
@@ -40,13 +40,14 @@ sl_conns_raise_limit (uint32_t wanted)
             limit = raised;
         }
     }
-    uint64_t room = limit.rlim_cur > 2 * S_FD_RESERVE ? limit.rlim_cur - S_FD_RESERVE
-                                                      : limit.rlim_cur / 2;
+    uint64_t room =
+        limit.rlim_cur > 2 * S_FD_RESERVE ? limit.rlim_cur - S_FD_RESERVE : limit.rlim_cur / 2;
     if (wanted > room) {
-        sl_warn ("broker", "--max-connections %u is above what the descriptor limit (%llu) "
-                 "allows; using %llu (raise `ulimit -n` to allow more)", wanted,
-                 (unsigned long long) limit.rlim_cur, (unsigned long long) room);
-        return (uint32_t) room;
+        sl_warn ("broker",
+                 "--max-connections %u is above what the descriptor limit (%llu) "
+                 "allows; using %llu (raise `ulimit -n` to allow more)",
+                 wanted, (unsigned long long)limit.rlim_cur, (unsigned long long)room);
+        return (uint32_t)room;
     }
     return wanted;
 }
@@ -60,7 +61,7 @@ sl_conns_new (uint32_t cap)
     }
     struct rlimit limit;
     self->fd_max = getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < (1u << 24)
-                       ? (size_t) limit.rlim_cur
+                       ? (size_t)limit.rlim_cur
                        : (1u << 24);
     self->open = calloc (self->fd_max, 1);
     if (!self->open) {
@@ -93,7 +94,7 @@ sl_conns_watch (sl_conns_t *self, zsock_t *sock)
         return SL_EINVAL;
     }
     char endpoint[64];
-    snprintf (endpoint, sizeof endpoint, "inproc://sluice-conns-%p", (void *) sock);
+    snprintf (endpoint, sizeof endpoint, "inproc://sluice-conns-%p", (void *)sock);
     if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
                             ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
         return SL_EINVAL;
@@ -113,7 +114,7 @@ sl_conns_watch (sl_conns_t *self, zsock_t *sock)
 static void
 s_event (sl_conns_t *self, uint16_t event, int fd)
 {
-    if (fd < 0 || (size_t) fd >= self->fd_max) {
+    if (fd < 0 || (size_t)fd >= self->fd_max) {
         return;
     }
     if (event == ZMQ_EVENT_DISCONNECTED) {
@@ -134,8 +135,10 @@ s_event (sl_conns_t *self, uint16_t event, int fd)
         self->refused++;
         if (!self->warned) {
             self->warned = true;
-            sl_warn ("broker", "%u connections open: closing new ones (--max-connections; "
-                     "logged once)", self->cap);
+            sl_warn ("broker",
+                     "%u connections open: closing new ones (--max-connections; "
+                     "logged once)",
+                     self->cap);
         }
     }
     else if (self->warned && self->n_open < self->cap / 2) {

@@ -31,15 +31,14 @@ static uint64_t
 s_seed (void)
 {
     uint64_t seed = 0;
-    if (getrandom (&seed, sizeof seed, 0) != (ssize_t) sizeof seed || seed == 0) {
-        seed = (uint64_t) sl_now_ms () | 1;
+    if (getrandom (&seed, sizeof seed, 0) != (ssize_t)sizeof seed || seed == 0) {
+        seed = (uint64_t)sl_now_ms () | 1;
     }
     return seed;
 }
 
 int
-sl_groups_lease_holder (sl_groups_t *self, const char *group, uint64_t lease,
-                        sl_holder_t *holder)
+sl_groups_lease_holder (sl_groups_t *self, const char *group, uint64_t lease, sl_holder_t *holder)
 {
     entry_t *entry = zhashx_lookup (self->groups, group);
     return entry ? sl_group_lease_holder (entry->group, lease, holder) : SL_ENOTFOUND;
@@ -61,7 +60,7 @@ s_entry_destroy (void **item)
 static void
 s_list_destroy (void **item)
 {
-    zlistx_destroy ((zlistx_t **) item);
+    zlistx_destroy ((zlistx_t **)item);
 }
 
 sl_groups_t *
@@ -80,8 +79,8 @@ sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
     self->memberships = zhashx_new ();
     self->dirty = zlistx_new ();
     self->by_input = zhashx_new ();
-    if (!self->groups || !self->active || !self->touched || !self->memberships || !self->dirty
-        || !self->by_input) {
+    if (!self->groups || !self->active || !self->touched || !self->memberships || !self->dirty ||
+        !self->by_input) {
         zhashx_destroy (&self->groups);
         zlistx_destroy (&self->active);
         zlistx_destroy (&self->touched);
@@ -132,7 +131,8 @@ s_load_one (void *ctx, const char *name, const uint8_t *data, size_t len)
     if (!group) {
         //  A damaged state must not stop the broker; the group is left
         //  out and the operator is told what to do.
-        sl_error ("groups", "stored state of group '%s' is damaged (%s); the group is not "
+        sl_error ("groups",
+                  "stored state of group '%s' is damaged (%s); the group is not "
                   "served: inspect the data directory or delete the group's entry",
                   name, sl_strerror (err));
         return 0;
@@ -241,8 +241,8 @@ sl_groups_seen (sl_groups_t *self, zframe_t *peer, int64_t now_ms)
     const char *name = zlistx_first (names);
     while (name) {
         entry_t *entry = zhashx_lookup (self->groups, name);
-        bool member = entry && sl_group_seen (entry->group, zframe_data (peer),
-                                              zframe_size (peer), now_ms);
+        bool member =
+            entry && sl_group_seen (entry->group, zframe_data (peer), zframe_size (peer), now_ms);
         if (!member) {
             //  Left, or ended as silent: forget the membership.
             zlistx_delete (names, zlistx_cursor (names));
@@ -267,13 +267,13 @@ s_remember_member (sl_groups_t *self, zframe_t *peer, const char *group)
         if (!names) {
             return;
         }
-        zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
-        zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
-        zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
+        zlistx_set_destructor (names, (zlistx_destructor_fn *)zstr_free);
+        zlistx_set_duplicator (names, (zlistx_duplicator_fn *)strdup);
+        zlistx_set_comparator (names, (zlistx_comparator_fn *)strcmp);
         zhashx_insert (self->memberships, key, names);
     }
-    if (!zlistx_find (names, (void *) group)) {
-        zlistx_add_end (names, (void *) group);
+    if (!zlistx_find (names, (void *)group)) {
+        zlistx_add_end (names, (void *)group);
     }
 }
 
@@ -332,8 +332,8 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
                 return SL_EINVAL;
             }
         }
-        return sl_keyed_check_join (msg, entry && sl_group_members (entry->group) ? entry->key
-                                                                                 : NULL, why);
+        return sl_keyed_check_join (
+            msg, entry && sl_group_members (entry->group) ? entry->key : NULL, why);
     }
     //  RESULT
     entry_t *entry = s_lookup (self, msg->group);
@@ -521,14 +521,14 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         }
     }
     sl_outcome_t outcome;
-    rc = sl_group_result (entry->group, msg->lease, msg->offset, msg->count, failed,
-                          msg->n_failed, sl_mono_ms (), &outcome);
+    rc = sl_group_result (entry->group, msg->lease, msg->offset, msg->count, failed, msg->n_failed,
+                          sl_mono_ms (), &outcome);
     free (failed);
     if (rc) {
         return rc;
     }
     self->n_results++;
-    s_wake (self, entry);       //  a slot may be free
+    s_wake (self, entry); //  a slot may be free
     if (!outcome.commit) {
         //  A late or repeated result: its range is done already.
         self->n_dropped++;
@@ -553,7 +553,8 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         appended (ctx, config->out, &header, zframe_data (data), zframe_size (data));
     }
     if (outcome.n_dead) {
-        rc = sl_groups_dead_letters (self, entry, outcome.dead, outcome.n_dead, now_ms, appended, ctx);
+        rc = sl_groups_dead_letters (self, entry, outcome.dead, outcome.n_dead, now_ms, appended,
+                                     ctx);
         if (rc) {
             return rc;
         }
@@ -579,21 +580,20 @@ sl_groups_have_dead (sl_groups_t *self)
 }
 
 int
-sl_groups_apply_dead (sl_groups_t *self, int64_t now_ms, sl_groups_appended_fn *appended,
-                      void *ctx)
+sl_groups_apply_dead (sl_groups_t *self, int64_t now_ms, sl_groups_appended_fn *appended, void *ctx)
 {
     if (self->n_with_dead == 0) {
         return 0;
     }
     //  Entries with dead letters are active (s_collect_dead runs on those).
-    for (entry_t *entry = zlistx_first (self->active); entry;
-         entry = zlistx_next (self->active)) {
+    for (entry_t *entry = zlistx_first (self->active); entry; entry = zlistx_next (self->active)) {
         if (entry->n_dead == 0) {
             continue;
         }
         int rc = s_touch (self, entry);
         if (rc == 0) {
-            rc = sl_groups_dead_letters (self, entry, entry->dead, entry->n_dead, now_ms, appended, ctx);
+            rc = sl_groups_dead_letters (self, entry, entry->dead, entry->n_dead, now_ms, appended,
+                                         ctx);
         }
         if (rc == 0) {
             rc = s_save (self, entry);
@@ -670,8 +670,8 @@ sl_groups_joined (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
     snprintf (reply.out, sizeof reply.out, "%s", msg->out);
     reply.offset = entry ? sl_group_checkpoint (entry->group) : 0;
     zmsg_t *out = sl_msg_encode (&reply);
-    if (out && sl_send_router (self->router, self->budget, zframe_data (peer),
-                               zframe_size (peer), &out) != 0) {
+    if (out && sl_send_router (self->router, self->budget, zframe_data (peer), zframe_size (peer),
+                               &out) != 0) {
         zmsg_destroy (&out);
     }
 }
@@ -738,8 +738,8 @@ s_dispatch_one (sl_groups_t *self, entry_t *entry, int64_t now_ms)
     //  Bounded: each member holds at most its window of leases, and a
     //  member that cannot take work now is paused until the next tick.
     while (sl_group_next (group, info.first, info.next, now_ms, &lease, &peer, &peer_len) == 1) {
-        if (self->budget && (!sl_budget_fits (self->budget, peer, peer_len, 1)
-                             || sl_budget_is_stuck (self->budget, peer, peer_len))) {
+        if (self->budget && (!sl_budget_fits (self->budget, peer, peer_len, 1) ||
+                             sl_budget_is_stuck (self->budget, peer, peer_len))) {
             //  Over its byte budget, or not reading at all: as if it had no
             //  credit, until what it holds moves.
             sl_group_unlease (group, lease.id);
@@ -809,8 +809,7 @@ sl_groups_stats (sl_groups_t *self, uint64_t *work, uint64_t *results, uint64_t 
 void
 sl_groups_each (sl_groups_t *self, sl_groups_each_fn *fn, void *ctx)
 {
-    for (entry_t *entry = zhashx_first (self->groups); entry;
-         entry = zhashx_next (self->groups)) {
+    for (entry_t *entry = zhashx_first (self->groups); entry; entry = zhashx_next (self->groups)) {
         fn (ctx, entry->group);
     }
 }

@@ -13,49 +13,49 @@
 #include "sl_proto.h"
 #include "sl_send.h"
 
-#define SILENCE_MS        3000      //  a member silent this long is gone
-#define DEFAULT_WINDOW    8
-#define DEFAULT_BATCH     1000
-#define DEFAULT_DELIVER   5
-#define DEFAULT_LEASE_MS  30000
-#define DISPATCH_SWEEP_MS 100       //  every active group's timers, at least this often
+#define SILENCE_MS 3000 //  a member silent this long is gone
+#define DEFAULT_WINDOW 8
+#define DEFAULT_BATCH 1000
+#define DEFAULT_DELIVER 5
+#define DEFAULT_LEASE_MS 30000
+#define DISPATCH_SWEEP_MS 100 //  every active group's timers, at least this often
 
 typedef struct {
     sl_group_t *group;
-    sl_group_t *snapshot;       //  state before this transaction touched it
-    sl_dead_t *dead;            //  dead letters from expiries, not yet stored
+    sl_group_t *snapshot; //  state before this transaction touched it
+    sl_dead_t *dead;      //  dead letters from expiries, not yet stored
     size_t n_dead;
     bool touched;
-    bool created;               //  created in this transaction
-    bool joined_ok;             //  a JOIN of this transaction was applied
-    char key[SL_WIN_KEY_MAX + 1];   //  keyed group: its key path (keyed.c), "" = not keyed
-    void *active;               //  handle in the active list: has members, leases or dead letters
-    void *touch;                //  handle in the touched list
-    void *dirty;                //  handle in the dirty list: dispatch it this turn
-    void *by_input;             //  handle in its input stream's list
+    bool created;                 //  created in this transaction
+    bool joined_ok;               //  a JOIN of this transaction was applied
+    char key[SL_WIN_KEY_MAX + 1]; //  keyed group: its key path (keyed.c), "" = not keyed
+    void *active;                 //  handle in the active list: has members, leases or dead letters
+    void *touch;                  //  handle in the touched list
+    void *dirty;                  //  handle in the dirty list: dispatch it this turn
+    void *by_input;               //  handle in its input stream's list
 } entry_t;
 
 struct _sl_groups_t {
     sl_store_t *store;
     zsock_t *router;
     uint32_t max_depth;
-    zhashx_t *groups;           //  name -> entry_t
+    zhashx_t *groups; //  name -> entry_t
     //  Per-message and per-turn work must not grow with the number of
     //  groups (a peer can create up to --max-groups of them): these index
     //  what each step needs.
-    zlistx_t *active;           //  entry_t with members, leases or dead letters
-    zlistx_t *touched;          //  entry_t touched by the current transaction
-    zhashx_t *memberships;      //  hex routing id -> zlistx_t of group names it joined
-    zlistx_t *dirty;            //  active entries to dispatch this turn (something changed)
-    zhashx_t *by_input;         //  input stream name -> zlistx_t of entry_t reading it
-    int64_t next_sweep_ms;      //  next dispatch of every active group (timers)
-    size_t n_with_dead;         //  entries with dead letters waiting
-    sl_budget_t *budget;        //  the broker's reply budget: WORK counts into it
-    uint64_t max_work_bytes;    //  one WORK message's records, at most (a stored batch more)
+    zlistx_t *active;        //  entry_t with members, leases or dead letters
+    zlistx_t *touched;       //  entry_t touched by the current transaction
+    zhashx_t *memberships;   //  hex routing id -> zlistx_t of group names it joined
+    zlistx_t *dirty;         //  active entries to dispatch this turn (something changed)
+    zhashx_t *by_input;      //  input stream name -> zlistx_t of entry_t reading it
+    int64_t next_sweep_ms;   //  next dispatch of every active group (timers)
+    size_t n_with_dead;      //  entries with dead letters waiting
+    sl_budget_t *budget;     //  the broker's reply budget: WORK counts into it
+    uint64_t max_work_bytes; //  one WORK message's records, at most (a stored batch more)
     uint32_t max_groups;
-    sl_buf_t state;             //  encoded group state
-    sl_buf_t work;              //  WORK batch being cut from the log
-    sl_buf_t dlq;               //  dead letters of one result
+    sl_buf_t state; //  encoded group state
+    sl_buf_t work;  //  WORK batch being cut from the log
+    sl_buf_t dlq;   //  dead letters of one result
     uint64_t n_work;
     uint64_t n_results;
     uint64_t n_dropped;
@@ -64,9 +64,8 @@ struct _sl_groups_t {
 
 //  Appends dead letters to GROUP.dlq, each with its original record read
 //  back from the input log, in the open transaction.
-int sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead,
-                            size_t n_dead, int64_t now_ms, sl_groups_appended_fn *appended,
-                            void *ctx);
+int sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead, size_t n_dead,
+                            int64_t now_ms, sl_groups_appended_fn *appended, void *ctx);
 //  Sends one lease's records to its member, at most max_work_bytes of them
 //  (the lease is cut when there are more): 0; SL_EBUSY, SL_EAGAIN or
 //  SL_ECLOSED when the member cannot take it now; another error when the

@@ -22,11 +22,11 @@
 //  batch stalled the broker for 11 s).
 typedef struct {
     const sl_dead_t *dead;
-    const size_t *idx;          //  dead letters sorted by offset
+    const size_t *idx; //  dead letters sorted by offset
     size_t n;
-    size_t next;                //  next in idx to match
-    sl_buf_t *copy;             //  the found records' bytes
-    size_t *at;                 //  per dead letter: where its bytes are in copy, SIZE_MAX none
+    size_t next;    //  next in idx to match
+    sl_buf_t *copy; //  the found records' bytes
+    size_t *at;     //  per dead letter: where its bytes are in copy, SIZE_MAX none
     size_t *len;
 } walk_ctx_t;
 
@@ -42,7 +42,7 @@ s_walk_dead (void *arg, const uint8_t *blob, size_t len)
     sl_record_t record;
     while (ctx->next < ctx->n && sl_record_iter_next (&it, &record) == 1) {
         while (ctx->next < ctx->n && ctx->dead[ctx->idx[ctx->next]].offset < record.offset) {
-            ctx->next++;        //  not in the log (removed by retention)
+            ctx->next++; //  not in the log (removed by retention)
         }
         while (ctx->next < ctx->n && ctx->dead[ctx->idx[ctx->next]].offset == record.offset) {
             size_t i = ctx->idx[ctx->next++];
@@ -61,8 +61,8 @@ static int
 s_cmp_dead (const void *a, const void *b, void *arg)
 {
     const sl_dead_t *dead = arg;
-    uint64_t x = dead[*(const size_t *) a].offset;
-    uint64_t y = dead[*(const size_t *) b].offset;
+    uint64_t x = dead[*(const size_t *)a].offset;
+    uint64_t y = dead[*(const size_t *)b].offset;
     return x < y ? -1 : x > y;
 }
 
@@ -70,7 +70,7 @@ s_cmp_dead (const void *a, const void *b, void *arg)
 //  back from the input log, in the open transaction.
 int
 sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead, size_t n_dead,
-                int64_t now_ms, sl_groups_appended_fn *appended, void *ctx)
+                        int64_t now_ms, sl_groups_appended_fn *appended, void *ctx)
 {
     const sl_group_config_t *config = sl_group_config (entry->group);
     char dlq[SL_NAME_MAX + 1];
@@ -88,31 +88,31 @@ sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead
         len[i] = 0;
     }
     if (rc == 0) {
-        qsort_r (idx, n_dead, sizeof *idx, s_cmp_dead, (void *) dead);
+        qsort_r (idx, n_dead, sizeof *idx, s_cmp_dead, (void *)dead);
         uint64_t first = dead[idx[0]].offset;
         uint64_t span = dead[idx[n_dead - 1]].offset - first + 1;
         //  The record bound counts whole blobs from the first one, which
         //  may begin up to a batch before `first`.
         uint64_t bound = span + SL_GROUP_MAX_BATCH;
-        walk_ctx_t walk = {.dead = dead, .idx = idx, .n = n_dead, .copy = &copy, .at = at,
-                           .len = len};
+        walk_ctx_t walk = {
+            .dead = dead, .idx = idx, .n = n_dead, .copy = &copy, .at = at, .len = len};
         sl_stream_info_t info;
         uint64_t from = first;
         while (rc == 0 && walk.next < walk.n) {
             uint64_t damaged_before = 0, damaged_after = 0, damaged_from = 0, damaged_to = 0;
             sl_store_corrupt_stats (self->store, &damaged_before, NULL, NULL);
             rc = sl_store_read (self->store, config->in, from,
-                                bound > UINT32_MAX ? UINT32_MAX : (uint32_t) bound, 0,
-                                s_walk_dead, &walk, &info);
+                                bound > UINT32_MAX ? UINT32_MAX : (uint32_t)bound, 0, s_walk_dead,
+                                &walk, &info);
             if (rc == 1) {
-                rc = 0;         //  every dead letter matched
+                rc = 0; //  every dead letter matched
                 break;
             }
             sl_store_corrupt_stats (self->store, &damaged_after, &damaged_from, &damaged_to);
-            if ((rc != 0 && rc != SL_ECORRUPT) || damaged_after == damaged_before
-                || damaged_to <= from) {
+            if ((rc != 0 && rc != SL_ECORRUPT) || damaged_after == damaged_before ||
+                damaged_to <= from) {
                 rc = rc == SL_ECORRUPT ? 0 : rc;
-                break;          //  the end of the log, or an error
+                break; //  the end of the log, or an error
             }
             //  A damaged stored batch (logged by the store): its dead letters
             //  go without their records; the walk goes on after it.
@@ -151,8 +151,8 @@ sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead
         return rc;
     }
     sl_batch_header_t header;
-    rc = sl_store_append (self->store, dlq, self->dlq.data, self->dlq.len, (uint32_t) n_dead,
-                          now_ms, &header);
+    rc = sl_store_append (self->store, dlq, self->dlq.data, self->dlq.len, (uint32_t)n_dead, now_ms,
+                          &header);
     if (rc) {
         return rc;
     }
@@ -175,14 +175,14 @@ typedef struct {
 } slice_t;
 
 typedef struct {
-    sl_buf_t *slices;           //  slice_t[], the parts cut so far
-    size_t bytes;               //  their total
-    zframe_t *frame;            //  the records, once the cut is complete
+    sl_buf_t *slices; //  slice_t[], the parts cut so far
+    size_t bytes;     //  their total
+    zframe_t *frame;  //  the records, once the cut is complete
     uint64_t from;
     uint64_t to;
     uint32_t taken;
-    uint64_t max_bytes;         //  the WORK message's bound (0: none)
-    bool full;                  //  stopped at max_bytes before the lease's end
+    uint64_t max_bytes; //  the WORK message's bound (0: none)
+    bool full;          //  stopped at max_bytes before the lease's end
     int rc;
 } cut_ctx_t;
 
@@ -196,7 +196,7 @@ s_cut_done (cut_ctx_t *ctx)
         return SL_ENOMEM;
     }
     uint8_t *p = zframe_data (ctx->frame);
-    const slice_t *slices = (const slice_t *) ctx->slices->data;
+    const slice_t *slices = (const slice_t *)ctx->slices->data;
     size_t n = ctx->slices->len / sizeof (slice_t);
     for (size_t i = 0; i < n; i++) {
         memcpy (p, slices[i].data, slices[i].len);
@@ -230,9 +230,9 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
     //  are; only a part of a batch needs its records walked. The member
     //  checks every record it receives either way.
     if (from != base || to != end) {
-        rc = sl_batch_skip (records, size, (uint32_t) (from - base), &skip);
+        rc = sl_batch_skip (records, size, (uint32_t)(from - base), &skip);
         if (rc == 0) {
-            rc = sl_batch_skip (records + skip, size - skip, (uint32_t) (to - from), &take);
+            rc = sl_batch_skip (records + skip, size - skip, (uint32_t)(to - from), &take);
         }
     }
     if (rc == 0 && ctx->max_bytes && ctx->bytes > 0 && ctx->bytes + take > ctx->max_bytes) {
@@ -249,7 +249,7 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
         return rc;
     }
     ctx->bytes += take;
-    ctx->taken += (uint32_t) (to - from);
+    ctx->taken += (uint32_t)(to - from);
     //  A positive return ends the read early: the lease is complete.
     return ctx->taken == ctx->to - ctx->from ? s_cut_done (ctx) : 0;
 }
@@ -259,12 +259,14 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
 //  be cut.
 int
 sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const void *peer,
-             size_t peer_len)
+                     size_t peer_len)
 {
     const sl_group_config_t *config = sl_group_config (entry->group);
     sl_buf_reset (&self->work);
-    cut_ctx_t cut = {.slices = &self->work, .from = lease->offset,
-                     .to = lease->offset + lease->count, .max_bytes = self->max_work_bytes};
+    cut_ctx_t cut = {.slices = &self->work,
+                     .from = lease->offset,
+                     .to = lease->offset + lease->count,
+                     .max_bytes = self->max_work_bytes};
     sl_stream_info_t info;
     //  The read's record bound counts whole blobs, and the first blob may
     //  begin up to a batch before the lease: allow for it, and let s_cut
@@ -313,4 +315,3 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
     self->n_work++;
     return 0;
 }
-

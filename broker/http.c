@@ -25,9 +25,9 @@
 struct _sl_http_t {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
-    uint8_t *doc;               //  the snapshot, or NULL before the first
+    uint8_t *doc; //  the snapshot, or NULL before the first
     size_t len;
-    int64_t at;                 //  when it came (mono ms)
+    int64_t at; //  when it came (mono ms)
     uint16_t port;
 };
 
@@ -35,8 +35,8 @@ static enum MHD_Result
 s_send (struct MHD_Connection *conn, unsigned status, const char *type, const void *body,
         size_t len)
 {
-    struct MHD_Response *resp
-        = MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer (len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) {
         return MHD_NO;
     }
@@ -68,10 +68,10 @@ static enum MHD_Result
 s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
           const char *version, const char *upload_data, size_t *upload_size, void **state)
 {
-    (void) version;
-    (void) upload_data;
-    (void) upload_size;
-    (void) state;
+    (void)version;
+    (void)upload_data;
+    (void)upload_size;
+    (void)state;
     sl_http_t *self = cls;
     //  Answered on the first call, from the headers alone: a request body
     //  is never read (libmicrohttpd discards it and closes).
@@ -79,8 +79,7 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         return s_text (conn, 405, "GET or HEAD only\n");
     }
     if (strcmp (url, "/") == 0 || strcmp (url, "/index.html") == 0) {
-        return s_send (conn, 200, "text/html; charset=utf-8", sl_http_page,
-                       strlen (sl_http_page));
+        return s_send (conn, 200, "text/html; charset=utf-8", sl_http_page, strlen (sl_http_page));
     }
     bool metrics = strcmp (url, "/metrics") == 0;
     bool health = strcmp (url, "/healthz") == 0;
@@ -105,8 +104,9 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     else if (health) {
         char text[512];
         if (age_ms > HTTP_STALE_MS) {
-            snprintf (text, sizeof text, "unhealthy: the broker loop has not answered for %lld ms\n",
-                      (long long) age_ms);
+            snprintf (text, sizeof text,
+                      "unhealthy: the broker loop has not answered for %lld ms\n",
+                      (long long)age_ms);
             result = s_text (conn, 503, text);
         }
         else if (!doc.writable) {
@@ -119,9 +119,9 @@ s_handle (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     }
     else if (metrics) {
         rc = sl_stat_prometheus (&doc, &out);
-        result = rc ? s_text (conn, 500, "cannot format metrics\n")
-                    : s_send (conn, 200, "text/plain; version=0.0.4; charset=utf-8", out.data,
-                              out.len);
+        result =
+            rc ? s_text (conn, 500, "cannot format metrics\n")
+               : s_send (conn, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     }
     else {
         sl_json_t *json = sl_json_new ();
@@ -142,10 +142,10 @@ s_parse (const char *hostport, struct sockaddr_storage *addr, bool *v6)
 {
     char host[256];
     const char *colon = strrchr (hostport, ':');
-    if (!colon || colon == hostport || (size_t) (colon - hostport) >= sizeof host) {
+    if (!colon || colon == hostport || (size_t)(colon - hostport) >= sizeof host) {
         return SL_EINVAL;
     }
-    size_t hlen = (size_t) (colon - hostport);
+    size_t hlen = (size_t)(colon - hostport);
     memcpy (host, hostport, hlen);
     host[hlen] = 0;
     if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
@@ -186,11 +186,10 @@ sl_http_new (const char *hostport, int *err)
     pthread_mutex_init (&self->lock, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (v6 ? MHD_USE_IPv6 : 0);
     self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned) HTTP_MAX_CONNS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) HTTP_MAX_PER_IP,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_CONN_MEMORY,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) HTTP_TIMEOUT_S, MHD_OPTION_END);
+        flags, 0, NULL, NULL, s_handle, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)HTTP_MAX_PER_IP, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_END);
     if (!self->daemon) {
         sl_error ("http", "cannot serve HTTP on %s (address in use or not local?)", hostport);
         pthread_mutex_destroy (&self->lock);
@@ -198,11 +197,11 @@ sl_http_new (const char *hostport, int *err)
         *err = SL_EINVAL;
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon,
-                                                            MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
     self->port = info ? info->port : 0;
     sl_info ("http", "serving /metrics, /healthz, /api/stat and the live page on %s (port %u)",
-             hostport, (unsigned) self->port);
+             hostport, (unsigned)self->port);
     return self;
 }
 
@@ -231,7 +230,7 @@ sl_http_publish (sl_http_t *self, const uint8_t *doc, size_t len)
 {
     uint8_t *copy = malloc (len ? len : 1);
     if (!copy) {
-        return;                 //  the old snapshot serves on; /healthz sees its age
+        return; //  the old snapshot serves on; /healthz sees its age
     }
     memcpy (copy, doc, len);
     pthread_mutex_lock (&self->lock);

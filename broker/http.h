@@ -16,24 +16,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_SNAPSHOT_MS   500
-#define HTTP_STALE_MS      5000     //  /healthz fails when the loop stopped refreshing
-#define HTTP_MAX_CONNS     64
-#define HTTP_MAX_PER_IP    16
-#define HTTP_CONN_MEMORY   (32u << 10)
-#define HTTP_TIMEOUT_S     10
+#define HTTP_SNAPSHOT_MS 500
+#define HTTP_STALE_MS 5000 //  /healthz fails when the loop stopped refreshing
+#define HTTP_MAX_CONNS 64
+#define HTTP_MAX_PER_IP 16
+#define HTTP_CONN_MEMORY (32u << 10)
+#define HTTP_TIMEOUT_S 10
 
 typedef struct _sl_http_t sl_http_t;
 
 //  Starts serving on "HOST:PORT" ("[::1]:PORT" for IPv6; port 0 picks
 //  one, see sl_http_port). NULL with *err (SL_EINVAL: bad address or cannot
 //  bind, logged).
-sl_http_t *sl_http_new(const char *hostport, int *err);
-void sl_http_destroy(sl_http_t **self_p);
+sl_http_t *sl_http_new (const char *hostport, int *err);
+void sl_http_destroy (sl_http_t **self_p);
 //  The port bound.
-uint16_t sl_http_port(sl_http_t *self);
+uint16_t sl_http_port (sl_http_t *self);
 //  Replaces the snapshot: the encoded progress document (copied).
-void sl_http_publish(sl_http_t *self, const uint8_t *doc, size_t len);
+void sl_http_publish (sl_http_t *self, const uint8_t *doc, size_t len);
 
 //  The live page (page.c): one self-contained HTML document, no CDN.
 extern const char sl_http_page[];

@@ -69,8 +69,8 @@ s_append_part (sl_store_t *store, const char *stream, const uint8_t *data, size_
 
 int
 sl_keyed_append (sl_store_t *store, const char *group, const char *out, const sl_msg_t *msg,
-                 const uint8_t *data, size_t len, int64_t now_ms,
-                 sl_groups_appended_fn *appended, void *ctx)
+                 const uint8_t *data, size_t len, int64_t now_ms, sl_groups_appended_fn *appended,
+                 void *ctx)
 {
     size_t out_len = 0, late_len = 0;
     int rc = sl_batch_skip (data, len, msg->out_count, &out_len);
@@ -82,10 +82,11 @@ sl_keyed_append (sl_store_t *store, const char *group, const char *out, const sl
     snprintf (late, sizeof late, "%s.late", group);
     snprintf (state, sizeof state, "%s.state", group);
     rc = s_append_part (store, out, data, out_len, msg->out_count, now_ms, appended, ctx);
-    rc = rc ? rc : s_append_part (store, late, data + out_len, late_len, msg->late_count, now_ms,
-                                  appended, ctx);
-    rc = rc ? rc : s_append_part (store, state, data + out_len + late_len,
-                                  len - out_len - late_len, msg->state_count, now_ms, appended,
-                                  ctx);
+    rc = rc ? rc
+            : s_append_part (store, late, data + out_len, late_len, msg->late_count, now_ms,
+                             appended, ctx);
+    rc = rc ? rc
+            : s_append_part (store, state, data + out_len + late_len, len - out_len - late_len,
+                             msg->state_count, now_ms, appended, ctx);
     return rc;
 }

@@ -16,17 +16,17 @@
 
 //  A JOIN's key against the group's (NULL: the group has no member, so
 //  any key goes). 0 or SL_EINVAL / SL_ENAME with *why.
-int sl_keyed_check_join(const sl_msg_t *msg, const char *group_key, const char **why);
+int sl_keyed_check_join (const sl_msg_t *msg, const char *group_key, const char **why);
 //  A RESULT's late_count / state_count against its group (group_key ""
 //  for a group that is not keyed). *records = all records of its data
 //  frame. 0 or SL_EPROTO / SL_ETOOBIG with *why.
-int sl_keyed_check_result(const sl_msg_t *msg, const char *group_key, uint32_t *records,
-                          const char **why);
+int sl_keyed_check_result (const sl_msg_t *msg, const char *group_key, uint32_t *records,
+                           const char **why);
 //  Appends the output, late and state parts of data (checked by
 //  sl_groups_check) to out, GROUP.late and GROUP.state in the open
 //  transaction.
-int sl_keyed_append(sl_store_t *store, const char *group, const char *out, const sl_msg_t *msg,
-                    const uint8_t *data, size_t len, int64_t now_ms,
-                    sl_groups_appended_fn *appended, void *ctx);
+int sl_keyed_append (sl_store_t *store, const char *group, const char *out, const sl_msg_t *msg,
+                     const uint8_t *data, size_t len, int64_t now_ms,
+                     sl_groups_appended_fn *appended, void *ctx);
 
 #endif

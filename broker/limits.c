@@ -24,14 +24,14 @@
 
 #include "broker_int.h"
 
-#define SWEEP_EVERY_MS  1000
+#define SWEEP_EVERY_MS 1000
 #define IDLE_ACCOUNT_MS 10000
 
 static int
 s_count_stream (void *arg, const sl_stream_info_t *info)
 {
     sl_broker_t *self = arg;
-    zhashx_insert (self->streams, info->name, (void *) 1);
+    zhashx_insert (self->streams, info->name, (void *)1);
     return 0;
 }
 
@@ -78,16 +78,17 @@ sl_broker_limits_new (sl_broker_t *self)
     //  tracks the connections and keeps the cap, and also cuts them when a
     //  key is revoked (sl_curve_auth_set_max_connections).
     self->max_conns = cap;
-    if (!config->curve_secret
-        && (sl_conns_watch (self->conns, self->router) || sl_conns_watch (self->conns, self->pub))) {
+    if (!config->curve_secret &&
+        (sl_conns_watch (self->conns, self->router) || sl_conns_watch (self->conns, self->pub))) {
         sl_error ("broker", "cannot watch connections (socket monitor)");
         return SL_EINVAL;
     }
     self->next_sweep_ms = sl_mono_ms () + SWEEP_EVERY_MS;
-    sl_info ("broker", "limits: %" PRIu64 " MiB per peer, %" PRIu64 " MiB in total, %" PRIu64
+    sl_info ("broker",
+             "limits: %" PRIu64 " MiB per peer, %" PRIu64 " MiB in total, %" PRIu64
              " MiB live, %u connections, %u groups, %u streams",
-             config->peer_budget >> 20, config->total_budget >> 20, config->live_budget >> 20,
-             cap, config->max_groups, config->max_streams);
+             config->peer_budget >> 20, config->total_budget >> 20, config->live_budget >> 20, cap,
+             config->max_groups, config->max_streams);
     return 0;
 }
 
@@ -119,7 +120,8 @@ sl_broker_send (sl_broker_t *self, zframe_t *peer, uint64_t req, zmsg_t **reply_
     zmsg_destroy (reply_p);
     if (rc == SL_EBUSY) {
         self->n_busy++;
-        zmsg_t *busy = sl_msg_error (req, SL_EBUSY, "peer over its budget: read your replies "
+        zmsg_t *busy = sl_msg_error (req, SL_EBUSY,
+                                     "peer over its budget: read your replies "
                                      "before asking for more (docs/PROTOCOL.md §9)");
         if (busy && sl_send_router (self->router, NULL, zframe_data (peer), zframe_size (peer),
                                     &busy) != 0) {
@@ -148,7 +150,7 @@ void
 sl_broker_stream_written (sl_broker_t *self, const char *stream)
 {
     if (!zhashx_lookup (self->streams, stream)) {
-        zhashx_insert (self->streams, stream, (void *) 1);
+        zhashx_insert (self->streams, stream, (void *)1);
     }
 }
 
@@ -180,11 +182,13 @@ s_stuck (void *ctx, const void *peer, size_t peer_len)
     char hex[2 * 32 + 1];
     size_t n = peer_len < 32 ? peer_len : 32;
     for (size_t i = 0; i < n; i++) {
-        snprintf (hex + 2 * i, 3, "%02X", ((const uint8_t *) peer)[i]);
+        snprintf (hex + 2 * i, 3, "%02X", ((const uint8_t *)peer)[i]);
     }
     hex[2 * n] = 0;
-    sl_warn ("broker", "peer %s has not read its replies for %" PRId64 " ms "
-             "(--stuck-timeout): its work leases, if any, go back to the queue", hex, self->config.stuck_ms);
+    sl_warn ("broker",
+             "peer %s has not read its replies for %" PRId64 " ms "
+             "(--stuck-timeout): its work leases, if any, go back to the queue",
+             hex, self->config.stuck_ms);
     sl_groups_forget (self->groups, peer, peer_len);
 }
 
@@ -203,10 +207,11 @@ sl_broker_limits_tick (sl_broker_t *self, int64_t now_ms)
 void
 sl_broker_limits_log (sl_broker_t *self)
 {
-    sl_info ("broker", "limits: %" PRIu64 " requests answered EBUSY, %" PRIu64
+    sl_info ("broker",
+             "limits: %" PRIu64 " requests answered EBUSY, %" PRIu64
              " live messages skipped, %" PRIu64 " requests refused ELIMIT, %" PRIu64
              " connections closed over the cap",
              self->n_busy, self->n_live_skipped, self->n_limited,
-             (self->conns ? sl_conns_refused (self->conns) : 0)
-                 + (self->auth ? sl_curve_auth_conns_refused (self->auth) : 0));
+             (self->conns ? sl_conns_refused (self->conns) : 0) +
+                 (self->auth ? sl_curve_auth_conns_refused (self->auth) : 0));
 }

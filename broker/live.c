@@ -66,8 +66,8 @@ sl_broker_live_appended (void *ctx, const char *stream, const sl_batch_header_t 
     a->src = NULL;
     a->copy = NULL;
     pending_t *p = self->applying;
-    if (p && p->data && !p->live_taken && records == zframe_data (p->data)
-        && len == zframe_size (p->data)) {
+    if (p && p->data && !p->live_taken && records == zframe_data (p->data) &&
+        len == zframe_size (p->data)) {
         p->live_taken = true;
         a->src = p;
     }

@@ -39,7 +39,7 @@ s_custom (void *ctx, int index, const char *arg, const char **why)
         config->n_overrides += rc == 0;
         return rc;
     }
-    return 0;       //  config: read before the flags (main)
+    return 0; //  config: read before the flags (main)
 }
 
 //  --check walks the store in a child process: LMDB has no page checksums,
@@ -79,9 +79,8 @@ s_options (int argc, char **argv, sl_broker_config_t *config, char **file_text)
 {
     const char *config_path = sl_opts_find_config (argc, argv, "SLUICE_CONFIG");
     char why[512];
-    if (config_path
-        && sl_opts_file (&sl_broker_opts, config_path, s_custom, config, file_text, why,
-                         sizeof why)) {
+    if (config_path &&
+        sl_opts_file (&sl_broker_opts, config_path, s_custom, config, file_text, why, sizeof why)) {
         fprintf (stderr, "sluice-broker: --config %s\n", why);
         return 2;
     }

@@ -22,30 +22,30 @@
 typedef struct {
     uint8_t peer[256];
     size_t peer_len;
-    uint64_t acked;             //  last entry it said it holds
+    uint64_t acked; //  last entry it said it holds
     uint64_t epoch;
     uint64_t max_bytes;
-    bool parked;                //  asked, not answered yet (nothing new)
+    bool parked; //  asked, not answered yet (nothing new)
     int64_t parked_at;
     int64_t heard_at;
 } s_follower_t;
 
 struct _sl_repl_t {
     //  Primary side.
-    zsock_t *serve;             //  ROUTER at --replication, or NULL
+    zsock_t *serve; //  ROUTER at --replication, or NULL
     s_follower_t followers[SL_REPL_MAX_REPLICAS];
     size_t n_followers;
     //  Replica side.
     bool replica;
-    bool failing;               //  the last sync wait timed out
-    bool alone;                 //  promoted: confirms alone until a replica has caught up
-    zsock_t *follow;            //  DEALER to --replica-of, or NULL
+    bool failing;    //  the last sync wait timed out
+    bool alone;      //  promoted: confirms alone until a replica has caught up
+    zsock_t *follow; //  DEALER to --replica-of, or NULL
     bool in_flight;
     int64_t sent_at;
-    int64_t quiet_until;        //  after an error, wait before asking again
-    uint64_t primary_last;      //  the primary's last entry, as last told
-    char primary[SL_ENDPOINT_MAX + 1];  //  the primary's client endpoint, for EREADONLY
-    int last_error;             //  logged once per kind
+    int64_t quiet_until;               //  after an error, wait before asking again
+    uint64_t primary_last;             //  the primary's last entry, as last told
+    char primary[SL_ENDPOINT_MAX + 1]; //  the primary's client endpoint, for EREADONLY
+    int last_error;                    //  logged once per kind
     uint64_t n_applied;
 };
 
@@ -112,7 +112,7 @@ sl_broker_repl_new (sl_broker_t *self)
             return SL_ENOMEM;
         }
         zsock_set_linger (r->follow, 0);
-        zsock_set_maxmsgsize (r->follow, (int64_t) SL_REPL_CAP_BYTES + SL_REPL_ENTRY_MAX);
+        zsock_set_maxmsgsize (r->follow, (int64_t)SL_REPL_CAP_BYTES + SL_REPL_ENTRY_MAX);
         zsock_set_heartbeat_ivl (r->follow, HEARTBEAT_MS);
         zsock_set_heartbeat_timeout (r->follow, 3 * HEARTBEAT_MS);
         if (zsock_connect (r->follow, "%s", c->replica_of) < 0) {
@@ -202,8 +202,7 @@ s_add_entry (void *ctx, const uint8_t *entry, size_t len)
 }
 
 static void
-s_send_error (sl_broker_t *self, const uint8_t *peer, size_t peer_len, int code,
-              const char *text)
+s_send_error (sl_broker_t *self, const uint8_t *peer, size_t peer_len, int code, const char *text)
 {
     sl_msg_t err;
     sl_msg_init (&err, SL_CMD_ERROR);
@@ -250,7 +249,7 @@ s_answer (sl_broker_t *self, s_follower_t *f, bool force)
             return;
         }
     }
-    msg.count = (uint32_t) zmsg_size (data);
+    msg.count = (uint32_t)zmsg_size (data);
     zmsg_t *out = sl_msg_encode (&msg);
     if (!out) {
         zmsg_destroy (&data);
@@ -289,8 +288,10 @@ s_on_replicate (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         uint64_t epoch;
         sl_store_repl_position (self->store, &epoch, NULL, NULL);
         char text[256];
-        snprintf (text, sizeof text, "the follower has seen epoch %" PRIu64 ", this broker is "
-                  "at epoch %" PRIu64 ": this broker is a stale primary", msg->epoch, epoch);
+        snprintf (text, sizeof text,
+                  "the follower has seen epoch %" PRIu64 ", this broker is "
+                  "at epoch %" PRIu64 ": this broker is a stale primary",
+                  msg->epoch, epoch);
         sl_warn (S_COMP, "%s; refusing writes until restarted as a replica", text);
         s_send_error (self, zframe_data (peer), zframe_size (peer), SL_EEPOCH, text);
         return;
@@ -331,8 +332,10 @@ s_on_replicate (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         if (out && sl_send_router (r->serve, NULL, f->peer, f->peer_len, &out) != 0) {
             zmsg_destroy (&out);
         }
-        sl_info (S_COMP, "a follower at epoch %" PRIu64 " entry %" PRIu64 " diverged: it undoes "
-                 "its entries after %" PRIu64, msg->epoch, msg->seq, agree);
+        sl_info (S_COMP,
+                 "a follower at epoch %" PRIu64 " entry %" PRIu64 " diverged: it undoes "
+                 "its entries after %" PRIu64,
+                 msg->epoch, msg->seq, agree);
         return;
     }
     f->acked = msg->seq;
@@ -440,8 +443,10 @@ sl_broker_repl_sync (sl_broker_t *self)
     r->failing = true;
     static int64_t logged_at;
     if (sl_mono_ms () - logged_at > 10000) {
-        sl_warn (S_COMP, "fewer than %u replicas hold entry %" PRIu64 " after %d ms: writes "
-                 "are answered ENOREPLICA (producers resend)", need, target, timeout);
+        sl_warn (S_COMP,
+                 "fewer than %u replicas hold entry %" PRIu64 " after %d ms: writes "
+                 "are answered ENOREPLICA (producers resend)",
+                 need, target, timeout);
         logged_at = sl_mono_ms ();
     }
     return SL_ENOREPLICA;
@@ -488,7 +493,7 @@ s_apply (sl_broker_t *self, zmsg_t *entries)
             rc = sl_repl_peek (zframe_data (f), zframe_size (f), NULL, &seq);
             sl_store_repl_position (self->store, NULL, &have, NULL);
             if (rc == 0 && seq <= have + applied) {
-                continue;       //  an answer to a resent request: held already
+                continue; //  an answer to a resent request: held already
             }
             if (rc == 0) {
                 rc = sl_store_repl_apply (self->store, zframe_data (f), zframe_size (f));
@@ -525,7 +530,8 @@ s_on_replicated (sl_broker_t *self, const sl_msg_t *msg, zmsg_t *entries)
     if (msg->found) {
         uint64_t epoch, seq;
         sl_store_repl_position (self->store, &epoch, &seq, NULL);
-        sl_warn (S_COMP, "this broker's journal differs from the primary's after entry %" PRIu64
+        sl_warn (S_COMP,
+                 "this broker's journal differs from the primary's after entry %" PRIu64
                  ": undoing entries %" PRIu64 "..%" PRIu64 " (written here, never replicated)",
                  msg->offset, msg->offset + 1, seq);
         rc = sl_store_begin (self->store);
@@ -539,7 +545,8 @@ s_on_replicated (sl_broker_t *self, const sl_msg_t *msg, zmsg_t *entries)
             sl_store_abort (self->store);
         }
         if (rc) {
-            sl_error (S_COMP, "cannot undo the entries: %s; start this broker with an empty "
+            sl_error (S_COMP,
+                      "cannot undo the entries: %s; start this broker with an empty "
                       "--data directory and seed it from a copy of the primary",
                       sl_strerror (rc));
             r->quiet_until = sl_mono_ms () + 10000;
@@ -576,7 +583,7 @@ s_follow (sl_broker_t *self)
         }
         else if (rc == 0 && msg.cmd == SL_CMD_ERROR) {
             r->in_flight = false;
-            s_error_once (r, -(int) msg.code, msg.text);
+            s_error_once (r, -(int)msg.code, msg.text);
             r->quiet_until = sl_mono_ms () + 1000;
         }
         sl_msg_reset (&msg);
@@ -584,7 +591,7 @@ s_follow (sl_broker_t *self)
     }
     int64_t now = sl_mono_ms ();
     if (r->in_flight && now - r->sent_at > SL_REPL_RETRY_MS) {
-        r->in_flight = false;       //  lost with a restarted primary: ask again
+        r->in_flight = false; //  lost with a restarted primary: ask again
     }
     if (!r->in_flight && now >= r->quiet_until) {
         s_ask (self);
@@ -660,7 +667,8 @@ sl_broker_repl_promote (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     if (!r || !r->replica) {
         sl_broker_reply_error (self, peer, msg->req, SL_ESTATE,
                                r ? "this broker is the primary already"
-                                 : "this broker is not a replica (no --replica-of)", 0);
+                                 : "this broker is not a replica (no --replica-of)",
+                               0);
         return;
     }
     uint64_t epoch = 0;
@@ -680,15 +688,18 @@ sl_broker_repl_promote (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     }
     uint64_t seq;
     sl_store_repl_position (self->store, NULL, &seq, NULL);
-    sl_warn (S_COMP, "promoted: primary at epoch %" PRIu64 " from entry %" PRIu64
+    sl_warn (S_COMP,
+             "promoted: primary at epoch %" PRIu64 " from entry %" PRIu64
              " (the old primary had told us of entry %" PRIu64 ")",
              epoch, seq, r->primary_last);
     rc = s_become_primary (self);
     if (rc) {
         //  The epoch is recorded: the next start (without --replica-of)
         //  loads the state as usual.
-        sl_error (S_COMP, "promoted, but the state cannot be loaded: %s; restart this broker "
-                  "without --replica-of", sl_strerror (rc));
+        sl_error (S_COMP,
+                  "promoted, but the state cannot be loaded: %s; restart this broker "
+                  "without --replica-of",
+                  sl_strerror (rc));
         sl_broker_reply_error (self, peer, msg->req, rc, "promoted, but restart the broker", 0);
         self->stopping = true;
         return;
@@ -702,8 +713,10 @@ sl_broker_repl_promote (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     r->replica = false;
     r->alone = self->config.sync_replicas > 0;
     if (r->alone) {
-        sl_warn (S_COMP, "confirming alone until a replica follows and catches up (then "
-                 "--sync-replicas %u is in force again)", self->config.sync_replicas);
+        sl_warn (S_COMP,
+                 "confirming alone until a replica follows and catches up (then "
+                 "--sync-replicas %u is in force again)",
+                 self->config.sync_replicas);
     }
     //  The socket stays in the broker's poller: disconnected, drained.
     zsock_disconnect (r->follow, "%s", self->config.replica_of);

@@ -42,7 +42,7 @@ s_deny (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key,
         if (zhashx_size (self->denied_logged) >= BAD_PEERS_MAX) {
             zhashx_purge (self->denied_logged);
         }
-        zhashx_insert (self->denied_logged, seen, (void *) 1);
+        zhashx_insert (self->denied_logged, seen, (void *)1);
         sl_warn ("broker", "%s %s: %s (logged once per key, right and name)",
                  sl_cmd_name (msg->cmd), name ? name : "", text);
     }
@@ -69,27 +69,27 @@ s_needs (const sl_msg_t *msg, need_t needs[4], char *dlq, size_t dlq_size)
 {
     switch (msg->cmd) {
     case SL_CMD_PUBLISH:
-        needs[0] = (need_t) {SL_RIGHT_PUBLISH, msg->stream};
+        needs[0] = (need_t){SL_RIGHT_PUBLISH, msg->stream};
         return 1;
     case SL_CMD_SEEK:
     case SL_CMD_FETCH:
     case SL_CMD_COMMIT:
-        needs[0] = (need_t) {SL_RIGHT_READ, msg->stream};
+        needs[0] = (need_t){SL_RIGHT_READ, msg->stream};
         return 1;
     case SL_CMD_JOIN:
         snprintf (dlq, dlq_size, "%s.dlq", msg->group);
-        needs[0] = (need_t) {SL_RIGHT_WORK, msg->group};
-        needs[1] = (need_t) {SL_RIGHT_READ, msg->in};
-        needs[2] = (need_t) {SL_RIGHT_PUBLISH, msg->out};
-        needs[3] = (need_t) {SL_RIGHT_PUBLISH, dlq};
+        needs[0] = (need_t){SL_RIGHT_WORK, msg->group};
+        needs[1] = (need_t){SL_RIGHT_READ, msg->in};
+        needs[2] = (need_t){SL_RIGHT_PUBLISH, msg->out};
+        needs[3] = (need_t){SL_RIGHT_PUBLISH, dlq};
         return 4;
     case SL_CMD_ADMIN:
         //  Stream and reader operations name a stream, group operations a
         //  group (docs/operate.md): the key's manage patterns match it.
-        needs[0] = (need_t) {SL_RIGHT_MANAGE, msg->group[0] ? msg->group : msg->stream};
+        needs[0] = (need_t){SL_RIGHT_MANAGE, msg->group[0] ? msg->group : msg->stream};
         return 1;
     default:
-        return 0;           //  the key need only be allowed still
+        return 0; //  the key need only be allowed still
     }
 }
 
@@ -112,8 +112,8 @@ sl_rights_denied (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const 
     char dlq[SL_NAME_MAX + 8];
     size_t n = s_needs (msg, needs, dlq, sizeof dlq);
     for (size_t i = 0; i < n; i++) {
-        rc = sl_curve_auth_check (self->auth, key, needs[i].right, needs[i].name, name,
-                                  sizeof name, &why);
+        rc = sl_curve_auth_check (self->auth, key, needs[i].right, needs[i].name, name, sizeof name,
+                                  &why);
         if (rc) {
             s_deny (self, peer, msg, key, name, why, needs[i].name);
             return true;
@@ -123,7 +123,7 @@ sl_rights_denied (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const 
     //  A producer name another key owns: refused at HELLO already, so that
     //  a source learns it before it sends anything (the binding itself is
     //  made in the transaction of the first PUBLISH).
-    const char *producer = msg->cmd == SL_CMD_PUBLISH                    ? msg->name
+    const char *producer = msg->cmd == SL_CMD_PUBLISH                   ? msg->name
                            : msg->cmd == SL_CMD_HELLO && msg->stream[0] ? msg->name
                                                                         : NULL;
     if (producer && producer[0]) {
@@ -153,8 +153,10 @@ sl_rights_bind_producer (sl_broker_t *self, const sl_msg_t *msg, const char *own
         //  Two keys raced for a free name within one group commit: the
         //  first one applied has it.
         self->n_denied++;
-        sl_warn ("broker", "PUBLISH %s: key '%s' may not use producer name '%s' (it belongs to "
-                 "key '%s')", msg->stream, owner, msg->name, bound);
+        sl_warn ("broker",
+                 "PUBLISH %s: key '%s' may not use producer name '%s' (it belongs to "
+                 "key '%s')",
+                 msg->stream, owner, msg->name, bound);
         return SL_EDENIED;
     }
     return rc;
@@ -166,9 +168,9 @@ sl_rights_holder (sl_broker_t *self, zframe_t *peer, const char *key, sl_holder_
     if (!self->holder_ready) {
         //  A secret per broker run: tokens cannot be computed from outside,
         //  and leases do not outlive the run.
-        if (getrandom (self->holder_secret, sizeof self->holder_secret, 0)
-            != (ssize_t) sizeof self->holder_secret) {
-            uint64_t fallback[2] = {(uint64_t) sl_now_ms (), (uint64_t) getpid ()};
+        if (getrandom (self->holder_secret, sizeof self->holder_secret, 0) !=
+            (ssize_t)sizeof self->holder_secret) {
+            uint64_t fallback[2] = {(uint64_t)sl_now_ms (), (uint64_t)getpid ()};
             memcpy (self->holder_secret, fallback, sizeof fallback);
         }
         self->holder_ready = true;
@@ -181,10 +183,10 @@ sl_rights_holder (sl_broker_t *self, zframe_t *peer, const char *key, sl_holder_
             tokens[i] = 0;
             continue;
         }
-        uint8_t which = (uint8_t) i;
+        uint8_t which = (uint8_t)i;
         zdigest_update (digest, self->holder_secret, sizeof self->holder_secret);
         zdigest_update (digest, &which, 1);
-        zdigest_update (digest, (const byte *) k, strlen (k) + 1);
+        zdigest_update (digest, (const byte *)k, strlen (k) + 1);
         if (i == 0) {
             zdigest_update (digest, zframe_data (peer), zframe_size (peer));
         }
@@ -208,7 +210,8 @@ sl_rights_result (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const 
         return 0;
     }
     if (held.key == sender.key) {
-        sl_debug ("broker", "group '%s': result for lease %" PRIu64 " from another connection "
+        sl_debug ("broker",
+                  "group '%s': result for lease %" PRIu64 " from another connection "
                   "of its holder's key: dropped, its records are handed out again",
                   msg->group, msg->lease);
         return SL_ESTATE;

@@ -22,17 +22,17 @@
 //  dropped. When the request may go on, owner (owner_size > 200) receives
 //  the key's name, which a PUBLISH binds its producer name to ("" without
 //  CURVE).
-bool sl_rights_denied(sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key,
-                      char *owner, size_t owner_size);
+bool sl_rights_denied (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key,
+                       char *owner, size_t owner_size);
 
 //  Inside the group commit's transaction, before a PUBLISH is applied:
 //  binds its producer name to owner if the name is free; SL_EDENIED (logged
 //  and counted) when another key owns it. 0 without an owner (no CURVE).
-int sl_rights_bind_producer(sl_broker_t *self, const sl_msg_t *msg, const char *owner);
+int sl_rights_bind_producer (sl_broker_t *self, const sl_msg_t *msg, const char *owner);
 
 //  The tokens that name a connection (peer) and its key, for lease holders.
 //  Derived with a secret drawn at start, so they cannot be forged.
-void sl_rights_holder(sl_broker_t *self, zframe_t *peer, const char *key, sl_holder_t *holder);
+void sl_rights_holder (sl_broker_t *self, zframe_t *peer, const char *key, sl_holder_t *holder);
 
 //  A RESULT may end a lease only when it comes from the connection, with
 //  the key, that the lease was handed to. 0: go on (also for a lease the
@@ -40,6 +40,6 @@ void sl_rights_holder(sl_broker_t *self, zframe_t *peer, const char *key, sl_hol
 //  key; answered, logged once and counted here. SL_ESTATE: the holder's key
 //  on another connection (a reconnected member's late result): the caller
 //  drops it quietly and the records are handed out again.
-int sl_rights_result(sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key);
+int sl_rights_result (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, const char *key);
 
 #endif

@@ -20,24 +20,24 @@
 typedef struct _sl_seqs_t sl_seqs_t;
 
 //  The store is borrowed and must outlive the cache.
-sl_seqs_t *sl_seqs_new(sl_store_t *store, size_t max);
-void sl_seqs_destroy(sl_seqs_t **self_p);
+sl_seqs_t *sl_seqs_new (sl_store_t *store, size_t max);
+void sl_seqs_destroy (sl_seqs_t **self_p);
 
 //  Empties the committed cache when it holds max entries or more.
-void sl_seqs_trim(sl_seqs_t *self);
+void sl_seqs_trim (sl_seqs_t *self);
 //  Forgets every cached value (the store's table changed underneath).
-void sl_seqs_forget(sl_seqs_t *self);
+void sl_seqs_forget (sl_seqs_t *self);
 
 //  The acked sequence: this group's tentative value, else the committed
 //  one (cache, else the store, which inside a write transaction sees it).
 //  0, or the store's error.
-int sl_seqs_get(sl_seqs_t *self, const char *producer, const char *stream, uint64_t *seq);
+int sl_seqs_get (sl_seqs_t *self, const char *producer, const char *stream, uint64_t *seq);
 
 //  A group commit: begin forgets tentative values; set records one; end
 //  moves them into the committed cache when the transaction committed and
 //  drops them otherwise. set: 0 or SL_ENOMEM.
-void sl_seqs_begin(sl_seqs_t *self);
-int sl_seqs_set(sl_seqs_t *self, const char *producer, const char *stream, uint64_t seq);
-void sl_seqs_end(sl_seqs_t *self, bool committed);
+void sl_seqs_begin (sl_seqs_t *self);
+int sl_seqs_set (sl_seqs_t *self, const char *producer, const char *stream, uint64_t seq);
+void sl_seqs_end (sl_seqs_t *self, bool committed);
 
 #endif

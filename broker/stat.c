@@ -26,8 +26,8 @@
 //  Lag of a consumer at position on stream: what is kept from position on,
 //  and how long ago the first of it was appended.
 static void
-s_lag (sl_broker_t *self, const char *stream, uint64_t position, int64_t now_ms,
-       uint64_t *records, double *seconds)
+s_lag (sl_broker_t *self, const char *stream, uint64_t position, int64_t now_ms, uint64_t *records,
+       double *seconds)
 {
     *records = 0;
     *seconds = 0;
@@ -70,14 +70,14 @@ s_add_stream (void *arg, const sl_stream_info_t *info)
     s.bytes = info->bytes;
     s.last_ms = info->last_ms;
     uint64_t since = info->next;
-    if (info->records
-        && sl_store_find_time (b->broker->store, info->name, b->now_ms - RATE_WINDOW_MS,
-                               &since) == 0
-        && since < info->next) {
-        s.rate = (double) (info->next - since) / (RATE_WINDOW_MS / 1000.0);
+    if (info->records &&
+        sl_store_find_time (b->broker->store, info->name, b->now_ms - RATE_WINDOW_MS, &since) ==
+            0 &&
+        since < info->next) {
+        s.rate = (double)(info->next - since) / (RATE_WINDOW_MS / 1000.0);
     }
     int rc = sl_stat_add_stream (b->doc, &s);
-    return rc == SL_ETOOBIG ? 1 : rc;       //  full: stop listing
+    return rc == SL_ETOOBIG ? 1 : rc; //  full: stop listing
 }
 
 static void
@@ -108,8 +108,8 @@ s_add_group (void *arg, const sl_group_t *group)
     snprintf (dlq, sizeof dlq, "%s.dlq", g->name);
     sl_stream_info_t info;
     bool exists;
-    if (strlen (dlq) <= SL_NAME_MAX
-        && sl_store_stream_info (b->broker->store, dlq, &info, &exists) == 0 && exists) {
+    if (strlen (dlq) <= SL_NAME_MAX &&
+        sl_store_stream_info (b->broker->store, dlq, &info, &exists) == 0 && exists) {
         g->dead_letters = info.next;
     }
 }
@@ -117,14 +117,14 @@ s_add_group (void *arg, const sl_group_t *group)
 static int
 s_cmp_group (const void *a, const void *b)
 {
-    return strcmp (((const sl_stat_group_t *) a)->name, ((const sl_stat_group_t *) b)->name);
+    return strcmp (((const sl_stat_group_t *)a)->name, ((const sl_stat_group_t *)b)->name);
 }
 
 static int
 s_add_reader (void *arg, const char *stream, const char *reader, uint64_t offset,
               int64_t updated_ms)
 {
-    (void) updated_ms;
+    (void)updated_ms;
     s_build_t *b = arg;
     sl_stat_reader_t r;
     memset (&r, 0, sizeof r);
@@ -218,8 +218,7 @@ sl_broker_on_stat (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
     int rc;
     const sl_buf_t *doc = sl_broker_stat_doc (self, &rc);
     if (!doc) {
-        sl_broker_reply_error (self, peer, msg->req, rc, "cannot build the progress document",
-                               0);
+        sl_broker_reply_error (self, peer, msg->req, rc, "cannot build the progress document", 0);
         return;
     }
     sl_msg_t reply;

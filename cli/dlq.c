@@ -36,7 +36,7 @@
 #include "sl_version.h"
 
 #define S_BATCH_RECORDS 1000
-#define S_BATCH_BYTES   (1u << 20)
+#define S_BATCH_BYTES (1u << 20)
 
 typedef struct {
     op_conn_t conn;
@@ -44,18 +44,18 @@ typedef struct {
     char dlq[SL_NAME_MAX + 1];
     char in[SL_NAME_MAX + 1];
     char producer[SL_NAME_MAX + 1];
-    sl_client_t *pub;           //  the durable producer
+    sl_client_t *pub; //  the durable producer
     sl_buf_t batch;
     uint32_t count;
-    uint64_t first_seq;         //  seq of the batch's first record (its dlq offset + 1)
+    uint64_t first_seq; //  seq of the batch's first record (its dlq offset + 1)
     uint64_t resent;
-    const char *expr;           //  --filter, or NULL
+    const char *expr; //  --filter, or NULL
     dlq_filter_t *filter;
-    uint64_t matched;           //  letters the filter was true for (their number = seq)
-    uint64_t acked;             //  what earlier runs of this producer confirmed
-    uint64_t skipped;           //  matching letters an earlier run resent already
-    char group_in[SL_NAME_MAX + 1];     //  the group's input per the broker, "" if unknown
-    bool numbered;              //  no filter, but numbered as with one (s_start)
+    uint64_t matched;               //  letters the filter was true for (their number = seq)
+    uint64_t acked;                 //  what earlier runs of this producer confirmed
+    uint64_t skipped;               //  matching letters an earlier run resent already
+    char group_in[SL_NAME_MAX + 1]; //  the group's input per the broker, "" if unknown
+    bool numbered;                  //  no filter, but numbered as with one (s_start)
 } s_resend_t;
 
 //  FETCH of the dead-letter stream from offset: the reply's data frames in
@@ -69,8 +69,8 @@ s_fetch (s_resend_t *r, uint64_t offset, zmsg_t **data, uint64_t *first, uint64_
     snprintf (req.stream, sizeof req.stream, "%s", r->dlq);
     req.offset = offset;
     req.max_records = S_BATCH_RECORDS;
-    int rc = sl_client_request (r->conn.client, &req, &reply, data,
-                                sl_mono_ms () + r->conn.timeout_ms);
+    int rc =
+        sl_client_request (r->conn.client, &req, &reply, data, sl_mono_ms () + r->conn.timeout_ms);
     if (rc) {
         fprintf (stderr, "sluice dlq resend: reading %s: %s\n", r->dlq,
                  reply.cmd == SL_CMD_ERROR ? reply.text : sl_strerror (rc));
@@ -99,8 +99,8 @@ s_flush (s_resend_t *r)
     pub.count = r->count;
     zmsg_t *data = zmsg_new ();
     int code = 1;
-    if (!data || zmsg_addmem (data, r->batch.data, r->batch.len)
-        || sl_client_send (r->pub, &pub, &data)) {
+    if (!data || zmsg_addmem (data, r->batch.data, r->batch.len) ||
+        sl_client_send (r->pub, &pub, &data)) {
         fprintf (stderr, "sluice dlq resend: cannot send to the broker\n");
         goto done;
     }
@@ -115,13 +115,15 @@ s_flush (s_resend_t *r)
             goto done;
         }
         if (reply.cmd == SL_CMD_ERROR && reply.req == r->first_seq) {
-            fprintf (stderr, "sluice dlq resend: the broker refused the batch at dead letter "
-                     "%" PRIu64 ": %s\n", r->first_seq - 1, reply.text);
+            fprintf (stderr,
+                     "sluice dlq resend: the broker refused the batch at dead letter "
+                     "%" PRIu64 ": %s\n",
+                     r->first_seq - 1, reply.text);
             goto done;
         }
     }
     fprintf (stderr, "sluice dlq resend: no confirm from the broker within %.1f s\n",
-             (double) r->conn.timeout_ms / 1000.0);
+             (double)r->conn.timeout_ms / 1000.0);
 done:
     zmsg_destroy (&data);
     sl_msg_reset (&reply);
@@ -139,12 +141,12 @@ s_filter_producer (s_resend_t *r, uint64_t first)
     char text[32];
     snprintf (text, sizeof text, "@%" PRIu64, first);
     for (const char *parts[] = {r->expr ? r->expr : "", text, NULL}, **q = parts; *q; q++) {
-        for (const unsigned char *c = (const unsigned char *) *q; *c; c++) {
+        for (const unsigned char *c = (const unsigned char *)*q; *c; c++) {
             h = (h ^ *c) * 1099511628211ull;
         }
     }
     snprintf (r->producer, sizeof r->producer, "resend.%s.%08" PRIx32, r->group,
-              (uint32_t) (h ^ (h >> 32)));
+              (uint32_t)(h ^ (h >> 32)));
 }
 
 //  The producer client, once the input stream is known: its WELCOME says
@@ -175,8 +177,10 @@ s_start (s_resend_t *r, const char *stream, uint64_t first, uint64_t *offset, bo
 {
     if (r->group_in[0] && strcmp (stream, r->group_in) != 0) {
         //  Whoever may write GROUP.dlq must not steer the resend into another stream.
-        fprintf (stderr, "sluice dlq resend: a letter in %s names stream %s, but group %s "
-                 "reads %s: nothing resent\n", r->dlq, stream, r->group, r->group_in);
+        fprintf (stderr,
+                 "sluice dlq resend: a letter in %s names stream %s, but group %s "
+                 "reads %s: nothing resent\n",
+                 r->dlq, stream, r->group, r->group_in);
         return 1;
     }
     snprintf (r->in, sizeof r->in, "%s", stream);
@@ -195,8 +199,10 @@ s_start (s_resend_t *r, const char *stream, uint64_t first, uint64_t *offset, bo
         *skip = true;
     }
     else if (r->acked < *offset && r->acked > 0) {
-        fprintf (stderr, "sluice dlq resend: dead letters %" PRIu64 "..%" PRIu64
-                 " were removed by retention before they were resent\n", r->acked, *offset - 1);
+        fprintf (stderr,
+                 "sluice dlq resend: dead letters %" PRIu64 "..%" PRIu64
+                 " were removed by retention before they were resent\n",
+                 r->acked, *offset - 1);
         code = 1;
     }
     else if (r->acked == 0 && *offset > 0) {
@@ -219,16 +225,18 @@ s_letter (s_resend_t *r, const sl_record_t *rec, uint64_t first, uint64_t *offse
     char stream[SL_NAME_MAX + 1];
     size_t before = r->batch.len;
     if (sl_dlq_original (rec, &r->batch, stream)) {
-        fprintf (stderr, "sluice dlq resend: %s offset %" PRIu64 " is not a dead letter\n",
-                 r->dlq, rec->offset);
+        fprintf (stderr, "sluice dlq resend: %s offset %" PRIu64 " is not a dead letter\n", r->dlq,
+                 rec->offset);
         return 1;
     }
     bool match = true;
     char why[300];
     if (r->filter && dlq_filter_match (r->filter, rec, &match, why, sizeof why)) {
-        fprintf (stderr, "sluice dlq resend: --filter on dead letter %" PRIu64 ": %s (nothing "
+        fprintf (stderr,
+                 "sluice dlq resend: --filter on dead letter %" PRIu64 ": %s (nothing "
                  "from this letter on was resent; guard a field that may be missing with "
-                 "`(x or 0)`)\n", rec->offset, why);
+                 "`(x or 0)`)\n",
+                 rec->offset, why);
         r->batch.len = before;
         return 1;
     }
@@ -319,8 +327,7 @@ s_resend (s_resend_t *r)
                 break;
             }
         }
-        for (zframe_t *f = data ? zmsg_first (data) : NULL; f && code == 0;
-             f = zmsg_next (data)) {
+        for (zframe_t *f = data ? zmsg_first (data) : NULL; f && code == 0; f = zmsg_next (data)) {
             sl_record_iter_t it;
             sl_batch_header_t header;
             sl_record_t rec;
@@ -354,8 +361,9 @@ s_resend (s_resend_t *r)
             printf ("already resent by this filter: %" PRIu64 " dead letters\n", r->skipped);
         }
         printf ("resent %" PRIu64 " of the %" PRIu64 " dead letters of %s matching the filter "
-                "into %s (as producer %s)\n", r->resent, r->matched, r->group,
-                r->in[0] ? r->in : "its input", r->pub ? r->producer : "-");
+                "into %s (as producer %s)\n",
+                r->resent, r->matched, r->group, r->in[0] ? r->in : "its input",
+                r->pub ? r->producer : "-");
     }
     else if (code == 0 && r->pub) {
         if (r->skipped) {
@@ -374,7 +382,7 @@ s_resend (s_resend_t *r)
 static int
 s_show (int argc, char **argv, const char *dlq)
 {
-    char **args = calloc ((size_t) argc + 10, sizeof *args);
+    char **args = calloc ((size_t)argc + 10, sizeof *args);
     if (!args) {
         return 1;
     }
@@ -383,8 +391,8 @@ s_show (int argc, char **argv, const char *dlq)
     const char *env = getenv ("SLUICE_BROKER");
     bool has_broker = env && *env;
     for (int i = 3; i < argc; i++) {
-        has_broker = has_broker || strcmp (argv[i], "--broker") == 0 || strcmp (argv[i], "-b") == 0
-                     || strncmp (argv[i], "--broker=", 9) == 0;
+        has_broker = has_broker || strcmp (argv[i], "--broker") == 0 ||
+                     strcmp (argv[i], "-b") == 0 || strncmp (argv[i], "--broker=", 9) == 0;
         args[n++] = argv[i];
     }
     if (!has_broker) {
@@ -392,7 +400,7 @@ s_show (int argc, char **argv, const char *dlq)
         args[n++] = OP_DEFAULT_BROKER;
     }
     args[n++] = "--stream";
-    args[n++] = (char *) dlq;
+    args[n++] = (char *)dlq;
     args[n++] = "--from";
     args[n++] = "beginning";
     args[n++] = "--exit-at-end";
@@ -410,9 +418,10 @@ sl_cli_dlq (int argc, char **argv)
         return 0;
     }
     if (argc < 3 || (strcmp (argv[1], "show") != 0 && strcmp (argv[1], "resend") != 0)) {
-        fprintf (stderr, "usage: sluice dlq show GROUP [sluice-sink options]\n"
-                         "       sluice dlq resend GROUP [--filter EXPR] [--broker EP] [--timeout DUR] "
-                         "[--curve-secret F --broker-key F]\n");
+        fprintf (stderr,
+                 "usage: sluice dlq show GROUP [sluice-sink options]\n"
+                 "       sluice dlq resend GROUP [--filter EXPR] [--broker EP] [--timeout DUR] "
+                 "[--curve-secret F --broker-key F]\n");
         return 2;
     }
     const char *group = argv[2];
@@ -455,8 +464,10 @@ sl_cli_dlq (int argc, char **argv)
             r.expr = v;
         }
         else {
-            fprintf (stderr, "sluice dlq resend: unexpected argument '%s'; try sluice dlq "
-                     "--help\n", a);
+            fprintf (stderr,
+                     "sluice dlq resend: unexpected argument '%s'; try sluice dlq "
+                     "--help\n",
+                     a);
             return 2;
         }
         i++;
@@ -467,8 +478,10 @@ sl_cli_dlq (int argc, char **argv)
     }
     if (r.expr && strlen (group) + 16 > SL_NAME_MAX) {
         //  resend.GROUP.HASH must be a name too.
-        fprintf (stderr, "sluice dlq resend: --filter needs a group name of at most %d "
-                 "bytes\n", SL_NAME_MAX - 16);
+        fprintf (stderr,
+                 "sluice dlq resend: --filter needs a group name of at most %d "
+                 "bytes\n",
+                 SL_NAME_MAX - 16);
         return 2;
     }
     if (r.expr) {

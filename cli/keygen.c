@@ -26,10 +26,10 @@ static const sl_opt_t s_opts[] = {
 static int
 s_none (void *ctx, int index, const char *arg, const char **why)
 {
-    (void) ctx;
-    (void) index;
-    (void) arg;
-    (void) why;
+    (void)ctx;
+    (void)index;
+    (void)arg;
+    (void)why;
     return 0;
 }
 
@@ -39,7 +39,8 @@ static const sl_opts_spec_t s_spec = {
     .about = "Makes a CURVE key pair: NAME.key holds the public key, NAME.key_secret both keys\n"
              "(mode 0600). Give the broker its pair with --curve-secret and every client the\n"
              "broker's NAME.key with --broker-key; copy each client's NAME.key into the\n"
-             "broker's --allow directory. NAME may include a directory, created (mode 0700) when missing. Never\n"
+             "broker's --allow directory. NAME may include a directory, created (mode 0700) when "
+             "missing. Never\n"
              "overwrites.",
     .footer = "Examples:\n"
               "  sluice keygen keys/broker\n"

@@ -65,8 +65,8 @@ s_dispatch (const char *command, int argc, char **argv)
     if (strcmp (command, "promote") == 0) {
         return sl_cli_promote (argc, argv);
     }
-    static const char *manage[] = {"streams", "stream", "readers", "reader", "groups", "group",
-                                   "dlq", NULL};
+    static const char *manage[] = {"streams", "stream", "readers", "reader",
+                                   "groups",  "group",  "dlq",     NULL};
     for (int i = 0; manage[i]; i++) {
         if (strcmp (command, manage[i]) == 0) {
             return sl_cli_manage (argc, argv);

@@ -16,21 +16,36 @@
 #include "sl_opts.h"
 #include "sl_util.h"
 
-enum { O_BROKER = OP_O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, O_STREAM, O_TO, O_RECORDS,
-       O_BYTES, O_AGE };
+enum {
+    O_BROKER = OP_O_BROKER,
+    O_CURVE_SECRET,
+    O_BROKER_KEY,
+    O_TIMEOUT,
+    O_JSON,
+    O_STREAM,
+    O_TO,
+    O_RECORDS,
+    O_BYTES,
+    O_AGE
+};
 
 static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")", .repeat = false},
-    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", .repeat = false},
+    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")",
+                  .repeat = false},
+    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)",
+                        .repeat = false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", .repeat = false},
     [O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",
                    .repeat = false},
     [O_JSON] = {"json", 'j', NULL, "lists: one JSON object per line", .repeat = false},
-    [O_STREAM] = {"stream", 's', "STREAM", "reader commands: the reader's stream (needed when "
-                  "the name is used on several streams)", .repeat = false},
+    [O_STREAM] = {"stream", 's', "STREAM",
+                  "reader commands: the reader's stream (needed when "
+                  "the name is used on several streams)",
+                  .repeat = false},
     [O_TO] = {"to", 0, "POS", "reset: beginning, end, an OFFSET or @TIME (default beginning)",
               .repeat = false},
-    [O_RECORDS] = {"records", 0, "N", "retain: keep at least the newest N records", .repeat = false},
+    [O_RECORDS] = {"records", 0, "N", "retain: keep at least the newest N records",
+                   .repeat = false},
     [O_BYTES] = {"bytes", 0, "SIZE", "retain: keep at most SIZE bytes (64M, 2G)", .repeat = false},
     [O_AGE] = {"age", 0, "DURATION", "retain: remove records older than DURATION (30m, 7d)",
                .repeat = false},
@@ -77,29 +92,29 @@ s_apply (void *ctx, int index, const char *arg, const char **why)
     return 0;
 }
 
-static const char s_footer[]
-    = "Commands:\n"
-      "  sluice streams                         list streams\n"
-      "  sluice stream delete NAME              remove a stream, its readers and producers\n"
-      "  sluice stream purge NAME               remove its records; offsets keep counting\n"
-      "  sluice stream retain NAME [--records N] [--bytes SIZE] [--age DUR]\n"
-      "                                         retention from now on, kept across restarts\n"
-      "                                         (no limit given: back to the broker's flags)\n"
-      "  sluice readers                         list durable readers\n"
-      "  sluice reader reset NAME [--stream S] --to POS\n"
-      "  sluice reader delete NAME [--stream S]\n"
-      "  sluice groups                          list worker groups\n"
-      "  sluice group reset NAME --to POS       (the group must have no members)\n"
-      "  sluice group delete NAME               (no members; its NAME.dlq stream stays)\n"
-      "  sluice dlq show GROUP [sink options]   the group's dead letters, then exit\n"
-      "  sluice dlq resend GROUP                each dead letter's record back into the\n"
-      "                                         group's input, once (attempts start again)\n"
-      "  sluice dlq resend GROUP --filter EXPR  only the letters the Lua expression EXPR is\n"
-      "                                         true for ('attempts > 2 and record.value.id')\n"
-      "Exit codes: 0 done, 1 the broker refused or could not be asked (reason printed),\n"
-      "2 usage. Under CURVE, changes need the `manage` right (docs/security.md); dlq resend\n"
-      "needs `read` on GROUP.dlq and `publish` on the group's input instead.\n"
-      "See docs/operate.md.\n";
+static const char s_footer[] =
+    "Commands:\n"
+    "  sluice streams                         list streams\n"
+    "  sluice stream delete NAME              remove a stream, its readers and producers\n"
+    "  sluice stream purge NAME               remove its records; offsets keep counting\n"
+    "  sluice stream retain NAME [--records N] [--bytes SIZE] [--age DUR]\n"
+    "                                         retention from now on, kept across restarts\n"
+    "                                         (no limit given: back to the broker's flags)\n"
+    "  sluice readers                         list durable readers\n"
+    "  sluice reader reset NAME [--stream S] --to POS\n"
+    "  sluice reader delete NAME [--stream S]\n"
+    "  sluice groups                          list worker groups\n"
+    "  sluice group reset NAME --to POS       (the group must have no members)\n"
+    "  sluice group delete NAME               (no members; its NAME.dlq stream stays)\n"
+    "  sluice dlq show GROUP [sink options]   the group's dead letters, then exit\n"
+    "  sluice dlq resend GROUP                each dead letter's record back into the\n"
+    "                                         group's input, once (attempts start again)\n"
+    "  sluice dlq resend GROUP --filter EXPR  only the letters the Lua expression EXPR is\n"
+    "                                         true for ('attempts > 2 and record.value.id')\n"
+    "Exit codes: 0 done, 1 the broker refused or could not be asked (reason printed),\n"
+    "2 usage. Under CURVE, changes need the `manage` right (docs/security.md); dlq resend\n"
+    "needs `read` on GROUP.dlq and `publish` on the group's input instead.\n"
+    "See docs/operate.md.\n";
 
 static const sl_opts_spec_t s_spec = {
     .program = "sluice",
@@ -217,8 +232,8 @@ s_change (s_args_t *a, const char *noun, const char *verb, const char *name)
     }
     if (a->to) {
         if (strcmp (verb, "reset") != 0 || op_parse_position (a->to, &req.from, &req.value)) {
-            fprintf (stderr, "sluice %s %s: --to expects beginning, end, OFFSET or @TIME\n",
-                     noun, verb);
+            fprintf (stderr, "sluice %s %s: --to expects beginning, end, OFFSET or @TIME\n", noun,
+                     verb);
             return 2;
         }
     }
@@ -227,7 +242,7 @@ s_change (s_args_t *a, const char *noun, const char *verb, const char *name)
         snprintf (req.stream, sizeof req.stream, "%s", name);
         req.ret_records = a->records;
         req.ret_bytes = a->bytes;
-        req.ret_age_ms = a->age_ms > 0 ? (uint64_t) a->age_ms : 0;
+        req.ret_age_ms = a->age_ms > 0 ? (uint64_t)a->age_ms : 0;
     }
     else if (strcmp (noun, "reader") == 0) {
         snprintf (req.name, sizeof req.name, "%s", name);
@@ -244,9 +259,9 @@ s_change (s_args_t *a, const char *noun, const char *verb, const char *name)
             printf ("%s %s reset to offset %" PRIu64 "\n", noun, name, reply.offset);
         }
         else if (strcmp (verb, "retain") == 0) {
-            printf ("stream %s: retention set (records %" PRIu64 ", bytes %" PRIu64
-                    ", age %" PRId64 " ms; 0 = no limit)\n", name, a->records, a->bytes,
-                    a->age_ms);
+            printf ("stream %s: retention set (records %" PRIu64 ", bytes %" PRIu64 ", age %" PRId64
+                    " ms; 0 = no limit)\n",
+                    name, a->records, a->bytes, a->age_ms);
         }
         else {
             printf ("%s %s: %s (%" PRIu64 " records removed)\n", noun, name,
@@ -275,11 +290,10 @@ sl_cli_manage (int argc, char **argv)
     }
     int npos = argc - first;
     char **pos = argv + first;
-    bool list = strcmp (cmd, "streams") == 0 || strcmp (cmd, "readers") == 0
-                || strcmp (cmd, "groups") == 0;
-    bool verb_ok = npos == 2
-                   && (strcmp (pos[0], "delete") == 0 || strcmp (pos[0], "reset") == 0
-                       || strcmp (pos[0], "purge") == 0 || strcmp (pos[0], "retain") == 0);
+    bool list =
+        strcmp (cmd, "streams") == 0 || strcmp (cmd, "readers") == 0 || strcmp (cmd, "groups") == 0;
+    bool verb_ok = npos == 2 && (strcmp (pos[0], "delete") == 0 || strcmp (pos[0], "reset") == 0 ||
+                                 strcmp (pos[0], "purge") == 0 || strcmp (pos[0], "retain") == 0);
     if (verb_ok && strcmp (cmd, "stream") != 0) {
         verb_ok = strcmp (pos[0], "delete") == 0 || strcmp (pos[0], "reset") == 0;
     }
@@ -288,8 +302,9 @@ sl_cli_manage (int argc, char **argv)
     }
     if (list ? npos != 0 : !verb_ok) {
         fprintf (stderr, "sluice %s: expected %s; try sluice %s --help\n", cmd,
-                 list ? "no arguments" : strcmp (cmd, "stream") == 0
-                            ? "delete|purge|retain NAME" : "reset|delete NAME",
+                 list                          ? "no arguments"
+                 : strcmp (cmd, "stream") == 0 ? "delete|purge|retain NAME"
+                                               : "reset|delete NAME",
                  cmd);
         return 2;
     }
@@ -297,8 +312,10 @@ sl_cli_manage (int argc, char **argv)
         sl_from_t from;
         int64_t value;
         if (strcmp (pos[0], "reset") != 0 || op_parse_position (a.to, &from, &value)) {
-            fprintf (stderr, "sluice %s %s: --to is for reset, with beginning, end, OFFSET or "
-                     "@TIME\n", cmd, pos[0]);
+            fprintf (stderr,
+                     "sluice %s %s: --to is for reset, with beginning, end, OFFSET or "
+                     "@TIME\n",
+                     cmd, pos[0]);
             return 2;
         }
     }
@@ -327,8 +344,10 @@ sl_cli_manage (int argc, char **argv)
                 s_list_groups (&doc, a.json);
             }
             if (doc.truncated) {
-                fprintf (stderr, "sluice %s: the list was cut at the broker's bound "
-                         "(docs/operate.md)\n", cmd);
+                fprintf (stderr,
+                         "sluice %s: the list was cut at the broker's bound "
+                         "(docs/operate.md)\n",
+                         cmd);
             }
         }
         sl_stat_free (&doc);

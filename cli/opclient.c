@@ -1,5 +1,5 @@
 /*  opclient.c - the connection of the operate commands (opclient.h).
-*/
+ */
 #include "opclient.h"
 
 #include <czmq.h>
@@ -49,20 +49,21 @@ op_connect (op_conn_t *conn)
     sl_client_opts_t opts = {
         .broker = conn->broker,
         .software = "sluice-cli/" SLUICE_VERSION,
-        .timeout_ms = (int) (conn->timeout_ms < 1000 ? conn->timeout_ms : 1000),
+        .timeout_ms = (int)(conn->timeout_ms < 1000 ? conn->timeout_ms : 1000),
     };
     conn->client = sl_client_new (&opts);
     if (!conn->client) {
-        fprintf (stderr, "%s: cannot connect to %s (a tcp://HOST:PORT endpoint?)\n",
-                 conn->program, conn->broker);
+        fprintf (stderr, "%s: cannot connect to %s (a tcp://HOST:PORT endpoint?)\n", conn->program,
+                 conn->broker);
         return 1;
     }
     int rc = sl_client_hello (conn->client, sl_mono_ms () + conn->timeout_ms);
     if (rc) {
         if (rc == SL_ETIMEOUT) {
-            fprintf (stderr, "%s: no answer from the broker at %s within %.1f s (is it running? "
-                     "with CURVE, are the keys right?)\n", conn->program, conn->broker,
-                     (double) conn->timeout_ms / 1000.0);
+            fprintf (stderr,
+                     "%s: no answer from the broker at %s within %.1f s (is it running? "
+                     "with CURVE, are the keys right?)\n",
+                     conn->program, conn->broker, (double)conn->timeout_ms / 1000.0);
         }
         else {
             fprintf (stderr, "%s: the broker at %s refused: %s\n", conn->program, conn->broker,
@@ -83,14 +84,14 @@ op_disconnect (op_conn_t *conn)
 static int
 s_request (op_conn_t *conn, sl_msg_t *request, sl_msg_t *reply, zmsg_t **data)
 {
-    int rc = sl_client_request (conn->client, request, reply, data,
-                                sl_mono_ms () + conn->timeout_ms);
+    int rc =
+        sl_client_request (conn->client, request, reply, data, sl_mono_ms () + conn->timeout_ms);
     if (rc == 0) {
         return 0;
     }
     if (rc == SL_ETIMEOUT) {
         fprintf (stderr, "%s: no answer from the broker at %s within %.1f s\n", conn->program,
-                 conn->broker, (double) conn->timeout_ms / 1000.0);
+                 conn->broker, (double)conn->timeout_ms / 1000.0);
     }
     else if (rc == SL_ECLOSED) {
         fprintf (stderr, "%s: interrupted\n", conn->program);
@@ -164,6 +165,6 @@ op_parse_position (const char *text, sl_from_t *from, int64_t *value)
         return -1;
     }
     *from = SL_FROM_OFFSET;
-    *value = (int64_t) offset;
+    *value = (int64_t)offset;
     return 0;
 }

@@ -14,8 +14,8 @@
 #include "sl_opts.h"
 
 static const sl_opt_t s_opts[] = {
-    [OP_O_BROKER] = {"broker", 'b', "ENDPOINT", "the replica to promote (default "
-                     OP_DEFAULT_BROKER ")", false},
+    [OP_O_BROKER] = {"broker", 'b', "ENDPOINT",
+                     "the replica to promote (default " OP_DEFAULT_BROKER ")", false},
     [OP_O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", false},
     [OP_O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", false},
     [OP_O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",

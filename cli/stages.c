@@ -21,7 +21,8 @@ static const sl_cli_stage_t s_stages[] = {
     {"source", "sluice-source", "source", "publish files, stdin or generated records"},
     {"worker", "sluice-worker", "worker", "a member of a worker group (an operator)"},
     {"sink", "sluice-sink", "sink", "write a stream to stdout from any position"},
-    {"verify", "sluice-verify", "verify", "compare what went in with what came out (lost, duplicated)"},
+    {"verify", "sluice-verify", "verify",
+     "compare what went in with what came out (lost, duplicated)"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -46,7 +47,7 @@ static bool
 s_try (char *out, size_t size, const char *dir, const char *middle, const char *program)
 {
     int n = snprintf (out, size, "%s%s%s", dir, middle, program);
-    return n > 0 && (size_t) n < size && access (out, X_OK) == 0;
+    return n > 0 && (size_t)n < size && access (out, X_OK) == 0;
 }
 
 int
@@ -61,8 +62,8 @@ sl_cli_find_program (const sl_cli_stage_t *stage, char *out, size_t size)
             slash[1] = '\0';
             char middle[64];
             snprintf (middle, sizeof middle, "../%s/", stage->subdir);
-            if (s_try (out, size, self, "", stage->program)
-                || s_try (out, size, self, middle, stage->program)) {
+            if (s_try (out, size, self, "", stage->program) ||
+                s_try (out, size, self, middle, stage->program)) {
                 //  Tidy "DIR/cli/../broker/x" into "DIR/broker/x" for messages.
                 char *real = realpath (out, NULL);
                 if (real && strlen (real) < size) {
@@ -81,7 +82,7 @@ sl_cli_find_program (const sl_cli_stage_t *stage, char *out, size_t size)
     const char *p = path;
     for (int i = 0; i < 256 && *p; i++) {
         const char *end = strchr (p, ':');
-        size_t n = end ? (size_t) (end - p) : strlen (p);
+        size_t n = end ? (size_t)(end - p) : strlen (p);
         char dir[PATH_MAX];
         if (n > 0 && n < sizeof dir - 1) {
             memcpy (dir, p, n);
@@ -108,7 +109,7 @@ sl_cli_exec_stage (const sl_cli_stage_t *stage, int argc, char **argv)
                  stage->program);
         return 127;
     }
-    char **args = calloc ((size_t) argc + 1, sizeof *args);
+    char **args = calloc ((size_t)argc + 1, sizeof *args);
     if (!args) {
         fprintf (stderr, "sluice: out of memory\n");
         return 1;

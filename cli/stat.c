@@ -19,19 +19,32 @@
 #include "sl_opts.h"
 #include "sl_util.h"
 
-enum { O_BROKER = OP_O_BROKER, O_CURVE_SECRET, O_BROKER_KEY, O_TIMEOUT, O_JSON, O_WATCH, O_INTERVAL,
-       O_COUNT };
+enum {
+    O_BROKER = OP_O_BROKER,
+    O_CURVE_SECRET,
+    O_BROKER_KEY,
+    O_TIMEOUT,
+    O_JSON,
+    O_WATCH,
+    O_INTERVAL,
+    O_COUNT
+};
 
 static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")", .repeat = false},
-    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", .repeat = false},
+    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")",
+                  .repeat = false},
+    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)",
+                        .repeat = false},
     [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", .repeat = false},
     [O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",
                    .repeat = false},
-    [O_JSON] = {"json", 'j', NULL, "print the document as one JSON object (per refresh)", .repeat = false},
+    [O_JSON] = {"json", 'j', NULL, "print the document as one JSON object (per refresh)",
+                .repeat = false},
     [O_WATCH] = {"watch", 'w', NULL, "refresh until Ctrl-C", .repeat = false},
-    [O_INTERVAL] = {"interval", 0, "DURATION", "time between refreshes (default 1s)", .repeat = false},
-    [O_COUNT] = {"count", 'c', "N", "with --watch (and top): stop after N refreshes", .repeat = false},
+    [O_INTERVAL] = {"interval", 0, "DURATION", "time between refreshes (default 1s)",
+                    .repeat = false},
+    [O_COUNT] = {"count", 'c', "N", "with --watch (and top): stop after N refreshes",
+                 .repeat = false},
     {.name = NULL},
 };
 
@@ -109,14 +122,14 @@ s_print_tables (const sl_stat_t *d, const sl_stat_t *prev, double dt)
         double rate = s->rate;
         for (uint32_t k = 0; prev && dt > 0 && k < prev->n_streams; k++) {
             if (strcmp (prev->streams[k].name, s->name) == 0) {
-                rate = (double) (s->next - prev->streams[k].next) / dt;
+                rate = (double)(s->next - prev->streams[k].next) / dt;
             }
         }
-        printf ("%-28s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10.1f\n",
-                s->name, s->first, s->next, s->records, s->bytes, rate);
+        printf ("%-28s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10.1f\n", s->name,
+                s->first, s->next, s->records, s->bytes, rate);
     }
-    printf ("\n%-20s %-20s %-20s %10s %10s %9s %6s %7s %5s%s\n", "GROUP", "IN", "OUT",
-            "COMMITTED", "LAG", "LAG(s)", "LEASES", "MEMBERS", "DEAD", prev ? "  DONE/s" : "");
+    printf ("\n%-20s %-20s %-20s %10s %10s %9s %6s %7s %5s%s\n", "GROUP", "IN", "OUT", "COMMITTED",
+            "LAG", "LAG(s)", "LEASES", "MEMBERS", "DEAD", prev ? "  DONE/s" : "");
     for (uint32_t i = 0; i < d->n_groups; i++) {
         const sl_stat_group_t *g = &d->groups[i];
         printf ("%-20s %-20s %-20s %10" PRIu64 " %10" PRIu64 " %9.1f %6u %7u %5" PRIu64, g->name,
@@ -125,15 +138,15 @@ s_print_tables (const sl_stat_t *d, const sl_stat_t *prev, double dt)
         for (uint32_t k = 0; prev && k < prev->n_groups; k++) {
             if (strcmp (prev->groups[k].name, g->name) == 0 && dt > 0) {
                 uint64_t was = prev->groups[k].committed;
-                printf ("  %7.1f", g->committed >= was ? (double) (g->committed - was) / dt : 0.0);
+                printf ("  %7.1f", g->committed >= was ? (double)(g->committed - was) / dt : 0.0);
             }
         }
         printf ("\n");
         for (uint32_t m = 0; m < g->n_members; m++) {
             const sl_stat_member_t *mb = &g->members[m];
-            printf ("  member %-24s peer %-12.12s leases %3u  done %10" PRIu64
-                    "  heard %5.1f s ago\n", mb->name, mb->peer, mb->in_flight, mb->records,
-                    (double) mb->last_heard_ms / 1000.0);
+            printf (
+                "  member %-24s peer %-12.12s leases %3u  done %10" PRIu64 "  heard %5.1f s ago\n",
+                mb->name, mb->peer, mb->in_flight, mb->records, (double)mb->last_heard_ms / 1000.0);
         }
         if (g->members_total > g->n_members) {
             printf ("  ... and %u more members\n", g->members_total - g->n_members);
@@ -142,8 +155,8 @@ s_print_tables (const sl_stat_t *d, const sl_stat_t *prev, double dt)
     printf ("\n%-28s %-28s %12s %10s %9s\n", "READER", "STREAM", "POSITION", "LAG", "LAG(s)");
     for (uint32_t i = 0; i < d->n_readers; i++) {
         const sl_stat_reader_t *r = &d->readers[i];
-        printf ("%-28s %-28s %12" PRIu64 " %10" PRIu64 " %9.1f\n", r->name, r->stream,
-                r->position, r->lag_records, r->lag_seconds);
+        printf ("%-28s %-28s %12" PRIu64 " %10" PRIu64 " %9.1f\n", r->name, r->stream, r->position,
+                r->lag_records, r->lag_seconds);
     }
     if (d->n_clients) {
         printf ("\n%-8s %-28s %-28s %12s %8s %9s\n", "CLIENT", "NAME", "STREAM/GROUP", "RECORDS",
@@ -153,11 +166,12 @@ s_print_tables (const sl_stat_t *d, const sl_stat_t *prev, double dt)
         const sl_stat_client_t *c = &d->clients[i];
         printf ("%-8s %-28s %-28s %12" PRIu64 " %8" PRIu64 " %9.1f\n", c->role, c->name,
                 c->stream[0] ? c->stream : c->group, c->records, c->errors,
-                (double) c->last_heard_ms / 1000.0);
+                (double)c->last_heard_ms / 1000.0);
     }
     if (d->repl_role[0]) {
         printf ("\nREPLICATION: %s at epoch %" PRIu64 ", journal entry %" PRIu64 ", lag %" PRIu64
-                " entries%s", d->repl_role, d->repl_epoch, d->repl_seq, d->repl_lag,
+                " entries%s",
+                d->repl_role, d->repl_epoch, d->repl_seq, d->repl_lag,
                 streq (d->repl_role, "primary") ? "" : "\n");
         if (streq (d->repl_role, "primary")) {
             printf (", %u replica(s) following\n", d->repl_followers);
@@ -210,9 +224,9 @@ s_loop (s_args_t *a, bool top)
                 char when[64];
                 sl_format_time_ms (doc.time_ms, when, sizeof when);
                 printf ("%s — %s  (every %.1f s, Ctrl-C ends)\n\n", a->conn.broker, when,
-                        (double) a->interval_ms / 1000.0);
+                        (double)a->interval_ms / 1000.0);
             }
-            double dt = prev_ms ? (double) (doc.time_ms - prev_ms) / 1000.0 : 0;
+            double dt = prev_ms ? (double)(doc.time_ms - prev_ms) / 1000.0 : 0;
             s_print_tables (&doc, top && prev_ms ? &prev : NULL, dt);
             if (a->watch && !tty) {
                 printf ("\n");
@@ -226,7 +240,7 @@ s_loop (s_args_t *a, bool top)
         prev = doc;
         prev_ms = doc.time_ms;
         sl_stat_init (&doc);
-        zclock_sleep ((int) a->interval_ms);
+        zclock_sleep ((int)a->interval_ms);
     }
     sl_json_destroy (&conv);
     sl_stat_free (&doc);
@@ -247,8 +261,7 @@ s_main (const sl_opts_spec_t *spec, int argc, char **argv, bool top)
         return exit_code;
     }
     if (first < argc) {
-        fprintf (stderr, "%s: unexpected argument '%s'; try --help\n", spec->program,
-                 argv[first]);
+        fprintf (stderr, "%s: unexpected argument '%s'; try --help\n", spec->program, argv[first]);
         return 2;
     }
     if (top && a.json) {

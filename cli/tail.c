@@ -88,7 +88,7 @@ sl_cli_tail (int argc, char **argv)
     bool has_broker = getenv ("SLUICE_BROKER") && *getenv ("SLUICE_BROKER");
     const char *stream = NULL;
     //  The new argv: sink, [--broker DEFAULT], the arguments, --stream STREAM.
-    char **args = calloc ((size_t) argc + 6, sizeof *args);
+    char **args = calloc ((size_t)argc + 6, sizeof *args);
     if (!args) {
         fprintf (stderr, "sluice tail: out of memory\n");
         return 1;
@@ -108,8 +108,8 @@ sl_cli_tail (int argc, char **argv)
         }
         bool option = !after_dashes && a[0] == '-' && a[1] != '\0';
         if (option) {
-            has_broker = has_broker || strcmp (a, "-b") == 0 || strncmp (a, "--broker", 8) == 0
-                         || (a[1] != '-' && strchr (a, 'b'));
+            has_broker = has_broker || strcmp (a, "-b") == 0 || strncmp (a, "--broker", 8) == 0 ||
+                         (a[1] != '-' && strchr (a, 'b'));
             args[n++] = argv[i];
             if (s_takes_value (a) && i + 1 < argc) {
                 args[n++] = argv[++i];
@@ -142,7 +142,7 @@ sl_cli_tail (int argc, char **argv)
     }
     if (stream) {
         args[n++] = "--stream";
-        args[n++] = (char *) stream;
+        args[n++] = (char *)stream;
     }
     args[n] = NULL;
     int code = sl_cli_exec_stage (sink, n, args);

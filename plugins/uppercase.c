@@ -27,8 +27,8 @@
 
 typedef struct {
     char *field;
-    char *fail_on;          //  NULL = never fail
-    uint8_t *buf;           //  the output value, reused
+    char *fail_on; //  NULL = never fail
+    uint8_t *buf;  //  the output value, reused
     size_t cap;
 } uppercase_t;
 
@@ -86,16 +86,17 @@ s_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
 {
     uppercase_t *self = state;
     size_t used = 0;
-    if (!in->value || sluice_mp_skip (in->value, in->value_len, SLUICE_MP_DEPTH_LIMIT, &used) != 0
-        || used != in->value_len) {
+    if (!in->value ||
+        sluice_mp_skip (in->value, in->value_len, SLUICE_MP_DEPTH_LIMIT, &used) != 0 ||
+        used != in->value_len) {
         host->error (host->ctx, "uppercase: value is not one well-formed msgpack object");
         return SL_OP_FAIL;
     }
     //  The first member called field, if any (a repeated key's first).
     const uint8_t *member = NULL;
     size_t member_len = 0;
-    int found = sluice_mp_map_find (in->value, in->value_len, self->field,
-                                    strlen (self->field), false, &member, &member_len);
+    int found = sluice_mp_map_find (in->value, in->value_len, self->field, strlen (self->field),
+                                    false, &member, &member_len);
     sluice_mp_obj_t top;
     const uint8_t *at = in->value;
     sluice_mp_next (&at, in->value + in->value_len, &top);
@@ -115,10 +116,10 @@ s_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
     memcpy (self->buf, in->value, in->value_len);
     sluice_mp_obj_t str;
     const uint8_t *p = member;
-    if (found == 1 && sluice_mp_next (&p, member + member_len, &str) == 0
-        && str.type == SLUICE_MP_STR) {
-        if (self->fail_on && str.size == strlen (self->fail_on)
-            && memcmp (str.data, self->fail_on, str.size) == 0) {
+    if (found == 1 && sluice_mp_next (&p, member + member_len, &str) == 0 &&
+        str.type == SLUICE_MP_STR) {
+        if (self->fail_on && str.size == strlen (self->fail_on) &&
+            memcmp (str.data, self->fail_on, str.size) == 0) {
             char text[200];
             snprintf (text, sizeof text, "uppercase: %s is '%s' (fail_on)", self->field,
                       self->fail_on);
@@ -128,7 +129,7 @@ s_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
         uint8_t *out = self->buf + (str.data - in->value);
         for (uint32_t j = 0; j < str.size; j++) {
             if (out[j] >= 'a' && out[j] <= 'z') {
-                out[j] = (uint8_t) (out[j] - 'a' + 'A');
+                out[j] = (uint8_t)(out[j] - 'a' + 'A');
             }
         }
     }

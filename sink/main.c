@@ -1,5 +1,5 @@
 /*  sluice-sink - reads a stream from any position and follows it live.
-*/
+ */
 #include <czmq.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 static int
 s_custom (void *ctx, int index, const char *arg, const char **why)
 {
-    sl_sink_config_t *cfg = &((sl_sink_args_t *) ctx)->cfg;
+    sl_sink_config_t *cfg = &((sl_sink_args_t *)ctx)->cfg;
     const char *name = sl_sink_opts.opts[index].name;
     if (strcmp (name, "from") == 0) {
         *why = "expected beginning, end, OFFSET, -N or @TIME (ISO 8601 or epoch ms)";
@@ -66,8 +66,8 @@ main (int argc, char **argv)
                          "durable position) and no --list; try --help\n");
         return 2;
     }
-    if ((cfgp->mqtt_url != NULL) + (cfgp->output_dir != NULL) + (cfgp->post_url != NULL) > 1
-        || ((cfgp->mqtt_url || cfgp->post_url) && cfgp->list)) {
+    if ((cfgp->mqtt_url != NULL) + (cfgp->output_dir != NULL) + (cfgp->post_url != NULL) > 1 ||
+        ((cfgp->mqtt_url || cfgp->post_url) && cfgp->list)) {
         fprintf (stderr, "sluice-sink: one of --output, --mqtt and --post, and none with "
                          "--list\n");
         return 2;
@@ -94,7 +94,8 @@ main (int argc, char **argv)
             return 2;
         }
     }
-    if (cfgp->list && cfgp->format != SL_SINK_FORMAT_DEFAULT && cfgp->format != SL_SINK_FORMAT_JSON) {
+    if (cfgp->list && cfgp->format != SL_SINK_FORMAT_DEFAULT &&
+        cfgp->format != SL_SINK_FORMAT_JSON) {
         fprintf (stderr, "sluice-sink: --list prints a table or, with --format json, JSON\n");
         return 2;
     }

@@ -20,15 +20,15 @@
 #include "sl_url.h"
 #include "sl_util.h"
 
-#define S_KEEPALIVE     30
-#define S_RETRY_MS      1000
-#define S_TOPIC_MAX     1024
+#define S_KEEPALIVE 30
+#define S_RETRY_MS 1000
+#define S_TOPIC_MAX 1024
 
 typedef struct {
     char *topic;
     uint8_t *payload;
     size_t len;
-    int mid;            //  0: not published on this connection
+    int mid; //  0: not published on this connection
     bool acked;
 } s_msg_t;
 
@@ -40,8 +40,8 @@ struct _sl_mqtt_out_t {
     size_t n, max;
     size_t acked;
     bool connected;
-    uint32_t generation;    //  connections made: a new one publishes the unacked again
-    uint32_t published_in;  //  generation the batch was last published in (0: not yet)
+    uint32_t generation;   //  connections made: a new one publishes the unacked again
+    uint32_t published_in; //  generation the batch was last published in (0: not yet)
     bool warned;
     int64_t retry_at;
 };
@@ -49,7 +49,7 @@ struct _sl_mqtt_out_t {
 static void
 s_on_connect (struct mosquitto *mosq, void *obj, int rc)
 {
-    (void) mosq;
+    (void)mosq;
     sl_mqtt_out_t *self = obj;
     if (rc != 0) {
         sl_warn ("mqtt", "%s:%d refused the connection: %s", self->url.host, self->url.port,
@@ -67,13 +67,14 @@ s_on_connect (struct mosquitto *mosq, void *obj, int rc)
 static void
 s_on_disconnect (struct mosquitto *mosq, void *obj, int rc)
 {
-    (void) mosq;
+    (void)mosq;
     sl_mqtt_out_t *self = obj;
     self->connected = false;
     //  rc 0 is this client's own mosquitto_disconnect: nothing was lost.
     if (rc != 0 && !self->warned) {
-        sl_warn ("mqtt", "lost %s:%d (%s): reconnecting every second; unacknowledged messages "
-                         "are published again",
+        sl_warn ("mqtt",
+                 "lost %s:%d (%s): reconnecting every second; unacknowledged messages "
+                 "are published again",
                  self->url.host, self->url.port, mosquitto_strerror (rc));
         self->warned = true;
     }
@@ -82,7 +83,7 @@ s_on_disconnect (struct mosquitto *mosq, void *obj, int rc)
 static void
 s_on_publish (struct mosquitto *mosq, void *obj, int mid)
 {
-    (void) mosq;
+    (void)mosq;
     sl_mqtt_out_t *self = obj;
     for (size_t i = 0; i < self->n; i++) {
         if (self->msgs[i].mid == mid && !self->msgs[i].acked) {
@@ -127,8 +128,8 @@ sl_mqtt_out_new (const char *url, const char *topic_template, const char *client
     mosquitto_connect_callback_set (self->mosq, s_on_connect);
     mosquitto_disconnect_callback_set (self->mosq, s_on_disconnect);
     mosquitto_publish_callback_set (self->mosq, s_on_publish);
-    if (mosquitto_connect (self->mosq, self->url.host, self->url.port, S_KEEPALIVE)
-        != MOSQ_ERR_SUCCESS) {
+    if (mosquitto_connect (self->mosq, self->url.host, self->url.port, S_KEEPALIVE) !=
+        MOSQ_ERR_SUCCESS) {
         sl_warn ("mqtt", "cannot connect to %s:%d: retrying every second", self->url.host,
                  self->url.port);
         self->warned = true;
@@ -146,7 +147,7 @@ s_clear (sl_mqtt_out_t *self)
     }
     self->n = 0;
     self->acked = 0;
-    self->published_in = 0;     //  the next batch is published on the connection there is
+    self->published_in = 0; //  the next batch is published on the connection there is
 }
 
 void
@@ -172,7 +173,7 @@ static char *
 s_topic (sl_mqtt_out_t *self, const uint8_t *key, size_t key_len)
 {
     const char *at = strstr (self->template, "{key}");
-    size_t head = at ? (size_t) (at - self->template) : strlen (self->template);
+    size_t head = at ? (size_t)(at - self->template) : strlen (self->template);
     size_t tail = at ? strlen (at + 5) : 0;
     if (!at) {
         key_len = 0;
@@ -186,7 +187,7 @@ s_topic (sl_mqtt_out_t *self, const uint8_t *key, size_t key_len)
     }
     memcpy (topic, self->template, head);
     for (size_t i = 0; i < key_len; i++) {
-        char c = (char) key[i];
+        char c = (char)key[i];
         topic[head + i] = c == '+' || c == '#' || c == 0 ? '_' : c;
     }
     if (at) {
@@ -273,10 +274,9 @@ sl_mqtt_out_flush (sl_mqtt_out_t *self, const volatile int *stop)
                 if (m->acked) {
                     continue;
                 }
-                if (mosquitto_publish (self->mosq, &m->mid, m->topic, (int) m->len, m->payload,
-                                       1, false)
-                    != MOSQ_ERR_SUCCESS) {
-                    self->published_in = 0;     //  try again on the next turn
+                if (mosquitto_publish (self->mosq, &m->mid, m->topic, (int)m->len, m->payload, 1,
+                                       false) != MOSQ_ERR_SUCCESS) {
+                    self->published_in = 0; //  try again on the next turn
                     break;
                 }
             }

@@ -26,25 +26,25 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_STDIO_BUFFER  (1u << 20)
-#define S_NAME_MAX      512
-#define S_OFFSET_DIGITS 20      //  zero-padded, so that names sort in offset order
+#define S_STDIO_BUFFER (1u << 20)
+#define S_NAME_MAX 512
+#define S_OFFSET_DIGITS 20 //  zero-padded, so that names sort in offset order
 
 struct _sl_out_files_t {
     sl_out_files_opts_t opts;
-    char suffix[32];            //  ".jsonl", ".jsonl.gz", ".msgpack.zst"
+    char suffix[32]; //  ".jsonl", ".jsonl.gz", ".msgpack.zst"
     //  The open file, if any.
     bool open;
     int fd;
-    FILE *file;                 //  plain and zstd
-    gzFile gz;                  //  gzip
+    FILE *file; //  plain and zstd
+    gzFile gz;  //  gzip
     ZSTD_CCtx *zstd;
-    uint8_t *zbuf;              //  zstd output
+    uint8_t *zbuf; //  zstd output
     size_t zbuf_size;
     char *stdio_buf;
-    uint64_t first;             //  offset of its first record
-    uint64_t next;              //  offset after its last record
-    uint64_t bytes;             //  uncompressed bytes in it
+    uint64_t first; //  offset of its first record
+    uint64_t next;  //  offset after its last record
+    uint64_t bytes; //  uncompressed bytes in it
     int64_t opened_ms;
     char temp[S_NAME_MAX];
     char final[S_NAME_MAX];
@@ -143,7 +143,7 @@ s_parse_name (sl_out_files_t *self, const char *name, uint64_t *first, bool *tem
     uint64_t value = 0;
     size_t digits = 0;
     while (*p >= '0' && *p <= '9' && digits < S_OFFSET_DIGITS) {
-        value = value * 10 + (uint64_t) (*p - '0');
+        value = value * 10 + (uint64_t)(*p - '0');
         p++;
         digits++;
     }
@@ -205,9 +205,10 @@ sl_out_files_begin (sl_out_files_t *self, uint64_t offset)
                      path);
         }
         else {
-            sl_warn ("output", "removed %s: it starts at offset %" PRIu64 ", at or after the "
-                               "position %" PRIu64 " this run starts from, so its records are "
-                               "written again",
+            sl_warn ("output",
+                     "removed %s: it starts at offset %" PRIu64 ", at or after the "
+                     "position %" PRIu64 " this run starts from, so its records are "
+                     "written again",
                      path, first, offset);
         }
     }
@@ -280,8 +281,8 @@ s_zstd (sl_out_files_t *self, const void *data, size_t len, bool end)
     ZSTD_inBuffer in = {data, len, 0};
     while (true) {
         ZSTD_outBuffer out = {self->zbuf, self->zbuf_size, 0};
-        size_t left = ZSTD_compressStream2 (self->zstd, &out, &in,
-                                            end ? ZSTD_e_end : ZSTD_e_continue);
+        size_t left =
+            ZSTD_compressStream2 (self->zstd, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
         if (ZSTD_isError (left)) {
             sl_error ("output", "zstd: %s", ZSTD_getErrorName (left));
             return SL_EIO;
@@ -299,12 +300,12 @@ static int
 s_append (sl_out_files_t *self, const uint8_t *data, size_t len)
 {
     switch (self->opts.compress) {
-        case SL_OUT_COMPRESS_GZIP:
-            return len == 0 || gzwrite (self->gz, data, (unsigned) len) == (int) len ? 0 : SL_EIO;
-        case SL_OUT_COMPRESS_ZSTD:
-            return s_zstd (self, data, len, false);
-        default:
-            return fwrite (data, 1, len, self->file) == len ? 0 : SL_EIO;
+    case SL_OUT_COMPRESS_GZIP:
+        return len == 0 || gzwrite (self->gz, data, (unsigned)len) == (int)len ? 0 : SL_EIO;
+    case SL_OUT_COMPRESS_ZSTD:
+        return s_zstd (self, data, len, false);
+    default:
+        return fwrite (data, 1, len, self->file) == len ? 0 : SL_EIO;
     }
 }
 
@@ -379,8 +380,8 @@ sl_out_files_write (sl_out_files_t *self, const uint8_t *data, size_t len, uint6
 int
 sl_out_files_tick (sl_out_files_t *self)
 {
-    if (self->open && self->opts.rotate_age_ms > 0
-        && sl_mono_ms () - self->opened_ms >= self->opts.rotate_age_ms) {
+    if (self->open && self->opts.rotate_age_ms > 0 &&
+        sl_mono_ms () - self->opened_ms >= self->opts.rotate_age_ms) {
         return sl_out_files_complete (self);
     }
     return 0;

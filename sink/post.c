@@ -15,9 +15,9 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_BACKOFF_MIN_MS    200
-#define S_BACKOFF_MAX_MS    10000
-#define S_REPLY_MAX         200
+#define S_BACKOFF_MIN_MS 200
+#define S_BACKOFF_MAX_MS 10000
+#define S_REPLY_MAX 200
 
 struct _sl_post_t {
     sl_post_opts_t opts;
@@ -43,8 +43,8 @@ s_on_reply (char *data, size_t size, size_t n, void *ctx)
 sl_post_t *
 sl_post_new (const sl_post_opts_t *opts)
 {
-    if (!opts->url || (strncmp (opts->url, "http://", 7) != 0
-                       && strncmp (opts->url, "https://", 8) != 0)) {
+    if (!opts->url ||
+        (strncmp (opts->url, "http://", 7) != 0 && strncmp (opts->url, "https://", 8) != 0)) {
         sl_error ("post", "--post %s: expected an http:// or https:// URL",
                   opts->url ? opts->url : "");
         return NULL;
@@ -70,7 +70,7 @@ sl_post_new (const sl_post_opts_t *opts)
     }
     curl_easy_setopt (self->curl, CURLOPT_URL, opts->url);
     curl_easy_setopt (self->curl, CURLOPT_HTTPHEADER, self->headers);
-    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, (long) opts->timeout_ms);
+    curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
     curl_easy_setopt (self->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (self->curl, CURLOPT_WRITEFUNCTION, s_on_reply);
     curl_easy_setopt (self->curl, CURLOPT_WRITEDATA, self);
@@ -116,8 +116,8 @@ sl_post_send (sl_post_t *self, const uint8_t *body, size_t len, const volatile i
     for (uint32_t attempt = 0;; attempt++) {
         self->reply_len = 0;
         self->reply[0] = 0;
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, (const char *) body);
-        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, (const char *)body);
+        curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         CURLcode rc = curl_easy_perform (self->curl);
         *status = 0;
         if (rc == CURLE_OK) {

@@ -43,12 +43,12 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_FETCH_RECORDS     10000
-#define S_FETCH_BYTES       (4u << 20)
-#define S_SUB_HWM           64
-#define S_IDLE_FETCH_MS     1000
-#define S_LIVE_DRAIN_MAX    64          //  LIVE blobs gathered into one write
-#define S_RETRY_PAUSE_MS    200
+#define S_FETCH_RECORDS 10000
+#define S_FETCH_BYTES (4u << 20)
+#define S_SUB_HWM 64
+#define S_IDLE_FETCH_MS 1000
+#define S_LIVE_DRAIN_MAX 64 //  LIVE blobs gathered into one write
+#define S_RETRY_PAUSE_MS 200
 
 void
 sl_sink_config_init (sl_sink_config_t *cfg)
@@ -89,7 +89,7 @@ sl_sink_parse_from (const char *text, sl_from_t *from, int64_t *value)
         return SL_EINVAL;
     }
     *from = last ? SL_FROM_LAST : SL_FROM_OFFSET;
-    *value = (int64_t) n;
+    *value = (int64_t)n;
     return 0;
 }
 
@@ -173,9 +173,9 @@ s_deliver (sink_t *self, const uint8_t *head, const uint8_t *records, size_t rec
         return 0;
     }
     it.max_depth = SL_MP_MAX_DEPTH;
-    if (self->cfg->until && self->cfg->until_kind == SL_FROM_TIME
-        && header.append_ms >= self->cfg->until_value) {
-        sl_sink_finish (self, 0);   //  --until @TIME: this batch came after it
+    if (self->cfg->until && self->cfg->until_kind == SL_FROM_TIME &&
+        header.append_ms >= self->cfg->until_value) {
+        sl_sink_finish (self, 0); //  --until @TIME: this batch came after it
         return 0;
     }
     size_t pending = sl_sink_out_pending (self->out);
@@ -190,13 +190,13 @@ s_deliver (sink_t *self, const uint8_t *head, const uint8_t *records, size_t rec
         if (record.offset < self->next_wanted) {
             continue;
         }
-        if (self->cfg->until && self->cfg->until_kind == SL_FROM_OFFSET
-            && record.offset >= (uint64_t) self->cfg->until_value) {
+        if (self->cfg->until && self->cfg->until_kind == SL_FROM_OFFSET &&
+            record.offset >= (uint64_t)self->cfg->until_value) {
             sl_sink_finish (self, 0);
             break;
         }
         if (!sl_sink_key_passes (self->cfg, record.key, record.key_len)) {
-            self->next_wanted = record.offset + 1;     //  read, not written
+            self->next_wanted = record.offset + 1; //  read, not written
             continue;
         }
         rc = sl_sink_out_record (self->out, &record);
@@ -215,9 +215,10 @@ s_deliver (sink_t *self, const uint8_t *head, const uint8_t *records, size_t rec
         self->delivered = delivered;
     }
     if (rc) {
-        sl_error ("sink", "malformed record in %s at offset %" PRIu64 " (in the batch from %"
-                          PRIu64 ", none of which was written): %s; stopping", origin,
-                  it.next_offset, header.base_offset, sl_strerror (rc));
+        sl_error ("sink",
+                  "malformed record in %s at offset %" PRIu64 " (in the batch from %" PRIu64
+                  ", none of which was written): %s; stopping",
+                  origin, it.next_offset, header.base_offset, sl_strerror (rc));
     }
     return rc;
 }
@@ -255,7 +256,7 @@ s_fetch_send (sink_t *self, uint64_t offset, uint64_t stop_at, uint64_t *req)
     msg.offset = offset;
     msg.max_records = S_FETCH_RECORDS;
     if (stop_at > offset && stop_at - offset < S_FETCH_RECORDS) {
-        msg.max_records = (uint32_t) (stop_at - offset);
+        msg.max_records = (uint32_t)(stop_at - offset);
     }
     msg.max_bytes = S_FETCH_BYTES;
     int rc = sl_sink_send (self, &msg, req);
@@ -266,14 +267,15 @@ s_fetch_send (sink_t *self, uint64_t offset, uint64_t stop_at, uint64_t *req)
 //  Delivers one RECORDS reply that answers a FETCH at next_wanted. Sets
 //  *caught_up when the reply shows nothing more to read as of its sending.
 static void
-s_records (sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data,
-           bool *caught_up)
+s_records (sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data, bool *caught_up)
 {
     if (reply->offset > requested) {
         //  Retention removed what we asked for; the reply starts at the first offset kept.
         if (!self->retention_warned) {
-            sl_warn ("sink", "records %" PRIu64 "..%" PRIu64 " were removed by retention; "
-                     "continuing at %" PRIu64, requested, reply->offset - 1, reply->offset);
+            sl_warn ("sink",
+                     "records %" PRIu64 "..%" PRIu64 " were removed by retention; "
+                     "continuing at %" PRIu64,
+                     requested, reply->offset - 1, reply->offset);
             self->retention_warned = true;
         }
         self->next_wanted = reply->offset;
@@ -286,8 +288,10 @@ s_records (sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data
     for (zframe_t *f = zmsg_first (data); f && !self->done; f = zmsg_next (data)) {
         int rc = s_deliver_blob (self, zframe_data (f), zframe_size (f), "RECORDS");
         if (rc == SL_EAGAIN) {
-            sl_error ("sink", "broker skipped records from %" PRIu64 " in a RECORDS reply; "
-                      "stopping", self->next_wanted);
+            sl_error ("sink",
+                      "broker skipped records from %" PRIu64 " in a RECORDS reply; "
+                      "stopping",
+                      self->next_wanted);
         }
         if (rc) {
             s_flush (self);
@@ -298,15 +302,18 @@ s_records (sink_t *self, const sl_msg_t *reply, uint64_t requested, zmsg_t *data
     s_flush (self);
     if (frames > 0 && self->next_wanted == start && !self->done) {
         //  Asking again would get the same answer forever.
-        sl_error ("sink", "broker answered FETCH %" PRIu64 " with batches that do not hold it; "
-                  "stopping", start);
+        sl_error ("sink",
+                  "broker answered FETCH %" PRIu64 " with batches that do not hold it; "
+                  "stopping",
+                  start);
         sl_sink_finish (self, 1);
         return;
     }
     if (frames == 0 || self->next_wanted >= reply->next) {
         *caught_up = true;
         if (self->next_wanted > reply->next && !self->behind_warned) {
-            sl_warn ("sink", "stream %s ends at %" PRIu64 ", before our position %" PRIu64
+            sl_warn ("sink",
+                     "stream %s ends at %" PRIu64 ", before our position %" PRIu64
                      ": was it recreated? waiting for it to reach our position",
                      self->cfg->stream, reply->next, self->next_wanted);
             self->behind_warned = true;
@@ -347,7 +354,7 @@ s_replay (sink_t *self, uint64_t stop_at)
             continue;
         }
         if (rc) {
-            continue;   //  stopping
+            continue; //  stopping
         }
         int i = reply.req == reqs[0] ? 0 : 1;
         uint64_t requested = offsets[i];
@@ -380,14 +387,14 @@ s_replay (sink_t *self, uint64_t stop_at)
         }
         retry_until = 0;
         if (reply.cmd != SL_CMD_RECORDS || requested != self->next_wanted) {
-            zmsg_destroy (&data);   //  a prefetch that no longer fits: ask again
+            zmsg_destroy (&data); //  a prefetch that no longer fits: ask again
             continue;
         }
         //  Ask for what follows this reply before writing it out.
         uint64_t end = s_reply_end (data);
         uint64_t left = self->cfg->count ? self->cfg->count - self->delivered : UINT64_MAX;
-        if (n == 0 && end > self->next_wanted && end < reply.next && end < stop_at
-            && end - self->next_wanted < left && s_fetch_send (self, end, stop_at, &reqs[0]) == 0) {
+        if (n == 0 && end > self->next_wanted && end < reply.next && end < stop_at &&
+            end - self->next_wanted < left && s_fetch_send (self, end, stop_at, &reqs[0]) == 0) {
             offsets[0] = end;
             n = 1;
         }
@@ -422,8 +429,8 @@ s_live_one (sink_t *self, zmsg_t *zmsg)
     uint64_t offset = live.header.base_offset;
     if (offset > self->next_wanted) {
         //  LIVE lost something: fill [next_wanted, offset) from the log, then deliver.
-        sl_debug ("sink", "gap %" PRIu64 "..%" PRIu64 " before LIVE; fetching",
-                  self->next_wanted, offset - 1);
+        sl_debug ("sink", "gap %" PRIu64 "..%" PRIu64 " before LIVE; fetching", self->next_wanted,
+                  offset - 1);
         s_flush (self);
         s_replay (self, offset);
     }
@@ -445,16 +452,16 @@ s_follow (sink_t *self)
     self->live_ms = sl_mono_ms ();
     while (!sl_sink_stopping (self)) {
         int64_t now = sl_mono_ms ();
-        sl_sink_out_taken (self->out, &self->written, false);  //  a pipe's reader read on
+        sl_sink_out_taken (self->out, &self->written, false); //  a pipe's reader read on
         int64_t wait = self->live_ms + S_IDLE_FETCH_MS - now;
         if (self->cfg->name && self->written != self->commit_sent) {
             int64_t due = self->commit_ms + SINK_COMMIT_EVERY_MS - now;
             wait = due < wait ? due : wait;
         }
-        wait = wait < 0 ? 0 : wait > 200 ? 200 : wait;   //  200: notice *stop in time
+        wait = wait < 0 ? 0 : wait > 200 ? 200 : wait; //  200: notice *stop in time
         zmq_pollitem_t items[2] = {{sub, 0, ZMQ_POLLIN, 0}, {dealer, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll (items, 2, (long) wait) < 0) {
-            continue;   //  EINTR: the loop checks the stop flags
+        if (zmq_poll (items, 2, (long)wait) < 0) {
+            continue; //  EINTR: the loop checks the stop flags
         }
         if (items[1].revents & ZMQ_POLLIN) {
             sl_msg_t reply = {.cmd = SL_CMD_NONE};
@@ -482,7 +489,7 @@ s_follow (sink_t *self)
             s_replay (self, UINT64_MAX);
         }
         else if (s_output (self)) {
-            s_flush (self);     //  --rotate-age completes a file with no new records too
+            s_flush (self); //  --rotate-age completes a file with no new records too
         }
         sl_sink_commit_maybe (self, false);
     }
@@ -530,10 +537,12 @@ s_seek (sink_t *self)
                      cfg->stream);
         }
     }
-    if (rc == 0 && cfg->from == SL_FROM_OFFSET && !reply.found
-        && reply.offset > (uint64_t) cfg->from_value) {
-        sl_warn ("sink", "records %" PRId64 "..%" PRIu64 " were removed by retention; starting "
-                 "at %" PRIu64, cfg->from_value, reply.offset - 1, reply.offset);
+    if (rc == 0 && cfg->from == SL_FROM_OFFSET && !reply.found &&
+        reply.offset > (uint64_t)cfg->from_value) {
+        sl_warn ("sink",
+                 "records %" PRId64 "..%" PRIu64 " were removed by retention; starting "
+                 "at %" PRIu64,
+                 cfg->from_value, reply.offset - 1, reply.offset);
         self->retention_warned = true;
     }
     if (rc == 0) {
@@ -586,8 +595,8 @@ s_sub_new (sink_t *self, const char *endpoint)
     int hwm = S_SUB_HWM;
     zmq_setsockopt (handle, ZMQ_RCVHWM, &hwm, sizeof hwm);
     self->topic_len = sl_topic (self->cfg->stream, self->topic);
-    if (zmq_setsockopt (handle, ZMQ_SUBSCRIBE, self->topic, self->topic_len)
-        || sl_client_secure (self->client, sub) || zsock_connect (sub, "%s", endpoint)) {
+    if (zmq_setsockopt (handle, ZMQ_SUBSCRIBE, self->topic, self->topic_len) ||
+        sl_client_secure (self->client, sub) || zsock_connect (sub, "%s", endpoint)) {
         sl_error ("sink", "cannot subscribe to the live feed %s", endpoint);
         zsock_destroy (&sub);
         return NULL;
@@ -636,8 +645,8 @@ sl_sink_run (const sl_sink_config_t *cfg)
     if (cfg->output_dir && !cfg->list) {
         sl_out_files_opts_t fo = {.dir = cfg->output_dir,
                                   .stream = cfg->stream,
-                                  .ext = cfg->format == SL_SINK_FORMAT_MSGPACK ? "msgpack"
-                                                                               : "jsonl",
+                                  .ext =
+                                      cfg->format == SL_SINK_FORMAT_MSGPACK ? "msgpack" : "jsonl",
                                   .rotate_bytes = cfg->rotate_bytes ? cfg->rotate_bytes : 1,
                                   .rotate_age_ms = cfg->rotate_age_ms,
                                   .compress = cfg->compress};
@@ -699,11 +708,11 @@ sl_sink_run (const sl_sink_config_t *cfg)
         goto done;
     }
     if (self->stream_next == 0) {
-        sl_sink_say_unknown (self);     //  never written: it does not exist (yet)
+        sl_sink_say_unknown (self); //  never written: it does not exist (yet)
     }
-    if (cfg->until && cfg->until_kind == SL_FROM_OFFSET
-        && self->next_wanted >= (uint64_t) cfg->until_value) {
-        sl_sink_finish (self, 0);   //  --until at or before the start: nothing to write
+    if (cfg->until && cfg->until_kind == SL_FROM_OFFSET &&
+        self->next_wanted >= (uint64_t)cfg->until_value) {
+        sl_sink_finish (self, 0); //  --until at or before the start: nothing to write
         goto done;
     }
     s_replay (self, UINT64_MAX);

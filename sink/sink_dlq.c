@@ -17,27 +17,28 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_CONFIRM_MS    10000
-#define S_RESEND_MS     2000
+#define S_CONFIRM_MS 10000
+#define S_RESEND_MS 2000
 
 int
-sl_sink_dead_letter (void *ctx, const uint8_t *records, size_t len, uint32_t count,
-                     uint64_t first, const char *why)
+sl_sink_dead_letter (void *ctx, const uint8_t *records, size_t len, uint32_t count, uint64_t first,
+                     const char *why)
 {
     sink_t *self = ctx;
     const char *dlq = self->cfg->dead_letter;
     if (!self->dlq_producer[0]) {
         uint8_t r[8] = {0};
-        if (getrandom (r, sizeof r, 0) != (ssize_t) sizeof r) {
-            uint64_t mix = (uint64_t) sl_now_ms () ^ (uint64_t) getpid ();
+        if (getrandom (r, sizeof r, 0) != (ssize_t)sizeof r) {
+            uint64_t mix = (uint64_t)sl_now_ms () ^ (uint64_t)getpid ();
             memcpy (r, &mix, sizeof r);
         }
         snprintf (self->dlq_producer, sizeof self->dlq_producer,
-                  "dlq-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
-                  r[6], r[7]);
+                  "dlq-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+                  r[7]);
     }
-    sl_warn ("sink", "the webhook refused records %" PRIu64 "..%" PRIu64 " (%s): they go to "
-                     "the dead-letter stream %s",
+    sl_warn ("sink",
+             "the webhook refused records %" PRIu64 "..%" PRIu64 " (%s): they go to "
+             "the dead-letter stream %s",
              first, first + count - 1, why, dlq);
     zframe_t *frame = zframe_new (records, len);
     sl_msg_t msg, reply;

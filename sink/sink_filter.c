@@ -10,7 +10,7 @@
 #include "sl_error.h"
 #include "sl_util.h"
 
-#define S_KEY_MAX 1024      //  longest key matched against a pattern
+#define S_KEY_MAX 1024 //  longest key matched against a pattern
 
 int
 sl_sink_parse_time (const char *text, int64_t *ms)
@@ -44,7 +44,7 @@ sl_sink_parse_until (const char *text, sl_from_t *kind, int64_t *value)
         return SL_EINVAL;
     }
     *kind = SL_FROM_OFFSET;
-    *value = (int64_t) n;
+    *value = (int64_t)n;
     return 0;
 }
 

@@ -16,7 +16,7 @@
 #include "sl_proto.h"
 #include "sl_util.h"
 
-#define SINK_COMMIT_EVERY_MS   200
+#define SINK_COMMIT_EVERY_MS 200
 
 typedef struct {
     const sl_sink_config_t *cfg;
@@ -26,22 +26,22 @@ typedef struct {
     char sub_endpoint[256];
     uint8_t topic[SL_NAME_MAX + 2];
     size_t topic_len;
-    uint64_t next_wanted;       //  offset of the next record to format
-    uint64_t stream_next;       //  the stream's next offset at SEEK: 0 = never written
-    uint64_t written;           //  offset after the last record written out
-    uint64_t delivered;         //  records written (for --count)
-    uint64_t commit_sent;       //  offset of the last COMMIT sent
-    uint64_t commit_req;        //  its request id
-    uint64_t commit_done;       //  offset the broker last confirmed (COMMITTED)
-    bool commit_any;            //  a COMMIT was sent at least once
-    int64_t commit_ms;          //  when it was sent
-    int64_t live_ms;            //  when we last heard LIVE or caught up
-    uint32_t connects;          //  the client's connection count at the last HELLO
+    uint64_t next_wanted; //  offset of the next record to format
+    uint64_t stream_next; //  the stream's next offset at SEEK: 0 = never written
+    uint64_t written;     //  offset after the last record written out
+    uint64_t delivered;   //  records written (for --count)
+    uint64_t commit_sent; //  offset of the last COMMIT sent
+    uint64_t commit_req;  //  its request id
+    uint64_t commit_done; //  offset the broker last confirmed (COMMITTED)
+    bool commit_any;      //  a COMMIT was sent at least once
+    int64_t commit_ms;    //  when it was sent
+    int64_t live_ms;      //  when we last heard LIVE or caught up
+    uint32_t connects;    //  the client's connection count at the last HELLO
     bool retention_warned;
     bool behind_warned;
-    bool done;                  //  finished: see exit_code
+    bool done; //  finished: see exit_code
     int exit_code;
-    char dlq_producer[SL_NAME_MAX + 1];     //  --post dead letters (sink_dlq.c)
+    char dlq_producer[SL_NAME_MAX + 1]; //  --post dead letters (sink_dlq.c)
     uint64_t dlq_seq;
 } sink_t;
 

@@ -35,29 +35,29 @@
 #include "sl_record_out.h"
 
 typedef struct {
-    size_t end;             //  buffer length just after the record
-    uint64_t next;          //  offset following the record
+    size_t end;    //  buffer length just after the record
+    uint64_t next; //  offset following the record
 } s_mark_t;
 
-#define S_TAKEN_MIN   65536       //  records remembered per pipe, at least
-#define S_TAKEN_MAX   (1u << 20)  //  and at most (16 bytes each)
+#define S_TAKEN_MIN 65536      //  records remembered per pipe, at least
+#define S_TAKEN_MAX (1u << 20) //  and at most (16 bytes each)
 
 typedef struct {
-    uint64_t pos;           //  bytes written to the pipe up to the record's end
-    uint64_t next;          //  offset following the record
+    uint64_t pos;  //  bytes written to the pipe up to the record's end
+    uint64_t next; //  offset following the record
 } s_taken_t;
 
 struct _sl_sink_out_t {
     int fd;
-    bool pipe;              //  fd is a pipe: track what its reader took
-    uint64_t total;         //  bytes written to the pipe so far
-    s_taken_t *ring;        //  records written and maybe not read yet, oldest first
+    bool pipe;       //  fd is a pipe: track what its reader took
+    uint64_t total;  //  bytes written to the pipe so far
+    s_taken_t *ring; //  records written and maybe not read yet, oldest first
     size_t ring_cap;
     size_t ring_head;
     size_t ring_n;
-    uint64_t taken;         //  offset after the last record read whole
+    uint64_t taken; //  offset after the last record read whole
     bool have_taken;
-    uint64_t written;       //  offset after the last record written whole
+    uint64_t written; //  offset after the last record written whole
     bool have_written;
     sl_sink_format_t format;
     const volatile int *stop;
@@ -66,12 +66,12 @@ struct _sl_sink_out_t {
     s_mark_t *marks;
     size_t n_marks;
     size_t max_marks;
-    sl_out_files_t *files;  //  --output DIR instead of fd (out_files.c)
-    sl_mqtt_out_t *mqtt;    //  --mqtt URL instead of fd (mqtt_out.c)
-    sl_post_t *post;        //  --post URL instead of fd (post.c)
-    sl_sink_dead_fn *dead;  //  where a batch the webhook refused goes
+    sl_out_files_t *files; //  --output DIR instead of fd (out_files.c)
+    sl_mqtt_out_t *mqtt;   //  --mqtt URL instead of fd (mqtt_out.c)
+    sl_post_t *post;       //  --post URL instead of fd (post.c)
+    sl_sink_dead_fn *dead; //  where a batch the webhook refused goes
     void *dead_ctx;
-    sl_buf_t records;       //  --post: the batch's records, encoded, for the dead letters
+    sl_buf_t records; //  --post: the batch's records, encoded, for the dead letters
 };
 
 sl_sink_out_t *
@@ -90,7 +90,7 @@ sl_sink_out_new (int fd, sl_sink_format_t format, const volatile int *stop)
         //  Enough entries for a full pipe of two-byte records: an entry
         //  is dropped unread only past that, and then nothing is claimed.
         int size = fcntl (fd, F_GETPIPE_SZ);
-        size_t cap = size > 0 ? (size_t) size / 2 : S_TAKEN_MIN;
+        size_t cap = size > 0 ? (size_t)size / 2 : S_TAKEN_MIN;
         cap = cap < S_TAKEN_MIN ? S_TAKEN_MIN : cap > S_TAKEN_MAX ? S_TAKEN_MAX : cap;
         self->ring = calloc (cap, sizeof *self->ring);
         self->ring_cap = cap;
@@ -207,7 +207,7 @@ s_write_all (int fd, const uint8_t *data, size_t len, const volatile int *stop, 
     while (off < len) {
         ssize_t n = write (fd, data + off, len - off);
         if (n > 0) {
-            off += (size_t) n;
+            off += (size_t)n;
             //  A signal cuts a blocked pipe write short rather than failing it.
             if (off < len && (zsys_interrupted || (stop && *stop))) {
                 rc = SL_EAGAIN;
@@ -271,7 +271,7 @@ s_flush_post (sl_sink_out_t *self, uint64_t *next)
                            sizeof why);
     if (rc == SL_EINVAL) {
         rc = self->dead (self->dead_ctx, self->records.data, self->records.len,
-                         (uint32_t) self->n_marks, self->marks[0].next - 1, why);
+                         (uint32_t)self->n_marks, self->marks[0].next - 1, why);
     }
     if (rc == 0) {
         *next = self->marks[self->n_marks - 1].next;
@@ -407,8 +407,8 @@ sl_sink_out_taken (sl_sink_out_t *self, uint64_t *next, bool final)
     if (ioctl (self->fd, FIONREAD, &unread) != 0 || unread < 0) {
         return 0;
     }
-    uint64_t consumed = self->total - ((uint64_t) unread < self->total ? (uint64_t) unread
-                                                                       : self->total);
+    uint64_t consumed =
+        self->total - ((uint64_t)unread < self->total ? (uint64_t)unread : self->total);
     bool any = false;
     uint64_t taken = 0;
     while (self->ring_n > 0 && self->ring[self->ring_head].pos <= consumed) {
@@ -425,7 +425,7 @@ sl_sink_out_taken (sl_sink_out_t *self, uint64_t *next, bool final)
         *next = self->taken;
     }
     else if (self->ring_n > 0) {
-        *next = self->ring[self->ring_head].next - 1;   //  nothing read yet
+        *next = self->ring[self->ring_head].next - 1; //  nothing read yet
     }
     return 1;
 }
@@ -440,7 +440,7 @@ s_format_age (int64_t last_ms, uint64_t records, int64_t now_ms, char *out, size
     }
     int64_t secs = (now_ms - last_ms) / 1000;
     if (secs < 0) {
-        secs = 0;   //  clocks of broker and sink disagree: say "0s ago", not a negative age
+        secs = 0; //  clocks of broker and sink disagree: say "0s ago", not a negative age
     }
     if (secs < 120) {
         snprintf (out, size, "%" PRId64 "s ago", secs);
@@ -465,7 +465,7 @@ s_format_bytes (uint64_t bytes, char *out, size_t size)
         snprintf (out, size, "%" PRIu64 "B", bytes);
         return;
     }
-    double value = (double) bytes / 1024.0;
+    double value = (double)bytes / 1024.0;
     size_t unit = 0;
     while (value >= 1024.0 && unit + 1 < sizeof units - 1) {
         value /= 1024.0;
@@ -492,8 +492,7 @@ typedef struct {
 } s_row_t;
 
 int
-sl_sink_out_streams (int fd, bool json, const sl_stream_info_t *streams, uint32_t n,
-                     int64_t now_ms)
+sl_sink_out_streams (int fd, bool json, const sl_stream_info_t *streams, uint32_t n, int64_t now_ms)
 {
     sl_buf_t buf;
     sl_buf_init (&buf, 0);
@@ -522,7 +521,7 @@ sl_sink_out_streams (int fd, bool json, const sl_stream_info_t *streams, uint32_
         rc = rc ? rc : sl_buf_append (&buf, "]\n", 2);
     }
     else if (rc == 0) {
-        int w[6] = {6, 5, 4, 7, 5, 6};  //  widths of the column titles
+        int w[6] = {6, 5, 4, 7, 5, 6}; //  widths of the column titles
         for (uint32_t i = 0; i < n; i++) {
             const sl_stream_info_t *s = &streams[i];
             s_row_t *r = &rows[i];
@@ -533,7 +532,7 @@ sl_sink_out_streams (int fd, bool json, const sl_stream_info_t *streams, uint32_
             s_format_age (s->last_ms, s->records, now_ms, r->newest, sizeof r->newest);
             const char *cells[6] = {s->name, r->first, r->next, r->records, r->bytes, r->newest};
             for (int c = 0; c < 6; c++) {
-                int len = (int) strlen (cells[c]);
+                int len = (int)strlen (cells[c]);
                 w[c] = len > w[c] ? len : w[c];
             }
         }
@@ -544,8 +543,8 @@ sl_sink_out_streams (int fd, bool json, const sl_stream_info_t *streams, uint32_
         rc = s_table_line (&buf, line);
         for (uint32_t i = 0; i < n && rc == 0; i++) {
             s_row_t *r = &rows[i];
-            snprintf (line, sizeof line, fmt, w[0], streams[i].name, w[1], r->first, w[2],
-                      r->next, w[3], r->records, w[4], r->bytes, w[5], r->newest);
+            snprintf (line, sizeof line, fmt, w[0], streams[i].name, w[1], r->first, w[2], r->next,
+                      w[3], r->records, w[4], r->bytes, w[5], r->newest);
             rc = s_table_line (&buf, line);
         }
     }

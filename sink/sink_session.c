@@ -19,7 +19,7 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_FINAL_COMMIT_MS   5000
+#define S_FINAL_COMMIT_MS 5000
 
 //  Sends a request without waiting; *req receives its id. 0 or an error.
 int
@@ -114,7 +114,7 @@ sl_sink_rehello (sink_t *self, bool reconnected)
     if (!reconnected) {
         sl_info ("sink", "broker %s answers again", self->cfg->broker);
     }
-    self->commit_any = false;   //  a COMMIT in flight may have been lost: send it again
+    self->commit_any = false; //  a COMMIT in flight may have been lost: send it again
     return 0;
 }
 
@@ -135,12 +135,12 @@ sl_sink_wait (sink_t *self, const uint64_t *reqs, int n, sl_msg_t *reply, zmsg_t
             return SL_EAGAIN;
         }
         if (!sl_client_connected (self->client)) {
-            return SL_ETIMEOUT;     //  no reply can come; wait for the broker in sl_sink_rehello
+            return SL_ETIMEOUT; //  no reply can come; wait for the broker in sl_sink_rehello
         }
         sl_msg_reset (reply);
-        int rc = sl_client_recv (self->client, reply, data, (int) (left < 200 ? left : 200));
+        int rc = sl_client_recv (self->client, reply, data, (int)(left < 200 ? left : 200));
         if (rc == SL_ETIMEOUT || rc == SL_ECLOSED) {
-            continue;   //  loop: checks the deadline and the stop flags
+            continue; //  loop: checks the deadline and the stop flags
         }
         if (rc) {
             return rc;
@@ -162,8 +162,8 @@ void
 sl_sink_commit_final (sink_t *self)
 {
     sl_sink_out_taken (self->out, &self->written, true);
-    if (!self->cfg->name || (self->commit_any && self->commit_done == self->written
-                             && self->commit_sent == self->written)) {
+    if (!self->cfg->name || (self->commit_any && self->commit_done == self->written &&
+                             self->commit_sent == self->written)) {
         return;
     }
     //  A Ctrl-C must not cut the final commit short; a second one still ends it.
@@ -171,7 +171,7 @@ sl_sink_commit_final (sink_t *self)
     int64_t deadline = sl_mono_ms () + S_FINAL_COMMIT_MS;
     for (int attempt = 0; !zsys_interrupted && sl_mono_ms () < deadline; attempt++) {
         if (attempt > 0 || !self->commit_any || self->commit_sent != self->written) {
-            self->commit_any = false;   //  (re)send, even if this offset went out before
+            self->commit_any = false; //  (re)send, even if this offset went out before
             sl_sink_commit_maybe (self, true);
         }
         if (!self->commit_any) {
@@ -194,8 +194,10 @@ sl_sink_commit_final (sink_t *self)
             return;
         }
     }
-    sl_warn ("sink", "reader %s: final commit at %" PRIu64 " not confirmed; a restart may "
-             "repeat records after %" PRIu64, self->cfg->name, self->written, self->commit_done);
+    sl_warn ("sink",
+             "reader %s: final commit at %" PRIu64 " not confirmed; a restart may "
+             "repeat records after %" PRIu64,
+             self->cfg->name, self->written, self->commit_done);
 }
 
 void
@@ -214,7 +216,7 @@ sl_sink_say_unknown (sink_t *self)
         if (used < sizeof names - 64) {
             int n = snprintf (names + used, sizeof names - used, "%s%s", i ? ", " : "",
                               reply.streams[i].name);
-            used += n > 0 ? (size_t) n : 0;
+            used += n > 0 ? (size_t)n : 0;
         }
         else if (used < sizeof names - 5) {
             snprintf (names + used, sizeof names - used, ", ...");
@@ -228,8 +230,10 @@ sl_sink_say_unknown (sink_t *self)
                      self->cfg->stream, has);
         }
         else {
-            sl_info ("sink", "stream '%s' does not exist yet (the broker has %s); waiting for "
-                     "its first record (Ctrl-C stops)", self->cfg->stream, has);
+            sl_info ("sink",
+                     "stream '%s' does not exist yet (the broker has %s); waiting for "
+                     "its first record (Ctrl-C stops)",
+                     self->cfg->stream, has);
         }
     }
     sl_msg_reset (&req);

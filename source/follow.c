@@ -24,12 +24,12 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_SCAN_MS           250     //  patterns and open files looked at again
-#define S_GONE_GRACE_MS     1000    //  a file renamed away may still be written this long
-#define S_READ_SIZE         (256u << 10)
-#define S_TURN_LINES        10000   //  lines of one file before the next file's turn
-#define S_RUN_SPLIT_MS      1000    //  a run ends after this long: bounds what a resume reads again
-#define S_STATE_EVERY_MS    1000    //  the state is rewritten after confirms at most this often
+#define S_SCAN_MS 250        //  patterns and open files looked at again
+#define S_GONE_GRACE_MS 1000 //  a file renamed away may still be written this long
+#define S_READ_SIZE (256u << 10)
+#define S_TURN_LINES 10000    //  lines of one file before the next file's turn
+#define S_RUN_SPLIT_MS 1000   //  a run ends after this long: bounds what a resume reads again
+#define S_STATE_EVERY_MS 1000 //  the state is rewritten after confirms at most this often
 
 sl_follow_t *
 sl_follow_new (const sl_follow_opts_t *opts)
@@ -66,7 +66,7 @@ sl_follow_destroy (sl_follow_t **self_p)
     }
     sl_follow_t *self = *self_p;
     if (self->opts.state_path && self->state_dirty) {
-        follow_state_write (self);  //  the confirms since the last write: a shorter resume
+        follow_state_write (self); //  the confirms since the last write: a shorter resume
     }
     for (uint32_t i = 0; i < self->nfiles; i++) {
         s_file_free (self->files[i]);
@@ -91,8 +91,7 @@ follow_file_add (sl_follow_t *self, const char *path, dev_t dev, ino_t ino)
         return NULL;
     }
     if (self->nfiles >= FOLLOW_MAX_FILES) {
-        sl_warn ("follow", "%s: not followed: already following %d files", path,
-                 FOLLOW_MAX_FILES);
+        sl_warn ("follow", "%s: not followed: already following %d files", path, FOLLOW_MAX_FILES);
         return NULL;
     }
     follow_file_t *f = calloc (1, sizeof *f);
@@ -127,8 +126,8 @@ follow_fingerprint (follow_file_t *f)
         return;
     }
     ssize_t n = pread (f->fd, f->fp, FOLLOW_FP_MAX, 0);
-    if (n > (ssize_t) f->fp_len) {
-        f->fp_len = (size_t) n;
+    if (n > (ssize_t)f->fp_len) {
+        f->fp_len = (size_t)n;
     }
 }
 
@@ -142,12 +141,12 @@ s_replaced (follow_file_t *f)
     if (fstat (f->fd, &st) != 0) {
         return false;
     }
-    if ((uint64_t) st.st_size < f->read_off) {
+    if ((uint64_t)st.st_size < f->read_off) {
         return true;
     }
     uint8_t head[FOLLOW_FP_MAX];
     size_t n = f->fp_len;
-    if (n && (pread (f->fd, head, n, 0) != (ssize_t) n || memcmp (head, f->fp, n) != 0)) {
+    if (n && (pread (f->fd, head, n, 0) != (ssize_t)n || memcmp (head, f->fp, n) != 0)) {
         return true;
     }
     follow_fingerprint (f);
@@ -186,7 +185,7 @@ s_truncated (sl_follow_t *self, follow_file_t *f)
              f->path);
     follow_file_t *g = follow_file_add (self, f->path, f->dev, f->ino);
     if (!g) {
-        g = f;      //  no room for an entry: go on in place (only positions before suffer)
+        g = f; //  no room for an entry: go on in place (only positions before suffer)
     }
     else {
         g->fd = f->fd;
@@ -200,8 +199,7 @@ s_truncated (sl_follow_t *self, follow_file_t *f)
     s_reset_read (g, 0);
     lseek (g->fd, 0, SEEK_SET);
     if (self->pin == f) {
-        sl_warn ("follow", "%s changed before the resume read its confirmed lines again",
-                 f->path);
+        sl_warn ("follow", "%s changed before the resume read its confirmed lines again", f->path);
         self->pin = NULL;
     }
 }
@@ -217,7 +215,7 @@ s_open_new (sl_follow_t *self, const char *path, const struct stat *st)
     }
     struct stat now;
     if (fstat (fd, &now) != 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
-        close (fd);     //  renamed between stat and open: the next scan sees it
+        close (fd); //  renamed between stat and open: the next scan sees it
         return;
     }
     follow_file_t *f = follow_file_add (self, path, st->st_dev, st->st_ino);
@@ -237,7 +235,8 @@ static void
 s_say_refused (sl_follow_t *self, uint32_t refused, const char *first, int64_t now)
 {
     if (refused && (refused != self->refused_said || now - self->refused_said_ms >= 60000)) {
-        sl_warn ("follow", "%" PRIu32 " matching file%s not followed (%s%s): already following "
+        sl_warn ("follow",
+                 "%" PRIu32 " matching file%s not followed (%s%s): already following "
                  "%d files, the limit; taken when followed files are deleted or rotated away",
                  refused, refused == 1 ? "" : "s", first, refused == 1 ? "" : ", ...",
                  FOLLOW_MAX_FILES);
@@ -309,7 +308,7 @@ s_scan (sl_follow_t *self, int64_t now)
         }
         struct stat st;
         if (fstat (f->fd, &st) == 0 && st.st_nlink == 0) {
-            f->matched = false;     //  deleted: read what is left, then drop
+            f->matched = false; //  deleted: read what is left, then drop
         }
         else if (s_replaced (f)) {
             s_truncated (self, f);
@@ -318,8 +317,7 @@ s_scan (sl_follow_t *self, int64_t now)
     for (uint32_t i = 0; i < self->nfiles; i++) {
         follow_file_t *f = self->files[i];
         if (f->fd >= 0 && !f->matched && f->gone_ms == 0) {
-            sl_debug ("follow", "%s was renamed away or deleted: reading it to its end",
-                      f->path);
+            sl_debug ("follow", "%s was renamed away or deleted: reading it to its end", f->path);
             f->gone_ms = now;
         }
         else if (f->matched) {
@@ -360,8 +358,7 @@ s_emit (follow_file_t *f, size_t start, size_t stop, bool newline, const uint8_t
 
 //  The next complete line of one file: 1, or SL_EAGAIN when it has none now.
 static int
-s_file_line (sl_follow_t *self, follow_file_t *f, int64_t now, const uint8_t **line,
-             size_t *len)
+s_file_line (sl_follow_t *self, follow_file_t *f, int64_t now, const uint8_t **line, size_t *len)
 {
     while (true) {
         uint8_t *data = f->buf.data;
@@ -369,7 +366,7 @@ s_file_line (sl_follow_t *self, follow_file_t *f, int64_t now, const uint8_t **l
         const uint8_t *nl = f->scan < end ? memchr (data + f->scan, '\n', end - f->scan) : NULL;
         if (nl) {
             size_t start = f->start;
-            size_t stop = (size_t) (nl - data);
+            size_t stop = (size_t)(nl - data);
             f->start = f->scan = stop + 1;
             if (f->skipping) {
                 f->skipping = false;
@@ -407,8 +404,8 @@ s_file_line (sl_follow_t *self, follow_file_t *f, int64_t now, const uint8_t **l
         }
         ssize_t n = read (f->fd, f->buf.data + f->buf.len, f->buf.cap - f->buf.len);
         if (n > 0) {
-            f->buf.len += (size_t) n;
-            f->read_off += (uint64_t) n;
+            f->buf.len += (size_t)n;
+            f->read_off += (uint64_t)n;
             f->at_eof = false;
             continue;
         }
@@ -448,8 +445,10 @@ sl_follow_next (sl_follow_t *self, const uint8_t **line, size_t *len, const char
         f = self->pin;
         rc = f->fd >= 0 ? s_file_line (self, f, now, line, len) : SL_EAGAIN;
         if (rc != 1) {
-            sl_warn ("follow", "%s holds fewer lines than were confirmed from it: resuming "
-                               "with the other files", f->path);
+            sl_warn ("follow",
+                     "%s holds fewer lines than were confirmed from it: resuming "
+                     "with the other files",
+                     f->path);
             self->pin = NULL;
         }
     }
@@ -492,16 +491,16 @@ sl_follow_mark (sl_follow_t *self, uint64_t seq)
     }
     int64_t now = sl_mono_ms ();
     follow_run_t *tail = self->nruns ? &self->runs[self->nruns - 1] : NULL;
-    if (tail && tail->id == f->id && tail->last + 1 == seq
-        && now - tail->started_ms < S_RUN_SPLIT_MS) {
+    if (tail && tail->id == f->id && tail->last + 1 == seq &&
+        now - tail->started_ms < S_RUN_SPLIT_MS) {
         tail->end = f->line_end;
         tail->last = seq;
         return 0;
     }
     if (self->nruns == self->maxruns) {
         uint32_t max = self->maxruns ? self->maxruns * 2 : 64;
-        follow_run_t *runs = max <= FOLLOW_MAX_RUNS ? realloc (self->runs, max * sizeof *runs)
-                                                    : NULL;
+        follow_run_t *runs =
+            max <= FOLLOW_MAX_RUNS ? realloc (self->runs, max * sizeof *runs) : NULL;
         if (!runs) {
             sl_error ("follow", "cannot keep the positions of more unconfirmed records");
             return SL_ENOMEM;
@@ -512,12 +511,12 @@ sl_follow_mark (sl_follow_t *self, uint64_t seq)
     if (self->nruns == 0) {
         self->base = seq - 1;
     }
-    self->runs[self->nruns++] = (follow_run_t) {.seq = seq,
-                                                .id = f->id,
-                                                .start = f->line_start,
-                                                .end = f->line_end,
-                                                .last = seq,
-                                                .started_ms = now};
+    self->runs[self->nruns++] = (follow_run_t){.seq = seq,
+                                               .id = f->id,
+                                               .start = f->line_start,
+                                               .end = f->line_end,
+                                               .last = seq,
+                                               .started_ms = now};
     //  Before this record can be sent, the state must say where it comes from.
     return self->opts.state_path ? follow_state_write (self) : 0;
 }
@@ -569,8 +568,8 @@ sl_follow_confirmed (sl_follow_t *self, uint64_t seq)
     self->base = self->nruns ? self->runs[0].seq - 1 : seq;
     s_gc (self);
     int64_t now = sl_mono_ms ();
-    if (self->opts.state_path && self->state_dirty
-        && now - self->state_written >= S_STATE_EVERY_MS) {
+    if (self->opts.state_path && self->state_dirty &&
+        now - self->state_written >= S_STATE_EVERY_MS) {
         return follow_state_write (self);
     }
     return 0;

@@ -32,13 +32,13 @@ typedef struct _sl_follow_t sl_follow_t;
 
 typedef struct {
     int npatterns;
-    char **patterns;            //  paths or glob(3) patterns
-    const char *state_path;     //  NULL: no state (no resume)
-    size_t max_line;            //  longer lines are reported and skipped
+    char **patterns;        //  paths or glob(3) patterns
+    const char *state_path; //  NULL: no state (no resume)
+    size_t max_line;        //  longer lines are reported and skipped
 } sl_follow_opts_t;
 
-sl_follow_t *sl_follow_new(const sl_follow_opts_t *opts);
-void sl_follow_destroy(sl_follow_t **self_p);
+sl_follow_t *sl_follow_new (const sl_follow_opts_t *opts);
+void sl_follow_destroy (sl_follow_t **self_p);
 
 //  Puts every file after record `confirmed` (how many records of this
 //  producer the broker has) from the state file, and sets *next_base: the
@@ -46,23 +46,23 @@ void sl_follow_destroy(sl_follow_t **self_p);
 //  to `confirmed` that are read again come first (the caller drops them).
 //  Without a state file and confirmed > 0: SL_ENOTFOUND (cannot resume).
 //  0, SL_ENOTFOUND, SL_EPROTO (state file malformed) or SL_EIO.
-int sl_follow_resume(sl_follow_t *self, uint64_t confirmed, uint64_t *next_base);
+int sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base);
 
 //  The next complete line, without its newline: 1 with *line / *len (valid
 //  until the next call), the file's path in *name and the line's number in
 //  *lineno; SL_EAGAIN when no file has a complete line now.
-int sl_follow_next(sl_follow_t *self, const uint8_t **line, size_t *len, const char **name,
-                   uint64_t *lineno);
+int sl_follow_next (sl_follow_t *self, const uint8_t **line, size_t *len, const char **name,
+                    uint64_t *lineno);
 
 //  The line returned last became record number seq. May write the state
 //  file: 0 or SL_EIO (the run must stop: positions would not be exact).
-int sl_follow_mark(sl_follow_t *self, uint64_t seq);
+int sl_follow_mark (sl_follow_t *self, uint64_t seq);
 
 //  The broker confirmed every record up to seq: the state forgets what it
 //  no longer needs. 0 or SL_EIO.
-int sl_follow_confirmed(sl_follow_t *self, uint64_t seq);
+int sl_follow_confirmed (sl_follow_t *self, uint64_t seq);
 
 //  Lines too long to keep, reported and skipped.
-uint64_t sl_follow_bad(sl_follow_t *self);
+uint64_t sl_follow_bad (sl_follow_t *self);
 
 #endif

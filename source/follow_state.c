@@ -30,7 +30,7 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_LINE_MAX  (FOLLOW_PATH_MAX + 256)
+#define S_LINE_MAX (FOLLOW_PATH_MAX + 256)
 
 static int
 s_fsync_dir_of (const char *path)
@@ -61,7 +61,7 @@ follow_state_write (sl_follow_t *self)
         follow_file_t *f = self->files[i];
         follow_fingerprint (f);
         fprintf (out, "file %" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRIu64 " ", f->id,
-                 (uint64_t) f->dev, (uint64_t) f->ino, f->confirmed_off);
+                 (uint64_t)f->dev, (uint64_t)f->ino, f->confirmed_off);
         for (size_t k = 0; k < f->fp_len; k++) {
             fprintf (out, "%02x", f->fp[k]);
         }
@@ -109,7 +109,7 @@ typedef struct {
     uint8_t fp[FOLLOW_FP_MAX];
     size_t fp_len;
     char *path;
-    uint64_t pos;               //  where it resumes
+    uint64_t pos; //  where it resumes
 } s_sfile_t;
 
 typedef struct {
@@ -153,7 +153,7 @@ s_hex (const char *text, uint8_t *out, size_t *len)
         if (sscanf (text + i, "%2x", &v) != 1) {
             return SL_EPROTO;
         }
-        out[i / 2] = (uint8_t) v;
+        out[i / 2] = (uint8_t)v;
     }
     *len = n / 2;
     return 0;
@@ -210,10 +210,9 @@ s_state_read (const char *path, s_state_t *st)
             }
             s_sfile_t *f = &st->files[st->nfiles];
             if (sscanf (line, "file %" SCNu32 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %129s %n",
-                        &f->id, &f->dev, &f->ino, &f->offset, hex, &used)
-                    != 5
-                || used == 0 || !line[used] || s_hex (hex, f->fp, &f->fp_len)
-                || s_sfile (st, f->id) || !(f->path = strdup (line + used))) {
+                        &f->id, &f->dev, &f->ino, &f->offset, hex, &used) != 5 ||
+                used == 0 || !line[used] || s_hex (hex, f->fp, &f->fp_len) || s_sfile (st, f->id) ||
+                !(f->path = strdup (line + used))) {
                 rc = SL_EPROTO;
                 break;
             }
@@ -223,8 +222,8 @@ s_state_read (const char *path, s_state_t *st)
         else if (strncmp (line, "run ", 4) == 0) {
             if (st->nruns == st->maxruns) {
                 uint32_t max = st->maxruns ? st->maxruns * 2 : 64;
-                s_srun_t *runs = max <= FOLLOW_MAX_RUNS ? realloc (st->runs, max * sizeof *runs)
-                                                        : NULL;
+                s_srun_t *runs =
+                    max <= FOLLOW_MAX_RUNS ? realloc (st->runs, max * sizeof *runs) : NULL;
                 if (!runs) {
                     rc = SL_EPROTO;
                     break;
@@ -235,10 +234,9 @@ s_state_read (const char *path, s_state_t *st)
             s_srun_t *r = &st->runs[st->nruns];
             char end[24];
             if (sscanf (line, "run %" SCNu64 " %" SCNu32 " %" SCNu64 " %23s", &r->seq, &r->id,
-                        &r->start, end)
-                    != 4
-                || !s_sfile (st, r->id) || (st->nruns && r->seq <= st->runs[st->nruns - 1].seq)
-                || r->seq <= st->base) {
+                        &r->start, end) != 4 ||
+                !s_sfile (st, r->id) || (st->nruns && r->seq <= st->runs[st->nruns - 1].seq) ||
+                r->seq <= st->base) {
                 rc = SL_EPROTO;
                 break;
             }
@@ -257,11 +255,13 @@ s_state_read (const char *path, s_state_t *st)
         rc = SL_EPROTO;
     }
     for (uint32_t r = 0; rc == 0 && r + 1 < st->nruns; r++) {
-        rc = st->runs[r].open ? SL_EPROTO : 0;   //  only the last run may be open
+        rc = st->runs[r].open ? SL_EPROTO : 0; //  only the last run may be open
     }
     if (rc == SL_EPROTO) {
-        sl_error ("follow", "%s:%" PRIu64 ": malformed state file; move it away to start "
-                            "over (with a new --name)", path, lineno);
+        sl_error ("follow",
+                  "%s:%" PRIu64 ": malformed state file; move it away to start "
+                  "over (with a new --name)",
+                  path, lineno);
     }
     free (line);
     fclose (in);
@@ -273,8 +273,8 @@ static bool
 s_same_head (int fd, const uint8_t *fp, size_t fp_len)
 {
     uint8_t head[FOLLOW_FP_MAX];
-    return fp_len == 0
-           || (pread (fd, head, fp_len, 0) == (ssize_t) fp_len && memcmp (head, fp, fp_len) == 0);
+    return fp_len == 0 ||
+           (pread (fd, head, fp_len, 0) == (ssize_t)fp_len && memcmp (head, fp, fp_len) == 0);
 }
 
 //  Opens the file a state entry names: under its path, else under another
@@ -285,8 +285,8 @@ s_locate (const s_sfile_t *sf, char *found, size_t size)
 {
     int fd = open (sf->path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd >= 0 && fstat (fd, &st) == 0 && (uint64_t) st.st_dev == sf->dev
-        && (uint64_t) st.st_ino == sf->ino && s_same_head (fd, sf->fp, sf->fp_len)) {
+    if (fd >= 0 && fstat (fd, &st) == 0 && (uint64_t)st.st_dev == sf->dev &&
+        (uint64_t)st.st_ino == sf->ino && s_same_head (fd, sf->fp, sf->fp_len)) {
         snprintf (found, size, "%s", sf->path);
         return fd;
     }
@@ -303,15 +303,14 @@ s_locate (const s_sfile_t *sf, char *found, size_t size)
     fd = -1;
     struct dirent *entry;
     while (fd < 0 && (entry = readdir (dir)) != NULL) {
-        if ((uint64_t) entry->d_ino != sf->ino) {
+        if ((uint64_t)entry->d_ino != sf->ino) {
             continue;
         }
         snprintf (found, size, "%s/%s", dirpath, entry->d_name);
         fd = open (found, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0
-            && (fstat (fd, &st) != 0 || (uint64_t) st.st_dev != sf->dev
-                || (uint64_t) st.st_ino != sf->ino || !S_ISREG (st.st_mode)
-                || !s_same_head (fd, sf->fp, sf->fp_len))) {
+        if (fd >= 0 && (fstat (fd, &st) != 0 || (uint64_t)st.st_dev != sf->dev ||
+                        (uint64_t)st.st_ino != sf->ino || !S_ISREG (st.st_mode) ||
+                        !s_same_head (fd, sf->fp, sf->fp_len))) {
             close (fd);
             fd = -1;
         }
@@ -335,9 +334,10 @@ sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base)
         if (confirmed == 0) {
             return 0;
         }
-        sl_error ("follow", "the broker has %" PRIu64 " records of this producer but the state "
-                            "file %s is missing: the byte positions are unknown (restore the "
-                            "file, or start over with a new --name)",
+        sl_error ("follow",
+                  "the broker has %" PRIu64 " records of this producer but the state "
+                  "file %s is missing: the byte positions are unknown (restore the "
+                  "file, or start over with a new --name)",
                   confirmed, self->opts.state_path);
         return SL_ENOTFOUND;
     }
@@ -346,8 +346,9 @@ sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base)
         return rc;
     }
     if (confirmed < st.base) {
-        sl_error ("follow", "the broker has %" PRIu64 " records of this producer, fewer than the "
-                            "%" PRIu64 " it confirmed before (was its data directory replaced?)",
+        sl_error ("follow",
+                  "the broker has %" PRIu64 " records of this producer, fewer than the "
+                  "%" PRIu64 " it confirmed before (was its data directory replaced?)",
                   confirmed, st.base);
         s_state_free (&st);
         return SL_EPROTO;
@@ -376,16 +377,17 @@ sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base)
         int fd = -1;
         bool taken = false;
         for (uint32_t k = 0; k < self->nfiles; k++) {
-            taken |= (uint64_t) self->files[k]->dev == sf->dev
-                     && (uint64_t) self->files[k]->ino == sf->ino;
+            taken |= (uint64_t)self->files[k]->dev == sf->dev &&
+                     (uint64_t)self->files[k]->ino == sf->ino;
         }
         if (!taken) {
             fd = s_locate (sf, found, sizeof found);
         }
         if (fd < 0) {
             if (!taken) {
-                sl_warn ("follow", "%s (inode %" PRIu64 ") is gone: whatever it held after byte "
-                                   "%" PRIu64 " is not read",
+                sl_warn ("follow",
+                         "%s (inode %" PRIu64 ") is gone: whatever it held after byte "
+                         "%" PRIu64 " is not read",
                          sf->path, sf->ino, sf->pos);
             }
             if (sf->id == pin_id) {
@@ -393,7 +395,7 @@ sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base)
             }
             continue;
         }
-        follow_file_t *f = follow_file_add (self, found, (dev_t) sf->dev, (ino_t) sf->ino);
+        follow_file_t *f = follow_file_add (self, found, (dev_t)sf->dev, (ino_t)sf->ino);
         if (!f) {
             close (fd);
             continue;
@@ -403,9 +405,10 @@ sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base)
         f->fp_len = sf->fp_len;
         struct stat now;
         uint64_t pos = sf->pos;
-        if (fstat (fd, &now) == 0 && (uint64_t) now.st_size < pos) {
-            sl_warn ("follow", "%s was truncated while the source was down: reading it from the "
-                               "start",
+        if (fstat (fd, &now) == 0 && (uint64_t)now.st_size < pos) {
+            sl_warn ("follow",
+                     "%s was truncated while the source was down: reading it from the "
+                     "start",
                      found);
             pos = 0;
             f->fp_len = 0;
@@ -419,7 +422,7 @@ sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base)
         }
         f->confirmed_off = pos;
         f->read_off = pos;
-        lseek (fd, (off_t) pos, SEEK_SET);
+        lseek (fd, (off_t)pos, SEEK_SET);
         sl_debug ("follow", "%s resumes at byte %" PRIu64, found, pos);
     }
     s_state_free (&st);
@@ -427,8 +430,9 @@ sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base)
     self->base = *next_base;
     self->acked = *next_base;
     if (skip) {
-        sl_info ("follow", "resuming: reading %" PRIu64 " confirmed records of %s again to find "
-                           "the byte after record %" PRIu64,
+        sl_info ("follow",
+                 "resuming: reading %" PRIu64 " confirmed records of %s again to find "
+                 "the byte after record %" PRIu64,
                  skip, self->pin ? self->pin->path : "?", confirmed);
     }
     return follow_state_write (self);

@@ -31,10 +31,10 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_MAX_STREAMS   1024
-#define S_MAX_TOKENS    1024
-#define S_RESEND_MS     2000
-#define S_RECORD_SLACK  32
+#define S_MAX_STREAMS 1024
+#define S_MAX_TOKENS 1024
+#define S_RESEND_MS 2000
+#define S_RECORD_SLACK 32
 
 typedef struct {
     char name[SL_NAME_MAX + 1];
@@ -43,7 +43,7 @@ typedef struct {
 
 typedef struct {
     const sl_http_in_config_t *cfg;
-    pthread_mutex_t lock;           //  the broker session and the tables below
+    pthread_mutex_t lock; //  the broker session and the tables below
     sl_client_t *client;
     char producer[SL_NAME_MAX + 1];
     uint64_t max_batch_bytes;
@@ -74,8 +74,8 @@ sl_http_in_config_defaults (sl_http_in_config_t *cfg)
 static enum MHD_Result
 s_reply (struct MHD_Connection *conn, unsigned int status, const char *json)
 {
-    struct MHD_Response *resp
-        = MHD_create_response_from_buffer (strlen (json), (void *) json, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer (strlen (json), (void *)json, MHD_RESPMEM_MUST_COPY);
     if (!resp) {
         return MHD_NO;
     }
@@ -92,9 +92,8 @@ s_reply (struct MHD_Connection *conn, unsigned int status, const char *json)
 }
 
 //  {"error":"<text>"} with the text escaped for JSON.
-static enum MHD_Result
-s_error (struct MHD_Connection *conn, unsigned int status, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+static enum MHD_Result s_error (struct MHD_Connection *conn, unsigned int status, const char *fmt,
+                                ...) __attribute__ ((format (printf, 3, 4)));
 
 static enum MHD_Result
 s_error (struct MHD_Connection *conn, unsigned int status, const char *fmt, ...)
@@ -105,18 +104,18 @@ s_error (struct MHD_Connection *conn, unsigned int status, const char *fmt, ...)
     vsnprintf (text, sizeof text, fmt, args);
     va_end (args);
     char json[1200];
-    size_t n = (size_t) snprintf (json, sizeof json, "{\"error\":\"");
+    size_t n = (size_t)snprintf (json, sizeof json, "{\"error\":\"");
     for (const char *p = text; *p && n + 8 < sizeof json; p++) {
-        unsigned char c = (unsigned char) *p;
+        unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\') {
             json[n++] = '\\';
-            json[n++] = (char) c;
+            json[n++] = (char)c;
         }
         else if (c < 0x20) {
-            n += (size_t) snprintf (json + n, sizeof json - n, "\\u%04x", c);
+            n += (size_t)snprintf (json + n, sizeof json - n, "\\u%04x", c);
         }
         else {
-            json[n++] = (char) c;
+            json[n++] = (char)c;
         }
     }
     snprintf (json + n, sizeof json - n, "\"}\n");
@@ -165,7 +164,7 @@ s_token_equal (const char *a, const char *b)
     size_t la = strlen (a), lb = strlen (b);
     unsigned char diff = la != lb;
     for (size_t i = 0; i < la && i < lb; i++) {
-        diff |= (unsigned char) (a[i] ^ b[i]);
+        diff |= (unsigned char)(a[i] ^ b[i]);
     }
     return diff == 0;
 }
@@ -190,15 +189,15 @@ s_auth (s_server_t *self, struct MHD_Connection *conn)
 
 //  Appends one value (msgpack) as a record of the batch.
 static int
-s_add (s_server_t *self, sl_json_t *json, sl_buf_t *batch, sl_buf_t *scratch,
-       const uint8_t *value, size_t len, int64_t now)
+s_add (s_server_t *self, sl_json_t *json, sl_buf_t *batch, sl_buf_t *scratch, const uint8_t *value,
+       size_t len, int64_t now)
 {
     const uint8_t *key = NULL;
     uint32_t key_len = 0;
     if (self->cfg->key_field) {
         sl_buf_reset (scratch);
-        if (sl_json_field_key (json, value, len, self->cfg->key_field, scratch, &key, &key_len)
-            != 1) {
+        if (sl_json_field_key (json, value, len, self->cfg->key_field, scratch, &key, &key_len) !=
+            1) {
             key = NULL;
             key_len = 0;
         }
@@ -218,17 +217,17 @@ s_convert (s_server_t *self, const sl_buf_t *body, sl_buf_t *batch, uint32_t *co
     sl_buf_init (&scratch, 0);
     unsigned int status = json ? 0 : MHD_HTTP_INTERNAL_SERVER_ERROR;
     int64_t now = sl_now_ms ();
-    const char *text = (const char *) body->data;
+    const char *text = (const char *)body->data;
     size_t len = body->len, at = 0;
-    while (at < len && (text[at] == ' ' || text[at] == '\t' || text[at] == '\r'
-                        || text[at] == '\n')) {
+    while (at < len &&
+           (text[at] == ' ' || text[at] == '\t' || text[at] == '\r' || text[at] == '\n')) {
         at++;
     }
     char reason[160];
     *count = 0;
     //  One JSON array: its elements are the records.
-    if (status == 0 && at < len && text[at] == '['
-        && sl_json_to_msgpack (json, text, len, &value, reason, sizeof reason) == 0) {
+    if (status == 0 && at < len && text[at] == '[' &&
+        sl_json_to_msgpack (json, text, len, &value, reason, sizeof reason) == 0) {
         const uint8_t *p = value.data, *end = value.data + value.len;
         uint32_t n = 0;
         if (sl_mp_read_array (&p, end, &n) != 0) {
@@ -237,7 +236,7 @@ s_convert (s_server_t *self, const sl_buf_t *body, sl_buf_t *batch, uint32_t *co
         }
         for (uint32_t i = 0; status == 0 && i < n; i++) {
             size_t used = 0;
-            if (sl_mp_skip (p, (size_t) (end - p), self->max_depth, &used) != 0) {
+            if (sl_mp_skip (p, (size_t)(end - p), self->max_depth, &used) != 0) {
                 status = MHD_HTTP_BAD_REQUEST;
                 snprintf (why, why_size, "element %u: nesting deeper than the broker accepts",
                           i + 1);
@@ -256,7 +255,7 @@ s_convert (s_server_t *self, const sl_buf_t *body, sl_buf_t *batch, uint32_t *co
         size_t start = 0;
         for (uint64_t line = 1; status == 0 && start < len; line++) {
             const char *nl = memchr (text + start, '\n', len - start);
-            size_t stop = nl ? (size_t) (nl - text) : len;
+            size_t stop = nl ? (size_t)(nl - text) : len;
             size_t i = start;
             while (i < stop && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r')) {
                 i++;
@@ -264,8 +263,7 @@ s_convert (s_server_t *self, const sl_buf_t *body, sl_buf_t *batch, uint32_t *co
             if (i < stop) {
                 sl_buf_reset (&value);
                 if (sl_json_to_msgpack (json, text + start, stop - start, &value, reason,
-                                        sizeof reason)
-                    != 0) {
+                                        sizeof reason) != 0) {
                     status = MHD_HTTP_BAD_REQUEST;
                     snprintf (why, why_size, "line %" PRIu64 ": %s", line, reason);
                     break;
@@ -352,7 +350,7 @@ s_publish (s_server_t *self, s_stream_t *stream, const sl_buf_t *batch, uint32_t
         }
         if (sl_client_connects (self->client) != connects) {
             connects = sl_client_connects (self->client);
-            resend_at = 0;      //  a new connection: what was in flight may be lost
+            resend_at = 0; //  a new connection: what was in flight may be lost
         }
         if (now >= resend_at) {
             if (sl_client_send_frame (self->client, &msg, frame) == 0) {
@@ -363,7 +361,7 @@ s_publish (s_server_t *self, s_stream_t *stream, const sl_buf_t *batch, uint32_t
             }
         }
         int64_t wait = (resend_at < deadline ? resend_at : deadline) - now;
-        if (sl_client_recv (self->client, &reply, NULL, (int) (wait > 0 ? wait : 0)) != 0) {
+        if (sl_client_recv (self->client, &reply, NULL, (int)(wait > 0 ? wait : 0)) != 0) {
             continue;
         }
         if (strcmp (reply.stream, stream->name) != 0 || strcmp (reply.name, self->producer) != 0) {
@@ -402,8 +400,7 @@ s_publish (s_server_t *self, s_stream_t *stream, const sl_buf_t *batch, uint32_t
 }
 
 static enum MHD_Result
-s_handle (s_server_t *self, struct MHD_Connection *conn, const char *stream_name,
-          s_request_t *req)
+s_handle (s_server_t *self, struct MHD_Connection *conn, const char *stream_name, s_request_t *req)
 {
     if (req->too_big) {
         return s_error (conn, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %" PRIu64 " bytes",
@@ -446,49 +443,48 @@ s_handle (s_server_t *self, struct MHD_Connection *conn, const char *stream_name
     char json[512];
     if (appended == count) {
         snprintf (json, sizeof json,
-                  "{\"stream\":\"%s\",\"records\":%u,\"first\":%" PRIu64 ",\"last\":%" PRIu64
-                  "}\n",
+                  "{\"stream\":\"%s\",\"records\":%u,\"first\":%" PRIu64 ",\"last\":%" PRIu64 "}\n",
                   stream_name, count, first, first + count - 1);
     }
     else {
         //  Stored by an earlier send whose confirm was lost: the offsets are not known here.
         snprintf (json, sizeof json,
-                  "{\"stream\":\"%s\",\"records\":%u,\"first\":null,\"last\":null}\n",
-                  stream_name, count);
+                  "{\"stream\":\"%s\",\"records\":%u,\"first\":null,\"last\":null}\n", stream_name,
+                  count);
     }
     return s_reply (conn, MHD_HTTP_OK, json);
 }
 
 static enum MHD_Result
 s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-          const char *version, const char *upload_data, size_t *upload_data_size,
-          void **con_cls)
+          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-    (void) version;
+    (void)version;
     s_server_t *self = cls;
     const char *prefix = "/streams/";
     const char *name = strncmp (url, prefix, strlen (prefix)) == 0 ? url + strlen (prefix) : NULL;
     s_request_t *req = *con_cls;
     if (!req) {
         if (!name || !sl_name_valid (name, strlen (name))) {
-            return s_error (conn, MHD_HTTP_NOT_FOUND, "POST /streams/NAME, NAME 1-%d characters "
-                                                      "of A-Z a-z 0-9 . _ -", SL_NAME_MAX);
+            return s_error (conn, MHD_HTTP_NOT_FOUND,
+                            "POST /streams/NAME, NAME 1-%d characters "
+                            "of A-Z a-z 0-9 . _ -",
+                            SL_NAME_MAX);
         }
         if (strcmp (method, "POST") != 0) {
             return s_error (conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only POST");
         }
         unsigned int denied = s_auth (self, conn);
         if (denied) {
-            return s_error (conn, denied, denied == MHD_HTTP_UNAUTHORIZED
-                                              ? "a bearer token is required"
-                                              : "this token is not allowed");
+            return s_error (conn, denied,
+                            denied == MHD_HTTP_UNAUTHORIZED ? "a bearer token is required"
+                                                            : "this token is not allowed");
         }
-        const char *length
-            = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Length");
+        const char *length = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Length");
         uint64_t n = 0;
         if (length && sl_parse_u64 (length, &n) == 0 && n > self->cfg->max_body) {
-            return s_error (conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                            "body larger than %" PRIu64 " bytes", self->cfg->max_body);
+            return s_error (conn, MHD_HTTP_CONTENT_TOO_LARGE, "body larger than %" PRIu64 " bytes",
+                            self->cfg->max_body);
         }
         req = calloc (1, sizeof *req);
         if (!req) {
@@ -505,7 +501,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             }
         }
         else {
-            req->too_big = true;    //  the rest is read and dropped; 413 at the end
+            req->too_big = true; //  the rest is read and dropped; 413 at the end
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -517,9 +513,9 @@ static void
 s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode code)
 {
-    (void) cls;
-    (void) conn;
-    (void) code;
+    (void)cls;
+    (void)conn;
+    (void)code;
     s_request_t *req = *con_cls;
     if (req) {
         sl_buf_free (&req->body);
@@ -534,10 +530,10 @@ s_address (const char *listen, struct sockaddr_storage *addr)
 {
     char host[256];
     const char *colon = strrchr (listen, ':');
-    if (!colon || colon == listen || (size_t) (colon - listen) >= sizeof host) {
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host) {
         return SL_EINVAL;
     }
-    memcpy (host, listen, (size_t) (colon - listen));
+    memcpy (host, listen, (size_t)(colon - listen));
     host[colon - listen] = 0;
     char *h = host;
     if (h[0] == '[' && h[strlen (h) - 1] == ']') {
@@ -577,13 +573,12 @@ sl_http_in_run (const sl_http_in_config_t *cfg)
         goto done;
     }
     uint8_t rnd[8] = {0};
-    if (getrandom (rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd) {
-        uint64_t mix = (uint64_t) sl_now_ms () ^ ((uint64_t) getpid () << 32);
+    if (getrandom (rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        uint64_t mix = (uint64_t)sl_now_ms () ^ ((uint64_t)getpid () << 32);
         memcpy (rnd, &mix, sizeof rnd);
     }
-    snprintf (self->producer, sizeof self->producer,
-              "http-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-              rnd[5], rnd[6], rnd[7]);
+    snprintf (self->producer, sizeof self->producer, "http-%02x%02x%02x%02x%02x%02x%02x%02x",
+              rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     sl_client_opts_t opts = {.broker = cfg->broker,
                              .software = "sluice-source/" SLUICE_VERSION,
                              .timeout_ms = 5000,
@@ -596,21 +591,20 @@ sl_http_in_run (const sl_http_in_config_t *cfg)
     }
     int64_t deadline = cfg->connect_timeout_ms > 0 ? sl_mono_ms () + cfg->connect_timeout_ms : 0;
     if (sl_client_hello (self->client, deadline) != 0) {
-        sl_error ("http", "broker %s did not answer: is sluice-broker running there?",
-                  cfg->broker);
+        sl_error ("http", "broker %s did not answer: is sluice-broker running there?", cfg->broker);
         goto done;
     }
     const sl_msg_t *welcome = sl_client_welcome (self->client);
     self->max_batch_bytes = welcome->max_batch_bytes ? welcome->max_batch_bytes : 16u << 20;
     self->max_batch_records = welcome->max_batch_records ? welcome->max_batch_records : 100000;
     self->max_depth = welcome->max_depth ? welcome->max_depth : SL_MP_MAX_DEPTH;
-    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
-                         | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30, MHD_OPTION_NOTIFY_COMPLETED,
-        s_completed, self, MHD_OPTION_END);
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR,
+                               (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+                               (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                               (unsigned int)30, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+                               MHD_OPTION_END);
     if (!daemon) {
         sl_error ("http", "cannot listen on %s (in use? a valid address?)", cfg->listen);
         goto done;

@@ -22,22 +22,22 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *broker;             //  tcp://HOST:PORT
-    const char *listen;             //  HOST:PORT (HOST numeric or a name)
-    const char *token_file;         //  NULL: no authentication
-    const char *key_field;          //  NULL: records have no key
-    uint64_t max_body;              //  bytes per request body (default 1 MiB)
-    uint32_t max_connections;       //  open connections at once (default 64)
-    int64_t timeout_ms;             //  wait for a confirm before 504 (default 10 s)
-    int64_t connect_timeout_ms;     //  broker at start (default 30 s, 0 = forever)
-    volatile int *stop;             //  optional: non-zero stops the server
+    const char *broker;         //  tcp://HOST:PORT
+    const char *listen;         //  HOST:PORT (HOST numeric or a name)
+    const char *token_file;     //  NULL: no authentication
+    const char *key_field;      //  NULL: records have no key
+    uint64_t max_body;          //  bytes per request body (default 1 MiB)
+    uint32_t max_connections;   //  open connections at once (default 64)
+    int64_t timeout_ms;         //  wait for a confirm before 504 (default 10 s)
+    int64_t connect_timeout_ms; //  broker at start (default 30 s, 0 = forever)
+    volatile int *stop;         //  optional: non-zero stops the server
 } sl_http_in_config_t;
 
-void sl_http_in_config_defaults(sl_http_in_config_t *cfg);
+void sl_http_in_config_defaults (sl_http_in_config_t *cfg);
 
 //  Serves until SIGINT/SIGTERM or *stop. Returns the exit code: 0 after a
 //  signal, 1 when the broker was not reached or the port could not be
 //  bound, 2 for a bad configuration (unreadable token file, bad address).
-int sl_http_in_run(const sl_http_in_config_t *cfg);
+int sl_http_in_run (const sl_http_in_config_t *cfg);
 
 #endif

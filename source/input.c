@@ -28,10 +28,10 @@
 #include "sl_mp.h"
 #include "sl_util.h"
 
-#define S_READ_SIZE     (1u << 20)  //  bytes asked of each read()
-#define S_SHOWN_ERRORS  100         //  bad lines printed before only counting (--verbose: all)
-#define S_RECORD_SLACK  32          //  record envelope beyond value and key (array, ts, nil)
-#define S_TEMPS         256         //  precomputed generator temperatures
+#define S_READ_SIZE (1u << 20) //  bytes asked of each read()
+#define S_SHOWN_ERRORS 100     //  bad lines printed before only counting (--verbose: all)
+#define S_RECORD_SLACK 32      //  record envelope beyond value and key (array, ts, nil)
+#define S_TEMPS 256            //  precomputed generator temperatures
 
 struct _sl_input_t {
     sl_input_opts_t opts;
@@ -41,38 +41,37 @@ struct _sl_input_t {
     bool closed;
     bool failed;
     uint64_t bad;
-    uint64_t valid;             //  valid records so far (the last one's index)
+    uint64_t valid; //  valid records so far (the last one's index)
 
     //  The file being read.
-    int fd;                     //  -1 when none is open
-    bool is_stdin;              //  fd is standard input: never closed here
-    const char *name;           //  for messages: the path, or "<stdin>"
-    bool regular;               //  a regular file never blocks; others are polled first
+    int fd;           //  -1 when none is open
+    bool is_stdin;    //  fd is standard input: never closed here
+    const char *name; //  for messages: the path, or "<stdin>"
+    bool regular;     //  a regular file never blocks; others are polled first
     bool eof;
-    bool skipping;              //  inside a line too long to keep
-    uint64_t line;              //  number of the last line cut
-    uint64_t base;              //  file offset of in.data[0]
-    sl_buf_t in;                //  read buffer: in.data[pos, in.len) is unread
+    bool skipping; //  inside a line too long to keep
+    uint64_t line; //  number of the last line cut
+    uint64_t base; //  file offset of in.data[0]
+    sl_buf_t in;   //  read buffer: in.data[pos, in.len) is unread
     size_t pos;
-    size_t scan;                //  in.data[pos, scan) holds no newline
+    size_t scan; //  in.data[pos, scan) holds no newline
 
     sl_json_t *json;
-    sl_buf_t value;             //  the current record's value (JSON and lines formats)
-    sl_buf_t scratch;           //  key rendering
+    sl_buf_t value;   //  the current record's value (JSON and lines formats)
+    sl_buf_t scratch; //  key rendering
 
-    sl_follow_t *follow;        //  --follow: lines come from follow.c
-    sl_mqtt_in_t *mqtt;         //  --mqtt: messages come from mqtt_in.c
+    sl_follow_t *follow; //  --follow: lines come from follow.c
+    sl_mqtt_in_t *mqtt;  //  --mqtt: messages come from mqtt_in.c
 
     //  Generator.
     uint64_t generated;
-    sl_buf_t temps;             //  S_TEMPS msgpack floats, back to back
+    sl_buf_t temps; //  S_TEMPS msgpack floats, back to back
     size_t temp_at[S_TEMPS + 1];
 };
 
 //  Reports one bad line or object, counts it, and after S_SHOWN_ERRORS only
 //  counts (a wrong --format would otherwise print every line of a file).
-static void
-s_bad (sl_input_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_bad (sl_input_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_bad (sl_input_t *self, const char *fmt, ...)
@@ -100,11 +99,11 @@ s_make_temps (sl_input_t *self)
 {
     for (int i = 0; i < S_TEMPS; i++) {
         char text[32];
-        snprintf (text, sizeof text, "%.2f", 12.0 + (double) ((i * 7919) % 2000) / 100.0);
+        snprintf (text, sizeof text, "%.2f", 12.0 + (double)((i * 7919) % 2000) / 100.0);
         self->temp_at[i] = self->temps.len;
         char why[64];
-        int rc = sl_json_to_msgpack (self->json, text, strlen (text), &self->temps, why,
-                                     sizeof why);
+        int rc =
+            sl_json_to_msgpack (self->json, text, strlen (text), &self->temps, why, sizeof why);
         if (rc) {
             return rc;
         }
@@ -117,7 +116,7 @@ sl_input_t *
 sl_input_new (const sl_input_opts_t *opts, int nfiles, char **files)
 {
     assert (opts);
-    sl_input_t *self = (sl_input_t *) calloc (1, sizeof (sl_input_t));
+    sl_input_t *self = (sl_input_t *)calloc (1, sizeof (sl_input_t));
     if (!self) {
         return NULL;
     }
@@ -260,27 +259,26 @@ s_next_mqtt (sl_input_t *self, sl_input_record_t *rec)
         self->line++;
         sl_buf_reset (&self->value);
         char why[160];
-        if (self->opts.format != SL_FORMAT_JSON
-            || sl_json_to_msgpack (self->json, (const char *) payload, len, &self->value, why,
-                                   sizeof why)
-                   != 0) {
+        if (self->opts.format != SL_FORMAT_JSON ||
+            sl_json_to_msgpack (self->json, (const char *)payload, len, &self->value, why,
+                                sizeof why) != 0) {
             uint8_t head[9];
             size_t n = s_utf8_valid (payload, len)
-                           ? sl_mp_write_str_header (head, sizeof head, (uint32_t) len)
-                           : sl_mp_write_bin_header (head, sizeof head, (uint32_t) len);
-            if (sl_buf_append (&self->value, head, n) || sl_buf_append (&self->value, payload, len)) {
+                           ? sl_mp_write_str_header (head, sizeof head, (uint32_t)len)
+                           : sl_mp_write_bin_header (head, sizeof head, (uint32_t)len);
+            if (sl_buf_append (&self->value, head, n) ||
+                sl_buf_append (&self->value, payload, len)) {
                 s_bad (self, "mqtt %s: out of memory", topic);
                 continue;
             }
         }
         if (s_finish (self, self->value.data, self->value.len, rec) == 0) {
-            s_bad (self, "mqtt %s: message of %zu bytes is larger than a batch may be", topic,
-                   len);
+            s_bad (self, "mqtt %s: message of %zu bytes is larger than a batch may be", topic, len);
             continue;
         }
         if (!self->opts.key_field) {
-            rec->key = (const uint8_t *) topic;
-            rec->key_len = (uint32_t) strlen (topic);
+            rec->key = (const uint8_t *)topic;
+            rec->key_len = (uint32_t)strlen (topic);
         }
         return 1;
     }
@@ -383,7 +381,7 @@ s_fill (sl_input_t *self)
     while (true) {
         ssize_t n = read (self->fd, self->in.data + self->in.len, self->in.cap - self->in.len);
         if (n > 0) {
-            self->in.len += (size_t) n;
+            self->in.len += (size_t)n;
             return 0;
         }
         if (n == 0) {
@@ -415,9 +413,8 @@ s_finish (sl_input_t *self, const uint8_t *value, size_t len, sl_input_record_t 
         const uint8_t *key;
         uint32_t key_len;
         sl_buf_reset (&self->scratch);
-        if (sl_json_field_key (self->json, value, len, self->opts.key_field, &self->scratch,
-                               &key, &key_len)
-            == 1) {
+        if (sl_json_field_key (self->json, value, len, self->opts.key_field, &self->scratch, &key,
+                               &key_len) == 1) {
             rec->key = key;
             rec->key_len = key_len;
         }
@@ -479,8 +476,8 @@ s_utf8_valid (const uint8_t *p, size_t len)
             }
             cp = (cp << 6) | (p[i + k] & 0x3f);
         }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff))
-            || (cp >= 0xd800 && cp <= 0xdfff)) {
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff)) {
             return false;
         }
         i += n + 1;
@@ -501,8 +498,8 @@ s_line (sl_input_t *self, const uint8_t *text, size_t len, sl_input_record_t *re
         //  A line is a str when it is UTF-8, else bin, so that no byte is lost.
         uint8_t head[9];
         size_t n = s_utf8_valid (text, len)
-                       ? sl_mp_write_str_header (head, sizeof head, (uint32_t) len)
-                       : sl_mp_write_bin_header (head, sizeof head, (uint32_t) len);
+                       ? sl_mp_write_str_header (head, sizeof head, (uint32_t)len)
+                       : sl_mp_write_bin_header (head, sizeof head, (uint32_t)len);
         if (sl_buf_append (&self->value, head, n) || sl_buf_append (&self->value, text, len)) {
             s_bad (self, "%s:%" PRIu64 ": out of memory", self->name, self->line);
             return s_after_bad (self);
@@ -517,8 +514,8 @@ s_line (sl_input_t *self, const uint8_t *text, size_t len, sl_input_record_t *re
             return 0;
         }
         char why[160];
-        int rc = sl_json_to_msgpack (self->json, (const char *) text, len, &self->value, why,
-                                     sizeof why);
+        int rc =
+            sl_json_to_msgpack (self->json, (const char *)text, len, &self->value, why, sizeof why);
         if (rc) {
             s_bad (self, "%s:%" PRIu64 ": %s", self->name, self->line, why);
             return s_after_bad (self);
@@ -540,14 +537,14 @@ s_next_line (sl_input_t *self, sl_input_record_t *rec)
     while (true) {
         uint8_t *data = self->in.data;
         size_t end = self->in.len;
-        const uint8_t *newline
-            = self->scan < end ? memchr (data + self->scan, '\n', end - self->scan) : NULL;
+        const uint8_t *newline =
+            self->scan < end ? memchr (data + self->scan, '\n', end - self->scan) : NULL;
         if (newline) {
             size_t start = self->pos;
-            size_t stop = (size_t) (newline - data);
+            size_t stop = (size_t)(newline - data);
             self->pos = self->scan = stop + 1;
             if (self->skipping) {
-                self->skipping = false;   //  the end of a line already reported
+                self->skipping = false; //  the end of a line already reported
                 continue;
             }
             self->line++;
@@ -572,8 +569,9 @@ s_next_line (sl_input_t *self, sl_input_record_t *rec)
         }
         if (!self->skipping && end - self->pos > self->opts.max_record) {
             self->line++;
-            s_bad (self, "%s:%" PRIu64 ": line longer than %zu bytes (the largest batch the "
-                         "broker accepts), skipped",
+            s_bad (self,
+                   "%s:%" PRIu64 ": line longer than %zu bytes (the largest batch the "
+                   "broker accepts), skipped",
                    self->name, self->line, self->opts.max_record);
             self->skipping = true;
             int rc = s_after_bad (self);
@@ -599,14 +597,14 @@ static const char *
 s_mp_reason (int rc)
 {
     switch (rc) {
-        case SL_EDEPTH:
-            return "nesting deeper than the broker accepts";
-        case SL_EPROTO:
-            return "invalid msgpack (reserved type byte 0xc1)";
-        case SL_ETRUNC:
-            return "truncated msgpack object";
-        default:
-            return sl_strerror (rc);
+    case SL_EDEPTH:
+        return "nesting deeper than the broker accepts";
+    case SL_EPROTO:
+        return "invalid msgpack (reserved type byte 0xc1)";
+    case SL_ETRUNC:
+        return "truncated msgpack object";
+    default:
+        return sl_strerror (rc);
     }
 }
 
@@ -627,25 +625,26 @@ s_next_object (sl_input_t *self, sl_input_record_t *rec)
                 if (s_finish (self, at, used, rec) == 1) {
                     return 1;
                 }
-                s_bad (self, "%s:offset %" PRIu64 ": object of %zu bytes is larger than a batch "
-                             "may be (%zu)",
+                s_bad (self,
+                       "%s:offset %" PRIu64 ": object of %zu bytes is larger than a batch "
+                       "may be (%zu)",
                        self->name, offset, used, self->opts.max_record);
                 self->failed = true;
                 return 0;
             }
             if (rc != SL_ETRUNC || self->eof || avail > self->opts.max_record) {
                 if (rc == SL_ETRUNC && !self->eof) {
-                    s_bad (self, "%s:offset %" PRIu64 ": object larger than %zu bytes (the "
-                                 "largest batch the broker accepts)",
+                    s_bad (self,
+                           "%s:offset %" PRIu64 ": object larger than %zu bytes (the "
+                           "largest batch the broker accepts)",
                            self->name, offset, self->opts.max_record);
                 }
                 else {
                     s_bad (self, "%s:offset %" PRIu64 ": %s%s", self->name, offset,
-                           s_mp_reason (rc),
-                           rc == SL_ETRUNC ? " (the file ends inside it)" : "");
+                           s_mp_reason (rc), rc == SL_ETRUNC ? " (the file ends inside it)" : "");
                 }
-                sl_error ("input", "%s: stopped reading this file at offset %" PRIu64,
-                          self->name, offset);
+                sl_error ("input", "%s: stopped reading this file at offset %" PRIu64, self->name,
+                          offset);
                 self->failed = true;
                 return 0;
             }
@@ -668,8 +667,7 @@ s_next_object (sl_input_t *self, sl_input_record_t *rec)
 static void
 s_put_str (sl_buf_t *buf, const char *text, size_t len)
 {
-    buf->len += sl_mp_write_str_header (buf->data + buf->len, buf->cap - buf->len,
-                                        (uint32_t) len);
+    buf->len += sl_mp_write_str_header (buf->data + buf->len, buf->cap - buf->len, (uint32_t)len);
     memcpy (buf->data + buf->len, text, len);
     buf->len += len;
 }
@@ -690,14 +688,14 @@ s_generate (sl_input_t *self, sl_input_record_t *rec)
         return SL_ENOMEM;
     }
     char sensor[8];
-    int sensor_len = snprintf (sensor, sizeof sensor, "s-%u", (unsigned) (i % 16));
+    int sensor_len = snprintf (sensor, sizeof sensor, "s-%u", (unsigned)(i % 16));
     buf->len += sl_mp_write_map (buf->data, buf->cap, 4);
     s_put_str (buf, "id", 2);
     buf->len += sl_mp_write_uint (buf->data + buf->len, buf->cap - buf->len, i);
     s_put_str (buf, "sensor", 6);
-    s_put_str (buf, sensor, (size_t) sensor_len);
+    s_put_str (buf, sensor, (size_t)sensor_len);
     s_put_str (buf, "temp", 4);
-    size_t t = (size_t) ((i * 2654435761u) >> 8) % S_TEMPS;
+    size_t t = (size_t)((i * 2654435761u) >> 8) % S_TEMPS;
     size_t t_len = self->temp_at[t + 1] - self->temp_at[t];
     memcpy (buf->data + buf->len, self->temps.data + self->temp_at[t], t_len);
     buf->len += t_len;

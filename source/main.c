@@ -19,11 +19,12 @@
 static int
 s_custom (void *ctx, int index, const char *arg, const char **why)
 {
-    sl_source_config_t *cfg = &((sl_source_args_t *) ctx)->cfg;
+    sl_source_config_t *cfg = &((sl_source_args_t *)ctx)->cfg;
     const char *name = sl_source_opts.opts[index].name;
     if (strcmp (name, "format") == 0) {
         static const char *formats[] = {"json", "lines", "msgpack"};
-        static const sl_source_format_t values[] = {SL_FORMAT_JSON, SL_FORMAT_LINES, SL_FORMAT_MSGPACK};
+        static const sl_source_format_t values[] = {SL_FORMAT_JSON, SL_FORMAT_LINES,
+                                                    SL_FORMAT_MSGPACK};
         for (size_t i = 0; i < 3; i++) {
             if (strcmp (arg, formats[i]) == 0) {
                 cfg->format = values[i];
@@ -82,13 +83,12 @@ s_check (const sl_source_args_t *args, int first, int argc, char **argv)
     else if (cfg->generate && first < argc) {
         why = "--generate reads no files";
     }
-    else if (cfg->mqtt_url
-             && (first < argc || cfg->follow || cfg->generate || cfg->format == SL_FORMAT_MSGPACK)) {
+    else if (cfg->mqtt_url &&
+             (first < argc || cfg->follow || cfg->generate || cfg->format == SL_FORMAT_MSGPACK)) {
         why = "--mqtt reads no files, --follow, --generate or msgpack";
     }
-    else if (cfg->follow
-             && (first == argc || stdin_named || cfg->generate
-                 || cfg->format == SL_FORMAT_MSGPACK)) {
+    else if (cfg->follow &&
+             (first == argc || stdin_named || cfg->generate || cfg->format == SL_FORMAT_MSGPACK)) {
         why = "--follow reads named files (not stdin, --generate or msgpack)";
     }
     if (why) {

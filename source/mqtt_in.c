@@ -21,8 +21,8 @@
 #include "sl_url.h"
 #include "sl_util.h"
 
-#define S_KEEPALIVE     30
-#define S_RETRY_MS      1000
+#define S_KEEPALIVE 30
+#define S_RETRY_MS 1000
 
 struct _sl_mqtt_in_t {
     struct mosquitto *mosq;
@@ -30,9 +30,9 @@ struct _sl_mqtt_in_t {
     bool connected;
     bool warned;
     int64_t retry_at;
-    struct mosquitto_message held;      //  the message handed out last (owned)
-    bool have;                          //  a message waits in `held`
-    bool handed;                        //  `held` was handed out: free it at the next call
+    struct mosquitto_message held; //  the message handed out last (owned)
+    bool have;                     //  a message waits in `held`
+    bool handed;                   //  `held` was handed out: free it at the next call
 };
 
 static void
@@ -57,7 +57,7 @@ s_on_connect (struct mosquitto *mosq, void *obj, int rc)
 static void
 s_on_disconnect (struct mosquitto *mosq, void *obj, int rc)
 {
-    (void) mosq;
+    (void)mosq;
     sl_mqtt_in_t *self = obj;
     self->connected = false;
     //  rc 0 is this client's own mosquitto_disconnect (at the end, or after a
@@ -72,7 +72,7 @@ s_on_disconnect (struct mosquitto *mosq, void *obj, int rc)
 static void
 s_on_message (struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
-    (void) mosq;
+    (void)mosq;
     sl_mqtt_in_t *self = obj;
     if (self->have) {
         //  Cannot happen: the socket is read one packet at a time, only when empty.
@@ -113,8 +113,7 @@ sl_mqtt_in_new (const char *url, const char *client_id, size_t max_message)
     mosquitto_disconnect_callback_set (self->mosq, s_on_disconnect);
     mosquitto_message_callback_set (self->mosq, s_on_message);
     mosquitto_property *props = NULL;
-    uint32_t limit = max_message + 1024 > UINT32_MAX ? UINT32_MAX
-                                                     : (uint32_t) (max_message + 1024);
+    uint32_t limit = max_message + 1024 > UINT32_MAX ? UINT32_MAX : (uint32_t)(max_message + 1024);
     mosquitto_property_add_int32 (&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, limit);
     if (client_id) {
         //  Keep the session (and its queued QoS 1 messages) for a day across our absences.
@@ -166,8 +165,8 @@ s_service (sl_mqtt_in_t *self)
         if (now >= self->retry_at) {
             self->retry_at = now + S_RETRY_MS;
             if (mosquitto_reconnect (self->mosq) != MOSQ_ERR_SUCCESS && !self->warned) {
-                sl_warn ("mqtt", "cannot connect to %s:%d: retrying every second",
-                         self->url.host, self->url.port);
+                sl_warn ("mqtt", "cannot connect to %s:%d: retrying every second", self->url.host,
+                         self->url.port);
                 self->warned = true;
             }
         }
@@ -214,6 +213,6 @@ sl_mqtt_in_next (sl_mqtt_in_t *self, const char **topic, const uint8_t **payload
     self->handed = true;
     *topic = self->held.topic;
     *payload = self->held.payload;
-    *len = self->held.payloadlen > 0 ? (size_t) self->held.payloadlen : 0;
+    *len = self->held.payloadlen > 0 ? (size_t)self->held.payloadlen : 0;
     return 1;
 }

@@ -23,15 +23,14 @@ typedef struct _sl_mqtt_in_t sl_mqtt_in_t;
 //  url: mqtt://HOST[:PORT]/TOPIC-FILTER (default port 1883). client_id:
 //  the MQTT client id and a persistent session (clean start off), or NULL
 //  for a random id and a clean session. NULL on a bad URL (logged) or OOM.
-sl_mqtt_in_t *sl_mqtt_in_new(const char *url, const char *client_id, size_t max_message);
-void sl_mqtt_in_destroy(sl_mqtt_in_t **self_p);
+sl_mqtt_in_t *sl_mqtt_in_new (const char *url, const char *client_id, size_t max_message);
+void sl_mqtt_in_destroy (sl_mqtt_in_t **self_p);
 
 //  The next message: 1 with its topic and payload (valid until the next
 //  call), SL_EAGAIN when none is there now (poll sl_mqtt_in_fd).
-int sl_mqtt_in_next(sl_mqtt_in_t *self, const char **topic, const uint8_t **payload,
-                    size_t *len);
+int sl_mqtt_in_next (sl_mqtt_in_t *self, const char **topic, const uint8_t **payload, size_t *len);
 
 //  The socket to poll; -1 while not connected (the caller polls again soon).
-int sl_mqtt_in_fd(sl_mqtt_in_t *self);
+int sl_mqtt_in_fd (sl_mqtt_in_t *self);
 
 #endif

@@ -29,11 +29,11 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_MAX_WAIT_MS   100     //  longest poll: signals, reconnects and clocks looked at as often
-#define S_READ_BURST    4096    //  records read per turn before the socket is looked at
-#define S_BACKOFF_MIN   100
-#define S_BACKOFF_MAX   2000
-#define S_RECORD_SLACK  32      //  record envelope beyond value and key (as input.c)
+#define S_MAX_WAIT_MS 100 //  longest poll: signals, reconnects and clocks looked at as often
+#define S_READ_BURST 4096 //  records read per turn before the socket is looked at
+#define S_BACKOFF_MIN 100
+#define S_BACKOFF_MAX 2000
+#define S_RECORD_SLACK 32 //  record envelope beyond value and key (as input.c)
 
 //  One batch in the window: its first seq, its records, and its bytes as a
 //  frame that is sent by reference each time.
@@ -49,7 +49,7 @@ typedef struct {
     sl_client_t *client;
     sl_input_t *input;
     char producer[SL_NAME_MAX + 1];
-    sl_msg_t publish;               //  PUBLISH template: stream and producer set once
+    sl_msg_t publish; //  PUBLISH template: stream and producer set once
 
     uint64_t batch_bytes;
     uint32_t batch_records;
@@ -57,12 +57,12 @@ typedef struct {
 
     //  The open batch.
     sl_buf_t batch;
-    sl_buf_t headers;           //  --header: every record's headers map (empty: none)
+    sl_buf_t headers; //  --header: every record's headers map (empty: none)
     uint32_t batch_count;
     uint64_t batch_seq;
     int64_t batch_start;
-    int64_t stamp_ms;               //  timestamp of the records being read
-    uint32_t stamp_left;            //  records that may still use it
+    int64_t stamp_ms;    //  timestamp of the records being read
+    uint32_t stamp_left; //  records that may still use it
 
     //  The window: ring[head .. head + n), the first next_send of them sent.
     s_batch_t *ring;
@@ -70,25 +70,25 @@ typedef struct {
     uint32_t head;
     uint32_t n;
     uint32_t next_send;
-    bool send_blocked;              //  the DEALER refused: wait for POLLOUT
+    bool send_blocked; //  the DEALER refused: wait for POLLOUT
 
-    uint64_t skip;                  //  records the broker already had (--name resume)
-    uint64_t last_index;            //  index of the last valid record read, skipped or not
-    uint64_t last_seq;              //  highest seq put into a batch
-    uint64_t acked;                 //  highest seq confirmed
+    uint64_t skip;       //  records the broker already had (--name resume)
+    uint64_t last_index; //  index of the last valid record read, skipped or not
+    uint64_t last_seq;   //  highest seq put into a batch
+    uint64_t acked;      //  highest seq confirmed
 
     int64_t last_progress;
-    int64_t hold_until;             //  no sends before this (retryable error back-off)
+    int64_t hold_until; //  no sends before this (retryable error back-off)
     int64_t backoff;
-    bool warned;                    //  the retry warning of this episode was logged
+    bool warned; //  the retry warning of this episode was logged
     uint64_t eseq_expected;
     int64_t eseq_at;
     uint32_t connects;
     bool beyond_warned;
 
     bool input_done;
-    bool want_input;                //  the input waits for its descriptor
-    bool more_ready;                //  the input has records ready now
+    bool want_input; //  the input waits for its descriptor
+    bool more_ready; //  the input has records ready now
     bool stopping;
     int64_t drain_deadline;
     bool fatal;
@@ -103,7 +103,7 @@ typedef struct {
     int64_t progress_tick;
     uint64_t progress_read;
     bool progress_shown;
-    int64_t reported_ms;            //  when the counters last went with a PING
+    int64_t reported_ms; //  when the counters last went with a PING
 
     sl_source_stats_t stats;
 } s_source_t;
@@ -130,13 +130,13 @@ static void
 s_anon_name (char *out, size_t size)
 {
     uint8_t bytes[8];
-    if (getrandom (bytes, sizeof bytes, 0) != (ssize_t) sizeof bytes) {
-        uint64_t mix = (uint64_t) sl_now_ms () * 6364136223846793005ull ^ (uint64_t) getpid ();
+    if (getrandom (bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
+        uint64_t mix = (uint64_t)sl_now_ms () * 6364136223846793005ull ^ (uint64_t)getpid ();
         memcpy (bytes, &mix, sizeof bytes);
     }
     int n = snprintf (out, size, "anon-");
-    for (size_t i = 0; i < sizeof bytes && (size_t) n + 2 < size; i++) {
-        n += snprintf (out + n, size - (size_t) n, "%02x", bytes[i]);
+    for (size_t i = 0; i < sizeof bytes && (size_t)n + 2 < size; i++) {
+        n += snprintf (out + n, size - (size_t)n, "%02x", bytes[i]);
     }
 }
 
@@ -192,8 +192,8 @@ s_add_record (s_source_t *self, const sl_input_record_t *rec, int64_t now)
     }
     self->stamp_left--;
     const char *fixed = self->cfg->fixed_key;
-    int rc = sl_record_encode (&self->batch, self->stamp_ms, fixed ? fixed : (const char *) rec->key,
-                               fixed ? (uint32_t) strlen (fixed) : rec->key_len,
+    int rc = sl_record_encode (&self->batch, self->stamp_ms, fixed ? fixed : (const char *)rec->key,
+                               fixed ? (uint32_t)strlen (fixed) : rec->key_len,
                                fixed ? false : rec->key_is_bin,
                                self->headers.len ? self->headers.data : NULL, self->headers.len,
                                rec->value, rec->value_len);
@@ -219,12 +219,12 @@ s_rate_ok (s_source_t *self, int64_t now)
         return true;
     }
     double burst = rate / 100 > 1 ? rate / 100 : 1;
-    double allowed = rate * (double) (now - self->rate_start) / 1000.0 + burst;
-    if ((double) self->stats.read < allowed) {
+    double allowed = rate * (double)(now - self->rate_start) / 1000.0 + burst;
+    if ((double)self->stats.read < allowed) {
         return true;
     }
-    self->rate_wake
-        = self->rate_start + (int64_t) (((double) self->stats.read + 1 - burst) * 1000.0 / rate);
+    self->rate_wake =
+        self->rate_start + (int64_t)(((double)self->stats.read + 1 - burst) * 1000.0 / rate);
     if (self->rate_wake <= now) {
         self->rate_wake = now + 1;
     }
@@ -261,9 +261,10 @@ s_read_input (s_source_t *self, int64_t now)
         //  The end, or a stop already reported (--strict).
         self->input_done = true;
         if (self->last_index < self->skip) {
-            sl_warn ("source", "the input has %" PRIu64 " records and the broker already has %"
-                               PRIu64 " from producer %s: nothing to send (a different input "
-                               "under the same --name?)",
+            sl_warn ("source",
+                     "the input has %" PRIu64 " records and the broker already has %" PRIu64
+                     " from producer %s: nothing to send (a different input "
+                     "under the same --name?)",
                      self->last_index, self->skip, self->producer);
         }
         return;
@@ -320,7 +321,7 @@ s_advance (s_source_t *self, uint64_t acked, int64_t now)
     }
     self->acked = acked;
     if (sl_input_confirmed (self->input, acked) != 0) {
-        self->fatal = true;     //  --follow could not keep its positions: stop, resume exactly
+        self->fatal = true; //  --follow could not keep its positions: stop, resume exactly
     }
     while (self->n > 0) {
         s_batch_t *entry = s_at (self, 0);
@@ -346,17 +347,18 @@ s_advance (s_source_t *self, uint64_t acked, int64_t now)
 static void
 s_on_confirm (s_source_t *self, const sl_msg_t *reply, int64_t now)
 {
-    if (strcmp (reply->stream, self->cfg->stream) != 0
-        || strcmp (reply->name, self->producer) != 0) {
+    if (strcmp (reply->stream, self->cfg->stream) != 0 ||
+        strcmp (reply->name, self->producer) != 0) {
         sl_debug ("source", "ignored CONFIRM for %s/%s", reply->name, reply->stream);
         return;
     }
     uint64_t seq = reply->seq;
     if (seq > self->last_seq) {
         if (!self->beyond_warned) {
-            sl_warn ("source", "broker confirms seq %" PRIu64 " of producer %s, beyond the %"
-                               PRIu64 " records this source sent: is another source using "
-                               "the same --name?",
+            sl_warn ("source",
+                     "broker confirms seq %" PRIu64 " of producer %s, beyond the %" PRIu64
+                     " records this source sent: is another source using "
+                     "the same --name?",
                      seq, self->producer, self->last_seq);
             self->beyond_warned = true;
         }
@@ -377,24 +379,25 @@ s_on_eseq (s_source_t *self, const sl_msg_t *reply, int64_t now)
     self->eseq_expected = expected;
     self->eseq_at = now;
     if (expected == 0 || expected - 1 < self->acked) {
-        sl_error ("source", "broker expects seq %" PRIu64 " of producer %s on stream %s but had "
-                            "confirmed up to %" PRIu64 ": it lost confirmed records (was its "
-                            "data directory replaced?)",
+        sl_error ("source",
+                  "broker expects seq %" PRIu64 " of producer %s on stream %s but had "
+                  "confirmed up to %" PRIu64 ": it lost confirmed records (was its "
+                  "data directory replaced?)",
                   expected, self->producer, self->cfg->stream, self->acked);
         self->fatal = true;
         return;
     }
     if (expected - 1 > self->last_seq) {
-        sl_error ("source", "broker has seq %" PRIu64 " of producer %s on stream %s, more than "
-                            "the %" PRIu64 " records this source sent: is another source using "
-                            "the same --name?",
+        sl_error ("source",
+                  "broker has seq %" PRIu64 " of producer %s on stream %s, more than "
+                  "the %" PRIu64 " records this source sent: is another source using "
+                  "the same --name?",
                   expected - 1, self->producer, self->cfg->stream, self->last_seq);
         self->fatal = true;
         return;
     }
     s_advance (self, expected - 1, now);
-    sl_debug ("source", "broker expects seq %" PRIu64 ": resending %u batches", expected,
-              self->n);
+    sl_debug ("source", "broker expects seq %" PRIu64 ": resending %u batches", expected, self->n);
     s_resend_all (self, now);
 }
 
@@ -412,7 +415,7 @@ s_on_error (s_source_t *self, const sl_msg_t *reply, int64_t now)
     }
     if (sl_error_retryable (code)) {
         if (now < self->hold_until) {
-            return;     //  a later batch of the same flight; it is resent with the rest
+            return; //  a later batch of the same flight; it is resent with the rest
         }
         if (!self->warned) {
             if (code == SL_ENOSPC) {
@@ -500,8 +503,9 @@ s_check (s_source_t *self, int64_t now)
         self->drain_deadline = now + self->cfg->drain_timeout_ms;
         uint32_t pending = self->n + (self->batch_count ? 1 : 0);
         if (pending) {
-            sl_info ("source", "stopping: waiting up to %" PRId64 " ms for %u unconfirmed "
-                               "batches",
+            sl_info ("source",
+                     "stopping: waiting up to %" PRId64 " ms for %u unconfirmed "
+                     "batches",
                      self->cfg->drain_timeout_ms, pending);
         }
     }
@@ -517,8 +521,9 @@ s_check (s_source_t *self, int64_t now)
     }
     if (self->n > 0 && self->next_send > 0 && now - self->last_progress >= self->cfg->timeout_ms) {
         if (sl_client_connected (self->client)) {
-            sl_warn ("source", "no confirm from the broker for %" PRId64 " ms: resending %u "
-                               "batches",
+            sl_warn ("source",
+                     "no confirm from the broker for %" PRId64 " ms: resending %u "
+                     "batches",
                      now - self->last_progress, self->n);
             s_resend_all (self, now);
         }
@@ -534,17 +539,15 @@ s_progress (s_source_t *self, int64_t now, bool last)
         return;
     }
     int64_t span = now - self->progress_tick;
-    double rate = span > 0 ? (double) (self->stats.read - self->progress_read) * 1000.0
-                                 / (double) span
-                           : 0;
+    double rate =
+        span > 0 ? (double)(self->stats.read - self->progress_read) * 1000.0 / (double)span : 0;
     self->progress_tick = now;
     self->progress_read = self->stats.read;
     self->next_progress = now + 1000;
     uint64_t confirmed = self->acked > self->skip ? self->acked - self->skip : 0;
     char line[256];
     snprintf (line, sizeof line,
-              "read %" PRIu64 "  confirmed %" PRIu64 "  %.0f rec/s  bad %" PRIu64
-              "  in flight %u",
+              "read %" PRIu64 "  confirmed %" PRIu64 "  %.0f rec/s  bad %" PRIu64 "  in flight %u",
               self->stats.read, confirmed, rate, sl_input_bad (self->input), self->n);
     if (self->tty) {
         fprintf (stderr, "\r%s\033[K%s", line, last ? "\n" : "");
@@ -597,11 +600,11 @@ s_wait (s_source_t *self, int64_t now)
     }
     zmq_pollitem_t items[2] = {
         {zsock_resolve (sl_client_sock (self->client)), 0,
-         (short) (ZMQ_POLLIN | (self->send_blocked ? ZMQ_POLLOUT : 0)), 0},
+         (short)(ZMQ_POLLIN | (self->send_blocked ? ZMQ_POLLOUT : 0)), 0},
         {NULL, sl_input_fd (self->input), ZMQ_POLLIN, 0},
     };
     int count = reading && self->want_input && sl_input_fd (self->input) >= 0 ? 2 : 1;
-    long timeout = wake > now ? (long) (wake - now) : 0;
+    long timeout = wake > now ? (long)(wake - now) : 0;
     zmq_poll (items, count, timeout);
 }
 
@@ -614,10 +617,9 @@ s_loop (s_source_t *self)
         if (!self->input_done && !self->stopping && !self->fatal) {
             s_read_input (self, now);
         }
-        if (self->batch_count > 0 && self->n < self->ring_size
-            && (self->input_done || self->stopping
-                || sl_batch_due (false, self->n > 0, now - self->batch_start,
-                                 self->cfg->linger_ms))) {
+        if (self->batch_count > 0 && self->n < self->ring_size &&
+            (self->input_done || self->stopping ||
+             sl_batch_due (false, self->n > 0, now - self->batch_start, self->cfg->linger_ms))) {
             s_push_batch (self, now);
         }
         if (!self->fatal) {
@@ -632,20 +634,20 @@ s_loop (s_source_t *self)
     }
     s_progress (self, sl_mono_ms (), true);
     bool all = self->batch_count == 0 && self->acked >= self->last_seq;
-    self->stats.confirmed = (self->acked < self->last_seq ? self->acked : self->last_seq)
-                            - (self->skip < self->last_seq ? self->skip : self->last_seq);
+    self->stats.confirmed = (self->acked < self->last_seq ? self->acked : self->last_seq) -
+                            (self->skip < self->last_seq ? self->skip : self->last_seq);
     self->stats.bad = sl_input_bad (self->input);
     if (all && !self->fatal) {
         sl_log (sl_input_failed (self->input) ? SL_LOG_WARN : SL_LOG_INFO, "source",
                 "%s: %" PRIu64 " records confirmed, %" PRIu64 " skipped as already in the "
                 "stream, %" PRIu64 " bad",
-                sl_input_failed (self->input) ? "done, but not all input could be read"
-                                              : "done",
+                sl_input_failed (self->input) ? "done, but not all input could be read" : "done",
                 self->stats.confirmed, self->stats.skipped, self->stats.bad);
     }
     else {
-        sl_error ("source", "%" PRIu64 " of %" PRIu64 " records read were confirmed; the rest "
-                            "may be missing from stream %s (%s)",
+        sl_error ("source",
+                  "%" PRIu64 " of %" PRIu64 " records read were confirmed; the rest "
+                  "may be missing from stream %s (%s)",
                   self->stats.confirmed, self->stats.read, self->cfg->stream,
                   self->cfg->name ? "run again with the same --name to send only them"
                                   : "with --name, a rerun sends only what is missing");
@@ -656,9 +658,10 @@ s_loop (s_source_t *self)
     if (self->stats.bad > 0) {
         //  Input was lost (bad lines, records too large): the exit code says
         //  so, distinct from 1, since what was valid is all confirmed.
-        sl_warn ("source", "%" PRIu64 " bad line%s or record%s rejected (reported above): "
-                 "exit 3", self->stats.bad, self->stats.bad == 1 ? "" : "s",
-                 self->stats.bad == 1 ? "" : "s");
+        sl_warn ("source",
+                 "%" PRIu64 " bad line%s or record%s rejected (reported above): "
+                 "exit 3",
+                 self->stats.bad, self->stats.bad == 1 ? "" : "s", self->stats.bad == 1 ? "" : "s");
         return 3;
     }
     return 0;
@@ -673,7 +676,7 @@ s_start (s_source_t *self)
                              .software = "sluice-source/" SLUICE_VERSION,
                              .producer = cfg->name,
                              .stream = cfg->stream,
-                             .timeout_ms = (int) cfg->timeout_ms};
+                             .timeout_ms = (int)cfg->timeout_ms};
     self->client = sl_client_new (&opts);
     if (!self->client) {
         sl_error ("source", "cannot use broker address '%s' (expected tcp://HOST:PORT)",
@@ -683,8 +686,9 @@ s_start (s_source_t *self)
     int64_t deadline = cfg->connect_timeout_ms > 0 ? sl_mono_ms () + cfg->connect_timeout_ms : 0;
     int rc = sl_client_hello (self->client, deadline);
     if (rc == SL_ETIMEOUT) {
-        sl_error ("source", "broker %s did not answer within %" PRId64 " ms: is sluice-broker "
-                            "running there? (--broker, --connect-timeout)",
+        sl_error ("source",
+                  "broker %s did not answer within %" PRId64 " ms: is sluice-broker "
+                  "running there? (--broker, --connect-timeout)",
                   cfg->broker, cfg->connect_timeout_ms);
         return 1;
     }
@@ -695,7 +699,7 @@ s_start (s_source_t *self)
     const sl_msg_t *welcome = sl_client_welcome (self->client);
     self->connects = sl_client_connects (self->client);
     uint64_t max_bytes = welcome->max_batch_bytes ? welcome->max_batch_bytes : 16u << 20;
-    self->max_record = (size_t) max_bytes;
+    self->max_record = (size_t)max_bytes;
     self->batch_bytes = cfg->batch_bytes < max_bytes ? cfg->batch_bytes : max_bytes;
     if (cfg->batch_bytes > max_bytes) {
         //  Worth saying only when the operator asked for more than the default.
@@ -711,8 +715,9 @@ s_start (s_source_t *self)
     if (cfg->name) {
         self->skip = welcome->seq;
         if (self->skip) {
-            sl_info ("source", "resuming after record %" PRIu64 " (the broker has records 1..%"
-                               PRIu64 " of producer %s on stream %s)",
+            sl_info ("source",
+                     "resuming after record %" PRIu64 " (the broker has records 1..%" PRIu64
+                     " of producer %s on stream %s)",
                      self->skip, self->skip, cfg->name, cfg->stream);
         }
     }
@@ -728,19 +733,21 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
 {
     assert (cfg);
     if (!cfg->broker || !cfg->stream || !sl_name_valid (cfg->stream, strlen (cfg->stream))) {
-        sl_error ("source", "--stream must be 1-%d characters of A-Z a-z 0-9 . _ - (not "
-                            "starting with '.')",
+        sl_error ("source",
+                  "--stream must be 1-%d characters of A-Z a-z 0-9 . _ - (not "
+                  "starting with '.')",
                   SL_NAME_MAX);
         return 2;
     }
     if (cfg->name && !sl_name_valid (cfg->name, strlen (cfg->name))) {
-        sl_error ("source", "--name must be 1-%d characters of A-Z a-z 0-9 . _ - (not starting "
-                            "with '.')",
+        sl_error ("source",
+                  "--name must be 1-%d characters of A-Z a-z 0-9 . _ - (not starting "
+                  "with '.')",
                   SL_NAME_MAX);
         return 2;
     }
-    if (cfg->window == 0 || cfg->batch_records == 0 || cfg->batch_bytes == 0
-        || cfg->timeout_ms <= 0) {
+    if (cfg->window == 0 || cfg->batch_records == 0 || cfg->batch_bytes == 0 ||
+        cfg->timeout_ms <= 0) {
         sl_error ("source", "--window, --batch-records, --batch-bytes and --timeout must be "
                             "above 0");
         return 2;
@@ -763,7 +770,7 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
             return 2;
         }
     }
-    s_source_t *self = (s_source_t *) calloc (1, sizeof (s_source_t));
+    s_source_t *self = (s_source_t *)calloc (1, sizeof (s_source_t));
     if (!self) {
         return 1;
     }
@@ -785,7 +792,7 @@ sl_source_run (const sl_source_config_t *cfg, int nfiles, char **files)
         s_anon_name (self->producer, sizeof self->producer);
     }
     self->ring_size = cfg->window + 2;
-    self->ring = (s_batch_t *) calloc (self->ring_size, sizeof (s_batch_t));
+    self->ring = (s_batch_t *)calloc (self->ring_size, sizeof (s_batch_t));
     if (!self->ring) {
         goto done;
     }

@@ -28,7 +28,7 @@ sl_source_headers (const sl_source_config_t *cfg, sl_buf_t *out, const char **wh
             *why = "expected NAME=VALUE with a NAME";
             return SL_EINVAL;
         }
-        size_t name_len = (size_t) (eq - cfg->headers[i]);
+        size_t name_len = (size_t)(eq - cfg->headers[i]);
         for (size_t k = 0; k < i; k++) {
             if (strncmp (cfg->headers[k], cfg->headers[i], name_len + 1) == 0) {
                 *why = "a header NAME given twice";
@@ -46,18 +46,18 @@ sl_source_headers (const sl_source_config_t *cfg, sl_buf_t *out, const char **wh
         return rc;
     }
     uint8_t *p = out->data, *end = out->data + out->cap;
-    p += sl_mp_write_map (p, (size_t) (end - p), (uint32_t) cfg->n_headers);
+    p += sl_mp_write_map (p, (size_t)(end - p), (uint32_t)cfg->n_headers);
     for (size_t i = 0; i < cfg->n_headers; i++) {
         const char *eq = strchr (cfg->headers[i], '=');
-        uint32_t name_len = (uint32_t) (eq - cfg->headers[i]);
-        uint32_t value_len = (uint32_t) strlen (eq + 1);
-        p += sl_mp_write_str_header (p, (size_t) (end - p), name_len);
+        uint32_t name_len = (uint32_t)(eq - cfg->headers[i]);
+        uint32_t value_len = (uint32_t)strlen (eq + 1);
+        p += sl_mp_write_str_header (p, (size_t)(end - p), name_len);
         memcpy (p, cfg->headers[i], name_len);
         p += name_len;
-        p += sl_mp_write_str_header (p, (size_t) (end - p), value_len);
+        p += sl_mp_write_str_header (p, (size_t)(end - p), value_len);
         memcpy (p, eq + 1, value_len);
         p += value_len;
     }
-    out->len = (size_t) (p - out->data);
+    out->len = (size_t)(p - out->data);
     return 0;
 }

@@ -8,10 +8,11 @@
 #define CUSTOM .type = SL_ARG_CUSTOM
 
 static const sl_opt_t s_opts[] = {
-    {"broker", 'b', "tcp://HOST:PORT", "broker address (required); a primary and its replicas as a,b", F (cfg.broker),
+    {"broker", 'b', "tcp://HOST:PORT",
+     "broker address (required); a primary and its replicas as a,b", F (cfg.broker),
      .type = SL_ARG_STRING, .flags = SL_OPT_CONNECTS | SL_OPT_NO_KEY},
-    {"stream", 's', "NAME", "stream to publish to, created on first use (required)",
-     F (cfg.stream), .type = SL_ARG_STRING},
+    {"stream", 's', "NAME", "stream to publish to, created on first use (required)", F (cfg.stream),
+     .type = SL_ARG_STRING},
     {"name", 'n', "NAME", "durable producer name, makes reruns resume (default anon-<random>)",
      F (cfg.name), .type = SL_ARG_STRING, .key = "producer"},
     {"format", 0, "FORMAT", "input format: json, lines or msgpack", .def = "json", CUSTOM},
@@ -21,8 +22,8 @@ static const sl_opt_t s_opts[] = {
     {"rate", 'r', "R", "at most R records per second (0 = unlimited)", .def = "0", CUSTOM},
     {"batch-records", 0, "N", "records per batch", F (cfg.batch_records), .type = SL_ARG_UINT,
      .def = "1000", .max = 1u << 20},
-    {"batch-bytes", 0, "SIZE", "bytes per batch (at most the broker's limit)",
-     F (cfg.batch_bytes), .type = SL_ARG_SIZE, .def = "1M", .min = 1},
+    {"batch-bytes", 0, "SIZE", "bytes per batch (at most the broker's limit)", F (cfg.batch_bytes),
+     .type = SL_ARG_SIZE, .def = "1M", .min = 1},
     {"linger", 0, "TIME", "most a batch waits to fill while one is unconfirmed", F (cfg.linger_ms),
      .type = SL_ARG_DURATION, .def = "5ms"},
     {"window", 0, "N", "unconfirmed batches in flight", F (cfg.window), .type = SL_ARG_UINT,
@@ -37,19 +38,28 @@ static const sl_opt_t s_opts[] = {
      .type = SL_ARG_SWITCH},
     {"progress", 'p', NULL, "print a status line every second (default: on a terminal)", CUSTOM},
     {"no-progress", 0, NULL, "never print the status line", CUSTOM},
-    {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from `sluice keygen`): "
-     "CURVE on", F (curve_secret), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {"curve-secret", 0, "FILE",
+     "this client's key pair (NAME.key_secret from `sluice keygen`): "
+     "CURVE on",
+     F (curve_secret), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
     {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with --curve-secret",
      F (broker_key), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
-    {"follow", 'F', NULL, "read the FILEs (paths or quoted globs) as they grow, through "
-     "rotation, like tail -F", F (cfg.follow), .type = SL_ARG_SWITCH},
-    {"state-dir", 0, "DIR", "with --follow --name: keep the byte positions in "
-     "DIR/NAME@STREAM.follow (default .)", F (cfg.state_dir), .type = SL_ARG_STRING,
-     .flags = SL_OPT_PATH},
-    {"http", 0, "HOST:PORT", "serve POST /streams/NAME (JSON lines or an array), answered after "
-     "the confirm", F (http.listen), .type = SL_ARG_STRING},
-    {"http-token-file", 0, "FILE", "with --http: require a bearer token from FILE (one per "
-     "line)", F (http.token_file), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {"follow", 'F', NULL,
+     "read the FILEs (paths or quoted globs) as they grow, through "
+     "rotation, like tail -F",
+     F (cfg.follow), .type = SL_ARG_SWITCH},
+    {"state-dir", 0, "DIR",
+     "with --follow --name: keep the byte positions in "
+     "DIR/NAME@STREAM.follow (default .)",
+     F (cfg.state_dir), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {"http", 0, "HOST:PORT",
+     "serve POST /streams/NAME (JSON lines or an array), answered after "
+     "the confirm",
+     F (http.listen), .type = SL_ARG_STRING},
+    {"http-token-file", 0, "FILE",
+     "with --http: require a bearer token from FILE (one per "
+     "line)",
+     F (http.token_file), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
     {"http-max-body", 0, "SIZE", "with --http: largest request body (more is 413)",
      F (http.max_body), .type = SL_ARG_SIZE, .def = "1M", .min = 1},
     {"http-max-connections", 0, "N", "with --http: open connections at once (more wait)",
@@ -58,8 +68,7 @@ static const sl_opt_t s_opts[] = {
      F (cfg.mqtt_url), .type = SL_ARG_STRING},
     {"fixed-key", 0, "KEY", "the same key on every record (kcat -k)", F (cfg.fixed_key),
      .type = SL_ARG_STRING},
-    {"header", 'H', "NAME=VALUE", "a header on every record (repeatable)", .repeat = true,
-     CUSTOM},
+    {"header", 'H', "NAME=VALUE", "a header on every record (repeatable)", .repeat = true, CUSTOM},
     {.name = NULL},
 };
 

@@ -78,7 +78,9 @@ main (int argc, char **argv)
         zsys_init ();
         zsys_set_logstream (NULL);
     }
-    sl_verify_io_t io = {.verify = verify, .got_format = cfg.got_format, .broker = cfg.broker,
+    sl_verify_io_t io = {.verify = verify,
+                         .got_format = cfg.got_format,
+                         .broker = cfg.broker,
                          .connect_timeout_ms = cfg.connect_timeout_ms};
     int rc = cfg.sent ? sl_verify_read_file (&io, cfg.sent, false)
                       : sl_verify_read_stream (&io, cfg.sent_stream, false);

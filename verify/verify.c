@@ -29,8 +29,8 @@
 #include "sl_error.h"
 #include "sl_mp.h"
 
-#define S_MIN_SLOTS     1024
-#define S_MALLOC_EXTRA  16      //  what malloc adds per block, for the memory estimate
+#define S_MIN_SLOTS 1024
+#define S_MALLOC_EXTRA 16 //  what malloc adds per block, for the memory estimate
 
 //  ---------------------------------------------------------------- hashing
 
@@ -62,7 +62,7 @@ s_hash (uint64_t seed, const uint8_t *data, size_t len)
     }
     uint64_t tail = 0;
     for (size_t j = 0; i + j < len; j++) {
-        tail |= (uint64_t) data[i + j] << (8 * j);
+        tail |= (uint64_t)data[i + j] << (8 * j);
     }
     h ^= s_fmix (tail ^ seed);
     return s_fmix (h);
@@ -84,7 +84,7 @@ static int
 s_table_grow (s_table_t *table)
 {
     size_t slots = table->slots ? table->slots * 2 : S_MIN_SLOTS;
-    s_entry_t **entry = (s_entry_t **) calloc (slots, sizeof *entry);
+    s_entry_t **entry = (s_entry_t **)calloc (slots, sizeof *entry);
     if (!entry) {
         return SL_ENOMEM;
     }
@@ -121,7 +121,7 @@ s_table_get (s_table_t *table, uint64_t seed, const uint8_t *key, size_t len, bo
         }
         at = (at + 1) & (table->slots - 1);
     }
-    s_entry_t *e = (s_entry_t *) calloc (1, sizeof *e + len);
+    s_entry_t *e = (s_entry_t *)calloc (1, sizeof *e + len);
     if (!e) {
         return NULL;
     }
@@ -138,14 +138,14 @@ s_table_get (s_table_t *table, uint64_t seed, const uint8_t *key, size_t len, bo
 static uint64_t
 s_table_memory (const s_table_t *table)
 {
-    return table->slots * sizeof (s_entry_t *)
-           + table->count * (sizeof (s_entry_t) + S_MALLOC_EXTRA) + table->key_bytes;
+    return table->slots * sizeof (s_entry_t *) +
+           table->count * (sizeof (s_entry_t) + S_MALLOC_EXTRA) + table->key_bytes;
 }
 
 //  ---------------------------------------------------------------- canonical form
 
 typedef struct {
-    size_t off;     //  key's offset in the map's region
+    size_t off; //  key's offset in the map's region
     size_t klen;
     size_t vlen;
 } s_member_t;
@@ -153,9 +153,9 @@ typedef struct {
 static int
 s_member_cmp (const void *a, const void *b, void *base_p)
 {
-    const uint8_t *base = (const uint8_t *) base_p;
-    const s_member_t *x = (const s_member_t *) a;
-    const s_member_t *y = (const s_member_t *) b;
+    const uint8_t *base = (const uint8_t *)base_p;
+    const s_member_t *x = (const s_member_t *)a;
+    const s_member_t *y = (const s_member_t *)b;
     size_t n = x->klen < y->klen ? x->klen : y->klen;
     int c = memcmp (base + x->off, base + y->off, n);
     if (c || x->klen != y->klen) {
@@ -186,7 +186,7 @@ s_canon (const uint8_t **p, const uint8_t *end, sl_buf_t *out, sl_buf_t *tmp, ui
     int rc;
     if (!is_array && !is_map) {
         size_t used;
-        rc = sl_mp_skip (*p, (size_t) (end - *p), 0, &used);
+        rc = sl_mp_skip (*p, (size_t)(end - *p), 0, &used);
         if (rc == 0) {
             rc = sl_buf_append (out, *p, used);
             *p += used;
@@ -210,7 +210,7 @@ s_canon (const uint8_t **p, const uint8_t *end, sl_buf_t *out, sl_buf_t *tmp, ui
     }
     //  The count was checked against the bytes left, so this is bounded by the input.
     size_t start = out->len;
-    s_member_t *member = count > 1 ? (s_member_t *) malloc (count * sizeof *member) : NULL;
+    s_member_t *member = count > 1 ? (s_member_t *)malloc (count * sizeof *member) : NULL;
     if (count > 1 && !member) {
         return SL_ENOMEM;
     }
@@ -222,7 +222,7 @@ s_canon (const uint8_t **p, const uint8_t *end, sl_buf_t *out, sl_buf_t *tmp, ui
             rc = s_canon (p, end, out, tmp, depth + 1);
         }
         if (rc == 0 && member) {
-            member[i] = (s_member_t) {at - start, mid - at, out->len - mid};
+            member[i] = (s_member_t){at - start, mid - at, out->len - mid};
         }
     }
     if (rc == 0 && member) {
@@ -269,7 +269,8 @@ s_member (const uint8_t *value, size_t len, const char *name, const uint8_t **me
     if (rc == 0 && top.type != SLUICE_MP_MAP) {
         return SL_ETYPE;
     }
-    return rc ? rc : sluice_mp_map_find (value, len, name, strlen (name), false, member, member_len);
+    return rc ? rc
+              : sluice_mp_map_find (value, len, name, strlen (name), false, member, member_len);
 }
 
 //  ---------------------------------------------------------------- object
@@ -281,20 +282,20 @@ sl_verify_new (const sl_verify_opts_t *opts)
     if ((opts->id_field && !*opts->id_field) || (opts->key_field && !*opts->key_field)) {
         return NULL;
     }
-    sl_verify_t *self = (sl_verify_t *) calloc (1, sizeof *self);
+    sl_verify_t *self = (sl_verify_t *)calloc (1, sizeof *self);
     if (!self) {
         return NULL;
     }
     self->opts = *opts;
     self->opts.examples = opts->examples ? opts->examples : 10;
     self->seed = opts->seed;
-    if (!self->seed && getrandom (&self->seed, sizeof self->seed, GRND_NONBLOCK)
-                           != (ssize_t) sizeof self->seed) {
-        self->seed = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32);
+    if (!self->seed &&
+        getrandom (&self->seed, sizeof self->seed, GRND_NONBLOCK) != (ssize_t)sizeof self->seed) {
+        self->seed = (uint64_t)time (NULL) ^ ((uint64_t)getpid () << 32);
     }
     self->json = sl_json_new ();
     for (int k = 0; k < SL_VERIFY_KINDS; k++) {
-        self->examples[k] = (s_example_t *) calloc (self->opts.examples, sizeof (s_example_t));
+        self->examples[k] = (s_example_t *)calloc (self->opts.examples, sizeof (s_example_t));
         if (!self->examples[k]) {
             sl_verify_destroy (&self);
             return NULL;
@@ -377,11 +378,11 @@ char *
 sl_verify_key_text (sl_verify_t *self, const uint8_t *key, size_t len)
 {
     sl_buf_reset (&self->text);
-    if (sl_msgpack_to_json (self->json, key, len, &self->text)
-        || sl_buf_append (&self->text, "", 1)) {
+    if (sl_msgpack_to_json (self->json, key, len, &self->text) ||
+        sl_buf_append (&self->text, "", 1)) {
         return strdup ("?");
     }
-    return strdup ((const char *) self->text.data);
+    return strdup ((const char *)self->text.data);
 }
 
 //  Order check of a first delivery at sent position pos. value is the
@@ -402,8 +403,8 @@ s_order (sl_verify_t *self, const s_entry_t *entry, const uint8_t *value, size_t
         }
         //  A value without the key field is ordered with the others that lack it (empty key).
         bool made;
-        s_entry_t *k = s_table_get (&self->order, self->seed, self->okey.data, self->okey.len,
-                                    &made);
+        s_entry_t *k =
+            s_table_get (&self->order, self->seed, self->okey.data, self->okey.len, &made);
         if (!k) {
             return SL_ENOMEM;
         }
@@ -517,7 +518,7 @@ s_from_msgpack (sl_verify_t *self, bool got, const uint8_t *value, size_t len, c
     if (rc) {
         return s_bad (self, got, rc, why, why_size, "malformed msgpack value: %s", NULL);
     }
-    rc = s_parse (self, (const char *) self->text.data, self->text.len, why, why_size);
+    rc = s_parse (self, (const char *)self->text.data, self->text.len, why, why_size);
     if (rc) {
         return s_bad (self, got, rc, NULL, 0, NULL, NULL);
     }
@@ -553,9 +554,9 @@ s_sink_envelope (const uint8_t *map, size_t len)
     uint32_t count;
     const uint8_t *key;
     uint32_t key_len;
-    return sl_mp_read_map (&p, map + len, &count) == 0 && count >= 2
-           && sl_mp_read_str (&p, map + len, &key, &key_len) == 0 && key_len == 6
-           && memcmp (key, "offset", 6) == 0;
+    return sl_mp_read_map (&p, map + len, &count) == 0 && count >= 2 &&
+           sl_mp_read_str (&p, map + len, &key, &key_len) == 0 && key_len == 6 &&
+           memcmp (key, "offset", 6) == 0;
 }
 
 int
@@ -570,8 +571,8 @@ sl_verify_got_line (sl_verify_t *self, const char *text, size_t len, sl_verify_g
     }
     const uint8_t *value = self->mp.data;
     size_t value_len = self->mp.len;
-    if (fmt == SL_VERIFY_GOT_JSON
-        || (fmt == SL_VERIFY_GOT_AUTO && s_sink_envelope (value, value_len))) {
+    if (fmt == SL_VERIFY_GOT_JSON ||
+        (fmt == SL_VERIFY_GOT_AUTO && s_sink_envelope (value, value_len))) {
         rc = s_member (self->mp.data, self->mp.len, "value", &value, &value_len);
         if (rc != 1) {
             return s_bad (self, true, rc ? rc : SL_ENOTFOUND, why, why_size, "%s",
@@ -604,7 +605,7 @@ s_keep (sl_verify_t *self, int kind, const s_entry_t *entry, uint64_t pos, uint6
     if (n < cap) {
         self->n_examples[kind]++;
     }
-    ex[at] = (s_example_t) {.pos = pos, .copies = copies, .entry = entry};
+    ex[at] = (s_example_t){.pos = pos, .copies = copies, .entry = entry};
 }
 
 static void
@@ -653,7 +654,7 @@ sl_verify_counts (sl_verify_t *self, sl_verify_counts_t *counts)
     assert (self);
     assert (counts);
     s_recount (self);
-    *counts = (sl_verify_counts_t) {
+    *counts = (sl_verify_counts_t){
         .sent = self->sent,
         .got = self->got,
         .delivered = self->delivered,
@@ -676,7 +677,7 @@ sl_verify_examples (sl_verify_t *self, sl_verify_kind_t kind, const char *const 
     s_recount (self);
     size_t n = self->n_examples[kind];
     free (self->text_list[kind]);
-    self->text_list[kind] = (const char **) calloc (n ? n : 1, sizeof (char *));
+    self->text_list[kind] = (const char **)calloc (n ? n : 1, sizeof (char *));
     if (!self->text_list[kind]) {
         *texts = NULL;
         return 0;
@@ -701,6 +702,6 @@ sl_verify_example_count (sl_verify_t *self, sl_verify_kind_t kind, size_t i)
 bool
 sl_verify_passed (const sl_verify_counts_t *counts, bool ordered)
 {
-    return counts->lost == 0 && counts->duplicated == 0 && counts->unexpected == 0
-           && (!ordered || counts->out_of_order == 0);
+    return counts->lost == 0 && counts->duplicated == 0 && counts->unexpected == 0 &&
+           (!ordered || counts->out_of_order == 0);
 }

@@ -18,8 +18,8 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_MAX_REPORTS   100
-#define S_CHUNK         (64 * 1024)
+#define S_MAX_REPORTS 100
+#define S_CHUNK (64 * 1024)
 
 static void
 s_report (sl_verify_io_t *io, const char *where, uint64_t n, const char *why)
@@ -35,8 +35,8 @@ s_report (sl_verify_io_t *io, const char *where, uint64_t n, const char *why)
 //  One complete line. Blank lines (spaces, tabs, CR) are skipped, as a
 //  source skips them.
 static void
-s_line (sl_verify_io_t *io, const char *path, uint64_t lineno, const sl_buf_t *line,
-        bool overlong, bool got)
+s_line (sl_verify_io_t *io, const char *path, uint64_t lineno, const sl_buf_t *line, bool overlong,
+        bool got)
 {
     char why[256] = "";
     if (overlong) {
@@ -46,16 +46,15 @@ s_line (sl_verify_io_t *io, const char *path, uint64_t lineno, const sl_buf_t *l
         return;
     }
     size_t i = 0;
-    while (i < line->len && (line->data[i] == ' ' || line->data[i] == '\t'
-                             || line->data[i] == '\r')) {
+    while (i < line->len &&
+           (line->data[i] == ' ' || line->data[i] == '\t' || line->data[i] == '\r')) {
         i++;
     }
     if (i == line->len) {
         return;
     }
-    const char *text = (const char *) line->data;
-    int rc = got ? sl_verify_got_line (io->verify, text, line->len, io->got_format, why,
-                                       sizeof why)
+    const char *text = (const char *)line->data;
+    int rc = got ? sl_verify_got_line (io->verify, text, line->len, io->got_format, why, sizeof why)
                  : sl_verify_sent_json (io->verify, text, line->len, why, sizeof why);
     if (rc) {
         s_report (io, path, lineno, why);
@@ -72,7 +71,7 @@ sl_verify_read_file (sl_verify_io_t *io, const char *path, bool got)
         return 2;
     }
     const char *name = is_stdin ? "<stdin>" : path;
-    char *chunk = (char *) malloc (S_CHUNK);
+    char *chunk = (char *)malloc (S_CHUNK);
     sl_buf_t line;
     sl_buf_init (&line, 0);
     uint64_t lineno = 0;
@@ -82,8 +81,8 @@ sl_verify_read_file (sl_verify_io_t *io, const char *path, bool got)
     while (rc == 0 && (n = fread (chunk, 1, S_CHUNK, file)) > 0) {
         size_t i = 0;
         while (i < n) {
-            char *nl = (char *) memchr (chunk + i, '\n', n - i);
-            size_t take = nl ? (size_t) (nl - (chunk + i)) : n - i;
+            char *nl = (char *)memchr (chunk + i, '\n', n - i);
+            size_t take = nl ? (size_t)(nl - (chunk + i)) : n - i;
             if (!overlong && line.len + take > SL_VERIFY_MAX_LINE) {
                 overlong = true;
                 sl_buf_reset (&line);
@@ -106,7 +105,7 @@ sl_verify_read_file (sl_verify_io_t *io, const char *path, bool got)
         rc = 2;
     }
     else if (rc == 0 && (line.len || overlong)) {
-        s_line (io, name, ++lineno, &line, overlong, got);  //  a last line without '\n'
+        s_line (io, name, ++lineno, &line, overlong, got); //  a last line without '\n'
     }
     else if (rc) {
         fprintf (stderr, "sluice-verify: %s: out of memory\n", name);
@@ -141,8 +140,7 @@ s_blob (sl_verify_io_t *io, const char *stream, zframe_t *frame, uint64_t *want,
         }
         *want = rec.offset + 1;
         rc = got ? sl_verify_got_msgpack (io->verify, rec.value, rec.value_len, why, sizeof why)
-                 : sl_verify_sent_msgpack (io->verify, rec.value, rec.value_len, why,
-                                           sizeof why);
+                 : sl_verify_sent_msgpack (io->verify, rec.value, rec.value_len, why, sizeof why);
         if (rc) {
             s_report (io, stream, rec.offset, why);
         }
@@ -150,8 +148,10 @@ s_blob (sl_verify_io_t *io, const char *stream, zframe_t *frame, uint64_t *want,
     if (rc < 0) {
         //  The rest of the batch cannot be read: count it, and go on after it.
         uint64_t end = header.base_offset + header.count;
-        snprintf (why, sizeof why, "malformed record: %s; %" PRIu64 " records of the batch "
-                  "skipped", sl_strerror (rc), end > *want ? end - *want : 0);
+        snprintf (why, sizeof why,
+                  "malformed record: %s; %" PRIu64 " records of the batch "
+                  "skipped",
+                  sl_strerror (rc), end > *want ? end - *want : 0);
         s_report (io, stream, *want, why);
         for (; *want < end; (*want)++) {
             sl_verify_count_bad (io->verify, got);
@@ -162,8 +162,7 @@ s_blob (sl_verify_io_t *io, const char *stream, zframe_t *frame, uint64_t *want,
 int
 sl_verify_read_stream (sl_verify_io_t *io, const char *stream, bool got)
 {
-    sl_client_opts_t copts = {.broker = io->broker,
-                              .software = "sluice-verify/" SLUICE_VERSION};
+    sl_client_opts_t copts = {.broker = io->broker, .software = "sluice-verify/" SLUICE_VERSION};
     sl_client_t *client = sl_client_new (&copts);
     if (!client) {
         fprintf (stderr, "sluice-verify: cannot connect to %s\n", io->broker);
@@ -186,19 +185,20 @@ sl_verify_read_stream (sl_verify_io_t *io, const char *stream, bool got)
         sl_msg_t reply;
         sl_msg_init (&reply, SL_CMD_NONE);
         zmsg_t *data = NULL;
-        rc = sl_client_request (client, &req, &reply, &data,
-                                sl_mono_ms () + io->connect_timeout_ms);
+        rc =
+            sl_client_request (client, &req, &reply, &data, sl_mono_ms () + io->connect_timeout_ms);
         if (rc || reply.cmd != SL_CMD_RECORDS) {
-            fprintf (stderr, "sluice-verify: reading stream %s at offset %" PRIu64 ": %s\n",
-                     stream, want, rc ? (reply.text[0] ? reply.text : sl_strerror (rc))
-                                      : "unexpected reply");
+            fprintf (stderr, "sluice-verify: reading stream %s at offset %" PRIu64 ": %s\n", stream,
+                     want,
+                     rc ? (reply.text[0] ? reply.text : sl_strerror (rc)) : "unexpected reply");
             result = 2;
         }
         else {
             if (reply.offset > want) {
-                fprintf (stderr, "sluice-verify: stream %s: records %" PRIu64 "..%" PRIu64
-                         " were removed by retention and are not counted\n", stream, want,
-                         reply.offset - 1);
+                fprintf (stderr,
+                         "sluice-verify: stream %s: records %" PRIu64 "..%" PRIu64
+                         " were removed by retention and are not counted\n",
+                         stream, want, reply.offset - 1);
                 want = reply.offset;
             }
             uint64_t before = want;

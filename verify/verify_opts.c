@@ -7,8 +7,8 @@
 #define F(field) SL_OPT_FIELD (sl_verify_args_t, field)
 
 static const sl_opt_t s_opts[] = {
-    {"sent", 0, "FILE", "what went in: JSON lines, as a source reads them ('-' = stdin)",
-     F (sent), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {"sent", 0, "FILE", "what went in: JSON lines, as a source reads them ('-' = stdin)", F (sent),
+     .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
     {"sent-stream", 0, "NAME", "what went in: a stream, read from the broker", F (sent_stream),
      .type = SL_ARG_STRING, .flags = SL_OPT_NAME},
     {"got", 0, "FILE", "what came out: sluice-sink output, json or value lines", F (got),

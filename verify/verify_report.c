@@ -15,8 +15,7 @@
 static const char *s_kind_name[SL_VERIFY_KINDS] = {"lost", "duplicated", "unexpected",
                                                    "out_of_order"};
 
-static int
-s_printf (sl_buf_t *out, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static int s_printf (sl_buf_t *out, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static int
 s_printf (sl_buf_t *out, const char *fmt, ...)
@@ -29,7 +28,7 @@ s_printf (sl_buf_t *out, const char *fmt, ...)
     if (n < 0) {
         return SL_EINVAL;
     }
-    return sl_buf_append (out, line, (size_t) n < sizeof line ? (size_t) n : sizeof line - 1);
+    return sl_buf_append (out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 //  A C string as a JSON string, or null.
@@ -48,11 +47,16 @@ sl_verify_report_json (sl_verify_t *self, bool ordered, sl_buf_t *out)
         const char *name;
         uint64_t value;
     } counts[] = {
-        {"sent", c.sent},           {"got", c.got},
-        {"delivered", c.delivered}, {"lost", c.lost},
-        {"duplicated", c.duplicated}, {"unexpected", c.unexpected},
-        {"out_of_order", c.out_of_order}, {"bad_sent", c.bad_sent},
-        {"bad_got", c.bad_got},     {"distinct", c.distinct},
+        {"sent", c.sent},
+        {"got", c.got},
+        {"delivered", c.delivered},
+        {"lost", c.lost},
+        {"duplicated", c.duplicated},
+        {"unexpected", c.unexpected},
+        {"out_of_order", c.out_of_order},
+        {"bad_sent", c.bad_sent},
+        {"bad_got", c.bad_got},
+        {"distinct", c.distinct},
         {"memory_bytes", c.memory},
     };
     int rc = sl_buf_append_str (out, "{");
@@ -70,7 +74,7 @@ sl_verify_report_json (sl_verify_t *self, bool ordered, sl_buf_t *out)
     rc = rc ? rc : s_json_string (self->opts.key_field, out);
     for (int k = 0; rc == 0 && k < SL_VERIFY_KINDS; k++) {
         const char *const *texts;
-        size_t n = sl_verify_examples (self, (sl_verify_kind_t) k, &texts);
+        size_t n = sl_verify_examples (self, (sl_verify_kind_t)k, &texts);
         char name[32];
         snprintf (name, sizeof name, "%s_first", s_kind_name[k]);
         rc = sl_json_put_name (out, false, name);
@@ -83,8 +87,8 @@ sl_verify_report_json (sl_verify_t *self, bool ordered, sl_buf_t *out)
                 rc = sl_buf_append_str (out, "{");
                 rc = rc ? rc : sl_json_put_name (out, true, "copies");
                 rc = rc ? rc
-                        : sl_json_put_uint (out,
-                                            sl_verify_example_count (self, SL_VERIFY_DUPLICATED, i));
+                        : sl_json_put_uint (
+                              out, sl_verify_example_count (self, SL_VERIFY_DUPLICATED, i));
                 rc = rc ? rc : sl_json_put_name (out, false, "id");
             }
             //  An example's text is already JSON (the id as sl_verify_key_text wrote it).
@@ -106,10 +110,10 @@ s_size (uint64_t bytes, char *out, size_t size)
         snprintf (out, size, "%" PRIu64 " B", bytes);
     }
     else if (bytes < 1024 * 1024) {
-        snprintf (out, size, "%.1f KiB", (double) bytes / 1024);
+        snprintf (out, size, "%.1f KiB", (double)bytes / 1024);
     }
     else {
-        snprintf (out, size, "%.1f MiB", (double) bytes / (1024 * 1024));
+        snprintf (out, size, "%.1f MiB", (double)bytes / (1024 * 1024));
     }
 }
 
@@ -167,20 +171,23 @@ sl_verify_report_table (sl_verify_t *self, bool ordered, sl_buf_t *out)
     rc = rc ? rc : s_examples_line (self, SL_VERIFY_DUPLICATED, c.duplicated, out);
     rc = rc ? rc : s_printf (out, "  unexpected    %12" PRIu64, c.unexpected);
     rc = rc ? rc : s_examples_line (self, SL_VERIFY_UNEXPECTED, c.unexpected, out);
-    rc = rc ? rc : s_printf (out, "  out of order  %12" PRIu64 "%s", c.out_of_order,
-                             ordered ? "" : "   (reported only)");
+    rc = rc ? rc
+            : s_printf (out, "  out of order  %12" PRIu64 "%s", c.out_of_order,
+                        ordered ? "" : "   (reported only)");
     rc = rc ? rc : s_examples_line (self, SL_VERIFY_OUT_OF_ORDER, c.out_of_order, out);
-    rc = rc ? rc : s_printf (out, "  bad input     %12" PRIu64 "   (sent %" PRIu64 ", received %"
-                             PRIu64 ")\n", c.bad_sent + c.bad_got, c.bad_sent, c.bad_got);
-    rc = rc ? rc : s_printf (out, "  distinct keys %12" PRIu64 "   (tables: %s)\n", c.distinct,
-                             mem);
+    rc = rc ? rc
+            : s_printf (
+                  out, "  bad input     %12" PRIu64 "   (sent %" PRIu64 ", received %" PRIu64 ")\n",
+                  c.bad_sent + c.bad_got, c.bad_sent, c.bad_got);
+    rc =
+        rc ? rc : s_printf (out, "  distinct keys %12" PRIu64 "   (tables: %s)\n", c.distinct, mem);
     if (rc == 0 && sl_verify_passed (&c, ordered)) {
         rc = sl_buf_append_str (out, "PASS: nothing lost, duplicated or unexpected\n");
     }
     else if (rc == 0) {
-        rc = s_printf (out, "FAIL: %" PRIu64 " lost, %" PRIu64 " duplicated, %" PRIu64
-                       " unexpected%s\n", c.lost, c.duplicated, c.unexpected,
-                       ordered && c.out_of_order ? ", out of order" : "");
+        rc = s_printf (
+            out, "FAIL: %" PRIu64 " lost, %" PRIu64 " duplicated, %" PRIu64 " unexpected%s\n",
+            c.lost, c.duplicated, c.unexpected, ordered && c.out_of_order ? ", out of order" : "");
     }
     return rc;
 }

@@ -27,13 +27,13 @@
 #include "lua_state.h"
 
 typedef struct {
-    sl_win_key_t *win;          //  window mode
-    uint8_t *value;             //  Lua state mode: the key's state (msgpack), NULL = none
+    sl_win_key_t *win; //  window mode
+    uint8_t *value;    //  Lua state mode: the key's state (msgpack), NULL = none
     size_t value_len;
-    uint8_t *raw;               //  the key's msgpack encoding (in this block, after name)
+    uint8_t *raw; //  the key's msgpack encoding (in this block, after name)
     size_t raw_len;
-    int64_t seen_ms;            //  last record, processing time (--idle)
-    bool dirty;                 //  changed by the batch in hand
+    int64_t seen_ms; //  last record, processing time (--idle)
+    bool dirty;      //  changed by the batch in hand
     //  The hash's key, hex of raw: held here rather than copied by the
     //  hash, so that a new key costs one allocation, not three (a million
     //  keys are a million allocations; BENCHMARKS.md).
@@ -43,13 +43,13 @@ typedef struct {
 struct _sl_keyed_t {
     const sl_worker_config_t *cfg;
     sl_win_t *win;
-    zhashx_t *keys;             //  hex of the encoded key -> s_key_t
+    zhashx_t *keys; //  hex of the encoded key -> s_key_t
     sl_json_t *json;
     sl_buf_t out, late, state, text, tmp;
     uint32_t n_out, n_late, n_state;
     sl_worker_failure_t *failed;
     size_t n_failed, cap_failed;
-    s_key_t **dirty;            //  keys changed by the batch in hand, each once
+    s_key_t **dirty; //  keys changed by the batch in hand, each once
     size_t n_dirty, cap_dirty;
     //  The record being processed, for the emit callback and the Lua hook.
     s_key_t *current;
@@ -59,7 +59,7 @@ struct _sl_keyed_t {
     bool pending_delete;
     sl_buf_t pending_value;
     sl_lua_state_hook_t hook;
-    const char *no_key;         //  why the record in hand has no key state
+    const char *no_key; //  why the record in hand has no key state
     char no_key_text[300];
 };
 
@@ -91,8 +91,8 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
         spec.kind = SL_WIN_TUMBLING;
         spec.size = spec.advance = 1;
     }
-    else if (sl_win_spec_parse (cfg->window_spec, &spec, &reason) == 0
-             && sl_agg_parse (cfg->agg ? cfg->agg : "count", aggs, &n_aggs, &reason) == 0) {
+    else if (sl_win_spec_parse (cfg->window_spec, &spec, &reason) == 0 &&
+             sl_agg_parse (cfg->agg ? cfg->agg : "count", aggs, &n_aggs, &reason) == 0) {
         reason = NULL;
     }
     if (reason) {
@@ -115,7 +115,7 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
         return NULL;
     }
     zhashx_set_destructor (self->keys, s_key_destroy);
-    zhashx_set_key_duplicator (self->keys, NULL);   //  the name lives in the s_key_t
+    zhashx_set_key_duplicator (self->keys, NULL); //  the name lives in the s_key_t
     zhashx_set_key_destructor (self->keys, NULL);
     sl_buf_init (&self->out, 0);
     sl_buf_init (&self->late, 0);
@@ -166,13 +166,13 @@ s_hex (sl_keyed_t *self, const uint8_t *raw, size_t len)
     if (sl_buf_reserve (&self->text, len * 2 + 1) != 0) {
         return NULL;
     }
-    char *p = (char *) self->text.data;
+    char *p = (char *)self->text.data;
     for (size_t i = 0; i < len; i++) {
         *p++ = digits[raw[i] >> 4];
         *p++ = digits[raw[i] & 15];
     }
     *p = '\0';
-    return (const char *) self->text.data;
+    return (const char *)self->text.data;
 }
 
 static s_key_t *
@@ -197,7 +197,7 @@ s_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
         return NULL;
     }
     memcpy (key->name, name, name_len + 1);
-    key->raw = (uint8_t *) key->name + name_len + 1;
+    key->raw = (uint8_t *)key->name + name_len + 1;
     memcpy (key->raw, raw, len);
     key->raw_len = len;
     zhashx_insert (self->keys, key->name, key);
@@ -250,7 +250,7 @@ s_fail (sl_keyed_t *self, uint64_t offset, const char *text)
 static int
 s_emit (void *ctx, int64_t start, int64_t end, const uint8_t *value, size_t len)
 {
-    (void) start;
+    (void)start;
     sl_keyed_t *self = ctx;
     const s_key_t *key = self->current;
     const uint8_t *p = key->raw, *kend = key->raw + key->raw_len;
@@ -269,7 +269,7 @@ s_emit (void *ctx, int64_t start, int64_t end, const uint8_t *value, size_t len)
                 return rc;
             }
             bytes = self->tmp.data;
-            n = (uint32_t) self->tmp.len;
+            n = (uint32_t)self->tmp.len;
         }
     }
     int rc = sl_record_encode (&self->out, end, bytes, n, is_bin, NULL, 0, value, len);
@@ -290,11 +290,10 @@ s_group_key (sl_keyed_t *self, const sl_record_t *record, const uint8_t **raw, s
         }
         sl_buf_reset (&self->text);
         uint8_t head[9];
-        size_t h = record->key_is_bin
-                       ? sl_mp_write_bin_header (head, sizeof head, record->key_len)
-                       : sl_mp_write_str_header (head, sizeof head, record->key_len);
-        if (sl_buf_append (&self->text, head, h) || sl_buf_append (&self->text, record->key,
-                                                                   record->key_len)) {
+        size_t h = record->key_is_bin ? sl_mp_write_bin_header (head, sizeof head, record->key_len)
+                                      : sl_mp_write_str_header (head, sizeof head, record->key_len);
+        if (sl_buf_append (&self->text, head, h) ||
+            sl_buf_append (&self->text, record->key, record->key_len)) {
             return SL_ENOMEM;
         }
         //  Moved out of text, which s_hex reuses.
@@ -308,7 +307,7 @@ s_group_key (sl_keyed_t *self, const sl_record_t *record, const uint8_t **raw, s
     }
     int rc = sl_mp_path (record->value, record->value_len, self->cfg->key, raw, len);
     if (rc == 1 && **raw == 0xc0) {
-        return 0;       //  nil is no key
+        return 0; //  nil is no key
     }
     return rc;
 }
@@ -340,8 +339,9 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
         return rc == SL_ENOMEM ? rc : s_fail (self, record->offset, "malformed record value");
     }
     if (rc == 0 || raw_len > SL_KEYED_MAX_KEY) {
-        snprintf (text, sizeof text, rc == 0 ? "no group key '%s' in the record"
-                                             : "group key '%s' longer than 1024 bytes",
+        snprintf (text, sizeof text,
+                  rc == 0 ? "no group key '%s' in the record"
+                          : "group key '%s' longer than 1024 bytes",
                   self->cfg->key);
         return s_fail (self, record->offset, text);
     }
@@ -364,7 +364,8 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
     if (rc == SL_ETOOBIG || rc == SL_ERANGE) {
         self->out.len = out_mark;
         self->n_out = n_mark;
-        return s_fail (self, record->offset, rc == SL_ETOOBIG
+        return s_fail (self, record->offset,
+                       rc == SL_ETOOBIG
                            ? "key has 4096 open windows: lateness too large for the window"
                            : "event time out of range");
     }
@@ -417,8 +418,9 @@ s_states (sl_keyed_t *self)
         else {
             rc = sl_win_key_encode (self->win, key->win, &self->tmp);
         }
-        rc = rc ? rc : sl_record_encode (&self->state, 0, key->raw, (uint32_t) key->raw_len, true,
-                                         NULL, 0, self->tmp.data, self->tmp.len);
+        rc = rc ? rc
+                : sl_record_encode (&self->state, 0, key->raw, (uint32_t)key->raw_len, true, NULL,
+                                    0, self->tmp.data, self->tmp.len);
         if (rc) {
             return rc;
         }
@@ -429,8 +431,7 @@ s_states (sl_keyed_t *self)
 }
 
 int
-sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t count,
-                uint64_t offset)
+sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t count, uint64_t offset)
 {
     sl_buf_reset (&self->out);
     sl_buf_reset (&self->late);
@@ -531,9 +532,10 @@ s_restore_blob (sl_keyed_t *self, zframe_t *frame, uint64_t *want)
         int err = 0;
         sl_win_key_t *win = sl_win_key_decode (self->win, record.value, record.value_len, &err);
         if (!win) {
-            sl_error ("worker", "state of a key at offset %" PRIu64 " of %s.state does not fit "
-                      "this --window/--agg (%s)", record.offset, self->cfg->group,
-                      sl_strerror (err));
+            sl_error ("worker",
+                      "state of a key at offset %" PRIu64 " of %s.state does not fit "
+                      "this --window/--agg (%s)",
+                      record.offset, self->cfg->group, sl_strerror (err));
             return err;
         }
         s_key_t *key = s_key_get (self, record.key, record.key_len, true);
@@ -552,11 +554,12 @@ int
 sl_keyed_restore (sl_keyed_t *self)
 {
     const sl_worker_config_t *cfg = self->cfg;
-    self->n_dirty = 0;          //  the keys it points at go now
+    self->n_dirty = 0; //  the keys it points at go now
     zhashx_purge (self->keys);
     char stream[SL_NAME_MAX + 1];
     snprintf (stream, sizeof stream, "%s.state", cfg->group);
-    sl_client_opts_t opts = {.broker = cfg->broker, .software = "sluice-worker/" SLUICE_VERSION,
+    sl_client_opts_t opts = {.broker = cfg->broker,
+                             .software = "sluice-worker/" SLUICE_VERSION,
                              .timeout_ms = cfg->timeout_ms};
     sl_client_t *client = sl_client_new (&opts);
     if (!client) {
@@ -597,8 +600,8 @@ sl_keyed_restore (sl_keyed_t *self)
         sl_error ("worker", "cannot restore key states from %s: %s", stream, sl_strerror (rc));
         return rc;
     }
-    sl_info ("worker", "restored %zu key states from %s (%" PRIu64 " records) in %" PRId64
-             " ms", zhashx_size (self->keys), stream, want, sl_mono_ms () - started);
+    sl_info ("worker", "restored %zu key states from %s (%" PRIu64 " records) in %" PRId64 " ms",
+             zhashx_size (self->keys), stream, want, sl_mono_ms () - started);
     return 0;
 }
 
@@ -663,8 +666,8 @@ s_record_hook (void *ctx, const sl_op_record_t *in, int result)
         if (rc == 1 && raw_len <= SL_KEYED_MAX_KEY) {
             self->current = s_key_get (self, raw, raw_len, true);
         }
-        snprintf (self->no_key_text, sizeof self->no_key_text,
-                  "no group key '%s' in the record", self->cfg->key);
+        snprintf (self->no_key_text, sizeof self->no_key_text, "no group key '%s' in the record",
+                  self->cfg->key);
         self->no_key = self->no_key_text;
         return;
     }
@@ -691,7 +694,7 @@ s_record_hook (void *ctx, const sl_op_record_t *in, int result)
 void
 sl_keyed_attach (sl_keyed_t *self, sl_worker_proc_t *proc)
 {
-    self->hook = (sl_lua_state_hook_t) {.ctx = self, .get = s_state_get, .set = s_state_set};
+    self->hook = (sl_lua_state_hook_t){.ctx = self, .get = s_state_get, .set = s_state_set};
     sl_lua_state_set_hook (&self->hook);
     sl_worker_proc_set_record_hook (proc, s_record_hook, self);
 }
@@ -715,4 +718,3 @@ sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t coun
     rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
     return rc;
 }
-

@@ -19,42 +19,42 @@
 #include "sl_buf.h"
 #include "worker.h"
 
-#define SL_KEYED_MAX_KEY  1024      //  bytes of one record's encoded group key
+#define SL_KEYED_MAX_KEY 1024 //  bytes of one record's encoded group key
 
 typedef struct _sl_keyed_t sl_keyed_t;
 
 //  Checks the keyed settings of cfg (key, window, agg, time, lateness,
 //  idle). NULL with a usage error in why.
-sl_keyed_t *sl_keyed_new(const sl_worker_config_t *cfg, char *why, size_t why_size);
-void sl_keyed_destroy(sl_keyed_t **self_p);
+sl_keyed_t *sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size);
+void sl_keyed_destroy (sl_keyed_t **self_p);
 
 //  Forgets every key state and reads them back from GROUP.state (the last
 //  record of each key wins). 0 or an error (logged).
-int sl_keyed_restore(sl_keyed_t *self);
+int sl_keyed_restore (sl_keyed_t *self);
 
 //  Processes one lease: out gets the window results, late the late
 //  records (unchanged), state one record per key whose state changed.
 //  Records without the key or a valid time are failed (final: dead-letter
 //  at once, so that later records of the key never overtake a retry).
-int sl_keyed_batch(sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t count,
-                   uint64_t offset);
+int sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t count,
+                    uint64_t offset);
 
 //  The last batch's parts: one buffer of out_count + late_count +
 //  state_count records, in that order.
-const uint8_t *sl_keyed_output(sl_keyed_t *self, size_t *len, uint32_t *out_count,
-                               uint32_t *late_count, uint32_t *state_count);
-size_t sl_keyed_n_failed(sl_keyed_t *self);
-const sl_worker_failure_t *sl_keyed_failed(sl_keyed_t *self, size_t index);
+const uint8_t *sl_keyed_output (sl_keyed_t *self, size_t *len, uint32_t *out_count,
+                                uint32_t *late_count, uint32_t *state_count);
+size_t sl_keyed_n_failed (sl_keyed_t *self);
+const sl_worker_failure_t *sl_keyed_failed (sl_keyed_t *self, size_t index);
 
 //  Lua state mode (--key without --window): the operator keeps any
 //  msgpack value per key with state.get / state.set (lua_state.h). attach
 //  hooks self into proc's records; after sl_worker_proc_batch, finish
 //  builds the RESULT's data from proc's output and the changed states.
-bool sl_keyed_is_lua(sl_keyed_t *self);
-void sl_keyed_attach(sl_keyed_t *self, sl_worker_proc_t *proc);
-int sl_keyed_finish(sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t count);
+bool sl_keyed_is_lua (sl_keyed_t *self);
+void sl_keyed_attach (sl_keyed_t *self, sl_worker_proc_t *proc);
+int sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t count);
 
 //  Keys whose state is held in memory.
-size_t sl_keyed_keys(sl_keyed_t *self);
+size_t sl_keyed_keys (sl_keyed_t *self);
 
 #endif

@@ -29,7 +29,7 @@ typedef struct {
     lua_State *L;
     const uint8_t *p;
     const uint8_t *end;
-    int order;          //  stack index of the key order table
+    int order; //  stack index of the key order table
 } s_dec_t;
 
 static int s_decode (s_dec_t *d, uint32_t depth);
@@ -42,14 +42,14 @@ s_decode_array (s_dec_t *d, uint32_t count, uint32_t depth)
         return SL_EDEPTH;
     }
     //  sluice_mp_next has bounded count by the bytes left (one or more each).
-    lua_createtable (L, (int) (count > INT32_MAX ? 0 : count), 0);
+    lua_createtable (L, (int)(count > INT32_MAX ? 0 : count), 0);
     luaL_setmetatable (L, MT_ARRAY);
     for (uint32_t i = 0; i < count; i++) {
         int rc = s_decode (d, depth + 1);
         if (rc) {
             return rc;
         }
-        lua_rawseti (L, -2, (lua_Integer) i + 1);
+        lua_rawseti (L, -2, (lua_Integer)i + 1);
     }
     return 0;
 }
@@ -62,13 +62,13 @@ s_decode_map (s_dec_t *d, uint32_t count, uint32_t depth)
         return SL_EDEPTH;
     }
     //  sluice_mp_next has bounded count by the bytes left (two or more a pair).
-    lua_createtable (L, 0, (int) (count > INT32_MAX ? 0 : count));
+    lua_createtable (L, 0, (int)(count > INT32_MAX ? 0 : count));
     luaL_setmetatable (L, MT_MAP);
     int t = lua_gettop (L);
     int order = 0;
     lua_Integer n_order = 0;
     if (count > 1) {
-        lua_createtable (L, (int) count, 0);
+        lua_createtable (L, (int)count, 0);
         order = lua_gettop (L);
     }
     for (uint32_t i = 0; i < count; i++) {
@@ -76,8 +76,8 @@ s_decode_map (s_dec_t *d, uint32_t count, uint32_t depth)
         if (rc) {
             return rc;
         }
-        if (lua_type (L, -1) == LUA_TNUMBER && !lua_isinteger (L, -1)
-            && isnan (lua_tonumber (L, -1))) {
+        if (lua_type (L, -1) == LUA_TNUMBER && !lua_isinteger (L, -1) &&
+            isnan (lua_tonumber (L, -1))) {
             return SL_ETYPE;
         }
         rc = s_decode (d, depth + 1);
@@ -113,47 +113,47 @@ s_decode (s_dec_t *d, uint32_t depth)
     if (!lua_checkstack (L, 8)) {
         return SL_EDEPTH;
     }
-    sluice_mp_obj_t o = {0};   //  zeroed: gcc cannot see that next sets what the type uses
+    sluice_mp_obj_t o = {0}; //  zeroed: gcc cannot see that next sets what the type uses
     int rc = sluice_mp_next (&d->p, d->end, &o);
     if (rc) {
         return rc;
     }
     switch (o.type) {
-        case SLUICE_MP_NIL:
-            sl_lua_mp_pushnull (L);
-            return 0;
-        case SLUICE_MP_BOOL:
-            lua_pushboolean (L, o.v.b);
-            return 0;
-        case SLUICE_MP_UINT:
-            sl_lua_mp_pushuint64 (L, o.v.u);
-            return 0;
-        case SLUICE_MP_INT:
-            lua_pushinteger (L, o.v.i);
-            return 0;
-        case SLUICE_MP_FLOAT:
-            if (o.size == 4) {
-                sl_lua_mp_pushfloat32 (L, (float) o.v.f);
-            }
-            else {
-                lua_pushnumber (L, o.v.f);
-            }
-            return 0;
-        case SLUICE_MP_STR:
-            lua_pushlstring (L, (const char *) o.data, o.size);
-            return 0;
-        case SLUICE_MP_BIN:
-            sl_lua_mp_pushbytes (L, o.data, o.size, 1);
-            return 0;
-        case SLUICE_MP_EXT:
-            sl_lua_mp_pushext (L, o.ext, o.data, o.size);
-            return 0;
-        case SLUICE_MP_ARRAY:
-            return s_decode_array (d, o.count, depth);
-        case SLUICE_MP_MAP:
-            return s_decode_map (d, o.count, depth);
-        default:
-            return SL_EPROTO;
+    case SLUICE_MP_NIL:
+        sl_lua_mp_pushnull (L);
+        return 0;
+    case SLUICE_MP_BOOL:
+        lua_pushboolean (L, o.v.b);
+        return 0;
+    case SLUICE_MP_UINT:
+        sl_lua_mp_pushuint64 (L, o.v.u);
+        return 0;
+    case SLUICE_MP_INT:
+        lua_pushinteger (L, o.v.i);
+        return 0;
+    case SLUICE_MP_FLOAT:
+        if (o.size == 4) {
+            sl_lua_mp_pushfloat32 (L, (float)o.v.f);
+        }
+        else {
+            lua_pushnumber (L, o.v.f);
+        }
+        return 0;
+    case SLUICE_MP_STR:
+        lua_pushlstring (L, (const char *)o.data, o.size);
+        return 0;
+    case SLUICE_MP_BIN:
+        sl_lua_mp_pushbytes (L, o.data, o.size, 1);
+        return 0;
+    case SLUICE_MP_EXT:
+        sl_lua_mp_pushext (L, o.ext, o.data, o.size);
+        return 0;
+    case SLUICE_MP_ARRAY:
+        return s_decode_array (d, o.count, depth);
+    case SLUICE_MP_MAP:
+        return s_decode_map (d, o.count, depth);
+    default:
+        return SL_EPROTO;
     }
 }
 
@@ -190,7 +190,7 @@ typedef struct {
     uint32_t max_depth;
     char *why;
     size_t why_size;
-    int order;          //  stack index of the key order table
+    int order; //  stack index of the key order table
 } s_enc_t;
 
 static int s_encode (s_enc_t *e, int idx, uint32_t depth);
@@ -210,15 +210,15 @@ s_put (s_enc_t *e, const void *data, size_t len)
 }
 
 //  Writes with one of sl_mp's writers after making room for its longest form.
-#define S_WRITE(e, call)                                                            \
-    do {                                                                            \
-        int s_rc_ = sl_buf_reserve ((e)->out, 9);                                   \
-        if (s_rc_) {                                                                \
-            return s_fail ((e), s_rc_, "output value too large");                   \
-        }                                                                           \
-        uint8_t *out = (e)->out->data + (e)->out->len;                              \
-        size_t cap = 9;                                                             \
-        (e)->out->len += call;                                                      \
+#define S_WRITE(e, call)                                                                           \
+    do {                                                                                           \
+        int s_rc_ = sl_buf_reserve ((e)->out, 9);                                                  \
+        if (s_rc_) {                                                                               \
+            return s_fail ((e), s_rc_, "output value too large");                                  \
+        }                                                                                          \
+        uint8_t *out = (e)->out->data + (e)->out->len;                                             \
+        size_t cap = 9;                                                                            \
+        (e)->out->len += call;                                                                     \
     } while (0)
 
 static int
@@ -228,10 +228,10 @@ s_put_bytes (s_enc_t *e, const void *data, size_t len, bool bin)
         return s_fail (e, SL_ETOOBIG, "string longer than 4 GiB");
     }
     if (bin) {
-        S_WRITE (e, sl_mp_write_bin_header (out, cap, (uint32_t) len));
+        S_WRITE (e, sl_mp_write_bin_header (out, cap, (uint32_t)len));
     }
     else {
-        S_WRITE (e, sl_mp_write_str_header (out, cap, (uint32_t) len));
+        S_WRITE (e, sl_mp_write_str_header (out, cap, (uint32_t)len));
     }
     return s_put (e, data, len);
 }
@@ -245,28 +245,31 @@ s_put_ext (s_enc_t *e, const lua_mp_ext_t *x)
         return s_fail (e, SL_ETOOBIG, "ext longer than 4 GiB");
     }
     if (x->len == 1 || x->len == 2 || x->len == 4 || x->len == 8 || x->len == 16) {
-        head[0] = (uint8_t) (0xd4 + (x->len == 1 ? 0 : x->len == 2 ? 1 : x->len == 4 ? 2
-                                                    : x->len == 8 ? 3 : 4));
-        head[1] = (uint8_t) x->type;
+        head[0] = (uint8_t)(0xd4 + (x->len == 1   ? 0
+                                    : x->len == 2 ? 1
+                                    : x->len == 4 ? 2
+                                    : x->len == 8 ? 3
+                                                  : 4));
+        head[1] = (uint8_t)x->type;
         n = 2;
     }
     else if (x->len <= 0xff) {
         head[0] = 0xc7;
-        head[1] = (uint8_t) x->len;
-        head[2] = (uint8_t) x->type;
+        head[1] = (uint8_t)x->len;
+        head[2] = (uint8_t)x->type;
         n = 3;
     }
     else if (x->len <= 0xffff) {
         head[0] = 0xc8;
-        head[1] = (uint8_t) (x->len >> 8);
-        head[2] = (uint8_t) x->len;
-        head[3] = (uint8_t) x->type;
+        head[1] = (uint8_t)(x->len >> 8);
+        head[2] = (uint8_t)x->len;
+        head[3] = (uint8_t)x->type;
         n = 4;
     }
     else {
         head[0] = 0xc9;
-        sl_put_be32 (head + 1, (uint32_t) x->len);
-        head[5] = (uint8_t) x->type;
+        sl_put_be32 (head + 1, (uint32_t)x->len);
+        head[5] = (uint8_t)x->type;
         n = 6;
     }
     int rc = s_put (e, head, n);
@@ -302,8 +305,8 @@ sl_lua_mp_tablekind (lua_State *L, int idx)
     while (lua_next (L, idx)) {
         lua_pop (L, 1);
         count++;
-        if (seq && (!lua_isinteger (L, -1) || lua_tointeger (L, -1) < 1
-                    || (lua_Unsigned) lua_tointeger (L, -1) > n)) {
+        if (seq && (!lua_isinteger (L, -1) || lua_tointeger (L, -1) < 1 ||
+                    (lua_Unsigned)lua_tointeger (L, -1) > n)) {
             seq = false;
         }
     }
@@ -318,9 +321,9 @@ s_encode_array (s_enc_t *e, int t, uint32_t depth)
     if (n > UINT32_MAX) {
         return s_fail (e, SL_ETOOBIG, "array too long");
     }
-    S_WRITE (e, sl_mp_write_array (out, cap, (uint32_t) n));
+    S_WRITE (e, sl_mp_write_array (out, cap, (uint32_t)n));
     for (lua_Unsigned i = 1; i <= n; i++) {
-        lua_rawgeti (L, t, (lua_Integer) i);
+        lua_rawgeti (L, t, (lua_Integer)i);
         int rc = s_encode (e, lua_gettop (L), depth + 1);
         lua_pop (L, 1);
         if (rc) {
@@ -351,7 +354,7 @@ s_encode_map (s_enc_t *e, int t, uint32_t depth)
     if (count > UINT32_MAX) {
         return s_fail (e, SL_ETOOBIG, "map too large");
     }
-    S_WRITE (e, sl_mp_write_map (out, cap, (uint32_t) count));
+    S_WRITE (e, sl_mp_write_map (out, cap, (uint32_t)count));
     lua_pushvalue (L, t);
     int order = lua_rawget (L, e->order) == LUA_TTABLE ? lua_gettop (L) : 0;
     lua_Unsigned done = 0;
@@ -359,7 +362,7 @@ s_encode_map (s_enc_t *e, int t, uint32_t depth)
     if (order) {
         lua_Unsigned n = lua_rawlen (L, order);
         for (lua_Unsigned i = 1; i <= n && rc == 0; i++) {
-            lua_rawgeti (L, order, (lua_Integer) i);
+            lua_rawgeti (L, order, (lua_Integer)i);
             lua_pushvalue (L, -1);
             if (lua_rawget (L, t) != LUA_TNIL) {
                 rc = s_encode_pair (e, lua_gettop (L) - 1, lua_gettop (L), depth);
@@ -371,11 +374,11 @@ s_encode_map (s_enc_t *e, int t, uint32_t depth)
     if (rc == 0 && done < count) {
         int seen = 0;
         if (order) {
-            lua_createtable (L, 0, (int) lua_rawlen (L, order));
+            lua_createtable (L, 0, (int)lua_rawlen (L, order));
             seen = lua_gettop (L);
             lua_Unsigned n = lua_rawlen (L, order);
             for (lua_Unsigned i = 1; i <= n; i++) {
-                lua_rawgeti (L, order, (lua_Integer) i);
+                lua_rawgeti (L, order, (lua_Integer)i);
                 lua_pushboolean (L, 1);
                 lua_rawset (L, seen);
             }
@@ -394,13 +397,13 @@ s_encode_map (s_enc_t *e, int t, uint32_t depth)
             lua_pop (L, 1);
         }
         if (rc) {
-            lua_pop (L, 1);     //  the key lua_next left
+            lua_pop (L, 1); //  the key lua_next left
         }
         if (seen) {
             lua_pop (L, 1);
         }
     }
-    lua_pop (L, 1);             //  the order table or nil
+    lua_pop (L, 1); //  the order table or nil
     return rc;
 }
 
@@ -440,10 +443,10 @@ s_encode (s_enc_t *e, int idx, uint32_t depth)
     case LUA_TUSERDATA: {
         void *u;
         if ((u = luaL_testudata (L, idx, MT_BIN))) {
-            return s_put_bytes (e, ((lua_mp_bytes_t *) u)->data, ((lua_mp_bytes_t *) u)->len, true);
+            return s_put_bytes (e, ((lua_mp_bytes_t *)u)->data, ((lua_mp_bytes_t *)u)->len, true);
         }
         if ((u = luaL_testudata (L, idx, MT_UINT64))) {
-            S_WRITE (e, sl_mp_write_uint (out, cap, *(uint64_t *) u));
+            S_WRITE (e, sl_mp_write_uint (out, cap, *(uint64_t *)u));
             return 0;
         }
         if ((u = luaL_testudata (L, idx, MT_FLOAT32))) {
@@ -486,8 +489,12 @@ sl_lua_mp_encode (lua_State *L, int idx, sl_buf_t *out, uint32_t max_depth, char
     }
     luaL_checkstack (L, 8, "encoding a value");
     sl_lua_mp_pushorder (L);
-    s_enc_t e = {.L = L, .out = out, .max_depth = max_depth, .why = why,
-                 .why_size = why_size, .order = lua_gettop (L)};
+    s_enc_t e = {.L = L,
+                 .out = out,
+                 .max_depth = max_depth,
+                 .why = why,
+                 .why_size = why_size,
+                 .order = lua_gettop (L)};
     if (why_size) {
         why[0] = '\0';
     }

@@ -14,12 +14,12 @@
 #include "lua_mp.h"
 
 //  Metatable names (registry keys) of the userdata types and container marks.
-#define MT_UINT64   "sluice.uint64"
-#define MT_FLOAT32  "sluice.float32"
-#define MT_BIN      "sluice.bin"
-#define MT_EXT      "sluice.ext"
-#define MT_ARRAY    "sluice.array"
-#define MT_MAP      "sluice.map"
+#define MT_UINT64 "sluice.uint64"
+#define MT_FLOAT32 "sluice.float32"
+#define MT_BIN "sluice.bin"
+#define MT_EXT "sluice.ext"
+#define MT_ARRAY "sluice.array"
+#define MT_MAP "sluice.map"
 
 //  The payload of a sluice.bin and a sluice.ext userdata.
 typedef struct {

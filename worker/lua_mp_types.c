@@ -44,7 +44,7 @@ void
 sl_lua_mp_pushuint64 (lua_State *L, uint64_t value)
 {
     if (value <= INT64_MAX) {
-        lua_pushinteger (L, (lua_Integer) value);
+        lua_pushinteger (L, (lua_Integer)value);
         return;
     }
     uint64_t *u = lua_newuserdatauv (L, sizeof *u, 0);
@@ -64,7 +64,7 @@ void
 sl_lua_mp_pushbytes (lua_State *L, const void *data, size_t len, int is_bin)
 {
     if (!is_bin) {
-        lua_pushlstring (L, (const char *) data, len);
+        lua_pushlstring (L, (const char *)data, len);
         return;
     }
     lua_mp_bytes_t *b = lua_newuserdatauv (L, sizeof *b + len, 0);
@@ -121,9 +121,9 @@ sl_lua_mp_markmap (lua_State *L, int idx)
 //  uint64 with a sign flag) or a double. 0 when it is not a number.
 typedef struct {
     bool is_int;
-    bool negative;      //  is_int: the value is i (< 0)
+    bool negative; //  is_int: the value is i (< 0)
     int64_t i;
-    uint64_t u;         //  is_int and !negative: the value is u
+    uint64_t u; //  is_int and !negative: the value is u
     double d;
 } s_num_t;
 
@@ -135,7 +135,7 @@ s_num (lua_State *L, int idx, s_num_t *n)
     if (u) {
         n->is_int = true;
         n->u = *u;
-        n->d = (double) *u;
+        n->d = (double)*u;
         return 1;
     }
     float *f = luaL_testudata (L, idx, MT_FLOAT32);
@@ -150,8 +150,8 @@ s_num (lua_State *L, int idx, s_num_t *n)
         n->is_int = true;
         n->i = lua_tointeger (L, idx);
         n->negative = n->i < 0;
-        n->u = n->negative ? 0 : (uint64_t) n->i;
-        n->d = (double) n->i;
+        n->u = n->negative ? 0 : (uint64_t)n->i;
+        n->d = (double)n->i;
         return 1;
     }
     n->d = lua_tonumber (L, idx);
@@ -171,10 +171,10 @@ s_compare (const s_num_t *a, const s_num_t *b)
         }
         return a->u < b->u ? -1 : a->u > b->u;
     }
-    long double x = a->is_int ? (a->negative ? (long double) a->i : (long double) a->u)
-                              : (long double) a->d;
-    long double y = b->is_int ? (b->negative ? (long double) b->i : (long double) b->u)
-                              : (long double) b->d;
+    long double x =
+        a->is_int ? (a->negative ? (long double)a->i : (long double)a->u) : (long double)a->d;
+    long double y =
+        b->is_int ? (b->negative ? (long double)b->i : (long double)b->u) : (long double)b->d;
     if (x < y) {
         return -1;
     }
@@ -239,21 +239,53 @@ s_num_arith (lua_State *L, int op)
     return 1;
 }
 
-static int s_num_add (lua_State *L) { return s_num_arith (L, LUA_OPADD); }
-static int s_num_sub (lua_State *L) { return s_num_arith (L, LUA_OPSUB); }
-static int s_num_mul (lua_State *L) { return s_num_arith (L, LUA_OPMUL); }
-static int s_num_div (lua_State *L) { return s_num_arith (L, LUA_OPDIV); }
-static int s_num_mod (lua_State *L) { return s_num_arith (L, LUA_OPMOD); }
-static int s_num_pow (lua_State *L) { return s_num_arith (L, LUA_OPPOW); }
-static int s_num_idiv (lua_State *L) { return s_num_arith (L, LUA_OPIDIV); }
-static int s_num_unm (lua_State *L) { return s_num_arith (L, LUA_OPUNM); }
+static int
+s_num_add (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPADD);
+}
+static int
+s_num_sub (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPSUB);
+}
+static int
+s_num_mul (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPMUL);
+}
+static int
+s_num_div (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPDIV);
+}
+static int
+s_num_mod (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPMOD);
+}
+static int
+s_num_pow (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPPOW);
+}
+static int
+s_num_idiv (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPIDIV);
+}
+static int
+s_num_unm (lua_State *L)
+{
+    return s_num_arith (L, LUA_OPUNM);
+}
 
 static int
 s_uint64_tostring (lua_State *L)
 {
     uint64_t *u = luaL_checkudata (L, 1, MT_UINT64);
     char text[24];
-    snprintf (text, sizeof text, "%llu", (unsigned long long) *u);
+    snprintf (text, sizeof text, "%llu", (unsigned long long)*u);
     lua_pushstring (L, text);
     return 1;
 }
@@ -289,7 +321,7 @@ static int
 s_bin_len (lua_State *L)
 {
     lua_mp_bytes_t *b = luaL_checkudata (L, 1, MT_BIN);
-    lua_pushinteger (L, (lua_Integer) b->len);
+    lua_pushinteger (L, (lua_Integer)b->len);
     return 1;
 }
 
@@ -323,7 +355,7 @@ static int
 s_ext_tostring (lua_State *L)
 {
     lua_mp_ext_t *x = luaL_checkudata (L, 1, MT_EXT);
-    lua_pushfstring (L, "ext(%d, %d bytes)", (int) x->type, (int) x->len);
+    lua_pushfstring (L, "ext(%d, %d bytes)", (int)x->type, (int)x->len);
     return 1;
 }
 
@@ -332,8 +364,8 @@ s_ext_eq (lua_State *L)
 {
     lua_mp_ext_t *a = luaL_testudata (L, 1, MT_EXT);
     lua_mp_ext_t *b = luaL_testudata (L, 2, MT_EXT);
-    lua_pushboolean (L, a && b && a->type == b->type && a->len == b->len
-                            && memcmp (a->data, b->data, a->len) == 0);
+    lua_pushboolean (L, a && b && a->type == b->type && a->len == b->len &&
+                            memcmp (a->data, b->data, a->len) == 0);
     return 1;
 }
 
@@ -354,8 +386,16 @@ s_f_mark (lua_State *L, const char *mt)
     return 1;
 }
 
-static int s_f_array (lua_State *L) { return s_f_mark (L, MT_ARRAY); }
-static int s_f_map (lua_State *L) { return s_f_mark (L, MT_MAP); }
+static int
+s_f_array (lua_State *L)
+{
+    return s_f_mark (L, MT_ARRAY);
+}
+static int
+s_f_map (lua_State *L)
+{
+    return s_f_mark (L, MT_MAP);
+}
 
 //  sluice.omap (k1, v1, k2, v2, ...): a map that keeps the order given (a
 //  table constructor's keys come out in Lua's hash order). Pairs whose
@@ -420,7 +460,7 @@ s_f_ext (lua_State *L)
     size_t len;
     const char *data = luaL_checklstring (L, 2, &len);
     luaL_argcheck (L, type >= -128 && type <= 127, 1, "ext type must be -128..127");
-    sl_lua_mp_pushext (L, (int8_t) type, data, len);
+    sl_lua_mp_pushext (L, (int8_t)type, data, len);
     return 1;
 }
 
@@ -442,7 +482,7 @@ s_f_uint64 (lua_State *L)
     unsigned long long v = strtoull (text, &end, 10);
     luaL_argcheck (L, *text >= '0' && *text <= '9' && *end == '\0' && errno == 0, 1,
                    "not a decimal 64-bit unsigned integer");
-    sl_lua_mp_pushuint64 (L, (uint64_t) v);
+    sl_lua_mp_pushuint64 (L, (uint64_t)v);
     return 1;
 }
 
@@ -453,7 +493,7 @@ s_f_float32 (lua_State *L)
     if (!s_num (L, 1, &n)) {
         return luaL_typeerror (L, 1, "number");
     }
-    sl_lua_mp_pushfloat32 (L, (float) n.d);
+    sl_lua_mp_pushfloat32 (L, (float)n.d);
     return 1;
 }
 
@@ -466,7 +506,7 @@ s_f_tonumber (lua_State *L)
             lua_pushinteger (L, n.i);
         }
         else if (n.is_int && n.u <= INT64_MAX) {
-            lua_pushinteger (L, (lua_Integer) n.u);
+            lua_pushinteger (L, (lua_Integer)n.u);
         }
         else {
             lua_pushnumber (L, n.d);
@@ -527,10 +567,9 @@ void
 sl_lua_mp_open (lua_State *L)
 {
     static const luaL_Reg num_methods[] = {
-        {"__lt", s_num_lt},     {"__le", s_num_le},     {"__eq", s_num_eq},
-        {"__add", s_num_add},   {"__sub", s_num_sub},   {"__mul", s_num_mul},
-        {"__div", s_num_div},   {"__mod", s_num_mod},   {"__pow", s_num_pow},
-        {"__idiv", s_num_idiv}, {"__unm", s_num_unm},   {"__concat", s_concat},
+        {"__lt", s_num_lt},   {"__le", s_num_le},     {"__eq", s_num_eq},   {"__add", s_num_add},
+        {"__sub", s_num_sub}, {"__mul", s_num_mul},   {"__div", s_num_div}, {"__mod", s_num_mod},
+        {"__pow", s_num_pow}, {"__idiv", s_num_idiv}, {"__unm", s_num_unm}, {"__concat", s_concat},
         {NULL, NULL}};
     s_new_mt (L, MT_UINT64, num_methods);
     luaL_getmetatable (L, MT_UINT64);
@@ -567,11 +606,11 @@ sl_lua_mp_open (lua_State *L)
     lua_setmetatable (L, -2);
     lua_rawsetp (L, LUA_REGISTRYINDEX, &s_order_key);
 
-    static const luaL_Reg functions[] = {
-        {"array", s_f_array},     {"map", s_f_map},       {"omap", s_f_omap},
-        {"bin", s_f_bin},
-        {"ext", s_f_ext},         {"uint64", s_f_uint64}, {"float32", s_f_float32},
-        {"tonumber", s_f_tonumber}, {"type", s_f_type},   {NULL, NULL}};
+    static const luaL_Reg functions[] = {{"array", s_f_array},     {"map", s_f_map},
+                                         {"omap", s_f_omap},       {"bin", s_f_bin},
+                                         {"ext", s_f_ext},         {"uint64", s_f_uint64},
+                                         {"float32", s_f_float32}, {"tonumber", s_f_tonumber},
+                                         {"type", s_f_type},       {NULL, NULL}};
     luaL_newlib (L, functions);
     lua_pushlightuserdata (L, &s_null);
     lua_setfield (L, -2, "null");

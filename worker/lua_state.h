@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_LUA_STATE_MAX  65536     //  bytes of one key's encoded state
+#define SL_LUA_STATE_MAX 65536 //  bytes of one key's encoded state
 
 typedef struct {
     void *ctx;

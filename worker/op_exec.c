@@ -48,32 +48,32 @@
 
 extern char **environ;
 
-#define S_DEFAULT_TIMEOUT_MS  10000
-#define S_TICK_MS             250
-#define S_BACKOFF_FIRST_MS    50
-#define S_BACKOFF_MAX_MS      1000
-#define S_MAX_LINE            (64u << 20)   //  longest answer line accepted
-#define S_READ_CHUNK          65536
-#define S_EXIT_GRACE_MS       1000          //  on destroy: time to exit after stdin closes
-#define S_EOF_GRACE_MS        200           //  after stdout closed: time to exit by itself
+#define S_DEFAULT_TIMEOUT_MS 10000
+#define S_TICK_MS 250
+#define S_BACKOFF_FIRST_MS 50
+#define S_BACKOFF_MAX_MS 1000
+#define S_MAX_LINE (64u << 20) //  longest answer line accepted
+#define S_READ_CHUNK 65536
+#define S_EXIT_GRACE_MS 1000 //  on destroy: time to exit after stdin closes
+#define S_EOF_GRACE_MS 200   //  after stdout closed: time to exit by itself
 
 typedef struct {
     char *command;
     int64_t timeout_ms;
-    pid_t pid;                  //  0 when no child runs
-    int to_child;               //  child's stdin (non-blocking), -1 when closed
-    int from_child;             //  child's stdout (non-blocking), -1 when closed
-    bool eof;                   //  the child's stdout reached end of file
-    sl_buf_t rbuf;              //  bytes read from the child, from rpos not yet consumed
+    pid_t pid;      //  0 when no child runs
+    int to_child;   //  child's stdin (non-blocking), -1 when closed
+    int from_child; //  child's stdout (non-blocking), -1 when closed
+    bool eof;       //  the child's stdout reached end of file
+    sl_buf_t rbuf;  //  bytes read from the child, from rpos not yet consumed
     size_t rpos;
-    sl_buf_t lines;             //  the batch's input lines
-    size_t *line_end;           //  per record: end of its line in lines
-    uint8_t *bad;               //  per record: its value could not become JSON
+    sl_buf_t lines;   //  the batch's input lines
+    size_t *line_end; //  per record: end of its line in lines
+    uint8_t *bad;     //  per record: its value could not become JSON
     size_t n_cap;
-    sl_buf_t answer;            //  one answer as msgpack
+    sl_buf_t answer; //  one answer as msgpack
     sl_json_t *json;
-    int64_t backoff_ms;         //  0 after a good answer
-    int64_t next_start_ms;      //  no child is started before this
+    int64_t backoff_ms;    //  0 after a good answer
+    int64_t next_start_ms; //  no child is started before this
     uint64_t restarts;
 } s_exec_t;
 
@@ -83,8 +83,7 @@ static const sl_op_option_t s_options[] = {
     {NULL, 0, NULL, NULL},
 };
 
-static void
-s_log (const sl_op_host_t *host, sl_op_log_t level, const char *fmt, ...)
+static void s_log (const sl_op_host_t *host, sl_op_log_t level, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 static void
@@ -101,8 +100,8 @@ s_log (const sl_op_host_t *host, sl_op_log_t level, const char *fmt, ...)
     host->log (host->ctx, level, text);
 }
 
-static void
-s_set_error (const sl_op_host_t *host, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_set_error (const sl_op_host_t *host, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_set_error (const sl_op_host_t *host, const char *fmt, ...)
@@ -237,12 +236,12 @@ s_start_child (s_exec_t *self, const sl_op_host_t *host)
     sigaddset (&defaults, SIGINT);
     sigaddset (&defaults, SIGTERM);
     sigaddset (&defaults, SIGCHLD);
-    if (posix_spawn_file_actions_adddup2 (&actions, in_pipe[0], STDIN_FILENO)
-        || posix_spawn_file_actions_adddup2 (&actions, out_pipe[1], STDOUT_FILENO)
-        || posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF
-                                                | POSIX_SPAWN_SETSIGMASK)
-        || posix_spawnattr_setpgroup (&attr, 0) || posix_spawnattr_setsigdefault (&attr, &defaults)
-        || posix_spawnattr_setsigmask (&attr, &empty)) {
+    if (posix_spawn_file_actions_adddup2 (&actions, in_pipe[0], STDIN_FILENO) ||
+        posix_spawn_file_actions_adddup2 (&actions, out_pipe[1], STDOUT_FILENO) ||
+        posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+                                             POSIX_SPAWN_SETSIGMASK) ||
+        posix_spawnattr_setpgroup (&attr, 0) || posix_spawnattr_setsigdefault (&attr, &defaults) ||
+        posix_spawnattr_setsigmask (&attr, &empty)) {
         goto fail;
     }
     char *argv[] = {"sh", "-c", self->command, NULL};
@@ -264,7 +263,7 @@ s_start_child (s_exec_t *self, const sl_op_host_t *host)
     self->rpos = 0;
     posix_spawn_file_actions_destroy (&actions);
     posix_spawnattr_destroy (&attr);
-    s_log (host, SL_OP_LOG_DEBUG, "started child %d: %s", (int) pid, self->command);
+    s_log (host, SL_OP_LOG_DEBUG, "started child %d: %s", (int)pid, self->command);
     return 0;
 
 fail:
@@ -289,9 +288,9 @@ static bool
 s_command_found (const char *command, char *word, size_t size)
 {
     static const char *s_builtins[] = {
-        "exec", "cd", "exit", "echo", "printf", "read", "test", "[", "true", "false", "while",
-        "until", "for", "if", "case", "set", "export", "eval", ":", ".", "trap", "wait",
-        "command", "ulimit", "umask", "{", "(", "!", NULL};
+        "exec",  "cd",    "exit",    "echo",   "printf", "read", "test",   "[",    "true", "false",
+        "while", "until", "for",     "if",     "case",   "set",  "export", "eval", ":",    ".",
+        "trap",  "wait",  "command", "ulimit", "umask",  "{",    "(",      "!",    NULL};
     const char *p = command;
     while (*p == ' ' || *p == '\t' || *p == '\n') {
         p++;
@@ -320,9 +319,8 @@ s_command_found (const char *command, char *word, size_t size)
     while (*path) {
         size_t dir_len = strcspn (path, ":");
         char full[4096];
-        int n = snprintf (full, sizeof full, "%.*s/%s", (int) dir_len, dir_len ? path : ".",
-                          word);
-        if (n > 0 && (size_t) n < sizeof full && access (full, X_OK) == 0) {
+        int n = snprintf (full, sizeof full, "%.*s/%s", (int)dir_len, dir_len ? path : ".", word);
+        if (n > 0 && (size_t)n < sizeof full && access (full, X_OK) == 0) {
             return true;
         }
         path += dir_len;
@@ -371,8 +369,7 @@ s_exec_init (void **state, const sl_op_host_t *host, int n, const char *const *k
     char word[256];
     if (!s_command_found (self->command, word, sizeof word)) {
         char text[512];
-        snprintf (text, sizeof text, "exec: '%s' not found (not in PATH, not executable)",
-                  word);
+        snprintf (text, sizeof text, "exec: '%s' not found (not in PATH, not executable)", word);
         host->error (host->ctx, text);
         goto fail;
     }
@@ -440,8 +437,8 @@ s_prepare (s_exec_t *self, const sl_op_record_t *records, size_t n)
     }
     sl_buf_reset (&self->lines);
     for (size_t i = 0; i < n; i++) {
-        int rc = sl_msgpack_to_json (self->json, records[i].value, records[i].value_len,
-                                     &self->lines);
+        int rc =
+            sl_msgpack_to_json (self->json, records[i].value, records[i].value_len, &self->lines);
         if (rc == SL_ENOMEM) {
             return rc;
         }
@@ -462,7 +459,7 @@ s_answer (s_exec_t *self, const sl_op_record_t *in, const char *line, size_t len
           const sl_op_host_t *host, bool *restart)
 {
     *restart = false;
-    int shown = len < 60 ? (int) len : 60;     //  of the line, in error texts
+    int shown = len < 60 ? (int)len : 60; //  of the line, in error texts
     sl_buf_reset (&self->answer);
     char why[128];
     int rc = sl_json_to_msgpack (self->json, line, len, &self->answer, why, sizeof why);
@@ -481,7 +478,7 @@ s_answer (s_exec_t *self, const sl_op_record_t *in, const char *line, size_t len
     }
     for (uint32_t i = 0; i < count; i++) {
         size_t used = 0;
-        rc = sl_mp_skip (p, (size_t) (end - p), SL_MP_MAX_DEPTH, &used);
+        rc = sl_mp_skip (p, (size_t)(end - p), SL_MP_MAX_DEPTH, &used);
         if (rc) {
             s_set_error (host, "exec: answer element %u: %s", i, sl_strerror (rc));
             return SL_OP_RETRY;
@@ -507,7 +504,7 @@ s_write_some (s_exec_t *self, size_t *wpos)
     while (*wpos < self->lines.len && self->to_child >= 0) {
         ssize_t n = write (self->to_child, self->lines.data + *wpos, self->lines.len - *wpos);
         if (n > 0) {
-            *wpos += (size_t) n;
+            *wpos += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) {
@@ -546,7 +543,7 @@ s_read_some (s_exec_t *self)
         }
         ssize_t n = read (self->from_child, self->rbuf.data + self->rbuf.len, S_READ_CHUNK);
         if (n > 0) {
-            self->rbuf.len += (size_t) n;
+            self->rbuf.len += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) {
@@ -573,9 +570,9 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
     if (rc) {
         return rc;
     }
-    size_t head = 0;            //  the record whose answer is awaited
-    size_t wpos = 0;            //  bytes of lines written to the current child
-    int64_t clock_ms = sl_mono_ms ();       //  head's answer is due timeout_ms after this
+    size_t head = 0;                  //  the record whose answer is awaited
+    size_t wpos = 0;                  //  bytes of lines written to the current child
+    int64_t clock_ms = sl_mono_ms (); //  head's answer is due timeout_ms after this
     int64_t tick_ms = clock_ms;
     //  A child that died or wrote more than it was asked between batches is
     //  replaced before any record is blamed for it.
@@ -583,13 +580,15 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
         int status = 0;
         if (waitpid (self->pid, &status, WNOHANG) == self->pid) {
             s_log (host, SL_OP_LOG_WARN, "child %d ended between batches; restarting it",
-                   (int) self->pid);
+                   (int)self->pid);
             self->pid = 0;
             s_stop_child (self, true);
         }
         else if (self->eof || self->rpos < self->rbuf.len) {
-            s_log (host, SL_OP_LOG_WARN, "child %d answered more lines than it was given; "
-                   "restarting it", (int) self->pid);
+            s_log (host, SL_OP_LOG_WARN,
+                   "child %d answered more lines than it was given; "
+                   "restarting it",
+                   (int)self->pid);
             s_stop_child (self, true);
         }
     }
@@ -616,7 +615,7 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
         if (self->pid <= 0) {
             if (now < self->next_start_ms) {
                 int64_t wait = self->next_start_ms - now;
-                poll (NULL, 0, (int) (wait < S_TICK_MS ? wait : S_TICK_MS));
+                poll (NULL, 0, (int)(wait < S_TICK_MS ? wait : S_TICK_MS));
                 continue;
             }
             rc = s_start_child (self, host);
@@ -631,11 +630,11 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
             clock_ms = sl_mono_ms ();
         }
         //  An answer waiting in the buffer is the head's.
-        const char *start = (const char *) self->rbuf.data + self->rpos;
+        const char *start = (const char *)self->rbuf.data + self->rpos;
         size_t avail = self->rbuf.len - self->rpos;
         const char *nl = avail ? memchr (start, '\n', avail) : NULL;
         if (nl) {
-            size_t len = (size_t) (nl - start);
+            size_t len = (size_t)(nl - start);
             self->rpos += len + 1;
             bool restart = false;
             int result = s_answer (self, &records[head], start, len, host, &restart);
@@ -643,8 +642,9 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
             head++;
             clock_ms = sl_mono_ms ();
             if (restart) {
-                s_log (host, SL_OP_LOG_WARN, "child %d is out of step (offset %" PRIu64
-                       "); restarting it", (int) self->pid, records[head - 1].offset);
+                s_log (host, SL_OP_LOG_WARN,
+                       "child %d is out of step (offset %" PRIu64 "); restarting it",
+                       (int)self->pid, records[head - 1].offset);
                 s_stop_child (self, true);
             }
             else if (result == SL_OP_OK) {
@@ -665,8 +665,9 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
         }
         if (now - clock_ms >= self->timeout_ms) {
             s_set_error (host, "exec: no answer within %" PRId64 " ms", self->timeout_ms);
-            s_log (host, SL_OP_LOG_WARN, "child %d gave no answer within %" PRId64
-                   " ms; restarting it", (int) self->pid, self->timeout_ms);
+            s_log (host, SL_OP_LOG_WARN,
+                   "child %d gave no answer within %" PRId64 " ms; restarting it", (int)self->pid,
+                   self->timeout_ms);
             batch->done (batch->ctx, head, SL_OP_RETRY);
             head++;
             s_stop_child (self, true);
@@ -674,9 +675,9 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
         }
         struct pollfd fds[2];
         nfds_t nfds = 0;
-        fds[nfds++] = (struct pollfd) {.fd = self->from_child, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = self->from_child, .events = POLLIN};
         if (self->to_child >= 0 && wpos < self->lines.len) {
-            fds[nfds++] = (struct pollfd) {.fd = self->to_child, .events = POLLOUT};
+            fds[nfds++] = (struct pollfd){.fd = self->to_child, .events = POLLOUT};
         }
         int64_t wait = clock_ms + self->timeout_ms - now;
         if (wait > S_TICK_MS) {
@@ -685,7 +686,7 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
         if (wait < 0) {
             wait = 0;
         }
-        int ready = poll (fds, nfds, (int) wait);
+        int ready = poll (fds, nfds, (int)wait);
         if (ready < 0 && errno != EINTR) {
             return SL_EIO;
         }
@@ -698,8 +699,8 @@ sl_op_exec_batch (void *state, const sl_op_record_t *records, size_t n, const sl
         if (fds[0].revents) {
             rc = s_read_some (self);
             if (rc) {
-                s_set_error (host, "exec: %s", rc == SL_ETOOBIG ? "answer line too long"
-                                                                 : "out of memory");
+                s_set_error (host, "exec: %s",
+                             rc == SL_ETOOBIG ? "answer line too long" : "out of memory");
                 batch->done (batch->ctx, head, SL_OP_RETRY);
                 head++;
                 s_stop_child (self, true);
@@ -717,8 +718,8 @@ typedef struct {
 static void
 s_single_done (void *ctx, size_t index, int rc)
 {
-    (void) index;
-    ((s_single_t *) ctx)->rc = rc;
+    (void)index;
+    ((s_single_t *)ctx)->rc = rc;
 }
 
 static int

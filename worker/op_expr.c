@@ -43,8 +43,8 @@ s_value_field (lua_State *L, op_lua_t *self, const char *name, size_t name_len)
     }
     const uint8_t *found = NULL;
     size_t found_len = 0;
-    if (sluice_mp_map_find (in->value, in->value_len, name, name_len, true, &found, &found_len)
-        != 1) {
+    if (sluice_mp_map_find (in->value, in->value_len, name, name_len, true, &found, &found_len) !=
+        1) {
         return false;
     }
     if (!found) {
@@ -84,7 +84,7 @@ s_env_index (lua_State *L)
                 lua_pushinteger (L, in->timestamp);
             }
             else if (strcmp (name, "offset") == 0) {
-                lua_pushinteger (L, (lua_Integer) in->offset);
+                lua_pushinteger (L, (lua_Integer)in->offset);
             }
             else {
                 found = false;
@@ -119,9 +119,9 @@ sl_op_expr_setup (lua_State *L)
     }
     self->fn_ref = luaL_ref (L, LUA_REGISTRYINDEX);
 
-    static const char *const names[] = {"math", "string", "table", "utf8", "tostring",
-                                        "tonumber", "type", "pairs", "ipairs", "select",
-                                        "next", "error", "assert", "sluice", NULL};
+    static const char *const names[] = {"math",     "string", "table",  "utf8",   "tostring",
+                                        "tonumber", "type",   "pairs",  "ipairs", "select",
+                                        "next",     "error",  "assert", "sluice", NULL};
     lua_newtable (L);
     for (int i = 0; names[i]; i++) {
         lua_getglobal (L, names[i]);
@@ -180,9 +180,7 @@ s_init_map (void **state, const sl_op_host_t *host, int n, const char *const *ke
 }
 
 static const sl_op_option_t s_expr_options[] = {
-    {"expr", SL_OPT_STRING, NULL, "a Lua expression"},
-    OP_LUA_LIMIT_OPTIONS,
-    {NULL, 0, NULL, NULL}};
+    {"expr", SL_OPT_STRING, NULL, "a Lua expression"}, OP_LUA_LIMIT_OPTIONS, {NULL, 0, NULL, NULL}};
 
 static const sl_operator_t s_filter_op = {
     .abi = SL_OPERATOR_ABI,

@@ -36,9 +36,9 @@
 #include "sl_mp.h"
 #include "sl_util.h"
 
-#define S_RECORD        "sluice.record"
-#define S_OUT_LIMIT     (16u << 20)     //  bytes in one output value (a batch's limit)
-#define S_HOOK_COUNT    1000            //  VM instructions between clock checks
+#define S_RECORD "sluice.record"
+#define S_OUT_LIMIT (16u << 20) //  bytes in one output value (a batch's limit)
+#define S_HOOK_COUNT 1000       //  VM instructions between clock checks
 
 // ---------------------------------------------------------------------------
 //  Limits: memory through the allocator, time through a count hook.
@@ -74,14 +74,14 @@ s_alloc (void *ud, void *ptr, size_t osize, size_t nsize)
 static void
 s_hook (lua_State *L, lua_Debug *ar)
 {
-    (void) ar;
+    (void)ar;
     void *ud;
     lua_getallocf (L, &ud);
     op_lua_t *self = ud;
     if (self->timed_out || sl_mono_ms () > self->deadline) {
         self->timed_out = true;
         lua_sethook (L, s_hook, LUA_MASKCOUNT, 1);
-        luaL_error (L, "script timed out (timeout_ms=%d)", (int) self->timeout_ms);
+        luaL_error (L, "script timed out (timeout_ms=%d)", (int)self->timeout_ms);
     }
 }
 
@@ -146,7 +146,7 @@ s_call (op_lua_t *self, lua_CFunction body, void *arg)
     rc = SL_OP_RETRY;
     if (self->timed_out) {
         snprintf (self->why, sizeof self->why, "script timed out (timeout_ms=%lld)",
-                  (long long) self->timeout_ms);
+                  (long long)self->timeout_ms);
     }
     else if (status == LUA_ERRMEM) {
         snprintf (self->why, sizeof self->why, "script out of memory (memory_mb=%zu)",
@@ -258,7 +258,7 @@ sl_op_lua_push_record (lua_State *L, const sl_op_record_t *in)
     luaL_setmetatable (L, S_RECORD);
     sl_op_lua_push_raw (L, in->value, in->value_len, "input value");
     lua_setfield (L, -2, "value");
-    lua_pushinteger (L, (lua_Integer) in->offset);
+    lua_pushinteger (L, (lua_Integer)in->offset);
     lua_setfield (L, -2, "offset");
     s_fill_from_input (L, lua_gettop (L), in);
 }
@@ -318,8 +318,8 @@ sl_op_lua_emit (lua_State *L, op_lua_t *self, int idx)
         if (len > UINT32_MAX) {
             luaL_error (L, "record.key is too long");
         }
-        out.key = (const uint8_t *) key;
-        out.key_len = (uint32_t) len;
+        out.key = (const uint8_t *)key;
+        out.key_len = (uint32_t)len;
         out.key_is_bin = is_bin;
         //  The key stays on the stack (so its bytes stay alive) until emitted.
         lua_pushliteral (L, "headers");
@@ -427,7 +427,7 @@ s_l_log (lua_State *L)
         luaL_addvalue (&b);
     }
     luaL_pushresult (&b);
-    s_host_log (sl_op_lua_self (L), (sl_op_log_t) level, lua_tostring (L, -1));
+    s_host_log (sl_op_lua_self (L), (sl_op_log_t)level, lua_tostring (L, -1));
     return 0;
 }
 
@@ -474,8 +474,8 @@ s_setup_state (lua_State *L)
     luaL_newmetatable (L, S_RECORD);
     lua_pop (L, 1);
     if (init->sandbox) {
-        static const char *const drop[] = {"io", "package", "require", "debug", "dofile",
-                                           "loadfile", "load", NULL};
+        static const char *const drop[] = {"io",     "package",  "require", "debug",
+                                           "dofile", "loadfile", "load",    NULL};
         for (int i = 0; drop[i]; i++) {
             lua_pushnil (L);
             lua_setglobal (L, drop[i]);
@@ -614,8 +614,8 @@ sl_op_lua_init (op_lua_kind_t kind, void **state, const sl_op_host_t *host, int 
     static const char *const names[] = {"lua", "filter", "map"};
     char why[300];
     op_lua_t *self = NULL;
-    op_lua_init_t init = {.n = n, .keys = keys, .values = values, .timeout_ms = 1000,
-                          .memory_mb = 256};
+    op_lua_init_t init = {
+        .n = n, .keys = keys, .values = values, .timeout_ms = 1000, .memory_mb = 256};
     init.main = s_option (n, keys, values, kind == OP_LUA_SCRIPT ? "file" : "expr");
     const char *text;
     if (!init.main || !init.main[0]) {
@@ -623,14 +623,14 @@ sl_op_lua_init (op_lua_kind_t kind, void **state, const sl_op_host_t *host, int 
                   kind == OP_LUA_SCRIPT ? "script file" : "expression");
         goto fail;
     }
-    if ((text = s_option (n, keys, values, "timeout_ms"))
-        && (sl_parse_i64 (text, &init.timeout_ms) || init.timeout_ms < 0)) {
+    if ((text = s_option (n, keys, values, "timeout_ms")) &&
+        (sl_parse_i64 (text, &init.timeout_ms) || init.timeout_ms < 0)) {
         snprintf (why, sizeof why, "%s: timeout_ms must be 0 (none) or more", names[kind]);
         goto fail;
     }
-    if ((text = s_option (n, keys, values, "memory_mb"))
-        && (sl_parse_i64 (text, &init.memory_mb) || init.memory_mb < 1
-            || init.memory_mb > 1024 * 1024)) {
+    if ((text = s_option (n, keys, values, "memory_mb")) &&
+        (sl_parse_i64 (text, &init.memory_mb) || init.memory_mb < 1 ||
+         init.memory_mb > 1024 * 1024)) {
         snprintf (why, sizeof why, "%s: memory_mb must be 1..1048576", names[kind]);
         goto fail;
     }
@@ -644,7 +644,7 @@ sl_op_lua_init (op_lua_kind_t kind, void **state, const sl_op_host_t *host, int 
         goto fail;
     }
     self->kind = kind;
-    self->mem_limit = (size_t) init.memory_mb << 20;
+    self->mem_limit = (size_t)init.memory_mb << 20;
     self->timeout_ms = init.timeout_ms;
     self->fn_ref = self->flush_ref = self->builtins_ref = LUA_NOREF;
     self->host = host;
@@ -655,8 +655,8 @@ sl_op_lua_init (op_lua_kind_t kind, void **state, const sl_op_host_t *host, int 
         snprintf (why, sizeof why, "%s: cannot create a Lua state", names[kind]);
         goto fail;
     }
-    if (s_call (self, s_setup_state, &init)
-        || s_call (self, kind == OP_LUA_SCRIPT ? s_setup_script : sl_op_expr_setup, &init)) {
+    if (s_call (self, s_setup_state, &init) ||
+        s_call (self, kind == OP_LUA_SCRIPT ? s_setup_script : sl_op_expr_setup, &init)) {
         snprintf (why, sizeof why, "%s: %s", names[kind], self->why);
         goto fail;
     }

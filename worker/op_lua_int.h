@@ -22,18 +22,18 @@ typedef struct {
     lua_State *L;
     size_t mem_used;
     size_t mem_limit;
-    int64_t timeout_ms;         //  0 = no limit
-    int64_t deadline;           //  sl_mono_ms () at which the running call times out
+    int64_t timeout_ms; //  0 = no limit
+    int64_t deadline;   //  sl_mono_ms () at which the running call times out
     bool timed_out;
     //  The call in progress (NULL outside process and flush).
     const sl_op_record_t *in;
     const sl_op_host_t *host;
     int emitted;
-    bool emit_ok;               //  in process or flush
-    bool value_checked;         //  filter/map: the input value has been walked
-    int fn_ref;                 //  process, or the compiled expression
-    int flush_ref;              //  LUA_NOREF when the script has no flush
-    int builtins_ref;           //  filter/map: names visible after the record's
+    bool emit_ok;       //  in process or flush
+    bool value_checked; //  filter/map: the input value has been walked
+    int fn_ref;         //  process, or the compiled expression
+    int flush_ref;      //  LUA_NOREF when the script has no flush
+    int builtins_ref;   //  filter/map: names visible after the record's
     sl_buf_t value;
     sl_buf_t headers;
     char why[256];
@@ -41,7 +41,7 @@ typedef struct {
 
 //  Options common to all three operators, set before the state exists.
 typedef struct {
-    const char *main;           //  file or expr
+    const char *main; //  file or expr
     int64_t timeout_ms;
     int64_t memory_mb;
     bool sandbox;
@@ -51,11 +51,11 @@ typedef struct {
 } op_lua_init_t;
 
 //  The options every Lua operator takes: its time and memory limits.
-#define OP_LUA_LIMIT_OPTIONS                                                              \
-    {"timeout_ms", SL_OPT_INT, "1000",                                                    \
-     "abort a call (process, flush, init) running longer than this; 0 = no limit"},       \
-    {                                                                                     \
-        "memory_mb", SL_OPT_INT, "256", "memory the Lua state may use, in MiB"            \
+#define OP_LUA_LIMIT_OPTIONS                                                                       \
+    {"timeout_ms", SL_OPT_INT, "1000",                                                             \
+     "abort a call (process, flush, init) running longer than this; 0 = no limit"},                \
+    {                                                                                              \
+        "memory_mb", SL_OPT_INT, "256", "memory the Lua state may use, in MiB"                     \
     }
 
 //  op_lua.c

@@ -10,7 +10,7 @@
 static int
 s_pass_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
 {
-    (void) state;
+    (void)state;
     if (host->emit (host->ctx, in) != 0) {
         host->error (host->ctx, "pass: output record refused");
         return SL_OP_RETRY;

@@ -13,7 +13,7 @@
 #include "operator.h"
 #include "sl_error.h"
 
-#define S_MAX_OPTIONS 256   //  entries of an option table we look at before giving up
+#define S_MAX_OPTIONS 256 //  entries of an option table we look at before giving up
 
 //  Checks what the operator struct promises: the ABI, a name, a process
 //  callback and an option table with known types. NULL or the problem.
@@ -40,7 +40,7 @@ s_check (const sl_operator_t *op, char *text, size_t size)
         sl_op_opt_type_t type = op->options[i].type;
         if (type != SL_OPT_STRING && type != SL_OPT_INT && type != SL_OPT_BOOL) {
             snprintf (text, size, "option '%s' has an unknown type %d", op->options[i].key,
-                      (int) type);
+                      (int)type);
             return text;
         }
     }
@@ -61,7 +61,7 @@ sl_op_plugin_load (const char *path, const sl_operator_t **op, void **handle, ch
     //  the command line is a file, so "op.so" means ./op.so.
     char file[4096];
     int n = snprintf (file, sizeof file, "%s%s", strchr (path, '/') ? "" : "./", path);
-    if (n < 0 || (size_t) n >= sizeof file) {
+    if (n < 0 || (size_t)n >= sizeof file) {
         snprintf (why, why_size, "plugin: path too long");
         return SL_EINVAL;
     }
@@ -75,8 +75,8 @@ sl_op_plugin_load (const char *path, const sl_operator_t **op, void **handle, ch
     dlerror ();
     void *sym = dlsym (h, SLUICE_OPERATOR_SYMBOL);
     if (!sym) {
-        snprintf (why, why_size, "plugin %s: exports no function %s (see sluice/plugin.h)",
-                  path, SLUICE_OPERATOR_SYMBOL);
+        snprintf (why, why_size, "plugin %s: exports no function %s (see sluice/plugin.h)", path,
+                  SLUICE_OPERATOR_SYMBOL);
         dlclose (h);
         return SL_ENOTFOUND;
     }

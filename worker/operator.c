@@ -23,8 +23,8 @@
 extern const sl_operator_t *sl_op_lua (void) __attribute__ ((weak));
 extern const sl_operator_t *sl_op_filter (void) __attribute__ ((weak));
 extern const sl_operator_t *sl_op_map (void) __attribute__ ((weak));
-extern int sl_op_plugin_load (const char *path, const sl_operator_t **op, void **handle,
-                              char *why, size_t why_size) __attribute__ ((weak));
+extern int sl_op_plugin_load (const char *path, const sl_operator_t **op, void **handle, char *why,
+                              size_t why_size) __attribute__ ((weak));
 
 //  The option through which each kind receives its main argument.
 static const char *
@@ -113,12 +113,12 @@ s_set (sl_op_resolved_t *out, const char *key, size_t key_len, const char *value
     if (out->n >= S_MAX_OPTIONS) {
         return SL_ETOOBIG;
     }
-    char **keys = realloc (out->keys, (size_t) (out->n + 1) * sizeof *keys);
+    char **keys = realloc (out->keys, (size_t)(out->n + 1) * sizeof *keys);
     if (!keys) {
         return SL_ENOMEM;
     }
     out->keys = keys;
-    char **values = realloc (out->values, (size_t) (out->n + 1) * sizeof *values);
+    char **values = realloc (out->values, (size_t)(out->n + 1) * sizeof *values);
     if (!values) {
         return SL_ENOMEM;
     }
@@ -220,7 +220,7 @@ sl_op_resolve (const sl_op_spec_t *spec, sl_op_resolved_t *out, char *why, size_
     }
     if (spec->kind == SL_OPK_EXEC && spec->exec_timeout_ms > 0) {
         char text[32];
-        snprintf (text, sizeof text, "%lld", (long long) spec->exec_timeout_ms);
+        snprintf (text, sizeof text, "%lld", (long long)spec->exec_timeout_ms);
         rc = s_set (out, "timeout", strlen ("timeout"), text);
         if (rc) {
             goto fail;
@@ -234,10 +234,10 @@ sl_op_resolve (const sl_op_spec_t *spec, sl_op_resolved_t *out, char *why, size_
             rc = SL_EINVAL;
             goto fail;
         }
-        const sl_op_option_t *o = s_find_option (op, kv, (size_t) (eq - kv));
+        const sl_op_option_t *o = s_find_option (op, kv, (size_t)(eq - kv));
         if (!o) {
             snprintf (why, why_size, "--option '%.*s': operator '%s' has no such option",
-                      (int) (eq - kv), kv, op->name);
+                      (int)(eq - kv), kv, op->name);
             rc = SL_EINVAL;
             goto fail;
         }
@@ -247,7 +247,7 @@ sl_op_resolve (const sl_op_spec_t *spec, sl_op_resolved_t *out, char *why, size_
             rc = SL_EINVAL;
             goto fail;
         }
-        rc = s_set (out, kv, (size_t) (eq - kv), eq + 1);
+        rc = s_set (out, kv, (size_t)(eq - kv), eq + 1);
         if (rc) {
             goto fail;
         }

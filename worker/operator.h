@@ -28,20 +28,20 @@
 #include "sluice/plugin.h"
 
 typedef enum {
-    SL_OPK_PASS = 0,    //  no operator: each input record is its own output
-    SL_OPK_EXEC,        //  a long-running child process speaking JSON lines
-    SL_OPK_LUA,         //  a Lua script (op_lua.c)
-    SL_OPK_FILTER,      //  keep records for which an expression is true (op_expr.c)
-    SL_OPK_MAP,         //  replace each value with an expression (op_expr.c)
-    SL_OPK_PLUGIN,      //  a shared object exporting sluice_operator (op_plugin.c)
+    SL_OPK_PASS = 0, //  no operator: each input record is its own output
+    SL_OPK_EXEC,     //  a long-running child process speaking JSON lines
+    SL_OPK_LUA,      //  a Lua script (op_lua.c)
+    SL_OPK_FILTER,   //  keep records for which an expression is true (op_expr.c)
+    SL_OPK_MAP,      //  replace each value with an expression (op_expr.c)
+    SL_OPK_PLUGIN,   //  a shared object exporting sluice_operator (op_plugin.c)
 } sl_op_kind_t;
 
 //  What the command line asked for. Strings are borrowed.
 typedef struct {
     sl_op_kind_t kind;
-    const char *arg;                //  command, file, expression or plugin path
-    int64_t exec_timeout_ms;        //  --exec-timeout; 0 = the default (10 s)
-    const char *const *options;     //  --option values, each "KEY=VALUE"
+    const char *arg;            //  command, file, expression or plugin path
+    int64_t exec_timeout_ms;    //  --exec-timeout; 0 = the default (10 s)
+    const char *const *options; //  --option values, each "KEY=VALUE"
     size_t n_options;
 } sl_op_spec_t;
 
@@ -65,9 +65,9 @@ typedef int (sl_op_batch_fn) (void *state, const sl_op_record_t *records, size_t
 //  A resolved operator: what sl_op_resolve returns, ready for init.
 typedef struct {
     const sl_operator_t *op;
-    sl_op_batch_fn *process_batch;  //  NULL: the worker calls process per record
-    void *handle;                   //  plugin handle (dlclose'd by sl_op_resolved_free)
-    int n;                          //  option count: every declared option, then extras
+    sl_op_batch_fn *process_batch; //  NULL: the worker calls process per record
+    void *handle;                  //  plugin handle (dlclose'd by sl_op_resolved_free)
+    int n;                         //  option count: every declared option, then extras
     char **keys;
     char **values;
 } sl_op_resolved_t;
@@ -91,6 +91,6 @@ const sl_operator_t *sl_op_map (void);
 //  Loads path with dlopen and finds its sluice_operator symbol; checks the
 //  ABI. 0 with *op and *handle, or negative with a reason in why.
 int sl_op_plugin_load (const char *path, const sl_operator_t **op, void **handle, char *why,
-                      size_t why_size);
+                       size_t why_size);
 
 #endif

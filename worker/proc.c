@@ -21,7 +21,7 @@
 #include "sl_util.h"
 #include "worker.h"
 
-#define S_TICK_MS           250
+#define S_TICK_MS 250
 
 typedef struct {
     const uint8_t *data;
@@ -37,27 +37,27 @@ struct _sl_worker_proc_t {
     sl_op_batch_host_t batch_host;
     void (*tick) (void *ctx);
     void *tick_ctx;
-    sl_worker_record_hook_t *hook;  //  keyed groups: around each record (keyed.c)
+    sl_worker_record_hook_t *hook; //  keyed groups: around each record (keyed.c)
     void *hook_ctx;
     int64_t tick_ms;
     //  The batch in hand.
     sl_op_record_t *records;
-    sl_op_raw_t *raw;           //  each record's bytes as received
+    sl_op_raw_t *raw; //  each record's bytes as received
     size_t records_cap;
     size_t n_records;
-    size_t cur;                 //  index of the record being processed
-    bool in_call;               //  emit is only valid inside process / flush
+    size_t cur;   //  index of the record being processed
+    bool in_call; //  emit is only valid inside process / flush
     sl_buf_t out;
     uint32_t out_count;
-    size_t mark;                //  out.len when the current record began
+    size_t mark; //  out.len when the current record began
     uint32_t mark_count;
-    size_t last_begin;          //  where the last settled record's outputs begin
+    size_t last_begin; //  where the last settled record's outputs begin
     uint32_t last_begin_count;
-    bool emit_failed;           //  an emit of the current record was refused
-    char error[256];            //  host->error text for the current record
+    bool emit_failed; //  an emit of the current record was refused
+    char error[256];  //  host->error text for the current record
     uint64_t max_bytes;
     uint32_t max_records;
-    int64_t deadline_ms;        //  give the batch up past this (0 = never)
+    int64_t deadline_ms; //  give the batch up past this (0 = never)
     sl_worker_failure_t *failed;
     size_t n_failed;
     size_t failed_cap;
@@ -90,8 +90,7 @@ s_refuse (sl_worker_proc_t *self, int rc)
 {
     self->emit_failed = true;
     if (!self->error[0]) {
-        snprintf (self->error, sizeof self->error, "output record refused: %s",
-                  sl_strerror (rc));
+        snprintf (self->error, sizeof self->error, "output record refused: %s", sl_strerror (rc));
     }
     return rc;
 }
@@ -132,10 +131,10 @@ s_emit (void *ctx, const sl_op_record_t *rec)
         goto refused;
     }
     const sl_op_record_t *in = &self->records[self->cur];
-    if (rec->value == in->value && rec->value_len == in->value_len && rec->key == in->key
-        && rec->key_len == in->key_len && rec->key_is_bin == in->key_is_bin
-        && rec->headers == in->headers && rec->headers_len == in->headers_len
-        && (rec->timestamp == 0 || rec->timestamp == in->timestamp)) {
+    if (rec->value == in->value && rec->value_len == in->value_len && rec->key == in->key &&
+        rec->key_len == in->key_len && rec->key_is_bin == in->key_is_bin &&
+        rec->headers == in->headers && rec->headers_len == in->headers_len &&
+        (rec->timestamp == 0 || rec->timestamp == in->timestamp)) {
         //  The input record itself, unchanged (a pass-through, a filter
         //  that keeps it): its bytes were checked when the batch was read,
         //  so they go out as they came, with no second walk and no
@@ -184,12 +183,11 @@ static void
 s_log_cb (void *ctx, sl_op_log_t level, const char *text)
 {
     sl_worker_proc_t *self = ctx;
-    sl_log_level_t lvl = level == SL_OP_LOG_ERROR ? SL_LOG_ERROR
-                       : level == SL_OP_LOG_WARN  ? SL_LOG_WARN
-                       : level == SL_OP_LOG_INFO  ? SL_LOG_INFO
-                                                  : SL_LOG_DEBUG;
-    sl_log (lvl, self->op && self->op->name ? self->op->name : "operator", "%s",
-            text ? text : "");
+    sl_log_level_t lvl = level == SL_OP_LOG_ERROR  ? SL_LOG_ERROR
+                         : level == SL_OP_LOG_WARN ? SL_LOG_WARN
+                         : level == SL_OP_LOG_INFO ? SL_LOG_INFO
+                                                   : SL_LOG_DEBUG;
+    sl_log (lvl, self->op && self->op->name ? self->op->name : "operator", "%s", text ? text : "");
 }
 
 static int
@@ -279,7 +277,7 @@ s_batch_done (void *ctx, size_t index, int rc)
 static void
 s_batch_tick (void *ctx)
 {
-    s_maybe_tick ((sl_worker_proc_t *) ctx, sl_mono_ms ());
+    s_maybe_tick ((sl_worker_proc_t *)ctx, sl_mono_ms ());
 }
 
 sl_worker_proc_t *
@@ -293,14 +291,14 @@ sl_worker_proc_new (const sl_op_resolved_t *resolved, char *why, size_t why_size
     self->resolved = resolved;
     self->op = resolved->op;
     sl_buf_init (&self->out, 0);
-    self->host = (sl_op_host_t) {.ctx = self, .emit = s_emit, .error = s_error, .log = s_log_cb};
-    self->batch_host = (sl_op_batch_host_t) {.ctx = self, .done = s_batch_done,
-                                             .tick = s_batch_tick};
+    self->host = (sl_op_host_t){.ctx = self, .emit = s_emit, .error = s_error, .log = s_log_cb};
+    self->batch_host =
+        (sl_op_batch_host_t){.ctx = self, .done = s_batch_done, .tick = s_batch_tick};
     if (self->op->init) {
         self->error[0] = '\0';
         int rc = self->op->init (&self->state, &self->host, resolved->n,
-                                 (const char *const *) resolved->keys,
-                                 (const char *const *) resolved->values);
+                                 (const char *const *)resolved->keys,
+                                 (const char *const *)resolved->values);
         if (rc) {
             snprintf (why, why_size, "operator '%s' failed to start: %s", self->op->name,
                       self->error[0] ? self->error : sl_strerror (rc));
@@ -380,8 +378,8 @@ s_read_records (sl_worker_proc_t *self, const uint8_t *data, size_t len, uint32_
                       offset + n, rc == 0 ? "fewer records than counted" : sl_strerror (rc));
             return n;
         }
-        self->raw[n] = (sl_op_raw_t) {.data = rec.raw, .len = rec.raw_len};
-        self->records[n++] = (sl_op_record_t) {
+        self->raw[n] = (sl_op_raw_t){.data = rec.raw, .len = rec.raw_len};
+        self->records[n++] = (sl_op_record_t){
             .offset = rec.offset,
             .timestamp = rec.timestamp,
             .key = rec.key,
@@ -485,8 +483,8 @@ sl_worker_proc_batch (sl_worker_proc_t *self, const uint8_t *data, size_t len, u
     //  flush fails, the last record fails, and its own outputs go too.
     if (rc == 0 && self->op->flush && n > 0) {
         self->cur = n - 1;
-        bool last_failed = self->n_failed > 0
-                           && self->failed[self->n_failed - 1].offset == self->records[n - 1].offset;
+        bool last_failed = self->n_failed > 0 &&
+                           self->failed[self->n_failed - 1].offset == self->records[n - 1].offset;
         size_t flush_mark = self->mark;
         uint32_t flush_mark_count = self->mark_count;
         if (!last_failed) {

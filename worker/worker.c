@@ -26,40 +26,40 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_PING_MS           1000        //  PING after this long without sending
-#define S_REPORT_MS         2000        //  counters with a PING at least this often
-#define S_TICK_MS           250
-#define S_JOIN_ATTEMPT_MS   5000
-#define S_SEND_RETRY_MS     50
-#define S_LEAVE_WAIT_MS     2000        //  wait for the PONG that follows LEAVE
-#define S_MAX_BATCH         65536u
-#define S_BATCH             1000u   //  default --batch
+#define S_PING_MS 1000   //  PING after this long without sending
+#define S_REPORT_MS 2000 //  counters with a PING at least this often
+#define S_TICK_MS 250
+#define S_JOIN_ATTEMPT_MS 5000
+#define S_SEND_RETRY_MS 50
+#define S_LEAVE_WAIT_MS 2000 //  wait for the PONG that follows LEAVE
+#define S_MAX_BATCH 65536u
+#define S_BATCH 1000u //  default --batch
 //  Default --batch in a keyed group: it holds one lease at a time, so the
 //  round trip, the commit and one state record per changed key are paid
 //  per lease; 20,000 ran the windowed count+sum 4x faster than 1,000
 //  (BENCHMARKS.md, "Keyed groups and windows").
-#define S_KEYED_BATCH       20000u
-#define S_RESULT_SLACK      4096        //  body bytes kept for the fixed RESULT fields
-#define S_FAILED_OVERHEAD   20          //  encoded bytes of a failed entry besides its text
-#define S_FAIL_SAY_MS       5000        //  operator errors: one line at most this often
+#define S_KEYED_BATCH 20000u
+#define S_RESULT_SLACK 4096  //  body bytes kept for the fixed RESULT fields
+#define S_FAILED_OVERHEAD 20 //  encoded bytes of a failed entry besides its text
+#define S_FAIL_SAY_MS 5000   //  operator errors: one line at most this often
 
 typedef struct {
     const sl_worker_config_t *cfg;
     sl_client_t *client;
     sl_worker_proc_t *proc;
-    sl_keyed_t *keyed;          //  --window: the windowed operator and its key states
-    bool reload;                //  key states must be read back before the next lease
-    uint64_t expect;            //  the offset our next lease starts at if nothing was redone
+    sl_keyed_t *keyed; //  --window: the windowed operator and its key states
+    bool reload;       //  key states must be read back before the next lease
+    uint64_t expect;   //  the offset our next lease starts at if nothing was redone
     char member[SL_NAME_MAX + 1];
-    uint32_t connects;          //  the client's connection count when JOINED
-    int64_t sent_ms;            //  when we last sent anything
-    int64_t reported_ms;        //  when we last sent our counters (PING)
+    uint32_t connects;   //  the client's connection count when JOINED
+    int64_t sent_ms;     //  when we last sent anything
+    int64_t reported_ms; //  when we last sent our counters (PING)
     sl_worker_stats_t stats;
     bool fatal;
     //  Operator errors are said in the worker's own output, not only in the
     //  broker's dead letters, at most once per S_FAIL_SAY_MS.
     int64_t fail_said_ms;
-    uint64_t fail_unsaid;       //  failed records since the last line
+    uint64_t fail_unsaid; //  failed records since the last line
 } s_worker_t;
 
 void
@@ -67,7 +67,7 @@ sl_worker_config_defaults (sl_worker_config_t *cfg)
 {
     memset (cfg, 0, sizeof *cfg);
     cfg->window = 8;
-    cfg->batch = 0;             //  0: S_BATCH, or S_KEYED_BATCH with --key
+    cfg->batch = 0; //  0: S_BATCH, or S_KEYED_BATCH with --key
     cfg->max_deliver = 5;
     cfg->lease_ms = 30000;
     cfg->op.kind = SL_OPK_PASS;
@@ -89,10 +89,10 @@ s_default_member (char *out, size_t size)
         snprintf (host, sizeof host, "worker");
     }
     host[sizeof host - 1] = '\0';
-    snprintf (out, size, "%.180s-%d", host, (int) getpid ());
+    snprintf (out, size, "%.180s-%d", host, (int)getpid ());
     for (char *c = out; *c; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-                  || *c == '-' || *c == '_' || *c == '.';
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
         if (!ok) {
             *c = '-';
         }
@@ -181,7 +181,7 @@ s_join (s_worker_t *self)
         join.batch = cfg->batch ? cfg->batch : cfg->key ? S_KEYED_BATCH : S_BATCH;
         join.from = cfg->from_end ? SL_FROM_END : SL_FROM_BEGINNING;
         join.max_deliver = cfg->max_deliver;
-        join.lease_ms = (uint64_t) cfg->lease_ms;
+        join.lease_ms = (uint64_t)cfg->lease_ms;
         if (cfg->key) {
             //  A keyed group: the broker hands one lease at a time to one member.
             snprintf (join.key, sizeof join.key, "%s", cfg->key);
@@ -249,7 +249,7 @@ s_fill_failed (s_worker_t *self, sl_msg_t *msg, size_t text_max)
     for (size_t i = 0; i < n; i++) {
         const sl_worker_failure_t *f = s_failure (self, i);
         char text[256];
-        snprintf (text, sizeof text, "%.*s", (int) text_max, f->text);
+        snprintf (text, sizeof text, "%.*s", (int)text_max, f->text);
         int rc = sl_msg_add_failed (msg, f->offset, text);
         if (rc) {
             return rc;
@@ -268,9 +268,9 @@ s_result (s_worker_t *self, const sl_msg_t *work)
 {
     size_t out_len = 0;
     uint32_t out_count = 0, late_count = 0, state_count = 0;
-    const uint8_t *out = self->keyed ? sl_keyed_output (self->keyed, &out_len, &out_count,
-                                                        &late_count, &state_count)
-                                     : sl_worker_proc_output (self->proc, &out_len, &out_count);
+    const uint8_t *out =
+        self->keyed ? sl_keyed_output (self->keyed, &out_len, &out_count, &late_count, &state_count)
+                    : sl_worker_proc_output (self->proc, &out_len, &out_count);
     size_t n_failed = s_n_failed (self);
     size_t text_max = 255;
     if (n_failed) {
@@ -316,8 +316,10 @@ s_result (s_worker_t *self, const sl_msg_t *work)
             continue;
         }
         if (rc != SL_EAGAIN || sl_mono_ms () >= deadline) {
-            sl_warn ("worker", "cannot send the result of lease %" PRIu64 " (%s); the broker "
-                     "will hand it out again", work->lease, sl_strerror (rc));
+            sl_warn ("worker",
+                     "cannot send the result of lease %" PRIu64 " (%s); the broker "
+                     "will hand it out again",
+                     work->lease, sl_strerror (rc));
             break;
         }
         zclock_sleep (S_SEND_RETRY_MS);
@@ -388,8 +390,10 @@ s_work (s_worker_t *self, const sl_msg_t *work, zmsg_t *data)
                                    work->count, work->offset);
     }
     if (rc) {
-        sl_error ("worker", "lease %" PRIu64 " not processed: %s; the broker will hand it out "
-                  "again", work->lease, sl_strerror (rc));
+        sl_error ("worker",
+                  "lease %" PRIu64 " not processed: %s; the broker will hand it out "
+                  "again",
+                  work->lease, sl_strerror (rc));
         return;
     }
     size_t n_failed = s_n_failed (self);
@@ -398,10 +402,12 @@ s_work (s_worker_t *self, const sl_msg_t *work, zmsg_t *data)
         self->fail_unsaid += n_failed;
         int64_t now = sl_mono_ms ();
         if (self->fail_said_ms == 0 || now - self->fail_said_ms >= S_FAIL_SAY_MS) {
-            sl_warn ("worker", "operator failed %" PRIu64 " record%s%s; e.g. offset %" PRIu64
-                     " of %s: %s (%s)", self->fail_unsaid, self->fail_unsaid == 1 ? "" : "s",
-                     self->fail_said_ms ? " since the last report" : "", f->offset,
-                     self->cfg->in, f->text,
+            sl_warn ("worker",
+                     "operator failed %" PRIu64 " record%s%s; e.g. offset %" PRIu64
+                     " of %s: %s (%s)",
+                     self->fail_unsaid, self->fail_unsaid == 1 ? "" : "s",
+                     self->fail_said_ms ? " since the last report" : "", f->offset, self->cfg->in,
+                     f->text,
                      f->final ? "dead-lettered to the group's .dlq stream"
                               : "retried; after --max-deliver attempts dead-lettered");
             self->fail_said_ms = now;
@@ -449,8 +455,8 @@ s_leave (s_worker_t *self)
         }
         sl_msg_t reply;
         sl_msg_init (&reply, SL_CMD_NONE);
-        bool done = sl_msg_decode (msg, &reply) == 0 && reply.cmd == SL_CMD_PONG
-                    && reply.req == req;
+        bool done =
+            sl_msg_decode (msg, &reply) == 0 && reply.cmd == SL_CMD_PONG && reply.req == req;
         sl_msg_reset (&reply);
         zmsg_destroy (&msg);
         if (done) {
@@ -508,7 +514,7 @@ s_loop (s_worker_t *self)
             s_ping (self);
             idle = 0;
         }
-        long wait = (long) (S_PING_MS - idle);
+        long wait = (long)(S_PING_MS - idle);
         if (wait > S_TICK_MS) {
             wait = S_TICK_MS;
         }
@@ -591,16 +597,17 @@ sl_worker_run (const sl_worker_config_t *cfg)
     }
     const sl_msg_t *welcome = sl_client_welcome (self.client);
     if (welcome) {
-        sl_worker_proc_set_limits (self.proc, welcome->max_batch_bytes,
-                                   welcome->max_batch_records);
+        sl_worker_proc_set_limits (self.proc, welcome->max_batch_bytes, welcome->max_batch_records);
     }
     code = s_loop (&self);
     if (code == 0) {
         s_leave (&self);
     }
-    sl_info ("worker", "member %s stopped: %" PRIu64 " batches, %" PRIu64 " records in, %" PRIu64
-             " out, %" PRIu64 " failed", self.member, self.stats.batches, self.stats.records_in,
-             self.stats.records_out, self.stats.failed);
+    sl_info ("worker",
+             "member %s stopped: %" PRIu64 " batches, %" PRIu64 " records in, %" PRIu64
+             " out, %" PRIu64 " failed",
+             self.member, self.stats.batches, self.stats.records_in, self.stats.records_out,
+             self.stats.failed);
 
 done:
     if (cfg->stats) {

@@ -21,35 +21,35 @@
 
 //  What a run did, for callers and tests.
 typedef struct {
-    uint64_t joins;             //  JOINED received (1 + rejoins)
-    uint64_t batches;           //  WORK batches answered with a RESULT
-    uint64_t records_in;        //  input records processed
-    uint64_t records_out;       //  output records sent
-    uint64_t failed;            //  input records reported as failed (retry or fail)
+    uint64_t joins;       //  JOINED received (1 + rejoins)
+    uint64_t batches;     //  WORK batches answered with a RESULT
+    uint64_t records_in;  //  input records processed
+    uint64_t records_out; //  output records sent
+    uint64_t failed;      //  input records reported as failed (retry or fail)
 } sl_worker_stats_t;
 
 typedef struct {
-    const char *broker;             //  tcp://HOST:PORT
+    const char *broker; //  tcp://HOST:PORT
     const char *group;
-    const char *in;                 //  input stream
-    const char *out;                //  output stream
-    const char *member;             //  NULL: HOSTNAME-PID
-    uint32_t window;                //  leases held at once, 1..64 (default 2)
-    uint32_t batch;                 //  records per lease, 1..65536 (0: 1000, 20000 with key)
-    bool from_end;                  //  a new group starts at the input's end
-    uint32_t max_deliver;           //  attempts before the dead-letter stream (default 5)
-    int64_t lease_ms;               //  lease deadline (default 30000)
-    sl_op_spec_t op;                //  the operator (default: pass-through)
-    int timeout_ms;                 //  one request attempt (default 5000)
+    const char *in;       //  input stream
+    const char *out;      //  output stream
+    const char *member;   //  NULL: HOSTNAME-PID
+    uint32_t window;      //  leases held at once, 1..64 (default 2)
+    uint32_t batch;       //  records per lease, 1..65536 (0: 1000, 20000 with key)
+    bool from_end;        //  a new group starts at the input's end
+    uint32_t max_deliver; //  attempts before the dead-letter stream (default 5)
+    int64_t lease_ms;     //  lease deadline (default 30000)
+    sl_op_spec_t op;      //  the operator (default: pass-through)
+    int timeout_ms;       //  one request attempt (default 5000)
     //  Keyed groups (keyed.h): key NULL = not keyed.
-    const char *key;                //  --key PATH, or "record" for the record's own key
-    const char *window_spec;        //  --window tumbling:SIZE | hopping:SIZE/ADVANCE | session:GAP
-    const char *agg;                //  --agg count,sum:PATH,...
-    const char *time;               //  --time record (default) or PATH
-    int64_t lateness_ms;            //  --lateness
-    int64_t idle_ms;                //  --idle, 0 = never
-    volatile int *stop;             //  optional: set non-zero to stop as on SIGINT
-    sl_worker_stats_t *stats;       //  optional: filled at the end of the run
+    const char *key;          //  --key PATH, or "record" for the record's own key
+    const char *window_spec;  //  --window tumbling:SIZE | hopping:SIZE/ADVANCE | session:GAP
+    const char *agg;          //  --agg count,sum:PATH,...
+    const char *time;         //  --time record (default) or PATH
+    int64_t lateness_ms;      //  --lateness
+    int64_t idle_ms;          //  --idle, 0 = never
+    volatile int *stop;       //  optional: set non-zero to stop as on SIGINT
+    sl_worker_stats_t *stats; //  optional: filled at the end of the run
 } sl_worker_config_t;
 
 //  Fills cfg with the defaults above (broker, group, in, out NULL).
@@ -72,15 +72,13 @@ typedef struct _sl_worker_proc_t sl_worker_proc_t;
 
 //  Initialises the operator (resolved stays the caller's and must outlive
 //  the processor). NULL on failure with the operator's reason in why.
-sl_worker_proc_t *sl_worker_proc_new (const sl_op_resolved_t *resolved, char *why,
-                                      size_t why_size);
+sl_worker_proc_t *sl_worker_proc_new (const sl_op_resolved_t *resolved, char *why, size_t why_size);
 void sl_worker_proc_destroy (sl_worker_proc_t **self_p);
 
 //  Bounds the output of one batch (0 = no bound): an emit past them is
 //  refused, and the record that made it is failed for retry, so that it is
 //  retried alone in a smaller result.
-void sl_worker_proc_set_limits (sl_worker_proc_t *self, uint64_t max_bytes,
-                                uint32_t max_records);
+void sl_worker_proc_set_limits (sl_worker_proc_t *self, uint64_t max_bytes, uint32_t max_records);
 //  The next batch is given up at deadline_ms (sl_mono_ms; 0 = never): the
 //  records not processed by then are failed for retry, since the lease is
 //  being handed to another member anyway.
@@ -99,8 +97,8 @@ void sl_worker_proc_set_tick (sl_worker_proc_t *self, void (*tick) (void *ctx), 
 //  flush. Outputs of failed records are discarded. Records the batch does
 //  not hold (malformed) are failed for retry. 0, or SL_ENOMEM / SL_EIO when
 //  the batch could not be processed at all (send no RESULT).
-int sl_worker_proc_batch (sl_worker_proc_t *self, const uint8_t *data, size_t len,
-                          uint32_t count, uint64_t offset);
+int sl_worker_proc_batch (sl_worker_proc_t *self, const uint8_t *data, size_t len, uint32_t count,
+                          uint64_t offset);
 
 //  The last batch's result; valid until the next sl_worker_proc_batch.
 const uint8_t *sl_worker_proc_output (sl_worker_proc_t *self, size_t *len, uint32_t *count);

@@ -16,7 +16,7 @@ static const struct {
     const char *name;
     sl_op_kind_t kind;
 } s_operators[] = {
-    {"exec", SL_OPK_EXEC}, {"lua", SL_OPK_LUA}, {"filter", SL_OPK_FILTER},
+    {"exec", SL_OPK_EXEC}, {"lua", SL_OPK_LUA},       {"filter", SL_OPK_FILTER},
     {"map", SL_OPK_MAP},   {"plugin", SL_OPK_PLUGIN},
 };
 
@@ -30,7 +30,7 @@ s_window (sl_worker_config_t *cfg, const char *arg, const char **why)
             *why = "expected a number from 1 to 64";
             return SL_EINVAL;
         }
-        cfg->window = (uint32_t) n;
+        cfg->window = (uint32_t)n;
         fprintf (stderr, "sluice-worker: warning: --window N is deprecated: it is --leases N "
                          "now (--window takes a window spec such as tumbling:10s)\n");
         return 0;
@@ -60,8 +60,8 @@ s_custom (void *ctx, int index, const char *arg, const char **why)
     }
     if (strcmp (name, "key") == 0) {
         cfg->key = arg;
-        if (!len || len > SL_WIN_MAX_PATH || arg[0] == '.' || arg[len - 1] == '.'
-            || strstr (arg, "..")) {
+        if (!len || len > SL_WIN_MAX_PATH || arg[0] == '.' || arg[len - 1] == '.' ||
+            strstr (arg, "..")) {
             *why = "expected 'record' or a field path such as user or user.id (1..128 bytes)";
             return SL_EINVAL;
         }

@@ -9,52 +9,68 @@
 #define NAME .type = SL_ARG_STRING, .flags = SL_OPT_NAME
 
 static const sl_opt_t s_opts[] = {
-    {"broker", 'b', "tcp://HOST:PORT", "broker address (required); a primary and its replicas as a,b", F (cfg.broker),
+    {"broker", 'b', "tcp://HOST:PORT",
+     "broker address (required); a primary and its replicas as a,b", F (cfg.broker),
      .type = SL_ARG_STRING, .flags = SL_OPT_CONNECTS | SL_OPT_NO_KEY},
-    {"group", 'g', "NAME", "worker group to join, created on first use (required)",
-     F (cfg.group), .type = SL_ARG_STRING, .flags = SL_OPT_NAME | SL_OPT_NO_KEY},
+    {"group", 'g', "NAME", "worker group to join, created on first use (required)", F (cfg.group),
+     .type = SL_ARG_STRING, .flags = SL_OPT_NAME | SL_OPT_NO_KEY},
     {"in", 'i', "STREAM", "input stream (required)", F (cfg.in), NAME},
     {"out", 'o', "STREAM", "output stream, not the input (required)", F (cfg.out), NAME},
     {"member", 'm', "NAME", "member name, unique in the group (default HOSTNAME-PID)",
      F (cfg.member), NAME},
-    {"window", 0, "SPEC", "event-time windows per key: tumbling:SIZE, hopping:SIZE/ADVANCE or "
-     "session:GAP (needs --key; a bare number is --leases, deprecated)", CUSTOM},
-    {"batch", 0, "N", "records per lease (default 1000; 20000 with --key: a keyed group holds "
-     "one lease at a time)", F (cfg.batch), .type = SL_ARG_UINT, .min = 1, .max = 65536},
-    {"from", 'f', "POS", "where a new group starts: beginning or end", .def = "beginning",
+    {"window", 0, "SPEC",
+     "event-time windows per key: tumbling:SIZE, hopping:SIZE/ADVANCE or "
+     "session:GAP (needs --key; a bare number is --leases, deprecated)",
      CUSTOM},
+    {"batch", 0, "N",
+     "records per lease (default 1000; 20000 with --key: a keyed group holds "
+     "one lease at a time)",
+     F (cfg.batch), .type = SL_ARG_UINT, .min = 1, .max = 65536},
+    {"from", 'f', "POS", "where a new group starts: beginning or end", .def = "beginning", CUSTOM},
     {"max-deliver", 0, "N", "attempts before a record is dead-lettered", F (cfg.max_deliver),
      .type = SL_ARG_UINT, .def = "5", .min = 1, .max = UINT32_MAX},
     {"lease", 0, "DURATION", "a lease not answered this long is redone", F (cfg.lease_ms),
      .type = SL_ARG_DURATION, .def = "30s", .min = 1, .max = UINT32_MAX},
     {"exec", 'x', "COMMAND", "operator: pipe values as JSON lines through COMMAND", CUSTOM},
-    {"exec-timeout", 0, "DURATION", "--exec: time the command may take per record (default "
-     "10s)", F (cfg.op.exec_timeout_ms), .type = SL_ARG_DURATION, .min = 1},
+    {"exec-timeout", 0, "DURATION",
+     "--exec: time the command may take per record (default "
+     "10s)",
+     F (cfg.op.exec_timeout_ms), .type = SL_ARG_DURATION, .min = 1},
     {"lua", 0, "FILE", "operator: a Lua script (see docs/operators.md)", .flags = SL_OPT_PATH,
      CUSTOM},
     {"filter", 0, "EXPR", "operator: keep records for which EXPR is true", CUSTOM},
     {"map", 0, "EXPR", "operator: replace each value with EXPR", CUSTOM},
-    {"plugin", 0, "FILE.so", "operator: a C plugin (include/sluice/plugin.h)",
-     .flags = SL_OPT_PATH, CUSTOM},
+    {"plugin", 0, "FILE.so", "operator: a C plugin (include/sluice/plugin.h)", .flags = SL_OPT_PATH,
+     CUSTOM},
     {"option", 'O', "KEY=VALUE", "an operator option (repeatable)", .repeat = true, CUSTOM},
-    {"curve-secret", 0, "FILE", "this client's key pair (NAME.key_secret from `sluice keygen`): "
-     "CURVE on", F (curve_secret), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {"curve-secret", 0, "FILE",
+     "this client's key pair (NAME.key_secret from `sluice keygen`): "
+     "CURVE on",
+     F (curve_secret), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
     {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with --curve-secret",
      F (broker_key), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
     {"leases", 0, "N", "leases held at once (default 8; 1 in a keyed group)", F (cfg.window),
      .type = SL_ARG_UINT, .min = 1, .max = 64},
-    {"key", 'k', "PATH", "keyed group: records of one key in offset order on one member; PATH "
-     "is a value field (a.b for nested) or 'record' for the record's key", CUSTOM},
-    {"agg", 0, "LIST", "with --window: count, sum:PATH, avg:PATH, min:PATH, max:PATH, "
-     "first:PATH, last:PATH, comma-separated (default count)", CUSTOM},
-    {"time", 0, "PATH", "with --window: event time, 'record' (the record's timestamp, default) "
-     "or a value field (epoch ms or RFC 3339)", CUSTOM},
-    {"lateness", 0, "DURATION", "with --window: a window closes when its key's stream time "
-     "reaches end + this (default 0)", F (cfg.lateness_ms), .type = SL_ARG_DURATION,
-     .max = (uint64_t) 1 << 40},
-    {"idle", 0, "DURATION", "with --window: also close a key's windows after this long without "
-     "a record of it (processing time)", F (cfg.idle_ms), .type = SL_ARG_DURATION,
-     .max = (uint64_t) 1 << 40},
+    {"key", 'k', "PATH",
+     "keyed group: records of one key in offset order on one member; PATH "
+     "is a value field (a.b for nested) or 'record' for the record's key",
+     CUSTOM},
+    {"agg", 0, "LIST",
+     "with --window: count, sum:PATH, avg:PATH, min:PATH, max:PATH, "
+     "first:PATH, last:PATH, comma-separated (default count)",
+     CUSTOM},
+    {"time", 0, "PATH",
+     "with --window: event time, 'record' (the record's timestamp, default) "
+     "or a value field (epoch ms or RFC 3339)",
+     CUSTOM},
+    {"lateness", 0, "DURATION",
+     "with --window: a window closes when its key's stream time "
+     "reaches end + this (default 0)",
+     F (cfg.lateness_ms), .type = SL_ARG_DURATION, .max = (uint64_t)1 << 40},
+    {"idle", 0, "DURATION",
+     "with --window: also close a key's windows after this long without "
+     "a record of it (processing time)",
+     F (cfg.idle_ms), .type = SL_ARG_DURATION, .max = (uint64_t)1 << 40},
     {.name = NULL},
 };
 

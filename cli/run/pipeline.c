@@ -15,14 +15,14 @@
 #include "sl_error.h"
 #include "sl_util.h"
 
-#define S_MAX_PROCESSES   1024     //  processes one pipeline may start
-#define S_DEFAULT_DATA    "sluice-data"
-#define S_DEFAULT_LISTEN  "tcp://127.0.0.1:7600"
+#define S_MAX_PROCESSES 1024 //  processes one pipeline may start
+#define S_DEFAULT_DATA "sluice-data"
+#define S_DEFAULT_LISTEN "tcp://127.0.0.1:7600"
 
 struct _sl_pipeline_t {
-    char *file;                 //  name used in errors
-    char *basedir;              //  relative paths in the file resolve here; NULL for cwd
-    sl_stage_t *stages;         //  broker, sinks, groups, sources
+    char *file;         //  name used in errors
+    char *basedir;      //  relative paths in the file resolve here; NULL for cwd
+    sl_stage_t *stages; //  broker, sinks, groups, sources
     size_t n_stages;
     char endpoint[512];
     bool checked;
@@ -125,10 +125,10 @@ static int
 s_values (s_ctx_t *ctx, const char *key, const sl_pl_node_t *value, bool path, char ***out,
           size_t *n_out)
 {
-    const sl_pl_node_t *const *items = (const sl_pl_node_t *const *) &value;
+    const sl_pl_node_t *const *items = (const sl_pl_node_t *const *)&value;
     size_t n = 1;
     if (value->kind == SL_PL_SEQ) {
-        items = (const sl_pl_node_t *const *) value->items;
+        items = (const sl_pl_node_t *const *)value->items;
         n = value->n_items;
         if (n > SL_PL_MAX_VALUES) {
             return s_fail (ctx, value, "'%s' has more than 256 items", key, NULL);
@@ -146,8 +146,8 @@ s_values (s_ctx_t *ctx, const char *key, const sl_pl_node_t *value, bool path, c
     }
     for (size_t i = 0; i < n; i++) {
         bool stdin_dash = strcmp (items[i]->text, "-") == 0;
-        values[i] = path && !stdin_dash ? s_path (ctx->basedir, items[i]->text)
-                                        : strdup (items[i]->text);
+        values[i] =
+            path && !stdin_dash ? s_path (ctx->basedir, items[i]->text) : strdup (items[i]->text);
         if (!values[i]) {
             for (size_t j = 0; j < i; j++) {
                 free (values[j]);
@@ -182,8 +182,7 @@ s_set_flag (s_ctx_t *ctx, sl_stage_t *stage, const sl_pl_flag_t *flag, const sl_
     if (flag->kind == SL_PL_SWITCH) {
         int on = sl_pl_bool (value);
         if (on < 0) {
-            return s_fail (ctx, value, "'%s' is a switch: expected true or false", flag->key,
-                           NULL);
+            return s_fail (ctx, value, "'%s' is a switch: expected true or false", flag->key, NULL);
         }
         opt.is_switch = true;
         off = on == 0;
@@ -234,12 +233,13 @@ s_unknown_key (s_ctx_t *ctx, const sl_stage_t *stage, const sl_pl_node_t *key)
     const char *k = key->text;
     const char *what = sl_stage_kind_name (stage->kind);
     if (strcmp (k, "broker") == 0) {
-        return s_fail (ctx, key, "unknown key 'broker' in a %s: sluice run gives every stage "
-                       "the broker's address itself", what, NULL);
+        return s_fail (ctx, key,
+                       "unknown key 'broker' in a %s: sluice run gives every stage "
+                       "the broker's address itself",
+                       what, NULL);
     }
     if (stage->kind == SL_STAGE_GROUP && strcmp (k, "group") == 0) {
-        return s_fail (ctx, key, "unknown key 'group': a group's name is its 'name'", NULL,
-                       NULL);
+        return s_fail (ctx, key, "unknown key 'group': a group's name is its 'name'", NULL, NULL);
     }
     static const char *programs[] = {"sluice-broker", "sluice-sink", "sluice-worker",
                                      "sluice-source"};
@@ -256,27 +256,29 @@ s_stage_key (s_ctx_t *ctx, sl_stage_t *stage, const sl_pl_node_t *key, const sl_
     const char *k = key->text;
     if (stage->kind != SL_STAGE_BROKER && strcmp (k, "name") == 0) {
         if (ctx->replace) {
-            return s_fail (ctx, key, "a stage's name cannot be set from the command line",
-                           NULL, NULL);
+            return s_fail (ctx, key, "a stage's name cannot be set from the command line", NULL,
+                           NULL);
         }
         int rc = s_scalar (ctx, k, value);
         if (rc) {
             return rc;
         }
         if (value->len > SL_PL_NAME_MAX || !sl_name_valid (value->text, value->len)) {
-            return s_fail (ctx, value, "bad name '%.80s': expected 1-64 characters of "
-                           "[A-Za-z0-9._-], not starting with '.'", value->text, NULL);
+            return s_fail (ctx, value,
+                           "bad name '%.80s': expected 1-64 characters of "
+                           "[A-Za-z0-9._-], not starting with '.'",
+                           value->text, NULL);
         }
         snprintf (stage->name, sizeof stage->name, "%s", value->text);
         return 0;
     }
     if (stage->kind == SL_STAGE_GROUP && strcmp (k, "members") == 0) {
         uint64_t n = 0;
-        if (value->kind != SL_PL_SCALAR || sl_parse_u64 (value->text, &n) != 0 || n < 1
-            || n > SL_PL_MAX_MEMBERS) {
+        if (value->kind != SL_PL_SCALAR || sl_parse_u64 (value->text, &n) != 0 || n < 1 ||
+            n > SL_PL_MAX_MEMBERS) {
             return s_fail (ctx, value, "'members' must be a number from 1 to 64", NULL, NULL);
         }
-        stage->members = (int) n;
+        stage->members = (int)n;
         return 0;
     }
     if (stage->kind == SL_STAGE_SOURCE && strcmp (k, "files") == 0) {
@@ -310,8 +312,7 @@ s_stage_key (s_ctx_t *ctx, sl_stage_t *stage, const sl_pl_node_t *key, const sl_
     if (stage->kind == SL_STAGE_SINK && strcmp (k, "append") == 0) {
         int on = sl_pl_bool (value);
         if (on < 0) {
-            return s_fail (ctx, value, "'append' is a switch: expected true or false", NULL,
-                           NULL);
+            return s_fail (ctx, value, "'append' is a switch: expected true or false", NULL, NULL);
         }
         stage->append = on == 1;
         return 0;
@@ -363,8 +364,7 @@ s_add_stage (s_ctx_t *ctx, sl_stage_kind_t kind, const sl_pl_node_t *node, size_
         snprintf (stage->name, sizeof stage->name, "broker");
     }
     else {
-        snprintf (stage->name, sizeof stage->name, "%s-%zu", sl_stage_kind_name (kind),
-                  index + 1);
+        snprintf (stage->name, sizeof stage->name, "%s-%zu", sl_stage_kind_name (kind), index + 1);
     }
     if (!node || sl_pl_is_null (node)) {
         return 0;
@@ -404,8 +404,8 @@ s_section (s_ctx_t *ctx, const sl_pl_node_t *root, sl_stage_kind_t kind)
         return 0;
     }
     if (value->kind != SL_PL_SEQ) {
-        return s_fail (ctx, value, "'%s' is a list (each item starts with '- ')",
-                       s_sections[kind], NULL);
+        return s_fail (ctx, value, "'%s' is a list (each item starts with '- ')", s_sections[kind],
+                       NULL);
     }
     for (size_t i = 0; i < value->n_items; i++) {
         int rc = s_add_stage (ctx, kind, value->items[i], i);
@@ -420,12 +420,16 @@ static int
 s_build (s_ctx_t *ctx, const sl_pl_node_t *root)
 {
     if (!root) {
-        return s_fail (ctx, NULL, "the file is empty: a pipeline names at least a source, a "
-                       "group or a sink", NULL, NULL);
+        return s_fail (ctx, NULL,
+                       "the file is empty: a pipeline names at least a source, a "
+                       "group or a sink",
+                       NULL, NULL);
     }
     if (root->kind != SL_PL_MAP) {
-        return s_fail (ctx, root, "a pipeline is a map with the keys broker, sources, groups "
-                       "and sinks", NULL, NULL);
+        return s_fail (ctx, root,
+                       "a pipeline is a map with the keys broker, sources, groups "
+                       "and sinks",
+                       NULL, NULL);
     }
     for (size_t i = 0; i + 1 < root->n_items; i += 2) {
         int rc = s_check_key (ctx, root, i);
@@ -437,12 +441,14 @@ s_build (s_ctx_t *ctx, const sl_pl_node_t *root)
             known = known || strcmp (root->items[i]->text, s_sections[s]) == 0;
         }
         if (!known) {
-            return s_fail (ctx, root->items[i], "unknown key '%.64s' (a pipeline has broker, "
-                           "sources, groups and sinks)", root->items[i]->text, NULL);
+            return s_fail (ctx, root->items[i],
+                           "unknown key '%.64s' (a pipeline has broker, "
+                           "sources, groups and sinks)",
+                           root->items[i]->text, NULL);
         }
     }
     for (int kind = SL_STAGE_BROKER; kind <= SL_STAGE_SOURCE; kind++) {
-        int rc = s_section (ctx, root, (sl_stage_kind_t) kind);
+        int rc = s_section (ctx, root, (sl_stage_kind_t)kind);
         if (rc) {
             return rc;
         }
@@ -462,14 +468,14 @@ s_build (s_ctx_t *ctx, const sl_pl_node_t *root)
 }
 
 sl_pipeline_t *
-sl_pipeline_parse (const char *text, size_t len, const char *file, const char *basedir,
-                   char *err, size_t err_size)
+sl_pipeline_parse (const char *text, size_t len, const char *file, const char *basedir, char *err,
+                   size_t err_size)
 {
     file = file ? file : "<pipeline>";
     sl_pipeline_t *self = calloc (1, sizeof *self);
     sl_pl_node_t *root = NULL;
-    if (!self || !(self->file = strdup (file))
-        || (basedir && !(self->basedir = strdup (basedir)))) {
+    if (!self || !(self->file = strdup (file)) ||
+        (basedir && !(self->basedir = strdup (basedir)))) {
         sl_pl_error (err, err_size, file, 0, 0, "out of memory");
         goto fail;
     }
@@ -532,8 +538,7 @@ sl_pipeline_load (const char *path, char *err, size_t err_size)
 int
 sl_pipeline_set (sl_pipeline_t *self, const char *assignment, char *err, size_t err_size)
 {
-    s_ctx_t ctx = {.pl = self, .err = err, .err_size = err_size, .basedir = NULL,
-                   .replace = true};
+    s_ctx_t ctx = {.pl = self, .err = err, .err_size = err_size, .basedir = NULL, .replace = true};
     const char *eq = strchr (assignment, '=');
     if (!eq) {
         sl_pl_error (err, err_size, NULL, 0, 0, "--set %s: expected STAGE.KEY=VALUE", assignment);
@@ -544,18 +549,20 @@ sl_pipeline_set (sl_pipeline_t *self, const char *assignment, char *err, size_t 
     size_t best = 0;
     for (size_t i = 0; i < self->n_stages; i++) {
         size_t n = strlen (self->stages[i].name);
-        if (n > best && assignment + n < eq && strncmp (assignment, self->stages[i].name, n) == 0
-            && assignment[n] == '.') {
+        if (n > best && assignment + n < eq && strncmp (assignment, self->stages[i].name, n) == 0 &&
+            assignment[n] == '.') {
             stage = &self->stages[i];
             best = n;
         }
     }
     if (!stage) {
-        sl_pl_error (err, err_size, NULL, 0, 0, "--set %s: no stage of that name (the stages "
-                     "are broker and the names in the file)", assignment);
+        sl_pl_error (err, err_size, NULL, 0, 0,
+                     "--set %s: no stage of that name (the stages "
+                     "are broker and the names in the file)",
+                     assignment);
         return SL_EINVAL;
     }
-    size_t key_len = (size_t) (eq - assignment) - best - 1;
+    size_t key_len = (size_t)(eq - assignment) - best - 1;
     char key_text[128];
     if (key_len == 0 || key_len >= sizeof key_text || strlen (eq + 1) > SL_PL_MAX_SCALAR) {
         sl_pl_error (err, err_size, NULL, 0, 0, "--set %s: expected STAGE.KEY=VALUE", assignment);
@@ -564,8 +571,8 @@ sl_pipeline_set (sl_pipeline_t *self, const char *assignment, char *err, size_t 
     memcpy (key_text, assignment + best + 1, key_len);
     key_text[key_len] = '\0';
     sl_pl_node_t key = {.kind = SL_PL_SCALAR, .text = key_text, .len = key_len, .plain = true};
-    sl_pl_node_t value = {.kind = SL_PL_SCALAR, .text = (char *) eq + 1, .len = strlen (eq + 1),
-                          .plain = true};
+    sl_pl_node_t value = {
+        .kind = SL_PL_SCALAR, .text = (char *)eq + 1, .len = strlen (eq + 1), .plain = true};
     int rc = s_stage_key (&ctx, stage, &key, &value);
     if (rc) {
         //  Errors from --set have no line; name the assignment instead.
@@ -573,7 +580,8 @@ sl_pipeline_set (sl_pipeline_t *self, const char *assignment, char *err, size_t 
         snprintf (why, sizeof why, "%s", err ? err : "");
         sl_pl_error (err, err_size, NULL, 0, 0, "--set %s: %s", assignment,
                      strncmp (why, self->file, strlen (self->file)) == 0
-                         ? why + strlen (self->file) + 2 : why);
+                         ? why + strlen (self->file) + 2
+                         : why);
     }
     self->checked = false;
     return rc;
@@ -606,8 +614,8 @@ s_default (s_ctx_t *ctx, sl_stage_t *stage, const char *key, const char *text)
     if (s_find_opt (stage, flag->flag)) {
         return 0;
     }
-    sl_pl_node_t k = {.kind = SL_PL_SCALAR, .text = (char *) key, .len = strlen (key)};
-    sl_pl_node_t v = {.kind = SL_PL_SCALAR, .text = (char *) text, .len = strlen (text)};
+    sl_pl_node_t k = {.kind = SL_PL_SCALAR, .text = (char *)key, .len = strlen (key)};
+    sl_pl_node_t v = {.kind = SL_PL_SCALAR, .text = (char *)text, .len = strlen (text)};
     return s_set_flag (ctx, stage, flag, &k, &v);
 }
 
@@ -621,30 +629,30 @@ sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size)
         sl_stage_t *s = &self->stages[i];
         sl_pl_node_t at = {.line = s->line, .column = s->column};
         const char *missing = NULL;
-        processes += (size_t) s->members;
+        processes += (size_t)s->members;
         switch (s->kind) {
         case SL_STAGE_BROKER:
-            if (s_default (&ctx, s, "data", S_DEFAULT_DATA)
-                || s_default (&ctx, s, "listen", S_DEFAULT_LISTEN)) {
+            if (s_default (&ctx, s, "data", S_DEFAULT_DATA) ||
+                s_default (&ctx, s, "listen", S_DEFAULT_LISTEN)) {
                 return SL_ENOMEM;
             }
-        {
-            //  Checked here, so that `sluice run` names a bad address before
-            //  it starts anything (and never reports one the broker wrapped).
-            char why[400];
-            const char *listen = s_find_opt (s, "listen")->values[0];
-            if (sl_endpoint_check (listen, SL_ENDPOINT_BIND, why, sizeof why)) {
-                return s_fail (&ctx, &at, "broker 'listen': %s", why, NULL);
+            {
+                //  Checked here, so that `sluice run` names a bad address before
+                //  it starts anything (and never reports one the broker wrapped).
+                char why[400];
+                const char *listen = s_find_opt (s, "listen")->values[0];
+                if (sl_endpoint_check (listen, SL_ENDPOINT_BIND, why, sizeof why)) {
+                    return s_fail (&ctx, &at, "broker 'listen': %s", why, NULL);
+                }
+                s_client_endpoint (listen, self->endpoint, sizeof self->endpoint);
             }
-            s_client_endpoint (listen, self->endpoint, sizeof self->endpoint);
-        }
             break;
         case SL_STAGE_SOURCE: {
             //  An HTTP source takes the stream from each request's URL.
             bool http = s_find_opt (s, "http") != NULL;
             missing = s_find_opt (s, "stream") || http ? NULL : "stream";
-            s->reads_stdin = s->n_files == 0 && !s_find_opt (s, "generate") && !http
-                             && !s_find_opt (s, "mqtt");
+            s->reads_stdin =
+                s->n_files == 0 && !s_find_opt (s, "generate") && !http && !s_find_opt (s, "mqtt");
             for (size_t f = 0; f < s->n_files; f++) {
                 s->reads_stdin = s->reads_stdin || strcmp (s->files[f], "-") == 0;
             }
@@ -668,8 +676,10 @@ sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size)
         }
     }
     if (stdin_readers > 1) {
-        return s_fail (&ctx, NULL, "more than one source reads standard input (a source "
-                       "without files or generate, or with '-')", NULL, NULL);
+        return s_fail (&ctx, NULL,
+                       "more than one source reads standard input (a source "
+                       "without files or generate, or with '-')",
+                       NULL, NULL);
     }
     if (processes > S_MAX_PROCESSES) {
         return s_fail (&ctx, NULL, "more than 1024 processes", NULL, NULL);

@@ -55,25 +55,27 @@ s_derive (const sl_opts_spec_t *spec, sl_pl_flag_t *flags)
             continue;
         }
         assert (n + 3 < S_MAX_FLAGS);
-        flags[n++] = (sl_pl_flag_t) {
+        flags[n++] = (sl_pl_flag_t){
             .key = opt->key ? opt->key : opt->name,
             .flag = opt->name,
-            .kind = !opt->arg ? SL_PL_SWITCH : opt->repeat ? SL_PL_REPEAT : SL_PL_VALUE,
+            .kind = !opt->arg     ? SL_PL_SWITCH
+                    : opt->repeat ? SL_PL_REPEAT
+                                  : SL_PL_VALUE,
             .path = (opt->flags & SL_OPT_PATH) != 0,
         };
     }
-    flags[n++] = (sl_pl_flag_t) {"verbose", "verbose", SL_PL_SWITCH, false};
-    flags[n++] = (sl_pl_flag_t) {"quiet", "quiet", SL_PL_SWITCH, false};
-    flags[n] = (sl_pl_flag_t) {NULL, NULL, 0, false};
+    flags[n++] = (sl_pl_flag_t){"verbose", "verbose", SL_PL_SWITCH, false};
+    flags[n++] = (sl_pl_flag_t){"quiet", "quiet", SL_PL_SWITCH, false};
+    flags[n] = (sl_pl_flag_t){NULL, NULL, 0, false};
 }
 
 const sl_pl_flag_t *
 sl_pl_flags (sl_stage_kind_t kind)
 {
     static sl_pl_flag_t flags[4][S_MAX_FLAGS];
-    int k = (int) kind >= 0 && (int) kind < 4 ? (int) kind : 0;
+    int k = (int)kind >= 0 && (int)kind < 4 ? (int)kind : 0;
     if (!flags[k][0].key) {
-        s_derive (s_spec ((sl_stage_kind_t) k), flags[k]);
+        s_derive (s_spec ((sl_stage_kind_t)k), flags[k]);
     }
     return flags[k];
 }
@@ -100,7 +102,7 @@ sl_pipeline_keys (sl_stage_kind_t kind)
 {
     //  Built once per kind: the extra keys, then the flag keys.
     static const char *lists[4][64];
-    int k = (int) kind;
+    int k = (int)kind;
     if (k < 0 || k > 3) {
         return NULL;
     }
@@ -125,7 +127,7 @@ const char *
 sl_stage_kind_name (sl_stage_kind_t kind)
 {
     static const char *names[] = {"broker", "sink", "group", "source"};
-    return (int) kind >= 0 && (int) kind < 4 ? names[kind] : "stage";
+    return (int)kind >= 0 && (int)kind < 4 ? names[kind] : "stage";
 }
 
 void
@@ -219,8 +221,8 @@ sl_pipeline_argv (const sl_pipeline_t *self, const sl_stage_t *stage, int member
         //  Member names are stable across restarts: NAME-N, or MEMBER-N.
         const sl_pl_opt_t *prefix = s_opt (stage, "member");
         char buf[SL_PL_NAME_MAX + 256];
-        snprintf (buf, sizeof buf, "%s-%d", prefix && prefix->n_values ? prefix->values[0]
-                                                                       : stage->name, member);
+        snprintf (buf, sizeof buf, "%s-%d",
+                  prefix && prefix->n_values ? prefix->values[0] : stage->name, member);
         s_push (&a, "--group");
         s_push (&a, stage->name);
         s_push (&a, "--member");

@@ -19,8 +19,8 @@
 #include "sl_error.h"
 
 void
-sl_pl_error (char *err, size_t err_size, const char *file, int line, int column,
-             const char *fmt, ...)
+sl_pl_error (char *err, size_t err_size, const char *file, int line, int column, const char *fmt,
+             ...)
 {
     if (!err || err_size == 0) {
         return;
@@ -32,12 +32,12 @@ sl_pl_error (char *err, size_t err_size, const char *file, int line, int column,
     else if (file) {
         used = snprintf (err, err_size, "%s: ", file);
     }
-    if (used < 0 || (size_t) used >= err_size) {
+    if (used < 0 || (size_t)used >= err_size) {
         return;
     }
     va_list args;
     va_start (args, fmt);
-    vsnprintf (err + used, err_size - (size_t) used, fmt, args);
+    vsnprintf (err + used, err_size - (size_t)used, fmt, args);
     va_end (args);
 }
 
@@ -60,9 +60,9 @@ sl_pl_node_free (sl_pl_node_t **node_p)
 bool
 sl_pl_is_null (const sl_pl_node_t *node)
 {
-    return node->kind == SL_PL_SCALAR && node->plain
-           && (node->len == 0 || strcmp (node->text, "~") == 0
-               || strcasecmp (node->text, "null") == 0);
+    return node->kind == SL_PL_SCALAR && node->plain &&
+           (node->len == 0 || strcmp (node->text, "~") == 0 ||
+            strcasecmp (node->text, "null") == 0);
 }
 
 int
@@ -99,8 +99,8 @@ static sl_pl_node_t *
 s_node_new (s_state_t *st, sl_pl_node_kind_t kind, const yaml_mark_t *mark)
 {
     if (st->nodes >= SL_PL_MAX_NODES) {
-        sl_pl_error (st->err, st->err_size, st->file, (int) mark->line + 1,
-                     (int) mark->column + 1, "more than %d YAML nodes", SL_PL_MAX_NODES);
+        sl_pl_error (st->err, st->err_size, st->file, (int)mark->line + 1, (int)mark->column + 1,
+                     "more than %d YAML nodes", SL_PL_MAX_NODES);
         return NULL;
     }
     sl_pl_node_t *node = calloc (1, sizeof *node);
@@ -110,8 +110,8 @@ s_node_new (s_state_t *st, sl_pl_node_kind_t kind, const yaml_mark_t *mark)
     }
     st->nodes++;
     node->kind = kind;
-    node->line = (int) mark->line + 1;
-    node->column = (int) mark->column + 1;
+    node->line = (int)mark->line + 1;
+    node->column = (int)mark->column + 1;
     return node;
 }
 
@@ -147,8 +147,8 @@ static int
 s_event (s_state_t *st, const yaml_event_t *ev)
 {
     const yaml_mark_t *mark = &ev->start_mark;
-    int line = (int) mark->line + 1;
-    int column = (int) mark->column + 1;
+    int line = (int)mark->line + 1;
+    int column = (int)mark->column + 1;
     switch (ev->type) {
     case YAML_STREAM_START_EVENT:
     case YAML_DOCUMENT_START_EVENT:
@@ -159,7 +159,7 @@ s_event (s_state_t *st, const yaml_event_t *ev)
     case YAML_ALIAS_EVENT:
         sl_pl_error (st->err, st->err_size, st->file, line, column,
                      "aliases (*%s) are not supported in a pipeline file",
-                     (const char *) ev->data.alias.anchor);
+                     (const char *)ev->data.alias.anchor);
         return SL_EINVAL;
     case YAML_SCALAR_EVENT: {
         if (ev->data.scalar.length > SL_PL_MAX_SCALAR) {
@@ -235,20 +235,19 @@ sl_pl_yaml_parse (const char *text, size_t len, const char *file, char *err, siz
         sl_pl_error (err, err_size, file, 0, 0, "out of memory");
         return NULL;
     }
-    yaml_parser_set_input_string (&parser, (const unsigned char *) text, len);
+    yaml_parser_set_input_string (&parser, (const unsigned char *)text, len);
     int rc = 0;
     //  Every event consumes input, so the loop ends; the bound is a backstop.
-    for (size_t events = 0; rc == 0 && events < 4 * (size_t) SL_PL_MAX_NODES + 16; events++) {
+    for (size_t events = 0; rc == 0 && events < 4 * (size_t)SL_PL_MAX_NODES + 16; events++) {
         yaml_event_t ev;
         if (!yaml_parser_parse (&parser, &ev)) {
             const yaml_mark_t *m = &parser.problem_mark;
             if (parser.context) {
-                sl_pl_error (err, err_size, file, (int) m->line + 1, (int) m->column + 1,
-                             "%s %s", parser.problem ? parser.problem : "invalid YAML",
-                             parser.context);
+                sl_pl_error (err, err_size, file, (int)m->line + 1, (int)m->column + 1, "%s %s",
+                             parser.problem ? parser.problem : "invalid YAML", parser.context);
             }
             else {
-                sl_pl_error (err, err_size, file, (int) m->line + 1, (int) m->column + 1, "%s",
+                sl_pl_error (err, err_size, file, (int)m->line + 1, (int)m->column + 1, "%s",
                              parser.problem ? parser.problem : "invalid YAML");
             }
             rc = SL_EINVAL;

@@ -28,10 +28,10 @@ sl_relay_init (sl_relay_t *self, const char *label, const char *color, int out_f
         return SL_ENOMEM;
     }
     if (!raw) {
-        int n = color ? snprintf (self->prefix, sizeof self->prefix, "\033[%sm%s |\033[0m ",
-                                  color, label)
+        int n = color ? snprintf (self->prefix, sizeof self->prefix, "\033[%sm%s |\033[0m ", color,
+                                  label)
                       : snprintf (self->prefix, sizeof self->prefix, "%s | ", label);
-        self->prefix_len = n > 0 && (size_t) n < sizeof self->prefix ? (size_t) n : 0;
+        self->prefix_len = n > 0 && (size_t)n < sizeof self->prefix ? (size_t)n : 0;
     }
     return 0;
 }
@@ -58,14 +58,14 @@ s_write_all (int fd, struct iovec *iov, int n)
             }
             return fd == STDOUT_FILENO && errno == EPIPE ? SL_ECLOSED : 0;
         }
-        size_t left = (size_t) w;
+        size_t left = (size_t)w;
         while (n > 0 && left >= iov->iov_len) {
             left -= iov->iov_len;
             iov++;
             n--;
         }
         if (n > 0) {
-            iov->iov_base = (char *) iov->iov_base + left;
+            iov->iov_base = (char *)iov->iov_base + left;
             iov->iov_len -= left;
         }
     }
@@ -78,7 +78,7 @@ s_line (sl_relay_t *self, const char *line, size_t len)
 {
     struct iovec iov[3] = {
         {self->prefix, self->prefix_len},
-        {(void *) line, len},
+        {(void *)line, len},
         {"\n", 1},
     };
     return s_write_all (self->out_fd, iov, 3);
@@ -95,7 +95,7 @@ s_emit (sl_relay_t *self, bool at_end)
         //  Raw: everything up to the last newline (all of it at the end).
         const char *nl = self->len ? memrchr (self->buf, '\n', self->len) : NULL;
         size_t upto = at_end || self->len == SL_RELAY_LINE_MAX ? self->len
-                      : nl                                     ? (size_t) (nl - self->buf) + 1
+                      : nl                                     ? (size_t)(nl - self->buf) + 1
                                                                : 0;
         if (upto) {
             struct iovec iov = {self->buf, upto};
@@ -109,10 +109,11 @@ s_emit (sl_relay_t *self, bool at_end)
             if (!nl) {
                 break;
             }
-            rc = s_line (self, self->buf + start, (size_t) (nl - (self->buf + start)));
-            start = (size_t) (nl - self->buf) + 1;
+            rc = s_line (self, self->buf + start, (size_t)(nl - (self->buf + start)));
+            start = (size_t)(nl - self->buf) + 1;
         }
-        if (rc == 0 && start < self->len && (at_end || (start == 0 && self->len == SL_RELAY_LINE_MAX))) {
+        if (rc == 0 && start < self->len &&
+            (at_end || (start == 0 && self->len == SL_RELAY_LINE_MAX))) {
             rc = s_line (self, self->buf + start, self->len - start);
             start = self->len;
         }
@@ -139,7 +140,7 @@ sl_relay_pump (sl_relay_t *self, int fd)
             int rc = s_emit (self, true);
             return rc ? rc : r == 0 ? 1 : SL_EIO;
         }
-        self->len += (size_t) r;
+        self->len += (size_t)r;
         int rc = s_emit (self, false);
         if (rc) {
             return rc;

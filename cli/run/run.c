@@ -20,14 +20,22 @@
 enum { OPT_DRY_RUN, OPT_SET, OPT_NO_COLOR, OPT_STOP_TIMEOUT };
 
 static const sl_opt_t s_opts[] = {
-    [OPT_DRY_RUN] = {"dry-run", 0, NULL, "print the commands it would start, one per line, "
-                     "and exit", .repeat = false},
-    [OPT_SET] = {"set", 0, "STAGE.KEY=VALUE", "override a key of the file, e.g. "
-                 "broker.listen=tcp://127.0.0.1:7700 (repeatable)", .repeat = true},
-    [OPT_NO_COLOR] = {"no-color", 0, NULL, "no colours in the stage labels (also: NO_COLOR "
-                      "set)", .repeat = false},
-    [OPT_STOP_TIMEOUT] = {"stop-timeout", 0, "DURATION", "the whole orderly stop may take "
-                          "this long, then what is left is killed (default 15s)", .repeat = false},
+    [OPT_DRY_RUN] = {"dry-run", 0, NULL,
+                     "print the commands it would start, one per line, "
+                     "and exit",
+                     .repeat = false},
+    [OPT_SET] = {"set", 0, "STAGE.KEY=VALUE",
+                 "override a key of the file, e.g. "
+                 "broker.listen=tcp://127.0.0.1:7700 (repeatable)",
+                 .repeat = true},
+    [OPT_NO_COLOR] = {"no-color", 0, NULL,
+                      "no colours in the stage labels (also: NO_COLOR "
+                      "set)",
+                      .repeat = false},
+    [OPT_STOP_TIMEOUT] = {"stop-timeout", 0, "DURATION",
+                          "the whole orderly stop may take "
+                          "this long, then what is left is killed (default 15s)",
+                          .repeat = false},
     {.name = NULL},
 };
 
@@ -81,7 +89,8 @@ static const sl_opts_spec_t s_spec = {
              "then sinks and worker groups, then sources. Every stage's output is shown with\n"
              "a 'name[n] |' label; a stage that crashes is restarted with backoff (0.5s\n"
              "doubling to 30s), but not one that exits 2 (a usage error or a missing file)\n"
-             "nor a source that exits 3 (it rejected input). Ctrl-C or SIGTERM stops sources, groups, sinks, then the\n"
+             "nor a source that exits 3 (it rejected input). Ctrl-C or SIGTERM stops sources, "
+             "groups, sinks, then the\n"
              "broker, within --stop-timeout. The run also ends, exit 0, once every source\n"
              "and every sink (with exit-at-end or count) has finished.\n"
              "\n"
@@ -116,8 +125,10 @@ s_programs (char paths[4][PATH_MAX], sl_supervise_opts_t *sopts)
     for (int k = 0; k < 4; k++) {
         const sl_cli_stage_t *stage = sl_cli_stage_find (commands[k]);
         if (sl_cli_find_program (stage, paths[k], PATH_MAX) != 0) {
-            fprintf (stderr, "sluice run: %s not found next to sluice, in its build tree or "
-                     "on PATH\n", stage->program);
+            fprintf (stderr,
+                     "sluice run: %s not found next to sluice, in its build tree or "
+                     "on PATH\n",
+                     stage->program);
             return SL_ENOTFOUND;
         }
         sopts->programs[k] = paths[k];
@@ -167,7 +178,7 @@ sl_cli_run (int argc, char **argv)
     code = 2;
     if (first >= argc) {
         fprintf (stderr, "sluice run: which pipeline file? usage: sluice run PIPELINE.yaml "
-                 "(try --help)\n");
+                         "(try --help)\n");
         goto done;
     }
     if (first + 1 < argc) {

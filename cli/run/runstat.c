@@ -1,5 +1,5 @@
 /*  runstat.c - `sluice run`'s questions to the broker (runstat.h).
-*/
+ */
 #include "runstat.h"
 
 #include <czmq.h>
@@ -17,9 +17,9 @@ struct _sl_runstat_t {
     const sl_pipeline_t *pl;
     sl_client_t *client;
     sl_stat_t doc;
-    bool have;                  //  doc holds an answer
-    int64_t asked_ms;           //  mono
-    int64_t status_ms;          //  the last status line (mono)
+    bool have;         //  doc holds an answer
+    int64_t asked_ms;  //  mono
+    int64_t status_ms; //  the last status line (mono)
 };
 
 sl_runstat_t *
@@ -130,10 +130,10 @@ sl_runstat_drained (sl_runstat_t *self, int64_t since_wall_ms, char *waiting, si
             if (waiting && used < size) {
                 int n = g ? snprintf (waiting + used, size - used, "%s%s lag %llu (%.1f s)",
                                       drained ? "" : ", ", s->name,
-                                      (unsigned long long) g->lag_records, g->lag_seconds)
+                                      (unsigned long long)g->lag_records, g->lag_seconds)
                           : snprintf (waiting + used, size - used, "%s%s not joined",
                                       drained ? "" : ", ", s->name);
-                used += n > 0 ? (size_t) n : 0;
+                used += n > 0 ? (size_t)n : 0;
             }
             drained = false;
         }
@@ -156,8 +156,8 @@ static const sl_stat_reader_t *
 s_reader (const sl_stat_t *doc, const char *name, const char *stream)
 {
     for (uint32_t i = 0; name && stream && i < doc->n_readers; i++) {
-        if (strcmp (doc->readers[i].name, name) == 0
-            && strcmp (doc->readers[i].stream, stream) == 0) {
+        if (strcmp (doc->readers[i].name, name) == 0 &&
+            strcmp (doc->readers[i].stream, stream) == 0) {
             return &doc->readers[i];
         }
     }
@@ -178,17 +178,16 @@ s_stage_part (const sl_stat_t *doc, const sl_stage_t *s, const char *sep, char *
         if (!g) {
             return snprintf (buf, size, "%s%s not joined", sep, s->name);
         }
-        return snprintf (buf, size, "%s%s lag %llu (%.1f s), %u members, out %.1f/s", sep,
-                         s->name, (unsigned long long) g->lag_records, g->lag_seconds,
-                         g->members_total, s_rate (doc, g->out));
+        return snprintf (buf, size, "%s%s lag %llu (%.1f s), %u members, out %.1f/s", sep, s->name,
+                         (unsigned long long)g->lag_records, g->lag_seconds, g->members_total,
+                         s_rate (doc, g->out));
     }
     //  A sink: its stream's rate, and its lag when it is a durable reader
     //  (the broker knows nothing of a plain sink's position).
     const sl_stat_reader_t *r = s_reader (doc, sl_stage_value (s, "name"), stream);
     if (r) {
         return snprintf (buf, size, "%s%s ← %s %.1f/s, lag %llu (%.1f s)", sep, s->name, stream,
-                         s_rate (doc, stream), (unsigned long long) r->lag_records,
-                         r->lag_seconds);
+                         s_rate (doc, stream), (unsigned long long)r->lag_records, r->lag_seconds);
     }
     return snprintf (buf, size, "%s%s ← %s %.1f/s", sep, s->name, stream ? stream : "?",
                      s_rate (doc, stream));
@@ -212,7 +211,7 @@ sl_runstat_line (sl_runstat_t *self, char *buf, size_t size)
                 continue;
             }
             int n = s_stage_part (&self->doc, s, used ? " | " : "", buf + used, size - used);
-            used += n > 0 ? (size_t) n : 0;
+            used += n > 0 ? (size_t)n : 0;
         }
     }
     if (used >= size) {

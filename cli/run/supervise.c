@@ -44,19 +44,19 @@ typedef struct {
     char **argv;
     pid_t pid;
     s_state_t state;
-    int fds[2];                 //  read ends of its stdout and stderr, -1 when closed
+    int fds[2]; //  read ends of its stdout and stderr, -1 when closed
     sl_relay_t relays[2];
     int64_t started_ms;
     int64_t restart_at_ms;
     int64_t backoff_ms;
     int64_t crashes[S_CRASH_RING];
     size_t n_crashes;
-    bool warned;                //  "keeps crashing" said for this episode
-    bool stopping;              //  signalled by the orderly stop
-    bool killed;                //  SIGKILLed after a deadline
+    bool warned;   //  "keeps crashing" said for this episode
+    bool stopping; //  signalled by the orderly stop
+    bool killed;   //  SIGKILLed after a deadline
     bool unclean;
-    bool gave_up;               //  exit 2 (usage, missing file): not restarted
-    bool rejected;              //  a source's exit 3: some input rejected
+    bool gave_up;  //  exit 2 (usage, missing file): not restarted
+    bool rejected; //  a source's exit 3: some input rejected
     int status;
 } s_proc_t;
 
@@ -74,11 +74,11 @@ typedef struct {
     bool stdout_gone;
     //  Progress (runstat.h): drain before exit-at-end sinks, the status line.
     sl_runstat_t *stat;
-    int64_t sources_done_ms;    //  wall clock when every source had finished, 0 before
+    int64_t sources_done_ms; //  wall clock when every source had finished, 0 before
     int64_t said_waiting_ms;
     //  The orderly stop.
     bool stopping;
-    bool hurry;                 //  a second signal: kill what is left
+    bool hurry; //  a second signal: kill what is left
     int stop_index;
     bool phase_signalled;
     int64_t phase_deadline;
@@ -122,10 +122,10 @@ static const char *
 s_seconds (int64_t ms, char *buf, size_t size)
 {
     if (ms % 1000) {
-        snprintf (buf, size, "%.1fs", (double) ms / 1000.0);
+        snprintf (buf, size, "%.1fs", (double)ms / 1000.0);
     }
     else {
-        snprintf (buf, size, "%llds", (long long) (ms / 1000));
+        snprintf (buf, size, "%llds", (long long)(ms / 1000));
     }
     return buf;
 }
@@ -262,7 +262,7 @@ s_start (s_sup_t *sup, s_proc_t *p, int64_t now)
         execv (p->argv[0], p->argv);
         static const char msg[] = "sluice run: cannot execute the stage program\n";
         ssize_t ignored = write (STDERR_FILENO, msg, sizeof msg - 1);
-        (void) ignored;
+        (void)ignored;
         _exit (127);
     }
     if (child_fds[0] != STDIN_FILENO) {
@@ -301,16 +301,17 @@ s_crashed (s_sup_t *sup, s_proc_t *p, const char *why, int64_t now)
     p->state = S_BACKOFF;
     p->restart_at_ms = now + p->backoff_ms;
     char delay[32];
-    S_SAY (sup, "%s %s; restarting in %s", p->label, why, s_seconds (p->backoff_ms, delay,
-                                                                      sizeof delay));
+    S_SAY (sup, "%s %s; restarting in %s", p->label, why,
+           s_seconds (p->backoff_ms, delay, sizeof delay));
     //  Crashes within the healthy period: the ring holds the latest ones.
-    size_t limit = (size_t) o->crash_limit;
-    if (!p->warned && limit > 0 && limit <= S_CRASH_RING && p->n_crashes >= limit
-        && now - p->crashes[(p->n_crashes - limit) % S_CRASH_RING] < o->healthy_ms) {
+    size_t limit = (size_t)o->crash_limit;
+    if (!p->warned && limit > 0 && limit <= S_CRASH_RING && p->n_crashes >= limit &&
+        now - p->crashes[(p->n_crashes - limit) % S_CRASH_RING] < o->healthy_ms) {
         char max[32];
-        S_SAY (sup, "%s keeps crashing (%s, %zu times within %s): see its output above; still "
-               "retrying every %s at most", p->label, why, limit,
-               s_seconds (o->healthy_ms, delay, sizeof delay),
+        S_SAY (sup,
+               "%s keeps crashing (%s, %zu times within %s): see its output above; still "
+               "retrying every %s at most",
+               p->label, why, limit, s_seconds (o->healthy_ms, delay, sizeof delay),
                s_seconds (o->backoff_max_ms, max, sizeof max));
         p->warned = true;
     }
@@ -349,10 +350,11 @@ s_exited (s_sup_t *sup, s_proc_t *p, int status, int64_t now)
     }
     sl_stage_kind_t kind = p->stage->kind;
     //  A damaged store stays damaged: restarting would only loop.
-    if (kind == SL_STAGE_BROKER && WIFEXITED (status)
-        && WEXITSTATUS (status) == S_BROKER_DAMAGED) {
-        S_SAY (sup, "%s exit 3: its data directory is damaged (see its output above; "
-               "docs/reliability.md); not restarting it", p->label);
+    if (kind == SL_STAGE_BROKER && WIFEXITED (status) && WEXITSTATUS (status) == S_BROKER_DAMAGED) {
+        S_SAY (sup,
+               "%s exit 3: its data directory is damaged (see its output above; "
+               "docs/reliability.md); not restarting it",
+               p->label);
         p->state = S_STOPPED;
         p->unclean = true;
         s_request_stop (sup, "the broker's store is damaged", now);
@@ -364,8 +366,10 @@ s_exited (s_sup_t *sup, s_proc_t *p, int status, int64_t now)
         //  way, so restarting it would only loop. Counted in the exit code.
         p->state = S_DONE;
         p->gave_up = true;
-        S_SAY (sup, "%s exit 2 (a usage error or a missing file: see its output above): not "
-               "restarted", p->label);
+        S_SAY (sup,
+               "%s exit 2 (a usage error or a missing file: see its output above): not "
+               "restarted",
+               p->label);
         if (kind == SL_STAGE_BROKER) {
             s_request_stop (sup, "the broker cannot start", now);
         }
@@ -450,7 +454,7 @@ s_signal_kind (s_sup_t *sup, int kind, int sig)
 {
     for (size_t i = 0; i < sup->n; i++) {
         s_proc_t *p = &sup->procs[i];
-        if (p->state == S_RUNNING && (kind < 0 || (int) p->stage->kind == kind)) {
+        if (p->state == S_RUNNING && (kind < 0 || (int)p->stage->kind == kind)) {
             kill (p->pid, sig);
             p->stopping = true;
             if (sig == SIGKILL) {
@@ -480,7 +484,7 @@ s_stop_step (s_sup_t *sup, int64_t now)
             }
             sup->phase_deadline = sup->stop_deadline - reserve;
             sup->kill_wait_until = 0;
-            s_signal_kind (sup, (int) kind, SIGTERM);
+            s_signal_kind (sup, (int)kind, SIGTERM);
             sup->phase_signalled = true;
         }
         if (s_count (sup, kind, S_RUNNING) == 0) {
@@ -489,7 +493,7 @@ s_stop_step (s_sup_t *sup, int64_t now)
             continue;
         }
         if (now >= sup->phase_deadline && !sup->kill_wait_until) {
-            s_signal_kind (sup, (int) kind, SIGKILL);
+            s_signal_kind (sup, (int)kind, SIGKILL);
             sup->kill_wait_until = now + 5000;
         }
         if (sup->kill_wait_until && now >= sup->kill_wait_until) {
@@ -521,10 +525,10 @@ s_tcp_answers (const char *endpoint)
     char host[256];
     const char *h = endpoint + 6;
     const char *colon = strrchr (h, ':');
-    if (!colon || (size_t) (colon - h) >= sizeof host) {
+    if (!colon || (size_t)(colon - h) >= sizeof host) {
         return false;
     }
-    snprintf (host, sizeof host, "%.*s", (int) (colon - h), h);
+    snprintf (host, sizeof host, "%.*s", (int)(colon - h), h);
     if (host[0] == '[' && host[strlen (host) - 1] == ']') {
         memmove (host, host + 1, strlen (host));
         host[strlen (host) - 1] = '\0';
@@ -590,8 +594,10 @@ s_check_data_dir (s_sup_t *sup)
     const char *dir = sl_stage_value (sup->procs[0].stage, "data");
     long pid = 0;
     if (dir && sl_dirlock_probe (dir, &pid) == SL_ELOCKED) {
-        S_SAY (sup, "data directory %s is in use by another broker (pid %ld): stop it, or give "
-               "this pipeline another one, e.g. --set broker.data=DIR", dir, pid);
+        S_SAY (sup,
+               "data directory %s is in use by another broker (pid %ld): stop it, or give "
+               "this pipeline another one, e.g. --set broker.data=DIR",
+               dir, pid);
         return SL_ELOCKED;
     }
     return 0;
@@ -618,7 +624,7 @@ s_upstream_done (s_sup_t *sup, bool sources_done, int64_t now)
     if (!sup->stat) {
         sup->stat = sl_runstat_new (sup->pl);
         if (!sup->stat) {
-            return true;        //  cannot ask (CURVE without client keys): as before
+            return true; //  cannot ask (CURVE without client keys): as before
         }
     }
     char waiting[512];
@@ -626,8 +632,10 @@ s_upstream_done (s_sup_t *sup, bool sources_done, int64_t now)
         return true;
     }
     if (now - sup->said_waiting_ms >= 5000) {
-        S_SAY (sup, "sources done; waiting for the groups to drain before the exit-at-end "
-               "sinks: %s", waiting);
+        S_SAY (sup,
+               "sources done; waiting for the groups to drain before the exit-at-end "
+               "sinks: %s",
+               waiting);
         sup->said_waiting_ms = now;
     }
     return false;
@@ -649,7 +657,7 @@ s_advance (s_sup_t *sup, int64_t now)
 {
     s_proc_t *broker = &sup->procs[0];
     if (broker->state == S_BACKOFF && now >= broker->restart_at_ms && s_check_data_dir (sup)) {
-        broker->unclean = true;     //  the run fails (exit 1), as at start
+        broker->unclean = true; //  the run fails (exit 1), as at start
         s_request_stop (sup, "the broker cannot start", now);
         return;
     }
@@ -665,8 +673,8 @@ s_advance (s_sup_t *sup, int64_t now)
         sup->broker_ready = true;
         S_SAY (sup, "broker ready at %s", sl_pipeline_endpoint (sup->pl));
     }
-    bool sources_done = s_count (sup, SL_STAGE_SOURCE, S_DONE) == s_count_kind (sup,
-                                                                             SL_STAGE_SOURCE);
+    bool sources_done =
+        s_count (sup, SL_STAGE_SOURCE, S_DONE) == s_count_kind (sup, SL_STAGE_SOURCE);
     //  Asked (and said) only while an exit-at-end sink is still held back.
     bool held = false;
     for (size_t i = 1; i < sup->n; i++) {
@@ -702,7 +710,7 @@ s_signals (s_sup_t *sup, int64_t now)
     for (int i = 0; i < 16; i++) {
         struct signalfd_siginfo si;
         ssize_t r = read (sup->sigfd, &si, sizeof si);
-        if (r != (ssize_t) sizeof si) {
+        if (r != (ssize_t)sizeof si) {
             return;
         }
         if (si.ssi_signo == SIGCHLD) {
@@ -711,12 +719,12 @@ s_signals (s_sup_t *sup, int64_t now)
         }
         if (sup->stopping) {
             if (!sup->hurry) {
-                S_SAY (sup, "second %s: killing what is left", strsignal ((int) si.ssi_signo));
+                S_SAY (sup, "second %s: killing what is left", strsignal ((int)si.ssi_signo));
                 sup->hurry = true;
             }
             continue;
         }
-        s_request_stop (sup, strsignal ((int) si.ssi_signo), now);
+        s_request_stop (sup, strsignal ((int)si.ssi_signo), now);
     }
 }
 
@@ -727,8 +735,10 @@ s_check_port (s_sup_t *sup)
 {
     const char *ep = sl_pipeline_endpoint (sup->pl);
     if (s_tcp_answers (ep)) {
-        S_SAY (sup, "something already listens at %s: another broker? Set another address, "
-               "e.g. --set broker.listen=tcp://127.0.0.1:7700", ep);
+        S_SAY (sup,
+               "something already listens at %s: another broker? Set another address, "
+               "e.g. --set broker.listen=tcp://127.0.0.1:7700",
+               ep);
         return SL_EINVAL;
     }
     return 0;
@@ -740,7 +750,7 @@ s_build (s_sup_t *sup)
 {
     size_t n = 0;
     for (size_t i = 0; i < sl_pipeline_size (sup->pl); i++) {
-        n += (size_t) sl_pipeline_stage (sup->pl, i)->members;
+        n += (size_t)sl_pipeline_stage (sup->pl, i)->members;
     }
     sup->procs = calloc (n, sizeof *sup->procs);
     sup->pfds = calloc (2 * n + 1, sizeof *sup->pfds);
@@ -812,8 +822,12 @@ s_report (s_sup_t *sup)
 int
 sl_supervise (const sl_pipeline_t *pipeline, const sl_supervise_opts_t *opts)
 {
-    s_sup_t sup = {.pl = pipeline, .opts = opts, .sigfd = -1, .self_pid = getpid (),
-                   .out_tty = isatty (STDOUT_FILENO), .err_tty = isatty (STDERR_FILENO)};
+    s_sup_t sup = {.pl = pipeline,
+                   .opts = opts,
+                   .sigfd = -1,
+                   .self_pid = getpid (),
+                   .out_tty = isatty (STDOUT_FILENO),
+                   .err_tty = isatty (STDERR_FILENO)};
     int code = 1;
     sigset_t mask, old;
     sigemptyset (&mask);
@@ -847,11 +861,11 @@ sl_supervise (const sl_pipeline_t *pipeline, const sl_supervise_opts_t *opts)
             s_advance (&sup, now);
         }
         nfds_t n = 0;
-        sup.pfds[n++] = (struct pollfd) {.fd = sup.sigfd, .events = POLLIN};
+        sup.pfds[n++] = (struct pollfd){.fd = sup.sigfd, .events = POLLIN};
         for (size_t i = 0; i < sup.n; i++) {
             for (int k = 0; k < 2; k++) {
                 if (sup.procs[i].fds[k] >= 0) {
-                    sup.pfds[n++] = (struct pollfd) {.fd = sup.procs[i].fds[k], .events = POLLIN};
+                    sup.pfds[n++] = (struct pollfd){.fd = sup.procs[i].fds[k], .events = POLLIN};
                 }
             }
         }

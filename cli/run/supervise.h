@@ -19,20 +19,20 @@
 #include "pipeline.h"
 
 typedef struct {
-    const char *programs[4];    //  path of each stage kind's program (by sl_stage_kind_t)
-    bool color;                 //  colour labels on whichever of stdout/stderr is a terminal
-    int64_t stop_timeout_ms;    //  whole orderly stop, all phases (default 15 s)
-    int64_t backoff_min_ms;     //  first restart delay (500)
-    int64_t backoff_max_ms;     //  longest restart delay (30000)
-    int64_t healthy_ms;         //  running this long resets the delay (60000)
-    int crash_limit;            //  crashes within healthy_ms that make it "keeps crashing" (5)
+    const char *programs[4]; //  path of each stage kind's program (by sl_stage_kind_t)
+    bool color;              //  colour labels on whichever of stdout/stderr is a terminal
+    int64_t stop_timeout_ms; //  whole orderly stop, all phases (default 15 s)
+    int64_t backoff_min_ms;  //  first restart delay (500)
+    int64_t backoff_max_ms;  //  longest restart delay (30000)
+    int64_t healthy_ms;      //  running this long resets the delay (60000)
+    int crash_limit;         //  crashes within healthy_ms that make it "keeps crashing" (5)
 } sl_supervise_opts_t;
 
 //  Defaults for the fields above (programs NULL, color false).
-void sl_supervise_opts_init(sl_supervise_opts_t *opts);
+void sl_supervise_opts_init (sl_supervise_opts_t *opts);
 
 //  Runs the pipeline until it ends. Returns the exit code of sluice run:
 //  0 when every stage stopped cleanly (exit 0 within its deadline), else 1.
-int sl_supervise(const sl_pipeline_t *pipeline, const sl_supervise_opts_t *opts);
+int sl_supervise (const sl_pipeline_t *pipeline, const sl_supervise_opts_t *opts);
 
 #endif

@@ -38,8 +38,8 @@ produce (const char *broker, const char *stream, const char *name, long n)
     }
     if (rc == 0) {
         printf ("confirmed %llu (broker had %llu before)\n",
-                (unsigned long long) sluice_producer_confirmed (producer),
-                (unsigned long long) sluice_producer_acked (producer));
+                (unsigned long long)sluice_producer_confirmed (producer),
+                (unsigned long long)sluice_producer_acked (producer));
     }
     else {
         fprintf (stderr, "produce: %s\n", sluice_strerror (rc));
@@ -62,7 +62,7 @@ read_stream (const char *broker, const char *stream, const char *from, const cha
         rc = sluice_reader_next (reader, &record, TIMEOUT_MS);
         if (rc == 0) {
             char *json = sluice_record_value_json (&record);
-            printf ("%llu %s\n", (unsigned long long) record.offset, json ? json : "?");
+            printf ("%llu %s\n", (unsigned long long)record.offset, json ? json : "?");
             free (json);
         }
     }
@@ -131,10 +131,9 @@ member (const char *broker, const char *group, const char *in, const char *out, 
 int
 main (int argc, char **argv)
 {
-    setvbuf (stdout, NULL, _IOLBF, 0);  //  each record's line as it comes, even into a pipe
+    setvbuf (stdout, NULL, _IOLBF, 0); //  each record's line as it comes, even into a pipe
     if (argc == 6 && strcmp (argv[1], "produce") == 0) {
-        return produce (argv[2], argv[3], strcmp (argv[4], "-") ? argv[4] : NULL,
-                        atol (argv[5]));
+        return produce (argv[2], argv[3], strcmp (argv[4], "-") ? argv[4] : NULL, atol (argv[5]));
     }
     if (argc == 7 && strcmp (argv[1], "read") == 0) {
         return read_stream (argv[2], argv[3], argv[4], argv[5], atol (argv[6]));
@@ -142,9 +141,11 @@ main (int argc, char **argv)
     if (argc == 7 && strcmp (argv[1], "member") == 0) {
         return member (argv[2], argv[3], argv[4], argv[5], atol (argv[6]));
     }
-    fprintf (stderr, "usage: sluice_example produce BROKER STREAM NAME|- N\n"
-                     "       sluice_example read BROKER STREAM FROM NAME|- N\n"
-                     "       sluice_example member BROKER GROUP IN OUT N\n"
-                     "libsluice %s\n", sluice_version ());
+    fprintf (stderr,
+             "usage: sluice_example produce BROKER STREAM NAME|- N\n"
+             "       sluice_example read BROKER STREAM FROM NAME|- N\n"
+             "       sluice_example member BROKER GROUP IN OUT N\n"
+             "libsluice %s\n",
+             sluice_version ());
     return 2;
 }

@@ -25,24 +25,24 @@
 extern "C" {
 #endif
 
-#define SLUICE_MP_EPROTO (-3)   //  the reserved type byte 0xc1
-#define SLUICE_MP_EDEPTH (-7)   //  nested deeper than allowed
-#define SLUICE_MP_ETRUNC (-8)   //  the input ends inside the object, or a length/count lies
+#define SLUICE_MP_EPROTO (-3) //  the reserved type byte 0xc1
+#define SLUICE_MP_EDEPTH (-7) //  nested deeper than allowed
+#define SLUICE_MP_ETRUNC (-8) //  the input ends inside the object, or a length/count lies
 
-#define SLUICE_MP_DEPTH_LIMIT 1024  //  hard cap on any walk's nesting (its fixed stack)
+#define SLUICE_MP_DEPTH_LIMIT 1024 //  hard cap on any walk's nesting (its fixed stack)
 
 typedef enum {
-    SLUICE_MP_NONE = 0,     //  nothing read: empty input or the reserved byte 0xc1
+    SLUICE_MP_NONE = 0, //  nothing read: empty input or the reserved byte 0xc1
     SLUICE_MP_NIL,
-    SLUICE_MP_BOOL,         //  v.b
-    SLUICE_MP_UINT,         //  v.u: a positive fixint or uint 8..64
-    SLUICE_MP_INT,          //  v.i: a negative fixint or int 8..64 (which may hold >= 0)
-    SLUICE_MP_FLOAT,        //  v.f; size is 4 (float32) or 8 (float64)
-    SLUICE_MP_STR,          //  data, size
-    SLUICE_MP_BIN,          //  data, size
-    SLUICE_MP_EXT,          //  ext, data, size
-    SLUICE_MP_ARRAY,        //  count elements follow
-    SLUICE_MP_MAP,          //  count pairs (2 * count objects) follow
+    SLUICE_MP_BOOL,  //  v.b
+    SLUICE_MP_UINT,  //  v.u: a positive fixint or uint 8..64
+    SLUICE_MP_INT,   //  v.i: a negative fixint or int 8..64 (which may hold >= 0)
+    SLUICE_MP_FLOAT, //  v.f; size is 4 (float32) or 8 (float64)
+    SLUICE_MP_STR,   //  data, size
+    SLUICE_MP_BIN,   //  data, size
+    SLUICE_MP_EXT,   //  ext, data, size
+    SLUICE_MP_ARRAY, //  count elements follow
+    SLUICE_MP_MAP,   //  count pairs (2 * count objects) follow
 } sluice_mp_type_t;
 
 //  One object's head as sluice_mp_next read it: only the fields its type
@@ -50,10 +50,10 @@ typedef enum {
 //  the input does.
 typedef struct {
     sluice_mp_type_t type;
-    uint32_t count;         //  ARRAY: elements; MAP: pairs
-    uint32_t size;          //  STR, BIN, EXT: payload bytes; FLOAT: 4 or 8
-    int8_t ext;             //  EXT: its type
-    const uint8_t *data;    //  STR, BIN, EXT: the payload
+    uint32_t count;      //  ARRAY: elements; MAP: pairs
+    uint32_t size;       //  STR, BIN, EXT: payload bytes; FLOAT: 4 or 8
+    int8_t ext;          //  EXT: its type
+    const uint8_t *data; //  STR, BIN, EXT: the payload
     union {
         bool b;
         uint64_t u;
@@ -67,14 +67,14 @@ static inline uint64_t
 sluice_mp_be (const uint8_t *p, unsigned n)
 {
     switch (n) {
-        case 1:
-            return p[0];
-        case 2:
-            return (uint64_t) p[0] << 8 | p[1];
-        case 4:
-            return (uint64_t) p[0] << 24 | (uint64_t) p[1] << 16 | (uint64_t) p[2] << 8 | p[3];
-        default:
-            return sluice_mp_be (p, 4) << 32 | sluice_mp_be (p + 4, 4);
+    case 1:
+        return p[0];
+    case 2:
+        return (uint64_t)p[0] << 8 | p[1];
+    case 4:
+        return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+    default:
+        return sluice_mp_be (p, 4) << 32 | sluice_mp_be (p + 4, 4);
     }
 }
 
@@ -95,7 +95,7 @@ sluice_mp_next (const uint8_t **p, const uint8_t *end, sluice_mp_obj_t *o)
     if (q >= end) {
         return SLUICE_MP_ETRUNC;
     }
-    size_t rest = (size_t) (end - q);
+    size_t rest = (size_t)(end - q);
     uint8_t b = q[0];
     //  The one-byte heads first: they are most of what records hold.
     if (b <= 0x7f) {
@@ -106,7 +106,7 @@ sluice_mp_next (const uint8_t **p, const uint8_t *end, sluice_mp_obj_t *o)
     }
     if (b >= 0xe0) {
         o->type = SLUICE_MP_INT;
-        o->v.i = (int8_t) b;
+        o->v.i = (int8_t)b;
         *p = q + 1;
         return 0;
     }
@@ -123,7 +123,7 @@ sluice_mp_next (const uint8_t **p, const uint8_t *end, sluice_mp_obj_t *o)
     if (b <= 0x9f) {
         o->type = b <= 0x8f ? SLUICE_MP_MAP : SLUICE_MP_ARRAY;
         o->count = b & 0x0f;
-        if ((size_t) o->count * (b <= 0x8f ? 2 : 1) > rest - 1) {
+        if ((size_t)o->count * (b <= 0x8f ? 2 : 1) > rest - 1) {
             return SLUICE_MP_ETRUNC;
         }
         *p = q + 1;
@@ -134,46 +134,108 @@ sluice_mp_next (const uint8_t **p, const uint8_t *end, sluice_mp_obj_t *o)
     o->ext = 0;
     o->data = NULL;
     o->v.u = 0;
-    unsigned lenw = 0;      //  width of a length or count field after the type byte
-    unsigned fixed = 0;     //  payload bytes of a fixed-size scalar
-    switch (b) {            //  0xc0..0xdf
-        case 0xc0: o->type = SLUICE_MP_NIL; break;
-        case 0xc1: return SLUICE_MP_EPROTO;
-        case 0xc2: case 0xc3: o->type = SLUICE_MP_BOOL; o->v.b = b == 0xc3; break;
-        case 0xc4: o->type = SLUICE_MP_BIN; lenw = 1; break;
-        case 0xc5: o->type = SLUICE_MP_BIN; lenw = 2; break;
-        case 0xc6: o->type = SLUICE_MP_BIN; lenw = 4; break;
-        case 0xc7: o->type = SLUICE_MP_EXT; lenw = 1; break;
-        case 0xc8: o->type = SLUICE_MP_EXT; lenw = 2; break;
-        case 0xc9: o->type = SLUICE_MP_EXT; lenw = 4; break;
-        case 0xca: o->type = SLUICE_MP_FLOAT; fixed = 4; break;
-        case 0xcb: o->type = SLUICE_MP_FLOAT; fixed = 8; break;
-        case 0xcc: case 0xcd: case 0xce: case 0xcf:
-            o->type = SLUICE_MP_UINT;
-            fixed = 1u << (b - 0xcc);
-            break;
-        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-            o->type = SLUICE_MP_INT;
-            fixed = 1u << (b - 0xd0);
-            break;
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-            o->type = SLUICE_MP_EXT;
-            o->size = 1u << (b - 0xd4);
-            break;
-        case 0xd9: o->type = SLUICE_MP_STR; lenw = 1; break;
-        case 0xda: o->type = SLUICE_MP_STR; lenw = 2; break;
-        case 0xdb: o->type = SLUICE_MP_STR; lenw = 4; break;
-        case 0xdc: o->type = SLUICE_MP_ARRAY; lenw = 2; break;
-        case 0xdd: o->type = SLUICE_MP_ARRAY; lenw = 4; break;
-        case 0xde: o->type = SLUICE_MP_MAP; lenw = 2; break;
-        default:   o->type = SLUICE_MP_MAP; lenw = 4; break;   //  0xdf
+    unsigned lenw = 0;  //  width of a length or count field after the type byte
+    unsigned fixed = 0; //  payload bytes of a fixed-size scalar
+    switch (b) {        //  0xc0..0xdf
+    case 0xc0:
+        o->type = SLUICE_MP_NIL;
+        break;
+    case 0xc1:
+        return SLUICE_MP_EPROTO;
+    case 0xc2:
+    case 0xc3:
+        o->type = SLUICE_MP_BOOL;
+        o->v.b = b == 0xc3;
+        break;
+    case 0xc4:
+        o->type = SLUICE_MP_BIN;
+        lenw = 1;
+        break;
+    case 0xc5:
+        o->type = SLUICE_MP_BIN;
+        lenw = 2;
+        break;
+    case 0xc6:
+        o->type = SLUICE_MP_BIN;
+        lenw = 4;
+        break;
+    case 0xc7:
+        o->type = SLUICE_MP_EXT;
+        lenw = 1;
+        break;
+    case 0xc8:
+        o->type = SLUICE_MP_EXT;
+        lenw = 2;
+        break;
+    case 0xc9:
+        o->type = SLUICE_MP_EXT;
+        lenw = 4;
+        break;
+    case 0xca:
+        o->type = SLUICE_MP_FLOAT;
+        fixed = 4;
+        break;
+    case 0xcb:
+        o->type = SLUICE_MP_FLOAT;
+        fixed = 8;
+        break;
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
+        o->type = SLUICE_MP_UINT;
+        fixed = 1u << (b - 0xcc);
+        break;
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+        o->type = SLUICE_MP_INT;
+        fixed = 1u << (b - 0xd0);
+        break;
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
+        o->type = SLUICE_MP_EXT;
+        o->size = 1u << (b - 0xd4);
+        break;
+    case 0xd9:
+        o->type = SLUICE_MP_STR;
+        lenw = 1;
+        break;
+    case 0xda:
+        o->type = SLUICE_MP_STR;
+        lenw = 2;
+        break;
+    case 0xdb:
+        o->type = SLUICE_MP_STR;
+        lenw = 4;
+        break;
+    case 0xdc:
+        o->type = SLUICE_MP_ARRAY;
+        lenw = 2;
+        break;
+    case 0xdd:
+        o->type = SLUICE_MP_ARRAY;
+        lenw = 4;
+        break;
+    case 0xde:
+        o->type = SLUICE_MP_MAP;
+        lenw = 2;
+        break;
+    default:
+        o->type = SLUICE_MP_MAP;
+        lenw = 4;
+        break; //  0xdf
     }
     size_t head = 1 + lenw;
     if (head > rest) {
         return SLUICE_MP_ETRUNC;
     }
     if (lenw) {
-        uint32_t n = (uint32_t) sluice_mp_be (q + 1, lenw);
+        uint32_t n = (uint32_t)sluice_mp_be (q + 1, lenw);
         if (o->type == SLUICE_MP_ARRAY || o->type == SLUICE_MP_MAP) {
             o->count = n;
         }
@@ -182,34 +244,34 @@ sluice_mp_next (const uint8_t **p, const uint8_t *end, sluice_mp_obj_t *o)
         }
     }
     switch (o->type) {
-        case SLUICE_MP_ARRAY:
-        case SLUICE_MP_MAP:
-            //  Each element takes at least one byte: a count above what is
-            //  left is a lie, found before any element is read.
-            if ((uint64_t) o->count * (o->type == SLUICE_MP_MAP ? 2 : 1) > rest - head) {
+    case SLUICE_MP_ARRAY:
+    case SLUICE_MP_MAP:
+        //  Each element takes at least one byte: a count above what is
+        //  left is a lie, found before any element is read.
+        if ((uint64_t)o->count * (o->type == SLUICE_MP_MAP ? 2 : 1) > rest - head) {
+            return SLUICE_MP_ETRUNC;
+        }
+        *p = q + head;
+        return 0;
+    case SLUICE_MP_EXT:
+    case SLUICE_MP_STR:
+    case SLUICE_MP_BIN:
+        if (o->type == SLUICE_MP_EXT) {
+            //  The ext's type byte comes between its length and its data.
+            if (head + 1 > rest) {
                 return SLUICE_MP_ETRUNC;
             }
-            *p = q + head;
-            return 0;
-        case SLUICE_MP_EXT:
-        case SLUICE_MP_STR:
-        case SLUICE_MP_BIN:
-            if (o->type == SLUICE_MP_EXT) {
-                //  The ext's type byte comes between its length and its data.
-                if (head + 1 > rest) {
-                    return SLUICE_MP_ETRUNC;
-                }
-                o->ext = (int8_t) q[head];
-                head++;
-            }
-            if (o->size > rest - head) {
-                return SLUICE_MP_ETRUNC;
-            }
-            o->data = q + head;
-            *p = q + head + o->size;
-            return 0;
-        default:
-            break;
+            o->ext = (int8_t)q[head];
+            head++;
+        }
+        if (o->size > rest - head) {
+            return SLUICE_MP_ETRUNC;
+        }
+        o->data = q + head;
+        *p = q + head + o->size;
+        return 0;
+    default:
+        break;
     }
     if (fixed) {
         if (fixed > rest - 1) {
@@ -219,14 +281,14 @@ sluice_mp_next (const uint8_t **p, const uint8_t *end, sluice_mp_obj_t *o)
         if (o->type == SLUICE_MP_UINT) {
             o->v.u = bits;
         }
-        else
-        if (o->type == SLUICE_MP_INT) {
-            o->v.i = fixed == 1 ? (int8_t) bits : fixed == 2 ? (int16_t) bits
-                   : fixed == 4 ? (int32_t) bits : (int64_t) bits;
+        else if (o->type == SLUICE_MP_INT) {
+            o->v.i = fixed == 1   ? (int8_t)bits
+                     : fixed == 2 ? (int16_t)bits
+                     : fixed == 4 ? (int32_t)bits
+                                  : (int64_t)bits;
         }
-        else
-        if (fixed == 4) {
-            uint32_t bits32 = (uint32_t) bits;
+        else if (fixed == 4) {
+            uint32_t bits32 = (uint32_t)bits;
             float f;
             memcpy (&f, &bits32, sizeof f);
             o->v.f = f;
@@ -258,12 +320,12 @@ sluice_mp_skip (const uint8_t *data, size_t len, uint32_t max_depth, size_t *use
     const uint8_t *p = data;
     const uint8_t *end = data + len;
     uint32_t depth = 0;
-    uint64_t left = 1;      //  objects still to walk at the current level
+    uint64_t left = 1; //  objects still to walk at the current level
     while (true) {
         while (left == 0) {
             if (depth == 0) {
                 if (used) {
-                    *used = (size_t) (p - data);
+                    *used = (size_t)(p - data);
                 }
                 return 0;
             }
@@ -280,7 +342,7 @@ sluice_mp_skip (const uint8_t *data, size_t len, uint32_t max_depth, size_t *use
                 return SLUICE_MP_EDEPTH;
             }
             stack[depth++] = left;
-            left = o.type == SLUICE_MP_MAP ? 2 * (uint64_t) o.count : o.count;
+            left = o.type == SLUICE_MP_MAP ? 2 * (uint64_t)o.count : o.count;
         }
     }
 }
@@ -313,16 +375,16 @@ sluice_mp_map_find (const uint8_t *map, size_t len, const char *key, size_t key_
         size_t size = 0;
         rc = sluice_mp_next (&at, end, &k);
         if (rc == 0 && k.type != SLUICE_MP_STR) {
-            rc = sluice_mp_skip (p, (size_t) (end - p), SLUICE_MP_DEPTH_LIMIT, &size);
+            rc = sluice_mp_skip (p, (size_t)(end - p), SLUICE_MP_DEPTH_LIMIT, &size);
             at = p + size;
         }
         if (rc) {
             return rc;
         }
-        bool match = k.type == SLUICE_MP_STR && k.size == key_len
-                     && memcmp (k.data, key, key_len) == 0;
+        bool match =
+            k.type == SLUICE_MP_STR && k.size == key_len && memcmp (k.data, key, key_len) == 0;
         p = at;
-        rc = sluice_mp_skip (p, (size_t) (end - p), SLUICE_MP_DEPTH_LIMIT, &size);
+        rc = sluice_mp_skip (p, (size_t)(end - p), SLUICE_MP_DEPTH_LIMIT, &size);
         if (rc) {
             return rc;
         }

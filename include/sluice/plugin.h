@@ -47,14 +47,14 @@ typedef enum {
 } sl_op_rc_t;
 
 typedef struct {
-    uint64_t offset;            //  input offset (ignored on emit)
-    int64_t timestamp;          //  ms since the epoch; 0 on emit = keep the input's
-    const uint8_t *key;         //  NULL = no key
+    uint64_t offset;    //  input offset (ignored on emit)
+    int64_t timestamp;  //  ms since the epoch; 0 on emit = keep the input's
+    const uint8_t *key; //  NULL = no key
     uint32_t key_len;
     bool key_is_bin;
-    const uint8_t *headers;     //  raw msgpack map, NULL = none
+    const uint8_t *headers; //  raw msgpack map, NULL = none
     size_t headers_len;
-    const uint8_t *value;       //  raw msgpack object (exactly one)
+    const uint8_t *value; //  raw msgpack object (exactly one)
     size_t value_len;
 } sl_op_record_t;
 
@@ -80,15 +80,15 @@ typedef enum { SL_OPT_STRING = 0, SL_OPT_INT, SL_OPT_BOOL } sl_op_opt_type_t;
 typedef struct {
     const char *key;
     sl_op_opt_type_t type;
-    const char *default_value;  //  NULL = required
+    const char *default_value; //  NULL = required
     const char *help;
 } sl_op_option_t;
 
 typedef struct {
-    uint32_t abi;               //  SL_OPERATOR_ABI
+    uint32_t abi; //  SL_OPERATOR_ABI
     const char *name;
     const char *description;
-    const sl_op_option_t *options;  //  terminated by {NULL}; may be NULL
+    const sl_op_option_t *options; //  terminated by {NULL}; may be NULL
     //  Called once. keys/values: every declared option, defaults filled in.
     //  Returns 0, or negative with host->error set (the worker exits 1).
     int (*init) (void **state, const sl_op_host_t *host, int n, const char *const *keys,
@@ -102,7 +102,7 @@ typedef struct {
 } sl_operator_t;
 
 //  The one symbol a plugin exports.
-typedef const sl_operator_t *(sluice_operator_fn) (void);
+typedef const sl_operator_t *(sluice_operator_fn)(void);
 #define SLUICE_OPERATOR_SYMBOL "sluice_operator"
 
 #endif

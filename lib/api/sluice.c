@@ -110,8 +110,8 @@ sl_api_record_append (sl_buf_t *buf, const void *key, size_t key_len, const void
     if (sl_mp_skip (value, value_len, SL_MP_MAX_DEPTH, &used) || used != value_len) {
         return SL_EINVAL;
     }
-    return sl_record_encode (buf, sl_now_ms (), key, key ? (uint32_t) key_len : 0, false, NULL,
-                             0, value, value_len);
+    return sl_record_encode (buf, sl_now_ms (), key, key ? (uint32_t)key_len : 0, false, NULL, 0,
+                             value, value_len);
 }
 
 char *
@@ -127,9 +127,9 @@ sluice_record_value_json (const sluice_record_t *record)
     sl_buf_t out;
     sl_buf_init (&out, 0);
     char *text = NULL;
-    if (sl_msgpack_to_json (json, record->value, record->value_len, &out) == 0
-        && sl_buf_append (&out, "", 1) == 0) {
-        text = (char *) out.data;
+    if (sl_msgpack_to_json (json, record->value, record->value_len, &out) == 0 &&
+        sl_buf_append (&out, "", 1) == 0) {
+        text = (char *)out.data;
         out.data = NULL;
     }
     sl_buf_free (&out);

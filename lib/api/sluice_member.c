@@ -25,10 +25,10 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_PING_MS        1000       //  PING after this long without sending
-#define S_MAX_BATCH      65536u
-#define S_OUT_LIMIT      (16u << 20)    //  output bytes of one lease (the broker's batch bound)
-#define S_SLICE_MS       250
+#define S_PING_MS 1000 //  PING after this long without sending
+#define S_MAX_BATCH 65536u
+#define S_OUT_LIMIT (16u << 20) //  output bytes of one lease (the broker's batch bound)
+#define S_SLICE_MS 250
 
 struct _sluice_member_t {
     sl_client_t *client;
@@ -38,7 +38,7 @@ struct _sluice_member_t {
     char member[SL_NAME_MAX + 1];
     uint32_t batch;
     bool joined;
-    uint32_t connects;          //  the client's connection count when JOINED
+    uint32_t connects; //  the client's connection count when JOINED
     int64_t sent_ms;
     //  The lease in hand.
     bool leased;
@@ -47,7 +47,7 @@ struct _sluice_member_t {
     sl_record_iter_t it;
     sl_buf_t output;
     uint32_t out_count;
-    sl_msg_t result;            //  collects the failed entries
+    sl_msg_t result; //  collects the failed entries
     sl_json_t *json;
     sl_buf_t scratch;
 };
@@ -61,7 +61,7 @@ s_default_member (char *out, size_t size)
         snprintf (host, sizeof host, "member");
     }
     host[sizeof host - 1] = '\0';
-    snprintf (out, size, "%.180s-%d", host, (int) getpid ());
+    snprintf (out, size, "%.180s-%d", host, (int)getpid ());
     for (char *c = out; *c; c++) {
         if (!sl_name_valid (c, 1)) {
             *c = '-';
@@ -73,11 +73,11 @@ sluice_member_t *
 sluice_member_new (const char *broker, const char *group, const char *in, const char *out,
                    const char *member)
 {
-    if (!broker || !group || !in || !out || !sl_api_name_ok (group) || !sl_api_name_ok (in)
-        || !sl_api_name_ok (out) || !sl_api_name_ok (member) || strcmp (in, out) == 0) {
+    if (!broker || !group || !in || !out || !sl_api_name_ok (group) || !sl_api_name_ok (in) ||
+        !sl_api_name_ok (out) || !sl_api_name_ok (member) || strcmp (in, out) == 0) {
         return NULL;
     }
-    sluice_member_t *self = (sluice_member_t *) calloc (1, sizeof *self);
+    sluice_member_t *self = (sluice_member_t *)calloc (1, sizeof *self);
     if (!self) {
         return NULL;
     }
@@ -235,7 +235,7 @@ sluice_member_work (sluice_member_t *self, int timeout_ms)
         }
         int slice = S_SLICE_MS;
         if (end && end - now < slice) {
-            slice = (int) (end - now);
+            slice = (int)(end - now);
         }
         zmsg_t *data = NULL;
         int rc = sl_client_recv (self->client, &self->work, &data, slice);
@@ -248,18 +248,18 @@ sluice_member_work (sluice_member_t *self, int timeout_ms)
         if (self->work.cmd == SL_CMD_ERROR) {
             sl_warn ("sluice", "broker says: %s", self->work.text);
             if (self->work.code == -SL_ESTATE || self->work.code == -SL_ENOTFOUND) {
-                self->joined = false;   //  no longer a member: join again
+                self->joined = false; //  no longer a member: join again
             }
         }
-        else if (self->work.cmd == SL_CMD_WORK && strcmp (self->work.group, self->group) == 0
-                 && data && zmsg_size (data) == 1 && self->work.count > 0
-                 && self->work.count <= S_MAX_BATCH) {
+        else if (self->work.cmd == SL_CMD_WORK && strcmp (self->work.group, self->group) == 0 &&
+                 data && zmsg_size (data) == 1 && self->work.count > 0 &&
+                 self->work.count <= S_MAX_BATCH) {
             zframe_t *frame = zmsg_first (data);
             sl_record_iter_init (&self->it, zframe_data (frame), zframe_size (frame),
                                  self->work.count, self->work.offset);
             self->data = data;
             self->leased = true;
-            return (int) self->work.count;
+            return (int)self->work.count;
         }
         zmsg_destroy (&data);
         sl_msg_reset (&self->work);

@@ -25,15 +25,15 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_WINDOW         16                 //  unconfirmed batches in flight
-#define S_BATCH_RECORDS  1000
-#define S_BATCH_BYTES    (1u << 20)
-#define S_LINGER_MS      5
-#define S_SLICE_MS       100
+#define S_WINDOW 16 //  unconfirmed batches in flight
+#define S_BATCH_RECORDS 1000
+#define S_BATCH_BYTES (1u << 20)
+#define S_LINGER_MS 5
+#define S_SLICE_MS 100
 
 typedef struct {
-    zframe_t *frame;            //  the batch, kept for resends
-    uint64_t seq;               //  sequence of its first record
+    zframe_t *frame; //  the batch, kept for resends
+    uint64_t seq;    //  sequence of its first record
     uint32_t count;
 } s_batch_t;
 
@@ -44,22 +44,22 @@ struct _sluice_producer_t {
     char name[SL_NAME_MAX + 1];
     bool named;
     bool hello_done;
-    uint64_t acked_at_hello;    //  the broker's seq for this name at HELLO
-    uint64_t last_seq;          //  sequence of the last record added
-    uint64_t confirmed;         //  cumulative confirm
-    sl_buf_t open;              //  the batch being filled
+    uint64_t acked_at_hello; //  the broker's seq for this name at HELLO
+    uint64_t last_seq;       //  sequence of the last record added
+    uint64_t confirmed;      //  cumulative confirm
+    sl_buf_t open;           //  the batch being filled
     uint32_t open_count;
-    int64_t open_since;         //  when its first record was added
-    s_batch_t ring[S_WINDOW];   //  unconfirmed batches, oldest at head
+    int64_t open_since;       //  when its first record was added
+    s_batch_t ring[S_WINDOW]; //  unconfirmed batches, oldest at head
     size_t head;
     size_t n;
-    int64_t progress_ms;        //  last confirm advance or (re)send
+    int64_t progress_ms; //  last confirm advance or (re)send
     uint32_t connects;
     uint64_t max_batch_bytes;
     uint32_t max_batch_records;
     int timeout_ms;
-    int failed;                 //  a batch refused for good: sticky
-    uint64_t eseq_expected;     //  the last ESEQ answered with a resend
+    int failed;             //  a batch refused for good: sticky
+    uint64_t eseq_expected; //  the last ESEQ answered with a resend
     int64_t eseq_ms;
     sl_json_t *json;
     sl_buf_t scratch;
@@ -71,7 +71,7 @@ sluice_producer_new (const char *broker, const char *stream, const char *name)
     if (!broker || !stream || !sl_name_valid (stream, strlen (stream)) || !sl_api_name_ok (name)) {
         return NULL;
     }
-    sluice_producer_t *self = (sluice_producer_t *) calloc (1, sizeof *self);
+    sluice_producer_t *self = (sluice_producer_t *)calloc (1, sizeof *self);
     if (!self) {
         return NULL;
     }
@@ -83,8 +83,8 @@ sluice_producer_new (const char *broker, const char *stream, const char *name)
     else {
         //  Random, so that two anonymous producers never share sequences.
         uint64_t id = 0;
-        if (getrandom (&id, sizeof id, 0) != (ssize_t) sizeof id) {
-            id = (uint64_t) sl_now_ms () ^ ((uint64_t) getpid () << 32) ^ (uint64_t) (uintptr_t) self;
+        if (getrandom (&id, sizeof id, 0) != (ssize_t)sizeof id) {
+            id = (uint64_t)sl_now_ms () ^ ((uint64_t)getpid () << 32) ^ (uint64_t)(uintptr_t)self;
         }
         snprintf (self->name, sizeof self->name, "anon-%016" PRIx64, id);
     }
@@ -205,7 +205,7 @@ static void
 s_advance (sluice_producer_t *self, uint64_t seq)
 {
     if (seq > self->last_seq) {
-        seq = self->last_seq;   //  another producer with our name; ours end here
+        seq = self->last_seq; //  another producer with our name; ours end here
     }
     if (seq <= self->confirmed) {
         return;
@@ -228,7 +228,7 @@ s_on_error (sluice_producer_t *self, const sl_msg_t *reply)
 {
     int code = reply->code > 0 && reply->code < 1000 ? -reply->code : SL_EPROTO;
     if (reply->req != 0 && reply->req <= self->confirmed) {
-        return;     //  late, about a batch since confirmed
+        return; //  late, about a batch since confirmed
     }
     if (code == SL_ESEQ) {
         //  Everything below the expected sequence is durable; the rest is
@@ -272,20 +272,20 @@ s_pump (sluice_producer_t *self, int wait_ms)
             s_resend_all (self);
         }
         int64_t left = end - sl_mono_ms ();
-        int slice = left <= 0 ? 0 : (int) (left < S_SLICE_MS ? left : S_SLICE_MS);
+        int slice = left <= 0 ? 0 : (int)(left < S_SLICE_MS ? left : S_SLICE_MS);
         sl_msg_t reply;
         sl_msg_init (&reply, SL_CMD_NONE);
         int rc = sl_client_recv (self->client, &reply, NULL, slice);
         if (rc == 0) {
-            if (reply.cmd == SL_CMD_CONFIRM && strcmp (reply.stream, self->stream) == 0
-                && strcmp (reply.name, self->name) == 0) {
+            if (reply.cmd == SL_CMD_CONFIRM && strcmp (reply.stream, self->stream) == 0 &&
+                strcmp (reply.name, self->name) == 0) {
                 s_advance (self, reply.seq);
             }
             else if (reply.cmd == SL_CMD_ERROR) {
                 s_on_error (self, &reply);
             }
             sl_msg_reset (&reply);
-            continue;       //  drain what is waiting before looking at the clock
+            continue; //  drain what is waiting before looking at the clock
         }
         sl_msg_reset (&reply);
         if (sl_mono_ms () >= end) {
@@ -340,8 +340,8 @@ s_ensure_hello (sluice_producer_t *self)
 }
 
 int
-sluice_producer_send (sluice_producer_t *self, const void *key, size_t key_len,
-                      const void *value, size_t value_len)
+sluice_producer_send (sluice_producer_t *self, const void *key, size_t key_len, const void *value,
+                      size_t value_len)
 {
     if (!self) {
         return SL_EINVAL;
@@ -391,13 +391,13 @@ sluice_producer_send (sluice_producer_t *self, const void *key, size_t key_len,
     }
     self->open_count++;
     self->last_seq++;
-    bool full = self->open_count >= self->max_batch_records
-                || self->open.len >= self->max_batch_bytes;
+    bool full =
+        self->open_count >= self->max_batch_records || self->open.len >= self->max_batch_bytes;
     if (sl_batch_due (full, self->n > 0, sl_mono_ms () - self->open_since, S_LINGER_MS)) {
         if (full) {
             rc = s_wait_room (self);
             if (rc) {
-                return rc == SL_ETIMEOUT ? 0 : rc;  //  the record is in; flush sends it
+                return rc == SL_ETIMEOUT ? 0 : rc; //  the record is in; flush sends it
             }
         }
         if (self->n < S_WINDOW) {

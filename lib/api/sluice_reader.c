@@ -23,27 +23,27 @@
 #include "sl_util.h"
 #include "sl_version.h"
 
-#define S_IDLE_FETCH_MS  1000       //  FETCH after this long without LIVE
-#define S_SUB_HWM        1000       //  LIVE blobs queued at most
-#define S_FETCH_RECORDS  10000
+#define S_IDLE_FETCH_MS 1000 //  FETCH after this long without LIVE
+#define S_SUB_HWM 1000       //  LIVE blobs queued at most
+#define S_FETCH_RECORDS 10000
 
 struct _sluice_reader_t {
     sl_client_t *client;
     zsock_t *sub;
     char stream[SL_NAME_MAX + 1];
-    char name[SL_NAME_MAX + 1];     //  durable reader, "" for none
+    char name[SL_NAME_MAX + 1]; //  durable reader, "" for none
     sl_from_t from;
     int64_t from_value;
     uint8_t topic[SL_NAME_MAX + 2];
     size_t topic_len;
     bool connected;
-    uint64_t pos;                   //  next offset to return
-    zmsg_t *held;                   //  blobs not yet walked (FETCH reply or one LIVE)
-    zframe_t *cur;                  //  the blob being walked
+    uint64_t pos;  //  next offset to return
+    zmsg_t *held;  //  blobs not yet walked (FETCH reply or one LIVE)
+    zframe_t *cur; //  the blob being walked
     sl_record_iter_t it;
-    bool caught_up;                 //  the last FETCH was empty: follow LIVE
+    bool caught_up; //  the last FETCH was empty: follow LIVE
     bool at_end;
-    int64_t idle_since;             //  last FETCH or LIVE
+    int64_t idle_since; //  last FETCH or LIVE
 };
 
 //  "beginning", "end", "1200", "-10", "@TIME". 0 or SL_EINVAL.
@@ -79,7 +79,7 @@ s_parse_from (const char *text, sl_from_t *from, int64_t *value)
         return SL_EINVAL;
     }
     *from = last ? SL_FROM_LAST : SL_FROM_OFFSET;
-    *value = (int64_t) n;
+    *value = (int64_t)n;
     return 0;
 }
 
@@ -89,7 +89,7 @@ sluice_reader_new (const char *broker, const char *stream, const char *from, con
     if (!broker || !stream || !sl_name_valid (stream, strlen (stream)) || !sl_api_name_ok (name)) {
         return NULL;
     }
-    sluice_reader_t *self = (sluice_reader_t *) calloc (1, sizeof *self);
+    sluice_reader_t *self = (sluice_reader_t *)calloc (1, sizeof *self);
     if (!self) {
         return NULL;
     }
@@ -139,8 +139,8 @@ s_open_sub (sluice_reader_t *self)
         zsock_set_ipv6 (sub, 1);
     }
     int rc = sl_client_secure (self->client, sub);
-    if (rc == 0 && zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, self->topic,
-                                   self->topic_len)) {
+    if (rc == 0 &&
+        zmq_setsockopt (zsock_resolve (sub), ZMQ_SUBSCRIBE, self->topic, self->topic_len)) {
         rc = SL_EINVAL;
     }
     if (rc == 0 && zsock_connect (sub, "%s", endpoint)) {
@@ -253,9 +253,10 @@ s_fetch (sluice_reader_t *self, int64_t deadline)
     }
     if (rc == 0) {
         if (reply.offset > self->pos) {
-            sl_warn ("sluice", "stream %s: offsets %" PRIu64 "..%" PRIu64 " were removed by "
-                     "retention before they were read", self->stream, self->pos,
-                     reply.offset - 1);
+            sl_warn ("sluice",
+                     "stream %s: offsets %" PRIu64 "..%" PRIu64 " were removed by "
+                     "retention before they were read",
+                     self->stream, self->pos, reply.offset - 1);
             self->pos = reply.offset;
         }
         self->idle_since = sl_mono_ms ();
@@ -292,7 +293,7 @@ s_on_live (sluice_reader_t *self, zmsg_t *zmsg)
         //  Already returned (it was in a FETCH reply).
     }
     else if (offset > self->pos) {
-        self->caught_up = false;    //  LIVE lost something: the log fills the gap
+        self->caught_up = false; //  LIVE lost something: the log fills the gap
     }
     else {
         //  The walk takes stored blobs whole, as FETCH replies hold them:
@@ -301,7 +302,7 @@ s_on_live (sluice_reader_t *self, zmsg_t *zmsg)
         zmsg_t *held = blob ? zmsg_new () : NULL;
         if (!held) {
             zframe_destroy (&blob);
-            self->caught_up = false;    //  read it from the log instead
+            self->caught_up = false; //  read it from the log instead
             return;
         }
         memcpy (zframe_data (blob), live.head, SL_BATCH_HEADER_SIZE);
@@ -339,8 +340,8 @@ s_walk (sluice_reader_t *self, sluice_record_t *record)
             }
             zframe_destroy (&self->cur);
             if (rc < 0) {
-                sl_error ("sluice", "malformed records in stream %s at offset %" PRIu64
-                          ": %s", self->stream, self->pos, sl_strerror (rc));
+                sl_error ("sluice", "malformed records in stream %s at offset %" PRIu64 ": %s",
+                          self->stream, self->pos, sl_strerror (rc));
                 zmsg_destroy (&self->held);
                 return rc;
             }
@@ -386,7 +387,7 @@ sluice_reader_next (sluice_reader_t *self, sluice_record_t *record, int timeout_
             }
             rc = s_fetch (self, deadline);
             if (rc == SL_ETIMEOUT && end == 0) {
-                continue;       //  forever: the broker may come back
+                continue; //  forever: the broker may come back
             }
             if (rc) {
                 return rc;
@@ -399,7 +400,7 @@ sluice_reader_next (sluice_reader_t *self, sluice_record_t *record, int timeout_
             wait = end - now;
         }
         zmq_pollitem_t item = {zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
-        if (wait > 0 && zmq_poll (&item, 1, (long) wait) > 0 && (item.revents & ZMQ_POLLIN)) {
+        if (wait > 0 && zmq_poll (&item, 1, (long)wait) > 0 && (item.revents & ZMQ_POLLIN)) {
             zmsg_t *zmsg = zmsg_recv (self->sub);
             if (zmsg) {
                 s_on_live (self, zmsg);

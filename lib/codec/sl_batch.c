@@ -22,7 +22,7 @@ sl_crc32c (const void *data, size_t len)
     uint32_t crc = 0xffffffffu;
     while (len > 0) {
         size_t n = len > (1u << 30) ? (1u << 30) : len;
-        crc = crc32_iscsi ((unsigned char *) p, (int) n, crc);
+        crc = crc32_iscsi ((unsigned char *)p, (int)n, crc);
         p += n;
         len -= n;
     }
@@ -38,7 +38,7 @@ sl_batch_header_encode (const sl_batch_header_t *header, uint8_t *out)
     out[3] = 0;
     sl_put_be32 (out + 4, header->count);
     sl_put_be64 (out + 8, header->base_offset);
-    sl_put_be64 (out + 16, (uint64_t) header->append_ms);
+    sl_put_be64 (out + 16, (uint64_t)header->append_ms);
 }
 
 //  Strict on purpose: flags and reserved are 0 in version 1, and a reader
@@ -63,7 +63,7 @@ sl_batch_header_decode (const uint8_t *data, size_t len, sl_batch_header_t *head
     header->flags = data[1];
     header->count = count;
     header->base_offset = sl_be64 (data + 8);
-    header->append_ms = (int64_t) sl_be64 (data + 16);
+    header->append_ms = (int64_t)sl_be64 (data + 16);
     return 0;
 }
 
@@ -76,8 +76,8 @@ sl_record_encode (sl_buf_t *buf, int64_t timestamp, const void *key, uint32_t ke
     assert (buf);
     assert (value || value_len == 0);
     assert (headers || headers_len == 0);
-    size_t need = 1 + 9 + (key ? 5 + (size_t) key_len : 1) + (headers ? headers_len : 1)
-                  + (value ? value_len : 1);
+    size_t need = 1 + 9 + (key ? 5 + (size_t)key_len : 1) + (headers ? headers_len : 1) +
+                  (value ? value_len : 1);
     int rc = sl_buf_reserve (buf, need);
     if (rc) {
         return rc;
@@ -148,7 +148,7 @@ s_record_parse (const uint8_t **p, const uint8_t *end, uint32_t max_depth, sl_re
     //  place (every record of every batch passes here, at the broker twice);
     //  anything else takes the general readers below.
     if (end - q >= 10 && q[0] == 0x94 && q[1] == 0xcf && q[2] < 0x80) {
-        out->timestamp = (int64_t) sl_be64 (q + 2);
+        out->timestamp = (int64_t)sl_be64 (q + 2);
         q += 10;
     }
     else {
@@ -192,10 +192,10 @@ s_record_parse (const uint8_t **p, const uint8_t *end, uint32_t max_depth, sl_re
             return rc;
         }
         out->headers = h;
-        out->headers_len = (size_t) (q - h);
+        out->headers_len = (size_t)(q - h);
     }
     size_t used;
-    rc = sl_mp_skip (q, (size_t) (end - q), max_depth, &used);
+    rc = sl_mp_skip (q, (size_t)(end - q), max_depth, &used);
     if (rc) {
         return rc;
     }
@@ -203,7 +203,7 @@ s_record_parse (const uint8_t **p, const uint8_t *end, uint32_t max_depth, sl_re
     out->value_len = used;
     q += used;
     out->raw = *p;
-    out->raw_len = (size_t) (q - *p);
+    out->raw_len = (size_t)(q - *p);
     *p = q;
     return 0;
 }
@@ -248,8 +248,8 @@ sl_record_iter_init_blob (sl_record_iter_t *it, const uint8_t *blob, size_t len,
     if (rc) {
         return rc;
     }
-    sl_record_iter_init (it, blob + SL_BATCH_HEADER_SIZE, len - SL_BATCH_HEADER_SIZE,
-                         header->count, header->base_offset);
+    sl_record_iter_init (it, blob + SL_BATCH_HEADER_SIZE, len - SL_BATCH_HEADER_SIZE, header->count,
+                         header->base_offset);
     return 0;
 }
 
@@ -282,6 +282,6 @@ sl_batch_skip (const uint8_t *data, size_t len, uint32_t n, size_t *consumed)
             return rc;
         }
     }
-    *consumed = (size_t) (p - data);
+    *consumed = (size_t)(p - data);
     return 0;
 }

@@ -36,13 +36,13 @@
 
 #include "sl_buf.h"
 
-#define SL_BATCH_HEADER_SIZE  24
-#define SL_BATCH_VERSION      1
-#define SL_BATCH_CRC_SIZE     4
+#define SL_BATCH_HEADER_SIZE 24
+#define SL_BATCH_VERSION 1
+#define SL_BATCH_CRC_SIZE 4
 
 //  CRC32C (Castagnoli) of data[0..len): the standard check value of
 //  "123456789" is 0xe3069283. ISA-L's SSE4.2/PCLMUL code does the work.
-uint32_t sl_crc32c(const void *data, size_t len);
+uint32_t sl_crc32c (const void *data, size_t len);
 
 typedef struct {
     uint8_t version;
@@ -53,24 +53,24 @@ typedef struct {
 } sl_batch_header_t;
 
 typedef struct {
-    uint64_t offset;            //  base_offset + index (0 for unstored batches)
+    uint64_t offset; //  base_offset + index (0 for unstored batches)
     int64_t timestamp;
-    const uint8_t *key;         //  NULL when the key is nil
+    const uint8_t *key; //  NULL when the key is nil
     uint32_t key_len;
-    bool key_is_bin;            //  key was bin, not str
-    const uint8_t *headers;     //  raw msgpack map, NULL when nil
+    bool key_is_bin;        //  key was bin, not str
+    const uint8_t *headers; //  raw msgpack map, NULL when nil
     size_t headers_len;
-    const uint8_t *value;       //  raw msgpack object
+    const uint8_t *value; //  raw msgpack object
     size_t value_len;
-    const uint8_t *raw;         //  the whole encoded record
+    const uint8_t *raw; //  the whole encoded record
     size_t raw_len;
 } sl_record_t;
 
 //  Encodes the header into out[SL_BATCH_HEADER_SIZE].
-void sl_batch_header_encode(const sl_batch_header_t *header, uint8_t *out);
+void sl_batch_header_encode (const sl_batch_header_t *header, uint8_t *out);
 //  Decodes and checks a header (version 1, count >= 1). 0, SL_ETRUNC, SL_EVERSION, SL_EPROTO.
 //  Non-zero flags or reserved bytes are SL_EPROTO: version 1 defines none.
-int sl_batch_header_decode(const uint8_t *data, size_t len, sl_batch_header_t *header);
+int sl_batch_header_decode (const uint8_t *data, size_t len, sl_batch_header_t *header);
 
 //  The producer's batching rule (docs/source.md, "Batching"): an open batch
 //  goes when it is full, when nothing this producer sent is unconfirmed (a
@@ -87,9 +87,9 @@ sl_batch_due (bool full, bool in_flight, int64_t waited, int64_t linger)
 //  headers a msgpack map or NULL, key NULL for nil (value NULL encodes nil).
 //  The bytes are copied as given (validation is the receiver's job).
 //  0 or SL_ENOMEM/SL_ETOOBIG; buf is unchanged on failure.
-int sl_record_encode(sl_buf_t *buf, int64_t timestamp, const void *key, uint32_t key_len,
-                     bool key_is_bin, const void *headers, size_t headers_len, const void *value,
-                     size_t value_len);
+int sl_record_encode (sl_buf_t *buf, int64_t timestamp, const void *key, uint32_t key_len,
+                      bool key_is_bin, const void *headers, size_t headers_len, const void *value,
+                      size_t value_len);
 
 //  Checks that data[0..len) is exactly `count` well-formed records (every
 //  length bounded by len, nesting <= max_depth, headers a map of str->str|bin).
@@ -97,7 +97,7 @@ int sl_record_encode(sl_buf_t *buf, int64_t timestamp, const void *key, uint32_t
 //  is not an array of 4, on 0xc1, or for bytes left after `count` records;
 //  SL_ETYPE for a field of the wrong type (timestamp not an int64, key not
 //  nil/str/bin, headers not nil/map of str -> str|bin).
-int sl_batch_validate(const uint8_t *data, size_t len, uint32_t count, uint32_t max_depth);
+int sl_batch_validate (const uint8_t *data, size_t len, uint32_t count, uint32_t max_depth);
 
 //  Iterates the records of a batch (already validated, or not: the
 //  iterator checks bounds and returns an error instead of overrunning).
@@ -106,24 +106,24 @@ typedef struct {
     const uint8_t *end;
     uint64_t next_offset;
     uint32_t left;
-    uint32_t max_depth;         //  values nested deeper are SL_EDEPTH
+    uint32_t max_depth; //  values nested deeper are SL_EDEPTH
 } sl_record_iter_t;
 
-void sl_record_iter_init(sl_record_iter_t *it, const uint8_t *data, size_t len, uint32_t count,
-                         uint64_t base_offset);
+void sl_record_iter_init (sl_record_iter_t *it, const uint8_t *data, size_t len, uint32_t count,
+                          uint64_t base_offset);
 //  Initialises from a stored blob (header + batch). 0 or a decode error.
-int sl_record_iter_init_blob(sl_record_iter_t *it, const uint8_t *blob, size_t len,
-                             sl_batch_header_t *header);
+int sl_record_iter_init_blob (sl_record_iter_t *it, const uint8_t *blob, size_t len,
+                              sl_batch_header_t *header);
 //  1 = a record in *out, 0 = no more records, negative = malformed input
 //  (bytes left after the last counted record are SL_EPROTO). After an error
 //  the iterator does not move: later calls return the same error. Values
 //  are walked with SL_MP_DEPTH_LIMIT unless it->max_depth is set lower
 //  after init. Walking every record with next checks a batch as
 //  sl_batch_validate does.
-int sl_record_iter_next(sl_record_iter_t *it, sl_record_t *out);
+int sl_record_iter_next (sl_record_iter_t *it, sl_record_t *out);
 
 //  Byte length of the first n records of a batch (to drop records already
 //  held). 0 or an error as sl_batch_validate (fewer than n records: SL_ETRUNC).
-int sl_batch_skip(const uint8_t *data, size_t len, uint32_t n, size_t *consumed);
+int sl_batch_skip (const uint8_t *data, size_t len, uint32_t n, size_t *consumed);
 
 #endif

@@ -43,14 +43,14 @@
 #include "sl_json_int.h"
 #include "sl_mp.h"
 
-#define S_PLACEHOLDER 5                 //  array32 / map32 header size
+#define S_PLACEHOLDER 5 //  array32 / map32 header size
 
-static yajl_handle s_parser_new(sl_json_t *self);
+static yajl_handle s_parser_new (sl_json_t *self);
 
 sl_json_t *
 sl_json_new (void)
 {
-    sl_json_t *self = (sl_json_t *) calloc (1, sizeof (sl_json_t));
+    sl_json_t *self = (sl_json_t *)calloc (1, sizeof (sl_json_t));
     if (!self) {
         return NULL;
     }
@@ -175,13 +175,13 @@ s_on_scalar (sl_json_t *self, uint8_t byte)
 static int
 s_on_null (void *ctx)
 {
-    return s_on_scalar ((sl_json_t *) ctx, 0xc0);
+    return s_on_scalar ((sl_json_t *)ctx, 0xc0);
 }
 
 static int
 s_on_boolean (void *ctx, int value)
 {
-    return s_on_scalar ((sl_json_t *) ctx, value ? 0xc3 : 0xc2);
+    return s_on_scalar ((sl_json_t *)ctx, value ? 0xc3 : 0xc2);
 }
 
 //  Clinger's fast path for a float token already checked against the JSON
@@ -192,17 +192,17 @@ s_on_boolean (void *ctx, int value)
 static bool
 s_fast_double (const uint8_t *t, size_t n, double *value)
 {
-    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-                                    1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-                                    1e20, 1e21, 1e22 };
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     size_t i = 0;
     bool negative = t[0] == '-';
     if (negative) {
         i++;
     }
     uint64_t m = 0;
-    int digits = 0;                 //  significant digits taken into m
-    int scale = 0;                  //  digits after the point
+    int digits = 0; //  significant digits taken into m
+    int scale = 0;  //  digits after the point
     bool point = false;
     for (; i < n && t[i] != 'e' && t[i] != 'E'; i++) {
         if (t[i] == '.') {
@@ -210,13 +210,13 @@ s_fast_double (const uint8_t *t, size_t n, double *value)
             continue;
         }
         if (m == 0 && t[i] == '0') {
-            scale += point;         //  leading zeros are not significant
+            scale += point; //  leading zeros are not significant
             continue;
         }
         if (++digits > 15) {
             return false;
         }
-        m = m * 10 + (uint64_t) (t[i] - '0');
+        m = m * 10 + (uint64_t)(t[i] - '0');
         scale += point;
     }
     int exp10 = 0;
@@ -240,7 +240,7 @@ s_fast_double (const uint8_t *t, size_t n, double *value)
     if (exp10 < -22 || exp10 > 22) {
         return false;
     }
-    double v = (double) m;
+    double v = (double)m;
     v = exp10 < 0 ? v / pow10[-exp10] : v * pow10[exp10];
     *value = negative ? -v : v;
     return true;
@@ -253,13 +253,13 @@ s_fast_double (const uint8_t *t, size_t n, double *value)
 static int
 s_on_number (void *ctx, const char *number, size_t n)
 {
-    sl_json_t *self = (sl_json_t *) ctx;
+    sl_json_t *self = (sl_json_t *)ctx;
     if (s_value_begin (self)) {
         return 0;
     }
     size_t end = s_token_end (self);
     size_t start = end - n;
-    const uint8_t *t = (const uint8_t *) number;
+    const uint8_t *t = (const uint8_t *)number;
     bool is_float = false;
     for (size_t i = 0; i < n; i++) {
         if (t[i] == '.' || t[i] == 'e' || t[i] == 'E') {
@@ -280,7 +280,7 @@ s_on_number (void *ctx, const char *number, size_t n)
             }
             //  -0 is the integer 0: msgpack has no negative zero int.
             size = negative ? sl_mp_write_int (dst, sizeof dst, -v)
-                            : sl_mp_write_uint (dst, sizeof dst, (uint64_t) v);
+                            : sl_mp_write_uint (dst, sizeof dst, (uint64_t)v);
         }
         else {
             //  No leading zeros in JSON: more than 20 digits is outside 64
@@ -297,14 +297,14 @@ s_on_number (void *ctx, const char *number, size_t n)
                 if (errno == ERANGE) {
                     return sl_json_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
                 }
-                size = sl_mp_write_int (dst, sizeof dst, (int64_t) v);
+                size = sl_mp_write_int (dst, sizeof dst, (int64_t)v);
             }
             else {
                 unsigned long long v = strtoull (token, NULL, 10);
                 if (errno == ERANGE) {
                     return sl_json_cancel (self, SL_ERANGE, start, "integer outside 64 bits");
                 }
-                size = sl_mp_write_uint (dst, sizeof dst, (uint64_t) v);
+                size = sl_mp_write_uint (dst, sizeof dst, (uint64_t)v);
             }
         }
         if ((n == 1 && t[0] == '0') || (n == 2 && t[1] == '0')) {
@@ -324,7 +324,7 @@ s_on_number (void *ctx, const char *number, size_t n)
                 if (rc) {
                     return sl_json_cancel_out (self, rc);
                 }
-                token = (char *) self->scratch.data;
+                token = (char *)self->scratch.data;
             }
             memcpy (token, number, n);
             token[n] = '\0';
@@ -346,8 +346,8 @@ s_on_number (void *ctx, const char *number, size_t n)
 static int
 s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
 {
-    uintptr_t p = (uintptr_t) s;
-    uintptr_t text = (uintptr_t) self->text;
+    uintptr_t p = (uintptr_t)s;
+    uintptr_t text = (uintptr_t)self->text;
     if (p >= text && p - text <= self->len && n <= self->len - (p - text)) {
         size_t i = 0;
         while (i < n) {
@@ -363,7 +363,7 @@ s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
             }
             size_t k = sl_utf8_len (s + i, n - i);
             if (!k) {
-                return sl_json_cancel (self, SL_EJSON, (size_t) (p - text) + i, "invalid UTF-8");
+                return sl_json_cancel (self, SL_EJSON, (size_t)(p - text) + i, "invalid UTF-8");
             }
             i += k;
         }
@@ -385,7 +385,7 @@ s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
         return sl_json_cancel_out (self, rc);
     }
     uint8_t *dst = self->out->data + self->out->len;
-    sl_mp_write_str_header (dst, head, (uint32_t) n);
+    sl_mp_write_str_header (dst, head, (uint32_t)n);
     memcpy (dst + head, s, n);
     self->out->len += head + n;
     return 1;
@@ -394,7 +394,7 @@ s_put_string (sl_json_t *self, const unsigned char *s, size_t n)
 static int
 s_on_string (void *ctx, const unsigned char *s, size_t n)
 {
-    sl_json_t *self = (sl_json_t *) ctx;
+    sl_json_t *self = (sl_json_t *)ctx;
     if (s_value_begin (self) || !s_put_string (self, s, n)) {
         return 0;
     }
@@ -405,7 +405,7 @@ s_on_string (void *ctx, const unsigned char *s, size_t n)
 static int
 s_on_map_key (void *ctx, const unsigned char *s, size_t n)
 {
-    sl_json_t *self = (sl_json_t *) ctx;
+    sl_json_t *self = (sl_json_t *)ctx;
     frame_t *frame = &self->stack[self->depth - 1];
     if (frame->count == UINT32_MAX) {
         return sl_json_cancel (self, SL_ETOOBIG, sl_json_next_token (self),
@@ -474,25 +474,25 @@ s_close (sl_json_t *self)
 static int
 s_on_start_map (void *ctx)
 {
-    return s_open ((sl_json_t *) ctx, true);
+    return s_open ((sl_json_t *)ctx, true);
 }
 
 static int
 s_on_start_array (void *ctx)
 {
-    return s_open ((sl_json_t *) ctx, false);
+    return s_open ((sl_json_t *)ctx, false);
 }
 
 static int
 s_on_end (void *ctx)
 {
-    return s_close ((sl_json_t *) ctx);
+    return s_close ((sl_json_t *)ctx);
 }
 
 static const yajl_callbacks s_callbacks = {
     .yajl_null = s_on_null,
     .yajl_boolean = s_on_boolean,
-    .yajl_number = s_on_number,         //  raw text for every number
+    .yajl_number = s_on_number, //  raw text for every number
     .yajl_string = s_on_string,
     .yajl_start_map = s_on_start_map,
     .yajl_map_key = s_on_map_key,
@@ -526,7 +526,7 @@ sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out
     assert (self);
     assert (out);
     assert (text || len == 0);
-    self->text = (const uint8_t *) (text ? text : "");
+    self->text = (const uint8_t *)(text ? text : "");
     self->len = len;
     self->out = out;
     self->why = why;
@@ -561,7 +561,7 @@ sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out
         bad = ff;
     }
     if (bad) {
-        return sl_json_fail (self, SL_EJSON, (size_t) (bad - self->text), "unexpected character");
+        return sl_json_fail (self, SL_EJSON, (size_t)(bad - self->text), "unexpected character");
     }
 
     yajl_status status = yajl_parse (self->parser, self->text, len);
@@ -573,8 +573,7 @@ sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out
     if (status != yajl_status_ok) {
         rc = self->rc ? self->rc : sl_json_explain (self);
     }
-    else
-    if (!self->done || sl_json_skip_ws (self, self->last_end) < len) {
+    else if (!self->done || sl_json_skip_ws (self, self->last_end) < len) {
         //  After a value, a reused handle calls an empty text or one cut
         //  inside a token (a string with no closing quote, "tru") complete
         //  and keeps the piece buffered: we check that the value is there and

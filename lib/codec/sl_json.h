@@ -45,15 +45,15 @@
 typedef struct _sl_json_t sl_json_t;
 
 //  A converter; keeps its parser and buffers between calls. NULL on OOM.
-sl_json_t *sl_json_new(void);
-void sl_json_destroy(sl_json_t **self_p);
+sl_json_t *sl_json_new (void);
+void sl_json_destroy (sl_json_t **self_p);
 
 //  Parses one JSON text (surrounding whitespace allowed, nothing else) and
 //  appends its msgpack encoding to out. On failure returns SL_EJSON,
 //  SL_ERANGE, SL_EDEPTH or SL_ETOOBIG, leaves out as it was, and puts a
 //  short reason ("unexpected character at column 7") in why.
-int sl_json_to_msgpack(sl_json_t *self, const char *text, size_t len, sl_buf_t *out, char *why,
-                       size_t why_size);
+int sl_json_to_msgpack (sl_json_t *self, const char *text, size_t len, sl_buf_t *out, char *why,
+                        size_t why_size);
 
 //  Appends the JSON text of one msgpack object (bounded-walked first) to out.
 //  data[0..len) must be exactly that object (trailing bytes: SL_EPROTO).
@@ -62,36 +62,36 @@ int sl_json_to_msgpack(sl_json_t *self, const char *text, size_t len, sl_buf_t *
 //  deep prints as the key "(key nested too deep)" (each level doubles the
 //  escapes of the one inside it: unbounded, that is exponential output);
 //  SL_ENOMEM / SL_ETOOBIG from out. out is unchanged on error.
-int sl_msgpack_to_json(sl_json_t *self, const uint8_t *data, size_t len, sl_buf_t *out);
+int sl_msgpack_to_json (sl_json_t *self, const uint8_t *data, size_t len, sl_buf_t *out);
 
 //  Appends a record as one JSON object:
 //  {"offset":N,"timestamp":MS,"key":K,"headers":{..},"value":V}
 //  ("key" null when nil, a bin key as {"$bin":..}; "headers" only when
 //  present). No newline. Value and headers are bounded-walked first; out is
 //  unchanged on error.
-int sl_record_to_json(sl_json_t *self, const sl_record_t *record, sl_buf_t *out);
+int sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out);
 
 //  When the msgpack value is a map with a str key equal to field, points
 //  *key at that member's bytes when it is str or bin, or renders any other
 //  type as JSON text into scratch (reset first) and points *key there. The
 //  first member with that name wins; non-str keys are skipped. 1 found, 0
 //  not a map or no such field, negative on malformed input.
-int sl_json_field_key(sl_json_t *self, const uint8_t *value, size_t len, const char *field,
-                      sl_buf_t *scratch, const uint8_t **key, uint32_t *key_len);
+int sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char *field,
+                       sl_buf_t *scratch, const uint8_t **key, uint32_t *key_len);
 
 //  JSON documents of a program's own, written piece by piece with the
 //  records' escaping and number forms. Each appends to out: 0, SL_ENOMEM
 //  or SL_ETOOBIG.
 //  A JSON string of text[0..len) (escaped; bytes that are not UTF-8 as U+FFFD).
-int sl_json_put_string(sl_buf_t *out, const void *text, size_t len);
-int sl_json_put_uint(sl_buf_t *out, uint64_t value);
-int sl_json_put_int(sl_buf_t *out, int64_t value);
-int sl_json_put_bool(sl_buf_t *out, bool value);
+int sl_json_put_string (sl_buf_t *out, const void *text, size_t len);
+int sl_json_put_uint (sl_buf_t *out, uint64_t value);
+int sl_json_put_int (sl_buf_t *out, int64_t value);
+int sl_json_put_bool (sl_buf_t *out, bool value);
 //  An object member's name and colon: "name": when first, else ,"name":.
-int sl_json_put_name(sl_buf_t *out, bool first, const char *name);
+int sl_json_put_name (sl_buf_t *out, bool first, const char *name);
 
 //  Length (1..4) of the well-formed UTF-8 sequence at p[0..n) (RFC 3629:
 //  no overlong forms, no surrogates, nothing above U+10FFFF), 0 if none.
-size_t sl_utf8_len(const uint8_t *p, size_t n);
+size_t sl_utf8_len (const uint8_t *p, size_t n);
 
 #endif

@@ -42,8 +42,7 @@ sl_utf8_len (const uint8_t *p, size_t n)
         return 3;
     }
     if (c >= 0xf0 && c <= 0xf4) {
-        if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80
-            || (p[3] & 0xc0) != 0x80) {
+        if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80) {
             return 0;
         }
         if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f)) {
@@ -131,8 +130,8 @@ size_t
 sl_json_next_token (const sl_json_t *self)
 {
     size_t at = sl_json_skip_ws (self, self->last_end);
-    if (at < self->len && ((self->after == AFTER_VALUE && self->text[at] == ',' && self->depth)
-                           || (self->after == AFTER_KEY && self->text[at] == ':'))) {
+    if (at < self->len && ((self->after == AFTER_VALUE && self->text[at] == ',' && self->depth) ||
+                           (self->after == AFTER_KEY && self->text[at] == ':'))) {
         at = sl_json_skip_ws (self, at + 1);
     }
     return at;
@@ -143,8 +142,8 @@ sl_json_next_token (const sl_json_t *self)
 bool
 sl_json_leading_zero (const sl_json_t *self, size_t at)
 {
-    return self->zero_end == self->last_end && at == self->last_end && at < self->len
-           && self->text[at] >= '0' && self->text[at] <= '9';
+    return self->zero_end == self->last_end && at == self->last_end && at < self->len &&
+           self->text[at] >= '0' && self->text[at] <= '9';
 }
 
 static int
@@ -155,15 +154,13 @@ s_hex4 (const uint8_t *p, uint32_t *value)
         uint8_t c = p[i];
         v <<= 4;
         if (c >= '0' && c <= '9') {
-            v |= (uint32_t) (c - '0');
+            v |= (uint32_t)(c - '0');
         }
-        else
-        if (c >= 'a' && c <= 'f') {
-            v |= (uint32_t) (c - 'a' + 10);
+        else if (c >= 'a' && c <= 'f') {
+            v |= (uint32_t)(c - 'a' + 10);
         }
-        else
-        if (c >= 'A' && c <= 'F') {
-            v |= (uint32_t) (c - 'A' + 10);
+        else if (c >= 'A' && c <= 'F') {
+            v |= (uint32_t)(c - 'A' + 10);
         }
         else {
             return -1;
@@ -203,8 +200,8 @@ sl_json_check_raw_string (sl_json_t *self, size_t at)
                     return sl_json_fail (self, SL_EJSON, i, "lone low surrogate");
                 }
                 if (cp >= 0xd800 && cp <= 0xdbff) {
-                    if (i + 12 > len || t[i + 6] != '\\' || t[i + 7] != 'u'
-                        || s_hex4 (t + i + 8, &low) || low < 0xdc00 || low > 0xdfff) {
+                    if (i + 12 > len || t[i + 6] != '\\' || t[i + 7] != 'u' ||
+                        s_hex4 (t + i + 8, &low) || low < 0xdc00 || low > 0xdfff) {
                         return sl_json_fail (self, SL_EJSON, i, "lone high surrogate");
                     }
                     i += 6;
@@ -246,12 +243,10 @@ s_explain_token (sl_json_t *self, size_t at, bool key)
             return rc;
         }
     }
-    else
-    if (key) {
+    else if (key) {
         return sl_json_fail (self, SL_EJSON, at, "expected a string key");
     }
-    else
-    if (c == '-' || (c >= '0' && c <= '9')) {
+    else if (c == '-' || (c >= '0' && c <= '9')) {
         return sl_json_fail (self, SL_EJSON, at, "invalid number");
     }
     return sl_json_fail (self, SL_EJSON, at, "unexpected character");
@@ -276,21 +271,21 @@ sl_json_explain (sl_json_t *self)
     }
     bool object = self->depth && self->stack[self->depth - 1].object;
     switch (self->after) {
-        case AFTER_START:
-            return s_explain_token (self, at, false);
-        case AFTER_OPEN:
-            return s_explain_token (self, at, object);
-        case AFTER_KEY:
-            if (t[at] != ':') {
-                return sl_json_fail (self, SL_EJSON, at, "expected ':'");
-            }
-            break;
-        case AFTER_VALUE:
-            if (t[at] != ',') {
-                return sl_json_fail (self, SL_EJSON, at,
-                                     object ? "expected ',' or '}'" : "expected ',' or ']'");
-            }
-            break;
+    case AFTER_START:
+        return s_explain_token (self, at, false);
+    case AFTER_OPEN:
+        return s_explain_token (self, at, object);
+    case AFTER_KEY:
+        if (t[at] != ':') {
+            return sl_json_fail (self, SL_EJSON, at, "expected ':'");
+        }
+        break;
+    case AFTER_VALUE:
+        if (t[at] != ',') {
+            return sl_json_fail (self, SL_EJSON, at,
+                                 object ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+        break;
     }
     at = sl_json_skip_ws (self, at + 1);
     if (at >= self->len) {

@@ -24,28 +24,28 @@ typedef struct {
 
 //  The last token our callbacks saw, which says what may come next.
 typedef enum {
-    AFTER_START,        //  nothing yet: a value
-    AFTER_OPEN,         //  '[' or '{': a value or ']', a key or '}'
-    AFTER_KEY,          //  an object key: ':' then a value
-    AFTER_VALUE         //  a value: ',' or the closer, or the end at depth 0
+    AFTER_START, //  nothing yet: a value
+    AFTER_OPEN,  //  '[' or '{': a value or ']', a key or '}'
+    AFTER_KEY,   //  an object key: ':' then a value
+    AFTER_VALUE  //  a value: ',' or the closer, or the end at depth 0
 } after_t;
 
 struct _sl_json_t {
-    yajl_handle parser;                 //  NULL after an error, made again on use
-    sl_buf_t scratch;                   //  long number tokens
+    yajl_handle parser; //  NULL after an error, made again on use
+    sl_buf_t scratch;   //  long number tokens
     //  State of the call in progress (yajl's callback context is self).
     const uint8_t *text;
     size_t len;
     sl_buf_t *out;
     char *why;
     size_t why_size;
-    int rc;                             //  set by a callback that stops the parse
-    bool finishing;                     //  inside yajl_complete_parse
-    bool done;                          //  the top-level value is complete
+    int rc;         //  set by a callback that stops the parse
+    bool finishing; //  inside yajl_complete_parse
+    bool done;      //  the top-level value is complete
     after_t after;
-    size_t last_end;                    //  text offset just past the last token seen
-    size_t zero_start;                  //  the last number was "0" / "-0": its start,
-    size_t zero_end;                    //  and its end (to name a leading zero)
+    size_t last_end;   //  text offset just past the last token seen
+    size_t zero_start; //  the last number was "0" / "-0": its start,
+    size_t zero_end;   //  and its end (to name a leading zero)
     uint32_t depth;
     frame_t stack[SL_MP_MAX_DEPTH];
 };

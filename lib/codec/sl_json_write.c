@@ -42,7 +42,7 @@ s_put_u64 (sl_buf_t *out, uint64_t v, bool negative)
     char tmp[24];
     size_t n = sizeof tmp;
     do {
-        tmp[--n] = (char) ('0' + v % 10);
+        tmp[--n] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
     if (negative) {
@@ -55,9 +55,9 @@ static int
 s_put_i64 (sl_buf_t *out, int64_t v)
 {
     if (v < 0) {
-        return s_put_u64 (out, (uint64_t) 0 - (uint64_t) v, true);
+        return s_put_u64 (out, (uint64_t)0 - (uint64_t)v, true);
     }
-    return s_put_u64 (out, (uint64_t) v, false);
+    return s_put_u64 (out, (uint64_t)v, false);
 }
 
 //  The fast path for the doubles people write: v = m / 10^k with m below
@@ -69,8 +69,8 @@ s_put_i64 (sl_buf_t *out, int64_t v)
 static int
 s_decimal_double (double v, char *out)
 {
-    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
-                                     1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     double a = v < 0 ? -v : v;
     if (!(a >= 1e-4 && a < 1e15)) {
         return 0;
@@ -82,7 +82,7 @@ s_decimal_double (double v, char *out)
         if (x >= 1e15) {
             return 0;
         }
-        m = (double) (uint64_t) (x + 0.5);     //  exact: x < 1e15 has ulp <= 1/8
+        m = (double)(uint64_t)(x + 0.5); //  exact: x < 1e15 has ulp <= 1/8
         if (m / pow10[k] == a) {
             break;
         }
@@ -92,13 +92,13 @@ s_decimal_double (double v, char *out)
     }
     char digits[24];
     int nd = 0;
-    uint64_t u = (uint64_t) m;
+    uint64_t u = (uint64_t)m;
     do {
-        digits[nd++] = (char) ('0' + u % 10);
+        digits[nd++] = (char)('0' + u % 10);
         u /= 10;
     } while (u);
     while (nd <= k) {
-        digits[nd++] = '0';                 //  0.05: at least one digit before '.'
+        digits[nd++] = '0'; //  0.05: at least one digit before '.'
     }
     int n = 0;
     if (v < 0) {
@@ -133,7 +133,7 @@ s_put_double (sl_buf_t *out, double v)
     char tmp[40];
     int n = s_decimal_double (v, tmp);
     if (n) {
-        return s_append (out, tmp, (size_t) n);
+        return s_append (out, tmp, (size_t)n);
     }
     int first = fpclassify (v) == FP_SUBNORMAL ? 1 : 15;
     for (int precision = first; precision <= 17; precision++) {
@@ -142,14 +142,14 @@ s_put_double (sl_buf_t *out, double v)
             break;
         }
     }
-    if (n < 0 || (size_t) n >= sizeof tmp - 2) {
+    if (n < 0 || (size_t)n >= sizeof tmp - 2) {
         return SL_EINVAL;
     }
     if (!strpbrk (tmp, ".e")) {
         tmp[n++] = '.';
         tmp[n++] = '0';
     }
-    return s_append (out, tmp, (size_t) n);
+    return s_append (out, tmp, (size_t)n);
 }
 
 //  Writes bytes as a JSON string: '"' and '\' escaped, control characters
@@ -165,7 +165,7 @@ s_put_string (sl_buf_t *out, const uint8_t *s, size_t n)
         return rc;
     }
     out->data[out->len++] = '"';
-    size_t run = 0;                     //  start of bytes not yet copied
+    size_t run = 0; //  start of bytes not yet copied
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
@@ -189,25 +189,39 @@ s_put_string (sl_buf_t *out, const uint8_t *s, size_t n)
         size_t esc_len = 2;
         esc[0] = '\\';
         switch (c) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            default:
-                if (c >= 0x80) {
-                    memcpy (esc, "\xef\xbf\xbd", 3);
-                    esc_len = 3;
-                }
-                else {
-                    memcpy (esc, "\\u00", 4);
-                    esc[4] = hex[c >> 4];
-                    esc[5] = hex[c & 0xf];
-                    esc_len = 6;
-                }
-                break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            if (c >= 0x80) {
+                memcpy (esc, "\xef\xbf\xbd", 3);
+                esc_len = 3;
+            }
+            else {
+                memcpy (esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 0xf];
+                esc_len = 6;
+            }
+            break;
         }
         rc = s_append (out, esc, esc_len);
         if (rc) {
@@ -226,40 +240,38 @@ s_put_string (sl_buf_t *out, const uint8_t *s, size_t n)
 static int
 s_put_base64 (sl_buf_t *out, const uint8_t *s, size_t n)
 {
-    static const char table[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t need = (n + 2) / 3 * 4 + 2;
     int rc = sl_buf_reserve (out, need);
     if (rc) {
         return rc;
     }
-    char *d = (char *) out->data + out->len;
+    char *d = (char *)out->data + out->len;
     *d++ = '"';
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t) s[i] << 16 | (uint32_t) s[i + 1] << 8 | s[i + 2];
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
         *d++ = table[v >> 18];
         *d++ = table[(v >> 12) & 63];
         *d++ = table[(v >> 6) & 63];
         *d++ = table[v & 63];
     }
     if (n - i == 1) {
-        uint32_t v = (uint32_t) s[i] << 16;
+        uint32_t v = (uint32_t)s[i] << 16;
         *d++ = table[v >> 18];
         *d++ = table[(v >> 12) & 63];
         *d++ = '=';
         *d++ = '=';
     }
-    else
-    if (n - i == 2) {
-        uint32_t v = (uint32_t) s[i] << 16 | (uint32_t) s[i + 1] << 8;
+    else if (n - i == 2) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
         *d++ = table[v >> 18];
         *d++ = table[(v >> 12) & 63];
         *d++ = table[(v >> 6) & 63];
         *d++ = '=';
     }
     *d++ = '"';
-    out->len = (size_t) ((uint8_t *) d - out->data);
+    out->len = (size_t)((uint8_t *)d - out->data);
     return 0;
 }
 
@@ -273,8 +285,7 @@ typedef struct {
 } s_walk_t;
 
 static int s_emit (s_walk_t *w, const uint8_t **p, sl_buf_t *out);
-static int s_emit_container (s_walk_t *w, const uint8_t **p, sl_buf_t *out, uint32_t n,
-                             bool map);
+static int s_emit_container (s_walk_t *w, const uint8_t **p, sl_buf_t *out, uint32_t n, bool map);
 
 //  Non-str map keys nested inside non-str map keys, at most. Each such
 //  level is escaped once more inside the next, which doubles its quotes
@@ -302,12 +313,12 @@ s_emit_key (s_walk_t *w, const uint8_t **p, sl_buf_t *out)
         //  Bounded already by sl_mp_skip over the whole value, so walking
         //  it again cannot leave the buffer.
         size_t used = 0;
-        int rc = sl_mp_skip (*p, (size_t) (w->end - *p), SL_MP_DEPTH_LIMIT, &used);
+        int rc = sl_mp_skip (*p, (size_t)(w->end - *p), SL_MP_DEPTH_LIMIT, &used);
         if (rc) {
             return rc;
         }
         *p += used;
-        return s_put_string (out, (const uint8_t *) S_KEY_ELIDED, strlen (S_KEY_ELIDED));
+        return s_put_string (out, (const uint8_t *)S_KEY_ELIDED, strlen (S_KEY_ELIDED));
     }
     sl_buf_t text;
     sl_buf_init (&text, out->limit);
@@ -330,44 +341,44 @@ s_emit (s_walk_t *w, const uint8_t **p, sl_buf_t *out)
     sluice_mp_obj_t o;
     int rc = sluice_mp_next (p, w->end, &o);
     if (rc) {
-        return rc;  //  the walk has already refused what this would
+        return rc; //  the walk has already refused what this would
     }
     switch (o.type) {
-        case SLUICE_MP_NIL:
-            return s_append (out, "null", 4);
-        case SLUICE_MP_BOOL:
-            return o.v.b ? s_append (out, "true", 4) : s_append (out, "false", 5);
-        case SLUICE_MP_UINT:
-            return s_put_u64 (out, o.v.u, false);
-        case SLUICE_MP_INT:
-            return s_put_i64 (out, o.v.i);
-        case SLUICE_MP_FLOAT:
-            return s_put_double (out, o.v.f);
-        case SLUICE_MP_STR:
-            return s_put_string (out, o.data, o.size);
-        case SLUICE_MP_BIN:
-            rc = s_append_str (out, "{\"$bin\":");
-            if (rc == 0) {
-                rc = s_put_base64 (out, o.data, o.size);
-            }
-            return rc ? rc : s_append (out, "}", 1);
-        case SLUICE_MP_EXT:
-            rc = s_append_str (out, "{\"$ext\":");
-            if (rc == 0) {
-                rc = s_put_i64 (out, o.ext);
-            }
-            if (rc == 0) {
-                rc = s_append_str (out, ",\"data\":");
-            }
-            if (rc == 0) {
-                rc = s_put_base64 (out, o.data, o.size);
-            }
-            return rc ? rc : s_append (out, "}", 1);
-        case SLUICE_MP_ARRAY:
-        case SLUICE_MP_MAP:
-            return s_emit_container (w, p, out, o.count, o.type == SLUICE_MP_MAP);
-        default:
-            return SL_EPROTO;
+    case SLUICE_MP_NIL:
+        return s_append (out, "null", 4);
+    case SLUICE_MP_BOOL:
+        return o.v.b ? s_append (out, "true", 4) : s_append (out, "false", 5);
+    case SLUICE_MP_UINT:
+        return s_put_u64 (out, o.v.u, false);
+    case SLUICE_MP_INT:
+        return s_put_i64 (out, o.v.i);
+    case SLUICE_MP_FLOAT:
+        return s_put_double (out, o.v.f);
+    case SLUICE_MP_STR:
+        return s_put_string (out, o.data, o.size);
+    case SLUICE_MP_BIN:
+        rc = s_append_str (out, "{\"$bin\":");
+        if (rc == 0) {
+            rc = s_put_base64 (out, o.data, o.size);
+        }
+        return rc ? rc : s_append (out, "}", 1);
+    case SLUICE_MP_EXT:
+        rc = s_append_str (out, "{\"$ext\":");
+        if (rc == 0) {
+            rc = s_put_i64 (out, o.ext);
+        }
+        if (rc == 0) {
+            rc = s_append_str (out, ",\"data\":");
+        }
+        if (rc == 0) {
+            rc = s_put_base64 (out, o.data, o.size);
+        }
+        return rc ? rc : s_append (out, "}", 1);
+    case SLUICE_MP_ARRAY:
+    case SLUICE_MP_MAP:
+        return s_emit_container (w, p, out, o.count, o.type == SLUICE_MP_MAP);
+    default:
+        return SL_EPROTO;
     }
 }
 
@@ -468,8 +479,7 @@ sl_record_to_json (sl_json_t *self, const sl_record_t *record, sl_buf_t *out)
         if (!record->key) {
             rc = s_append (out, "null", 4);
         }
-        else
-        if (record->key_is_bin) {
+        else if (record->key_is_bin) {
             rc = s_append_str (out, "{\"$bin\":");
             if (rc == 0) {
                 rc = s_put_base64 (out, record->key, record->key_len);
@@ -534,7 +544,7 @@ sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char
         return SL_ETOOBIG;
     }
     *key = scratch->data;
-    *key_len = (uint32_t) scratch->len;
+    *key_len = (uint32_t)scratch->len;
     return 1;
 }
 
@@ -546,7 +556,7 @@ sl_json_field_key (sl_json_t *self, const uint8_t *value, size_t len, const char
 int
 sl_json_put_string (sl_buf_t *out, const void *text, size_t len)
 {
-    return s_put_string (out, (const uint8_t *) text, len);
+    return s_put_string (out, (const uint8_t *)text, len);
 }
 
 int
@@ -571,6 +581,6 @@ int
 sl_json_put_name (sl_buf_t *out, bool first, const char *name)
 {
     int rc = first ? 0 : s_append (out, ",", 1);
-    rc = rc ? rc : s_put_string (out, (const uint8_t *) name, strlen (name));
+    rc = rc ? rc : s_put_string (out, (const uint8_t *)name, strlen (name));
     return rc ? rc : s_append (out, ":", 1);
 }

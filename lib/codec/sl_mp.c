@@ -12,10 +12,10 @@
 
 #include "sl_error.h"
 
-_Static_assert (SLUICE_MP_ETRUNC == SL_ETRUNC && SLUICE_MP_EPROTO == SL_EPROTO
-                    && SLUICE_MP_EDEPTH == SL_EDEPTH,
-                "sluice/mp.h's codes are Sluice's");
-_Static_assert (SLUICE_MP_DEPTH_LIMIT == SL_MP_DEPTH_LIMIT, "one depth cap");
+_Static_assert(SLUICE_MP_ETRUNC == SL_ETRUNC && SLUICE_MP_EPROTO == SL_EPROTO &&
+                   SLUICE_MP_EDEPTH == SL_EDEPTH,
+               "sluice/mp.h's codes are Sluice's");
+_Static_assert(SLUICE_MP_DEPTH_LIMIT == SL_MP_DEPTH_LIMIT, "one depth cap");
 
 int
 sl_mp_skip (const uint8_t *data, size_t len, uint32_t max_depth, size_t *used)
@@ -77,10 +77,10 @@ sl_mp_read_int (const uint8_t **p, const uint8_t *end, int64_t *value)
     if (rc) {
         return rc;
     }
-    if (o.type == SLUICE_MP_UINT && o.v.u > (uint64_t) INT64_MAX) {
+    if (o.type == SLUICE_MP_UINT && o.v.u > (uint64_t)INT64_MAX) {
         return SL_ETYPE;
     }
-    *value = o.type == SLUICE_MP_UINT ? (int64_t) o.v.u : o.v.i;
+    *value = o.type == SLUICE_MP_UINT ? (int64_t)o.v.u : o.v.i;
     *p = q;
     return 0;
 }
@@ -97,7 +97,7 @@ sl_mp_read_uint (const uint8_t **p, const uint8_t *end, uint64_t *value)
     if (o.type == SLUICE_MP_INT && o.v.i < 0) {
         return SL_ETYPE;
     }
-    *value = o.type == SLUICE_MP_UINT ? o.v.u : (uint64_t) o.v.i;
+    *value = o.type == SLUICE_MP_UINT ? o.v.u : (uint64_t)o.v.i;
     *p = q;
     return 0;
 }

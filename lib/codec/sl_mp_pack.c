@@ -27,7 +27,7 @@ typedef struct {
 static inline int
 s_fixed_write (void *data, const char *buf, size_t size)
 {
-    s_fixed_t *fixed = (s_fixed_t *) data;
+    s_fixed_t *fixed = (s_fixed_t *)data;
     if (size > fixed->cap - fixed->len) {
         return -1;
     }

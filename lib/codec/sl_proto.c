@@ -44,14 +44,14 @@ static const s_cmd_t s_cmds[] = {
 #define S_N_CMDS (sizeof s_cmds / sizeof s_cmds[0])
 
 typedef enum {
-    S_UINT,         //  unsigned integer of `size` bytes, at most `max`
-    S_INT,          //  signed integer of `size` bytes
+    S_UINT, //  unsigned integer of `size` bytes, at most `max`
+    S_INT,  //  signed integer of `size` bytes
     S_BOOL,
-    S_STR,          //  char[size], NUL-terminated
-    S_NAME,         //  as S_STR, and sl_name_valid
-    S_FROM,         //  sl_from_t, on the wire as its lower-case name; below `max`
-    S_STREAMS,      //  array of maps, each decoded with s_stream_fields
-    S_FAILED,       //  array of [offset, error(, final)]
+    S_STR,     //  char[size], NUL-terminated
+    S_NAME,    //  as S_STR, and sl_name_valid
+    S_FROM,    //  sl_from_t, on the wire as its lower-case name; below `max`
+    S_STREAMS, //  array of maps, each decoded with s_stream_fields
+    S_FAILED,  //  array of [offset, error(, final)]
 } s_kind_t;
 
 typedef struct {
@@ -60,34 +60,35 @@ typedef struct {
     s_kind_t kind;
     size_t offset;
     size_t size;
-    uint64_t max;           //  S_UINT: largest value the member holds; S_FROM: names allowed
-    uint32_t carry;         //  bit (1 << cmd) set: the command has this field
-    uint32_t need;          //  bit set: the command requires it
+    uint64_t max;   //  S_UINT: largest value the member holds; S_FROM: names allowed
+    uint32_t carry; //  bit (1 << cmd) set: the command has this field
+    uint32_t need;  //  bit set: the command requires it
 } s_field_t;
 
-#define S_MEMBER_SIZE(type, member) sizeof (((type *) 0)->member)
-#define S_FIELD(key, kind, member, max, carry, need)                                           \
-    {key, sizeof (key) - 1, kind, offsetof (sl_msg_t, member), S_MEMBER_SIZE (sl_msg_t, member), \
-     max, carry, need}
+#define S_MEMBER_SIZE(type, member) sizeof (((type *)0)->member)
+#define S_FIELD(key, kind, member, max, carry, need)                                               \
+    {                                                                                              \
+        key, sizeof (key) - 1, kind, offsetof (sl_msg_t, member),                                  \
+            S_MEMBER_SIZE (sl_msg_t, member), max, carry, need                                     \
+    }
 
 //  Requests and replies that carry "req" (PUBLISH, CONFIRM and LIVE do not:
 //  PUBLISH replies go in order and are matched by seq).
-#define S_REQ_CARRY                                                                            \
-    (S_BIT (HELLO) | S_BIT (WELCOME) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)          \
-     | S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIST) | S_BIT (STREAMS)    \
-     | S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (JOIN) | S_BIT (JOINED)          \
-     | S_BIT (STAT) | S_BIT (STATS) | S_BIT (ADMIN) | S_BIT (ADMINED))
+#define S_REQ_CARRY                                                                                \
+    (S_BIT (HELLO) | S_BIT (WELCOME) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH) |           \
+     S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIST) | S_BIT (STREAMS) |       \
+     S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (JOIN) | S_BIT (JOINED) | S_BIT (STAT) |  \
+     S_BIT (STATS) | S_BIT (ADMIN) | S_BIT (ADMINED))
 #define S_REQ_NEED (S_REQ_CARRY & ~(S_BIT (HELLO) | S_BIT (PING)))
-#define S_STREAM_NEED                                                                          \
-    (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH)        \
-     | S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIVE))
-#define S_OFFSET_CMDS                                                                          \
-    (S_BIT (CONFIRM) | S_BIT (POSITION) | S_BIT (FETCH) | S_BIT (RECORDS) | S_BIT (COMMIT)      \
-     | S_BIT (COMMITTED) | S_BIT (LIVE) | S_BIT (JOINED) | S_BIT (WORK) | S_BIT (RESULT))
-#define S_GROUP_CMDS                                                                           \
-    (S_BIT (JOIN) | S_BIT (JOINED) | S_BIT (WORK) | S_BIT (RESULT) | S_BIT (LEAVE))
+#define S_STREAM_NEED                                                                              \
+    (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH) |         \
+     S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIVE))
+#define S_OFFSET_CMDS                                                                              \
+    (S_BIT (CONFIRM) | S_BIT (POSITION) | S_BIT (FETCH) | S_BIT (RECORDS) | S_BIT (COMMIT) |       \
+     S_BIT (COMMITTED) | S_BIT (LIVE) | S_BIT (JOINED) | S_BIT (WORK) | S_BIT (RESULT))
+#define S_GROUP_CMDS (S_BIT (JOIN) | S_BIT (JOINED) | S_BIT (WORK) | S_BIT (RESULT) | S_BIT (LEAVE))
 #define S_LEASE_CMDS (S_BIT (WORK) | S_BIT (RESULT))
-#define S_COUNT_CMDS                                                                           \
+#define S_COUNT_CMDS                                                                               \
     (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE) | S_BIT (WORK) | S_BIT (RESULT))
 #define S_REPL_CMDS (S_BIT (REPLICATE) | S_BIT (REPLICATED))
 #define S_U32 UINT32_MAX
@@ -118,10 +119,9 @@ static const s_field_t s_fields[] = {
              S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_REPL_CMDS),
     S_FIELD ("count", S_UINT, count, S_U32, S_COUNT_CMDS | S_BIT (REPLICATED),
              S_COUNT_CMDS | S_BIT (REPLICATED)),
-    S_FIELD ("offset", S_UINT, offset, S_U64,
-             S_OFFSET_CMDS | S_BIT (ADMINED) | S_BIT (REPLICATED), S_OFFSET_CMDS),
-    S_FIELD ("first", S_UINT, first, S_U64,
-             S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (REPLICATED),
+    S_FIELD ("offset", S_UINT, offset, S_U64, S_OFFSET_CMDS | S_BIT (ADMINED) | S_BIT (REPLICATED),
+             S_OFFSET_CMDS),
+    S_FIELD ("first", S_UINT, first, S_U64, S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (REPLICATED),
              S_BIT (POSITION) | S_BIT (RECORDS)),
     S_FIELD ("next", S_UINT, next, S_U64,
              S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE) | S_BIT (REPLICATED),
@@ -134,14 +134,12 @@ static const s_field_t s_fields[] = {
     S_FIELD ("code", S_UINT, code, INT32_MAX, S_BIT (ERROR), S_BIT (ERROR)),
     S_FIELD ("text", S_STR, text, 0, S_BIT (ERROR) | S_BIT (ADMINED), S_BIT (ERROR)),
     S_FIELD ("heartbeat_ms", S_UINT, heartbeat_ms, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
-    S_FIELD ("max_batch_bytes", S_UINT, max_batch_bytes, S_U64, S_BIT (WELCOME),
-             S_BIT (WELCOME)),
+    S_FIELD ("max_batch_bytes", S_UINT, max_batch_bytes, S_U64, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("max_batch_records", S_UINT, max_batch_records, S_U32, S_BIT (WELCOME),
              S_BIT (WELCOME)),
     S_FIELD ("max_depth", S_UINT, max_depth, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("streams", S_STREAMS, streams, 0, S_BIT (STREAMS), S_BIT (STREAMS)),
-    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS | S_BIT (ADMIN) | S_BIT (PING),
-             S_GROUP_CMDS),
+    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS | S_BIT (ADMIN) | S_BIT (PING), S_GROUP_CMDS),
     S_FIELD ("in", S_NAME, in, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("out", S_NAME, out, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("member", S_NAME, member, 0, S_BIT (JOIN) | S_BIT (LEAVE),
@@ -173,17 +171,19 @@ static const s_field_t s_fields[] = {
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
 //  The command bitmasks are 32 bits; the decoder's "seen" set is 64.
-_Static_assert (SL_CMD_REPLICATED < 32, "command codes must fit the field bitmasks");
-_Static_assert (S_N_FIELDS <= 64, "too many fields for the seen bitmask");
+_Static_assert(SL_CMD_REPLICATED < 32, "command codes must fit the field bitmasks");
+_Static_assert(S_N_FIELDS <= 64, "too many fields for the seen bitmask");
 
 //  One STREAMS entry; every key is required. Walked with bit 1 as "command".
-#define S_INFO(key, kind, member, max)                                                         \
-    {key, sizeof (key) - 1, kind, offsetof (sl_stream_info_t, member),                        \
-     S_MEMBER_SIZE (sl_stream_info_t, member), max, 1, 1}
+#define S_INFO(key, kind, member, max)                                                             \
+    {                                                                                              \
+        key, sizeof (key) - 1, kind, offsetof (sl_stream_info_t, member),                          \
+            S_MEMBER_SIZE (sl_stream_info_t, member), max, 1, 1                                    \
+    }
 static const s_field_t s_stream_fields[] = {
-    S_INFO ("name", S_NAME, name, 0),          S_INFO ("first", S_UINT, first, S_U64),
-    S_INFO ("next", S_UINT, next, S_U64),      S_INFO ("records", S_UINT, records, S_U64),
-    S_INFO ("bytes", S_UINT, bytes, S_U64),    S_INFO ("last_ms", S_INT, last_ms, 0),
+    S_INFO ("name", S_NAME, name, 0),       S_INFO ("first", S_UINT, first, S_U64),
+    S_INFO ("next", S_UINT, next, S_U64),   S_INFO ("records", S_UINT, records, S_U64),
+    S_INFO ("bytes", S_UINT, bytes, S_U64), S_INFO ("last_ms", S_INT, last_ms, 0),
 };
 #define S_N_STREAM_FIELDS (sizeof s_stream_fields / sizeof s_stream_fields[0])
 
@@ -191,7 +191,7 @@ static const s_cmd_t *
 s_cmd_find (int code)
 {
     for (size_t i = 0; i < S_N_CMDS; i++) {
-        if ((int) s_cmds[i].cmd == code) {
+        if ((int)s_cmds[i].cmd == code) {
             return &s_cmds[i];
         }
     }
@@ -201,17 +201,17 @@ s_cmd_find (int code)
 const char *
 sl_cmd_name (sl_cmd_t cmd)
 {
-    const s_cmd_t *row = s_cmd_find ((int) cmd);
+    const s_cmd_t *row = s_cmd_find ((int)cmd);
     return row ? row->name : "UNKNOWN";
 }
 
 bool
 sl_cmd_from_broker (sl_cmd_t cmd)
 {
-    const uint32_t from_broker = S_BIT (WELCOME) | S_BIT (CONFIRM) | S_BIT (POSITION)
-                                 | S_BIT (RECORDS) | S_BIT (COMMITTED) | S_BIT (STREAMS)
-                                 | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (LIVE) | S_BIT (JOINED)
-                                 | S_BIT (WORK);
+    const uint32_t from_broker = S_BIT (WELCOME) | S_BIT (CONFIRM) | S_BIT (POSITION) |
+                                 S_BIT (RECORDS) | S_BIT (COMMITTED) | S_BIT (STREAMS) |
+                                 S_BIT (PONG) | S_BIT (ERROR) | S_BIT (LIVE) | S_BIT (JOINED) |
+                                 S_BIT (WORK);
     return cmd > SL_CMD_NONE && cmd <= SL_CMD_LEAVE && (from_broker & (1u << cmd));
 }
 
@@ -221,7 +221,7 @@ sl_cmd_from_broker (sl_cmd_t cmd)
 static uint64_t
 s_get_uint (const void *base, const s_field_t *f)
 {
-    const uint8_t *p = (const uint8_t *) base + f->offset;
+    const uint8_t *p = (const uint8_t *)base + f->offset;
     if (f->size == 4) {
         uint32_t v;
         memcpy (&v, p, 4);
@@ -235,9 +235,9 @@ s_get_uint (const void *base, const s_field_t *f)
 static void
 s_set_uint (void *base, const s_field_t *f, uint64_t value)
 {
-    uint8_t *p = (uint8_t *) base + f->offset;
+    uint8_t *p = (uint8_t *)base + f->offset;
     if (f->size == 4) {
-        uint32_t v = (uint32_t) value;
+        uint32_t v = (uint32_t)value;
         memcpy (p, &v, 4);
     }
     else {
@@ -250,7 +250,7 @@ s_set_uint (void *base, const s_field_t *f, uint64_t value)
 //  size the body, the second straight into the body frame.
 
 typedef struct {
-    uint8_t *out;       //  NULL while sizing
+    uint8_t *out; //  NULL while sizing
     size_t cap;
     size_t len;
 } s_writer_t;
@@ -283,7 +283,7 @@ static void
 s_put_str (s_writer_t *w, const char *str, size_t len)
 {
     uint8_t tmp[5];
-    s_put (w, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t) len));
+    s_put (w, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t)len));
     s_put (w, str, len);
 }
 
@@ -298,7 +298,7 @@ s_put_map (s_writer_t *w, uint32_t count)
 static bool
 s_is_empty (const void *base, const s_field_t *f)
 {
-    const uint8_t *p = (const uint8_t *) base + f->offset;
+    const uint8_t *p = (const uint8_t *)base + f->offset;
     switch (f->kind) {
     case S_UINT:
         return s_get_uint (base, f) == 0;
@@ -308,14 +308,14 @@ s_is_empty (const void *base, const s_field_t *f)
         return v == 0;
     }
     case S_BOOL:
-        return !*(const bool *) p;
+        return !*(const bool *)p;
     case S_STR:
     case S_NAME:
         return p[0] == '\0';
     case S_FROM:
-        return *(const sl_from_t *) p == SL_FROM_BEGINNING;
+        return *(const sl_from_t *)p == SL_FROM_BEGINNING;
     case S_FAILED:
-        return ((const sl_msg_t *) base)->n_failed == 0;
+        return ((const sl_msg_t *)base)->n_failed == 0;
     default:
         return false;
     }
@@ -342,7 +342,7 @@ s_put_fields (s_writer_t *w, const void *base, const s_field_t *fields, size_t n
         if (!s_sent (base, f, bit)) {
             continue;
         }
-        const uint8_t *p = (const uint8_t *) base + f->offset;
+        const uint8_t *p = (const uint8_t *)base + f->offset;
         s_put_str (w, f->key, f->key_len);
         switch (f->kind) {
         case S_UINT:
@@ -355,16 +355,16 @@ s_put_fields (s_writer_t *w, const void *base, const s_field_t *fields, size_t n
             break;
         }
         case S_BOOL: {
-            uint8_t b = *(const bool *) p ? 0xc3 : 0xc2;
+            uint8_t b = *(const bool *)p ? 0xc3 : 0xc2;
             s_put (w, &b, 1);
             break;
         }
         case S_STR:
         case S_NAME:
-            s_put_str (w, (const char *) p, strlen ((const char *) p));
+            s_put_str (w, (const char *)p, strlen ((const char *)p));
             break;
         case S_FROM: {
-            const char *name = s_from_names[*(const sl_from_t *) p];
+            const char *name = s_from_names[*(const sl_from_t *)p];
             s_put_str (w, name, strlen (name));
             break;
         }
@@ -372,8 +372,7 @@ s_put_fields (s_writer_t *w, const void *base, const s_field_t *fields, size_t n
             uint8_t tmp[5];
             s_put (w, tmp, sl_mp_write_array (tmp, sizeof tmp, msg->n_streams));
             for (uint32_t s = 0; s < msg->n_streams; s++) {
-                s_put_fields (w, &msg->streams[s], s_stream_fields, S_N_STREAM_FIELDS, 1,
-                              NULL);
+                s_put_fields (w, &msg->streams[s], s_stream_fields, S_N_STREAM_FIELDS, 1, NULL);
             }
             break;
         }
@@ -406,19 +405,19 @@ s_fields_valid (const void *base, const s_field_t *fields, size_t n_fields, uint
         if (!s_sent (base, f, bit)) {
             continue;
         }
-        const uint8_t *p = (const uint8_t *) base + f->offset;
+        const uint8_t *p = (const uint8_t *)base + f->offset;
         if (f->kind == S_STR || f->kind == S_NAME) {
             const uint8_t *nul = memchr (p, 0, f->size);
             if (!nul) {
                 return false;
             }
-            if (f->kind == S_NAME && !sl_name_valid ((const char *) p, (size_t) (nul - p))) {
+            if (f->kind == S_NAME && !sl_name_valid ((const char *)p, (size_t)(nul - p))) {
                 return false;
             }
         }
         else if (f->kind == S_FROM) {
-            sl_from_t from = *(const sl_from_t *) p;
-            if ((unsigned) from >= f->max) {
+            sl_from_t from = *(const sl_from_t *)p;
+            if ((unsigned)from >= f->max) {
                 return false;
             }
         }
@@ -443,7 +442,7 @@ s_fields_valid (const void *base, const s_field_t *fields, size_t n_fields, uint
 zmsg_t *
 sl_msg_encode (const sl_msg_t *msg)
 {
-    const s_cmd_t *cmd = s_cmd_find ((int) msg->cmd);
+    const s_cmd_t *cmd = s_cmd_find ((int)msg->cmd);
     if (!cmd) {
         return NULL;
     }
@@ -477,7 +476,7 @@ sl_msg_encode (const sl_msg_t *msg)
         return NULL;
     }
     uint8_t head[SL_HEADER_SIZE] = {SL_PROTO_SIG0, SL_PROTO_SIG1, SL_PROTO_VERSION,
-                                    (uint8_t) cmd->cmd};
+                                    (uint8_t)cmd->cmd};
     zmsg_t *zmsg = zmsg_new ();
     zframe_t *header = zframe_new (head, sizeof head);
     zframe_t *body = zframe_new (NULL, sizing.len);
@@ -521,10 +520,9 @@ static int s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg);
 //  Reads one value into its member. The input has passed sl_mp_skip, so a
 //  reader failure here means the wrong type, never a truncation.
 static int
-s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *base,
-              sl_msg_t *msg)
+s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *base, sl_msg_t *msg)
 {
-    uint8_t *member = (uint8_t *) base + f->offset;
+    uint8_t *member = (uint8_t *)base + f->offset;
     switch (f->kind) {
     case S_UINT: {
         uint64_t v;
@@ -547,7 +545,7 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
         return 0;
     }
     case S_BOOL:
-        return sl_mp_read_bool (p, end, (bool *) member) ? SL_EPROTO : 0;
+        return sl_mp_read_bool (p, end, (bool *)member) ? SL_EPROTO : 0;
     case S_STR:
     case S_NAME:
     case S_FROM: {
@@ -559,7 +557,7 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
         if (f->kind == S_FROM) {
             for (size_t i = 0; i < f->max; i++) {
                 if (strlen (s_from_names[i]) == len && memcmp (s_from_names[i], str, len) == 0) {
-                    *(sl_from_t *) member = (sl_from_t) i;
+                    *(sl_from_t *)member = (sl_from_t)i;
                     return 0;
                 }
             }
@@ -575,7 +573,7 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
         if (memchr (str, 0, len)) {
             return f->kind == S_NAME ? SL_ENAME : SL_EPROTO;
         }
-        if (f->kind == S_NAME && !sl_name_valid ((const char *) str, len)) {
+        if (f->kind == S_NAME && !sl_name_valid ((const char *)str, len)) {
             return SL_ENAME;
         }
         memcpy (member, str, len);
@@ -611,7 +609,7 @@ s_read_fields (const uint8_t **p, const uint8_t *end, const s_field_t *fields, s
         const s_field_t *f = s_field_find (fields, n_fields, bit, key, key_len, &index);
         if (!f) {
             size_t used;
-            if (sl_mp_skip (*p, (size_t) (end - *p), S_BODY_DEPTH, &used)) {
+            if (sl_mp_skip (*p, (size_t)(end - *p), S_BODY_DEPTH, &used)) {
                 return SL_EPROTO;
             }
             *p += used;
@@ -677,8 +675,8 @@ s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
         uint64_t offset;
         const uint8_t *text;
         bool final = false;
-        if (sl_mp_read_array (p, end, &n) || (n != 2 && n != 3)
-            || sl_mp_read_uint (p, end, &offset) || sl_mp_read_str (p, end, &text, &len)) {
+        if (sl_mp_read_array (p, end, &n) || (n != 2 && n != 3) ||
+            sl_mp_read_uint (p, end, &offset) || sl_mp_read_str (p, end, &text, &len)) {
             return SL_EPROTO;
         }
         if (len > 255) {
@@ -687,7 +685,7 @@ s_read_failed (const uint8_t **p, const uint8_t *end, sl_msg_t *msg)
         if (memchr (text, 0, len) || (n == 3 && sl_mp_read_bool (p, end, &final))) {
             return SL_EPROTO;
         }
-        int rc = sl_msg_add_failed_n (msg, offset, (const char *) text, len);
+        int rc = sl_msg_add_failed_n (msg, offset, (const char *)text, len);
         if (rc) {
             return rc;
         }
@@ -731,7 +729,7 @@ s_peek_ids (const uint8_t *data, size_t size, sl_msg_t *msg)
                 msg->lease = value;
             }
         }
-        if (sl_mp_skip (p, (size_t) (end - p), S_BODY_DEPTH, &used)) {
+        if (sl_mp_skip (p, (size_t)(end - p), S_BODY_DEPTH, &used)) {
             return;
         }
         p += used;
@@ -780,8 +778,8 @@ s_decode (zframe_t *header, zframe_t *body, zmsg_t *zmsg, sl_msg_t *msg)
         return SL_EPROTO;
     }
     size_t frames = zmsg_size (zmsg);
-    if ((cmd->data == S_DATA_none && frames != 0) || (cmd->data == S_DATA_one && frames != 1)
-        || (cmd->data == S_DATA_two && frames != 2)) {
+    if ((cmd->data == S_DATA_none && frames != 0) || (cmd->data == S_DATA_one && frames != 1) ||
+        (cmd->data == S_DATA_two && frames != 2)) {
         return SL_EPROTO;
     }
     return 0;

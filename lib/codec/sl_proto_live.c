@@ -36,8 +36,7 @@ sl_live_encode (const char *stream, const sl_batch_header_t *header, zframe_t **
     size_t topic_len = sl_topic (stream, topic);
     uint8_t head[SL_BATCH_HEADER_SIZE];
     sl_batch_header_encode (header, head);
-    if (zmsg_pushmem (zmsg, topic, topic_len) != 0
-        || zmsg_addmem (zmsg, head, sizeof head) != 0) {
+    if (zmsg_pushmem (zmsg, topic, topic_len) != 0 || zmsg_addmem (zmsg, head, sizeof head) != 0) {
         zmsg_destroy (&zmsg);
         return NULL;
     }
@@ -54,8 +53,8 @@ sl_live_decode (zmsg_t *zmsg, const uint8_t *topic, size_t topic_len, sl_live_t 
 {
     if (!zmsg || zmsg_size (zmsg) != 5) {
         zframe_t *first = zmsg ? zmsg_first (zmsg) : NULL;
-        bool ours = first && zframe_size (first) == topic_len
-                    && memcmp (zframe_data (first), topic, topic_len) == 0;
+        bool ours = first && zframe_size (first) == topic_len &&
+                    memcmp (zframe_data (first), topic, topic_len) == 0;
         return ours ? SL_EPROTO : SL_ENOTFOUND;
     }
     zframe_t *first = zmsg_first (zmsg);
@@ -87,9 +86,8 @@ sl_live_decode (zmsg_t *zmsg, const uint8_t *topic, size_t topic_len, sl_live_t 
     if (rc == 0) {
         rc = sl_batch_header_decode (zframe_data (head), zframe_size (head), &out->header);
     }
-    if (rc == 0
-        && (zframe_size (head) != SL_BATCH_HEADER_SIZE
-            || out->header.base_offset != msg.offset || out->header.count != msg.count)) {
+    if (rc == 0 && (zframe_size (head) != SL_BATCH_HEADER_SIZE ||
+                    out->header.base_offset != msg.offset || out->header.count != msg.count)) {
         rc = SL_EPROTO;
     }
     sl_msg_reset (&msg);

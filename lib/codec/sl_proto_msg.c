@@ -38,7 +38,7 @@ sl_msg_add_stream (sl_msg_t *msg, const sl_stream_info_t *info)
         return SL_ETOOBIG;
     }
     if ((n & (n - 1)) == 0) {
-        size_t cap = n ? (size_t) n * 2 : 1;
+        size_t cap = n ? (size_t)n * 2 : 1;
         sl_stream_info_t *streams = realloc (msg->streams, cap * sizeof *streams);
         if (!streams) {
             return SL_ENOMEM;
@@ -53,8 +53,8 @@ sl_msg_add_stream (sl_msg_t *msg, const sl_stream_info_t *info)
 size_t
 sl_msg_cost (const sl_msg_t *msg)
 {
-    return sizeof *msg + (size_t) msg->n_failed * sizeof msg->failed[0] + msg->failed_text_cap
-           + (size_t) msg->n_streams * sizeof msg->streams[0];
+    return sizeof *msg + (size_t)msg->n_failed * sizeof msg->failed[0] + msg->failed_text_cap +
+           (size_t)msg->n_streams * sizeof msg->streams[0];
 }
 
 static const char s_no_text[] = "";
@@ -108,7 +108,7 @@ sl_msg_add_failed_n (sl_msg_t *msg, uint64_t offset, const char *error, size_t l
         return SL_ETOOBIG;
     }
     if ((n & (n - 1)) == 0) {
-        size_t cap = n ? (size_t) n * 2 : 1;
+        size_t cap = n ? (size_t)n * 2 : 1;
         sl_failed_entry_t *failed = realloc (msg->failed, cap * sizeof *failed);
         if (!failed) {
             return SL_ENOMEM;

@@ -8,8 +8,8 @@
 #include "sl_proto.h"
 
 int
-sl_msg_recv_router (zsock_t *router, zframe_t **peer_p, char *key, size_t key_size,
-                    sl_msg_t *msg, zmsg_t **rest_p)
+sl_msg_recv_router (zsock_t *router, zframe_t **peer_p, char *key, size_t key_size, sl_msg_t *msg,
+                    zmsg_t **rest_p)
 {
     sl_msg_init (msg, SL_CMD_NONE);
     *peer_p = NULL;

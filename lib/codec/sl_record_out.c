@@ -9,14 +9,14 @@
 
 typedef struct {
     sl_buf_t *buf;
-    int rc;         //  the first error, kept for the caller
+    int rc; //  the first error, kept for the caller
 } s_writer_t;
 
 //  msgpack-c's write callback: appends to the sl_buf, bounded by its limit.
 static int
 s_write (void *data, const char *bytes, size_t size)
 {
-    s_writer_t *w = (s_writer_t *) data;
+    s_writer_t *w = (s_writer_t *)data;
     if (w->rc == 0) {
         w->rc = sl_buf_append (w->buf, bytes, size);
     }
@@ -35,8 +35,8 @@ sl_record_to_msgpack (const sl_record_t *record, sl_buf_t *out)
     size_t start = out->len;
     //  One reservation for the whole map, so the appends below do not grow
     //  the buffer piece by piece on the sink's hot path.
-    int rc = sl_buf_reserve (out, 64 + (size_t) record->key_len + record->headers_len
-                                      + record->value_len);
+    int rc = sl_buf_reserve (out, 64 + (size_t)record->key_len + record->headers_len +
+                                      record->value_len);
     if (rc) {
         return rc;
     }
@@ -52,8 +52,7 @@ sl_record_to_msgpack (const sl_record_t *record, sl_buf_t *out)
     if (!record->key) {
         msgpack_pack_nil (&pk);
     }
-    else
-    if (record->key_is_bin) {
+    else if (record->key_is_bin) {
         msgpack_pack_bin_with_body (&pk, record->key, record->key_len);
     }
     else {
@@ -61,10 +60,10 @@ sl_record_to_msgpack (const sl_record_t *record, sl_buf_t *out)
     }
     if (record->headers) {
         s_pack_name (&pk, "headers", 7);
-        s_write (&w, (const char *) record->headers, record->headers_len);
+        s_write (&w, (const char *)record->headers, record->headers_len);
     }
     s_pack_name (&pk, "value", 5);
-    s_write (&w, (const char *) record->value, record->value_len);
+    s_write (&w, (const char *)record->value, record->value_len);
     if (w.rc) {
         out->len = start;
     }

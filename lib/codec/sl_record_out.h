@@ -14,6 +14,6 @@
 //  "headers"?, "value"}: the key keeps its str/bin type (nil when absent);
 //  headers and value are copied as they are (the caller has them from a
 //  validated batch). 0, SL_ENOMEM or SL_ETOOBIG; out is unchanged on error.
-int sl_record_to_msgpack(const sl_record_t *record, sl_buf_t *out);
+int sl_record_to_msgpack (const sl_record_t *record, sl_buf_t *out);
 
 #endif

@@ -1,5 +1,5 @@
 /*  sl_repl.c - the replication journal entry codec (sl_repl.h).
-*/
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,29 +12,29 @@ static const uint8_t s_magic[4] = {'S', 'L', 'R', 'J'};
 static void
 s_put32 (uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t) (v >> 24);
-    p[1] = (uint8_t) (v >> 16);
-    p[2] = (uint8_t) (v >> 8);
-    p[3] = (uint8_t) v;
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 static void
 s_put64 (uint8_t *p, uint64_t v)
 {
-    s_put32 (p, (uint32_t) (v >> 32));
-    s_put32 (p + 4, (uint32_t) v);
+    s_put32 (p, (uint32_t)(v >> 32));
+    s_put32 (p + 4, (uint32_t)v);
 }
 
 static uint32_t
 s_get32 (const uint8_t *p)
 {
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 static uint64_t
 s_get64 (const uint8_t *p)
 {
-    return ((uint64_t) s_get32 (p) << 32) | s_get32 (p + 4);
+    return ((uint64_t)s_get32 (p) << 32) | s_get32 (p + 4);
 }
 
 int
@@ -63,11 +63,11 @@ sl_repl_set_seq (sl_buf_t *buf, uint64_t epoch, uint64_t seq)
 }
 
 int
-sl_repl_op_start (sl_buf_t *buf, sl_repl_db_t db, const void *key, size_t key_len,
-                  const void *old, size_t old_len, uint8_t flags, size_t *at)
+sl_repl_op_start (sl_buf_t *buf, sl_repl_db_t db, const void *key, size_t key_len, const void *old,
+                  size_t old_len, uint8_t flags, size_t *at)
 {
-    if (db >= SL_REPL_N_DBS || key_len == 0 || key_len > SL_REPL_KEY_MAX
-        || old_len > UINT32_MAX || buf->len < SL_REPL_HEADER) {
+    if (db >= SL_REPL_N_DBS || key_len == 0 || key_len > SL_REPL_KEY_MAX || old_len > UINT32_MAX ||
+        buf->len < SL_REPL_HEADER) {
         return SL_EINVAL;
     }
     if (!(flags & SL_REPL_OLD)) {
@@ -82,11 +82,11 @@ sl_repl_op_start (sl_buf_t *buf, sl_repl_db_t db, const void *key, size_t key_le
     }
     *at = buf->len;
     uint8_t *p = buf->data + buf->len;
-    p[0] = (uint8_t) db;
+    p[0] = (uint8_t)db;
     p[1] = flags & (SL_REPL_OLD | SL_REPL_ELIDED);
-    p[2] = (uint8_t) (key_len >> 8);
-    p[3] = (uint8_t) key_len;
-    s_put32 (p + 4, (uint32_t) old_len);
+    p[2] = (uint8_t)(key_len >> 8);
+    p[3] = (uint8_t)key_len;
+    s_put32 (p + 4, (uint32_t)old_len);
     s_put32 (p + 8, 0);
     memcpy (p + SL_REPL_OP_HEADER, key, key_len);
     if (old_len) {
@@ -110,7 +110,7 @@ sl_repl_op_value (sl_buf_t *buf, size_t at, const void *val, size_t val_len)
         return rc;
     }
     buf->data[at + 1] |= SL_REPL_NEW;
-    s_put32 (buf->data + at + 8, (uint32_t) val_len);
+    s_put32 (buf->data + at + 8, (uint32_t)val_len);
     return 0;
 }
 
@@ -127,21 +127,21 @@ s_scan (const uint8_t *data, size_t end, uint32_t *n_ops, sl_repl_op_fn *fn, voi
         }
         const uint8_t *p = data + at;
         sl_repl_op_t op = {
-            .db = (sl_repl_db_t) p[0],
+            .db = (sl_repl_db_t)p[0],
             .flags = p[1],
-            .key_len = ((size_t) p[2] << 8) | p[3],
+            .key_len = ((size_t)p[2] << 8) | p[3],
             .old_len = s_get32 (p + 4),
             .val_len = s_get32 (p + 8),
         };
-        if (op.db >= SL_REPL_N_DBS || op.key_len == 0 || op.key_len > SL_REPL_KEY_MAX
-            || (op.flags & ~(SL_REPL_OLD | SL_REPL_NEW | SL_REPL_ELIDED))
-            || (!(op.flags & SL_REPL_OLD) && op.old_len)
-            || (!(op.flags & SL_REPL_NEW) && op.val_len)) {
+        if (op.db >= SL_REPL_N_DBS || op.key_len == 0 || op.key_len > SL_REPL_KEY_MAX ||
+            (op.flags & ~(SL_REPL_OLD | SL_REPL_NEW | SL_REPL_ELIDED)) ||
+            (!(op.flags & SL_REPL_OLD) && op.old_len) ||
+            (!(op.flags & SL_REPL_NEW) && op.val_len)) {
             return SL_EPROTO;
         }
         size_t room = end - at - SL_REPL_OP_HEADER;
-        if (op.key_len > room || op.old_len > room - op.key_len
-            || op.val_len > room - op.key_len - op.old_len) {
+        if (op.key_len > room || op.old_len > room - op.key_len ||
+            op.val_len > room - op.key_len - op.old_len) {
             return SL_EPROTO;
         }
         op.key = p + SL_REPL_OP_HEADER;
@@ -202,8 +202,7 @@ sl_repl_peek (const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq)
 }
 
 int
-sl_repl_check (const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq,
-               uint32_t *n_ops)
+sl_repl_check (const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq, uint32_t *n_ops)
 {
     if (len > SL_REPL_ENTRY_MAX + SL_REPL_TRAILER) {
         return SL_ETOOBIG;
@@ -240,8 +239,8 @@ typedef struct {
 static int
 s_count (void *ctx, const sl_repl_op_t *op)
 {
-    (void) op;
-    ((s_collect_t *) ctx)->n++;
+    (void)op;
+    ((s_collect_t *)ctx)->n++;
     return 0;
 }
 
@@ -269,9 +268,9 @@ sl_repl_walk (const uint8_t *data, size_t len, bool reverse, sl_repl_op_fn *fn, 
     size_t at = SL_REPL_HEADER;
     for (uint32_t i = 0; i < c.n; i++) {
         const uint8_t *p = data + at;
-        ops[i].db = (sl_repl_db_t) p[0];
+        ops[i].db = (sl_repl_db_t)p[0];
         ops[i].flags = p[1];
-        ops[i].key_len = ((size_t) p[2] << 8) | p[3];
+        ops[i].key_len = ((size_t)p[2] << 8) | p[3];
         ops[i].old_len = s_get32 (p + 4);
         ops[i].val_len = s_get32 (p + 8);
         ops[i].key = p + SL_REPL_OP_HEADER;

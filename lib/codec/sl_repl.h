@@ -39,14 +39,14 @@ typedef enum {
     SL_REPL_N_DBS
 } sl_repl_db_t;
 
-#define SL_REPL_OLD       0x01
-#define SL_REPL_NEW       0x02
-#define SL_REPL_ELIDED    0x04
-#define SL_REPL_HEADER    24            //  magic, epoch, seq, n_ops
+#define SL_REPL_OLD 0x01
+#define SL_REPL_NEW 0x02
+#define SL_REPL_ELIDED 0x04
+#define SL_REPL_HEADER 24 //  magic, epoch, seq, n_ops
 #define SL_REPL_OP_HEADER 12
-#define SL_REPL_TRAILER   4
-#define SL_REPL_KEY_MAX   511           //  LMDB's default key bound
-#define SL_REPL_ENTRY_MAX (512u << 20)  //  one transaction's changes, at most
+#define SL_REPL_TRAILER 4
+#define SL_REPL_KEY_MAX 511            //  LMDB's default key bound
+#define SL_REPL_ENTRY_MAX (512u << 20) //  one transaction's changes, at most
 
 //  One op as decoded; pointers into the entry.
 typedef struct {
@@ -61,30 +61,30 @@ typedef struct {
 } sl_repl_op_t;
 
 //  Starts an entry in buf (reset first).
-int sl_repl_begin(sl_buf_t *buf, uint64_t epoch, uint64_t seq);
+int sl_repl_begin (sl_buf_t *buf, uint64_t epoch, uint64_t seq);
 //  Appends an op's header, key and old value; the new value follows with
 //  sl_repl_op_value (or none: a delete). *at receives where the op starts
 //  (to patch the new length, or to drop the op with buf->len = *at).
-int sl_repl_op_start(sl_buf_t *buf, sl_repl_db_t db, const void *key, size_t key_len,
-                     const void *old, size_t old_len, uint8_t flags, size_t *at);
+int sl_repl_op_start (sl_buf_t *buf, sl_repl_db_t db, const void *key, size_t key_len,
+                      const void *old, size_t old_len, uint8_t flags, size_t *at);
 //  Appends the new value of the op that starts at `at`.
-int sl_repl_op_value(sl_buf_t *buf, size_t at, const void *val, size_t val_len);
+int sl_repl_op_value (sl_buf_t *buf, size_t at, const void *val, size_t val_len);
 //  Sets seq and epoch in an entry being built (the seq is known at commit).
-void sl_repl_set_seq(sl_buf_t *buf, uint64_t epoch, uint64_t seq);
+void sl_repl_set_seq (sl_buf_t *buf, uint64_t epoch, uint64_t seq);
 //  Counts the ops and appends the checksum. 0 or SL_ENOMEM / SL_ETOOBIG.
-int sl_repl_finish(sl_buf_t *buf);
+int sl_repl_finish (sl_buf_t *buf);
 
 //  Checks an entry: magic, checksum, every op's bounds and db. Fills
 //  epoch, seq and n_ops (any may be NULL). 0, SL_ETRUNC (short), SL_EPROTO
 //  (bad magic, bad op), SL_ECORRUPT (checksum), SL_ETOOBIG.
-int sl_repl_check(const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq,
-                  uint32_t *n_ops);
+int sl_repl_check (const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq,
+                   uint32_t *n_ops);
 //  The epoch and seq of an entry without checking it (len >= SL_REPL_HEADER).
-int sl_repl_peek(const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq);
+int sl_repl_peek (const uint8_t *data, size_t len, uint64_t *epoch, uint64_t *seq);
 
 //  Calls fn for every op of a checked entry, in order (or in reverse),
 //  stopping at the first non-zero return, which it returns.
 typedef int (sl_repl_op_fn) (void *ctx, const sl_repl_op_t *op);
-int sl_repl_walk(const uint8_t *data, size_t len, bool reverse, sl_repl_op_fn *fn, void *ctx);
+int sl_repl_walk (const uint8_t *data, size_t len, bool reverse, sl_repl_op_fn *fn, void *ctx);
 
 #endif

@@ -31,7 +31,10 @@ typedef struct {
     size_t size;
 } s_field_t;
 
-#define S_F(type, key, kind, member) {key, kind, offsetof (type, member), sizeof (((type *) 0)->member)}
+#define S_F(type, key, kind, member)                                                               \
+    {                                                                                              \
+        key, kind, offsetof (type, member), sizeof (((type *)0)->member)                           \
+    }
 
 static const s_field_t s_doc_fields[] = {
     S_F (sl_stat_t, "time_ms", S_I64, time_ms),
@@ -115,7 +118,7 @@ static int
 s_grow (void **arr, uint32_t n, size_t size)
 {
     if ((n & (n - 1)) == 0) {
-        size_t cap = n ? (size_t) n * 2 : 1;
+        size_t cap = n ? (size_t)n * 2 : 1;
         void *grown = realloc (*arr, cap * size);
         if (!grown) {
             return SL_ENOMEM;
@@ -132,7 +135,7 @@ sl_stat_add_stream (sl_stat_t *self, const sl_stat_stream_t *stream)
         self->truncated = true;
         return SL_ETOOBIG;
     }
-    int rc = s_grow ((void **) &self->streams, self->n_streams, sizeof *stream);
+    int rc = s_grow ((void **)&self->streams, self->n_streams, sizeof *stream);
     if (rc == 0) {
         self->streams[self->n_streams++] = *stream;
     }
@@ -146,7 +149,7 @@ sl_stat_add_group (sl_stat_t *self, sl_stat_group_t *group)
         self->truncated = true;
         return SL_ETOOBIG;
     }
-    int rc = s_grow ((void **) &self->groups, self->n_groups, sizeof *group);
+    int rc = s_grow ((void **)&self->groups, self->n_groups, sizeof *group);
     if (rc == 0) {
         self->groups[self->n_groups++] = *group;
         group->members = NULL;
@@ -162,7 +165,7 @@ sl_stat_add_reader (sl_stat_t *self, const sl_stat_reader_t *reader)
         self->truncated = true;
         return SL_ETOOBIG;
     }
-    int rc = s_grow ((void **) &self->readers, self->n_readers, sizeof *reader);
+    int rc = s_grow ((void **)&self->readers, self->n_readers, sizeof *reader);
     if (rc == 0) {
         self->readers[self->n_readers++] = *reader;
     }
@@ -176,7 +179,7 @@ sl_stat_add_client (sl_stat_t *self, const sl_stat_client_t *client)
         self->truncated = true;
         return SL_ETOOBIG;
     }
-    int rc = s_grow ((void **) &self->clients, self->n_clients, sizeof *client);
+    int rc = s_grow ((void **)&self->clients, self->n_clients, sizeof *client);
     if (rc == 0) {
         self->clients[self->n_clients++] = *client;
     }
@@ -186,7 +189,7 @@ sl_stat_add_client (sl_stat_t *self, const sl_stat_client_t *client)
 double
 sl_stat_lag_seconds (int64_t now_ms, int64_t append_ms)
 {
-    return now_ms > append_ms ? (double) (now_ms - append_ms) / 1000.0 : 0.0;
+    return now_ms > append_ms ? (double)(now_ms - append_ms) / 1000.0 : 0.0;
 }
 
 //  ---------------------------------------------------------------------
@@ -210,7 +213,7 @@ s_put_str (s_writer_t *w, const char *str)
 {
     uint8_t tmp[5];
     size_t len = strlen (str);
-    s_put (w, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t) len));
+    s_put (w, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t)len));
     s_put (w, str, len);
 }
 
@@ -218,8 +221,9 @@ static void
 s_put_head (s_writer_t *w, bool map, uint32_t count)
 {
     uint8_t tmp[5];
-    s_put (w, tmp, map ? sl_mp_write_map (tmp, sizeof tmp, count)
-                       : sl_mp_write_array (tmp, sizeof tmp, count));
+    s_put (w, tmp,
+           map ? sl_mp_write_map (tmp, sizeof tmp, count)
+               : sl_mp_write_array (tmp, sizeof tmp, count));
 }
 
 //  Writes the pairs of fields (not the map header).
@@ -228,7 +232,7 @@ s_put_fields (s_writer_t *w, const void *base, const s_field_t *fields, size_t n
 {
     for (size_t i = 0; i < n; i++) {
         const s_field_t *f = &fields[i];
-        const uint8_t *p = (const uint8_t *) base + f->offset;
+        const uint8_t *p = (const uint8_t *)base + f->offset;
         uint8_t tmp[9];
         s_put_str (w, f->key);
         switch (f->kind) {
@@ -257,11 +261,11 @@ s_put_fields (s_writer_t *w, const void *base, const s_field_t *fields, size_t n
             break;
         }
         case S_BOOL:
-            s_put (w, tmp, sl_mp_write_bool (tmp, sizeof tmp, *(const bool *) p));
+            s_put (w, tmp, sl_mp_write_bool (tmp, sizeof tmp, *(const bool *)p));
             break;
         case S_STR:
         case S_NAME:
-            s_put_str (w, (const char *) p);
+            s_put_str (w, (const char *)p);
             break;
         }
     }
@@ -275,37 +279,37 @@ sl_stat_encode (const sl_stat_t *self, sl_buf_t *out)
     //  The replication keys (the last S_REPL_FIELDS) only from a broker
     //  that replicates: the document of one that does not stays as it was.
     size_t n_doc = self->repl_role[0] ? S_N (s_doc_fields) : S_N (s_doc_fields) - S_REPL_FIELDS;
-    s_put_head (&w, true, (uint32_t) n_doc + 4);
+    s_put_head (&w, true, (uint32_t)n_doc + 4);
     s_put_fields (&w, self, s_doc_fields, n_doc);
     s_put_str (&w, "streams");
     s_put_head (&w, false, self->n_streams);
     for (uint32_t i = 0; i < self->n_streams; i++) {
-        s_put_head (&w, true, (uint32_t) S_N (s_stream_fields));
+        s_put_head (&w, true, (uint32_t)S_N (s_stream_fields));
         s_put_fields (&w, &self->streams[i], s_stream_fields, S_N (s_stream_fields));
     }
     s_put_str (&w, "groups");
     s_put_head (&w, false, self->n_groups);
     for (uint32_t i = 0; i < self->n_groups; i++) {
         const sl_stat_group_t *g = &self->groups[i];
-        s_put_head (&w, true, (uint32_t) S_N (s_group_fields) + 1);
+        s_put_head (&w, true, (uint32_t)S_N (s_group_fields) + 1);
         s_put_fields (&w, g, s_group_fields, S_N (s_group_fields));
         s_put_str (&w, "members");
         s_put_head (&w, false, g->n_members);
         for (uint32_t m = 0; m < g->n_members; m++) {
-            s_put_head (&w, true, (uint32_t) S_N (s_member_fields));
+            s_put_head (&w, true, (uint32_t)S_N (s_member_fields));
             s_put_fields (&w, &g->members[m], s_member_fields, S_N (s_member_fields));
         }
     }
     s_put_str (&w, "readers");
     s_put_head (&w, false, self->n_readers);
     for (uint32_t i = 0; i < self->n_readers; i++) {
-        s_put_head (&w, true, (uint32_t) S_N (s_reader_fields));
+        s_put_head (&w, true, (uint32_t)S_N (s_reader_fields));
         s_put_fields (&w, &self->readers[i], s_reader_fields, S_N (s_reader_fields));
     }
     s_put_str (&w, "clients");
     s_put_head (&w, false, self->n_clients);
     for (uint32_t i = 0; i < self->n_clients; i++) {
-        s_put_head (&w, true, (uint32_t) S_N (s_client_fields));
+        s_put_head (&w, true, (uint32_t)S_N (s_client_fields));
         s_put_fields (&w, &self->clients[i], s_client_fields, S_N (s_client_fields));
     }
     if (w.rc) {
@@ -331,7 +335,7 @@ s_read_double (const uint8_t **p, const uint8_t *end, double *value)
     }
     int64_t i;
     if (sl_mp_read_int (p, end, &i) == 0) {
-        *value = (double) i;
+        *value = (double)i;
         return 0;
     }
     return SL_EPROTO;
@@ -340,7 +344,7 @@ s_read_double (const uint8_t **p, const uint8_t *end, double *value)
 static int
 s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *base)
 {
-    uint8_t *member = (uint8_t *) base + f->offset;
+    uint8_t *member = (uint8_t *)base + f->offset;
     switch (f->kind) {
     case S_U64:
     case S_U32: {
@@ -352,7 +356,7 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
             if (v > UINT32_MAX) {
                 return SL_ETOOBIG;
             }
-            uint32_t v32 = (uint32_t) v;
+            uint32_t v32 = (uint32_t)v;
             memcpy (member, &v32, sizeof v32);
         }
         else {
@@ -377,7 +381,7 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
         return 0;
     }
     case S_BOOL:
-        return sl_mp_read_bool (p, end, (bool *) member) ? SL_EPROTO : 0;
+        return sl_mp_read_bool (p, end, (bool *)member) ? SL_EPROTO : 0;
     case S_STR:
     case S_NAME: {
         const uint8_t *str;
@@ -388,8 +392,8 @@ s_read_value (const uint8_t **p, const uint8_t *end, const s_field_t *f, void *b
         if (len >= f->size) {
             return SL_ETOOBIG;
         }
-        if (memchr (str, 0, len)
-            || (f->kind == S_NAME && !sl_name_valid ((const char *) str, len))) {
+        if (memchr (str, 0, len) ||
+            (f->kind == S_NAME && !sl_name_valid ((const char *)str, len))) {
             return SL_EPROTO;
         }
         memcpy (member, str, len);
@@ -404,7 +408,7 @@ static int
 s_skip (const uint8_t **p, const uint8_t *end)
 {
     size_t used;
-    if (sl_mp_skip (*p, (size_t) (end - *p), S_DEPTH, &used)) {
+    if (sl_mp_skip (*p, (size_t)(end - *p), S_DEPTH, &used)) {
         return SL_EPROTO;
     }
     *p += used;
@@ -478,8 +482,8 @@ s_read_members (const uint8_t **p, const uint8_t *end, sl_stat_group_t *group)
         return SL_ENOMEM;
     }
     for (uint32_t i = 0; i < count; i++) {
-        int rc = s_read_map (p, end, s_member_fields, S_N (s_member_fields),
-                             &group->members[i], NULL, NULL, NULL);
+        int rc = s_read_map (p, end, s_member_fields, S_N (s_member_fields), &group->members[i],
+                             NULL, NULL, NULL);
         if (rc) {
             return rc;
         }
@@ -490,14 +494,14 @@ s_read_members (const uint8_t **p, const uint8_t *end, sl_stat_group_t *group)
 
 typedef struct {
     sl_stat_t *doc;
-    sl_stat_group_t *group;     //  the group being read
+    sl_stat_group_t *group; //  the group being read
 } s_ctx_t;
 
 static int
 s_group_list (const uint8_t **p, const uint8_t *end, const char *key, void *ctx)
 {
-    (void) key;
-    return s_read_members (p, end, ((s_ctx_t *) ctx)->group);
+    (void)key;
+    return s_read_members (p, end, ((s_ctx_t *)ctx)->group);
 }
 
 static int
@@ -515,8 +519,7 @@ s_doc_list (const uint8_t **p, const uint8_t *end, const char *key, void *arg)
         if (strcmp (key, "streams") == 0) {
             sl_stat_stream_t s;
             memset (&s, 0, sizeof s);
-            rc = s_read_map (p, end, s_stream_fields, S_N (s_stream_fields), &s, NULL, NULL,
-                             NULL);
+            rc = s_read_map (p, end, s_stream_fields, S_N (s_stream_fields), &s, NULL, NULL, NULL);
             rc = rc ? rc : sl_stat_add_stream (doc, &s);
         }
         else if (strcmp (key, "groups") == 0) {
@@ -532,15 +535,13 @@ s_doc_list (const uint8_t **p, const uint8_t *end, const char *key, void *arg)
         else if (strcmp (key, "clients") == 0) {
             sl_stat_client_t c;
             memset (&c, 0, sizeof c);
-            rc = s_read_map (p, end, s_client_fields, S_N (s_client_fields), &c, NULL, NULL,
-                             NULL);
+            rc = s_read_map (p, end, s_client_fields, S_N (s_client_fields), &c, NULL, NULL, NULL);
             rc = rc ? rc : sl_stat_add_client (doc, &c);
         }
         else {
             sl_stat_reader_t r;
             memset (&r, 0, sizeof r);
-            rc = s_read_map (p, end, s_reader_fields, S_N (s_reader_fields), &r, NULL, NULL,
-                             NULL);
+            rc = s_read_map (p, end, s_reader_fields, S_N (s_reader_fields), &r, NULL, NULL, NULL);
             rc = rc ? rc : sl_stat_add_reader (doc, &r);
         }
         if (rc) {
@@ -564,8 +565,8 @@ sl_stat_decode (sl_stat_t *self, const uint8_t *data, size_t len)
     static const char *const lists[] = {"streams", "groups", "readers", "clients", NULL};
     s_ctx_t ctx = {self, NULL};
     const uint8_t *p = data;
-    int rc = s_read_map (&p, data + len, s_doc_fields, S_N (s_doc_fields), self, lists,
-                         s_doc_list, &ctx);
+    int rc = s_read_map (&p, data + len, s_doc_fields, S_N (s_doc_fields), self, lists, s_doc_list,
+                         &ctx);
     if (rc) {
         sl_stat_free (self);
     }
@@ -580,8 +581,8 @@ typedef struct {
     int rc;
 } s_prom_t;
 
-static void
-s_prom_printf (s_prom_t *w, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_prom_printf (s_prom_t *w, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_prom_printf (s_prom_t *w, const char *fmt, ...)
@@ -594,11 +595,11 @@ s_prom_printf (s_prom_t *w, const char *fmt, ...)
     va_start (args, fmt);
     int n = vsnprintf (line, sizeof line, fmt, args);
     va_end (args);
-    if (n < 0 || (size_t) n >= sizeof line) {
+    if (n < 0 || (size_t)n >= sizeof line) {
         w->rc = SL_ETOOBIG;
         return;
     }
-    w->rc = sl_buf_append (w->out, line, (size_t) n);
+    w->rc = sl_buf_append (w->out, line, (size_t)n);
 }
 
 //  A label value with \ " and newline escaped (names cannot hold them
@@ -673,7 +674,7 @@ sl_stat_prometheus (const sl_stat_t *self, sl_buf_t *out)
         s_prom_head (&w, stream_metrics[m].name, stream_metrics[m].type, stream_metrics[m].help);
         for (uint32_t i = 0; i < self->n_streams; i++) {
             uint64_t v;
-            memcpy (&v, (const uint8_t *) &self->streams[i] + stream_metrics[m].offset, sizeof v);
+            memcpy (&v, (const uint8_t *)&self->streams[i] + stream_metrics[m].offset, sizeof v);
             s_prom_label (self->streams[i].name, a, sizeof a);
             s_prom_printf (&w, "%s{stream=\"%s\"} %" PRIu64 "\n", stream_metrics[m].name, a, v);
         }
@@ -691,16 +692,17 @@ sl_stat_prometheus (const sl_stat_t *self, sl_buf_t *out)
         const sl_stat_group_t *g = &self->groups[i];
         s_prom_label (g->name, a, sizeof a);
         s_prom_label (g->in, b, sizeof b);
-        s_prom_printf (&w, "sluice_group_committed_offset{group=\"%s\",stream=\"%s\"} %" PRIu64
-                       "\n", a, b, g->committed);
+        s_prom_printf (&w,
+                       "sluice_group_committed_offset{group=\"%s\",stream=\"%s\"} %" PRIu64 "\n", a,
+                       b, g->committed);
     }
     s_prom_head (&w, "sluice_group_lag_records", "gauge", "input records not yet done");
     for (uint32_t i = 0; i < self->n_groups; i++) {
         const sl_stat_group_t *g = &self->groups[i];
         s_prom_label (g->name, a, sizeof a);
         s_prom_label (g->in, b, sizeof b);
-        s_prom_printf (&w, "sluice_group_lag_records{group=\"%s\",stream=\"%s\"} %" PRIu64 "\n",
-                       a, b, g->lag_records);
+        s_prom_printf (&w, "sluice_group_lag_records{group=\"%s\",stream=\"%s\"} %" PRIu64 "\n", a,
+                       b, g->lag_records);
     }
     s_prom_head (&w, "sluice_group_lag_seconds", "gauge",
                  "now minus the append time of the first input record not yet done");
@@ -729,7 +731,7 @@ sl_stat_prometheus (const sl_stat_t *self, sl_buf_t *out)
     for (size_t m = 0; m < S_N (group_metrics); m++) {
         s_prom_head (&w, group_metrics[m].name, group_metrics[m].type, group_metrics[m].help);
         for (uint32_t i = 0; i < self->n_groups; i++) {
-            const uint8_t *p = (const uint8_t *) &self->groups[i] + group_metrics[m].offset;
+            const uint8_t *p = (const uint8_t *)&self->groups[i] + group_metrics[m].offset;
             uint64_t v = 0;
             if (group_metrics[m].wide) {
                 memcpy (&v, p, sizeof v);
@@ -747,32 +749,32 @@ sl_stat_prometheus (const sl_stat_t *self, sl_buf_t *out)
     for (uint32_t i = 0; i < self->n_readers; i++) {
         s_prom_label (self->readers[i].name, a, sizeof a);
         s_prom_label (self->readers[i].stream, b, sizeof b);
-        s_prom_printf (&w, "sluice_reader_lag_records{reader=\"%s\",stream=\"%s\"} %" PRIu64
-                       "\n", a, b, self->readers[i].lag_records);
+        s_prom_printf (&w, "sluice_reader_lag_records{reader=\"%s\",stream=\"%s\"} %" PRIu64 "\n",
+                       a, b, self->readers[i].lag_records);
     }
     s_prom_head (&w, "sluice_reader_lag_seconds", "gauge",
                  "now minus the append time of the record at the reader's position");
     for (uint32_t i = 0; i < self->n_readers; i++) {
         s_prom_label (self->readers[i].name, a, sizeof a);
         s_prom_label (self->readers[i].stream, b, sizeof b);
-        s_prom_printf (&w, "sluice_reader_lag_seconds{reader=\"%s\",stream=\"%s\"} %.3f\n", a,
-                       b, self->readers[i].lag_seconds);
+        s_prom_printf (&w, "sluice_reader_lag_seconds{reader=\"%s\",stream=\"%s\"} %.3f\n", a, b,
+                       self->readers[i].lag_seconds);
     }
     s_prom_head (&w, "sluice_client_records_total", "counter",
                  "records a client reports it handled (its own claim, with its heartbeat)");
     for (uint32_t i = 0; i < self->n_clients; i++) {
         s_prom_label (self->clients[i].role, a, sizeof a);
         s_prom_label (self->clients[i].name, b, sizeof b);
-        s_prom_printf (&w, "sluice_client_records_total{role=\"%s\",name=\"%s\"} %" PRIu64 "\n",
-                       a, b, self->clients[i].records);
+        s_prom_printf (&w, "sluice_client_records_total{role=\"%s\",name=\"%s\"} %" PRIu64 "\n", a,
+                       b, self->clients[i].records);
     }
     s_prom_head (&w, "sluice_client_errors_total", "counter",
                  "records a client reports it failed or found bad");
     for (uint32_t i = 0; i < self->n_clients; i++) {
         s_prom_label (self->clients[i].role, a, sizeof a);
         s_prom_label (self->clients[i].name, b, sizeof b);
-        s_prom_printf (&w, "sluice_client_errors_total{role=\"%s\",name=\"%s\"} %" PRIu64 "\n",
-                       a, b, self->clients[i].errors);
+        s_prom_printf (&w, "sluice_client_errors_total{role=\"%s\",name=\"%s\"} %" PRIu64 "\n", a,
+                       b, self->clients[i].errors);
     }
     if (w.rc) {
         out->len = start;

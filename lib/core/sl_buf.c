@@ -1,5 +1,5 @@
 /*  sl_buf.c - growable byte buffer.
-*/
+ */
 #include "sl_buf.h"
 
 #include <stdlib.h>

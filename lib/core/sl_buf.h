@@ -14,15 +14,19 @@ typedef struct {
     uint8_t *data;
     size_t len;
     size_t cap;
-    size_t limit;   //  0 = unlimited; otherwise growth past it fails with SL_ETOOBIG
+    size_t limit; //  0 = unlimited; otherwise growth past it fails with SL_ETOOBIG
 } sl_buf_t;
 
-void sl_buf_init(sl_buf_t *self, size_t limit);
-void sl_buf_free(sl_buf_t *self);
-static inline void sl_buf_reset(sl_buf_t *self) { self->len = 0; }
+void sl_buf_init (sl_buf_t *self, size_t limit);
+void sl_buf_free (sl_buf_t *self);
+static inline void
+sl_buf_reset (sl_buf_t *self)
+{
+    self->len = 0;
+}
 //  Make room for `more` bytes past len. 0, SL_ENOMEM or SL_ETOOBIG.
-int sl_buf_reserve(sl_buf_t *self, size_t more);
-int sl_buf_append(sl_buf_t *self, const void *data, size_t size);
-int sl_buf_append_str(sl_buf_t *self, const char *str);
+int sl_buf_reserve (sl_buf_t *self, size_t more);
+int sl_buf_append (sl_buf_t *self, const void *data, size_t size);
+int sl_buf_append_str (sl_buf_t *self, const char *str);
 
 #endif

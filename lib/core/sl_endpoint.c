@@ -25,7 +25,7 @@
 typedef struct {
     char host[SL_ENDPOINT_MAX + 1];
     bool bracketed;
-    bool any_port;              //  "*" or 0
+    bool any_port; //  "*" or 0
     unsigned port;
 } s_tcp_t;
 
@@ -33,22 +33,21 @@ static int
 s_fail (const char *endpoint, char *why, size_t why_size, const char *what)
 {
     if (why && why_size) {
-        snprintf (why, why_size, "endpoint '%.*s': %s", SL_ENDPOINT_MAX,
-                  endpoint ? endpoint : "", what);
+        snprintf (why, why_size, "endpoint '%.*s': %s", SL_ENDPOINT_MAX, endpoint ? endpoint : "",
+                  what);
     }
     return SL_EINVAL;
 }
 
 static int
-s_parse_tcp (const char *endpoint, sl_endpoint_use_t use, s_tcp_t *tcp, char *why,
-             size_t why_size)
+s_parse_tcp (const char *endpoint, sl_endpoint_use_t use, s_tcp_t *tcp, char *why, size_t why_size)
 {
     const char *rest = endpoint + 6;
     const char *colon = strrchr (rest, ':');
     if (!colon || colon == rest) {
         return s_fail (endpoint, why, why_size, "expected tcp://HOST:PORT (host and port)");
     }
-    size_t host_len = (size_t) (colon - rest);
+    size_t host_len = (size_t)(colon - rest);
     memset (tcp, 0, sizeof *tcp);
     if (host_len > SL_ENDPOINT_MAX) {
         return s_fail (endpoint, why, why_size, "longer than 255 bytes");
@@ -61,14 +60,15 @@ s_parse_tcp (const char *endpoint, sl_endpoint_use_t use, s_tcp_t *tcp, char *wh
         memcpy (tcp->host, rest + 1, host_len - 2);
     }
     else {
-        if (memchr (rest, ']', host_len) || memchr (rest, '[', host_len)
-            || memchr (rest, ':', host_len)) {
+        if (memchr (rest, ']', host_len) || memchr (rest, '[', host_len) ||
+            memchr (rest, ':', host_len)) {
             return s_fail (endpoint, why, why_size, "an IPv6 host is written [ADDRESS]");
         }
         memcpy (tcp->host, rest, host_len);
     }
     if (strcmp (tcp->host, "*") == 0 && use != SL_ENDPOINT_BIND) {
-        return s_fail (endpoint, why, why_size, "host '*' only makes sense to listen; "
+        return s_fail (endpoint, why, why_size,
+                       "host '*' only makes sense to listen; "
                        "give the broker's host name or address");
     }
     const char *port = colon + 1;
@@ -98,7 +98,7 @@ sl_endpoint_check_list (const char *list, char *why, size_t why_size)
     const char *at = list;
     while (true) {
         const char *comma = strchr (at, ',');
-        size_t len = comma ? (size_t) (comma - at) : strlen (at);
+        size_t len = comma ? (size_t)(comma - at) : strlen (at);
         if (++n > SL_ENDPOINT_LIST_MAX) {
             return s_fail (list, why, why_size, "more than 8 endpoints");
         }
@@ -146,17 +146,16 @@ sl_endpoint_check (const char *endpoint, sl_endpoint_use_t use, char *why, size_
 }
 
 int
-sl_endpoint_bind_form (const char *endpoint, char *out, size_t out_size, char *why,
-                       size_t why_size)
+sl_endpoint_bind_form (const char *endpoint, char *out, size_t out_size, char *why, size_t why_size)
 {
     int rc = sl_endpoint_check (endpoint, SL_ENDPOINT_BIND, why, why_size);
     if (rc) {
         return rc;
     }
     s_tcp_t tcp;
-    if (strncmp (endpoint, "tcp://", 6) != 0
-        || s_parse_tcp (endpoint, SL_ENDPOINT_BIND, &tcp, why, why_size) != 0
-        || strcmp (tcp.host, "*") == 0) {
+    if (strncmp (endpoint, "tcp://", 6) != 0 ||
+        s_parse_tcp (endpoint, SL_ENDPOINT_BIND, &tcp, why, why_size) != 0 ||
+        strcmp (tcp.host, "*") == 0) {
         snprintf (out, out_size, "%s", endpoint);
         return 0;
     }
@@ -188,14 +187,14 @@ sl_endpoint_bind_form (const char *endpoint, char *out, size_t out_size, char *w
     }
     char text[INET6_ADDRSTRLEN] = "";
     const void *addr = pick->ai_family == AF_INET
-                           ? (const void *) &((struct sockaddr_in *) pick->ai_addr)->sin_addr
-                           : (const void *) &((struct sockaddr_in6 *) pick->ai_addr)->sin6_addr;
+                           ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+                           : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
     bool v6 = pick->ai_family == AF_INET6;
     inet_ntop (pick->ai_family, addr, text, sizeof text);
     freeaddrinfo (res);
     const char *port = strrchr (endpoint + 6, ':') + 1;
     int n = snprintf (out, out_size, "tcp://%s%s%s:%s", v6 ? "[" : "", text, v6 ? "]" : "", port);
-    if (n < 0 || (size_t) n >= out_size) {
+    if (n < 0 || (size_t)n >= out_size) {
         return s_fail (endpoint, why, why_size, "too long once resolved");
     }
     return 0;
@@ -205,8 +204,8 @@ unsigned
 sl_endpoint_port (const char *endpoint)
 {
     s_tcp_t tcp;
-    if (!endpoint || strncmp (endpoint, "tcp://", 6) != 0
-        || s_parse_tcp (endpoint, SL_ENDPOINT_BIND, &tcp, NULL, 0) != 0) {
+    if (!endpoint || strncmp (endpoint, "tcp://", 6) != 0 ||
+        s_parse_tcp (endpoint, SL_ENDPOINT_BIND, &tcp, NULL, 0) != 0) {
         return 0;
     }
     return tcp.port;

@@ -17,8 +17,8 @@
 #include <stddef.h>
 
 typedef enum {
-    SL_ENDPOINT_CONNECT = 0,    //  a client's --broker
-    SL_ENDPOINT_BIND = 1,       //  the broker's --listen / --pub
+    SL_ENDPOINT_CONNECT = 0, //  a client's --broker
+    SL_ENDPOINT_BIND = 1,    //  the broker's --listen / --pub
 } sl_endpoint_use_t;
 
 #define SL_ENDPOINT_MAX 255     //  longest endpoint accepted
@@ -27,22 +27,22 @@ typedef enum {
 //  Checks endpoint for use. 0, or SL_EINVAL with a message for the user in
 //  why (it names the endpoint and says what is expected), e.g.
 //  "endpoint 'x:1': expected tcp://HOST:PORT or ipc://PATH".
-int sl_endpoint_check(const char *endpoint, sl_endpoint_use_t use, char *why, size_t why_size);
+int sl_endpoint_check (const char *endpoint, sl_endpoint_use_t use, char *why, size_t why_size);
 
 //  A client's --broker: one endpoint, or several separated by commas
 //  (a primary and its replicas, docs/replication.md), each checked as
 //  SL_ENDPOINT_CONNECT; at most SL_ENDPOINT_LIST_MAX. 0 or SL_EINVAL.
 #define SL_ENDPOINT_LIST_MAX 8
-int sl_endpoint_check_list(const char *list, char *why, size_t why_size);
+int sl_endpoint_check_list (const char *list, char *why, size_t why_size);
 
 //  The form ZeroMQ can bind: endpoint itself, or with its host name
 //  resolved to the first address it has (IPv6 in brackets). 0, SL_EINVAL
 //  (see sl_endpoint_check) or SL_ENOTFOUND (the name does not resolve),
 //  with why set.
-int sl_endpoint_bind_form(const char *endpoint, char *out, size_t out_size, char *why,
-                          size_t why_size);
+int sl_endpoint_bind_form (const char *endpoint, char *out, size_t out_size, char *why,
+                           size_t why_size);
 
 //  The port of a tcp:// endpoint, 0 for `*` or another scheme.
-unsigned sl_endpoint_port(const char *endpoint);
+unsigned sl_endpoint_port (const char *endpoint);
 
 #endif

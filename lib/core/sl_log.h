@@ -7,21 +7,26 @@
 #ifndef SL_LOG_H_INCLUDED
 #define SL_LOG_H_INCLUDED
 
-typedef enum { SL_LOG_ERROR = 0, SL_LOG_WARN = 1, SL_LOG_INFO = 2, SL_LOG_DEBUG = 3 } sl_log_level_t;
+typedef enum {
+    SL_LOG_ERROR = 0,
+    SL_LOG_WARN = 1,
+    SL_LOG_INFO = 2,
+    SL_LOG_DEBUG = 3
+} sl_log_level_t;
 
 //  Program name shown in every line (default "sluice").
-void sl_log_set_program(const char *name);
+void sl_log_set_program (const char *name);
 //  Lines above this level are dropped (default SL_LOG_INFO; --quiet sets
 //  SL_LOG_WARN, --verbose SL_LOG_DEBUG).
-void sl_log_set_level(sl_log_level_t level);
-sl_log_level_t sl_log_level(void);
+void sl_log_set_level (sl_log_level_t level);
+sl_log_level_t sl_log_level (void);
 
-void sl_log(sl_log_level_t level, const char *component, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void sl_log (sl_log_level_t level, const char *component, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
-#define sl_error(comp, ...) sl_log(SL_LOG_ERROR, comp, __VA_ARGS__)
-#define sl_warn(comp, ...)  sl_log(SL_LOG_WARN, comp, __VA_ARGS__)
-#define sl_info(comp, ...)  sl_log(SL_LOG_INFO, comp, __VA_ARGS__)
-#define sl_debug(comp, ...) sl_log(SL_LOG_DEBUG, comp, __VA_ARGS__)
+#define sl_error(comp, ...) sl_log (SL_LOG_ERROR, comp, __VA_ARGS__)
+#define sl_warn(comp, ...) sl_log (SL_LOG_WARN, comp, __VA_ARGS__)
+#define sl_info(comp, ...) sl_log (SL_LOG_INFO, comp, __VA_ARGS__)
+#define sl_debug(comp, ...) sl_log (SL_LOG_DEBUG, comp, __VA_ARGS__)
 
 #endif

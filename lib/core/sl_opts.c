@@ -22,20 +22,20 @@
 #include "sl_log.h"
 #include "sl_version.h"
 
-#define S_ENV_PREFIX   "SLUICE_"
-#define S_ENV_MAX      128
-#define S_OPT_BASE     256           //  getopt value of table entry i is S_OPT_BASE + i
-#define S_HELP         2000
-#define S_VERSION      2001
-#define S_VERBOSE      2002
-#define S_QUIET        2003
-#define S_HELP_COLUMN  30
-#define S_HELP_WIDTH   100
+#define S_ENV_PREFIX "SLUICE_"
+#define S_ENV_MAX 128
+#define S_OPT_BASE 256 //  getopt value of table entry i is S_OPT_BASE + i
+#define S_HELP 2000
+#define S_VERSION 2001
+#define S_VERBOSE 2002
+#define S_QUIET 2003
+#define S_HELP_COLUMN 30
+#define S_HELP_WIDTH 100
 
 //  One option found on argv, applied after the environment.
 typedef struct {
-    int index;          //  table index, or S_VERBOSE / S_QUIET
-    const char *arg;    //  points into argv
+    int index;       //  table index, or S_VERBOSE / S_QUIET
+    const char *arg; //  points into argv
 } s_event_t;
 
 //  Copies of environment values handed to callbacks. Callbacks may keep the
@@ -70,7 +70,7 @@ s_env_name (const char *name, char *out, size_t size)
     size_t i = 0;
     for (; name[i]; i++) {
         char c = name[i];
-        out[prefix + i] = c == '-' ? '_' : (char) toupper ((unsigned char) c);
+        out[prefix + i] = c == '-' ? '_' : (char)toupper ((unsigned char)c);
     }
     out[prefix + i] = '\0';
 }
@@ -120,7 +120,7 @@ static void
 s_usage_wrap (const char *text, int width)
 {
     while (*text) {
-        size_t room = (size_t) (S_HELP_WIDTH - S_HELP_COLUMN);
+        size_t room = (size_t)(S_HELP_WIDTH - S_HELP_COLUMN);
         size_t len = strlen (text);
         size_t cut = len;
         if (len > room) {
@@ -130,7 +130,7 @@ s_usage_wrap (const char *text, int width)
             }
             cut = cut ? cut : room;
         }
-        printf ("%*s%.*s\n", S_HELP_COLUMN - width, "", (int) cut, text);
+        printf ("%*s%.*s\n", S_HELP_COLUMN - width, "", (int)cut, text);
         width = 0;
         text += cut;
         while (*text == ' ') {
@@ -298,7 +298,7 @@ s_getopt_error (const sl_opts_spec_t *spec, int code, char **argv, const struct 
         //  Unknown long option: getopt leaves it at argv[optind - 1].
         const char *text = argv[optind - 1];
         size_t len = strcspn (text, "=");
-        snprintf (typed, sizeof typed, "%.*s", (int) len, text);
+        snprintf (typed, sizeof typed, "%.*s", (int)len, text);
     }
     if (code == ':') {
         fprintf (stderr, "%s: option '%s' requires an argument; try --help\n", spec->program,
@@ -326,7 +326,7 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
     *exit_code = 2;
     struct option *longopts = calloc (n + 5, sizeof *longopts);
     char *shorts = calloc (n * 2 + 8, 1);
-    s_event_t *events = calloc ((size_t) argc + 1, sizeof *events);
+    s_event_t *events = calloc ((size_t)argc + 1, sizeof *events);
     bool *seen = calloc (n + 1, sizeof *seen);
     if (!longopts || !shorts || !events || !seen) {
         fprintf (stderr, "%s: %s\n", spec->program, sl_strerror (SL_ENOMEM));
@@ -338,7 +338,7 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
         const sl_opt_t *opt = &spec->opts[i];
         longopts[i].name = opt->name;
         longopts[i].has_arg = opt->arg ? required_argument : no_argument;
-        longopts[i].val = S_OPT_BASE + (int) i;
+        longopts[i].val = S_OPT_BASE + (int)i;
         if (opt->short_name) {
             shorts[s++] = opt->short_name;
             if (opt->arg) {
@@ -346,10 +346,10 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
             }
         }
     }
-    longopts[n + 0] = (struct option) {"help", no_argument, NULL, S_HELP};
-    longopts[n + 1] = (struct option) {"version", no_argument, NULL, S_VERSION};
-    longopts[n + 2] = (struct option) {"verbose", no_argument, NULL, S_VERBOSE};
-    longopts[n + 3] = (struct option) {"quiet", no_argument, NULL, S_QUIET};
+    longopts[n + 0] = (struct option){"help", no_argument, NULL, S_HELP};
+    longopts[n + 1] = (struct option){"version", no_argument, NULL, S_VERSION};
+    longopts[n + 2] = (struct option){"verbose", no_argument, NULL, S_VERBOSE};
+    longopts[n + 3] = (struct option){"quiet", no_argument, NULL, S_QUIET};
     if (help_short) {
         shorts[s++] = 'h';
     }
@@ -358,7 +358,7 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
 
     //  Step 1: scan argv, recording options; --help and --version end here.
     size_t n_events = 0;
-    optind = 0;     //  full reinitialisation (GNU), so that parse may run again
+    optind = 0; //  full reinitialisation (GNU), so that parse may run again
     opterr = 0;
     int c;
     while ((c = getopt_long (argc, argv, shorts, longopts, NULL)) != -1) {
@@ -388,19 +388,19 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
         else if (c == S_QUIET || c == 'q') {
             index = S_QUIET;
         }
-        else if (c >= S_OPT_BASE && c < S_OPT_BASE + (int) n) {
+        else if (c >= S_OPT_BASE && c < S_OPT_BASE + (int)n) {
             index = c - S_OPT_BASE;
         }
         else {
             for (size_t i = 0; i < n; i++) {
                 if (spec->opts[i].short_name == c) {
-                    index = (int) i;
+                    index = (int)i;
                     break;
                 }
             }
         }
         assert (index != -1);
-        if (index >= 0 && index < (int) n) {
+        if (index >= 0 && index < (int)n) {
             seen[index] = true;
         }
         events[n_events].index = index;
@@ -414,7 +414,7 @@ sl_opts_parse (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!seen[i] && s_apply_env (spec, fn, ctx, (int) i)) {
+        if (!seen[i] && s_apply_env (spec, fn, ctx, (int)i)) {
             goto fail;
         }
     }

@@ -1,5 +1,5 @@
 /*  sl_opts_file.c - options from a file (sl_opts_file.h).
-*/
+ */
 #include "sl_opts_file.h"
 
 #include <ctype.h>
@@ -12,19 +12,19 @@
 static char *
 s_trim (char *s)
 {
-    while (*s && isspace ((unsigned char) *s)) {
+    while (*s && isspace ((unsigned char)*s)) {
         s++;
     }
     char *end = s + strlen (s);
-    while (end > s && isspace ((unsigned char) end[-1])) {
+    while (end > s && isspace ((unsigned char)end[-1])) {
         *--end = 0;
     }
     return s;
 }
 
 int
-sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void *ctx,
-              char **text, char *why, size_t size)
+sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void *ctx, char **text,
+              char *why, size_t size)
 {
     *text = NULL;
     FILE *file = fopen (path, "r");
@@ -85,8 +85,10 @@ sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void 
                 }
             }
             if (index < 0 || strcmp (name, "config") == 0) {
-                snprintf (why, size, "%s:%d: unknown setting '%.64s' (the settings are %s's long "
-                          "flags without dashes)", path, line_no, name, spec->program);
+                snprintf (why, size,
+                          "%s:%d: unknown setting '%.64s' (the settings are %s's long "
+                          "flags without dashes)",
+                          path, line_no, name, spec->program);
                 return SL_EINVAL;
             }
             const char *arg = value;
@@ -105,7 +107,8 @@ sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void 
             const char *reason = "invalid value";
             int rc = sl_opts_apply (spec, fn, ctx, index, arg, &reason);
             if (rc) {
-                snprintf (why, size, "%s:%d: %s: %s", path, line_no, name, reason ? reason : sl_strerror (rc));
+                snprintf (why, size, "%s:%d: %s: %s", path, line_no, name,
+                          reason ? reason : sl_strerror (rc));
                 return rc;
             }
         }

@@ -16,22 +16,22 @@
 
 #include "sl_opts.h"
 
-#define SL_OPTS_FILE_MAX  (1u << 20)
-#define SL_OPTS_LINE_MAX  4096
+#define SL_OPTS_FILE_MAX (1u << 20)
+#define SL_OPTS_LINE_MAX 4096
 
 //  Reads path and calls fn for every setting, in file order. The values
 //  point into *text, which the caller keeps for as long as it uses them
 //  and then frees. Returns 0, or a negative code with a message
 //  ("FILE:LINE: why") in why[size]; *text is set in both cases.
-int sl_opts_file(const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void *ctx,
-                 char **text, char *why, size_t size);
+int sl_opts_file (const sl_opts_spec_t *spec, const char *path, sl_opt_fn *fn, void *ctx,
+                  char **text, char *why, size_t size);
 
 //  The value of --config (or of its environment mirror, env_name) in argv,
 //  without parsing anything else; NULL when not given.
-const char *sl_opts_find_config(int argc, char **argv, const char *env_name);
+const char *sl_opts_find_config (int argc, char **argv, const char *env_name);
 
 //  The same for any option: the last value of --NAME in argv, else of its
 //  environment mirror env_name; NULL when not given.
-const char *sl_opts_find_value(int argc, char **argv, const char *name, const char *env_name);
+const char *sl_opts_find_value (int argc, char **argv, const char *name, const char *env_name);
 
 #endif

@@ -31,13 +31,13 @@ sl_opts_find (const sl_opts_spec_t *spec, const char *name)
 static void
 s_store (void *ctx, const sl_opt_t *opt, uint64_t value)
 {
-    char *field = (char *) ctx + opt->offset;
+    char *field = (char *)ctx + opt->offset;
     if (opt->size == sizeof (uint64_t)) {
         memcpy (field, &value, sizeof value);
     }
     else {
         assert (opt->size == sizeof (uint32_t) && value <= UINT32_MAX);
-        uint32_t narrow = (uint32_t) value;
+        uint32_t narrow = (uint32_t)value;
         memcpy (field, &narrow, sizeof narrow);
     }
 }
@@ -67,12 +67,11 @@ s_human (sl_opt_type_t type, uint64_t value, char *out, size_t size)
     size_t n = is_size ? 3 : 4;
     for (size_t i = 0; type != SL_ARG_UINT && value && i < n; i++) {
         if (value % scale[i] == 0) {
-            snprintf (out, size, "%llu%s", (unsigned long long) (value / scale[i]), units[i]);
+            snprintf (out, size, "%llu%s", (unsigned long long)(value / scale[i]), units[i]);
             return;
         }
     }
-    snprintf (out, size, "%llu%s", (unsigned long long) value,
-              type == SL_ARG_DURATION ? "ms" : "");
+    snprintf (out, size, "%llu%s", (unsigned long long)value, type == SL_ARG_DURATION ? "ms" : "");
 }
 
 static int
@@ -93,7 +92,7 @@ s_number (const sl_opt_t *opt, void *ctx, const char *arg, const char **why)
         int64_t ms = 0;
         rc = sl_parse_duration_ms (arg, &ms);
         rc = rc == 0 && ms < 0 ? SL_EINVAL : rc;
-        value = (uint64_t) ms;
+        value = (uint64_t)ms;
         kind = "a duration such as 500ms, 30s, 5m or 7d";
     }
     uint64_t max = s_max (opt);
@@ -101,7 +100,7 @@ s_number (const sl_opt_t *opt, void *ctx, const char *arg, const char **why)
         s_store (ctx, opt, value);
         return 0;
     }
-    bool unbounded = max == s_max (&(sl_opt_t) {.size = opt->size, .type = opt->type});
+    bool unbounded = max == s_max (&(sl_opt_t){.size = opt->size, .type = opt->type});
     char low[32];
     s_human (opt->type, opt->min, low, sizeof low);
     if (opt->min == 0 && unbounded) {
@@ -131,20 +130,19 @@ s_string (const sl_opt_t *opt, void *ctx, const char *arg, const char **why)
         return SL_EINVAL;
     }
     if (opt->flags & (SL_OPT_CONNECT | SL_OPT_BIND)) {
-        sl_endpoint_use_t use = opt->flags & SL_OPT_BIND ? SL_ENDPOINT_BIND
-                                                         : SL_ENDPOINT_CONNECT;
+        sl_endpoint_use_t use = opt->flags & SL_OPT_BIND ? SL_ENDPOINT_BIND : SL_ENDPOINT_CONNECT;
         if (sl_endpoint_check (arg, use, s_why, sizeof s_why)) {
             *why = s_why;
             return SL_EINVAL;
         }
     }
-    memcpy ((char *) ctx + opt->offset, &arg, sizeof arg);
+    memcpy ((char *)ctx + opt->offset, &arg, sizeof arg);
     return 0;
 }
 
 int
-sl_opts_apply (const sl_opts_spec_t *spec, sl_opt_fn *fn, void *ctx, int index,
-               const char *arg, const char **why)
+sl_opts_apply (const sl_opts_spec_t *spec, sl_opt_fn *fn, void *ctx, int index, const char *arg,
+               const char **why)
 {
     const sl_opt_t *opt = &spec->opts[index];
     *why = NULL;
@@ -157,7 +155,7 @@ sl_opts_apply (const sl_opts_spec_t *spec, sl_opt_fn *fn, void *ctx, int index,
     case SL_ARG_SWITCH: {
         assert (opt->size == sizeof (bool));
         bool on = true;
-        memcpy ((char *) ctx + opt->offset, &on, sizeof on);
+        memcpy ((char *)ctx + opt->offset, &on, sizeof on);
         return 0;
     }
     case SL_ARG_UINT:

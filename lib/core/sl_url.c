@@ -1,5 +1,5 @@
 /*  sl_url.c - SCHEME://HOST:PORT/PATH addresses of the edges.
-*/
+ */
 #include "sl_url.h"
 
 #include <stdio.h>
@@ -19,7 +19,7 @@ sl_port_parse (const char *text, size_t len, bool allow_zero, unsigned *port)
         if (text[i] < '0' || text[i] > '9') {
             return SL_EINVAL;
         }
-        value = value * 10 + (unsigned) (text[i] - '0');
+        value = value * 10 + (unsigned)(text[i] - '0');
     }
     if (value > 65535 || (value == 0 && !allow_zero)) {
         return SL_ERANGE;
@@ -38,7 +38,7 @@ sl_url_parse (const char *text, const char *scheme, int default_port, sl_url_t *
     }
     const char *p = text + slen + 3;
     const char *slash = strchr (p, '/');
-    size_t hostport = slash ? (size_t) (slash - p) : strlen (p);
+    size_t hostport = slash ? (size_t)(slash - p) : strlen (p);
     const char *port = NULL;
     size_t hlen = hostport;
     if (p[0] == '[') {
@@ -46,7 +46,7 @@ sl_url_parse (const char *text, const char *scheme, int default_port, sl_url_t *
         if (!close) {
             return SL_EINVAL;
         }
-        hlen = (size_t) (close - p - 1);
+        hlen = (size_t)(close - p - 1);
         p++;
         if (close + 1 < p - 1 + hostport && close[1] == ':') {
             port = close + 2;
@@ -55,7 +55,7 @@ sl_url_parse (const char *text, const char *scheme, int default_port, sl_url_t *
     else {
         const char *colon = memchr (p, ':', hostport);
         if (colon) {
-            hlen = (size_t) (colon - p);
+            hlen = (size_t)(colon - p);
             port = colon + 1;
         }
     }
@@ -66,11 +66,11 @@ sl_url_parse (const char *text, const char *scheme, int default_port, sl_url_t *
     url->port = default_port;
     if (port) {
         unsigned n;
-        size_t port_len = slash ? (size_t) (slash - port) : strlen (port);
+        size_t port_len = slash ? (size_t)(slash - port) : strlen (port);
         if (sl_port_parse (port, port_len, false, &n) != 0) {
             return SL_EINVAL;
         }
-        url->port = (int) n;
+        url->port = (int)n;
     }
     if (slash && strlen (slash + 1) >= sizeof url->path) {
         return SL_EINVAL;

@@ -31,7 +31,7 @@ sl_now_ms (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t
@@ -39,7 +39,7 @@ sl_mono_ms (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 //  Reads the decimal digits at *p into *out, advancing *p past them.
@@ -54,7 +54,7 @@ s_read_digits (const char **p, uint64_t *out)
         return SL_EINVAL;
     }
     while (*s >= '0' && *s <= '9') {
-        unsigned digit = (unsigned) (*s - '0');
+        unsigned digit = (unsigned)(*s - '0');
         if (value > (UINT64_MAX - digit) / 10) {
             overflow = true;
         }
@@ -100,16 +100,16 @@ sl_parse_i64 (const char *text, int64_t *out)
         return rc;
     }
     if (negative) {
-        if (magnitude > (uint64_t) INT64_MAX + 1) {
+        if (magnitude > (uint64_t)INT64_MAX + 1) {
             return SL_ERANGE;
         }
-        *out = magnitude == (uint64_t) INT64_MAX + 1 ? INT64_MIN : -(int64_t) magnitude;
+        *out = magnitude == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)magnitude;
     }
     else {
-        if (magnitude > (uint64_t) INT64_MAX) {
+        if (magnitude > (uint64_t)INT64_MAX) {
             return SL_ERANGE;
         }
-        *out = (int64_t) magnitude;
+        *out = (int64_t)magnitude;
     }
     return 0;
 }
@@ -122,8 +122,8 @@ typedef struct {
 } s_unit_t;
 
 static const s_unit_t s_size_units[] = {
-    {"", 0},   {"b", 0},   {"k", 10},  {"kb", 10}, {"kib", 10}, {"m", 20}, {"mb", 20},
-    {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40}, {"tb", 40}, {"tib", 40},
+    {"", 0},     {"b", 0},  {"k", 10},  {"kb", 10},  {"kib", 10}, {"m", 20},  {"mb", 20},
+    {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40},   {"tb", 40}, {"tib", 40},
 };
 
 int
@@ -158,8 +158,8 @@ static const struct {
     const char *suffix;
     int64_t ms;
 } s_duration_units[] = {
-    {"", 1000},          {"ms", 1},         {"s", 1000},           {"m", 60 * 1000},
-    {"h", 3600 * 1000},  {"d", 86400000LL}, {"w", 7 * 86400000LL},
+    {"", 1000},         {"ms", 1},         {"s", 1000},           {"m", 60 * 1000},
+    {"h", 3600 * 1000}, {"d", 86400000LL}, {"w", 7 * 86400000LL},
 };
 
 int
@@ -179,11 +179,11 @@ sl_parse_duration_ms (const char *text, int64_t *ms)
             if (rc) {
                 return rc;
             }
-            uint64_t unit = (uint64_t) s_duration_units[i].ms;
-            if (value > (uint64_t) INT64_MAX / unit) {
+            uint64_t unit = (uint64_t)s_duration_units[i].ms;
+            if (value > (uint64_t)INT64_MAX / unit) {
                 return SL_ERANGE;
             }
-            *ms = (int64_t) (value * unit);
+            *ms = (int64_t)(value * unit);
             return 0;
         }
     }
@@ -197,10 +197,10 @@ s_days_from_civil (int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned) (y - era * 400);
+    unsigned yoe = (unsigned)(y - era * 400);
     unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t) doe - 719468;
+    return era * 146097 + (int64_t)doe - 719468;
 }
 
 //  The inverse of s_days_from_civil.
@@ -209,9 +209,9 @@ s_civil_from_days (int64_t z, int64_t *y_out, unsigned *m_out, unsigned *d_out)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned) (z - era * 146097);
+    unsigned doe = (unsigned)(z - era * 146097);
     unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = (int64_t) yoe + era * 400;
+    int64_t y = (int64_t)yoe + era * 400;
     unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     unsigned mp = (5 * doy + 2) / 153;
     unsigned d = doy - (153 * mp + 2) / 5 + 1;
@@ -244,7 +244,7 @@ s_fixed (const char **p, int n, unsigned *out)
         if (c < '0' || c > '9') {
             return false;
         }
-        value = value * 10 + (unsigned) (c - '0');
+        value = value * 10 + (unsigned)(c - '0');
     }
     *p += n;
     *out = value;
@@ -257,8 +257,8 @@ static int
 s_parse_iso (const char *p, int64_t *ms)
 {
     unsigned year, month, day, hour = 0, minute = 0, second = 0, millis = 0;
-    if (!s_fixed (&p, 4, &year) || *p++ != '-' || !s_fixed (&p, 2, &month) || *p++ != '-'
-        || !s_fixed (&p, 2, &day)) {
+    if (!s_fixed (&p, 4, &year) || *p++ != '-' || !s_fixed (&p, 2, &month) || *p++ != '-' ||
+        !s_fixed (&p, 2, &day)) {
         return SL_EINVAL;
     }
     if (month < 1 || month > 12 || day < 1 || day > s_days_in_month (year, month)) {
@@ -281,7 +281,7 @@ s_parse_iso (const char *p, int64_t *ms)
                 int digits = 0;
                 while (*p >= '0' && *p <= '9') {
                     if (digits < 3) {
-                        millis = millis * 10 + (unsigned) (*p - '0');
+                        millis = millis * 10 + (unsigned)(*p - '0');
                     }
                     digits++;
                     p++;
@@ -320,7 +320,7 @@ s_parse_iso (const char *p, int64_t *ms)
             if (oh > 23 || om > 59) {
                 return SL_ERANGE;
             }
-            offset_min = sign * (int64_t) (oh * 60 + om);
+            offset_min = sign * (int64_t)(oh * 60 + om);
         }
     }
     if (*p != '\0') {
@@ -364,8 +364,8 @@ sl_format_time_ms (int64_t ms, char *out, size_t size)
     int64_t year;
     unsigned month, day;
     s_civil_from_days (days, &year, &month, &day);
-    snprintf (out, size, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long) year, month, day,
-              (int) (rem / 3600), (int) (rem / 60 % 60), (int) (rem % 60), (int) millis);
+    snprintf (out, size, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)year, month, day,
+              (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)millis);
 }
 
 bool
@@ -376,8 +376,8 @@ sl_name_valid (const char *name, size_t len)
     }
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-                  || c == '.' || c == '_' || c == '-';
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
         if (!ok) {
             return false;
         }

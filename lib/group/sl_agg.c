@@ -47,7 +47,7 @@ int
 sl_win_put_str (sl_buf_t *out, const char *s, size_t len)
 {
     uint8_t tmp[9];
-    int rc = sl_buf_append (out, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t) len));
+    int rc = sl_buf_append (out, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t)len));
     return rc ? rc : sl_buf_append (out, s, len);
 }
 
@@ -83,14 +83,14 @@ sl_win_read_num (const uint8_t **p, const uint8_t *end, sl_num_t *num)
     }
     if (sl_mp_read_int (p, end, &num->i) == 0) {
         num->is_int = true;
-        num->d = (double) num->i;
+        num->d = (double)num->i;
         return 0;
     }
     uint64_t u;
     if (sl_mp_read_uint (p, end, &u) == 0) {
         //  Above INT64_MAX: kept as a float.
         num->is_int = false;
-        num->d = (double) u;
+        num->d = (double)u;
         return 0;
     }
     return SL_ETYPE;
@@ -102,8 +102,8 @@ s_cmp (const sl_num_t *a, const sl_num_t *b)
     if (a->is_int && b->is_int) {
         return a->i < b->i ? -1 : a->i > b->i;
     }
-    double x = a->is_int ? (double) a->i : a->d;
-    double y = b->is_int ? (double) b->i : b->d;
+    double x = a->is_int ? (double)a->i : a->d;
+    double y = b->is_int ? (double)b->i : b->d;
     return x < y ? -1 : x > y;
 }
 
@@ -117,7 +117,7 @@ s_sum_add (sl_acc_t *acc, const sl_num_t *num)
     }
     //  A float, or an int sum past 64 bits: the sum goes on as a float.
     acc->flt = true;
-    acc->fsum += num->is_int ? (double) num->i : num->d;
+    acc->fsum += num->is_int ? (double)num->i : num->d;
 }
 
 static int
@@ -133,7 +133,7 @@ s_keep (uint8_t **dst, uint32_t *dst_len, const uint8_t *value, size_t len)
     memcpy (copy, value, len);
     free (*dst);
     *dst = copy;
-    *dst_len = (uint32_t) len;
+    *dst_len = (uint32_t)len;
     return 0;
 }
 
@@ -149,8 +149,7 @@ s_minmax (sl_acc_t *acc, const sl_num_t *num, bool first)
 }
 
 int
-sl_acc_add (const sl_agg_t *agg, sl_acc_t *acc, const uint8_t *value, size_t len,
-            uint64_t offset)
+sl_acc_add (const sl_agg_t *agg, sl_acc_t *acc, const uint8_t *value, size_t len, uint64_t offset)
 {
     if (agg->kind == SL_AGG_COUNT) {
         return 0;
@@ -159,7 +158,7 @@ sl_acc_add (const sl_agg_t *agg, sl_acc_t *acc, const uint8_t *value, size_t len
     size_t field_len;
     int rc = sl_mp_path (value, len, agg->path, &field, &field_len);
     if (rc <= 0) {
-        return rc;          //  absent: not in this aggregate
+        return rc; //  absent: not in this aggregate
     }
     if (agg->kind == SL_AGG_FIRST || agg->kind == SL_AGG_LAST) {
         if (agg->kind == SL_AGG_FIRST && acc->first && acc->first_off <= offset) {
@@ -179,7 +178,7 @@ sl_acc_add (const sl_agg_t *agg, sl_acc_t *acc, const uint8_t *value, size_t len
     sl_num_t num;
     const uint8_t *p = field;
     if (sl_win_read_num (&p, field + field_len, &num) != 0) {
-        return 0;           //  not a number: not summed, not compared
+        return 0; //  not a number: not summed, not compared
     }
     s_sum_add (acc, &num);
     s_minmax (acc, &num, acc->n == 0);
@@ -190,9 +189,9 @@ sl_acc_add (const sl_agg_t *agg, sl_acc_t *acc, const uint8_t *value, size_t len
 int
 sl_acc_merge (const sl_agg_t *agg, sl_acc_t *dst, sl_acc_t *src)
 {
-    (void) agg;
+    (void)agg;
     if (src->n) {
-        sl_num_t isum = {.is_int = true, .i = src->isum, .d = (double) src->isum};
+        sl_num_t isum = {.is_int = true, .i = src->isum, .d = (double)src->isum};
         s_sum_add (dst, &isum);
         if (src->flt) {
             dst->flt = true;
@@ -239,15 +238,15 @@ sl_acc_result (const sl_agg_t *agg, const sl_acc_t *acc, sl_buf_t *out)
     switch (agg->kind) {
     case SL_AGG_SUM:
         if (acc->flt) {
-            return s_put_double (out, acc->fsum + (double) acc->isum);
+            return s_put_double (out, acc->fsum + (double)acc->isum);
         }
         return sl_win_put_int (out, acc->isum);
     case SL_AGG_AVG:
         if (acc->n == 0) {
             return s_put_nil (out);
         }
-        return s_put_double (out, ((acc->flt ? acc->fsum : 0) + (double) acc->isum) /
-                                      (double) acc->n);
+        return s_put_double (out,
+                             ((acc->flt ? acc->fsum : 0) + (double)acc->isum) / (double)acc->n);
     case SL_AGG_MIN:
         return acc->n ? s_put_num (out, &acc->min) : s_put_nil (out);
     case SL_AGG_MAX:
@@ -267,16 +266,17 @@ sl_acc_encode (const sl_acc_t *acc, sl_buf_t *out)
 {
     uint8_t tmp[9];
     int rc = sl_buf_append (out, tmp, sl_mp_write_array (tmp, sizeof tmp, 10));
-    rc = rc ? rc : sl_win_put_int (out, (int64_t) acc->n);
+    rc = rc ? rc : sl_win_put_int (out, (int64_t)acc->n);
     rc = rc ? rc : sl_buf_append (out, tmp, sl_mp_write_bool (tmp, sizeof tmp, acc->flt));
     rc = rc ? rc : sl_win_put_int (out, acc->isum);
     rc = rc ? rc : s_put_double (out, acc->fsum);
     rc = rc ? rc : (acc->n ? s_put_num (out, &acc->min) : s_put_nil (out));
     rc = rc ? rc : (acc->n ? s_put_num (out, &acc->max) : s_put_nil (out));
-    rc = rc ? rc : (acc->first ? sl_win_put_raw (out, acc->first, acc->first_len) : s_put_nil (out));
-    rc = rc ? rc : sl_win_put_int (out, (int64_t) acc->first_off);
+    rc =
+        rc ? rc : (acc->first ? sl_win_put_raw (out, acc->first, acc->first_len) : s_put_nil (out));
+    rc = rc ? rc : sl_win_put_int (out, (int64_t)acc->first_off);
     rc = rc ? rc : (acc->last ? sl_win_put_raw (out, acc->last, acc->last_len) : s_put_nil (out));
-    rc = rc ? rc : sl_win_put_int (out, (int64_t) acc->last_off);
+    rc = rc ? rc : sl_win_put_int (out, (int64_t)acc->last_off);
     return rc;
 }
 
@@ -287,7 +287,7 @@ s_read_raw (const uint8_t **p, const uint8_t *end, uint8_t **dst, uint32_t *dst_
         return 0;
     }
     size_t used;
-    int rc = sl_mp_skip (*p, (size_t) (end - *p), SL_MP_MAX_DEPTH, &used);
+    int rc = sl_mp_skip (*p, (size_t)(end - *p), SL_MP_MAX_DEPTH, &used);
     if (rc == 0) {
         rc = s_keep (dst, dst_len, *p, used);
     }
@@ -315,8 +315,8 @@ sl_acc_decode (sl_acc_t *acc, const uint8_t **p, const uint8_t *end)
     if (rc) {
         return rc;
     }
-    acc->n = (uint64_t) count;
-    acc->fsum = fsum.is_int ? (double) fsum.i : fsum.d;
+    acc->n = (uint64_t)count;
+    acc->fsum = fsum.is_int ? (double)fsum.i : fsum.d;
     if (!sl_mp_read_nil (p, end) && (rc = sl_win_read_num (p, end, &acc->min)) != 0) {
         return rc;
     }
@@ -331,7 +331,7 @@ sl_acc_decode (sl_acc_t *acc, const uint8_t **p, const uint8_t *end)
         sl_acc_free (acc);
         return rc;
     }
-    acc->first_off = (uint64_t) first_off;
-    acc->last_off = (uint64_t) last_off;
+    acc->first_off = (uint64_t)first_off;
+    acc->last_off = (uint64_t)last_off;
     return 0;
 }

@@ -1,12 +1,11 @@
 /*  sl_dlq.c - a dead letter's original record (sl_dlq.h).
-*/
+ */
 #include "sl_dlq.h"
 
 #include <string.h>
 
 #include "sl_error.h"
 #include "sl_mp.h"
-
 
 static bool
 s_key_is (const uint8_t *key, uint32_t len, const char *want)
@@ -19,7 +18,7 @@ static int
 s_skip (const uint8_t **p, const uint8_t *end)
 {
     size_t used;
-    if (sl_mp_skip (*p, (size_t) (end - *p), SL_MP_DEPTH_LIMIT, &used)) {
+    if (sl_mp_skip (*p, (size_t)(end - *p), SL_MP_DEPTH_LIMIT, &used)) {
         return SL_EPROTO;
     }
     *p += used;
@@ -50,8 +49,8 @@ sl_dlq_original (const sl_record_t *dead, sl_buf_t *batch, char *stream)
         if (s_key_is (k, klen, "stream")) {
             const uint8_t *s;
             uint32_t slen;
-            if (sl_mp_read_str (&p, end, &s, &slen) || slen > SL_NAME_MAX
-                || !sl_name_valid ((const char *) s, slen)) {
+            if (sl_mp_read_str (&p, end, &s, &slen) || slen > SL_NAME_MAX ||
+                !sl_name_valid ((const char *)s, slen)) {
                 return SL_EPROTO;
             }
             memcpy (stream, s, slen);
@@ -90,12 +89,12 @@ sl_dlq_original (const sl_record_t *dead, sl_buf_t *batch, char *stream)
                 else if (s_key_is (k, klen, "headers")) {
                     if (*at != 0xc0) {
                         headers = at;
-                        headers_len = (size_t) (p - at);
+                        headers_len = (size_t)(p - at);
                     }
                 }
                 else if (s_key_is (k, klen, "value")) {
                     value = at;
-                    value_len = (size_t) (p - at);
+                    value_len = (size_t)(p - at);
                 }
             }
             have_record = true;

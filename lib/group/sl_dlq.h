@@ -18,6 +18,6 @@
 //  being built: records concatenated), and copies the input stream it came
 //  from into stream[SL_NAME_MAX + 1]. 0, SL_EPROTO (not a dead letter: a
 //  field missing or of the wrong type), SL_ENOMEM / SL_ETOOBIG (batch).
-int sl_dlq_original(const sl_record_t *dead, sl_buf_t *batch, char *stream);
+int sl_dlq_original (const sl_record_t *dead, sl_buf_t *batch, char *stream);
 
 #endif

@@ -96,7 +96,7 @@ s_live_find (const sl_group_t *self, uint64_t id)
 {
     for (size_t i = 0; i < self->n_live; i++) {
         if (self->live[i].id == id) {
-            return (ssize_t) i;
+            return (ssize_t)i;
         }
     }
     return -1;
@@ -167,10 +167,10 @@ sl_group_config_valid (const sl_group_config_t *config)
 {
     size_t in_len = strnlen (config->in, sizeof config->in);
     size_t out_len = strnlen (config->out, sizeof config->out);
-    return in_len < sizeof config->in && out_len < sizeof config->out
-           && sl_name_valid (config->in, in_len) && sl_name_valid (config->out, out_len)
-           && strcmp (config->in, config->out) != 0 && config->max_deliver >= 1
-           && config->lease_ms >= 1;
+    return in_len < sizeof config->in && out_len < sizeof config->out &&
+           sl_name_valid (config->in, in_len) && sl_name_valid (config->out, out_len) &&
+           strcmp (config->in, config->out) != 0 && config->max_deliver >= 1 &&
+           config->lease_ms >= 1;
 }
 
 sl_group_t *
@@ -255,18 +255,18 @@ sl_group_dup (const sl_group_t *self)
     copy->pending = NULL;
     copy->out = NULL;
     copy->cap_out = 0;
-    if (!s_copy ((void **) &copy->live, &copy->cap_live, self->live, self->n_live,
-                 sizeof *self->live)
-        || !s_copy ((void **) &copy->queue, &copy->cap_queue, self->queue, self->n_queue,
-                    sizeof *self->queue)
-        || !s_copy ((void **) &copy->done, &copy->cap_done, self->done, self->n_done,
-                    sizeof *self->done)
-        || !s_copy ((void **) &copy->pending, &copy->cap_pending, self->pending,
-                    self->n_pending, sizeof *self->pending)
-        || sl_group_reserve ((void **) &copy->members, &copy->cap_members, self->n_members,
-                             sizeof *copy->members)
-        || sl_group_reserve ((void **) &copy->attempts, &copy->cap_attempts, self->n_attempts,
-                             sizeof *copy->attempts)) {
+    if (!s_copy ((void **)&copy->live, &copy->cap_live, self->live, self->n_live,
+                 sizeof *self->live) ||
+        !s_copy ((void **)&copy->queue, &copy->cap_queue, self->queue, self->n_queue,
+                 sizeof *self->queue) ||
+        !s_copy ((void **)&copy->done, &copy->cap_done, self->done, self->n_done,
+                 sizeof *self->done) ||
+        !s_copy ((void **)&copy->pending, &copy->cap_pending, self->pending, self->n_pending,
+                 sizeof *self->pending) ||
+        sl_group_reserve ((void **)&copy->members, &copy->cap_members, self->n_members,
+                          sizeof *copy->members) ||
+        sl_group_reserve ((void **)&copy->attempts, &copy->cap_attempts, self->n_attempts,
+                          sizeof *copy->attempts)) {
         goto fail;
     }
     for (size_t i = 0; i < self->n_members; i++) {
@@ -337,17 +337,17 @@ sl_group_join_as (sl_group_t *self, const void *peer, size_t peer_len, const cha
                   uint32_t window, uint32_t batch, int64_t now_ms, const sl_holder_t *holder)
 {
     size_t name_len = member ? strnlen (member, SL_NAME_MAX + 1) : 0;
-    if (!peer || peer_len == 0 || peer_len > SL_GROUP_MAX_PEER || !sl_name_valid (member, name_len)
-        || window < 1 || window > SL_GROUP_MAX_WINDOW || batch < 1
-        || batch > SL_GROUP_MAX_BATCH) {
+    if (!peer || peer_len == 0 || peer_len > SL_GROUP_MAX_PEER ||
+        !sl_name_valid (member, name_len) || window < 1 || window > SL_GROUP_MAX_WINDOW ||
+        batch < 1 || batch > SL_GROUP_MAX_BATCH) {
         return SL_EINVAL;
     }
     //  A name held by another key's member is not this member restarted:
     //  one key may not push another's member out and take its leases.
     for (size_t i = 0; i < self->n_members; i++) {
         const member_t *other = self->members[i];
-        if (strcmp (other->name, member) == 0 && other->holder.key != holder->key
-            && !(other->peer_len == peer_len && memcmp (other->peer, peer, peer_len) == 0)) {
+        if (strcmp (other->name, member) == 0 && other->holder.key != holder->key &&
+            !(other->peer_len == peer_len && memcmp (other->peer, peer, peer_len) == 0)) {
             return SL_EDENIED;
         }
     }
@@ -396,7 +396,7 @@ int
 sl_group_lease_holder (const sl_group_t *self, uint64_t lease_id, sl_holder_t *holder)
 {
     if (lease_id == 0) {
-        return SL_ENOTFOUND;    //  0 marks a used history slot
+        return SL_ENOTFOUND; //  0 marks a used history slot
     }
     ssize_t li = s_live_find (self, lease_id);
     if (li >= 0) {
@@ -465,17 +465,16 @@ s_pick (const sl_group_t *self)
         //  lease at a time goes to the oldest member; the others stand by.
         //  A paused member (it cannot take work now: gone, or over its byte
         //  budget) gets none until the next tick, as in an unkeyed group.
-        return self->n_live == 0 && self->n_members && !self->members[0]->paused
-                   ? self->members[0]
-                   : NULL;
+        return self->n_live == 0 && self->n_members && !self->members[0]->paused ? self->members[0]
+                                                                                 : NULL;
     }
     for (size_t i = 0; i < self->n_members; i++) {
         member_t *m = self->members[i];
         if (m->held >= m->window || m->paused) {
             continue;
         }
-        if (!best || m->held < best->held
-            || (m->held == best->held && m->last_work < best->last_work)) {
+        if (!best || m->held < best->held ||
+            (m->held == best->held && m->last_work < best->last_work)) {
             best = m;
         }
     }
@@ -498,18 +497,19 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
         uint64_t stop = sl_group_next_done (self, at);
         stop = stop < end ? stop : end;
         stop = stop - at > batch ? at + batch : stop;
-        *lease = (lease_t) {0, at, (uint32_t) (stop - at), e->attempts + 1, e->expiries, 0, 0, {0, 0}};
+        *lease =
+            (lease_t){0, at, (uint32_t)(stop - at), e->attempts + 1, e->expiries, 0, 0, {0, 0}};
         if (stop == end) {
             sl_group_move (&self->queue[0], &self->queue[1], --self->n_queue * sizeof (entry_t));
         }
         else {
-            e->count = (uint32_t) (end - stop);
+            e->count = (uint32_t)(end - stop);
             e->offset = stop;
         }
         return true;
     }
     uint64_t at = sl_group_skip_done (self, self->cursor);
-    uint64_t limit = s_sat_add (self->checkpoint, (uint64_t) SL_GROUP_MAX_LEASES * batch);
+    uint64_t limit = s_sat_add (self->checkpoint, (uint64_t)SL_GROUP_MAX_LEASES * batch);
     limit = limit < stream_next ? limit : stream_next;
     self->cursor = at;
     if (at >= limit) {
@@ -518,7 +518,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
     //  A record with an attempt count (restored after a restart) goes alone.
     size_t ai = sl_group_attempt_find (self, at);
     if (ai < self->n_attempts && self->attempts[ai].offset == at) {
-        *lease = (lease_t) {0, at, 1, self->attempts[ai].n + 1, 0, 0, 0, {0, 0}};
+        *lease = (lease_t){0, at, 1, self->attempts[ai].n + 1, 0, 0, 0, {0, 0}};
         self->cursor = at + 1;
         return true;
     }
@@ -529,7 +529,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
     if (ai < self->n_attempts && self->attempts[ai].offset < stop) {
         stop = self->attempts[ai].offset;
     }
-    *lease = (lease_t) {0, at, (uint32_t) (stop - at), 1, 0, 0, 0, {0, 0}};
+    *lease = (lease_t){0, at, (uint32_t)(stop - at), 1, 0, 0, 0, {0, 0}};
     self->cursor = stop;
     return true;
 }
@@ -570,7 +570,7 @@ sl_group_next (sl_group_t *self, uint64_t stream_first, uint64_t stream_next, in
     } while (work.id == 0);
     work.member = member->id;
     work.holder = member->holder;
-    work.deadline = now_ms + (int64_t) self->config.lease_ms;
+    work.deadline = now_ms + (int64_t)self->config.lease_ms;
     self->live[self->n_live++] = work;
     member->held++;
     member->last_work = ++self->work_seq;
@@ -594,7 +594,7 @@ sl_group_unlease (sl_group_t *self, uint64_t lease_id)
 {
     ssize_t i = s_live_find (self, lease_id);
     if (i >= 0) {
-        lease_t lease = s_live_take (self, (size_t) i);
+        lease_t lease = s_live_take (self, (size_t)i);
         sl_group_requeue (self, &lease, lease.attempt - 1, lease.expiries);
     }
 }
@@ -672,8 +672,8 @@ sl_group_tick (sl_group_t *self, int64_t now_ms, int64_t silence_ms)
 static int
 s_cmp_failed (const void *a, const void *b)
 {
-    uint64_t x = ((const sl_failed_t *) a)->offset;
-    uint64_t y = ((const sl_failed_t *) b)->offset;
+    uint64_t x = ((const sl_failed_t *)a)->offset;
+    uint64_t y = ((const sl_failed_t *)b)->offset;
     return x < y ? -1 : x > y;
 }
 
@@ -686,7 +686,7 @@ s_drain_pending (sl_group_t *self, sl_outcome_t *outcome)
     if (self->n_pending == 0) {
         return 0;
     }
-    if (sl_group_reserve ((void **) &self->out, &self->cap_out, self->n_out + self->n_pending,
+    if (sl_group_reserve ((void **)&self->out, &self->cap_out, self->n_out + self->n_pending,
                           sizeof *self->out)) {
         return SL_ENOMEM;
     }
@@ -703,8 +703,8 @@ s_drain_pending (sl_group_t *self, sl_outcome_t *outcome)
 //  live: a late result's records are owned by whatever re-leased them) or,
 //  at max_deliver, are dead.
 static int
-s_commit (sl_group_t *self, const lease_t *lease, bool live, sl_failed_t *failed,
-          size_t n_failed, sl_outcome_t *outcome)
+s_commit (sl_group_t *self, const lease_t *lease, bool live, sl_failed_t *failed, size_t n_failed,
+          sl_outcome_t *outcome)
 {
     if (n_failed) {
         qsort (failed, n_failed, sizeof *failed, s_cmp_failed);
@@ -754,23 +754,22 @@ s_commit (sl_group_t *self, const lease_t *lease, bool live, sl_failed_t *failed
 
 int
 sl_group_result (sl_group_t *self, uint64_t lease_id, uint64_t offset, uint32_t count,
-                 const sl_failed_t *failed, size_t n_failed, int64_t now_ms,
-                 sl_outcome_t *outcome)
+                 const sl_failed_t *failed, size_t n_failed, int64_t now_ms, sl_outcome_t *outcome)
 {
-    (void) now_ms;
+    (void)now_ms;
     outcome->commit = false;
     outcome->dead = NULL;
     outcome->n_dead = 0;
     self->n_out = 0;
     if (lease_id == 0) {
-        return 0;           //  never given; 0 marks a used history slot
+        return 0; //  never given; 0 marks a used history slot
     }
     if (n_failed > count || (n_failed && !failed)) {
         return SL_EINVAL;
     }
     for (size_t i = 0; i < n_failed; i++) {
-        if (failed[i].offset < offset || failed[i].offset - offset >= count
-            || (failed[i].error_len && !failed[i].error)) {
+        if (failed[i].offset < offset || failed[i].offset - offset >= count ||
+            (failed[i].error_len && !failed[i].error)) {
             return SL_EINVAL;
         }
     }
@@ -790,11 +789,11 @@ sl_group_result (sl_group_t *self, uint64_t lease_id, uint64_t offset, uint32_t 
     }
     lease_t lease;
     if (li >= 0) {
-        lease = s_live_take (self, (size_t) li);
+        lease = s_live_take (self, (size_t)li);
     }
     else {
         lease = *old;
-        old->id = 0;        //  a repeat of this result is unknown from now on
+        old->id = 0; //  a repeat of this result is unknown from now on
     }
     int rc = 0;
     if (sl_group_any_done (self, offset, offset + count)) {

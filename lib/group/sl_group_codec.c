@@ -21,7 +21,7 @@
 
 //  Most done ranges or attempt entries a decoded state may hold: no more
 //  records than that are ever past a checkpoint.
-#define S_DECODE_MAX    ((size_t) SL_GROUP_MAX_LEASES * SL_GROUP_MAX_BATCH)
+#define S_DECODE_MAX ((size_t)SL_GROUP_MAX_LEASES * SL_GROUP_MAX_BATCH)
 
 //  ---------------------------------------------------------------------
 //  Persistent encoding and dead letters
@@ -62,8 +62,7 @@ s_put_bytes (sl_buf_t *buf, const void *data, size_t len, bool bin)
     if (len > UINT32_MAX) {
         return SL_ETOOBIG;
     }
-    int rc = s_put_head (buf, bin ? sl_mp_write_bin_header : sl_mp_write_str_header,
-                         (uint32_t) len);
+    int rc = s_put_head (buf, bin ? sl_mp_write_bin_header : sl_mp_write_str_header, (uint32_t)len);
     return rc ? rc : sl_buf_append (buf, data, len);
 }
 
@@ -98,14 +97,14 @@ s_encode (const sl_group_t *self, sl_buf_t *out)
     rc = rc ? rc : s_put_str (out, "checkpoint");
     rc = rc ? rc : s_put_uint (out, self->checkpoint);
     rc = rc ? rc : s_put_str (out, "done");
-    rc = rc ? rc : s_put_head (out, sl_mp_write_array, (uint32_t) self->n_done);
+    rc = rc ? rc : s_put_head (out, sl_mp_write_array, (uint32_t)self->n_done);
     for (size_t i = 0; rc == 0 && i < self->n_done; i++) {
         rc = s_put_head (out, sl_mp_write_array, 2);
         rc = rc ? rc : s_put_uint (out, self->done[i].start);
         rc = rc ? rc : s_put_uint (out, self->done[i].end);
     }
     rc = rc ? rc : s_put_str (out, "attempts");
-    rc = rc ? rc : s_put_head (out, sl_mp_write_array, (uint32_t) self->n_attempts);
+    rc = rc ? rc : s_put_head (out, sl_mp_write_array, (uint32_t)self->n_attempts);
     for (size_t i = 0; rc == 0 && i < self->n_attempts; i++) {
         rc = s_put_head (out, sl_mp_write_array, 3);
         rc = rc ? rc : s_put_uint (out, self->attempts[i].offset);
@@ -138,7 +137,7 @@ s_read_name (const uint8_t **p, const uint8_t *end, char *out)
 {
     const uint8_t *str;
     uint32_t len;
-    if (sl_mp_read_str (p, end, &str, &len) || !sl_name_valid ((const char *) str, len)) {
+    if (sl_mp_read_str (p, end, &str, &len) || !sl_name_valid ((const char *)str, len)) {
         return SL_EPROTO;
     }
     memcpy (out, str, len);
@@ -153,7 +152,7 @@ s_read_u32 (const uint8_t **p, const uint8_t *end, uint32_t *out)
     if (sl_mp_read_uint (p, end, &v) || v < 1 || v > UINT32_MAX) {
         return SL_EPROTO;
     }
-    *out = (uint32_t) v;
+    *out = (uint32_t)v;
     return 0;
 }
 
@@ -162,17 +161,17 @@ static int
 s_decode_done (sl_group_t *self, const uint8_t *p, const uint8_t *end)
 {
     uint32_t count;
-    if (sl_mp_read_array (&p, end, &count) || count > S_DECODE_MAX
-        || (count && self->checkpoint == UINT64_MAX)) {
+    if (sl_mp_read_array (&p, end, &count) || count > S_DECODE_MAX ||
+        (count && self->checkpoint == UINT64_MAX)) {
         return SL_EPROTO;
     }
     uint64_t floor = self->checkpoint + 1;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t pair;
         range_t range;
-        if (sl_mp_read_array (&p, end, &pair) || pair != 2
-            || sl_mp_read_uint (&p, end, &range.start) || sl_mp_read_uint (&p, end, &range.end)
-            || range.start < floor || range.end <= range.start) {
+        if (sl_mp_read_array (&p, end, &pair) || pair != 2 ||
+            sl_mp_read_uint (&p, end, &range.start) || sl_mp_read_uint (&p, end, &range.end) ||
+            range.start < floor || range.end <= range.start) {
             return SL_EPROTO;
         }
         if (self->n_done && range.start == self->done[self->n_done - 1].end) {
@@ -203,10 +202,10 @@ s_decode_attempts (sl_group_t *self, const uint8_t *p, const uint8_t *end)
         uint32_t triple, n, len;
         uint64_t offset;
         const uint8_t *text;
-        if (sl_mp_read_array (&p, end, &triple) || triple != 3
-            || sl_mp_read_uint (&p, end, &offset) || s_read_u32 (&p, end, &n)
-            || sl_mp_read_str (&p, end, &text, &len) || offset < floor || len > 255
-            || memchr (text, 0, len) || sl_group_any_done (self, offset, offset + 1)) {
+        if (sl_mp_read_array (&p, end, &triple) || triple != 3 ||
+            sl_mp_read_uint (&p, end, &offset) || s_read_u32 (&p, end, &n) ||
+            sl_mp_read_str (&p, end, &text, &len) || offset < floor || len > 255 ||
+            memchr (text, 0, len) || sl_group_any_done (self, offset, offset + 1)) {
             return SL_EPROTO;
         }
         if (GROUP_RESERVE (self, attempts, 1)) {
@@ -218,7 +217,7 @@ s_decode_attempts (sl_group_t *self, const uint8_t *p, const uint8_t *end)
         }
         memcpy (error, text, len);
         error[len] = 0;
-        self->attempts[self->n_attempts++] = (attempt_t) {offset, n, error};
+        self->attempts[self->n_attempts++] = (attempt_t){offset, n, error};
         if (offset == UINT64_MAX) {
             return i + 1 == count ? 0 : SL_EPROTO;
         }
@@ -235,8 +234,8 @@ sl_group_t *
 sl_group_decode (const char *name, const uint8_t *data, size_t len, int *err)
 {
     enum { K_V, K_IN, K_OUT, K_MAX, K_LEASE, K_CHECKPOINT, K_DONE, K_ATTEMPTS, K_N };
-    static const char *keys[K_N] = {"v", "in", "out", "max_deliver", "lease_ms",
-                                    "checkpoint", "done", "attempts"};
+    static const char *keys[K_N] = {"v",        "in",         "out",  "max_deliver",
+                                    "lease_ms", "checkpoint", "done", "attempts"};
     sl_group_t *self = NULL;
     sl_group_config_t config;
     memset (&config, 0, sizeof config);
@@ -271,7 +270,7 @@ sl_group_decode (const char *name, const uint8_t *data, size_t len, int *err)
         if (k < K_N) {
             part[k] = p;
         }
-        if (sl_mp_skip (p, (size_t) (end - p), 3, &used)) {
+        if (sl_mp_skip (p, (size_t)(end - p), 3, &used)) {
             goto fail;
         }
         p += used;
@@ -281,12 +280,12 @@ sl_group_decode (const char *name, const uint8_t *data, size_t len, int *err)
             goto fail;
         }
     }
-    if (sl_mp_read_uint (&part[K_V], end, &version) || version != 1
-        || s_read_name (&part[K_IN], end, config.in) || s_read_name (&part[K_OUT], end, config.out)
-        || s_read_u32 (&part[K_MAX], end, &config.max_deliver)
-        || s_read_u32 (&part[K_LEASE], end, &config.lease_ms)
-        || sl_mp_read_uint (&part[K_CHECKPOINT], end, &checkpoint)
-        || !sl_group_config_valid (&config)) {
+    if (sl_mp_read_uint (&part[K_V], end, &version) || version != 1 ||
+        s_read_name (&part[K_IN], end, config.in) || s_read_name (&part[K_OUT], end, config.out) ||
+        s_read_u32 (&part[K_MAX], end, &config.max_deliver) ||
+        s_read_u32 (&part[K_LEASE], end, &config.lease_ms) ||
+        sl_mp_read_uint (&part[K_CHECKPOINT], end, &checkpoint) ||
+        !sl_group_config_valid (&config)) {
         goto fail;
     }
     self = sl_group_new (name, &config, checkpoint);
@@ -345,8 +344,8 @@ sl_group_dlq_encode (sl_buf_t *buf, const sl_group_t *self, const sl_dead_t *dea
     rc = rc ? rc : s_put_str (&value, "value");
     rc = rc ? rc : s_put_raw (&value, original->value, original->value_len);
     if (rc == 0) {
-        rc = sl_record_encode (buf, now_ms, original->key, original->key_len,
-                               original->key_is_bin, NULL, 0, value.data, value.len);
+        rc = sl_record_encode (buf, now_ms, original->key, original->key_len, original->key_is_bin,
+                               NULL, 0, value.data, value.len);
     }
     sl_buf_free (&value);
     return rc;

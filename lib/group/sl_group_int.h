@@ -21,12 +21,12 @@ typedef struct {
     char name[SL_NAME_MAX + 1];
     uint32_t window;
     uint32_t batch;
-    uint32_t held;                  //  live leases
+    uint32_t held; //  live leases
     int64_t last_seen;
-    bool paused;                    //  gets no lease until sl_group_tick (over its budget)
-    uint64_t last_work;             //  sequence of the last lease given, 0 = never
-    sl_holder_t holder;             //  who joined: its connection and key, as tokens
-    uint64_t records;               //  records of its committed results (progress view)
+    bool paused;        //  gets no lease until sl_group_tick (over its budget)
+    uint64_t last_work; //  sequence of the last lease given, 0 = never
+    sl_holder_t holder; //  who joined: its connection and key, as tokens
+    uint64_t records;   //  records of its committed results (progress view)
 } member_t;
 
 typedef struct {
@@ -34,10 +34,10 @@ typedef struct {
     uint64_t offset;
     uint32_t count;
     uint32_t attempt;
-    uint32_t expiries;              //  of these records before this lease
-    uint64_t member;                //  member id (live leases only)
+    uint32_t expiries; //  of these records before this lease
+    uint64_t member;   //  member id (live leases only)
     int64_t deadline;
-    sl_holder_t holder;             //  the member's, when the lease was handed out
+    sl_holder_t holder; //  the member's, when the lease was handed out
 } lease_t;
 
 //  A range waiting in the retry queue: attempts made so far, expiries.
@@ -50,50 +50,50 @@ typedef struct {
 
 typedef struct {
     uint64_t start;
-    uint64_t end;                   //  exclusive
+    uint64_t end; //  exclusive
 } range_t;
 
 typedef struct {
     uint64_t offset;
     uint32_t n;
-    char *error;                    //  heap, <= 255 bytes
+    char *error; //  heap, <= 255 bytes
 } attempt_t;
 
 struct _sl_group_t {
     char name[SL_NAME_MAX + 1];
     sl_group_config_t config;
     uint64_t checkpoint;
-    uint64_t cursor;                //  first offset never handed out
-    uint64_t next_lease_id;         //  leases handed out; ids are this, scrambled
-    uint64_t lease_seed;            //  0: ids are 1, 2, 3 ...; else scrambled with it
+    uint64_t cursor;        //  first offset never handed out
+    uint64_t next_lease_id; //  leases handed out; ids are this, scrambled
+    uint64_t lease_seed;    //  0: ids are 1, 2, 3 ...; else scrambled with it
     uint64_t next_member_id;
     uint64_t work_seq;
-    member_t **members;             //  one allocation each: peers are lent out
+    member_t **members; //  one allocation each: peers are lent out
     size_t n_members, cap_members;
     lease_t *live;
     size_t n_live, cap_live;
-    entry_t *queue;                 //  sorted by offset, oldest first
+    entry_t *queue; //  sorted by offset, oldest first
     size_t n_queue, cap_queue;
-    range_t *done;                  //  sorted, disjoint, not adjacent, above checkpoint
+    range_t *done; //  sorted, disjoint, not adjacent, above checkpoint
     size_t n_done, cap_done;
-    attempt_t *attempts;            //  sorted by offset, records not done
+    attempt_t *attempts; //  sorted by offset, records not done
     size_t n_attempts, cap_attempts;
     lease_t history[SL_GROUP_HISTORY];
     size_t n_history, history_next;
-    sl_dead_t *pending;             //  dead from expiries, not yet handed out
+    sl_dead_t *pending; //  dead from expiries, not yet handed out
     size_t n_pending, cap_pending;
-    sl_dead_t *out;                 //  what the last outcome lent
+    sl_dead_t *out; //  what the last outcome lent
     size_t n_out, cap_out;
-    uint64_t redeliveries;          //  leases handed out with attempt > 1 (in memory only)
-    bool exclusive;                 //  keyed: one lease at a time, to the oldest member
+    uint64_t redeliveries; //  leases handed out with attempt > 1 (in memory only)
+    bool exclusive;        //  keyed: one lease at a time, to the oldest member
 };
 
 //  sl_group.c
 
 //  Makes room for `need` elements of `size` bytes in *data.
 int sl_group_reserve (void **data, size_t *cap, size_t need, size_t size);
-#define GROUP_RESERVE(self, arr, extra)                                                        \
-    sl_group_reserve ((void **) &(self)->arr, &(self)->cap_##arr, (self)->n_##arr + (extra),   \
+#define GROUP_RESERVE(self, arr, extra)                                                            \
+    sl_group_reserve ((void **)&(self)->arr, &(self)->cap_##arr, (self)->n_##arr + (extra),        \
                       sizeof *(self)->arr)
 
 //  A config a group may have: valid, distinct in and out names, limits >= 1.
@@ -128,10 +128,9 @@ int sl_group_mark_done (sl_group_t *self, uint64_t start, uint64_t end);
 int sl_group_queue_add (sl_group_t *self, uint64_t offset, uint32_t count, uint32_t attempts,
                         uint32_t expiries, bool split);
 //  Puts the records of an ended lease that are not done back in the queue.
-int sl_group_requeue (sl_group_t *self, const lease_t *lease, uint32_t attempts,
-                      uint32_t expiries);
-int sl_group_dead_push (sl_dead_t **arr, size_t *n, size_t *cap, uint64_t offset,
-                        uint32_t attempts, const char *error);
+int sl_group_requeue (sl_group_t *self, const lease_t *lease, uint32_t attempts, uint32_t expiries);
+int sl_group_dead_push (sl_dead_t **arr, size_t *n, size_t *cap, uint64_t offset, uint32_t attempts,
+                        const char *error);
 //  An expired lease (or one whose member fell silent) failed an attempt.
 int sl_group_expire (sl_group_t *self, const lease_t *lease);
 

@@ -17,8 +17,8 @@
 #include "sl_error.h"
 #include "sl_group_int.h"
 
-#define S_EXPIRED_TEXT  "lease expired"
-#define S_SPLIT_AFTER   2           //  expiries after which a range is split
+#define S_EXPIRED_TEXT "lease expired"
+#define S_SPLIT_AFTER 2 //  expiries after which a range is split
 
 //  ---------------------------------------------------------------------
 //  Done ranges and attempt counts
@@ -142,7 +142,7 @@ sl_group_attempt_set (sl_group_t *self, uint64_t offset, uint32_t n, const char 
     size_t i = sl_group_attempt_find (self, offset);
     sl_group_move (&self->attempts[i + 1], &self->attempts[i],
                    (self->n_attempts - i) * sizeof (attempt_t));
-    self->attempts[i] = (attempt_t) {offset, n, copy};
+    self->attempts[i] = (attempt_t){offset, n, copy};
     self->n_attempts++;
     return 0;
 }
@@ -220,7 +220,7 @@ sl_group_queue_add (sl_group_t *self, uint64_t offset, uint32_t count, uint32_t 
     }
     sl_group_move (&self->queue[lo + n], &self->queue[lo], (self->n_queue - lo) * sizeof (entry_t));
     for (size_t k = 0; k < n; k++) {
-        self->queue[lo + k] = (entry_t) {offset + k, split ? 1 : count, attempts, expiries};
+        self->queue[lo + k] = (entry_t){offset + k, split ? 1 : count, attempts, expiries};
     }
     self->n_queue += n;
     return 0;
@@ -237,7 +237,7 @@ sl_group_requeue (sl_group_t *self, const lease_t *lease, uint32_t attempts, uin
         if (stop > end) {
             stop = end;
         }
-        int rc = sl_group_queue_add (self, at, (uint32_t) (stop - at), attempts, expiries, false);
+        int rc = sl_group_queue_add (self, at, (uint32_t)(stop - at), attempts, expiries, false);
         if (rc) {
             return rc;
         }
@@ -247,10 +247,10 @@ sl_group_requeue (sl_group_t *self, const lease_t *lease, uint32_t attempts, uin
 }
 
 int
-sl_group_dead_push (sl_dead_t **arr, size_t *n, size_t *cap, uint64_t offset,
-                    uint32_t attempts, const char *error)
+sl_group_dead_push (sl_dead_t **arr, size_t *n, size_t *cap, uint64_t offset, uint32_t attempts,
+                    const char *error)
 {
-    if (sl_group_reserve ((void **) arr, cap, *n + 1, sizeof **arr)) {
+    if (sl_group_reserve ((void **)arr, cap, *n + 1, sizeof **arr)) {
         return SL_ENOMEM;
     }
     sl_dead_t *dead = &(*arr)[(*n)++];
@@ -275,7 +275,7 @@ sl_group_expire (sl_group_t *self, const lease_t *lease)
         if (stop > end) {
             stop = end;
         }
-        uint32_t count = (uint32_t) (stop - at);
+        uint32_t count = (uint32_t)(stop - at);
         int rc;
         if (count == 1) {
             attempt_t *known = sl_group_attempt_get (self, at);
@@ -284,8 +284,8 @@ sl_group_expire (sl_group_t *self, const lease_t *lease)
                 char text[256];
                 snprintf (text, sizeof text, "lease expired %u times (worker died or hung)",
                           expiries);
-                rc = sl_group_dead_push (&self->pending, &self->n_pending, &self->cap_pending,
-                                         at, n, text);
+                rc = sl_group_dead_push (&self->pending, &self->n_pending, &self->cap_pending, at,
+                                         n, text);
                 if (rc == 0) {
                     rc = sl_group_mark_done (self, at, at + 1);
                 }
@@ -298,8 +298,7 @@ sl_group_expire (sl_group_t *self, const lease_t *lease)
             }
         }
         else {
-            bool split =
-                expiries >= S_SPLIT_AFTER || lease->attempt >= self->config.max_deliver;
+            bool split = expiries >= S_SPLIT_AFTER || lease->attempt >= self->config.max_deliver;
             rc = sl_group_queue_add (self, at, count, lease->attempt, expiries, split);
         }
         if (rc) {

@@ -18,9 +18,9 @@ sl_group_stat (const sl_group_t *self, int64_t mono_ms, sl_stat_group_t *out)
     snprintf (out->in, sizeof out->in, "%s", self->config.in);
     snprintf (out->out, sizeof out->out, "%s", self->config.out);
     out->committed = self->checkpoint;
-    out->in_flight = (uint32_t) self->n_live;
+    out->in_flight = (uint32_t)self->n_live;
     out->redeliveries = self->redeliveries;
-    out->members_total = (uint32_t) self->n_members;
+    out->members_total = (uint32_t)self->n_members;
     size_t n = self->n_members < SL_STAT_MAX_MEMBERS ? self->n_members : SL_STAT_MAX_MEMBERS;
     if (n == 0) {
         return 0;
@@ -41,6 +41,6 @@ sl_group_stat (const sl_group_t *self, int64_t mono_ms, sl_stat_group_t *out)
         s->records = m->records;
         s->last_heard_ms = mono_ms > m->last_seen ? mono_ms - m->last_seen : 0;
     }
-    out->n_members = (uint32_t) n;
+    out->n_members = (uint32_t)n;
     return 0;
 }

@@ -13,9 +13,9 @@
 #include "sl_window_int.h"
 
 //  Durations are bounded so that end + lateness never overflows.
-#define S_MAX_DURATION  ((int64_t) 1 << 46)     //  about 2,200 years in ms
+#define S_MAX_DURATION ((int64_t)1 << 46) //  about 2,200 years in ms
 
-static const char *const s_agg_names[SL_AGG_KINDS] = {"count", "sum", "avg", "min",
+static const char *const s_agg_names[SL_AGG_KINDS] = {"count", "sum",   "avg", "min",
                                                       "max",   "first", "last"};
 
 static int
@@ -48,7 +48,7 @@ sl_win_spec_parse (const char *text, sl_win_spec_t *spec, const char **why)
         *why = "expected tumbling:SIZE, hopping:SIZE/ADVANCE or session:GAP";
         return SL_EINVAL;
     }
-    size_t kind_len = (size_t) (colon - text);
+    size_t kind_len = (size_t)(colon - text);
     const char *arg = colon + 1;
     if (kind_len == 8 && strncmp (text, "tumbling", 8) == 0) {
         spec->kind = SL_WIN_TUMBLING;
@@ -62,8 +62,8 @@ sl_win_spec_parse (const char *text, sl_win_spec_t *spec, const char **why)
     if (kind_len == 7 && strncmp (text, "hopping", 7) == 0) {
         spec->kind = SL_WIN_HOPPING;
         const char *slash = strchr (arg, '/');
-        if (!slash || s_duration (arg, (size_t) (slash - arg), &spec->size)
-            || s_duration (slash + 1, strlen (slash + 1), &spec->advance)) {
+        if (!slash || s_duration (arg, (size_t)(slash - arg), &spec->size) ||
+            s_duration (slash + 1, strlen (slash + 1), &spec->advance)) {
             *why = "hopping:SIZE/ADVANCE needs two durations with units, e.g. hopping:1m/10s";
             return SL_EINVAL;
         }
@@ -96,9 +96,9 @@ sl_agg_parse (const char *text, sl_agg_t *aggs, size_t *n, const char **why)
     const char *p = text ? text : "";
     while (*p) {
         const char *comma = strchr (p, ',');
-        size_t len = comma ? (size_t) (comma - p) : strlen (p);
+        size_t len = comma ? (size_t)(comma - p) : strlen (p);
         const char *colon = memchr (p, ':', len);
-        size_t name_len = colon ? (size_t) (colon - p) : len;
+        size_t name_len = colon ? (size_t)(colon - p) : len;
         if (*n >= SL_WIN_MAX_AGGS) {
             *why = "at most 16 aggregates";
             return SL_EINVAL;
@@ -116,7 +116,7 @@ sl_agg_parse (const char *text, sl_agg_t *aggs, size_t *n, const char **why)
                    "first:PATH or last:PATH";
             return SL_EINVAL;
         }
-        agg->kind = (sl_agg_kind_t) kind;
+        agg->kind = (sl_agg_kind_t)kind;
         if (kind == SL_AGG_COUNT) {
             if (colon) {
                 *why = "count takes no PATH";
@@ -169,12 +169,12 @@ sl_mp_path (const uint8_t *value, size_t len, const char *path, const uint8_t **
     const char *part = path;
     while (true) {
         const char *dot = strchr (part, '.');
-        size_t part_len = dot ? (size_t) (dot - part) : strlen (part);
+        size_t part_len = dot ? (size_t)(dot - part) : strlen (part);
         const uint8_t *member = NULL;
         size_t member_len = 0;
         int rc = sluice_mp_map_find (p, rest, part, part_len, false, &member, &member_len);
         if (rc != 1) {
-            return rc;      //  0: not a map or no such member, the path is absent
+            return rc; //  0: not a map or no such member, the path is absent
         }
         if (!dot) {
             *out = member;
@@ -198,7 +198,7 @@ sl_win_time_of (const uint8_t *value, size_t len, int64_t *ms)
             return 0;
         }
         if (num.d == num.d && num.d > -9.2e18 && num.d < 9.2e18) {
-            *ms = (int64_t) num.d;
+            *ms = (int64_t)num.d;
             return 0;
         }
         return SL_ETYPE;
@@ -253,7 +253,7 @@ sl_win_key_new (void)
 static void
 s_w_free (sl_win_w_t *w, size_t n_aggs)
 {
-    (void) n_aggs;
+    (void)n_aggs;
     if (w->acc) {
         for (size_t i = 0; i < w->n_acc; i++) {
             sl_acc_free (&w->acc[i]);
@@ -348,8 +348,8 @@ s_insert (sl_win_key_t *key, size_t at, int64_t start, int64_t end, size_t n_agg
         return SL_ENOMEM;
     }
     memmove (&key->w[at + 1], &key->w[at], (key->n - at) * sizeof *key->w);
-    key->w[at] = (sl_win_w_t) {.start = start, .end = end, .count = 0, .acc = acc,
-                               .n_acc = (uint32_t) n_aggs};
+    key->w[at] =
+        (sl_win_w_t){.start = start, .end = end, .count = 0, .acc = acc, .n_acc = (uint32_t)n_aggs};
     key->n++;
     return 0;
 }
@@ -396,16 +396,16 @@ s_result (sl_win_t *self, const sl_win_w_t *w, const uint8_t *key_raw, size_t ke
         }
         rc = sl_win_put_str (out, s_agg_names[k], strlen (s_agg_names[k]));
         if (rc == 0 && k == SL_AGG_COUNT) {
-            rc = sl_win_put_int (out, (int64_t) w->count);
+            rc = sl_win_put_int (out, (int64_t)w->count);
             continue;
         }
         uint32_t paths = 0;
         for (size_t i = 0; i < self->n_aggs; i++) {
-            paths += self->aggs[i].kind == (sl_agg_kind_t) k;
+            paths += self->aggs[i].kind == (sl_agg_kind_t)k;
         }
         rc = rc ? rc : sl_buf_append (out, tmp, sl_mp_write_map (tmp, sizeof tmp, paths));
         for (size_t i = 0; i < self->n_aggs && rc == 0; i++) {
-            if (self->aggs[i].kind == (sl_agg_kind_t) k) {
+            if (self->aggs[i].kind == (sl_agg_kind_t)k) {
                 rc = sl_win_put_str (out, self->aggs[i].path, strlen (self->aggs[i].path));
                 rc = rc ? rc : sl_acc_result (&self->aggs[i], &w->acc[i], out);
             }
@@ -424,8 +424,8 @@ s_close (sl_win_t *self, sl_win_key_t *key, const uint8_t *key_raw, size_t key_l
     int rc = 0;
     while (n < key->n && s_closed (self, key, key->w[n].end) && rc == 0) {
         rc = s_result (self, &key->w[n], key_raw, key_len);
-        rc = rc ? rc : emit (ctx, key->w[n].start, key->w[n].end, self->result.data,
-                             self->result.len);
+        rc = rc ? rc
+                : emit (ctx, key->w[n].start, key->w[n].end, self->result.data, self->result.len);
         s_w_free (&key->w[n], self->n_aggs);
         n++;
     }
@@ -449,7 +449,7 @@ s_add_session (sl_win_t *self, sl_win_key_t *key, int64_t t, const uint8_t *valu
         }
     }
     //  The merged session collects the accumulators of those it covers.
-    sl_win_w_t merged = {.start = start, .end = end, .n_acc = (uint32_t) self->n_aggs};
+    sl_win_w_t merged = {.start = start, .end = end, .n_acc = (uint32_t)self->n_aggs};
     merged.acc = calloc (self->n_aggs ? self->n_aggs : 1, sizeof *merged.acc);
     if (!merged.acc) {
         return SL_ENOMEM;
@@ -486,8 +486,8 @@ s_add_session (sl_win_t *self, sl_win_key_t *key, int64_t t, const uint8_t *valu
 }
 
 int
-sl_win_add (sl_win_t *self, sl_win_key_t *key, const uint8_t *key_raw, size_t key_len,
-            int64_t t, const uint8_t *value, size_t value_len, uint64_t offset, bool *late,
+sl_win_add (sl_win_t *self, sl_win_key_t *key, const uint8_t *key_raw, size_t key_len, int64_t t,
+            const uint8_t *value, size_t value_len, uint64_t offset, bool *late,
             sl_win_emit_fn *emit, void *ctx)
 {
     *late = false;
@@ -572,15 +572,16 @@ sl_win_key_encode (const sl_win_t *self, const sl_win_key_t *key, sl_buf_t *out)
         rc = key->has_time ? sl_win_put_int (out, key->stream_time)
                            : sl_buf_append (out, tmp, sl_mp_write_nil (tmp, sizeof tmp));
     }
-    rc = rc ? rc : sl_buf_append (out, tmp, sl_mp_write_array (tmp, sizeof tmp, (uint32_t) key->n));
+    rc = rc ? rc : sl_buf_append (out, tmp, sl_mp_write_array (tmp, sizeof tmp, (uint32_t)key->n));
     for (size_t i = 0; i < key->n && rc == 0; i++) {
         const sl_win_w_t *w = &key->w[i];
         rc = sl_buf_append (out, tmp, sl_mp_write_array (tmp, sizeof tmp, 4));
         rc = rc ? rc : sl_win_put_int (out, w->start);
         rc = rc ? rc : sl_win_put_int (out, w->end);
-        rc = rc ? rc : sl_win_put_int (out, (int64_t) w->count);
-        rc = rc ? rc : sl_buf_append (out, tmp, sl_mp_write_array (tmp, sizeof tmp,
-                                                                   (uint32_t) self->n_aggs));
+        rc = rc ? rc : sl_win_put_int (out, (int64_t)w->count);
+        rc = rc ? rc
+                : sl_buf_append (out, tmp,
+                                 sl_mp_write_array (tmp, sizeof tmp, (uint32_t)self->n_aggs));
         for (size_t a = 0; a < self->n_aggs && rc == 0; a++) {
             rc = sl_acc_encode (&w->acc[a], out);
         }
@@ -632,7 +633,7 @@ sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *e
         }
         rc = rc ? rc : s_insert (key, at, start, wend, self->n_aggs);
         if (rc == 0) {
-            key->w[at].count = (uint64_t) count;
+            key->w[at].count = (uint64_t)count;
         }
         for (uint32_t a = 0; a < n_acc && rc == 0; a++) {
             rc = sl_acc_decode (&key->w[at].acc[a], &p, end);

@@ -21,39 +21,39 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_DEFAULT_TIMEOUT_MS   5000
+#define S_DEFAULT_TIMEOUT_MS 5000
 #define S_DEFAULT_HEARTBEAT_MS 1000
-#define S_DEFAULT_ATTEMPTS     10
-#define S_POLL_SLICE_MS        250    //  longest wait before zsys_interrupted is looked at again
-#define S_SEND_RETRY_MS        50     //  pause after a send refused by the high-water mark
-#define S_SAY_CONNECTING_MS    500    //  HELLO unanswered this long: say so
-#define S_FAILOVER_MS          3000   //  with several endpoints: unreachable this long, try the next
+#define S_DEFAULT_ATTEMPTS 10
+#define S_POLL_SLICE_MS 250     //  longest wait before zsys_interrupted is looked at again
+#define S_SEND_RETRY_MS 50      //  pause after a send refused by the high-water mark
+#define S_SAY_CONNECTING_MS 500 //  HELLO unanswered this long: say so
+#define S_FAILOVER_MS 3000      //  with several endpoints: unreachable this long, try the next
 
 struct _sl_client_t {
-    zsock_t *dealer;            //  to the broker's ROUTER
-    zsock_t *monitor;           //  PAIR receiving the DEALER's connection events
-    char *broker;               //  command address in use (one of list)
-    char *list;                 //  --broker as given: one endpoint or several, comma-separated
+    zsock_t *dealer;  //  to the broker's ROUTER
+    zsock_t *monitor; //  PAIR receiving the DEALER's connection events
+    char *broker;     //  command address in use (one of list)
+    char *list;       //  --broker as given: one endpoint or several, comma-separated
     int n_endpoints;
-    int current;                //  index of broker in list
-    int64_t trying_since;       //  not connected since (mono ms), 0 when connected
+    int current;          //  index of broker in list
+    int64_t trying_since; //  not connected since (mono ms), 0 when connected
     char *software;
     char *producer;
     char *stream;
     int timeout_ms;
     uint64_t next_req;
-    uint64_t hello_req;         //  req of the last HELLO sent
+    uint64_t hello_req; //  req of the last HELLO sent
     sl_msg_t welcome;
     bool have_welcome;
-    char pub[512];              //  live endpoint with "*" replaced
-    uint32_t connects;          //  completed handshakes
+    char pub[512];     //  live endpoint with "*" replaced
+    uint32_t connects; //  completed handshakes
     bool connected;
     uint64_t malformed;
-    zcert_t *cert;              //  CURVE: our key pair, or NULL (plain)
-    zcert_t *server;            //  CURVE: the broker's public key
-    bool refusal_logged;        //  the broker refused a handshake (logged once)
-    bool refused;               //  the last handshake was refused (none succeeded since)
-    bool said_connecting;       //  "connecting to ..." said once
+    zcert_t *cert;        //  CURVE: our key pair, or NULL (plain)
+    zcert_t *server;      //  CURVE: the broker's public key
+    bool refusal_logged;  //  the broker refused a handshake (logged once)
+    bool refused;         //  the last handshake was refused (none succeeded since)
+    bool said_connecting; //  "connecting to ..." said once
 };
 
 //  The process default of sl_client_set_security.
@@ -79,8 +79,10 @@ s_load_keys (const char *curve_secret, const char *broker_key, zcert_t **cert, z
     int err = 0;
     *cert = sl_curve_load_secret (curve_secret, &err);
     if (!*cert) {
-        sl_error ("client", "cannot load the secret key %s: %s (make one with: sluice keygen "
-                  "NAME)", curve_secret, sl_strerror (err));
+        sl_error ("client",
+                  "cannot load the secret key %s: %s (make one with: sluice keygen "
+                  "NAME)",
+                  curve_secret, sl_strerror (err));
         return err;
     }
     *server = sl_curve_load_public (broker_key, &err);
@@ -131,7 +133,7 @@ s_tcp_host (const char *broker, char *host, size_t size)
             return SL_EINVAL;
         }
     }
-    size_t len = (size_t) (colon - start);
+    size_t len = (size_t)(colon - start);
     if (len == 0 || colon[1] == '\0') {
         return SL_EINVAL;
     }
@@ -166,7 +168,7 @@ sl_endpoint_with_host (const char *endpoint, const char *broker, char *out, size
         return SL_EINVAL;
     }
     int n = snprintf (out, size, "tcp://%s:%s", host, port);
-    if (n < 0 || (size_t) n >= size) {
+    if (n < 0 || (size_t)n >= size) {
         return SL_ETOOBIG;
     }
     return 0;
@@ -181,8 +183,8 @@ static void s_failover (sl_client_t *self, const char *why);
 static void
 s_read_events (sl_client_t *self)
 {
-    if (self->n_endpoints > 1 && !self->connected && self->trying_since
-        && sl_mono_ms () - self->trying_since >= S_FAILOVER_MS) {
+    if (self->n_endpoints > 1 && !self->connected && self->trying_since &&
+        sl_mono_ms () - self->trying_since >= S_FAILOVER_MS) {
         s_failover (self, "is unreachable");
     }
     void *handle = zsock_resolve (self->monitor);
@@ -209,14 +211,14 @@ s_read_events (sl_client_t *self)
             more = zmq_msg_more (&part);
             zmq_msg_close (&part);
         }
-        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-             || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-            && !self->connected) {
+        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+             event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) &&
+            !self->connected) {
             self->refused = true;
         }
-        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-             || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-            && !self->refusal_logged) {
+        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+             event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) &&
+            !self->refusal_logged) {
             //  Retried every 100 ms by ZeroMQ: said once.
             self->refusal_logged = true;
             sl_error ("client", "broker %s refused the connection: %s", self->broker,
@@ -232,8 +234,7 @@ s_read_events (sl_client_t *self)
             self->connects++;
             self->connected = true;
             self->trying_since = 0;
-            sl_debug ("client", "connected to %s (connection %u)", self->broker,
-                      self->connects);
+            sl_debug ("client", "connected to %s (connection %u)", self->broker, self->connects);
         }
         else if (event == ZMQ_EVENT_DISCONNECTED) {
             if (self->connected) {
@@ -286,7 +287,7 @@ sl_client_new (const sl_client_opts_t *opts)
     if (!opts->broker) {
         return NULL;
     }
-    sl_client_t *self = (sl_client_t *) calloc (1, sizeof (sl_client_t));
+    sl_client_t *self = (sl_client_t *)calloc (1, sizeof (sl_client_t));
     if (!self) {
         return NULL;
     }
@@ -301,8 +302,8 @@ sl_client_new (const sl_client_opts_t *opts)
     self->software = strdup (opts->software ? opts->software : "sluice");
     self->producer = opts->producer ? strdup (opts->producer) : NULL;
     self->stream = opts->stream ? strdup (opts->stream) : NULL;
-    if (!self->broker || !self->software || (opts->producer && !self->producer)
-        || (opts->stream && !self->stream)) {
+    if (!self->broker || !self->software || (opts->producer && !self->producer) ||
+        (opts->stream && !self->stream)) {
         goto fail;
     }
     self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : S_DEFAULT_TIMEOUT_MS;
@@ -345,12 +346,12 @@ sl_client_new (const sl_client_opts_t *opts)
     //  core, as test_cores does), hence the counter's own address too.
     char monitor_ep[96];
     static atomic_uint s_monitors;
-    snprintf (monitor_ep, sizeof monitor_ep, "inproc://sl-client-%p-%p-%u", (void *) &s_monitors,
-              (void *) self, atomic_fetch_add (&s_monitors, 1));
+    snprintf (monitor_ep, sizeof monitor_ep, "inproc://sl-client-%p-%p-%u", (void *)&s_monitors,
+              (void *)self, atomic_fetch_add (&s_monitors, 1));
     if (zmq_socket_monitor (zsock_resolve (self->dealer), monitor_ep,
-                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)) {
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)) {
         goto fail;
     }
     self->monitor = zsock_new (ZMQ_PAIR);
@@ -362,8 +363,8 @@ sl_client_new (const sl_client_opts_t *opts)
         goto fail;
     }
     if (zsock_connect (self->dealer, "%s", self->broker)) {
-        sl_error ("client", "cannot connect to '%s': %s (expected tcp://HOST:PORT)",
-                  self->broker, zmq_strerror (zmq_errno ()));
+        sl_error ("client", "cannot connect to '%s': %s (expected tcp://HOST:PORT)", self->broker,
+                  zmq_strerror (zmq_errno ()));
         goto fail;
     }
     return self;
@@ -545,8 +546,8 @@ s_store_welcome (sl_client_t *self, const sl_msg_t *reply)
     char pub[sizeof self->pub];
     int rc = sl_endpoint_with_host (reply->endpoint, self->broker, pub, sizeof pub);
     if (rc) {
-        sl_warn ("client", "broker %s announced an unusable live endpoint '%s': %s",
-                 self->broker, reply->endpoint, sl_strerror (rc));
+        sl_warn ("client", "broker %s announced an unusable live endpoint '%s': %s", self->broker,
+                 reply->endpoint, sl_strerror (rc));
         snprintf (pub, sizeof pub, "%s", reply->endpoint);
     }
     sl_msg_reset (&self->welcome);
@@ -575,7 +576,7 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
                 left = 0;
             }
             if (left < wait) {
-                wait = (long) left;
+                wait = (long)left;
             }
         }
         zmq_pollitem_t item = {zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
@@ -596,7 +597,8 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
                 //  skipped. A request it answered is resent after its timeout.
                 self->malformed++;
                 if (self->malformed <= 10 || self->malformed % 1000 == 0) {
-                    sl_warn ("client", "malformed reply from broker %s skipped (%s, cmd %s); "
+                    sl_warn ("client",
+                             "malformed reply from broker %s skipped (%s, cmd %s); "
                              "%" PRIu64 " so far",
                              self->broker, sl_strerror (rc), sl_cmd_name (reply->cmd),
                              self->malformed);
@@ -604,21 +606,20 @@ sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeout_m
                 zmsg_destroy (&msg);
                 sl_msg_reset (reply);
                 if (deadline && sl_mono_ms () >= deadline) {
-                    return SL_ETIMEOUT;     //  a flood of garbage does not hold us past it
+                    return SL_ETIMEOUT; //  a flood of garbage does not hold us past it
                 }
                 continue;
             }
-            if (self->n_endpoints > 1
-                && ((reply->cmd == SL_CMD_ERROR && (reply->code == -SL_EREADONLY
-                                                    || reply->code == -SL_ENOREPLICA))
-                    || (reply->cmd == SL_CMD_WELCOME && strstr (reply->broker, "(replica)")))) {
+            if (self->n_endpoints > 1 &&
+                ((reply->cmd == SL_CMD_ERROR &&
+                  (reply->code == -SL_EREADONLY || reply->code == -SL_ENOREPLICA)) ||
+                 (reply->cmd == SL_CMD_WELCOME && strstr (reply->broker, "(replica)")))) {
                 //  A replica: the writer is another of the endpoints. Its
                 //  WELCOME is not kept; its EREADONLY is returned (retryable).
                 //  ENOREPLICA: a primary nobody follows may be a stale one
                 //  (another was promoted): the others are tried too.
-                s_failover (self, reply->code == -SL_ENOREPLICA
-                                      ? "has no replica following it"
-                                      : "is a read-only replica");
+                s_failover (self, reply->code == -SL_ENOREPLICA ? "has no replica following it"
+                                                                : "is a read-only replica");
                 if (reply->cmd == SL_CMD_WELCOME) {
                     zmsg_destroy (&msg);
                     sl_msg_reset (reply);
@@ -698,7 +699,7 @@ sl_client_hello (sl_client_t *self, int64_t deadline_ms)
             }
             sl_msg_t reply;
             sl_msg_init (&reply, SL_CMD_NONE);
-            rc = sl_client_recv (self, &reply, NULL, (int) (left < 100 ? left : 100));
+            rc = sl_client_recv (self, &reply, NULL, (int)(left < 100 ? left : 100));
             if (rc == SL_ECLOSED) {
                 return rc;
             }
@@ -708,8 +709,8 @@ sl_client_hello (sl_client_t *self, int64_t deadline_ms)
                     return 0;
                 }
                 if (reply.cmd == SL_CMD_ERROR) {
-                    sl_warn ("client", "broker %s refused HELLO: %s (%s)", self->broker,
-                             reply.text, sl_strerror (s_error_code (&reply)));
+                    sl_warn ("client", "broker %s refused HELLO: %s (%s)", self->broker, reply.text,
+                             sl_strerror (s_error_code (&reply)));
                     rc = s_error_code (&reply);
                     sl_msg_reset (&reply);
                     return rc;
@@ -774,7 +775,7 @@ sl_client_request (sl_client_t *self, sl_msg_t *request, sl_msg_t *reply, zmsg_t
             }
             zmsg_t *frames = NULL;
             sl_msg_reset (reply);
-            rc = sl_client_recv (self, reply, &frames, (int) (left < 100 ? left : 100));
+            rc = sl_client_recv (self, reply, &frames, (int)(left < 100 ? left : 100));
             if (rc == SL_ECLOSED) {
                 return rc;
             }
@@ -818,8 +819,7 @@ int
 sl_client_security_flags (const char *program, const char *curve_secret, const char *broker_key)
 {
     if (!curve_secret != !broker_key) {
-        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n",
-                 program);
+        fprintf (stderr, "%s: --curve-secret and --broker-key go together; try --help\n", program);
         return 2;
     }
     return sl_client_set_security (curve_secret, broker_key) ? 1 : 0;

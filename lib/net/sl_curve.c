@@ -22,7 +22,6 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-
 //  ---------------------------------------------------------------------
 //  Key files
 
@@ -56,7 +55,7 @@ sl_curve_load_cert (const char *path, bool want_secret, int *err)
         *err = SL_EINVAL;
         return NULL;
     }
-    if ((uint64_t) st.st_size > SL_CURVE_FILE_MAX) {
+    if ((uint64_t)st.st_size > SL_CURVE_FILE_MAX) {
         *err = SL_ETOOBIG;
         return NULL;
     }
@@ -81,14 +80,13 @@ sl_curve_load_cert (const char *path, bool want_secret, int *err)
     zcert_t *cert = NULL;
     uint8_t public_key[32], secret_key[32];
     memset (secret_key, 0, sizeof secret_key);
-    if (!s_z85_key (zconfig_get (root, "/curve/public-key", NULL), public_key)
-        || sl_curve_all_zero (public_key)) {
+    if (!s_z85_key (zconfig_get (root, "/curve/public-key", NULL), public_key) ||
+        sl_curve_all_zero (public_key)) {
         *err = SL_EINVAL;
         goto done;
     }
-    if (want_secret
-        && (!s_z85_key (zconfig_get (root, "/curve/secret-key", NULL), secret_key)
-            || sl_curve_all_zero (secret_key))) {
+    if (want_secret && (!s_z85_key (zconfig_get (root, "/curve/secret-key", NULL), secret_key) ||
+                        sl_curve_all_zero (secret_key))) {
         *err = SL_EINVAL;
         goto done;
     }
@@ -133,9 +131,10 @@ sl_curve_load_secret (const char *path, int *err)
     if (cert) {
         struct stat st;
         if (stat (file, &st) == 0 && (st.st_mode & 077)) {
-            sl_warn ("curve", "secret key file %s can be read by group or others (mode %03o); "
+            sl_warn ("curve",
+                     "secret key file %s can be read by group or others (mode %03o); "
                      "run: chmod 600 %s",
-                     file, (unsigned) (st.st_mode & 0777), file);
+                     file, (unsigned)(st.st_mode & 0777), file);
         }
     }
     zstr_free (&secret_path);
@@ -164,8 +163,7 @@ s_write_new (const char *path, const char *text, mode_t mode)
     }
     //  The mode given to open is masked by the umask; the secret's must not be.
     size_t len = strlen (text);
-    bool ok = fchmod (fd, mode) == 0 && write (fd, text, len) == (ssize_t) len
-              && fsync (fd) == 0;
+    bool ok = fchmod (fd, mode) == 0 && write (fd, text, len) == (ssize_t)len && fsync (fd) == 0;
     if (close (fd) != 0) {
         ok = false;
     }
@@ -185,15 +183,15 @@ s_cert_text (zcert_t *cert, const char *name, bool secret)
     struct tm tm;
     gmtime_r (&now, &tm);
     strftime (date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    const char *what = secret ? "ZeroMQ CURVE **Secret** Certificate"
-                              : "ZeroMQ CURVE Public Certificate";
+    const char *what =
+        secret ? "ZeroMQ CURVE **Secret** Certificate" : "ZeroMQ CURVE Public Certificate";
     const char *advice = secret ? "#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its "
                                   "permissions.\n"
                                 : "#   Exchange securely, or use a secure mechanism to verify "
                                   "the contents\n#   of this file after exchange. Copy it into "
                                   "the broker's allow directory.\n";
-    char *secret_line = secret ? zsys_sprintf ("    secret-key = \"%s\"\n", zcert_secret_txt (cert))
-                               : strdup ("");
+    char *secret_line =
+        secret ? zsys_sprintf ("    secret-key = \"%s\"\n", zcert_secret_txt (cert)) : strdup ("");
     if (!secret_line) {
         return NULL;
     }

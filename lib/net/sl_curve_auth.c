@@ -37,11 +37,11 @@
 #include "sl_log.h"
 #include "sl_util.h"
 
-#define S_ZAP_ENDPOINT     "inproc://zeromq.zap.01"
-#define S_TICK_MS          250
-#define S_REFUSED_LOGGED   4096      //  keys remembered as already logged
-#define S_SUMMARY_MS       60000     //  failed-handshake summaries, at most this often
-#define S_RIGHTS_MAX       1024      //  longest rights value kept
+#define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define S_TICK_MS 250
+#define S_REFUSED_LOGGED 4096 //  keys remembered as already logged
+#define S_SUMMARY_MS 60000    //  failed-handshake summaries, at most this often
+#define S_RIGHTS_MAX 1024     //  longest rights value kept
 
 static const char *s_right_names[SL_RIGHT_COUNT] = {"publish", "read", "work", "manage"};
 
@@ -50,8 +50,8 @@ static const char *s_right_names[SL_RIGHT_COUNT] = {"publish", "read", "work", "
 
 typedef struct {
     char name[SL_CURVE_NAME_MAX + 1];
-    bool restricted;            //  some right is listed: the others are denied
-    char *rights[SL_RIGHT_COUNT];   //  patterns per sl_right_t; NULL = none (when restricted)
+    bool restricted;              //  some right is listed: the others are denied
+    char *rights[SL_RIGHT_COUNT]; //  patterns per sl_right_t; NULL = none (when restricted)
 } s_entry_t;
 
 static void
@@ -68,17 +68,17 @@ s_entry_destroy (s_entry_t **self_p)
 }
 
 struct _sl_curve_auth_t {
-    char *allow_dir;            //  NULL: any key
-    pthread_mutex_t lock;       //  guards table, fingerprint, refused
-    zhashx_t *table;            //  Z85 key -> s_entry_t
+    char *allow_dir;      //  NULL: any key
+    pthread_mutex_t lock; //  guards table, fingerprint, refused
+    zhashx_t *table;      //  Z85 key -> s_entry_t
     uint64_t fingerprint;
     bool loaded;
-    bool unreadable;            //  the directory could not be read (logged once)
+    bool unreadable; //  the directory could not be read (logged once)
     uint64_t refused;
-    uint64_t revoked;           //  revocations seen (a key lost access): cut generation
-    uint64_t cut;               //  connections cut on revocations
-    uint32_t max_conns;         //  connection cap over the cut-watched sockets, 0 = none
-    uint64_t conns_refused;     //  connections closed over that cap
+    uint64_t revoked;       //  revocations seen (a key lost access): cut generation
+    uint64_t cut;           //  connections cut on revocations
+    uint32_t max_conns;     //  connection cap over the cut-watched sockets, 0 = none
+    uint64_t conns_refused; //  connections closed over that cap
     zactor_t *actor;
 };
 
@@ -87,8 +87,8 @@ struct _sl_curve_auth_t {
 static bool
 s_live_ok (const s_entry_t *entry)
 {
-    return !entry->restricted
-           || (entry->rights[SL_RIGHT_READ] && streq (entry->rights[SL_RIGHT_READ], "*"));
+    return !entry->restricted ||
+           (entry->rights[SL_RIGHT_READ] && streq (entry->rights[SL_RIGHT_READ], "*"));
 }
 
 //  Keys of old that lost access in new: removed, or no longer allowed on
@@ -123,7 +123,7 @@ s_fingerprint (const char *dir_path, bool *ok)
     struct stat st;
     uint64_t sum = 0;
     if (fstat (dirfd (dir), &st) == 0) {
-        sum = (uint64_t) st.st_mtim.tv_sec * 1000000007u + (uint64_t) st.st_mtim.tv_nsec;
+        sum = (uint64_t)st.st_mtim.tv_sec * 1000000007u + (uint64_t)st.st_mtim.tv_nsec;
     }
     struct dirent *de;
     for (int n = 0; n < 4 * SL_CURVE_KEYS_MAX && (de = readdir (dir)); n++) {
@@ -132,12 +132,12 @@ s_fingerprint (const char *dir_path, bool *ok)
         }
         uint64_t h = 1469598103934665603ull;
         for (const char *c = de->d_name; *c; c++) {
-            h = (h ^ (uint8_t) *c) * 1099511628211ull;
+            h = (h ^ (uint8_t)*c) * 1099511628211ull;
         }
         if (fstatat (dirfd (dir), de->d_name, &st, 0) == 0) {
-            uint64_t parts[6] = {(uint64_t) st.st_size, (uint64_t) st.st_ino,
-                                 (uint64_t) st.st_mtim.tv_sec, (uint64_t) st.st_mtim.tv_nsec,
-                                 (uint64_t) st.st_ctim.tv_sec, (uint64_t) st.st_ctim.tv_nsec};
+            uint64_t parts[6] = {(uint64_t)st.st_size,        (uint64_t)st.st_ino,
+                                 (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
+                                 (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec};
             for (int i = 0; i < 6; i++) {
                 h = (h ^ parts[i]) * 1099511628211ull;
             }
@@ -158,7 +158,7 @@ s_table_load (const char *dir_path)
     if (!table) {
         return NULL;
     }
-    zhashx_set_destructor (table, (zhashx_destructor_fn *) s_entry_destroy);
+    zhashx_set_destructor (table, (zhashx_destructor_fn *)s_entry_destroy);
     DIR *dir = opendir (dir_path);
     if (!dir) {
         return table;
@@ -168,7 +168,8 @@ s_table_load (const char *dir_path)
         size_t len = strlen (de->d_name);
         if (de->d_name[0] == '.' || len < 5 || strcmp (de->d_name + len - 4, ".key") != 0) {
             if (len > 11 && strcmp (de->d_name + len - 11, ".key_secret") == 0) {
-                sl_warn ("curve", "%s/%s is a secret key: it does not belong in the allow "
+                sl_warn ("curve",
+                         "%s/%s is a secret key: it does not belong in the allow "
                          "directory (only NAME.key files are read); move it away",
                          dir_path, de->d_name);
             }
@@ -176,8 +177,10 @@ s_table_load (const char *dir_path)
         }
         char name[SL_CURVE_NAME_MAX + 1];
         if (len - 4 > SL_CURVE_NAME_MAX || !sl_name_valid (de->d_name, len - 4)) {
-            sl_warn ("curve", "%s/%s skipped: a key's file name must be NAME.key with NAME of "
-                     "[A-Za-z0-9._-]", dir_path, de->d_name);
+            sl_warn ("curve",
+                     "%s/%s skipped: a key's file name must be NAME.key with NAME of "
+                     "[A-Za-z0-9._-]",
+                     dir_path, de->d_name);
             continue;
         }
         memcpy (name, de->d_name, len - 4);
@@ -191,8 +194,10 @@ s_table_load (const char *dir_path)
         int err = 0;
         zcert_t *cert = path ? sl_curve_load_cert (path, false, &err) : NULL;
         if (!cert) {
-            sl_warn ("curve", "%s skipped: %s (expected a certificate as `sluice keygen` "
-                     "writes it)", path ? path : de->d_name, sl_strerror (err));
+            sl_warn ("curve",
+                     "%s skipped: %s (expected a certificate as `sluice keygen` "
+                     "writes it)",
+                     path ? path : de->d_name, sl_strerror (err));
             zstr_free (&path);
             continue;
         }
@@ -205,8 +210,10 @@ s_table_load (const char *dir_path)
                 if (value) {
                     entry->restricted = true;
                     if (strlen (value) > S_RIGHTS_MAX) {
-                        sl_warn ("curve", "%s: %s is longer than %d characters; that right is "
-                                 "not granted", path, s_right_names[r], S_RIGHTS_MAX);
+                        sl_warn ("curve",
+                                 "%s: %s is longer than %d characters; that right is "
+                                 "not granted",
+                                 path, s_right_names[r], S_RIGHTS_MAX);
                         continue;
                     }
                     entry->rights[r] = strdup (value);
@@ -215,8 +222,10 @@ s_table_load (const char *dir_path)
             }
         }
         if (ok && zhashx_lookup (table, zcert_public_txt (cert))) {
-            sl_warn ("curve", "%s holds the same key as another file; the first one read "
-                     "names it", path);
+            sl_warn ("curve",
+                     "%s holds the same key as another file; the first one read "
+                     "names it",
+                     path);
             ok = false;
         }
         else if (ok) {
@@ -249,8 +258,10 @@ s_reload_locked (sl_curve_auth_t *self)
     if (!ok) {
         //  Gone or unreadable: nobody is allowed until it is back.
         if (!self->unreadable) {
-            sl_warn ("curve", "cannot read the allow directory %s: %s; no key is allowed "
-                     "until it can be read again", self->allow_dir, strerror (errno));
+            sl_warn ("curve",
+                     "cannot read the allow directory %s: %s; no key is allowed "
+                     "until it can be read again",
+                     self->allow_dir, strerror (errno));
             self->unreadable = true;
         }
         if (self->table && zhashx_size (self->table)) {
@@ -263,14 +274,16 @@ s_reload_locked (sl_curve_auth_t *self)
     self->unreadable = false;
     zhashx_t *table = s_table_load (self->allow_dir);
     if (!table) {
-        return;                 //  out of memory: keep the old table, try again
+        return; //  out of memory: keep the old table, try again
     }
     size_t before = self->table ? zhashx_size (self->table) : 0;
     size_t revoked = s_count_revoked (self->table, table);
     if (revoked) {
         self->revoked++;
-        sl_info ("curve", "%zu key(s) lost their access: their connections are closed (open "
-                 "open connections are cut; allowed clients reconnect)", revoked);
+        sl_info ("curve",
+                 "%zu key(s) lost their access: their connections are closed (open "
+                 "open connections are cut; allowed clients reconnect)",
+                 revoked);
     }
     zhashx_destroy (&self->table);
     self->table = table;
@@ -279,8 +292,7 @@ s_reload_locked (sl_curve_auth_t *self)
                  self->allow_dir, zhashx_size (table), before);
     }
     else {
-        sl_info ("curve", "%zu client keys allowed from %s", zhashx_size (table),
-                 self->allow_dir);
+        sl_info ("curve", "%zu client keys allowed from %s", zhashx_size (table), self->allow_dir);
     }
     self->fingerprint = fingerprint;
     self->loaded = true;
@@ -316,8 +328,8 @@ s_granted (const s_entry_t *entry, sl_right_t right, const char *stream)
 }
 
 int
-sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
-                     const char *stream, char *name, size_t name_size, const char **why)
+sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right, const char *stream,
+                     char *name, size_t name_size, const char **why)
 {
     const char *ignore;
     why = why ? why : &ignore;
@@ -328,7 +340,7 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
     if (!self->allow_dir) {
         return 0;
     }
-    if (!key || (unsigned) right >= SL_RIGHT_COUNT) {
+    if (!key || (unsigned)right >= SL_RIGHT_COUNT) {
         *why = "no client key on this connection";
         return SL_EDENIED;
     }
@@ -356,20 +368,20 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right,
 }
 
 int
-sl_curve_auth_may_manage (sl_curve_auth_t *self, const char *key, const char *target,
-                          char *name, size_t name_size, const char **why)
+sl_curve_auth_may_manage (sl_curve_auth_t *self, const char *key, const char *target, char *name,
+                          size_t name_size, const char **why)
 {
-    return sl_curve_auth_check (self, key, SL_RIGHT_MANAGE, target ? target : "", name,
-                                name_size, why);
+    return sl_curve_auth_check (self, key, SL_RIGHT_MANAGE, target ? target : "", name, name_size,
+                                why);
 }
 
 //  ---------------------------------------------------------------------
 //  The ZAP handler and the handshake watch (the actor's thread)
 
 typedef struct {
-    const char *what;           //  what the operator reads
+    const char *what; //  what the operator reads
     bool logged;
-    uint64_t since;             //  refusals since the last line
+    uint64_t since; //  refusals since the last line
     int64_t last_ms;
 } s_kind_t;
 
@@ -397,12 +409,12 @@ s_watch_destroy (s_watch_t **self_p)
 typedef struct {
     sl_curve_auth_t *auth;
     zsock_t *pipe;
-    zsock_t *handler;           //  REP at S_ZAP_ENDPOINT
+    zsock_t *handler; //  REP at S_ZAP_ENDPOINT
     zpoller_t *poller;
-    zlist_t *monitors;          //  s_watch_t: watched sockets' events
-    uint64_t revoked_seen;      //  auth->revoked when connections were last cut
-    size_t open;                //  connections tracked over the cut-watched sockets
-    zhashx_t *logged;           //  keys whose refusal was logged
+    zlist_t *monitors;     //  s_watch_t: watched sockets' events
+    uint64_t revoked_seen; //  auth->revoked when connections were last cut
+    size_t open;           //  connections tracked over the cut-watched sockets
+    zhashx_t *logged;      //  keys whose refusal was logged
     s_kind_t kinds[KIND_COUNT];
 } s_actor_t;
 
@@ -416,9 +428,11 @@ s_refuse_log (s_actor_t *self, const char *key, const char *address, const char 
     if (zhashx_size (self->logged) >= S_REFUSED_LOGGED) {
         zhashx_purge (self->logged);
     }
-    zhashx_insert (self->logged, key, (void *) 1);
-    sl_warn ("curve", "refused client key %s from %s: %s (logged once per key; its retries "
-             "are counted)", key, address, why);
+    zhashx_insert (self->logged, key, (void *)1);
+    sl_warn ("curve",
+             "refused client key %s from %s: %s (logged once per key; its retries "
+             "are counted)",
+             key, address, why);
 }
 
 static zframe_t *
@@ -531,8 +545,10 @@ s_failed (s_actor_t *self, int kind)
     if (!k->logged) {
         k->logged = true;
         k->last_ms = sl_mono_ms ();
-        sl_warn ("curve", "refused a connection: %s (logged once; later ones are counted and "
-                 "summed up each minute)", k->what);
+        sl_warn ("curve",
+                 "refused a connection: %s (logged once; later ones are counted and "
+                 "summed up each minute)",
+                 k->what);
         return;
     }
     k->since++;
@@ -573,8 +589,10 @@ s_cap (s_actor_t *self, int fd)
     bool first = self->auth->conns_refused++ == 0;
     pthread_mutex_unlock (&self->auth->lock);
     if (first) {
-        sl_warn ("broker", "%u connections open: closing new ones (--max-connections; "
-                 "logged once)", cap);
+        sl_warn ("broker",
+                 "%u connections open: closing new ones (--max-connections; "
+                 "logged once)",
+                 cap);
     }
 }
 
@@ -593,22 +611,22 @@ s_monitor_read (s_actor_t *self, s_watch_t *watch)
         memcpy (&value, zframe_data (first) + 2, 4);
         if (id == ZMQ_EVENT_ACCEPTED && watch->conns) {
             size_t before = sl_curve_conns_size (watch->conns);
-            sl_curve_conns_add (watch->conns, (int) value);
+            sl_curve_conns_add (watch->conns, (int)value);
             self->open += sl_curve_conns_size (watch->conns) - before;
-            s_cap (self, (int) value);
+            s_cap (self, (int)value);
         }
         else if ((id == ZMQ_EVENT_CLOSED || id == ZMQ_EVENT_DISCONNECTED) && watch->conns) {
             size_t before = sl_curve_conns_size (watch->conns);
-            sl_curve_conns_remove (watch->conns, (int) value);
+            sl_curve_conns_remove (watch->conns, (int)value);
             self->open -= before - sl_curve_conns_size (watch->conns);
         }
         else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
             s_failed (self, KIND_CUT);
         }
         else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
-            s_failed (self, value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH  ? KIND_PLAIN
-                            : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? KIND_CRYPTO
-                                                                              : KIND_OTHER);
+            s_failed (self, value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? KIND_PLAIN
+                            : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC    ? KIND_CRYPTO
+                                                                                : KIND_OTHER);
         }
     }
     zmsg_destroy (&event);
@@ -642,9 +660,11 @@ s_cut_revoked (s_actor_t *self)
     self->auth->cut += cut;
     pthread_mutex_unlock (&self->auth->lock);
     if (cut) {
-        sl_info ("curve", "cut %zu connection(s) after a revocation; allowed clients "
+        sl_info ("curve",
+                 "cut %zu connection(s) after a revocation; allowed clients "
                  "reconnect (readers fill the gap from the log, sources resend what was not "
-                 "confirmed), the revoked key is refused at its new handshake", cut);
+                 "confirmed), the revoked key is refused at its new handshake",
+                 cut);
     }
 }
 
@@ -668,17 +688,16 @@ s_pipe_command (s_actor_t *self, bool *stop)
             watch->monitor = zsock_new (ZMQ_PAIR);
             watch->conns = streq (command, "WATCH-CUT") ? sl_curve_conns_new () : NULL;
         }
-        if (endpoint && watch && watch->monitor
-            && (streq (command, "WATCH") || watch->conns)
-            && zsock_connect (watch->monitor, "%s", endpoint) == 0
-            && zpoller_add (self->poller, watch->monitor) == 0
-            && zlist_append (self->monitors, watch) == 0) {
+        if (endpoint && watch && watch->monitor && (streq (command, "WATCH") || watch->conns) &&
+            zsock_connect (watch->monitor, "%s", endpoint) == 0 &&
+            zpoller_add (self->poller, watch->monitor) == 0 &&
+            zlist_append (self->monitors, watch) == 0) {
             watch = NULL;
             rc = 0;
         }
         s_watch_destroy (&watch);
         zstr_free (&endpoint);
-        zsock_signal (self->pipe, (byte) (rc == 0 ? 0 : 1));
+        zsock_signal (self->pipe, (byte)(rc == 0 ? 0 : 1));
     }
     zstr_free (&command);
     zmsg_destroy (&msg);
@@ -703,8 +722,8 @@ s_actor (zsock_t *pipe, void *arg)
     //  zactor_new takes the first signal whatever it says; the second
     //  carries the outcome to sl_curve_auth_new.
     zsock_signal (pipe, 0);
-    if (!self.handler || !self.monitors || !self.logged
-        || zsock_bind (self.handler, S_ZAP_ENDPOINT) != 0) {
+    if (!self.handler || !self.monitors || !self.logged ||
+        zsock_bind (self.handler, S_ZAP_ENDPOINT) != 0) {
         zsock_signal (pipe, 1);
         goto done;
     }
@@ -787,12 +806,12 @@ sl_curve_auth_new (const char *allow_dir, int *err)
     }
     else {
         sl_warn ("curve", "any client key is accepted (--allow-any): traffic is encrypted but "
-                 "anyone who has the broker's public key may connect; for testing only");
+                          "anyone who has the broker's public key may connect; for testing only");
     }
     self->actor = zactor_new (s_actor, self);
     if (!self->actor || zsock_wait (self->actor) != 0) {
         sl_error ("curve", "cannot start the ZAP handler (is another one running in this "
-                  "process?)");
+                           "process?)");
         *err = SL_EINVAL;
         goto fail;
     }
@@ -835,14 +854,12 @@ s_watch (sl_curve_auth_t *self, zsock_t *sock, bool cut)
     }
     static uint32_t s_watches = 0;
     char endpoint[80];
-    snprintf (endpoint, sizeof endpoint, "inproc://sl-curve-watch-%p-%u", (void *) sock,
+    snprintf (endpoint, sizeof endpoint, "inproc://sl-curve-watch-%p-%u", (void *)sock,
               __atomic_fetch_add (&s_watches, 1, __ATOMIC_RELAXED));
-    if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
-                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                                | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                                | (cut ? ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CLOSED
-                                             | ZMQ_EVENT_DISCONNECTED
-                                       : 0)) != 0) {
+    if (zmq_socket_monitor (
+            zsock_resolve (sock), endpoint,
+            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                (cut ? ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED : 0)) != 0) {
         return SL_EINVAL;
     }
     zstr_sendx (self->actor, cut ? "WATCH-CUT" : "WATCH", endpoint, NULL);

@@ -62,7 +62,7 @@ s_find (const sl_curve_conns_t *self, int fd)
 {
     for (size_t i = 0; i < self->n; i++) {
         if (self->conns[i].fd == fd) {
-            return (ssize_t) i;
+            return (ssize_t)i;
         }
     }
     return -1;
@@ -77,8 +77,8 @@ s_ends (int fd, s_conn_t *out)
     out->peer_len = sizeof out->peer;
     memset (&out->local, 0, sizeof out->local);
     memset (&out->peer, 0, sizeof out->peer);
-    return getsockname (fd, (struct sockaddr *) &out->local, &out->local_len) == 0
-           && getpeername (fd, (struct sockaddr *) &out->peer, &out->peer_len) == 0;
+    return getsockname (fd, (struct sockaddr *)&out->local, &out->local_len) == 0 &&
+           getpeername (fd, (struct sockaddr *)&out->peer, &out->peer_len) == 0;
 }
 
 int
@@ -86,11 +86,11 @@ sl_curve_conns_add (sl_curve_conns_t *self, int fd)
 {
     s_conn_t conn;
     if (fd < 0 || !s_ends (fd, &conn)) {
-        return SL_EINVAL;           //  gone already: nothing to cut later
+        return SL_EINVAL; //  gone already: nothing to cut later
     }
     ssize_t at = s_find (self, fd);
     if (at >= 0) {
-        self->conns[at] = conn;     //  a reused number whose CLOSED we missed
+        self->conns[at] = conn; //  a reused number whose CLOSED we missed
         return 0;
     }
     //  Bounded by the process's descriptors: one entry per open connection.
@@ -129,11 +129,11 @@ sl_curve_conns_cut (sl_curve_conns_t *self)
     for (size_t i = 0; i < self->n; i++) {
         const s_conn_t *was = &self->conns[i];
         s_conn_t now;
-        if (s_ends (was->fd, &now) && now.local_len == was->local_len
-            && now.peer_len == was->peer_len
-            && memcmp (&now.local, &was->local, was->local_len) == 0
-            && memcmp (&now.peer, &was->peer, was->peer_len) == 0
-            && shutdown (was->fd, SHUT_RDWR) == 0) {
+        if (s_ends (was->fd, &now) && now.local_len == was->local_len &&
+            now.peer_len == was->peer_len &&
+            memcmp (&now.local, &was->local, was->local_len) == 0 &&
+            memcmp (&now.peer, &was->peer, was->peer_len) == 0 &&
+            shutdown (was->fd, SHUT_RDWR) == 0) {
             cut++;
         }
     }

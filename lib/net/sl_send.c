@@ -18,24 +18,24 @@
 typedef struct _account_t account_t;
 
 struct _sl_budget_t {
-    atomic_uint_fast64_t held;      //  bytes libzmq holds, all accounts
-    atomic_int refs;                //  the owner + one per account
+    atomic_uint_fast64_t held; //  bytes libzmq holds, all accounts
+    atomic_int refs;           //  the owner + one per account
     uint64_t peer_max;
     uint64_t total_max;
     uint64_t refused;
-    zhashx_t *accounts;             //  hex routing id -> account_t (sending thread)
-    account_t *live;                //  the PUB socket's one account
+    zhashx_t *accounts; //  hex routing id -> account_t (sending thread)
+    account_t *live;    //  the PUB socket's one account
 };
 
 struct _account_t {
-    atomic_uint_fast64_t held;      //  bytes libzmq holds for this peer
-    atomic_uint_fast64_t freed;     //  bytes libzmq let go of, ever: progress
-    atomic_int refs;                //  the table + one per frame in flight
+    atomic_uint_fast64_t held;  //  bytes libzmq holds for this peer
+    atomic_uint_fast64_t freed; //  bytes libzmq let go of, ever: progress
+    atomic_int refs;            //  the table + one per frame in flight
     sl_budget_t *budget;
     //  Sending thread only.
-    int64_t active_ms;              //  last send or progress
+    int64_t active_ms; //  last send or progress
     uint64_t freed_seen;
-    bool reported;                  //  told the owner it is stuck
+    bool reported; //  told the owner it is stuck
     uint8_t peer[256];
     size_t peer_len;
 };
@@ -227,7 +227,7 @@ sl_budget_sweep (sl_budget_t *self, int64_t now_ms, int64_t idle_ms)
     for (account_t *account = zhashx_first (self->accounts); account;
          account = zhashx_next (self->accounts)) {
         if (atomic_load (&account->held) == 0 && now_ms - account->active_ms > idle_ms) {
-            zlistx_add_end (gone, (void *) zhashx_cursor (self->accounts));
+            zlistx_add_end (gone, (void *)zhashx_cursor (self->accounts));
         }
     }
     for (const char *key = zlistx_first (gone); key; key = zlistx_next (gone)) {
@@ -271,7 +271,7 @@ sl_send_cost (zmsg_t *zmsg)
 static void
 s_frame_free (void *data, void *hint)
 {
-    (void) data;
+    (void)data;
     held_t *held = hint;
     account_t *account = held->account;
     atomic_fetch_sub (&account->held, held->size);

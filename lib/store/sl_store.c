@@ -32,14 +32,14 @@
 #include "sl_store_int.h"
 #include "sl_util.h"
 
-#define S_COMP             "store"
-#define S_POS_SIZE         16           //  producer / reader value: u64 ‖ i64
-#define S_DEFAULT_MAP      (64ull << 20)
-#define S_DEFAULT_MAX_MAP  (1ull << 40)
-#define S_MIN_MAP          (1ull << 20)
-#define S_MAP_ALIGN        (1ull << 16)
-#define S_LOW_SPACE        (1ull << 20) //  an EIO with less free space than this is a full disk
-#define S_MAX_DBS          8
+#define S_COMP "store"
+#define S_POS_SIZE 16 //  producer / reader value: u64 ‖ i64
+#define S_DEFAULT_MAP (64ull << 20)
+#define S_DEFAULT_MAX_MAP (1ull << 40)
+#define S_MIN_MAP (1ull << 20)
+#define S_MAP_ALIGN (1ull << 16)
+#define S_LOW_SPACE (1ull << 20) //  an EIO with less free space than this is a full disk
+#define S_MAX_DBS 8
 
 //  --------------------------------------------------------------------------
 //  Errors
@@ -54,7 +54,7 @@ s_space_low (sl_store_t *self)
         return false;
     }
     uint64_t blocks = geteuid () == 0 ? st.f_bfree : st.f_bavail;
-    return blocks * (uint64_t) st.f_frsize < S_LOW_SPACE;
+    return blocks * (uint64_t)st.f_frsize < S_LOW_SPACE;
 }
 
 //  Maps an LMDB or errno code to SL_E* and logs it where it is decided.
@@ -109,12 +109,12 @@ s_remap (sl_store_t *self, uint64_t size)
 {
     assert (!self->wtxn && self->rdepth == 0);
     s_drop_rtxn (self);
-    int rc = mdb_env_set_mapsize (self->env, (size_t) size);
+    int rc = mdb_env_set_mapsize (self->env, (size_t)size);
     if (rc) {
         return sl_store_error (self, rc, "resizing the map");
     }
     s_refresh_map_size (self);
-    sl_info (S_COMP, "map grown to %llu MiB", (unsigned long long) (self->map_size >> 20));
+    sl_info (S_COMP, "map grown to %llu MiB", (unsigned long long)(self->map_size >> 20));
     return 0;
 }
 
@@ -147,13 +147,13 @@ s_map_full (sl_store_t *self)
     if (target <= self->map_size) {
         if (!self->space_out) {
             sl_error (S_COMP, "map reached its limit of %llu MiB: raise max_map or retention",
-                      (unsigned long long) (self->max_map >> 20));
+                      (unsigned long long)(self->max_map >> 20));
         }
         self->space_out = true;
         return SL_ENOSPC;
     }
     if (self->rdepth > 0) {
-        self->want_map = target;        //  grown by the next begin
+        self->want_map = target; //  grown by the next begin
         return SL_EMAPFULL;
     }
     int rc = s_remap (self, target);
@@ -265,7 +265,7 @@ s_mkdirs (const char *dir)
         return ENOMEM;
     }
     int rc = 0;
-    for (char *p = path + 1; ; p++) {
+    for (char *p = path + 1;; p++) {
         if (*p == '/' || *p == 0) {
             char c = *p;
             *p = 0;
@@ -328,8 +328,10 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
         long holder = 0;
         self->lock = sl_dirlock_new (dir, &code, &holder);
         if (!self->lock && code == SL_ELOCKED) {
-            sl_error (S_COMP, "data directory %s is in use by another broker (pid %ld): stop it "
-                      "first, or give this broker another --data directory", dir, holder);
+            sl_error (S_COMP,
+                      "data directory %s is in use by another broker (pid %ld): stop it "
+                      "first, or give this broker another --data directory",
+                      dir, holder);
             goto fail;
         }
         if (!self->lock) {
@@ -346,7 +348,7 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
         rc = mdb_env_set_maxdbs (self->env, S_MAX_DBS);
     }
     if (rc == 0) {
-        rc = mdb_env_set_mapsize (self->env, (size_t) initial);
+        rc = mdb_env_set_mapsize (self->env, (size_t)initial);
     }
     //  Never MDB_WRITEMAP: a full disk must fail a write with ENOSPC, not
     //  raise SIGBUS on a page of the map. MDB_NOTLS lets the cached read
@@ -357,8 +359,10 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
         rc = mdb_env_open (self->env, dir, flags, 0640);
     }
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
-        sl_error (S_COMP, "%s/data.mdb is not an LMDB store this broker can read (%s): restore "
-                  "the directory from a backup (docs/reliability.md)", dir, mdb_strerror (rc));
+        sl_error (S_COMP,
+                  "%s/data.mdb is not an LMDB store this broker can read (%s): restore "
+                  "the directory from a backup (docs/reliability.md)",
+                  dir, mdb_strerror (rc));
         code = SL_ECORRUPT;
         goto fail;
     }
@@ -404,10 +408,14 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
     }
     if (rc) {
         code = rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE
-                   ? SL_ECORRUPT : rc == MDB_NOTFOUND ? SL_ENOTFOUND : 0;
+                   ? SL_ECORRUPT
+               : rc == MDB_NOTFOUND ? SL_ENOTFOUND
+                                    : 0;
         if (code) {
-            sl_error (S_COMP, "opening the databases in %s: %s: the store is damaged or not "
-                      "Sluice's (docs/reliability.md)", dir, mdb_strerror (rc));
+            sl_error (S_COMP,
+                      "opening the databases in %s: %s: the store is damaged or not "
+                      "Sluice's (docs/reliability.md)",
+                      dir, mdb_strerror (rc));
         }
         else {
             code = sl_store_error (self, rc, "opening the databases");
@@ -534,7 +542,7 @@ sl_store_usage (sl_store_t *self, uint64_t *map_size, uint64_t *used)
         *map_size = info.me_mapsize;
     }
     if (used) {
-        *used = ((uint64_t) info.me_last_pgno + 1) * self->page_size;
+        *used = ((uint64_t)info.me_last_pgno + 1) * self->page_size;
     }
 }
 
@@ -643,7 +651,7 @@ s_pos_get (sl_store_t *self, MDB_dbi dbi, const char *a, const char *b, uint64_t
         return rc;
     }
     uint8_t kbuf[2 * SL_NAME_MAX + 1];
-    MDB_val key = { s_pair_key (kbuf, a, a_len, b, b_len), kbuf };
+    MDB_val key = {s_pair_key (kbuf, a, a_len, b, b_len), kbuf};
     MDB_val val;
     rc = mdb_get (txn, dbi, &key, &val);
     if (rc == MDB_NOTFOUND) {
@@ -653,8 +661,8 @@ s_pos_get (sl_store_t *self, MDB_dbi dbi, const char *a, const char *b, uint64_t
         rc = sl_store_fail (self, txn, rc, what);
     }
     else if (val.mv_size < S_POS_SIZE) {
-        sl_error (S_COMP, "%s %s/%s: value of %zu bytes, expected %d: data is damaged", what, a,
-                  b, val.mv_size, S_POS_SIZE);
+        sl_error (S_COMP, "%s %s/%s: value of %zu bytes, expected %d: data is damaged", what, a, b,
+                  val.mv_size, S_POS_SIZE);
         rc = SL_ESTORE;
     }
     else {
@@ -678,16 +686,15 @@ s_pos_set (sl_store_t *self, MDB_dbi dbi, const char *a, const char *b, uint64_t
     uint8_t kbuf[2 * SL_NAME_MAX + 1];
     uint8_t vbuf[S_POS_SIZE];
     sl_store_put_u64 (vbuf, value);
-    sl_store_put_u64 (vbuf + 8, (uint64_t) now_ms);
-    MDB_val key = { s_pair_key (kbuf, a, a_len, b, b_len), kbuf };
-    MDB_val val = { S_POS_SIZE, vbuf };
+    sl_store_put_u64 (vbuf + 8, (uint64_t)now_ms);
+    MDB_val key = {s_pair_key (kbuf, a, a_len, b, b_len), kbuf};
+    MDB_val val = {S_POS_SIZE, vbuf};
     int rc = sl_store_jput (self, dbi, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, what) : 0;
 }
 
 int
-sl_store_producer_get (sl_store_t *self, const char *producer, const char *stream,
-                       uint64_t *seq)
+sl_store_producer_get (sl_store_t *self, const char *producer, const char *stream, uint64_t *seq)
 {
     *seq = 0;
     int rc = s_pos_get (self, self->db_producers, producer, stream, seq, "producer");
@@ -695,22 +702,21 @@ sl_store_producer_get (sl_store_t *self, const char *producer, const char *strea
 }
 
 int
-sl_store_producer_set (sl_store_t *self, const char *producer, const char *stream,
-                       uint64_t seq, int64_t now_ms)
+sl_store_producer_set (sl_store_t *self, const char *producer, const char *stream, uint64_t seq,
+                       int64_t now_ms)
 {
     return s_pos_set (self, self->db_producers, producer, stream, seq, now_ms, "producer");
 }
 
 int
-sl_store_reader_get (sl_store_t *self, const char *stream, const char *reader,
-                     uint64_t *offset)
+sl_store_reader_get (sl_store_t *self, const char *stream, const char *reader, uint64_t *offset)
 {
     return s_pos_get (self, self->db_readers, stream, reader, offset, "reader");
 }
 
 int
-sl_store_reader_set (sl_store_t *self, const char *stream, const char *reader,
-                     uint64_t offset, int64_t now_ms)
+sl_store_reader_set (sl_store_t *self, const char *stream, const char *reader, uint64_t offset,
+                     int64_t now_ms)
 {
     return s_pos_set (self, self->db_readers, stream, reader, offset, now_ms, "reader");
 }
@@ -731,7 +737,7 @@ sl_store_group_get (sl_store_t *self, const char *group, sl_buf_t *out)
     if (rc) {
         return rc;
     }
-    MDB_val key = { len, (void *) group };
+    MDB_val key = {len, (void *)group};
     MDB_val val;
     rc = mdb_get (txn, self->db_groups, &key, &val);
     if (rc == MDB_NOTFOUND) {
@@ -761,8 +767,8 @@ sl_store_group_set (sl_store_t *self, const char *group, const void *data, size_
     if (!self->wtxn) {
         return SL_ESTATE;
     }
-    MDB_val key = { name_len, (void *) group };
-    MDB_val val = { len, (void *) data };
+    MDB_val key = {name_len, (void *)group};
+    MDB_val val = {len, (void *)data};
     int rc = sl_store_jput (self, self->db_groups, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "group") : 0;
 }
@@ -782,7 +788,7 @@ sl_store_walk (sl_store_t *self, MDB_dbi dbi, const MDB_val *from, const char *w
         rc = sl_store_error (self, rc, what);
         goto done;
     }
-    MDB_val key = from ? *from : (MDB_val) {0, NULL};
+    MDB_val key = from ? *from : (MDB_val){0, NULL};
     MDB_val val;
     int op = from ? MDB_SET_RANGE : MDB_FIRST;
     bool stop = false;
@@ -818,7 +824,7 @@ typedef struct {
 static int
 s_group_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
 {
-    (void) stop;
+    (void)stop;
     s_group_walk_t *walk = ctx;
     if (key->mv_size > SL_NAME_MAX || !sl_name_valid (key->mv_data, key->mv_size)) {
         sl_error (S_COMP, "groups holds a key with an invalid name: data is damaged");

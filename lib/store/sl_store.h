@@ -53,28 +53,28 @@ typedef struct _sl_store_t sl_store_t;
 //  What a commit syncs before it returns. 0 is the default (full).
 typedef enum {
     SL_SYNC_DEFAULT = 0,
-    SL_SYNC_FULL,               //  data and meta page: survives a power cut
-    SL_SYNC_DATA,               //  data only: a power cut may undo the last commit
-    SL_SYNC_NONE,               //  nothing: survives kill -9, not a power cut
+    SL_SYNC_FULL, //  data and meta page: survives a power cut
+    SL_SYNC_DATA, //  data only: a power cut may undo the last commit
+    SL_SYNC_NONE, //  nothing: survives kill -9, not a power cut
 } sl_store_sync_t;
 
 //  Parses "full", "data" or "none". Returns 0 or SL_EINVAL.
-int sl_store_sync_parse(const char *text, sl_store_sync_t *sync);
+int sl_store_sync_parse (const char *text, sl_store_sync_t *sync);
 
 //  The name of a setting ("full", "data", "none").
-const char *sl_store_sync_name(sl_store_sync_t sync);
+const char *sl_store_sync_name (sl_store_sync_t sync);
 
 typedef struct {
-    bool read_only;             //  for checks: no lock, no writes (beside a running broker)
-    sl_store_sync_t sync;       //  SL_SYNC_DEFAULT = SL_SYNC_FULL
-    uint64_t initial_map;       //  initial map size in bytes (default 64 MiB)
-    uint64_t max_map;           //  growth stops here (default 1 TiB)
+    bool read_only;       //  for checks: no lock, no writes (beside a running broker)
+    sl_store_sync_t sync; //  SL_SYNC_DEFAULT = SL_SYNC_FULL
+    uint64_t initial_map; //  initial map size in bytes (default 64 MiB)
+    uint64_t max_map;     //  growth stops here (default 1 TiB)
 } sl_store_opts_t;
 
 typedef struct {
-    uint64_t max_records;       //  0 = unlimited
-    uint64_t max_bytes;         //  0 = unlimited
-    int64_t max_age_ms;         //  0 = unlimited
+    uint64_t max_records; //  0 = unlimited
+    uint64_t max_bytes;   //  0 = unlimited
+    int64_t max_age_ms;   //  0 = unlimited
 } sl_retention_t;
 
 //  Opens (creating) the environment in dir, creating dir if needed.
@@ -86,62 +86,62 @@ typedef struct {
 //  store is checked (docs/broker.md, "Damaged stores"): a data.mdb of 0
 //  bytes or shorter than LMDB's meta page says is SL_ECORRUPT; a format
 //  newer than this code's is SL_EVERSION; a format-1 store is upgraded.
-sl_store_t *sl_store_open(const char *dir, const sl_store_opts_t *opts, int *err);
-void sl_store_close(sl_store_t **self_p);
+sl_store_t *sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err);
+void sl_store_close (sl_store_t **self_p);
 
 //  Write transaction. begin grows the map first when it is over 80 % used.
-int sl_store_begin(sl_store_t *self);
+int sl_store_begin (sl_store_t *self);
 //  Commits; on failure the transaction is aborted and nothing of it stays.
 //  SL_ENOSPC when the disk is full, SL_EMAPFULL when the map had to grow
 //  (grown already: redo the whole transaction), SL_EIO / SL_ESTORE else.
-int sl_store_commit(sl_store_t *self);
-void sl_store_abort(sl_store_t *self);
+int sl_store_commit (sl_store_t *self);
+void sl_store_abort (sl_store_t *self);
 
 //  Appends a batch of `count` records (validated by the caller) to stream,
 //  creating it on first append. Assigns base offset = stream next and
 //  append_ms = max(now_ms, the stream's last append_ms). Fills *header.
 //  In a write transaction. SL_EMAPFULL: the transaction was aborted and
 //  the map grown; redo it.
-int sl_store_append(sl_store_t *self, const char *stream, const uint8_t *records, size_t len,
-                    uint32_t count, int64_t now_ms, sl_batch_header_t *header);
+int sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, size_t len,
+                     uint32_t count, int64_t now_ms, sl_batch_header_t *header);
 
 //  Producer dedupe table. get: *seq = 0 when unknown. set: in a write txn.
-int sl_store_producer_get(sl_store_t *self, const char *producer, const char *stream,
-                          uint64_t *seq);
-int sl_store_producer_set(sl_store_t *self, const char *producer, const char *stream,
-                          uint64_t seq, int64_t now_ms);
+int sl_store_producer_get (sl_store_t *self, const char *producer, const char *stream,
+                           uint64_t *seq);
+int sl_store_producer_set (sl_store_t *self, const char *producer, const char *stream, uint64_t seq,
+                           int64_t now_ms);
 
 //  Producer owners (lib/store/sl_store_owner.c): the name of the key that owns a
 //  producer name, at most SL_STORE_OWNER_MAX bytes. get: copies it into
 //  owner (NUL-terminated; owner_size > SL_STORE_OWNER_MAX), SL_ENOTFOUND
 //  when the name is free. set: in a write txn.
 #define SL_STORE_OWNER_MAX 255
-int sl_store_owner_get(sl_store_t *self, const char *producer, char *owner, size_t owner_size);
-int sl_store_owner_set(sl_store_t *self, const char *producer, const char *owner);
+int sl_store_owner_get (sl_store_t *self, const char *producer, char *owner, size_t owner_size);
+int sl_store_owner_set (sl_store_t *self, const char *producer, const char *owner);
 
 //  Durable reader positions. get: SL_ENOTFOUND when none. set: in a write txn.
-int sl_store_reader_get(sl_store_t *self, const char *stream, const char *reader,
-                        uint64_t *offset);
-int sl_store_reader_set(sl_store_t *self, const char *stream, const char *reader,
-                        uint64_t offset, int64_t now_ms);
+int sl_store_reader_get (sl_store_t *self, const char *stream, const char *reader,
+                         uint64_t *offset);
+int sl_store_reader_set (sl_store_t *self, const char *stream, const char *reader, uint64_t offset,
+                         int64_t now_ms);
 
 //  Worker group state (an encoded sl_group_t; the store does not look inside).
 //  get: replaces out's content with the stored bytes; SL_ENOTFOUND when
 //  none, SL_ENAME for a bad name. set: in a write txn; len >= 1.
-int sl_store_group_get(sl_store_t *self, const char *group, sl_buf_t *out);
-int sl_store_group_set(sl_store_t *self, const char *group, const void *data, size_t len);
+int sl_store_group_get (sl_store_t *self, const char *group, sl_buf_t *out);
+int sl_store_group_set (sl_store_t *self, const char *group, const void *data, size_t len);
 //  Calls fn for every group, in name order (committed data only). data
 //  lives for the call only. Stops early if fn returns != 0, and returns it.
 typedef int (sl_store_group_fn) (void *ctx, const char *group, const uint8_t *data, size_t len);
-int sl_store_group_list(sl_store_t *self, sl_store_group_fn *fn, void *ctx);
+int sl_store_group_list (sl_store_t *self, sl_store_group_fn *fn, void *ctx);
 
 //  Stream state; a stream never written reads as empty (exists = false).
-int sl_store_stream_info(sl_store_t *self, const char *stream, sl_stream_info_t *info,
-                         bool *exists);
+int sl_store_stream_info (sl_store_t *self, const char *stream, sl_stream_info_t *info,
+                          bool *exists);
 //  Calls fn for every stream, in name order. Stops early if fn returns != 0,
 //  and returns that value.
 typedef int (sl_store_stream_fn) (void *ctx, const sl_stream_info_t *info);
-int sl_store_list(sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
+int sl_store_list (sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
 
 //  Calls fn with the stored blobs that hold offsets from `offset` on, in
 //  order, starting with the blob that contains `offset` (it may begin
@@ -159,11 +159,11 @@ int sl_store_list(sl_store_t *self, sl_store_stream_fn *fn, void *ctx);
 //  blobs were passed, SL_ECORRUPT when the read starts in it (its range via
 //  sl_store_corrupt_stats); it is logged once and counted.
 typedef int (sl_store_blob_fn) (void *ctx, const uint8_t *blob, size_t len);
-int sl_store_read(sl_store_t *self, const char *stream, uint64_t offset, uint32_t max_records,
-                  uint64_t max_bytes, sl_store_blob_fn *fn, void *ctx, sl_stream_info_t *info);
+int sl_store_read (sl_store_t *self, const char *stream, uint64_t offset, uint32_t max_records,
+                   uint64_t max_bytes, sl_store_blob_fn *fn, void *ctx, sl_stream_info_t *info);
 
 //  First offset whose batch was appended at or after time_ms (next when none).
-int sl_store_find_time(sl_store_t *self, const char *stream, int64_t time_ms, uint64_t *offset);
+int sl_store_find_time (sl_store_t *self, const char *stream, int64_t time_ms, uint64_t *offset);
 
 //  Deletes the oldest whole batches of stream while a limit is exceeded:
 //  records kept > max_records, bytes kept > max_bytes, or a batch's
@@ -173,13 +173,13 @@ int sl_store_find_time(sl_store_t *self, const char *stream, int64_t time_ms, ui
 //  the stream (first = next). Offsets never change; first moves. In a
 //  write txn.
 //  *removed receives the number of records removed.
-int sl_store_retain(sl_store_t *self, const char *stream, const sl_retention_t *ret,
-                    int64_t now_ms, uint64_t *removed);
+int sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret,
+                     int64_t now_ms, uint64_t *removed);
 
 //  Checksum failures met by reads so far (*count), and the range
 //  [*from, *to) of the last damaged batch a read met: what a reader is
 //  told after sl_store_read returned SL_ECORRUPT. Any pointer may be NULL.
-void sl_store_corrupt_stats(sl_store_t *self, uint64_t *count, uint64_t *from, uint64_t *to);
+void sl_store_corrupt_stats (sl_store_t *self, uint64_t *count, uint64_t *from, uint64_t *to);
 
 //  Walks the whole store in dir, read-only and without the lock (it may
 //  run beside the broker: it checks one consistent snapshot): every
@@ -188,17 +188,17 @@ void sl_store_corrupt_stats(sl_store_t *self, uint64_t *count, uint64_t *from, u
 //  tables. Writes one line per finding and a summary to out. 0 = clean,
 //  SL_ECORRUPT = damage found, another code = the store could not be
 //  opened (said on out too).
-int sl_store_check(const char *dir, FILE *out);
+int sl_store_check (const char *dir, FILE *out);
 
 //  Current map size and bytes in use (for stats and tests).
-void sl_store_usage(sl_store_t *self, uint64_t *map_size, uint64_t *used);
+void sl_store_usage (sl_store_t *self, uint64_t *map_size, uint64_t *used);
 
 //  True while a write transaction is open (after an error: whether it is
 //  still open, see "Errors in a write transaction" above).
-bool sl_store_in_txn(sl_store_t *self);
+bool sl_store_in_txn (sl_store_t *self);
 
 //  Frees reader slots left by dead processes (open does this too; LMDB
 //  advises doing it now and then). *cleared (may be NULL) gets how many.
-int sl_store_readers_check(sl_store_t *self, int *cleared);
+int sl_store_readers_check (sl_store_t *self, int *cleared);
 
 #endif

@@ -8,11 +8,11 @@
 #include "sl_log.h"
 #include "sl_store_int.h"
 
-#define S_COMP          "store"
-#define S_STREAM_PREFIX "stream/"       //  sl_store_log.c's meta key prefix
+#define S_COMP "store"
+#define S_STREAM_PREFIX "stream/" //  sl_store_log.c's meta key prefix
 #define S_RETAIN_PREFIX "retain/"
-#define S_RETAIN_SIZE   24
-#define S_POS_SIZE      16              //  reader value: u64 offset, i64 updated ms
+#define S_RETAIN_SIZE 24
+#define S_POS_SIZE 16 //  reader value: u64 offset, i64 updated ms
 
 //  ---------------------------------------------------------------------
 //  Append time
@@ -32,7 +32,7 @@ s_first_blob (void *arg, const uint8_t *blob, size_t len)
         ctx->rc = SL_ESTORE;
     }
     ctx->append_ms = header.append_ms;
-    return 1;                   //  one blob is all we need
+    return 1; //  one blob is all we need
 }
 
 int
@@ -66,14 +66,14 @@ typedef struct {
 static int
 s_reader_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
 {
-    (void) stop;
+    (void)stop;
     s_reader_walk_t *walk = ctx;
     const char *k = key->mv_data;
     const char *sep = memchr (k, 0, key->mv_size);
-    size_t a_len = sep ? (size_t) (sep - k) : 0;
+    size_t a_len = sep ? (size_t)(sep - k) : 0;
     size_t b_len = sep ? key->mv_size - a_len - 1 : 0;
-    if (!sep || a_len > SL_NAME_MAX || b_len > SL_NAME_MAX || !sl_name_valid (k, a_len)
-        || !sl_name_valid (sep + 1, b_len) || val->mv_size < S_POS_SIZE) {
+    if (!sep || a_len > SL_NAME_MAX || b_len > SL_NAME_MAX || !sl_name_valid (k, a_len) ||
+        !sl_name_valid (sep + 1, b_len) || val->mv_size < S_POS_SIZE) {
         sl_error (S_COMP, "readers table holds a damaged entry; skipped");
         return 0;
     }
@@ -84,7 +84,7 @@ s_reader_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
     reader[b_len] = 0;
     const uint8_t *v = val->mv_data;
     return walk->fn (walk->ctx, stream, reader, sl_store_get_u64 (v),
-                     (int64_t) sl_store_get_u64 (v + 8));
+                     (int64_t)sl_store_get_u64 (v + 8));
 }
 
 int
@@ -100,7 +100,7 @@ s_del (sl_store_t *self, MDB_dbi dbi, const void *kdata, size_t klen, const char
     if (!self->wtxn) {
         return SL_ESTATE;
     }
-    MDB_val key = {klen, (void *) kdata};
+    MDB_val key = {klen, (void *)kdata};
     int rc = sl_store_jdel (self, dbi, &key);
     if (rc == MDB_NOTFOUND) {
         return SL_ENOTFOUND;
@@ -184,8 +184,8 @@ s_del_matching (sl_store_t *self, MDB_dbi dbi, const char *stream, size_t len, b
         const uint8_t *k = key.mv_data;
         bool hit;
         if (suffix) {
-            hit = key.mv_size > len + 1 && k[key.mv_size - len - 1] == 0
-                  && memcmp (k + key.mv_size - len, stream, len) == 0;
+            hit = key.mv_size > len + 1 && k[key.mv_size - len - 1] == 0 &&
+                  memcmp (k + key.mv_size - len, stream, len) == 0;
         }
         else {
             if (key.mv_size <= len || memcmp (k, stream, len) != 0 || k[len] != 0) {
@@ -252,7 +252,7 @@ s_retain_decode (const uint8_t *v, sl_retention_t *ret)
 {
     ret->max_records = sl_store_get_u64 (v);
     ret->max_bytes = sl_store_get_u64 (v + 8);
-    ret->max_age_ms = (int64_t) sl_store_get_u64 (v + 16);
+    ret->max_age_ms = (int64_t)sl_store_get_u64 (v + 16);
     if (ret->max_age_ms < 0) {
         ret->max_age_ms = 0;
     }
@@ -277,7 +277,7 @@ sl_store_retention_set (sl_store_t *self, const char *stream, const sl_retention
     uint8_t vbuf[S_RETAIN_SIZE];
     sl_store_put_u64 (vbuf, ret->max_records);
     sl_store_put_u64 (vbuf + 8, ret->max_bytes);
-    sl_store_put_u64 (vbuf + 16, (uint64_t) ret->max_age_ms);
+    sl_store_put_u64 (vbuf + 16, (uint64_t)ret->max_age_ms);
     MDB_val key = {klen, kbuf};
     MDB_val val = {S_RETAIN_SIZE, vbuf};
     int rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
@@ -334,7 +334,7 @@ sl_store_retention_list (sl_store_t *self, sl_store_retention_fn *fn, void *ctx)
         goto done;
     }
     size_t plen = sizeof S_RETAIN_PREFIX - 1;
-    MDB_val key = {plen, (void *) S_RETAIN_PREFIX};
+    MDB_val key = {plen, (void *)S_RETAIN_PREFIX};
     MDB_val val;
     int op = MDB_SET_RANGE;
     while ((rc = mdb_cursor_get (cur, &key, &val, op)) == 0) {
@@ -342,7 +342,7 @@ sl_store_retention_list (sl_store_t *self, sl_store_retention_fn *fn, void *ctx)
         if (key.mv_size < plen || memcmp (key.mv_data, S_RETAIN_PREFIX, plen) != 0) {
             break;
         }
-        const char *name = (const char *) key.mv_data + plen;
+        const char *name = (const char *)key.mv_data + plen;
         size_t len = key.mv_size - plen;
         if (len > SL_NAME_MAX || !sl_name_valid (name, len) || val.mv_size < S_RETAIN_SIZE) {
             sl_error (S_COMP, "meta holds a damaged retention entry; skipped");

@@ -22,15 +22,15 @@
 //  store without the key was written by format 1: no checksums; it is
 //  read, and upgraded to 2 on open (its batches stay without checksum,
 //  see crc_from below). A greater number is refused.
-#define SL_STORE_FORMAT       2
-#define SL_STORE_FORMAT_KEY   "format"
+#define SL_STORE_FORMAT 2
+#define SL_STORE_FORMAT_KEY "format"
 
 //  A stream's record in meta. Format 2 appends crc_from and a CRC32C of
 //  the record; a format-1 record (44 bytes) reads as crc_from = next, as
 //  every batch it has was stored without a checksum.
 #define SL_STORE_META_V1_SIZE 44
-#define SL_STORE_META_SIZE    56
-#define SL_STORE_LOG_KEY_SIZE 12        //  stream id u32 ‖ base offset u64
+#define SL_STORE_META_SIZE 56
+#define SL_STORE_LOG_KEY_SIZE 12 //  stream id u32 ‖ base offset u64
 
 typedef struct {
     uint32_t id;
@@ -39,12 +39,12 @@ typedef struct {
     uint64_t records;
     uint64_t bytes;
     int64_t last_ms;
-    uint64_t crc_from;          //  batches with base >= crc_from end with a CRC32C
+    uint64_t crc_from; //  batches with base >= crc_from end with a CRC32C
 } sl_store_meta_t;
 
 //  One log entry as read from disk, after its checks.
 typedef struct {
-    uint64_t base;              //  from the key (trusted over the header)
+    uint64_t base; //  from the key (trusted over the header)
     uint32_t count;
     int64_t append_ms;
 } sl_store_blob_t;
@@ -56,35 +56,35 @@ struct _sl_store_t {
     MDB_dbi db_producers;
     MDB_dbi db_readers;
     MDB_dbi db_groups;
-    MDB_txn *wtxn;              //  the open write transaction, or NULL
-    MDB_txn *rtxn;              //  cached read transaction (reset while idle), or NULL
-    int rdepth;                 //  read calls in progress on rtxn (callbacks may re-enter)
-    uint64_t map_size;          //  current map size
-    uint64_t want_map;          //  growth deferred until no read is in progress
+    MDB_txn *wtxn;     //  the open write transaction, or NULL
+    MDB_txn *rtxn;     //  cached read transaction (reset while idle), or NULL
+    int rdepth;        //  read calls in progress on rtxn (callbacks may re-enter)
+    uint64_t map_size; //  current map size
+    uint64_t want_map; //  growth deferred until no read is in progress
     uint64_t max_map;
     uint64_t page_size;
-    sl_store_sync_t sync;       //  never SL_SYNC_DEFAULT
-    bool space_out;             //  the last write failed for lack of space (logged once)
+    sl_store_sync_t sync; //  never SL_SYNC_DEFAULT
+    bool space_out;       //  the last write failed for lack of space (logged once)
     bool read_only;
     char *dir;
-    sl_dirlock_t *lock;         //  one broker per directory (NULL when read-only)
-    uint32_t format;            //  the format the store was found in
-    uint64_t n_corrupt;         //  checksum failures met by reads
-    uint32_t corrupt_id;        //  the last damaged batch logged: stream id, base
+    sl_dirlock_t *lock;  //  one broker per directory (NULL when read-only)
+    uint32_t format;     //  the format the store was found in
+    uint64_t n_corrupt;  //  checksum failures met by reads
+    uint32_t corrupt_id; //  the last damaged batch logged: stream id, base
     uint64_t corrupt_base;
-    uint64_t corrupt_from;      //  the last damaged range met by sl_store_read
+    uint64_t corrupt_from; //  the last damaged range met by sl_store_read
     uint64_t corrupt_to;
-    const uint8_t *map_lo;      //  the mapped file's pages in use, for
-    const uint8_t *map_hi;      //  bounds checks of values (sl_store_map_bounds)
-    uint64_t map_lo_size;       //  the map size map_lo was found for
+    const uint8_t *map_lo; //  the mapped file's pages in use, for
+    const uint8_t *map_hi; //  bounds checks of values (sl_store_map_bounds)
+    uint64_t map_lo_size;  //  the map size map_lo was found for
     //  Replication journal (sl_store_repl.c), off until sl_store_journal_on.
     //  The j_* values are committed state; p_* those of the open write.
     bool journal;
-    bool j_quiet;               //  writes not journaled (undoing entries)
-    bool j_marker;              //  write an entry even without changes (new epoch)
-    bool j_failed;              //  a change could not be journaled: the commit must fail
+    bool j_quiet;  //  writes not journaled (undoing entries)
+    bool j_marker; //  write an entry even without changes (new epoch)
+    bool j_failed; //  a change could not be journaled: the commit must fail
     MDB_dbi db_journal;
-    sl_buf_t jbuf;              //  the entry being built by the open write
+    sl_buf_t jbuf; //  the entry being built by the open write
     uint64_t j_max_bytes;
     uint64_t j_epoch, j_seq, j_first, j_bytes;
     uint64_t p_epoch, p_seq, p_first, p_bytes;
@@ -96,29 +96,29 @@ struct _sl_store_t {
 static inline void
 sl_store_put_u32 (uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t) (v >> 24);
-    p[1] = (uint8_t) (v >> 16);
-    p[2] = (uint8_t) (v >> 8);
-    p[3] = (uint8_t) v;
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 static inline void
 sl_store_put_u64 (uint8_t *p, uint64_t v)
 {
-    sl_store_put_u32 (p, (uint32_t) (v >> 32));
-    sl_store_put_u32 (p + 4, (uint32_t) v);
+    sl_store_put_u32 (p, (uint32_t)(v >> 32));
+    sl_store_put_u32 (p + 4, (uint32_t)v);
 }
 
 static inline uint32_t
 sl_store_get_u32 (const uint8_t *p)
 {
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 static inline uint64_t
 sl_store_get_u64 (const uint8_t *p)
 {
-    return ((uint64_t) sl_store_get_u32 (p) << 32) | sl_store_get_u32 (p + 4);
+    return ((uint64_t)sl_store_get_u32 (p) << 32) | sl_store_get_u32 (p + 4);
 }
 
 //  True when name is a valid stream, producer, reader or group name; sets

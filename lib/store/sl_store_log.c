@@ -23,11 +23,11 @@
 #include "sl_store_int.h"
 #include "sl_util.h"
 
-#define S_COMP             "store"
-#define S_PREFIX           "stream/"
-#define S_PREFIX_LEN       7
-#define S_NEXT_ID_KEY      "next_stream_id"
-#define S_META_CRC_AT      (SL_STORE_META_SIZE - 4)
+#define S_COMP "store"
+#define S_PREFIX "stream/"
+#define S_PREFIX_LEN 7
+#define S_NEXT_ID_KEY "next_stream_id"
+#define S_META_CRC_AT (SL_STORE_META_SIZE - 4)
 
 typedef sl_store_meta_t s_meta_t;
 typedef sl_store_blob_t s_blob_t;
@@ -58,7 +58,7 @@ s_meta_encode (const s_meta_t *meta, uint8_t *out)
     sl_store_put_u64 (out + 12, meta->next);
     sl_store_put_u64 (out + 20, meta->records);
     sl_store_put_u64 (out + 28, meta->bytes);
-    sl_store_put_u64 (out + 36, (uint64_t) meta->last_ms);
+    sl_store_put_u64 (out + 36, (uint64_t)meta->last_ms);
     sl_store_put_u64 (out + 44, meta->crc_from);
     sl_store_put_u32 (out + S_META_CRC_AT, sl_crc32c (out, S_META_CRC_AT));
 }
@@ -79,8 +79,10 @@ sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_me
     if (!v1) {
         size_t at = val->mv_size - 4;
         if (sl_crc32c (p, at) != sl_store_get_u32 (p + at)) {
-            sl_error (S_COMP, "stream %.*s: its meta record failed its checksum: data is damaged "
-                      "(run sluice-broker --check)", name_len, stream);
+            sl_error (S_COMP,
+                      "stream %.*s: its meta record failed its checksum: data is damaged "
+                      "(run sluice-broker --check)",
+                      name_len, stream);
             return SL_ECORRUPT;
         }
     }
@@ -89,14 +91,15 @@ sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_me
     meta->next = sl_store_get_u64 (p + 12);
     meta->records = sl_store_get_u64 (p + 20);
     meta->bytes = sl_store_get_u64 (p + 28);
-    meta->last_ms = (int64_t) sl_store_get_u64 (p + 36);
+    meta->last_ms = (int64_t)sl_store_get_u64 (p + 36);
     meta->crc_from = v1 ? meta->next : sl_store_get_u64 (p + 44);
-    if (meta->id == 0 || meta->first > meta->next || meta->records != meta->next - meta->first
-        || meta->crc_from > meta->next) {
-        sl_error (S_COMP, "stream %.*s: inconsistent meta (id %u, first %llu, next %llu, "
-                  "records %llu): data is damaged", name_len, stream, meta->id,
-                  (unsigned long long) meta->first, (unsigned long long) meta->next,
-                  (unsigned long long) meta->records);
+    if (meta->id == 0 || meta->first > meta->next || meta->records != meta->next - meta->first ||
+        meta->crc_from > meta->next) {
+        sl_error (S_COMP,
+                  "stream %.*s: inconsistent meta (id %u, first %llu, next %llu, "
+                  "records %llu): data is damaged",
+                  name_len, stream, meta->id, (unsigned long long)meta->first,
+                  (unsigned long long)meta->next, (unsigned long long)meta->records);
         return SL_ESTORE;
     }
     return 0;
@@ -107,7 +110,7 @@ static int
 s_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len, s_meta_t *meta)
 {
     uint8_t kbuf[S_PREFIX_LEN + SL_NAME_MAX];
-    MDB_val key = { s_meta_key (kbuf, stream, len), kbuf };
+    MDB_val key = {s_meta_key (kbuf, stream, len), kbuf};
     MDB_val val;
     int rc = mdb_get (txn, self->db_meta, &key, &val);
     if (rc == MDB_NOTFOUND) {
@@ -116,7 +119,7 @@ s_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len, s_me
     if (rc) {
         return sl_store_fail (self, txn, rc, "reading stream meta");
     }
-    return sl_store_meta_decode (&val, stream, (int) len, meta);
+    return sl_store_meta_decode (&val, stream, (int)len, meta);
 }
 
 static int
@@ -125,8 +128,8 @@ s_meta_put (sl_store_t *self, const char *stream, size_t len, const s_meta_t *me
     uint8_t kbuf[S_PREFIX_LEN + SL_NAME_MAX];
     uint8_t vbuf[SL_STORE_META_SIZE];
     s_meta_encode (meta, vbuf);
-    MDB_val key = { s_meta_key (kbuf, stream, len), kbuf };
-    MDB_val val = { SL_STORE_META_SIZE, vbuf };
+    MDB_val key = {s_meta_key (kbuf, stream, len), kbuf};
+    MDB_val val = {SL_STORE_META_SIZE, vbuf};
     int rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "writing stream meta") : 0;
 }
@@ -166,12 +169,12 @@ sl_store_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id, s_blob
     blob->base = offset;
     blob->count = 0;
     blob->append_ms = 0;
-    if (val->mv_size < SL_BATCH_HEADER_SIZE || v[0] != SL_BATCH_VERSION
-        || sl_store_get_u32 (v + 4) == 0 || sl_store_get_u64 (v + 8) != offset) {
+    if (val->mv_size < SL_BATCH_HEADER_SIZE || v[0] != SL_BATCH_VERSION ||
+        sl_store_get_u32 (v + 4) == 0 || sl_store_get_u64 (v + 8) != offset) {
         return SL_ECORRUPT;
     }
     blob->count = sl_store_get_u32 (v + 4);
-    blob->append_ms = (int64_t) sl_store_get_u64 (v + 16);
+    blob->append_ms = (int64_t)sl_store_get_u64 (v + 16);
     return 1;
 }
 
@@ -198,10 +201,10 @@ s_map_base (sl_store_t *self)
         unsigned long long start, end, offset, inode;
         unsigned int major, minor;
         if (sscanf (line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &offset, &major, &minor,
-                    &inode) == 6
-            && inode == (unsigned long long) st.st_ino && offset == 0
-            && makedev (major, minor) == st.st_dev) {
-            base = (const uint8_t *) (uintptr_t) start;
+                    &inode) == 6 &&
+            inode == (unsigned long long)st.st_ino && offset == 0 &&
+            makedev (major, minor) == st.st_dev) {
+            base = (const uint8_t *)(uintptr_t)start;
         }
     }
     fclose (maps);
@@ -221,9 +224,8 @@ sl_store_map_bounds (sl_store_t *self)
         self->map_lo = s_map_base (self);
         self->map_lo_size = info.me_mapsize;
     }
-    self->map_hi = self->map_lo
-                       ? self->map_lo + ((uint64_t) info.me_last_pgno + 1) * self->page_size
-                       : NULL;
+    self->map_hi =
+        self->map_lo ? self->map_lo + ((uint64_t)info.me_last_pgno + 1) * self->page_size : NULL;
 }
 
 int
@@ -233,9 +235,8 @@ sl_store_blob_verify (sl_store_t *self, const s_meta_t *meta, const MDB_val *val
     const uint8_t *p = val->mv_data;
     //  A damaged node can claim a size past the end of the file: check
     //  before a byte of it is read.
-    if (self->map_hi
-        && (p < self->map_lo || p > self->map_hi
-            || val->mv_size > (size_t) (self->map_hi - p))) {
+    if (self->map_hi &&
+        (p < self->map_lo || p > self->map_hi || val->mv_size > (size_t)(self->map_hi - p))) {
         return SL_ECORRUPT;
     }
     *len = val->mv_size;
@@ -260,7 +261,7 @@ s_seek_batch (sl_store_t *self, MDB_txn *txn, MDB_cursor *cur, uint32_t id, uint
 {
     uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
     s_log_key (kbuf, id, offset);
-    MDB_val want = { SL_STORE_LOG_KEY_SIZE, kbuf };
+    MDB_val want = {SL_STORE_LOG_KEY_SIZE, kbuf};
     *key = want;
     int rc = mdb_cursor_get (cur, key, val, MDB_SET_RANGE);
     if (rc && rc != MDB_NOTFOUND) {
@@ -318,14 +319,13 @@ s_seek_batch (sl_store_t *self, MDB_txn *txn, MDB_cursor *cur, uint32_t id, uint
 static int
 s_stream_create (sl_store_t *self, const char *stream, size_t len, s_meta_t *meta)
 {
-    MDB_val key = { sizeof S_NEXT_ID_KEY - 1, (void *) S_NEXT_ID_KEY };
+    MDB_val key = {sizeof S_NEXT_ID_KEY - 1, (void *)S_NEXT_ID_KEY};
     MDB_val val;
     uint32_t id = 1;
     int rc = mdb_get (self->wtxn, self->db_meta, &key, &val);
     if (rc == 0) {
         if (val.mv_size < 4) {
-            sl_error (S_COMP, "next_stream_id value of %zu bytes: data is damaged",
-                      val.mv_size);
+            sl_error (S_COMP, "next_stream_id value of %zu bytes: data is damaged", val.mv_size);
             return SL_ESTORE;
         }
         id = sl_store_get_u32 (val.mv_data);
@@ -338,7 +338,7 @@ s_stream_create (sl_store_t *self, const char *stream, size_t len, s_meta_t *met
         return SL_ESTORE;
     }
     if (id == UINT32_MAX) {
-        sl_error (S_COMP, "cannot create stream %.*s: no stream ids left", (int) len, stream);
+        sl_error (S_COMP, "cannot create stream %.*s: no stream ids left", (int)len, stream);
         return SL_ETOOBIG;
     }
     uint8_t vbuf[4];
@@ -396,8 +396,8 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
     size_t size = SL_BATCH_HEADER_SIZE + len + SL_BATCH_CRC_SIZE;
     uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
     s_log_key (kbuf, meta.id, meta.next);
-    MDB_val key = { SL_STORE_LOG_KEY_SIZE, kbuf };
-    MDB_val val = { size, NULL };
+    MDB_val key = {SL_STORE_LOG_KEY_SIZE, kbuf};
+    MDB_val val = {size, NULL};
     rc = sl_store_jput (self, self->db_log, &key, &val, MDB_RESERVE | MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
         val.mv_size = size;
@@ -405,7 +405,7 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
         rc = sl_store_jput (self, self->db_log, &key, &val, MDB_RESERVE | MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) {
             sl_error (S_COMP, "stream %s: log already holds offset %llu: meta and log disagree",
-                      stream, (unsigned long long) meta.next);
+                      stream, (unsigned long long)meta.next);
             return SL_ESTORE;
         }
     }
@@ -438,8 +438,7 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
 //  Stream state and reading
 
 int
-sl_store_stream_info (sl_store_t *self, const char *stream, sl_stream_info_t *info,
-                      bool *exists)
+sl_store_stream_info (sl_store_t *self, const char *stream, sl_stream_info_t *info, bool *exists)
 {
     size_t len;
     if (!sl_store_name_ok (stream, &len)) {
@@ -485,14 +484,14 @@ s_stream_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
         *stop = true;
         return 0;
     }
-    const char *name = (const char *) key->mv_data + S_PREFIX_LEN;
+    const char *name = (const char *)key->mv_data + S_PREFIX_LEN;
     size_t len = key->mv_size - S_PREFIX_LEN;
     if (len > SL_NAME_MAX || !sl_name_valid (name, len)) {
         sl_error (S_COMP, "meta holds a stream key with an invalid name: data is damaged");
         return SL_ESTORE;
     }
     s_meta_t meta;
-    int rc = sl_store_meta_decode (val, name, (int) len, &meta);
+    int rc = sl_store_meta_decode (val, name, (int)len, &meta);
     if (rc) {
         return rc;
     }
@@ -505,7 +504,7 @@ int
 sl_store_list (sl_store_t *self, sl_store_stream_fn *fn, void *ctx)
 {
     s_stream_walk_t walk = {fn, ctx};
-    MDB_val from = {S_PREFIX_LEN, (void *) S_PREFIX};
+    MDB_val from = {S_PREFIX_LEN, (void *)S_PREFIX};
     return sl_store_walk (self, self->db_meta, &from, "listing streams", s_stream_entry, &walk);
 }
 
@@ -518,9 +517,9 @@ s_corrupt (sl_store_t *self, MDB_cursor *cur, const char *stream, const s_meta_t
 {
     uint64_t to = meta->next;
     MDB_val key, val;
-    if (mdb_cursor_get (cur, &key, &val, MDB_NEXT) == 0 && key.mv_size == SL_STORE_LOG_KEY_SIZE
-        && sl_store_get_u32 (key.mv_data) == meta->id) {
-        uint64_t next = sl_store_get_u64 ((const uint8_t *) key.mv_data + 4);
+    if (mdb_cursor_get (cur, &key, &val, MDB_NEXT) == 0 && key.mv_size == SL_STORE_LOG_KEY_SIZE &&
+        sl_store_get_u32 (key.mv_data) == meta->id) {
+        uint64_t next = sl_store_get_u64 ((const uint8_t *)key.mv_data + 4);
         to = next > base && next < to ? next : to;
     }
     self->n_corrupt++;
@@ -529,9 +528,10 @@ s_corrupt (sl_store_t *self, MDB_cursor *cur, const char *stream, const s_meta_t
     if (self->corrupt_id != meta->id || self->corrupt_base != base) {
         self->corrupt_id = meta->id;
         self->corrupt_base = base;
-        sl_error (S_COMP, "stream %s: the batch at offsets %llu..%llu failed its checksum: not "
+        sl_error (S_COMP,
+                  "stream %s: the batch at offsets %llu..%llu failed its checksum: not "
                   "served (readers get ECORRUPT for it; run sluice-broker --check --data %s)",
-                  stream, (unsigned long long) base, (unsigned long long) self->corrupt_to - 1,
+                  stream, (unsigned long long)base, (unsigned long long)self->corrupt_to - 1,
                   self->dir);
     }
 }
@@ -588,8 +588,8 @@ sl_store_read (sl_store_t *self, const char *stream, uint64_t offset, uint32_t m
         //  Soft bounds, cut at a blob boundary: a blob that would pass one
         //  is left for the next call, unless it is the first. Bytes are
         //  those handed out (without the checksum).
-        if (blobs > 0 && ((max_records && records + n > max_records)
-                          || (max_bytes && bytes + size > max_bytes))) {
+        if (blobs > 0 && ((max_records && records + n > max_records) ||
+                          (max_bytes && bytes + size > max_bytes))) {
             break;
         }
         rc = fn (ctx, val.mv_data, size);
@@ -676,7 +676,7 @@ sl_store_find_time (sl_store_t *self, const char *stream, int64_t time_ms, uint6
         }
         if (rc == 0 || blob.base > mid || blob.base < lo) {
             sl_error (S_COMP, "stream %s: log has no batch holding offset %llu: data is damaged",
-                      stream, (unsigned long long) mid);
+                      stream, (unsigned long long)mid);
             rc = SL_ESTORE;
             goto done;
         }
@@ -706,30 +706,29 @@ done:
 //  the stream's last append). Leaves the cursor (key, val) on it again so
 //  that it can be deleted. 1, or SL_ECORRUPT when that cannot be told.
 static int
-s_damaged_extent (MDB_cursor *cur, const s_meta_t *meta, MDB_val *key, MDB_val *val,
-                  s_blob_t *blob)
+s_damaged_extent (MDB_cursor *cur, const s_meta_t *meta, MDB_val *key, MDB_val *val, s_blob_t *blob)
 {
     uint64_t end = meta->next;
     int64_t ms = meta->last_ms;
     MDB_val k, v;
     s_blob_t next;
-    if (mdb_cursor_get (cur, &k, &v, MDB_NEXT) == 0
-        && sl_store_blob_check (&k, &v, meta->id, &next) == 1) {
+    if (mdb_cursor_get (cur, &k, &v, MDB_NEXT) == 0 &&
+        sl_store_blob_check (&k, &v, meta->id, &next) == 1) {
         end = next.base;
         ms = next.append_ms;
     }
-    if (end <= blob->base || end - blob->base > UINT32_MAX
-        || mdb_cursor_get (cur, key, val, MDB_SET_KEY) != 0) {
+    if (end <= blob->base || end - blob->base > UINT32_MAX ||
+        mdb_cursor_get (cur, key, val, MDB_SET_KEY) != 0) {
         return SL_ECORRUPT;
     }
-    blob->count = (uint32_t) (end - blob->base);
+    blob->count = (uint32_t)(end - blob->base);
     blob->append_ms = ms;
     return 1;
 }
 
 int
-sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret,
-                 int64_t now_ms, uint64_t *removed)
+sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret, int64_t now_ms,
+                 uint64_t *removed)
 {
     size_t len;
     if (removed) {
@@ -760,7 +759,7 @@ sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret
     while (meta.records > 0) {
         uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
         s_log_key (kbuf, meta.id, meta.first);
-        MDB_val key = { SL_STORE_LOG_KEY_SIZE, kbuf };
+        MDB_val key = {SL_STORE_LOG_KEY_SIZE, kbuf};
         MDB_val val;
         rc = mdb_cursor_get (cur, &key, &val, MDB_SET_KEY);
         if (rc && rc != MDB_NOTFOUND) {
@@ -774,13 +773,13 @@ sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret
         }
         if (ok != 1 || blob.count == 0 || blob.count > meta.records) {
             sl_error (S_COMP, "stream %s: no batch starts at first offset %llu: data is damaged",
-                      stream, (unsigned long long) meta.first);
+                      stream, (unsigned long long)meta.first);
             rc = SL_ESTORE;
             break;
         }
-        bool go = (ret->max_records && meta.records - blob.count >= ret->max_records)
-                  || (ret->max_bytes && meta.bytes > ret->max_bytes)
-                  || (by_age && blob.append_ms < oldest);
+        bool go = (ret->max_records && meta.records - blob.count >= ret->max_records) ||
+                  (ret->max_bytes && meta.bytes > ret->max_bytes) ||
+                  (by_age && blob.append_ms < oldest);
         if (!go) {
             rc = 0;
             break;

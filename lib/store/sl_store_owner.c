@@ -13,7 +13,7 @@
 #include "sl_error.h"
 #include "sl_log.h"
 
-#define S_PREFIX     "owner/"
+#define S_PREFIX "owner/"
 #define S_PREFIX_LEN (sizeof S_PREFIX - 1)
 
 //  The meta key for producer, in buf. 0 or SL_ENAME.
@@ -57,15 +57,15 @@ sl_store_owner_get (sl_store_t *self, const char *producer, char *owner, size_t 
     else if (rc) {
         rc = sl_store_fail (self, txn, rc, "producer owner");
     }
-    else if (val.mv_size == 0 || val.mv_size > SL_STORE_OWNER_MAX
-             || memchr (val.mv_data, 0, val.mv_size)) {
+    else if (val.mv_size == 0 || val.mv_size > SL_STORE_OWNER_MAX ||
+             memchr (val.mv_data, 0, val.mv_size)) {
         //  Stored bytes are not trusted: an owner that cannot be a key
         //  name is damage, not a name to compare with.
         sl_error ("store", "the owner of producer '%s' is damaged", producer);
         rc = SL_ESTORE;
     }
     else if (val.mv_size >= owner_size) {
-        rc = SL_ETOOBIG;            //  the caller's buffer, not the data
+        rc = SL_ETOOBIG; //  the caller's buffer, not the data
     }
     else {
         memcpy (owner, val.mv_data, val.mv_size);
@@ -91,7 +91,7 @@ sl_store_owner_set (sl_store_t *self, const char *producer, const char *owner)
     if (!self->wtxn) {
         return SL_ESTATE;
     }
-    MDB_val val = { len, (void *) owner };
+    MDB_val val = {len, (void *)owner};
     rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "producer owner") : 0;
 }

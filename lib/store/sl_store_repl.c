@@ -103,8 +103,8 @@ sl_store_jnote (sl_store_t *self, MDB_dbi dbi, const MDB_val *key, const MDB_val
         return;
     }
     size_t at;
-    if (sl_repl_op_start (&self->jbuf, db, key->mv_data, key->mv_size, NULL, 0, 0, &at) != 0
-        || sl_repl_op_value (&self->jbuf, at, val->mv_data, val->mv_size) != 0) {
+    if (sl_repl_op_start (&self->jbuf, db, key->mv_data, key->mv_size, NULL, 0, 0, &at) != 0 ||
+        sl_repl_op_value (&self->jbuf, at, val->mv_data, val->mv_size) != 0) {
         //  The entry cannot hold it: the commit must not go through
         //  without it (sl_store_journal_commit fails).
         self->j_failed = true;
@@ -117,10 +117,9 @@ s_note_del (sl_store_t *self, sl_repl_db_t db, const MDB_val *key, const MDB_val
 {
     size_t at;
     bool elide = db == SL_REPL_LOG;
-    int rc = sl_repl_op_start (&self->jbuf, db, key->mv_data, key->mv_size,
-                               old && !elide ? old->mv_data : NULL,
-                               old && !elide ? old->mv_size : 0,
-                               elide ? SL_REPL_ELIDED : SL_REPL_OLD, &at);
+    int rc = sl_repl_op_start (
+        &self->jbuf, db, key->mv_data, key->mv_size, old && !elide ? old->mv_data : NULL,
+        old && !elide ? old->mv_size : 0, elide ? SL_REPL_ELIDED : SL_REPL_OLD, &at);
     return rc ? ENOMEM : 0;
 }
 
@@ -255,7 +254,7 @@ sl_store_journal_commit (sl_store_t *self)
     }
     if (self->j_failed) {
         sl_error (S_COMP, "a change could not be written to the replication journal: the "
-                  "transaction is refused");
+                          "transaction is refused");
         return SL_ETOOBIG;
     }
     if (self->jbuf.len > SL_REPL_HEADER || self->j_marker) {
@@ -316,8 +315,8 @@ sl_store_journal_on (sl_store_t *self, uint64_t max_bytes)
     while (rc == 0 && (rc = mdb_cursor_get (cur, &key, &val, op)) == 0) {
         op = MDB_NEXT;
         uint64_t e, s;
-        if (key.mv_size != 8 || sl_repl_peek (val.mv_data, val.mv_size, &e, &s) != 0
-            || s != sl_store_get_u64 (key.mv_data)) {
+        if (key.mv_size != 8 || sl_repl_peek (val.mv_data, val.mv_size, &e, &s) != 0 ||
+            s != sl_store_get_u64 (key.mv_data)) {
             sl_error (S_COMP, "the replication journal in %s is damaged", self->dir);
             rc = MDB_CORRUPTED;
             break;
@@ -448,7 +447,7 @@ sl_store_repl_agree (sl_store_t *self, uint64_t epoch, uint64_t seq, uint64_t *a
     }
     //  From the newest entry back: the first entry of an epoch later than
     //  the follower's marks where its history may differ from ours.
-    uint64_t cut = self->j_seq;         //  the last seq both may share
+    uint64_t cut = self->j_seq; //  the last seq both may share
     MDB_val key, val;
     MDB_cursor_op op = MDB_LAST;
     while ((rc = mdb_cursor_get (cur, &key, &val, op)) == 0) {
@@ -489,10 +488,10 @@ s_apply_op (void *ctx, const sl_repl_op_t *op)
 {
     sl_store_t *self = ctx;
     MDB_dbi dbi = s_dbi_of (self, op->db);
-    MDB_val key = {op->key_len, (void *) op->key};
+    MDB_val key = {op->key_len, (void *)op->key};
     int rc;
     if (op->flags & SL_REPL_NEW) {
-        MDB_val val = {op->val_len, (void *) op->val};
+        MDB_val val = {op->val_len, (void *)op->val};
         rc = sl_store_jput (self, dbi, &key, &val, 0);
     }
     else {
@@ -500,7 +499,7 @@ s_apply_op (void *ctx, const sl_repl_op_t *op)
     }
     if (rc == MDB_NOTFOUND) {
         sl_error (S_COMP, "replication: an entry deletes a key this store does not hold: the "
-                  "copies differ; seed this replica afresh");
+                          "copies differ; seed this replica afresh");
         return SL_ESTORE;
     }
     return rc ? sl_store_fail (self, self->wtxn, rc, "applying a journal entry") : 0;
@@ -539,10 +538,10 @@ s_undo_op (void *ctx, const sl_repl_op_t *op)
         return SL_ESTATE;
     }
     MDB_dbi dbi = s_dbi_of (self, op->db);
-    MDB_val key = {op->key_len, (void *) op->key};
+    MDB_val key = {op->key_len, (void *)op->key};
     int rc;
     if (op->flags & SL_REPL_OLD) {
-        MDB_val val = {op->old_len, (void *) op->old};
+        MDB_val val = {op->old_len, (void *)op->old};
         rc = mdb_put (self->wtxn, dbi, &key, &val, 0);
     }
     else {
@@ -607,7 +606,8 @@ sl_store_repl_truncate (sl_store_t *self, uint64_t to)
             sl_repl_peek (val.mv_data, val.mv_size, &epoch, NULL);
         }
         rc = rc == MDB_NOTFOUND ? SL_ENOTFOUND
-                                : rc ? sl_store_fail (self, self->wtxn, rc, "reading the journal") : 0;
+             : rc               ? sl_store_fail (self, self->wtxn, rc, "reading the journal")
+                                : 0;
     }
     self->j_quiet = false;
     if (rc == 0) {

@@ -37,7 +37,7 @@ sl_store_sync_parse (const char *text, sl_store_sync_t *sync)
 {
     for (int i = SL_SYNC_FULL; i <= SL_SYNC_NONE; i++) {
         if (text && strcmp (text, s_names[i]) == 0) {
-            *sync = (sl_store_sync_t) i;
+            *sync = (sl_store_sync_t)i;
             return 0;
         }
     }

@@ -49,8 +49,8 @@ s_try (const uint8_t *data, size_t len)
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     return 0;
 }
@@ -65,10 +65,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     memcpy (copy, data, size);
     uint32_t crc = sl_crc32c (copy, size);
-    copy[size] = (uint8_t) (crc >> 24);
-    copy[size + 1] = (uint8_t) (crc >> 16);
-    copy[size + 2] = (uint8_t) (crc >> 8);
-    copy[size + 3] = (uint8_t) crc;
+    copy[size] = (uint8_t)(crc >> 24);
+    copy[size + 1] = (uint8_t)(crc >> 16);
+    copy[size + 2] = (uint8_t)(crc >> 8);
+    copy[size + 3] = (uint8_t)crc;
     s_try (copy, size + 4);
     free (copy);
     return 0;

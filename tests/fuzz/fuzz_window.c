@@ -20,8 +20,8 @@ static sl_win_t *s_win;
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     sl_log_set_level (SL_LOG_ERROR);
     sl_buf_init (&s_enc, 0);
     sl_buf_init (&s_enc2, 0);
@@ -38,7 +38,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 static int
 s_emit (void *ctx, int64_t start, int64_t end, const uint8_t *value, size_t len)
 {
-    (void) ctx;
+    (void)ctx;
     FUZZ_CHECK (start < end && value && len > 0);
     return 0;
 }
@@ -63,8 +63,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     static const uint8_t v[] = {0x81, 0xa1, 'a', 0x05};
     for (int64_t t = -20000; t < 40000; t += 7000) {
         bool late;
-        sl_win_add (s_win, again, k, sizeof k, t, v, sizeof v, (uint64_t) (t + 20000), &late,
-                    s_emit, NULL);
+        sl_win_add (s_win, again, k, sizeof k, t, v, sizeof v, (uint64_t)(t + 20000), &late, s_emit,
+                    NULL);
     }
     sl_win_close_all (s_win, again, k, sizeof k, s_emit, NULL);
     sl_win_key_destroy (&again);

@@ -18,9 +18,9 @@ not_the_symbol (void)
 static int
 s_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
 {
-    (void) state;
-    (void) in;
-    (void) host;
+    (void)state;
+    (void)in;
+    (void)host;
     return SL_OP_OK;
 }
 
@@ -40,10 +40,10 @@ const sl_operator_t *
 sluice_operator (void)
 {
 #if FIXTURE == 4
-    (void) s_op;
+    (void)s_op;
     return NULL;
 #else
-    (void) s_process;
+    (void)s_process;
     return &s_op;
 #endif
 }

@@ -50,8 +50,8 @@ int
 pt_data_frames (sl_cmd_t cmd)
 {
     return cmd == SL_CMD_PUBLISH || cmd == SL_CMD_WORK || cmd == SL_CMD_RESULT ? 1
-           : cmd == SL_CMD_RECORDS || cmd == SL_CMD_LIVE                     ? 2
-                                                                             : 0;
+           : cmd == SL_CMD_RECORDS || cmd == SL_CMD_LIVE                       ? 2
+                                                                               : 0;
 }
 
 //  Encodes msg, adds its data frames, decodes into out; asserts success.
@@ -72,7 +72,7 @@ pt_round_trip (const sl_msg_t *msg, sl_msg_t *out)
     sl_msg_init (out, SL_CMD_NONE);
     int rc = sl_msg_decode (zmsg, out);
     cr_assert_eq (rc, 0, "decode %s: %s", sl_cmd_name (msg->cmd), sl_strerror (rc));
-    cr_assert_eq ((int) zmsg_size (zmsg), n_data, "data frames left for the caller");
+    cr_assert_eq ((int)zmsg_size (zmsg), n_data, "data frames left for the caller");
     zmsg_destroy (&zmsg);
 }
 
@@ -84,8 +84,8 @@ pt_assert_msg_eq (const sl_msg_t *a, const sl_msg_t *b)
     sl_msg_t y = *b;
     cr_assert_eq (x.n_streams, y.n_streams);
     for (uint32_t i = 0; i < x.n_streams; i++) {
-        cr_assert_eq (memcmp (&x.streams[i], &y.streams[i], sizeof x.streams[i]), 0,
-                      "stream %u", i);
+        cr_assert_eq (memcmp (&x.streams[i], &y.streams[i], sizeof x.streams[i]), 0, "stream %u",
+                      i);
     }
     cr_assert_eq (x.n_failed, y.n_failed);
     for (uint32_t i = 0; i < x.n_failed; i++) {
@@ -221,8 +221,8 @@ pt_full (sl_msg_t *msg, sl_cmd_t cmd, bool big)
             if (big && i == 2) {
                 pt_fill (info.name, sizeof info.name, 'n');
             }
-            info.first = big ? UINT64_MAX - 10 : (uint64_t) i;
-            info.next = big ? UINT64_MAX : (uint64_t) i * 10;
+            info.first = big ? UINT64_MAX - 10 : (uint64_t)i;
+            info.next = big ? UINT64_MAX : (uint64_t)i * 10;
             info.records = big ? UINT64_MAX : 9;
             info.bytes = big ? UINT64_MAX : 4096;
             info.last_ms = big ? INT64_MIN : 1795694400000;
@@ -301,9 +301,8 @@ pt_full (sl_msg_t *msg, sl_cmd_t cmd, bool big)
             pt_fill (longest, sizeof longest, 'f');
             for (int i = 0; i < 3; i++) {
                 const char *text = i == 1 ? "" : big && i == 0 ? longest : "bad input";
-                cr_assert_eq (sl_msg_add_failed (msg, big ? UINT64_MAX - (uint64_t) i : 7u + i,
-                                                 text),
-                              0);
+                cr_assert_eq (
+                    sl_msg_add_failed (msg, big ? UINT64_MAX - (uint64_t)i : 7u + i, text), 0);
             }
             msg->failed[2].final = true;
         }
@@ -314,40 +313,60 @@ pt_full (sl_msg_t *msg, sl_cmd_t cmd, bool big)
 }
 
 const sl_cmd_t pt_all_cmds[] = {
-    SL_CMD_HELLO,   SL_CMD_WELCOME, SL_CMD_PUBLISH, SL_CMD_CONFIRM,   SL_CMD_SEEK, SL_CMD_POSITION,
-    SL_CMD_FETCH,   SL_CMD_RECORDS, SL_CMD_COMMIT,  SL_CMD_COMMITTED, SL_CMD_LIST, SL_CMD_STREAMS,
-    SL_CMD_PING,    SL_CMD_PONG,    SL_CMD_ERROR,   SL_CMD_LIVE,
+    SL_CMD_HELLO, SL_CMD_WELCOME, SL_CMD_PUBLISH, SL_CMD_CONFIRM,   SL_CMD_SEEK, SL_CMD_POSITION,
+    SL_CMD_FETCH, SL_CMD_RECORDS, SL_CMD_COMMIT,  SL_CMD_COMMITTED, SL_CMD_LIST, SL_CMD_STREAMS,
+    SL_CMD_PING,  SL_CMD_PONG,    SL_CMD_ERROR,   SL_CMD_LIVE,
 };
-_Static_assert (sizeof pt_all_cmds / sizeof pt_all_cmds[0] == N_CMDS, "one entry per command");
+_Static_assert(sizeof pt_all_cmds / sizeof pt_all_cmds[0] == N_CMDS, "one entry per command");
 
 //  Required keys per command, from PROTOCOL.md §5.2.
 const char *
 pt_required (sl_cmd_t cmd)
 {
     switch (cmd) {
-    case SL_CMD_HELLO: return "";
+    case SL_CMD_HELLO:
+        return "";
     case SL_CMD_WELCOME:
         return "req broker pub heartbeat_ms max_batch_bytes max_batch_records max_depth";
-    case SL_CMD_PUBLISH: return "stream producer seq count";
-    case SL_CMD_CONFIRM: return "stream producer seq offset count";
-    case SL_CMD_SEEK: return "req stream from reader";     //  reader: from is "committed"
-    case SL_CMD_POSITION: return "req stream offset first next found";
-    case SL_CMD_FETCH: return "req stream offset";
-    case SL_CMD_RECORDS: return "req stream offset first next";
+    case SL_CMD_PUBLISH:
+        return "stream producer seq count";
+    case SL_CMD_CONFIRM:
+        return "stream producer seq offset count";
+    case SL_CMD_SEEK:
+        return "req stream from reader"; //  reader: from is "committed"
+    case SL_CMD_POSITION:
+        return "req stream offset first next found";
+    case SL_CMD_FETCH:
+        return "req stream offset";
+    case SL_CMD_RECORDS:
+        return "req stream offset first next";
     case SL_CMD_COMMIT:
-    case SL_CMD_COMMITTED: return "req stream reader offset";
-    case SL_CMD_LIST: return "req";
-    case SL_CMD_STREAMS: return "req streams";
-    case SL_CMD_PING: return "";
-    case SL_CMD_PONG: return "req";
-    case SL_CMD_ERROR: return "req code text";
-    case SL_CMD_LIVE: return "stream offset count next";
-    case SL_CMD_JOIN: return "req group in out member";
-    case SL_CMD_JOINED: return "req group in out offset";
-    case SL_CMD_WORK: return "group lease offset count attempt";
-    case SL_CMD_RESULT: return "group lease offset count out_count";
-    case SL_CMD_LEAVE: return "group member";
-    default: return NULL;
+    case SL_CMD_COMMITTED:
+        return "req stream reader offset";
+    case SL_CMD_LIST:
+        return "req";
+    case SL_CMD_STREAMS:
+        return "req streams";
+    case SL_CMD_PING:
+        return "";
+    case SL_CMD_PONG:
+        return "req";
+    case SL_CMD_ERROR:
+        return "req code text";
+    case SL_CMD_LIVE:
+        return "stream offset count next";
+    case SL_CMD_JOIN:
+        return "req group in out member";
+    case SL_CMD_JOINED:
+        return "req group in out offset";
+    case SL_CMD_WORK:
+        return "group lease offset count attempt";
+    case SL_CMD_RESULT:
+        return "group lease offset count out_count";
+    case SL_CMD_LEAVE:
+        return "group member";
+    default:
+        return NULL;
     }
 }
 
@@ -383,20 +402,19 @@ pt_drop_pair (const uint8_t *body, size_t size, uint32_t skip, uint8_t *out, cha
         uint32_t key_len;
         cr_assert_eq (sl_mp_read_str (&p, end, &key, &key_len), 0);
         size_t used;
-        cr_assert_eq (sl_mp_skip (p, (size_t) (end - p), 8, &used), 0);
+        cr_assert_eq (sl_mp_skip (p, (size_t)(end - p), 8, &used), 0);
         p += used;
         if (i == skip) {
             memcpy (key_out, key, key_len);
             key_out[key_len] = 0;
         }
         else {
-            memcpy (out + n, start, (size_t) (p - start));
-            n += (size_t) (p - start);
+            memcpy (out + n, start, (size_t)(p - start));
+            n += (size_t)(p - start);
         }
     }
     return n;
 }
-
 
 void
 pt_b_raw (pt_body_t *b, const void *data, size_t size)
@@ -419,7 +437,7 @@ void
 pt_b_str (pt_body_t *b, const char *s)
 {
     size_t len = strlen (s);
-    b->len += sl_mp_write_str_header (b->data + b->len, sizeof b->data - b->len, (uint32_t) len);
+    b->len += sl_mp_write_str_header (b->data + b->len, sizeof b->data - b->len, (uint32_t)len);
     pt_b_raw (b, s, len);
 }
 
@@ -464,7 +482,6 @@ pt_b_fetch (pt_body_t *b, const char *bad_key, const void *bad, size_t bad_size)
         pt_b_uint (b, 0);
     }
 }
-
 
 //  ---------------------------------------------------------------------
 //  Hex and PROTOCOL.md, for the test vectors
@@ -519,7 +536,7 @@ pt_unhex (const char *hex)
     for (size_t i = 0; i < size; i++) {
         unsigned byte;
         cr_assert_eq (sscanf (hex + 2 * i, "%2x", &byte), 1);
-        zframe_data (frame)[i] = (uint8_t) byte;
+        zframe_data (frame)[i] = (uint8_t)byte;
     }
     return frame;
 }
@@ -538,7 +555,7 @@ pt_open_protocol_md (void)
     const char *self = __FILE__;
     const char *tail = strstr (self, "tests/unit/proto_util.c");
     cr_assert_not_null (tail);
-    snprintf (path, sizeof path, "%.*sdocs/PROTOCOL.md", (int) (tail - self), self);
+    snprintf (path, sizeof path, "%.*sdocs/PROTOCOL.md", (int)(tail - self), self);
     FILE *file = fopen (path, "r");
     if (!file) {
         //  Run from the source root rather than the build directory.
@@ -573,8 +590,8 @@ pt_read_examples (char doc[SL_CMD_LEAVE + 1][4][4096])
             char name[32];
             if (sscanf (line, "### 13.%*d %31s", name) == 1) {
                 //  Every command, the group commands of §14 included.
-                for (int c = 1; c <= (int) SL_CMD_LEAVE; c++) {
-                    if (strcmp (name, sl_cmd_name ((sl_cmd_t) c)) == 0) {
+                for (int c = 1; c <= (int)SL_CMD_LEAVE; c++) {
+                    if (strcmp (name, sl_cmd_name ((sl_cmd_t)c)) == 0) {
                         cmd = c;
                     }
                 }
@@ -630,12 +647,12 @@ pt_check_required (sl_cmd_t cmd)
         char key[64];
         size_t n = pt_drop_pair (zframe_data (body), zframe_size (body), i, out, key);
         sl_msg_t dec;
-        int rc = pt_decode_raw ((uint8_t) cmd, out, n, pt_data_frames (cmd), &dec);
-        bool required = pt_word_in (pt_required (cmd), (const uint8_t *) key,
-                                   (uint32_t) strlen (key));
+        int rc = pt_decode_raw ((uint8_t)cmd, out, n, pt_data_frames (cmd), &dec);
+        bool required =
+            pt_word_in (pt_required (cmd), (const uint8_t *)key, (uint32_t)strlen (key));
         required_seen += required;
-        cr_assert_eq (rc, required ? SL_EPROTO : 0, "%s without %s: %d", sl_cmd_name (cmd),
-                      key, rc);
+        cr_assert_eq (rc, required ? SL_EPROTO : 0, "%s without %s: %d", sl_cmd_name (cmd), key,
+                      rc);
         sl_msg_reset (&dec);
     }
     //  Every key the spec requires was in the encoded message.

@@ -28,55 +28,54 @@ typedef struct {
 
 //  A message of the given header and body frames (either may be NULL) and
 //  n_data data frames.
-zmsg_t *pt_raw(const void *header, size_t header_size, const void *body, size_t body_size,
-              int n_data);
+zmsg_t *pt_raw (const void *header, size_t header_size, const void *body, size_t body_size,
+                int n_data);
 //  Decodes header + body bytes with n_data data frames; returns the code.
-int pt_decode_raw(uint8_t cmd, const void *body, size_t body_size, int n_data, sl_msg_t *msg);
+int pt_decode_raw (uint8_t cmd, const void *body, size_t body_size, int n_data, sl_msg_t *msg);
 //  The data frames cmd carries (PROTOCOL.md §5).
-int pt_data_frames(sl_cmd_t cmd);
+int pt_data_frames (sl_cmd_t cmd);
 //  Encodes msg, adds its data frames, decodes into out; asserts success.
-void pt_round_trip(const sl_msg_t *msg, sl_msg_t *out);
+void pt_round_trip (const sl_msg_t *msg, sl_msg_t *out);
 //  Compares two messages field by field (streams and failed by content).
-void pt_assert_msg_eq(const sl_msg_t *a, const sl_msg_t *b);
+void pt_assert_msg_eq (const sl_msg_t *a, const sl_msg_t *b);
 //  Fills out with size - 1 copies of c and a NUL.
-void pt_fill(char *out, size_t size, char c);
+void pt_fill (char *out, size_t size, char c);
 //  Every field of cmd (per PROTOCOL.md §5.2), with values that use the
 //  widest encodings when big is set.
-void pt_full(sl_msg_t *msg, sl_cmd_t cmd, bool big);
+void pt_full (sl_msg_t *msg, sl_cmd_t cmd, bool big);
 //  Required keys per command, from PROTOCOL.md §5.2.
-const char *pt_required(sl_cmd_t cmd);
+const char *pt_required (sl_cmd_t cmd);
 //  True when key[0..len) is one of the space-separated words.
-bool pt_word_in(const char *words, const uint8_t *key, uint32_t len);
+bool pt_word_in (const char *words, const uint8_t *key, uint32_t len);
 //  Copies body without pair number skip into out (map header rewritten).
 //  Returns the new size and the removed key.
-size_t pt_drop_pair(const uint8_t *body, size_t size, uint32_t skip, uint8_t *out,
-                    char *key_out);
+size_t pt_drop_pair (const uint8_t *body, size_t size, uint32_t skip, uint8_t *out, char *key_out);
 //  Appends to a hostile body: raw bytes, a map header, a str, ints.
-void pt_b_raw(pt_body_t *b, const void *data, size_t size);
-void pt_b_map(pt_body_t *b, uint32_t n);
-void pt_b_str(pt_body_t *b, const char *s);
-void pt_b_uint(pt_body_t *b, uint64_t v);
-void pt_b_int(pt_body_t *b, int64_t v);
+void pt_b_raw (pt_body_t *b, const void *data, size_t size);
+void pt_b_map (pt_body_t *b, uint32_t n);
+void pt_b_str (pt_body_t *b, const char *s);
+void pt_b_uint (pt_body_t *b, uint64_t v);
+void pt_b_int (pt_body_t *b, int64_t v);
 //  A valid FETCH body {req, stream, offset} with one key's value replaced
 //  by raw bytes.
-void pt_b_fetch(pt_body_t *b, const char *bad_key, const void *bad, size_t bad_size);
+void pt_b_fetch (pt_body_t *b, const char *bad_key, const void *bad, size_t bad_size);
 //  Hex of data (the caller frees it).
-char *pt_hex(const uint8_t *data, size_t size);
+char *pt_hex (const uint8_t *data, size_t size);
 //  Encodes msg and compares with the documented hex; decodes the
 //  documented bytes back and compares with msg.
-void pt_check_vector(const sl_msg_t *msg, const char *header_hex, const char *body_hex);
+void pt_check_vector (const sl_msg_t *msg, const char *header_hex, const char *body_hex);
 //  Hex of a documented frame or of a buffer, for comparison.
-char *pt_buf_hex(const sl_buf_t *buf);
+char *pt_buf_hex (const sl_buf_t *buf);
 //  A frame of the bytes that hex spells.
-zframe_t *pt_unhex(const char *hex);
+zframe_t *pt_unhex (const char *hex);
 //  Finds docs/PROTOCOL.md: $SLUICE_SOURCE_ROOT, else from this file's
 //  compiled path (relative to the build directory, where meson runs tests).
-FILE *pt_open_protocol_md(void);
+FILE *pt_open_protocol_md (void);
 //  Collects the hex of the labelled frames of §13's examples into
 //  doc[cmd][label], labels: 0 topic, 1 header, 2 body, 3 data.
-void pt_read_examples(char doc[SL_CMD_LEAVE + 1][4][4096]);
+void pt_read_examples (char doc[SL_CMD_LEAVE + 1][4][4096]);
 //  Drops each key of a full cmd message in turn: a key PROTOCOL.md §5.2
 //  requires must make the decode fail with SL_EPROTO, any other must not.
-void pt_check_required(sl_cmd_t cmd);
+void pt_check_required (sl_cmd_t cmd);
 
 #endif

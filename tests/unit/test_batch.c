@@ -1,5 +1,5 @@
 /*  test_batch.c - records, batches and stored batch blobs.
-*/
+ */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +14,16 @@
 
 Test (batch, header_round_trip_and_byte_layout)
 {
-    sl_batch_header_t h = { .version = SL_BATCH_VERSION, .flags = 0, .count = 0x01020304,
-                            .base_offset = 0x1112131415161718ull,
-                            .append_ms = -2 };
+    sl_batch_header_t h = {.version = SL_BATCH_VERSION,
+                           .flags = 0,
+                           .count = 0x01020304,
+                           .base_offset = 0x1112131415161718ull,
+                           .append_ms = -2};
     uint8_t out[SL_BATCH_HEADER_SIZE];
     sl_batch_header_encode (&h, out);
     const uint8_t want[SL_BATCH_HEADER_SIZE] = {
-        0x01, 0x00, 0x00, 0x00,
-        0x01, 0x02, 0x03, 0x04,
-        0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+        0x01, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04, 0x11, 0x12, 0x13, 0x14,
+        0x15, 0x16, 0x17, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
     };
     cr_assert_arr_eq (out, want, SL_BATCH_HEADER_SIZE, "big-endian layout of PROTOCOL.md 4");
     sl_batch_header_t back;
@@ -47,7 +47,7 @@ Test (batch, header_round_trip_and_byte_layout)
 
 Test (batch, header_decode_rejects_bad_input)
 {
-    sl_batch_header_t h = { .version = 1, .count = 3, .base_offset = 10, .append_ms = 5 };
+    sl_batch_header_t h = {.version = 1, .count = 3, .base_offset = 10, .append_ms = 5};
     uint8_t out[SL_BATCH_HEADER_SIZE];
     sl_batch_header_encode (&h, out);
     sl_batch_header_t back;
@@ -95,17 +95,15 @@ s_make_batch (sl_buf_t *buf)
     headers[hn++] = 0x00;
     headers[hn++] = 0xff;
 
-    const uint8_t value_int[] = { 0x2a };
-    const uint8_t value_arr[] = { 0x92, 0xa1, 'x', 0xc3 };
-    const uint8_t value_nil[] = { 0xc0 };
-    cr_assert_eq (sl_record_encode (buf, 1700000000000, NULL, 0, false, NULL, 0, value_int, 1),
-                  0);
-    cr_assert_eq (sl_record_encode (buf, -5, "user-1", 6, false, headers, hn, value_arr,
-                                    sizeof value_arr), 0);
-    cr_assert_eq (sl_record_encode (buf, INT64_MIN, "\x00\x01", 2, true, NULL, 0, value_nil,
-                                    1), 0);
-    cr_assert_eq (sl_record_encode (buf, INT64_MAX, "", 0, false, headers, hn, value_int, 1),
-                  0);
+    const uint8_t value_int[] = {0x2a};
+    const uint8_t value_arr[] = {0x92, 0xa1, 'x', 0xc3};
+    const uint8_t value_nil[] = {0xc0};
+    cr_assert_eq (sl_record_encode (buf, 1700000000000, NULL, 0, false, NULL, 0, value_int, 1), 0);
+    cr_assert_eq (
+        sl_record_encode (buf, -5, "user-1", 6, false, headers, hn, value_arr, sizeof value_arr),
+        0);
+    cr_assert_eq (sl_record_encode (buf, INT64_MIN, "\x00\x01", 2, true, NULL, 0, value_nil, 1), 0);
+    cr_assert_eq (sl_record_encode (buf, INT64_MAX, "", 0, false, headers, hn, value_int, 1), 0);
     return 4;
 }
 
@@ -170,14 +168,14 @@ Test (batch, encode_exact_bytes)
 {
     sl_buf_t buf;
     sl_buf_init (&buf, 0);
-    const uint8_t value[] = { 0x01 };
+    const uint8_t value[] = {0x01};
     cr_assert_eq (sl_record_encode (&buf, 300, "k", 1, false, NULL, 0, value, 1), 0);
-    const uint8_t want[] = { 0x94, 0xcd, 0x01, 0x2c, 0xa1, 'k', 0xc0, 0x01 };
+    const uint8_t want[] = {0x94, 0xcd, 0x01, 0x2c, 0xa1, 'k', 0xc0, 0x01};
     cr_assert_eq (buf.len, sizeof want);
     cr_assert_arr_eq (buf.data, want, sizeof want);
     sl_buf_reset (&buf);
     cr_assert_eq (sl_record_encode (&buf, 0, "k", 1, true, NULL, 0, NULL, 0), 0);
-    const uint8_t want_bin[] = { 0x94, 0x00, 0xc4, 0x01, 'k', 0xc0, 0xc0 };
+    const uint8_t want_bin[] = {0x94, 0x00, 0xc4, 0x01, 'k', 0xc0, 0xc0};
     cr_assert_eq (buf.len, sizeof want_bin, "a NULL value encodes nil");
     cr_assert_arr_eq (buf.data, want_bin, sizeof want_bin);
     sl_buf_free (&buf);
@@ -187,7 +185,7 @@ Test (batch, encode_respects_buffer_limit)
 {
     sl_buf_t buf;
     sl_buf_init (&buf, 16);
-    const uint8_t value[] = { 0x01 };
+    const uint8_t value[] = {0x01};
     cr_assert_eq (sl_record_encode (&buf, 1, NULL, 0, false, NULL, 0, value, 1), 0);
     size_t before = buf.len;
     uint8_t big[64];
@@ -243,37 +241,48 @@ Test (batch, validate_every_truncation)
 
 Test (batch, validate_wrong_shapes_and_types)
 {
-    const struct { const char *name; uint8_t bytes[24]; size_t len; int rc; } cases[] = {
-        { "not an array", { 0x81, 0x00, 0x00 }, 3, SL_EPROTO },
-        { "array of 3", { 0x93, 0x00, 0xc0, 0xc0 }, 4, SL_EPROTO },
-        { "array of 5", { 0x95, 0x00, 0xc0, 0xc0, 0x01, 0x02 }, 6, SL_EPROTO },
-        { "timestamp str", { 0x94, 0xa1, '1', 0xc0, 0xc0, 0x01 }, 6, SL_ETYPE },
-        { "timestamp nil", { 0x94, 0xc0, 0xc0, 0xc0, 0x01 }, 5, SL_ETYPE },
-        { "timestamp float", { 0x94, 0xca, 0, 0, 0, 0, 0xc0, 0xc0, 0x01 }, 9, SL_ETYPE },
-        { "timestamp above int64",
-          { 0x94, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xc0, 0x01 }, 13, SL_ETYPE },
-        { "uint64 timestamp cut short", { 0x94, 0xcf, 0, 0, 0, 0, 0, 0, 0 }, 9, SL_ETRUNC },
-        { "uint64 timestamp, then nothing", { 0x94, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1 }, 10,
-          SL_ETRUNC },
-        { "uint64 timestamp, key int", { 0x94, 0xcf, 0, 0, 1, 0, 0, 0, 0, 0, 0x05, 0xc0, 0x01 },
-          13, SL_ETYPE },
-        { "key int", { 0x94, 0x00, 0x05, 0xc0, 0x01 }, 5, SL_ETYPE },
-        { "key array", { 0x94, 0x00, 0x90, 0xc0, 0x01 }, 5, SL_ETYPE },
-        { "key bool", { 0x94, 0x00, 0xc3, 0xc0, 0x01 }, 5, SL_ETYPE },
-        { "headers array", { 0x94, 0x00, 0xc0, 0x90, 0x01 }, 5, SL_ETYPE },
-        { "headers str", { 0x94, 0x00, 0xc0, 0xa0, 0x01 }, 5, SL_ETYPE },
-        { "header key int", { 0x94, 0x00, 0xc0, 0x81, 0x01, 0xa0, 0x01 }, 7, SL_ETYPE },
-        { "header value int", { 0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0x01, 0x01 }, 8, SL_ETYPE },
-        { "header value nil", { 0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0xc0, 0x01 }, 8, SL_ETYPE },
-        { "header value map", { 0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0x80, 0x01 }, 8, SL_ETYPE },
-        { "value 0xc1", { 0x94, 0x00, 0xc0, 0xc0, 0xc1 }, 5, SL_EPROTO },
-        { "value str32 lies", { 0x94, 0x00, 0xc0, 0xc0, 0xdb, 0xff, 0xff, 0xff, 0xff, 'a' },
-          10, SL_ETRUNC },
-        { "key str32 lies", { 0x94, 0x00, 0xdb, 0x7f, 0xff, 0xff, 0xff, 0xc0, 0x01 }, 9,
-          SL_ETRUNC },
-        { "headers map32 lies", { 0x94, 0x00, 0xc0, 0xdf, 0xff, 0xff, 0xff, 0xff, 0x01 }, 9,
-          SL_ETRUNC },
-        { "record array32 lies", { 0xdd, 0xff, 0xff, 0xff, 0xff, 0x00 }, 6, SL_ETRUNC },
+    const struct {
+        const char *name;
+        uint8_t bytes[24];
+        size_t len;
+        int rc;
+    } cases[] = {
+        {"not an array", {0x81, 0x00, 0x00}, 3, SL_EPROTO},
+        {"array of 3", {0x93, 0x00, 0xc0, 0xc0}, 4, SL_EPROTO},
+        {"array of 5", {0x95, 0x00, 0xc0, 0xc0, 0x01, 0x02}, 6, SL_EPROTO},
+        {"timestamp str", {0x94, 0xa1, '1', 0xc0, 0xc0, 0x01}, 6, SL_ETYPE},
+        {"timestamp nil", {0x94, 0xc0, 0xc0, 0xc0, 0x01}, 5, SL_ETYPE},
+        {"timestamp float", {0x94, 0xca, 0, 0, 0, 0, 0xc0, 0xc0, 0x01}, 9, SL_ETYPE},
+        {"timestamp above int64",
+         {0x94, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xc0, 0x01},
+         13,
+         SL_ETYPE},
+        {"uint64 timestamp cut short", {0x94, 0xcf, 0, 0, 0, 0, 0, 0, 0}, 9, SL_ETRUNC},
+        {"uint64 timestamp, then nothing", {0x94, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1}, 10, SL_ETRUNC},
+        {"uint64 timestamp, key int",
+         {0x94, 0xcf, 0, 0, 1, 0, 0, 0, 0, 0, 0x05, 0xc0, 0x01},
+         13,
+         SL_ETYPE},
+        {"key int", {0x94, 0x00, 0x05, 0xc0, 0x01}, 5, SL_ETYPE},
+        {"key array", {0x94, 0x00, 0x90, 0xc0, 0x01}, 5, SL_ETYPE},
+        {"key bool", {0x94, 0x00, 0xc3, 0xc0, 0x01}, 5, SL_ETYPE},
+        {"headers array", {0x94, 0x00, 0xc0, 0x90, 0x01}, 5, SL_ETYPE},
+        {"headers str", {0x94, 0x00, 0xc0, 0xa0, 0x01}, 5, SL_ETYPE},
+        {"header key int", {0x94, 0x00, 0xc0, 0x81, 0x01, 0xa0, 0x01}, 7, SL_ETYPE},
+        {"header value int", {0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0x01, 0x01}, 8, SL_ETYPE},
+        {"header value nil", {0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0xc0, 0x01}, 8, SL_ETYPE},
+        {"header value map", {0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0x80, 0x01}, 8, SL_ETYPE},
+        {"value 0xc1", {0x94, 0x00, 0xc0, 0xc0, 0xc1}, 5, SL_EPROTO},
+        {"value str32 lies",
+         {0x94, 0x00, 0xc0, 0xc0, 0xdb, 0xff, 0xff, 0xff, 0xff, 'a'},
+         10,
+         SL_ETRUNC},
+        {"key str32 lies", {0x94, 0x00, 0xdb, 0x7f, 0xff, 0xff, 0xff, 0xc0, 0x01}, 9, SL_ETRUNC},
+        {"headers map32 lies",
+         {0x94, 0x00, 0xc0, 0xdf, 0xff, 0xff, 0xff, 0xff, 0x01},
+         9,
+         SL_ETRUNC},
+        {"record array32 lies", {0xdd, 0xff, 0xff, 0xff, 0xff, 0x00}, 6, SL_ETRUNC},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = s_validate_bytes (cases[i].bytes, cases[i].len, 1);
@@ -281,13 +290,12 @@ Test (batch, validate_wrong_shapes_and_types)
     }
     //  The good twins of some of the above pass, so the failures are about
     //  the one thing each case changes.
-    const uint8_t good_headers[] = { 0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0xc4, 0x00, 0x01 };
+    const uint8_t good_headers[] = {0x94, 0x00, 0xc0, 0x81, 0xa1, 'a', 0xc4, 0x00, 0x01};
     cr_assert_eq (s_validate_bytes (good_headers, sizeof good_headers, 1), 0);
-    const uint8_t wide_array[] = { 0xdc, 0x00, 0x04, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 0xc0, 0xc0,
-                                   0x01 };
+    const uint8_t wide_array[] = {0xdc, 0x00, 0x04, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 0xc0, 0xc0, 0x01};
     cr_assert_eq (s_validate_bytes (wide_array, sizeof wide_array, 1), 0,
                   "every encoding of array-of-4 and of an int is accepted");
-    const uint8_t empty_headers[] = { 0x94, 0x00, 0xc0, 0x80, 0x01 };
+    const uint8_t empty_headers[] = {0x94, 0x00, 0xc0, 0x80, 0x01};
     cr_assert_eq (s_validate_bytes (empty_headers, sizeof empty_headers, 1), 0);
 }
 
@@ -318,9 +326,9 @@ Test (batch, iterator_stops_at_malformed_record)
 {
     sl_buf_t buf;
     sl_buf_init (&buf, 0);
-    const uint8_t value[] = { 0x07 };
+    const uint8_t value[] = {0x07};
     sl_record_encode (&buf, 1, NULL, 0, false, NULL, 0, value, 1);
-    const uint8_t bad[] = { 0x94, 0x00, 0x05, 0xc0, 0x01 };     //  key is an int
+    const uint8_t bad[] = {0x94, 0x00, 0x05, 0xc0, 0x01}; //  key is an int
     sl_buf_append (&buf, bad, sizeof bad);
     sl_record_iter_t it;
     sl_record_iter_init (&it, buf.data, buf.len, 2, 0);
@@ -348,8 +356,7 @@ Test (batch, iterator_from_blob)
     sl_buf_reserve (&blob, SL_BATCH_HEADER_SIZE);
     blob.len = SL_BATCH_HEADER_SIZE;
     uint32_t count = s_make_batch (&blob);
-    sl_batch_header_t h = { .version = 1, .count = count, .base_offset = 1000,
-                            .append_ms = 42 };
+    sl_batch_header_t h = {.version = 1, .count = count, .base_offset = 1000, .append_ms = 42};
     sl_batch_header_encode (&h, blob.data);
 
     sl_record_iter_t it;
@@ -397,7 +404,7 @@ Test (batch, skip_first_records)
         cr_assert_eq (consumed, ends[n - 1], "skip %u", n);
     }
     cr_assert_eq (sl_batch_skip (buf.data, buf.len, count + 1, &consumed), SL_ETRUNC);
-    const uint8_t bad[] = { 0x94, 0xa0, 0xc0, 0xc0, 0x01 };
+    const uint8_t bad[] = {0x94, 0xa0, 0xc0, 0xc0, 0x01};
     cr_assert_eq (sl_batch_skip (bad, sizeof bad, 1, &consumed), SL_ETYPE);
     sl_buf_free (&buf);
 }
@@ -415,9 +422,9 @@ Test (batch, corrupted_batches_never_overrun)
         memcpy (copy, buf.data, buf.len);
         int flips = 1 + rand () % 3;
         for (int f = 0; f < flips; f++) {
-            copy[(size_t) rand () % buf.len] = (uint8_t) rand ();
+            copy[(size_t)rand () % buf.len] = (uint8_t)rand ();
         }
-        size_t len = rand () % 4 ? buf.len : (size_t) rand () % buf.len;
+        size_t len = rand () % 4 ? buf.len : (size_t)rand () % buf.len;
         int valid = sl_batch_validate (copy, len, count, SL_MP_MAX_DEPTH);
         sl_record_iter_t it;
         sl_record_iter_init (&it, copy, len, count, 0);

@@ -1,5 +1,5 @@
 /*  test_buf.c - growable buffer: growth, limit, append, reuse.
-*/
+ */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -14,7 +14,7 @@ Test (buf, init_is_empty)
     cr_assert_eq (buf.len, 0);
     cr_assert_eq (buf.cap, 0);
     sl_buf_free (&buf);
-    sl_buf_free (&buf);     //  idempotent
+    sl_buf_free (&buf); //  idempotent
     cr_assert_null (buf.data);
 }
 
@@ -23,13 +23,13 @@ Test (buf, append_and_grow_keeps_bytes)
     sl_buf_t buf;
     sl_buf_init (&buf, 0);
     for (int i = 0; i < 100000; i++) {
-        uint8_t byte = (uint8_t) (i * 7);
+        uint8_t byte = (uint8_t)(i * 7);
         cr_assert_eq (sl_buf_append (&buf, &byte, 1), 0);
     }
     cr_assert_eq (buf.len, 100000);
     cr_assert_geq (buf.cap, buf.len);
     for (int i = 0; i < 100000; i++) {
-        cr_assert_eq (buf.data[i], (uint8_t) (i * 7), "byte %d", i);
+        cr_assert_eq (buf.data[i], (uint8_t)(i * 7), "byte %d", i);
     }
     sl_buf_free (&buf);
 }
@@ -56,7 +56,7 @@ Test (buf, reserve_makes_room_without_len)
     cr_assert_eq (buf.len, 0);
     uint8_t *data = buf.data;
     size_t cap = buf.cap;
-    memset (buf.data, 0xAB, 5000);     //  ASan would flag it if the room were not there
+    memset (buf.data, 0xAB, 5000); //  ASan would flag it if the room were not there
     cr_assert_eq (sl_buf_reserve (&buf, 10), 0);
     cr_assert_eq (buf.data, data, "no realloc when room is there");
     cr_assert_eq (buf.cap, cap);
@@ -108,7 +108,7 @@ Test (buf, huge_reserve_fails_cleanly)
     cr_assert_eq (buf.len, 1);
     sl_buf_t limited;
     sl_buf_init (&limited, 1 << 20);
-    cr_assert_eq (sl_buf_reserve (&limited, (size_t) 1 << 40), SL_ETOOBIG);
+    cr_assert_eq (sl_buf_reserve (&limited, (size_t)1 << 40), SL_ETOOBIG);
     cr_assert_null (limited.data);
     sl_buf_free (&limited);
     sl_buf_free (&buf);

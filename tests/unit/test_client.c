@@ -15,12 +15,12 @@
 #include "sl_util.h"
 
 typedef enum {
-    FAKE_WELCOME,        //  HELLO -> WELCOME; PING -> PONG
-    FAKE_SILENT_FIRST,   //  ignores the first request, answers the others
-    FAKE_STALE,          //  LIST -> STREAMS for an older req, then for this one
-    FAKE_MALFORMED,      //  three malformed replies, then the right one
-    FAKE_ERROR,          //  any request -> ERROR 10 (disk full)
-    FAKE_MUTE,           //  never answers
+    FAKE_WELCOME,      //  HELLO -> WELCOME; PING -> PONG
+    FAKE_SILENT_FIRST, //  ignores the first request, answers the others
+    FAKE_STALE,        //  LIST -> STREAMS for an older req, then for this one
+    FAKE_MALFORMED,    //  three malformed replies, then the right one
+    FAKE_ERROR,        //  any request -> ERROR 10 (disk full)
+    FAKE_MUTE,         //  never answers
 } fake_mode_t;
 
 typedef struct {
@@ -29,11 +29,11 @@ typedef struct {
     fake_mode_t mode;
     pthread_t thread;
     volatile bool stop;
-    int bind_delay_ms;           //  > 0: bind to endpoint in the thread, after this delay
-    int seen;                    //  requests received
-    uint64_t reqs[64];           //  their req ids
+    int bind_delay_ms; //  > 0: bind to endpoint in the thread, after this delay
+    int seen;          //  requests received
+    uint64_t reqs[64]; //  their req ids
     sl_cmd_t cmds[64];
-    char client[64];             //  HELLO fields seen
+    char client[64]; //  HELLO fields seen
     char producer[SL_NAME_MAX + 1];
     char stream[SL_NAME_MAX + 1];
 } fake_t;
@@ -43,16 +43,16 @@ s_reply (fake_t *fake, zframe_t *id, const sl_msg_t *msg)
 {
     zmsg_t *out = sl_msg_encode (msg);
     cr_assert_not_null (out);
-    zmsg_prepend (out, &(zframe_t *) {zframe_dup (id)});
+    zmsg_prepend (out, &(zframe_t *){zframe_dup (id)});
     cr_assert_eq (zmsg_send (&out, fake->router), 0);
 }
 
 static void
-s_reply_raw (fake_t *fake, zframe_t *id, const void *header, size_t header_len,
-             const void *body, size_t body_len)
+s_reply_raw (fake_t *fake, zframe_t *id, const void *header, size_t header_len, const void *body,
+             size_t body_len)
 {
     zmsg_t *out = zmsg_new ();
-    zmsg_append (out, &(zframe_t *) {zframe_dup (id)});
+    zmsg_append (out, &(zframe_t *){zframe_dup (id)});
     zmsg_addmem (out, header, header_len);
     if (body) {
         zmsg_addmem (out, body, body_len);
@@ -69,7 +69,7 @@ s_answer (fake_t *fake, zframe_t *id, const sl_msg_t *req, int index)
     }
     if (fake->mode == FAKE_ERROR) {
         zmsg_t *out = sl_msg_error (req->req, SL_ENOSPC, "disk full");
-        zmsg_prepend (out, &(zframe_t *) {zframe_dup (id)});
+        zmsg_prepend (out, &(zframe_t *){zframe_dup (id)});
         zmsg_send (&out, fake->router);
         return;
     }
@@ -118,7 +118,7 @@ s_answer (fake_t *fake, zframe_t *id, const sl_msg_t *req, int index)
 static void *
 s_fake_run (void *arg)
 {
-    fake_t *fake = (fake_t *) arg;
+    fake_t *fake = (fake_t *)arg;
     if (fake->bind_delay_ms) {
         //  A broker that comes back after a while, on the same port.
         zclock_sleep (fake->bind_delay_ms);
@@ -172,9 +172,9 @@ s_router_in (int base, int span)
         cr_assert_geq (zsock_bind (router, "tcp://127.0.0.1:*"), 0);
         return router;
     }
-    unsigned seed = (unsigned) getpid () ^ (unsigned) sl_mono_ms ();
+    unsigned seed = (unsigned)getpid () ^ (unsigned)sl_mono_ms ();
     for (int i = 0; i < 100; i++) {
-        int port = base + (int) (rand_r (&seed) % (unsigned) span);
+        int port = base + (int)(rand_r (&seed) % (unsigned)span);
         if (zsock_bind (router, "tcp://127.0.0.1:%d", port) >= 0) {
             return router;
         }
@@ -192,7 +192,7 @@ s_router (bool fixed_port)
 static fake_t *
 s_fake_start_on (fake_mode_t mode, bool fixed_port)
 {
-    fake_t *fake = (fake_t *) calloc (1, sizeof (fake_t));
+    fake_t *fake = (fake_t *)calloc (1, sizeof (fake_t));
     cr_assert_not_null (fake);
     fake->mode = mode;
     fake->router = s_router (fixed_port);
@@ -210,7 +210,7 @@ s_fake_start (fake_mode_t mode)
 static fake_t *
 s_fake_start_later (fake_mode_t mode, const char *endpoint, int delay_ms)
 {
-    fake_t *fake = (fake_t *) calloc (1, sizeof (fake_t));
+    fake_t *fake = (fake_t *)calloc (1, sizeof (fake_t));
     cr_assert_not_null (fake);
     fake->mode = mode;
     fake->bind_delay_ms = delay_ms;
@@ -236,8 +236,8 @@ s_fake_stop (fake_t **fake_p)
 static sl_client_t *
 s_client (const char *endpoint, int timeout_ms)
 {
-    sl_client_opts_t opts = {.broker = endpoint, .software = "test-client/1",
-                             .timeout_ms = timeout_ms};
+    sl_client_opts_t opts = {
+        .broker = endpoint, .software = "test-client/1", .timeout_ms = timeout_ms};
     sl_client_t *client = sl_client_new (&opts);
     cr_assert_not_null (client);
     return client;
@@ -254,8 +254,11 @@ TestSuite (client, .init = s_quiet);
 Test (client, hello_gets_welcome_and_live_endpoint)
 {
     fake_t *fake = s_fake_start (FAKE_WELCOME);
-    sl_client_opts_t opts = {.broker = fake->endpoint, .software = "test-client/1",
-                             .producer = "prod-1", .stream = "orders", .timeout_ms = 2000};
+    sl_client_opts_t opts = {.broker = fake->endpoint,
+                             .software = "test-client/1",
+                             .producer = "prod-1",
+                             .stream = "orders",
+                             .timeout_ms = 2000};
     sl_client_t *client = sl_client_new (&opts);
     cr_assert_not_null (client);
     cr_assert_null (sl_client_welcome (client));
@@ -381,8 +384,8 @@ s_capture_stderr (void (*fn) (void *), void *arg)
     dup2 (saved, STDERR_FILENO);
     close (saved);
     off_t size = lseek (fd, 0, SEEK_END);
-    char *text = (char *) calloc (1, (size_t) size + 1);
-    cr_assert_eq (pread (fd, text, (size_t) size, 0), size);
+    char *text = (char *)calloc (1, (size_t)size + 1);
+    cr_assert_eq (pread (fd, text, (size_t)size, 0), size);
     close (fd);
     return text;
 }
@@ -396,7 +399,7 @@ typedef struct {
 static void
 s_ping_call (void *arg)
 {
-    call_t *call = (call_t *) arg;
+    call_t *call = (call_t *)arg;
     sl_msg_t ping;
     sl_msg_init (&ping, SL_CMD_PING);
     sl_msg_init (&call->reply, SL_CMD_NONE);
@@ -427,8 +430,7 @@ Test (client, error_reply_maps_to_its_code)
     sl_msg_t ping, reply;
     sl_msg_init (&ping, SL_CMD_PING);
     sl_msg_init (&reply, SL_CMD_NONE);
-    cr_assert_eq (sl_client_request (client, &ping, &reply, NULL, sl_mono_ms () + 5000),
-                  SL_ENOSPC);
+    cr_assert_eq (sl_client_request (client, &ping, &reply, NULL, sl_mono_ms () + 5000), SL_ENOSPC);
     cr_assert_eq (reply.cmd, SL_CMD_ERROR);
     cr_assert_eq (reply.code, 10);
     cr_assert_str_eq (reply.text, "disk full");
@@ -678,12 +680,12 @@ Test (client, endpoint_host_substitution)
     cr_assert_str_eq (out, "tcp://127.0.0.1:7601");
     cr_assert_eq (sl_endpoint_with_host ("tcp://*:7601", "tcp://[::1]:7600", out, sizeof out), 0);
     cr_assert_str_eq (out, "tcp://[::1]:7601");
-    cr_assert_eq (sl_endpoint_with_host ("tcp://*:9", "tcp://broker.example:7600", out,
-                                         sizeof out), 0);
+    cr_assert_eq (sl_endpoint_with_host ("tcp://*:9", "tcp://broker.example:7600", out, sizeof out),
+                  0);
     cr_assert_str_eq (out, "tcp://broker.example:9");
     //  A concrete host is kept as it is.
-    cr_assert_eq (sl_endpoint_with_host ("tcp://10.0.0.5:7601", "tcp://127.0.0.1:7600", out,
-                                         sizeof out), 0);
+    cr_assert_eq (
+        sl_endpoint_with_host ("tcp://10.0.0.5:7601", "tcp://127.0.0.1:7600", out, sizeof out), 0);
     cr_assert_str_eq (out, "tcp://10.0.0.5:7601");
     cr_assert_eq (sl_endpoint_with_host ("ipc:///tmp/x", "tcp://127.0.0.1:7600", out, sizeof out),
                   0);

@@ -42,7 +42,7 @@ s_broker_start (s_broker_t *b)
     config.data_dir = b->dir;
     config.listen = "tcp://127.0.0.1:*";
     config.pub = "tcp://127.0.0.1:*";
-    config.sync = SL_SYNC_NONE;        //  a test store: nothing to survive
+    config.sync = SL_SYNC_NONE; //  a test store: nothing to survive
     int err = 0;
     b->broker = sl_broker_new (&config, &err);
     cr_assert_not_null (b->broker, "broker: %d", err);
@@ -73,11 +73,11 @@ s_sink (sl_sink_config_t *cfg, char **out, size_t *out_size)
     cfg->out_fd = fd;
     int rc = sl_sink_run (cfg);
     off_t size = lseek (fd, 0, SEEK_END);
-    *out = calloc (1, (size_t) size + 1);
-    cr_assert_eq (pread (fd, *out, (size_t) size, 0), size);
+    *out = calloc (1, (size_t)size + 1);
+    cr_assert_eq (pread (fd, *out, (size_t)size, 0), size);
     close (fd);
     if (out_size) {
-        *out_size = (size_t) size;
+        *out_size = (size_t)size;
     }
     return rc;
 }

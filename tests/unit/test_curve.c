@@ -33,7 +33,7 @@ s_teardown (void)
     char cmd[300];
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_dir);
     int rc = system (cmd);
-    (void) rc;
+    (void)rc;
 }
 
 TestSuite (curve, .init = s_setup, .fini = s_teardown, .timeout = 60);
@@ -50,7 +50,7 @@ s_write (const char *name, const char *text, mode_t mode)
     char *path = s_path (name);
     int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, mode);
     cr_assert (fd >= 0, "%s", path);
-    cr_assert_eq (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+    cr_assert_eq (write (fd, text, strlen (text)), (ssize_t)strlen (text));
     close (fd);
     chmod (path, mode);
     zstr_free (&path);
@@ -184,13 +184,13 @@ Test (curve, missing_and_bad_files_are_errors_not_crashes)
     cr_assert_eq (err, SL_EINVAL);
 
     const char *cases[] = {
-        "",                                                     //  empty
-        "garbage \x01\x02\xff\n\n\n",                           //  not a certificate
-        "curve\n    public-key = \"short\"\n",                  //  key too short
-        "curve\n    public-key = \"~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\"\n",  //  not Z85
-        "curve\n    public-key = \"0000000000000000000000000000000000000000\"\n",  //  all zero
-        "metadata\n    name = \"x\"\n",                         //  no key at all
-        "curve\n    public-key = \"",                           //  truncated
+        "",                                    //  empty
+        "garbage \x01\x02\xff\n\n\n",          //  not a certificate
+        "curve\n    public-key = \"short\"\n", //  key too short
+        "curve\n    public-key = \"~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\"\n", //  not Z85
+        "curve\n    public-key = \"0000000000000000000000000000000000000000\"\n", //  all zero
+        "metadata\n    name = \"x\"\n",                                           //  no key at all
+        "curve\n    public-key = \"",                                             //  truncated
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_write ("bad.key", cases[i], 0600);
@@ -313,9 +313,9 @@ s_connect (server_t *srv, int type, zcert_t *cert, char *user, size_t user_size)
     static int n = 0;
     snprintf (ep, sizeof ep, "inproc://test-curve-mon-%d", n++);
     cr_assert_eq (zmq_socket_monitor (zsock_resolve (client), ep,
-                                      ZMQ_EVENT_HANDSHAKE_SUCCEEDED
-                                          | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                                          | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL),
+                                      ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                                          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL),
                   0);
     zsock_t *mon = zsock_new (ZMQ_PAIR);
     cr_assert_eq (zsock_connect (mon, "%s", ep), 0);
@@ -326,9 +326,9 @@ s_connect (server_t *srv, int type, zcert_t *cert, char *user, size_t user_size)
     if (event) {
         uint16_t id;
         memcpy (&id, zframe_data (zmsg_first (event)), 2);
-        result = id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED ? HS_OK
+        result = id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED     ? HS_OK
                  : id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? HS_AUTH
-                                                          : HS_PROTOCOL;
+                                                         : HS_PROTOCOL;
         zmsg_destroy (&event);
     }
     if (result == HS_OK && user && type == ZMQ_DEALER) {
@@ -386,8 +386,8 @@ Test (curve, allowed_key_connects_and_is_the_user_id)
     cr_assert_eq (s_connect (&srv, ZMQ_DEALER, alice, user, sizeof user), HS_OK);
     cr_assert_str_eq (user, zcert_public_txt (alice));
     char name[64];
-    cr_assert_eq (sl_curve_auth_check (auth, user, SL_RIGHT_PUBLISH, "x", name, sizeof name,
-                                       NULL), 0);
+    cr_assert_eq (sl_curve_auth_check (auth, user, SL_RIGHT_PUBLISH, "x", name, sizeof name, NULL),
+                  0);
     cr_assert_str_eq (name, "alice");
     cr_assert_eq (sl_curve_auth_refused (auth), 0);
     s_server_stop (&srv);
@@ -434,7 +434,7 @@ Test (curve, wrong_broker_key_is_refused)
     server_t srv;
     s_server_start (&srv, auth, ZMQ_ROUTER, SL_CURVE_DOMAIN);
     zcert_t *real = srv.server_cert;
-    srv.server_cert = zcert_new ();     //  the client is told another broker key
+    srv.server_cert = zcert_new (); //  the client is told another broker key
     cr_assert_neq (s_connect (&srv, ZMQ_DEALER, alice, NULL, 0), HS_OK);
     zcert_destroy (&srv.server_cert);
     srv.server_cert = real;
@@ -460,8 +460,7 @@ Test (curve, removed_key_is_refused_at_once_even_in_the_same_second)
     cr_assert_eq (s_connect (&srv, ZMQ_DEALER, a, NULL, 0), HS_AUTH);
     //  The broker's per-request check sees the removal too.
     const char *why = NULL;
-    cr_assert_eq (sl_curve_auth_check (auth, user, SL_RIGHT_READ, "s", NULL, 0, &why),
-                  SL_EDENIED);
+    cr_assert_eq (sl_curve_auth_check (auth, user, SL_RIGHT_READ, "s", NULL, 0, &why), SL_EDENIED);
     cr_assert_not_null (strstr (why, "removed"));
     //  And a key added back is allowed again.
     char *text = zsys_sprintf ("curve\n    public-key = \"%s\"\n", zcert_public_txt (a));
@@ -488,8 +487,8 @@ Test (curve, rights_from_metadata)
     const char *why = NULL;
     cr_assert_eq (sl_curve_auth_check (auth, k_full, SL_RIGHT_PUBLISH, "x", NULL, 0, NULL), 0);
     cr_assert_eq (sl_curve_auth_check (auth, k_full, SL_RIGHT_WORK, "x", NULL, 0, NULL), 0);
-    cr_assert_eq (sl_curve_auth_check (auth, k_pub, SL_RIGHT_PUBLISH, "orders.eu", NULL, 0,
-                                       NULL), 0);
+    cr_assert_eq (sl_curve_auth_check (auth, k_pub, SL_RIGHT_PUBLISH, "orders.eu", NULL, 0, NULL),
+                  0);
     cr_assert_eq (sl_curve_auth_check (auth, k_pub, SL_RIGHT_PUBLISH, "logs", NULL, 0, NULL), 0);
     cr_assert_eq (sl_curve_auth_check (auth, k_pub, SL_RIGHT_PUBLISH, "orders", NULL, 0, &why),
                   SL_EDENIED);
@@ -504,8 +503,7 @@ Test (curve, rights_from_metadata)
                   SL_EDENIED);
     cr_assert_eq (sl_curve_auth_check (auth, k_rd, SL_RIGHT_PUBLISH, "x", NULL, 0, NULL),
                   SL_EDENIED);
-    cr_assert_eq (sl_curve_auth_check (auth, NULL, SL_RIGHT_READ, "x", NULL, 0, NULL),
-                  SL_EDENIED);
+    cr_assert_eq (sl_curve_auth_check (auth, NULL, SL_RIGHT_READ, "x", NULL, 0, NULL), SL_EDENIED);
     cr_assert_eq (sl_curve_auth_check (auth, "", SL_RIGHT_READ, "x", NULL, 0, NULL), SL_EDENIED);
 
     //  The live feed cannot filter per subscriber: restricted readers are refused there.
@@ -572,7 +570,7 @@ Test (curve, auth_errors)
     cr_assert_eq (sl_curve_auth_check (any, "whatever", SL_RIGHT_PUBLISH, "x", NULL, 0, NULL), 0);
     sl_curve_auth_destroy (&any);
     //  A server needs a secret key.
-    zcert_t *pub_only = zcert_new_from ((byte[32]) {1}, (byte[32]) {0});
+    zcert_t *pub_only = zcert_new_from ((byte[32]){1}, (byte[32]){0});
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     cr_assert_eq (sl_curve_server (sock, pub_only, NULL), SL_EINVAL);
     cr_assert_eq (sl_curve_client (sock, pub_only, pub_only), SL_EINVAL);
@@ -599,10 +597,10 @@ s_listener (uint16_t *port)
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    cr_assert_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    cr_assert_eq (bind (fd, (struct sockaddr *)&addr, sizeof addr), 0);
     cr_assert_eq (listen (fd, 4), 0);
     socklen_t len = sizeof addr;
-    getsockname (fd, (struct sockaddr *) &addr, &len);
+    getsockname (fd, (struct sockaddr *)&addr, &len);
     *port = ntohs (addr.sin_port);
     return fd;
 }
@@ -613,7 +611,7 @@ s_tcp_connect (uint16_t port)
     int fd = socket (AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (port)};
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    cr_assert_eq (connect (fd, (struct sockaddr *) &addr, sizeof addr), 0);
+    cr_assert_eq (connect (fd, (struct sockaddr *)&addr, sizeof addr), 0);
     return fd;
 }
 

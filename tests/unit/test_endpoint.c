@@ -1,5 +1,5 @@
 /*  test_endpoint.c - the endpoint checker every program uses (sl_endpoint.h).
-*/
+ */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,8 +18,8 @@ s_check (const char *endpoint, sl_endpoint_use_t use)
 
 Test (endpoint, accepts_the_documented_forms)
 {
-    const char *both[] = {"tcp://127.0.0.1:7600", "tcp://localhost:1", "tcp://broker:65535",
-                          "tcp://[::1]:7600", "ipc:///tmp/sluice.sock", "ipc://rel/path"};
+    const char *both[] = {"tcp://127.0.0.1:7600", "tcp://localhost:1",      "tcp://broker:65535",
+                          "tcp://[::1]:7600",     "ipc:///tmp/sluice.sock", "ipc://rel/path"};
     for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) {
         cr_expect_eq (s_check (both[i], SL_ENDPOINT_CONNECT), 0, "%s: %s", both[i], why);
         cr_expect_eq (s_check (both[i], SL_ENDPOINT_BIND), 0, "%s: %s", both[i], why);
@@ -40,8 +40,8 @@ Test (endpoint, a_missing_scheme_names_the_forms_expected)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq (s_check (bad[i], SL_ENDPOINT_CONNECT), SL_EINVAL, "%s", bad[i]);
         char expect[300];
-        snprintf (expect, sizeof expect,
-                  "endpoint '%s': expected tcp://HOST:PORT or ipc://PATH", bad[i]);
+        snprintf (expect, sizeof expect, "endpoint '%s': expected tcp://HOST:PORT or ipc://PATH",
+                  bad[i]);
         cr_expect_str_eq (why, expect);
     }
     cr_expect_eq (s_check (NULL, SL_ENDPOINT_BIND), SL_EINVAL);
@@ -50,9 +50,16 @@ Test (endpoint, a_missing_scheme_names_the_forms_expected)
 Test (endpoint, ports_outside_1_to_65535_are_refused_not_wrapped)
 {
     //  libzmq binds 99999 as 34463 (the low 16 bits): never let it.
-    const char *bad[] = {"tcp://127.0.0.1:99999", "tcp://127.0.0.1:65536", "tcp://h:4294967297",
-                         "tcp://h:123456789012", "tcp://h:-1", "tcp://h:", "tcp://h:7a",
-                         "tcp://h: 7", "tcp://h:+7", "tcp://h:0x10"};
+    const char *bad[] = {"tcp://127.0.0.1:99999",
+                         "tcp://127.0.0.1:65536",
+                         "tcp://h:4294967297",
+                         "tcp://h:123456789012",
+                         "tcp://h:-1",
+                         "tcp://h:",
+                         "tcp://h:7a",
+                         "tcp://h: 7",
+                         "tcp://h:+7",
+                         "tcp://h:0x10"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_expect_eq (s_check (bad[i], SL_ENDPOINT_BIND), SL_EINVAL, "%s", bad[i]);
         cr_expect_eq (s_check (bad[i], SL_ENDPOINT_CONNECT), SL_EINVAL, "%s", bad[i]);
@@ -90,8 +97,8 @@ Test (endpoint, hosts_and_paths_are_bounded)
 Test (endpoint, a_name_to_bind_is_resolved_to_its_address)
 {
     char out[300];
-    cr_assert_eq (sl_endpoint_bind_form ("tcp://localhost:7600", out, sizeof out, why,
-                                         sizeof why), 0, "%s", why);
+    cr_assert_eq (sl_endpoint_bind_form ("tcp://localhost:7600", out, sizeof out, why, sizeof why),
+                  0, "%s", why);
     cr_expect_str_eq (out, "tcp://127.0.0.1:7600");
     cr_assert_eq (sl_endpoint_bind_form ("tcp://*:0", out, sizeof out, why, sizeof why), 0);
     cr_expect_str_eq (out, "tcp://*:0");
@@ -101,8 +108,9 @@ Test (endpoint, a_name_to_bind_is_resolved_to_its_address)
     cr_expect_str_eq (out, "tcp://lo:9");
     cr_assert_eq (sl_endpoint_bind_form ("ipc:///tmp/x", out, sizeof out, why, sizeof why), 0);
     cr_expect_str_eq (out, "ipc:///tmp/x");
-    cr_expect_eq (sl_endpoint_bind_form ("tcp://no-such-host.invalid:9", out, sizeof out, why,
-                                         sizeof why), SL_ENOTFOUND);
+    cr_expect_eq (
+        sl_endpoint_bind_form ("tcp://no-such-host.invalid:9", out, sizeof out, why, sizeof why),
+        SL_ENOTFOUND);
     cr_expect (strstr (why, "does not resolve") != NULL, "%s", why);
     cr_expect_eq (sl_endpoint_bind_form ("x", out, sizeof out, why, sizeof why), SL_EINVAL);
 }
@@ -111,8 +119,8 @@ Test (endpoint, broker_lists)
 {
     char why[256];
     cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600", why, sizeof why), 0);
-    cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600,tcp://b:7600,ipc:///tmp/x", why,
-                                          sizeof why), 0);
+    cr_assert_eq (
+        sl_endpoint_check_list ("tcp://a:7600,tcp://b:7600,ipc:///tmp/x", why, sizeof why), 0);
     cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600,", why, sizeof why), SL_EINVAL);
     cr_assert_eq (sl_endpoint_check_list ("tcp://a:7600,b:1", why, sizeof why), SL_EINVAL);
     cr_assert (strstr (why, "b:1"), "the bad one is named: %s", why);

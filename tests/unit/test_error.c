@@ -1,5 +1,5 @@
 /*  test_error.c - error codes, their texts and the retry contract.
-*/
+ */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -79,11 +79,12 @@ Test (error, unknown_codes_never_null)
 
 Test (error, retryable)
 {
-    int yes[] = {SL_ENOMEM, SL_EIO, SL_ENOSPC, SL_ESTORE, SL_ESEQ, SL_ETIMEOUT, SL_EAGAIN,
-                 SL_ECLOSED, SL_EMAPFULL, SL_EBUSY, SL_EREADONLY, SL_ENOREPLICA};
-    int no[] = {SL_OK, SL_EINVAL, SL_EPROTO, SL_EVERSION, SL_ECOMMAND, SL_ETOOBIG, SL_EDEPTH,
-                SL_ETRUNC, SL_ENOTFOUND, SL_EJSON, SL_ERANGE, SL_ENAME, SL_ETYPE, SL_ESTATE,
-                SL_EDENIED, SL_ELIMIT, SL_ECORRUPT, SL_ELOCKED, SL_EEPOCH};
+    int yes[] = {SL_ENOMEM, SL_EIO,     SL_ENOSPC,   SL_ESTORE, SL_ESEQ,      SL_ETIMEOUT,
+                 SL_EAGAIN, SL_ECLOSED, SL_EMAPFULL, SL_EBUSY,  SL_EREADONLY, SL_ENOREPLICA};
+    int no[] = {SL_OK,      SL_EINVAL,   SL_EPROTO,  SL_EVERSION,  SL_ECOMMAND,
+                SL_ETOOBIG, SL_EDEPTH,   SL_ETRUNC,  SL_ENOTFOUND, SL_EJSON,
+                SL_ERANGE,  SL_ENAME,    SL_ETYPE,   SL_ESTATE,    SL_EDENIED,
+                SL_ELIMIT,  SL_ECORRUPT, SL_ELOCKED, SL_EEPOCH};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         cr_assert (sl_error_retryable (yes[i]), "%s", sl_strerror (yes[i]));
     }

@@ -46,8 +46,8 @@ static sl_follow_t *
 s_new (char *pattern, char *state)
 {
     s_patterns[0] = pattern;
-    sl_follow_opts_t o = {.npatterns = 1, .patterns = s_patterns, .state_path = state,
-                          .max_line = 1000};
+    sl_follow_opts_t o = {
+        .npatterns = 1, .patterns = s_patterns, .state_path = state, .max_line = 1000};
     sl_follow_t *f = sl_follow_new (&o);
     cr_assert (f);
     return f;
@@ -63,7 +63,7 @@ s_drain (sl_follow_t *f, uint64_t *seq, char out[][64], int max)
     const char *name;
     uint64_t lineno;
     while (n < max && sl_follow_next (f, &line, &len, &name, &lineno) == 1) {
-        snprintf (out[n], 64, "%.*s", (int) len, (const char *) line);
+        snprintf (out[n], 64, "%.*s", (int)len, (const char *)line);
         cr_assert_eq (sl_follow_mark (f, ++*seq), 0);
         n++;
     }
@@ -87,8 +87,7 @@ Test (follow, partial_line_waits_for_its_newline, .init = s_setup, .fini = s_tea
     cr_assert_null (f);
 }
 
-Test (follow, resume_puts_the_file_after_the_confirmed_record, .init = s_setup,
-      .fini = s_teardown)
+Test (follow, resume_puts_the_file_after_the_confirmed_record, .init = s_setup, .fini = s_teardown)
 {
     char pattern[300], state[300];
     snprintf (pattern, sizeof pattern, "%s/a.log", s_dir);
@@ -131,15 +130,15 @@ Test (follow, missing_or_hostile_state_is_refused, .init = s_setup, .fini = s_te
     cr_assert_eq (sl_follow_resume (f, 7, &base), SL_ENOTFOUND);
     sl_follow_destroy (&f);
     const char *bad[] = {
-        "",                                                         //  empty
-        "sluice-follow 2\nend\n",                                   //  wrong version
-        "sluice-follow 1\nbase 0\n",                                //  no end line
-        "sluice-follow 1\nrun 1 0 0 -\nend\n",                      //  run of an unknown file
-        "sluice-follow 1\nfile 0 1 2 0 zz /x\nend\n",               //  bad hex
-        "sluice-follow 1\nfile 0 1 2 0 - /x\nfile 0 1 2 0 - /y\nend\n",     //  duplicate id
-        "sluice-follow 1\nfile 0 1 2 0 - /x\nrun 2 0 0 -\nrun 1 0 0 -\nend\n",  //  not in order
-        "sluice-follow 1\nfile 0 1 2 0 - /x\nrun 1 0 9 -\nrun 2 0 0 5\nend\n",  //  open not last
-        "sluice-follow 1\nbase 18446744073709551616\nend\n",       //  overflow
+        "",                                                             //  empty
+        "sluice-follow 2\nend\n",                                       //  wrong version
+        "sluice-follow 1\nbase 0\n",                                    //  no end line
+        "sluice-follow 1\nrun 1 0 0 -\nend\n",                          //  run of an unknown file
+        "sluice-follow 1\nfile 0 1 2 0 zz /x\nend\n",                   //  bad hex
+        "sluice-follow 1\nfile 0 1 2 0 - /x\nfile 0 1 2 0 - /y\nend\n", //  duplicate id
+        "sluice-follow 1\nfile 0 1 2 0 - /x\nrun 2 0 0 -\nrun 1 0 0 -\nend\n", //  not in order
+        "sluice-follow 1\nfile 0 1 2 0 - /x\nrun 1 0 9 -\nrun 2 0 0 5\nend\n", //  open not last
+        "sluice-follow 1\nbase 18446744073709551616\nend\n",                   //  overflow
         "sluice-follow 1\nwhat\nend\n",
         NULL,
     };

@@ -74,8 +74,8 @@ s_result (sl_group_t *group, const sl_lease_t *lease, const sl_failed_t *failed,
 static void
 s_assert_lease (sl_lease_t lease, uint64_t offset, uint32_t count, uint32_t attempt)
 {
-    cr_assert_eq (lease.offset, offset, "offset %lu != %lu", (unsigned long) lease.offset,
-                  (unsigned long) offset);
+    cr_assert_eq (lease.offset, offset, "offset %lu != %lu", (unsigned long)lease.offset,
+                  (unsigned long)offset);
     cr_assert_eq (lease.count, count, "count %u != %u", lease.count, count);
     cr_assert_eq (lease.attempt, attempt, "attempt %u != %u", lease.attempt, attempt);
 }
@@ -245,7 +245,7 @@ Test (group, bound_past_checkpoint)
     sl_lease_t first = s_next (group, 0, BIG, 0, NULL);
     s_assert_lease (first, 100, 1, 1);
     for (int i = 1; i < SL_GROUP_MAX_LEASES; i++) {
-        s_assert_lease (s_next (group, 0, BIG, 0, NULL), 100 + (uint64_t) i, 1, 1);
+        s_assert_lease (s_next (group, 0, BIG, 0, NULL), 100 + (uint64_t)i, 1, 1);
     }
     //  Both members still have free slots; the bound stops it.
     cr_assert (s_none (group, 0, BIG, 0));
@@ -381,7 +381,7 @@ Test (group, leave_hands_leases_back)
     char who[16];
     sl_lease_t r1 = s_next (group, 0, 20, 1, who);
     cr_assert_str_eq (who, "B");
-    s_assert_lease (r1, 0, 10, 1);     //  leaving is not a failed attempt
+    s_assert_lease (r1, 0, 10, 1); //  leaving is not a failed attempt
     //  A's late result for l2 still commits: nothing of it is done.
     cr_assert (s_result (group, &l2, NULL, 0, 2).commit);
     cr_assert (s_result (group, &r1, NULL, 0, 2).commit);
@@ -478,7 +478,7 @@ Test (group, late_wide_results_dropped_after_split)
     sl_lease_t one[4];
     for (int i = 0; i < 4; i++) {
         one[i] = s_next (group, 0, 4, 2000, NULL);
-        s_assert_lease (one[i], (uint64_t) i, 1, 3);
+        s_assert_lease (one[i], (uint64_t)i, 1, 3);
     }
     cr_assert (s_result (group, &one[2], NULL, 0, 2001).commit);
     cr_assert_not (s_result (group, &l1, NULL, 0, 2001).commit, "overlaps a done record");
@@ -624,7 +624,7 @@ Test (group, expiry_dead_rides_on_next_commit)
     sl_group_t *group = s_group (1, 1000, 0);
     s_join (group, "A", 2, 1, 0);
     sl_lease_t a = s_next (group, 0, 2, 0, NULL);
-    (void) a;
+    (void)a;
     sl_lease_t b = s_next (group, 0, 2, 0, NULL);
     cr_assert_eq (b.offset, 1);
     cr_assert_eq (sl_group_tick (group, 1000, 0), 2);
@@ -705,7 +705,7 @@ s_busy_group (void)
     s_join (group, "A", 4, 5, 0);
     sl_lease_t l[4];
     for (int i = 0; i < 4; i++) {
-        l[i] = s_next (group, 0, 100, 0, NULL);     //  10, 15, 20, 25
+        l[i] = s_next (group, 0, 100, 0, NULL); //  10, 15, 20, 25
     }
     sl_failed_t failed = {16, "bad input", 9, false};
     cr_assert (s_result (group, &l[1], &failed, 1, 1).commit);
@@ -760,15 +760,17 @@ s_w (s_mp_t *w, size_t n)
     cr_assert_neq (n, 0);
     w->len += n;
 }
-#define W_MAP(w, n)  s_w (w, sl_mp_write_map ((w)->data + (w)->len, sizeof (w)->data - (w)->len, n))
-#define W_ARR(w, n)  s_w (w, sl_mp_write_array ((w)->data + (w)->len, sizeof (w)->data - (w)->len, n))
-#define W_UINT(w, v) s_w (w, sl_mp_write_uint ((w)->data + (w)->len, sizeof (w)->data - (w)->len, v))
+#define W_MAP(w, n) s_w (w, sl_mp_write_map ((w)->data + (w)->len, sizeof (w)->data - (w)->len, n))
+#define W_ARR(w, n)                                                                                \
+    s_w (w, sl_mp_write_array ((w)->data + (w)->len, sizeof (w)->data - (w)->len, n))
+#define W_UINT(w, v)                                                                               \
+    s_w (w, sl_mp_write_uint ((w)->data + (w)->len, sizeof (w)->data - (w)->len, v))
 
 static void
 W_STR (s_mp_t *w, const char *s)
 {
     size_t n = strlen (s);
-    s_w (w, sl_mp_write_str_header (w->data + w->len, sizeof w->data - w->len, (uint32_t) n));
+    s_w (w, sl_mp_write_str_header (w->data + w->len, sizeof w->data - w->len, (uint32_t)n));
     memcpy (w->data + w->len, s, n);
     w->len += n;
 }
@@ -890,8 +892,10 @@ Test (group, decode_rejects_bad_attempts)
         uint64_t offset;
         uint64_t n;
         const char *error;
-    } cases[] = {{5, 1, "below checkpoint"}, {12, 1, "inside a done range"}, {20, 0, "n 0"},
-                 {20, (uint64_t) UINT32_MAX + 1, "n too big"}};
+    } cases[] = {{5, 1, "below checkpoint"},
+                 {12, 1, "inside a done range"},
+                 {20, 0, "n 0"},
+                 {20, (uint64_t)UINT32_MAX + 1, "n too big"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_mp_t w;
         s_state_head (&w, 10);
@@ -998,7 +1002,7 @@ Test (group, decode_rejects_wrong_types_and_keys)
     W_STR (&w, "attempts");
     W_ARR (&w, 0);
     s_mp_t good = w;
-    w.data[3] = 0x02;       //  "v": 2
+    w.data[3] = 0x02; //  "v": 2
     cr_assert_eq (w.data[1], 0xa1);
     cr_assert_eq (s_decode_err (&w), SL_EPROTO, "version 2");
     w = good;
@@ -1071,7 +1075,7 @@ s_expect_str (const uint8_t **p, const uint8_t *end, const char *want)
     const uint8_t *s;
     uint32_t n;
     cr_assert_eq (sl_mp_read_str (p, end, &s, &n), 0);
-    cr_assert_eq (n, strlen (want), "'%.*s' != '%s'", (int) n, s, want);
+    cr_assert_eq (n, strlen (want), "'%.*s' != '%s'", (int)n, s, want);
     cr_assert_eq (memcmp (s, want, n), 0);
 }
 
@@ -1162,8 +1166,8 @@ Test (group, dlq_nil_key_bin_key_and_buffer_untouched_on_failure)
     cr_assert_eq (sl_record_iter_next (&it, &rec), 1);
     cr_assert_null (rec.key);
     //  The value ends with "key": nil, "headers": nil, "value": "hi".
-    static const uint8_t tail[] = {0xa3, 'k', 'e', 'y', 0xc0, 0xa7, 'h', 'e', 'a', 'd', 'e', 'r',
-                                   's', 0xc0, 0xa5, 'v', 'a', 'l', 'u', 'e', 0xa2, 'h', 'i'};
+    static const uint8_t tail[] = {0xa3, 'k',  'e',  'y', 0xc0, 0xa7, 'h', 'e', 'a',  'd', 'e', 'r',
+                                   's',  0xc0, 0xa5, 'v', 'a',  'l',  'u', 'e', 0xa2, 'h', 'i'};
     cr_assert_geq (rec.value_len, sizeof tail);
     cr_assert_eq (memcmp (rec.value + rec.value_len - sizeof tail, tail, sizeof tail), 0);
     static const uint8_t bin_key[] = {0, 1, 2};
@@ -1208,8 +1212,7 @@ Test (group, a_lease_carries_its_members_holder_while_live_and_after_it_ended)
     cr_assert_eq (sl_group_lease_holder (group, first.id, &got), 0);
     cr_expect (got.conn == want->conn && got.key == want->key);
     cr_expect_eq (sl_group_lease_holder (group, 0, &got), SL_ENOTFOUND);
-    cr_expect_eq (sl_group_lease_holder (group, first.id + second.id + 12345, &got),
-                  SL_ENOTFOUND);
+    cr_expect_eq (sl_group_lease_holder (group, first.id + second.id + 12345, &got), SL_ENOTFOUND);
     //  A copy (the broker's snapshot) keeps the holders.
     sl_group_t *copy = sl_group_dup (group);
     cr_assert_eq (sl_group_lease_holder (copy, first.id, &got), 0);
@@ -1257,7 +1260,7 @@ Test (group, a_member_name_held_by_another_key_is_denied)
     //  The same key from a new connection is the member restarted.
     cr_expect_eq (sl_group_join_as (group, "pc", 2, "m", 1, 10, 0, &a_again), 0);
     cr_expect_eq (sl_group_leases (group), 0u);
-    (void) lease;
+    (void)lease;
     sl_group_destroy (&group);
 }
 //  A keyed group whose active member cannot take work (gone: the send

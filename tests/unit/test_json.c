@@ -1,5 +1,5 @@
 /*  test_json.c - JSON text <-> msgpack at the edges.
-*/
+ */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 #include <float.h>
@@ -61,11 +61,11 @@ s_round_trip_len (const char *in, size_t in_len, const char *want)
     cr_assert_eq (sl_mp_skip (mp.data, mp.len, SL_MP_MAX_DEPTH, &used), 0);
     cr_assert_eq (used, mp.len, "%s: exactly one msgpack object", in);
     cr_assert_eq (sl_msgpack_to_json (s_json, mp.data, mp.len, &text), 0);
-    cr_assert_eq (text.len, strlen (want), "%s: got %.*s want %s", in, (int) text.len,
-                  (char *) text.data, want);
-    cr_assert_arr_eq (text.data, want, text.len, "%s: got %.*s want %s", in, (int) text.len,
-                      (char *) text.data, want);
-    cr_assert_eq (s_to_mp ((char *) text.data, text.len, &mp2, why, sizeof why), 0);
+    cr_assert_eq (text.len, strlen (want), "%s: got %.*s want %s", in, (int)text.len,
+                  (char *)text.data, want);
+    cr_assert_arr_eq (text.data, want, text.len, "%s: got %.*s want %s", in, (int)text.len,
+                      (char *)text.data, want);
+    cr_assert_eq (s_to_mp ((char *)text.data, text.len, &mp2, why, sizeof why), 0);
     cr_assert_eq (mp2.len, mp.len, "%s: second pass", in);
     cr_assert_arr_eq (mp2.data, mp.data, mp.len);
     sl_buf_free (&mp);
@@ -99,14 +99,14 @@ s_expect_fail (const char *in, size_t len, int want_rc, const char *want_why)
     sl_buf_append (&mp, "keep", 4);
     char why[128];
     int rc = s_to_mp (in, len, &mp, why, sizeof why);
-    cr_assert_eq (rc, want_rc, "%.*s: rc %d (%s), want %d", (int) len, in, rc, why, want_rc);
-    cr_assert_eq (mp.len, 4, "%.*s: out must be left as it was", (int) len, in);
+    cr_assert_eq (rc, want_rc, "%.*s: rc %d (%s), want %d", (int)len, in, rc, why, want_rc);
+    cr_assert_eq (mp.len, 4, "%.*s: out must be left as it was", (int)len, in);
     cr_assert_arr_eq (mp.data, "keep", 4);
     if (want_why) {
-        cr_assert_str_eq (why, want_why, "%.*s", (int) len, in);
+        cr_assert_str_eq (why, want_why, "%.*s", (int)len, in);
     }
     else {
-        cr_assert_neq (why[0], '\0', "%.*s: a reason is given", (int) len, in);
+        cr_assert_neq (why[0], '\0', "%.*s: a reason is given", (int)len, in);
     }
     sl_buf_free (&mp);
 }
@@ -136,10 +136,30 @@ Test (json, round_trip_scalars_and_containers)
 Test (json, round_trip_integers)
 {
     const char *ints[] = {
-        "0", "1", "127", "128", "255", "256", "65535", "65536", "4294967295", "4294967296",
-        "9223372036854775807", "9223372036854775808", "18446744073709551615", "-1", "-32",
-        "-33", "-128", "-129", "-32768", "-32769", "-2147483648", "-2147483649",
-        "-9223372036854775807", "-9223372036854775808",
+        "0",
+        "1",
+        "127",
+        "128",
+        "255",
+        "256",
+        "65535",
+        "65536",
+        "4294967295",
+        "4294967296",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551615",
+        "-1",
+        "-32",
+        "-33",
+        "-128",
+        "-129",
+        "-32768",
+        "-32769",
+        "-2147483648",
+        "-2147483649",
+        "-9223372036854775807",
+        "-9223372036854775808",
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         s_round_trip (ints[i], NULL);
@@ -151,18 +171,22 @@ Test (json, round_trip_integers)
 
 Test (json, integers_use_smallest_msgpack_ints)
 {
-    s_expect_mp ("0", (const uint8_t *) "\x00", 1);
-    s_expect_mp ("-1", (const uint8_t *) "\xff", 1);
-    s_expect_mp ("-33", (const uint8_t *) "\xd0\xdf", 2);
-    s_expect_mp ("200", (const uint8_t *) "\xcc\xc8", 2);
-    s_expect_mp ("18446744073709551615",
-                 (const uint8_t *) "\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 9);
-    s_expect_mp ("-9223372036854775808",
-                 (const uint8_t *) "\xd3\x80\x00\x00\x00\x00\x00\x00\x00", 9);
-    s_expect_mp ("1.0", (const uint8_t *) "\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00", 9);
-    s_expect_mp ("[]", (const uint8_t *) "\x90", 1);
-    s_expect_mp ("{}", (const uint8_t *) "\x80", 1);
-    s_expect_mp ("{\"a\":[true]}", (const uint8_t *) "\x81\xa1" "a" "\x91\xc3", 5);
+    s_expect_mp ("0", (const uint8_t *)"\x00", 1);
+    s_expect_mp ("-1", (const uint8_t *)"\xff", 1);
+    s_expect_mp ("-33", (const uint8_t *)"\xd0\xdf", 2);
+    s_expect_mp ("200", (const uint8_t *)"\xcc\xc8", 2);
+    s_expect_mp ("18446744073709551615", (const uint8_t *)"\xcf\xff\xff\xff\xff\xff\xff\xff\xff",
+                 9);
+    s_expect_mp ("-9223372036854775808", (const uint8_t *)"\xd3\x80\x00\x00\x00\x00\x00\x00\x00",
+                 9);
+    s_expect_mp ("1.0", (const uint8_t *)"\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00", 9);
+    s_expect_mp ("[]", (const uint8_t *)"\x90", 1);
+    s_expect_mp ("{}", (const uint8_t *)"\x80", 1);
+    s_expect_mp ("{\"a\":[true]}",
+                 (const uint8_t *)"\x81\xa1"
+                                  "a"
+                                  "\x91\xc3",
+                 5);
 }
 
 //  json-c clamps these silently; we must refuse them.
@@ -206,7 +230,8 @@ Test (json, round_trip_strings)
     s_round_trip ("\"plain\"", NULL);
     s_round_trip ("\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"", NULL);
     //  Escapes are decoded, and written back in one canonical form.
-    s_round_trip ("\"a\\u00e9b\"", "\"a\xc3\xa9" "b\"");
+    s_round_trip ("\"a\\u00e9b\"", "\"a\xc3\xa9"
+                                   "b\"");
     s_round_trip ("\"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\"");
     s_round_trip ("\"\\uD83D\\uDE00\"", "\"\xf0\x9f\x98\x80\"");
     s_round_trip ("\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\\"\\\\/\\b\\f\\n\\r\\t\"");
@@ -216,13 +241,13 @@ Test (json, round_trip_strings)
     s_round_trip ("{\"k\\u0000a\":1,\"k\\u0000b\":2}", NULL);
     s_round_trip ("\"\\u2028\\u2029\"", "\"\xe2\x80\xa8\xe2\x80\xa9\"");
     s_round_trip ("\"\xef\xbf\xbf\xf4\x8f\xbf\xbf\"", NULL);
-    s_expect_mp ("\"\\u0000\"", (const uint8_t *) "\xa1\x00", 2);
-    s_expect_mp ("\"\\ud83d\\ude00\"", (const uint8_t *) "\xa4\xf0\x9f\x98\x80", 5);
+    s_expect_mp ("\"\\u0000\"", (const uint8_t *)"\xa1\x00", 2);
+    s_expect_mp ("\"\\ud83d\\ude00\"", (const uint8_t *)"\xa4\xf0\x9f\x98\x80", 5);
 }
 
 Test (json, long_strings_use_wide_headers)
 {
-    size_t sizes[] = { 31, 32, 255, 256, 65535, 65536, 70000 };
+    size_t sizes[] = {31, 32, 255, 256, 65535, 65536, 70000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t n = sizes[i];
         char *text = malloc (n + 3);
@@ -254,7 +279,7 @@ Test (json, long_strings_use_wide_headers)
 Test (json, nesting_depth)
 {
     char *text = malloc (4096);
-    size_t depths[] = { 1, 500, 511, 512, 513, 600 };
+    size_t depths[] = {1, 500, 511, 512, 513, 600};
     for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
         size_t d = depths[i];
         //  Arrays around a scalar, and arrays around nothing.
@@ -339,7 +364,9 @@ Test (json, invalid_json_with_reasons)
     EXPECT_FAIL ("\"\\ud800\\ud800\"", SL_EJSON, "lone high surrogate at column 2");
     EXPECT_FAIL ("{\"k\\ud800\\u0041\":1}", SL_EJSON, "lone high surrogate at column 4");
     EXPECT_FAIL ("\"\\u00e9\\udfff\"", SL_EJSON, "lone low surrogate at column 8");
-    EXPECT_FAIL ("\xef\xbb\xbf" "1", SL_EJSON, "unexpected character at column 1");
+    EXPECT_FAIL ("\xef\xbb\xbf"
+                 "1",
+                 SL_EJSON, "unexpected character at column 1");
     EXPECT_FAIL ("[\n1,\n]", SL_EJSON, "unexpected character at line 3 column 1");
 }
 
@@ -412,10 +439,38 @@ Test (json, converter_reuse_after_errors)
 Test (json, converter_reuse_matches_a_new_converter)
 {
     const char *texts[] = {
-        "1", "3\"abc", "\"x\"", "[1]", "tru", "true", "", "12", "  ", "\"ab", "{\"a\":1}",
-        "\"\\u00e9\"", "\"caf\xc3\xa9\"", "-", "-1", "{\"a\"", "0", "01", "1 2", "[[[", "]",
-        "18446744073709551616", "18446744073709551615", "\"\\ud800\"", "1.5e", "1.5e3", "nul",
-        "null", "{}", "{\"k\\u0000\":[\"\\ud83d\\ude00\",-0.0]}", "\"\xed\xa0\x80\"", "7",
+        "1",
+        "3\"abc",
+        "\"x\"",
+        "[1]",
+        "tru",
+        "true",
+        "",
+        "12",
+        "  ",
+        "\"ab",
+        "{\"a\":1}",
+        "\"\\u00e9\"",
+        "\"caf\xc3\xa9\"",
+        "-",
+        "-1",
+        "{\"a\"",
+        "0",
+        "01",
+        "1 2",
+        "[[[",
+        "]",
+        "18446744073709551616",
+        "18446744073709551615",
+        "\"\\ud800\"",
+        "1.5e",
+        "1.5e3",
+        "nul",
+        "null",
+        "{}",
+        "{\"k\\u0000\":[\"\\ud83d\\ude00\",-0.0]}",
+        "\"\xed\xa0\x80\"",
+        "7",
     };
     size_t n = sizeof texts / sizeof texts[0];
     sl_buf_t kept, fresh;
@@ -424,7 +479,7 @@ Test (json, converter_reuse_matches_a_new_converter)
     //  Every text after every other one.
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < n; k++) {
-            const char *order[2] = { texts[i], texts[k] };
+            const char *order[2] = {texts[i], texts[k]};
             for (int step = 0; step < 2; step++) {
                 const char *text = order[step];
                 sl_json_t *json = sl_json_new ();
@@ -462,7 +517,10 @@ Test (json, converter_reuse_matches_a_new_converter)
     sl_buf_reset (&mp);
     cr_assert_eq (s_to_mp ("\"d\"", 3, &mp, why, sizeof why), 0, "%s", why);
     cr_assert_eq (mp.len, 2);
-    cr_assert_arr_eq (mp.data, "\xa1" "d", 2);
+    cr_assert_arr_eq (mp.data,
+                      "\xa1"
+                      "d",
+                      2);
     sl_buf_free (&mp);
 }
 
@@ -484,10 +542,10 @@ Test (json, output_reads_the_same_in_json_c)
         cr_assert_eq (sl_msgpack_to_json (s_json, mp.data, mp.len, &text), 0);
         sl_buf_append (&text, "", 1);
         json_object *a = json_tokener_parse (texts[i]);
-        json_object *b = json_tokener_parse ((char *) text.data);
+        json_object *b = json_tokener_parse ((char *)text.data);
         cr_assert_not_null (a);
-        cr_assert_not_null (b, "json-c reads our output: %s", (char *) text.data);
-        cr_assert (json_object_equal (a, b), "%s vs %s", texts[i], (char *) text.data);
+        cr_assert_not_null (b, "json-c reads our output: %s", (char *)text.data);
+        cr_assert (json_object_equal (a, b), "%s vs %s", texts[i], (char *)text.data);
         json_object_put (a);
         json_object_put (b);
         sl_buf_free (&mp);
@@ -503,12 +561,12 @@ s_expect_json (const msgpack_sbuffer *sbuf, const char *want)
 {
     sl_buf_t text;
     sl_buf_init (&text, 0);
-    int rc = sl_msgpack_to_json (s_json, (const uint8_t *) sbuf->data, sbuf->size, &text);
+    int rc = sl_msgpack_to_json (s_json, (const uint8_t *)sbuf->data, sbuf->size, &text);
     cr_assert_eq (rc, 0);
-    cr_assert_eq (text.len, strlen (want), "got %.*s want %s", (int) text.len,
-                  (char *) text.data, want);
-    cr_assert_arr_eq (text.data, want, text.len, "got %.*s want %s", (int) text.len,
-                      (char *) text.data, want);
+    cr_assert_eq (text.len, strlen (want), "got %.*s want %s", (int)text.len, (char *)text.data,
+                  want);
+    cr_assert_arr_eq (text.data, want, text.len, "got %.*s want %s", (int)text.len,
+                      (char *)text.data, want);
     sl_buf_free (&text);
 }
 
@@ -519,8 +577,8 @@ Test (json, bin_ext_float32_and_odd_keys)
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
 
-    const char *b64[] = { "\"\"", "\"AA==\"", "\"AAE=\"", "\"AAH/\"", "\"AAH/AA==\"" };
-    const char bytes[] = { 0x00, 0x01, (char) 0xff, 0x00 };
+    const char *b64[] = {"\"\"", "\"AA==\"", "\"AAE=\"", "\"AAH/\"", "\"AAH/AA==\""};
+    const char bytes[] = {0x00, 0x01, (char)0xff, 0x00};
     for (size_t n = 0; n <= 4; n++) {
         msgpack_sbuffer_clear (&sbuf);
         msgpack_pack_bin (&pk, n);
@@ -588,10 +646,12 @@ Test (json, output_string_escaping)
     s_expect_json (&sbuf, "\"\\u0001\\u001f/\x7f\\\"\\\\\\b\\f\\n\\r\\t\xc3\xa9\"");
     //  A str that is not UTF-8 still gives valid JSON: U+FFFD per bad byte.
     msgpack_sbuffer_clear (&sbuf);
-    const char bad[] = "a\xff" "b\xc3";
+    const char bad[] = "a\xff"
+                       "b\xc3";
     msgpack_pack_str (&pk, sizeof bad - 1);
     msgpack_pack_str_body (&pk, bad, sizeof bad - 1);
-    s_expect_json (&sbuf, "\"a\xef\xbf\xbd" "b\xef\xbf\xbd\"");
+    s_expect_json (&sbuf, "\"a\xef\xbf\xbd"
+                          "b\xef\xbf\xbd\"");
     msgpack_sbuffer_destroy (&sbuf);
 }
 
@@ -600,10 +660,10 @@ Test (json, msgpack_to_json_rejects_malformed_input)
     sl_buf_t text;
     sl_buf_init (&text, 0);
     sl_buf_append (&text, "keep", 4);
-    const uint8_t trunc[] = { 0x92, 0x01 };
-    const uint8_t lie[] = { 0xdb, 0xff, 0xff, 0xff, 0xff, 'a' };
-    const uint8_t c1[] = { 0x91, 0xc1 };
-    const uint8_t trailing[] = { 0x01, 0x02 };
+    const uint8_t trunc[] = {0x92, 0x01};
+    const uint8_t lie[] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
+    const uint8_t c1[] = {0x91, 0xc1};
+    const uint8_t trailing[] = {0x01, 0x02};
     cr_assert_eq (sl_msgpack_to_json (s_json, trunc, sizeof trunc, &text), SL_ETRUNC);
     cr_assert_eq (sl_msgpack_to_json (s_json, lie, sizeof lie, &text), SL_ETRUNC);
     cr_assert_eq (sl_msgpack_to_json (s_json, c1, sizeof c1, &text), SL_EPROTO);
@@ -618,7 +678,7 @@ Test (json, msgpack_to_json_rejects_malformed_input)
     sl_buf_free (&text);
 
     sl_buf_init (&text, 6);
-    const uint8_t arr[] = { 0x93, 0x01, 0x02, 0x03 };
+    const uint8_t arr[] = {0x93, 0x01, 0x02, 0x03};
     cr_assert_eq (sl_msgpack_to_json (s_json, arr, sizeof arr, &text), SL_ETOOBIG);
     cr_assert_eq (text.len, 0);
     sl_buf_free (&text);
@@ -635,10 +695,9 @@ Test (json, record_to_json)
     sl_buf_t value;
     sl_buf_init (&value, 0);
     cr_assert_eq (sl_json_to_msgpack (s_json, "{\"n\":1}", 7, &value, NULL, 0), 0);
-    const uint8_t headers[] = { 0x82, 0xa2, 'c', 't', 0xa1, 'j', 0xa1, 'b', 0xc4, 0x01, 0xff };
+    const uint8_t headers[] = {0x82, 0xa2, 'c', 't', 0xa1, 'j', 0xa1, 'b', 0xc4, 0x01, 0xff};
     sl_record_encode (&batch, 1700000000123, NULL, 0, false, NULL, 0, value.data, value.len);
-    sl_record_encode (&batch, -1, "k\"1", 3, false, headers, sizeof headers, value.data,
-                      value.len);
+    sl_record_encode (&batch, -1, "k\"1", 3, false, headers, sizeof headers, value.data, value.len);
     sl_record_encode (&batch, 0, "\x00\x01", 2, true, NULL, 0, value.data, value.len);
     sl_record_iter_t it;
     sl_record_iter_init (&it, batch.data, batch.len, 3, 18446744073709551615ull - 2);
@@ -655,13 +714,12 @@ Test (json, record_to_json)
         cr_assert_eq (sl_record_iter_next (&it, &r), 1);
         sl_buf_reset (&text);
         cr_assert_eq (sl_record_to_json (s_json, &r, &text), 0);
-        cr_assert_eq (text.len, strlen (want[i]), "got %.*s", (int) text.len,
-                      (char *) text.data);
-        cr_assert_arr_eq (text.data, want[i], text.len, "got %.*s", (int) text.len,
-                          (char *) text.data);
+        cr_assert_eq (text.len, strlen (want[i]), "got %.*s", (int)text.len, (char *)text.data);
+        cr_assert_arr_eq (text.data, want[i], text.len, "got %.*s", (int)text.len,
+                          (char *)text.data);
     }
     //  A record whose value bytes lie is refused and writes nothing.
-    const uint8_t lie[] = { 0xdb, 0x00, 0x00, 0x10, 0x00 };
+    const uint8_t lie[] = {0xdb, 0x00, 0x00, 0x10, 0x00};
     r.value = lie;
     r.value_len = sizeof lie;
     sl_buf_reset (&text);
@@ -682,42 +740,35 @@ Test (json, field_key)
     cr_assert_eq (sl_json_to_msgpack (s_json, text, strlen (text), &mp, NULL, 0), 0);
     const uint8_t *key;
     uint32_t key_len;
-    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "id", &scratch, &key, &key_len),
-                  1);
+    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "id", &scratch, &key, &key_len), 1);
     cr_assert_eq (key_len, 4);
     cr_assert_arr_eq (key, "u-42", 4);
     cr_assert (key >= mp.data && key < mp.data + mp.len, "a str member points into the value");
-    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "n", &scratch, &key, &key_len),
-                  1);
+    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "n", &scratch, &key, &key_len), 1);
     cr_assert_eq (key_len, 2);
     cr_assert_arr_eq (key, "42", 2);
-    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "obj", &scratch, &key, &key_len),
-                  1);
+    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "obj", &scratch, &key, &key_len), 1);
     cr_assert_eq (key_len, strlen ("{\"a\":[1,\"x\"]}"));
     cr_assert_arr_eq (key, "{\"a\":[1,\"x\"]}", key_len);
-    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "nil", &scratch, &key, &key_len),
-                  1);
+    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "nil", &scratch, &key, &key_len), 1);
     cr_assert_arr_eq (key, "null", 4);
-    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "i", &scratch, &key, &key_len),
-                  0, "prefixes do not match");
-    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "missing", &scratch, &key,
-                                     &key_len), 0);
+    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "i", &scratch, &key, &key_len), 0,
+                  "prefixes do not match");
+    cr_assert_eq (sl_json_field_key (s_json, mp.data, mp.len, "missing", &scratch, &key, &key_len),
+                  0);
     //  bin members are returned as their bytes; non-str keys are skipped.
-    const uint8_t odd[] = { 0x82, 0x01, 0xa2, 'i', 'd', 0xa2, 'i', 'd', 0xc4, 0x02, 0x00, 0xff };
-    cr_assert_eq (sl_json_field_key (s_json, odd, sizeof odd, "id", &scratch, &key, &key_len),
-                  1);
+    const uint8_t odd[] = {0x82, 0x01, 0xa2, 'i', 'd', 0xa2, 'i', 'd', 0xc4, 0x02, 0x00, 0xff};
+    cr_assert_eq (sl_json_field_key (s_json, odd, sizeof odd, "id", &scratch, &key, &key_len), 1);
     cr_assert_eq (key_len, 2);
     cr_assert_arr_eq (key, "\x00\xff", 2);
     //  Not a map; malformed.
-    const uint8_t arr[] = { 0x91, 0x01 };
-    cr_assert_eq (sl_json_field_key (s_json, arr, sizeof arr, "id", &scratch, &key, &key_len),
-                  0);
-    const uint8_t lie[] = { 0x82, 0xa1, 'a', 0xdb, 0xff, 0xff, 0xff, 0xff };
-    cr_assert_lt (sl_json_field_key (s_json, lie, sizeof lie, "b", &scratch, &key, &key_len),
-                  0);
-    const uint8_t short_map[] = { 0x83, 0xa1, 'a', 0x01 };
-    cr_assert_lt (sl_json_field_key (s_json, short_map, sizeof short_map, "b", &scratch, &key,
-                                     &key_len), 0);
+    const uint8_t arr[] = {0x91, 0x01};
+    cr_assert_eq (sl_json_field_key (s_json, arr, sizeof arr, "id", &scratch, &key, &key_len), 0);
+    const uint8_t lie[] = {0x82, 0xa1, 'a', 0xdb, 0xff, 0xff, 0xff, 0xff};
+    cr_assert_lt (sl_json_field_key (s_json, lie, sizeof lie, "b", &scratch, &key, &key_len), 0);
+    const uint8_t short_map[] = {0x83, 0xa1, 'a', 0x01};
+    cr_assert_lt (
+        sl_json_field_key (s_json, short_map, sizeof short_map, "b", &scratch, &key, &key_len), 0);
     sl_buf_free (&mp);
     sl_buf_free (&scratch);
 }
@@ -745,19 +796,17 @@ Test (json, mutated_texts_are_safe_and_stable)
         memcpy (buf, seed, len);
         int edits = 1 + rand () % 3;
         for (int e = 0; e < edits; e++) {
-            size_t at = (size_t) rand () % len;
+            size_t at = (size_t)rand () % len;
             int op = rand () % 3;
-            char c = alphabet[(size_t) rand () % (sizeof alphabet - 1)];
+            char c = alphabet[(size_t)rand () % (sizeof alphabet - 1)];
             if (op == 0) {
                 buf[at] = c;
             }
-            else
-            if (op == 1 && len > 1) {
+            else if (op == 1 && len > 1) {
                 memmove (buf + at, buf + at + 1, len - at - 1);
                 len--;
             }
-            else
-            if (len < sizeof buf - 1) {
+            else if (len < sizeof buf - 1) {
                 memmove (buf + at + 1, buf + at, len - at);
                 buf[at] = c;
                 len++;
@@ -778,8 +827,8 @@ Test (json, mutated_texts_are_safe_and_stable)
         sl_buf_reset (&text);
         cr_assert_eq (sl_msgpack_to_json (s_json, mp.data, mp.len, &text), 0);
         sl_buf_reset (&mp2);
-        cr_assert_eq (s_to_mp ((char *) text.data, text.len, &mp2, why, sizeof why), 0,
-                      "%.*s: %s", (int) text.len, (char *) text.data, why);
+        cr_assert_eq (s_to_mp ((char *)text.data, text.len, &mp2, why, sizeof why), 0, "%.*s: %s",
+                      (int)text.len, (char *)text.data, why);
         cr_assert_eq (mp2.len, mp.len);
         cr_assert_arr_eq (mp2.data, mp.data, mp.len);
     }
@@ -825,30 +874,30 @@ Test (json, float_parsing_matches_strtod)
         }
         int int_digits = 1 + rand () % 18;
         for (int i = 0; i < int_digits; i++) {
-            text[n++] = (char) ('0' + rand () % 10);
+            text[n++] = (char)('0' + rand () % 10);
         }
         if (text[n - int_digits] == '0') {
-            n -= int_digits - 1;            //  JSON allows no leading zeros
+            n -= int_digits - 1; //  JSON allows no leading zeros
         }
         bool has_frac = rand () % 4;
         if (has_frac) {
             text[n++] = '.';
             int frac_digits = 1 + rand () % 18;
             for (int i = 0; i < frac_digits; i++) {
-                text[n++] = (char) ('0' + rand () % 10);
+                text[n++] = (char)('0' + rand () % 10);
             }
         }
         if (!has_frac || rand () % 2) {
             text[n++] = rand () % 2 ? 'e' : 'E';
             int e = rand () % 60 - 30;
-            n += snprintf (text + n, sizeof text - (size_t) n, "%s%d",
+            n += snprintf (text + n, sizeof text - (size_t)n, "%s%d",
                            e >= 0 && rand () % 3 == 0 ? "+" : "", e);
         }
         text[n] = '\0';
         double want = strtod (text, NULL);
         double got = s_parse_double (text);
-        cr_assert_eq (memcmp (&got, &want, sizeof got), 0, "%s: %.17g vs strtod %.17g", text,
-                      got, want);
+        cr_assert_eq (memcmp (&got, &want, sizeof got), 0, "%s: %.17g vs strtod %.17g", text, got,
+                      want);
     }
 }
 
@@ -864,7 +913,7 @@ s_check_print (double v)
     sl_mp_write_double (enc, sizeof enc, v);
     cr_assert_eq (sl_msgpack_to_json (s_json, enc, sizeof enc, &text), 0);
     sl_buf_append (&text, "", 1);
-    const char *s = (const char *) text.data;
+    const char *s = (const char *)text.data;
     cr_assert (strpbrk (s, ".e"), "%s keeps a float look", s);
     double back = strtod (s, NULL);
     cr_assert_eq (memcmp (&back, &v, sizeof v), 0, "%.17g printed as %s", v, s);
@@ -873,7 +922,7 @@ s_check_print (double v)
         char tmp[40];
         int n = snprintf (tmp, sizeof tmp, "%.*g", precision, v);
         if (strtod (tmp, NULL) == v) {
-            shortest = (size_t) n;
+            shortest = (size_t)n;
             break;
         }
     }
@@ -889,8 +938,7 @@ Test (json, float_printing_round_trips_and_is_short)
     for (int round = 0; round < 30000; round++) {
         double v;
         if (round % 2) {
-            uint64_t bits = (uint64_t) rand () << 62 ^ (uint64_t) rand () << 31
-                            ^ (uint64_t) rand ();
+            uint64_t bits = (uint64_t)rand () << 62 ^ (uint64_t)rand () << 31 ^ (uint64_t)rand ();
             memcpy (&v, &bits, sizeof v);
             if (!isfinite (v)) {
                 continue;
@@ -898,18 +946,32 @@ Test (json, float_printing_round_trips_and_is_short)
         }
         else {
             //  Decimal-looking values, the fast path's territory.
-            static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
-                                            1e10, 1e11 };
-            v = (double) (rand () % 100000000) / pow10[rand () % 12];
+            static const double pow10[] = {1,   1e1, 1e2, 1e3, 1e4,  1e5,
+                                           1e6, 1e7, 1e8, 1e9, 1e10, 1e11};
+            v = (double)(rand () % 100000000) / pow10[rand () % 12];
             if (rand () % 2) {
                 v = -v;
             }
         }
         s_check_print (v);
     }
-    const double edges[] = { 0.0, -0.0, 1e-4, 9.999999999999999e-5, 1e15, 999999999999999.9,
-                             0.1, 0.2, 0.3, 1.0 / 3, 2.0 / 3, 5e-324, DBL_MIN, DBL_MAX,
-                             4503599627370496.5, 9007199254740993.0, 123456789012345.6 };
+    const double edges[] = {0.0,
+                            -0.0,
+                            1e-4,
+                            9.999999999999999e-5,
+                            1e15,
+                            999999999999999.9,
+                            0.1,
+                            0.2,
+                            0.3,
+                            1.0 / 3,
+                            2.0 / 3,
+                            5e-324,
+                            DBL_MIN,
+                            DBL_MAX,
+                            4503599627370496.5,
+                            9007199254740993.0,
+                            123456789012345.6};
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
         s_check_print (edges[i]);
     }
@@ -966,8 +1028,8 @@ Test (json, fuzz_keys_nested_in_keys_are_bounded, .timeout = 10)
             //  Deeper keys are elided, not an error: the output stays small.
             cr_assert_eq (rc, 0, "depth %d: %d", depth, rc);
             cr_assert_lt (out.len, 400, "depth %d: %zu bytes", depth, out.len);
-            cr_assert (memmem (out.data, out.len, "(key nested too deep)", 21),
-                       "depth %d: %.*s", depth, (int) out.len, (char *) out.data);
+            cr_assert (memmem (out.data, out.len, "(key nested too deep)", 21), "depth %d: %.*s",
+                       depth, (int)out.len, (char *)out.data);
         }
     }
     //  A key that is an array of maps with non-str keys is one level.
@@ -975,7 +1037,7 @@ Test (json, fuzz_keys_nested_in_keys_are_bounded, .timeout = 10)
     sl_buf_reset (&out);
     cr_assert_eq (sl_msgpack_to_json (s_json, ok, sizeof ok, &out), 0);
     const char *want = "{\"[{\\\"1\\\":2}]\":3}";
-    cr_assert_eq (out.len, strlen (want), "%.*s", (int) out.len, (char *) out.data);
+    cr_assert_eq (out.len, strlen (want), "%.*s", (int)out.len, (char *)out.data);
     cr_assert_arr_eq (out.data, want, strlen (want));
     sl_buf_free (&out);
 }

@@ -35,7 +35,7 @@ static out_t s_outs[MAX_OUTS];
 static int s_n_outs;
 static char s_error[256];
 static char s_log[1024];
-static int s_refuse;            //  emit fails when set
+static int s_refuse; //  emit fails when set
 
 static uint8_t *
 s_dup (const void *data, size_t len)
@@ -51,7 +51,7 @@ s_dup (const void *data, size_t len)
 static int
 s_emit (void *ctx, const sl_op_record_t *out)
 {
-    (void) ctx;
+    (void)ctx;
     if (s_refuse || s_n_outs == MAX_OUTS) {
         return SL_EINVAL;
     }
@@ -71,15 +71,15 @@ s_emit (void *ctx, const sl_op_record_t *out)
 static void
 s_set_error (void *ctx, const char *text)
 {
-    (void) ctx;
+    (void)ctx;
     snprintf (s_error, sizeof s_error, "%s", text);
 }
 
 static void
 s_set_log (void *ctx, sl_op_log_t level, const char *text)
 {
-    (void) ctx;
-    (void) level;
+    (void)ctx;
+    (void)level;
     snprintf (s_log, sizeof s_log, "%s", text);
 }
 
@@ -149,7 +149,7 @@ s_write_script (const char *text)
     int fd = mkstemp (s_path);
     cr_assert (fd >= 0);
     size_t len = strlen (text);
-    cr_assert_eq (write (fd, text, len), (ssize_t) len);
+    cr_assert_eq (write (fd, text, len), (ssize_t)len);
     close (fd);
 }
 
@@ -179,14 +179,14 @@ s_hex (const char *text, uint8_t *out, size_t cap)
 {
     size_t n = 0;
     while (*text) {
-        if (isspace ((unsigned char) *text)) {
+        if (isspace ((unsigned char)*text)) {
             text++;
             continue;
         }
         cr_assert (n < cap);
         unsigned v;
         cr_assert_eq (sscanf (text, "%2x", &v), 1, "bad hex at %s", text);
-        out[n++] = (uint8_t) v;
+        out[n++] = (uint8_t)v;
         text += 2;
     }
     return n;
@@ -197,7 +197,7 @@ s_record (const uint8_t *value, size_t len)
 {
     sl_op_record_t r = {.offset = 7,
                         .timestamp = 1700000000123,
-                        .key = (const uint8_t *) "k1",
+                        .key = (const uint8_t *)"k1",
                         .key_len = 2,
                         .value = value,
                         .value_len = len};
@@ -226,8 +226,8 @@ s_assert_value_hex (int i, const char *hex)
     uint8_t want[4096];
     size_t n = s_hex (hex, want, sizeof want);
     cr_assert (i < s_n_outs, "output %d missing (%d outputs)", i, s_n_outs);
-    cr_assert_eq (s_outs[i].value_len, n, "output %d: %zu bytes, want %zu", i,
-                  s_outs[i].value_len, n);
+    cr_assert_eq (s_outs[i].value_len, n, "output %d: %zu bytes, want %zu", i, s_outs[i].value_len,
+                  n);
     cr_assert_arr_eq (s_outs[i].value, want, n, "output %d differs from %s", i, hex);
 }
 
@@ -237,45 +237,64 @@ TestSuite (lua, .fini = s_teardown, .timeout = 60);
 //  Byte identity.
 
 static const char *const s_values[] = {
-    "c0",                                   //  nil
-    "c2", "c3",                             //  false, true
-    "00", "7f", "e0", "ff",                 //  fixints
-    "cc 80", "cc ff", "cd 01 00", "ce 00 01 00 00", "cf 00 00 00 01 00 00 00 00",
-    "cf 7f ff ff ff ff ff ff ff",           //  INT64_MAX
-    "cf 80 00 00 00 00 00 00 00",           //  INT64_MAX + 1
-    "cf ff ff ff ff ff ff ff ff",           //  UINT64_MAX
-    "d0 df", "d0 80", "d1 80 00", "d2 80 00 00 00",
-    "d3 80 00 00 00 00 00 00 00",           //  INT64_MIN
-    "d3 ff ff ff ff 7f ff ff ff",           //  -2^31 - 1
-    "ca 3f c0 00 00",                       //  float32 1.5
-    "ca 7f c0 00 00",                       //  float32 NaN
-    "ca 80 00 00 00",                       //  float32 -0
-    "cb 3f b9 99 99 99 99 99 9a",           //  0.1
-    "cb 3f f0 00 00 00 00 00 00",           //  1.0 stays a float
-    "cb 80 00 00 00 00 00 00 00",           //  -0.0
-    "cb 7f f0 00 00 00 00 00 00",           //  +inf
-    "a0", "a2 68 69",                       //  "", "hi"
-    "a3 ff 00 fe",                          //  a str that is not UTF-8
+    "c0", //  nil
+    "c2",
+    "c3", //  false, true
+    "00",
+    "7f",
+    "e0",
+    "ff", //  fixints
+    "cc 80",
+    "cc ff",
+    "cd 01 00",
+    "ce 00 01 00 00",
+    "cf 00 00 00 01 00 00 00 00",
+    "cf 7f ff ff ff ff ff ff ff", //  INT64_MAX
+    "cf 80 00 00 00 00 00 00 00", //  INT64_MAX + 1
+    "cf ff ff ff ff ff ff ff ff", //  UINT64_MAX
+    "d0 df",
+    "d0 80",
+    "d1 80 00",
+    "d2 80 00 00 00",
+    "d3 80 00 00 00 00 00 00 00", //  INT64_MIN
+    "d3 ff ff ff ff 7f ff ff ff", //  -2^31 - 1
+    "ca 3f c0 00 00",             //  float32 1.5
+    "ca 7f c0 00 00",             //  float32 NaN
+    "ca 80 00 00 00",             //  float32 -0
+    "cb 3f b9 99 99 99 99 99 9a", //  0.1
+    "cb 3f f0 00 00 00 00 00 00", //  1.0 stays a float
+    "cb 80 00 00 00 00 00 00 00", //  -0.0
+    "cb 7f f0 00 00 00 00 00 00", //  +inf
+    "a0",
+    "a2 68 69",    //  "", "hi"
+    "a3 ff 00 fe", //  a str that is not UTF-8
     "d9 20 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61"
-    " 61 61 61 61",                         //  str8 (32 bytes)
-    "c4 00", "c4 03 00 ff 61",              //  bin
-    "d4 01 7f", "d5 fe 01 02", "d6 05 01 02 03 04", "d7 ff 00 00 00 00 00 00 00 01",
+    " 61 61 61 61", //  str8 (32 bytes)
+    "c4 00",
+    "c4 03 00 ff 61", //  bin
+    "d4 01 7f",
+    "d5 fe 01 02",
+    "d6 05 01 02 03 04",
+    "d7 ff 00 00 00 00 00 00 00 01",
     "d8 02 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f",
-    "c7 03 09 61 62 63", "c7 00 09",        //  ext8
-    "90", "80",                             //  empty array, empty map
-    "93 01 c0 03",                          //  [1, nil, 3]
-    "92 c0 c0",                             //  [nil, nil]
-    "91 90", "91 80",                       //  [[]], [{}]
-    "82 a1 62 01 a1 61 02",                 //  {"b":1,"a":2}: order kept
-    "83 a1 7a c0 a1 79 90 a1 78 80",        //  {"z":nil,"y":[],"x":{}}
-    "82 01 a1 61 02 a1 62",                 //  {1:"a",2:"b"}: a map, not an array
-    "81 01 a1 61",                          //  {1:"a"}
-    "84 c3 01 c2 02 c0 03 ff 04",           //  bool, nil and negative keys
-    "82 ca 3f c0 00 00 01 cb 3f b9 99 99 99 99 99 9a 02",   //  float keys
-    "81 c4 01 00 a1 62",                    //  a bin key
-    "81 92 01 02 a1 61",                    //  an array key
-    "81 cf ff ff ff ff ff ff ff ff 01",     //  a uint64 key
-    "83 a5 76 61 6c 75 65 01 a3 6b 65 79 02 a7 68 65 61 64 65 72 73 03",  //  record-like names
+    "c7 03 09 61 62 63",
+    "c7 00 09", //  ext8
+    "90",
+    "80",          //  empty array, empty map
+    "93 01 c0 03", //  [1, nil, 3]
+    "92 c0 c0",    //  [nil, nil]
+    "91 90",
+    "91 80",                                              //  [[]], [{}]
+    "82 a1 62 01 a1 61 02",                               //  {"b":1,"a":2}: order kept
+    "83 a1 7a c0 a1 79 90 a1 78 80",                      //  {"z":nil,"y":[],"x":{}}
+    "82 01 a1 61 02 a1 62",                               //  {1:"a",2:"b"}: a map, not an array
+    "81 01 a1 61",                                        //  {1:"a"}
+    "84 c3 01 c2 02 c0 03 ff 04",                         //  bool, nil and negative keys
+    "82 ca 3f c0 00 00 01 cb 3f b9 99 99 99 99 99 9a 02", //  float keys
+    "81 c4 01 00 a1 62",                                  //  a bin key
+    "81 92 01 02 a1 61",                                  //  an array key
+    "81 cf ff ff ff ff ff ff ff ff 01",                   //  a uint64 key
+    "83 a5 76 61 6c 75 65 01 a3 6b 65 79 02 a7 68 65 61 64 65 72 73 03", //  record-like names
 };
 
 Test (lua, pass_through_keeps_every_type_byte_identical)
@@ -319,28 +338,28 @@ Test (lua, long_strings_and_containers_round_trip)
     value[n++] = 0x01;
     value[n++] = 0x2c;
     for (int i = 0; i < 300; i++) {
-        value[n++] = (uint8_t) ('a' + i % 26);
+        value[n++] = (uint8_t)('a' + i % 26);
     }
     value[n++] = 0xc5;
     value[n++] = 0x01;
     value[n++] = 0x00;
     for (int i = 0; i < 256; i++) {
-        value[n++] = (uint8_t) i;
+        value[n++] = (uint8_t)i;
     }
     value[n++] = 0xdc;
     value[n++] = 0x00;
     value[n++] = 0x14;
     for (int i = 0; i < 20; i++) {
-        value[n++] = (uint8_t) i;
+        value[n++] = (uint8_t)i;
     }
     value[n++] = 0xde;
     value[n++] = 0x00;
     value[n++] = 0x14;
     for (int i = 0; i < 20; i++) {
         value[n++] = 0xa2;
-        value[n++] = (uint8_t) ('z' - i);
-        value[n++] = (uint8_t) ('0' + i % 10);
-        value[n++] = (uint8_t) (0xe0 + i);
+        value[n++] = (uint8_t)('z' - i);
+        value[n++] = (uint8_t)('0' + i % 10);
+        value[n++] = (uint8_t)(0xe0 + i);
     }
     cr_assert_eq (s_run (value, n), SL_OP_OK, "%s", s_error);
     cr_assert_eq (s_outs[0].value_len, n);
@@ -410,10 +429,10 @@ Test (lua, values_have_the_documented_lua_types)
     const char *want = "integer,float,uint64,float32,string,bin,null,array,map,ext,integer,"
                        "18446744073709551615,ab,1.5,2,5,true,7,1700000000123,k1";
     size_t len = strlen (want);
-    cr_assert_eq (s_outs[0].value_len, len + 2, "got %.*s", (int) s_outs[0].value_len,
+    cr_assert_eq (s_outs[0].value_len, len + 2, "got %.*s", (int)s_outs[0].value_len,
                   s_outs[0].value);
     cr_assert_eq (memcmp (s_outs[0].value + 2, want, len), 0, "got %.*s",
-                  (int) s_outs[0].value_len - 2, s_outs[0].value + 2);
+                  (int)s_outs[0].value_len - 2, s_outs[0].value + 2);
 }
 
 Test (lua, int64_arithmetic_is_exact_and_uint64_compares)
@@ -459,9 +478,8 @@ Test (lua, tables_encode_by_the_documented_rule)
 
 Test (lua, new_keys_follow_the_original_order)
 {
-    cr_assert_eq (s_lua ("function process(r) r.value.c = 3; r.value.a = nil; return r end",
-                         NULL, NULL),
-                  0);
+    cr_assert_eq (
+        s_lua ("function process(r) r.value.c = 3; r.value.a = nil; return r end", NULL, NULL), 0);
     cr_assert_eq (s_run_hex ("83 a1 62 01 a1 61 02 a1 64 04"), SL_OP_OK, "%s", s_error);
     s_assert_value_hex (0, "83 a1 62 01 a1 64 04 a1 63 03");
 }
@@ -497,8 +515,7 @@ Test (lua, record_constructor_and_fields)
 
 Test (lua, many_outputs_in_order)
 {
-    cr_assert_eq (s_lua ("function process(r) emit(1) emit(2, 3) return 4, nil, 5 end", NULL,
-                         NULL),
+    cr_assert_eq (s_lua ("function process(r) emit(1) emit(2, 3) return 4, nil, 5 end", NULL, NULL),
                   0);
     cr_assert_eq (s_run_hex ("c0"), SL_OP_OK);
     cr_assert_eq (s_n_outs, 5);
@@ -642,9 +659,8 @@ Test (lua, init_errors_are_reported)
     cr_assert_neq (s_lua ("x = 1", NULL, NULL), 0);
     cr_assert_not_null (strstr (s_error, "no function process"), "%s", s_error);
     s_teardown ();
-    cr_assert_neq (s_lua ("function init() error('no config') end function process() end", NULL,
-                          NULL),
-                   0);
+    cr_assert_neq (
+        s_lua ("function init() error('no config') end function process() end", NULL, NULL), 0);
     cr_assert_not_null (strstr (s_error, "no config"), "%s", s_error);
     s_teardown ();
     cr_assert_neq (s_lua ("function process() end", "timeout_ms=-1", NULL), 0);
@@ -680,7 +696,7 @@ s_now (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 Test (lua, runaway_loop_times_out)
@@ -743,17 +759,17 @@ Test (lua, hostile_msgpack_is_fail_not_a_crash)
     deep[1999] = 0x01;
     cr_assert_eq (s_run (deep, sizeof deep), SL_OP_FAIL);
     cr_assert_not_null (strstr (s_error, "deep"), "%s", s_error);
-    memset (deep, 0x81, sizeof deep);      //  maps whose keys are maps ...
+    memset (deep, 0x81, sizeof deep); //  maps whose keys are maps ...
     cr_assert_eq (s_run (deep, sizeof deep), SL_OP_FAIL);
     const char *bad[] = {
-        "dd ff ff ff ff",                  //  an array claiming 4G elements
-        "df 7f ff ff ff 01",               //  a map claiming 2G pairs
-        "db ff ff ff f0 61",               //  a str claiming 4G bytes
-        "c6 00 10 00 00",                  //  bin past the end
-        "c1",                              //  reserved
-        "92 01",                           //  truncated
-        "01 02",                           //  trailing bytes
-        "",                                //  nothing: treated as nil, not an error
+        "dd ff ff ff ff",    //  an array claiming 4G elements
+        "df 7f ff ff ff 01", //  a map claiming 2G pairs
+        "db ff ff ff f0 61", //  a str claiming 4G bytes
+        "c6 00 10 00 00",    //  bin past the end
+        "c1",                //  reserved
+        "92 01",             //  truncated
+        "01 02",             //  trailing bytes
+        "",                  //  nothing: treated as nil, not an error
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = s_run_hex (bad[i]);
@@ -769,7 +785,7 @@ Test (lua, hostile_msgpack_is_fail_not_a_crash)
     //  Malformed headers: FAIL too.
     uint8_t value = 0x01;
     sl_op_record_t r = s_record (&value, 1);
-    r.headers = (const uint8_t *) "\x81\xa1";
+    r.headers = (const uint8_t *)"\x81\xa1";
     r.headers_len = 2;
     s_clear ();
     cr_assert_eq (s_op->process (s_state, &r, &s_host), SL_OP_FAIL);
@@ -785,11 +801,11 @@ Test (lua, nan_map_key_is_fail)
 //  Filter and map.
 
 static const char *s_hot = "83 a6 73 65 6e 73 6f 72 a3 73 2d 31 a4 74 65 6d 70"
-                           " cb 40 3f 80 00 00 00 00 00 a2 69 64 07";   //  s-1, 31.5, id 7
+                           " cb 40 3f 80 00 00 00 00 00 a2 69 64 07"; //  s-1, 31.5, id 7
 static const char *s_cold = "83 a6 73 65 6e 73 6f 72 a3 73 2d 31 a4 74 65 6d 70"
-                            " 14 a2 69 64 08";                          //  s-1, 20, id 8
+                            " 14 a2 69 64 08"; //  s-1, 20, id 8
 static const char *s_other = "83 a6 73 65 6e 73 6f 72 a3 73 2d 32 a4 74 65 6d 70"
-                             " 28 a2 69 64 09";                         //  s-2, 40, id 9
+                             " 28 a2 69 64 09"; //  s-2, 40, id 9
 
 Test (lua, filter_keeps_true_records_byte_identical)
 {

@@ -1,5 +1,5 @@
 /*  test_mp.c - the bounded msgpack walker and the hot-path readers/writers.
-*/
+ */
 #include <criterion/criterion.h>
 #include <msgpack.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@ s_seconds (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 //  ---------------------------------------------------------------------
@@ -27,19 +27,11 @@ typedef struct {
 } uint_case_t;
 
 static const uint_case_t s_uints[] = {
-    { 0, 1, 0x00 },
-    { 1, 1, 0x01 },
-    { 127, 1, 0x7f },
-    { 128, 2, 0xcc },
-    { 255, 2, 0xcc },
-    { 256, 3, 0xcd },
-    { 65535, 3, 0xcd },
-    { 65536, 5, 0xce },
-    { 4294967295u, 5, 0xce },
-    { 4294967296u, 9, 0xcf },
-    { INT64_MAX, 9, 0xcf },
-    { (uint64_t) INT64_MAX + 1, 9, 0xcf },
-    { UINT64_MAX, 9, 0xcf },
+    {0, 1, 0x00},           {1, 1, 0x01},         {127, 1, 0x7f},
+    {128, 2, 0xcc},         {255, 2, 0xcc},       {256, 3, 0xcd},
+    {65535, 3, 0xcd},       {65536, 5, 0xce},     {4294967295u, 5, 0xce},
+    {4294967296u, 9, 0xcf}, {INT64_MAX, 9, 0xcf}, {(uint64_t)INT64_MAX + 1, 9, 0xcf},
+    {UINT64_MAX, 9, 0xcf},
 };
 
 Test (mp, uint_round_trip_smallest_encoding)
@@ -48,7 +40,7 @@ Test (mp, uint_round_trip_smallest_encoding)
         uint8_t buf[16];
         size_t n = sl_mp_write_uint (buf, sizeof buf, s_uints[i].value);
         cr_assert_eq (n, s_uints[i].size, "uint %llu: size %zu",
-                      (unsigned long long) s_uints[i].value, n);
+                      (unsigned long long)s_uints[i].value, n);
         cr_assert_eq (buf[0], s_uints[i].first);
         const uint8_t *p = buf;
         uint64_t u;
@@ -60,7 +52,7 @@ Test (mp, uint_round_trip_smallest_encoding)
         int rc = sl_mp_read_int (&p, buf + n, &s);
         if (s_uints[i].value <= INT64_MAX) {
             cr_assert_eq (rc, 0);
-            cr_assert_eq ((uint64_t) s, s_uints[i].value);
+            cr_assert_eq ((uint64_t)s, s_uints[i].value);
         }
         else {
             cr_assert_eq (rc, SL_ETYPE, "uint above INT64_MAX must not read as int64");
@@ -79,20 +71,11 @@ typedef struct {
 } int_case_t;
 
 static const int_case_t s_ints[] = {
-    { -1, 1, 0xff },
-    { -32, 1, 0xe0 },
-    { -33, 2, 0xd0 },
-    { -128, 2, 0xd0 },
-    { -129, 3, 0xd1 },
-    { -32768, 3, 0xd1 },
-    { -32769, 5, 0xd2 },
-    { INT32_MIN, 5, 0xd2 },
-    { (int64_t) INT32_MIN - 1, 9, 0xd3 },
-    { INT64_MIN, 9, 0xd3 },
-    { 0, 1, 0x00 },
-    { 127, 1, 0x7f },
-    { 128, 2, 0xcc },
-    { INT64_MAX, 9, 0xcf },
+    {-1, 1, 0xff},        {-32, 1, 0xe0},       {-33, 2, 0xd0},
+    {-128, 2, 0xd0},      {-129, 3, 0xd1},      {-32768, 3, 0xd1},
+    {-32769, 5, 0xd2},    {INT32_MIN, 5, 0xd2}, {(int64_t)INT32_MIN - 1, 9, 0xd3},
+    {INT64_MIN, 9, 0xd3}, {0, 1, 0x00},         {127, 1, 0x7f},
+    {128, 2, 0xcc},       {INT64_MAX, 9, 0xcf},
 };
 
 Test (mp, int_round_trip_smallest_encoding)
@@ -100,9 +83,9 @@ Test (mp, int_round_trip_smallest_encoding)
     for (size_t i = 0; i < sizeof s_ints / sizeof s_ints[0]; i++) {
         uint8_t buf[16];
         size_t n = sl_mp_write_int (buf, sizeof buf, s_ints[i].value);
-        cr_assert_eq (n, s_ints[i].size, "int %lld: size %zu", (long long) s_ints[i].value, n);
+        cr_assert_eq (n, s_ints[i].size, "int %lld: size %zu", (long long)s_ints[i].value, n);
         cr_assert_eq (buf[0], s_ints[i].first, "int %lld: first byte %02x",
-                      (long long) s_ints[i].value, buf[0]);
+                      (long long)s_ints[i].value, buf[0]);
         const uint8_t *p = buf;
         int64_t s;
         cr_assert_eq (sl_mp_read_int (&p, buf + n, &s), 0);
@@ -117,7 +100,7 @@ Test (mp, int_round_trip_smallest_encoding)
         }
         else {
             cr_assert_eq (rc, 0);
-            cr_assert_eq (u, (uint64_t) s_ints[i].value);
+            cr_assert_eq (u, (uint64_t)s_ints[i].value);
         }
     }
 }
@@ -135,7 +118,7 @@ Test (mp, int_writer_matches_msgpack_c)
         msgpack_pack_int64 (&pk, s_ints[i].value);
         uint8_t buf[16];
         size_t n = sl_mp_write_int (buf, sizeof buf, s_ints[i].value);
-        cr_assert_eq (n, sbuf.size, "int %lld", (long long) s_ints[i].value);
+        cr_assert_eq (n, sbuf.size, "int %lld", (long long)s_ints[i].value);
         cr_assert_arr_eq (buf, sbuf.data, n);
     }
     for (size_t i = 0; i < sizeof s_uints / sizeof s_uints[0]; i++) {
@@ -152,11 +135,11 @@ Test (mp, int_writer_matches_msgpack_c)
 //  Receivers must accept every encoding of a value, not only the smallest.
 Test (mp, readers_accept_wide_encodings)
 {
-    const uint8_t int8_5[] = { 0xd0, 0x05 };
-    const uint8_t int64_1[] = { 0xd3, 0, 0, 0, 0, 0, 0, 0, 1 };
-    const uint8_t uint64_1[] = { 0xcf, 0, 0, 0, 0, 0, 0, 0, 1 };
-    const uint8_t uint16_7[] = { 0xcd, 0, 7 };
-    const uint8_t int16_m2[] = { 0xd1, 0xff, 0xfe };
+    const uint8_t int8_5[] = {0xd0, 0x05};
+    const uint8_t int64_1[] = {0xd3, 0, 0, 0, 0, 0, 0, 0, 1};
+    const uint8_t uint64_1[] = {0xcf, 0, 0, 0, 0, 0, 0, 0, 1};
+    const uint8_t uint16_7[] = {0xcd, 0, 7};
+    const uint8_t int16_m2[] = {0xd1, 0xff, 0xfe};
     const uint8_t *p;
     uint64_t u;
     int64_t s;
@@ -189,7 +172,7 @@ Test (mp, int_readers_reject_truncation_and_other_types)
             cr_assert_eq (p, buf);
         }
     }
-    const uint8_t others[] = { 0xc0, 0xc2, 0xa1, 0x90, 0x80, 0xcb, 0xc4, 0xc1 };
+    const uint8_t others[] = {0xc0, 0xc2, 0xa1, 0x90, 0x80, 0xcb, 0xc4, 0xc1};
     for (size_t i = 0; i < sizeof others; i++) {
         const uint8_t *p = others + i;
         int64_t s;
@@ -205,16 +188,16 @@ Test (mp, int_readers_reject_truncation_and_other_types)
 
 Test (mp, str_and_bin_headers)
 {
-    const struct { uint32_t size; size_t str_head; uint8_t str_first; size_t bin_head;
-                   uint8_t bin_first; } cases[] = {
-        { 0, 1, 0xa0, 2, 0xc4 },
-        { 31, 1, 0xbf, 2, 0xc4 },
-        { 32, 2, 0xd9, 2, 0xc4 },
-        { 255, 2, 0xd9, 2, 0xc4 },
-        { 256, 3, 0xda, 3, 0xc5 },
-        { 65535, 3, 0xda, 3, 0xc5 },
-        { 65536, 5, 0xdb, 5, 0xc6 },
-        { 70000, 5, 0xdb, 5, 0xc6 },
+    const struct {
+        uint32_t size;
+        size_t str_head;
+        uint8_t str_first;
+        size_t bin_head;
+        uint8_t bin_first;
+    } cases[] = {
+        {0, 1, 0xa0, 2, 0xc4},     {31, 1, 0xbf, 2, 0xc4},    {32, 2, 0xd9, 2, 0xc4},
+        {255, 2, 0xd9, 2, 0xc4},   {256, 3, 0xda, 3, 0xc5},   {65535, 3, 0xda, 3, 0xc5},
+        {65536, 5, 0xdb, 5, 0xc6}, {70000, 5, 0xdb, 5, 0xc6},
     };
     uint8_t *buf = malloc (70000 + 16);
     cr_assert_not_null (buf);
@@ -243,8 +226,7 @@ Test (mp, str_and_bin_headers)
             cr_assert_eq (rc, 0);
             //  One byte short: the claimed size passes the end.
             p = buf;
-            cr_assert_eq (sl_mp_read_bytes (&p, buf + h + size - 1, &data, &got),
-                          SL_ETRUNC);
+            cr_assert_eq (sl_mp_read_bytes (&p, buf + h + size - 1, &data, &got), SL_ETRUNC);
             size_t used;
             cr_assert_eq (sl_mp_skip (buf, h + size, 1, &used), 0);
             cr_assert_eq (used, h + size);
@@ -255,9 +237,9 @@ Test (mp, str_and_bin_headers)
 
 Test (mp, str32_claiming_4gib_is_truncated)
 {
-    const uint8_t str32[] = { 0xdb, 0xff, 0xff, 0xff, 0xff, 'a', 'b' };
-    const uint8_t bin32[] = { 0xc6, 0xff, 0xff, 0xff, 0xff, 'a', 'b' };
-    const uint8_t ext32[] = { 0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 'a' };
+    const uint8_t str32[] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a', 'b'};
+    const uint8_t bin32[] = {0xc6, 0xff, 0xff, 0xff, 0xff, 'a', 'b'};
+    const uint8_t ext32[] = {0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 'a'};
     size_t used = 12345;
     cr_assert_eq (sl_mp_skip (str32, sizeof str32, 8, &used), SL_ETRUNC);
     cr_assert_eq (used, 12345, "used must not be written on failure");
@@ -272,18 +254,18 @@ Test (mp, str32_claiming_4gib_is_truncated)
 
 Test (mp, array_and_map_headers)
 {
-    const uint32_t counts[] = { 0, 1, 15, 16, 65535, 65536, 100000 };
-    const size_t heads[] = { 1, 1, 1, 3, 3, 5, 5 };
+    const uint32_t counts[] = {0, 1, 15, 16, 65535, 65536, 100000};
+    const size_t heads[] = {1, 1, 1, 3, 3, 5, 5};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         uint32_t n = counts[i];
         //  Each element a one-byte nil, so the walker sees a whole object.
-        size_t size = 5 + 2 * (size_t) n;
+        size_t size = 5 + 2 * (size_t)n;
         uint8_t *buf = malloc (size);
         cr_assert_not_null (buf);
         for (int map = 0; map < 2; map++) {
             size_t h = map ? sl_mp_write_map (buf, 5, n) : sl_mp_write_array (buf, 5, n);
             cr_assert_eq (h, heads[i], "count %u", n);
-            size_t elements = map ? 2 * (size_t) n : n;
+            size_t elements = map ? 2 * (size_t)n : n;
             memset (buf + h, 0xc0, elements);
             const uint8_t *p = buf;
             uint32_t got;
@@ -311,8 +293,8 @@ Test (mp, array_and_map_headers)
 //  readers too, so callers may size arrays from a count they were given.
 Test (mp, container_readers_refuse_lying_counts)
 {
-    const uint8_t arr[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0 };
-    const uint8_t map[] = { 0xdf, 0x00, 0x00, 0x00, 0x03, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0 };
+    const uint8_t arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0};
+    const uint8_t map[] = {0xdf, 0x00, 0x00, 0x00, 0x03, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0};
     const uint8_t *p = arr;
     uint32_t n;
     cr_assert_eq (sl_mp_read_array (&p, arr + sizeof arr, &n), SL_ETRUNC);
@@ -320,7 +302,7 @@ Test (mp, container_readers_refuse_lying_counts)
     p = map;
     cr_assert_eq (sl_mp_read_map (&p, map + sizeof map, &n), SL_ETRUNC,
                   "3 pairs need 6 bytes, 5 remain");
-    const uint8_t short16[] = { 0xdc, 0x00 };
+    const uint8_t short16[] = {0xdc, 0x00};
     p = short16;
     cr_assert_eq (sl_mp_read_array (&p, short16 + 2, &n), SL_ETRUNC);
     p = arr;
@@ -354,12 +336,12 @@ Test (mp, nil_bool_double)
     cr_assert_eq (sl_mp_read_bool (&p, buf, &b), SL_ETRUNC);
 
     cr_assert_eq (sl_mp_write_double (buf, 16, 1.5), 9);
-    const uint8_t want[] = { 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0 };
+    const uint8_t want[] = {0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0};
     cr_assert_arr_eq (buf, want, 9);
     msgpack_unpacked result;
     msgpack_unpacked_init (&result);
     size_t off = 0;
-    cr_assert_eq (msgpack_unpack_next (&result, (const char *) buf, 9, &off),
+    cr_assert_eq (msgpack_unpack_next (&result, (const char *)buf, 9, &off),
                   MSGPACK_UNPACK_SUCCESS);
     cr_assert_eq (result.data.type, MSGPACK_OBJECT_FLOAT64);
     cr_assert_eq (result.data.via.f64, 1.5);
@@ -380,7 +362,7 @@ Test (mp, writers_refuse_small_capacity)
         size_t n = sl_mp_write_uint (buf, sizeof buf, s_uints[i].value);
         cr_assert_eq (sl_mp_write_uint (buf, n - 1, s_uints[i].value), 0);
     }
-    const uint32_t sizes[] = { 0, 31, 32, 256, 65536 };
+    const uint32_t sizes[] = {0, 31, 32, 256, 65536};
     for (size_t i = 0; i < 5; i++) {
         size_t n = sl_mp_write_str_header (buf, sizeof buf, sizes[i]);
         cr_assert_eq (sl_mp_write_str_header (buf, n - 1, sizes[i]), 0);
@@ -463,7 +445,7 @@ Test (mp, skip_every_type_and_every_truncation)
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
     size_t n = s_pack_everything (&sbuf);
-    const uint8_t *data = (const uint8_t *) sbuf.data;
+    const uint8_t *data = (const uint8_t *)sbuf.data;
     size_t used = 0;
     cr_assert_eq (sl_mp_skip (data, n, 8, &used), 0);
     cr_assert_eq (used, n);
@@ -478,8 +460,7 @@ Test (mp, skip_every_type_and_every_truncation)
         //  A copy of exactly cut bytes, so ASan sees any read past the end.
         uint8_t *prefix = malloc (cut ? cut : 1);
         memcpy (prefix, data, cut);
-        cr_assert_eq (sl_mp_skip (prefix, cut, 8, &used), SL_ETRUNC, "prefix of %zu bytes",
-                      cut);
+        cr_assert_eq (sl_mp_skip (prefix, cut, 8, &used), SL_ETRUNC, "prefix of %zu bytes", cut);
         free (prefix);
     }
     msgpack_sbuffer_destroy (&sbuf);
@@ -487,20 +468,23 @@ Test (mp, skip_every_type_and_every_truncation)
 
 Test (mp, skip_fixed_sizes)
 {
-    const struct { uint8_t bytes[20]; size_t len; } cases[] = {
-        { { 0xca, 0, 0, 0, 0 }, 5 },
-        { { 0xcb, 0, 0, 0, 0, 0, 0, 0, 0 }, 9 },
-        { { 0xd4, 1, 2 }, 3 },
-        { { 0xd5, 1, 2, 3 }, 4 },
-        { { 0xd6, 1, 2, 3, 4, 5 }, 6 },
-        { { 0xd8, 1 }, 18 },
-        { { 0xc7, 2, 1, 'a', 'b' }, 5 },
-        { { 0xc8, 0, 1, 1, 'a' }, 5 },
-        { { 0xc7, 0, 1 }, 3 },
-        { { 0xc4, 0 }, 2 },
-        { { 0xd9, 1, 'a' }, 3 },
-        { { 0xde, 0, 1, 0xc0, 0xc0 }, 5 },
-        { { 0xdc, 0, 2, 0xc0, 0xc0 }, 5 },
+    const struct {
+        uint8_t bytes[20];
+        size_t len;
+    } cases[] = {
+        {{0xca, 0, 0, 0, 0}, 5},
+        {{0xcb, 0, 0, 0, 0, 0, 0, 0, 0}, 9},
+        {{0xd4, 1, 2}, 3},
+        {{0xd5, 1, 2, 3}, 4},
+        {{0xd6, 1, 2, 3, 4, 5}, 6},
+        {{0xd8, 1}, 18},
+        {{0xc7, 2, 1, 'a', 'b'}, 5},
+        {{0xc8, 0, 1, 1, 'a'}, 5},
+        {{0xc7, 0, 1}, 3},
+        {{0xc4, 0}, 2},
+        {{0xd9, 1, 'a'}, 3},
+        {{0xde, 0, 1, 0xc0, 0xc0}, 5},
+        {{0xdc, 0, 2, 0xc0, 0xc0}, 5},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t used = 0;
@@ -513,11 +497,11 @@ Test (mp, skip_fixed_sizes)
 
 Test (mp, skip_array32_claiming_4_billion_fails_fast)
 {
-    const uint8_t arr[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
-    const uint8_t map[] = { 0xdf, 0xff, 0xff, 0xff, 0xff };
+    const uint8_t arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    const uint8_t map[] = {0xdf, 0xff, 0xff, 0xff, 0xff};
     //  Also with the elements there that the first bytes could cover.
-    const uint8_t arr_some[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0, 0xc0, 0xc0 };
-    const uint8_t map_odd[] = { 0xdf, 0x00, 0x00, 0x00, 0x02, 0xc0, 0xc0, 0xc0 };
+    const uint8_t arr_some[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0, 0xc0, 0xc0};
+    const uint8_t map_odd[] = {0xdf, 0x00, 0x00, 0x00, 0x02, 0xc0, 0xc0, 0xc0};
     double start = s_seconds ();
     size_t used;
     cr_assert_eq (sl_mp_skip (arr, sizeof arr, 8, &used), SL_ETRUNC);
@@ -550,8 +534,8 @@ Test (mp, skip_deep_nesting_is_bounded)
     cr_assert_eq (sl_mp_skip (tail - 1, SL_MP_DEPTH_LIMIT + 2, UINT32_MAX, &used), SL_EDEPTH);
     free (deep);
     //  Depth 0: scalars only; an empty container is depth 1.
-    const uint8_t empty_array[] = { 0x90 };
-    const uint8_t scalar[] = { 0x05 };
+    const uint8_t empty_array[] = {0x90};
+    const uint8_t scalar[] = {0x05};
     cr_assert_eq (sl_mp_skip (scalar, 1, 0, &used), 0);
     cr_assert_eq (sl_mp_skip (empty_array, 1, 0, &used), SL_EDEPTH);
     cr_assert_eq (sl_mp_skip (empty_array, 1, 1, &used), 0);
@@ -568,9 +552,9 @@ Test (mp, skip_deep_nesting_is_bounded)
 
 Test (mp, skip_rejects_c1_and_empty_input)
 {
-    const uint8_t c1[] = { 0xc1 };
-    const uint8_t nested[] = { 0x93, 0x01, 0xc1, 0x02 };
-    const uint8_t key[] = { 0x81, 0xc1, 0x01 };
+    const uint8_t c1[] = {0xc1};
+    const uint8_t nested[] = {0x93, 0x01, 0xc1, 0x02};
+    const uint8_t key[] = {0x81, 0xc1, 0x01};
     size_t used;
     cr_assert_eq (sl_mp_skip (c1, 1, 8, &used), SL_EPROTO);
     cr_assert_eq (sl_mp_skip (nested, sizeof nested, 8, &used), SL_EPROTO);
@@ -583,11 +567,11 @@ Test (mp, skip_rejects_c1_and_empty_input)
 Test (mp, skip_every_single_byte)
 {
     for (unsigned b = 0; b < 256; b++) {
-        uint8_t byte = (uint8_t) b;
+        uint8_t byte = (uint8_t)b;
         size_t used = 0;
         int rc = sl_mp_skip (&byte, 1, 8, &used);
-        bool one_byte = b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3
-                        || b == 0x80 || b == 0x90 || b == 0xa0;
+        bool one_byte = b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3 ||
+                        b == 0x80 || b == 0x90 || b == 0xa0;
         if (one_byte) {
             cr_assert_eq (rc, 0, "byte %02x", b);
             cr_assert_eq (used, 1);
@@ -606,11 +590,11 @@ Test (mp, skip_random_bytes_agree_with_msgpack_c)
     uint8_t buf[64];
     int accepted = 0;
     for (int round = 0; round < 200000; round++) {
-        size_t len = (size_t) (rand () % 24);
+        size_t len = (size_t)(rand () % 24);
         //  Small bytes are more likely to make complete objects.
         for (size_t i = 0; i < len; i++) {
             int r = rand ();
-            buf[i] = (uint8_t) (r & 1 ? r >> 8 : (r >> 8) % 4);
+            buf[i] = (uint8_t)(r & 1 ? r >> 8 : (r >> 8) % 4);
         }
         uint8_t *copy = malloc (len ? len : 1);
         memcpy (copy, buf, len);
@@ -624,7 +608,7 @@ Test (mp, skip_random_bytes_agree_with_msgpack_c)
             msgpack_unpacked_init (&result);
             size_t off = 0;
             msgpack_unpack_return ur =
-                msgpack_unpack_next (&result, (const char *) copy, used, &off);
+                msgpack_unpack_next (&result, (const char *)copy, used, &off);
             cr_assert_eq (ur, MSGPACK_UNPACK_SUCCESS);
             cr_assert_eq (off, used);
             msgpack_unpacked_destroy (&result);

@@ -37,8 +37,8 @@ s_usage (const sl_opts_spec_t *spec)
     close (saved);
     long size = ftell (out);
     rewind (out);
-    char *text = calloc ((size_t) size + 1, 1);
-    cr_assert_eq (fread (text, 1, (size_t) size, out), (size_t) size);
+    char *text = calloc ((size_t)size + 1, 1);
+    cr_assert_eq (fread (text, 1, (size_t)size, out), (size_t)size);
     fclose (out);
     return text;
 }
@@ -57,8 +57,8 @@ Test (optables, help_lists_every_entry_with_its_short_flag_and_default)
                 snprintf (want, sizeof want, "      --%s%s%s", opt->name, opt->arg ? " " : "",
                           opt->arg ? opt->arg : "");
             }
-            cr_expect_not_null (strstr (help, want), "%s --help lacks '%s'",
-                                s_specs[s]->program, want);
+            cr_expect_not_null (strstr (help, want), "%s --help lacks '%s'", s_specs[s]->program,
+                                want);
             if (opt->def) {
                 //  The help may wrap between "(default" and the value.
                 snprintf (want, sizeof want, "%s)", opt->def);
@@ -75,7 +75,7 @@ Test (optables, a_short_flag_means_one_long_name_across_the_programs)
     const char *meaning[128] = {0};
     for (size_t s = 0; s < S_N; s++) {
         for (const sl_opt_t *opt = s_specs[s]->opts; opt->name; opt++) {
-            unsigned char c = (unsigned char) opt->short_name;
+            unsigned char c = (unsigned char)opt->short_name;
             if (!c) {
                 continue;
             }
@@ -93,8 +93,8 @@ Test (optables, a_short_flag_means_one_long_name_across_the_programs)
 static void
 s_expect_same_field (const sl_opt_t *opt, const void *a, const void *b, const char *program)
 {
-    const char *fa = (const char *) a + opt->offset;
-    const char *fb = (const char *) b + opt->offset;
+    const char *fa = (const char *)a + opt->offset;
+    const char *fb = (const char *)b + opt->offset;
     if (opt->type == SL_ARG_STRING) {
         const char *sa;
         const char *sb;
@@ -104,8 +104,10 @@ s_expect_same_field (const sl_opt_t *opt, const void *a, const void *b, const ch
                    program, opt->name, sb ? sb : "(null)", sa ? sa : "(null)");
     }
     else {
-        cr_expect_eq (memcmp (fa, fb, opt->size), 0, "%s --%s: the table's default %s is not "
-                      "the struct's", program, opt->name, opt->def);
+        cr_expect_eq (memcmp (fa, fb, opt->size), 0,
+                      "%s --%s: the table's default %s is not "
+                      "the struct's",
+                      program, opt->name, opt->def);
     }
 }
 
@@ -117,8 +119,7 @@ s_check_defaults (const sl_opts_spec_t *spec, void *config, size_t size)
     void *copy = malloc (size);
     cr_assert_not_null (copy);
     memcpy (copy, config, size);
-    cr_assert_eq (sl_opts_defaults (spec, copy), 0, "%s: a default does not parse",
-                  spec->program);
+    cr_assert_eq (sl_opts_defaults (spec, copy), 0, "%s: a default does not parse", spec->program);
     int typed_defaults = 0;
     for (const sl_opt_t *opt = spec->opts; opt->name; opt++) {
         if (opt->def && opt->type != SL_ARG_CUSTOM && opt->type != SL_ARG_SWITCH) {
@@ -198,8 +199,9 @@ Test (optables, typed_values_are_bounded_and_a_refused_one_changes_nothing)
     const char *why = NULL;
     cr_expect_eq (s_apply (&sl_broker_opts, &c, "peer-budget", "2G", &why), 0);
     cr_expect_eq (c.peer_budget, 2ull << 30);
-    const char *hostile[] = {"1k", "65G", "", "-1", "1x", "99999999999999999999999",
-                             "18446744073709551616", "0x10", " 5M", "5M ", NULL};
+    const char *hostile[] = {
+        "1k",   "65G", "",    "-1", "1x", "99999999999999999999999", "18446744073709551616",
+        "0x10", " 5M", "5M ", NULL};
     for (size_t i = 0; hostile[i]; i++) {
         cr_expect_eq (s_apply (&sl_broker_opts, &c, "peer-budget", hostile[i], &why), SL_EINVAL,
                       "'%s' taken", hostile[i]);

@@ -40,7 +40,7 @@ typedef struct {
     bool dry_run;
     char tags[8][32];
     int n_tags;
-    bool fail_age;      //  reject every --retain-age value
+    bool fail_age; //  reject every --retain-age value
 } ctx_t;
 
 static int
@@ -88,10 +88,10 @@ s_slurp (FILE *file)
     long size = ftell (file);
     cr_assert_geq (size, 0);
     rewind (file);
-    char *text = calloc ((size_t) size + 1, 1);
+    char *text = calloc ((size_t)size + 1, 1);
     cr_assert_not_null (text);
-    size_t got = fread (text, 1, (size_t) size, file);
-    cr_assert_eq (got, (size_t) size);
+    size_t got = fread (text, 1, (size_t)size, file);
+    cr_assert_eq (got, (size_t)size);
     fclose (file);
     return text;
 }
@@ -131,15 +131,15 @@ s_result_free (result_t *result)
     free (result->err);
 }
 
-#define ARGV(...) ((char *[]) {"sluice-test", __VA_ARGS__, NULL})
-#define ARGC(...) ((int) (sizeof ((char *[]) {"sluice-test", __VA_ARGS__}) / sizeof (char *)))
+#define ARGV(...) ((char *[]){"sluice-test", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof ((char *[]){"sluice-test", __VA_ARGS__}) / sizeof (char *)))
 #define PARSE(ctx, ...) s_parse (ARGC (__VA_ARGS__), ARGV (__VA_ARGS__), ctx)
 
 Test (opts, long_short_and_positional)
 {
     ctx_t ctx = {0};
-    char *argv[] = {"sluice-test", "orders", "--data=/d1", "-n", "--retain-age", "7d",
-                    "-t", "a",     "-tb",        "payments", NULL};
+    char *argv[] = {"sluice-test", "orders", "--data=/d1", "-n", "--retain-age", "7d", "-t",
+                    "a",           "-tb",    "payments",   NULL};
     result_t r = s_parse (10, argv, &ctx);
     cr_assert_eq (r.exit_code, 0, "%s", r.err);
     cr_assert_geq (r.rc, 1);
@@ -482,8 +482,8 @@ Test (opts, usage_goes_to_stdout)
 
 Test (opts, find_value_takes_the_last_and_stops_at_dashes)
 {
-    char *argv[] = {"p", "--plugin", "a.so", "--plugins", "x", "--plugin=b.so", "--", "--plugin",
-                    "c.so", NULL};
+    char *argv[] = {"p",  "--plugin", "a.so", "--plugins", "x", "--plugin=b.so",
+                    "--", "--plugin", "c.so", NULL};
     cr_assert_str_eq (sl_opts_find_value (9, argv, "plugin", NULL), "b.so");
     char *argv2[] = {"p", "--plugin", NULL};
     cr_assert_null (sl_opts_find_value (2, argv2, "plugin", NULL));

@@ -53,47 +53,46 @@ s_expect_error (const char *text, const char *want)
     cr_assert (strstr (s_err, want), "error '%s' does not contain '%s'", s_err, want);
 }
 
-static const char *s_full =
-    "broker:\n"
-    "  data: d\n"
-    "  listen: tcp://127.0.0.1:7700\n"
-    "  fsync: true\n"
-    "  stream-retention: ['a.*:age=1h', 'b:records=5']\n"
-    "sources:\n"
-    "  - name: gen\n"
-    "    stream: in\n"
-    "    generate: 100\n"
-    "    rate: 2.5\n"
-    "  - stream: in2\n"
-    "    files: [a.jsonl, /abs/b.jsonl]\n"
-    "    producer: imp\n"
-    "    strict: false\n"
-    "groups:\n"
-    "  - name: g.x\n"
-    "    members: 3\n"
-    "    in: in\n"
-    "    out: out\n"
-    "    lua: s.lua\n"
-    "    option:\n"
-    "      - a=1\n"
-    "      - b=two words\n"
-    "sinks:\n"
-    "  - stream: out\n"
-    "    from: beginning\n"
-    "    exit-at-end: yes\n"
-    "    output: o.jsonl\n"
-    "  - name: counter\n"
-    "    stream: in\n"
-    "    count: 10\n"
-    "    reader: r1\n";
+static const char *s_full = "broker:\n"
+                            "  data: d\n"
+                            "  listen: tcp://127.0.0.1:7700\n"
+                            "  fsync: true\n"
+                            "  stream-retention: ['a.*:age=1h', 'b:records=5']\n"
+                            "sources:\n"
+                            "  - name: gen\n"
+                            "    stream: in\n"
+                            "    generate: 100\n"
+                            "    rate: 2.5\n"
+                            "  - stream: in2\n"
+                            "    files: [a.jsonl, /abs/b.jsonl]\n"
+                            "    producer: imp\n"
+                            "    strict: false\n"
+                            "groups:\n"
+                            "  - name: g.x\n"
+                            "    members: 3\n"
+                            "    in: in\n"
+                            "    out: out\n"
+                            "    lua: s.lua\n"
+                            "    option:\n"
+                            "      - a=1\n"
+                            "      - b=two words\n"
+                            "sinks:\n"
+                            "  - stream: out\n"
+                            "    from: beginning\n"
+                            "    exit-at-end: yes\n"
+                            "    output: o.jsonl\n"
+                            "  - name: counter\n"
+                            "    stream: in\n"
+                            "    count: 10\n"
+                            "    reader: r1\n";
 
 Test (pipeline, full_file_in_start_order)
 {
     sl_pipeline_t *pl = s_load (s_full);
     cr_assert_not_null (pl, "%s", s_err);
     cr_assert_eq (sl_pipeline_size (pl), 6);
-    sl_stage_kind_t kinds[] = {SL_STAGE_BROKER, SL_STAGE_SINK, SL_STAGE_SINK, SL_STAGE_GROUP,
-                               SL_STAGE_SOURCE, SL_STAGE_SOURCE};
+    sl_stage_kind_t kinds[] = {SL_STAGE_BROKER, SL_STAGE_SINK,   SL_STAGE_SINK,
+                               SL_STAGE_GROUP,  SL_STAGE_SOURCE, SL_STAGE_SOURCE};
     const char *names[] = {"broker", "sink-1", "counter", "g.x", "gen", "source-2"};
     for (size_t i = 0; i < 6; i++) {
         cr_assert_eq (sl_pipeline_stage (pl, i)->kind, kinds[i], "stage %zu", i);
@@ -183,7 +182,7 @@ Test (pipeline, stdin_sources)
     cr_assert_not_null (pl, "%s", s_err);
     cr_assert (sl_pipeline_stage (pl, 1)->reads_stdin);
     char *line = s_line (pl, 1, 1);
-    cr_assert (strstr (line, " -- -"), "%s", line);   //  "-" is not made a path
+    cr_assert (strstr (line, " -- -"), "%s", line); //  "-" is not made a path
     free (line);
     sl_pipeline_destroy (&pl);
     s_expect_error ("sources:\n  - stream: a\n  - stream: b\n", "more than one source reads");
@@ -193,8 +192,8 @@ Test (pipeline, set_overrides)
 {
     sl_pipeline_t *pl = s_parse (s_full);
     cr_assert_not_null (pl, "%s", s_err);
-    cr_assert_eq (sl_pipeline_set (pl, "broker.listen=tcp://127.0.0.1:9000", s_err,
-                                   sizeof s_err), 0, "%s", s_err);
+    cr_assert_eq (sl_pipeline_set (pl, "broker.listen=tcp://127.0.0.1:9000", s_err, sizeof s_err),
+                  0, "%s", s_err);
     cr_assert_eq (sl_pipeline_set (pl, "broker.data=rel/dir", s_err, sizeof s_err), 0);
     cr_assert_eq (sl_pipeline_set (pl, "broker.fsync=false", s_err, sizeof s_err), 0);
     //  A name with a dot: the longest stage name that fits is taken.
@@ -254,7 +253,7 @@ Test (pipeline, wrong_types)
     s_expect_error ("sinks:\n  stream: a\n", "p.yaml:2:3: 'sinks' is a list");
     s_expect_error ("- a\n", "p.yaml:1:1: a pipeline is a map");
     s_expect_error ("sinks:\n  - stream: {a: 1}\n", "p.yaml:2:13: 'stream' takes one value, "
-                                                  "not a map");
+                                                    "not a map");
     s_expect_error ("sinks:\n  - stream: [a, b]\n", "'stream' takes one value, not a list");
     s_expect_error ("sinks:\n  - stream:\n", "p.yaml:2:12: 'stream' has no value");
     s_expect_error ("sinks:\n  - stream: a\n    exit-at-end: 'true'\n",
@@ -273,7 +272,8 @@ Test (pipeline, duplicates_missing_and_bad_names)
                     "p.yaml:3:5: 'stream' given twice (first on line 2)");
     s_expect_error ("sinks: []\nsinks: []\n", "'sinks' given twice");
     s_expect_error ("sinks:\n  - {name: x, stream: a}\nsources:\n  - {name: x, stream: a, "
-                    "generate: 1}\n", "two stages are named 'x'");
+                    "generate: 1}\n",
+                    "two stages are named 'x'");
     s_expect_error ("sinks:\n  - {name: broker, stream: a}\n", "two stages are named 'broker'");
     s_expect_error ("sinks:\n  - from: end\n", "p.yaml:2:5: 'sink-1' needs 'stream'");
     s_expect_error ("groups:\n  - in: a\n", "'group-1' needs 'out'");
@@ -442,7 +442,8 @@ Test (pipeline, keyed_group_keys)
     cr_assert_not_null (pl, "%s", s_err);
     char *line = s_line (pl, 1, 1);
     cr_assert (strstr (line, "--key user --window tumbling:10s --agg count,sum:amount --time ts "
-                             "--lateness 5s --idle 1m --leases 2"), "%s", line);
+                             "--lateness 5s --idle 1m --leases 2"),
+               "%s", line);
     free (line);
     sl_pipeline_destroy (&pl);
 }

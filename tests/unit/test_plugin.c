@@ -26,7 +26,7 @@ static int s_n_outs;
 static int
 s_emit (void *ctx, const sl_op_record_t *out)
 {
-    (void) ctx;
+    (void)ctx;
     cr_assert (out->value_len <= sizeof s_out);
     memcpy (s_out, out->value, out->value_len);
     s_out_len = out->value_len;
@@ -38,7 +38,7 @@ s_emit (void *ctx, const sl_op_record_t *out)
 static void
 s_set_error (void *ctx, const char *text)
 {
-    (void) ctx;
+    (void)ctx;
     snprintf (s_error, sizeof s_error, "%s", text);
 }
 
@@ -70,8 +70,12 @@ s_load (const char *path)
 static int
 s_process (const uint8_t *value, size_t len)
 {
-    sl_op_record_t in = {.offset = 3, .timestamp = 99, .key = (const uint8_t *) "k",
-                         .key_len = 1, .value = value, .value_len = len};
+    sl_op_record_t in = {.offset = 3,
+                         .timestamp = 99,
+                         .key = (const uint8_t *)"k",
+                         .key_len = 1,
+                         .value = value,
+                         .value_len = len};
     s_n_outs = 0;
     s_error[0] = '\0';
     return s_op->process (s_state, &in, &s_host);
@@ -93,9 +97,8 @@ Test (plugin, uppercases_the_field_and_keeps_other_bytes)
 {
     s_init_uppercase ("name", "");
     //  {"id": 300, "name": "ab-c", "tags": ["x"]}
-    const uint8_t in[] = {0x83, 0xa2, 'i',  'd', 0xcd, 0x01, 0x2c, 0xa4, 'n', 'a', 'm', 'e',
-                          0xa4, 'a',  'b',  '-', 'c',  0xa4, 't',  'a',  'g', 's', 0x91, 0xa1,
-                          'x'};
+    const uint8_t in[] = {0x83, 0xa2, 'i', 'd', 0xcd, 0x01, 0x2c, 0xa4, 'n', 'a',  'm',  'e', 0xa4,
+                          'a',  'b',  '-', 'c', 0xa4, 't',  'a',  'g',  's', 0x91, 0xa1, 'x'};
     uint8_t want[sizeof in];
     memcpy (want, in, sizeof in);
     want[13] = 'A';

@@ -22,16 +22,16 @@
 
 Test (proto, command_names_and_codes)
 {
-    const char *names[] = {"HELLO",  "WELCOME", "PUBLISH", "CONFIRM", "SEEK",     "POSITION",
-                           "FETCH",  "RECORDS", "COMMIT",  "COMMITTED", "LIST",   "STREAMS",
-                           "PING",   "PONG",    "ERROR",   "LIVE"};
+    const char *names[] = {"HELLO", "WELCOME", "PUBLISH", "CONFIRM",   "SEEK", "POSITION",
+                           "FETCH", "RECORDS", "COMMIT",  "COMMITTED", "LIST", "STREAMS",
+                           "PING",  "PONG",    "ERROR",   "LIVE"};
     for (size_t i = 0; i < N_CMDS; i++) {
-        cr_assert_eq ((int) pt_all_cmds[i], (int) i + 1, "codes are 0x01..0x10 in order");
+        cr_assert_eq ((int)pt_all_cmds[i], (int)i + 1, "codes are 0x01..0x10 in order");
         cr_assert_str_eq (sl_cmd_name (pt_all_cmds[i]), names[i]);
     }
     cr_assert_str_eq (sl_cmd_name (SL_CMD_NONE), "UNKNOWN");
-    cr_assert_str_eq (sl_cmd_name ((sl_cmd_t) 0x7F), "UNKNOWN");
-    cr_assert_str_eq (sl_cmd_name ((sl_cmd_t) -1), "UNKNOWN");
+    cr_assert_str_eq (sl_cmd_name ((sl_cmd_t)0x7F), "UNKNOWN");
+    cr_assert_str_eq (sl_cmd_name ((sl_cmd_t)-1), "UNKNOWN");
 }
 
 //  ---------------------------------------------------------------------
@@ -69,13 +69,13 @@ Test (proto, round_trip_every_seek_position)
         sl_msg_init (&msg, SL_CMD_SEEK);
         msg.req = 1;
         strcpy (msg.stream, "s");
-        msg.from = (sl_from_t) from;
+        msg.from = (sl_from_t)from;
         msg.value = 42;
         if (from == SL_FROM_COMMITTED) {
             strcpy (msg.name, "r");
         }
         pt_round_trip (&msg, &out);
-        cr_assert_eq (out.from, (sl_from_t) from);
+        cr_assert_eq (out.from, (sl_from_t)from);
         pt_assert_msg_eq (&msg, &out);
     }
 }
@@ -88,7 +88,7 @@ Test (proto, round_trip_empty_streams_and_many_streams)
     pt_round_trip (&msg, &out);
     cr_assert_eq (out.n_streams, 0);
     for (int i = 0; i < 1000; i++) {
-        sl_stream_info_t info = {.first = (uint64_t) i, .next = (uint64_t) i + 1};
+        sl_stream_info_t info = {.first = (uint64_t)i, .next = (uint64_t)i + 1};
         snprintf (info.name, sizeof info.name, "s%d", i);
         cr_assert_eq (sl_msg_add_stream (&msg, &info), 0);
     }
@@ -127,28 +127,50 @@ Test (proto, fields_of_other_commands_are_not_sent)
         //  Compare against a message of the same command with only its fields set.
         sl_msg_t expect;
         sl_msg_init (&expect, pt_all_cmds[i]);
-        if (want.req) expect.req = 5;
-        if (want.seq) expect.seq = 5;
-        if (want.offset) expect.offset = 5;
-        if (want.first) expect.first = 5;
-        if (want.next) expect.next = 5;
-        if (want.max_bytes) expect.max_bytes = 5;
-        if (want.max_batch_bytes) expect.max_batch_bytes = 5;
-        if (want.count) expect.count = 5;
-        if (want.max_records) expect.max_records = 5;
-        if (want.heartbeat_ms) expect.heartbeat_ms = 5;
-        if (want.max_batch_records) expect.max_batch_records = 5;
-        if (want.max_depth) expect.max_depth = 5;
-        if (want.code) expect.code = 5;
-        if (want.value) expect.value = 5;
-        if (want.found) expect.found = true;
-        if (pt_all_cmds[i] == SL_CMD_SEEK) expect.from = SL_FROM_LAST;
-        if (want.stream[0]) strcpy (expect.stream, "s");
-        if (want.name[0]) strcpy (expect.name, "n");
-        if (want.client[0]) strcpy (expect.client, "c");
-        if (want.endpoint[0]) strcpy (expect.endpoint, "e");
-        if (want.text[0]) strcpy (expect.text, "t");
-        if (want.broker[0]) strcpy (expect.broker, "b");
+        if (want.req)
+            expect.req = 5;
+        if (want.seq)
+            expect.seq = 5;
+        if (want.offset)
+            expect.offset = 5;
+        if (want.first)
+            expect.first = 5;
+        if (want.next)
+            expect.next = 5;
+        if (want.max_bytes)
+            expect.max_bytes = 5;
+        if (want.max_batch_bytes)
+            expect.max_batch_bytes = 5;
+        if (want.count)
+            expect.count = 5;
+        if (want.max_records)
+            expect.max_records = 5;
+        if (want.heartbeat_ms)
+            expect.heartbeat_ms = 5;
+        if (want.max_batch_records)
+            expect.max_batch_records = 5;
+        if (want.max_depth)
+            expect.max_depth = 5;
+        if (want.code)
+            expect.code = 5;
+        if (want.value)
+            expect.value = 5;
+        if (want.found)
+            expect.found = true;
+        if (pt_all_cmds[i] == SL_CMD_SEEK)
+            expect.from = SL_FROM_LAST;
+        if (want.stream[0])
+            strcpy (expect.stream, "s");
+        if (want.name[0])
+            strcpy (expect.name, "n");
+        if (want.client[0])
+            strcpy (expect.client, "c");
+        if (want.endpoint[0])
+            strcpy (expect.endpoint, "e");
+        if (want.text[0])
+            strcpy (expect.text, "t");
+        if (want.broker[0])
+            strcpy (expect.broker, "b");
         pt_assert_msg_eq (&expect, &out);
         sl_msg_reset (&want);
         sl_msg_reset (&out);
@@ -210,12 +232,12 @@ Test (proto, unknown_keys_ignored)
     pt_b_str (&b, "req");
     pt_b_uint (&b, 3);
     pt_b_str (&b, "future");
-    pt_b_raw (&b, "\x92\x81\xa1x\x91\x01\xc0", 7);    //  [{"x": [1]}, nil]: depth 3
+    pt_b_raw (&b, "\x92\x81\xa1x\x91\x01\xc0", 7); //  [{"x": [1]}, nil]: depth 3
     pt_b_str (&b, "stream");
     pt_b_str (&b, "orders");
     pt_b_str (&b, "offset");
     pt_b_uint (&b, 10);
-    pt_b_str (&b, "found");                            //  a key of another command
+    pt_b_str (&b, "found"); //  a key of another command
     pt_b_str (&b, "not a bool");
     pt_b_str (&b, "");
     pt_b_uint (&b, 1);
@@ -235,7 +257,7 @@ Test (proto, encode_rejects_invalid_messages)
     sl_msg_t msg;
     sl_msg_init (&msg, SL_CMD_NONE);
     cr_assert_null (sl_msg_encode (&msg), "command 0");
-    sl_msg_init (&msg, (sl_cmd_t) 0x7F);
+    sl_msg_init (&msg, (sl_cmd_t)0x7F);
     cr_assert_null (sl_msg_encode (&msg), "unknown command");
 
     pt_full (&msg, SL_CMD_PUBLISH, false);
@@ -254,7 +276,7 @@ Test (proto, encode_rejects_invalid_messages)
     memset (msg.client, 'c', sizeof msg.client);
     cr_assert_null (sl_msg_encode (&msg), "unterminated string");
     pt_full (&msg, SL_CMD_SEEK, false);
-    msg.from = (sl_from_t) 6;
+    msg.from = (sl_from_t)6;
     cr_assert_null (sl_msg_encode (&msg), "from out of range");
     pt_full (&msg, SL_CMD_SEEK, false);
     msg.name[0] = 0;
@@ -277,11 +299,11 @@ Test (proto, encode_rejects_body_over_limit)
     sl_stream_info_t info;
     memset (&info, 0, sizeof info);
     memset (info.name, 'n', SL_NAME_MAX);
-    for (int i = 0; i < 6000; i++) {     //  about 1.5 MiB
+    for (int i = 0; i < 6000; i++) { //  about 1.5 MiB
         cr_assert_eq (sl_msg_add_stream (&msg, &info), 0);
     }
     cr_assert_null (sl_msg_encode (&msg));
-    msg.n_streams = 3000;               //  about 0.75 MiB
+    msg.n_streams = 3000; //  about 0.75 MiB
     zmsg_t *zmsg = sl_msg_encode (&msg);
     cr_assert_not_null (zmsg);
     cr_assert_leq (zframe_size (zmsg_last (zmsg)), SL_MAX_BODY);

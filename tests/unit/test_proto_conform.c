@@ -36,7 +36,7 @@ static void
 b_str (body_t *b, const char *s)
 {
     uint8_t tmp[5];
-    b_raw (b, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t) strlen (s)));
+    b_raw (b, tmp, sl_mp_write_str_header (tmp, sizeof tmp, (uint32_t)strlen (s)));
     b_raw (b, s, strlen (s));
 }
 
@@ -59,7 +59,7 @@ static int
 s_decode (sl_cmd_t cmd, const body_t *b, int n_data, sl_msg_t *msg)
 {
     zmsg_t *zmsg = zmsg_new ();
-    uint8_t head[4] = {0x53, 0x4C, 1, (uint8_t) cmd};
+    uint8_t head[4] = {0x53, 0x4C, 1, (uint8_t)cmd};
     zmsg_addmem (zmsg, head, 4);
     zmsg_addmem (zmsg, b->data, b->len);
     for (int i = 0; i < n_data; i++) {
@@ -80,9 +80,8 @@ Test (conform, a_name_over_200_bytes_is_ENAME_for_every_name_field)
     struct {
         sl_cmd_t cmd;
         const char *key;
-    } cases[] = {{SL_CMD_FETCH, "stream"}, {SL_CMD_COMMIT, "reader"},
-                 {SL_CMD_JOIN, "group"},   {SL_CMD_JOIN, "member"},
-                 {SL_CMD_JOIN, "in"},      {SL_CMD_LEAVE, "member"}};
+    } cases[] = {{SL_CMD_FETCH, "stream"}, {SL_CMD_COMMIT, "reader"}, {SL_CMD_JOIN, "group"},
+                 {SL_CMD_JOIN, "member"},  {SL_CMD_JOIN, "in"},       {SL_CMD_LEAVE, "member"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         body_t b = {.len = 0};
         const char *keys[] = {"req", "stream", "offset", "reader", "group", "member", "in", "out"};
@@ -262,12 +261,12 @@ Test (conform, a_command_sent_the_wrong_way_still_decodes_for_its_error)
     cr_expect_eq (msg.cmd, SL_CMD_PONG);
     cr_expect_eq (msg.req, 3);
     //  Which commands only the broker sends.
-    const sl_cmd_t broker_only[] = {SL_CMD_WELCOME, SL_CMD_CONFIRM, SL_CMD_POSITION,
+    const sl_cmd_t broker_only[] = {SL_CMD_WELCOME, SL_CMD_CONFIRM,   SL_CMD_POSITION,
                                     SL_CMD_RECORDS, SL_CMD_COMMITTED, SL_CMD_STREAMS,
-                                    SL_CMD_PONG, SL_CMD_ERROR, SL_CMD_LIVE, SL_CMD_JOINED,
-                                    SL_CMD_WORK};
-    const sl_cmd_t client_sends[] = {SL_CMD_HELLO, SL_CMD_PUBLISH, SL_CMD_SEEK, SL_CMD_FETCH,
-                                     SL_CMD_COMMIT, SL_CMD_LIST, SL_CMD_PING, SL_CMD_JOIN,
+                                    SL_CMD_PONG,    SL_CMD_ERROR,     SL_CMD_LIVE,
+                                    SL_CMD_JOINED,  SL_CMD_WORK};
+    const sl_cmd_t client_sends[] = {SL_CMD_HELLO,  SL_CMD_PUBLISH, SL_CMD_SEEK, SL_CMD_FETCH,
+                                     SL_CMD_COMMIT, SL_CMD_LIST,    SL_CMD_PING, SL_CMD_JOIN,
                                      SL_CMD_RESULT, SL_CMD_LEAVE};
     for (size_t i = 0; i < sizeof broker_only / sizeof broker_only[0]; i++) {
         cr_expect (sl_cmd_from_broker (broker_only[i]), "%s", sl_cmd_name (broker_only[i]));
@@ -276,5 +275,5 @@ Test (conform, a_command_sent_the_wrong_way_still_decodes_for_its_error)
         cr_expect (!sl_cmd_from_broker (client_sends[i]), "%s", sl_cmd_name (client_sends[i]));
     }
     cr_expect (!sl_cmd_from_broker (SL_CMD_NONE));
-    cr_expect (!sl_cmd_from_broker ((sl_cmd_t) 0x7f));
+    cr_expect (!sl_cmd_from_broker ((sl_cmd_t)0x7f));
 }

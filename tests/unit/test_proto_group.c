@@ -25,7 +25,7 @@ Test (proto, group_command_names_and_codes)
 {
     const char *names[] = {"JOIN", "JOINED", "WORK", "RESULT", "LEAVE"};
     for (size_t i = 0; i < N_GROUP_CMDS; i++) {
-        cr_assert_eq ((int) s_group_cmds[i], 0x11 + (int) i);
+        cr_assert_eq ((int)s_group_cmds[i], 0x11 + (int)i);
         cr_assert_str_eq (sl_cmd_name (s_group_cmds[i]), names[i]);
     }
 }
@@ -117,8 +117,7 @@ Test (proto, join_from_is_beginning_or_end)
         pt_b_str (&b, "member"), pt_b_str (&b, "m");
         pt_b_str (&b, "from"), pt_b_str (&b, bad[i]);
         sl_msg_t out;
-        cr_assert_eq (pt_decode_raw (SL_CMD_JOIN, b.data, b.len, 0, &out), SL_EINVAL, "%s",
-                      bad[i]);
+        cr_assert_eq (pt_decode_raw (SL_CMD_JOIN, b.data, b.len, 0, &out), SL_EINVAL, "%s", bad[i]);
         cr_assert_eq (out.req, 1);
     }
     pt_body_t b = {.len = 0};
@@ -214,8 +213,8 @@ Test (proto, result_failed_text_bound)
 {
     uint8_t entry[300] = {0x91, 0x92, 0x0a, 0xda, 0, 0};
     for (uint32_t len = 254; len <= 256; len++) {
-        entry[4] = (uint8_t) (len >> 8);
-        entry[5] = (uint8_t) len;
+        entry[4] = (uint8_t)(len >> 8);
+        entry[5] = (uint8_t)len;
         memset (entry + 6, 'e', len);
         pt_body_t b;
         b_result (&b, entry, 6 + len);
@@ -244,13 +243,13 @@ Test (proto, result_failed_text_bound)
 Test (proto, result_failed_count_bound)
 {
     for (uint32_t n = SL_MSG_MAX_FAILED; n <= SL_MSG_MAX_FAILED + 1; n++) {
-        size_t size = 5 + (size_t) n * 3 + 64;
+        size_t size = 5 + (size_t)n * 3 + 64;
         uint8_t *body = malloc (size);
         size_t len = 0;
         len += sl_mp_write_map (body + len, size - len, 6);
         static const char *keys[] = {"group", "lease", "offset", "count", "out_count"};
         for (int k = 0; k < 5; k++) {
-            len += sl_mp_write_str_header (body + len, size - len, (uint32_t) strlen (keys[k]));
+            len += sl_mp_write_str_header (body + len, size - len, (uint32_t)strlen (keys[k]));
             memcpy (body + len, keys[k], strlen (keys[k]));
             len += strlen (keys[k]);
             if (k == 0) {
@@ -294,8 +293,8 @@ Test (proto, group_bodies_truncated_at_every_position)
         zframe_t *body = zmsg_last (zmsg);
         for (size_t n = 0; n < zframe_size (body); n++) {
             sl_msg_t out;
-            int rc = pt_decode_raw ((uint8_t) s_group_cmds[c], zframe_data (body), n,
-                                   pt_data_frames (s_group_cmds[c]), &out);
+            int rc = pt_decode_raw ((uint8_t)s_group_cmds[c], zframe_data (body), n,
+                                    pt_data_frames (s_group_cmds[c]), &out);
             cr_assert_neq (rc, 0, "%s cut at %zu", sl_cmd_name (s_group_cmds[c]), n);
             cr_assert_null (out.failed);
             sl_msg_reset (&out);
@@ -415,9 +414,9 @@ Test (proto, group_vectors_encode_and_decode)
             //  The data frame holds count (WORK) or out_count (RESULT) records.
             zframe_t *frame = zmsg_first (zmsg);
             uint32_t n = msg.cmd == SL_CMD_WORK ? msg.count : msg.out_count;
-            cr_assert_eq (sl_batch_validate (zframe_data (frame), zframe_size (frame), n,
-                                             SL_MP_MAX_DEPTH),
-                          0);
+            cr_assert_eq (
+                sl_batch_validate (zframe_data (frame), zframe_size (frame), n, SL_MP_MAX_DEPTH),
+                0);
         }
         zmsg_destroy (&zmsg);
         sl_msg_reset (&out);

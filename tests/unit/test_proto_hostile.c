@@ -72,8 +72,8 @@ Test (proto, wrong_signature)
 Test (proto, other_version)
 {
     //  {"req": 42, "stream": 1}: req is read even from a body that would not decode.
-    const uint8_t body[] = {0x82, 0xa3, 'r', 'e', 'q', 0x2a,
-                            0xa6, 's', 't', 'r', 'e', 'a', 'm', 0x01};
+    const uint8_t body[] = {0x82, 0xa3, 'r', 'e', 'q', 0x2a, 0xa6,
+                            's',  't',  'r', 'e', 'a', 'm',  0x01};
     const uint8_t versions[] = {0, 2, 0xFF};
     for (size_t i = 0; i < 3; i++) {
         const uint8_t header[4] = {0x53, 0x4C, versions[i], SL_CMD_FETCH};
@@ -110,11 +110,8 @@ Test (proto, data_frame_counts)
     sl_cmd_t cmds[] = {SL_CMD_PUBLISH, SL_CMD_LIVE, SL_CMD_RECORDS, SL_CMD_FETCH, SL_CMD_HELLO};
     //  Accepted data frame counts 0..3 for each.
     bool ok[][4] = {
-        {false, true, false, false},
-        {false, false, true, false},
-        {true, true, true, true},
-        {true, false, false, false},
-        {true, false, false, false},
+        {false, true, false, false}, {false, false, true, false}, {true, true, true, true},
+        {true, false, false, false}, {true, false, false, false},
     };
     for (size_t c = 0; c < 5; c++) {
         sl_msg_t msg;
@@ -132,7 +129,7 @@ Test (proto, data_frame_counts)
             cr_assert_eq (rc, ok[c][n] ? 0 : SL_EPROTO, "%s with %d data frames",
                           sl_cmd_name (cmds[c]), n);
             if (rc == 0) {
-                cr_assert_eq ((int) zmsg_size (zmsg), n, "data frames stay in zmsg");
+                cr_assert_eq ((int)zmsg_size (zmsg), n, "data frames stay in zmsg");
             }
             zmsg_destroy (&zmsg);
         }
@@ -145,8 +142,14 @@ Test (proto, data_frame_counts)
 
 Test (proto, body_not_a_map)
 {
-    const char *bodies[] = {"\x90", "\x05", "\xa3" "abc", "\xc0",
-                            "\xc3", "\xc4\x01x", "\xcb\0\0\0\0\0\0\0\0"};
+    const char *bodies[] = {"\x90",
+                            "\x05",
+                            "\xa3"
+                            "abc",
+                            "\xc0",
+                            "\xc3",
+                            "\xc4\x01x",
+                            "\xcb\0\0\0\0\0\0\0\0"};
     const size_t sizes[] = {1, 1, 4, 1, 1, 3, 9};
     for (size_t i = 0; i < 7; i++) {
         sl_msg_t msg;
@@ -181,14 +184,14 @@ Test (proto, body_truncated_at_every_position)
             uint8_t *part = malloc (cut ? cut : 1);
             memcpy (part, zframe_data (body), cut);
             sl_msg_t out;
-            int rc = pt_decode_raw ((uint8_t) cmds[c], part, cut, n_data, &out);
+            int rc = pt_decode_raw ((uint8_t)cmds[c], part, cut, n_data, &out);
             cr_assert_eq (rc, SL_EPROTO, "%s cut at %zu of %zu: %d", sl_cmd_name (cmds[c]), cut,
                           size, rc);
             cr_assert_null (out.streams);
             free (part);
         }
         sl_msg_t out;
-        cr_assert_eq (pt_decode_raw ((uint8_t) cmds[c], zframe_data (body), size, n_data, &out), 0);
+        cr_assert_eq (pt_decode_raw ((uint8_t)cmds[c], zframe_data (body), size, n_data, &out), 0);
         sl_msg_reset (&out);
         zmsg_destroy (&encoded);
         sl_msg_reset (&msg);
@@ -242,17 +245,17 @@ Test (proto, body_over_limit)
     big[1] = 0xa1;
     big[2] = 'x';
     big[3] = 0xc6;
-    uint32_t n = (uint32_t) (size - 8);
-    big[4] = (uint8_t) (n >> 24);
-    big[5] = (uint8_t) (n >> 16);
-    big[6] = (uint8_t) (n >> 8);
-    big[7] = (uint8_t) n;
+    uint32_t n = (uint32_t)(size - 8);
+    big[4] = (uint8_t)(n >> 24);
+    big[5] = (uint8_t)(n >> 16);
+    big[6] = (uint8_t)(n >> 8);
+    big[7] = (uint8_t)n;
     sl_msg_t msg;
     cr_assert_eq (pt_decode_raw (SL_CMD_PING, big, size, 0, &msg), SL_ETOOBIG);
     cr_assert_eq (msg.cmd, SL_CMD_PING);
     //  One byte less fits.
     n--;
-    big[7] = (uint8_t) n;
+    big[7] = (uint8_t)n;
     cr_assert_eq (pt_decode_raw (SL_CMD_PING, big, size - 1, 0, &msg), 0);
     free (big);
 }
@@ -292,17 +295,23 @@ Test (proto, wrong_types)
         const char *bytes;
         size_t size;
     } cases[] = {
-        {"req", "\xa1" "7", 2},         //  str for uint
-        {"req", "\xff", 1},             //  -1 for uint
+        {"req",
+         "\xa1"
+         "7",
+         2},                //  str for uint
+        {"req", "\xff", 1}, //  -1 for uint
         {"req", "\xd3\x80\0\0\0\0\0\0\0", 9},
-        {"req", "\xc0", 1},             //  nil
-        {"req", "\xc3", 1},             //  bool
-        {"req", "\xcb\x3f\xf0\0\0\0\0\0\0", 9},   //  float 1.0
-        {"stream", "\x07", 1},          //  int for str
-        {"stream", "\xc4\x01o", 3},     //  bin for str
-        {"stream", "\x91\xa1o", 3},     //  array for str
-        {"stream", "\x81\xa1o\x01", 4}, //  map for str
-        {"offset", "\xa1" "0", 2},
+        {"req", "\xc0", 1},                     //  nil
+        {"req", "\xc3", 1},                     //  bool
+        {"req", "\xcb\x3f\xf0\0\0\0\0\0\0", 9}, //  float 1.0
+        {"stream", "\x07", 1},                  //  int for str
+        {"stream", "\xc4\x01o", 3},             //  bin for str
+        {"stream", "\x91\xa1o", 3},             //  array for str
+        {"stream", "\x81\xa1o\x01", 4},         //  map for str
+        {"offset",
+         "\xa1"
+         "0",
+         2},
         {"offset", "\xc2", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -329,7 +338,9 @@ Test (proto, wrong_types_bool_enum_int_streams)
     pt_b_str (&b, "found"), pt_b_uint (&b, 1);
     cr_assert_eq (pt_decode_raw (SL_CMD_POSITION, b.data, b.len, 0, &msg), SL_EPROTO);
     //  SEEK from as int, from unknown, value as str.
-    const char *froms[] = {"\x01", "\xa6middle", "\xa9" "Beginning"};
+    const char *froms[] = {"\x01", "\xa6middle",
+                           "\xa9"
+                           "Beginning"};
     const size_t from_sizes[] = {1, 7, 10};
     for (size_t i = 0; i < 3; i++) {
         b.len = 0;
@@ -349,8 +360,11 @@ Test (proto, wrong_types_bool_enum_int_streams)
     pt_b_str (&b, "value"), pt_b_str (&b, "5");
     cr_assert_eq (pt_decode_raw (SL_CMD_SEEK, b.data, b.len, 0, &msg), SL_EPROTO);
     //  STREAMS as a map; an entry that is not a map; an entry with a wrong type.
-    const char *streams[] = {"\x80", "\x91\x01", "\x91\x86\xa4name\x01\xa5" "first\x00\xa4next\x00"
-                             "\xa7records\x00\xa5" "bytes\x00\xa7last_ms\x00"};
+    const char *streams[] = {"\x80", "\x91\x01",
+                             "\x91\x86\xa4name\x01\xa5"
+                             "first\x00\xa4next\x00"
+                             "\xa7records\x00\xa5"
+                             "bytes\x00\xa7last_ms\x00"};
     const size_t stream_sizes[] = {1, 2, 47};
     for (size_t i = 0; i < 3; i++) {
         b.len = 0;
@@ -470,13 +484,19 @@ Test (proto, names_and_string_lengths)
     }
     //  A NUL inside a name or a text.
     b.len = 0;
-    pt_b_fetch (&b, "stream", "\xa3" "a\0b", 4);
+    pt_b_fetch (&b, "stream",
+                "\xa3"
+                "a\0b",
+                4);
     cr_assert_eq (pt_decode_raw (SL_CMD_FETCH, b.data, b.len, 0, &msg), SL_ENAME);
     b.len = 0;
     pt_b_map (&b, 3);
     pt_b_str (&b, "req"), pt_b_uint (&b, 1);
     pt_b_str (&b, "code"), pt_b_uint (&b, 3);
-    pt_b_str (&b, "text"), pt_b_raw (&b, "\xa3" "a\0b", 4);
+    pt_b_str (&b, "text"), pt_b_raw (&b,
+                                     "\xa3"
+                                     "a\0b",
+                                     4);
     cr_assert_eq (pt_decode_raw (SL_CMD_ERROR, b.data, b.len, 0, &msg), SL_EPROTO);
     //  HELLO client: 63 bytes fine, 64 too big (it is not a name: '/' allowed).
     char client[66];
@@ -536,14 +556,13 @@ Test (proto, random_mutations_never_crash)
             int flips = 1 + rand_r (&seed) % 4;
             for (int f = 0; f < flips; f++) {
                 static const uint8_t nasty[] = {0xff, 0xdf, 0xdd, 0xdb, 0xc6, 0xc1, 0x00, 0x80};
-                size_t at = (size_t) rand_r (&seed) % n;
-                copy[at] = rand_r (&seed) % 2 ? nasty[rand_r (&seed) % 8]
-                                             : (uint8_t) rand_r (&seed);
+                size_t at = (size_t)rand_r (&seed) % n;
+                copy[at] = rand_r (&seed) % 2 ? nasty[rand_r (&seed) % 8] : (uint8_t)rand_r (&seed);
             }
             if (rand_r (&seed) % 4 == 0) {
-                n = (size_t) rand_r (&seed) % n;
+                n = (size_t)rand_r (&seed) % n;
             }
-            uint8_t cmd = rand_r (&seed) % 8 == 0 ? (uint8_t) rand_r (&seed) : pt_all_cmds[c];
+            uint8_t cmd = rand_r (&seed) % 8 == 0 ? (uint8_t)rand_r (&seed) : pt_all_cmds[c];
             sl_msg_t out;
             int rc = pt_decode_raw (cmd, copy, n, pt_data_frames (pt_all_cmds[c]), &out);
             cr_assert_leq (rc, 0);

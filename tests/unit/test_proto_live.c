@@ -17,8 +17,8 @@ static const uint8_t s_records[] = "not parsed here: the codec only carries the 
 static sl_batch_header_t
 s_header (void)
 {
-    sl_batch_header_t h = {.version = SL_BATCH_VERSION, .count = 3, .base_offset = 40,
-                           .append_ms = 1700000000000};
+    sl_batch_header_t h = {
+        .version = SL_BATCH_VERSION, .count = 3, .base_offset = 40, .append_ms = 1700000000000};
     return h;
 }
 
@@ -43,7 +43,7 @@ Test (proto_live, round_trip_takes_the_records_frame_as_it_is)
     zmsg_t *zmsg = s_encoded ("orders", &original);
     cr_assert_eq (zmsg_size (zmsg), 5);
     cr_assert_eq (zmsg_last (zmsg), original, "the very frame, not a copy");
-    cr_assert_str_eq ((char *) zframe_data (zmsg_first (zmsg)), "orders");
+    cr_assert_str_eq ((char *)zframe_data (zmsg_first (zmsg)), "orders");
     uint8_t topic[SL_NAME_MAX + 2];
     size_t topic_len = sl_topic ("orders", topic);
     sl_live_t live;
@@ -165,7 +165,7 @@ Test (proto_live, published_records_are_not_copied)
     got = zmsg_recv (sub);
     cr_assert_not_null (got);
     cr_assert_eq (zmsg_size (got), 5);
-    cr_assert_eq ((const void *) zframe_data (zmsg_last (got)), sent);
+    cr_assert_eq ((const void *)zframe_data (zmsg_last (got)), sent);
     zmsg_destroy (&got);
     free (bytes);
     sl_budget_destroy (&budget);

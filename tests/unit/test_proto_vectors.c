@@ -19,8 +19,8 @@
 typedef struct {
     const char *name;
     sl_msg_t msg;
-    const char *header;     //  hex
-    const char *body;       //  hex
+    const char *header; //  hex
+    const char *body;   //  hex
 } vector_t;
 
 //  The examples of §13: small, realistic messages, one per command.
@@ -97,8 +97,8 @@ s_example (sl_msg_t *msg, sl_cmd_t cmd)
         break;
     case SL_CMD_STREAMS: {
         msg->req = 5;
-        sl_stream_info_t info = {.first = 0, .next = 42, .records = 42, .bytes = 2048,
-                                 .last_ms = 1795694400000};
+        sl_stream_info_t info = {
+            .first = 0, .next = 42, .records = 42, .bytes = 2048, .last_ms = 1795694400000};
         strcpy (info.name, "orders");
         cr_assert_eq (sl_msg_add_stream (msg, &info), 0);
         break;
@@ -142,8 +142,8 @@ s_example_blob (sl_buf_t *buf)
 {
     sl_buf_t batch;
     s_example_batch (&batch);
-    sl_batch_header_t header = {.version = 1, .count = 2, .base_offset = 40,
-                                .append_ms = 1795694400005};
+    sl_batch_header_t header = {
+        .version = 1, .count = 2, .base_offset = 40, .append_ms = 1795694400005};
     uint8_t head[SL_BATCH_HEADER_SIZE];
     sl_batch_header_encode (&header, head);
     sl_buf_init (buf, 0);
@@ -157,7 +157,7 @@ static const struct {
     sl_cmd_t cmd;
     const char *header;
     const char *body;
-    const char *data;       //  NULL when the command has no data frame
+    const char *data; //  NULL when the command has no data frame
 } s_vectors[] = {
     {SL_CMD_HELLO, "534c0101",
      "84a372657101a673747265616da66f7264657273a870726f6475636572a57372"
@@ -204,20 +204,14 @@ static const struct {
      "84a372657104a673747265616da66f7264657273a6726561646572a762696c6c"
      "696e67a66f66667365742a",
      NULL},
-    {SL_CMD_LIST, "534c010b",
-     "81a372657105",
-     NULL},
+    {SL_CMD_LIST, "534c010b", "81a372657105", NULL},
     {SL_CMD_STREAMS, "534c010c",
      "82a372657105a773747265616d739186a46e616d65a66f7264657273a5666972"
      "737400a46e6578742aa77265636f7264732aa56279746573cd0800a76c617374"
      "5f6d73cf000001a217ba1200",
      NULL},
-    {SL_CMD_PING, "534c010d",
-     "81a372657106",
-     NULL},
-    {SL_CMD_PONG, "534c010e",
-     "81a372657106",
-     NULL},
+    {SL_CMD_PING, "534c010d", "81a372657106", NULL},
+    {SL_CMD_PONG, "534c010e", "81a372657106", NULL},
     {SL_CMD_ERROR, "534c010f",
      "86a3726571cd03eda673747265616da66f7264657273a870726f6475636572a5"
      "7372632d31a3736571cd03eba4636f64650da474657874bf73657175656e6365"
@@ -326,8 +320,7 @@ Test (proto, vectors_match_protocol_md)
         char (*ex)[4096] = doc[s_vectors[i].cmd];
         cr_assert_str_eq (ex[1], s_vectors[i].header, "§13 %s header", name);
         cr_assert_str_eq (ex[2], s_vectors[i].body, "§13 %s body", name);
-        cr_assert_str_eq (ex[3], s_vectors[i].data ? s_vectors[i].data : "", "§13 %s data",
-                          name);
+        cr_assert_str_eq (ex[3], s_vectors[i].data ? s_vectors[i].data : "", "§13 %s data", name);
         if (s_vectors[i].cmd == SL_CMD_LIVE) {
             uint8_t topic[SL_NAME_MAX + 2];
             size_t n = sl_topic ("orders", topic);

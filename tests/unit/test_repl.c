@@ -27,9 +27,9 @@ setup (void)
 static int
 s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void) st;
-    (void) flag;
-    (void) ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove (path);
 }
 
@@ -67,7 +67,7 @@ static int
 s_see (void *ctx, const sl_repl_op_t *op)
 {
     s_seen_t *seen = ctx;
-    snprintf (seen->keys[seen->n], 8, "%.*s", (int) op->key_len, op->key);
+    snprintf (seen->keys[seen->n], 8, "%.*s", (int)op->key_len, op->key);
     seen->flags[seen->n++] = op->flags;
     return 0;
 }
@@ -151,11 +151,11 @@ s_publish (sl_store_t *store, const char *stream, const char *producer, uint64_t
         records[len++] = 0x01;
         records[len++] = 0xc0;
         records[len++] = 0xc0;
-        records[len++] = (uint8_t) (i & 0x7f);
+        records[len++] = (uint8_t)(i & 0x7f);
     }
     cr_assert_eq (sl_store_begin (store), 0);
     sl_batch_header_t h;
-    cr_assert_eq (sl_store_append (store, stream, records, len, (uint32_t) n, 1000, &h), 0);
+    cr_assert_eq (sl_store_append (store, stream, records, len, (uint32_t)n, 1000, &h), 0);
     cr_assert_eq (sl_store_producer_set (store, producer, stream, seq + n - 1, 1000), 0);
     cr_assert_eq (sl_store_commit (store), 0);
 }
@@ -246,7 +246,7 @@ s_keep (void *ctx, const uint8_t *entry, size_t len)
 {
     sl_buf_t *buf = ctx;
     if (buf->len) {
-        return 1;       //  the first entry only
+        return 1; //  the first entry only
     }
     return sl_buf_append (buf, entry, len);
 }
@@ -295,8 +295,8 @@ Test (repl, apply_refuses_gaps_old_epochs_and_damage)
 
 Test (repl, epoch_rule_and_undo_of_unreplicated_entries)
 {
-    sl_store_t *a = s_open ("a");   //  the old primary
-    sl_store_t *b = s_open ("b");   //  its replica, promoted later
+    sl_store_t *a = s_open ("a"); //  the old primary
+    sl_store_t *b = s_open ("b"); //  its replica, promoted later
     s_publish (a, "s", "p1", 1, 4);
     cr_assert_eq (s_follow (a, b), 1);
     //  a writes two more entries b never gets.
@@ -379,7 +379,7 @@ Test (repl, journal_is_bounded)
     cr_assert_not_null (s);
     cr_assert_eq (sl_store_journal_on (s, 2048), 0);
     for (int i = 0; i < 50; i++) {
-        s_publish (s, "s", "p", (uint64_t) i * 5 + 1, 5);
+        s_publish (s, "s", "p", (uint64_t)i * 5 + 1, 5);
     }
     uint64_t seq, first;
     sl_store_repl_position (s, NULL, &seq, &first);
@@ -409,8 +409,8 @@ Test (repl, map_growth_redo_keeps_one_entry_per_commit)
     for (size_t i = 0; i < sizeof records; i += 5) {
         memcpy (records + i, "\x94\x01\xc0\xc0\x05", 5);
     }
-    uint32_t count = (uint32_t) (sizeof records / 5);
-    size_t len = (size_t) count * 5;
+    uint32_t count = (uint32_t)(sizeof records / 5);
+    size_t len = (size_t)count * 5;
     int commits = 0, redone = 0;
     for (int i = 0; i < 6; i++) {
         int rc = SL_EMAPFULL;
@@ -434,7 +434,7 @@ Test (repl, map_growth_redo_keeps_one_entry_per_commit)
     cr_assert_gt (redone, 0, "the map had to grow at least once");
     uint64_t seq;
     sl_store_repl_position (p, NULL, &seq, NULL);
-    cr_assert_eq (seq, (uint64_t) commits);
+    cr_assert_eq (seq, (uint64_t)commits);
     cr_assert_eq (s_follow (p, r), commits);
     s_assert_same (p, r, "s");
     sl_store_close (&p);

@@ -173,7 +173,7 @@ static int s_stuck_calls;
 static void
 s_on_stuck (void *ctx, const void *peer, size_t peer_len)
 {
-    (void) ctx;
+    (void)ctx;
     cr_assert_eq (peer_len, 2);
     cr_assert_eq (memcmp (peer, "d5", 2), 0);
     s_stuck_calls++;
@@ -221,7 +221,7 @@ Test (send, pub_counts_one_copy_and_skips_over_budget)
     zsock_t *sub1 = zsock_new_sub (endpoint, "");
     zsock_t *sub2 = zsock_new_sub (endpoint, "");
     cr_assert (sub1 && sub2);
-    zclock_sleep (50);      //  subscriptions travel asynchronously, even inproc
+    zclock_sleep (50); //  subscriptions travel asynchronously, even inproc
     m = s_msg (100 * KIB);
     cr_assert_eq (sl_send_pub (pub, live, &m), 0);
     cr_assert_eq (sl_budget_total (live), 100 * KIB, "counted once for two subscribers");

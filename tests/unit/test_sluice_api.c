@@ -25,13 +25,13 @@ Test (sluice_api, constructors_refuse_bad_arguments)
     cr_assert_null (sluice_member_new (NOWHERE, "g", "same", "same", NULL));
     cr_assert_null (sluice_member_new (NOWHERE, "g", "a", "b", "x/y"));
     sluice_producer_t *p = NULL;
-    sluice_producer_destroy (&p);   //  idempotent on NULL
+    sluice_producer_destroy (&p); //  idempotent on NULL
     sluice_producer_destroy (NULL);
 }
 
 Test (sluice_api, positions_parse)
 {
-    const char *good[] = {"beginning", "end", "0", "1200", "-10", "@2026-11-26T12:00:00Z",
+    const char *good[] = {"beginning",      "end",  "0",     "1200", "-10", "@2026-11-26T12:00:00Z",
                           "@1795000000000", "@-5m", "@-30s", NULL};
     for (int i = 0; good[i]; i++) {
         sluice_reader_t *r = sluice_reader_new (NOWHERE, "s", good[i], NULL);

@@ -26,17 +26,17 @@ typedef struct {
     pthread_t thread;
     volatile bool stop;
     //  Script.
-    uint64_t resume_seq;        //  WELCOME seq for a named producer
-    int lose_publish;           //  the Nth PUBLISH (1-based) vanishes, once
-    int error_first;            //  answer the first N PUBLISHes with error_code
+    uint64_t resume_seq; //  WELCOME seq for a named producer
+    int lose_publish;    //  the Nth PUBLISH (1-based) vanishes, once
+    int error_first;     //  answer the first N PUBLISHes with error_code
     int error_code;
-    int confirm_delay_ms;       //  hold each CONFIRM this long (a slow commit)
-    volatile int *stop_after;   //  set *stop_after = 1 once stop_at records are stored
+    int confirm_delay_ms;     //  hold each CONFIRM this long (a slow commit)
+    volatile int *stop_after; //  set *stop_after = 1 once stop_at records are stored
     uint64_t stop_at;
     //  What happened.
-    uint64_t acked;             //  highest seq stored
-    uint64_t stored;            //  records appended
-    uint64_t first_seq;         //  seq of the first PUBLISH seen
+    uint64_t acked;     //  highest seq stored
+    uint64_t stored;    //  records appended
+    uint64_t first_seq; //  seq of the first PUBLISH seen
     int publishes;
     int eseqs;
     int bad_batches;
@@ -46,7 +46,7 @@ typedef struct {
 static void
 s_send (fake_t *fake, zframe_t *id, zmsg_t *msg)
 {
-    zmsg_prepend (msg, &(zframe_t *) {zframe_dup (id)});
+    zmsg_prepend (msg, &(zframe_t *){zframe_dup (id)});
     zmsg_send (&msg, fake->router);
 }
 
@@ -106,7 +106,7 @@ s_on_publish (fake_t *fake, zframe_t *id, const sl_msg_t *req, zmsg_t *data)
 static void *
 s_fake_run (void *arg)
 {
-    fake_t *fake = (fake_t *) arg;
+    fake_t *fake = (fake_t *)arg;
     int64_t deadline = sl_mono_ms () + 30000;
     while (!fake->stop && sl_mono_ms () < deadline) {
         zmq_pollitem_t item = {zsock_resolve (fake->router), 0, ZMQ_POLLIN, 0};
@@ -151,7 +151,7 @@ s_fake_run (void *arg)
 static fake_t *
 s_fake_new (void)
 {
-    fake_t *fake = (fake_t *) calloc (1, sizeof (fake_t));
+    fake_t *fake = (fake_t *)calloc (1, sizeof (fake_t));
     cr_assert_not_null (fake);
     fake->router = zsock_new_router ("tcp://127.0.0.1:*");
     cr_assert_not_null (fake->router);
@@ -268,7 +268,7 @@ s_run_paced (fake_t *fake, int records, double rate, int confirm_delay_ms)
     cfg.linger_ms = 60000;
     int64_t start = sl_mono_ms ();
     cr_assert_eq (sl_source_run (&cfg, 1, &path), 0);
-    cr_assert_eq (fake->stored, (uint64_t) records);
+    cr_assert_eq (fake->stored, (uint64_t)records);
     return sl_mono_ms () - start;
 }
 
@@ -323,7 +323,7 @@ Test (source, unanswered_batch_is_resent_after_the_timeout)
     fake_t *fake = s_fake_new ();
     fake->lose_publish = 1;
     s_fake_start (fake);
-    char *path = s_write_input (50, 0);     //  one batch: no later batch reveals the gap
+    char *path = s_write_input (50, 0); //  one batch: no later batch reveals the gap
     sl_source_config_t cfg;
     sl_source_stats_t stats;
     s_config (&cfg, fake, &stats);
@@ -433,7 +433,7 @@ Test (source, stop_flag_drains_and_exits_0)
 
 Test (source, unreachable_broker_exits_1_after_connect_timeout)
 {
-    fake_t *fake = s_fake_new ();   //  bound, never answers
+    fake_t *fake = s_fake_new (); //  bound, never answers
     sl_source_config_t cfg;
     sl_source_stats_t stats;
     s_config (&cfg, fake, &stats);
@@ -475,7 +475,10 @@ Test (source, msgpack_input_stops_a_malformed_file_and_exits_1)
     snprintf (bad, sizeof bad, "%s/bad.mp", s_dir);
     FILE *file = fopen (good, "wb");
     //  Three values: 1, "ab", [true, nil].
-    fwrite ("\x01\xa2" "ab" "\x92\xc3\xc0", 1, 7, file);
+    fwrite ("\x01\xa2"
+            "ab"
+            "\x92\xc3\xc0",
+            1, 7, file);
     fclose (file);
     file = fopen (bad, "wb");
     //  One value, then a str claiming 4 GiB in five bytes, then a value never read.

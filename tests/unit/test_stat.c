@@ -152,14 +152,14 @@ Test (stat, decoder_refuses_bad_documents)
     }
     cr_assert_eq (sl_stat_decode (&back, many, n), SL_ETOOBIG);
     //  A name that is not a valid name.
-    const uint8_t bad_name[] = {0x81, 0xa7, 's', 't', 'r', 'e', 'a', 'm', 's', 0x91, 0x81,
-                                0xa4, 'n', 'a', 'm', 'e', 0xa2, 'a', '/'};
+    const uint8_t bad_name[] = {0x81, 0xa7, 's', 't', 'r', 'e', 'a',  'm', 's', 0x91,
+                                0x81, 0xa4, 'n', 'a', 'm', 'e', 0xa2, 'a', '/'};
     cr_assert_eq (sl_stat_decode (&back, bad_name, sizeof bad_name), SL_EPROTO);
     //  Too big as a whole.
     cr_assert_eq (sl_stat_decode (&back, buf.data, SL_STAT_MAX_BYTES + 1), SL_ETOOBIG);
     //  Unknown keys are skipped.
-    const uint8_t unknown[] = {0x82, 0xa3, 'n', 'e', 'w', 0x91, 0x01, 0xa8, 'w', 'r', 'i',
-                               't', 'a', 'b', 'l', 'e', 0xc3};
+    const uint8_t unknown[] = {0x82, 0xa3, 'n', 'e', 'w', 0x91, 0x01, 0xa8, 'w',
+                               'r',  'i',  't', 'a', 'b', 'l',  'e',  0xc3};
     cr_assert_eq (sl_stat_decode (&back, unknown, sizeof unknown), 0);
     cr_assert (back.writable);
     sl_stat_free (&back);
@@ -181,7 +181,7 @@ Test (stat, prometheus_text)
     sl_buf_init (&buf, 0);
     cr_assert_eq (sl_stat_prometheus (&d, &buf), 0);
     cr_assert_eq (sl_buf_append (&buf, "", 1), 0);
-    const char *text = (const char *) buf.data;
+    const char *text = (const char *)buf.data;
     const char *want[] = {
         "sluice_broker_writable 0\n",
         "sluice_stream_next_offset{stream=\"orders\"} 42\n",
@@ -227,7 +227,7 @@ s_example (const char *name, char out[3][4096])
         snprintf (path, sizeof path, "%s/docs/PROTOCOL.md", root);
     }
     else {
-        snprintf (path, sizeof path, "%.*sdocs/PROTOCOL.md", (int) (tail - self), self);
+        snprintf (path, sizeof path, "%.*sdocs/PROTOCOL.md", (int)(tail - self), self);
     }
     FILE *file = fopen (path, "r");
     if (!file) {
@@ -441,7 +441,8 @@ Test (stat, options_file)
     char why[256];
     cr_assert_eq (s_file ("# broker\n\nlisten = tcp://127.0.0.1:1\nfsync = true\n"
                           "stream-retention = 'a:age=1d'\nstream-retention = \"b:age=2d\"\n",
-                          &seen, why), 0, "%s", why);
+                          &seen, why),
+                  0, "%s", why);
     cr_assert_eq (seen.n, 4);
     cr_assert_str_eq (seen.seen[0], "0=tcp://127.0.0.1:1");
     cr_assert_str_eq (seen.seen[1], "1=(switch)");
@@ -504,9 +505,8 @@ Test (stat, replication_fields)
     cr_assert_eq (back.repl_followers, 1);
     cr_assert_eq (sl_stat_prometheus (&back, &prom), 0);
     cr_assert_eq (sl_buf_append (&prom, "", 1), 0);
-    cr_assert (strstr ((char *) prom.data,
-                       "sluice_replication_lag_entries{role=\"primary\"} 5\n"),
-               "%s", (char *) prom.data);
+    cr_assert (strstr ((char *)prom.data, "sluice_replication_lag_entries{role=\"primary\"} 5\n"),
+               "%s", (char *)prom.data);
     sl_stat_free (&back);
     sl_stat_free (&d);
     sl_buf_free (&plain);

@@ -1,5 +1,5 @@
 /*  test_store.c - the LMDB store, against a real environment in a temp dir.
-*/
+ */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +22,9 @@
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 
-static char s_dir[256];         //  the test's temp dir, removed at teardown
-static char s_mnt[300];         //  a tmpfs mounted by the test, or ""
-static pid_t s_holder;          //  a child this test started, killed at teardown
+static char s_dir[256]; //  the test's temp dir, removed at teardown
+static char s_mnt[300]; //  a tmpfs mounted by the test, or ""
+static pid_t s_holder;  //  a child this test started, killed at teardown
 
 static void
 setup (void)
@@ -38,9 +38,9 @@ setup (void)
 static int
 s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void) st;
-    (void) flag;
-    (void) ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove (path);
 }
 
@@ -63,7 +63,7 @@ teardown (void)
 static sl_store_t *
 s_open_at (const char *dir, uint64_t initial_map, uint64_t max_map)
 {
-    sl_store_opts_t opts = { .sync = SL_SYNC_NONE, .initial_map = initial_map, .max_map = max_map };
+    sl_store_opts_t opts = {.sync = SL_SYNC_NONE, .initial_map = initial_map, .max_map = max_map};
     int err = 1;
     sl_store_t *store = sl_store_open (dir, &opts, &err);
     cr_assert_not_null (store, "open %s: %s", dir, sl_strerror (err));
@@ -80,13 +80,13 @@ s_open (void)
 static uint32_t
 s_be32 (const uint8_t *p)
 {
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 static uint64_t
 s_be64 (const uint8_t *p)
 {
-    return ((uint64_t) s_be32 (p) << 32) | s_be32 (p + 4);
+    return ((uint64_t)s_be32 (p) << 32) | s_be32 (p + 4);
 }
 
 //  Deterministic payload bytes for batch `seed`.
@@ -94,7 +94,7 @@ static void
 s_fill (uint8_t *buf, size_t len, uint32_t seed)
 {
     for (size_t i = 0; i < len; i++) {
-        buf[i] = (uint8_t) (seed * 131u + i * 7u + (i >> 8));
+        buf[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 8));
     }
 }
 
@@ -102,7 +102,7 @@ static bool
 s_check_fill (const uint8_t *buf, size_t len, uint32_t seed)
 {
     for (size_t i = 0; i < len; i++) {
-        if (buf[i] != (uint8_t) (seed * 131u + i * 7u + (i >> 8))) {
+        if (buf[i] != (uint8_t)(seed * 131u + i * 7u + (i >> 8))) {
             return false;
         }
     }
@@ -117,7 +117,7 @@ typedef struct {
     int64_t ms[4096];
     size_t len[4096];
     uint8_t *data[4096];
-    int stop_after;             //  return stop_rc after this many blobs (0 = never)
+    int stop_after; //  return stop_rc after this many blobs (0 = never)
     int stop_rc;
 } blobs_t;
 
@@ -130,13 +130,13 @@ s_collect (void *ctx, const uint8_t *blob, size_t len)
     cr_assert_eq (blob[0], 1, "version byte");
     b->count[b->n] = s_be32 (blob + 4);
     b->base[b->n] = s_be64 (blob + 8);
-    b->ms[b->n] = (int64_t) s_be64 (blob + 16);
+    b->ms[b->n] = (int64_t)s_be64 (blob + 16);
     b->len[b->n] = len;
     b->data[b->n] = malloc (len);
     cr_assert_not_null (b->data[b->n]);
     memcpy (b->data[b->n], blob, len);
     b->n++;
-    if (b->stop_after && (int) b->n >= b->stop_after) {
+    if (b->stop_after && (int)b->n >= b->stop_after) {
         return b->stop_rc;
     }
     return 0;
@@ -207,7 +207,7 @@ s_ten_batches (sl_store_t *store, const char *stream)
 {
     s_begin (store);
     for (uint32_t i = 0; i < 10; i++) {
-        s_append (store, stream, 10, 76, i, 1000 + 100 * (int64_t) i);
+        s_append (store, stream, 10, 76, i, 1000 + 100 * (int64_t)i);
     }
     s_commit (store);
 }
@@ -215,13 +215,12 @@ s_ten_batches (sl_store_t *store, const char *stream)
 //  --------------------------------------------------------------------------
 //  Append and read
 
-Test (store, roundtrip_several_streams_offsets_dense_from_zero, .init = setup,
-      .fini = teardown)
+Test (store, roundtrip_several_streams_offsets_dense_from_zero, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
-    const char *names[3] = { "a", "b.c", "orders-2026_x" };
-    uint64_t next[3] = { 0, 0, 0 };
-    uint64_t bytes[3] = { 0, 0, 0 };
+    const char *names[3] = {"a", "b.c", "orders-2026_x"};
+    uint64_t next[3] = {0, 0, 0};
+    uint64_t bytes[3] = {0, 0, 0};
     s_begin (store);
     for (uint32_t i = 0; i < 5; i++) {
         for (uint32_t s = 0; s < 3; s++) {
@@ -233,7 +232,7 @@ Test (store, roundtrip_several_streams_offsets_dense_from_zero, .init = setup,
             cr_assert_eq (h.append_ms, 5000 + i);
             cr_assert_eq (h.version, 1);
             next[s] += count;
-            bytes[s] += 24 + len + SL_BATCH_CRC_SIZE;     //  stored size: with the checksum
+            bytes[s] += 24 + len + SL_BATCH_CRC_SIZE; //  stored size: with the checksum
         }
     }
     s_commit (store);
@@ -261,7 +260,7 @@ Test (store, roundtrip_several_streams_offsets_dense_from_zero, .init = setup,
     }
     sl_store_close (&store);
     cr_assert_null (store);
-    sl_store_close (&store);     //  idempotent
+    sl_store_close (&store); //  idempotent
 }
 
 Test (store, append_ms_never_decreases, .init = setup, .fini = teardown)
@@ -276,21 +275,20 @@ Test (store, append_ms_never_decreases, .init = setup, .fini = teardown)
     sl_store_close (&store);
 }
 
-Test (store, read_from_middle_of_batch_returns_containing_blob, .init = setup,
-      .fini = teardown)
+Test (store, read_from_middle_of_batch_returns_containing_blob, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
     s_begin (store);
     for (uint32_t i = 0; i < 3; i++) {
         s_append (store, "s", 10, 50, i, 1);
     }
-    s_append (store, "t", 10, 50, 9, 1);      //  a neighbour stream with later keys
+    s_append (store, "t", 10, 50, 9, 1); //  a neighbour stream with later keys
     s_commit (store);
-    uint64_t offsets[] = { 0, 9, 10, 15, 19, 20, 29 };
-    uint64_t want[] = { 0, 0, 10, 10, 10, 20, 20 };
+    uint64_t offsets[] = {0, 9, 10, 15, 19, 20, 29};
+    uint64_t want[] = {0, 0, 10, 10, 10, 20, 20};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
         blobs_t *b = s_read_all (store, "s", offsets[i], NULL);
-        cr_assert_eq (b->base[0], want[i], "offset %llu", (unsigned long long) offsets[i]);
+        cr_assert_eq (b->base[0], want[i], "offset %llu", (unsigned long long)offsets[i]);
         cr_assert_eq (b->n, 3 - want[i] / 10, "then every later blob, and only this stream's");
         s_blobs_free (&b);
     }
@@ -336,7 +334,7 @@ Test (store, read_bounds_are_soft_and_cut_at_blob_boundaries, .init = setup, .fi
     sl_store_t *store = s_open ();
     s_begin (store);
     for (uint32_t i = 0; i < 10; i++) {
-        s_append (store, "s", 100, 1000, i, 1);     //  1024 stored bytes each
+        s_append (store, "s", 100, 1000, i, 1); //  1024 stored bytes each
     }
     s_commit (store);
     struct {
@@ -345,15 +343,12 @@ Test (store, read_bounds_are_soft_and_cut_at_blob_boundaries, .init = setup, .fi
         uint64_t max_bytes;
         size_t blobs;
     } cases[] = {
-        { 0, 250, 0, 2 },           //  a third blob would pass 250 records
-        { 0, 200, 0, 2 },
-        { 0, 1, 0, 1 },             //  at least one blob
-        { 0, 0, 1, 1 },
-        { 0, 0, 3 * 1024, 3 },
-        { 0, 0, 3 * 1024 - 1, 2 },
-        { 50, 150, 0, 2 },          //  records counted from the offset asked for
-        { 0, 0, 0, 10 },            //  no bounds
-        { 950, 1000, 0, 1 },
+        {0, 250, 0, 2},                  //  a third blob would pass 250 records
+        {0, 200, 0, 2},    {0, 1, 0, 1}, //  at least one blob
+        {0, 0, 1, 1},      {0, 0, 3 * 1024, 3}, {0, 0, 3 * 1024 - 1, 2},
+        {50, 150, 0, 2}, //  records counted from the offset asked for
+        {0, 0, 0, 10},   //  no bounds
+        {950, 1000, 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         blobs_t *b = s_blobs_new ();
@@ -410,9 +405,9 @@ Test (store, reopen_keeps_everything, .init = setup, .fini = teardown)
     sl_store_close (&store);
 
     store = s_open ();
-    const char *names[] = { "a", "b", "c" };
-    size_t blobs[] = { 3, 2, 1 };
-    uint64_t nexts[] = { 13, 7, 3 };
+    const char *names[] = {"a", "b", "c"};
+    size_t blobs[] = {3, 2, 1};
+    uint64_t nexts[] = {13, 7, 3};
     for (int i = 0; i < 3; i++) {
         b = s_read_all (store, names[i], 0, &info);
         cr_assert_eq (b->n, blobs[i], "%s", names[i]);
@@ -506,7 +501,7 @@ s_list_fn (void *ctx, const sl_stream_info_t *info)
 Test (store, list_streams_in_name_order, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
-    list_ctx_t l = { 0 };
+    list_ctx_t l = {0};
     cr_assert_eq (sl_store_list (store, s_list_fn, &l), 0);
     cr_assert_eq (l.n, 0, "empty store");
 
@@ -526,7 +521,7 @@ Test (store, list_streams_in_name_order, .init = setup, .fini = teardown)
     cr_assert_eq (l.seen[0].last_ms, 30);
     cr_assert_eq (l.seen[2].records, 4);
 
-    list_ctx_t stop = { .stop_at = 2 };
+    list_ctx_t stop = {.stop_at = 2};
     cr_assert_eq (sl_store_list (store, s_list_fn, &stop), 5, "fn's value comes back");
     cr_assert_eq (stop.n, 2);
     sl_store_close (&store);
@@ -538,11 +533,11 @@ Test (store, list_streams_in_name_order, .init = setup, .fini = teardown)
 Test (store, find_time, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
-    int64_t ms[] = { 100, 100, 200, 300, 300, 300, 400 };
+    int64_t ms[] = {100, 100, 200, 300, 300, 300, 400};
     uint64_t base[7];
     s_begin (store);
     for (int i = 0; i < 7; i++) {
-        base[i] = s_append (store, "s", 1 + (uint32_t) i, 8, 0, ms[i]).base_offset;
+        base[i] = s_append (store, "s", 1 + (uint32_t)i, 8, 0, ms[i]).base_offset;
     }
     s_commit (store);
     uint64_t next = base[6] + 7;
@@ -550,15 +545,15 @@ Test (store, find_time, .init = setup, .fini = teardown)
         int64_t t;
         uint64_t want;
     } cases[] = {
-        { INT64_MIN, 0 }, { 50, 0 }, { 100, 0 }, { 101, base[2] }, { 200, base[2] },
-        { 250, base[3] }, { 300, base[3] }, { 301, base[6] }, { 400, base[6] },
-        { 401, next }, { INT64_MAX, next },
+        {INT64_MIN, 0}, {50, 0},        {100, 0},          {101, base[2]},
+        {200, base[2]}, {250, base[3]}, {300, base[3]},    {301, base[6]},
+        {400, base[6]}, {401, next},    {INT64_MAX, next},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t off = 12345;
         cr_assert_eq (sl_store_find_time (store, "s", cases[i].t, &off), 0);
-        cr_assert_eq (off, cases[i].want, "t=%lld: %llu", (long long) cases[i].t,
-                      (unsigned long long) off);
+        cr_assert_eq (off, cases[i].want, "t=%lld: %llu", (long long)cases[i].t,
+                      (unsigned long long)off);
     }
     uint64_t off = 12345;
     cr_assert_eq (sl_store_find_time (store, "never", 0, &off), 0);
@@ -566,7 +561,7 @@ Test (store, find_time, .init = setup, .fini = teardown)
 
     //  After retention the search starts at first.
     s_begin (store);
-    sl_retention_t ret = { .max_records = next - base[3] };
+    sl_retention_t ret = {.max_records = next - base[3]};
     uint64_t removed;
     cr_assert_eq (sl_store_retain (store, "s", &ret, 0, &removed), 0);
     s_commit (store);
@@ -584,7 +579,7 @@ Test (store, find_time_over_many_batches, .init = setup, .fini = teardown)
     uint64_t *base = malloc (N * sizeof *base);
     cr_assert_not_null (base);
     s_begin (store);
-    uint8_t rec[4] = { 1, 2, 3, 4 };
+    uint8_t rec[4] = {1, 2, 3, 4};
     for (uint32_t i = 0; i < N; i++) {
         sl_batch_header_t h;
         cr_assert_eq (sl_store_append (store, "big", rec, 4, 1 + i % 5, i / 3, &h), 0);
@@ -598,7 +593,7 @@ Test (store, find_time_over_many_batches, .init = setup, .fini = teardown)
         uint64_t want = t <= 0 ? 0 : t * 3 < N ? base[t * 3] : next;
         uint64_t off;
         cr_assert_eq (sl_store_find_time (store, "big", t, &off), 0);
-        cr_assert_eq (off, want, "t=%lld", (long long) t);
+        cr_assert_eq (off, want, "t=%lld", (long long)t);
     }
     free (base);
     sl_store_close (&store);
@@ -622,7 +617,7 @@ s_check_after_retention (sl_store_t *store, uint64_t first, uint64_t records, ui
         for (size_t i = 0; i < b->n; i++) {
             uint64_t batch = first / 10 + i;
             cr_assert_eq (b->base[i], batch * 10, "offsets never change");
-            cr_assert (s_check_fill (b->data[i] + 24, 76, (uint32_t) batch));
+            cr_assert (s_check_fill (b->data[i] + 24, 76, (uint32_t)batch));
         }
     }
     s_blobs_free (&b);
@@ -632,7 +627,7 @@ Test (store, retention_by_count_keeps_at_least_max_records, .init = setup, .fini
 {
     sl_store_t *store = s_open ();
     s_ten_batches (store, "s");
-    sl_retention_t ret = { .max_records = 35 };
+    sl_retention_t ret = {.max_records = 35};
     uint64_t removed = 0;
     cr_assert_eq (sl_store_retain (store, "s", &ret, 0, &removed), SL_ESTATE);
     s_begin (store);
@@ -662,7 +657,7 @@ Test (store, retention_by_bytes, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
     s_ten_batches (store, "s");
-    sl_retention_t ret = { .max_bytes = 350 };
+    sl_retention_t ret = {.max_bytes = 350};
     uint64_t removed = 0;
     s_begin (store);
     cr_assert_eq (sl_store_retain (store, "s", &ret, 0, &removed), 0);
@@ -675,8 +670,8 @@ Test (store, retention_by_bytes, .init = setup, .fini = teardown)
 Test (store, retention_by_age, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
-    s_ten_batches (store, "s");           //  appended at 1000 .. 1900
-    sl_retention_t ret = { .max_age_ms = 500 };
+    s_ten_batches (store, "s"); //  appended at 1000 .. 1900
+    sl_retention_t ret = {.max_age_ms = 500};
     uint64_t removed = 0;
     s_begin (store);
     cr_assert_eq (sl_store_retain (store, "s", &ret, 2000, &removed), 0);
@@ -701,12 +696,11 @@ Test (store, retention_by_age, .init = setup, .fini = teardown)
     sl_store_close (&store);
 }
 
-Test (store, retention_without_limits_or_stream_removes_nothing, .init = setup,
-      .fini = teardown)
+Test (store, retention_without_limits_or_stream_removes_nothing, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
     s_ten_batches (store, "s");
-    sl_retention_t none = { 0 };
+    sl_retention_t none = {0};
     uint64_t removed = 9;
     s_begin (store);
     cr_assert_eq (sl_store_retain (store, "s", &none, INT64_MAX, &removed), 0);
@@ -767,7 +761,7 @@ s_check_stream (sl_store_t *store, uint32_t n, size_t len)
         for (size_t i = 0; i < b->n; i++) {
             cr_assert_eq (b->base[i], offset);
             cr_assert_eq (b->len[i], 24 + len);
-            cr_assert (s_check_fill (b->data[i] + 24, len, (uint32_t) offset));
+            cr_assert (s_check_fill (b->data[i] + 24, len, (uint32_t)offset));
             offset++;
         }
         s_blobs_free (&b);
@@ -784,7 +778,7 @@ Test (store, tiny_map_grows_transparently_to_50_mib, .init = setup, .fini = tear
     uint64_t map0, used;
     sl_store_usage (store, &map0, &used);
     cr_assert_eq (map0, 1 * MIB);
-    s_append_with_redo (store, 200, 4, 256 * KIB);     //  50 MiB
+    s_append_with_redo (store, 200, 4, 256 * KIB); //  50 MiB
     uint64_t map1;
     sl_store_usage (store, &map1, &used);
     cr_assert_geq (used, 50 * MIB);
@@ -794,12 +788,11 @@ Test (store, tiny_map_grows_transparently_to_50_mib, .init = setup, .fini = tear
 
     store = s_open_at (s_dir, 1 * MIB, 0);
     s_check_stream (store, 200, 256 * KIB);
-    s_append_with_redo (store, 201, 201, 8);            //  grows again after a reopen
+    s_append_with_redo (store, 201, 201, 8); //  grows again after a reopen
     sl_store_close (&store);
 }
 
-Test (store, map_full_in_one_txn_is_emapfull_then_redo_succeeds, .init = setup,
-      .fini = teardown)
+Test (store, map_full_in_one_txn_is_emapfull_then_redo_succeeds, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open_at (s_dir, 1 * MIB, 0);
     //  One transaction of 4 MiB into a 1 MiB map.
@@ -844,8 +837,7 @@ Test (store, commit_visibility_and_abort, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
     cr_assert_eq (sl_store_commit (store), SL_ESTATE);
-    cr_assert_eq (sl_store_append (store, "s", (const uint8_t *) "x", 1, 1, 1, NULL),
-                  SL_ESTATE);
+    cr_assert_eq (sl_store_append (store, "s", (const uint8_t *)"x", 1, 1, 1, NULL), SL_ESTATE);
     s_begin (store);
     cr_assert_eq (sl_store_begin (store), SL_ESTATE, "one write txn at a time");
     cr_assert (sl_store_in_txn (store));
@@ -861,13 +853,13 @@ Test (store, commit_visibility_and_abort, .init = setup, .fini = teardown)
     cr_assert_eq (sl_store_stream_info (store, "s", &info, &exists), 0);
     cr_assert (exists);
     cr_assert_eq (info.next, 3);
-    list_ctx_t l = { 0 };
+    list_ctx_t l = {0};
     cr_assert_eq (sl_store_list (store, s_list_fn, &l), 0);
     cr_assert_eq (l.n, 0);
 
     sl_store_abort (store);
     cr_assert_not (sl_store_in_txn (store));
-    sl_store_abort (store);                 //  harmless without a txn
+    sl_store_abort (store); //  harmless without a txn
     cr_assert_eq (sl_store_stream_info (store, "s", &info, &exists), 0);
     cr_assert_not (exists, "abort discards");
 
@@ -885,8 +877,8 @@ Test (store, commit_visibility_and_abort, .init = setup, .fini = teardown)
 static int
 s_reenter (void *ctx, const uint8_t *blob, size_t len)
 {
-    (void) blob;
-    (void) len;
+    (void)blob;
+    (void)len;
     sl_store_t *store = ctx;
     sl_stream_info_t info;
     bool exists;
@@ -914,7 +906,7 @@ Test (store, invalid_names_are_rejected, .init = setup, .fini = teardown)
     char longname[202];
     memset (longname, 'a', 201);
     longname[201] = 0;
-    const char *bad[] = { "", ".hidden", "a/b", "a b", "sp\xc3\xa4t", longname };
+    const char *bad[] = {"", ".hidden", "a/b", "a b", "sp\xc3\xa4t", longname};
     uint8_t rec = 0;
     uint64_t v;
     s_begin (store);
@@ -934,7 +926,7 @@ Test (store, invalid_names_are_rejected, .init = setup, .fini = teardown)
     cr_assert (sl_store_in_txn (store), "argument errors leave the txn open");
     memset (longname, 'a', 200);
     longname[200] = 0;
-    s_append (store, longname, 1, 1, 0, 1);       //  200 bytes is fine
+    s_append (store, longname, 1, 1, 0, 1); //  200 bytes is fine
     s_commit (store);
     sl_store_close (&store);
 }
@@ -980,15 +972,14 @@ s_raw_put (const char *db, const void *key, size_t klen, const void *val, size_t
     cr_assert_eq (mdb_env_open (env, s_dir, 0, 0640), 0);
     cr_assert_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
     cr_assert_eq (mdb_dbi_open (txn, db, 0, &dbi), 0);
-    MDB_val k = { klen, (void *) key };
-    MDB_val v = { vlen, (void *) val };
+    MDB_val k = {klen, (void *)key};
+    MDB_val v = {vlen, (void *)val};
     cr_assert_eq (mdb_put (txn, dbi, &k, &v, 0), 0);
     cr_assert_eq (mdb_txn_commit (txn), 0);
     mdb_env_close (env);
 }
 
-Test (store, short_or_inconsistent_values_are_errors_not_crashes, .init = setup,
-      .fini = teardown)
+Test (store, short_or_inconsistent_values_are_errors_not_crashes, .init = setup, .fini = teardown)
 {
     sl_store_t *store = s_open ();
     s_ten_batches (store, "s");
@@ -1001,13 +992,13 @@ Test (store, short_or_inconsistent_values_are_errors_not_crashes, .init = setup,
 
     //  Written through a raw LMDB handle while the store is closed.
     s_raw_put ("meta", "stream/s", 8, "abc", 3);
-    uint8_t bad_meta[44] = { 0 };
-    bad_meta[3] = 7;            //  id 7, first 0, next 0, records 0 ...
-    bad_meta[27] = 5;           //  ... but records 5: inconsistent
+    uint8_t bad_meta[44] = {0};
+    bad_meta[3] = 7;  //  id 7, first 0, next 0, records 0 ...
+    bad_meta[27] = 5; //  ... but records 5: inconsistent
     s_raw_put ("meta", "stream/t", 8, bad_meta, sizeof bad_meta);
     s_raw_put ("producers", "p\0s", 3, "12345", 5);
     s_raw_put ("readers", "s\0r", 3, "1", 1);
-    uint8_t key[12] = { 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 20 };    //  stream u's third batch
+    uint8_t key[12] = {0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 20}; //  stream u's third batch
     s_raw_put ("log", key, 12, "short", 5);
 
     store = s_open ();
@@ -1020,7 +1011,7 @@ Test (store, short_or_inconsistent_values_are_errors_not_crashes, .init = setup,
     cr_assert_eq (sl_store_find_time (store, "s", 0, &v), SL_ESTORE);
     cr_assert_eq (sl_store_producer_get (store, "p", "s", &v), SL_ESTORE);
     cr_assert_eq (sl_store_reader_get (store, "s", "r", &v), SL_ESTORE);
-    list_ctx_t l = { 0 };
+    list_ctx_t l = {0};
     cr_assert_eq (sl_store_list (store, s_list_fn, &l), SL_ESTORE);
 
     //  The damaged log entry: a read passes the good blobs before it and
@@ -1043,7 +1034,7 @@ Test (store, short_or_inconsistent_values_are_errors_not_crashes, .init = setup,
     //  Writes to a damaged stream fail; the transaction stays usable.
     s_begin (store);
     uint8_t rec = 0;
-    sl_retention_t ret = { .max_records = 1 };
+    sl_retention_t ret = {.max_records = 1};
     cr_assert_eq (sl_store_append (store, "s", &rec, 1, 1, 1, NULL), SL_ESTORE);
     cr_assert_eq (sl_store_retain (store, "s", &ret, 0, &v), SL_ESTORE);
     //  Retention removes a damaged batch at the oldest end like any other
@@ -1069,7 +1060,7 @@ Test (store, short_stream_counter_is_an_error, .init = setup, .fini = teardown)
     s_begin (store);
     uint8_t rec = 0;
     cr_assert_eq (sl_store_append (store, "new", &rec, 1, 1, 1, NULL), SL_ESTORE);
-    s_append (store, "s", 1, 1, 0, 1);           //  existing streams still work
+    s_append (store, "s", 1, 1, 0, 1); //  existing streams still work
     s_commit (store);
     sl_store_close (&store);
 }
@@ -1080,7 +1071,7 @@ Test (store, short_stream_counter_is_an_error, .init = setup, .fini = teardown)
 static bool
 s_wait_byte (int fd, int timeout_ms, char *out)
 {
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
     if (poll (&pfd, 1, timeout_ms) != 1) {
         return false;
     }
@@ -1097,9 +1088,9 @@ s_leave_stale_reader (void)
     if (pid == 0) {
         MDB_env *env;
         MDB_txn *txn;
-        if (mdb_env_create (&env) || mdb_env_set_maxdbs (env, 8)
-            || mdb_env_open (env, s_dir, MDB_NOTLS, 0640)
-            || mdb_txn_begin (env, NULL, MDB_RDONLY, &txn)) {
+        if (mdb_env_create (&env) || mdb_env_set_maxdbs (env, 8) ||
+            mdb_env_open (env, s_dir, MDB_NOTLS, 0640) ||
+            mdb_txn_begin (env, NULL, MDB_RDONLY, &txn)) {
             _exit (1);
         }
         _exit (0);
@@ -1122,9 +1113,9 @@ Test (store, stale_reader_slots_are_cleared, .init = setup, .fini = teardown)
         close (to_holder[1]);
         close (from_holder[0]);
         sl_store_t *store = sl_store_open (s_dir, NULL, NULL);
-        if (!store || sl_store_begin (store)
-            || sl_store_append (store, "s", (const uint8_t *) "rec", 3, 1, 1, NULL)
-            || sl_store_commit (store)) {
+        if (!store || sl_store_begin (store) ||
+            sl_store_append (store, "s", (const uint8_t *)"rec", 3, 1, 1, NULL) ||
+            sl_store_commit (store)) {
             _exit (2);
         }
         char c = 'r';
@@ -1136,7 +1127,7 @@ Test (store, stale_reader_slots_are_cleared, .init = setup, .fini = teardown)
         while (s_wait_byte (to_holder[0], 30000, &c) && c == 'c') {
             int cleared = -1;
             sl_store_readers_check (store, &cleared);
-            c = (char) ('0' + cleared);
+            c = (char)('0' + cleared);
             if (write (from_holder[1], &c, 1) != 1) {
                 _exit (4);
             }
@@ -1204,7 +1195,7 @@ Test (store, disk_full_is_enospc_and_the_store_survives, .init = setup, .fini = 
     cr_assert_geq (fd, 0);
     static uint8_t zero[64 * KIB];
     for (int i = 0; i < 16; i++) {
-        cr_assert_eq (write (fd, zero, sizeof zero), (ssize_t) sizeof zero);
+        cr_assert_eq (write (fd, zero, sizeof zero), (ssize_t)sizeof zero);
     }
     close (fd);
 
@@ -1246,7 +1237,7 @@ Test (store, disk_full_is_enospc_and_the_store_survives, .init = setup, .fini = 
     blobs_t *b = s_read_all (check, "s", 0, NULL);
     cr_assert_eq (b->n, committed);
     for (size_t i = 0; i < b->n; i++, offset++) {
-        cr_assert (s_check_fill (b->data[i] + 24, LEN, (uint32_t) offset));
+        cr_assert (s_check_fill (b->data[i] + 24, LEN, (uint32_t)offset));
     }
     s_blobs_free (&b);
     //  A second try while full fails the same way, and nothing is corrupted.
@@ -1264,7 +1255,7 @@ Test (store, disk_full_is_enospc_and_the_store_survives, .init = setup, .fini = 
     }
     dup2 (saved_stderr, STDERR_FILENO);
     close (saved_stderr);
-    char text[4096] = { 0 };
+    char text[4096] = {0};
     ssize_t got = pread (log_fd, text, sizeof text - 1, 0);
     close (log_fd);
     cr_assert_gt (got, 0);
@@ -1290,7 +1281,7 @@ Test (store, disk_full_is_enospc_and_the_store_survives, .init = setup, .fini = 
     cr_assert_eq (b->n, committed);
     for (size_t i = 0; i < b->n; i++) {
         cr_assert_eq (b->base[i], i);
-        cr_assert (s_check_fill (b->data[i] + 24, LEN, (uint32_t) i));
+        cr_assert (s_check_fill (b->data[i] + 24, LEN, (uint32_t)i));
     }
     s_blobs_free (&b);
     sl_store_close (&store);
@@ -1343,7 +1334,7 @@ Test (store, group_state_get_set_list, .init = setup, .fini = teardown)
     sl_store_abort (store);
     cr_assert_eq (sl_store_group_get (store, "enrich", &buf), 0);
     cr_assert_eq (buf.len, 4, "get replaces the buffer's content");
-    cr_assert_eq (sl_store_list (store, NULL, NULL) , 0, "groups are not streams");
+    cr_assert_eq (sl_store_list (store, NULL, NULL), 0, "groups are not streams");
     memset (&seen, 0, sizeof seen);
     cr_assert_eq (sl_store_group_list (store, s_group_cb, &seen), 0);
     cr_assert_eq (seen.calls, 2);
@@ -1389,8 +1380,8 @@ Test (store, group_state_bad_arguments, .init = setup, .fini = teardown)
     cr_assert_eq (mdb_env_open (env, s_dir, 0, 0644), 0);
     cr_assert_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
     cr_assert_eq (mdb_dbi_open (txn, "groups", MDB_CREATE, &dbi), 0);
-    MDB_val key = { 3, (void *) "a b" };
-    MDB_val val = { 1, (void *) "\x80" };
+    MDB_val key = {3, (void *)"a b"};
+    MDB_val val = {1, (void *)"\x80"};
     cr_assert_eq (mdb_put (txn, dbi, &key, &val, 0), 0);
     cr_assert_eq (mdb_txn_commit (txn), 0);
     mdb_env_close (env);
@@ -1407,8 +1398,8 @@ Test (store, group_state_bad_arguments, .init = setup, .fini = teardown)
 static int
 s_count_one (void *ctx, const sl_stream_info_t *info)
 {
-    (void) info;
-    (*(int *) ctx)++;
+    (void)info;
+    (*(int *)ctx)++;
     return 0;
 }
 
@@ -1428,8 +1419,8 @@ Test (store, producer_owner, .init = setup, .fini = teardown)
     cr_assert_eq (sl_store_owner_set (store, "src2", too_long), SL_EINVAL);
     cr_assert_eq (sl_store_owner_get (store, "src", owner, sizeof owner), 0);
     cr_assert_str_eq (owner, "alice", "the writer sees its own binding");
-    cr_assert_eq (sl_store_append (store, "s", (const uint8_t *) "\x94\x00\xc0\xc0\x01", 5, 1,
-                                   1, &(sl_batch_header_t) {0}),
+    cr_assert_eq (sl_store_append (store, "s", (const uint8_t *)"\x94\x00\xc0\xc0\x01", 5, 1, 1,
+                                   &(sl_batch_header_t){0}),
                   0);
     s_commit (store);
     //  The binding is not a stream: LIST still sees one.

@@ -27,9 +27,9 @@ setup (void)
 static int
 s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void) st;
-    (void) flag;
-    (void) ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove (path);
 }
 
@@ -69,14 +69,14 @@ s_append (sl_store_t *store, const char *stream, uint32_t count, int64_t now_ms)
 Test (store_admin, append_time_is_the_batch_that_holds_the_offset)
 {
     sl_store_t *store = s_open ();
-    s_append (store, "s", 3, 1000);     //  offsets 0..2
-    s_append (store, "s", 2, 2500);     //  3..4
-    s_append (store, "s", 4, 4000);     //  5..8
+    s_append (store, "s", 3, 1000); //  offsets 0..2
+    s_append (store, "s", 2, 2500); //  3..4
+    s_append (store, "s", 4, 4000); //  5..8
     int64_t ms = 0;
     uint64_t want[][2] = {{0, 1000}, {2, 1000}, {3, 2500}, {4, 2500}, {5, 4000}, {8, 4000}};
     for (size_t i = 0; i < 6; i++) {
         cr_assert_eq (sl_store_append_time (store, "s", want[i][0], &ms), 0);
-        cr_assert_eq (ms, (int64_t) want[i][1], "offset %llu", (unsigned long long) want[i][0]);
+        cr_assert_eq (ms, (int64_t)want[i][1], "offset %llu", (unsigned long long)want[i][0]);
     }
     cr_assert_eq (sl_store_append_time (store, "s", 9, &ms), SL_ENOTFOUND);
     cr_assert_eq (sl_store_append_time (store, "nope", 0, &ms), SL_ENOTFOUND);
@@ -102,7 +102,7 @@ typedef struct {
 static int
 s_reader (void *ctx, const char *stream, const char *reader, uint64_t offset, int64_t updated)
 {
-    (void) updated;
+    (void)updated;
     s_list_t *l = ctx;
     snprintf (l->names[l->n], 64, "%s/%s", stream, reader);
     l->offsets[l->n++] = offset;
@@ -150,7 +150,7 @@ Test (store_admin, retention_kept_across_reopen_and_cleared)
     sl_retention_t r = {10, 2048, 60000};
     cr_assert_eq (sl_store_begin (store), 0);
     cr_assert_eq (sl_store_retention_set (store, "logs", &r), 0);
-    cr_assert_eq (sl_store_retention_set (store, "audit", &(sl_retention_t) {3, 0, 0}), 0);
+    cr_assert_eq (sl_store_retention_set (store, "audit", &(sl_retention_t){3, 0, 0}), 0);
     cr_assert_eq (sl_store_commit (store), 0);
     sl_store_close (&store);
     store = s_open ();
@@ -165,7 +165,7 @@ Test (store_admin, retention_kept_across_reopen_and_cleared)
     //  Streams are not retention entries, nor the other way round.
     s_append (store, "logs", 1, 1);
     cr_assert_eq (sl_store_begin (store), 0);
-    cr_assert_eq (sl_store_retention_set (store, "logs", &(sl_retention_t) {0, 0, 0}), 0);
+    cr_assert_eq (sl_store_retention_set (store, "logs", &(sl_retention_t){0, 0, 0}), 0);
     cr_assert_eq (sl_store_commit (store), 0);
     cr_assert_eq (sl_store_retention_get (store, "logs", &got), SL_ENOTFOUND);
     sl_stream_info_t info;
@@ -247,8 +247,9 @@ Test (store_admin, dlq_original_round_trip_and_refusals)
     sl_buf_init (&orig, 0);
     const uint8_t headers[] = {0x81, 0xa1, 'h', 0xa1, 'v'};
     const uint8_t value[] = {0x92, 0x01, 0xa2, 'h', 'i'};
-    cr_assert_eq (sl_record_encode (&orig, 42, "k", 1, false, headers, sizeof headers, value,
-                                    sizeof value), 0);
+    cr_assert_eq (
+        sl_record_encode (&orig, 42, "k", 1, false, headers, sizeof headers, value, sizeof value),
+        0);
     sl_record_iter_t it;
     sl_record_t rec;
     sl_record_iter_init (&it, orig.data, orig.len, 1, 7);
@@ -275,8 +276,8 @@ Test (store_admin, dlq_original_round_trip_and_refusals)
     cr_assert_eq (sl_record_iter_next (&it, &rec), 1);
     cr_assert_eq (sl_dlq_original (&rec, &back, stream), SL_EPROTO);
     //  {"stream": "a/b", "record": {...}}: a bad stream name.
-    const uint8_t bad[] = {0x82, 0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa3, 'a', '/', 'b', 0xa6,
-                           'r', 'e', 'c', 'o', 'r', 'd', 0x80};
+    const uint8_t bad[] = {0x82, 0xa6, 's',  't', 'r', 'e', 'a', 'm', 0xa3, 'a',
+                           '/',  'b',  0xa6, 'r', 'e', 'c', 'o', 'r', 'd',  0x80};
     sl_buf_reset (&plain);
     cr_assert_eq (sl_record_encode (&plain, 1, NULL, 0, false, NULL, 0, bad, sizeof bad), 0);
     sl_record_iter_init (&it, plain.data, plain.len, 1, 0);

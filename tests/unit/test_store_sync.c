@@ -17,7 +17,7 @@ static char s_dir[64];
 static int
 s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void) st, (void) flag, (void) ftw;
+    (void)st, (void)flag, (void)ftw;
     return remove (path);
 }
 
@@ -59,7 +59,7 @@ Test (store_sync, bad_names_are_refused)
                       bad[i] ? bad[i] : "(null)");
         cr_assert_eq (got, SL_SYNC_DATA, "a refused name changed the setting");
     }
-    cr_assert_str_eq (sl_store_sync_name ((sl_store_sync_t) 42), "?");
+    cr_assert_str_eq (sl_store_sync_name ((sl_store_sync_t)42), "?");
 }
 
 Test (store_sync, every_setting_opens_and_reopens)
@@ -70,8 +70,7 @@ Test (store_sync, every_setting_opens_and_reopens)
         for (int pass = 0; pass < 2; pass++) {
             int err = 1;
             sl_store_t *store = sl_store_open (s_dir, &opts, &err);
-            cr_assert_not_null (store, "%s: %s", sl_store_sync_name (modes[i]),
-                                sl_strerror (err));
+            cr_assert_not_null (store, "%s: %s", sl_store_sync_name (modes[i]), sl_strerror (err));
             cr_assert_eq (sl_store_begin (store), 0);
             cr_assert_eq (sl_store_commit (store), 0);
             sl_store_close (&store);
@@ -82,7 +81,7 @@ Test (store_sync, every_setting_opens_and_reopens)
 
 Test (store_sync, an_unknown_setting_is_refused_at_open)
 {
-    sl_store_opts_t opts = {.sync = (sl_store_sync_t) 42};
+    sl_store_opts_t opts = {.sync = (sl_store_sync_t)42};
     int err = 0;
     sl_store_t *store = sl_store_open (s_dir, &opts, &err);
     cr_assert_null (store);

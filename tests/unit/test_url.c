@@ -1,5 +1,5 @@
 /*  test_url.c - SCHEME://HOST:PORT/PATH addresses of the edges.
-*/
+ */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -31,8 +31,9 @@ Test (url, default_port_empty_path_and_ipv6)
 Test (url, malformed_addresses_are_refused)
 {
     sl_url_t u;
-    const char *bad[] = {"http://h/x", "mqtt:/h/x", "mqtt://", "mqtt://:1883/x", "mqtt://h:0/x",
-                         "mqtt://h:65536/x", "mqtt://h:12a/x", "mqtt://[::1/x", NULL};
+    const char *bad[] = {"http://h/x",     "mqtt:/h/x",     "mqtt://",
+                         "mqtt://:1883/x", "mqtt://h:0/x",  "mqtt://h:65536/x",
+                         "mqtt://h:12a/x", "mqtt://[::1/x", NULL};
     for (int i = 0; bad[i]; i++) {
         cr_assert_eq (sl_url_parse (bad[i], "mqtt", 1883, &u), SL_EINVAL, "%s", bad[i]);
     }

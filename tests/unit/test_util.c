@@ -1,5 +1,5 @@
 /*  test_util.c - clocks, strict number / size / duration / time parsing, names.
-*/
+ */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +11,9 @@
 Test (util, wall_clock_is_near_time)
 {
     int64_t now = sl_now_ms ();
-    int64_t sys = (int64_t) time (NULL) * 1000;
-    cr_assert (now > sys - 2000 && now < sys + 2000, "now=%lld sys=%lld", (long long) now,
-               (long long) sys);
+    int64_t sys = (int64_t)time (NULL) * 1000;
+    cr_assert (now > sys - 2000 && now < sys + 2000, "now=%lld sys=%lld", (long long)now,
+               (long long)sys);
 }
 
 //  The monotonic clock counts milliseconds of elapsed time: it moves by at
@@ -27,9 +27,8 @@ Test (util, monotonic_clock_counts_elapsed_milliseconds)
     }
     int64_t after = sl_mono_ms ();
     cr_assert_geq (after - before, 50, "slept 50 ms, the clock moved %lld ms",
-                   (long long) (after - before));
-    cr_assert_lt (after - before, 60000, "the clock jumped %lld ms",
-                  (long long) (after - before));
+                   (long long)(after - before));
+    cr_assert_lt (after - before, 60000, "the clock jumped %lld ms", (long long)(after - before));
     cr_assert (llabs (after - sl_now_ms ()) > 1000000, "the monotonic clock is the wall clock");
 }
 
@@ -80,20 +79,13 @@ Test (util, parse_size_units)
         const char *text;
         uint64_t bytes;
     } ok[] = {
-        {"512", 512},
-        {"0", 0},
-        {"512B", 512},
-        {"64k", 64 << 10},
-        {"64K", 64 << 10},
-        {"64KB", 64 << 10},
-        {"64KiB", 64 << 10},
-        {"16M", 16u << 20},
-        {"16MiB", 16u << 20},
-        {"2G", 2ull << 30},
-        {"2GiB", 2ull << 30},
-        {"1T", 1ull << 40},
-        {"1TiB", 1ull << 40},
-        {"16777215T", 16777215ull << 40},
+        {"512", 512},         {"0", 0},
+        {"512B", 512},        {"64k", 64 << 10},
+        {"64K", 64 << 10},    {"64KB", 64 << 10},
+        {"64KiB", 64 << 10},  {"16M", 16u << 20},
+        {"16MiB", 16u << 20}, {"2G", 2ull << 30},
+        {"2GiB", 2ull << 30}, {"1T", 1ull << 40},
+        {"1TiB", 1ull << 40}, {"16777215T", 16777215ull << 40},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         uint64_t bytes = 0;
@@ -121,8 +113,8 @@ Test (util, parse_duration_units)
         const char *text;
         int64_t ms;
     } ok[] = {
-        {"500ms", 500}, {"30s", 30000},           {"15m", 900000},  {"2h", 7200000},
-        {"7d", 604800000}, {"1w", 604800000}, {"45", 45000}, {"0", 0}, {"0ms", 0},
+        {"500ms", 500},    {"30s", 30000}, {"15m", 900000}, {"2h", 7200000}, {"7d", 604800000},
+        {"1w", 604800000}, {"45", 45000},  {"0", 0},        {"0ms", 0},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = -1;
@@ -173,7 +165,7 @@ Test (util, parse_time_iso_forms)
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = 42;
         cr_assert_eq (sl_parse_time_ms (ok[i].text, &ms), 0, "'%s'", ok[i].text);
-        cr_assert_eq (ms, ok[i].ms, "'%s': %lld", ok[i].text, (long long) ms);
+        cr_assert_eq (ms, ok[i].ms, "'%s': %lld", ok[i].text, (long long)ms);
     }
 }
 
@@ -212,7 +204,8 @@ Test (util, parse_time_rejects_bad)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq (sl_parse_time_ms (bad[i], &ms), SL_EINVAL, "'%s'", bad[i]);
     }
-    const char *range[] = {"2026-13-01", "2026-00-10", "2026-02-29", "2026-04-31",
+    const char *range[] = {"2026-13-01",           "2026-00-10",
+                           "2026-02-29",           "2026-04-31",
                            "2026-11-26T24:00:00Z", "2026-11-26T12:60:00Z",
                            "2026-11-26T12:00:60Z", "2026-11-26T12:00:00+24:00"};
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {

@@ -85,7 +85,7 @@ Test (verify, exact_copy_passes)
     cr_assert (sl_verify_passed (&c, true));
     sl_verify_destroy (&v);
     cr_assert_null (v);
-    sl_verify_destroy (&v);     //  idempotent
+    sl_verify_destroy (&v); //  idempotent
 }
 
 Test (verify, lost_records_counted_and_listed_in_sent_order)
@@ -100,7 +100,7 @@ Test (verify, lost_records_counted_and_listed_in_sent_order)
     cr_assert_eq (c.delivered, 3);
     cr_assert_eq (c.duplicated + c.unexpected, 0);
     cr_assert_not (sl_verify_passed (&c, false));
-    s_assert_examples (v, SL_VERIFY_LOST, "1 3 5");     //  the first 3 (opts.examples)
+    s_assert_examples (v, SL_VERIFY_LOST, "1 3 5"); //  the first 3 (opts.examples)
     sl_verify_destroy (&v);
 }
 
@@ -130,7 +130,7 @@ Test (verify, unexpected_records_fail)
     sl_verify_t *v = s_new ("id", NULL);
     s_sent (v, "{\"id\":1}");
     s_got (v, "{\"id\":1}");
-    s_got (v, "{\"id\":\"1\"}");    //  the string "1" is not the number 1
+    s_got (v, "{\"id\":\"1\"}"); //  the string "1" is not the number 1
     s_got (v, "{\"id\":7}");
     s_got (v, "{\"id\":7}");
     sl_verify_counts_t c = s_counts (v);
@@ -192,7 +192,7 @@ Test (verify, whole_values_are_a_multiset_in_canonical_form)
     //  Member order does not matter, at any depth; whitespace does not either.
     s_got (v, "{ \"b\" : [1, {\"x\":1,\"y\":2}], \"a\" : 1 }");
     s_got (v, "\"twice\"");
-    s_got (v, "1.0");       //  a float is not the integer 1
+    s_got (v, "1.0"); //  a float is not the integer 1
     sl_verify_counts_t c = s_counts (v);
     cr_assert_eq (c.sent, 4);
     cr_assert_eq (c.delivered, 2);
@@ -211,19 +211,19 @@ Test (verify, sink_json_lines_and_value_lines)
     s_sent (v, "{\"id\":3}");
     char why[256];
     const char *json = "{\"offset\":0,\"timestamp\":5,\"key\":null,\"value\":{\"id\":1}}";
-    cr_assert_eq (sl_verify_got_line (v, json, strlen (json), SL_VERIFY_GOT_JSON, why,
-                                      sizeof why), 0);
+    cr_assert_eq (sl_verify_got_line (v, json, strlen (json), SL_VERIFY_GOT_JSON, why, sizeof why),
+                  0);
     const char *plain = "{\"id\":2}";
-    cr_assert_eq (sl_verify_got_line (v, plain, strlen (plain), SL_VERIFY_GOT_VALUE, why,
-                                      sizeof why), 0);
+    cr_assert_eq (
+        sl_verify_got_line (v, plain, strlen (plain), SL_VERIFY_GOT_VALUE, why, sizeof why), 0);
     //  --got-format json refuses a line that is not a sink envelope.
-    cr_assert_lt (sl_verify_got_line (v, plain, strlen (plain), SL_VERIFY_GOT_JSON, why,
-                                      sizeof why), 0);
+    cr_assert_lt (
+        sl_verify_got_line (v, plain, strlen (plain), SL_VERIFY_GOT_JSON, why, sizeof why), 0);
     cr_assert (strstr (why, "\"value\""), "%s", why);
     //  In value format an envelope is a value like any other: it has no "id" member... it
     //  has none at the top level, so it is bad input.
-    cr_assert_lt (sl_verify_got_line (v, json, strlen (json), SL_VERIFY_GOT_VALUE, why,
-                                      sizeof why), 0);
+    cr_assert_lt (sl_verify_got_line (v, json, strlen (json), SL_VERIFY_GOT_VALUE, why, sizeof why),
+                  0);
     s_got (v, "{\"offset\":9,\"timestamp\":5,\"key\":\"k\",\"headers\":{},\"value\":{\"id\":3}}");
     sl_verify_counts_t c = s_counts (v);
     cr_assert_eq (c.delivered, 3);
@@ -287,7 +287,7 @@ Test (verify, empty_field_names_are_refused)
 {
     sl_verify_opts_t opts = {.id_field = ""};
     cr_assert_null (sl_verify_new (&opts));
-    opts = (sl_verify_opts_t) {.key_field = ""};
+    opts = (sl_verify_opts_t){.key_field = ""};
     cr_assert_null (sl_verify_new (&opts));
 }
 
@@ -299,18 +299,18 @@ Test (verify, hostile_json_lines_are_counted_not_fatal)
     memset (deep + 10000, ']', 10000);
     deep[20000] = '\0';
     const char *bad[] = {
-        "",                                 //  empty
-        "{\"id\":1",                        //  truncated
-        "{\"id\":1}}",                      //  trailing garbage
-        "{\"id\":1} {\"id\":2}",            //  two values
-        "[1,2,3]",                          //  not an object
-        "42",                               //  not an object
-        "{\"name\":\"no id\"}",             //  no id member
-        "{\"id\":123456789012345678901234567890}",  //  past 64 bits
-        "{\"id\":\"\xff\xfe\"}",            //  invalid UTF-8
-        "{\"id\":\"\\ud800\"}",             //  lone surrogate
+        "",                                        //  empty
+        "{\"id\":1",                               //  truncated
+        "{\"id\":1}}",                             //  trailing garbage
+        "{\"id\":1} {\"id\":2}",                   //  two values
+        "[1,2,3]",                                 //  not an object
+        "42",                                      //  not an object
+        "{\"name\":\"no id\"}",                    //  no id member
+        "{\"id\":123456789012345678901234567890}", //  past 64 bits
+        "{\"id\":\"\xff\xfe\"}",                   //  invalid UTF-8
+        "{\"id\":\"\\ud800\"}",                    //  lone surrogate
         "{\"id\":NaN}",
-        deep,                               //  10k deep
+        deep, //  10k deep
     };
     char why[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -322,16 +322,17 @@ Test (verify, hostile_json_lines_are_counted_not_fatal)
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why[0] = '\0';
-        int rc = sl_verify_got_line (v, bad[i], strlen (bad[i]), SL_VERIFY_GOT_AUTO, why,
-                                     sizeof why);
+        int rc =
+            sl_verify_got_line (v, bad[i], strlen (bad[i]), SL_VERIFY_GOT_AUTO, why, sizeof why);
         cr_assert_lt (rc, 0, "got line %zu accepted", i);
         cr_assert_neq (why[0], '\0', "got line %zu: no reason given", i);
     }
     size_t n = sizeof bad / sizeof bad[0];
     //  A sink envelope whose "value" is missing, and --id on a non-object value.
     const char *envelope = "{\"offset\":1,\"timestamp\":2,\"key\":null}";
-    cr_assert_lt (sl_verify_got_line (v, envelope, strlen (envelope), SL_VERIFY_GOT_JSON, why,
-                                      sizeof why), 0);
+    cr_assert_lt (
+        sl_verify_got_line (v, envelope, strlen (envelope), SL_VERIFY_GOT_JSON, why, sizeof why),
+        0);
     sl_verify_counts_t c = s_counts (v);
     cr_assert_eq (c.bad_sent, n);
     cr_assert_eq (c.bad_got, n + 1);
@@ -353,14 +354,14 @@ Test (verify, hostile_msgpack_values_are_counted_not_fatal)
         const uint8_t *data;
         size_t len;
     } bad[] = {
-        {(const uint8_t *) "\xdb\xff\xff\xff\xff", 5},          //  str claiming 4 GiB
-        {(const uint8_t *) "\xdd\xff\xff\xff\xff\x01", 6},      //  array claiming 4G items
-        {(const uint8_t *) "\xdf\x7f\xff\xff\xff", 5},          //  map claiming 2G pairs
-        {(const uint8_t *) "\xc1", 1},                          //  reserved byte
-        {(const uint8_t *) "\x92\x01", 2},                      //  truncated array
-        {(const uint8_t *) "\x01\x02", 2},                      //  trailing bytes
-        {(const uint8_t *) "", 0},                              //  nothing
-        {deep, sizeof deep},                                    //  1999 deep
+        {(const uint8_t *)"\xdb\xff\xff\xff\xff", 5},     //  str claiming 4 GiB
+        {(const uint8_t *)"\xdd\xff\xff\xff\xff\x01", 6}, //  array claiming 4G items
+        {(const uint8_t *)"\xdf\x7f\xff\xff\xff", 5},     //  map claiming 2G pairs
+        {(const uint8_t *)"\xc1", 1},                     //  reserved byte
+        {(const uint8_t *)"\x92\x01", 2},                 //  truncated array
+        {(const uint8_t *)"\x01\x02", 2},                 //  trailing bytes
+        {(const uint8_t *)"", 0},                         //  nothing
+        {deep, sizeof deep},                              //  1999 deep
     };
     char why[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -381,14 +382,14 @@ Test (verify, many_ids_bounded_memory)
     s_ids (v, "{\"id\":%d,\"pad\":\"yyyy\"}", 1, n, true);
     s_got (v, "{\"id\":77}");
     sl_verify_counts_t c = s_counts (v);
-    cr_assert_eq (c.distinct, (uint64_t) n);
+    cr_assert_eq (c.distinct, (uint64_t)n);
     cr_assert_eq (c.lost, 1);
     cr_assert_eq (c.duplicated, 1);
     s_assert_examples (v, SL_VERIFY_LOST, "0");
     //  Per id: the entry, its key bytes (here 1-5 bytes: the id only, not the value)
     //  and table slots; about 80 bytes, never the record.
-    cr_assert_lt (c.memory / (uint64_t) n, 120, "%llu bytes per id",
-                  (unsigned long long) (c.memory / (uint64_t) n));
+    cr_assert_lt (c.memory / (uint64_t)n, 120, "%llu bytes per id",
+                  (unsigned long long)(c.memory / (uint64_t)n));
     sl_verify_destroy (&v);
 }
 
@@ -404,7 +405,7 @@ Test (verify, reports_are_valid_json_and_readable_tables)
     sl_buf_init (&out, 0);
     cr_assert_eq (sl_verify_report_json (v, false, &out), 0);
     cr_assert_eq (sl_buf_append (&out, "", 1), 0);
-    json_object *obj = json_tokener_parse ((const char *) out.data);
+    json_object *obj = json_tokener_parse ((const char *)out.data);
     cr_assert_not_null (obj, "not JSON: %s", out.data);
     json_object *f;
     cr_assert (json_object_object_get_ex (obj, "passed", &f));
@@ -426,7 +427,7 @@ Test (verify, reports_are_valid_json_and_readable_tables)
     sl_buf_reset (&out);
     cr_assert_eq (sl_verify_report_table (v, false, &out), 0);
     cr_assert_eq (sl_buf_append (&out, "", 1), 0);
-    const char *t = (const char *) out.data;
+    const char *t = (const char *)out.data;
     cr_assert (strstr (t, "FAIL: 1 lost, 1 duplicated, 1 unexpected"), "%s", t);
     cr_assert (strstr (t, "first: \"a\\\"b\""), "%s", t);
     cr_assert (strstr (t, "2 (x2)"), "%s", t);

@@ -32,7 +32,7 @@ s_emit (void *ctx, int64_t start, int64_t end, const uint8_t *value, size_t len)
     sl_buf_t buf;
     sl_buf_init (&buf, 0);
     cr_assert_eq (sl_msgpack_to_json (s_json, value, len, &buf), 0);
-    snprintf (e->json[e->n], sizeof e->json[e->n], "%.*s", (int) buf.len, (char *) buf.data);
+    snprintf (e->json[e->n], sizeof e->json[e->n], "%.*s", (int)buf.len, (char *)buf.data);
     sl_buf_free (&buf);
     e->n++;
     return 0;
@@ -54,7 +54,7 @@ s_value (uint8_t *out, int64_t amount)
     return n;
 }
 
-static const uint8_t KEY[] = {0xa1, 'k'};    //  "k"
+static const uint8_t KEY[] = {0xa1, 'k'}; //  "k"
 
 static sl_win_t *
 s_win (const char *spec_text, int64_t lateness, const char *aggs_text)
@@ -71,8 +71,7 @@ s_win (const char *spec_text, int64_t lateness, const char *aggs_text)
 }
 
 static bool
-s_add (sl_win_t *win, sl_win_key_t *key, int64_t t, int64_t amount, uint64_t offset,
-       emits_t *e)
+s_add (sl_win_t *win, sl_win_key_t *key, int64_t t, int64_t amount, uint64_t offset, emits_t *e)
 {
     uint8_t value[32];
     size_t len = s_value (value, amount);
@@ -110,8 +109,10 @@ Test (window, spec_parse)
     cr_assert_eq (spec.gap, 500);
     cr_assert_eq (sl_win_spec_parse ("tumbling:1d", &spec, &why), 0);
     cr_assert_eq (spec.size, 86400000);
-    const char *bad[] = {"tumbling:10", "tumbling:", "tumbling:0s", "hopping:10s", "hopping:5s/10s",
-                         "hopping:1h/1ms", "session:-1s", "sliding:1s", "10s", "", "tumbling:1x"};
+    const char *bad[] = {
+        "tumbling:10",    "tumbling:",   "tumbling:0s", "hopping:10s", "hopping:5s/10s",
+        "hopping:1h/1ms", "session:-1s", "sliding:1s",  "10s",         "",
+        "tumbling:1x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq (sl_win_spec_parse (bad[i], &spec, &why), SL_EINVAL, "%s", bad[i]);
         cr_assert_not_null (why);
@@ -123,13 +124,13 @@ Test (window, agg_parse)
     sl_agg_t aggs[SL_WIN_MAX_AGGS];
     size_t n;
     const char *why;
-    cr_assert_eq (sl_agg_parse ("count,sum:amount,avg:a.b,min:x,max:x,first:y,last:y", aggs, &n,
-                                &why), 0);
+    cr_assert_eq (
+        sl_agg_parse ("count,sum:amount,avg:a.b,min:x,max:x,first:y,last:y", aggs, &n, &why), 0);
     cr_assert_eq (n, 7);
     cr_assert_eq (aggs[2].kind, SL_AGG_AVG);
     cr_assert_str_eq (aggs[2].path, "a.b");
-    const char *bad[] = {"", "sum", "sum:", "count:x", "median:x", "count,,sum:a", "count,",
-                         "count,count", "sum:.a", "sum:a..b", "sum:a."};
+    const char *bad[] = {"",       "sum",         "sum:",   "count:x",  "median:x", "count,,sum:a",
+                         "count,", "count,count", "sum:.a", "sum:a..b", "sum:a."};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq (sl_agg_parse (bad[i], aggs, &n, &why), SL_EINVAL, "%s", bad[i]);
     }
@@ -141,11 +142,11 @@ Test (window, tumbling_closes_at_end_plus_lateness_exactly)
     sl_win_key_t *key = sl_win_key_new ();
     emits_t e = {0};
     cr_assert_not (s_add (win, key, 1000, 1, 0, &e));
-    cr_assert_not (s_add (win, key, 9999, 2, 1, &e));          //  last ms of [0, 10000)
-    cr_assert_not (s_add (win, key, 14999, 4, 2, &e));         //  stream time 14999 < 15000
+    cr_assert_not (s_add (win, key, 9999, 2, 1, &e));  //  last ms of [0, 10000)
+    cr_assert_not (s_add (win, key, 14999, 4, 2, &e)); //  stream time 14999 < 15000
     cr_assert_eq (e.n, 0);
-    cr_assert_not (s_add (win, key, 5000, 8, 3, &e));          //  out of order, still open
-    cr_assert_not (s_add (win, key, 15000, 16, 4, &e));        //  reaches 10000 + 5000: closes
+    cr_assert_not (s_add (win, key, 5000, 8, 3, &e));   //  out of order, still open
+    cr_assert_not (s_add (win, key, 15000, 16, 4, &e)); //  reaches 10000 + 5000: closes
     cr_assert_eq (e.n, 1);
     cr_assert_eq (e.start[0], 0);
     cr_assert_eq (e.end[0], 10000);
@@ -171,12 +172,12 @@ Test (window, zero_lateness_and_negative_times)
     sl_win_t *win = s_win ("tumbling:1s", 0, "count");
     sl_win_key_t *key = sl_win_key_new ();
     emits_t e = {0};
-    cr_assert_not (s_add (win, key, -1, -1, 0, &e));           //  window [-1000, 0)
-    cr_assert_not (s_add (win, key, 0, -1, 1, &e));            //  closes [-1000, 0)
+    cr_assert_not (s_add (win, key, -1, -1, 0, &e)); //  window [-1000, 0)
+    cr_assert_not (s_add (win, key, 0, -1, 1, &e));  //  closes [-1000, 0)
     cr_assert_eq (e.n, 1);
     cr_assert_eq (e.start[0], -1000);
     cr_assert_eq (e.end[0], 0);
-    cr_assert (s_add (win, key, -500, -1, 2, &e));             //  late
+    cr_assert (s_add (win, key, -500, -1, 2, &e)); //  late
     sl_win_key_destroy (&key);
     sl_win_destroy (&win);
 }
@@ -186,9 +187,9 @@ Test (window, hopping_assigns_every_window_and_late_only_when_all_closed)
     sl_win_t *win = s_win ("hopping:10s/5s", 0, "count");
     sl_win_key_t *key = sl_win_key_new ();
     emits_t e = {0};
-    cr_assert_not (s_add (win, key, 7000, -1, 0, &e));     //  [0,10000) and [5000,15000)
+    cr_assert_not (s_add (win, key, 7000, -1, 0, &e)); //  [0,10000) and [5000,15000)
     cr_assert_eq (sl_win_key_open (key), 2);
-    cr_assert_not (s_add (win, key, 10000, -1, 1, &e));    //  closes [0,10000); adds [10000,20000)
+    cr_assert_not (s_add (win, key, 10000, -1, 1, &e)); //  closes [0,10000); adds [10000,20000)
     cr_assert_eq (e.n, 1);
     cr_assert_eq (e.start[0], 0);
     //  6000 is in [0,10000) (closed) and [5000,15000) (open): counted in the open one only.
@@ -208,8 +209,8 @@ Test (window, session_merges_and_closes)
     sl_win_t *win = s_win ("session:10s", 5000, "count,first:amount,last:amount");
     sl_win_key_t *key = sl_win_key_new ();
     emits_t e = {0};
-    cr_assert_not (s_add (win, key, 0, 1, 0, &e));         //  [0, 10000)
-    cr_assert_not (s_add (win, key, 25000, 2, 1, &e));     //  closes [0,10000); [25000, 35000)
+    cr_assert_not (s_add (win, key, 0, 1, 0, &e));     //  [0, 10000)
+    cr_assert_not (s_add (win, key, 25000, 2, 1, &e)); //  closes [0,10000); [25000, 35000)
     cr_assert_eq (e.n, 1);
     cr_assert_str_eq (e.json[0], "{\"key\":\"k\",\"start\":0,\"end\":10000,\"count\":1,"
                                  "\"first\":{\"amount\":1},\"last\":{\"amount\":1}}");
@@ -219,13 +220,13 @@ Test (window, session_merges_and_closes)
     //  20000 -> [20000, 30000) overlaps both: one session [12000, 35000).
     cr_assert_not (s_add (win, key, 20000, 4, 3, &e));
     cr_assert_eq (sl_win_key_open (key), 1);
-    cr_assert_not (s_add (win, key, 45000, 5, 4, &e));     //  closes [12000, 35000)
+    cr_assert_not (s_add (win, key, 45000, 5, 4, &e)); //  closes [12000, 35000)
     cr_assert_eq (e.n, 2);
     cr_assert_str_eq (e.json[1], "{\"key\":\"k\",\"start\":12000,\"end\":35000,\"count\":3,"
                                  "\"first\":{\"amount\":2},\"last\":{\"amount\":4}}");
     //  A record whose own session [t, t + 10000) closes by stream time 45000 is late.
     cr_assert (s_add (win, key, 30000, 6, 5, &e));
-    cr_assert_not (s_add (win, key, 30001, 6, 6, &e));     //  [30001, 40001): open
+    cr_assert_not (s_add (win, key, 30001, 6, 6, &e)); //  [30001, 40001): open
     sl_win_key_destroy (&key);
     sl_win_destroy (&win);
 }
@@ -236,7 +237,7 @@ Test (window, aggregates_types_missing_fields_and_overflow)
     sl_win_key_t *key = sl_win_key_new ();
     emits_t e = {0};
     s_add (win, key, 1, 3, 0, &e);
-    s_add (win, key, 2, -1, 1, &e);                        //  no amount: counted only
+    s_add (win, key, 2, -1, 1, &e); //  no amount: counted only
     s_add (win, key, 3, 10, 2, &e);
     s_add (win, key, 10000, -1, 3, &e);
     cr_assert_eq (e.n, 1);
@@ -269,7 +270,7 @@ Test (window, idle_close_all_moves_stream_time)
     cr_assert_eq (sl_win_close_all (win, key, KEY, sizeof KEY, s_emit, &e), 0);
     cr_assert_eq (e.n, 2);
     cr_assert_eq (sl_win_key_open (key), 0);
-    cr_assert (s_add (win, key, 19999, -1, 2, &e));        //  its window was closed: late
+    cr_assert (s_add (win, key, 19999, -1, 2, &e)); //  its window was closed: late
     cr_assert_not (s_add (win, key, 20000, -1, 3, &e));
     sl_win_key_destroy (&key);
     sl_win_destroy (&win);
@@ -288,10 +289,10 @@ Test (window, state_round_trip_continues_identically)
     int err = 0;
     sl_win_key_t *b = sl_win_key_decode (win, buf.data, buf.len, &err);
     cr_assert_not_null (b, "%d", err);
-    ea.n = 0;       //  what closed before the copy is not compared
+    ea.n = 0; //  what closed before the copy is not compared
     for (int64_t t = 9000; t < 40000; t += 3000) {
-        s_add (win, a, t, t / 1000, (uint64_t) t, &ea);
-        s_add (win, b, t, t / 1000, (uint64_t) t, &eb);
+        s_add (win, a, t, t / 1000, (uint64_t)t, &ea);
+        s_add (win, b, t, t / 1000, (uint64_t)t, &eb);
     }
     cr_assert_gt (ea.n, 3);
     cr_assert_eq (ea.n, eb.n, "%d %d: %s / %s", ea.n, eb.n, ea.json[0], eb.json[0]);
@@ -327,8 +328,8 @@ Test (window, path_and_time)
     cr_assert_eq (sl_mp_path (v, n, "a.c", &out, &len), 0);
     cr_assert_eq (sl_mp_path (v, n, "a.b.c", &out, &len), 0);
     int64_t ms;
-    const uint8_t str[] = {0xb4, '2', '0', '2', '6', '-', '0', '1', '-', '0', '1', 'T', '0', '0',
-                           ':', '0', '0', ':', '0', '1', 'Z'};
+    const uint8_t str[] = {0xb4, '2', '0', '2', '6', '-', '0', '1', '-', '0', '1',
+                           'T',  '0', '0', ':', '0', '0', ':', '0', '1', 'Z'};
     cr_assert_eq (sl_win_time_of (str, sizeof str, &ms), 0);
     cr_assert_eq (ms, 1767225601000);
     const uint8_t i[] = {0xcd, 0x01, 0x00};

@@ -20,9 +20,9 @@
 #include "worker.h"
 
 #define BASE_OFFSET 100
-#define TS          1795694400000
+#define TS 1795694400000
 
-static const uint8_t s_headers[] = {0x81, 0xa1, 'h', 0xa1, 'v'};   //  {"h": "v"}
+static const uint8_t s_headers[] = {0x81, 0xa1, 'h', 0xa1, 'v'}; //  {"h": "v"}
 
 //  A batch of records whose values are the JSON texts given, key "k<i>",
 //  headers {"h": "v"}, timestamps TS + i.
@@ -36,13 +36,14 @@ s_batch (sl_buf_t *batch, const char *const *values, size_t n)
     for (size_t i = 0; i < n; i++) {
         char why[128];
         sl_buf_reset (&value);
-        cr_assert_eq (sl_json_to_msgpack (json, values[i], strlen (values[i]), &value, why,
-                                          sizeof why), 0, "%s", why);
+        cr_assert_eq (
+            sl_json_to_msgpack (json, values[i], strlen (values[i]), &value, why, sizeof why), 0,
+            "%s", why);
         char key[32];
         snprintf (key, sizeof key, "k%zu", i);
-        cr_assert_eq (sl_record_encode (batch, TS + (int64_t) i, key, (uint32_t) strlen (key),
-                                        false, s_headers, sizeof s_headers, value.data,
-                                        value.len), 0);
+        cr_assert_eq (sl_record_encode (batch, TS + (int64_t)i, key, (uint32_t)strlen (key), false,
+                                        s_headers, sizeof s_headers, value.data, value.len),
+                      0);
     }
     sl_buf_free (&value);
     sl_json_destroy (&json);
@@ -69,7 +70,7 @@ s_values (sl_worker_proc_t *proc)
         cr_assert_eq (sl_record_iter_next (&it, &rec), 1);
         cr_assert_not_null (rec.key);
         cr_assert_eq (rec.key[0], 'k');
-        int index = atoi ((const char *) rec.key + 1);
+        int index = atoi ((const char *)rec.key + 1);
         cr_assert_eq (rec.timestamp, TS + index, "output keeps its input's timestamp");
         cr_assert_eq (rec.headers_len, sizeof s_headers);
         cr_assert_eq (memcmp (rec.headers, s_headers, sizeof s_headers), 0);
@@ -79,7 +80,7 @@ s_values (sl_worker_proc_t *proc)
         cr_assert_eq (sl_msgpack_to_json (json, rec.value, rec.value_len, &text), 0);
     }
     sl_buf_append (&text, "]", 2);
-    char *result = strdup ((const char *) text.data);
+    char *result = strdup ((const char *)text.data);
     sl_buf_free (&text);
     sl_json_destroy (&json);
     return result;
@@ -115,8 +116,8 @@ static void
 s_run (s_fixture_t *f, const char *const *values, size_t n)
 {
     s_batch (&f->batch, values, n);
-    cr_assert_eq (sl_worker_proc_batch (f->proc, f->batch.data, f->batch.len, (uint32_t) n,
-                                        BASE_OFFSET), 0);
+    cr_assert_eq (
+        sl_worker_proc_batch (f->proc, f->batch.data, f->batch.len, (uint32_t)n, BASE_OFFSET), 0);
 }
 
 static void
@@ -209,10 +210,12 @@ Test (worker_exec, child_killed_by_signal)
 Test (worker_exec, garbage_and_non_array_answers)
 {
     s_fixture_t f;
-    s_exec_open (&f, "while read l; do case \"$l\" in"
-                     " *bad*) echo 'this is not json';;"
-                     " *obj*) echo '{\"x\": 1}';;"
-                     " *) echo \"[$l]\";; esac; done", 0);
+    s_exec_open (&f,
+                 "while read l; do case \"$l\" in"
+                 " *bad*) echo 'this is not json';;"
+                 " *obj*) echo '{\"x\": 1}';;"
+                 " *) echo \"[$l]\";; esac; done",
+                 0);
     const char *values[] = {"\"a\"", "\"bad\"", "\"c\"", "\"obj\"", "\"e\""};
     s_run (&f, values, 5);
     s_expect_values (&f, "[\"a\",\"c\",\"e\"]");
@@ -245,7 +248,7 @@ Test (worker_exec, timeout_fails_record_and_kills_child)
     const sl_worker_failure_t *fail = sl_worker_proc_failed (f.proc, 0);
     cr_assert_eq (fail->offset, BASE_OFFSET + 1);
     cr_assert_str_eq (fail->text, "exec: no answer within 300 ms");
-    cr_assert (took >= 300 && took < 5000, "took %lld ms", (long long) took);
+    cr_assert (took >= 300 && took < 5000, "took %lld ms", (long long)took);
     s_close (&f);
     s_expect_no_children ();
 }
@@ -331,7 +334,7 @@ Test (worker_exec, pass_through_copies_records)
 static int
 s_test_process (void *state, const sl_op_record_t *in, const sl_op_host_t *host)
 {
-    (void) state;
+    (void)state;
     static const uint8_t first[] = {0xa5, 'f', 'i', 'r', 's', 't'};
     static const uint8_t second[] = {0xa6, 's', 'e', 'c', 'o', 'n', 'd'};
     sl_op_record_t out = *in;
@@ -371,15 +374,15 @@ static int s_flush_rc = SL_OP_OK;
 static int
 s_test_flush (void *state, const sl_op_host_t *host)
 {
-    (void) state;
+    (void)state;
     static const uint8_t flushed[] = {0xa7, 'f', 'l', 'u', 's', 'h', 'e', 'd'};
     sl_op_record_t out = {.value = flushed, .value_len = sizeof flushed};
-    out.key = (const uint8_t *) "k9";
+    out.key = (const uint8_t *)"k9";
     out.key_len = 2;
     out.headers = s_headers;
     out.headers_len = sizeof s_headers;
     if (host->emit (host->ctx, &out) != 0) {
-        return SL_OP_OK;    //  the host must still fail the record (incomplete output)
+        return SL_OP_OK; //  the host must still fail the record (incomplete output)
     }
     if (s_flush_rc != SL_OP_OK) {
         host->error (host->ctx, "flush failed");
@@ -544,8 +547,7 @@ Test (worker_exec, registry_checks_options)
     cr_assert (strstr (why, "nope") != NULL, "%s", why);
 
     const char *not_int[] = {"timeout=soon"};
-    sl_op_spec_t bad_int = {.kind = SL_OPK_EXEC, .arg = "cat", .options = not_int,
-                            .n_options = 1};
+    sl_op_spec_t bad_int = {.kind = SL_OPK_EXEC, .arg = "cat", .options = not_int, .n_options = 1};
     cr_assert_eq (sl_op_resolve (&bad_int, &resolved, why, sizeof why), SL_EINVAL);
 
     const char *no_eq[] = {"timeout"};
@@ -553,8 +555,8 @@ Test (worker_exec, registry_checks_options)
     cr_assert_eq (sl_op_resolve (&bad_kv, &resolved, why, sizeof why), SL_EINVAL);
 
     const char *good[] = {"timeout=1500"};
-    sl_op_spec_t ok = {.kind = SL_OPK_EXEC, .arg = "cat", .exec_timeout_ms = 99,
-                       .options = good, .n_options = 1};
+    sl_op_spec_t ok = {
+        .kind = SL_OPK_EXEC, .arg = "cat", .exec_timeout_ms = 99, .options = good, .n_options = 1};
     cr_assert_eq (sl_op_resolve (&ok, &resolved, why, sizeof why), 0, "%s", why);
     cr_assert_not_null (resolved.process_batch);
     bool seen_command = false, seen_timeout = false;
@@ -568,7 +570,7 @@ Test (worker_exec, registry_checks_options)
     }
     cr_assert (seen_command && seen_timeout, "--option beats --exec-timeout; command given");
     sl_op_resolved_free (&resolved);
-    sl_op_resolved_free (&resolved);    //  idempotent
+    sl_op_resolved_free (&resolved); //  idempotent
 
     sl_op_spec_t missing = {.kind = SL_OPK_PLUGIN, .arg = "/nonexistent/plugin.so"};
     cr_assert_eq (sl_op_resolve (&missing, &resolved, why, sizeof why), SL_ENOTFOUND);
@@ -583,7 +585,7 @@ Test (worker_exec, lease_deadline_fails_the_rest)
     sl_worker_proc_set_deadline (f.proc, start + 500);
     s_run (&f, values, 10);
     int64_t took = sl_mono_ms () - start;
-    cr_assert (took < 2000, "gave up at the deadline, took %lld ms", (long long) took);
+    cr_assert (took < 2000, "gave up at the deadline, took %lld ms", (long long)took);
     size_t len = 0;
     uint32_t count = 0;
     sl_worker_proc_output (f.proc, &len, &count);

@@ -29,8 +29,9 @@ ERRORS = {
     9: ("EIO", True), 10: ("ENOSPC", True), 11: ("ESTORE", True), 12: ("ENOTFOUND", False),
     13: ("ESEQ", True), 14: ("ETIMEOUT", True), 15: ("EJSON", False), 16: ("ERANGE", False),
     17: ("ENAME", False), 18: ("EAGAIN", True), 19: ("ECLOSED", True), 20: ("EMAPFULL", True),
-    21: ("ETYPE", False), 22: ("ESTATE", False), 23: ("EDENIED", False),
-    26: ("EREADONLY", True), 27: ("EEPOCH", False), 30: ("ENOREPLICA", True),
+    21: ("ETYPE", False), 22: ("ESTATE", False), 23: ("EDENIED", False), 24: ("EBUSY", True),
+    25: ("ELIMIT", False), 26: ("EREADONLY", True), 27: ("EEPOCH", False),
+    28: ("ECORRUPT", False), 29: ("ELOCKED", False), 30: ("ENOREPLICA", True),
 }
 ESEQ, ESTATE, ENOTFOUND = 13, 22, 12
 EREADONLY, ENOREPLICA = 26, 30

@@ -271,3 +271,15 @@ def test_member_rejoins_after_broker_kill_exactly_once(procs, broker):
     assert killed
     out = read_stream(procs, broker, "dst", fmt="value")
     assert sorted(out) == [i * 10 for i in range(n)]
+
+
+def test_error_table_is_the_brokers():
+    """Every error code lib/core/sl_error.h defines, with its name and whether it is retryable,
+    is known to the Python client: a code added to the broker and not here fails this test."""
+    import re
+    from sluice import _wire
+    header = (ROOT / "lib" / "core" / "sl_error.h").read_text()
+    table = {-int(v): (n[3:], r == "1") for n, v, r in
+             re.findall(r"X \((SL_E\w+), (-\d+), ([01]),", header)}
+    assert len(table) >= 29, table
+    assert _wire.ERRORS == table

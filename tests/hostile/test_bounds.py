@@ -417,3 +417,54 @@ def test_the_connection_cap_stays_below_the_descriptor_limit(make_broker, procs)
     assert ("--max-connections 4096 is above what the descriptor limit (256) allows; using 192"
             in broker.proc.stderr())
     assert "192 connections" in broker.proc.stderr()
+
+
+# --------------------------------------------------------------------------- heartbeat counters
+
+def test_heartbeat_counters_from_many_peers_stay_bounded(make_broker, procs, tmp_path):
+    """PING may carry a client's counters (PROTOCOL.md §15.5), which the broker keeps per peer.
+    300 connections each claim a role with names at the length limit and hostile bytes, and one
+    of them floods 20,000 such PINGs: every PING is answered, the broker's memory stays bounded,
+    the document lists at most 256 clients (truncated) with printable names only, and a real
+    pipeline is served meanwhile."""
+    broker = make_broker()
+    watch = MemoryWatch(broker.proc.pid)
+    ctx = zmq.Context.instance()
+    peers = []
+    try:
+        with Sampler(watch):
+            for i in range(300):
+                sock = ctx.socket(zmq.DEALER)
+                sock.setsockopt(zmq.LINGER, 0)
+                sock.connect(broker.endpoint)
+                peers.append(sock)
+            for i, sock in enumerate(peers):
+                body = {"req": i, "role": "source\x01\"", "client": f"{i:04d}" + "\\\n\x7f" * 19,
+                        "stream": "s" * 200, "records": 2**64 - 1, "errors": i}
+                sock.send_multipart([header(PING), pack(body)])
+            for sock in peers:
+                assert sock.poll(int(T(30) * 1000)), "a PING with counters was not answered"
+                assert sock.recv_multipart()[0][3] == PONG
+            flood = peers[0]
+            for chunk in range(100):
+                for j in range(200):
+                    flood.send_multipart([header(PING), pack({"req": j, "role": "worker",
+                                                              "client": f"flood-{j}",
+                                                              "records": j})])
+                for _ in range(200):
+                    assert flood.poll(int(T(30) * 1000)), "the flood's PINGs went unanswered"
+                    flood.recv_multipart()
+            legit_pipeline(procs, broker, "legit", 2000, tmp_path)
+        _check_memory(broker, watch, 16, "300 peers' heartbeat counters and a 20,000-PING flood")
+        proc = procs.start("stat", [str(sluice_it.BUILD / "cli" / "sluice"), "stat", "--json",
+                                    "-b", broker.endpoint])
+        proc.expect_exit(0, T(60))
+        doc = sluice_it.json.loads(proc.stdout())
+        clients = doc["clients"]
+        assert 0 < len(clients) <= 256 and doc.get("truncated") is True, (len(clients), doc.get("truncated"))
+        for c in clients:
+            assert all(0x20 <= ord(ch) < 0x7f and ch not in "\"\\" for ch in c["role"] + c["name"]), c
+            assert len(c["name"]) <= 63 and len(c["role"]) <= 15, c
+    finally:
+        for sock in peers:
+            sock.close()

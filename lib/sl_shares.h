@@ -1,0 +1,41 @@
+/*  sl_shares.h - the key space of a keyed group cut into shares, and who
+    owns which (docs/worker.md "What moves on rebalance").
+
+    A record of key K belongs to share crc32c(K) mod S, K being the key's
+    msgpack encoding (the bytes a keyed member hashes its states by), so
+    the broker and every member agree on it without talking. S is fixed
+    when the group is created.
+
+    The assignment is pure logic, no I/O: the caller says who owns each
+    share now (or nobody, when its owner left or died) and which shares
+    cannot move yet (a lease of theirs is live: handing a share over while
+    its old owner still works on it would run its keys on two members),
+    and sl_shares_assign changes as few owners as it can so that every
+    member owns floor(S/n) or ceil(S/n) shares.
+*/
+#ifndef SL_SHARES_H_INCLUDED
+#define SL_SHARES_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_SHARES_DEFAULT 16
+#define SL_SHARES_MAX     256
+#define SL_SHARES_NONE    UINT32_MAX    //  a share without an owner
+
+//  The share of a key (its msgpack encoding). shares 1..SL_SHARES_MAX.
+uint32_t sl_shares_of(const void *key, size_t len, uint32_t shares);
+
+//  owner[s] is a member index 0..members-1 (0 = the oldest member, which
+//  wins ties) or SL_SHARES_NONE; busy[s] (NULL: none) marks a share whose
+//  owner may not change now. First every share without an owner goes to
+//  the least loaded member; then, while the most and least loaded members
+//  differ by more than one share, a share that is not busy moves from the
+//  most loaded (the youngest of them) to the least loaded (the oldest).
+//  Nothing else moves: a join takes only the shares it needs, a leave
+//  moves only the leaver's. Returns the number of owners changed, or
+//  SL_EINVAL (shares or members out of range, an owner >= members).
+int sl_shares_assign(uint32_t *owner, const bool *busy, uint32_t shares, uint32_t members);
+
+#endif

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define SL_SHARES_DEFAULT 16
-#define SL_SHARES_MAX     256
+#define SL_SHARES_MAX     256         //  = SL_SHARES_WIRE_MAX (sl_proto.h)
 #define SL_SHARES_NONE    UINT32_MAX    //  a share without an owner
 
 //  The share of a key (its msgpack encoding). shares 1..SL_SHARES_MAX.

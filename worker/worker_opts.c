@@ -45,6 +45,9 @@ static const sl_opt_t s_opts[] = {
      .type = SL_ARG_UINT, .min = 1, .max = 64},
     {"key", 'k', "PATH", "keyed group: records of one key in offset order on one member; PATH "
      "is a value field (a.b for nested) or 'record' for the record's key", CUSTOM},
+    {"shares", 0, "N", "with --key: shares of the key space a new keyed group is cut into, "
+     "spread over its members (default 16; fixed when the group is created)", F (cfg.shares),
+     .type = SL_ARG_UINT, .min = 1, .max = 256},
     {"agg", 0, "LIST", "with --window: count, sum:PATH, avg:PATH, min:PATH, max:PATH, "
      "first:PATH, last:PATH, comma-separated (default count)", CUSTOM},
     {"time", 0, "PATH", "with --window: event time, 'record' (the record's timestamp, default) "

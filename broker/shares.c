@@ -187,8 +187,9 @@ sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms)
         sl_groups_remember (self, to->peer, to->peer_len, sl_group_name (e->group));
         sl_groups_activate (self, e);
         sl_groups_wake (self, e);
-        sl_debug ("groups", "keyed group '%s': share %u to member '%s' at offset %" PRIu64, name,
-                  s, to->name, sl_group_checkpoint (e->group));
+        //  Rare (joins, leaves, deaths), and what an operator asks about.
+        sl_info ("groups", "keyed group '%s': share %u to member '%s' at offset %" PRIu64, name, s,
+                 to->name, sl_group_checkpoint (e->group));
     }
     free (members);
 }

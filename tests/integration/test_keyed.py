@@ -419,7 +419,7 @@ def test_hostile_result_parts_are_checked(procs, broker, tmp_path):
     wire = _raw_member(broker, "hk", "user")
     work = _next_work(wire)
     base = {"group": "hk", "lease": work["lease"], "offset": work["offset"],
-            "count": work["count"]}
+            "count": work["count"], "share": work.get("share", 0)}
     bad = [
         # claims one late record the frame does not hold
         (dict(base, out_count=1, late_count=1), _rec("r")),

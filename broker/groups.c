@@ -341,6 +341,15 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
             *why = "the keyed group exists with another number of shares";
             return SL_EINVAL;
         }
+        if (msg->key[0] && (!entry || !entry->shares) && !sl_shares_stored (self, msg->group)) {
+            //  A new keyed group brings its shares' groups (shares.c).
+            size_t want = (entry ? 0 : 1) + (msg->shares ? msg->shares : SL_SHARES_DEFAULT);
+            if (zhashx_size (self->groups) + want > self->max_groups) {
+                *why = "the broker's group limit is reached (--max-groups; a keyed group "
+                       "counts 1 + its shares)";
+                return SL_ELIMIT;
+            }
+        }
         return sl_keyed_check_join (msg, entry && sl_group_members (entry->group) ? entry->key
                                                                                  : NULL, why);
     }

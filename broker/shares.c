@@ -40,6 +40,12 @@ s_share (sl_groups_t *self, const char *group, uint32_t share)
     return zhashx_lookup (self->groups, name);
 }
 
+bool
+sl_shares_stored (sl_groups_t *self, const char *group)
+{
+    return s_share (self, group, 0) != NULL;
+}
+
 const char *
 sl_groups_base (const entry_t *entry)
 {

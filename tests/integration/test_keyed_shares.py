@@ -189,3 +189,41 @@ def test_hostile_result_for_a_share_out_of_range(procs, broker, tmp_path):
     wait_for(lambda: broker.next("out") == 1, T(20), "the right share's result committed")
     assert [r["value"] for r in records(procs, broker, "out")] == ["ok"]
     wire.close()
+
+
+def test_keyed_group_counts_its_shares_in_max_groups(make_broker):
+    """A new keyed group brings S share groups: with --max-groups 10 the default 16
+    shares are refused (ELIMIT, saying why) and 4 fit."""
+    broker = make_broker(args=["--max-groups", "10"])
+    wire, cmd, body = _join(broker, "big", "user")
+    assert cmd == ERROR and "counts 1 + its shares" in body["text"], body
+    wire.close()
+    wire, cmd, body = _join(broker, "small", "user", shares=4)
+    assert cmd == JOINED, body
+    wire.close()
+
+
+def test_broker_restart_keeps_shares_and_exactly_once(procs, broker, tmp_path):
+    """The broker is killed (kill -9) mid-run and restarted: the group keeps the share
+    count it was created with (the members' JOINs ask for none), each share resumes at
+    its own checkpoint, and the results are exactly once."""
+    data = generate(2000, keys=30, seed=24)
+    expected, late = reference(data, "tumbling", 2000, size=5000, adv=5000)
+    args = keyed_args("tumbling:5s", "2s", 40)
+    workers = start_members(procs, broker, ["w0"], args + ["--shares", "6"])
+    workers += start_members(procs, broker, ["w1"], args)
+    wait_for(lambda: len(owners(broker)) == 6, T(30), "6 shares handed out")
+    publish(procs, broker, tmp_path, data[:1000], "a")
+    done, _ = reference(data[:1000], "tumbling", 2000, size=5000, adv=5000)
+    wait_stream(broker, "out", len(done) // 2, T(120), watch=workers)
+    broker.kill9()
+    broker.restart()
+    for w in workers:
+        wait_joined(w, times=2, timeout=T(60))
+    wait_for(lambda: len(owners(broker)) == 6, T(30), "the 6 shares handed out again")
+    assert "keyed group 'win': 6 shares" in broker.proc.stderr()
+    publish(procs, broker, tmp_path, data[1000:], "b")
+    wait_stream(broker, "out", len(expected), T(120), watch=workers)
+    wait_stream(broker, "win.late", len(late), T(60), watch=workers)
+    stop_workers(workers)
+    check(procs, broker, data, expected, late)

@@ -910,6 +910,27 @@ s_idle (sl_groups_t *self, const char *name, entry_t **entry_p, const char **why
     return 0;
 }
 
+//  A keyed group's shares (GROUP.sN, shares.c) follow it, each in its
+//  own transaction: after a failure, the same command again finishes it.
+static int
+s_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
+                 const char **why)
+{
+    for (uint32_t i = 0; i < SL_SHARES_MAX; i++) {
+        char share[SL_NAME_MAX + 16];
+        int len = snprintf (share, sizeof share, "%s.s%u", name, i);
+        if (len < 0 || len > SL_NAME_MAX || !s_lookup (self, share)) {
+            return 0;
+        }
+        int rc = reset ? sl_groups_reset (self, share, offset, why)
+                       : sl_groups_delete (self, share, why);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int
 sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, const char **why)
 {
@@ -942,7 +963,7 @@ sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, const cha
     }
     sl_group_destroy (&old);
     sl_info ("groups", "group '%s' reset to offset %" PRIu64, name, offset);
-    return 0;
+    return s_shares_follow (self, name, true, offset, why);
 }
 
 int
@@ -967,7 +988,18 @@ sl_groups_delete (sl_groups_t *self, const char *name, const char **why)
         *why = "cannot delete the group's stored state";
         return rc;
     }
+    //  Out of every index first: they hold the entry, not its name.
+    if (entry->active) {
+        zlistx_delete (self->active, entry->active);
+    }
+    if (entry->dirty) {
+        zlistx_delete (self->dirty, entry->dirty);
+    }
+    zlistx_t *inputs = zhashx_lookup (self->by_input, sl_group_config (entry->group)->in);
+    if (inputs && entry->by_input) {
+        zlistx_delete (inputs, entry->by_input);
+    }
     zhashx_delete (self->groups, name);
     sl_info ("groups", "group '%s' deleted", name);
-    return 0;
+    return s_shares_follow (self, name, false, 0, why);
 }

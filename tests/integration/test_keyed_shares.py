@@ -227,3 +227,27 @@ def test_broker_restart_keeps_shares_and_exactly_once(procs, broker, tmp_path):
     wait_stream(broker, "win.late", len(late), T(60), watch=workers)
     stop_workers(workers)
     check(procs, broker, data, expected, late)
+
+
+def test_group_reset_and_delete_take_the_shares_along(procs, broker, tmp_path):
+    """`sluice group reset/delete G` of a keyed group acts on its shares G.sN too: a reset
+    one rewinds every share's checkpoint, a deleted one leaves no share behind, and
+    publishing to its input afterwards is harmless."""
+    from test_operate import group_of, sluice, stat
+    data = [{"user": f"u{i % 7}", "seq": i} for i in range(200)]
+    workers = start_members(procs, broker, ["w0", "w1"], ["--key", "user", "--shares", "3"],
+                            group="kg")
+    publish(procs, broker, tmp_path, data, "in")
+    wait_stream(broker, "out", len(data), T(60), watch=workers)
+    stop_workers(workers)
+    wait_for(lambda: all(group_of(stat(procs, broker), f"kg.s{i}")["members_total"] == 0
+                         for i in range(3)), T(30), "the members to leave every share")
+    assert all(group_of(stat(procs, broker), f"kg.s{i}")["committed"] == 200 for i in range(3))
+    sluice(procs, "group", "reset", "kg", "--to", "beginning", "-b", broker.endpoint)
+    doc = stat(procs, broker)
+    assert [group_of(doc, f"kg.s{i}")["committed"] for i in range(3)] == [0, 0, 0]
+    sluice(procs, "group", "delete", "kg", "-b", broker.endpoint)
+    doc = stat(procs, broker)
+    assert not [g["name"] for g in doc["groups"] if g["name"].startswith("kg")]
+    publish(procs, broker, tmp_path, data[:5], "more")
+    assert broker.next("in") == 205

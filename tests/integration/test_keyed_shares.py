@@ -242,10 +242,14 @@ def test_group_reset_and_delete_take_the_shares_along(procs, broker, tmp_path):
     stop_workers(workers)
     wait_for(lambda: all(group_of(stat(procs, broker), f"kg.s{i}")["members_total"] == 0
                          for i in range(3)), T(30), "the members to leave every share")
-    assert all(group_of(stat(procs, broker), f"kg.s{i}")["committed"] == 200 for i in range(3))
+    doc = stat(procs, broker)
+    assert all(group_of(doc, f"kg.s{i}")["committed"] == 200 for i in range(3))
+    # The keyed group's own progress is its slowest share's.
+    assert (group_of(doc, "kg")["committed"], group_of(doc, "kg")["lag_records"]) == (200, 0)
     sluice(procs, "group", "reset", "kg", "--to", "beginning", "-b", broker.endpoint)
     doc = stat(procs, broker)
     assert [group_of(doc, f"kg.s{i}")["committed"] for i in range(3)] == [0, 0, 0]
+    assert group_of(doc, "kg")["lag_records"] == 200
     sluice(procs, "group", "delete", "kg", "-b", broker.endpoint)
     doc = stat(procs, broker)
     assert not [g["name"] for g in doc["groups"] if g["name"].startswith("kg")]

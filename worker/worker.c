@@ -186,7 +186,8 @@ s_join (s_worker_t *self)
         join.max_deliver = cfg->max_deliver;
         join.lease_ms = (uint64_t) cfg->lease_ms;
         if (cfg->key) {
-            //  A keyed group: the broker hands one lease at a time to one member.
+            //  A keyed group: the broker hands each share of the key space one
+            //  lease at a time, to the one member owning it.
             snprintf (join.key, sizeof join.key, "%s", cfg->key);
             join.window = 1;
             join.shares = cfg->shares;

@@ -21,7 +21,6 @@
 #include "sl_group.h"
 #include "sl_log.h"
 #include "sl_send.h"
-#include "sl_shares.h"
 #include "sl_util.h"
 #include "sl_store_admin.h"
 
@@ -333,25 +332,11 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
                 return SL_EINVAL;
             }
         }
-        if (msg->shares && (!msg->key[0] || msg->shares > SL_SHARES_MAX)) {
-            *why = "shares (1..256) are for keyed groups";
-            return SL_EINVAL;
-        }
-        if (entry && entry->shares && msg->shares && msg->shares != entry->shares) {
-            *why = "the keyed group exists with another number of shares";
-            return SL_EINVAL;
-        }
-        if (msg->key[0] && (!entry || !entry->shares) && !sl_shares_stored (self, msg->group)) {
-            //  A new keyed group brings its shares' groups (shares.c).
-            size_t want = (entry ? 0 : 1) + (msg->shares ? msg->shares : SL_SHARES_DEFAULT);
-            if (zhashx_size (self->groups) + want > self->max_groups) {
-                *why = "the broker's group limit is reached (--max-groups; a keyed group "
-                       "counts 1 + its shares)";
-                return SL_ELIMIT;
-            }
-        }
-        return sl_keyed_check_join (msg, entry && sl_group_members (entry->group) ? entry->key
-                                                                                 : NULL, why);
+        int rc = sl_shares_check_join (self, entry, msg, why);
+        return rc ? rc
+                  : sl_keyed_check_join (msg, entry && sl_group_members (entry->group) ? entry->key
+                                                                                      : NULL,
+                                         why);
     }
     //  RESULT
     entry_t *entry = s_lookup (self, msg->group);
@@ -396,28 +381,6 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
         *why = "the output batch does not hold out_count well-formed records";
     }
     return rc;
-}
-
-int
-sl_groups_route (sl_groups_t *self, sl_msg_t *msg, const char **why)
-{
-    entry_t *entry = msg->cmd == SL_CMD_RESULT ? s_lookup (self, msg->group) : NULL;
-    if (!entry || !entry->shares) {
-        return 0;
-    }
-    if (msg->share >= entry->shares) {
-        *why = "no such share in the keyed group";
-        return SL_EPROTO;
-    }
-    //  The share's entry takes it from here (rights were checked on the group).
-    char name[SL_NAME_MAX + 16];
-    int len = snprintf (name, sizeof name, "%s.s%u", msg->group, msg->share);
-    if (len < 0 || (size_t) len >= sizeof msg->group) {
-        *why = "no such share in the keyed group";
-        return SL_EPROTO;
-    }
-    memcpy (msg->group, name, (size_t) len + 1);
-    return 0;
 }
 
 //  A transaction visits only the groups it touches (sl_groups_end walks
@@ -910,27 +873,6 @@ s_idle (sl_groups_t *self, const char *name, entry_t **entry_p, const char **why
     return 0;
 }
 
-//  A keyed group's shares (GROUP.sN, shares.c) follow it, each in its
-//  own transaction: after a failure, the same command again finishes it.
-static int
-s_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
-                 const char **why)
-{
-    for (uint32_t i = 0; i < SL_SHARES_MAX; i++) {
-        char share[SL_NAME_MAX + 16];
-        int len = snprintf (share, sizeof share, "%s.s%u", name, i);
-        if (len < 0 || len > SL_NAME_MAX || !s_lookup (self, share)) {
-            return 0;
-        }
-        int rc = reset ? sl_groups_reset (self, share, offset, why)
-                       : sl_groups_delete (self, share, why);
-        if (rc) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
 int
 sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, const char **why)
 {
@@ -963,7 +905,7 @@ sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, const cha
     }
     sl_group_destroy (&old);
     sl_info ("groups", "group '%s' reset to offset %" PRIu64, name, offset);
-    return s_shares_follow (self, name, true, offset, why);
+    return sl_shares_follow (self, name, true, offset, why);
 }
 
 int
@@ -1001,5 +943,5 @@ sl_groups_delete (sl_groups_t *self, const char *name, const char **why)
     }
     zhashx_delete (self->groups, name);
     sl_info ("groups", "group '%s' deleted", name);
-    return s_shares_follow (self, name, false, 0, why);
+    return sl_shares_follow (self, name, false, 0, why);
 }

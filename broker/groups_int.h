@@ -83,8 +83,13 @@ void sl_groups_remember (sl_groups_t *self, const void *peer, size_t peer_len,
 //  shares.c: a keyed JOIN was applied to entry: links (or creates, in the
 //  transaction) its shares. 0 or an error.
 int sl_shares_join (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg);
-//  Whether the keyed group's shares are stored already (a restart).
-bool sl_shares_stored (sl_groups_t *self, const char *group);
+//  A JOIN's shares: 0, or SL_EINVAL / SL_ELIMIT (a new keyed group counts
+//  1 + its shares towards --max-groups) with *why.
+int sl_shares_check_join (sl_groups_t *self, const entry_t *entry, const sl_msg_t *msg,
+                          const char **why);
+//  After a reset or delete of group: the same for its shares GROUP.sN.
+int sl_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
+                      const char **why);
 //  A keyed group's turn: members that left lose their shares, shares
 //  without an owner and the spread are settled (sl_shares_assign).
 void sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms);

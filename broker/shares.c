@@ -26,24 +26,22 @@
 #include "sl_log.h"
 #include "sl_shares.h"
 
-static void
-s_share_name (const char *group, uint32_t share, char *name)
+#define S_SHARE_NAME (SL_NAME_MAX + 16)
+
+//  false when the name would be too long (a keyed group's name leaves
+//  room for it: sl_keyed_check_join).
+static bool
+s_share_name (const char *group, uint32_t share, char name[S_SHARE_NAME])
 {
-    snprintf (name, SL_NAME_MAX + 1, "%s.s%u", group, share);
+    int len = snprintf (name, S_SHARE_NAME, "%s.s%u", group, share);
+    return len > 0 && len <= SL_NAME_MAX;
 }
 
 static entry_t *
 s_share (sl_groups_t *self, const char *group, uint32_t share)
 {
-    char name[SL_NAME_MAX + 1];
-    s_share_name (group, share, name);
-    return zhashx_lookup (self->groups, name);
-}
-
-bool
-sl_shares_stored (sl_groups_t *self, const char *group)
-{
-    return s_share (self, group, 0) != NULL;
+    char name[S_SHARE_NAME];
+    return s_share_name (group, share, name) ? zhashx_lookup (self->groups, name) : NULL;
 }
 
 const char *
@@ -71,8 +69,10 @@ sl_shares_join (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg)
     for (uint32_t i = 0; i < shares; i++) {
         entry_t *share = s_share (self, name, i);
         if (!share) {
-            char share_name[SL_NAME_MAX + 1];
-            s_share_name (name, i, share_name);
+            char share_name[S_SHARE_NAME];
+            if (!s_share_name (name, i, share_name)) {
+                return SL_ENAME;
+            }
             //  A share starts where its keyed group is: a group keyed
             //  before it had shares goes on from its checkpoint.
             int rc = sl_groups_create (self, share_name, sl_group_config (entry->group),
@@ -198,4 +198,69 @@ sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms)
                  to->name, sl_group_checkpoint (e->group));
     }
     free (members);
+}
+
+int
+sl_shares_check_join (sl_groups_t *self, const entry_t *entry, const sl_msg_t *msg,
+                      const char **why)
+{
+    if (msg->shares && (!msg->key[0] || msg->shares > SL_SHARES_MAX)) {
+        *why = "shares (1..256) are for keyed groups";
+        return SL_EINVAL;
+    }
+    if (entry && entry->shares && msg->shares && msg->shares != entry->shares) {
+        *why = "the keyed group exists with another number of shares";
+        return SL_EINVAL;
+    }
+    if (msg->key[0] && (!entry || !entry->shares) && !s_share (self, msg->group, 0)) {
+        //  A new keyed group brings its shares' groups.
+        size_t want = (entry ? 0 : 1) + (msg->shares ? msg->shares : SL_SHARES_DEFAULT);
+        if (zhashx_size (self->groups) + want > self->max_groups) {
+            *why = "the broker's group limit is reached (--max-groups; a keyed group "
+                   "counts 1 + its shares)";
+            return SL_ELIMIT;
+        }
+    }
+    return 0;
+}
+
+int
+sl_groups_route (sl_groups_t *self, sl_msg_t *msg, const char **why)
+{
+    entry_t *entry = msg->cmd == SL_CMD_RESULT ? zhashx_lookup (self->groups, msg->group) : NULL;
+    if (!entry || !entry->shares) {
+        return 0;
+    }
+    if (msg->share >= entry->shares) {
+        *why = "no such share in the keyed group";
+        return SL_EPROTO;
+    }
+    //  The share's entry takes it from here (rights were checked on the group).
+    char name[S_SHARE_NAME];
+    if (!s_share_name (msg->group, msg->share, name)) {
+        *why = "no such share in the keyed group";
+        return SL_EPROTO;
+    }
+    memcpy (msg->group, name, strlen (name) + 1);
+    return 0;
+}
+
+//  A keyed group's shares follow it, each in its own transaction: after a
+//  failure, the same command again finishes it.
+int
+sl_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
+                 const char **why)
+{
+    for (uint32_t i = 0; i < SL_SHARES_MAX; i++) {
+        char share[S_SHARE_NAME];
+        if (!s_share_name (name, i, share) || !zhashx_lookup (self->groups, share)) {
+            return 0;
+        }
+        int rc = reset ? sl_groups_reset (self, share, offset, why)
+                       : sl_groups_delete (self, share, why);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
 }

@@ -107,7 +107,7 @@ s_find (const sl_group_member_t *members, size_t n, const void *peer, size_t pee
 {
     for (size_t i = 0; i < n; i++) {
         if (members[i].peer_len == peer_len && memcmp (members[i].peer, peer, peer_len) == 0) {
-            return (uint32_t) i;
+            return (uint32_t)i;
         }
     }
     return SL_SHARES_NONE;
@@ -144,7 +144,7 @@ sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms)
     size_t n = sl_group_members (entry->group);
     sl_group_member_t *members = n ? calloc (n, sizeof *members) : NULL;
     if (n && !members) {
-        return;                 //  the next turn tries again
+        return; //  the next turn tries again
     }
     for (size_t i = 0; i < n; i++) {
         sl_group_member (entry->group, i, &members[i]);
@@ -170,7 +170,7 @@ sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms)
         return;
     }
     memcpy (before, owner, shares * sizeof *owner);
-    if (sl_shares_assign (owner, busy, shares, (uint32_t) n) <= 0) {
+    if (sl_shares_assign (owner, busy, shares, (uint32_t)n) <= 0) {
         free (members);
         return;
     }
@@ -183,8 +183,8 @@ sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms)
             sl_group_leave (e->group, members[before[s]].peer, members[before[s]].peer_len);
         }
         const sl_group_member_t *to = &members[owner[s]];
-        int rc = sl_group_join_as (e->group, to->peer, to->peer_len, to->name, 1, to->batch,
-                                   now_ms, &to->holder);
+        int rc = sl_group_join_as (e->group, to->peer, to->peer_len, to->name, 1, to->batch, now_ms,
+                                   &to->holder);
         if (rc) {
             sl_warn ("groups", "keyed group '%s': share %u not handed to '%s': %s", name, s,
                      to->name, sl_strerror (rc));
@@ -249,7 +249,7 @@ sl_groups_route (sl_groups_t *self, sl_msg_t *msg, const char **why)
 //  failure, the same command again finishes it.
 int
 sl_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
-                 const char **why)
+                  const char **why)
 {
     for (uint32_t i = 0; i < SL_SHARES_MAX; i++) {
         char share[S_SHARE_NAME];

@@ -17,10 +17,10 @@ sl_shares_of (const void *key, size_t len, uint32_t shares)
     uint32_t crc = 0xFFFFFFFFu;
     const unsigned char *p = key;
     while (len > 0) {
-        int n = len > (1u << 30) ? 1 << 30 : (int) len;
-        crc = crc32_iscsi ((unsigned char *) p, n, crc);
+        int n = len > (1u << 30) ? 1 << 30 : (int)len;
+        crc = crc32_iscsi ((unsigned char *)p, n, crc);
         p += n;
-        len -= (size_t) n;
+        len -= (size_t)n;
     }
     return (crc ^ 0xFFFFFFFFu) % shares;
 }

@@ -21,11 +21,11 @@
 #include <stdint.h>
 
 #define SL_SHARES_DEFAULT 16
-#define SL_SHARES_MAX     256         //  = SL_SHARES_WIRE_MAX (sl_proto.h)
-#define SL_SHARES_NONE    UINT32_MAX    //  a share without an owner
+#define SL_SHARES_MAX 256         //  = SL_SHARES_WIRE_MAX (sl_proto.h)
+#define SL_SHARES_NONE UINT32_MAX //  a share without an owner
 
 //  The share of a key (its msgpack encoding). shares 1..SL_SHARES_MAX.
-uint32_t sl_shares_of(const void *key, size_t len, uint32_t shares);
+uint32_t sl_shares_of (const void *key, size_t len, uint32_t shares);
 
 //  owner[s] is a member index 0..members-1 (0 = the oldest member, which
 //  wins ties) or SL_SHARES_NONE; busy[s] (NULL: none) marks a share whose
@@ -36,6 +36,6 @@ uint32_t sl_shares_of(const void *key, size_t len, uint32_t shares);
 //  Nothing else moves: a join takes only the shares it needs, a leave
 //  moves only the leaver's. Returns the number of owners changed, or
 //  SL_EINVAL (shares or members out of range, an owner >= members).
-int sl_shares_assign(uint32_t *owner, const bool *busy, uint32_t shares, uint32_t members);
+int sl_shares_assign (uint32_t *owner, const bool *busy, uint32_t shares, uint32_t members);
 
 #endif

@@ -25,8 +25,7 @@ s_assert_balanced (const uint32_t *owner, uint32_t shares, uint32_t members)
     s_loads (owner, shares, members, load);
     for (uint32_t m = 0; m < members; m++) {
         cr_assert (load[m] == shares / members || load[m] == (shares + members - 1) / members,
-                   "member %u owns %u of %u shares with %u members", m, load[m], shares,
-                   members);
+                   "member %u owns %u of %u shares with %u members", m, load[m], shares, members);
     }
 }
 
@@ -42,11 +41,14 @@ s_moved (const uint32_t *before, const uint32_t *after, uint32_t shares)
 
 Test (shares, of_is_stable_and_in_range)
 {
-    cr_assert_eq (sl_shares_of ("\xa3" "abc", 4, 1), 0);
+    cr_assert_eq (sl_shares_of ("\xa3"
+                                "abc",
+                                4, 1),
+                  0);
     uint32_t seen[16] = {0};
     for (int i = 0; i < 1600; i++) {
         unsigned char key[2] = {0xcd, 0};
-        key[0] = (unsigned char) (i & 0x7f);      //  positive fixints ...
+        key[0] = (unsigned char)(i & 0x7f); //  positive fixints ...
         uint32_t a = sl_shares_of (key, 1 + (i >= 128), 16);
         cr_assert_lt (a, 16);
         cr_assert_eq (a, sl_shares_of (key, 1 + (i >= 128), 16), "not a function of the key");
@@ -57,8 +59,7 @@ Test (shares, of_is_stable_and_in_range)
     }
     //  The CRC32C of "123456789" is 0xE3069283: the hash is the standard one,
     //  so that a test (or another language) can compute a key's share.
-    cr_assert_eq (sl_shares_of ("123456789", 9, 256),
-                  0xE3069283u % 256);
+    cr_assert_eq (sl_shares_of ("123456789", 9, 256), 0xE3069283u % 256);
 }
 
 Test (shares, first_member_takes_all)
@@ -84,8 +85,7 @@ Test (shares, join_moves_only_what_the_joiner_needs)
     cr_assert_eq (sl_shares_assign (owner, NULL, 16, 2), 8);
     s_assert_balanced (owner, 16, 2);
     for (int s = 0; s < 16; s++) {
-        cr_assert (owner[s] == before[s] || owner[s] == 1, "share %d moved between old members",
-                   s);
+        cr_assert (owner[s] == before[s] || owner[s] == 1, "share %d moved between old members", s);
     }
     //  2 -> 3: the joiner takes 5, from both; no share moves between the two.
     memcpy (before, owner, sizeof owner);
@@ -121,7 +121,7 @@ Test (shares, leave_moves_only_the_leavers_shares)
             owner[s] = 1;
         }
     }
-    cr_assert_eq (sl_shares_assign (owner, NULL, 16, 2), (int) lost);
+    cr_assert_eq (sl_shares_assign (owner, NULL, 16, 2), (int)lost);
     s_assert_balanced (owner, 16, 2);
     for (int s = 0; s < 16; s++) {
         if (before[s] != 1) {
@@ -168,7 +168,7 @@ Test (shares, more_members_than_shares)
     cr_assert_eq (sl_shares_assign (owner, NULL, 4, 6), 4);
     s_assert_balanced (owner, 4, 6);
     for (int s = 0; s < 4; s++) {
-        cr_assert_eq (owner[s], (uint32_t) s, "the oldest members get the shares");
+        cr_assert_eq (owner[s], (uint32_t)s, "the oldest members get the shares");
     }
 }
 

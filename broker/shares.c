@@ -150,7 +150,9 @@ sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms)
         sl_group_member (entry->group, i, &members[i]);
     }
     //  Index 0 is the oldest member: it wins ties (sl_shares_assign).
-    qsort (members, n, sizeof *members, s_by_id);
+    if (n > 1) {
+        qsort (members, n, sizeof *members, s_by_id);
+    }
     uint32_t owner[SL_SHARES_MAX], before[SL_SHARES_MAX];
     bool busy[SL_SHARES_MAX];
     entry_t *share[SL_SHARES_MAX];

@@ -333,10 +333,8 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
             }
         }
         int rc = sl_shares_check_join (self, entry, msg, why);
-        return rc ? rc
-                  : sl_keyed_check_join (msg, entry && sl_group_members (entry->group) ? entry->key
-                                                                                      : NULL,
-                                         why);
+        const char *key = entry && sl_group_members (entry->group) ? entry->key : NULL;
+        return rc ? rc : sl_keyed_check_join (msg, key, why);
     }
     //  RESULT
     entry_t *entry = s_lookup (self, msg->group);

@@ -161,7 +161,7 @@ typedef struct {
     char key[SL_WIN_KEY_MAX + 1];       //  ["key"] JOIN: the group key (a path, or "record")
     uint32_t late_count;                //  ["late_count"] RESULT: late records after the output
     uint32_t state_count;               //  ["state_count"] RESULT: state records after those
-    uint32_t shares;                    //  ["shares"] JOIN: shares of a new keyed group (0 = 16); WORK: the group's
+    uint32_t shares;                    //  ["shares"] JOIN: shares of a new keyed group (0 = 4); WORK: the group's
     uint32_t share;                     //  ["share"] WORK/RESULT of a keyed group: the lease's share
     //  Replication (docs/PROTOCOL.md §16): REPLICATE's "seq" is the last
     //  journal entry the replica holds, REPLICATED's the first it carries.

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_SHARES_DEFAULT 16
+#define SL_SHARES_DEFAULT 4     //  BENCHMARKS.md "Keyed groups in shares"
 #define SL_SHARES_MAX 256         //  = SL_SHARES_WIRE_MAX (sl_proto.h)
 #define SL_SHARES_NONE UINT32_MAX //  a share without an owner
 

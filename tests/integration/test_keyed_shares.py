@@ -46,11 +46,11 @@ def start_members(procs, broker, names, args, group="win"):
 
 @pytest.mark.parametrize("members", [2, 3])
 def test_members_work_in_parallel(procs, broker, tmp_path, members):
-    """All members join first, then the input comes: each owns 16/n shares, each
-    writes results, and together they write the reference's exactly once."""
+    """All members join first, then the input comes: each owns S/n shares (S = 16
+    here), each writes results, and together they write the reference's exactly once."""
     data = generate(3000, keys=60, seed=21)
     expected, late = reference(data, "tumbling", 2000, size=5000, adv=5000)
-    args = keyed_args("tumbling:5s", "2s", 50)
+    args = keyed_args("tumbling:5s", "2s", 50) + ["--shares", "16"]
     names = [f"w{i}" for i in range(members)]
     workers = start_members(procs, broker, names, args)
     wait_for(lambda: set(owners(broker).values()) == set(names) and len(owners(broker)) == 16,
@@ -71,7 +71,7 @@ def test_kill9_mid_window_moves_only_the_dead_members_shares(procs, broker, tmp_
     (to the two others), and every (key, window) result is still there exactly once."""
     data = generate(3000, keys=40, seed=22)
     expected, late = reference(data, "tumbling", 2000, size=5000, adv=5000)
-    args = keyed_args("tumbling:5s", "2s", 40)
+    args = keyed_args("tumbling:5s", "2s", 40) + ["--shares", "16"]
     workers = start_members(procs, broker, ["w0", "w1", "w2"], args)
     wait_for(lambda: len(set(owners(broker).values())) == 3, T(30), "three owners")
     publish(procs, broker, tmp_path, data[:1500], "a")
@@ -102,7 +102,7 @@ def test_join_mid_run_takes_only_some_shares(procs, broker, tmp_path):
     both), nothing else moves, and the results are exactly once."""
     data = generate(3000, keys=40, seed=23)
     expected, late = reference(data, "tumbling", 2000, size=5000, adv=5000)
-    args = keyed_args("tumbling:5s", "2s", 40)
+    args = keyed_args("tumbling:5s", "2s", 40) + ["--shares", "16"]
     workers = start_members(procs, broker, ["w0", "w1"], args)
     wait_for(lambda: len(set(owners(broker).values())) == 2, T(30), "two owners")
     publish(procs, broker, tmp_path, data[:1500], "a")
@@ -191,15 +191,18 @@ def test_hostile_result_for_a_share_out_of_range(procs, broker, tmp_path):
     wire.close()
 
 
-def test_keyed_group_counts_its_shares_in_max_groups(make_broker):
-    """A new keyed group brings S share groups: with --max-groups 10 the default 16
-    shares are refused (ELIMIT, saying why) and 4 fit."""
+def test_keyed_group_counts_its_shares_in_max_groups(procs, make_broker):
+    """A new keyed group brings S share groups: with --max-groups 10, 16 shares are
+    refused (ELIMIT, saying why) and the default 4 fit."""
     broker = make_broker(args=["--max-groups", "10"])
-    wire, cmd, body = _join(broker, "big", "user")
+    wire, cmd, body = _join(broker, "big", "user", shares=16)
     assert cmd == ERROR and "counts 1 + its shares" in body["text"], body
     wire.close()
-    wire, cmd, body = _join(broker, "small", "user", shares=4)
+    wire, cmd, body = _join(broker, "small", "user")
     assert cmd == JOINED, body
+    from test_operate import group_of, stat
+    doc = stat(procs, broker)
+    assert [g["name"] for g in doc["groups"]] == ["small"] + [f"small.s{i}" for i in range(4)]
     wire.close()
 
 

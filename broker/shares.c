@@ -210,6 +210,11 @@ sl_shares_check_join (sl_groups_t *self, const entry_t *entry, const sl_msg_t *m
         *why = "shares (1..256) are for keyed groups";
         return SL_EINVAL;
     }
+    if (!msg->key[0] && s_share (self, msg->group, 0)) {
+        //  Its progress is in its shares: without them it would start over.
+        *why = "the group is keyed (its shares are stored): join with --key, or delete it";
+        return SL_EINVAL;
+    }
     if (entry && entry->shares && msg->shares && msg->shares != entry->shares) {
         *why = "the keyed group exists with another number of shares";
         return SL_EINVAL;

@@ -155,7 +155,8 @@ def _join(broker, group, key, **extra):
 
 def test_shares_fixed_at_creation_and_bounded(procs, broker):
     """--shares sets a new group's count; a JOIN asking for another count while it
-    exists, more than 256, or shares without a key gets EINVAL / a decode error."""
+    exists, more than 256, or shares without a key gets EINVAL / a decode error; once
+    it has no members, a JOIN without a key is refused too."""
     a = start_worker(procs, broker, "g4", "in", "out", "--key", "user", "--shares", "4",
                      name="a")
     wait_joined(a)
@@ -165,6 +166,10 @@ def test_shares_fixed_at_creation_and_bounded(procs, broker):
         assert cmd == ERROR, body
         wire.close()
     stop_workers([a])
+    # Without members, a JOIN without a key would start the group over: refused.
+    wire, cmd, body = _join(broker, "g4", "")
+    assert cmd == ERROR and "the group is keyed" in body["text"], body
+    wire.close()
     w = start_worker(procs, broker, "g", "in", "out", "--shares", "4")
     w.expect_exit(2, T(30))
     assert "--shares needs --key" in w.stderr()

@@ -25,27 +25,50 @@ sl_shares_of (const void *key, size_t len, uint32_t shares)
     return (crc ^ 0xFFFFFFFFu) % shares;
 }
 
-//  The least loaded member (the oldest on a tie).
-static uint32_t
-s_least (const uint32_t *load, uint32_t members)
+//  Each member's target: floor(S/n), and one more for the S mod n members
+//  that own the most now (the oldest on a tie), so that what they own
+//  already counts and as few shares as possible move.
+static void
+s_targets (const uint32_t *load, uint32_t shares, uint32_t members, uint32_t *target)
 {
-    uint32_t best = 0;
-    for (uint32_t m = 1; m < members; m++) {
-        if (load[m] < load[best]) {
+    uint32_t extra = shares % members;
+    for (uint32_t m = 0; m < members; m++) {
+        target[m] = shares / members;
+    }
+    for (uint32_t k = 0; k < extra; k++) {
+        uint32_t best = members;
+        for (uint32_t m = 0; m < members; m++) {
+            if (target[m] == shares / members && (best == members || load[m] > load[best])) {
+                best = m;
+            }
+        }
+        target[best]++;
+    }
+}
+
+//  The member furthest below its target (the oldest on a tie), or members.
+static uint32_t
+s_receiver (const uint32_t *load, const uint32_t *target, uint32_t members)
+{
+    uint32_t best = members;
+    for (uint32_t m = 0; m < members; m++) {
+        if (load[m] < target[m] &&
+            (best == members || target[m] - load[m] > target[best] - load[best])) {
             best = m;
         }
     }
     return best;
 }
 
-//  The most loaded member with a share that may move (the youngest on a
-//  tie), or members when none is.
+//  The member furthest above its target with a share that may move (the
+//  youngest on a tie), or members.
 static uint32_t
-s_donor (const uint32_t *load, const uint32_t *movable, uint32_t members)
+s_donor (const uint32_t *load, const uint32_t *target, const uint32_t *movable, uint32_t members)
 {
     uint32_t best = members;
     for (uint32_t m = 0; m < members; m++) {
-        if (movable[m] > 0 && (best == members || load[m] >= load[best])) {
+        if (load[m] > target[m] && movable[m] > 0 &&
+            (best == members || load[m] - target[m] >= load[best] - target[best])) {
             best = m;
         }
     }
@@ -65,9 +88,11 @@ sl_shares_assign (uint32_t *owner, const bool *busy, uint32_t shares, uint32_t m
     }
     uint32_t *load = calloc (members, sizeof *load);
     uint32_t *movable = calloc (members, sizeof *movable);
-    if (!load || !movable) {
+    uint32_t *target = calloc (members, sizeof *target);
+    if (!load || !movable || !target) {
         free (load);
         free (movable);
+        free (target);
         return SL_ENOMEM;
     }
     for (uint32_t s = 0; s < shares; s++) {
@@ -76,21 +101,24 @@ sl_shares_assign (uint32_t *owner, const bool *busy, uint32_t shares, uint32_t m
             movable[owner[s]] += busy && busy[s] ? 0 : 1;
         }
     }
+    s_targets (load, shares, members, target);
     int changed = 0;
     for (uint32_t s = 0; s < shares; s++) {
         if (owner[s] == SL_SHARES_NONE) {
-            uint32_t to = s_least (load, members);
+            //  Someone is below target: the targets add up to S and fewer
+            //  than S shares have owners.
+            uint32_t to = s_receiver (load, target, members);
             owner[s] = to;
             load[to]++;
-            //  Just handed out: not moved again in this call.
-            changed++;
+            changed++; //  just handed out: not moved again in this call
         }
     }
-    //  Each move lowers the spread or stops, so at most shares moves.
+    //  Each move takes one share off a donor's excess: at most S moves.
+    //  Busy shares stay; a later call moves them once they are free.
     for (uint32_t round = 0; round < shares; round++) {
-        uint32_t to = s_least (load, members);
-        uint32_t from = s_donor (load, movable, members);
-        if (from == members || load[from] < load[to] + 2) {
+        uint32_t to = s_receiver (load, target, members);
+        uint32_t from = s_donor (load, target, movable, members);
+        if (to == members || from == members) {
             break;
         }
         //  The donor's highest movable share: which one is arbitrary, but
@@ -108,5 +136,6 @@ sl_shares_assign (uint32_t *owner, const bool *busy, uint32_t shares, uint32_t m
     }
     free (load);
     free (movable);
+    free (target);
     return changed;
 }

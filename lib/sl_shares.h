@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_SHARES_DEFAULT 4     //  BENCHMARKS.md "Keyed groups in shares"
+#define SL_SHARES_DEFAULT 4       //  BENCHMARKS.md "Keyed groups in shares"
 #define SL_SHARES_MAX 256         //  = SL_SHARES_WIRE_MAX (sl_proto.h)
 #define SL_SHARES_NONE UINT32_MAX //  a share without an owner
 
@@ -29,13 +29,16 @@ uint32_t sl_shares_of (const void *key, size_t len, uint32_t shares);
 
 //  owner[s] is a member index 0..members-1 (0 = the oldest member, which
 //  wins ties) or SL_SHARES_NONE; busy[s] (NULL: none) marks a share whose
-//  owner may not change now. First every share without an owner goes to
-//  the least loaded member; then, while the most and least loaded members
-//  differ by more than one share, a share that is not busy moves from the
-//  most loaded (the youngest of them) to the least loaded (the oldest).
-//  Nothing else moves: a join takes only the shares it needs, a leave
-//  moves only the leaver's. Returns the number of owners changed, or
-//  SL_EINVAL (shares or members out of range, an owner >= members).
+//  owner may not change now. Each member's target is floor(S/n) or, for
+//  the S mod n members owning most now, one more. Every share without an
+//  owner goes to the member furthest below its target; then shares that
+//  are not busy move from members above their target to members below it,
+//  never more than those excesses and deficits. So a join takes only the
+//  shares the joiner needs (from those above target, never between the
+//  others), a leave moves only the leaver's, and a busy share that could
+//  not move now moves in a later call. Returns the number of owners
+//  changed, or SL_EINVAL (shares or members out of range, an owner >=
+//  members), SL_ENOMEM.
 int sl_shares_assign (uint32_t *owner, const bool *busy, uint32_t shares, uint32_t members);
 
 #endif

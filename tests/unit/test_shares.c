@@ -180,3 +180,31 @@ Test (shares, bad_arguments)
     cr_assert_eq (sl_shares_assign (owner, NULL, 4, 0), SL_EINVAL);
     cr_assert_eq (sl_shares_assign (owner, NULL, SL_SHARES_MAX + 1, 2), SL_EINVAL);
 }
+
+Test (shares, a_join_blocked_by_busy_shares_never_moves_shares_between_the_others)
+{
+    //  Two members own 8 each; a third joins while all of member 0's shares
+    //  have leases in flight: member 1 gives its excess (3) now, member 0 its
+    //  excess (2) once free; no share ever goes from one old member to the
+    //  other (a greedy "most to least loaded" would hand member 0's to 1).
+    uint32_t owner[16];
+    bool busy[16] = {false};
+    for (uint32_t s = 0; s < 16; s++) {
+        owner[s] = s < 8 ? 0 : 1;
+        busy[s] = s < 8;
+    }
+    cr_assert_eq (sl_shares_assign (owner, busy, 16, 3), 3);
+    uint32_t load[3];
+    s_loads (owner, 16, 3, load);
+    cr_assert (load[0] == 8 && load[1] == 5 && load[2] == 3, "%u %u %u", load[0], load[1], load[2]);
+    for (uint32_t s = 0; s < 16; s++) {
+        busy[s] = false;
+    }
+    uint32_t before[16];
+    memcpy (before, owner, sizeof owner);
+    cr_assert_eq (sl_shares_assign (owner, busy, 16, 3), 2);
+    s_assert_balanced (owner, 16, 3);
+    for (uint32_t s = 0; s < 16; s++) {
+        cr_assert (owner[s] == before[s] || owner[s] == 2, "share %u went to an old member", s);
+    }
+}

@@ -9,8 +9,9 @@ event time rising 1 ms per record, {"user", "ts", "amount"}), then times, from t
 worker's start until its output is complete:
   - pass-through, 1 member (every record copied),
   - --key user --window tumbling:10s --agg count,sum:amount --time ts, 1 member and 2
-    members (the second is a standby: a keyed group runs on one member at a time) at the
-    keyed default --batch (20,000), and 1 member at --batch 1000 (the old default).
+    members at the keyed default --batch (20,000) and the default 16 shares, 1 and 2
+    members with --shares 1, 2, 4 and 8 (some of them), and 1 member at --batch 1000 (the
+    old default).
 The expected number of windows is computed here; the state stream's size per key
 and the worker's peak memory are reported too. Every process is started here and
 ended by PID; the data directory is a temporary one.
@@ -160,14 +161,19 @@ def main():
             if closed == 0:
                 raise SystemExit(f"--records {n} closes no window of {keys} keys: give more")
             # The default --batch of a keyed group (20,000), and the old default of 1,000.
-            for members, batch in ((1, None), (2, None), (1, 1000)):
-                group = f"win{keys}m{members}b{batch or 0}"
+            # Shares: the default 16 (every record goes to 16 leases), 4 and 1.
+            for members, batch, shares in ((1, None, None), (2, None, None), (1, None, 1),
+                                           (1, None, 4), (2, None, 4), (2, None, 2),
+                                           (1, None, 8), (2, None, 8), (1, 1000, None)):
+                group = f"win{keys}m{members}b{batch or 0}s{shares or 0}"
                 extra = win + (["--batch", str(batch)] if batch else [])
+                extra += ["--shares", str(shares)] if shares else []
                 t, mem = run_group(build, broker, group, inp, f"{group}.out", closed, extra,
                                    members, tmp)
                 state = broker.stream(f"{group}.state")
                 per = state["bytes"] / state["records"] if state["records"] else 0
-                what = f"count+sum tumbling:10s, --batch {batch or 'default (20,000)'}"
+                what = (f"count+sum tumbling:10s, --batch {batch or 'default (20,000)'}, "
+                        f"--shares {shares or 'default (16)'}")
                 results.append((keys, what, members, n / t, mem, per,
                                 state["records"] / n))
     finally:

@@ -729,7 +729,8 @@ s_handle_one (sl_broker_t *self)
             check = data ? sl_broker_check_publish (self, &msg, data, &why) : SL_EPROTO;
         }
         else if (msg.cmd == SL_CMD_JOIN || msg.cmd == SL_CMD_RESULT) {
-            check = sl_groups_check (self->groups, &msg, data, &why);
+            check = sl_groups_route (self->groups, &msg, &why);
+            check = check ? check : sl_groups_check (self->groups, &msg, data, &why);
         }
         if (check == 0 && msg.cmd == SL_CMD_RESULT &&
             sl_rights_result (self, peer, &msg, key) != 0) {

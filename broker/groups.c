@@ -181,8 +181,8 @@ s_peer_key (const void *peer, size_t peer_len, char *key)
 }
 
 //  Puts an entry in the active list (idempotent).
-static void
-s_activate (sl_groups_t *self, entry_t *entry)
+void
+sl_groups_activate (sl_groups_t *self, entry_t *entry)
 {
     if (!entry->active) {
         entry->active = zlistx_add_end (self->active, entry);
@@ -190,8 +190,8 @@ s_activate (sl_groups_t *self, entry_t *entry)
 }
 
 //  Marks an active entry for dispatch in this turn (idempotent).
-static void
-s_wake (sl_groups_t *self, entry_t *entry)
+void
+sl_groups_wake (sl_groups_t *self, entry_t *entry)
 {
     if (entry->active && !entry->dirty) {
         entry->dirty = zlistx_add_end (self->dirty, entry);
@@ -223,7 +223,7 @@ sl_groups_wake_stream (sl_groups_t *self, const char *stream)
         return;
     }
     for (entry_t *entry = zlistx_first (list); entry; entry = zlistx_next (list)) {
-        s_wake (self, entry);
+        sl_groups_wake (self, entry);
     }
 }
 
@@ -256,11 +256,11 @@ sl_groups_seen (sl_groups_t *self, zframe_t *peer, int64_t now_ms)
     }
 }
 
-static void
-s_remember_member (sl_groups_t *self, zframe_t *peer, const char *group)
+void
+sl_groups_remember (sl_groups_t *self, const void *peer, size_t peer_len, const char *group)
 {
     char key[512];
-    s_peer_key (zframe_data (peer), zframe_size (peer), key);
+    s_peer_key (peer, peer_len, key);
     zlistx_t *names = zhashx_lookup (self->memberships, key);
     if (!names) {
         names = zlistx_new ();
@@ -289,7 +289,7 @@ sl_groups_forget (sl_groups_t *self, const void *peer, size_t peer_len)
     for (const char *name = zlistx_first (names); name; name = zlistx_next (names)) {
         entry_t *entry = zhashx_lookup (self->groups, name);
         if (entry && sl_group_release (entry->group, peer, peer_len) > 0) {
-            s_wake (self, entry);
+            sl_groups_wake (self, entry);
         }
     }
 }
@@ -332,8 +332,9 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
                 return SL_EINVAL;
             }
         }
-        return sl_keyed_check_join (
-            msg, entry && sl_group_members (entry->group) ? entry->key : NULL, why);
+        int rc = sl_shares_check_join (self, entry, msg, why);
+        const char *key = entry && sl_group_members (entry->group) ? entry->key : NULL;
+        return rc ? rc : sl_keyed_check_join (msg, key, why);
     }
     //  RESULT
     entry_t *entry = s_lookup (self, msg->group);
@@ -424,6 +425,40 @@ s_save (sl_groups_t *self, entry_t *entry)
     return rc;
 }
 
+int
+sl_groups_create (sl_groups_t *self, const char *name, const sl_group_config_t *config,
+                  uint64_t start, entry_t **entry_p)
+{
+    entry_t *entry = calloc (1, sizeof *entry);
+    if (!entry) {
+        return SL_ENOMEM;
+    }
+    entry->group = sl_group_new (name, config, start);
+    if (!entry->group) {
+        free (entry);
+        return SL_ENOMEM;
+    }
+    sl_group_set_lease_seed (entry->group, s_seed ());
+    entry->created = true;
+    entry->touch = zlistx_add_end (self->touched, entry);
+    if (!entry->touch) {
+        sl_group_destroy (&entry->group);
+        free (entry);
+        return SL_ENOMEM;
+    }
+    entry->touched = true;
+    zhashx_update (self->groups, name, entry);
+    s_index_input (self, entry);
+    *entry_p = entry;
+    return s_save (self, entry);
+}
+
+int
+sl_groups_touch (sl_groups_t *self, entry_t *entry)
+{
+    return s_touch (self, entry);
+}
+
 //  Group logic runs on the monotonic clock (leases, liveness); now_ms, the
 //  wall clock, is only for what is stored.
 static int
@@ -447,27 +482,7 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
         config.max_deliver = msg->max_deliver ? msg->max_deliver : DEFAULT_DELIVER;
         config.lease_ms = msg->lease_ms ? msg->lease_ms : DEFAULT_LEASE_MS;
         uint64_t start = msg->from == SL_FROM_END ? info.next : info.first;
-        entry = calloc (1, sizeof *entry);
-        if (!entry) {
-            return SL_ENOMEM;
-        }
-        entry->group = sl_group_new (msg->group, &config, start);
-        if (!entry->group) {
-            free (entry);
-            return SL_ENOMEM;
-        }
-        sl_group_set_lease_seed (entry->group, s_seed ());
-        entry->created = true;
-        entry->touch = zlistx_add_end (self->touched, entry);
-        if (!entry->touch) {
-            sl_group_destroy (&entry->group);
-            free (entry);
-            return SL_ENOMEM;
-        }
-        entry->touched = true;
-        zhashx_update (self->groups, msg->group, entry);
-        s_index_input (self, entry);
-        rc = s_save (self, entry);
+        rc = sl_groups_create (self, msg->group, &config, start, &entry);
         if (rc) {
             return rc;
         }
@@ -487,10 +502,15 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
                                msg->window ? msg->window : DEFAULT_WINDOW,
                                msg->batch ? msg->batch : DEFAULT_BATCH, sl_mono_ms (), holder);
     if (rc == 0) {
+        //  A keyed group's members work on its shares (shares.c).
+        entry->shares = msg->key[0] ? entry->shares : 0;
+        rc = msg->key[0] ? sl_shares_join (self, entry, msg) : 0;
+    }
+    if (rc == 0) {
         entry->joined_ok = true;
-        s_remember_member (self, peer, msg->group);
-        s_activate (self, entry);
-        s_wake (self, entry);
+        sl_groups_remember (self, zframe_data (peer), zframe_size (peer), msg->group);
+        sl_groups_activate (self, entry);
+        sl_groups_wake (self, entry);
     }
     return rc;
 }
@@ -528,7 +548,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         return rc;
     }
     self->n_results++;
-    s_wake (self, entry); //  a slot may be free
+    sl_groups_wake (self, entry); //  a slot may be free
     if (!outcome.commit) {
         //  A late or repeated result: its range is done already.
         self->n_dropped++;
@@ -537,7 +557,7 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
     const sl_group_config_t *config = sl_group_config (entry->group);
     if (entry->key[0]) {
         //  Output, late records and state changes in this transaction (keyed.c).
-        rc = sl_keyed_append (self->store, sl_group_name (entry->group), config->out, msg,
+        rc = sl_keyed_append (self->store, sl_groups_base (entry), config->out, msg,
                               zframe_data (data), zframe_size (data), now_ms, appended, ctx);
         if (rc) {
             return rc;
@@ -682,7 +702,7 @@ sl_groups_leave (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg)
     entry_t *entry = s_lookup (self, msg->group);
     if (entry) {
         sl_group_leave (entry->group, zframe_data (peer), zframe_size (peer));
-        s_wake (self, entry);
+        sl_groups_wake (self, entry);
         sl_info ("groups", "member '%s' left group '%s'", msg->member, msg->group);
     }
 }
@@ -717,11 +737,18 @@ s_dispatch_one (sl_groups_t *self, entry_t *entry, int64_t now_ms)
     sl_group_t *group = entry->group;
     sl_group_tick (group, now_ms, SILENCE_MS);
     s_collect_dead (self, entry);
+    if (entry->shares) {
+        //  A keyed group: its shares hand out the leases.
+        sl_shares_balance (self, entry, now_ms);
+    }
     if (sl_group_members (group) == 0) {
         if (sl_group_leases (group) == 0 && entry->n_dead == 0 && !entry->touched) {
             zlistx_delete (self->active, entry->active);
             entry->active = NULL;
         }
+        return;
+    }
+    if (entry->shares) {
         return;
     }
     sl_stream_info_t info;
@@ -875,7 +902,7 @@ sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, const cha
     }
     sl_group_destroy (&old);
     sl_info ("groups", "group '%s' reset to offset %" PRIu64, name, offset);
-    return 0;
+    return sl_shares_follow (self, name, true, offset, why);
 }
 
 int
@@ -900,7 +927,18 @@ sl_groups_delete (sl_groups_t *self, const char *name, const char **why)
         *why = "cannot delete the group's stored state";
         return rc;
     }
+    //  Out of every index first: they hold the entry, not its name.
+    if (entry->active) {
+        zlistx_delete (self->active, entry->active);
+    }
+    if (entry->dirty) {
+        zlistx_delete (self->dirty, entry->dirty);
+    }
+    zlistx_t *inputs = zhashx_lookup (self->by_input, sl_group_config (entry->group)->in);
+    if (inputs && entry->by_input) {
+        zlistx_delete (inputs, entry->by_input);
+    }
     zhashx_delete (self->groups, name);
     sl_info ("groups", "group '%s' deleted", name);
-    return 0;
+    return sl_shares_follow (self, name, false, 0, why);
 }

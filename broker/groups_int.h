@@ -33,6 +33,13 @@ typedef struct {
     void *touch;                  //  handle in the touched list
     void *dirty;                  //  handle in the dirty list: dispatch it this turn
     void *by_input;               //  handle in its input stream's list
+    //  Key shares (shares.c). A keyed group's entry hands out no leases: its
+    //  members are the group's, and each share is an entry of its own
+    //  (named GROUP.sN) with its own checkpoint, owned by one member.
+    uint32_t shares;            //  a keyed group: its number of shares, 0 = not linked yet
+    uint32_t share;             //  a share: its index
+    uint32_t of;                //  a share: how many its keyed group has
+    char base[SL_NAME_MAX + 1]; //  a share: its keyed group's name ("" = not a share)
 } entry_t;
 
 struct _sl_groups_t {
@@ -61,6 +68,32 @@ struct _sl_groups_t {
     uint64_t n_dropped;
     uint64_t n_dead;
 };
+
+//  Helpers of groups.c for shares.c. create: a new group, saved in the
+//  open transaction (removed again if it aborts); touch: snapshots an entry
+//  before a transaction changes it; activate/wake: dispatch it (now);
+//  remember: peer is a member of group (for sl_groups_seen).
+int sl_groups_create (sl_groups_t *self, const char *name, const sl_group_config_t *config,
+                      uint64_t start, entry_t **entry_p);
+int sl_groups_touch (sl_groups_t *self, entry_t *entry);
+void sl_groups_activate (sl_groups_t *self, entry_t *entry);
+void sl_groups_wake (sl_groups_t *self, entry_t *entry);
+void sl_groups_remember (sl_groups_t *self, const void *peer, size_t peer_len, const char *group);
+//  shares.c: a keyed JOIN was applied to entry: links (or creates, in the
+//  transaction) its shares. 0 or an error.
+int sl_shares_join (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg);
+//  A JOIN's shares: 0, or SL_EINVAL / SL_ELIMIT (a new keyed group counts
+//  1 + its shares towards --max-groups) with *why.
+int sl_shares_check_join (sl_groups_t *self, const entry_t *entry, const sl_msg_t *msg,
+                          const char **why);
+//  After a reset or delete of group: the same for its shares GROUP.sN.
+int sl_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
+                      const char **why);
+//  A keyed group's turn: members that left lose their shares, shares
+//  without an owner and the spread are settled (sl_shares_assign).
+void sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms);
+//  The name its output, late, state and dead-letter streams are named after.
+const char *sl_groups_base (const entry_t *entry);
 
 //  Appends dead letters to GROUP.dlq, each with its original record read
 //  back from the input log, in the open transaction.

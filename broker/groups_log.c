@@ -74,7 +74,7 @@ sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead
 {
     const sl_group_config_t *config = sl_group_config (entry->group);
     char dlq[SL_NAME_MAX + 1];
-    snprintf (dlq, sizeof dlq, "%s.dlq", sl_group_name (entry->group));
+    snprintf (dlq, sizeof dlq, "%s.dlq", sl_groups_base (entry));
     sl_buf_reset (&self->dlq);
     sl_buf_t copy;
     sl_buf_init (&copy, 0);
@@ -295,7 +295,9 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
     }
     sl_msg_t work;
     sl_msg_init (&work, SL_CMD_WORK);
-    snprintf (work.group, sizeof work.group, "%s", sl_group_name (entry->group));
+    snprintf (work.group, sizeof work.group, "%s", sl_groups_base (entry));
+    work.share = entry->share;
+    work.shares = entry->of;
     work.lease = lease->id;
     work.offset = lease->offset;
     work.count = lease->count;

@@ -1,11 +1,11 @@
 /*  keyed.c - keyed groups in the broker (docs/PROTOCOL.md §14.4).
 
-    The broker does not look inside records for keyed groups: the group is
-    exclusive (lib/group/sl_group.c hands one lease at a time to one member), so
-    records reach the member holding the state in offset order, and the
-    member says which of its outputs are results, late records and state
-    changes. Their three appends share the result's transaction, so the
-    state stream GROUP.state always matches what is in the output.
+    The broker does not look inside records for keyed groups: each share of
+    the key space is an exclusive group (shares.c; lib/group/sl_group.c hands it
+    one lease at a time, to its one owner), so a share's records reach the
+    member holding its states in offset order, and the member says which of
+    its outputs are results, late records and state changes. Their three appends share the result's
+   transaction, so the state stream GROUP.state always matches what is in the output.
 */
 #include "keyed.h"
 

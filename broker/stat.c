@@ -136,6 +136,32 @@ s_add_reader (void *arg, const char *stream, const char *reader, uint64_t offset
     return rc == SL_ETOOBIG ? 1 : rc;
 }
 
+//  A keyed group's own entry hands out no leases: its progress is that of
+//  its slowest share, GROUP.sN (broker/shares.c). The groups are sorted by
+//  name, so a group's shares follow it among the names it begins.
+static void
+s_keyed_progress (s_build_t *b)
+{
+    for (size_t i = 0; i < b->n_groups; i++) {
+        sl_stat_group_t *g = &b->groups[i];
+        size_t len = strlen (g->name);
+        uint64_t slowest = UINT64_MAX;
+        for (size_t j = i + 1; j < b->n_groups && strncmp (b->groups[j].name, g->name, len) == 0;
+             j++) {
+            const char *rest = b->groups[j].name + len;
+            if (rest[0] == '.' && rest[1] == 's' && rest[2] &&
+                strspn (rest + 2, "0123456789") == strlen (rest + 2) &&
+                b->groups[j].committed < slowest) {
+                slowest = b->groups[j].committed;
+            }
+        }
+        if (slowest != UINT64_MAX) {
+            g->committed = slowest;
+            s_lag (b->broker, g->in, g->committed, b->now_ms, &g->lag_records, &g->lag_seconds);
+        }
+    }
+}
+
 static int
 s_build (sl_broker_t *self, sl_stat_t *doc)
 {
@@ -165,6 +191,7 @@ s_build (sl_broker_t *self, sl_stat_t *doc)
         if (b.n_groups > 1) {
             qsort (b.groups, b.n_groups, sizeof *b.groups, s_cmp_group);
         }
+        s_keyed_progress (&b);
         for (size_t i = 0; i < b.n_groups && rc >= 0; i++) {
             rc = sl_stat_add_group (doc, &b.groups[i]);
             rc = rc == SL_ETOOBIG ? 0 : rc;

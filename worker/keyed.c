@@ -20,6 +20,7 @@
 #include "sl_log.h"
 #include "sl_mp.h"
 #include "sl_proto.h"
+#include "sl_shares.h"
 #include "sl_util.h"
 #include "sl_version.h"
 #include "sl_window.h"
@@ -61,6 +62,9 @@ struct _sl_keyed_t {
     sl_lua_state_hook_t hook;
     const char *no_key; //  why the record in hand has no key state
     char no_key_text[300];
+    //  The lease in hand is of this share of the key space (lib/group/sl_shares.h);
+    //  shares <= 1: every key is ours.
+    uint32_t share, shares;
 };
 
 static void
@@ -328,6 +332,35 @@ s_event_time (sl_keyed_t *self, const sl_record_t *record, int64_t *t)
     return sl_win_time_of (raw, len, t);
 }
 
+void
+sl_keyed_set_share (sl_keyed_t *self, uint32_t share, uint32_t shares)
+{
+    self->share = share;
+    self->shares = shares;
+}
+
+static bool
+s_key_mine (const sl_keyed_t *self, const uint8_t *raw, size_t len)
+{
+    return self->shares <= 1 || sl_shares_of (raw, len, self->shares) == self->share;
+}
+
+//  Whether a record is of the share in hand. One without a key (or with a
+//  malformed value) is share 0's, so that it fails once, not once a share.
+static bool
+s_mine (sl_keyed_t *self, const sl_record_t *record)
+{
+    if (self->shares <= 1) {
+        return true;
+    }
+    const uint8_t *raw;
+    size_t raw_len;
+    if (s_group_key (self, record, &raw, &raw_len) != 1 || raw_len > SL_KEYED_MAX_KEY) {
+        return self->share == 0;
+    }
+    return s_key_mine (self, raw, raw_len);
+}
+
 static int
 s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
 {
@@ -389,7 +422,10 @@ s_idle (sl_keyed_t *self, int64_t now)
         return 0;
     }
     for (s_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
-        if (sl_win_key_open (key->win) && now - key->seen_ms >= self->cfg->idle_ms) {
+        //  Only the share in hand: another share's keys may have moved to
+        //  another member, whose results they are now.
+        if (sl_win_key_open (key->win) && now - key->seen_ms >= self->cfg->idle_ms &&
+            s_key_mine (self, key->raw, key->raw_len)) {
             self->current = key;
             int rc = sl_win_close_all (self->win, key->win, key->raw, key->raw_len, s_emit, self);
             rc = rc ? rc : s_dirty (self, key);
@@ -449,7 +485,9 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     int rc = 0;
     sl_record_t record;
     while (rc == 0 && sl_record_iter_next (&it, &record) == 1) {
-        rc = s_record (self, &record, now);
+        //  Other shares' records are acked with the lease: their owners
+        //  process them from their own share's lease.
+        rc = s_mine (self, &record) ? s_record (self, &record, now) : 0;
         seen++;
     }
     //  Records the batch does not hold are failed: it is malformed.
@@ -505,7 +543,8 @@ s_restore_blob (sl_keyed_t *self, zframe_t *frame, uint64_t *want)
             continue;
         }
         *want = record.offset + 1;
-        if (!record.key || record.key_len > SL_KEYED_MAX_KEY) {
+        if (!record.key || record.key_len > SL_KEYED_MAX_KEY ||
+            !s_key_mine (self, record.key, record.key_len)) {
             continue;
         }
         if (self->lua) {
@@ -554,8 +593,30 @@ int
 sl_keyed_restore (sl_keyed_t *self)
 {
     const sl_worker_config_t *cfg = self->cfg;
-    self->n_dirty = 0; //  the keys it points at go now
-    zhashx_purge (self->keys);
+    for (size_t i = 0; i < self->n_dirty; i++) {
+        self->dirty[i]->dirty = false;
+    }
+    self->n_dirty = 0; //  the keys it points at may go now
+    if (self->shares <= 1) {
+        zhashx_purge (self->keys);
+    }
+    else {
+        //  The share in hand only: the other shares' states in memory are
+        //  what their committed results left (their leases come in order).
+        zlistx_t *gone = zlistx_new ();
+        if (!gone) {
+            return SL_ENOMEM;
+        }
+        for (s_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
+            if (s_key_mine (self, key->raw, key->raw_len)) {
+                zlistx_add_end (gone, key->name);
+            }
+        }
+        for (const char *name = zlistx_first (gone); name; name = zlistx_next (gone)) {
+            zhashx_delete (self->keys, name);
+        }
+        zlistx_destroy (&gone);
+    }
     char stream[SL_NAME_MAX + 1];
     snprintf (stream, sizeof stream, "%s.state", cfg->group);
     sl_client_opts_t opts = {.broker = cfg->broker,
@@ -691,9 +752,31 @@ s_record_hook (void *ctx, const sl_op_record_t *in, int result)
     self->current = NULL;
 }
 
+//  The host's filter (Lua state mode): only the share in hand's records.
+static bool
+s_keep (void *ctx, const sl_op_record_t *in)
+{
+    sl_keyed_t *self = ctx;
+    sl_record_t record;
+    memset (&record, 0, sizeof record);
+    record.key = in->key;
+    record.key_len = in->key_len;
+    record.key_is_bin = in->key_is_bin;
+    record.value = in->value;
+    record.value_len = in->value_len;
+    return s_mine (self, &record);
+}
+
+void
+sl_keyed_attach_filter (sl_keyed_t *self, sl_worker_proc_t *proc)
+{
+    sl_worker_proc_set_filter (proc, s_keep, self);
+}
+
 void
 sl_keyed_attach (sl_keyed_t *self, sl_worker_proc_t *proc)
 {
+    sl_worker_proc_set_filter (proc, s_keep, self);
     self->hook = (sl_lua_state_hook_t){.ctx = self, .get = s_state_get, .set = s_state_set};
     sl_lua_state_set_hook (&self->hook);
     sl_worker_proc_set_record_hook (proc, s_record_hook, self);

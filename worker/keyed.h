@@ -31,6 +31,11 @@ void sl_keyed_destroy (sl_keyed_t **self_p);
 //  Forgets every key state and reads them back from GROUP.state (the last
 //  record of each key wins). 0 or an error (logged).
 int sl_keyed_restore (sl_keyed_t *self);
+//  The lease in hand is of share `share` of `shares` (docs/worker.md "What
+//  moves on rebalance"): the batch processes only that share's records
+//  (the others are acked as done), idle windows close only for its keys,
+//  and sl_keyed_restore reads back only its keys. shares <= 1: all keys.
+void sl_keyed_set_share (sl_keyed_t *self, uint32_t share, uint32_t shares);
 
 //  Processes one lease: out gets the window results, late the late
 //  records (unchanged), state one record per key whose state changed.
@@ -51,6 +56,9 @@ const sl_worker_failure_t *sl_keyed_failed (sl_keyed_t *self, size_t index);
 //  hooks self into proc's records; after sl_worker_proc_batch, finish
 //  builds the RESULT's data from proc's output and the changed states.
 bool sl_keyed_is_lua (sl_keyed_t *self);
+//  A keyed group whose operator keeps no state (not Lua): only the share
+//  filter, so that each member sees its shares' records.
+void sl_keyed_attach_filter (sl_keyed_t *self, sl_worker_proc_t *proc);
 void sl_keyed_attach (sl_keyed_t *self, sl_worker_proc_t *proc);
 int sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t count);
 

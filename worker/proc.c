@@ -38,6 +38,8 @@ struct _sl_worker_proc_t {
     void (*tick) (void *ctx);
     void *tick_ctx;
     sl_worker_record_hook_t *hook; //  keyed groups: around each record (keyed.c)
+    sl_worker_filter_t *filter;    //  keyed groups with shares: records of the share in hand
+    void *filter_ctx;
     void *hook_ctx;
     int64_t tick_ms;
     //  The batch in hand.
@@ -347,6 +349,13 @@ sl_worker_proc_set_deadline (sl_worker_proc_t *self, int64_t deadline_ms)
 }
 
 void
+sl_worker_proc_set_filter (sl_worker_proc_t *self, sl_worker_filter_t *filter, void *ctx)
+{
+    self->filter = filter;
+    self->filter_ctx = ctx;
+}
+
+void
 sl_worker_proc_set_record_hook (sl_worker_proc_t *self, sl_worker_record_hook_t *hook, void *ctx)
 {
     self->hook = hook;
@@ -364,22 +373,22 @@ sl_worker_proc_set_tick (sl_worker_proc_t *self, void (*tick) (void *ctx), void 
 //  read; the rest of the batch is malformed (reason in why).
 static size_t
 s_read_records (sl_worker_proc_t *self, const uint8_t *data, size_t len, uint32_t count,
-                uint64_t offset, char *why, size_t why_size)
+                uint64_t offset, char *why, size_t why_size, size_t *read)
 {
     sl_record_iter_t it;
     sl_record_iter_init (&it, data, len, count, offset);
     size_t n = 0;
     why[0] = '\0';
-    while (n < count) {
+    for (*read = 0; *read < count; (*read)++) {
         sl_record_t rec;
         int rc = sl_record_iter_next (&it, &rec);
         if (rc != 1) {
             snprintf (why, why_size, "worker: malformed input batch at offset %" PRIu64 ": %s",
-                      offset + n, rc == 0 ? "fewer records than counted" : sl_strerror (rc));
+                      offset + *read, rc == 0 ? "fewer records than counted" : sl_strerror (rc));
             return n;
         }
         self->raw[n] = (sl_op_raw_t){.data = rec.raw, .len = rec.raw_len};
-        self->records[n++] = (sl_op_record_t){
+        self->records[n] = (sl_op_record_t){
             .offset = rec.offset,
             .timestamp = rec.timestamp,
             .key = rec.key,
@@ -390,6 +399,8 @@ s_read_records (sl_worker_proc_t *self, const uint8_t *data, size_t len, uint32_
             .value = rec.value,
             .value_len = rec.value_len,
         };
+        //  A record the filter leaves out is done with the lease, untouched.
+        n += !self->filter || self->filter (self->filter_ctx, &self->records[n]);
     }
     sl_record_t extra;
     if (sl_record_iter_next (&it, &extra) != 0) {
@@ -426,7 +437,8 @@ sl_worker_proc_batch (sl_worker_proc_t *self, const uint8_t *data, size_t len, u
         self->records_cap = count;
     }
     char bad[256];
-    size_t n = s_read_records (self, data, len, count, offset, bad, sizeof bad);
+    size_t read = 0;
+    size_t n = s_read_records (self, data, len, count, offset, bad, sizeof bad, &read);
     self->n_records = n;
     int rc = 0;
     self->in_call = true;
@@ -507,7 +519,7 @@ sl_worker_proc_batch (sl_worker_proc_t *self, const uint8_t *data, size_t len, u
         return rc;
     }
     //  Records the batch did not really hold are failed for retry.
-    for (size_t i = n; i < count; i++) {
+    for (size_t i = read; i < count; i++) {
         rc = s_add_failure (self, offset + i, false, bad);
         if (rc) {
             return rc;

@@ -11,6 +11,7 @@
 #include "worker.h"
 
 #include "keyed.h"
+#include "sl_shares.h"
 
 #include <czmq.h>
 #include <inttypes.h>
@@ -47,9 +48,11 @@ typedef struct {
     const sl_worker_config_t *cfg;
     sl_client_t *client;
     sl_worker_proc_t *proc;
-    sl_keyed_t *keyed; //  --window: the windowed operator and its key states
-    bool reload;       //  key states must be read back before the next lease
-    uint64_t expect;   //  the offset our next lease starts at if nothing was redone
+    sl_keyed_t *keyed; //  --key: the share filter; --window / Lua: the key states
+    bool stateless;    //  --key with an operator that keeps no key state
+    //  Per share of the key space (a keyed group without shares is share 0):
+    bool reload[SL_SHARES_MAX];     //  its key states must be read back before its next lease
+    uint64_t expect[SL_SHARES_MAX]; //  the offset its next lease starts at if nothing was redone
     char member[SL_NAME_MAX + 1];
     uint32_t connects;   //  the client's connection count when JOINED
     int64_t sent_ms;     //  when we last sent anything
@@ -183,16 +186,20 @@ s_join (s_worker_t *self)
         join.max_deliver = cfg->max_deliver;
         join.lease_ms = (uint64_t)cfg->lease_ms;
         if (cfg->key) {
-            //  A keyed group: the broker hands one lease at a time to one member.
+            //  A keyed group: the broker hands each share of the key space one
+            //  lease at a time, to the one member owning it.
             snprintf (join.key, sizeof join.key, "%s", cfg->key);
             join.window = 1;
+            join.shares = cfg->shares;
         }
         rc = sl_client_request (self->client, &join, &reply, NULL,
                                 sl_mono_ms () + S_JOIN_ATTEMPT_MS);
         if (rc == 0 && reply.cmd == SL_CMD_JOINED) {
             self->connects = connects;
             self->stats.joins++;
-            self->reload = true;
+            for (size_t i = 0; i < SL_SHARES_MAX; i++) {
+                self->reload[i] = true;
+            }
             self->sent_ms = sl_mono_ms ();
             sl_info ("worker", "member %s joined group %s (%s -> %s) at offset %" PRIu64,
                      self->member, cfg->group, cfg->in, cfg->out, reply.offset);
@@ -291,6 +298,7 @@ s_result (s_worker_t *self, const sl_msg_t *work)
         sl_msg_t result;
         sl_msg_init (&result, SL_CMD_RESULT);
         snprintf (result.group, sizeof result.group, "%s", self->cfg->group);
+        result.share = work->share;
         result.lease = work->lease;
         result.offset = work->offset;
         result.count = work->count;
@@ -337,11 +345,17 @@ s_result (s_worker_t *self, const sl_msg_t *work)
 static int
 s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
 {
-    bool redo = work->attempt > 1 || work->offset != self->expect;
-    if (self->reload || redo) {
+    uint32_t s = work->share;
+    if (s >= SL_SHARES_MAX || (work->shares && s >= work->shares)) {
+        return SL_EPROTO;
+    }
+    //  Each share's leases come in its own offset order (docs/worker.md).
+    sl_keyed_set_share (self->keyed, s, work->shares);
+    bool redo = work->attempt > 1 || work->offset != self->expect[s];
+    if (!self->stateless && (self->reload[s] || redo)) {
         int rc = sl_keyed_restore (self->keyed);
         if (rc) {
-            self->reload = true;
+            self->reload[s] = true;
             return rc;
         }
     }
@@ -361,8 +375,8 @@ s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
     }
     //  A redone lease's RESULT may be dropped (its first answer committed):
     //  then our states ran ahead of the committed ones.
-    self->reload = rc != 0 || redo;
-    self->expect = work->offset + work->count;
+    self->reload[s] = rc != 0 || redo;
+    self->expect[s] = work->offset + work->count;
     return rc;
 }
 
@@ -568,14 +582,18 @@ sl_worker_run (const sl_worker_config_t *cfg)
         sl_error ("worker", "%s", why);
         goto done;
     }
-    if (cfg->window_spec || (cfg->key && cfg->op.kind == SL_OPK_LUA)) {
+    if (cfg->window_spec || cfg->key) {
         self.keyed = sl_keyed_new (cfg, why, sizeof why);
         if (!self.keyed) {
             sl_error ("worker", "%s", why);
             code = 2;
             goto done;
         }
-        if (sl_keyed_is_lua (self.keyed)) {
+        self.stateless = !cfg->window_spec && cfg->op.kind != SL_OPK_LUA;
+        if (self.stateless) {
+            sl_keyed_attach_filter (self.keyed, self.proc);
+        }
+        else if (sl_keyed_is_lua (self.keyed)) {
             sl_keyed_attach (self.keyed, self.proc);
         }
     }

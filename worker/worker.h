@@ -36,6 +36,7 @@ typedef struct {
     const char *member;   //  NULL: HOSTNAME-PID
     uint32_t window;      //  leases held at once, 1..64 (default 2)
     uint32_t batch;       //  records per lease, 1..65536 (0: 1000, 20000 with key)
+    uint32_t shares;      //  --shares: of a new keyed group's key space (0: 16)
     bool from_end;        //  a new group starts at the input's end
     uint32_t max_deliver; //  attempts before the dead-letter stream (default 5)
     int64_t lease_ms;     //  lease deadline (default 30000)
@@ -89,6 +90,10 @@ void sl_worker_proc_set_deadline (sl_worker_proc_t *self, int64_t deadline_ms);
 typedef void (sl_worker_record_hook_t) (void *ctx, const sl_op_record_t *record, int result);
 void sl_worker_proc_set_record_hook (sl_worker_proc_t *self, sl_worker_record_hook_t *hook,
                                      void *ctx);
+//  Before an operator sees a batch: records for which filter returns false
+//  are left out (done with the lease, no output, no failure).
+typedef bool (sl_worker_filter_t) (void *ctx, const sl_op_record_t *record);
+void sl_worker_proc_set_filter (sl_worker_proc_t *self, sl_worker_filter_t *filter, void *ctx);
 //  Called at least every 250 ms while a batch is processed (heartbeats).
 void sl_worker_proc_set_tick (sl_worker_proc_t *self, void (*tick) (void *ctx), void *ctx);
 

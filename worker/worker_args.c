@@ -110,6 +110,9 @@ s_check (const sl_worker_args_t *args)
     if (args->operators > 1) {
         return "give one operator (--exec, --lua, --filter, --map or --plugin)";
     }
+    if (cfg->shares && !cfg->key) {
+        return "--shares needs --key (shares cut a keyed group's key space)";
+    }
     if (cfg->window_spec && !cfg->key) {
         return "--window needs --key (windows are per key)";
     }

@@ -24,7 +24,7 @@ static const sl_opt_t s_opts[] = {
      CUSTOM},
     {"batch", 0, "N",
      "records per lease (default 1000; 20000 with --key: a keyed group holds "
-     "one lease at a time)",
+     "one lease at a time per share)",
      F (cfg.batch), .type = SL_ARG_UINT, .min = 1, .max = 65536},
     {"from", 'f', "POS", "where a new group starts: beginning or end", .def = "beginning", CUSTOM},
     {"max-deliver", 0, "N", "attempts before a record is dead-lettered", F (cfg.max_deliver),
@@ -55,6 +55,10 @@ static const sl_opt_t s_opts[] = {
      "keyed group: records of one key in offset order on one member; PATH "
      "is a value field (a.b for nested) or 'record' for the record's key",
      CUSTOM},
+    {"shares", 0, "N",
+     "with --key: shares of the key space a new keyed group is cut into, "
+     "spread over its members (default 4; fixed when the group is created)",
+     F (cfg.shares), .type = SL_ARG_UINT, .min = 1, .max = 256},
     {"agg", 0, "LIST",
      "with --window: count, sum:PATH, avg:PATH, min:PATH, max:PATH, "
      "first:PATH, last:PATH, comma-separated (default count)",

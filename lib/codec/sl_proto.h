@@ -24,6 +24,7 @@
 #define SL_HEADER_SIZE 4
 #define SL_MAX_BODY (1u << 20) //  body frame bound, both directions
 #define SL_WIN_KEY_MAX 128     //  JOIN "key": bytes of the group key path
+#define SL_SHARES_WIRE_MAX 256 //  JOIN "shares" at most (sl_shares.h SL_SHARES_MAX)
 
 //  X(NAME, code, data frames: "none" / "one" / "two" / "any")
 #define SL_COMMANDS(X)                                                                             \
@@ -163,6 +164,8 @@ typedef struct {
     char key[SL_WIN_KEY_MAX + 1]; //  ["key"] JOIN: the group key (a path, or "record")
     uint32_t late_count;          //  ["late_count"] RESULT: late records after the output
     uint32_t state_count;         //  ["state_count"] RESULT: state records after those
+    uint32_t shares; //  ["shares"] JOIN: shares of a new keyed group (0 = 4); WORK: the group's
+    uint32_t share;  //  ["share"] WORK/RESULT of a keyed group: the lease's share
     //  Replication (docs/PROTOCOL.md §16): REPLICATE's "seq" is the last
     //  journal entry the replica holds, REPLICATED's the first it carries.
     uint64_t epoch; //  ["epoch"] REPLICATE/REPLICATED

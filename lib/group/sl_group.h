@@ -128,6 +128,19 @@ bool sl_group_has_member (const sl_group_t *self, const void *peer, size_t peer_
 //  sl_group_tick (the broker pauses a member over its byte budget).
 void sl_group_pause (sl_group_t *self, const void *peer, size_t peer_len);
 size_t sl_group_members (const sl_group_t *self);
+//  One member, for a caller that assigns work of its own (broker/shares.c):
+//  the index runs 0..sl_group_members()-1 in no particular order; id grows
+//  with each join (the oldest member has the smallest). Borrowed pointers,
+//  valid until the member leaves. 0, or SL_ENOTFOUND past the end.
+typedef struct {
+    uint64_t id;
+    const void *peer;
+    size_t peer_len;
+    const char *name;
+    uint32_t batch;
+    sl_holder_t holder;
+} sl_group_member_t;
+int sl_group_member (const sl_group_t *self, size_t index, sl_group_member_t *out);
 //  Live leases (handed out, not ended).
 size_t sl_group_leases (const sl_group_t *self);
 

@@ -44,3 +44,19 @@ sl_group_stat (const sl_group_t *self, int64_t mono_ms, sl_stat_group_t *out)
     out->n_members = (uint32_t)n;
     return 0;
 }
+
+int
+sl_group_member (const sl_group_t *self, size_t index, sl_group_member_t *out)
+{
+    if (index >= self->n_members) {
+        return SL_ENOTFOUND;
+    }
+    const member_t *m = self->members[index];
+    *out = (sl_group_member_t){.id = m->id,
+                               .peer = m->peer,
+                               .peer_len = m->peer_len,
+                               .name = m->name,
+                               .batch = m->batch,
+                               .holder = m->holder};
+    return 0;
+}

@@ -1316,3 +1316,34 @@ Test (group, exclusive_one_lease_to_one_member)
     sl_group_destroy (&copy);
     sl_group_destroy (&group);
 }
+
+Test (group, member_accessor_lists_members_with_join_order_ids)
+{
+    sl_group_t *group = s_group (5, 1000, 0);
+    sl_holder_t holder = {7, 9};
+    cr_assert_eq (sl_group_join (group, "A", 1, "a", 1, 10, 0), 0);
+    cr_assert_eq (sl_group_join_as (group, "BB", 2, "b", 1, 20, 0, &holder), 0);
+    sl_group_member_t m[2];
+    cr_assert_eq (sl_group_member (group, 0, &m[0]), 0);
+    cr_assert_eq (sl_group_member (group, 1, &m[1]), 0);
+    cr_assert_eq (sl_group_member (group, 2, &m[0]), SL_ENOTFOUND);
+    sl_group_member_t *a = strcmp (m[0].name, "a") == 0 ? &m[0] : &m[1];
+    sl_group_member_t *b = a == &m[0] ? &m[1] : &m[0];
+    cr_assert_str_eq (b->name, "b");
+    cr_assert_lt (a->id, b->id, "ids grow with each join");
+    cr_assert (a->peer_len == 1 && memcmp (a->peer, "A", 1) == 0);
+    cr_assert_eq (b->batch, 20);
+    cr_assert (b->holder.conn == 7 && b->holder.key == 9);
+    //  A member that leaves is gone; the next join gets a larger id.
+    sl_group_leave (group, "A", 1);
+    cr_assert_eq (sl_group_member (group, 1, &m[0]), SL_ENOTFOUND);
+    uint64_t b_id = b->id;
+    cr_assert_eq (sl_group_join (group, "A", 1, "a", 1, 10, 0), 0);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_eq (sl_group_member (group, i, &m[i]), 0);
+        if (strcmp (m[i].name, "a") == 0) {
+            cr_assert_gt (m[i].id, b_id);
+        }
+    }
+    sl_group_destroy (&group);
+}

@@ -438,12 +438,14 @@ Test (pipeline, keyed_group_keys)
                                 "    time: ts\n"
                                 "    lateness: 5s\n"
                                 "    idle: 1m\n"
-                                "    leases: 2\n");
+                                "    leases: 2\n"
+                                "    shares: 4\n");
     cr_assert_not_null (pl, "%s", s_err);
     char *line = s_line (pl, 1, 1);
     cr_assert (strstr (line, "--key user --window tumbling:10s --agg count,sum:amount --time ts "
                              "--lateness 5s --idle 1m --leases 2"),
                "%s", line);
+    cr_assert (strstr (line, "--shares 4"), "%s", line);
     free (line);
     sl_pipeline_destroy (&pl);
 }

@@ -98,6 +98,14 @@ sl_broker_repl_new (sl_broker_t *self)
                       zmq_strerror (zmq_errno ()));
             return SL_EIO;
         }
+        if (c->curve_secret) {
+            //  The command socket's keys and rights do not reach this one yet.
+            sl_warn (S_COMP,
+                     "--replication %s has no CURVE: any peer that reaches it reads "
+                     "every stream and can follow as a replica; keep it on a private network "
+                     "(docs/replication.md)",
+                     c->replication);
+        }
     }
     if (c->replica_of) {
         char why[256];

@@ -5,6 +5,7 @@ had not replicated. Real brokers, sources and sinks on loopback; every
 count checked with sluice-verify or the log itself."""
 
 import json
+import subprocess
 
 import msgpack
 
@@ -297,3 +298,20 @@ def test_stale_primary_is_left_for_the_promoted_one(procs, make_broker, tmp_path
     assert "has no replica following it" in src.stderr()
     rc, report = verify(procs, "verify", replica.endpoint, "s", sent)
     assert rc == 0 and report["lost"] == 0 and report["duplicated"] == 0, report
+
+
+def test_open_replication_socket_beside_curve_is_said_at_start(procs, make_broker, tmp_path):
+    """With CURVE on the command socket, the replication socket (no CURVE yet) is named as open
+    at start; without CURVE nothing is said."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    subprocess.run([SLUICE_BIN, "keygen", keys / "broker"], check=True, capture_output=True,
+                   timeout=T(20))
+    allow = tmp_path / "allow"
+    allow.mkdir()
+    curved = make_broker(args=["--replication", repl_ep(), "--curve-secret",
+                               keys / "broker.key_secret", "--allow", allow], start=False)
+    curved.start(wait=False)             # a plain client cannot ask a CURVE broker if it is up
+    wait_for(lambda: "has no CURVE" in curved.proc.stderr(), T(10), "the warning")
+    plain = make_broker(args=["--replication", repl_ep()])
+    assert "has no CURVE" not in plain.proc.stderr()

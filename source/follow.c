@@ -517,8 +517,16 @@ sl_follow_mark (sl_follow_t *self, uint64_t seq)
                                                .end = f->line_end,
                                                .last = seq,
                                                .started_ms = now};
-    //  Before this record can be sent, the state must say where it comes from.
-    return self->opts.state_path ? follow_state_write (self) : 0;
+    //  Before this record is sent, the state must say where it comes from:
+    //  sl_follow_sync writes it, once for all the runs a batch starts.
+    self->state_needed = self->opts.state_path != NULL;
+    return 0;
+}
+
+int
+sl_follow_sync (sl_follow_t *self)
+{
+    return self->state_needed ? follow_state_write (self) : 0;
 }
 
 //  Forgets dropped files that no unconfirmed run refers to.

@@ -16,7 +16,9 @@
     device, inode and their first bytes; the byte position up to which
     everything is confirmed) and the runs not yet confirmed. It is written
     (temporary file, fsync, rename) whenever a run starts, so before the
-    first record of that run can be sent. At a restart the broker says how
+    first record of that run is sent (sl_follow_sync, once per send, not
+    once per run: following thousands of small files costs one state write
+    per batch sent, not one per file). At a restart the broker says how
     many records of this producer it has (S); the runs say exactly which file
     and which byte range each seq up to S came from, so every file is put
     back after its last record up to S (the run holding S is read again from
@@ -54,9 +56,13 @@ int sl_follow_resume (sl_follow_t *self, uint64_t confirmed, uint64_t *next_base
 int sl_follow_next (sl_follow_t *self, const uint8_t **line, size_t *len, const char **name,
                     uint64_t *lineno);
 
-//  The line returned last became record number seq. May write the state
-//  file: 0 or SL_EIO (the run must stop: positions would not be exact).
+//  The line returned last became record number seq: 0, or SL_ENOMEM (the
+//  run must stop: positions would not be exact).
 int sl_follow_mark (sl_follow_t *self, uint64_t seq);
+
+//  Writes the state if runs started since the last write: call before
+//  sending any record marked since. 0 or SL_EIO (logged).
+int sl_follow_sync (sl_follow_t *self);
 
 //  The broker confirmed every record up to seq: the state forgets what it
 //  no longer needs. 0 or SL_EIO.

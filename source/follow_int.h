@@ -69,6 +69,7 @@ struct _sl_follow_t {
     int64_t next_scan;
     int64_t state_written;
     bool state_dirty;
+    bool state_needed; //  runs started that the state file does not hold yet
     uint64_t bad;
     uint32_t refused;      //  matching files left out by the last scan (the file limit)
     uint32_t refused_said; //  what the last warning about them said

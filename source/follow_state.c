@@ -99,6 +99,7 @@ follow_state_write (sl_follow_t *self)
     }
     self->state_written = sl_mono_ms ();
     self->state_dirty = false;
+    self->state_needed = false;
     return 0;
 }
 

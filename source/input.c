@@ -237,6 +237,18 @@ sl_input_confirmed (sl_input_t *self, uint64_t index)
     return self->follow ? sl_follow_confirmed (self->follow, index) : 0;
 }
 
+int
+sl_input_sync (sl_input_t *self)
+{
+    assert (self);
+    if (!self->follow || sl_follow_sync (self->follow) == 0) {
+        return 0;
+    }
+    self->failed = true;
+    self->closed = true;
+    return SL_EIO;
+}
+
 static int s_line (sl_input_t *self, const uint8_t *text, size_t len, sl_input_record_t *rec);
 static bool s_utf8_valid (const uint8_t *p, size_t len);
 static int s_finish (sl_input_t *self, const uint8_t *value, size_t len, sl_input_record_t *rec);

@@ -68,6 +68,10 @@ int sl_input_resume (sl_input_t *self, uint64_t confirmed);
 //  0 or an error (logged: the positions file could not be written).
 int sl_input_confirmed (sl_input_t *self, uint64_t index);
 
+//  Call before sending records read since the last call: --follow writes
+//  its positions file first. 0 or an error (logged).
+int sl_input_sync (sl_input_t *self);
+
 //  Bad lines / objects reported so far.
 uint64_t sl_input_bad (sl_input_t *self);
 //  True when some input could not be read completely (a file that could

@@ -282,6 +282,10 @@ s_pump (s_source_t *self, int64_t now)
         return;
     }
     uint32_t limit = self->n < self->cfg->window ? self->n : self->cfg->window;
+    if (self->next_send < limit && sl_input_sync (self->input) != 0) {
+        self->fatal = true; //  the positions file cannot say where they come from
+        return;
+    }
     while (self->next_send < limit) {
         s_batch_t *entry = s_at (self, self->next_send);
         self->publish.seq = entry->seq;

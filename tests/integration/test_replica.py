@@ -300,18 +300,42 @@ def test_stale_primary_is_left_for_the_promoted_one(procs, make_broker, tmp_path
     assert rc == 0 and report["lost"] == 0 and report["duplicated"] == 0, report
 
 
-def test_open_replication_socket_beside_curve_is_said_at_start(procs, make_broker, tmp_path):
-    """With CURVE on the command socket, the replication socket (no CURVE yet) is named as open
-    at start; without CURVE nothing is said."""
+def test_open_replication_socket_beside_curve_only_when_asked_and_said_loudly(procs, make_broker,
+                                                                              tmp_path):
+    """With CURVE on, the replication socket is a CURVE server too (test_replica_curve.py);
+    --replication-open keeps it plain, which the broker says loudly at start, and a plain
+    replica then follows it. A broker without CURVE says neither."""
     keys = tmp_path / "keys"
     keys.mkdir()
     subprocess.run([SLUICE_BIN, "keygen", keys / "broker"], check=True, capture_output=True,
                    timeout=T(20))
     allow = tmp_path / "allow"
     allow.mkdir()
-    curved = make_broker(args=["--replication", repl_ep(), "--curve-secret",
+    p_repl = repl_ep()
+    curved = make_broker(args=["--replication", p_repl, "--curve-secret",
                                keys / "broker.key_secret", "--allow", allow], start=False)
     curved.start(wait=False)             # a plain client cannot ask a CURVE broker if it is up
-    wait_for(lambda: "has no CURVE" in curved.proc.stderr(), T(10), "the warning")
+    wait_for(lambda: "only keys granted replicate" in curved.proc.stderr(), T(10), "CURVE")
+    assert "is OPEN" not in curved.proc.stderr()
+    opened_repl = repl_ep()
+    opened = make_broker(args=["--replication", opened_repl, "--replication-open",
+                               "--curve-secret", keys / "broker.key_secret", "--allow", allow],
+                         start=False)
+    opened.start(wait=False)
+    wait_for(lambda: "is OPEN (--replication-open)" in opened.proc.stderr(), T(10),
+             "the loud warning")
+    subprocess.run([SLUICE_BIN, "keygen", keys / "writer"], check=True, capture_output=True,
+                   timeout=T(20))
+    (allow / "writer.key").write_bytes((keys / "writer.key").read_bytes())
+    replica = make_broker(args=["--replica-of", opened_repl])
+    sent = tmp_path / "in.jsonl"
+    write_input(sent, 100)
+    src = source(procs, "src", opened.endpoint, "s", "p1", sent,
+                 extra=["--curve-secret", keys / "writer.key_secret",
+                        "--broker-key", keys / "broker.key"])
+    assert src.wait(T(60)) == 0, src.stderr()[-2000:]
+    wait_for(lambda: (replica.info("s") or {}).get("next") == 100, T(20),
+             "the plain replica to follow the open socket")
     plain = make_broker(args=["--replication", repl_ep()])
-    assert "has no CURVE" not in plain.proc.stderr()
+    assert "OPEN" not in plain.proc.stderr()
+    assert "CURVE" not in plain.proc.stderr()

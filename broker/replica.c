@@ -581,7 +581,18 @@ s_on_replicated (sl_broker_t *self, const sl_msg_t *msg, zmsg_t *entries)
         else if (sl_store_in_txn (self->store)) {
             sl_store_abort (self->store);
         }
-        if (rc) {
+        if (rc == SL_ESTATE) {
+            //  A retention delete is journaled without the batch it removed
+            //  (sl_store_repl.c): there is nothing to put back.
+            sl_error (S_COMP,
+                      "cannot undo the entries: a retention delete among them removed log "
+                      "batches the journal does not hold, so it cannot be reversed; nothing "
+                      "was changed. Move this broker's --data directory aside and start it "
+                      "with an empty one: it fetches the primary's whole journal "
+                      "(docs/replication.md)");
+            r->quiet_until = sl_mono_ms () + 10000;
+        }
+        else if (rc) {
             sl_error (S_COMP,
                       "cannot undo the entries: %s; start this broker with an empty "
                       "--data directory and seed it from a copy of the primary",

@@ -183,6 +183,36 @@ def test_old_primary_rejoins_and_undoes(procs, make_broker, tmp_path):
     assert reply[0] == ERROR and reply[2]["code"] == EREADONLY, reply
 
 
+def test_old_primary_cannot_undo_a_retention_delete_and_says_so(procs, make_broker, tmp_path):
+    """An old primary whose unreplicated entries include a retention delete (journaled without
+    the batches it removed) cannot undo them: it says so, with what to do, changes nothing and
+    stays up serving what it holds (docs/replication.md, "The old primary comes back")."""
+    primary, replica, p_repl, r_repl = pair(make_broker,
+                                            primary_args=["--retain-records", "300"])
+    sent = tmp_path / "in.jsonl"
+    write_input(sent, 200)
+    assert source(procs, "src1", primary.endpoint, "s", "p1", sent).wait(T(60)) == 0
+    wait_for(lambda: (replica.info("s") or {}).get("next") == 200, T(20), "replication")
+    replica.stop()
+    extra = tmp_path / "extra.jsonl"
+    write_input(extra, 1000, tag="lost")
+    assert source(procs, "src2", primary.endpoint, "s", "p2", extra).wait(T(60)) == 0
+    wait_for(lambda: primary.info("s")["first"] > 0, T(30), "retention to remove old batches")
+    held = primary.info("s")
+    primary.kill9()
+    replica.start()
+    promote = procs.start("promote", [SLUICE_BIN, "promote", "--broker", replica.endpoint])
+    assert promote.wait(T(30)) == 0, promote.stderr()
+    primary.args = ["--replica-of", r_repl, "--replication", p_repl, "--retain-records", "300"]
+    primary.start()
+    wait_for(lambda: "a retention delete among them" in primary.proc.stderr(), T(30),
+             "the old primary to say it cannot undo")
+    assert "Move this broker's --data directory aside" in primary.proc.stderr()
+    assert primary.proc.alive()
+    now = primary.info("s")
+    assert (now["first"], now["next"]) == (held["first"], held["next"]), (held, now)
+
+
 def hello_broker(broker):
     broker.close()
     wire = broker.wire

@@ -58,8 +58,12 @@ def test_pair_failover_by_promote(podman):
     try:
         started = time.monotonic()
         out = project.keys()
-        # broker's own key with replicate = "*" is the fifth allowed key (allow/replica.key).
-        assert "5 client keys allowed" in out, out
+        assert "4 client keys allowed" in out, out
+        # The replica's key pair, allowed with replicate = "*" (the pair file's one-shot).
+        out = project.pm.run(project.compose + ["run", "--rm", "--no-deps", "-T",
+                                                "replica-key"], env=project.env,
+                             timeout=120).stdout
+        assert "allow/replica.key may follow the journal" in out, out
         project.up()
         wait_for(project.healthy, 90, "the primary's healthcheck to pass")
         wait_for(lambda: "over CURVE" in project.log("broker-b"), 60,

@@ -67,6 +67,13 @@ typedef struct {
     uint32_t sync_replicas;  //  confirm only what this many replicas committed
     int sync_timeout_ms;     //  ... waiting at most this long (0 = 1000)
     uint64_t journal_bytes;  //  journal kept for replicas (0 = 1 GiB)
+    //  With curve_secret the replication socket is a CURVE server too, and
+    //  a replica a CURVE client (replica_sec.c): its key pair (replica_key,
+    //  else curve_secret) and the primary's public key (primary_key).
+    //  replication_open keeps both plain, for a private network.
+    const char *replica_key; //  this replica's NAME.key_secret
+    const char *primary_key; //  the primary's NAME.key
+    bool replication_open;
 } sl_broker_config_t;
 
 typedef struct _sl_broker_t sl_broker_t;

@@ -104,6 +104,19 @@ static const sl_opt_t s_opts[] = {
      "with --sync-replicas: answer ENOREPLICA after waiting this "
      "long (100ms-2s, default 1s)",
      F (sync_timeout_ms), .type = SL_ARG_DURATION, .min = 100, .max = 2000},
+    {"primary-key", 0, "FILE",
+     "with --replica-of: the primary's public key (its NAME.key); the "
+     "journal is then followed over CURVE",
+     F (primary_key), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {"replica-key", 0, "FILE",
+     "with --primary-key: this replica's key pair (NAME.key_secret), which "
+     "the primary's allow list grants replicate (default: --curve-secret)",
+     F (replica_key), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {"replication-open", 0, NULL,
+     "with --curve-secret: serve and follow replication without CURVE, "
+     "keys or rights (any peer that reaches it reads every stream: a private "
+     "network only)",
+     F (replication_open), .type = SL_ARG_SWITCH},
     {"journal-bytes", 0, "SIZE",
      "replication journal kept for replicas that fall behind "
      "(default 1G)",

@@ -7,6 +7,7 @@
 
 #include "broker_int.h"
 #include "replica.h"
+#include "replica_sec.h"
 #include "sl_client.h"
 #include "sl_endpoint.h"
 #include "sl_error.h"
@@ -47,6 +48,7 @@ struct _sl_repl_t {
     char primary[SL_ENDPOINT_MAX + 1]; //  the primary's client endpoint, for EREADONLY
     int last_error;                    //  logged once per kind
     uint64_t n_applied;
+    sl_repl_sec_t *sec; //  CURVE and rights on both ends (replica_sec.h)
 };
 
 static struct _sl_repl_t *
@@ -59,7 +61,8 @@ int
 sl_broker_repl_new (sl_broker_t *self)
 {
     const sl_broker_config_t *c = &self->config;
-    if (!c->replication && !c->replica_of && c->sync_replicas == 0) {
+    if (!c->replication && !c->replica_of && c->sync_replicas == 0 && !c->primary_key &&
+        !c->replica_key) {
         return 0;
     }
     if (c->sync_replicas && !c->replication) {
@@ -71,7 +74,12 @@ sl_broker_repl_new (sl_broker_t *self)
         return SL_ENOMEM;
     }
     self->repl = r;
-    int rc = sl_store_journal_on (self->store, c->journal_bytes);
+    int rc = 0;
+    r->sec = sl_repl_sec_new (self, &rc);
+    if (!r->sec) {
+        return rc;
+    }
+    rc = sl_store_journal_on (self->store, c->journal_bytes);
     if (rc) {
         sl_error (S_COMP, "cannot open the replication journal: %s", sl_strerror (rc));
         return rc;
@@ -93,18 +101,14 @@ sl_broker_repl_new (sl_broker_t *self)
         zsock_set_maxmsgsize (r->serve, 1 << 20);
         zsock_set_heartbeat_ivl (r->serve, HEARTBEAT_MS);
         zsock_set_heartbeat_timeout (r->serve, 3 * HEARTBEAT_MS);
+        rc = sl_repl_sec_serve (r->sec, r->serve);
+        if (rc) {
+            return rc;
+        }
         if (zsock_bind (r->serve, "%s", bind) < 0) {
             sl_error (S_COMP, "cannot bind --replication %s: %s", c->replication,
                       zmq_strerror (zmq_errno ()));
             return SL_EIO;
-        }
-        if (c->curve_secret) {
-            //  The command socket's keys and rights do not reach this one yet.
-            sl_warn (S_COMP,
-                     "--replication %s has no CURVE: any peer that reaches it reads "
-                     "every stream and can follow as a replica; keep it on a private network "
-                     "(docs/replication.md)",
-                     c->replication);
         }
     }
     if (c->replica_of) {
@@ -123,6 +127,10 @@ sl_broker_repl_new (sl_broker_t *self)
         zsock_set_maxmsgsize (r->follow, (int64_t)SL_REPL_CAP_BYTES + SL_REPL_ENTRY_MAX);
         zsock_set_heartbeat_ivl (r->follow, HEARTBEAT_MS);
         zsock_set_heartbeat_timeout (r->follow, 3 * HEARTBEAT_MS);
+        rc = sl_repl_sec_follow (r->sec, r->follow, c->replica_of);
+        if (rc) {
+            return rc;
+        }
         if (zsock_connect (r->follow, "%s", c->replica_of) < 0) {
             sl_error (S_COMP, "cannot connect --replica-of %s", c->replica_of);
             return SL_EIO;
@@ -147,6 +155,8 @@ sl_broker_repl_destroy (sl_broker_t *self)
     if (!r) {
         return;
     }
+    //  The follow socket's monitor stops before the socket closes.
+    sl_repl_sec_destroy (&r->sec);
     zsock_destroy (&r->serve);
     zsock_destroy (&r->follow);
     free (r);
@@ -361,10 +371,17 @@ s_serve_one (sl_broker_t *self)
         return;
     }
     zframe_t *peer = zmsg_pop (zmsg);
+    //  The key is checked on every request, not only at the handshake: a
+    //  key whose replicate right is removed follows no further.
+    const char *why = NULL;
+    bool allowed = sl_repl_sec_may_follow (r->sec, zmsg_first (zmsg), &why);
     sl_msg_t msg;
     sl_msg_init (&msg, SL_CMD_NONE);
     int rc = peer ? sl_msg_decode (zmsg, &msg) : SL_EPROTO;
-    if (rc == 0 && msg.cmd == SL_CMD_REPLICATE) {
+    if (peer && !allowed) {
+        s_send_error (self, zframe_data (peer), zframe_size (peer), SL_EDENIED, why);
+    }
+    else if (rc == 0 && msg.cmd == SL_CMD_REPLICATE) {
         s_on_replicate (self, peer, &msg);
     }
     else if (peer) {
@@ -472,9 +489,21 @@ s_ask (sl_broker_t *self)
     sl_store_repl_position (self->store, &msg.epoch, &msg.seq, NULL);
     msg.max_bytes = SL_REPL_MAX_BYTES;
     zmsg_t *out = sl_msg_encode (&msg);
-    if (out && zmsg_send (&out, r->follow) == 0) {
+    //  Never blocking: while the primary refuses the handshake (a key
+    //  without replicate) libzmq has no pipe to queue on, and a blocking
+    //  send would stop the broker's loop and with it the reads it serves.
+    size_t n = out ? zmsg_size (out) : 0, i = 0;
+    bool sent = out != NULL;
+    for (zframe_t *f = out ? zmsg_first (out) : NULL; f && sent; f = zmsg_next (out), i++) {
+        int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (i + 1 < n ? ZFRAME_MORE : 0);
+        sent = zframe_send (&f, r->follow, flags) == 0;
+    }
+    if (sent) {
         r->in_flight = true;
         r->sent_at = sl_mono_ms ();
+    }
+    else {
+        r->quiet_until = sl_mono_ms () + 100;
     }
     zmsg_destroy (&out);
 }
@@ -552,7 +581,18 @@ s_on_replicated (sl_broker_t *self, const sl_msg_t *msg, zmsg_t *entries)
         else if (sl_store_in_txn (self->store)) {
             sl_store_abort (self->store);
         }
-        if (rc) {
+        if (rc == SL_ESTATE) {
+            //  A retention delete is journaled without the batch it removed
+            //  (sl_store_repl.c): there is nothing to put back.
+            sl_error (S_COMP,
+                      "cannot undo the entries: a retention delete among them removed log "
+                      "batches the journal does not hold, so it cannot be reversed; nothing "
+                      "was changed. Move this broker's --data directory aside and start it "
+                      "with an empty one: it fetches the primary's whole journal "
+                      "(docs/replication.md)");
+            r->quiet_until = sl_mono_ms () + 10000;
+        }
+        else if (rc) {
             sl_error (S_COMP,
                       "cannot undo the entries: %s; start this broker with an empty "
                       "--data directory and seed it from a copy of the primary",
@@ -617,6 +657,7 @@ sl_broker_repl_tick (sl_broker_t *self)
         s_serve (self);
     }
     if (r->follow && r->replica) {
+        sl_repl_sec_tick (r->sec);
         s_follow (self);
     }
     else if (r->follow) {

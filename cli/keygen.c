@@ -45,6 +45,8 @@ static const sl_opts_spec_t s_spec = {
     .footer = "Examples:\n"
               "  sluice keygen keys/broker\n"
               "  sluice keygen keys/orders-source && cp keys/orders-source.key keys/allow/\n"
+              "  sluice keygen keys/replica-b   # a replica: replicate = \"*\" in its allowed "
+              "NAME.key\n"
               "See docs/security.md (per-stream rights go in the metadata of NAME.key).\n",
     .opts = s_opts,
 };

@@ -18,6 +18,7 @@
 #define S_MAX_PROCESSES 1024 //  processes one pipeline may start
 #define S_DEFAULT_DATA "sluice-data"
 #define S_DEFAULT_LISTEN "tcp://127.0.0.1:7600"
+#define S_DEFAULT_REPLICA_DATA "sluice-replica"
 
 struct _sl_pipeline_t {
     char *file;         //  name used in errors
@@ -25,6 +26,7 @@ struct _sl_pipeline_t {
     sl_stage_t *stages; //  broker, sinks, groups, sources
     size_t n_stages;
     char endpoint[512];
+    char endpoints[1024]; //  every stage's --broker: the broker's, then the replica's
     bool checked;
 };
 
@@ -317,6 +319,13 @@ s_stage_key (s_ctx_t *ctx, sl_stage_t *stage, const sl_pl_node_t *key, const sl_
         stage->append = on == 1;
         return 0;
     }
+    if (stage->kind == SL_STAGE_BROKER && strcmp (stage->name, "replica") == 0 &&
+        strcmp (k, "replica-of") == 0) {
+        return s_fail (ctx, key,
+                       "the replica follows the broker: sluice run sets its 'replica-of' "
+                       "from the broker's 'replication'",
+                       NULL, NULL);
+    }
     const sl_pl_flag_t *flag = sl_pl_flag_find (stage->kind, k);
     if (!flag) {
         return s_unknown_key (ctx, stage, key);
@@ -361,7 +370,8 @@ s_add_stage (s_ctx_t *ctx, sl_stage_kind_t kind, const sl_pl_node_t *node, size_
     stage->line = node ? node->line : 0;
     stage->column = node ? node->column : 0;
     if (kind == SL_STAGE_BROKER) {
-        snprintf (stage->name, sizeof stage->name, "broker");
+        //  The second broker stage is the `replica` section's.
+        snprintf (stage->name, sizeof stage->name, "%s", index ? "replica" : "broker");
     }
     else {
         snprintf (stage->name, sizeof stage->name, "%s-%zu", sl_stage_kind_name (kind), index + 1);
@@ -398,7 +408,21 @@ s_section (s_ctx_t *ctx, const sl_pl_node_t *root, sl_stage_kind_t kind)
         }
     }
     if (kind == SL_STAGE_BROKER) {
-        return s_add_stage (ctx, kind, value, 0);
+        int rc = s_add_stage (ctx, kind, value, 0);
+        //  A replica broker of the broker, when the file has a `replica`
+        //  map (docs/run.md, "A replica").
+        for (size_t i = 0; rc == 0 && root && i + 1 < root->n_items; i += 2) {
+            if (strcmp (root->items[i]->text, "replica") == 0) {
+                const sl_pl_node_t *r = root->items[i + 1];
+                rc = r->kind == SL_PL_MAP
+                         ? s_add_stage (ctx, kind, r, 1)
+                         : s_fail (ctx, r,
+                                   "'replica' is a map of sluice-broker flags (at least "
+                                   "its own 'listen')",
+                                   NULL, NULL);
+            }
+        }
+        return rc;
     }
     if (!value || sl_pl_is_null (value)) {
         return 0;
@@ -440,9 +464,10 @@ s_build (s_ctx_t *ctx, const sl_pl_node_t *root)
         for (size_t s = 0; s < 4; s++) {
             known = known || strcmp (root->items[i]->text, s_sections[s]) == 0;
         }
+        known = known || strcmp (root->items[i]->text, "replica") == 0;
         if (!known) {
             return s_fail (ctx, root->items[i],
-                           "unknown key '%.64s' (a pipeline has broker, "
+                           "unknown key '%.64s' (a pipeline has broker, replica, "
                            "sources, groups and sinks)",
                            root->items[i]->text, NULL);
         }
@@ -619,6 +644,50 @@ s_default (s_ctx_t *ctx, sl_stage_t *stage, const char *key, const char *text)
     return s_set_flag (ctx, stage, flag, &k, &v);
 }
 
+//  The replica stage: its own data and listen, and --replica-of the
+//  broker's replication endpoint (as a client dials it). Adds its address
+//  to the endpoints every stage is given.
+static int
+s_check_replica (s_ctx_t *ctx, sl_stage_t *replica, sl_stage_t *broker)
+{
+    sl_pl_node_t at = {.line = replica->line, .column = replica->column};
+    sl_pl_opt_t *listen = s_find_opt (replica, "listen");
+    sl_pl_opt_t *repl = s_find_opt (broker, "replication");
+    if (!listen) {
+        return s_fail (ctx, &at, "the replica needs its own 'listen' (e.g. tcp://127.0.0.1:7610)",
+                       NULL, NULL);
+    }
+    if (!repl) {
+        return s_fail (ctx, &at,
+                       "a replica needs the broker's 'replication' (where the replica follows "
+                       "it, e.g. tcp://127.0.0.1:7602)",
+                       NULL, NULL);
+    }
+    if (s_find_opt (broker, "curve-secret") && !s_find_opt (replica, "primary-key") &&
+        !s_find_opt (replica, "replication-open")) {
+        return s_fail (ctx, &at,
+                       "the broker uses CURVE: give the replica 'primary-key' (the broker's "
+                       "NAME.key) and 'curve-secret' or 'replica-key' (granted replicate), or "
+                       "'replication-open' (docs/replication.md)",
+                       NULL, NULL);
+    }
+    char why[400], client[512];
+    if (sl_endpoint_check (listen->values[0], SL_ENDPOINT_BIND, why, sizeof why)) {
+        return s_fail (ctx, &at, "replica 'listen': %s", why, NULL);
+    }
+    s_client_endpoint (listen->values[0], client, sizeof client);
+    if (strcmp (client, ctx->pl->endpoint) == 0) {
+        return s_fail (ctx, &at, "the replica's 'listen' is the broker's: give it another port",
+                       NULL, NULL);
+    }
+    snprintf (ctx->pl->endpoints, sizeof ctx->pl->endpoints, "%s,%s", ctx->pl->endpoint, client);
+    s_client_endpoint (repl->values[0], client, sizeof client);
+    const sl_pl_flag_t *flag = sl_pl_flag_find (SL_STAGE_BROKER, "replica-of");
+    sl_pl_node_t k = {.kind = SL_PL_SCALAR, .text = (char *)"replica-of", .len = 10};
+    sl_pl_node_t v = {.kind = SL_PL_SCALAR, .text = client, .len = strlen (client)};
+    return s_set_flag (ctx, replica, flag, &k, &v);
+}
+
 int
 sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size)
 {
@@ -632,6 +701,14 @@ sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size)
         processes += (size_t)s->members;
         switch (s->kind) {
         case SL_STAGE_BROKER:
+            if (i > 0) {
+                int rc = s_default (&ctx, s, "data", S_DEFAULT_REPLICA_DATA);
+                rc = rc ? rc : s_check_replica (&ctx, s, &self->stages[0]);
+                if (rc) {
+                    return rc;
+                }
+                break;
+            }
             if (s_default (&ctx, s, "data", S_DEFAULT_DATA) ||
                 s_default (&ctx, s, "listen", S_DEFAULT_LISTEN)) {
                 return SL_ENOMEM;
@@ -645,6 +722,7 @@ sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size)
                     return s_fail (&ctx, &at, "broker 'listen': %s", why, NULL);
                 }
                 s_client_endpoint (listen, self->endpoint, sizeof self->endpoint);
+                snprintf (self->endpoints, sizeof self->endpoints, "%s", self->endpoint);
             }
             break;
         case SL_STAGE_SOURCE: {
@@ -704,4 +782,10 @@ const char *
 sl_pipeline_endpoint (const sl_pipeline_t *self)
 {
     return self->endpoint;
+}
+
+const char *
+sl_pipeline_endpoints (const sl_pipeline_t *self)
+{
+    return self->endpoints;
 }

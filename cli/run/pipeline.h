@@ -86,14 +86,18 @@ int sl_pipeline_set (sl_pipeline_t *self, const char *assignment, char *err, siz
 //  0 or SL_EINVAL with "FILE:LINE:COLUMN: reason" in err.
 int sl_pipeline_check (sl_pipeline_t *self, char *err, size_t err_size);
 
-//  Stages: index 0 is the broker, then sinks, groups and sources in file
-//  order within each kind.
+//  Stages: index 0 is the broker, then the replica (a broker stage named
+//  "replica", when the file has one), then sinks, groups and sources in
+//  file order within each kind.
 size_t sl_pipeline_size (const sl_pipeline_t *self);
 const sl_stage_t *sl_pipeline_stage (const sl_pipeline_t *self, size_t index);
 
 //  The endpoint every stage is given as --broker (the broker's listen
 //  address, with a wildcard host made 127.0.0.1). Borrowed.
 const char *sl_pipeline_endpoint (const sl_pipeline_t *self);
+//  What every client stage is given as --broker: the endpoint above, then,
+//  with a `replica` section, the replica's ("A,B"). Borrowed.
+const char *sl_pipeline_endpoints (const sl_pipeline_t *self);
 
 //  The argument vector that starts member (1-based) of stage with program:
 //  NULL-terminated, every string malloc'd; free with sl_argv_free. NULL on

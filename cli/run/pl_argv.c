@@ -215,7 +215,7 @@ sl_pipeline_argv (const sl_pipeline_t *self, const sl_stage_t *stage, int member
     s_push (&a, program);
     if (stage->kind != SL_STAGE_BROKER) {
         s_push (&a, "--broker");
-        s_push (&a, sl_pipeline_endpoint (self));
+        s_push (&a, sl_pipeline_endpoints (self));
     }
     if (stage->kind == SL_STAGE_GROUP) {
         //  Member names are stable across restarts: NAME-N, or MEMBER-N.

@@ -15,10 +15,15 @@
             read = "*"
             work = ""
             manage = "orders.*"
+            replicate = "*"
 
-    A file with none of publish/read/work/manage gives its key every right; a file
-    with any of them gives only the rights it lists (a missing one grants
-    nothing). Each value is a comma-separated list of fnmatch(3) patterns.
+    A file with none of publish/read/work/manage/replicate gives its key every
+    client right but not replicate; a file with any of them gives only the
+    rights it lists (a missing one grants nothing). Each value is a
+    comma-separated list of fnmatch(3) patterns, except replicate, which is
+    "*" or nothing: a replica copies every stream, so the right is all or
+    none, and it is never implied (a follower's acks decide what
+    --sync-replicas confirms).
 */
 #ifndef SL_CURVE_H_INCLUDED
 #define SL_CURVE_H_INCLUDED
@@ -32,6 +37,9 @@
 //  feed, which cannot filter per subscriber; its readers poll with FETCH.
 #define SL_CURVE_DOMAIN "sluice"
 #define SL_CURVE_DOMAIN_LIVE "sluice-live"
+//  ZAP domain of the replication socket (--replication): only keys holding
+//  the replicate right pass its handshake.
+#define SL_CURVE_DOMAIN_REPL "sluice-repl"
 
 //  Largest key file read (a certificate is about 400 bytes).
 #define SL_CURVE_FILE_MAX (64u << 10)
@@ -39,13 +47,14 @@
 #define SL_CURVE_KEYS_MAX 10000
 
 typedef enum {
-    SL_RIGHT_PUBLISH = 0, //  PUBLISH to a stream
-    SL_RIGHT_READ = 1,    //  SEEK, FETCH, COMMIT (reader checkpoints), live feed
-    SL_RIGHT_WORK = 2,    //  JOIN (and so create) a group: matched against the group's name
-    SL_RIGHT_MANAGE = 3,  //  administer a group or stream by name (delete a group, ...)
+    SL_RIGHT_PUBLISH = 0,   //  PUBLISH to a stream
+    SL_RIGHT_READ = 1,      //  SEEK, FETCH, COMMIT (reader checkpoints), live feed
+    SL_RIGHT_WORK = 2,      //  JOIN (and so create) a group: matched against the group's name
+    SL_RIGHT_MANAGE = 3,    //  administer a group or stream by name (delete a group, ...)
+    SL_RIGHT_REPLICATE = 4, //  follow the journal at --replication (every stream)
 } sl_right_t;
 
-#define SL_RIGHT_COUNT 4
+#define SL_RIGHT_COUNT 5
 
 //  Loads a key pair: path is NAME.key_secret (NAME.key is accepted and its
 //  _secret sibling read). Warns when the file can be read by group or

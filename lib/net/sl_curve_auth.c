@@ -43,7 +43,8 @@
 #define S_SUMMARY_MS 60000    //  failed-handshake summaries, at most this often
 #define S_RIGHTS_MAX 1024     //  longest rights value kept
 
-static const char *s_right_names[SL_RIGHT_COUNT] = {"publish", "read", "work", "manage"};
+static const char *s_right_names[SL_RIGHT_COUNT] = {"publish", "read", "work", "manage",
+                                                    "replicate"};
 
 //  ---------------------------------------------------------------------
 //  The allow table
@@ -91,8 +92,17 @@ s_live_ok (const s_entry_t *entry)
            (entry->rights[SL_RIGHT_READ] && streq (entry->rights[SL_RIGHT_READ], "*"));
 }
 
-//  Keys of old that lost access in new: removed, or no longer allowed on
-//  the live feed. Their open connections must go (sl_curve_auth_watch_cut).
+//  Whether entry may follow the journal: replicate must be granted in so
+//  many words (a key file without rights metadata does not imply it).
+static bool
+s_replicate_ok (const s_entry_t *entry)
+{
+    return entry->rights[SL_RIGHT_REPLICATE] && streq (entry->rights[SL_RIGHT_REPLICATE], "*");
+}
+
+//  Keys of old that lost access in new: removed, no longer allowed on the
+//  live feed, or no longer allowed to replicate. Their open connections
+//  must go (sl_curve_auth_watch_cut).
 static size_t
 s_count_revoked (zhashx_t *old, zhashx_t *new)
 {
@@ -103,7 +113,8 @@ s_count_revoked (zhashx_t *old, zhashx_t *new)
     for (s_entry_t *entry = zhashx_first (old); entry; entry = zhashx_next (old)) {
         const char *key = zhashx_cursor (old);
         s_entry_t *now = new ? zhashx_lookup (new, key) : NULL;
-        if (!now || (s_live_ok (entry) && !s_live_ok (now))) {
+        if (!now || (s_live_ok (entry) && !s_live_ok (now)) ||
+            (s_replicate_ok (entry) && !s_replicate_ok (now))) {
             n++;
         }
     }
@@ -216,6 +227,13 @@ s_table_load (const char *dir_path)
                                  path, s_right_names[r], S_RIGHTS_MAX);
                         continue;
                     }
+                    if (r == SL_RIGHT_REPLICATE && !streq (value, "*")) {
+                        sl_warn ("curve",
+                                 "%s: replicate is \"*\" or absent (a replica copies every "
+                                 "stream); \"%s\" is not granted",
+                                 path, value);
+                        continue;
+                    }
                     entry->rights[r] = strdup (value);
                     ok = ok && entry->rights[r];
                 }
@@ -321,6 +339,9 @@ sl_curve_auth_refused (sl_curve_auth_t *self)
 static bool
 s_granted (const s_entry_t *entry, sl_right_t right, const char *stream)
 {
+    if (entry && right == SL_RIGHT_REPLICATE) {
+        return s_replicate_ok (entry);
+    }
     if (!entry || !entry->restricted || !stream) {
         return true;
     }
@@ -358,7 +379,8 @@ sl_curve_auth_check (sl_curve_auth_t *self, const char *key, sl_right_t right, c
         if (!s_granted (entry, right, stream)) {
             static const char *denials[SL_RIGHT_COUNT] = {
                 "the key may not publish to this stream", "the key may not read this stream",
-                "the key may not work in this group", "the key may not manage this"};
+                "the key may not work in this group", "the key may not manage this",
+                "the key lacks the replicate right"};
             *why = denials[right];
             rc = SL_EDENIED;
         }
@@ -470,6 +492,7 @@ s_zap_handle (s_actor_t *self)
     else {
         zmq_z85_encode (key, zframe_data (credential), 32);
         bool live = streq (domain, SL_CURVE_DOMAIN_LIVE);
+        bool repl = streq (domain, SL_CURVE_DOMAIN_REPL);
         const char *why = NULL;
         pthread_mutex_lock (&self->auth->lock);
         s_reload_locked (self->auth);
@@ -484,6 +507,10 @@ s_zap_handle (s_actor_t *self)
             else if (live && !s_live_ok (entry)) {
                 why = "its read right is restricted, so it may not subscribe to the live feed "
                       "(its readers use FETCH)";
+            }
+            else if (repl && !s_replicate_ok (entry)) {
+                why = "it may not follow the replication journal: its key file lacks "
+                      "replicate = \"*\"";
             }
             else {
                 status = "200";

@@ -183,6 +183,36 @@ def test_old_primary_rejoins_and_undoes(procs, make_broker, tmp_path):
     assert reply[0] == ERROR and reply[2]["code"] == EREADONLY, reply
 
 
+def test_old_primary_cannot_undo_a_retention_delete_and_says_so(procs, make_broker, tmp_path):
+    """An old primary whose unreplicated entries include a retention delete (journaled without
+    the batches it removed) cannot undo them: it says so, with what to do, changes nothing and
+    stays up serving what it holds (docs/replication.md, "The old primary comes back")."""
+    primary, replica, p_repl, r_repl = pair(make_broker,
+                                            primary_args=["--retain-records", "300"])
+    sent = tmp_path / "in.jsonl"
+    write_input(sent, 200)
+    assert source(procs, "src1", primary.endpoint, "s", "p1", sent).wait(T(60)) == 0
+    wait_for(lambda: (replica.info("s") or {}).get("next") == 200, T(20), "replication")
+    replica.stop()
+    extra = tmp_path / "extra.jsonl"
+    write_input(extra, 1000, tag="lost")
+    assert source(procs, "src2", primary.endpoint, "s", "p2", extra).wait(T(60)) == 0
+    wait_for(lambda: primary.info("s")["first"] > 0, T(30), "retention to remove old batches")
+    held = primary.info("s")
+    primary.kill9()
+    replica.start()
+    promote = procs.start("promote", [SLUICE_BIN, "promote", "--broker", replica.endpoint])
+    assert promote.wait(T(30)) == 0, promote.stderr()
+    primary.args = ["--replica-of", r_repl, "--replication", p_repl, "--retain-records", "300"]
+    primary.start()
+    wait_for(lambda: "a retention delete among them" in primary.proc.stderr(), T(30),
+             "the old primary to say it cannot undo")
+    assert "Move this broker's --data directory aside" in primary.proc.stderr()
+    assert primary.proc.alive()
+    now = primary.info("s")
+    assert (now["first"], now["next"]) == (held["first"], held["next"]), (held, now)
+
+
 def hello_broker(broker):
     broker.close()
     wire = broker.wire
@@ -300,18 +330,42 @@ def test_stale_primary_is_left_for_the_promoted_one(procs, make_broker, tmp_path
     assert rc == 0 and report["lost"] == 0 and report["duplicated"] == 0, report
 
 
-def test_open_replication_socket_beside_curve_is_said_at_start(procs, make_broker, tmp_path):
-    """With CURVE on the command socket, the replication socket (no CURVE yet) is named as open
-    at start; without CURVE nothing is said."""
+def test_open_replication_socket_beside_curve_only_when_asked_and_said_loudly(procs, make_broker,
+                                                                              tmp_path):
+    """With CURVE on, the replication socket is a CURVE server too (test_replica_curve.py);
+    --replication-open keeps it plain, which the broker says loudly at start, and a plain
+    replica then follows it. A broker without CURVE says neither."""
     keys = tmp_path / "keys"
     keys.mkdir()
     subprocess.run([SLUICE_BIN, "keygen", keys / "broker"], check=True, capture_output=True,
                    timeout=T(20))
     allow = tmp_path / "allow"
     allow.mkdir()
-    curved = make_broker(args=["--replication", repl_ep(), "--curve-secret",
+    p_repl = repl_ep()
+    curved = make_broker(args=["--replication", p_repl, "--curve-secret",
                                keys / "broker.key_secret", "--allow", allow], start=False)
     curved.start(wait=False)             # a plain client cannot ask a CURVE broker if it is up
-    wait_for(lambda: "has no CURVE" in curved.proc.stderr(), T(10), "the warning")
+    wait_for(lambda: "only keys granted replicate" in curved.proc.stderr(), T(10), "CURVE")
+    assert "is OPEN" not in curved.proc.stderr()
+    opened_repl = repl_ep()
+    opened = make_broker(args=["--replication", opened_repl, "--replication-open",
+                               "--curve-secret", keys / "broker.key_secret", "--allow", allow],
+                         start=False)
+    opened.start(wait=False)
+    wait_for(lambda: "is OPEN (--replication-open)" in opened.proc.stderr(), T(10),
+             "the loud warning")
+    subprocess.run([SLUICE_BIN, "keygen", keys / "writer"], check=True, capture_output=True,
+                   timeout=T(20))
+    (allow / "writer.key").write_bytes((keys / "writer.key").read_bytes())
+    replica = make_broker(args=["--replica-of", opened_repl])
+    sent = tmp_path / "in.jsonl"
+    write_input(sent, 100)
+    src = source(procs, "src", opened.endpoint, "s", "p1", sent,
+                 extra=["--curve-secret", keys / "writer.key_secret",
+                        "--broker-key", keys / "broker.key"])
+    assert src.wait(T(60)) == 0, src.stderr()[-2000:]
+    wait_for(lambda: (replica.info("s") or {}).get("next") == 100, T(20),
+             "the plain replica to follow the open socket")
     plain = make_broker(args=["--replication", repl_ep()])
-    assert "has no CURVE" not in plain.proc.stderr()
+    assert "OPEN" not in plain.proc.stderr()
+    assert "CURVE" not in plain.proc.stderr()

@@ -658,3 +658,47 @@ Test (curve, conns_cut_shuts_down_tracked_connections_only)
     sl_curve_conns_destroy (&conns);
     sl_curve_conns_destroy (&conns);
 }
+
+//  replicate is never implied: a key file without rights metadata has every
+//  client right but not this one; "*" grants it, anything else is refused
+//  with a warning; and only such keys pass the replication socket's ZAP.
+Test (curve, replicate_must_be_granted_in_so_many_words)
+{
+    sl_curve_auth_t *auth = s_auth_new ();
+    int saved;
+    char *log_path = s_capture_begin (&saved);
+    zcert_t *full = s_client_key ("full", NULL);
+    zcert_t *repl = s_client_key ("repl", "    replicate = \"*\"\n");
+    zcert_t *odd = s_client_key ("odd", "    replicate = \"orders.*\"\n    read = \"*\"\n");
+    cr_assert_eq (sl_curve_auth_reload (auth), 3);
+    char *log = s_capture_end (saved, log_path);
+    cr_assert_not_null (strstr (log, "replicate is \"*\" or absent"), "%s", log);
+    free (log);
+    const char *why = NULL;
+    cr_assert_eq (
+        sl_curve_auth_check (auth, zcert_public_txt (full), SL_RIGHT_REPLICATE, "*", NULL, 0, &why),
+        SL_EDENIED, "every client right does not include replicate");
+    cr_assert_not_null (strstr (why, "replicate"));
+    cr_assert_eq (
+        sl_curve_auth_check (auth, zcert_public_txt (full), SL_RIGHT_READ, "x", NULL, 0, NULL), 0);
+    cr_assert_eq (
+        sl_curve_auth_check (auth, zcert_public_txt (repl), SL_RIGHT_REPLICATE, "*", NULL, 0, NULL),
+        0);
+    cr_assert_eq (
+        sl_curve_auth_check (auth, zcert_public_txt (repl), SL_RIGHT_READ, "x", NULL, 0, NULL),
+        SL_EDENIED, "a replica's key holds only replicate");
+    cr_assert_eq (
+        sl_curve_auth_check (auth, zcert_public_txt (odd), SL_RIGHT_REPLICATE, "*", NULL, 0, NULL),
+        SL_EDENIED);
+
+    server_t server;
+    s_server_start (&server, auth, ZMQ_ROUTER, SL_CURVE_DOMAIN_REPL);
+    cr_assert_eq (s_connect (&server, ZMQ_DEALER, repl, NULL, 0), HS_OK);
+    cr_assert_eq (s_connect (&server, ZMQ_DEALER, full, NULL, 0), HS_AUTH);
+    cr_assert_eq (s_connect (&server, ZMQ_DEALER, odd, NULL, 0), HS_AUTH);
+    s_server_stop (&server);
+    zcert_destroy (&full);
+    zcert_destroy (&repl);
+    zcert_destroy (&odd);
+    sl_curve_auth_destroy (&auth);
+}

@@ -6,7 +6,9 @@
 
 For each repetition, in turn: Sluice end to end (the five processes of bench/run's e2e
 scenario: source -> broker -> worker -> broker -> sink) on every build given, then (with
---baseline) bench/batch-chain, the bare batched prototype, from the first build. So the
+--baseline) bench/batch-chain, the bare batched prototype, from the first build (and when
+the brokers sync, their default, the prototype once more with every commit synced:
+`batch-chain --sync 1`). So the
 machine's load falls on all of them alike: on a shared VM compare them with each other,
 never with runs at other times. Prints one line per run and the medians; records/s from the
 source's start to the sink's exit, and each Sluice process's CPU seconds (utime + stime).
@@ -115,8 +117,12 @@ def main():
     builds = [b.split("=", 1) for b in args.build]
     tmp = tempfile.mkdtemp(prefix="sluice-ab.")
     results = {label: [] for label, _ in builds}
+    # With Sluice syncing (its default), the prototype also runs syncing each commit.
+    synced = args.sync in (None, "full", "data")
     if args.baseline:
         results["batch-chain"] = []
+        if synced:
+            results["batch-chain --sync 1"] = []
     try:
         first = run.Runner(builds[0][1], tmp)
         path = os.path.join(tmp, "values.mp")
@@ -153,6 +159,14 @@ def main():
                 rate = run.fields(out).get("records_per_s", 0) if rc == 0 else 0
                 results["batch-chain"].append(rate)
                 print(f"rep {rep} batch-chain: {rate:,.0f} records/s", flush=True)
+                if synced:
+                    out, rc, _ = first.run([first.bin("bench/batch-chain"), "--count",
+                                            str(args.count), "--size", "100", "--batch", "1024",
+                                            "--port", str(run.free_port(4)), "--dir", tmp,
+                                            "--sync", "1"])
+                    rate = run.fields(out).get("records_per_s", 0) if rc == 0 else 0
+                    results["batch-chain --sync 1"].append(rate)
+                    print(f"rep {rep} batch-chain --sync 1: {rate:,.0f} records/s", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average at the end: {open('/proc/loadavg').read().split()[:3]}")

@@ -5,14 +5,16 @@
     broker -> sink, joined by PUSH/PULL over TCP on 127.0.0.1. The source
     encodes records ([int64 ms, nil, nil, bin value], as Sluice's) into
     messages of --batch records; the broker takes every message waiting on
-    either input, appends each as one LMDB value (no fsync: MDB_NOSYNC) in
-    one write transaction per turn, commits, and only then forwards them
+    either input, appends each as one LMDB value (no fsync: MDB_NOSYNC; with
+    --sync 1 LMDB's full sync, Sluice's default) in one write transaction per
+    turn, commits, and only then forwards them
     (the received frames as they are); the worker passes each message
     through; the sink counts records. No sequence numbers, no confirms, no
     leases, no checks: only the batching, the two commits and the hops.
     Memory is tuned as in Sluice's programs (sl_tune_malloc).
 
     batch-chain [--count N] [--size BYTES] [--batch B] [--port P] [--dir D]
+                [--sync 0|1]
 
     Prints "records=N seconds=S records_per_s=R", timed from the source's
     first send to the sink's last record. Ports P .. P+3; the broker's LMDB
@@ -58,6 +60,7 @@ typedef struct {
     int batch;
     int port;
     const char *dir;
+    int sync; //  1: every commit synced (LMDB's default), 0: MDB_NOSYNC
 } chain_t;
 
 typedef struct {
@@ -196,7 +199,7 @@ s_broker (void *ctx, const chain_t *c, const char *dir)
     s_check (mdb_env_create (&env), "mdb_env_create");
     s_check (mdb_env_set_mapsize (env, (size_t)64 << 30), "mapsize");
     s_check (mdb_env_set_maxdbs (env, 2), "maxdbs");
-    s_check (mdb_env_open (env, dir, MDB_NOSYNC, 0600), "mdb_env_open");
+    s_check (mdb_env_open (env, dir, c->sync ? 0 : MDB_NOSYNC, 0600), "mdb_env_open");
     MDB_dbi dbi[2];
     MDB_txn *txn;
     s_check (mdb_txn_begin (env, NULL, 0, &txn), "begin");
@@ -327,14 +330,19 @@ main (int argc, char **argv)
         else if (!strcmp (argv[i], "--dir")) {
             c.dir = argv[i + 1];
         }
+        else if (!strcmp (argv[i], "--sync")) {
+            c.sync = atoi (argv[i + 1]);
+        }
         else {
             fprintf (stderr, "usage: batch-chain [--count N] [--size BYTES] [--batch B] "
-                             "[--port P] [--dir D]\n");
+                             "[--port P] [--dir D] [--sync 0|1]\n");
             return 2;
         }
     }
-    if (c.count < 1 || c.size < 17 || c.size > 65535 || c.batch < 1 || c.batch > 65536) {
-        fprintf (stderr, "batch-chain: --count >= 1, --size 17..65535, --batch 1..65536\n");
+    if (c.count < 1 || c.size < 17 || c.size > 65535 || c.batch < 1 || c.batch > 65536 ||
+        (c.sync != 0 && c.sync != 1)) {
+        fprintf (stderr,
+                 "batch-chain: --count >= 1, --size 17..65535, --batch 1..65536, --sync 0|1\n");
         return 2;
     }
     char dir[4096];

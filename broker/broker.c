@@ -839,6 +839,11 @@ sl_broker_run (sl_broker_t *self)
              " duplicates dropped, %" PRIu64 " commits, %" PRIu64 " malformed messages",
              self->n_records, self->n_batches, self->n_duplicates, self->n_commits,
              self->n_malformed);
+    sl_info ("broker",
+             "commits: %.1f writes each on average, %" PRIu64 " ms inside the store's commit "
+             "(writes and syncs)",
+             self->n_commits ? (double)self->n_commit_writes / (double)self->n_commits : 0.0,
+             self->commit_us / 1000);
     uint64_t corrupt;
     sl_store_corrupt_stats (self->store, &corrupt, NULL, NULL);
     if (corrupt) {

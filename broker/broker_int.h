@@ -91,6 +91,8 @@ struct _sl_broker_t {
     uint64_t n_records;
     uint64_t n_duplicates;
     uint64_t n_commits;
+    uint64_t n_commit_writes; //  pending writes those commits carried
+    uint64_t commit_us;       //  time inside the store's commit (its writes and syncs)
     //  Security (sl_curve.h): NULL when the broker runs plain.
     struct _sl_curve_auth_t *auth;
     zhashx_t *denied_logged; //  "key/right/stream" denials already logged

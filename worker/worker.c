@@ -69,7 +69,11 @@ void
 sl_worker_config_defaults (sl_worker_config_t *cfg)
 {
     memset (cfg, 0, sizeof *cfg);
-    cfg->window = 8;
+    //  32, not 8: with --sync=full every lease waits for two group commits
+    //  (its input's, then its RESULT's), so the records a member holds are
+    //  what one fsync can carry; 8 capped a pipeline at ~4,000 records a
+    //  commit (BENCHMARKS.md, "Records per fsync").
+    cfg->window = 32;
     cfg->batch = 0; //  0: S_BATCH, or S_KEYED_BATCH with --key
     cfg->max_deliver = 5;
     cfg->lease_ms = 30000;

@@ -34,7 +34,7 @@ typedef struct {
     const char *in;       //  input stream
     const char *out;      //  output stream
     const char *member;   //  NULL: HOSTNAME-PID
-    uint32_t window;      //  leases held at once, 1..64 (default 2)
+    uint32_t window;      //  leases held at once, 1..64 (default 32)
     uint32_t batch;       //  records per lease, 1..65536 (0: 1000, 20000 with key)
     uint32_t shares;      //  --shares: of a new keyed group's key space (0: 16)
     bool from_end;        //  a new group starts at the input's end

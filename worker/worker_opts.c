@@ -49,7 +49,7 @@ static const sl_opt_t s_opts[] = {
      F (curve_secret), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
     {"broker-key", 0, "FILE", "the broker's public key (NAME.key), with --curve-secret",
      F (broker_key), .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
-    {"leases", 0, "N", "leases held at once (default 8; 1 in a keyed group)", F (cfg.window),
+    {"leases", 0, "N", "leases held at once (default 32; 1 in a keyed group)", F (cfg.window),
      .type = SL_ARG_UINT, .min = 1, .max = 64},
     {"key", 'k', "PATH",
      "keyed group: records of one key in offset order on one member; PATH "

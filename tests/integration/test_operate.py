@@ -22,21 +22,13 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import (BROKER_BIN, BUILD, ERROR, PING, SINK_BIN, T, Wire, now_ms, pack, read_stream,
-                      run_source, wait_for, write_jsonl)
+from conftest import (BROKER_BIN, BUILD, ERROR, PING, SINK_BIN, T, Wire, free_port_pair, now_ms,
+                      pack, read_stream, run_source, wait_for, write_jsonl)
 from groups_util import start_worker, stop_workers, wait_joined, wait_stream
 
 SLUICE_BIN = BUILD / "cli" / "sluice"
 STAT, STATS, ADMIN, ADMINED = 0x16, 0x17, 0x18, 0x19
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def sluice(procs, *args, code=0, name="sluice", timeout=T(60)):
@@ -236,7 +228,7 @@ def http_get(port, path, timeout=T(5)):
 
 
 def test_metrics_parse_with_prometheus_client_and_match_stat(procs, make_broker, tmp_path):
-    port = free_port()
+    port = free_port_pair()
     broker = make_broker(args=["--http", f"127.0.0.1:{port}"])
     stopped_group(procs, broker, tmp_path, n=10)
     publish(procs, broker, "in", 7, tmp_path, start=10)
@@ -291,7 +283,7 @@ def test_metrics_parse_with_prometheus_client_and_match_stat(procs, make_broker,
 
 
 def test_http_is_off_by_default_and_refuses_what_it_does_not_serve(procs, make_broker):
-    port = free_port()
+    port = free_port_pair()
     broker = make_broker()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -352,7 +344,7 @@ def lag_text(dom, group):
 @pytest.mark.skipif(not pathlib.Path(CHROMIUM).exists(), reason="chromium is not installed")
 def test_live_page_in_headless_chromium_shows_the_groups_and_a_changing_lag(
         procs, make_broker, tmp_path):
-    port = free_port()
+    port = free_port_pair()
     broker = make_broker(args=["--http", f"127.0.0.1:{port}"])
     stopped_group(procs, broker, tmp_path, n=5)
     publish(procs, broker, "in", 3, tmp_path, start=5)
@@ -568,8 +560,8 @@ def test_admin_commands_need_the_manage_right(procs, make_broker, tmp_path):
 # ---------------------------------------------------------------- --config
 
 def test_broker_config_file_with_flags_overriding_it(procs, tmp_path):
-    port = free_port()
-    http_port = free_port()
+    port = free_port_pair()
+    http_port = free_port_pair()
     conf = tmp_path / "broker.conf"
     conf.write_text("# a test broker\n"
                     f"listen = tcp://127.0.0.1:{port}\n"
@@ -623,7 +615,7 @@ def tiny_fs(tmp_path):
 
 def test_healthz_is_503_with_the_reason_while_the_disk_is_full(tiny_fs, procs, make_broker,
                                                                tmp_path):
-    port = free_port()
+    port = free_port_pair()
     broker = make_broker(["--initial-map", "1M", "--http", f"127.0.0.1:{port}"],
                          data_dir=tiny_fs / "data")
     wait_for(lambda: http_get(port, "/healthz")[0] == 200, T(10), "healthy at start")

@@ -47,6 +47,7 @@ struct _sl_repl_t {
     uint64_t primary_last;             //  the primary's last entry, as last told
     char primary[SL_ENDPOINT_MAX + 1]; //  the primary's client endpoint, for EREADONLY
     int last_error;                    //  logged once per kind
+    uint64_t undo_said;                //  divergence point (entry + 1) whose failed undo was said
     uint64_t n_applied;
     sl_repl_sec_t *sec; //  CURVE and rights on both ends (replica_sec.h)
 };
@@ -569,10 +570,12 @@ s_on_replicated (sl_broker_t *self, const sl_msg_t *msg, zmsg_t *entries)
     if (msg->found) {
         uint64_t epoch, seq;
         sl_store_repl_position (self->store, &epoch, &seq, NULL);
-        sl_warn (S_COMP,
-                 "this broker's journal differs from the primary's after entry %" PRIu64
-                 ": undoing entries %" PRIu64 "..%" PRIu64 " (written here, never replicated)",
-                 msg->offset, msg->offset + 1, seq);
+        //  A failed undo is retried every 10 s: said the first time only.
+        bool again = r->undo_said == msg->offset + 1;
+        sl_log (again ? SL_LOG_DEBUG : SL_LOG_WARN, S_COMP,
+                "this broker's journal differs from the primary's after entry %" PRIu64
+                ": undoing entries %" PRIu64 "..%" PRIu64 " (written here, never replicated)",
+                msg->offset, msg->offset + 1, seq);
         rc = sl_store_begin (self->store);
         if (rc == 0) {
             rc = sl_store_repl_truncate (self->store, msg->offset);
@@ -586,20 +589,22 @@ s_on_replicated (sl_broker_t *self, const sl_msg_t *msg, zmsg_t *entries)
         if (rc == SL_ESTATE) {
             //  A retention delete is journaled without the batch it removed
             //  (sl_store_repl.c): there is nothing to put back.
-            sl_error (S_COMP,
-                      "cannot undo the entries: a retention delete among them removed log "
-                      "batches the journal does not hold, so it cannot be reversed; nothing "
-                      "was changed. Move this broker's --data directory aside and start it "
-                      "with an empty one: it fetches the primary's whole journal "
-                      "(docs/replication.md)");
+            sl_log (again ? SL_LOG_DEBUG : SL_LOG_ERROR, S_COMP,
+                    "cannot undo the entries: a retention delete among them removed log "
+                    "batches the journal does not hold, so it cannot be reversed; nothing "
+                    "was changed. Move this broker's --data directory aside and start it "
+                    "with an empty one: it fetches the primary's whole journal "
+                    "(docs/replication.md)");
             r->quiet_until = sl_mono_ms () + 10000;
+            r->undo_said = msg->offset + 1;
         }
         else if (rc) {
-            sl_error (S_COMP,
-                      "cannot undo the entries: %s; start this broker with an empty "
-                      "--data directory and seed it from a copy of the primary",
-                      sl_strerror (rc));
+            sl_log (again ? SL_LOG_DEBUG : SL_LOG_ERROR, S_COMP,
+                    "cannot undo the entries: %s; start this broker with an empty "
+                    "--data directory and seed it from a copy of the primary",
+                    sl_strerror (rc));
             r->quiet_until = sl_mono_ms () + 10000;
+            r->undo_said = msg->offset + 1;
         }
         return;
     }

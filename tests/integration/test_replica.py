@@ -203,11 +203,18 @@ def test_old_primary_cannot_undo_a_retention_delete_and_says_so(procs, make_brok
     replica.start()
     promote = procs.start("promote", [SLUICE_BIN, "promote", "--broker", replica.endpoint])
     assert promote.wait(T(30)) == 0, promote.stderr()
-    primary.args = ["--replica-of", r_repl, "--replication", p_repl, "--retain-records", "300"]
+    primary.args = ["--replica-of", r_repl, "--replication", p_repl, "--retain-records", "300",
+                    "--verbose"]
     primary.start()
     wait_for(lambda: "a retention delete among them" in primary.proc.stderr(), T(30),
              "the old primary to say it cannot undo")
     assert "Move this broker's --data directory aside" in primary.proc.stderr()
+    # It tries again every 10 s; the retry is a debug line, the error is said once.
+    wait_for(lambda: primary.proc.stderr().count("a retention delete among them") >= 2, T(40),
+             "the old primary to try the undo again")
+    said = [line for line in primary.proc.stderr().splitlines()
+            if "a retention delete among them" in line]
+    assert [" E " in line for line in said[:2]] == [True, False], said
     assert primary.proc.alive()
     now = primary.info("s")
     assert (now["first"], now["next"]) == (held["first"], held["next"]), (held, now)

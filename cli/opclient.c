@@ -11,24 +11,16 @@
 #include "sl_version.h"
 
 int
-op_conn_option (op_conn_t *conn, int index, const char *arg, const char **why)
+op_parse (const sl_opts_spec_t *spec, int argc, char **argv, void *args, int *exit_code)
 {
-    switch (index) {
-    case OP_O_BROKER:
-        conn->broker = arg;
-        return 0;
-    case OP_O_CURVE_SECRET:
-        conn->curve_secret = arg;
-        return 0;
-    case OP_O_BROKER_KEY:
-        conn->broker_key = arg;
-        return 0;
-    case OP_O_TIMEOUT:
-        *why = "expected a duration such as 5s";
-        return sl_parse_duration_ms (arg, &conn->timeout_ms);
-    default:
-        return 1;
+    if (sl_opts_defaults (spec, args) != 0) {
+        //  A default that does not parse is a defect of the table, caught by
+        //  the tests; said rather than asserted, since it is the user's exit.
+        fprintf (stderr, "%s: a default of the option table does not parse\n", spec->program);
+        *exit_code = 2;
+        return -1;
     }
+    return sl_opts_parse (spec, argc, argv, NULL, args, exit_code);
 }
 
 int

@@ -284,6 +284,24 @@ sl_store_retention_set (sl_store_t *self, const char *stream, const sl_retention
     return rc ? sl_store_fail (self, self->wtxn, rc, "retention") : 0;
 }
 
+typedef struct {
+    const char *stream; //  for the damage line
+    sl_retention_t *ret;
+} s_retain_ctx_t;
+
+static int
+s_retain_use (void *ctx, const MDB_val *val)
+{
+    s_retain_ctx_t *r = ctx;
+    if (val->mv_size < S_RETAIN_SIZE) {
+        sl_error (S_COMP, "retention of %s: value of %zu bytes: data is damaged", r->stream,
+                  val->mv_size);
+        return SL_ESTORE;
+    }
+    s_retain_decode (val->mv_data, r->ret);
+    return 0;
+}
+
 int
 sl_store_retention_get (sl_store_t *self, const char *stream, sl_retention_t *ret)
 {
@@ -291,32 +309,10 @@ sl_store_retention_get (sl_store_t *self, const char *stream, sl_retention_t *re
     if (!sl_store_name_ok (stream, &len)) {
         return SL_ENAME;
     }
-    MDB_txn *txn;
-    bool is_read;
-    int rc = sl_store_view_begin (self, &txn, &is_read);
-    if (rc) {
-        return rc;
-    }
     uint8_t kbuf[sizeof S_RETAIN_PREFIX + SL_NAME_MAX];
     MDB_val key = {s_retain_key (kbuf, stream, len), kbuf};
-    MDB_val val;
-    rc = mdb_get (txn, self->db_meta, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        rc = SL_ENOTFOUND;
-    }
-    else if (rc) {
-        rc = sl_store_fail (self, txn, rc, "retention");
-    }
-    else if (val.mv_size < S_RETAIN_SIZE) {
-        sl_error (S_COMP, "retention of %s: value of %zu bytes: data is damaged", stream,
-                  val.mv_size);
-        rc = SL_ESTORE;
-    }
-    else {
-        s_retain_decode (val.mv_data, ret);
-    }
-    sl_store_view_end (self, is_read);
-    return rc;
+    s_retain_ctx_t r = {stream, ret};
+    return sl_store_get (self, self->db_meta, &key, "retention", s_retain_use, &r);
 }
 
 int

@@ -135,6 +135,15 @@ sl_store_name_ok (const char *name, size_t *len)
 
 //  sl_store_log.c: stream records and log entries, shared with the check.
 
+//  sl_store_log.c: a batch's key in log (stream id, base offset, 12 bytes);
+//  a stream's record in meta read (0, SL_ENOTFOUND, SL_ESTORE or an LMDB
+//  failure) or written in the write transaction.
+void sl_store_log_key (uint8_t *key, uint32_t id, uint64_t offset);
+int sl_store_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len,
+                       sl_store_meta_t *meta);
+int sl_store_meta_put (sl_store_t *self, const char *stream, size_t len,
+                       const sl_store_meta_t *meta);
+
 //  Decodes a stream record read from disk. 0, SL_ESTORE (bad size or
 //  values), SL_ECORRUPT (checksum).
 int sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len,
@@ -204,5 +213,13 @@ int sl_store_walk (sl_store_t *self, MDB_dbi dbi, const MDB_val *from, const cha
 //  The writer's view: the open write transaction, else a read.
 int sl_store_view_begin (sl_store_t *self, MDB_txn **txn_p, bool *is_read);
 void sl_store_view_end (sl_store_t *self, bool is_read);
+
+//  Reads the value under key in dbi, in the writer's view, and hands it to
+//  use, which checks it (stored bytes are not trusted) and copies out what
+//  it needs: the value lives no longer than this call. 0, SL_ENOTFOUND, an
+//  LMDB failure (logged as what) or what use returns.
+typedef int (sl_store_val_fn) (void *ctx, const MDB_val *val);
+int sl_store_get (sl_store_t *self, MDB_dbi dbi, const MDB_val *key, const char *what,
+                  sl_store_val_fn *use, void *ctx);
 
 #endif

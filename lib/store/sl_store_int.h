@@ -15,6 +15,7 @@
 
 #include "sl_buf.h"
 #include "sl_dirlock.h"
+#include "sl_mp.h" //  sl_be32/sl_put_be32 ...: every stored integer is big-endian
 #include "sl_store.h"
 #include "sl_util.h"
 
@@ -89,37 +90,6 @@ struct _sl_store_t {
     uint64_t j_epoch, j_seq, j_first, j_bytes;
     uint64_t p_epoch, p_seq, p_first, p_bytes;
 };
-
-//  --------------------------------------------------------------------------
-//  Big-endian helpers
-
-static inline void
-sl_store_put_u32 (uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline void
-sl_store_put_u64 (uint8_t *p, uint64_t v)
-{
-    sl_store_put_u32 (p, (uint32_t)(v >> 32));
-    sl_store_put_u32 (p + 4, (uint32_t)v);
-}
-
-static inline uint32_t
-sl_store_get_u32 (const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline uint64_t
-sl_store_get_u64 (const uint8_t *p)
-{
-    return ((uint64_t)sl_store_get_u32 (p) << 32) | sl_store_get_u32 (p + 4);
-}
 
 //  True when name is a valid stream, producer, reader or group name; sets
 //  *len to its length.

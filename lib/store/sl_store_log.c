@@ -46,21 +46,21 @@ s_meta_key (uint8_t *key, const char *stream, size_t len)
 void
 sl_store_log_key (uint8_t *key, uint32_t id, uint64_t offset)
 {
-    sl_store_put_u32 (key, id);
-    sl_store_put_u64 (key + 4, offset);
+    sl_put_be32 (key, id);
+    sl_put_be64 (key + 4, offset);
 }
 
 static void
 s_meta_encode (const s_meta_t *meta, uint8_t *out)
 {
-    sl_store_put_u32 (out, meta->id);
-    sl_store_put_u64 (out + 4, meta->first);
-    sl_store_put_u64 (out + 12, meta->next);
-    sl_store_put_u64 (out + 20, meta->records);
-    sl_store_put_u64 (out + 28, meta->bytes);
-    sl_store_put_u64 (out + 36, (uint64_t)meta->last_ms);
-    sl_store_put_u64 (out + 44, meta->crc_from);
-    sl_store_put_u32 (out + S_META_CRC_AT, sl_crc32c (out, S_META_CRC_AT));
+    sl_put_be32 (out, meta->id);
+    sl_put_be64 (out + 4, meta->first);
+    sl_put_be64 (out + 12, meta->next);
+    sl_put_be64 (out + 20, meta->records);
+    sl_put_be64 (out + 28, meta->bytes);
+    sl_put_be64 (out + 36, (uint64_t)meta->last_ms);
+    sl_put_be64 (out + 44, meta->crc_from);
+    sl_put_be32 (out + S_META_CRC_AT, sl_crc32c (out, S_META_CRC_AT));
 }
 
 //  Decodes a stream record read from disk: 44 bytes (format 1, no
@@ -78,7 +78,7 @@ sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_me
     }
     if (!v1) {
         size_t at = val->mv_size - 4;
-        if (sl_crc32c (p, at) != sl_store_get_u32 (p + at)) {
+        if (sl_crc32c (p, at) != sl_be32 (p + at)) {
             sl_error (S_COMP,
                       "stream %.*s: its meta record failed its checksum: data is damaged "
                       "(run sluice-broker --check)",
@@ -86,13 +86,13 @@ sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_me
             return SL_ECORRUPT;
         }
     }
-    meta->id = sl_store_get_u32 (p);
-    meta->first = sl_store_get_u64 (p + 4);
-    meta->next = sl_store_get_u64 (p + 12);
-    meta->records = sl_store_get_u64 (p + 20);
-    meta->bytes = sl_store_get_u64 (p + 28);
-    meta->last_ms = (int64_t)sl_store_get_u64 (p + 36);
-    meta->crc_from = v1 ? meta->next : sl_store_get_u64 (p + 44);
+    meta->id = sl_be32 (p);
+    meta->first = sl_be64 (p + 4);
+    meta->next = sl_be64 (p + 12);
+    meta->records = sl_be64 (p + 20);
+    meta->bytes = sl_be64 (p + 28);
+    meta->last_ms = (int64_t)sl_be64 (p + 36);
+    meta->crc_from = v1 ? meta->next : sl_be64 (p + 44);
     if (meta->id == 0 || meta->first > meta->next || meta->records != meta->next - meta->first ||
         meta->crc_from > meta->next) {
         sl_error (S_COMP,
@@ -161,20 +161,20 @@ sl_store_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id, s_blob
         return SL_ESTORE;
     }
     const uint8_t *k = key->mv_data;
-    if (sl_store_get_u32 (k) != id) {
+    if (sl_be32 (k) != id) {
         return 0;
     }
-    uint64_t offset = sl_store_get_u64 (k + 4);
+    uint64_t offset = sl_be64 (k + 4);
     const uint8_t *v = val->mv_data;
     blob->base = offset;
     blob->count = 0;
     blob->append_ms = 0;
-    if (val->mv_size < SL_BATCH_HEADER_SIZE || v[0] != SL_BATCH_VERSION ||
-        sl_store_get_u32 (v + 4) == 0 || sl_store_get_u64 (v + 8) != offset) {
+    if (val->mv_size < SL_BATCH_HEADER_SIZE || v[0] != SL_BATCH_VERSION || sl_be32 (v + 4) == 0 ||
+        sl_be64 (v + 8) != offset) {
         return SL_ECORRUPT;
     }
-    blob->count = sl_store_get_u32 (v + 4);
-    blob->append_ms = (int64_t)sl_store_get_u64 (v + 16);
+    blob->count = sl_be32 (v + 4);
+    blob->append_ms = (int64_t)sl_be64 (v + 16);
     return 1;
 }
 
@@ -247,7 +247,7 @@ sl_store_blob_verify (sl_store_t *self, const s_meta_t *meta, const MDB_val *val
         return SL_ECORRUPT;
     }
     *len = val->mv_size - SL_BATCH_CRC_SIZE;
-    return sl_crc32c (p, *len) == sl_store_get_u32 (p + *len) ? 0 : SL_ECORRUPT;
+    return sl_crc32c (p, *len) == sl_be32 (p + *len) ? 0 : SL_ECORRUPT;
 }
 
 //  Positions cur on the batch of stream id that contains offset, or else on
@@ -328,7 +328,7 @@ s_stream_create (sl_store_t *self, const char *stream, size_t len, s_meta_t *met
             sl_error (S_COMP, "next_stream_id value of %zu bytes: data is damaged", val.mv_size);
             return SL_ESTORE;
         }
-        id = sl_store_get_u32 (val.mv_data);
+        id = sl_be32 (val.mv_data);
     }
     else if (rc != MDB_NOTFOUND) {
         return sl_store_fail (self, self->wtxn, rc, "reading the stream counter");
@@ -342,7 +342,7 @@ s_stream_create (sl_store_t *self, const char *stream, size_t len, s_meta_t *met
         return SL_ETOOBIG;
     }
     uint8_t vbuf[4];
-    sl_store_put_u32 (vbuf, id + 1);
+    sl_put_be32 (vbuf, id + 1);
     val.mv_size = 4;
     val.mv_data = vbuf;
     rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
@@ -418,7 +418,7 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
         memcpy (out + SL_BATCH_HEADER_SIZE, records, len);
     }
     size_t at = SL_BATCH_HEADER_SIZE + len;
-    sl_store_put_u32 (out + at, sl_crc32c (out, at));
+    sl_put_be32 (out + at, sl_crc32c (out, at));
     sl_store_jnote (self, self->db_log, &key, &val);
     meta.next += count;
     meta.records += count;
@@ -518,8 +518,8 @@ s_corrupt (sl_store_t *self, MDB_cursor *cur, const char *stream, const s_meta_t
     uint64_t to = meta->next;
     MDB_val key, val;
     if (mdb_cursor_get (cur, &key, &val, MDB_NEXT) == 0 && key.mv_size == SL_STORE_LOG_KEY_SIZE &&
-        sl_store_get_u32 (key.mv_data) == meta->id) {
-        uint64_t next = sl_store_get_u64 ((const uint8_t *)key.mv_data + 4);
+        sl_be32 (key.mv_data) == meta->id) {
+        uint64_t next = sl_be64 ((const uint8_t *)key.mv_data + 4);
         to = next > base && next < to ? next : to;
     }
     self->n_corrupt++;

@@ -48,7 +48,7 @@ s_pos_use (void *ctx, const MDB_val *val)
                   pos->a, pos->b, val->mv_size, S_POS_SIZE);
         return SL_ESTORE;
     }
-    *pos->value = sl_store_get_u64 (val->mv_data);
+    *pos->value = sl_be64 (val->mv_data);
     return 0;
 }
 
@@ -79,8 +79,8 @@ s_pos_set (sl_store_t *self, MDB_dbi dbi, const char *a, const char *b, uint64_t
     }
     uint8_t kbuf[2 * SL_NAME_MAX + 1];
     uint8_t vbuf[S_POS_SIZE];
-    sl_store_put_u64 (vbuf, value);
-    sl_store_put_u64 (vbuf + 8, (uint64_t)now_ms);
+    sl_put_be64 (vbuf, value);
+    sl_put_be64 (vbuf + 8, (uint64_t)now_ms);
     MDB_val key = {s_pair_key (kbuf, a, a_len, b, b_len), kbuf};
     MDB_val val = {S_POS_SIZE, vbuf};
     int rc = sl_store_jput (self, dbi, &key, &val, 0);

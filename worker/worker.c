@@ -83,28 +83,6 @@ s_stopping (s_worker_t *self)
     return zsys_interrupted || (self->cfg->stop && *self->cfg->stop);
 }
 
-//  HOSTNAME-PID, with anything a name may not hold replaced by '-'.
-static void
-s_default_member (char *out, size_t size)
-{
-    char host[256] = "worker";
-    if (gethostname (host, sizeof host - 1) != 0 || !host[0]) {
-        snprintf (host, sizeof host, "worker");
-    }
-    host[sizeof host - 1] = '\0';
-    snprintf (out, size, "%.180s-%d", host, (int)getpid ());
-    for (char *c = out; *c; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
-        if (!ok) {
-            *c = '-';
-        }
-    }
-    if (out[0] == '.') {
-        out[0] = '-';
-    }
-}
-
 static int
 s_send (s_worker_t *self, sl_msg_t *msg)
 {
@@ -569,7 +547,7 @@ sl_worker_run (const sl_worker_config_t *cfg)
         snprintf (self.member, sizeof self.member, "%s", cfg->member);
     }
     else {
-        s_default_member (self.member, sizeof self.member);
+        sl_default_member ("worker", self.member, sizeof self.member);
     }
     char why[512];
     int rc = sl_op_resolve (&cfg->op, &resolved, why, sizeof why);

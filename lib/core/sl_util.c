@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sl_error.h"
 
@@ -383,4 +384,25 @@ sl_name_valid (const char *name, size_t len)
         }
     }
     return true;
+}
+
+void
+sl_default_member (const char *fallback, char *out, size_t size)
+{
+    char host[256];
+    if (gethostname (host, sizeof host - 1) != 0 || !host[0]) {
+        snprintf (host, sizeof host, "%s", fallback);
+    }
+    host[sizeof host - 1] = '\0';
+    snprintf (out, size, "%.180s-%d", host, (int)getpid ());
+    for (char *c = out; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
+        if (!ok) {
+            *c = '-';
+        }
+    }
+    if (out[0] == '.') {
+        out[0] = '-';
+    }
 }

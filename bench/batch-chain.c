@@ -345,10 +345,7 @@ main (int argc, char **argv)
 {
     s_opts_t o = {.dir = NULL};
     int code = 2;
-    int first = sl_opts_defaults (&s_spec, &o) == 0 ? 0 : -1;
-    if (first == 0) {
-        first = sl_opts_parse (&s_spec, argc, argv, NULL, &o, &code);
-    }
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &o, &code);
     if (first < 0) {
         return code;
     }

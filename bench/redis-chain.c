@@ -611,10 +611,7 @@ s_parse (int argc, char **argv, chain_config_t *cfg, int *code)
 {
     s_opts_t o = {.cdf = NULL};
     *code = 2;
-    int first = sl_opts_defaults (&s_spec, &o) == 0 ? 0 : -1;
-    if (first == 0) {
-        first = sl_opts_parse (&s_spec, argc, argv, NULL, &o, code);
-    }
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &o, code);
     if (first < 0) {
         return -1;
     }

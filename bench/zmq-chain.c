@@ -570,10 +570,7 @@ main (int argc, char **argv)
     chain_t c = {.count = 2000000};
     s_opts_t o = {.cdf = NULL};
     int code = 2;
-    int first = sl_opts_defaults (&s_spec, &o) == 0 ? 0 : -1;
-    if (first == 0) {
-        first = sl_opts_parse (&s_spec, argc, argv, NULL, &o, &code);
-    }
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &o, &code);
     if (first < 0) {
         return code;
     }

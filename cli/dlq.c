@@ -477,7 +477,7 @@ sl_cli_dlq (int argc, char **argv)
     }
     r.conn.program = "sluice dlq resend";
     int code = 0;
-    int first = op_parse (&s_resend_spec, argc - 1, argv + 1, &r, &code);
+    int first = sl_opts_parse_typed (&s_resend_spec, argc - 1, argv + 1, NULL, &r, &code);
     if (first < 0) {
         return code;
     }

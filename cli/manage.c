@@ -236,7 +236,7 @@ sl_cli_manage (int argc, char **argv)
     memset (&a, 0, sizeof a);
     a.conn.program = "sluice";
     int exit_code = 0;
-    int first = op_parse (&s_spec, argc, argv, &a, &exit_code);
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &a, &exit_code);
     if (first < 0) {
         return exit_code;
     }

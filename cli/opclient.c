@@ -11,19 +11,6 @@
 #include "sl_version.h"
 
 int
-op_parse (const sl_opts_spec_t *spec, int argc, char **argv, void *args, int *exit_code)
-{
-    if (sl_opts_defaults (spec, args) != 0) {
-        //  A default that does not parse is a defect of the table, caught by
-        //  the tests; said rather than asserted, since it is the user's exit.
-        fprintf (stderr, "%s: a default of the option table does not parse\n", spec->program);
-        *exit_code = 2;
-        return -1;
-    }
-    return sl_opts_parse (spec, argc, argv, NULL, args, exit_code);
-}
-
-int
 op_connect (op_conn_t *conn)
 {
     if (!conn->broker || !*conn->broker) {

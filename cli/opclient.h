@@ -57,11 +57,6 @@ enum { OP_O_BROKER, OP_O_CURVE_SECRET, OP_O_BROKER_KEY, OP_O_TIMEOUT, OP_O_COUNT
             SL_OPT_FIELD (TYPE, conn.timeout_ms), .type = SL_ARG_DURATION, .def = "5s", .min = 1   \
     }
 
-//  Parses a command's typed table into args (the struct its offsets point
-//  into): the table's defaults, then the environment and argv. Returns the
-//  index of the first positional argument, or -1 with *exit_code set.
-int op_parse (const sl_opts_spec_t *spec, int argc, char **argv, void *args, int *exit_code);
-
 //  Connects and says HELLO, telling the user what it is doing when it
 //  takes more than a moment. Returns 0 or an exit code (1: no broker,
 //  refused; 2: bad key flags), with the reason printed.

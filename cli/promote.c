@@ -42,7 +42,7 @@ sl_cli_promote (int argc, char **argv)
     s_args_t a = {.conn = {.program = "sluice promote"}};
     op_conn_t *conn = &a.conn;
     int exit_code = 0;
-    int first = op_parse (&s_spec, argc, argv, &a, &exit_code);
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &a, &exit_code);
     if (first < 0) {
         return exit_code;
     }

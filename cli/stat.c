@@ -220,7 +220,7 @@ s_main (const sl_opts_spec_t *spec, int argc, char **argv, bool top)
 {
     s_args_t a = {.conn = {.program = spec->program}, .watch = top};
     int exit_code = 0;
-    int first = op_parse (spec, argc, argv, &a, &exit_code);
+    int first = sl_opts_parse_typed (spec, argc, argv, NULL, &a, &exit_code);
     if (first < 0) {
         return exit_code;
     }

@@ -156,10 +156,7 @@ sl_cli_run (int argc, char **argv)
     s_run_opts_t o = {.dry_run = false};
     int code = 2;
     sl_pipeline_t *pl = NULL;
-    //  The table's own defaults parse (tests/unit/test_optables.c).
-    int first = sl_opts_defaults (&s_spec, &o);
-    assert (first == 0);
-    first = sl_opts_parse (&s_spec, argc, argv, s_apply, &o, &code);
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, s_apply, &o, &code);
     if (first < 0) {
         goto done;
     }

@@ -22,15 +22,10 @@ sl_source_report (s_source_t *self, int64_t now)
     }
     self->reported_ms = now;
     sl_msg_t ping;
-    sl_msg_init (&ping, SL_CMD_PING);
-    ping.req = sl_client_next_req (self->client);
-    snprintf (ping.role, sizeof ping.role, "source");
-    size_t len = strnlen (self->producer, sizeof ping.client - 1);
-    memcpy (ping.client, self->producer, len);
-    ping.client[len] = 0;
+    sl_msg_init_report (&ping, sl_client_next_req (self->client), "source", self->producer,
+                        self->acked > self->skip ? self->acked - self->skip : 0,
+                        self->input ? sl_input_bad (self->input) : 0);
     snprintf (ping.stream, sizeof ping.stream, "%s", self->cfg->stream);
-    ping.ping_records = self->acked > self->skip ? self->acked - self->skip : 0;
-    ping.ping_errors = self->input ? sl_input_bad (self->input) : 0;
     sl_client_send (self->client, &ping, NULL);
     sl_msg_reset (&ping);
 }

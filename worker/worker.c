@@ -96,19 +96,12 @@ s_send (s_worker_t *self, sl_msg_t *msg)
 static void
 s_ping (s_worker_t *self)
 {
-    sl_msg_t ping;
-    sl_msg_init (&ping, SL_CMD_PING);
-    ping.req = sl_client_next_req (self->client);
     //  Our counters ride on the heartbeat (PROTOCOL.md §15.5), so that
     //  `sluice stat` shows what each member did and how much failed.
-    snprintf (ping.role, sizeof ping.role, "worker");
-    //  client holds 63 bytes; a longer member name is cut (names are ASCII).
-    size_t len = strnlen (self->member, sizeof ping.client - 1);
-    memcpy (ping.client, self->member, len);
-    ping.client[len] = 0;
+    sl_msg_t ping;
+    sl_msg_init_report (&ping, sl_client_next_req (self->client), "worker", self->member,
+                        self->stats.records_in, self->stats.failed);
     snprintf (ping.group, sizeof ping.group, "%s", self->cfg->group);
-    ping.ping_records = self->stats.records_in;
-    ping.ping_errors = self->stats.failed;
     if (s_send (self, &ping) == 0) {
         self->reported_ms = self->sent_ms;
     }

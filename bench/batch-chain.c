@@ -39,6 +39,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "sl_opts.h"
+
 //  Microseconds on CLOCK_MONOTONIC (system-wide: stamps compare across
 //  processes), as bench_stats.h's bench_now_us.
 static int64_t
@@ -310,41 +312,58 @@ s_fork (int role, const chain_t *c, shared_t *sh, const char *dir)
     _exit (0);
 }
 
+//  The options, as the table fills them (sl_opts.h: --help, SLUICE_* and
+//  the bounds come from it).
+typedef struct {
+    uint64_t count, size, batch, port, sync;
+    const char *dir;
+} s_opts_t;
+
+#define F(field) SL_OPT_FIELD (s_opts_t, field)
+static const sl_opt_t s_opts[] = {
+    {"count", 0, "N", "records", F (count), .type = SL_ARG_UINT, .def = "2000000", .min = 1,
+     .max = 1000000000},
+    {"size", 0, "BYTES", "record size", F (size), .type = SL_ARG_UINT, .def = "100", .min = 17,
+     .max = 65535},
+    {"batch", 0, "B", "records a message", F (batch), .type = SL_ARG_UINT, .def = "1024", .min = 1,
+     .max = 65536},
+    {"port", 0, "P", "first of the chain's ports", F (port), .type = SL_ARG_UINT, .def = "27600",
+     .min = 1024, .max = 65530},
+    {"dir", 0, "DIR", "the LMDB environment goes in a new directory under DIR", F (dir),
+     .type = SL_ARG_STRING, .def = "/tmp", .flags = SL_OPT_PATH},
+    {"sync", 0, "0|1", "1: every commit fsync'ed (as sluice-broker --sync=full)", F (sync),
+     .type = SL_ARG_UINT, .def = "0", .min = 0, .max = 1},
+    {.name = NULL},
+};
+#undef F
+
+static const sl_opts_spec_t s_spec = {
+    .program = "batch-chain",
+    .about = "The bare batched prototype: source -> broker -> worker -> broker -> sink with\n"
+             "Sluice's batching and both LMDB commits, no protocol (BENCHMARKS.md).",
+    .footer = "Exit 0 when every record came through, 1 on a failure, 2 on bad usage.",
+    .opts = s_opts,
+};
+
 int
 main (int argc, char **argv)
 {
-    chain_t c = {.count = 2000000, .size = 100, .batch = 1024, .port = 27600, .dir = "/tmp"};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp (argv[i], "--count")) {
-            c.count = atol (argv[i + 1]);
-        }
-        else if (!strcmp (argv[i], "--size")) {
-            c.size = (size_t)atol (argv[i + 1]);
-        }
-        else if (!strcmp (argv[i], "--batch")) {
-            c.batch = atoi (argv[i + 1]);
-        }
-        else if (!strcmp (argv[i], "--port")) {
-            c.port = atoi (argv[i + 1]);
-        }
-        else if (!strcmp (argv[i], "--dir")) {
-            c.dir = argv[i + 1];
-        }
-        else if (!strcmp (argv[i], "--sync")) {
-            c.sync = atoi (argv[i + 1]);
-        }
-        else {
-            fprintf (stderr, "usage: batch-chain [--count N] [--size BYTES] [--batch B] "
-                             "[--port P] [--dir D] [--sync 0|1]\n");
-            return 2;
-        }
+    s_opts_t o = {.dir = NULL};
+    int code = 2;
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &o, &code);
+    if (first < 0) {
+        return code;
     }
-    if (c.count < 1 || c.size < 17 || c.size > 65535 || c.batch < 1 || c.batch > 65536 ||
-        (c.sync != 0 && c.sync != 1)) {
-        fprintf (stderr,
-                 "batch-chain: --count >= 1, --size 17..65535, --batch 1..65536, --sync 0|1\n");
+    if (first < argc) {
+        fprintf (stderr, "batch-chain: unexpected argument '%s'; try --help\n", argv[first]);
         return 2;
     }
+    chain_t c = {.count = (long)o.count,
+                 .size = (size_t)o.size,
+                 .batch = (int)o.batch,
+                 .port = (int)o.port,
+                 .dir = o.dir,
+                 .sync = (int)o.sync};
     char dir[4096];
     snprintf (dir, sizeof dir, "%s/batch-chain.XXXXXX", c.dir);
     if (!mkdtemp (dir)) {

@@ -21,7 +21,6 @@ directory and files are temporary. Prints one Markdown table.
 import argparse
 import json
 import pathlib
-import random
 import shutil
 import signal
 import socket
@@ -31,57 +30,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import msgpack
-import zmq
-
-LIST, STREAMS = 0x0B, 0x0C
-
-
-def free_port():
-    rnd = random.Random()
-    while True:
-        port = rnd.randrange(20000, 40000)
-        try:
-            for p in (port, port + 1):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-
-
-class Broker:
-    def __init__(self, build, tmp):
-        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
-        self.proc = subprocess.Popen(
-            [str(build / "broker" / "sluice-broker"), "--data", str(tmp / "data"), "--listen",
-             self.endpoint, "--quiet"], stderr=open(tmp / "broker.log", "w"))
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(self.endpoint)
-        self.req = 0
-        deadline = time.monotonic() + 20
-        while self.streams() is None:
-            if time.monotonic() > deadline:
-                raise SystemExit("broker did not answer")
-
-    def streams(self):
-        self.req += 1
-        self.sock.send_multipart([bytes([0x53, 0x4C, 1, LIST]), msgpack.packb({"req": self.req})])
-        while self.sock.poll(1000):
-            frames = self.sock.recv_multipart()
-            reply = msgpack.unpackb(frames[1], raw=False)
-            if frames[0][3] == STREAMS and reply.get("req") == self.req:
-                return {s["name"]: s for s in reply["streams"]}
-        return None
-
-    def next(self, name):
-        return (self.streams() or {}).get(name, {"next": 0})["next"]
-
-    def stop(self):
-        self.sock.close(0)
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
+from benchlib import Broker, free_port
 
 
 def wait_count(broker, stream, n, procs, timeout=600):

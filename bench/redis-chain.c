@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "bench_stats.h"
+#include "sl_opts.h"
 
 #define MAX_SIZE 65536
 #define MAX_MEMBERS 8
@@ -564,92 +565,71 @@ s_terminate (const pid_t *pids, const bool *alive, int n)
 }
 
 //  --help goes to stdout and exits 0; a wrong option shows it on stderr.
-static void
-s_usage (FILE *out)
-{
-    fprintf (out,
-             "usage: redis-chain [options]\n"
-             "  --port P        Redis on 127.0.0.1:P (default 6379)\n"
-             "  --count N       throughput: records to send (default 1000000)\n"
-             "  --size BYTES    value size, 1..65536 (default 100; latency needs >= 8)\n"
-             "  --members M     workers in the consumer group, 1..8 (default 1)\n"
-             "  --pipeline N    source: commands written before reading replies (default 100)\n"
-             "  --batch N       worker and sink: COUNT of each read (default 1000)\n"
-             "  --rate R        latency mode: records per second\n"
-             "  --seconds S     latency mode: seconds to publish (default 10)\n"
-             "  --cdf FILE      latency mode: write the distribution (latency_us fraction)\n"
-             "  --help          this text\n"
-             "Uses and empties the keys `in` and `out`. Exits 0 only when every record "
-             "arrived.\n");
-}
+//  The options, as the table fills them (sl_opts.h: --help, SLUICE_* and
+//  the bounds come from it), before they become chain_config_t's.
+typedef struct {
+    uint64_t count, size, members, pipeline, batch, port, rate, seconds;
+    const char *cdf;
+} s_opts_t;
 
-//  Parses one whole decimal number in [lo, hi] or says which option is off.
+#define F(field) SL_OPT_FIELD (s_opts_t, field)
+static const sl_opt_t s_opts[] = {
+    {"port", 0, "P", "Redis on 127.0.0.1:P", F (port), .type = SL_ARG_UINT, .def = "6379", .min = 1,
+     .max = 65535},
+    {"count", 0, "N", "throughput: records to send", F (count), .type = SL_ARG_UINT,
+     .def = "1000000", .min = 1, .max = MAX_RECORDS},
+    {"size", 0, "BYTES", "value size (latency needs >= 8)", F (size), .type = SL_ARG_UINT,
+     .def = "100", .min = 1, .max = MAX_SIZE},
+    {"members", 0, "M", "workers in the consumer group", F (members), .type = SL_ARG_UINT,
+     .def = "1", .min = 1, .max = MAX_MEMBERS},
+    {"pipeline", 0, "N", "source: commands written before reading replies", F (pipeline),
+     .type = SL_ARG_UINT, .def = "100", .min = 1, .max = 100000},
+    {"batch", 0, "N", "worker and sink: COUNT of each read", F (batch), .type = SL_ARG_UINT,
+     .def = "1000", .min = 1, .max = 100000},
+    {"rate", 0, "R", "latency mode: records per second", F (rate), .type = SL_ARG_UINT, .min = 1,
+     .max = 1000000},
+    {"seconds", 0, "S", "latency mode: seconds to publish", F (seconds), .type = SL_ARG_UINT,
+     .def = "10", .min = 1, .max = 3600},
+    {"cdf", 0, "FILE", "latency mode: write the distribution (latency_us fraction)", F (cdf),
+     .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {.name = NULL},
+};
+#undef F
+
+static const sl_opts_spec_t s_spec = {
+    .program = "redis-chain",
+    .about = "The Redis Streams baseline: XADD -> XREADGROUP/XACK workers -> XADD -> sink.",
+    .footer = "Uses and empties the keys `in` and `out`. Exits 0 only when every record "
+              "arrived.",
+    .opts = s_opts,
+};
+
+//  The command line into cfg. 0, or -1 (the reason said) with *code the
+//  exit code: 0 after --help, 2 for bad usage.
 static int
-s_number (const char *opt, const char *arg, long long lo, long long hi, long long *out)
+s_parse (int argc, char **argv, chain_config_t *cfg, int *code)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll (arg, &end, 10);
-    if (errno || end == arg || *end || v < lo || v > hi) {
-        fprintf (stderr, "redis-chain: %s wants a whole number in %lld..%lld, not '%s'\n", opt, lo,
-                 hi, arg);
+    s_opts_t o = {.cdf = NULL};
+    *code = 2;
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &o, code);
+    if (first < 0) {
         return -1;
     }
-    *out = v;
-    return 0;
-}
-
-//  Options are a table of numeric fields with their limits, so every one is
-//  validated the same way and a bad value names itself.
-static int
-s_parse (int argc, char **argv, chain_config_t *cfg)
-{
-    static const struct {
-        const char *name;
-        size_t offset;
-        long long lo, hi;
-    } opts[] = {
-        {"--count", offsetof (chain_config_t, count), 1, MAX_RECORDS},
-        {"--size", offsetof (chain_config_t, size), 1, MAX_SIZE},
-        {"--members", offsetof (chain_config_t, members), 1, MAX_MEMBERS},
-        {"--pipeline", offsetof (chain_config_t, pipeline), 1, 100000},
-        {"--batch", offsetof (chain_config_t, batch), 1, 100000},
-        {"--port", offsetof (chain_config_t, port), 1, 65535},
-        {"--rate", offsetof (chain_config_t, rate), 1, 1000000},
-        {"--seconds", offsetof (chain_config_t, seconds), 1, 3600},
-    };
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) {
-            s_usage (stdout);
-            exit (0);
-        }
-        if (!strcmp (argv[i], "--cdf")) {
-            if (i + 1 >= argc) {
-                fprintf (stderr, "redis-chain: --cdf needs a file name\n");
-                return -1;
-            }
-            cfg->cdf = argv[++i];
-            continue;
-        }
-        size_t k = 0;
-        while (k < sizeof opts / sizeof opts[0] && strcmp (argv[i], opts[k].name)) {
-            k++;
-        }
-        if (k == sizeof opts / sizeof opts[0]) {
-            fprintf (stderr, "redis-chain: unknown option '%s'\n", argv[i]);
-            s_usage (stderr);
-            return -1;
-        }
-        if (i + 1 >= argc) {
-            fprintf (stderr, "redis-chain: %s needs a value\n", argv[i]);
-            return -1;
-        }
-        long long *field = (long long *)((char *)cfg + opts[k].offset);
-        if (s_number (argv[i], argv[i + 1], opts[k].lo, opts[k].hi, field) != 0) {
-            return -1;
-        }
-        i++;
+    *code = 2; //  from here on, every refusal is bad usage
+    if (first < argc) {
+        fprintf (stderr, "redis-chain: unexpected argument '%s'; try --help\n", argv[first]);
+        return -1;
     }
+    //  The table's bounds keep every value far below LLONG_MAX.
+    cfg->count = (long long)o.count;
+    cfg->size = (long long)o.size;
+    cfg->members = (long long)o.members;
+    cfg->pipeline = (long long)o.pipeline;
+    cfg->batch = (long long)o.batch;
+    cfg->port = (long long)o.port;
+    cfg->rate = (long long)o.rate;
+    cfg->seconds = (long long)o.seconds;
+    cfg->cdf = o.cdf;
     if (cfg->rate && cfg->size < 8) {
         fprintf (stderr, "redis-chain: latency mode needs --size of at least 8 (the stamp)\n");
         return -1;
@@ -702,17 +682,10 @@ s_wait_ready (int ready_fd, int n, const pid_t *pids, bool *alive)
 int
 main (int argc, char **argv)
 {
-    chain_config_t cfg = {.count = 1000000,
-                          .size = 100,
-                          .members = 1,
-                          .pipeline = 100,
-                          .batch = 1000,
-                          .port = 6379,
-                          .rate = 0,
-                          .seconds = 10,
-                          .cdf = NULL};
-    if (s_parse (argc, argv, &cfg) != 0) {
-        return 2;
+    chain_config_t cfg;
+    int code;
+    if (s_parse (argc, argv, &cfg, &code) != 0) {
+        return code;
     }
     if (s_setup (cfg.port, true) != 0) {
         return 1;

@@ -40,6 +40,7 @@
 #include <zmq.h>
 
 #include "bench_stats.h"
+#include "sl_opts.h"
 
 #define MEMBERS_MAX 8
 #define SIZE_MIN 16
@@ -523,102 +524,66 @@ s_run (const chain_t *c)
 }
 
 //  The two forms after a mistake; the whole text on --help.
-static void
-s_usage (FILE *f, bool full)
-{
-    fprintf (f,
-             "usage: zmq-chain [--count N] [--size BYTES] [--members M] [--port P]\n"
-             "       zmq-chain --rate R --seconds S [--size BYTES] [--members M] [--port P]\n"
-             "%s",
-             full ? "" : "Try 'zmq-chain --help'.\n");
-    if (!full) {
-        return;
-    }
-    fprintf (f,
-             "\n"
-             "The raw ZeroMQ baseline: source -> broker -> M workers -> broker -> sink,\n"
-             "PUSH/PULL over TCP on 127.0.0.1, one message per record.\n"
-             "\n"
-             "  --count N      records in throughput mode (default 2000000)\n"
-             "  --size BYTES   record size, %d .. %d (default 100)\n"
-             "  --members M    worker processes, 1 .. %d (default 1)\n"
-             "  --port P       first of 2M+2 ports (default: random free ports)\n"
-             "  --rate R       latency mode: R records a second (1 .. 1000000)\n"
-             "  --seconds S    latency mode: for S seconds (1 .. 3600)\n"
-             "  --cdf FILE     latency mode: write the distribution (latency_us fraction)\n"
-             "\n"
-             "Throughput prints: zmq-chain records=N size=S hops=4 members=M seconds=X "
-             "records_per_s=R\n"
-             "Latency prints:    records=N received=M rate=R/s elapsed=X.XXs path=zmq-chain\n"
-             "                   latency_us p50=.. p90=.. p99=.. p99.9=.. max=.. mean=..\n"
-             "Exit 0 when every record came through, 1 on a failure, 2 on bad usage.\n",
-             SIZE_MIN, SIZE_MAX_, MEMBERS_MAX);
-}
+//  The options, as the table fills them (sl_opts.h: --help, SLUICE_* and
+//  the bounds come from it).
+typedef struct {
+    uint64_t count, size, members, port, rate, seconds;
+    const char *cdf;
+} s_opts_t;
 
-//  Reads a whole decimal number within lo .. hi; false on anything else.
-static bool
-s_number (const char *text, long lo, long hi, long *value)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol (text, &end, 10);
-    if (errno || end == text || *end || v < lo || v > hi) {
-        return false;
-    }
-    *value = v;
-    return true;
-}
+#define F(field) SL_OPT_FIELD (s_opts_t, field)
+static const sl_opt_t s_opts[] = {
+    {"count", 0, "N", "records in throughput mode (default 2000000)", F (count),
+     .type = SL_ARG_UINT, .min = 1, .max = 1000000000},
+    {"size", 0, "BYTES", "record size", F (size), .type = SL_ARG_UINT, .def = "100",
+     .min = SIZE_MIN, .max = SIZE_MAX_},
+    {"members", 0, "M", "worker processes", F (members), .type = SL_ARG_UINT, .def = "1", .min = 1,
+     .max = MEMBERS_MAX},
+    {"port", 0, "P", "first of 2M+2 ports (default: random free ports)", F (port),
+     .type = SL_ARG_UINT, .min = 1024, .max = 65535 - 2 * MEMBERS_MAX - 2},
+    {"rate", 0, "R", "latency mode: R records a second", F (rate), .type = SL_ARG_UINT, .min = 1,
+     .max = 1000000},
+    {"seconds", 0, "S", "latency mode: for S seconds", F (seconds), .type = SL_ARG_UINT, .min = 1,
+     .max = 3600},
+    {"cdf", 0, "FILE", "latency mode: write the distribution (latency_us fraction)", F (cdf),
+     .type = SL_ARG_STRING, .flags = SL_OPT_PATH},
+    {.name = NULL},
+};
+#undef F
+
+static const sl_opts_spec_t s_spec = {
+    .program = "zmq-chain",
+    .synopsis = "[--count N] | --rate R --seconds S",
+    .about = "The raw ZeroMQ baseline: source -> broker -> M workers -> broker -> sink,\n"
+             "PUSH/PULL over TCP on 127.0.0.1, one message per record.",
+    .footer = "Throughput prints: zmq-chain records=N size=S hops=4 members=M seconds=X "
+              "records_per_s=R\n"
+              "Latency prints:    records=N received=M rate=R/s elapsed=X.XXs path=zmq-chain\n"
+              "                   latency_us p50=.. p90=.. p99=.. p99.9=.. max=.. mean=..\n"
+              "Exit 0 when every record came through, 1 on a failure, 2 on bad usage.",
+    .opts = s_opts,
+};
 
 int
 main (int argc, char **argv)
 {
-    chain_t c = {.count = 2000000, .size = 100, .members = 1};
-    long count = 0, size = 100, members = 1, port = 0, rate = 0, seconds = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        if (!strcmp (opt, "--help") || !strcmp (opt, "-h")) {
-            s_usage (stdout, true);
-            return 0;
-        }
-        const char *arg = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = arg != NULL;
-        if (!strcmp (opt, "--count")) {
-            ok = ok && s_number (arg, 1, 1000000000L, &count);
-        }
-        else if (!strcmp (opt, "--size")) {
-            ok = ok && s_number (arg, SIZE_MIN, SIZE_MAX_, &size);
-        }
-        else if (!strcmp (opt, "--members")) {
-            ok = ok && s_number (arg, 1, MEMBERS_MAX, &members);
-        }
-        else if (!strcmp (opt, "--port")) {
-            ok = ok && s_number (arg, 1024, 65535 - 2 * MEMBERS_MAX - 2, &port);
-        }
-        else if (!strcmp (opt, "--rate")) {
-            ok = ok && s_number (arg, 1, 1000000, &rate);
-        }
-        else if (!strcmp (opt, "--seconds")) {
-            ok = ok && s_number (arg, 1, 3600, &seconds);
-        }
-        else if (!strcmp (opt, "--cdf")) {
-            c.cdf = arg;
-        }
-        else {
-            fprintf (stderr, "zmq-chain: unknown option '%s'\n", opt);
-            s_usage (stderr, false);
-            return 2;
-        }
-        if (!ok) {
-            fprintf (stderr, "zmq-chain: %s needs %s\n", opt,
-                     !arg ? "a value" : "a number in range (see --help)");
-            s_usage (stderr, false);
-            return 2;
-        }
-        i++;
+    chain_t c = {.count = 2000000};
+    s_opts_t o = {.cdf = NULL};
+    int code = 2;
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &o, &code);
+    if (first < 0) {
+        return code;
     }
+    if (first < argc) {
+        fprintf (stderr, "zmq-chain: unexpected argument '%s'; try --help\n", argv[first]);
+        return 2;
+    }
+    long count = (long)o.count, size = (long)o.size, members = (long)o.members;
+    long port = (long)o.port, rate = (long)o.rate, seconds = (long)o.seconds;
+    c.cdf = o.cdf;
     if ((rate != 0) != (seconds != 0) || (rate && count)) {
-        fprintf (stderr, "zmq-chain: --rate and --seconds go together, and not with --count\n");
-        s_usage (stderr, false);
+        fprintf (stderr, "zmq-chain: --rate and --seconds go together, and not with --count; "
+                         "try --help\n");
         return 2;
     }
     if (rate && rate * seconds > 100000000L) {

@@ -129,6 +129,11 @@ void sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int
 void sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,
                                     int code, const char *text, uint64_t seq);
 
+//  reads.c: SEEK, FETCH and LIST, answered at once from the store.
+void sl_broker_on_seek (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+void sl_broker_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+void sl_broker_on_list (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
+
 //  limits.c
 int sl_broker_limits_new (sl_broker_t *self);
 void sl_broker_limits_destroy (sl_broker_t *self);

@@ -410,72 +410,85 @@ s_show (int argc, char **argv, const char *dlq)
     return code;
 }
 
-int
-sl_cli_dlq (int argc, char **argv)
+#define F(field) SL_OPT_FIELD (s_resend_t, field)
+static const sl_opt_t s_resend_opts[] = {
+    OP_CONN_OPTS (s_resend_t, "the broker"),
+    {"filter", 0, "EXPR",
+     "only the letters the Lua expression EXPR is true for ('attempts > 2 and record.value.id')",
+     F (expr), .type = SL_ARG_STRING},
+    {.name = NULL},
+};
+#undef F
+
+static const sl_opts_spec_t s_resend_spec = {
+    .program = "sluice dlq resend",
+    .synopsis = "GROUP",
+    .about = "Puts each dead letter of GROUP.dlq back into the group's input as a new record\n"
+             "(its attempts start again), exactly once: a rerun resends nothing twice.\n"
+             "Exit codes: 0 done, 1 the broker refused or could not be asked, 2 usage.",
+    .footer = "Examples:\n"
+              "  sluice dlq resend enrich\n"
+              "  sluice dlq resend enrich --filter 'error:find(\"timeout\")'\n"
+              "`sluice dlq show GROUP [sluice-sink options]` prints the letters. See "
+              "docs/operate.md.\n",
+    .opts = s_resend_opts,
+};
+
+//  GROUP.dlq and resend.GROUP into r, once GROUP is known to be a name
+//  short enough for both. 0, or 2 (usage) with the reason printed.
+static int
+s_names (s_resend_t *r, const char *group)
 {
-    if (argc > 1 && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)) {
-        sl_cli_manage_usage ();
-        return 0;
-    }
-    if (argc < 3 || (strcmp (argv[1], "show") != 0 && strcmp (argv[1], "resend") != 0)) {
-        fprintf (stderr,
-                 "usage: sluice dlq show GROUP [sluice-sink options]\n"
-                 "       sluice dlq resend GROUP [--filter EXPR] [--broker EP] [--timeout DUR] "
-                 "[--curve-secret F --broker-key F]\n");
-        return 2;
-    }
-    const char *group = argv[2];
     if (!sl_name_valid (group, strlen (group)) || strlen (group) + 7 > SL_NAME_MAX) {
         fprintf (stderr, "sluice dlq: '%s' is not a valid group name\n", group);
         return 2;
     }
+    size_t glen = strlen (group);
+    r->group = group;
+    memcpy (r->dlq, group, glen);
+    memcpy (r->dlq + glen, ".dlq", 5);
+    memcpy (r->producer, "resend.", 7);
+    memcpy (r->producer + 7, group, glen + 1);
+    return 0;
+}
+
+int
+sl_cli_dlq (int argc, char **argv)
+{
+    bool show = argc > 1 && strcmp (argv[1], "show") == 0;
+    bool resend = argc > 1 && strcmp (argv[1], "resend") == 0;
+    if (!show && !resend) {
+        if (argc > 1 && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)) {
+            sl_cli_manage_usage ();
+            return 0;
+        }
+        fprintf (stderr, "usage: sluice dlq show GROUP [sluice-sink options]\n"
+                         "       sluice dlq resend GROUP [options] (sluice dlq resend --help)\n");
+        return 2;
+    }
     s_resend_t r;
     memset (&r, 0, sizeof r);
-    //  The length was checked above: GROUP.dlq and resend.GROUP are names.
-    size_t glen = strlen (group);
-    memcpy (r.dlq, group, glen);
-    memcpy (r.dlq + glen, ".dlq", 5);
-    if (strcmp (argv[1], "show") == 0) {
-        return s_show (argc, argv, r.dlq);
-    }
-    r.conn.program = "sluice dlq resend";
-    r.group = group;
-    memcpy (r.producer, "resend.", 7);
-    memcpy (r.producer + 7, group, glen + 1);
-    for (int i = 3; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if ((strcmp (a, "--broker") == 0 || strcmp (a, "-b") == 0) && v) {
-            r.conn.broker = v;
-        }
-        else if (strcmp (a, "--curve-secret") == 0 && v) {
-            r.conn.curve_secret = v;
-        }
-        else if (strcmp (a, "--broker-key") == 0 && v) {
-            r.conn.broker_key = v;
-        }
-        else if (strcmp (a, "--timeout") == 0 && v) {
-            if (sl_parse_duration_ms (v, &r.conn.timeout_ms)) {
-                fprintf (stderr, "sluice dlq resend: --timeout: expected a duration\n");
-                return 2;
-            }
-        }
-        else if (strcmp (a, "--filter") == 0 && v) {
-            r.expr = v;
-        }
-        else {
-            fprintf (stderr,
-                     "sluice dlq resend: unexpected argument '%s'; try sluice dlq "
-                     "--help\n",
-                     a);
+    if (show) {
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf (stderr, "usage: sluice dlq show GROUP [sluice-sink options]\n");
             return 2;
         }
-        i++;
+        return s_names (&r, argv[2]) ? 2 : s_show (argc, argv, r.dlq);
     }
-    if (!r.conn.broker) {
-        const char *env = getenv ("SLUICE_BROKER");
-        r.conn.broker = env && *env ? env : NULL;
+    r.conn.program = "sluice dlq resend";
+    int code = 0;
+    int first = sl_opts_parse_typed (&s_resend_spec, argc - 1, argv + 1, NULL, &r, &code);
+    if (first < 0) {
+        return code;
     }
+    if (first + 1 != argc - 1) {
+        fprintf (stderr, "sluice dlq resend: expected one GROUP; try sluice dlq resend --help\n");
+        return 2;
+    }
+    if (s_names (&r, argv[1 + first])) {
+        return 2;
+    }
+    const char *group = r.group;
     if (r.expr && strlen (group) + 16 > SL_NAME_MAX) {
         //  resend.GROUP.HASH must be a name too.
         fprintf (stderr,
@@ -493,7 +506,7 @@ sl_cli_dlq (int argc, char **argv)
         }
     }
     sl_buf_init (&r.batch, 0);
-    int code = s_resend (&r);
+    code = s_resend (&r);
     dlq_filter_destroy (&r.filter);
     sl_buf_free (&r.batch);
     return code;

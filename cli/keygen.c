@@ -23,16 +23,6 @@ static const sl_opt_t s_opts[] = {
     {.name = NULL},
 };
 
-static int
-s_none (void *ctx, int index, const char *arg, const char **why)
-{
-    (void)ctx;
-    (void)index;
-    (void)arg;
-    (void)why;
-    return 0;
-}
-
 static const sl_opts_spec_t s_spec = {
     .program = "sluice keygen",
     .synopsis = "NAME",
@@ -93,7 +83,7 @@ sl_cli_keygen (int argc, char **argv)
 {
     sl_log_set_program ("sluice");
     int code = 0;
-    int first = sl_opts_parse (&s_spec, argc, argv, s_none, NULL, &code);
+    int first = sl_opts_parse (&s_spec, argc, argv, NULL, NULL, &code);
     if (first < 0) {
         return code;
     }

@@ -16,42 +16,6 @@
 #include "sl_opts.h"
 #include "sl_util.h"
 
-enum {
-    O_BROKER = OP_O_BROKER,
-    O_CURVE_SECRET,
-    O_BROKER_KEY,
-    O_TIMEOUT,
-    O_JSON,
-    O_STREAM,
-    O_TO,
-    O_RECORDS,
-    O_BYTES,
-    O_AGE
-};
-
-static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")",
-                  .repeat = false},
-    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)",
-                        .repeat = false},
-    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", .repeat = false},
-    [O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",
-                   .repeat = false},
-    [O_JSON] = {"json", 'j', NULL, "lists: one JSON object per line", .repeat = false},
-    [O_STREAM] = {"stream", 's', "STREAM",
-                  "reader commands: the reader's stream (needed when "
-                  "the name is used on several streams)",
-                  .repeat = false},
-    [O_TO] = {"to", 0, "POS", "reset: beginning, end, an OFFSET or @TIME (default beginning)",
-              .repeat = false},
-    [O_RECORDS] = {"records", 0, "N", "retain: keep at least the newest N records",
-                   .repeat = false},
-    [O_BYTES] = {"bytes", 0, "SIZE", "retain: keep at most SIZE bytes (64M, 2G)", .repeat = false},
-    [O_AGE] = {"age", 0, "DURATION", "retain: remove records older than DURATION (30m, 7d)",
-               .repeat = false},
-    {.name = NULL},
-};
-
 typedef struct {
     op_conn_t conn;
     bool json;
@@ -61,36 +25,24 @@ typedef struct {
     int64_t age_ms;
 } s_args_t;
 
-static int
-s_apply (void *ctx, int index, const char *arg, const char **why)
-{
-    s_args_t *a = ctx;
-    int rc = op_conn_option (&a->conn, index, arg, why);
-    if (rc != 1) {
-        return rc;
-    }
-    switch (index) {
-    case O_JSON:
-        a->json = true;
-        return 0;
-    case O_STREAM:
-        a->stream = arg;
-        return 0;
-    case O_TO:
-        a->to = arg;
-        return 0;
-    case O_RECORDS:
-        *why = "expected a number of records";
-        return sl_parse_u64 (arg, &a->records);
-    case O_BYTES:
-        *why = "expected a size such as 512M";
-        return sl_parse_size (arg, &a->bytes);
-    case O_AGE:
-        *why = "expected a duration such as 7d";
-        return sl_parse_duration_ms (arg, &a->age_ms);
-    }
-    return 0;
-}
+#define F(field) SL_OPT_FIELD (s_args_t, field)
+static const sl_opt_t s_opts[] = {
+    OP_CONN_OPTS (s_args_t, "the broker"),
+    {"json", 'j', NULL, "lists: one JSON object per line", F (json), .type = SL_ARG_SWITCH},
+    {"stream", 's', "STREAM",
+     "reader commands: the reader's stream (needed when the name is used on several streams)",
+     F (stream), .type = SL_ARG_STRING, .flags = SL_OPT_NAME},
+    {"to", 0, "POS", "reset: beginning, end, an OFFSET or @TIME (default beginning)", F (to),
+     .type = SL_ARG_STRING},
+    {"records", 0, "N", "retain: keep at least the newest N records", F (records),
+     .type = SL_ARG_UINT},
+    {"bytes", 0, "SIZE", "retain: keep at most SIZE bytes (64M, 2G)", F (bytes),
+     .type = SL_ARG_SIZE},
+    {"age", 0, "DURATION", "retain: remove records older than DURATION (30m, 7d)", F (age_ms),
+     .type = SL_ARG_DURATION},
+    {.name = NULL},
+};
+#undef F
 
 static const char s_footer[] =
     "Commands:\n"
@@ -284,7 +236,7 @@ sl_cli_manage (int argc, char **argv)
     memset (&a, 0, sizeof a);
     a.conn.program = "sluice";
     int exit_code = 0;
-    int first = sl_opts_parse (&s_spec, argc, argv, s_apply, &a, &exit_code);
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &a, &exit_code);
     if (first < 0) {
         return exit_code;
     }

@@ -11,27 +11,6 @@
 #include "sl_version.h"
 
 int
-op_conn_option (op_conn_t *conn, int index, const char *arg, const char **why)
-{
-    switch (index) {
-    case OP_O_BROKER:
-        conn->broker = arg;
-        return 0;
-    case OP_O_CURVE_SECRET:
-        conn->curve_secret = arg;
-        return 0;
-    case OP_O_BROKER_KEY:
-        conn->broker_key = arg;
-        return 0;
-    case OP_O_TIMEOUT:
-        *why = "expected a duration such as 5s";
-        return sl_parse_duration_ms (arg, &conn->timeout_ms);
-    default:
-        return 1;
-    }
-}
-
-int
 op_connect (op_conn_t *conn)
 {
     if (!conn->broker || !*conn->broker) {

@@ -10,6 +10,7 @@
 
 #include "sl_buf.h"
 #include "sl_client.h"
+#include "sl_opts.h"
 #include "sl_stat.h"
 
 #define OP_DEFAULT_BROKER "tcp://127.0.0.1:7600"
@@ -23,12 +24,38 @@ typedef struct {
     sl_client_t *client;
 } op_conn_t;
 
-//  The four connection flags every operating command has first in its
-//  option table, in this order (indices 0-3): --broker, --curve-secret,
-//  --broker-key, --timeout. Fills conn for one of them and returns its parse
-//  result (0 or SL_E* with *why); 1 when index is another option.
+//  The four connection options every operating command's table starts
+//  with, in this order: --broker, --curve-secret, --broker-key, --timeout.
+//  Typed entries (sl_opts.h) that fill the op_conn_t field `conn` of the
+//  command's argument struct TYPE; WHAT is the help of --broker.
 enum { OP_O_BROKER, OP_O_CURVE_SECRET, OP_O_BROKER_KEY, OP_O_TIMEOUT, OP_O_COUNT };
-int op_conn_option (op_conn_t *conn, int index, const char *arg, const char **why);
+#define OP_CONN_OPTS(TYPE, WHAT)                                                                   \
+    {"broker",                                                                                     \
+     'b',                                                                                          \
+     "ENDPOINT",                                                                                   \
+     WHAT,                                                                                         \
+     SL_OPT_FIELD (TYPE, conn.broker),                                                             \
+     .type = SL_ARG_STRING,                                                                        \
+     .def = OP_DEFAULT_BROKER,                                                                     \
+     .flags = SL_OPT_CONNECTS},                                                                    \
+        {"curve-secret",                                                                           \
+         0,                                                                                        \
+         "FILE",                                                                                   \
+         "this client's key pair (CURVE)",                                                         \
+         SL_OPT_FIELD (TYPE, conn.curve_secret),                                                   \
+         .type = SL_ARG_STRING,                                                                    \
+         .flags = SL_OPT_PATH},                                                                    \
+        {"broker-key",                                                                             \
+         0,                                                                                        \
+         "FILE",                                                                                   \
+         "the broker's public key (CURVE)",                                                        \
+         SL_OPT_FIELD (TYPE, conn.broker_key),                                                     \
+         .type = SL_ARG_STRING,                                                                    \
+         .flags = SL_OPT_PATH},                                                                    \
+    {                                                                                              \
+        "timeout", 0, "DURATION", "give up on the broker after this",                              \
+            SL_OPT_FIELD (TYPE, conn.timeout_ms), .type = SL_ARG_DURATION, .def = "5s", .min = 1   \
+    }
 
 //  Connects and says HELLO, telling the user what it is doing when it
 //  takes more than a moment. Returns 0 or an exit code (1: no broker,

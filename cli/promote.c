@@ -13,22 +13,14 @@
 #include "sl_error.h"
 #include "sl_opts.h"
 
-static const sl_opt_t s_opts[] = {
-    [OP_O_BROKER] = {"broker", 'b', "ENDPOINT",
-                     "the replica to promote (default " OP_DEFAULT_BROKER ")", false},
-    [OP_O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)", false},
-    [OP_O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", false},
-    [OP_O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",
-                      false},
-    {NULL, 0, NULL, NULL, false},
-};
+typedef struct {
+    op_conn_t conn;
+} s_args_t;
 
-static int
-s_apply (void *ctx, int index, const char *arg, const char **why)
-{
-    int rc = op_conn_option (ctx, index, arg, why);
-    return rc == 1 ? 0 : rc;
-}
+static const sl_opt_t s_opts[] = {
+    OP_CONN_OPTS (s_args_t, "the replica to promote"),
+    {.name = NULL},
+};
 
 static const sl_opts_spec_t s_spec = {
     .program = "sluice promote",
@@ -47,9 +39,10 @@ static const sl_opts_spec_t s_spec = {
 int
 sl_cli_promote (int argc, char **argv)
 {
-    op_conn_t conn = {.program = "sluice promote", .broker = OP_DEFAULT_BROKER};
+    s_args_t a = {.conn = {.program = "sluice promote"}};
+    op_conn_t *conn = &a.conn;
     int exit_code = 0;
-    int first = sl_opts_parse (&s_spec, argc, argv, s_apply, &conn, &exit_code);
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, NULL, &a, &exit_code);
     if (first < 0) {
         return exit_code;
     }
@@ -57,7 +50,7 @@ sl_cli_promote (int argc, char **argv)
         fprintf (stderr, "sluice promote: unexpected argument '%s'; try --help\n", argv[first]);
         return 2;
     }
-    int rc = op_connect (&conn);
+    int rc = op_connect (conn);
     if (rc) {
         return rc;
     }
@@ -65,11 +58,11 @@ sl_cli_promote (int argc, char **argv)
     sl_msg_init (&req, SL_CMD_ADMIN);
     sl_msg_init (&reply, SL_CMD_NONE);
     snprintf (req.op, sizeof req.op, "promote");
-    rc = op_admin (&conn, &req, &reply);
+    rc = op_admin (conn, &req, &reply);
     if (rc == 0) {
-        printf ("%s: %s\n", conn.broker, reply.text[0] ? reply.text : "promoted");
+        printf ("%s: %s\n", conn->broker, reply.text[0] ? reply.text : "promoted");
     }
     sl_msg_reset (&reply);
-    op_disconnect (&conn);
+    op_disconnect (conn);
     return rc;
 }

@@ -19,35 +19,6 @@
 #include "sl_opts.h"
 #include "sl_util.h"
 
-enum {
-    O_BROKER = OP_O_BROKER,
-    O_CURVE_SECRET,
-    O_BROKER_KEY,
-    O_TIMEOUT,
-    O_JSON,
-    O_WATCH,
-    O_INTERVAL,
-    O_COUNT
-};
-
-static const sl_opt_t s_opts[] = {
-    [O_BROKER] = {"broker", 'b', "ENDPOINT", "the broker (default " OP_DEFAULT_BROKER ")",
-                  .repeat = false},
-    [O_CURVE_SECRET] = {"curve-secret", 0, "FILE", "this client's key pair (CURVE)",
-                        .repeat = false},
-    [O_BROKER_KEY] = {"broker-key", 0, "FILE", "the broker's public key (CURVE)", .repeat = false},
-    [O_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the broker after this (default 5s)",
-                   .repeat = false},
-    [O_JSON] = {"json", 'j', NULL, "print the document as one JSON object (per refresh)",
-                .repeat = false},
-    [O_WATCH] = {"watch", 'w', NULL, "refresh until Ctrl-C", .repeat = false},
-    [O_INTERVAL] = {"interval", 0, "DURATION", "time between refreshes (default 1s)",
-                    .repeat = false},
-    [O_COUNT] = {"count", 'c', "N", "with --watch (and top): stop after N refreshes",
-                 .repeat = false},
-    {.name = NULL},
-};
-
 typedef struct {
     op_conn_t conn;
     bool json, watch;
@@ -55,34 +26,27 @@ typedef struct {
     uint64_t count;
 } s_args_t;
 
-static int
-s_apply (void *ctx, int index, const char *arg, const char **why)
-{
-    s_args_t *a = ctx;
-    int rc = op_conn_option (&a->conn, index, arg, why);
-    if (rc != 1) {
-        return rc;
-    }
-    switch (index) {
-    case O_JSON:
-        a->json = true;
-        return 0;
-    case O_WATCH:
-        a->watch = true;
-        return 0;
-    case O_INTERVAL:
-        *why = "expected a duration such as 1s or 500ms";
-        if (sl_parse_duration_ms (arg, &a->interval_ms) || a->interval_ms < 100) {
-            *why = "expected a duration of at least 100ms";
-            return SL_EINVAL;
-        }
-        return 0;
-    case O_COUNT:
-        *why = "expected a number";
-        return sl_parse_u64 (arg, &a->count);
-    }
-    return 0;
-}
+#define F(field) SL_OPT_FIELD (s_args_t, field)
+static const sl_opt_t s_opts[] = {
+    OP_CONN_OPTS (s_args_t, "the broker"),
+    {"json", 'j', NULL, "print the document as one JSON object (per refresh)", F (json),
+     .type = SL_ARG_SWITCH},
+    {"watch", 'w', NULL, "refresh until Ctrl-C", F (watch), .type = SL_ARG_SWITCH},
+    {"interval", 0, "DURATION", "time between refreshes", F (interval_ms), .type = SL_ARG_DURATION,
+     .def = "1s", .min = 100},
+    {"count", 'c', "N", "with --watch: stop after N refreshes", F (count), .type = SL_ARG_UINT},
+    {.name = NULL},
+};
+
+//  top always refreshes and draws a table: no --watch, no --json.
+static const sl_opt_t s_top_opts[] = {
+    OP_CONN_OPTS (s_args_t, "the broker"),
+    {"interval", 0, "DURATION", "time between refreshes", F (interval_ms), .type = SL_ARG_DURATION,
+     .def = "1s", .min = 100},
+    {"count", 'c', "N", "stop after N refreshes", F (count), .type = SL_ARG_UINT},
+    {.name = NULL},
+};
+#undef F
 
 static const sl_opts_spec_t s_stat_spec = {
     .program = "sluice stat",
@@ -109,7 +73,7 @@ static const sl_opts_spec_t s_top_spec = {
     .footer = "Examples:\n"
               "  sluice top\n"
               "  sluice top -b tcp://10.0.0.5:7600 --interval 2s\n",
-    .opts = s_opts,
+    .opts = s_top_opts,
 };
 
 static void
@@ -254,18 +218,14 @@ s_loop (s_args_t *a, bool top)
 static int
 s_main (const sl_opts_spec_t *spec, int argc, char **argv, bool top)
 {
-    s_args_t a = {.conn = {.program = spec->program}, .interval_ms = 1000, .watch = top};
+    s_args_t a = {.conn = {.program = spec->program}, .watch = top};
     int exit_code = 0;
-    int first = sl_opts_parse (spec, argc, argv, s_apply, &a, &exit_code);
+    int first = sl_opts_parse_typed (spec, argc, argv, NULL, &a, &exit_code);
     if (first < 0) {
         return exit_code;
     }
     if (first < argc) {
         fprintf (stderr, "%s: unexpected argument '%s'; try --help\n", spec->program, argv[first]);
-        return 2;
-    }
-    if (top && a.json) {
-        fprintf (stderr, "sluice top: --json is for sluice stat --watch\n");
         return 2;
     }
     return s_loop (&a, top);

@@ -6,6 +6,7 @@
     otherwise. Everything else is sluice-sink's own options, passed as they
     are; its defaults already suit a terminal (--from end, --format json).
 */
+#include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,32 +30,41 @@ s_sink_value (const char *name, char letter)
     return false;
 }
 
+//  The sink options tail's --help shows, in this order; their letters,
+//  placeholders and help come from sluice-sink's table.
+static const char *const s_shown[] = {"broker", "from",        "until", "key-filter", "format",
+                                      "count",  "exit-at-end", "name",  "list",       NULL};
+
 void
 sl_cli_tail_usage (void)
 {
-    printf ("Usage: sluice tail [--broker ENDPOINT] STREAM [sluice-sink options]\n"
+    printf ("Usage: sluice tail [OPTIONS] STREAM [sluice-sink options]\n"
             "\n"
             "Prints the records of STREAM as they arrive, one JSON object per line, like\n"
             "tail -f: this is sluice-sink with --stream STREAM. It starts at the end (only new\n"
-            "records) unless --from says otherwise, and follows until Ctrl-C.\n"
+            "records) unless --from says otherwise, and follows until Ctrl-C. The broker is\n"
+            "$SLUICE_BROKER, else %s, unless --broker says otherwise.\n"
             "\n"
-            "  -b, --broker ENDPOINT   the broker (default $SLUICE_BROKER, else %s)\n"
-            "  -f, --from POS          beginning, end (default), OFFSET, -N (the last N), @TIME,\n"
-            "                          @-DURATION (@-5m: the last five minutes)\n"
-            "      --until POS         stop before OFFSET or @TIME / @-DURATION\n"
-            "      --key-filter GLOB   only records whose key matches GLOB\n"
-            "      --format FORMAT     json (default), value or msgpack\n"
-            "  -c, --count N           exit after N records\n"
-            "  -e, --exit-at-end       exit once caught up\n"
-            "  -n, --name READER       durable reader: resume where READER stopped\n"
-            "  ...                     every other sluice-sink option (sluice sink --help)\n"
+            "Options:\n",
+            S_DEFAULT_BROKER);
+    for (const char *const *name = s_shown; *name; name++) {
+        int i = sl_opts_find (&sl_sink_opts, *name);
+        assert (i >= 0); //  a name of sluice-sink's table (tests/integration/test_options.py)
+        const sl_opt_t *opt = &sl_sink_opts.opts[i];
+        char left[64];
+        snprintf (left, sizeof left, "%c%c%c --%s%s%s", opt->short_name ? '-' : ' ',
+                  opt->short_name ? opt->short_name : ' ', opt->short_name ? ',' : ' ', opt->name,
+                  opt->arg ? " " : "", opt->arg ? opt->arg : "");
+        printf ("  %-26s %s\n", left, opt->help);
+    }
+    printf ("  -h, --help                  print this help and exit\n"
+            "  ...                         every other sluice-sink option (sluice sink --help)\n"
             "\n"
             "Examples:\n"
             "  sluice tail orders                      # new records of 'orders'\n"
             "  sluice tail orders --from -10           # the last 10, then follow\n"
             "  sluice tail -b tcp://10.0.0.5:7600 demo.enriched --format value\n"
-            "  sluice tail --list                      # the broker's streams\n",
-            S_DEFAULT_BROKER);
+            "  sluice tail --list                      # the broker's streams\n");
     fflush (stdout);
 }
 

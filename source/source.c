@@ -28,85 +28,11 @@
 #include "sl_log.h"
 #include "sl_util.h"
 #include "sl_version.h"
+#include "source_int.h"
 
 #define S_MAX_WAIT_MS 100 //  longest poll: signals, reconnects and clocks looked at as often
 #define S_READ_BURST 4096 //  records read per turn before the socket is looked at
-#define S_BACKOFF_MIN 100
-#define S_BACKOFF_MAX 2000
 #define S_RECORD_SLACK 32 //  record envelope beyond value and key (as input.c)
-
-//  One batch in the window: its first seq, its records, and its bytes as a
-//  frame that is sent by reference each time.
-typedef struct {
-    uint64_t seq;
-    uint32_t count;
-    bool sent;
-    zframe_t *frame;
-} s_batch_t;
-
-typedef struct {
-    const sl_source_config_t *cfg;
-    sl_client_t *client;
-    sl_input_t *input;
-    char producer[SL_NAME_MAX + 1];
-    sl_msg_t publish; //  PUBLISH template: stream and producer set once
-
-    uint64_t batch_bytes;
-    uint32_t batch_records;
-    size_t max_record;
-
-    //  The open batch.
-    sl_buf_t batch;
-    sl_buf_t headers; //  --header: every record's headers map (empty: none)
-    uint32_t batch_count;
-    uint64_t batch_seq;
-    int64_t batch_start;
-    int64_t stamp_ms;    //  timestamp of the records being read
-    uint32_t stamp_left; //  records that may still use it
-
-    //  The window: ring[head .. head + n), the first next_send of them sent.
-    s_batch_t *ring;
-    uint32_t ring_size;
-    uint32_t head;
-    uint32_t n;
-    uint32_t next_send;
-    bool send_blocked; //  the DEALER refused: wait for POLLOUT
-
-    uint64_t skip;       //  records the broker already had (--name resume)
-    uint64_t last_index; //  index of the last valid record read, skipped or not
-    uint64_t last_seq;   //  highest seq put into a batch
-    uint64_t acked;      //  highest seq confirmed
-
-    int64_t last_progress;
-    int64_t hold_until; //  no sends before this (retryable error back-off)
-    int64_t backoff;
-    bool warned; //  the retry warning of this episode was logged
-    uint64_t eseq_expected;
-    int64_t eseq_at;
-    uint32_t connects;
-    bool beyond_warned;
-
-    bool input_done;
-    bool want_input; //  the input waits for its descriptor
-    bool more_ready; //  the input has records ready now
-    bool stopping;
-    int64_t drain_deadline;
-    bool fatal;
-    bool killed;
-
-    int64_t rate_start;
-    int64_t rate_wake;
-
-    bool progress;
-    bool tty;
-    int64_t next_progress;
-    int64_t progress_tick;
-    uint64_t progress_read;
-    bool progress_shown;
-    int64_t reported_ms; //  when the counters last went with a PING
-
-    sl_source_stats_t stats;
-} s_source_t;
 
 void
 sl_source_config_defaults (sl_source_config_t *cfg)
@@ -138,12 +64,6 @@ s_anon_name (char *out, size_t size)
     for (size_t i = 0; i < sizeof bytes && (size_t)n + 2 < size; i++) {
         n += snprintf (out + n, size - (size_t)n, "%02x", bytes[i]);
     }
-}
-
-static s_batch_t *
-s_at (s_source_t *self, uint32_t i)
-{
-    return &self->ring[(self->head + i) % self->ring_size];
 }
 
 //  Closes the open batch into the window.
@@ -308,190 +228,11 @@ s_pump (s_source_t *self, int64_t now)
     }
 }
 
-//  Resends everything unconfirmed, from the oldest batch.
-static void
-s_resend_all (s_source_t *self, int64_t now)
-{
-    self->next_send = 0;
-    self->last_progress = now;
-}
-
-//  Drops the batches that the cumulative ack covers.
-static void
-s_advance (s_source_t *self, uint64_t acked, int64_t now)
-{
-    if (acked <= self->acked) {
-        return;
-    }
-    self->acked = acked;
-    if (sl_input_confirmed (self->input, acked) != 0) {
-        self->fatal = true; //  --follow could not keep its positions: stop, resume exactly
-    }
-    while (self->n > 0) {
-        s_batch_t *entry = s_at (self, 0);
-        if (entry->seq + entry->count - 1 > acked) {
-            break;
-        }
-        zframe_destroy (&entry->frame);
-        self->head = (self->head + 1) % self->ring_size;
-        self->n--;
-        if (self->next_send > 0) {
-            self->next_send--;
-        }
-    }
-    self->last_progress = now;
-    self->backoff = S_BACKOFF_MIN;
-    self->hold_until = 0;
-    if (self->warned) {
-        sl_info ("source", "broker: accepting records again");
-        self->warned = false;
-    }
-}
-
-static void
-s_on_confirm (s_source_t *self, const sl_msg_t *reply, int64_t now)
-{
-    if (strcmp (reply->stream, self->cfg->stream) != 0 ||
-        strcmp (reply->name, self->producer) != 0) {
-        sl_debug ("source", "ignored CONFIRM for %s/%s", reply->name, reply->stream);
-        return;
-    }
-    uint64_t seq = reply->seq;
-    if (seq > self->last_seq) {
-        if (!self->beyond_warned) {
-            sl_warn ("source",
-                     "broker confirms seq %" PRIu64 " of producer %s, beyond the %" PRIu64
-                     " records this source sent: is another source using "
-                     "the same --name?",
-                     seq, self->producer, self->last_seq);
-            self->beyond_warned = true;
-        }
-        seq = self->last_seq;
-    }
-    s_advance (self, seq, now);
-}
-
-static void
-s_on_eseq (s_source_t *self, const sl_msg_t *reply, int64_t now)
-{
-    uint64_t expected = reply->seq;
-    //  The batches sent after the one that found the gap report the same
-    //  gap; one resend answers them all.
-    if (expected == self->eseq_expected && now - self->eseq_at < self->cfg->timeout_ms) {
-        return;
-    }
-    self->eseq_expected = expected;
-    self->eseq_at = now;
-    if (expected == 0 || expected - 1 < self->acked) {
-        sl_error ("source",
-                  "broker expects seq %" PRIu64 " of producer %s on stream %s but had "
-                  "confirmed up to %" PRIu64 ": it lost confirmed records (was its "
-                  "data directory replaced?)",
-                  expected, self->producer, self->cfg->stream, self->acked);
-        self->fatal = true;
-        return;
-    }
-    if (expected - 1 > self->last_seq) {
-        sl_error ("source",
-                  "broker has seq %" PRIu64 " of producer %s on stream %s, more than "
-                  "the %" PRIu64 " records this source sent: is another source using "
-                  "the same --name?",
-                  expected - 1, self->producer, self->cfg->stream, self->last_seq);
-        self->fatal = true;
-        return;
-    }
-    s_advance (self, expected - 1, now);
-    sl_debug ("source", "broker expects seq %" PRIu64 ": resending %u batches", expected, self->n);
-    s_resend_all (self, now);
-}
-
-static void
-s_on_error (s_source_t *self, const sl_msg_t *reply, int64_t now)
-{
-    int code = reply->code > 0 && reply->code < 1000 ? -reply->code : SL_EPROTO;
-    if (code == SL_ESEQ) {
-        s_on_eseq (self, reply, now);
-        return;
-    }
-    if (reply->req != 0 && reply->req <= self->acked) {
-        sl_debug ("source", "ignored a late ERROR for seq %" PRIu64, reply->req);
-        return;
-    }
-    if (sl_error_retryable (code)) {
-        if (now < self->hold_until) {
-            return; //  a later batch of the same flight; it is resent with the rest
-        }
-        if (!self->warned) {
-            if (code == SL_ENOSPC) {
-                sl_warn ("source", "broker: disk full, waiting and retrying");
-            }
-            else {
-                sl_warn ("source", "broker: %s (%s), waiting and retrying", reply->text,
-                         sl_strerror (code));
-            }
-            self->warned = true;
-        }
-        self->hold_until = now + self->backoff;
-        self->backoff = self->backoff * 2 > S_BACKOFF_MAX ? S_BACKOFF_MAX : self->backoff * 2;
-        s_resend_all (self, now);
-        return;
-    }
-    sl_error ("source", "broker rejected the batch at seq %" PRIu64 ": %s (%s)", reply->req,
-              reply->text, sl_strerror (code));
-    self->fatal = true;
-}
-
-//  Handles every reply waiting, without blocking.
-static void
-s_read_replies (s_source_t *self)
-{
-    sl_msg_t reply;
-    sl_msg_init (&reply, SL_CMD_NONE);
-    for (int i = 0; i < 100000 && !self->fatal; i++) {
-        if (sl_client_recv (self->client, &reply, NULL, 0) != 0) {
-            break;
-        }
-        int64_t now = sl_mono_ms ();
-        if (reply.cmd == SL_CMD_CONFIRM) {
-            s_on_confirm (self, &reply, now);
-        }
-        else if (reply.cmd == SL_CMD_ERROR) {
-            s_on_error (self, &reply, now);
-        }
-    }
-    sl_msg_reset (&reply);
-}
-
-//  Our counters ride on a PING every S_REPORT_MS (PROTOCOL.md §15.5), so
-//  that `sluice stat` shows every source: records confirmed, input found
-//  bad. Best effort: a PING that cannot go now goes next time.
-#define S_REPORT_MS 2000
-static void
-s_report (s_source_t *self, int64_t now)
-{
-    if (now - self->reported_ms < S_REPORT_MS) {
-        return;
-    }
-    self->reported_ms = now;
-    sl_msg_t ping;
-    sl_msg_init (&ping, SL_CMD_PING);
-    ping.req = sl_client_next_req (self->client);
-    snprintf (ping.role, sizeof ping.role, "source");
-    size_t len = strnlen (self->producer, sizeof ping.client - 1);
-    memcpy (ping.client, self->producer, len);
-    ping.client[len] = 0;
-    snprintf (ping.stream, sizeof ping.stream, "%s", self->cfg->stream);
-    ping.ping_records = self->acked > self->skip ? self->acked - self->skip : 0;
-    ping.ping_errors = self->input ? sl_input_bad (self->input) : 0;
-    sl_client_send (self->client, &ping, NULL);
-    sl_msg_reset (&ping);
-}
-
 //  Signals, reconnects and timeouts.
 static void
 s_check (s_source_t *self, int64_t now)
 {
-    s_report (self, now);
+    sl_source_report (self, now);
     bool stop = self->cfg->stop && *self->cfg->stop;
     if (zsys_interrupted || (stop && !self->stopping)) {
         if (self->stopping) {
@@ -534,32 +275,6 @@ s_check (s_source_t *self, int64_t now)
         //  Without a connection the reconnect resends.
         self->last_progress = now;
     }
-}
-
-static void
-s_progress (s_source_t *self, int64_t now, bool last)
-{
-    if (!self->progress || (!last && now < self->next_progress)) {
-        return;
-    }
-    int64_t span = now - self->progress_tick;
-    double rate =
-        span > 0 ? (double)(self->stats.read - self->progress_read) * 1000.0 / (double)span : 0;
-    self->progress_tick = now;
-    self->progress_read = self->stats.read;
-    self->next_progress = now + 1000;
-    uint64_t confirmed = self->acked > self->skip ? self->acked - self->skip : 0;
-    char line[256];
-    snprintf (line, sizeof line,
-              "read %" PRIu64 "  confirmed %" PRIu64 "  %.0f rec/s  bad %" PRIu64 "  in flight %u",
-              self->stats.read, confirmed, rate, sl_input_bad (self->input), self->n);
-    if (self->tty) {
-        fprintf (stderr, "\r%s\033[K%s", line, last ? "\n" : "");
-    }
-    else {
-        fprintf (stderr, "%s\n", line);
-    }
-    self->progress_shown = true;
 }
 
 static bool
@@ -629,14 +344,14 @@ s_loop (s_source_t *self)
         if (!self->fatal) {
             s_pump (self, now);
         }
-        s_progress (self, now, false);
+        sl_source_progress (self, now, false);
         if (s_finished (self, now)) {
             break;
         }
         s_wait (self, now);
-        s_read_replies (self);
+        sl_source_read_replies (self);
     }
-    s_progress (self, sl_mono_ms (), true);
+    sl_source_progress (self, sl_mono_ms (), true);
     bool all = self->batch_count == 0 && self->acked >= self->last_seq;
     self->stats.confirmed = (self->acked < self->last_seq ? self->acked : self->last_seq) -
                             (self->skip < self->last_seq ? self->skip : self->last_seq);

@@ -87,28 +87,6 @@ s_stopping (s_worker_t *self)
     return zsys_interrupted || (self->cfg->stop && *self->cfg->stop);
 }
 
-//  HOSTNAME-PID, with anything a name may not hold replaced by '-'.
-static void
-s_default_member (char *out, size_t size)
-{
-    char host[256] = "worker";
-    if (gethostname (host, sizeof host - 1) != 0 || !host[0]) {
-        snprintf (host, sizeof host, "worker");
-    }
-    host[sizeof host - 1] = '\0';
-    snprintf (out, size, "%.180s-%d", host, (int)getpid ());
-    for (char *c = out; *c; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
-        if (!ok) {
-            *c = '-';
-        }
-    }
-    if (out[0] == '.') {
-        out[0] = '-';
-    }
-}
-
 static int
 s_send (s_worker_t *self, sl_msg_t *msg)
 {
@@ -122,19 +100,12 @@ s_send (s_worker_t *self, sl_msg_t *msg)
 static void
 s_ping (s_worker_t *self)
 {
-    sl_msg_t ping;
-    sl_msg_init (&ping, SL_CMD_PING);
-    ping.req = sl_client_next_req (self->client);
     //  Our counters ride on the heartbeat (PROTOCOL.md §15.5), so that
     //  `sluice stat` shows what each member did and how much failed.
-    snprintf (ping.role, sizeof ping.role, "worker");
-    //  client holds 63 bytes; a longer member name is cut (names are ASCII).
-    size_t len = strnlen (self->member, sizeof ping.client - 1);
-    memcpy (ping.client, self->member, len);
-    ping.client[len] = 0;
+    sl_msg_t ping;
+    sl_msg_init_report (&ping, sl_client_next_req (self->client), "worker", self->member,
+                        self->stats.records_in, self->stats.failed);
     snprintf (ping.group, sizeof ping.group, "%s", self->cfg->group);
-    ping.ping_records = self->stats.records_in;
-    ping.ping_errors = self->stats.failed;
     if (s_send (self, &ping) == 0) {
         self->reported_ms = self->sent_ms;
     }
@@ -573,7 +544,7 @@ sl_worker_run (const sl_worker_config_t *cfg)
         snprintf (self.member, sizeof self.member, "%s", cfg->member);
     }
     else {
-        s_default_member (self.member, sizeof self.member);
+        sl_default_member ("worker", self.member, sizeof self.member);
     }
     char why[512];
     int rc = sl_op_resolve (&cfg->op, &resolved, why, sizeof why);

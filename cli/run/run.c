@@ -2,6 +2,7 @@
     command line's overrides, and either prints the commands (--dry-run) or
     hands the pipeline to the supervisor.
 */
+#include <assert.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,28 +18,6 @@
 #include "sl_util.h"
 #include "supervise.h"
 
-enum { OPT_DRY_RUN, OPT_SET, OPT_NO_COLOR, OPT_STOP_TIMEOUT };
-
-static const sl_opt_t s_opts[] = {
-    [OPT_DRY_RUN] = {"dry-run", 0, NULL,
-                     "print the commands it would start, one per line, "
-                     "and exit",
-                     .repeat = false},
-    [OPT_SET] = {"set", 0, "STAGE.KEY=VALUE",
-                 "override a key of the file, e.g. "
-                 "broker.listen=tcp://127.0.0.1:7700 (repeatable)",
-                 .repeat = true},
-    [OPT_NO_COLOR] = {"no-color", 0, NULL,
-                      "no colours in the stage labels (also: NO_COLOR "
-                      "set)",
-                      .repeat = false},
-    [OPT_STOP_TIMEOUT] = {"stop-timeout", 0, "DURATION",
-                          "the whole orderly stop may take "
-                          "this long, then what is left is killed (default 15s)",
-                          .repeat = false},
-    {.name = NULL},
-};
-
 typedef struct {
     bool dry_run;
     const char **sets;
@@ -48,37 +27,43 @@ typedef struct {
     bool failed;
 } s_run_opts_t;
 
+enum { OPT_DRY_RUN, OPT_SET, OPT_NO_COLOR, OPT_STOP_TIMEOUT };
+
+#define F(field) SL_OPT_FIELD (s_run_opts_t, field)
+static const sl_opt_t s_opts[] = {
+    [OPT_DRY_RUN] = {"dry-run", 0, NULL,
+                     "print the commands it would start, one per line, and exit", F (dry_run),
+                     .type = SL_ARG_SWITCH},
+    //  Custom: each goes on the list of overrides (s_apply).
+    [OPT_SET] = {"set", 0, "STAGE.KEY=VALUE",
+                 "override a key of the file, e.g. broker.listen=tcp://127.0.0.1:7700",
+                 .repeat = true},
+    [OPT_NO_COLOR] = {"no-color", 0, NULL, "no colours in the stage labels (also: NO_COLOR set)",
+                      F (no_color), .type = SL_ARG_SWITCH},
+    [OPT_STOP_TIMEOUT] = {"stop-timeout", 0, "DURATION",
+                          "the whole orderly stop may take this long, then what is left is killed",
+                          F (stop_timeout_ms), .type = SL_ARG_DURATION, .def = "15s", .min = 1},
+    {.name = NULL},
+};
+#undef F
+
+//  The one custom option: --set, kept in order for sl_pipeline_set.
 static int
 s_apply (void *ctx, int index, const char *arg, const char **why)
 {
     s_run_opts_t *o = ctx;
-    switch (index) {
-    case OPT_DRY_RUN:
-        o->dry_run = true;
-        break;
-    case OPT_SET: {
-        if (!strchr (arg, '.') || !strchr (arg, '=')) {
-            *why = "expected STAGE.KEY=VALUE, e.g. broker.data=/tmp/data";
-            return SL_EINVAL;
-        }
-        const char **sets = realloc (o->sets, (o->n_sets + 1) * sizeof *sets);
-        if (!sets) {
-            return SL_ENOMEM;
-        }
-        o->sets = sets;
-        o->sets[o->n_sets++] = arg;
-        break;
+    assert (index == OPT_SET);
+    (void)index;
+    if (!strchr (arg, '.') || !strchr (arg, '=')) {
+        *why = "expected STAGE.KEY=VALUE, e.g. broker.data=/tmp/data";
+        return SL_EINVAL;
     }
-    case OPT_NO_COLOR:
-        o->no_color = true;
-        break;
-    case OPT_STOP_TIMEOUT:
-        *why = "expected a duration such as 10s or 1m";
-        if (sl_parse_duration_ms (arg, &o->stop_timeout_ms) != 0 || o->stop_timeout_ms <= 0) {
-            return SL_EINVAL;
-        }
-        break;
+    const char **sets = realloc (o->sets, (o->n_sets + 1) * sizeof *sets);
+    if (!sets) {
+        return SL_ENOMEM;
     }
+    o->sets = sets;
+    o->sets[o->n_sets++] = arg;
     return 0;
 }
 
@@ -168,10 +153,10 @@ s_dry_run (const sl_pipeline_t *pl, const sl_supervise_opts_t *sopts)
 int
 sl_cli_run (int argc, char **argv)
 {
-    s_run_opts_t o = {.stop_timeout_ms = 15000};
+    s_run_opts_t o = {.dry_run = false};
     int code = 2;
     sl_pipeline_t *pl = NULL;
-    int first = sl_opts_parse (&s_spec, argc, argv, s_apply, &o, &code);
+    int first = sl_opts_parse_typed (&s_spec, argc, argv, s_apply, &o, &code);
     if (first < 0) {
         goto done;
     }

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,71 +20,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "relay.h"
+#include "supervise_int.h"
 #include "sl_client.h"
-#include "sl_dirlock.h"
 #include "sl_error.h"
 #include "sl_util.h"
 #include "sl_version.h"
-
-#define S_CRASH_RING 16
-
-typedef enum { S_IDLE, S_RUNNING, S_BACKOFF, S_DONE, S_STOPPED } s_state_t;
-
-typedef struct {
-    const sl_stage_t *stage;
-    int member;
-    char label[SL_PL_NAME_MAX + 16];
-    const char *color;
-    char **argv;
-    pid_t pid;
-    s_state_t state;
-    int fds[2]; //  read ends of its stdout and stderr, -1 when closed
-    sl_relay_t relays[2];
-    int64_t started_ms;
-    int64_t restart_at_ms;
-    int64_t backoff_ms;
-    int64_t crashes[S_CRASH_RING];
-    size_t n_crashes;
-    bool warned;   //  "keeps crashing" said for this episode
-    bool stopping; //  signalled by the orderly stop
-    bool killed;   //  SIGKILLed after a deadline
-    bool unclean;
-    bool gave_up;  //  exit 2 (usage, missing file): not restarted
-    bool rejected; //  a source's exit 3: some input rejected
-    int status;
-} s_proc_t;
-
-typedef struct {
-    const sl_pipeline_t *pl;
-    const sl_supervise_opts_t *opts;
-    s_proc_t *procs;
-    size_t n;
-    struct pollfd *pfds;
-    int sigfd;
-    pid_t self_pid;
-    bool out_tty, err_tty;
-    bool broker_ready;
-    sl_client_t *probe;
-    bool stdout_gone;
-    //  Progress (runstat.h): drain before exit-at-end sinks, the status line.
-    sl_runstat_t *stat;
-    int64_t sources_done_ms; //  wall clock when every source had finished, 0 before
-    int64_t said_waiting_ms;
-    //  The orderly stop.
-    bool stopping;
-    bool hurry; //  a second signal: kill what is left
-    int stop_index;
-    bool phase_signalled;
-    int64_t phase_deadline;
-    int64_t stop_deadline;
-    int64_t kill_wait_until;
-    bool finished;
-} s_sup_t;
 
 static const sl_stage_kind_t s_stop_order[] = {SL_STAGE_SOURCE, SL_STAGE_GROUP, SL_STAGE_SINK,
                                                SL_STAGE_BROKER};
@@ -129,8 +72,6 @@ s_seconds (int64_t ms, char *buf, size_t size)
     }
     return buf;
 }
-
-#define S_SAY(sup, ...) sl_relay_say ((sup)->opts->color && (sup)->err_tty, __VA_ARGS__)
 
 static void
 s_close_fds (s_proc_t *p)
@@ -515,94 +456,6 @@ s_stop_step (s_sup_t *sup, int64_t now)
     sup->finished = running == 0 || (sup->kill_wait_until && now >= sup->kill_wait_until);
 }
 
-//  True when a TCP connection to the broker's address is accepted.
-static bool
-s_tcp_answers (const char *endpoint)
-{
-    if (strncmp (endpoint, "tcp://", 6) != 0) {
-        return false;
-    }
-    char host[256];
-    const char *h = endpoint + 6;
-    const char *colon = strrchr (h, ':');
-    if (!colon || (size_t)(colon - h) >= sizeof host) {
-        return false;
-    }
-    snprintf (host, sizeof host, "%.*s", (int)(colon - h), h);
-    if (host[0] == '[' && host[strlen (host) - 1] == ']') {
-        memmove (host, host + 1, strlen (host));
-        host[strlen (host) - 1] = '\0';
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo (host, colon + 1, &hints, &res) != 0) {
-        return false;
-    }
-    bool taken = false;
-    for (struct addrinfo *a = res; a && !taken; a = a->ai_next) {
-        int fd = socket (a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd >= 0) {
-            taken = connect (fd, a->ai_addr, a->ai_addrlen) == 0;
-            close (fd);
-        }
-    }
-    freeaddrinfo (res);
-    return taken;
-}
-
-//  Asks the broker for HELLO, briefly; true once it answers. With CURVE on
-//  (the broker has curve-secret) the probe uses the keys of the first client
-//  stage that has both of its own; when none has, a broker accepting TCP
-//  connections counts as ready, since a plain HELLO would never be answered.
-static bool
-s_probe (s_sup_t *sup)
-{
-    if (!sup->probe) {
-        sl_client_opts_t copts = {.broker = sl_pipeline_endpoint (sup->pl),
-                                  .software = "sluice-run/" SLUICE_VERSION,
-                                  .timeout_ms = 200};
-        const sl_stage_t *broker = sl_pipeline_stage (sup->pl, 0);
-        if (sl_stage_value (broker, "curve-secret")) {
-            for (size_t i = 1; i < sl_pipeline_size (sup->pl); i++) {
-                const sl_stage_t *s = sl_pipeline_stage (sup->pl, i);
-                if (sl_stage_value (s, "curve-secret") && sl_stage_value (s, "broker-key")) {
-                    copts.curve_secret = sl_stage_value (s, "curve-secret");
-                    copts.broker_key = sl_stage_value (s, "broker-key");
-                    break;
-                }
-            }
-            if (!copts.curve_secret) {
-                return s_tcp_answers (copts.broker);
-            }
-        }
-        sup->probe = sl_client_new (&copts);
-        if (!sup->probe) {
-            return false;
-        }
-    }
-    if (sl_client_hello (sup->probe, sl_mono_ms () + 200) != 0) {
-        return false;
-    }
-    sl_client_destroy (&sup->probe);
-    return true;
-}
-
-//  Fails when another broker holds the pipeline's data directory: the
-//  broker would exit at once, and restarting it would not help.
-static int
-s_check_data_dir (s_sup_t *sup)
-{
-    const char *dir = sl_stage_value (sup->procs[0].stage, "data");
-    long pid = 0;
-    if (dir && sl_dirlock_probe (dir, &pid) == SL_ELOCKED) {
-        S_SAY (sup,
-               "data directory %s is in use by another broker (pid %ld): stop it, or give "
-               "this pipeline another one, e.g. --set broker.data=DIR",
-               dir, pid);
-        return SL_ELOCKED;
-    }
-    return 0;
-}
-
 //  An exit-at-end sink reads what is in its stream when it reads it, so it
 //  starts only when the sources have finished and, after that, every group
 //  of the pipeline has drained (lag 0, nothing in flight): otherwise it
@@ -656,7 +509,7 @@ static void
 s_advance (s_sup_t *sup, int64_t now)
 {
     s_proc_t *broker = &sup->procs[0];
-    if (broker->state == S_BACKOFF && now >= broker->restart_at_ms && s_check_data_dir (sup)) {
+    if (broker->state == S_BACKOFF && now >= broker->restart_at_ms && sl_sup_check_data_dir (sup)) {
         broker->unclean = true; //  the run fails (exit 1), as at start
         s_request_stop (sup, "the broker cannot start", now);
         return;
@@ -667,7 +520,7 @@ s_advance (s_sup_t *sup, int64_t now)
         }
     }
     if (!sup->broker_ready) {
-        if (broker->state != S_RUNNING || !s_probe (sup)) {
+        if (broker->state != S_RUNNING || !sl_sup_broker_ready (sup)) {
             return;
         }
         sup->broker_ready = true;
@@ -726,22 +579,6 @@ s_signals (s_sup_t *sup, int64_t now)
         }
         s_request_stop (sup, strsignal ((int)si.ssi_signo), now);
     }
-}
-
-//  Fails when something already answers at the broker's address: it would
-//  be taken for the pipeline's broker.
-static int
-s_check_port (s_sup_t *sup)
-{
-    const char *ep = sl_pipeline_endpoint (sup->pl);
-    if (s_tcp_answers (ep)) {
-        S_SAY (sup,
-               "something already listens at %s: another broker? Set another address, "
-               "e.g. --set broker.listen=tcp://127.0.0.1:7700",
-               ep);
-        return SL_EINVAL;
-    }
-    return 0;
 }
 
 //  Builds the process table: one entry per broker, sink, source and member.
@@ -842,7 +679,7 @@ sl_supervise (const sl_pipeline_t *pipeline, const sl_supervise_opts_t *opts)
         S_SAY (&sup, "cannot start: %s", strerror (errno ? errno : ENOMEM));
         goto done;
     }
-    if (s_check_port (&sup) || s_check_data_dir (&sup)) {
+    if (sl_sup_check_port (&sup) || sl_sup_check_data_dir (&sup)) {
         goto done;
     }
     //  Every iteration is bounded; the loop ends when the orderly stop has.

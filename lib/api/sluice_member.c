@@ -52,23 +52,6 @@ struct _sluice_member_t {
     sl_buf_t scratch;
 };
 
-//  HOSTNAME-PID, with what a name may not hold replaced by '-'.
-static void
-s_default_member (char *out, size_t size)
-{
-    char host[256] = "member";
-    if (gethostname (host, sizeof host - 1) != 0 || !host[0]) {
-        snprintf (host, sizeof host, "member");
-    }
-    host[sizeof host - 1] = '\0';
-    snprintf (out, size, "%.180s-%d", host, (int)getpid ());
-    for (char *c = out; *c; c++) {
-        if (!sl_name_valid (c, 1)) {
-            *c = '-';
-        }
-    }
-}
-
 sluice_member_t *
 sluice_member_new (const char *broker, const char *group, const char *in, const char *out,
                    const char *member)
@@ -88,7 +71,7 @@ sluice_member_new (const char *broker, const char *group, const char *in, const 
         snprintf (self->member, sizeof self->member, "%s", member);
     }
     else {
-        s_default_member (self->member, sizeof self->member);
+        sl_default_member ("member", self->member, sizeof self->member);
     }
     self->batch = 1000;
     sl_msg_init (&self->work, SL_CMD_NONE);

@@ -175,6 +175,11 @@ typedef struct {
 void sl_msg_init (sl_msg_t *msg, sl_cmd_t cmd);
 //  Frees streams and failed, zeroes every field except cmd. For an initialised msg.
 void sl_msg_reset (sl_msg_t *msg);
+//  A PING that carries a client's counters (PROTOCOL.md §15.5): role
+//  ("source", "worker"), the client's name (cut to fit: names are ASCII),
+//  records handled and records failed or bad so far. For a fresh struct.
+void sl_msg_init_report (sl_msg_t *ping, uint64_t req, const char *role, const char *client,
+                         uint64_t records, uint64_t errors);
 //  "PUBLISH"; "UNKNOWN" for codes not in the table.
 const char *sl_cmd_name (sl_cmd_t cmd);
 

@@ -1,8 +1,10 @@
 /*  sl_proto_msg.c - the decoded message's memory (sl_msg_t in sl_proto.h):
     initialising and resetting it, the arrays it owns (STREAMS' entries,
-    RESULT's failed list and its text arena), and the ERROR shortcut. The
+    RESULT's failed list and its text arena), and the ERROR and PING
+    report shortcuts. The
     frame layout is not here: that is sl_proto.c's.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,20 @@ sl_msg_reset (sl_msg_t *msg)
     sl_cmd_t cmd = msg->cmd;
     memset (msg, 0, sizeof *msg);
     msg->cmd = cmd;
+}
+
+void
+sl_msg_init_report (sl_msg_t *ping, uint64_t req, const char *role, const char *client,
+                    uint64_t records, uint64_t errors)
+{
+    sl_msg_init (ping, SL_CMD_PING);
+    ping->req = req;
+    snprintf (ping->role, sizeof ping->role, "%s", role);
+    size_t len = strnlen (client, sizeof ping->client - 1);
+    memcpy (ping->client, client, len);
+    ping->client[len] = 0;
+    ping->ping_records = records;
+    ping->ping_errors = errors;
 }
 
 //  The array grows to the next power of two, so that no capacity field is

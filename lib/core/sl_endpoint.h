@@ -45,4 +45,14 @@ int sl_endpoint_bind_form (const char *endpoint, char *out, size_t out_size, cha
 //  The port of a tcp:// endpoint, 0 for `*` or another scheme.
 unsigned sl_endpoint_port (const char *endpoint);
 
+//  The host of "tcp://HOST:PORT" ("127.0.0.1", "[::1]", "name") into
+//  host. 0, SL_EINVAL (not such an endpoint) or SL_ETOOBIG (host too small).
+int sl_endpoint_tcp_host (const char *broker, char *host, size_t size);
+
+//  Writes endpoint into out, with a "*" host ("tcp://*:7601") replaced by
+//  the host of broker ("tcp://HOST:PORT", HOST may be "[::1]"). Other
+//  endpoints are copied as they are. 0, SL_EINVAL (broker or endpoint
+//  malformed) or SL_ETOOBIG (out too small).
+int sl_endpoint_with_host (const char *endpoint, const char *broker, char *out, size_t size);
+
 #endif

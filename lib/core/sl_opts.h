@@ -101,6 +101,12 @@ int sl_opts_apply (const sl_opts_spec_t *spec, sl_opt_fn *fn, void *ctx, int ind
 //  to fn's caller. Returns 0 or the first failure (a table defect).
 int sl_opts_defaults (const sl_opts_spec_t *spec, void *ctx);
 
+//  sl_opts_defaults into ctx, then sl_opts_parse: for a program whose config
+//  starts from its table's defaults. A default that does not parse is a
+//  defect of the table: it is said, and the result is -1 with *exit_code 2.
+int sl_opts_parse_typed (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn,
+                         void *ctx, int *exit_code);
+
 //  The index of the entry named name, or -1.
 int sl_opts_find (const sl_opts_spec_t *spec, const char *name);
 

@@ -182,3 +182,15 @@ sl_opts_defaults (const sl_opts_spec_t *spec, void *ctx)
     }
     return 0;
 }
+
+int
+sl_opts_parse_typed (const sl_opts_spec_t *spec, int argc, char **argv, sl_opt_fn *fn, void *ctx,
+                     int *exit_code)
+{
+    if (sl_opts_defaults (spec, ctx) != 0) {
+        fprintf (stderr, "%s: a default of the option table does not parse\n", spec->program);
+        *exit_code = 2;
+        return -1;
+    }
+    return sl_opts_parse (spec, argc, argv, fn, ctx, exit_code);
+}

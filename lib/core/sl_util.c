@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sl_error.h"
 
@@ -114,20 +115,37 @@ sl_parse_i64 (const char *text, int64_t *out)
     return 0;
 }
 
-//  Size units are binary multiples whatever their spelling: "k", "K", "KB"
-//  and "KiB" all mean 1024, as in most storage tools' flags.
+//  A unit a number may carry, and what it multiplies the number by.
 typedef struct {
     const char *suffix;
-    unsigned shift;
+    uint64_t scale;
 } s_unit_t;
 
+//  Size units are binary multiples whatever their spelling: "k", "K", "KB"
+//  and "KiB" all mean 1024, as in most storage tools' flags.
+#define S_KIB (1ull << 10)
+#define S_MIB (1ull << 20)
+#define S_GIB (1ull << 30)
+#define S_TIB (1ull << 40)
 static const s_unit_t s_size_units[] = {
-    {"", 0},     {"b", 0},  {"k", 10},  {"kb", 10},  {"kib", 10}, {"m", 20},  {"mb", 20},
-    {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40},   {"tb", 40}, {"tib", 40},
+    {"", 1},        {"b", 1},      {"k", S_KIB},   {"kb", S_KIB},  {"kib", S_KIB},
+    {"m", S_MIB},   {"mb", S_MIB}, {"mib", S_MIB}, {"g", S_GIB},   {"gb", S_GIB},
+    {"gib", S_GIB}, {"t", S_TIB},  {"tb", S_TIB},  {"tib", S_TIB},
 };
 
-int
-sl_parse_size (const char *text, uint64_t *bytes)
+//  Durations in milliseconds; a bare number is seconds. Case matters: "m"
+//  is a minute.
+static const s_unit_t s_duration_units[] = {
+    {"", 1000},         {"ms", 1},         {"s", 1000},           {"m", 60 * 1000},
+    {"h", 3600 * 1000}, {"d", 86400000LL}, {"w", 7 * 86400000LL},
+};
+
+//  A decimal number followed by exactly one of units' suffixes (any case
+//  when any_case): the number times the unit's scale, at most max. 0,
+//  SL_EINVAL (not such a text) or SL_ERANGE (too large).
+static int
+s_parse_scaled (const char *text, const s_unit_t *units, size_t n_units, bool any_case,
+                uint64_t max, uint64_t *out)
 {
     if (!text) {
         return SL_EINVAL;
@@ -138,56 +156,39 @@ sl_parse_size (const char *text, uint64_t *bytes)
     if (rc == SL_EINVAL) {
         return rc;
     }
-    for (size_t i = 0; i < sizeof s_size_units / sizeof s_size_units[0]; i++) {
-        if (strcasecmp (p, s_size_units[i].suffix) == 0) {
+    for (size_t i = 0; i < n_units; i++) {
+        if ((any_case ? strcasecmp (p, units[i].suffix) : strcmp (p, units[i].suffix)) == 0) {
             if (rc) {
                 return rc;
             }
-            unsigned shift = s_size_units[i].shift;
-            if (shift && value > (UINT64_MAX >> shift)) {
+            if (value > max / units[i].scale) {
                 return SL_ERANGE;
             }
-            *bytes = value << shift;
+            *out = value * units[i].scale;
             return 0;
         }
     }
     return SL_EINVAL;
 }
 
-static const struct {
-    const char *suffix;
-    int64_t ms;
-} s_duration_units[] = {
-    {"", 1000},         {"ms", 1},         {"s", 1000},           {"m", 60 * 1000},
-    {"h", 3600 * 1000}, {"d", 86400000LL}, {"w", 7 * 86400000LL},
-};
+int
+sl_parse_size (const char *text, uint64_t *bytes)
+{
+    return s_parse_scaled (text, s_size_units, sizeof s_size_units / sizeof s_size_units[0], true,
+                           UINT64_MAX, bytes);
+}
 
 int
 sl_parse_duration_ms (const char *text, int64_t *ms)
 {
-    if (!text) {
-        return SL_EINVAL;
-    }
-    const char *p = text;
     uint64_t value;
-    int rc = s_read_digits (&p, &value);
-    if (rc == SL_EINVAL) {
-        return rc;
+    int rc = s_parse_scaled (text, s_duration_units,
+                             sizeof s_duration_units / sizeof s_duration_units[0], false,
+                             (uint64_t)INT64_MAX, &value);
+    if (rc == 0) {
+        *ms = (int64_t)value;
     }
-    for (size_t i = 0; i < sizeof s_duration_units / sizeof s_duration_units[0]; i++) {
-        if (strcmp (p, s_duration_units[i].suffix) == 0) {
-            if (rc) {
-                return rc;
-            }
-            uint64_t unit = (uint64_t)s_duration_units[i].ms;
-            if (value > (uint64_t)INT64_MAX / unit) {
-                return SL_ERANGE;
-            }
-            *ms = (int64_t)(value * unit);
-            return 0;
-        }
-    }
-    return SL_EINVAL;
+    return rc;
 }
 
 //  Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's
@@ -383,4 +384,25 @@ sl_name_valid (const char *name, size_t len)
         }
     }
     return true;
+}
+
+void
+sl_default_member (const char *fallback, char *out, size_t size)
+{
+    char host[256];
+    if (gethostname (host, sizeof host - 1) != 0 || !host[0]) {
+        snprintf (host, sizeof host, "%s", fallback);
+    }
+    host[sizeof host - 1] = '\0';
+    snprintf (out, size, "%.180s-%d", host, (int)getpid ());
+    for (char *c = out; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
+        if (!ok) {
+            *c = '-';
+        }
+    }
+    if (out[0] == '.') {
+        out[0] = '-';
+    }
 }

@@ -38,4 +38,9 @@ void sl_format_time_ms (int64_t ms, char *out, size_t size);
 //  [A-Za-z0-9._-], not starting with '.'.
 bool sl_name_valid (const char *name, size_t len);
 
+//  A member name of its own for this process: HOSTNAME-PID (fallback-PID
+//  without a host name), with what a name may not hold replaced by '-', so
+//  that it is a valid name (sl_name_valid).
+void sl_default_member (const char *fallback, char *out, size_t size);
+
 #endif

@@ -110,70 +110,6 @@ sl_client_set_security (const char *curve_secret, const char *broker_key)
     return s_load_keys (curve_secret, broker_key, &s_default_cert, &s_default_server);
 }
 
-//  Splits "tcp://HOST:PORT" into its host ("127.0.0.1", "[::1]", "name"),
-//  so that "*" in an announced endpoint can be replaced by it.
-static int
-s_tcp_host (const char *broker, char *host, size_t size)
-{
-    if (!broker || strncmp (broker, "tcp://", 6) != 0) {
-        return SL_EINVAL;
-    }
-    const char *start = broker + 6;
-    const char *colon;
-    if (*start == '[') {
-        const char *close = strchr (start, ']');
-        if (!close || close[1] != ':') {
-            return SL_EINVAL;
-        }
-        colon = close + 1;
-    }
-    else {
-        colon = strrchr (start, ':');
-        if (!colon) {
-            return SL_EINVAL;
-        }
-    }
-    size_t len = (size_t)(colon - start);
-    if (len == 0 || colon[1] == '\0') {
-        return SL_EINVAL;
-    }
-    if (len + 1 > size) {
-        return SL_ETOOBIG;
-    }
-    memcpy (host, start, len);
-    host[len] = '\0';
-    return 0;
-}
-
-int
-sl_endpoint_with_host (const char *endpoint, const char *broker, char *out, size_t size)
-{
-    if (!endpoint || !out || size == 0) {
-        return SL_EINVAL;
-    }
-    if (strncmp (endpoint, "tcp://*:", 8) != 0) {
-        if (strlen (endpoint) + 1 > size) {
-            return SL_ETOOBIG;
-        }
-        strcpy (out, endpoint);
-        return 0;
-    }
-    char host[256];
-    int rc = s_tcp_host (broker, host, sizeof host);
-    if (rc) {
-        return rc;
-    }
-    const char *port = endpoint + 8;
-    if (*port == '\0') {
-        return SL_EINVAL;
-    }
-    int n = snprintf (out, size, "tcp://%s:%s", host, port);
-    if (n < 0 || (size_t)n >= size) {
-        return SL_ETOOBIG;
-    }
-    return 0;
-}
-
 //  Reads every connection event waiting on the monitor, without blocking.
 static void s_failover (sl_client_t *self, const char *why);
 
@@ -319,7 +255,7 @@ sl_client_new (const sl_client_opts_t *opts)
     zsock_set_heartbeat_timeout (self->dealer, 3 * heartbeat_ms);
     zsock_set_heartbeat_ttl (self->dealer, 3 * heartbeat_ms);
     char host[256];
-    if (s_tcp_host (self->broker, host, sizeof host) == 0 && host[0] == '[') {
+    if (sl_endpoint_tcp_host (self->broker, host, sizeof host) == 0 && host[0] == '[') {
         zsock_set_ipv6 (self->dealer, 1);
     }
     if (opts->curve_secret || opts->broker_key) {

@@ -12,6 +12,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 
+#include "sl_endpoint.h" //  sl_endpoint_with_host, for the callers of the client
 #include "sl_proto.h"
 
 typedef struct _sl_client_t sl_client_t;
@@ -107,11 +108,5 @@ uint32_t sl_client_connects (sl_client_t *self);
 bool sl_client_connected (sl_client_t *self);
 //  Malformed replies received and skipped so far.
 uint64_t sl_client_malformed (sl_client_t *self);
-
-//  Writes endpoint into out, with a "*" host ("tcp://*:7601") replaced by
-//  the host of broker ("tcp://HOST:PORT", HOST may be "[::1]"). Other
-//  endpoints are copied as they are. 0, SL_EINVAL (broker or endpoint
-//  malformed) or SL_ETOOBIG (out too small).
-int sl_endpoint_with_host (const char *endpoint, const char *broker, char *out, size_t size);
 
 #endif

@@ -33,7 +33,6 @@
 #include "sl_util.h"
 
 #define S_COMP "store"
-#define S_POS_SIZE 16 //  producer / reader value: u64 ‖ i64
 #define S_DEFAULT_MAP (64ull << 20)
 #define S_DEFAULT_MAX_MAP (1ull << 40)
 #define S_MIN_MAP (1ull << 20)
@@ -237,16 +236,29 @@ sl_store_view_end (sl_store_t *self, bool is_read)
     }
 }
 
-//  --------------------------------------------------------------------------
-//  Keys
-
-static size_t
-s_pair_key (uint8_t *key, const char *a, size_t a_len, const char *b, size_t b_len)
+int
+sl_store_get (sl_store_t *self, MDB_dbi dbi, const MDB_val *key, const char *what,
+              sl_store_val_fn *use, void *ctx)
 {
-    memcpy (key, a, a_len);
-    key[a_len] = 0;
-    memcpy (key + a_len + 1, b, b_len);
-    return a_len + 1 + b_len;
+    MDB_txn *txn;
+    bool is_read;
+    int rc = sl_store_view_begin (self, &txn, &is_read);
+    if (rc) {
+        return rc;
+    }
+    MDB_val val;
+    rc = mdb_get (txn, dbi, (MDB_val *)key, &val);
+    if (rc == MDB_NOTFOUND) {
+        rc = SL_ENOTFOUND;
+    }
+    else if (rc) {
+        rc = sl_store_fail (self, txn, rc, what);
+    }
+    else {
+        rc = use (ctx, &val);
+    }
+    sl_store_view_end (self, is_read);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -631,214 +643,4 @@ sl_store_abort (sl_store_t *self)
         self->wtxn = NULL;
     }
     sl_store_journal_done (self, false);
-}
-
-//  --------------------------------------------------------------------------
-//  Producer and reader tables
-
-static int
-s_pos_get (sl_store_t *self, MDB_dbi dbi, const char *a, const char *b, uint64_t *value,
-           const char *what)
-{
-    size_t a_len, b_len;
-    if (!sl_store_name_ok (a, &a_len) || !sl_store_name_ok (b, &b_len)) {
-        return SL_ENAME;
-    }
-    MDB_txn *txn;
-    bool is_read;
-    int rc = sl_store_view_begin (self, &txn, &is_read);
-    if (rc) {
-        return rc;
-    }
-    uint8_t kbuf[2 * SL_NAME_MAX + 1];
-    MDB_val key = {s_pair_key (kbuf, a, a_len, b, b_len), kbuf};
-    MDB_val val;
-    rc = mdb_get (txn, dbi, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        rc = SL_ENOTFOUND;
-    }
-    else if (rc) {
-        rc = sl_store_fail (self, txn, rc, what);
-    }
-    else if (val.mv_size < S_POS_SIZE) {
-        sl_error (S_COMP, "%s %s/%s: value of %zu bytes, expected %d: data is damaged", what, a, b,
-                  val.mv_size, S_POS_SIZE);
-        rc = SL_ESTORE;
-    }
-    else {
-        *value = sl_store_get_u64 (val.mv_data);
-    }
-    sl_store_view_end (self, is_read);
-    return rc;
-}
-
-static int
-s_pos_set (sl_store_t *self, MDB_dbi dbi, const char *a, const char *b, uint64_t value,
-           int64_t now_ms, const char *what)
-{
-    size_t a_len, b_len;
-    if (!sl_store_name_ok (a, &a_len) || !sl_store_name_ok (b, &b_len)) {
-        return SL_ENAME;
-    }
-    if (!self->wtxn) {
-        return SL_ESTATE;
-    }
-    uint8_t kbuf[2 * SL_NAME_MAX + 1];
-    uint8_t vbuf[S_POS_SIZE];
-    sl_store_put_u64 (vbuf, value);
-    sl_store_put_u64 (vbuf + 8, (uint64_t)now_ms);
-    MDB_val key = {s_pair_key (kbuf, a, a_len, b, b_len), kbuf};
-    MDB_val val = {S_POS_SIZE, vbuf};
-    int rc = sl_store_jput (self, dbi, &key, &val, 0);
-    return rc ? sl_store_fail (self, self->wtxn, rc, what) : 0;
-}
-
-int
-sl_store_producer_get (sl_store_t *self, const char *producer, const char *stream, uint64_t *seq)
-{
-    *seq = 0;
-    int rc = s_pos_get (self, self->db_producers, producer, stream, seq, "producer");
-    return rc == SL_ENOTFOUND ? 0 : rc;
-}
-
-int
-sl_store_producer_set (sl_store_t *self, const char *producer, const char *stream, uint64_t seq,
-                       int64_t now_ms)
-{
-    return s_pos_set (self, self->db_producers, producer, stream, seq, now_ms, "producer");
-}
-
-int
-sl_store_reader_get (sl_store_t *self, const char *stream, const char *reader, uint64_t *offset)
-{
-    return s_pos_get (self, self->db_readers, stream, reader, offset, "reader");
-}
-
-int
-sl_store_reader_set (sl_store_t *self, const char *stream, const char *reader, uint64_t offset,
-                     int64_t now_ms)
-{
-    return s_pos_set (self, self->db_readers, stream, reader, offset, now_ms, "reader");
-}
-
-//  --------------------------------------------------------------------------
-//  Group state: group name -> the encoding of lib/group/sl_group.c, opaque here.
-
-int
-sl_store_group_get (sl_store_t *self, const char *group, sl_buf_t *out)
-{
-    size_t len;
-    if (!sl_store_name_ok (group, &len)) {
-        return SL_ENAME;
-    }
-    MDB_txn *txn;
-    bool is_read;
-    int rc = sl_store_view_begin (self, &txn, &is_read);
-    if (rc) {
-        return rc;
-    }
-    MDB_val key = {len, (void *)group};
-    MDB_val val;
-    rc = mdb_get (txn, self->db_groups, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        rc = SL_ENOTFOUND;
-    }
-    else if (rc) {
-        rc = sl_store_fail (self, txn, rc, "group");
-    }
-    else {
-        sl_buf_reset (out);
-        rc = sl_buf_append (out, val.mv_data, val.mv_size);
-    }
-    sl_store_view_end (self, is_read);
-    return rc;
-}
-
-int
-sl_store_group_set (sl_store_t *self, const char *group, const void *data, size_t len)
-{
-    size_t name_len;
-    if (!sl_store_name_ok (group, &name_len)) {
-        return SL_ENAME;
-    }
-    if (!data || len == 0) {
-        return SL_EINVAL;
-    }
-    if (!self->wtxn) {
-        return SL_ESTATE;
-    }
-    MDB_val key = {name_len, (void *)group};
-    MDB_val val = {len, (void *)data};
-    int rc = sl_store_jput (self, self->db_groups, &key, &val, 0);
-    return rc ? sl_store_fail (self, self->wtxn, rc, "group") : 0;
-}
-
-int
-sl_store_walk (sl_store_t *self, MDB_dbi dbi, const MDB_val *from, const char *what,
-               sl_store_walk_fn *fn, void *ctx)
-{
-    MDB_txn *txn;
-    int rc = sl_store_rtxn_begin (self, &txn);
-    if (rc) {
-        return rc;
-    }
-    MDB_cursor *cur = NULL;
-    rc = mdb_cursor_open (txn, dbi, &cur);
-    if (rc) {
-        rc = sl_store_error (self, rc, what);
-        goto done;
-    }
-    MDB_val key = from ? *from : (MDB_val){0, NULL};
-    MDB_val val;
-    int op = from ? MDB_SET_RANGE : MDB_FIRST;
-    bool stop = false;
-    while (!stop) {
-        rc = mdb_cursor_get (cur, &key, &val, op);
-        op = MDB_NEXT;
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            break;
-        }
-        if (rc) {
-            rc = sl_store_error (self, rc, what);
-            break;
-        }
-        rc = fn (ctx, &key, &val, &stop);
-        if (rc) {
-            break;
-        }
-    }
-done:
-    if (cur) {
-        mdb_cursor_close (cur);
-    }
-    sl_store_rtxn_end (self);
-    return rc;
-}
-
-typedef struct {
-    sl_store_group_fn *fn;
-    void *ctx;
-} s_group_walk_t;
-
-static int
-s_group_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
-{
-    (void)stop;
-    s_group_walk_t *walk = ctx;
-    if (key->mv_size > SL_NAME_MAX || !sl_name_valid (key->mv_data, key->mv_size)) {
-        sl_error (S_COMP, "groups holds a key with an invalid name: data is damaged");
-        return SL_ESTORE;
-    }
-    char name[SL_NAME_MAX + 1];
-    memcpy (name, key->mv_data, key->mv_size);
-    name[key->mv_size] = 0;
-    return walk->fn (walk->ctx, name, val->mv_data, val->mv_size);
-}
-
-int
-sl_store_group_list (sl_store_t *self, sl_store_group_fn *fn, void *ctx)
-{
-    s_group_walk_t walk = {fn, ctx};
-    return sl_store_walk (self, self->db_groups, NULL, "listing groups", s_group_entry, &walk);
 }

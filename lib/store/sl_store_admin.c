@@ -83,8 +83,7 @@ s_reader_entry (void *ctx, const MDB_val *key, const MDB_val *val, bool *stop)
     memcpy (reader, sep + 1, b_len);
     reader[b_len] = 0;
     const uint8_t *v = val->mv_data;
-    return walk->fn (walk->ctx, stream, reader, sl_store_get_u64 (v),
-                     (int64_t)sl_store_get_u64 (v + 8));
+    return walk->fn (walk->ctx, stream, reader, sl_be64 (v), (int64_t)sl_be64 (v + 8));
 }
 
 int
@@ -250,9 +249,9 @@ s_retain_key (uint8_t *kbuf, const char *stream, size_t len)
 static void
 s_retain_decode (const uint8_t *v, sl_retention_t *ret)
 {
-    ret->max_records = sl_store_get_u64 (v);
-    ret->max_bytes = sl_store_get_u64 (v + 8);
-    ret->max_age_ms = (int64_t)sl_store_get_u64 (v + 16);
+    ret->max_records = sl_be64 (v);
+    ret->max_bytes = sl_be64 (v + 8);
+    ret->max_age_ms = (int64_t)sl_be64 (v + 16);
     if (ret->max_age_ms < 0) {
         ret->max_age_ms = 0;
     }
@@ -275,13 +274,31 @@ sl_store_retention_set (sl_store_t *self, const char *stream, const sl_retention
         return rc == SL_ENOTFOUND ? 0 : rc;
     }
     uint8_t vbuf[S_RETAIN_SIZE];
-    sl_store_put_u64 (vbuf, ret->max_records);
-    sl_store_put_u64 (vbuf + 8, ret->max_bytes);
-    sl_store_put_u64 (vbuf + 16, (uint64_t)ret->max_age_ms);
+    sl_put_be64 (vbuf, ret->max_records);
+    sl_put_be64 (vbuf + 8, ret->max_bytes);
+    sl_put_be64 (vbuf + 16, (uint64_t)ret->max_age_ms);
     MDB_val key = {klen, kbuf};
     MDB_val val = {S_RETAIN_SIZE, vbuf};
     int rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
     return rc ? sl_store_fail (self, self->wtxn, rc, "retention") : 0;
+}
+
+typedef struct {
+    const char *stream; //  for the damage line
+    sl_retention_t *ret;
+} s_retain_ctx_t;
+
+static int
+s_retain_use (void *ctx, const MDB_val *val)
+{
+    s_retain_ctx_t *r = ctx;
+    if (val->mv_size < S_RETAIN_SIZE) {
+        sl_error (S_COMP, "retention of %s: value of %zu bytes: data is damaged", r->stream,
+                  val->mv_size);
+        return SL_ESTORE;
+    }
+    s_retain_decode (val->mv_data, r->ret);
+    return 0;
 }
 
 int
@@ -291,32 +308,10 @@ sl_store_retention_get (sl_store_t *self, const char *stream, sl_retention_t *re
     if (!sl_store_name_ok (stream, &len)) {
         return SL_ENAME;
     }
-    MDB_txn *txn;
-    bool is_read;
-    int rc = sl_store_view_begin (self, &txn, &is_read);
-    if (rc) {
-        return rc;
-    }
     uint8_t kbuf[sizeof S_RETAIN_PREFIX + SL_NAME_MAX];
     MDB_val key = {s_retain_key (kbuf, stream, len), kbuf};
-    MDB_val val;
-    rc = mdb_get (txn, self->db_meta, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        rc = SL_ENOTFOUND;
-    }
-    else if (rc) {
-        rc = sl_store_fail (self, txn, rc, "retention");
-    }
-    else if (val.mv_size < S_RETAIN_SIZE) {
-        sl_error (S_COMP, "retention of %s: value of %zu bytes: data is damaged", stream,
-                  val.mv_size);
-        rc = SL_ESTORE;
-    }
-    else {
-        s_retain_decode (val.mv_data, ret);
-    }
-    sl_store_view_end (self, is_read);
-    return rc;
+    s_retain_ctx_t r = {stream, ret};
+    return sl_store_get (self, self->db_meta, &key, "retention", s_retain_use, &r);
 }
 
 int

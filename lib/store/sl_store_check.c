@@ -96,7 +96,7 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
     MDB_val val;
     int rc = mdb_get (txn, self->db_meta, &key, &val);
     if (rc == 0) {
-        uint32_t format = val.mv_size == 4 ? sl_store_get_u32 (val.mv_data) : 0;
+        uint32_t format = val.mv_size == 4 ? sl_be32 (val.mv_data) : 0;
         if (format == 0) {
             sl_error (S_COMP, "%s: the store's format number is damaged (docs/reliability.md)",
                       self->dir);
@@ -135,7 +135,7 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
         return 0;
     }
     uint8_t vbuf[4];
-    sl_store_put_u32 (vbuf, SL_STORE_FORMAT);
+    sl_put_be32 (vbuf, SL_STORE_FORMAT);
     val.mv_size = 4;
     val.mv_data = vbuf;
     rc = mdb_put (txn, self->db_meta, &key, &val, 0);
@@ -192,8 +192,8 @@ s_check_stream (sl_store_t *self, s_check_t *ck, MDB_txn *txn, const char *name,
         return 0;
     }
     uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
-    sl_store_put_u32 (kbuf, meta->id);
-    sl_store_put_u64 (kbuf + 4, 0);
+    sl_put_be32 (kbuf, meta->id);
+    sl_put_be64 (kbuf + 4, 0);
     MDB_val key = {SL_STORE_LOG_KEY_SIZE, kbuf};
     MDB_val val;
     uint64_t entries = 0, records = 0, bytes = 0, legacy = 0;
@@ -402,7 +402,7 @@ sl_store_check (const char *dir, FILE *out)
     MDB_val key = {sizeof S_NEXT_ID_KEY - 1, (void *)S_NEXT_ID_KEY};
     MDB_val val;
     rc = mdb_get (txn, self->db_meta, &key, &val);
-    if (rc == 0 && (val.mv_size < 4 || sl_store_get_u32 (val.mv_data) <= max_id)) {
+    if (rc == 0 && (val.mv_size < 4 || sl_be32 (val.mv_data) <= max_id)) {
         s_find (&ck, "the stream counter is damaged (it must be above %u)", max_id);
     }
     else if (rc == MDB_NOTFOUND && streams > 0) {

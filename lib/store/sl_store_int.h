@@ -15,6 +15,7 @@
 
 #include "sl_buf.h"
 #include "sl_dirlock.h"
+#include "sl_mp.h" //  sl_be32/sl_put_be32 ...: every stored integer is big-endian
 #include "sl_store.h"
 #include "sl_util.h"
 
@@ -90,37 +91,6 @@ struct _sl_store_t {
     uint64_t p_epoch, p_seq, p_first, p_bytes;
 };
 
-//  --------------------------------------------------------------------------
-//  Big-endian helpers
-
-static inline void
-sl_store_put_u32 (uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline void
-sl_store_put_u64 (uint8_t *p, uint64_t v)
-{
-    sl_store_put_u32 (p, (uint32_t)(v >> 32));
-    sl_store_put_u32 (p + 4, (uint32_t)v);
-}
-
-static inline uint32_t
-sl_store_get_u32 (const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline uint64_t
-sl_store_get_u64 (const uint8_t *p)
-{
-    return ((uint64_t)sl_store_get_u32 (p) << 32) | sl_store_get_u32 (p + 4);
-}
-
 //  True when name is a valid stream, producer, reader or group name; sets
 //  *len to its length.
 static inline bool
@@ -134,6 +104,15 @@ sl_store_name_ok (const char *name, size_t *len)
 }
 
 //  sl_store_log.c: stream records and log entries, shared with the check.
+
+//  sl_store_log.c: a batch's key in log (stream id, base offset, 12 bytes);
+//  a stream's record in meta read (0, SL_ENOTFOUND, SL_ESTORE or an LMDB
+//  failure) or written in the write transaction.
+void sl_store_log_key (uint8_t *key, uint32_t id, uint64_t offset);
+int sl_store_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len,
+                       sl_store_meta_t *meta);
+int sl_store_meta_put (sl_store_t *self, const char *stream, size_t len,
+                       const sl_store_meta_t *meta);
 
 //  Decodes a stream record read from disk. 0, SL_ESTORE (bad size or
 //  values), SL_ECORRUPT (checksum).
@@ -204,5 +183,13 @@ int sl_store_walk (sl_store_t *self, MDB_dbi dbi, const MDB_val *from, const cha
 //  The writer's view: the open write transaction, else a read.
 int sl_store_view_begin (sl_store_t *self, MDB_txn **txn_p, bool *is_read);
 void sl_store_view_end (sl_store_t *self, bool is_read);
+
+//  Reads the value under key in dbi, in the writer's view, and hands it to
+//  use, which checks it (stored bytes are not trusted) and copies out what
+//  it needs: the value lives no longer than this call. 0, SL_ENOTFOUND, an
+//  LMDB failure (logged as what) or what use returns.
+typedef int (sl_store_val_fn) (void *ctx, const MDB_val *val);
+int sl_store_get (sl_store_t *self, MDB_dbi dbi, const MDB_val *key, const char *what,
+                  sl_store_val_fn *use, void *ctx);
 
 #endif

@@ -1,6 +1,6 @@
 /*  sl_store_log.c - the store's streams and their log: stream records in
-    meta, batches in log, and the calls that append, read, search by time
-    and apply retention. Part of the store module with sl_store.c (the
+    meta, batches in log, and the calls that append, read and search by
+    time; retention is sl_store_retain.c. Part of the store module with sl_store.c (the
     environment, transactions and small tables), whose internals it shares
     through lib/store/sl_store_int.h.
 
@@ -43,24 +43,24 @@ s_meta_key (uint8_t *key, const char *stream, size_t len)
     return S_PREFIX_LEN + len;
 }
 
-static void
-s_log_key (uint8_t *key, uint32_t id, uint64_t offset)
+void
+sl_store_log_key (uint8_t *key, uint32_t id, uint64_t offset)
 {
-    sl_store_put_u32 (key, id);
-    sl_store_put_u64 (key + 4, offset);
+    sl_put_be32 (key, id);
+    sl_put_be64 (key + 4, offset);
 }
 
 static void
 s_meta_encode (const s_meta_t *meta, uint8_t *out)
 {
-    sl_store_put_u32 (out, meta->id);
-    sl_store_put_u64 (out + 4, meta->first);
-    sl_store_put_u64 (out + 12, meta->next);
-    sl_store_put_u64 (out + 20, meta->records);
-    sl_store_put_u64 (out + 28, meta->bytes);
-    sl_store_put_u64 (out + 36, (uint64_t)meta->last_ms);
-    sl_store_put_u64 (out + 44, meta->crc_from);
-    sl_store_put_u32 (out + S_META_CRC_AT, sl_crc32c (out, S_META_CRC_AT));
+    sl_put_be32 (out, meta->id);
+    sl_put_be64 (out + 4, meta->first);
+    sl_put_be64 (out + 12, meta->next);
+    sl_put_be64 (out + 20, meta->records);
+    sl_put_be64 (out + 28, meta->bytes);
+    sl_put_be64 (out + 36, (uint64_t)meta->last_ms);
+    sl_put_be64 (out + 44, meta->crc_from);
+    sl_put_be32 (out + S_META_CRC_AT, sl_crc32c (out, S_META_CRC_AT));
 }
 
 //  Decodes a stream record read from disk: 44 bytes (format 1, no
@@ -78,7 +78,7 @@ sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_me
     }
     if (!v1) {
         size_t at = val->mv_size - 4;
-        if (sl_crc32c (p, at) != sl_store_get_u32 (p + at)) {
+        if (sl_crc32c (p, at) != sl_be32 (p + at)) {
             sl_error (S_COMP,
                       "stream %.*s: its meta record failed its checksum: data is damaged "
                       "(run sluice-broker --check)",
@@ -86,13 +86,13 @@ sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_me
             return SL_ECORRUPT;
         }
     }
-    meta->id = sl_store_get_u32 (p);
-    meta->first = sl_store_get_u64 (p + 4);
-    meta->next = sl_store_get_u64 (p + 12);
-    meta->records = sl_store_get_u64 (p + 20);
-    meta->bytes = sl_store_get_u64 (p + 28);
-    meta->last_ms = (int64_t)sl_store_get_u64 (p + 36);
-    meta->crc_from = v1 ? meta->next : sl_store_get_u64 (p + 44);
+    meta->id = sl_be32 (p);
+    meta->first = sl_be64 (p + 4);
+    meta->next = sl_be64 (p + 12);
+    meta->records = sl_be64 (p + 20);
+    meta->bytes = sl_be64 (p + 28);
+    meta->last_ms = (int64_t)sl_be64 (p + 36);
+    meta->crc_from = v1 ? meta->next : sl_be64 (p + 44);
     if (meta->id == 0 || meta->first > meta->next || meta->records != meta->next - meta->first ||
         meta->crc_from > meta->next) {
         sl_error (S_COMP,
@@ -106,8 +106,8 @@ sl_store_meta_decode (const MDB_val *val, const char *stream, int name_len, s_me
 }
 
 //  Reads a stream's record. 0, SL_ENOTFOUND, SL_ESTORE or an LMDB failure.
-static int
-s_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len, s_meta_t *meta)
+int
+sl_store_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len, s_meta_t *meta)
 {
     uint8_t kbuf[S_PREFIX_LEN + SL_NAME_MAX];
     MDB_val key = {s_meta_key (kbuf, stream, len), kbuf};
@@ -122,8 +122,8 @@ s_meta_get (sl_store_t *self, MDB_txn *txn, const char *stream, size_t len, s_me
     return sl_store_meta_decode (&val, stream, (int)len, meta);
 }
 
-static int
-s_meta_put (sl_store_t *self, const char *stream, size_t len, const s_meta_t *meta)
+int
+sl_store_meta_put (sl_store_t *self, const char *stream, size_t len, const s_meta_t *meta)
 {
     uint8_t kbuf[S_PREFIX_LEN + SL_NAME_MAX];
     uint8_t vbuf[SL_STORE_META_SIZE];
@@ -161,20 +161,20 @@ sl_store_blob_check (const MDB_val *key, const MDB_val *val, uint32_t id, s_blob
         return SL_ESTORE;
     }
     const uint8_t *k = key->mv_data;
-    if (sl_store_get_u32 (k) != id) {
+    if (sl_be32 (k) != id) {
         return 0;
     }
-    uint64_t offset = sl_store_get_u64 (k + 4);
+    uint64_t offset = sl_be64 (k + 4);
     const uint8_t *v = val->mv_data;
     blob->base = offset;
     blob->count = 0;
     blob->append_ms = 0;
-    if (val->mv_size < SL_BATCH_HEADER_SIZE || v[0] != SL_BATCH_VERSION ||
-        sl_store_get_u32 (v + 4) == 0 || sl_store_get_u64 (v + 8) != offset) {
+    if (val->mv_size < SL_BATCH_HEADER_SIZE || v[0] != SL_BATCH_VERSION || sl_be32 (v + 4) == 0 ||
+        sl_be64 (v + 8) != offset) {
         return SL_ECORRUPT;
     }
-    blob->count = sl_store_get_u32 (v + 4);
-    blob->append_ms = (int64_t)sl_store_get_u64 (v + 16);
+    blob->count = sl_be32 (v + 4);
+    blob->append_ms = (int64_t)sl_be64 (v + 16);
     return 1;
 }
 
@@ -247,7 +247,7 @@ sl_store_blob_verify (sl_store_t *self, const s_meta_t *meta, const MDB_val *val
         return SL_ECORRUPT;
     }
     *len = val->mv_size - SL_BATCH_CRC_SIZE;
-    return sl_crc32c (p, *len) == sl_store_get_u32 (p + *len) ? 0 : SL_ECORRUPT;
+    return sl_crc32c (p, *len) == sl_be32 (p + *len) ? 0 : SL_ECORRUPT;
 }
 
 //  Positions cur on the batch of stream id that contains offset, or else on
@@ -260,7 +260,7 @@ s_seek_batch (sl_store_t *self, MDB_txn *txn, MDB_cursor *cur, uint32_t id, uint
               MDB_val *key, MDB_val *val, s_blob_t *blob)
 {
     uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
-    s_log_key (kbuf, id, offset);
+    sl_store_log_key (kbuf, id, offset);
     MDB_val want = {SL_STORE_LOG_KEY_SIZE, kbuf};
     *key = want;
     int rc = mdb_cursor_get (cur, key, val, MDB_SET_RANGE);
@@ -328,7 +328,7 @@ s_stream_create (sl_store_t *self, const char *stream, size_t len, s_meta_t *met
             sl_error (S_COMP, "next_stream_id value of %zu bytes: data is damaged", val.mv_size);
             return SL_ESTORE;
         }
-        id = sl_store_get_u32 (val.mv_data);
+        id = sl_be32 (val.mv_data);
     }
     else if (rc != MDB_NOTFOUND) {
         return sl_store_fail (self, self->wtxn, rc, "reading the stream counter");
@@ -342,7 +342,7 @@ s_stream_create (sl_store_t *self, const char *stream, size_t len, s_meta_t *met
         return SL_ETOOBIG;
     }
     uint8_t vbuf[4];
-    sl_store_put_u32 (vbuf, id + 1);
+    sl_put_be32 (vbuf, id + 1);
     val.mv_size = 4;
     val.mv_data = vbuf;
     rc = sl_store_jput (self, self->db_meta, &key, &val, 0);
@@ -372,7 +372,7 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
         return SL_ESTATE;
     }
     s_meta_t meta;
-    int rc = s_meta_get (self, self->wtxn, stream, name_len, &meta);
+    int rc = sl_store_meta_get (self, self->wtxn, stream, name_len, &meta);
     if (rc == SL_ENOTFOUND) {
         rc = s_stream_create (self, stream, name_len, &meta);
     }
@@ -395,7 +395,7 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
     //  Every batch appended now carries a checksum (meta.next >= crc_from).
     size_t size = SL_BATCH_HEADER_SIZE + len + SL_BATCH_CRC_SIZE;
     uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
-    s_log_key (kbuf, meta.id, meta.next);
+    sl_store_log_key (kbuf, meta.id, meta.next);
     MDB_val key = {SL_STORE_LOG_KEY_SIZE, kbuf};
     MDB_val val = {size, NULL};
     rc = sl_store_jput (self, self->db_log, &key, &val, MDB_RESERVE | MDB_APPEND);
@@ -418,13 +418,13 @@ sl_store_append (sl_store_t *self, const char *stream, const uint8_t *records, s
         memcpy (out + SL_BATCH_HEADER_SIZE, records, len);
     }
     size_t at = SL_BATCH_HEADER_SIZE + len;
-    sl_store_put_u32 (out + at, sl_crc32c (out, at));
+    sl_put_be32 (out + at, sl_crc32c (out, at));
     sl_store_jnote (self, self->db_log, &key, &val);
     meta.next += count;
     meta.records += count;
     meta.bytes += size;
     meta.last_ms = h.append_ms;
-    rc = s_meta_put (self, stream, name_len, &meta);
+    rc = sl_store_meta_put (self, stream, name_len, &meta);
     if (rc) {
         return rc;
     }
@@ -451,7 +451,7 @@ sl_store_stream_info (sl_store_t *self, const char *stream, sl_stream_info_t *in
         return rc;
     }
     s_meta_t meta;
-    rc = s_meta_get (self, txn, stream, len, &meta);
+    rc = sl_store_meta_get (self, txn, stream, len, &meta);
     bool found = rc == 0;
     if (rc == SL_ENOTFOUND) {
         rc = 0;
@@ -518,8 +518,8 @@ s_corrupt (sl_store_t *self, MDB_cursor *cur, const char *stream, const s_meta_t
     uint64_t to = meta->next;
     MDB_val key, val;
     if (mdb_cursor_get (cur, &key, &val, MDB_NEXT) == 0 && key.mv_size == SL_STORE_LOG_KEY_SIZE &&
-        sl_store_get_u32 (key.mv_data) == meta->id) {
-        uint64_t next = sl_store_get_u64 ((const uint8_t *)key.mv_data + 4);
+        sl_be32 (key.mv_data) == meta->id) {
+        uint64_t next = sl_be64 ((const uint8_t *)key.mv_data + 4);
         to = next > base && next < to ? next : to;
     }
     self->n_corrupt++;
@@ -552,7 +552,7 @@ sl_store_read (sl_store_t *self, const char *stream, uint64_t offset, uint32_t m
     sl_store_map_bounds (self);
     MDB_cursor *cur = NULL;
     s_meta_t meta;
-    rc = s_meta_get (self, txn, stream, len, &meta);
+    rc = sl_store_meta_get (self, txn, stream, len, &meta);
     if (info) {
         s_info_fill (info, stream, len, rc == 0 ? &meta : NULL);
     }
@@ -647,7 +647,7 @@ sl_store_find_time (sl_store_t *self, const char *stream, int64_t time_ms, uint6
     }
     MDB_cursor *cur = NULL;
     s_meta_t meta;
-    rc = s_meta_get (self, txn, stream, len, &meta);
+    rc = sl_store_meta_get (self, txn, stream, len, &meta);
     if (rc) {
         if (rc == SL_ENOTFOUND) {
             *offset = 0;
@@ -694,118 +694,5 @@ done:
         mdb_cursor_close (cur);
     }
     sl_store_rtxn_end (self);
-    return rc;
-}
-
-//  --------------------------------------------------------------------------
-//  Retention
-
-//  Retention meets a batch with a damaged header at the oldest end: offsets
-//  are dense and append times never decrease, so its extent runs to the
-//  next batch's base (or next) and it is no younger than that batch (or
-//  the stream's last append). Leaves the cursor (key, val) on it again so
-//  that it can be deleted. 1, or SL_ECORRUPT when that cannot be told.
-static int
-s_damaged_extent (MDB_cursor *cur, const s_meta_t *meta, MDB_val *key, MDB_val *val, s_blob_t *blob)
-{
-    uint64_t end = meta->next;
-    int64_t ms = meta->last_ms;
-    MDB_val k, v;
-    s_blob_t next;
-    if (mdb_cursor_get (cur, &k, &v, MDB_NEXT) == 0 &&
-        sl_store_blob_check (&k, &v, meta->id, &next) == 1) {
-        end = next.base;
-        ms = next.append_ms;
-    }
-    if (end <= blob->base || end - blob->base > UINT32_MAX ||
-        mdb_cursor_get (cur, key, val, MDB_SET_KEY) != 0) {
-        return SL_ECORRUPT;
-    }
-    blob->count = (uint32_t)(end - blob->base);
-    blob->append_ms = ms;
-    return 1;
-}
-
-int
-sl_store_retain (sl_store_t *self, const char *stream, const sl_retention_t *ret, int64_t now_ms,
-                 uint64_t *removed)
-{
-    size_t len;
-    if (removed) {
-        *removed = 0;
-    }
-    if (!sl_store_name_ok (stream, &len)) {
-        return SL_ENAME;
-    }
-    if (!ret) {
-        return SL_EINVAL;
-    }
-    if (!self->wtxn) {
-        return SL_ESTATE;
-    }
-    s_meta_t meta;
-    int rc = s_meta_get (self, self->wtxn, stream, len, &meta);
-    if (rc) {
-        return rc == SL_ENOTFOUND ? 0 : rc;
-    }
-    bool by_age = ret->max_age_ms > 0 && now_ms > INT64_MIN + ret->max_age_ms;
-    int64_t oldest = by_age ? now_ms - ret->max_age_ms : 0;
-    MDB_cursor *cur;
-    rc = mdb_cursor_open (self->wtxn, self->db_log, &cur);
-    if (rc) {
-        return sl_store_fail (self, self->wtxn, rc, "retention");
-    }
-    uint64_t gone = 0;
-    while (meta.records > 0) {
-        uint8_t kbuf[SL_STORE_LOG_KEY_SIZE];
-        s_log_key (kbuf, meta.id, meta.first);
-        MDB_val key = {SL_STORE_LOG_KEY_SIZE, kbuf};
-        MDB_val val;
-        rc = mdb_cursor_get (cur, &key, &val, MDB_SET_KEY);
-        if (rc && rc != MDB_NOTFOUND) {
-            mdb_cursor_close (cur);
-            return sl_store_fail (self, self->wtxn, rc, "retention");
-        }
-        s_blob_t blob;
-        int ok = rc == MDB_NOTFOUND ? 0 : sl_store_blob_check (&key, &val, meta.id, &blob);
-        if (ok == SL_ECORRUPT) {
-            ok = s_damaged_extent (cur, &meta, &key, &val, &blob);
-        }
-        if (ok != 1 || blob.count == 0 || blob.count > meta.records) {
-            sl_error (S_COMP, "stream %s: no batch starts at first offset %llu: data is damaged",
-                      stream, (unsigned long long)meta.first);
-            rc = SL_ESTORE;
-            break;
-        }
-        bool go = (ret->max_records && meta.records - blob.count >= ret->max_records) ||
-                  (ret->max_bytes && meta.bytes > ret->max_bytes) ||
-                  (by_age && blob.append_ms < oldest);
-        if (!go) {
-            rc = 0;
-            break;
-        }
-        size_t size = val.mv_size;
-        rc = sl_store_jcursor_del (self, self->db_log, cur);
-        if (rc) {
-            mdb_cursor_close (cur);
-            return sl_store_fail (self, self->wtxn, rc, "retention");
-        }
-        meta.first += blob.count;
-        meta.records -= blob.count;
-        meta.bytes -= size < meta.bytes ? size : meta.bytes;
-        gone += blob.count;
-    }
-    mdb_cursor_close (cur);
-    //  Batches already deleted are accounted for even when damage stopped
-    //  the walk, so that meta and log agree within the transaction.
-    if (gone) {
-        int rc2 = s_meta_put (self, stream, len, &meta);
-        if (rc2) {
-            return rc2;
-        }
-    }
-    if (rc == 0 && removed) {
-        *removed = gone;
-    }
     return rc;
 }

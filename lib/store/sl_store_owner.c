@@ -31,6 +31,31 @@ s_key (const char *producer, uint8_t *buf, MDB_val *key)
     return 0;
 }
 
+typedef struct {
+    const char *producer; //  for the damage line
+    char *owner;
+    size_t owner_size;
+} s_owner_ctx_t;
+
+static int
+s_owner_use (void *ctx, const MDB_val *val)
+{
+    s_owner_ctx_t *o = ctx;
+    if (val->mv_size == 0 || val->mv_size > SL_STORE_OWNER_MAX ||
+        memchr (val->mv_data, 0, val->mv_size)) {
+        //  Stored bytes are not trusted: an owner that cannot be a key
+        //  name is damage, not a name to compare with.
+        sl_error ("store", "the owner of producer '%s' is damaged", o->producer);
+        return SL_ESTORE;
+    }
+    if (val->mv_size >= o->owner_size) {
+        return SL_ETOOBIG; //  the caller's buffer, not the data
+    }
+    memcpy (o->owner, val->mv_data, val->mv_size);
+    o->owner[val->mv_size] = 0;
+    return 0;
+}
+
 int
 sl_store_owner_get (sl_store_t *self, const char *producer, char *owner, size_t owner_size)
 {
@@ -43,36 +68,8 @@ sl_store_owner_get (sl_store_t *self, const char *producer, char *owner, size_t 
     if (owner_size == 0) {
         return SL_EINVAL;
     }
-    MDB_txn *txn;
-    bool is_read;
-    rc = sl_store_view_begin (self, &txn, &is_read);
-    if (rc) {
-        return rc;
-    }
-    MDB_val val;
-    rc = mdb_get (txn, self->db_meta, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        rc = SL_ENOTFOUND;
-    }
-    else if (rc) {
-        rc = sl_store_fail (self, txn, rc, "producer owner");
-    }
-    else if (val.mv_size == 0 || val.mv_size > SL_STORE_OWNER_MAX ||
-             memchr (val.mv_data, 0, val.mv_size)) {
-        //  Stored bytes are not trusted: an owner that cannot be a key
-        //  name is damage, not a name to compare with.
-        sl_error ("store", "the owner of producer '%s' is damaged", producer);
-        rc = SL_ESTORE;
-    }
-    else if (val.mv_size >= owner_size) {
-        rc = SL_ETOOBIG; //  the caller's buffer, not the data
-    }
-    else {
-        memcpy (owner, val.mv_data, val.mv_size);
-        owner[val.mv_size] = 0;
-    }
-    sl_store_view_end (self, is_read);
-    return rc;
+    s_owner_ctx_t o = {producer, owner, owner_size};
+    return sl_store_get (self, self->db_meta, &key, "producer owner", s_owner_use, &o);
 }
 
 int

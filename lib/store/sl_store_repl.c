@@ -191,7 +191,7 @@ sl_store_journal_begin (sl_store_t *self)
 static void
 s_key (uint8_t *kbuf, uint64_t seq)
 {
-    sl_store_put_u64 (kbuf, seq);
+    sl_put_be64 (kbuf, seq);
 }
 
 //  Drops the oldest entries while the journal is over its bound; the last
@@ -316,7 +316,7 @@ sl_store_journal_on (sl_store_t *self, uint64_t max_bytes)
         op = MDB_NEXT;
         uint64_t e, s;
         if (key.mv_size != 8 || sl_repl_peek (val.mv_data, val.mv_size, &e, &s) != 0 ||
-            s != sl_store_get_u64 (key.mv_data)) {
+            s != sl_be64 (key.mv_data)) {
             sl_error (S_COMP, "the replication journal in %s is damaged", self->dir);
             rc = MDB_CORRUPTED;
             break;
@@ -399,7 +399,7 @@ sl_store_repl_read (sl_store_t *self, uint64_t from, uint64_t max_bytes, sl_stor
     MDB_cursor_op op = MDB_SET_KEY;
     while ((rc = mdb_cursor_get (cur, &key, &val, op)) == 0) {
         op = MDB_NEXT;
-        if (key.mv_size != 8 || sl_store_get_u64 (key.mv_data) != expect) {
+        if (key.mv_size != 8 || sl_be64 (key.mv_data) != expect) {
             rc = SL_ESTORE;
             break;
         }

@@ -10,8 +10,8 @@ import pytest
 import zmq
 
 from conftest import (ERROR, FETCH, HELLO, LIST, LIVE, PUBLISH, SEEK, WELCOME, T, Wire,
-                      assert_records, header, now_ms, pack, read_stream, run_source, start_sink,
-                      start_source, write_jsonl)
+                      assert_records, header, now_ms, pack, read_stream, run_source, write_jsonl)
+from hostile_util import assert_good_pipeline_unharmed, start_good_pipeline
 
 EINVAL, EPROTO, EVERSION, ECOMMAND, ETOOBIG, EDEPTH, ETRUNC = 2, 3, 4, 5, 6, 7, 8
 ENAME, ETYPE = 17, 21
@@ -108,12 +108,7 @@ def _ask(broker, frames):
 @pytest.fixture
 def pipeline(procs, broker, tmp_path):
     """A good source and sink that run while the hostile frames arrive."""
-    values = [{"i": i, "s": "good"} for i in range(40_000)]
-    path = write_jsonl(tmp_path / "good.jsonl", values)
-    sink = start_sink(procs, broker, "good", "--from", "beginning", "--count", str(len(values)),
-                      "--format", "json")
-    src = start_source(procs, broker, "good", "--name", "good-src", "--rate", "10000", str(path))
-    yield values, src, sink
+    yield start_good_pipeline(procs, broker, tmp_path, 40_000, 10_000)
 
 
 def test_hostile_frames_get_errors_and_harm_nothing(procs, broker, pipeline):
@@ -138,11 +133,7 @@ def test_hostile_frames_get_errors_and_harm_nothing(procs, broker, pipeline):
         if not broker.proc.alive():
             pytest.fail(f"broker died on '{name}':\n{broker.proc.stderr()[-4000:]}")
     assert broker.wire.ping(), "broker stopped answering PING"
-    src.expect_exit(0, T(120))
-    sink.expect_exit(0, T(120))
-    assert_records(sink.json_lines(), values)
-    assert_records(read_stream(procs, broker, "good"), values)
-    assert "hostile" not in broker.wire.streams(), "a rejected PUBLISH created its stream"
+    assert_good_pipeline_unharmed(procs, broker, values, src, sink)
     assert not problems, "\n".join(problems)
 
 

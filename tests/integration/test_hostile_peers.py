@@ -15,8 +15,8 @@ import pytest
 import zmq
 
 from conftest import (ERROR, FETCH, HELLO, LIST, PING, PONG, POSITION, PUBLISH, RECORDS, SEEK,
-                      WELCOME, T, Wire, assert_records, free_port_pair, header, pack, read_stream,
-                      start_sink, start_source, write_jsonl)
+                      WELCOME, T, Wire, free_port_pair, header, pack, start_sink)
+from hostile_util import assert_good_pipeline_unharmed, start_good_pipeline
 
 # 13 bytes each, every one claiming about 4 GiB: a body map with a str32 length, a record whose
 # value is an array32 count, a record whose value is a bin32 length.
@@ -111,11 +111,7 @@ def _strangers(endpoint):
 
 
 def test_foreign_peers_and_random_frames_keep_memory_bounded(procs, broker, tmp_path):
-    values = [{"i": i, "s": "good"} for i in range(30_000)]
-    path = write_jsonl(tmp_path / "good.jsonl", values)
-    sink = start_sink(procs, broker, "good", "--from", "beginning", "--count", str(len(values)),
-                      "--format", "json")
-    src = start_source(procs, broker, "good", "--name", "good-src", "--rate", "5000", str(path))
+    values, src, sink = start_good_pipeline(procs, broker, tmp_path, 30_000, 5000)
 
     rng = random.Random(20261126)
     pid = broker.proc.pid
@@ -137,11 +133,7 @@ def test_foreign_peers_and_random_frames_keep_memory_bounded(procs, broker, tmp_
         assert max(rss) < BUDGET_KIB, f"broker VmRSS {max(rss) // 1024} MiB"
         assert rss[-1] <= rss[1] + LEAK_MARGIN_KIB, f"broker VmRSS by round (KiB): {rss}"
 
-    src.expect_exit(0, T(120))
-    sink.expect_exit(0, T(120))
-    assert_records(sink.json_lines(), values)
-    assert_records(read_stream(procs, broker, "good"), values)
-    assert "hostile" not in broker.wire.streams(), "a rejected PUBLISH created its stream"
+    assert_good_pipeline_unharmed(procs, broker, values, src, sink)
 
     # Each bad peer is logged once, however many bad messages it sent; all are counted.
     broker.close()

@@ -480,7 +480,7 @@ def test_dlq_show_and_resend_once(procs, broker, tmp_path):
     wait_for(lambda: group_field(procs, broker, "D", "lag_records") == 0, T(30), "lag 0")
     stop_workers([w])
     bad = sluice(procs, "dlq", "resend", "D", "--nosuch", "-b", broker.endpoint, code=2)
-    assert "unexpected argument '--nosuch'" in bad.stderr()
+    assert "unknown option '--nosuch'" in bad.stderr()
     empty = sluice(procs, "dlq", "resend", "nosuch", "-b", broker.endpoint)
     assert "nosuch.dlq is empty" in empty.stdout().decode()
 

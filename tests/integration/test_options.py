@@ -1,6 +1,7 @@
 """Every program's options come from one table (lib/core/sl_opts.h): its --help
 lists them, its man page lists the same ones, and a short flag means one
 thing in every program of the family (docs/options.md)."""
+import os
 import re
 import subprocess
 
@@ -27,6 +28,10 @@ COMMANDS = {
     "stat": ([SLUICE_BIN, "stat"], "sluice-stat.1"),
     "manage": ([SLUICE_BIN, "streams"], "sluice-manage.1"),
     "keygen": ([SLUICE_BIN, "keygen"], "sluice-keygen.1"),
+    "top": ([SLUICE_BIN, "top"], "sluice-top.1"),
+    "tail": ([SLUICE_BIN, "tail"], "sluice-tail.1"),
+    "dlq-resend": ([SLUICE_BIN, "dlq", "resend"], "sluice-dlq.1"),
+    "promote": ([SLUICE_BIN, "promote"], "sluice-promote.1"),
 }
 
 HELP_LINE = re.compile(r"^  (?:-(\w), )?(?:    )?--([a-z0-9-]+)")
@@ -137,3 +142,43 @@ def test_plugin_options_come_from_the_plugins_table():
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0
     assert "plugin /nonexistent/op.so: cannot load" in res.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["stat", "--interval", "50ms"], "--interval: expected a duration such as 500ms, 30s, 5m or "
+                                     "7d, at least 100ms"),
+    (["streams", "--records", "many"], "--records: expected a whole number"),
+    (["stream", "retain", "x", "--bytes", "lots"], "--bytes: expected a size"),
+    (["dlq", "resend", "g", "--timeout", "soon"], "--timeout: expected a duration"),
+    (["dlq", "resend", "g", "--nope"], "unknown option '--nope'"),
+    (["promote", "--broker", "udp://x"], "--broker:"),
+    (["top", "--json"], "unknown option '--json'"),
+    (["run", "--stop-timeout", "0", "p.yaml"], "--stop-timeout: expected a duration"),
+])
+def test_operating_commands_refuse_bad_options_from_their_tables(argv, message):
+    """The sluice commands' typed tables bound their values: exit 2 with the reason, before any
+    broker is asked (there is none here)."""
+    res = subprocess.run([str(SLUICE_BIN)] + argv, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2, (argv, res.stdout, res.stderr)
+    assert message in res.stderr, res.stderr
+
+
+def test_operating_commands_read_their_options_from_the_environment():
+    """SLUICE_<NAME> mirrors a command's option (derived from its table): a bound refused from
+    the environment names the variable."""
+    env = dict(os.environ, SLUICE_INTERVAL="10ms")
+    res = subprocess.run([str(SLUICE_BIN), "stat", "--watch"], capture_output=True, text=True,
+                         timeout=30, env=env)
+    assert res.returncode == 2, res.stderr
+    assert "SLUICE_INTERVAL" in res.stderr and "at least 100ms" in res.stderr, res.stderr
+
+
+def test_help_shows_the_command_tables_defaults():
+    """The defaults in the sluice commands' --help are their tables' def fields."""
+    for argv, default in ((["stat"], "time between refreshes (default 1s)"),
+                          (["dlq", "resend"], "give up on the broker after this (default 5s)"),
+                          (["run"], "(default 15s)")):
+        res = subprocess.run([str(SLUICE_BIN)] + argv + ["--help"], capture_output=True,
+                             text=True, timeout=30)
+        assert res.returncode == 0
+        assert default in " ".join(res.stdout.split()), (argv, res.stdout)

@@ -109,7 +109,11 @@ def test_tail_prints_records(procs, broker, tmp_path):
 def test_tail_help():
     r = run_cmd([SLUICE_BIN, "tail", "--help"])
     assert r.returncode == 0
-    assert "sluice tail [--broker ENDPOINT] STREAM" in r.stdout and "end (default)" in r.stdout
+    assert "sluice tail [OPTIONS] STREAM" in r.stdout and "starts at the end" in r.stdout
+    # The sink options it lists are sluice-sink's own entries, help and all.
+    sink = run_cmd([BUILD / "sink" / "sluice-sink", "--help"]).stdout
+    from_help = "start at beginning, end, OFFSET, -N (the last N)"
+    assert from_help in r.stdout and from_help in sink
     r = run_cmd([SLUICE_BIN, "tail", "a", "b"])
     assert r.returncode == 2 and "one stream at a time" in r.stderr
 
@@ -381,8 +385,8 @@ def test_man_pages_render_cleanly():
     import shutil
     man = ROOT / "docs" / "man"
     pages = sorted(p.name for p in man.glob("*.1"))
-    assert pages == ["sluice-broker.1", "sluice-keygen.1", "sluice-manage.1", "sluice-run.1",
-                     "sluice-sink.1", "sluice-source.1", "sluice-stat.1", "sluice-tail.1",
+    assert pages == ["sluice-broker.1", "sluice-dlq.1", "sluice-keygen.1", "sluice-manage.1",
+                     "sluice-promote.1", "sluice-run.1", "sluice-sink.1", "sluice-source.1", "sluice-stat.1", "sluice-tail.1",
                      "sluice-top.1", "sluice-verify.1", "sluice-worker.1", "sluice.1"]
     # Every page is installed.
     build_file = (ROOT / "cli" / "meson.build").read_text()

@@ -490,3 +490,57 @@ Test (opts, find_value_takes_the_last_and_stops_at_dashes)
     char *argv3[] = {"p", "--pluginx=a", NULL};
     cr_assert_null (sl_opts_find_value (2, argv3, "plugin", NULL));
 }
+
+//  sl_opts_parse_typed: the table's defaults first, then argv over them; a
+//  table whose default does not parse is refused (exit 2), not half-applied.
+typedef struct {
+    uint64_t size;
+    int64_t wait_ms;
+} s_typed_t;
+
+static const sl_opt_t s_typed_opts[] = {
+    {"size", 0, "SIZE", "a size", SL_OPT_FIELD (s_typed_t, size), .type = SL_ARG_SIZE,
+     .def = "64k"},
+    {"wait", 0, "DURATION", "a wait", SL_OPT_FIELD (s_typed_t, wait_ms), .type = SL_ARG_DURATION,
+     .def = "2s"},
+    {.name = NULL},
+};
+
+static const sl_opt_t s_bad_default_opts[] = {
+    {"size", 0, "SIZE", "a size", SL_OPT_FIELD (s_typed_t, size), .type = SL_ARG_SIZE,
+     .def = "lots"},
+    {.name = NULL},
+};
+
+Test (opts, parse_typed_applies_defaults_then_argv)
+{
+    sl_opts_spec_t spec = {.program = "sluice-test", .opts = s_typed_opts};
+    s_typed_t t = {0, 0};
+    int code = -1;
+    int first =
+        sl_opts_parse_typed (&spec, ARGC ("--wait", "5m"), ARGV ("--wait", "5m"), NULL, &t, &code);
+    cr_assert_eq (first, 3);
+    cr_assert_eq (t.size, 64 * 1024, "the default");
+    cr_assert_eq (t.wait_ms, 5 * 60 * 1000, "argv over the default");
+}
+
+Test (opts, parse_typed_refuses_a_table_whose_default_does_not_parse)
+{
+    sl_opts_spec_t spec = {.program = "sluice-test", .opts = s_bad_default_opts};
+    s_typed_t t = {0, 0};
+    int code = -1;
+    fflush (stderr);
+    int saved_err = dup (2);
+    FILE *err = tmpfile ();
+    dup2 (fileno (err), 2);
+    int first = sl_opts_parse_typed (&spec, ARGC ("x"), ARGV ("x"), NULL, &t, &code);
+    fflush (stderr);
+    dup2 (saved_err, 2);
+    close (saved_err);
+    fseek (err, 0, SEEK_END);
+    char *text = s_slurp (err);
+    cr_assert_eq (first, -1);
+    cr_assert_eq (code, 2);
+    cr_assert (strstr (text, "a default of the option table does not parse"), "%s", text);
+    free (text);
+}

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <limits.h>
+#include <string.h>
 
 #include "sl_error.h"
 #include "sl_proto.h"
@@ -46,4 +47,30 @@ Test (proto_msg, init_error_encodes_like_msg_error)
     }
     zmsg_destroy (&a);
     zmsg_destroy (&b);
+}
+
+Test (proto_msg, init_report_fills_a_ping_that_round_trips)
+{
+    //  A client name longer than the field is cut, not overflowed.
+    char name[200];
+    memset (name, 'w', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    sl_msg_t ping;
+    sl_msg_init_report (&ping, 7, "worker", name, 1000, 3);
+    cr_assert_eq (ping.cmd, SL_CMD_PING);
+    cr_assert_eq (strlen (ping.client), sizeof ping.client - 1);
+    zmsg_t *wire = sl_msg_encode (&ping);
+    cr_assert_not_null (wire);
+    sl_msg_t back;
+    sl_msg_init (&back, SL_CMD_NONE);
+    cr_assert_eq (sl_msg_decode (wire, &back), 0);
+    cr_assert_eq (back.cmd, SL_CMD_PING);
+    cr_assert_eq (back.req, 7);
+    cr_assert_str_eq (back.role, "worker");
+    cr_assert_str_eq (back.client, ping.client);
+    cr_assert_eq (back.ping_records, 1000);
+    cr_assert_eq (back.ping_errors, 3);
+    zmsg_destroy (&wire);
+    sl_msg_reset (&back);
+    sl_msg_reset (&ping);
 }

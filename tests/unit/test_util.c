@@ -1,9 +1,11 @@
 /*  test_util.c - clocks, strict number / size / duration / time parsing, names.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sl_error.h"
 #include "sl_util.h"
@@ -268,4 +270,19 @@ Test (util, name_rules)
     cr_assert_not (sl_name_valid (name, SL_NAME_MAX + 1));
     //  The length given is what is checked, not the C string.
     cr_assert (sl_name_valid ("ordersXYZ", 6));
+}
+
+Test (util, default_member_is_a_valid_name_ending_in_the_pid)
+{
+    char name[SL_NAME_MAX + 1];
+    sl_default_member ("worker", name, sizeof name);
+    cr_assert (sl_name_valid (name, strlen (name)), "'%s'", name);
+    char pid[32];
+    snprintf (pid, sizeof pid, "-%d", (int)getpid ());
+    size_t n = strlen (name), p = strlen (pid);
+    cr_assert (n > p && strcmp (name + n - p, pid) == 0, "'%s' ends in %s", name, pid);
+    //  A buffer too small for the host still gets a terminated name.
+    char tiny[4];
+    sl_default_member ("worker", tiny, sizeof tiny);
+    cr_assert_eq (strlen (tiny), 3);
 }

@@ -155,7 +155,7 @@ s_read_events (sl_client_t *self)
         if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
              event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) &&
             !self->refusal_logged) {
-            //  Retried every 100 ms by ZeroMQ: said once.
+            //  Said once (a refusal is final for this connection attempt).
             self->refusal_logged = true;
             sl_error ("client", "broker %s refused the connection: %s", self->broker,
                       event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH

@@ -18,7 +18,6 @@ ended by PID; the data directory is a temporary one.
 """
 import argparse
 import json
-import os
 import pathlib
 import shutil
 import signal

@@ -64,16 +64,21 @@ def pick(rows, **match):
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
+def table(title, text, header, lines):
+    """A report section: its title, what was run, and a Markdown table."""
+    return [title, "", text, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|",
+            *lines, ""]
+
+
 def scaling_table(rows, key, title, text):
     """Aggregate records/s against a count (streams, groups): median and spread."""
     if not rows:
         return []
-    out = [title, "", text, "", f"| {key} | records/s in all (median) | spread |",
-           "|---|---|---|"]
+    lines = []
     for k in sorted({r[key] for r in rows}):
         s = summary(pick(rows, **{key: k}))
-        out.append(f"| {k} | {cell(s)} | {spread(s)} |")
-    return out + [""]
+        lines.append(f"| {k} | {cell(s)} | {spread(s)} |")
+    return table(title, text, [key, "records/s in all (median)", "spread"], lines)
 
 
 def markdown(machine, results):
@@ -126,53 +131,52 @@ def markdown(machine, results):
     if size:
         systems = [s for s in ("sluice", "zmq-chain", "redis", "redis-aof")
                    if pick(size, system=s)]
-        out += ["#### Throughput against record size (end to end, one member)", "",
-                "Records/s, median of the runs (MB/s of values in brackets); the ratios are "
-                "Sluice's median over the baseline's. Plot: `docs/bench/size.png`.", "",
-                "| size B | " + " | ".join(NAMES[s] for s in systems)
-                + " | ÷ ZeroMQ | ÷ Redis | ÷ Redis AOF |",
-                "|---" * (len(systems) + 4) + "|"]
+        lines = []
         for sz in sorted({r["size"] for r in size}):
             sums = {s: summary(pick(size, system=s, size=sz)) for s in systems}
             cells = [f"{cell(sums[s])} ({sums[s][0] * sz / 1e6:.0f})" if sums[s] else "failed"
                      for s in systems]
-            out.append(f"| {sz} | " + " | ".join(cells) + f" | "
-                       f"{ratio(sums.get('sluice'), sums.get('zmq-chain'))} | "
-                       f"{ratio(sums.get('sluice'), sums.get('redis'))} | "
-                       f"{ratio(sums.get('sluice'), sums.get('redis-aof'))} |")
-        out.append("")
+            lines.append(f"| {sz} | " + " | ".join(cells) + f" | "
+                         f"{ratio(sums.get('sluice'), sums.get('zmq-chain'))} | "
+                         f"{ratio(sums.get('sluice'), sums.get('redis'))} | "
+                         f"{ratio(sums.get('sluice'), sums.get('redis-aof'))} |")
+        out += table("#### Throughput against record size (end to end, one member)",
+                     "Records/s, median of the runs (MB/s of values in brackets); the ratios are "
+                     "Sluice's median over the baseline's. Plot: `docs/bench/size.png`.",
+                     ["size B", *(NAMES[s] for s in systems), "÷ ZeroMQ", "÷ Redis",
+                      "÷ Redis AOF"], lines)
     lat = results.get("latency", [])
     if lat:
-        out += ["#### Latency at a fixed rate (record created → delivered to the sink)", "",
-                "Sluice: `sluice-bench latency` publishes at the rate with the source's batching "
-                "rule (a batch goes at once when nothing is unconfirmed, else when full or after "
-                "the 5 ms linger) and reads the records back live; 'through a worker group' adds "
-                "a pass-through `sluice-worker` and a second commit. Baselines timed the same "
-                "way, same run, over their four hops: compare them with Sluice through a worker "
-                "group (four hops too); plain Sluice is source → broker → sink, two hops. One run "
-                "each. Plot: `docs/bench/latency-cdf.png`.", "",
-                "| rate/s | system | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | received |",
-                "|---|---|---|---|---|---|---|---|"]
+        lines = []
         for rate in sorted({r["rate"] for r in lat}):
             for r in pick(lat, rate=rate):
                 got = f"{num(r['received'])} of {num(r['sent'])}"
-                out.append(f"| {rate:,} | {NAMES[r['system']]} | {num(r['p50'])} | "
-                           f"{num(r['p90'])} | {num(r['p99'])} | {num(r['p99.9'])} | "
-                           f"{num(r['max'])} | {got} |")
-        out.append("")
+                lines.append(f"| {rate:,} | {NAMES[r['system']]} | {num(r['p50'])} | "
+                             f"{num(r['p90'])} | {num(r['p99'])} | {num(r['p99.9'])} | "
+                             f"{num(r['max'])} | {got} |")
+        out += table("#### Latency at a fixed rate (record created → delivered to the sink)",
+                     "Sluice: `sluice-bench latency` publishes at the rate with the source's "
+                     "batching rule (a batch goes at once when nothing is unconfirmed, else when "
+                     "full or after the 5 ms linger) and reads the records back live; 'through a "
+                     "worker group' adds a pass-through `sluice-worker` and a second commit. "
+                     "Baselines timed the same way, same run, over their four hops: compare them "
+                     "with Sluice through a worker group (four hops too); plain Sluice is source "
+                     "→ broker → sink, two hops. One run each. Plot: `docs/bench/latency-cdf.png`.",
+                     ["rate/s", "system", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs",
+                      "received"], lines)
     ing = results.get("ingest", [])
     if ing:
-        out += ["#### Confirmed ingest and replay", "",
-                "`sluice-bench ingest` (batches of 1,000 100-byte records, 16 in flight, timed to "
-                "the last CONFIRM) and `sluice-bench replay` (FETCH from offset 0, every record "
-                "walked, as a discarding sink).", "",
-                "| what | durability | records/s (median) | spread | runs |", "|---|---|---|---|---|"]
+        lines = []
         for what in ("ingest", "replay"):
             for mode in ("default", "fsync"):
                 rows = pick(ing, what=what, durability=mode)
                 s = summary(rows)
-                out.append(f"| {what} | {mode} | {cell(s)} | {spread(s)} | {len(rows)} |")
-        out.append("")
+                lines.append(f"| {what} | {mode} | {cell(s)} | {spread(s)} | {len(rows)} |")
+        out += table("#### Confirmed ingest and replay",
+                     "`sluice-bench ingest` (batches of 1,000 100-byte records, 16 in flight, "
+                     "timed to the last CONFIRM) and `sluice-bench replay` (FETCH from offset 0, "
+                     "every record walked, as a discarding sink).",
+                     ["what", "durability", "records/s (median)", "spread", "runs"], lines)
     out += scaling_table(
         results.get("streams", []), "streams",
         "#### Against the number of streams (confirmed ingest, all at once)",
@@ -184,17 +188,15 @@ def markdown(machine, results):
         "own output; records/s counts every record every group delivered.")
     rss = results.get("rss", [])
     if rss:
-        out += ["#### Broker memory against records stored", "",
-                "One broker, 100-byte records ingested a tenth at a time, then replayed "
-                "from offset 0. RSS from `/proc/PID/status`: anonymous memory is the broker's "
-                "own; file pages are LMDB's map, which the kernel can drop at will.", "",
-                "| records stored | after | RSS MiB | anon MiB | file MiB | peak MiB | data on disk MiB |",
-                "|---|---|---|---|---|---|---|"]
-        for r in rss:
-            out.append(f"| {r['stored']:,} | {r['after']} | {r.get('VmRSS', 0) / 1024:.1f} | "
-                       f"{r.get('RssAnon', 0) / 1024:.1f} | {r.get('RssFile', 0) / 1024:.1f} | "
-                       f"{r.get('VmHWM', 0) / 1024:.1f} | {r['data_mib']} |")
-        out.append("")
+        lines = [f"| {r['stored']:,} | {r['after']} | {r.get('VmRSS', 0) / 1024:.1f} | "
+                 f"{r.get('RssAnon', 0) / 1024:.1f} | {r.get('RssFile', 0) / 1024:.1f} | "
+                 f"{r.get('VmHWM', 0) / 1024:.1f} | {r['data_mib']} |" for r in rss]
+        out += table("#### Broker memory against records stored",
+                     "One broker, 100-byte records ingested a tenth at a time, then replayed "
+                     "from offset 0. RSS from `/proc/PID/status`: anonymous memory is the "
+                     "broker's own; file pages are LMDB's map, which the kernel can drop at will.",
+                     ["records stored", "after", "RSS MiB", "anon MiB", "file MiB", "peak MiB",
+                      "data on disk MiB"], lines)
     out.append(END)
     return "\n".join(out) + "\n"
 

@@ -700,6 +700,9 @@ s_handle_one (sl_broker_t *self)
     case SL_CMD_STAT:
         sl_broker_on_stat (self, peer, &msg);
         break;
+    case SL_CMD_STATE_READ:
+        sl_broker_on_state_read (self, peer, &msg, zmsg);
+        break;
     case SL_CMD_ADMIN:
         if (streq (msg.op, "promote")) {
             sl_broker_repl_promote (self, peer, &msg);

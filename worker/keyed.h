@@ -17,9 +17,12 @@
 #include <stdint.h>
 
 #include "sl_buf.h"
+#include "sl_shares.h"
 #include "worker.h"
 
-#define SL_KEYED_MAX_KEY 1024 //  bytes of one record's encoded group key
+//  Bytes of one record's encoded group key: what the broker keeps a key's
+//  state under (a longer key's record is dead-lettered).
+#define SL_KEYED_MAX_KEY SL_STATE_MAX_KEY
 
 typedef struct _sl_keyed_t sl_keyed_t;
 

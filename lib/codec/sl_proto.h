@@ -54,7 +54,9 @@
     X (ADMIN, 0x18, none)                                                                          \
     X (ADMINED, 0x19, none)                                                                        \
     X (REPLICATE, 0x1A, none)                                                                      \
-    X (REPLICATED, 0x1B, any)
+    X (REPLICATED, 0x1B, any)                                                                      \
+    X (STATE_READ, 0x20, any)                                                                      \
+    X (STATE, 0x21, any)
 
 typedef enum {
     SL_CMD_NONE = 0,

@@ -226,8 +226,12 @@ sl_store_state_read (sl_store_t *self, const char *group, uint32_t share, const 
         return after_len > SL_STATE_MAX_KEY ? SL_ETOOBIG : SL_ENAME;
     }
     prefix_len = klen - (after ? after_len : 0);
-    s_read_t r = {.prefix = kbuf, .prefix_len = prefix_len, .after = after,
-                  .after_len = after_len, .fn = fn, .ctx = ctx};
+    s_read_t r = {.prefix = kbuf,
+                  .prefix_len = prefix_len,
+                  .after = after,
+                  .after_len = after_len,
+                  .fn = fn,
+                  .ctx = ctx};
     MDB_val from = {klen, kbuf};
     return sl_store_walk (self, self->db_state, &from, "state", s_read_entry, &r);
 }

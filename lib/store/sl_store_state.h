@@ -21,7 +21,7 @@
 #include "sl_shares.h"
 #include "sl_store.h"
 
-#define SL_STATE_COUNTER UINT32_MAX  //  the share of a group's counter entry
+#define SL_STATE_COUNTER UINT32_MAX //  the share of a group's counter entry
 
 //  A group's keys in the table, and whether the table holds all its state
 //  (false: it had states in GROUP.state before). SL_ENOTFOUND when the

@@ -262,12 +262,14 @@ def _rec(value, key=None, ts=1):
     return msgpack.packb([ts, key, None, value], use_bin_type=True)
 
 
-def _raw_member(broker, group, key):
+def _raw_member(broker, group, key, shares=None):
     wire = Wire(broker.endpoint)
     cmd, _, body, _ = wire.request(HELLO, {"client": "pytest"})
     assert cmd == WELCOME
-    cmd, _, body, _ = wire.request(JOIN, {"group": group, "in": "in", "out": "out",
-                                          "member": "m", "window": 1, "key": key})
+    join = {"group": group, "in": "in", "out": "out", "member": "m", "window": 1, "key": key}
+    if shares:
+        join["shares"] = shares
+    cmd, _, body, _ = wire.request(JOIN, join)
     assert cmd == JOINED, body
     return wire
 
@@ -289,7 +291,8 @@ def test_hostile_result_parts_are_checked(procs, broker, tmp_path):
     """late_count / state_count are bounded and checked against the frame; a group
     without a key refuses them; nothing of a refused RESULT is stored."""
     publish(procs, broker, tmp_path, [{"user": "a"}], "in")
-    wire = _raw_member(broker, "hk", "user")
+    # One share: every key is the lease's (test_keyed_state.py: a key of another share).
+    wire = _raw_member(broker, "hk", "user", shares=1)
     work = _next_work(wire)
     base = {"group": "hk", "lease": work["lease"], "offset": work["offset"],
             "count": work["count"], "share": work.get("share", 0)}

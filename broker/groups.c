@@ -171,7 +171,7 @@ sl_groups_set_limits (sl_groups_t *self, sl_budget_t *budget, uint64_t max_work_
 void
 sl_groups_set_max_state_keys (sl_groups_t *self, uint64_t max_keys)
 {
-    self->max_state_keys = max_keys;
+    self->max_state_keys = max_keys ? max_keys : SL_STATE_KEYS_DEFAULT;
 }
 
 //  A keyed group's share of an entry (a share's entry, or a keyed group

@@ -86,27 +86,29 @@ sl_keyed_state_admit (sl_store_t *store, const char *group, uint32_t share, cons
         return rc;
     }
     //  Only when the group is near its limit are the keys looked up: each
-    //  new key counts (a key given twice counts twice: refused sooner).
+    //  new key counts, each deleted one is taken off (a key given twice
+    //  counts twice: refused sooner, never later).
     if (keys + msg->state_count <= max_keys) {
         return 0;
     }
     sl_record_iter_t it;
     rc = s_states (msg, data, len, &it);
-    uint64_t added = 0;
+    uint64_t added = 0, removed = 0;
     sl_record_t r;
     while (rc == 0 && (rc = sl_record_iter_next (&it, &r)) == 1) {
         bool has = false;
-        rc = s_is_nil (&r) ? 0 : sl_store_state_has (store, group, share, r.key, r.key_len, &has);
+        rc = sl_store_state_has (store, group, share, r.key, r.key_len, &has);
         added += !s_is_nil (&r) && !has;
+        removed += s_is_nil (&r) && has;
     }
     if (rc < 0) {
         return rc;
     }
-    if (keys + added > max_keys) {
+    if (keys + added > max_keys + removed) {
         sl_warn ("broker",
                  "keyed group '%s': a result would hold %" PRIu64 " key states, over "
                  "--max-state-keys %" PRIu64 ": refused (ELIMIT)",
-                 group, keys + added, max_keys);
+                 group, keys + added - removed, max_keys);
         return SL_ELIMIT;
     }
     return 0;

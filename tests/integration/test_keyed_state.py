@@ -1,0 +1,124 @@
+"""Keyed groups' compacted state in the broker (docs/worker.md "State: how big it may grow and
+what a restore costs"; docs/PROTOCOL.md §14.5): a member taking over a share reads that
+share's live keys from the broker's table (STATE_READ), not the history of GROUP.state; what
+a member can make the broker keep is bounded (key length, share, --max-state-keys), checked
+here with a hostile member on the wire.
+"""
+
+import re
+
+import msgpack
+
+from conftest import ERROR, T, wait_for
+from groups_util import records, start_worker, stop_workers, wait_joined, wait_stream
+from keyed_reference import LUA_COUNTER, check_lua
+from test_keyed import RESULT, _next_reply, _next_work, _raw_member, _rec, publish
+
+STATE_READ, STATE = 0x20, 0x21
+TABLE = re.compile(r"restored \d+ key states \((\d+) of share (\d+) from the broker's table\)")
+
+
+def test_restore_reads_live_keys_not_history(procs, broker, tmp_path):
+    """5 keys changed in 300 leases: GROUP.state holds hundreds of changes, the member that
+    takes over reads each live key once from the table (and the counters go on exactly)."""
+    script = tmp_path / "counter.lua"
+    script.write_text(LUA_COUNTER)
+    data = [{"user": f"u{i % 5}", "seq": i, "amount": i} for i in range(3000)]
+    data[2000]["reset"] = True          # u0's state deleted: nil removes the key
+    args = ["--key", "user", "--lua", str(script), "--batch", "10", "--lease", "5s"]
+    first = start_worker(procs, broker, "cnt", "in", "out", *args, name="first")
+    wait_joined(first)
+    publish(procs, broker, tmp_path, data[:2500], "a")
+    wait_stream(broker, "out", 2500, T(120), watch=[first])
+    changes = broker.next("cnt.state")
+    assert changes > 200, f"only {changes} state changes"
+    first.kill9()
+    second = start_worker(procs, broker, "cnt", "in", "out", *args, name="second")
+    wait_joined(second)
+    publish(procs, broker, tmp_path, data[2500:], "b")
+    wait_stream(broker, "out", len(data), T(120), watch=[second])
+    stop_workers([second])
+    restores = [(int(n), int(s)) for n, s in TABLE.findall(second.stderr())]
+    print(f"{changes} changes in cnt.state; restores {restores}")
+    per_share = {s: n for n, s in restores}
+    assert sorted(per_share) == [0, 1, 2, 3], second.stderr()[-2000:]
+    # A share is read at each restore of it (the member reads again after it lost a lease),
+    # always just its live keys: u0 was reset at 2000 and counted again since, so all 5.
+    assert all(per_share[s] == n for n, s in restores)
+    assert sum(per_share.values()) == 5
+    check_lua([r["value"] for r in records(procs, broker, "out")], data)
+
+
+def _work_of(wire, group):
+    work = _next_work(wire)
+    return {"group": group, "lease": work["lease"], "offset": work["offset"],
+            "count": work["count"], "share": work.get("share", 0)}
+
+
+def _state(key, value):
+    return _rec(value, key=msgpack.packb(key))
+
+
+def _refused(wire, body, frame, code, text):
+    wire.send(RESULT, body, frame)
+    _, _, reply, _ = _next_reply(wire, ERROR)
+    assert reply["code"] == code and text in reply["text"], reply
+
+
+def test_hostile_state_records_are_refused(procs, broker, tmp_path):
+    """Keys outside the lease's share, keys over 256 bytes and states without a key are
+    refused whole; nothing of a refused RESULT is stored."""
+    publish(procs, broker, tmp_path, [{"user": "a"}], "in")
+    wire = _raw_member(broker, "hs", "user", shares=4)
+    base = _work_of(wire, "hs")
+    # 8 keys cannot all be of one share of 4 (crc32c spreads them): the RESULT is refused.
+    eight = b"".join(_state(f"k{i}", 1) for i in range(8))
+    _refused(wire, dict(base, out_count=0, state_count=8), eight, 3, "outside the result's share")
+    _refused(wire, dict(base, out_count=0, state_count=1), _state("k" * 300, 1), 6,
+             "longer than 256 bytes")
+    _refused(wire, dict(base, out_count=0, state_count=1), _rec(1), 3, "without its key")
+    for stream in ("out", "hs.state"):
+        assert broker.next(stream) == 0
+    # Nothing in the table: the share reads empty.
+    cmd, _, body, data = wire.request(STATE_READ, {"group": "hs", "share": base["share"]})
+    assert (cmd, body["count"], body["found"], data) == (STATE, 0, True, [])
+    wire.close()
+
+
+def test_state_keys_per_group_are_bounded(procs, make_broker, tmp_path):
+    """--max-state-keys 3: a RESULT that would keep a 4th key gets ELIMIT and stores nothing;
+    a delete makes room; STATE_READ pages through the keys after a cursor and refuses
+    hostile cursors."""
+    broker = make_broker(args=["--max-state-keys", "3"])
+    publish(procs, broker, tmp_path, [{"user": "a"}], "in")
+    wire = _raw_member(broker, "hb", "user", shares=1)
+    base = _work_of(wire, "hb")
+    four = b"".join(_state(k, {"v": k}) for k in "abcd")
+    _refused(wire, dict(base, out_count=0, state_count=4), four, 25, "")
+    assert broker.next("hb.state") == 0 and broker.next("out") == 0
+    assert "over --max-state-keys 3" in broker.proc.stderr()
+    # The same lease with three keys, one of them deleted at once (nil), and one more.
+    frame = _rec({"r": 1}) + b"".join(_state(k, {"v": k}) for k in "abc")
+    wire.send(RESULT, dict(base, out_count=1, state_count=3), frame)
+    wait_for(lambda: broker.next("hb.state") == 3, T(20), "3 states stored")
+    publish(procs, broker, tmp_path, [{"user": "b"}], "in2")
+    base = _work_of(wire, "hb")
+    frame = _state("a", None) + _state("d", {"v": "d"})
+    wire.send(RESULT, dict(base, out_count=0, state_count=2), frame)
+    wait_for(lambda: broker.next("hb.state") == 5, T(20), "a deleted, d stored")
+    # Pages of one state: each after the last key read.
+    got, cursor = [], []
+    while True:
+        cmd, _, body, data = wire.request(STATE_READ, {"group": "hb", "max_bytes": 1}, *cursor)
+        assert cmd == STATE and body["found"] is True, body
+        if body["count"] == 0:
+            break
+        assert body["count"] == 1 and len(data) == 1
+        ts, key, headers, value = msgpack.unpackb(data[0], raw=False)
+        got.append((msgpack.unpackb(key), value))
+        cursor = [key]
+    assert got == [("b", {"v": "b"}), ("c", {"v": "c"}), ("d", {"v": "d"})]
+    for frames, code in (([b"x" * 300], 6), ([b"a", b"b"], 3), ([b""], 3)):
+        cmd, _, body, _ = wire.request(STATE_READ, {"group": "hb"}, *frames)
+        assert cmd == ERROR and body["code"] == code, body
+    wire.close()

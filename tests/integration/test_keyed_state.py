@@ -121,4 +121,7 @@ def test_state_keys_per_group_are_bounded(procs, make_broker, tmp_path):
     for frames, code in (([b"x" * 300], 6), ([b"a", b"b"], 3), ([b""], 3)):
         cmd, _, body, _ = wire.request(STATE_READ, {"group": "hb"}, *frames)
         assert cmd == ERROR and body["code"] == code, body
+    # STATE is the broker's to send: sent to it, ECOMMAND.
+    cmd, _, body, _ = wire.request(STATE, {"count": 0})
+    assert cmd == ERROR and body["code"] == 5, body
     wire.close()

@@ -66,8 +66,8 @@ def _refused(wire, body, frame, code, text):
 
 
 def test_hostile_state_records_are_refused(procs, broker, tmp_path):
-    """Keys outside the lease's share, keys over 256 bytes and states without a key are
-    refused whole; nothing of a refused RESULT is stored."""
+    """Keys outside the lease's share, keys over 256 bytes, states over 1 MiB and states
+    without a key are refused whole; nothing of a refused RESULT is stored."""
     publish(procs, broker, tmp_path, [{"user": "a"}], "in")
     wire = _raw_member(broker, "hs", "user", shares=4)
     base = _work_of(wire, "hs")
@@ -77,6 +77,8 @@ def test_hostile_state_records_are_refused(procs, broker, tmp_path):
     _refused(wire, dict(base, out_count=0, state_count=1), _state("k" * 300, 1), 6,
              "longer than 256 bytes")
     _refused(wire, dict(base, out_count=0, state_count=1), _rec(1), 3, "without its key")
+    _refused(wire, dict(base, out_count=0, state_count=1), _state("k", "x" * (1 << 20)), 6,
+             "larger than 1 MiB")
     for stream in ("out", "hs.state"):
         assert broker.next(stream) == 0
     # Nothing in the table: the share reads empty.

@@ -21,6 +21,7 @@
 #include "sl_mp.h"
 #include "sl_proto.h"
 #include "sl_shares.h"
+#include "sl_shares_key.h"
 #include "sl_util.h"
 #include "sl_version.h"
 #include "sl_window.h"
@@ -65,6 +66,7 @@ struct _sl_keyed_t {
     //  The lease in hand is of this share of the key space (lib/group/sl_shares.h);
     //  shares <= 1: every key is ours.
     uint32_t share, shares;
+    bool holes; //  the lease's batch has holes for other shares' records (sl_batch.h)
 };
 
 static void
@@ -288,32 +290,9 @@ s_emit (void *ctx, int64_t start, int64_t end, const uint8_t *value, size_t len)
 static int
 s_group_key (sl_keyed_t *self, const sl_record_t *record, const uint8_t **raw, size_t *len)
 {
-    if (strcmp (self->cfg->key, "record") == 0) {
-        if (!record->key) {
-            return 0;
-        }
-        sl_buf_reset (&self->text);
-        uint8_t head[9];
-        size_t h = record->key_is_bin ? sl_mp_write_bin_header (head, sizeof head, record->key_len)
-                                      : sl_mp_write_str_header (head, sizeof head, record->key_len);
-        if (sl_buf_append (&self->text, head, h) ||
-            sl_buf_append (&self->text, record->key, record->key_len)) {
-            return SL_ENOMEM;
-        }
-        //  Moved out of text, which s_hex reuses.
-        sl_buf_reset (&self->tmp);
-        if (sl_buf_append (&self->tmp, self->text.data, self->text.len)) {
-            return SL_ENOMEM;
-        }
-        *raw = self->tmp.data;
-        *len = self->tmp.len;
-        return 1;
-    }
-    int rc = sl_mp_path (record->value, record->value_len, self->cfg->key, raw, len);
-    if (rc == 1 && **raw == 0xc0) {
-        return 0; //  nil is no key
-    }
-    return rc;
+    //  The function the broker cuts a share's WORK with (lib/group): built
+    //  keys go to tmp (text is reused by s_hex).
+    return sl_shares_key (self->cfg->key, record, &self->tmp, raw, len);
 }
 
 static int
@@ -330,6 +309,12 @@ s_event_time (sl_keyed_t *self, const sl_record_t *record, int64_t *t)
         return SL_ENOTFOUND;
     }
     return sl_win_time_of (raw, len, t);
+}
+
+void
+sl_keyed_set_holes (sl_keyed_t *self, bool holes)
+{
+    self->holes = holes;
 }
 
 void
@@ -481,16 +466,18 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     int64_t now = zclock_time ();
     sl_record_iter_t it;
     sl_record_iter_init (&it, data, len, count, offset);
-    uint32_t seen = 0;
+    it.holes = self->holes;
     int rc = 0;
     sl_record_t record;
     while (rc == 0 && sl_record_iter_next (&it, &record) == 1) {
         //  Other shares' records are acked with the lease: their owners
-        //  process them from their own share's lease.
+        //  process them from their own share's lease (the broker sends
+        //  them as holes; s_mine checks what it sends).
         rc = s_mine (self, &record) ? s_record (self, &record, now) : 0;
-        seen++;
     }
-    //  Records the batch does not hold are failed: it is malformed.
+    //  Records the batch does not hold are failed: it is malformed. Holes
+    //  count as held: the iterator's offset covers them.
+    uint32_t seen = (uint32_t)(it.next_offset - offset);
     for (uint32_t i = seen; rc == 0 && i < count; i++) {
         rc = s_fail (self, offset + i, "malformed record in the lease");
     }

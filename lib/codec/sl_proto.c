@@ -175,6 +175,7 @@ static const s_field_t s_fields[] = {
     S_FIELD ("shares", S_UINT, shares, SL_SHARES_WIRE_MAX, S_BIT (JOIN) | S_BIT (WORK), 0),
     S_FIELD ("share", S_UINT, share, SL_SHARES_WIRE_MAX - 1,
              S_BIT (WORK) | S_BIT (RESULT) | S_BIT (STATE_READ), 0),
+    S_FIELD ("holes", S_UINT, holes, S_U32, S_BIT (WORK), 0),
     //  Replication (§16).
     S_FIELD ("epoch", S_UINT, epoch, S_U64, S_REPL_CMDS, S_REPL_CMDS),
 };

@@ -12,7 +12,7 @@ import msgpack
 from conftest import ERROR, T, Wire, wait_for
 from groups_util import records, start_worker, stop_workers, wait_joined, wait_stream
 from keyed_reference import LUA_COUNTER, check_lua
-from test_keyed import RESULT, _next_reply, _next_work, _raw_member, _rec, publish
+from test_keyed import RESULT, WORK, _next_reply, _next_work, _raw_member, _rec, publish
 
 STATE_READ, STATE = 0x20, 0x21
 TABLE = re.compile(r"restored \d+ key states \((\d+) of share (\d+) from the broker's table\)")
@@ -37,6 +37,9 @@ def test_restore_reads_live_keys_not_history(procs, broker, tmp_path):
     wait_joined(second)
     publish(procs, broker, tmp_path, data[2500:], "b")
     wait_stream(broker, "out", len(data), T(120), watch=[second])
+    # Shares without a key of the second part move too (after the dead member's silence).
+    wait_for(lambda: {s for _, s in TABLE.findall(second.stderr())} == {"0", "1", "2", "3"},
+             T(60), "every share restored by the second member")
     stop_workers([second])
     restores = [(int(n), int(s)) for n, s in TABLE.findall(second.stderr())]
     print(f"{changes} changes in cnt.state; restores {restores}")
@@ -174,3 +177,36 @@ def test_replica_keeps_the_state_table(procs, make_broker, tmp_path):
     assert len(on_primary) == 40
     assert sorted(v["n"] for v in on_primary.values()) == [50] * 40
     assert _read_table(replica, "cnt", 4) == on_primary
+
+
+def test_each_share_gets_only_its_keys_bytes(procs, broker, tmp_path):
+    """A keyed group's WORK for share N carries only the records of share N's keys; every other
+    record is a one-byte hole (nil), counted in "holes": across the 4 shares each record is
+    sent once, all of one key to one share, and a record without the key goes to share 0."""
+    data = [{"user": f"u{i % 8}", "seq": i, "pad": "p" * 50} for i in range(40)]
+    data.append({"seq": 40})                     # no key: share 0's, to fail there once
+    publish(procs, broker, tmp_path, data, "in")
+    wire = _raw_member(broker, "hf", "user", shares=4)
+    frames, sizes = {}, []
+    while len(frames) < 4:
+        _, _, work, data_frames = _next_reply(wire, WORK)
+        assert (work["offset"], work["count"]) == (0, len(data)), work
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(data_frames[0])
+        items = list(unpacker)
+        assert len(items) == len(data)
+        assert work.get("holes", 0) == sum(1 for x in items if x is None), work
+        frames[work.get("share", 0)] = items
+        sizes.append(len(data_frames[0]))
+    wire.close()
+    owner = {}
+    for i, rec in enumerate(data):
+        sent = [s for s, items in frames.items() if items[i] is not None]
+        assert len(sent) == 1, f"record {i} sent to shares {sent}"
+        assert frames[sent[0]][i][3] == rec
+        owner.setdefault(rec.get("user"), set()).add(sent[0])
+    assert all(len(s) == 1 for s in owner.values()), owner
+    assert owner[None] == {0}
+    # The bytes: the range once over the 4 shares, plus a byte a hole (not 4 times the range).
+    once = sum(len(msgpack.packb(x)) for items in frames.values() for x in items if x is not None)
+    assert sum(sizes) == once + 3 * len(data), (sizes, once)

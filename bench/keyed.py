@@ -9,9 +9,9 @@ event time rising 1 ms per record, {"user", "ts", "amount"}), then times, from t
 worker's start until its output is complete:
   - pass-through, 1 member (every record copied),
   - --key user --window tumbling:10s --agg count,sum:amount --time ts, 1 member and 2
-    members at the keyed default --batch (20,000) and the default 16 shares, 1 and 2
-    members with --shares 1, 2, 4 and 8 (some of them), and 1 member at --batch 1000 (the
-    old default).
+    members at the keyed default --batch (20,000) and the default 4 shares, 1 and 2
+    members with --shares 1, 2 and 8 (some of them), and 1 member at --batch 1000 (the
+    old default); --rows default-shares: only the first two.
 The expected number of windows is computed here; the state stream's size per key
 and the worker's peak memory are reported too. Every process is started here and
 ended by PID; the data directory is a temporary one.
@@ -69,6 +69,9 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--records", type=int, default=2_000_000)
     ap.add_argument("--keys", default="10000,1000000")
+    ap.add_argument("--rows", choices=("all", "default-shares"), default="all",
+                    help="default-shares: only 1 and 2 members at the default shares (the "
+                         "rows BENCHMARKS.md compares across builds)")
     args = ap.parse_args()
     build = pathlib.Path(args.build).resolve()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="sluice-keyed-bench-"))
@@ -105,10 +108,12 @@ def main():
             if closed == 0:
                 raise SystemExit(f"--records {n} closes no window of {keys} keys: give more")
             # The default --batch of a keyed group (20,000), and the old default of 1,000.
-            # Shares: the default 16 (every record goes to 16 leases), 4 and 1.
-            for members, batch, shares in ((1, None, None), (2, None, None), (1, None, 1),
-                                           (1, None, 4), (2, None, 4), (2, None, 2),
-                                           (1, None, 8), (2, None, 8), (1, 1000, None)):
+            # Shares: the default (4), 1, 2 and 8.
+            rows = ((1, None, None), (2, None, None), (1, None, 1), (2, None, 2),
+                    (1, None, 8), (2, None, 8), (1, 1000, None))
+            if args.rows == "default-shares":
+                rows = rows[:2]
+            for members, batch, shares in rows:
                 group = f"win{keys}m{members}b{batch or 0}s{shares or 0}"
                 extra = win + (["--batch", str(batch)] if batch else [])
                 extra += ["--shares", str(shares)] if shares else []
@@ -117,7 +122,7 @@ def main():
                 state = broker.stream(f"{group}.state")
                 per = state["bytes"] / state["records"] if state["records"] else 0
                 what = (f"count+sum tumbling:10s, --batch {batch or 'default (20,000)'}, "
-                        f"--shares {shares or 'default (16)'}")
+                        f"--shares {shares or 'default (4)'}")
                 results.append((keys, what, members, n / t, mem, per,
                                 state["records"] / n))
     finally:

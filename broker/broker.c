@@ -303,6 +303,7 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
                           self->config.peer_budget < FETCH_MAX_BYTES ? self->config.peer_budget
                                                                      : FETCH_MAX_BYTES,
                           self->config.max_groups);
+    sl_groups_set_max_state_keys (self->groups, self->config.max_state_keys);
     *err = sl_groups_load (self->groups);
     if (*err) {
         sl_error ("broker", "cannot load the worker groups: %s", sl_strerror (*err));
@@ -512,6 +513,9 @@ s_handle_one (sl_broker_t *self)
         break;
     case SL_CMD_STAT:
         sl_broker_on_stat (self, peer, &msg);
+        break;
+    case SL_CMD_STATE_READ:
+        sl_broker_on_state_read (self, peer, &msg, zmsg);
         break;
     case SL_CMD_ADMIN:
         if (streq (msg.op, "promote")) {

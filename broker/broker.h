@@ -55,6 +55,7 @@ typedef struct {
     int64_t stuck_ms;         //  a peer whose replies do not move this long is dropped
     uint32_t max_groups;      //  worker groups
     uint32_t max_streams;     //  streams
+    uint32_t max_state_keys;  //  key states per keyed group (keyed_state.c)
     uint32_t max_producers;   //  producer sequences cached in memory (the rest on disk)
     uint32_t max_connections; //  open connections (clamped below RLIMIT_NOFILE)
     int handshake_ms;         //  a connection that does not greet within this is closed

@@ -120,6 +120,10 @@ struct _sl_broker_t {
     struct _sl_repl_t *repl; //  replication (replica.c), NULL when off
 };
 
+//  state_read.c: a STATE_READ (docs/PROTOCOL.md §14.5), answered from the
+//  store's table of key states; data holds its cursor frame, if any.
+void sl_broker_on_state_read (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, zmsg_t *data);
+
 //  reply.c: replies to one peer, sent within its budget (sl_broker_send).
 void sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
 void sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code,

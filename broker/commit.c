@@ -367,6 +367,15 @@ s_reply_all (sl_broker_t *self, int rc, int repl)
                 sl_groups_joined (self->groups, p->peer, &p->msg);
             }
             break;
+        case SL_CMD_RESULT:
+            //  A RESULT has no reply, but a limit met in the transaction is
+            //  told (as one met before it): its lease was not acked.
+            if (!rc && p->rc == SL_ELIMIT) {
+                sl_broker_reply_error (self, p->peer, p->msg.lease, p->rc,
+                                       "the keyed group's key states would pass --max-state-keys",
+                                       0);
+            }
+            break;
         default:
             break;
         }

@@ -12,6 +12,7 @@
 #include "groups_int.h"
 
 #include "keyed.h"
+#include "keyed_state.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -94,6 +95,7 @@ sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
     zhashx_set_destructor (self->groups, s_entry_destroy);
     zhashx_set_destructor (self->memberships, s_list_destroy);
     self->max_groups = UINT32_MAX;
+    self->max_state_keys = SL_STATE_KEYS_DEFAULT;
     sl_buf_init (&self->state, 0);
     sl_buf_init (&self->work, 0);
     sl_buf_init (&self->dlq, 0);
@@ -164,6 +166,21 @@ sl_groups_set_limits (sl_groups_t *self, sl_budget_t *budget, uint64_t max_work_
     self->budget = budget;
     self->max_work_bytes = max_work_bytes;
     self->max_groups = max_groups;
+}
+
+void
+sl_groups_set_max_state_keys (sl_groups_t *self, uint64_t max_keys)
+{
+    self->max_state_keys = max_keys ? max_keys : SL_STATE_KEYS_DEFAULT;
+}
+
+//  A keyed group's share of an entry (a share's entry, or a keyed group
+//  from before shares: share 0 of 1).
+static uint32_t
+s_share_of (const entry_t *entry, uint32_t *of)
+{
+    *of = entry->base[0] ? entry->of : 1;
+    return entry->base[0] ? entry->share : 0;
 }
 
 //  The memberships index is keyed by the routing id in hex.
@@ -378,6 +395,10 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
     if (rc) {
         *why = "the output batch does not hold out_count well-formed records";
     }
+    else if (entry->key[0]) {
+        uint32_t of, share = s_share_of (entry, &of);
+        rc = sl_keyed_state_check (msg, share, of, zframe_data (data), size, why);
+    }
     return rc;
 }
 
@@ -524,6 +545,12 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         return SL_ENOTFOUND;
     }
     int rc = s_touch (self, entry);
+    uint32_t of, share = s_share_of (entry, &of);
+    if (rc == 0 && entry->key[0]) {
+        //  Refused before the lease is acked: nothing of it is stored.
+        rc = sl_keyed_state_admit (self->store, sl_groups_base (entry), share, msg,
+                                   zframe_data (data), zframe_size (data), self->max_state_keys);
+    }
     if (rc) {
         return rc;
     }
@@ -556,9 +583,13 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
     }
     const sl_group_config_t *config = sl_group_config (entry->group);
     if (entry->key[0]) {
-        //  Output, late records and state changes in this transaction (keyed.c).
-        rc = sl_keyed_append (self->store, sl_groups_base (entry), config->out, msg,
-                              zframe_data (data), zframe_size (data), now_ms, appended, ctx);
+        //  Output, late records and state changes in this transaction (keyed.c),
+        //  the states also into the compacted table (keyed_state.c).
+        rc = sl_keyed_state_put (self->store, sl_groups_base (entry), share, msg,
+                                 zframe_data (data), zframe_size (data));
+        rc = rc ? rc
+                : sl_keyed_append (self->store, sl_groups_base (entry), config->out, msg,
+                                   zframe_data (data), zframe_size (data), now_ms, appended, ctx);
         if (rc) {
             return rc;
         }

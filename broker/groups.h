@@ -33,6 +33,9 @@ void sl_groups_set_limits (sl_groups_t *self, struct _sl_budget_t *budget, uint6
 //  A peer stuck with unread replies: its leases in every group it joined go
 //  back to the queue for other members; it stays a member (paused while over
 //  its budget) and gets work again once it reads.
+//  Key states a keyed group may hold in the broker (--max-state-keys; 0:
+//  the default).
+void sl_groups_set_max_state_keys (sl_groups_t *self, uint64_t max_keys);
 void sl_groups_forget (sl_groups_t *self, const void *peer, size_t peer_len);
 void sl_groups_destroy (sl_groups_t **self_p);
 

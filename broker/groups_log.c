@@ -12,6 +12,8 @@
 #include "sl_group.h"
 #include "sl_log.h"
 #include "sl_send.h"
+#include "sl_shares.h"
+#include "sl_shares_key.h"
 
 //  Collects the records of a set of dead letters in one walk of the input
 //  log: the dead letters, in offset order (idx), are matched against the
@@ -184,12 +186,54 @@ typedef struct {
     uint64_t max_bytes; //  the WORK message's bound (0: none)
     bool full;          //  stopped at max_bytes before the lease's end
     int rc;
+    //  A keyed group's share (of > 1): only the share's records are sent,
+    //  each other one is a lone nil (a hole, docs/PROTOCOL.md §14.4).
+    const char *key;
+    uint32_t share, of;
+    uint32_t holes;
 } cut_ctx_t;
+
+//  The parts cut so far, each record of the share in hand copied and each
+//  other one a hole, into one frame. 0 or an error.
+static int
+s_cut_share (cut_ctx_t *ctx)
+{
+    sl_buf_t out, tmp;
+    sl_buf_init (&out, 0);
+    sl_buf_init (&tmp, 0);
+    int rc = sl_buf_reserve (&out, ctx->bytes);
+    const slice_t *slices = (const slice_t *)ctx->slices->data;
+    size_t n = ctx->slices->len / sizeof (slice_t);
+    static const uint8_t hole = 0xc0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sl_record_iter_t it;
+        //  The slice's records were walked when it was cut: count them as we go.
+        sl_record_iter_init (&it, slices[i].data, slices[i].len, UINT32_MAX, 0);
+        sl_record_t r;
+        while (rc == 0 && it.p < it.end && (rc = sl_record_iter_next (&it, &r)) == 1) {
+            bool mine =
+                sl_shares_of_record (ctx->key, &r, ctx->of, SL_STATE_MAX_KEY, &tmp) == ctx->share;
+            rc = mine ? sl_buf_append (&out, r.raw, r.raw_len) : sl_buf_append (&out, &hole, 1);
+            ctx->holes += !mine;
+        }
+    }
+    if (rc == 0) {
+        ctx->frame = zframe_new (out.data, out.len);
+        rc = ctx->frame ? 0 : SL_ENOMEM;
+    }
+    sl_buf_free (&out);
+    sl_buf_free (&tmp);
+    return rc;
+}
 
 //  The parts cut so far, copied into one frame. 1 (ends the read), or an error.
 static int
 s_cut_done (cut_ctx_t *ctx)
 {
+    if (ctx->of > 1 && ctx->key && ctx->key[0]) {
+        ctx->rc = s_cut_share (ctx);
+        return ctx->rc ? ctx->rc : 1;
+    }
     ctx->frame = zframe_new (NULL, ctx->bytes);
     if (!ctx->frame) {
         ctx->rc = SL_ENOMEM;
@@ -266,7 +310,10 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
     cut_ctx_t cut = {.slices = &self->work,
                      .from = lease->offset,
                      .to = lease->offset + lease->count,
-                     .max_bytes = self->max_work_bytes};
+                     .max_bytes = self->max_work_bytes,
+                     .key = entry->key,
+                     .share = entry->share,
+                     .of = entry->base[0] ? entry->of : 1};
     sl_stream_info_t info;
     //  The read's record bound counts whole blobs, and the first blob may
     //  begin up to a batch before the lease: allow for it, and let s_cut
@@ -302,6 +349,7 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
     work.offset = lease->offset;
     work.count = lease->count;
     work.attempt = lease->attempt;
+    work.holes = cut.holes;
     zmsg_t *out = sl_msg_encode (&work);
     if (!out || zmsg_append (out, &cut.frame) != 0) {
         zmsg_destroy (&out);

@@ -226,9 +226,7 @@ s_send_error (sl_broker_t *self, const uint8_t *peer, size_t peer_len, int code,
     sl_msg_t err;
     sl_msg_init (&err, SL_CMD_ERROR);
     err.code = code < 0 ? -code : code;
-    size_t n = strnlen (text, sizeof err.text - 1); //  cut to the field: the message goes out
-    memcpy (err.text, text, n);
-    err.text[n] = '\0';
+    sl_copy_text (err.text, sizeof err.text, text);
     zmsg_t *out = sl_msg_encode (&err);
     if (out && sl_send_router (self->repl->serve, NULL, peer, peer_len, &out) != 0) {
         zmsg_destroy (&out);

@@ -76,6 +76,10 @@ s_needs (const sl_msg_t *msg, need_t needs[4], char *dlq, size_t dlq_size)
     case SL_CMD_COMMIT:
         needs[0] = (need_t){SL_RIGHT_READ, msg->stream};
         return 1;
+    case SL_CMD_STATE_READ:
+        //  A keyed group's states are its members' (keyed_state.c).
+        needs[0] = (need_t){SL_RIGHT_WORK, msg->group};
+        return 1;
     case SL_CMD_JOIN:
         snprintf (dlq, dlq_size, "%s.dlq", msg->group);
         needs[0] = (need_t){SL_RIGHT_WORK, msg->group};

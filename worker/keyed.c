@@ -1,9 +1,10 @@
 /*  keyed.c - the keyed member's operator and state (keyed.h).
 
     Key states live in a hash by the key's encoded msgpack value. A state
-    record in GROUP.state has that encoding as its (bin) key and the
-    window state (sl_win_key_encode) as its value; the last record of a
-    key is its state.
+    record of a RESULT has that encoding as its (bin) key and the window
+    state (sl_win_key_encode) or the Lua state as its value; the broker
+    keeps the latest per key (its state table) and appends each to
+    GROUP.state. Reading them back is keyed_restore.c.
 */
 #include "keyed.h"
 
@@ -14,63 +15,23 @@
 #include <string.h>
 
 #include "sl_batch.h"
-#include "sl_client.h"
 #include "sl_error.h"
 #include "sl_json.h"
 #include "sl_log.h"
 #include "sl_mp.h"
 #include "sl_proto.h"
 #include "sl_shares.h"
+#include "sl_shares_key.h"
 #include "sl_util.h"
-#include "sl_version.h"
 #include "sl_window.h"
 
+#include "keyed_int.h"
 #include "lua_state.h"
-
-typedef struct {
-    sl_win_key_t *win; //  window mode
-    uint8_t *value;    //  Lua state mode: the key's state (msgpack), NULL = none
-    size_t value_len;
-    uint8_t *raw; //  the key's msgpack encoding (in this block, after name)
-    size_t raw_len;
-    int64_t seen_ms; //  last record, processing time (--idle)
-    bool dirty;      //  changed by the batch in hand
-    //  The hash's key, hex of raw: held here rather than copied by the
-    //  hash, so that a new key costs one allocation, not three (a million
-    //  keys are a million allocations; BENCHMARKS.md).
-    char name[];
-} s_key_t;
-
-struct _sl_keyed_t {
-    const sl_worker_config_t *cfg;
-    sl_win_t *win;
-    zhashx_t *keys; //  hex of the encoded key -> s_key_t
-    sl_json_t *json;
-    sl_buf_t out, late, state, text, tmp;
-    uint32_t n_out, n_late, n_state;
-    sl_worker_failure_t *failed;
-    size_t n_failed, cap_failed;
-    s_key_t **dirty; //  keys changed by the batch in hand, each once
-    size_t n_dirty, cap_dirty;
-    //  The record being processed, for the emit callback and the Lua hook.
-    s_key_t *current;
-    //  Lua state mode (no --window): state.set of the record in hand.
-    bool lua;
-    bool pending;
-    bool pending_delete;
-    sl_buf_t pending_value;
-    sl_lua_state_hook_t hook;
-    const char *no_key; //  why the record in hand has no key state
-    char no_key_text[300];
-    //  The lease in hand is of this share of the key space (lib/group/sl_shares.h);
-    //  shares <= 1: every key is ours.
-    uint32_t share, shares;
-};
 
 static void
 s_key_destroy (void **item)
 {
-    s_key_t *key = *item;
+    keyed_key_t *key = *item;
     if (key) {
         sl_win_key_destroy (&key->win);
         free (key->value);
@@ -119,7 +80,7 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
         return NULL;
     }
     zhashx_set_destructor (self->keys, s_key_destroy);
-    zhashx_set_key_duplicator (self->keys, NULL); //  the name lives in the s_key_t
+    zhashx_set_key_duplicator (self->keys, NULL); //  the name lives in the keyed_key_t
     zhashx_set_key_destructor (self->keys, NULL);
     sl_buf_init (&self->out, 0);
     sl_buf_init (&self->late, 0);
@@ -179,14 +140,14 @@ s_hex (sl_keyed_t *self, const uint8_t *raw, size_t len)
     return (const char *)self->text.data;
 }
 
-static s_key_t *
-s_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
+keyed_key_t *
+sl_keyed_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
 {
     const char *name = s_hex (self, raw, len);
     if (!name) {
         return NULL;
     }
-    s_key_t *key = zhashx_lookup (self->keys, name);
+    keyed_key_t *key = zhashx_lookup (self->keys, name);
     if (key || !create) {
         return key;
     }
@@ -211,14 +172,14 @@ s_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
 //  Marks a key changed: its state goes into this batch's RESULT. The
 //  list keeps the cost per batch to the keys it touched, not all keys.
 static int
-s_dirty (sl_keyed_t *self, s_key_t *key)
+s_dirty (sl_keyed_t *self, keyed_key_t *key)
 {
     if (key->dirty) {
         return 0;
     }
     if (self->n_dirty == self->cap_dirty) {
         size_t cap = self->cap_dirty ? self->cap_dirty * 2 : 256;
-        s_key_t **dirty = realloc (self->dirty, cap * sizeof *dirty);
+        keyed_key_t **dirty = realloc (self->dirty, cap * sizeof *dirty);
         if (!dirty) {
             return SL_ENOMEM;
         }
@@ -245,7 +206,7 @@ s_fail (sl_keyed_t *self, uint64_t offset, const char *text)
     sl_worker_failure_t *f = &self->failed[self->n_failed++];
     f->offset = offset;
     f->final = true;
-    snprintf (f->text, sizeof f->text, "%s", text);
+    sl_copy_text (f->text, sizeof f->text, text);
     return 0;
 }
 
@@ -256,7 +217,7 @@ s_emit (void *ctx, int64_t start, int64_t end, const uint8_t *value, size_t len)
 {
     (void)start;
     sl_keyed_t *self = ctx;
-    const s_key_t *key = self->current;
+    const keyed_key_t *key = self->current;
     const uint8_t *p = key->raw, *kend = key->raw + key->raw_len;
     const uint8_t *bytes;
     uint32_t n;
@@ -288,32 +249,9 @@ s_emit (void *ctx, int64_t start, int64_t end, const uint8_t *value, size_t len)
 static int
 s_group_key (sl_keyed_t *self, const sl_record_t *record, const uint8_t **raw, size_t *len)
 {
-    if (strcmp (self->cfg->key, "record") == 0) {
-        if (!record->key) {
-            return 0;
-        }
-        sl_buf_reset (&self->text);
-        uint8_t head[9];
-        size_t h = record->key_is_bin ? sl_mp_write_bin_header (head, sizeof head, record->key_len)
-                                      : sl_mp_write_str_header (head, sizeof head, record->key_len);
-        if (sl_buf_append (&self->text, head, h) ||
-            sl_buf_append (&self->text, record->key, record->key_len)) {
-            return SL_ENOMEM;
-        }
-        //  Moved out of text, which s_hex reuses.
-        sl_buf_reset (&self->tmp);
-        if (sl_buf_append (&self->tmp, self->text.data, self->text.len)) {
-            return SL_ENOMEM;
-        }
-        *raw = self->tmp.data;
-        *len = self->tmp.len;
-        return 1;
-    }
-    int rc = sl_mp_path (record->value, record->value_len, self->cfg->key, raw, len);
-    if (rc == 1 && **raw == 0xc0) {
-        return 0; //  nil is no key
-    }
-    return rc;
+    //  The function the broker cuts a share's WORK with (lib/group): built
+    //  keys go to tmp (text is reused by s_hex).
+    return sl_shares_key (self->cfg->key, record, &self->tmp, raw, len);
 }
 
 static int
@@ -333,14 +271,20 @@ s_event_time (sl_keyed_t *self, const sl_record_t *record, int64_t *t)
 }
 
 void
+sl_keyed_set_holes (sl_keyed_t *self, bool holes)
+{
+    self->holes = holes;
+}
+
+void
 sl_keyed_set_share (sl_keyed_t *self, uint32_t share, uint32_t shares)
 {
     self->share = share;
     self->shares = shares;
 }
 
-static bool
-s_key_mine (const sl_keyed_t *self, const uint8_t *raw, size_t len)
+bool
+sl_keyed_key_mine (const sl_keyed_t *self, const uint8_t *raw, size_t len)
 {
     return self->shares <= 1 || sl_shares_of (raw, len, self->shares) == self->share;
 }
@@ -358,7 +302,7 @@ s_mine (sl_keyed_t *self, const sl_record_t *record)
     if (s_group_key (self, record, &raw, &raw_len) != 1 || raw_len > SL_KEYED_MAX_KEY) {
         return self->share == 0;
     }
-    return s_key_mine (self, raw, raw_len);
+    return sl_keyed_key_mine (self, raw, raw_len);
 }
 
 static int
@@ -374,7 +318,7 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
     if (rc == 0 || raw_len > SL_KEYED_MAX_KEY) {
         snprintf (text, sizeof text,
                   rc == 0 ? "no group key '%s' in the record"
-                          : "group key '%s' longer than 1024 bytes",
+                          : "group key '%s' longer than 256 bytes",
                   self->cfg->key);
         return s_fail (self, record->offset, text);
     }
@@ -384,7 +328,7 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
                   self->cfg->time);
         return s_fail (self, record->offset, text);
     }
-    s_key_t *key = s_key_get (self, raw, raw_len, true);
+    keyed_key_t *key = sl_keyed_key_get (self, raw, raw_len, true);
     if (!key) {
         return SL_ENOMEM;
     }
@@ -421,11 +365,11 @@ s_idle (sl_keyed_t *self, int64_t now)
     if (self->cfg->idle_ms <= 0) {
         return 0;
     }
-    for (s_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
+    for (keyed_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
         //  Only the share in hand: another share's keys may have moved to
         //  another member, whose results they are now.
         if (sl_win_key_open (key->win) && now - key->seen_ms >= self->cfg->idle_ms &&
-            s_key_mine (self, key->raw, key->raw_len)) {
+            sl_keyed_key_mine (self, key->raw, key->raw_len)) {
             self->current = key;
             int rc = sl_win_close_all (self->win, key->win, key->raw, key->raw_len, s_emit, self);
             rc = rc ? rc : s_dirty (self, key);
@@ -441,7 +385,7 @@ static int
 s_states (sl_keyed_t *self)
 {
     for (size_t i = 0; i < self->n_dirty; i++) {
-        s_key_t *key = self->dirty[i];
+        keyed_key_t *key = self->dirty[i];
         key->dirty = false;
         sl_buf_reset (&self->tmp);
         int rc = 0;
@@ -481,16 +425,18 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     int64_t now = zclock_time ();
     sl_record_iter_t it;
     sl_record_iter_init (&it, data, len, count, offset);
-    uint32_t seen = 0;
+    it.holes = self->holes;
     int rc = 0;
     sl_record_t record;
     while (rc == 0 && sl_record_iter_next (&it, &record) == 1) {
         //  Other shares' records are acked with the lease: their owners
-        //  process them from their own share's lease.
+        //  process them from their own share's lease (the broker sends
+        //  them as holes; s_mine checks what it sends).
         rc = s_mine (self, &record) ? s_record (self, &record, now) : 0;
-        seen++;
     }
-    //  Records the batch does not hold are failed: it is malformed.
+    //  Records the batch does not hold are failed: it is malformed. Holes
+    //  count as held: the iterator's offset covers them.
+    uint32_t seen = (uint32_t)(it.next_offset - offset);
     for (uint32_t i = seen; rc == 0 && i < count; i++) {
         rc = s_fail (self, offset + i, "malformed record in the lease");
     }
@@ -525,145 +471,6 @@ const sl_worker_failure_t *
 sl_keyed_failed (sl_keyed_t *self, size_t index)
 {
     return index < self->n_failed ? &self->failed[index] : NULL;
-}
-
-//  One stored blob of GROUP.state: each record replaces its key's state.
-static int
-s_restore_blob (sl_keyed_t *self, zframe_t *frame, uint64_t *want)
-{
-    sl_record_iter_t it;
-    sl_batch_header_t header;
-    int rc = sl_record_iter_init_blob (&it, zframe_data (frame), zframe_size (frame), &header);
-    if (rc) {
-        return rc;
-    }
-    sl_record_t record;
-    while ((rc = sl_record_iter_next (&it, &record)) == 1) {
-        if (record.offset < *want) {
-            continue;
-        }
-        *want = record.offset + 1;
-        if (!record.key || record.key_len > SL_KEYED_MAX_KEY ||
-            !s_key_mine (self, record.key, record.key_len)) {
-            continue;
-        }
-        if (self->lua) {
-            s_key_t *key = s_key_get (self, record.key, record.key_len, true);
-            if (!key) {
-                return SL_ENOMEM;
-            }
-            free (key->value);
-            key->value = NULL;
-            key->value_len = 0;
-            if (record.value_len > SL_LUA_STATE_MAX) {
-                return SL_ETOOBIG;
-            }
-            if (!(record.value_len == 1 && record.value[0] == 0xc0)) {
-                key->value = malloc (record.value_len);
-                if (!key->value) {
-                    return SL_ENOMEM;
-                }
-                memcpy (key->value, record.value, record.value_len);
-                key->value_len = record.value_len;
-            }
-            continue;
-        }
-        int err = 0;
-        sl_win_key_t *win = sl_win_key_decode (self->win, record.value, record.value_len, &err);
-        if (!win) {
-            sl_error ("worker",
-                      "state of a key at offset %" PRIu64 " of %s.state does not fit "
-                      "this --window/--agg (%s)",
-                      record.offset, self->cfg->group, sl_strerror (err));
-            return err;
-        }
-        s_key_t *key = s_key_get (self, record.key, record.key_len, true);
-        if (!key) {
-            sl_win_key_destroy (&win);
-            return SL_ENOMEM;
-        }
-        sl_win_key_destroy (&key->win);
-        key->win = win;
-        key->seen_ms = zclock_time ();
-    }
-    return rc;
-}
-
-int
-sl_keyed_restore (sl_keyed_t *self)
-{
-    const sl_worker_config_t *cfg = self->cfg;
-    for (size_t i = 0; i < self->n_dirty; i++) {
-        self->dirty[i]->dirty = false;
-    }
-    self->n_dirty = 0; //  the keys it points at may go now
-    if (self->shares <= 1) {
-        zhashx_purge (self->keys);
-    }
-    else {
-        //  The share in hand only: the other shares' states in memory are
-        //  what their committed results left (their leases come in order).
-        zlistx_t *gone = zlistx_new ();
-        if (!gone) {
-            return SL_ENOMEM;
-        }
-        for (s_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
-            if (s_key_mine (self, key->raw, key->raw_len)) {
-                zlistx_add_end (gone, key->name);
-            }
-        }
-        for (const char *name = zlistx_first (gone); name; name = zlistx_next (gone)) {
-            zhashx_delete (self->keys, name);
-        }
-        zlistx_destroy (&gone);
-    }
-    char stream[SL_NAME_MAX + 1];
-    snprintf (stream, sizeof stream, "%s.state", cfg->group);
-    sl_client_opts_t opts = {.broker = cfg->broker,
-                             .software = "sluice-worker/" SLUICE_VERSION,
-                             .timeout_ms = cfg->timeout_ms};
-    sl_client_t *client = sl_client_new (&opts);
-    if (!client) {
-        return SL_ENOMEM;
-    }
-    int64_t started = sl_mono_ms ();
-    int rc = sl_client_hello (client, sl_mono_ms () + cfg->timeout_ms * 4);
-    uint64_t want = 0, blobs = 0;
-    while (rc == 0) {
-        sl_msg_t req, reply;
-        sl_msg_init (&req, SL_CMD_FETCH);
-        sl_msg_init (&reply, SL_CMD_NONE);
-        snprintf (req.stream, sizeof req.stream, "%s", stream);
-        req.offset = want;
-        zmsg_t *data = NULL;
-        rc = sl_client_request (client, &req, &reply, &data, sl_mono_ms () + cfg->timeout_ms * 4);
-        if (rc == 0 && reply.cmd != SL_CMD_RECORDS) {
-            rc = SL_EPROTO;
-        }
-        uint64_t before = want;
-        if (rc == 0 && reply.offset > want) {
-            want = reply.offset;
-        }
-        size_t frames = data ? zmsg_size (data) : 0;
-        for (zframe_t *f = data ? zmsg_first (data) : NULL; f && rc == 0; f = zmsg_next (data)) {
-            rc = s_restore_blob (self, f, &want);
-            blobs++;
-        }
-        sl_msg_reset (&req);
-        sl_msg_reset (&reply);
-        zmsg_destroy (&data);
-        if (frames == 0 || want == before) {
-            break;
-        }
-    }
-    sl_client_destroy (&client);
-    if (rc) {
-        sl_error ("worker", "cannot restore key states from %s: %s", stream, sl_strerror (rc));
-        return rc;
-    }
-    sl_info ("worker", "restored %zu key states from %s (%" PRIu64 " records) in %" PRId64 " ms",
-             zhashx_size (self->keys), stream, want, sl_mono_ms () - started);
-    return 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -725,14 +532,14 @@ s_record_hook (void *ctx, const sl_op_record_t *in, int result)
         size_t raw_len;
         int rc = s_group_key (self, &record, &raw, &raw_len);
         if (rc == 1 && raw_len <= SL_KEYED_MAX_KEY) {
-            self->current = s_key_get (self, raw, raw_len, true);
+            self->current = sl_keyed_key_get (self, raw, raw_len, true);
         }
         snprintf (self->no_key_text, sizeof self->no_key_text, "no group key '%s' in the record",
                   self->cfg->key);
         self->no_key = self->no_key_text;
         return;
     }
-    s_key_t *key = self->current;
+    keyed_key_t *key = self->current;
     if (key && self->pending && result == SL_OP_OK) {
         free (key->value);
         key->value = NULL;

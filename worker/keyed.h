@@ -17,9 +17,12 @@
 #include <stdint.h>
 
 #include "sl_buf.h"
+#include "sl_shares.h"
 #include "worker.h"
 
-#define SL_KEYED_MAX_KEY 1024 //  bytes of one record's encoded group key
+//  Bytes of one record's encoded group key: what the broker keeps a key's
+//  state under (a longer key's record is dead-lettered).
+#define SL_KEYED_MAX_KEY SL_STATE_MAX_KEY
 
 typedef struct _sl_keyed_t sl_keyed_t;
 
@@ -36,6 +39,9 @@ int sl_keyed_restore (sl_keyed_t *self);
 //  (the others are acked as done), idle windows close only for its keys,
 //  and sl_keyed_restore reads back only its keys. shares <= 1: all keys.
 void sl_keyed_set_share (sl_keyed_t *self, uint32_t share, uint32_t shares);
+//  The next lease's batch has holes (WORK "holes" > 0): lone nils for the
+//  records of other shares, which the broker left out.
+void sl_keyed_set_holes (sl_keyed_t *self, bool holes);
 
 //  Processes one lease: out gets the window results, late the late
 //  records (unchanged), state one record per key whose state changed.

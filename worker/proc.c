@@ -39,6 +39,7 @@ struct _sl_worker_proc_t {
     void *tick_ctx;
     sl_worker_record_hook_t *hook; //  keyed groups: around each record (keyed.c)
     sl_worker_filter_t *filter;    //  keyed groups with shares: records of the share in hand
+    bool holes;                    //  the batch may hold holes (a share's WORK, sl_batch.h)
     void *filter_ctx;
     void *hook_ctx;
     int64_t tick_ms;
@@ -356,6 +357,12 @@ sl_worker_proc_set_filter (sl_worker_proc_t *self, sl_worker_filter_t *filter, v
 }
 
 void
+sl_worker_proc_set_holes (sl_worker_proc_t *self, bool holes)
+{
+    self->holes = holes;
+}
+
+void
 sl_worker_proc_set_record_hook (sl_worker_proc_t *self, sl_worker_record_hook_t *hook, void *ctx)
 {
     self->hook = hook;
@@ -377,11 +384,17 @@ s_read_records (sl_worker_proc_t *self, const uint8_t *data, size_t len, uint32_
 {
     sl_record_iter_t it;
     sl_record_iter_init (&it, data, len, count, offset);
+    it.holes = self->holes;
     size_t n = 0;
     why[0] = '\0';
     for (*read = 0; *read < count; (*read)++) {
         sl_record_t rec;
         int rc = sl_record_iter_next (&it, &rec);
+        //  Holes stand for records of other shares: *read counts offsets.
+        *read = (size_t)(it.next_offset - offset) - (rc == 1);
+        if (rc == 0 && it.left == 0) {
+            break; //  the lease ended with holes
+        }
         if (rc != 1) {
             snprintf (why, why_size, "worker: malformed input batch at offset %" PRIu64 ": %s",
                       offset + *read, rc == 0 ? "fewer records than counted" : sl_strerror (rc));

@@ -288,7 +288,8 @@ s_result (s_worker_t *self, const sl_msg_t *work)
         if (rc == 0) {
             self->sent_ms = sl_mono_ms ();
             self->stats.batches++;
-            self->stats.records_in += work->count;
+            //  A share's holes are other shares' records: not ours to count.
+            self->stats.records_in += work->count - (work->holes < work->count ? work->holes : 0);
             self->stats.records_out += out_count;
             self->stats.failed += n_failed;
             break;
@@ -326,6 +327,10 @@ s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
     }
     //  Each share's leases come in its own offset order (docs/worker.md).
     sl_keyed_set_share (self->keyed, s, work->shares);
+    sl_keyed_set_holes (self->keyed, work->holes > 0);
+    if (self->proc) {
+        sl_worker_proc_set_holes (self->proc, work->holes > 0);
+    }
     bool redo = work->attempt > 1 || work->offset != self->expect[s];
     if (!self->stateless && (self->reload[s] || redo)) {
         int rc = sl_keyed_restore (self->keyed);

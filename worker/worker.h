@@ -94,6 +94,8 @@ void sl_worker_proc_set_record_hook (sl_worker_proc_t *self, sl_worker_record_ho
 //  are left out (done with the lease, no output, no failure).
 typedef bool (sl_worker_filter_t) (void *ctx, const sl_op_record_t *record);
 void sl_worker_proc_set_filter (sl_worker_proc_t *self, sl_worker_filter_t *filter, void *ctx);
+//  The next batches may hold holes: lone nils for records of other shares.
+void sl_worker_proc_set_holes (sl_worker_proc_t *self, bool holes);
 //  Called at least every 250 ms while a batch is processed (heartbeats).
 void sl_worker_proc_set_tick (sl_worker_proc_t *self, void (*tick) (void *ctx), void *ctx);
 

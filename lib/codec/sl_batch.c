@@ -234,6 +234,7 @@ sl_record_iter_init (sl_record_iter_t *it, const uint8_t *data, size_t len, uint
     it->next_offset = base_offset;
     it->left = count;
     it->max_depth = SL_MP_DEPTH_LIMIT;
+    it->holes = false;
 }
 
 int
@@ -258,6 +259,11 @@ sl_record_iter_init_blob (sl_record_iter_t *it, const uint8_t *blob, size_t len,
 int
 sl_record_iter_next (sl_record_iter_t *it, sl_record_t *out)
 {
+    while (it->holes && it->left > 0 && it->p < it->end && *it->p == 0xc0) {
+        it->p++;
+        it->next_offset++;
+        it->left--;
+    }
     if (it->left == 0) {
         return it->p == it->end ? 0 : SL_EPROTO;
     }

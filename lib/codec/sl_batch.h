@@ -107,6 +107,7 @@ typedef struct {
     uint64_t next_offset;
     uint32_t left;
     uint32_t max_depth; //  values nested deeper are SL_EDEPTH
+    bool holes;         //  a lone nil stands for a record left out (a keyed share's WORK)
 } sl_record_iter_t;
 
 void sl_record_iter_init (sl_record_iter_t *it, const uint8_t *data, size_t len, uint32_t count,
@@ -120,6 +121,8 @@ int sl_record_iter_init_blob (sl_record_iter_t *it, const uint8_t *blob, size_t 
 //  are walked with SL_MP_DEPTH_LIMIT unless it->max_depth is set lower
 //  after init. Walking every record with next checks a batch as
 //  sl_batch_validate does.
+//  With it->holes set (after init), a lone nil (0xc0) in a record's place
+//  is a record left out: its offset is passed over, it is not returned.
 int sl_record_iter_next (sl_record_iter_t *it, sl_record_t *out);
 
 //  Byte length of the first n records of a batch (to drop records already

@@ -41,7 +41,7 @@ static const sl_proto_cmd_t s_cmds[] = {
     (S_BIT (HELLO) | S_BIT (WELCOME) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH) |           \
      S_BIT (RECORDS) | S_BIT (COMMIT) | S_BIT (COMMITTED) | S_BIT (LIST) | S_BIT (STREAMS) |       \
      S_BIT (PING) | S_BIT (PONG) | S_BIT (ERROR) | S_BIT (JOIN) | S_BIT (JOINED) | S_BIT (STAT) |  \
-     S_BIT (STATS) | S_BIT (ADMIN) | S_BIT (ADMINED))
+     S_BIT (STATS) | S_BIT (ADMIN) | S_BIT (ADMINED) | S_STATE_CMDS)
 #define S_REQ_NEED (S_REQ_CARRY & ~(S_BIT (HELLO) | S_BIT (PING)))
 #define S_STREAM_NEED                                                                              \
     (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (SEEK) | S_BIT (POSITION) | S_BIT (FETCH) |         \
@@ -54,6 +54,7 @@ static const sl_proto_cmd_t s_cmds[] = {
 #define S_COUNT_CMDS                                                                               \
     (S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (LIVE) | S_BIT (WORK) | S_BIT (RESULT))
 #define S_REPL_CMDS (S_BIT (REPLICATE) | S_BIT (REPLICATED))
+#define S_STATE_CMDS (S_BIT (STATE_READ) | S_BIT (STATE))
 #define S_U32 UINT32_MAX
 #define S_U64 UINT64_MAX
 
@@ -81,8 +82,8 @@ static const sl_proto_field_t s_fields[] = {
     S_FIELD ("seq", S_UINT, seq, S_U64,
              S_BIT (WELCOME) | S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_BIT (ERROR) | S_REPL_CMDS,
              S_BIT (PUBLISH) | S_BIT (CONFIRM) | S_REPL_CMDS),
-    S_FIELD ("count", S_UINT, count, S_U32, S_COUNT_CMDS | S_BIT (REPLICATED),
-             S_COUNT_CMDS | S_BIT (REPLICATED)),
+    S_FIELD ("count", S_UINT, count, S_U32, S_COUNT_CMDS | S_BIT (REPLICATED) | S_BIT (STATE),
+             S_COUNT_CMDS | S_BIT (REPLICATED) | S_BIT (STATE)),
     S_FIELD ("offset", S_UINT, offset, S_U64, S_OFFSET_CMDS | S_BIT (ADMINED) | S_BIT (REPLICATED),
              S_OFFSET_CMDS),
     S_FIELD ("first", S_UINT, first, S_U64, S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (REPLICATED),
@@ -92,9 +93,11 @@ static const sl_proto_field_t s_fields[] = {
              S_BIT (POSITION) | S_BIT (RECORDS) | S_BIT (LIVE) | S_BIT (REPLICATED)),
     S_FIELD ("from", S_FROM, from, S_N_FROM, S_BIT (SEEK), S_BIT (SEEK)),
     S_FIELD ("value", S_INT, value, 0, S_BIT (SEEK) | S_BIT (ADMIN), 0),
-    S_FIELD ("found", S_BOOL, found, 0, S_BIT (POSITION) | S_BIT (REPLICATED), S_BIT (POSITION)),
+    S_FIELD ("found", S_BOOL, found, 0, S_BIT (POSITION) | S_BIT (REPLICATED) | S_BIT (STATE),
+             S_BIT (POSITION)),
     S_FIELD ("max_records", S_UINT, max_records, S_U32, S_BIT (FETCH), 0),
-    S_FIELD ("max_bytes", S_UINT, max_bytes, S_U64, S_BIT (FETCH) | S_BIT (REPLICATE), 0),
+    S_FIELD ("max_bytes", S_UINT, max_bytes, S_U64,
+             S_BIT (FETCH) | S_BIT (REPLICATE) | S_BIT (STATE_READ), 0),
     S_FIELD ("code", S_UINT, code, INT32_MAX, S_BIT (ERROR), S_BIT (ERROR)),
     S_FIELD ("text", S_STR, text, 0, S_BIT (ERROR) | S_BIT (ADMINED), S_BIT (ERROR)),
     S_FIELD ("heartbeat_ms", S_UINT, heartbeat_ms, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
@@ -103,7 +106,9 @@ static const sl_proto_field_t s_fields[] = {
              S_BIT (WELCOME)),
     S_FIELD ("max_depth", S_UINT, max_depth, S_U32, S_BIT (WELCOME), S_BIT (WELCOME)),
     S_FIELD ("streams", S_STREAMS, streams, 0, S_BIT (STREAMS), S_BIT (STREAMS)),
-    S_FIELD ("group", S_NAME, group, 0, S_GROUP_CMDS | S_BIT (ADMIN) | S_BIT (PING), S_GROUP_CMDS),
+    S_FIELD ("group", S_NAME, group, 0,
+             S_GROUP_CMDS | S_BIT (ADMIN) | S_BIT (PING) | S_BIT (STATE_READ),
+             S_GROUP_CMDS | S_BIT (STATE_READ)),
     S_FIELD ("in", S_NAME, in, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("out", S_NAME, out, 0, S_BIT (JOIN) | S_BIT (JOINED), S_BIT (JOIN) | S_BIT (JOINED)),
     S_FIELD ("member", S_NAME, member, 0, S_BIT (JOIN) | S_BIT (LEAVE),
@@ -131,13 +136,15 @@ static const sl_proto_field_t s_fields[] = {
     S_FIELD ("late_count", S_UINT, late_count, S_U32, S_BIT (RESULT), 0),
     S_FIELD ("state_count", S_UINT, state_count, S_U32, S_BIT (RESULT), 0),
     S_FIELD ("shares", S_UINT, shares, SL_SHARES_WIRE_MAX, S_BIT (JOIN) | S_BIT (WORK), 0),
-    S_FIELD ("share", S_UINT, share, SL_SHARES_WIRE_MAX - 1, S_BIT (WORK) | S_BIT (RESULT), 0),
+    S_FIELD ("share", S_UINT, share, SL_SHARES_WIRE_MAX - 1,
+             S_BIT (WORK) | S_BIT (RESULT) | S_BIT (STATE_READ), 0),
+    S_FIELD ("holes", S_UINT, holes, S_U32, S_BIT (WORK), 0),
     //  Replication (§16).
     S_FIELD ("epoch", S_UINT, epoch, S_U64, S_REPL_CMDS, S_REPL_CMDS),
 };
 #define S_N_FIELDS (sizeof s_fields / sizeof s_fields[0])
-//  The command bitmasks are 32 bits; the decoder's "seen" set is 64.
-_Static_assert(SL_CMD_REPLICATED < 32, "command codes must fit the field bitmasks");
+//  The command bitmasks and the decoder's "seen" set are 64 bits.
+_Static_assert(SL_CMD_STATE < 64, "command codes must fit the field bitmasks");
 _Static_assert(S_N_FIELDS <= 64, "too many fields for the seen bitmask");
 
 //  One STREAMS entry; every key is required. Walked with bit 1 as "command".
@@ -188,11 +195,12 @@ sl_cmd_name (sl_cmd_t cmd)
 bool
 sl_cmd_from_broker (sl_cmd_t cmd)
 {
-    const uint32_t from_broker = S_BIT (WELCOME) | S_BIT (CONFIRM) | S_BIT (POSITION) |
+    const uint64_t from_broker = S_BIT (WELCOME) | S_BIT (CONFIRM) | S_BIT (POSITION) |
                                  S_BIT (RECORDS) | S_BIT (COMMITTED) | S_BIT (STREAMS) |
                                  S_BIT (PONG) | S_BIT (ERROR) | S_BIT (LIVE) | S_BIT (JOINED) |
                                  S_BIT (WORK);
-    return cmd > SL_CMD_NONE && cmd <= SL_CMD_LEAVE && (from_broker & (1u << cmd));
+    return (cmd > SL_CMD_NONE && cmd <= SL_CMD_LEAVE && (from_broker & S_BIT_OF (cmd))) ||
+           cmd == SL_CMD_STATE;
 }
 
 //  ---------------------------------------------------------------------
@@ -289,7 +297,7 @@ s_is_empty (const void *base, const sl_proto_field_t *f)
 }
 
 static bool
-s_sent (const void *base, const sl_proto_field_t *f, uint32_t bit)
+s_sent (const void *base, const sl_proto_field_t *f, uint64_t bit)
 {
     return (f->carry & bit) && ((f->need & bit) || !s_is_empty (base, f));
 }
@@ -297,7 +305,7 @@ s_sent (const void *base, const sl_proto_field_t *f, uint32_t bit)
 //  Writes one map of the fields that are sent for bit.
 static void
 s_put_fields (s_writer_t *w, const void *base, const sl_proto_field_t *fields, size_t n_fields,
-              uint32_t bit, const sl_msg_t *msg)
+              uint64_t bit, const sl_msg_t *msg)
 {
     uint32_t count = 0;
     for (size_t i = 0; i < n_fields; i++) {
@@ -365,7 +373,7 @@ s_put_fields (s_writer_t *w, const void *base, const sl_proto_field_t *fields, s
 //  Checks what the encoder would send: strings terminated inside their
 //  member, names valid, enums in range. The rules are the decoder's.
 static bool
-s_fields_valid (const void *base, const sl_proto_field_t *fields, size_t n_fields, uint32_t bit)
+s_fields_valid (const void *base, const sl_proto_field_t *fields, size_t n_fields, uint64_t bit)
 {
     for (size_t i = 0; i < n_fields; i++) {
         const sl_proto_field_t *f = &fields[i];
@@ -413,7 +421,7 @@ sl_msg_encode (const sl_msg_t *msg)
     if (!cmd) {
         return NULL;
     }
-    uint32_t bit = 1u << cmd->cmd;
+    uint64_t bit = S_BIT_OF (cmd->cmd);
     //  ERROR carries the positive value of a code; accept either sign.
     sl_msg_t copy;
     if (msg->cmd == SL_CMD_ERROR && msg->code < 0) {

@@ -54,7 +54,9 @@
     X (ADMIN, 0x18, none)                                                                          \
     X (ADMINED, 0x19, none)                                                                        \
     X (REPLICATE, 0x1A, none)                                                                      \
-    X (REPLICATED, 0x1B, any)
+    X (REPLICATED, 0x1B, any)                                                                      \
+    X (STATE_READ, 0x20, any)                                                                      \
+    X (STATE, 0x21, any)
 
 typedef enum {
     SL_CMD_NONE = 0,
@@ -166,6 +168,7 @@ typedef struct {
     uint32_t state_count;         //  ["state_count"] RESULT: state records after those
     uint32_t shares; //  ["shares"] JOIN: shares of a new keyed group (0 = 4); WORK: the group's
     uint32_t share;  //  ["share"] WORK/RESULT of a keyed group: the lease's share
+    uint32_t holes;  //  ["holes"] WORK of a share: records left out (a lone nil each)
     //  Replication (docs/PROTOCOL.md §16): REPLICATE's "seq" is the last
     //  journal entry the replica holds, REPLICATED's the first it carries.
     uint64_t epoch; //  ["epoch"] REPLICATE/REPLICATED

@@ -34,7 +34,7 @@ s_set_uint (void *base, const sl_proto_field_t *f, uint64_t value)
 }
 
 static const sl_proto_field_t *
-s_field_find (const sl_proto_field_t *fields, size_t n_fields, uint32_t bit, const uint8_t *key,
+s_field_find (const sl_proto_field_t *fields, size_t n_fields, uint64_t bit, const uint8_t *key,
               uint32_t key_len, size_t *index)
 {
     for (size_t i = 0; i < n_fields; i++) {
@@ -127,7 +127,7 @@ s_read_value (const uint8_t **p, const uint8_t *end, const sl_proto_field_t *f, 
 //  rejecting a known key given twice, and checking the required ones.
 static int
 s_read_fields (const uint8_t **p, const uint8_t *end, const sl_proto_field_t *fields,
-               size_t n_fields, uint32_t bit, void *base, sl_msg_t *msg)
+               size_t n_fields, uint64_t bit, void *base, sl_msg_t *msg)
 {
     uint32_t pairs;
     if (sl_mp_read_map (p, end, &pairs)) {
@@ -309,7 +309,7 @@ s_decode (zframe_t *header, zframe_t *body, zmsg_t *zmsg, sl_msg_t *msg)
     const uint8_t *p = data;
     size_t n_fields;
     const sl_proto_field_t *fields = sl_proto_msg_fields (&n_fields);
-    int rc = s_read_fields (&p, data + size, fields, n_fields, 1u << cmd->cmd, msg, msg);
+    int rc = s_read_fields (&p, data + size, fields, n_fields, S_BIT_OF (cmd->cmd), msg, msg);
     if (rc) {
         return rc;
     }

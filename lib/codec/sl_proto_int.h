@@ -15,7 +15,8 @@ int sl_msg_add_failed_n (sl_msg_t *msg, uint64_t offset, const char *error, size
 
 //  The tables of sl_proto.c, walked by its encoder and by the decoder in
 //  sl_proto_decode.c: a command's bit in a field's carry and need masks.
-#define S_BIT(name) (1u << SL_CMD_##name)
+#define S_BIT(name) (UINT64_C (1) << SL_CMD_##name)
+#define S_BIT_OF(cmd) (UINT64_C (1) << (cmd))
 
 typedef enum { S_DATA_none, S_DATA_one, S_DATA_two, S_DATA_any } sl_proto_data_t;
 
@@ -43,8 +44,8 @@ typedef struct {
     size_t offset;
     size_t size;
     uint64_t max;   //  S_UINT: largest value the member holds; S_FROM: names allowed
-    uint32_t carry; //  bit (1 << cmd) set: the command has this field
-    uint32_t need;  //  bit set: the command requires it
+    uint64_t carry; //  bit (1 << cmd) set: the command has this field
+    uint64_t need;  //  bit set: the command requires it
 } sl_proto_field_t;
 
 //  The row of the command with this code, or NULL.

@@ -36,6 +36,7 @@ typedef enum {
     SL_REPL_PRODUCERS,
     SL_REPL_READERS,
     SL_REPL_GROUPS,
+    SL_REPL_STATE, //  keyed groups' key states (sl_store_state.h)
     SL_REPL_N_DBS
 } sl_repl_db_t;
 

@@ -406,3 +406,11 @@ sl_default_member (const char *fallback, char *out, size_t size)
         out[0] = '-';
     }
 }
+
+void
+sl_copy_text (char *out, size_t size, const char *text)
+{
+    size_t n = strnlen (text, size - 1);
+    memcpy (out, text, n);
+    out[n] = '\0';
+}

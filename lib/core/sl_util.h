@@ -34,6 +34,10 @@ int sl_parse_time_ms (const char *text, int64_t *ms);
 //  Formats epoch ms as ISO 8601 UTC with milliseconds into out (>= 32 bytes).
 void sl_format_time_ms (int64_t ms, char *out, size_t size);
 
+//  Copies text into out (size > 0), cut to fit, always terminated: for
+//  messages that go out whole even when a part is longer than its field.
+void sl_copy_text (char *out, size_t size, const char *text);
+
 //  Stream, producer, reader and group names: 1..SL_NAME_MAX bytes of
 //  [A-Za-z0-9._-], not starting with '.'.
 bool sl_name_valid (const char *name, size_t len);

@@ -23,6 +23,11 @@
 #define SL_SHARES_DEFAULT 4       //  BENCHMARKS.md "Keyed groups in shares"
 #define SL_SHARES_MAX 256         //  = SL_SHARES_WIRE_MAX (sl_proto.h)
 #define SL_SHARES_NONE UINT32_MAX //  a share without an owner
+//  A key state as the broker keeps it (docs/worker.md "State"): the key is
+//  a record's encoded group key (an LMDB key holds it with the group name
+//  of at most 194 bytes and the share), the value the key's state.
+#define SL_STATE_MAX_KEY 256
+#define SL_STATE_MAX_VALUE (1 << 20)
 
 //  The share of a key (its msgpack encoding). shares 1..SL_SHARES_MAX.
 uint32_t sl_shares_of (const void *key, size_t len, uint32_t shares);

@@ -685,6 +685,30 @@ int
 sl_client_request (sl_client_t *self, sl_msg_t *request, sl_msg_t *reply, zmsg_t **data,
                    int64_t deadline_ms)
 {
+    return sl_client_request_with (self, request, NULL, 0, reply, data, deadline_ms);
+}
+
+//  Each attempt sends its own copy of the frame: a send takes what it sends.
+static int
+s_send_with (sl_client_t *self, const sl_msg_t *request, const void *frame, size_t frame_len)
+{
+    if (!frame) {
+        return sl_client_send (self, request, NULL);
+    }
+    zmsg_t *extra = zmsg_new ();
+    if (!extra || zmsg_addmem (extra, frame, frame_len) != 0) {
+        zmsg_destroy (&extra);
+        return SL_ENOMEM;
+    }
+    int rc = sl_client_send (self, request, &extra);
+    zmsg_destroy (&extra);
+    return rc;
+}
+
+int
+sl_client_request_with (sl_client_t *self, sl_msg_t *request, const void *frame, size_t frame_len,
+                        sl_msg_t *reply, zmsg_t **data, int64_t deadline_ms)
+{
     assert (self);
     assert (request);
     assert (reply);
@@ -696,7 +720,7 @@ sl_client_request (sl_client_t *self, sl_msg_t *request, sl_msg_t *reply, zmsg_t
         }
         //  The same req on every attempt: a late reply to an earlier
         //  attempt answers this request as well (requests are idempotent).
-        int rc = sl_client_send (self, request, NULL);
+        int rc = s_send_with (self, request, frame, frame_len);
         if (rc == SL_EINVAL) {
             return rc;
         }

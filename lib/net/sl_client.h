@@ -91,6 +91,10 @@ int sl_client_recv (sl_client_t *self, sl_msg_t *reply, zmsg_t **data, int timeo
 int sl_client_request (sl_client_t *self, sl_msg_t *request, sl_msg_t *reply, zmsg_t **data,
                        int64_t deadline_ms);
 
+//  The same with one data frame after the body (copied: NULL for none).
+int sl_client_request_with (sl_client_t *self, sl_msg_t *request, const void *frame,
+                            size_t frame_len, sl_msg_t *reply, zmsg_t **data, int64_t deadline_ms);
+
 //  Next request id (monotonic per client).
 uint64_t sl_client_next_req (sl_client_t *self);
 

@@ -362,8 +362,7 @@ sl_curve_auth_may_manage (sl_curve_auth_t *self, const char *key, const char *ta
 }
 
 bool
-sl_curve_auth_admit (sl_curve_auth_t *self, const char *key, bool live, bool repl,
-                     const char **why)
+sl_curve_auth_admit (sl_curve_auth_t *self, const char *key, bool live, bool repl, const char **why)
 {
     *why = NULL;
     pthread_mutex_lock (&self->lock);

@@ -418,6 +418,12 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
     if (rc == 0) {
         rc = mdb_dbi_open (txn, "groups", create, &self->db_groups);
     }
+    if (rc == 0) {
+        //  Stores from before the table have none: read-only, it is empty.
+        rc = mdb_dbi_open (txn, "state", create, &self->db_state);
+        self->has_state = rc == 0;
+        rc = rc == MDB_NOTFOUND && self->read_only ? 0 : rc;
+    }
     if (rc) {
         code = rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE
                    ? SL_ECORRUPT

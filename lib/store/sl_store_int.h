@@ -57,6 +57,8 @@ struct _sl_store_t {
     MDB_dbi db_producers;
     MDB_dbi db_readers;
     MDB_dbi db_groups;
+    MDB_dbi db_state;  //  keyed groups' compacted key states (sl_store_state.c)
+    bool has_state;    //  false: a read-only store from before that table
     MDB_txn *wtxn;     //  the open write transaction, or NULL
     MDB_txn *rtxn;     //  cached read transaction (reset while idle), or NULL
     int rdepth;        //  read calls in progress on rtxn (callbacks may re-enter)

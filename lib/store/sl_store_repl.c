@@ -38,6 +38,9 @@ s_db_of (sl_store_t *self, MDB_dbi dbi, sl_repl_db_t *db)
     else if (dbi == self->db_groups) {
         *db = SL_REPL_GROUPS;
     }
+    else if (dbi == self->db_state) {
+        *db = SL_REPL_STATE;
+    }
     else {
         return -1;
     }
@@ -47,8 +50,8 @@ s_db_of (sl_store_t *self, MDB_dbi dbi, sl_repl_db_t *db)
 static MDB_dbi
 s_dbi_of (sl_store_t *self, sl_repl_db_t db)
 {
-    const MDB_dbi dbis[SL_REPL_N_DBS] = {self->db_meta, self->db_log, self->db_producers,
-                                         self->db_readers, self->db_groups};
+    const MDB_dbi dbis[SL_REPL_N_DBS] = {self->db_meta,    self->db_log,    self->db_producers,
+                                         self->db_readers, self->db_groups, self->db_state};
     return dbis[db];
 }
 

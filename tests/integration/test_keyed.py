@@ -16,82 +16,8 @@ import pytest
 
 from conftest import (ERROR, HELLO, WELCOME, T, Wire, run_source, wait_for, write_jsonl)
 from groups_util import (records, start_worker, stop_workers, wait_joined, wait_stream)
-
-AGGS = "count,sum:amount,avg:amount,min:amount,max:amount"
-
-
-def generate(n, keys, seed, span_ms=200_000, jitter_ms=15_000, late_every=37):
-    """Records {user, ts, amount, seq}: event times mostly rising with jitter (out of
-    order), every late_every-th record far in the past (late unless lateness covers it),
-    some without an amount (counted, not summed)."""
-    rnd = random.Random(seed)
-    out = []
-    for i in range(n):
-        base = 1_700_000_000_000 + i * span_ms // n
-        ts = base + rnd.randint(-jitter_ms, jitter_ms)
-        if i % late_every == 0 and i > 0:
-            ts = base - rnd.randint(30_000, 60_000)
-        rec = {"user": f"u{rnd.randrange(keys)}", "ts": ts, "seq": i}
-        if i % 11 != 0:
-            rec["amount"] = rnd.randint(-50, 1000)
-        out.append(rec)
-    return out
-
-
-def windows_of(kind, t, size, adv):
-    start = (t // adv) * adv
-    wins = []
-    while start > t - size:
-        wins.append((start, start + size))
-        start -= adv
-    return wins
-
-
-def reference(recs, kind, lateness, size=0, adv=0, gap=0):
-    """Results {(key, start, end): value} and the late records, in input order.
-
-    Written from the documented rules, independently of lib/group/sl_window.c."""
-    stream_time = {}
-    open_w = collections.defaultdict(dict)      # key -> {(start, end): [values]}
-    results, late = {}, []
-
-    def closed(key, end):
-        return key in stream_time and stream_time[key] >= end + lateness
-
-    for r in recs:
-        k, t = r["user"], r["ts"]
-        if kind == "session":
-            if closed(k, t + gap):
-                late.append(r)
-                continue
-            start, end, vals = t, t + gap, [r]
-            for (s, e), v in list(open_w[k].items()):
-                if s < t + gap and t < e:
-                    start, end = min(start, s), max(end, e)
-                    vals = v + vals
-                    del open_w[k][(s, e)]
-            open_w[k][(start, end)] = sorted(vals, key=lambda x: x["seq"])
-        else:
-            wins = [w for w in windows_of(kind, t, size, adv) if not closed(k, w[1])]
-            if not wins:
-                late.append(r)
-                continue
-            for w in wins:
-                open_w[k].setdefault(w, []).append(r)
-        stream_time[k] = max(stream_time.get(k, t), t)
-        for (s, e) in sorted(open_w[k], key=lambda w: (w[1], w[0])):
-            if closed(k, e):
-                vals = open_w[k].pop((s, e))
-                amounts = [v["amount"] for v in vals if "amount" in v]
-                results[(k, s, e)] = {
-                    "key": k, "start": s, "end": e, "count": len(vals),
-                    "sum": {"amount": sum(amounts)},
-                    "avg": {"amount": sum(amounts) / len(amounts) if amounts else None},
-                    "min": {"amount": min(amounts) if amounts else None},
-                    "max": {"amount": max(amounts) if amounts else None},
-                }
-    return results, late
-
+from keyed_reference import (AGGS, LUA_COUNTER, check_lua, check_windows, generate,
+                             reference)
 
 def publish(procs, broker, tmp_path, part, name):
     run_source(procs, broker, "in", str(write_jsonl(tmp_path / f"{name}.jsonl", part)),
@@ -115,34 +41,8 @@ def run_keyed(procs, broker, tmp_path, data, window, lateness, members=1, batch=
 
 
 def check(procs, broker, data, expected, late, group="win"):
-    got = records(procs, broker, "out")
-    by_window = collections.Counter((r["value"]["key"], r["value"]["start"], r["value"]["end"])
-                                    for r in got)
-    dups = [w for w, n in by_window.items() if n > 1]
-    assert not dups, f"windows emitted more than once: {dups[:5]}"
-    got_map = {(r["value"]["key"], r["value"]["start"], r["value"]["end"]): r for r in got}
-    assert set(got_map) == set(expected), (
-        f"missing {sorted(set(expected) - set(got_map))[:5]}, "
-        f"unexpected {sorted(set(got_map) - set(expected))[:5]}")
-    for w, want in expected.items():
-        rec = got_map[w]
-        assert rec["value"] == want, f"window {w}: {rec['value']} != {want}"
-        assert rec["key"] == w[0] and rec["timestamp"] == w[2]
-    # Per-key order: each key's results leave in the order its windows closed.
-    ends = collections.defaultdict(list)
-    for r in got:
-        ends[r["value"]["key"]].append((r["value"]["end"], r["value"]["start"]))
-    for k, seq in ends.items():
-        assert seq == sorted(seq), f"key {k}: results out of order {seq[:10]}"
     got_late = [r["value"] for r in records(procs, broker, f"{group}.late")]
-    # Each late record exactly once, in offset order per key (shares of the key
-    # space run in parallel, so not across keys).
-    assert sorted(r["seq"] for r in got_late) == sorted(r["seq"] for r in late), (
-        f"{len(got_late)} late records, expected {len(late)}")
-    assert {r["seq"]: r for r in got_late} == {r["seq"]: r for r in late}
-    for k in {r["user"] for r in late}:
-        assert ([r["seq"] for r in got_late if r["user"] == k]
-                == [r["seq"] for r in late if r["user"] == k]), f"key {k}: late records out of order"
+    check_windows(records(procs, broker, "out"), expected, got_late, late)
 
 
 def restored_any(proc):
@@ -313,19 +213,6 @@ def test_other_key_refused_while_members(procs, broker):
     stop_workers([a])
 
 
-LUA_COUNTER = """
-function process(record)
-  local v = record.value
-  local s = state.get() or {n = 0, total = 0}
-  s.n = s.n + 1
-  s.total = s.total + v.amount
-  state.set(s)
-  if v.reset then state.set(nil) end
-  return {user = v.user, seq = v.seq, n = s.n, total = s.total}
-end
-"""
-
-
 def test_lua_state_counters_exact_after_kills(procs, broker, tmp_path):
     """--key with --lua: state.get/set per key. A member is killed (kill -9)
     twice mid-run; every output carries the count and total of its key's records so
@@ -354,21 +241,7 @@ def test_lua_state_counters_exact_after_kills(procs, broker, tmp_path):
             wait_joined(w)
             live.append(w)
     stop_workers(live)
-    n, total, want = collections.Counter(), collections.Counter(), []
-    for v in data:
-        n[v["user"]] += 1
-        total[v["user"]] += v["amount"]
-        want.append({"user": v["user"], "seq": v["seq"], "n": n[v["user"]],
-                     "total": total[v["user"]]})
-        if v.get("reset"):
-            del n[v["user"]], total[v["user"]]
-    got = [r["value"] for r in records(procs, broker, "out")]
-    assert len(got) == len(want)
-    assert sorted(got, key=lambda v: v["seq"]) == want
-    # Per-key order in the output.
-    for user in set(v["user"] for v in data):
-        seqs = [v["seq"] for v in got if v["user"] == user]
-        assert seqs == sorted(seqs)
+    check_lua([r["value"] for r in records(procs, broker, "out")], data)
 
 
 def test_lua_state_without_key_is_an_error(procs, broker, tmp_path):
@@ -389,12 +262,14 @@ def _rec(value, key=None, ts=1):
     return msgpack.packb([ts, key, None, value], use_bin_type=True)
 
 
-def _raw_member(broker, group, key):
+def _raw_member(broker, group, key, shares=None):
     wire = Wire(broker.endpoint)
     cmd, _, body, _ = wire.request(HELLO, {"client": "pytest"})
     assert cmd == WELCOME
-    cmd, _, body, _ = wire.request(JOIN, {"group": group, "in": "in", "out": "out",
-                                          "member": "m", "window": 1, "key": key})
+    join = {"group": group, "in": "in", "out": "out", "member": "m", "window": 1, "key": key}
+    if shares:
+        join["shares"] = shares
+    cmd, _, body, _ = wire.request(JOIN, join)
     assert cmd == JOINED, body
     return wire
 
@@ -416,7 +291,8 @@ def test_hostile_result_parts_are_checked(procs, broker, tmp_path):
     """late_count / state_count are bounded and checked against the frame; a group
     without a key refuses them; nothing of a refused RESULT is stored."""
     publish(procs, broker, tmp_path, [{"user": "a"}], "in")
-    wire = _raw_member(broker, "hk", "user")
+    # One share: every key is the lease's (test_keyed_state.py: a key of another share).
+    wire = _raw_member(broker, "hk", "user", shares=1)
     work = _next_work(wire)
     base = {"group": "hk", "lease": work["lease"], "offset": work["offset"],
             "count": work["count"], "share": work.get("share", 0)}

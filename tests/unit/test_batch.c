@@ -446,3 +446,39 @@ Test (batch, corrupted_batches_never_overrun)
     free (copy);
     sl_buf_free (&buf);
 }
+
+//  A keyed share's WORK: records of other shares are lone nils (holes).
+Test (batch, holes_pass_their_offsets_only_when_allowed)
+{
+    sl_buf_t buf;
+    sl_buf_init (&buf, 0);
+    const uint8_t hole = 0xc0;
+    cr_assert_eq (sl_buf_append (&buf, &hole, 1), 0);
+    cr_assert_eq (sl_record_encode (&buf, 5, "k", 1, false, NULL, 0, "\x01", 1), 0);
+    cr_assert_eq (sl_buf_append (&buf, &hole, 1), 0);
+    cr_assert_eq (sl_buf_append (&buf, &hole, 1), 0);
+    cr_assert_eq (sl_record_encode (&buf, 6, "k", 1, false, NULL, 0, "\x02", 1), 0);
+    cr_assert_eq (sl_buf_append (&buf, &hole, 1), 0);
+    sl_record_iter_t it;
+    sl_record_t r;
+    sl_record_iter_init (&it, buf.data, buf.len, 6, 100);
+    it.holes = true;
+    cr_assert_eq (sl_record_iter_next (&it, &r), 1);
+    cr_assert_eq (r.offset, 101);
+    cr_assert_eq (r.value[0], 1);
+    cr_assert_eq (sl_record_iter_next (&it, &r), 1);
+    cr_assert_eq (r.offset, 104);
+    cr_assert_eq (sl_record_iter_next (&it, &r), 0); //  the trailing hole ends the batch
+    cr_assert_eq (it.next_offset, 106);
+    //  More holes than counted: bytes left over.
+    sl_record_iter_init (&it, buf.data, buf.len, 5, 100);
+    it.holes = true;
+    cr_assert_eq (sl_record_iter_next (&it, &r), 1);
+    cr_assert_eq (sl_record_iter_next (&it, &r), 1);
+    cr_assert_eq (sl_record_iter_next (&it, &r), SL_EPROTO);
+    //  Without holes allowed a nil is a malformed record, as everywhere else.
+    sl_record_iter_init (&it, buf.data, buf.len, 6, 100);
+    cr_assert (sl_record_iter_next (&it, &r) < 0);
+    cr_assert_neq (sl_batch_validate (buf.data, buf.len, 6, SL_MP_MAX_DEPTH), 0);
+    sl_buf_free (&buf);
+}

@@ -6,6 +6,7 @@
 
 #include "lib/core/sl_error.h"
 #include "lib/group/sl_shares.h"
+#include "lib/group/sl_shares_key.h"
 
 static void
 s_loads (const uint32_t *owner, uint32_t shares, uint32_t members, uint32_t *load)
@@ -207,4 +208,46 @@ Test (shares, a_join_blocked_by_busy_shares_never_moves_shares_between_the_other
     for (uint32_t s = 0; s < 16; s++) {
         cr_assert (owner[s] == before[s] || owner[s] == 2, "share %u went to an old member", s);
     }
+}
+
+//  The one function the broker cuts a share's WORK with and the member
+//  processes it with: a dotted path into the value, or the record's key.
+Test (shares, share_of_a_record)
+{
+    sl_buf_t tmp;
+    sl_buf_init (&tmp, 0);
+    //  {"u": {"id": "abc"}, "n": nil}
+    const uint8_t value[] = {0x82, 0xa1, 'u', 0x81, 0xa2, 'i', 'd',
+                             0xa3, 'a',  'b', 'c',  0xa1, 'n', 0xc0};
+    const uint8_t abc[] = {0xa3, 'a', 'b', 'c'};
+    sl_record_t r = {.value = value, .value_len = sizeof value};
+    const uint8_t *raw;
+    size_t len;
+    cr_assert_eq (sl_shares_key ("u.id", &r, &tmp, &raw, &len), 1);
+    cr_assert_eq (len, sizeof abc);
+    cr_assert_eq (memcmp (raw, abc, len), 0);
+    for (uint32_t s = 2; s <= 16; s++) {
+        cr_assert_eq (sl_shares_of_record ("u.id", &r, s, 256, &tmp), sl_shares_of (abc, 4, s));
+    }
+    //  nil and absent keys are no key: share 0; so is a key over the bound.
+    cr_assert_eq (sl_shares_key ("n", &r, &tmp, &raw, &len), 0);
+    cr_assert_eq (sl_shares_key ("x", &r, &tmp, &raw, &len), 0);
+    cr_assert_eq (sl_shares_of_record ("x", &r, 7, 256, &tmp), 0);
+    cr_assert_eq (sl_shares_of_record ("u.id", &r, 7, 3, &tmp), 0);
+    //  "record": the record's own key, encoded as str or bin as it came.
+    sl_record_t k = {
+        .key = (const uint8_t *)"abc", .key_len = 3, .value = value, .value_len = sizeof value};
+    cr_assert_eq (sl_shares_key ("record", &k, &tmp, &raw, &len), 1);
+    cr_assert_eq (memcmp (raw, abc, len), 0);
+    k.key_is_bin = true;
+    cr_assert_eq (sl_shares_key ("record", &k, &tmp, &raw, &len), 1);
+    cr_assert_eq (raw[0], 0xc4);
+    k.key = NULL;
+    cr_assert_eq (sl_shares_key ("record", &k, &tmp, &raw, &len), 0);
+    //  A malformed value is an error (the record then goes to share 0).
+    const uint8_t bad[] = {0x82, 0xa1};
+    sl_record_t b = {.value = bad, .value_len = sizeof bad};
+    cr_assert (sl_shares_key ("u.id", &b, &tmp, &raw, &len) < 0);
+    cr_assert_eq (sl_shares_of_record ("u.id", &b, 7, 256, &tmp), 0);
+    sl_buf_free (&tmp);
 }

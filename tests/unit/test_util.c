@@ -286,3 +286,16 @@ Test (util, default_member_is_a_valid_name_ending_in_the_pid)
     sl_default_member ("worker", tiny, sizeof tiny);
     cr_assert_eq (strlen (tiny), 3);
 }
+
+Test (util, copy_text_cuts_to_the_field_and_terminates)
+{
+    char field[8];
+    memset (field, 'x', sizeof field);
+    sl_copy_text (field, sizeof field, "short");
+    cr_assert_str_eq (field, "short");
+    sl_copy_text (field, sizeof field, "a text longer than the field");
+    cr_assert_str_eq (field, "a text ");
+    char one[1] = {'x'};
+    sl_copy_text (one, sizeof one, "anything");
+    cr_assert_eq (one[0], '\0');
+}

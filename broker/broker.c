@@ -31,6 +31,7 @@
 #include "broker_int.h"
 #include "replica.h"
 #include "http.h"
+#include "keyed_state.h"
 
 void
 sl_broker_config_defaults (sl_broker_config_t *config)
@@ -46,6 +47,7 @@ sl_broker_config_defaults (sl_broker_config_t *config)
     config->live_budget = SL_BROKER_LIVE_BUDGET;
     config->stuck_ms = SL_BROKER_STUCK_MS;
     config->max_groups = SL_BROKER_MAX_GROUPS;
+    config->max_state_keys = SL_STATE_KEYS_DEFAULT;
     config->max_streams = SL_BROKER_MAX_STREAMS;
     config->max_producers = SL_BROKER_MAX_PRODUCERS;
     config->max_connections = SL_BROKER_MAX_CONNECTIONS;

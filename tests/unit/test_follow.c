@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "follow.h"
@@ -53,7 +54,8 @@ s_new (char *pattern, char *state)
     return f;
 }
 
-//  Reads every complete line there is now, marking them from seq on.
+//  Reads every complete line there is now, marking them from seq on, then
+//  writes the state as the source does before it sends them.
 static int
 s_drain (sl_follow_t *f, uint64_t *seq, char out[][64], int max)
 {
@@ -67,6 +69,7 @@ s_drain (sl_follow_t *f, uint64_t *seq, char out[][64], int max)
         cr_assert_eq (sl_follow_mark (f, ++*seq), 0);
         n++;
     }
+    cr_assert_eq (sl_follow_sync (f), 0);
     return n;
 }
 
@@ -159,5 +162,49 @@ Test (follow, missing_or_hostile_state_is_refused, .init = s_setup, .fini = s_te
     fclose (out);
     f = s_new (pattern, state);
     cr_assert_neq (sl_follow_resume (f, 1, &base), 0);
+    sl_follow_destroy (&f);
+}
+
+Test (follow, state_is_written_once_for_the_runs_before_a_send, .init = s_setup, .fini = s_teardown)
+{
+    char pattern[300], state[300];
+    snprintf (pattern, sizeof pattern, "%s/*.log", s_dir);
+    snprintf (state, sizeof state, "%s/x.follow", s_dir);
+    s_append ("a.log", "a1\n");
+    s_append ("b.log", "b1\n");
+    s_append ("c.log", "c1\n");
+    sl_follow_t *f = s_new (pattern, state);
+    uint64_t base;
+    cr_assert_eq (sl_follow_resume (f, 0, &base), 0);
+    unlink (state);
+    //  Three files, three runs: marking them writes nothing yet...
+    const uint8_t *line;
+    size_t len;
+    const char *name;
+    uint64_t lineno, seq = 0;
+    while (sl_follow_next (f, &line, &len, &name, &lineno) == 1) {
+        cr_assert_eq (sl_follow_mark (f, ++seq), 0);
+    }
+    cr_assert_eq (seq, 3);
+    struct stat st;
+    cr_assert_neq (stat (state, &st), 0, "the state was written before the send");
+    //  ...the sync before the send writes all three runs at once, and a
+    //  second sync with no new run writes nothing.
+    cr_assert_eq (sl_follow_sync (f), 0);
+    cr_assert_eq (stat (state, &st), 0);
+    FILE *in = fopen (state, "r");
+    cr_assert_not_null (in);
+    char text[4096];
+    size_t got = fread (text, 1, sizeof text - 1, in);
+    fclose (in);
+    text[got] = '\0';
+    int runs = 0;
+    for (const char *p = text; (p = strstr (p, "\nrun ")); p++) {
+        runs++;
+    }
+    cr_assert_eq (runs, 3, "%s", text);
+    unlink (state);
+    cr_assert_eq (sl_follow_sync (f), 0);
+    cr_assert_neq (stat (state, &st), 0, "written again with no new run");
     sl_follow_destroy (&f);
 }

@@ -504,6 +504,19 @@ s_handle_one (sl_broker_t *self)
         break;
     case SL_CMD_PING: {
         sl_broker_client_report (self, peer, &msg);
+        if (msg.group[0] && !sl_broker_is_replica (self) &&
+            !sl_groups_is_member (self->groups, msg.group, peer)) {
+            //  A member's heartbeat names its group (PROTOCOL §5.2): one whose
+            //  membership ended (silent too long, the group deleted) is told,
+            //  so that it joins again instead of waiting for work forever.
+            char text[512];
+            snprintf (text, sizeof text,
+                      "not a member of group '%s' (its membership ended: silent for over "
+                      "3 s, or the group was reset or deleted): join again",
+                      msg.group);
+            sl_broker_reply_error (self, peer, msg.req, SL_ESTATE, text, 0);
+            break;
+        }
         sl_msg_t pong;
         sl_msg_init (&pong, SL_CMD_PONG);
         pong.req = msg.req;
@@ -624,8 +637,10 @@ sl_broker_run (sl_broker_t *self)
         }
         zpoller_wait (poller, timeout);
         //  Gather: every message waiting, up to the group's bounds.
+        int64_t reading_from = sl_mono_ms ();
         while (self->n_pending < GATHER_MAX_MSGS && self->gathered_bytes < GATHER_MAX_BYTES) {
             if (!s_handle_one (self)) {
+                sl_groups_heard (self->groups, reading_from);
                 break;
             }
         }

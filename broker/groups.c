@@ -762,11 +762,35 @@ s_collect_dead (sl_groups_t *self, entry_t *entry)
 //  One group's turn: timers, dead letters from expiries, then work for
 //  every member with a free slot. Leaves the active list when it has no
 //  members, leases or dead letters.
+bool
+sl_groups_is_member (sl_groups_t *self, const char *group, zframe_t *peer)
+{
+    entry_t *entry = zhashx_lookup (self->groups, group);
+    return entry && sl_group_has_member (entry->group, zframe_data (peer), zframe_size (peer));
+}
+
+void
+sl_groups_heard (sl_groups_t *self, int64_t mono_ms)
+{
+    self->heard_ms = mono_ms;
+}
+
 static void
 s_dispatch_one (sl_groups_t *self, entry_t *entry, int64_t now_ms)
 {
     sl_group_t *group = entry->group;
-    sl_group_tick (group, now_ms, SILENCE_MS);
+    int64_t judged = now_ms - STALL_FORGIVEN_MS;
+    if (self->heard_ms > judged) {
+        judged = self->heard_ms < now_ms ? self->heard_ms : now_ms;
+    }
+    size_t before = sl_group_members (group);
+    sl_group_tick (group, judged, SILENCE_MS);
+    if (sl_group_members (group) < before) {
+        sl_info ("groups",
+                 "group '%s': %zu member(s) silent for over %d ms dropped; their leases go "
+                 "back to the queue",
+                 sl_group_name (group), before - sl_group_members (group), SILENCE_MS);
+    }
     s_collect_dead (self, entry);
     if (entry->shares) {
         //  A keyed group: its shares hand out the leases.

@@ -90,6 +90,17 @@ void sl_groups_wake_stream (sl_groups_t *self, const char *stream);
 //  to, every 100 ms for all groups with members. Called once per loop turn.
 void sl_groups_dispatch (sl_groups_t *self, int64_t now_ms);
 
+//  The broker found its socket empty after reading from mono_ms on: every
+//  message a member sent before then has been read. Silence and lease
+//  deadlines are judged at that time, not at the clock's (at most
+//  STALL_FORGIVEN_MS before it), so a broker stalled in a slow commit does
+//  not drop members whose messages wait in its socket.
+void sl_groups_heard (sl_groups_t *self, int64_t mono_ms);
+
+//  Whether peer is a member of group now (a keyed group: of the group
+//  itself, not of a share).
+bool sl_groups_is_member (sl_groups_t *self, const char *group, zframe_t *peer);
+
 //  Counters for the exit log line.
 void sl_groups_stats (sl_groups_t *self, uint64_t *work, uint64_t *results, uint64_t *dropped,
                       uint64_t *dead);

@@ -14,6 +14,9 @@
 #include "sl_send.h"
 
 #define SILENCE_MS 3000 //  a member silent this long is gone
+//  A broker that did not read its socket (a commit waiting on a slow disk)
+//  does not count that time against its members, up to this long.
+#define STALL_FORGIVEN_MS 10000
 #define DEFAULT_WINDOW 8
 #define DEFAULT_BATCH 1000
 #define DEFAULT_DELIVER 5
@@ -44,6 +47,7 @@ typedef struct {
 
 struct _sl_groups_t {
     sl_store_t *store;
+    int64_t heard_ms; //  every message sent before this was read (sl_groups_heard)
     zsock_t *router;
     uint32_t max_depth;
     zhashx_t *groups; //  name -> entry_t

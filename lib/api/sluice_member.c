@@ -145,6 +145,8 @@ s_tick (sluice_member_t *self)
     sl_msg_t ping;
     sl_msg_init (&ping, SL_CMD_PING);
     ping.req = sl_client_next_req (self->client);
+    //  Naming the group: a membership that ended is told (ERROR ESTATE).
+    snprintf (ping.group, sizeof ping.group, "%s", self->group);
     s_send (self, &ping, NULL);
     sl_msg_reset (&ping);
 }

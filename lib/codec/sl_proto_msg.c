@@ -11,6 +11,7 @@
 #include "sl_error.h"
 #include "sl_proto.h"
 #include "sl_proto_int.h"
+#include "sl_util.h"
 
 void
 sl_msg_init (sl_msg_t *msg, sl_cmd_t cmd)
@@ -156,7 +157,7 @@ sl_msg_init_error (sl_msg_t *msg, uint64_t req, int code, const char *text, uint
     sl_msg_init (msg, SL_CMD_ERROR);
     msg->req = req;
     msg->code = code == INT32_MIN ? INT32_MAX : code < 0 ? -code : code;
-    snprintf (msg->text, sizeof msg->text, "%s", text ? text : sl_strerror (-msg->code));
+    sl_copy_text (msg->text, sizeof msg->text, text ? text : sl_strerror (-msg->code));
     msg->seq = seq;
 }
 

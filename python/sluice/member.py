@@ -106,7 +106,8 @@ class Member:
 
     def _tick(self):
         if time.monotonic() - self._sent >= PING_S:
-            if self.conn.send(w.PING, {"req": self.conn.next_req()}):
+            # Naming the group: a membership that ended is told (ERROR ESTATE): join again.
+            if self.conn.send(w.PING, {"req": self.conn.next_req(), "group": self.group}):
                 self._sent = time.monotonic()
 
     def work(self, timeout=None):

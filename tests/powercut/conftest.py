@@ -77,6 +77,7 @@ class Disk:
         self.plan = tmp / "cut-plan.json"
         self.report_path = tmp / "cut-report.json"
         self.log = tmp / "cutfs.log"
+        self.stall = tmp / "cutfs-stall"
         self.proc = None
         self.mounts = 0
         self.reports = []
@@ -87,7 +88,7 @@ class Disk:
         self.mounts += 1
         self.proc = subprocess.Popen([PY, str(CUTFS), str(self.backing), str(self.mnt),
                                       "--plan", str(self.plan), "--report",
-                                      str(self.report_path)],
+                                      str(self.report_path), "--stall", str(self.stall)],
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "ab"))
         wait_for(lambda: os.path.ismount(self.mnt) or self.proc.poll() is not None, T(20),
@@ -95,6 +96,10 @@ class Disk:
         if not os.path.ismount(self.mnt):
             raise AssertionError(f"cutfs exited {self.proc.returncode}: "
                                  f"{self.log.read_text()[-2000:]}")
+
+    def stall_next_sync(self, seconds):
+        """A slow disk: the next sync on the mount takes this long (once)."""
+        self.stall.write_text(str(seconds))
 
     def cut(self, plan=None):
         """The power cut: unmount (the programs using the disk must be dead), apply plan to

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """cutfs: a filesystem that loses power on command (tests/powercut, docs/reliability.md).
 
-    cutfs.py BACKING MOUNT --plan FILE [--report FILE]
+    cutfs.py BACKING MOUNT --plan FILE [--report FILE] [--stall FILE]
 
 Mounts BACKING at MOUNT (FUSE, through fusepy; foreground, one thread). A write is kept
 in this process's memory, page by page (4 KiB), and reaches BACKING only when it is
@@ -47,6 +47,7 @@ import os
 import random
 import stat
 import sys
+import time
 
 import fusepy
 
@@ -84,8 +85,9 @@ class File:
 
 
 class CutFS(fusepy.Operations):
-    def __init__(self, backing):
+    def __init__(self, backing, stall=None):
         self.root = os.path.realpath(backing)
+        self.stall = stall      # a file whose presence makes the next sync slow (--stall)
         self.files = {}         # path -> File, for every regular file opened so far
         self.handles = {}       # fh -> (path, open flags)
         self.next_fh = 1
@@ -226,6 +228,14 @@ class CutFS(fusepy.Operations):
         f.size = length
 
     def fsync(self, path, datasync, fh):
+        if self.stall and os.path.exists(self.stall):
+            # A slow disk: this one sync takes as long as the file says (then it is gone).
+            with open(self.stall) as f:
+                seconds = float(f.read() or 0)
+            os.unlink(self.stall)
+            print(f"cutfs: stalling a sync of {os.path.basename(path)} for {seconds} s",
+                  file=sys.stderr, flush=True)
+            time.sleep(seconds)
         self._file(path).sync()
         self.syncs += 1
 
@@ -270,8 +280,10 @@ def main():
     parser.add_argument("mount")
     parser.add_argument("--plan", required=True, help="JSON file read at unmount")
     parser.add_argument("--report", help="JSON file written after the cut")
+    parser.add_argument("--stall", help="when this file exists, the next sync first sleeps the "
+                        "seconds it holds, and the file is removed (a slow disk)")
     args = parser.parse_args()
-    fs = CutFS(args.backing)
+    fs = CutFS(args.backing, args.stall)
     # No direct_io: the kernel's page cache serves LMDB's mmap. One thread: no locking here.
     fusepy.FUSE(fs, args.mount, foreground=True, nothreads=True, big_writes=True)
     try:

@@ -128,6 +128,12 @@ void sl_broker_on_state_read (sl_broker_t *self, zframe_t *peer, const sl_msg_t 
 void sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg);
 void sl_broker_reply_error (sl_broker_t *self, zframe_t *peer, uint64_t req, int code,
                             const char *text, uint64_t seq);
+//  The bytes a reply to a read (FETCH, STATE_READ) may hold: what msg asks
+//  (max_bytes, by default FETCH_DEFAULT_BYTES), at most cap and the peer
+//  budget. 0 when such a reply does not fit the peer's budget now: ERROR
+//  EBUSY is answered (a peer that asks without reading gets no memory).
+uint64_t sl_broker_read_budget (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,
+                                uint64_t cap);
 //  ERROR for a PUBLISH: req = its seq, with its stream and producer, so that
 //  the client can tell it from the answer to another request (PROTOCOL §5.2).
 void sl_broker_reply_publish_error (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,

@@ -106,21 +106,8 @@ void
 sl_broker_on_fetch (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
 {
     uint32_t max_records = msg->max_records ? msg->max_records : FETCH_DEFAULT_RECORDS;
-    uint64_t max_bytes = msg->max_bytes ? msg->max_bytes : FETCH_DEFAULT_BYTES;
-    if (max_bytes > FETCH_MAX_BYTES) {
-        max_bytes = FETCH_MAX_BYTES;
-    }
-    if (max_bytes > self->config.peer_budget) {
-        max_bytes = self->config.peer_budget;
-    }
-    //  A reply of max_bytes must fit the peer's budget before anything is
-    //  read: a peer that asks without reading gets EBUSY, not memory.
-    if (!sl_budget_fits (self->budget, zframe_data (peer), zframe_size (peer), max_bytes)) {
-        self->n_busy++;
-        sl_broker_reply_error (self, peer, msg->req, SL_EBUSY,
-                               "peer over its budget: read your replies before asking for more "
-                               "(docs/PROTOCOL.md §9)",
-                               0);
+    uint64_t max_bytes = sl_broker_read_budget (self, peer, msg, FETCH_MAX_BYTES);
+    if (!max_bytes) {
         return;
     }
     zmsg_t *data = zmsg_new ();

@@ -9,6 +9,7 @@
 #include "broker_int.h"
 #include "sl_error.h"
 #include "sl_log.h"
+#include "sl_send.h"
 
 void
 sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
@@ -19,6 +20,29 @@ sl_broker_reply (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         return;
     }
     sl_broker_send (self, peer, msg->req, &reply);
+}
+
+uint64_t
+sl_broker_read_budget (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg, uint64_t cap)
+{
+    uint64_t max_bytes = msg->max_bytes ? msg->max_bytes : FETCH_DEFAULT_BYTES;
+    if (max_bytes > cap) {
+        max_bytes = cap;
+    }
+    if (max_bytes > self->config.peer_budget) {
+        max_bytes = self->config.peer_budget;
+    }
+    //  A reply of max_bytes must fit the peer's budget before anything is
+    //  read: a peer that asks without reading gets EBUSY, not memory.
+    if (!sl_budget_fits (self->budget, zframe_data (peer), zframe_size (peer), max_bytes)) {
+        self->n_busy++;
+        sl_broker_reply_error (self, peer, msg->req, SL_EBUSY,
+                               "peer over its budget: read your replies before asking for more "
+                               "(docs/PROTOCOL.md §9)",
+                               0);
+        return 0;
+    }
+    return max_bytes;
 }
 
 void

@@ -15,17 +15,8 @@ sl_broker_on_state_read (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg,
                                "STATE_READ takes at most one data frame (its cursor)", 0);
         return;
     }
-    uint64_t max_bytes = msg->max_bytes ? msg->max_bytes : FETCH_DEFAULT_BYTES;
-    if (max_bytes > self->config.peer_budget) {
-        max_bytes = self->config.peer_budget;
-    }
-    //  As FETCH: a reply must fit the peer's budget before anything is read.
-    if (!sl_budget_fits (self->budget, zframe_data (peer), zframe_size (peer), max_bytes)) {
-        self->n_busy++;
-        sl_broker_reply_error (self, peer, msg->req, SL_EBUSY,
-                               "peer over its budget: read your replies before asking for more "
-                               "(docs/PROTOCOL.md §9)",
-                               0);
+    uint64_t max_bytes = sl_broker_read_budget (self, peer, msg, UINT64_MAX);
+    if (!max_bytes) {
         return;
     }
     int code = 0;

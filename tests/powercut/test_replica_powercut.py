@@ -48,3 +48,43 @@ def test_power_cut_of_the_primary_loses_nothing_confirmed(disk, make_broker, pro
     assert v.wait(T(120)) == 0, v.stdout()
     got = json.loads(v.stdout())
     assert (got["lost"], got["duplicated"], got["unexpected"]) == (0, 0, 0), got
+
+
+def test_power_cut_of_both_machines_with_a_synced_replica_loses_nothing_confirmed(
+        disk, make_broker, procs, tmp_path):
+    """Both machines lose power at once (both data directories on the cut disk). The primary
+    runs --sync none (its store may be gone), the replica --sync full: with --sync-replicas 1
+    a confirmed record was on the replica's disk, so once the replica is started again and
+    promoted, and the source has resent what was never confirmed, nothing confirmed is lost
+    and nothing is doubled (docs/replication.md, "What is confirmed")."""
+    rng = random.Random(11)
+    n = 40_000
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": i} for i in range(n)])
+    p_repl = f"tcp://127.0.0.1:{free_port_pair()}"
+    primary = make_broker(args=["--sync=none", "--replication", p_repl, "--sync-replicas", "1"],
+                          data_dir=disk.mnt / "primary")
+    replica = make_broker(args=["--sync=full", "--replica-of", p_repl, "--replication",
+                                f"tcp://127.0.0.1:{free_port_pair()}"],
+                          data_dir=disk.mnt / "replica")
+    src = procs.start("source", [SOURCE_BIN, "--broker",
+                                 f"{primary.endpoint},{replica.endpoint}", "--stream", "s",
+                                 "--name", "cut-src", "--rate", "10000", "--batch-records",
+                                 "500", "--no-progress", path])
+    target = rng.randint(5_000, 20_000)
+    wait_for(lambda: (replica.info("s") or {}).get("next", 0) >= target, T(60),
+             f"{target} records on the replica")
+    for b in (primary, replica):
+        b.close()
+        b.proc.kill9()
+    report = disk.cut({"mode": "drop"})
+    print(f"both machines cut: {report}")
+    disk.mount()
+    replica.start()
+    res = procs.start("promote", [SLUICE, "promote", "--broker", replica.endpoint])
+    assert res.wait(T(30)) == 0, res.stderr()
+    src.expect_exit(0, T(300))
+    v = procs.start("verify", [VERIFY, "--json", "--sent", path, "--got-stream", "s",
+                               "--broker", replica.endpoint, "--id", "id"])
+    assert v.wait(T(120)) == 0, v.stdout()
+    got = json.loads(v.stdout())
+    assert (got["lost"], got["duplicated"], got["unexpected"]) == (0, 0, 0), got

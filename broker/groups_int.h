@@ -84,6 +84,9 @@ int sl_groups_touch (sl_groups_t *self, entry_t *entry);
 void sl_groups_activate (sl_groups_t *self, entry_t *entry);
 void sl_groups_wake (sl_groups_t *self, entry_t *entry);
 void sl_groups_remember (sl_groups_t *self, const void *peer, size_t peer_len, const char *group);
+//  Stores entry's group state in the open transaction (groups_admin.c's
+//  reset too). 0 or an error.
+int sl_groups_save (sl_groups_t *self, entry_t *entry);
 //  shares.c: a keyed JOIN was applied to entry: links (or creates, in the
 //  transaction) its shares. 0 or an error.
 int sl_shares_join (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg);

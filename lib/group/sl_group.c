@@ -56,109 +56,6 @@ sl_group_reserve (void **data, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
-static uint64_t
-s_sat_add (uint64_t a, uint64_t b)
-{
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-//  ---------------------------------------------------------------------
-//  Members and leases
-
-static member_t *
-s_member_by_peer (const sl_group_t *self, const void *peer, size_t peer_len, size_t *index)
-{
-    for (size_t i = 0; i < self->n_members; i++) {
-        member_t *m = self->members[i];
-        if (m->peer_len == peer_len && memcmp (m->peer, peer, peer_len) == 0) {
-            if (index) {
-                *index = i;
-            }
-            return m;
-        }
-    }
-    return NULL;
-}
-
-static member_t *
-s_member_by_id (const sl_group_t *self, uint64_t id)
-{
-    for (size_t i = 0; i < self->n_members; i++) {
-        if (self->members[i]->id == id) {
-            return self->members[i];
-        }
-    }
-    return NULL;
-}
-
-static ssize_t
-s_live_find (const sl_group_t *self, uint64_t id)
-{
-    for (size_t i = 0; i < self->n_live; i++) {
-        if (self->live[i].id == id) {
-            return (ssize_t)i;
-        }
-    }
-    return -1;
-}
-
-//  Removes live lease i, freeing its member's slot; returns a copy.
-static lease_t
-s_live_take (sl_group_t *self, size_t i)
-{
-    lease_t lease = self->live[i];
-    self->live[i] = self->live[--self->n_live];
-    member_t *member = s_member_by_id (self, lease.member);
-    if (member && member->held) {
-        member->held--;
-    }
-    return lease;
-}
-
-static void
-s_history_add (sl_group_t *self, const lease_t *lease)
-{
-    self->history[self->history_next] = *lease;
-    self->history_next = (self->history_next + 1) % SL_GROUP_HISTORY;
-    if (self->n_history < SL_GROUP_HISTORY) {
-        self->n_history++;
-    }
-}
-
-static lease_t *
-s_history_find (sl_group_t *self, uint64_t id)
-{
-    for (size_t i = 0; i < self->n_history; i++) {
-        if (self->history[i].id == id) {
-            return &self->history[i];
-        }
-    }
-    return NULL;
-}
-
-//  Ends every live lease of a member: as failed attempts when it fell
-//  silent, back to the queue as they were when it left.
-static int
-s_member_end (sl_group_t *self, size_t index, bool failed, int *ended)
-{
-    member_t *member = self->members[index];
-    int rc = 0;
-    for (size_t i = self->n_live; i-- > 0;) {
-        if (self->live[i].member != member->id) {
-            continue;
-        }
-        lease_t lease = s_live_take (self, i);
-        s_history_add (self, &lease);
-        int step = failed ? sl_group_expire (self, &lease)
-                          : sl_group_requeue (self, &lease, lease.attempt - 1, lease.expiries);
-        rc = rc ? rc : step;
-        (*ended)++;
-    }
-    free (member);
-    self->members[index] = self->members[--self->n_members];
-    return rc;
-}
-
 //  ---------------------------------------------------------------------
 //  Public API
 
@@ -351,7 +248,7 @@ sl_group_join_as (sl_group_t *self, const void *peer, size_t peer_len, const cha
             return SL_EDENIED;
         }
     }
-    member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
+    member_t *m = sl_group_member_by_peer (self, peer, peer_len, NULL);
     for (size_t i = 0; !m && i < self->n_members; i++) {
         if (strcmp (self->members[i]->name, member) == 0) {
             //  The same name from a new peer: a restarted process (in a
@@ -360,7 +257,7 @@ sl_group_join_as (sl_group_t *self, const void *peer, size_t peer_len, const cha
             //  at their deadline; a late RESULT from a still-living holder
             //  can still commit first (they are kept in the history).
             int ended = 0;
-            int rc = s_member_end (self, i, false, &ended);
+            int rc = sl_group_member_end (self, i, false, &ended);
             if (rc) {
                 return rc;
             }
@@ -398,7 +295,7 @@ sl_group_lease_holder (const sl_group_t *self, uint64_t lease_id, sl_holder_t *h
     if (lease_id == 0) {
         return SL_ENOTFOUND; //  0 marks a used history slot
     }
-    ssize_t li = s_live_find (self, lease_id);
+    ssize_t li = sl_group_live_find (self, lease_id);
     if (li >= 0) {
         *holder = self->live[li].holder;
         return 0;
@@ -436,7 +333,7 @@ s_lease_id (const sl_group_t *self, uint64_t n)
 bool
 sl_group_seen (sl_group_t *self, const void *peer, size_t peer_len, int64_t now_ms)
 {
-    member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
+    member_t *m = sl_group_member_by_peer (self, peer, peer_len, NULL);
     if (m) {
         m->last_seen = now_ms;
     }
@@ -448,8 +345,8 @@ sl_group_leave (sl_group_t *self, const void *peer, size_t peer_len)
 {
     size_t index;
     int ended = 0;
-    if (s_member_by_peer (self, peer, peer_len, &index)) {
-        s_member_end (self, index, false, &ended);
+    if (sl_group_member_by_peer (self, peer, peer_len, &index)) {
+        sl_group_member_end (self, index, false, &ended);
     }
 }
 
@@ -509,7 +406,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
         return true;
     }
     uint64_t at = sl_group_skip_done (self, self->cursor);
-    uint64_t limit = s_sat_add (self->checkpoint, (uint64_t)SL_GROUP_MAX_LEASES * batch);
+    uint64_t limit = sl_group_sat_add (self->checkpoint, (uint64_t)SL_GROUP_MAX_LEASES * batch);
     limit = limit < stream_next ? limit : stream_next;
     self->cursor = at;
     if (at >= limit) {
@@ -522,7 +419,7 @@ s_find_work (sl_group_t *self, uint32_t batch, uint64_t stream_next, lease_t *le
         self->cursor = at + 1;
         return true;
     }
-    uint64_t stop = s_sat_add (at, batch);
+    uint64_t stop = sl_group_sat_add (at, batch);
     stop = stop < limit ? stop : limit;
     uint64_t done = sl_group_next_done (self, at);
     stop = stop < done ? stop : done;
@@ -592,9 +489,9 @@ sl_group_set_exclusive (sl_group_t *self, bool exclusive)
 void
 sl_group_unlease (sl_group_t *self, uint64_t lease_id)
 {
-    ssize_t i = s_live_find (self, lease_id);
+    ssize_t i = sl_group_live_find (self, lease_id);
     if (i >= 0) {
-        lease_t lease = s_live_take (self, (size_t)i);
+        lease_t lease = sl_group_live_take (self, (size_t)i);
         sl_group_requeue (self, &lease, lease.attempt - 1, lease.expiries);
     }
 }
@@ -602,7 +499,7 @@ sl_group_unlease (sl_group_t *self, uint64_t lease_id)
 int
 sl_group_shrink (sl_group_t *self, uint64_t lease_id, uint32_t count)
 {
-    ssize_t i = s_live_find (self, lease_id);
+    ssize_t i = sl_group_live_find (self, lease_id);
     if (i < 0 || count == 0 || count >= self->live[i].count) {
         return SL_EINVAL;
     }
@@ -619,11 +516,11 @@ sl_group_shrink (sl_group_t *self, uint64_t lease_id, uint32_t count)
 size_t
 sl_group_release (sl_group_t *self, const void *peer, size_t peer_len)
 {
-    member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
+    member_t *m = sl_group_member_by_peer (self, peer, peer_len, NULL);
     size_t released = 0;
     for (size_t i = self->n_live; m && i-- > 0;) {
         if (self->live[i].member == m->id) {
-            lease_t lease = s_live_take (self, i);
+            lease_t lease = sl_group_live_take (self, i);
             sl_group_requeue (self, &lease, lease.attempt - 1, lease.expiries);
             released++;
         }
@@ -634,13 +531,13 @@ sl_group_release (sl_group_t *self, const void *peer, size_t peer_len)
 bool
 sl_group_has_member (const sl_group_t *self, const void *peer, size_t peer_len)
 {
-    return s_member_by_peer (self, peer, peer_len, NULL) != NULL;
+    return sl_group_member_by_peer (self, peer, peer_len, NULL) != NULL;
 }
 
 void
 sl_group_pause (sl_group_t *self, const void *peer, size_t peer_len)
 {
-    member_t *m = s_member_by_peer (self, peer, peer_len, NULL);
+    member_t *m = sl_group_member_by_peer (self, peer, peer_len, NULL);
     if (m) {
         m->paused = true;
     }
@@ -655,168 +552,16 @@ sl_group_tick (sl_group_t *self, int64_t now_ms, int64_t silence_ms)
     }
     for (size_t i = self->n_members; silence_ms > 0 && i-- > 0;) {
         if (now_ms - self->members[i]->last_seen > silence_ms) {
-            s_member_end (self, i, true, &ended);
+            sl_group_member_end (self, i, true, &ended);
         }
     }
     for (size_t i = self->n_live; i-- > 0;) {
         if (now_ms >= self->live[i].deadline) {
-            lease_t lease = s_live_take (self, i);
-            s_history_add (self, &lease);
+            lease_t lease = sl_group_live_take (self, i);
+            sl_group_history_add (self, &lease);
             sl_group_expire (self, &lease);
             ended++;
         }
     }
     return ended;
-}
-
-static int
-s_cmp_failed (const void *a, const void *b)
-{
-    uint64_t x = ((const sl_failed_t *)a)->offset;
-    uint64_t y = ((const sl_failed_t *)b)->offset;
-    return x < y ? -1 : x > y;
-}
-
-//  Hands the dead from expiries to the outcome after the result's own.
-static int
-s_drain_pending (sl_group_t *self, sl_outcome_t *outcome)
-{
-    outcome->dead = self->n_out ? self->out : NULL;
-    outcome->n_dead = self->n_out;
-    if (self->n_pending == 0) {
-        return 0;
-    }
-    if (sl_group_reserve ((void **)&self->out, &self->cap_out, self->n_out + self->n_pending,
-                          sizeof *self->out)) {
-        return SL_ENOMEM;
-    }
-    sl_group_move (&self->out[self->n_out], self->pending, self->n_pending * sizeof *self->pending);
-    self->n_out += self->n_pending;
-    self->n_pending = 0;
-    outcome->dead = self->out;
-    outcome->n_dead = self->n_out;
-    return 0;
-}
-
-//  Commits a result: the range done but for its failed records, which get
-//  their attempt counted and are queued alone again (when the lease was
-//  live: a late result's records are owned by whatever re-leased them) or,
-//  at max_deliver, are dead.
-static int
-s_commit (sl_group_t *self, const lease_t *lease, bool live, sl_failed_t *failed, size_t n_failed,
-          sl_outcome_t *outcome)
-{
-    if (n_failed) {
-        qsort (failed, n_failed, sizeof *failed, s_cmp_failed);
-    }
-    uint64_t at = lease->offset;
-    uint64_t end = lease->offset + lease->count;
-    for (size_t i = 0; i <= n_failed; i++) {
-        uint64_t stop = i < n_failed ? failed[i].offset : end;
-        int rc = sl_group_mark_done (self, at, stop);
-        if (rc) {
-            return rc;
-        }
-        if (i == n_failed || (i > 0 && failed[i].offset == failed[i - 1].offset)) {
-            continue;
-        }
-        at = stop + 1;
-        const sl_failed_t *f = &failed[i];
-        attempt_t *known = sl_group_attempt_get (self, f->offset);
-        uint32_t n = known && known->n > lease->attempt ? known->n : lease->attempt;
-        if (n >= self->config.max_deliver || f->final) {
-            char text[256];
-            size_t len = f->error_len < 255 ? f->error_len : 255;
-            sl_group_move (text, f->error, len);
-            text[len] = 0;
-            rc = sl_group_dead_push (&self->out, &self->n_out, &self->cap_out, f->offset, n, text);
-            if (rc == 0) {
-                rc = sl_group_mark_done (self, f->offset, f->offset + 1);
-            }
-        }
-        else {
-            rc = sl_group_attempt_set (self, f->offset, n, f->error, f->error_len);
-            if (rc == 0 && live) {
-                rc = sl_group_queue_add (self, f->offset, 1, n, 0, false);
-            }
-        }
-        if (rc) {
-            return rc;
-        }
-    }
-    outcome->commit = true;
-    member_t *member = s_member_by_id (self, lease->member);
-    if (member) {
-        member->records += lease->count;
-    }
-    return s_drain_pending (self, outcome);
-}
-
-int
-sl_group_result (sl_group_t *self, uint64_t lease_id, uint64_t offset, uint32_t count,
-                 const sl_failed_t *failed, size_t n_failed, int64_t now_ms, sl_outcome_t *outcome)
-{
-    (void)now_ms;
-    outcome->commit = false;
-    outcome->dead = NULL;
-    outcome->n_dead = 0;
-    self->n_out = 0;
-    if (lease_id == 0) {
-        return 0; //  never given; 0 marks a used history slot
-    }
-    if (n_failed > count || (n_failed && !failed)) {
-        return SL_EINVAL;
-    }
-    for (size_t i = 0; i < n_failed; i++) {
-        if (failed[i].offset < offset || failed[i].offset - offset >= count ||
-            (failed[i].error_len && !failed[i].error)) {
-            return SL_EINVAL;
-        }
-    }
-    ssize_t li = s_live_find (self, lease_id);
-    lease_t *old = li < 0 ? s_history_find (self, lease_id) : NULL;
-    const lease_t *known = li >= 0 ? &self->live[li] : old;
-    if (!known || known->offset != offset || known->count != count || count == 0) {
-        return 0;
-    }
-    sl_failed_t *sorted = NULL;
-    if (n_failed) {
-        sorted = malloc (n_failed * sizeof *sorted);
-        if (!sorted) {
-            return SL_ENOMEM;
-        }
-        memcpy (sorted, failed, n_failed * sizeof *sorted);
-    }
-    lease_t lease;
-    if (li >= 0) {
-        lease = s_live_take (self, (size_t)li);
-    }
-    else {
-        lease = *old;
-        old->id = 0; //  a repeat of this result is unknown from now on
-    }
-    int rc = 0;
-    if (sl_group_any_done (self, offset, offset + count)) {
-        //  First result wins. A live lease overlapping it gives back the
-        //  rest of its records, with no attempt counted: nothing failed.
-        if (li >= 0) {
-            rc = sl_group_requeue (self, &lease, lease.attempt - 1, lease.expiries);
-        }
-    }
-    else {
-        rc = s_commit (self, &lease, li >= 0, sorted, n_failed, outcome);
-    }
-    free (sorted);
-    return rc;
-}
-
-int
-sl_group_take_dead (sl_group_t *self, sl_outcome_t *outcome)
-{
-    self->n_out = 0;
-    outcome->dead = NULL;
-    outcome->n_dead = 0;
-    int rc = s_drain_pending (self, outcome);
-    outcome->commit = rc == 0 && outcome->n_dead > 0;
-    return rc;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "sl_group.h"
 
@@ -133,5 +134,21 @@ int sl_group_dead_push (sl_dead_t **arr, size_t *n, size_t *cap, uint64_t offset
                         const char *error);
 //  An expired lease (or one whose member fell silent) failed an attempt.
 int sl_group_expire (sl_group_t *self, const lease_t *lease);
+
+//  sl_group_members.c: members, live leases, the history of ended ones.
+member_t *sl_group_member_by_peer (const sl_group_t *self, const void *peer, size_t peer_len,
+                                   size_t *index);
+member_t *sl_group_member_by_id (const sl_group_t *self, uint64_t id);
+ssize_t sl_group_live_find (const sl_group_t *self, uint64_t id);
+lease_t sl_group_live_take (sl_group_t *self, size_t i);
+void sl_group_history_add (sl_group_t *self, const lease_t *lease);
+lease_t *sl_group_history_find (sl_group_t *self, uint64_t id);
+int sl_group_member_end (sl_group_t *self, size_t index, bool failed, int *ended);
+
+static inline uint64_t
+sl_group_sat_add (uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 #endif

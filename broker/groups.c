@@ -433,6 +433,21 @@ s_touch (sl_groups_t *self, entry_t *entry)
     return 0;
 }
 
+void
+sl_groups_unindex (sl_groups_t *self, entry_t *entry)
+{
+    if (entry->active) {
+        zlistx_delete (self->active, entry->active);
+    }
+    if (entry->dirty) {
+        zlistx_delete (self->dirty, entry->dirty);
+    }
+    zlistx_t *inputs = zhashx_lookup (self->by_input, sl_group_config (entry->group)->in);
+    if (inputs && entry->by_input) {
+        zlistx_delete (inputs, entry->by_input);
+    }
+}
+
 int
 sl_groups_save (sl_groups_t *self, entry_t *entry)
 {
@@ -690,16 +705,7 @@ sl_groups_end (sl_groups_t *self, bool committed)
     zlistx_purge (self->touched);
     if (gone) {
         for (entry_t *entry = zlistx_first (gone); entry; entry = zlistx_next (gone)) {
-            if (entry->active) {
-                zlistx_delete (self->active, entry->active);
-            }
-            if (entry->dirty) {
-                zlistx_delete (self->dirty, entry->dirty);
-            }
-            zlistx_t *inputs = zhashx_lookup (self->by_input, sl_group_config (entry->group)->in);
-            if (inputs && entry->by_input) {
-                zlistx_delete (inputs, entry->by_input);
-            }
+            sl_groups_unindex (self, entry);
             char name[SL_NAME_MAX + 1];
             snprintf (name, sizeof name, "%s", sl_group_name (entry->group));
             zhashx_delete (self->groups, name);

@@ -108,17 +108,7 @@ sl_groups_delete (sl_groups_t *self, const char *name, const char **why)
         *why = "cannot delete the group's stored state";
         return rc;
     }
-    //  Out of every index first: they hold the entry, not its name.
-    if (entry->active) {
-        zlistx_delete (self->active, entry->active);
-    }
-    if (entry->dirty) {
-        zlistx_delete (self->dirty, entry->dirty);
-    }
-    zlistx_t *inputs = zhashx_lookup (self->by_input, sl_group_config (entry->group)->in);
-    if (inputs && entry->by_input) {
-        zlistx_delete (inputs, entry->by_input);
-    }
+    sl_groups_unindex (self, entry);
     zhashx_delete (self->groups, name);
     sl_info ("groups", "group '%s' deleted", name);
     return sl_shares_follow (self, name, false, 0, why);

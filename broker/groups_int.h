@@ -87,6 +87,9 @@ void sl_groups_remember (sl_groups_t *self, const void *peer, size_t peer_len, c
 //  Stores entry's group state in the open transaction (groups_admin.c's
 //  reset too). 0 or an error.
 int sl_groups_save (sl_groups_t *self, entry_t *entry);
+//  Takes entry out of the active, dirty and by-input lists (they hold the
+//  entry, not its name), before it is removed from the groups.
+void sl_groups_unindex (sl_groups_t *self, entry_t *entry);
 //  shares.c: a keyed JOIN was applied to entry: links (or creates, in the
 //  transaction) its shares. 0 or an error.
 int sl_shares_join (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg);

@@ -17,6 +17,26 @@ VERIFY = BUILD / "verify" / "sluice-verify"
 SLUICE = BUILD / "cli" / "sluice"
 
 
+def _source(procs, brokers, path, rate):
+    """A durable source given both brokers' endpoints."""
+    return procs.start("source", [SOURCE_BIN, "--broker", ",".join(b.endpoint for b in brokers),
+                                  "--stream", "s", "--name", "cut-src", "--rate", str(rate),
+                                  "--batch-records", "500", "--no-progress", path])
+
+
+def _promote_and_verify(procs, replica, src, path):
+    """Promotes the replica, lets the source finish on it, and checks that the stream holds
+    every record of the input exactly once."""
+    res = procs.start("promote", [SLUICE, "promote", "--broker", replica.endpoint])
+    assert res.wait(T(30)) == 0, res.stderr()
+    src.expect_exit(0, T(300))
+    v = procs.start("verify", [VERIFY, "--json", "--sent", path, "--got-stream", "s",
+                               "--broker", replica.endpoint, "--id", "id"])
+    assert v.wait(T(120)) == 0, v.stdout()
+    got = json.loads(v.stdout())
+    assert (got["lost"], got["duplicated"], got["unexpected"]) == (0, 0, 0), got
+
+
 @pytest.mark.parametrize("primary_sync", ["none", "full"])
 def test_power_cut_of_the_primary_loses_nothing_confirmed(disk, make_broker, procs, tmp_path,
                                                          primary_sync):
@@ -28,10 +48,7 @@ def test_power_cut_of_the_primary_loses_nothing_confirmed(disk, make_broker, pro
                                 "--sync-replicas", "1"], data_dir=disk.mnt / "data")
     replica = make_broker(args=["--replica-of", p_repl, "--replication",
                                 f"tcp://127.0.0.1:{free_port_pair()}"])
-    src = procs.start("source", [SOURCE_BIN, "--broker",
-                                 f"{primary.endpoint},{replica.endpoint}", "--stream", "s",
-                                 "--name", "cut-src", "--rate", "20000", "--batch-records",
-                                 "500", "--no-progress", path])
+    src = _source(procs, (primary, replica), path, 20000)
     target = rng.randint(10_000, 30_000)
     wait_for(lambda: (replica.info("s") or {}).get("next", 0) >= target, T(60),
              f"{target} records on the replica")
@@ -40,14 +57,7 @@ def test_power_cut_of_the_primary_loses_nothing_confirmed(disk, make_broker, pro
     primary.proc.kill9()
     report = disk.cut({"mode": "drop"})
     print(f"--sync {primary_sync} primary cut: {report}")
-    res = procs.start("promote", [SLUICE, "promote", "--broker", replica.endpoint])
-    assert res.wait(T(30)) == 0, res.stderr()
-    src.expect_exit(0, T(300))
-    v = procs.start("verify", [VERIFY, "--json", "--sent", path, "--got-stream", "s",
-                               "--broker", replica.endpoint, "--id", "id"])
-    assert v.wait(T(120)) == 0, v.stdout()
-    got = json.loads(v.stdout())
-    assert (got["lost"], got["duplicated"], got["unexpected"]) == (0, 0, 0), got
+    _promote_and_verify(procs, replica, src, path)
 
 
 def test_power_cut_of_both_machines_with_a_synced_replica_loses_nothing_confirmed(
@@ -66,10 +76,7 @@ def test_power_cut_of_both_machines_with_a_synced_replica_loses_nothing_confirme
     replica = make_broker(args=["--sync=full", "--replica-of", p_repl, "--replication",
                                 f"tcp://127.0.0.1:{free_port_pair()}"],
                           data_dir=disk.mnt / "replica")
-    src = procs.start("source", [SOURCE_BIN, "--broker",
-                                 f"{primary.endpoint},{replica.endpoint}", "--stream", "s",
-                                 "--name", "cut-src", "--rate", "10000", "--batch-records",
-                                 "500", "--no-progress", path])
+    src = _source(procs, (primary, replica), path, 10000)
     target = rng.randint(5_000, 20_000)
     wait_for(lambda: (replica.info("s") or {}).get("next", 0) >= target, T(60),
              f"{target} records on the replica")
@@ -80,11 +87,4 @@ def test_power_cut_of_both_machines_with_a_synced_replica_loses_nothing_confirme
     print(f"both machines cut: {report}")
     disk.mount()
     replica.start()
-    res = procs.start("promote", [SLUICE, "promote", "--broker", replica.endpoint])
-    assert res.wait(T(30)) == 0, res.stderr()
-    src.expect_exit(0, T(300))
-    v = procs.start("verify", [VERIFY, "--json", "--sent", path, "--got-stream", "s",
-                               "--broker", replica.endpoint, "--id", "id"])
-    assert v.wait(T(120)) == 0, v.stdout()
-    got = json.loads(v.stdout())
-    assert (got["lost"], got["duplicated"], got["unexpected"]) == (0, 0, 0), got
+    _promote_and_verify(procs, replica, src, path)

@@ -3,7 +3,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <poll.h>
 #include <sched.h>
@@ -16,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "sl_error.h"
 #include "sl_store.h"
 
@@ -35,15 +35,6 @@ setup (void)
     s_holder = 0;
 }
 
-static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove (path);
-}
-
 static void
 teardown (void)
 {
@@ -54,7 +45,7 @@ teardown (void)
     if (s_mnt[0]) {
         umount2 (s_mnt, MNT_DETACH);
     }
-    nftw (s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    sl_test_rmtree (s_dir);
 }
 
 //  --------------------------------------------------------------------------

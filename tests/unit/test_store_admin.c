@@ -3,12 +3,12 @@
     against a real LMDB environment in a temp dir.
 */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tmpdir.h"
 #include "sl_dlq.h"
 #include "sl_error.h"
 #include "sl_group.h"
@@ -24,19 +24,10 @@ setup (void)
     cr_assert_not_null (mkdtemp (s_dir));
 }
 
-static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove (path);
-}
-
 static void
 teardown (void)
 {
-    nftw (s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    sl_test_rmtree (s_dir);
 }
 
 TestSuite (store_admin, .init = setup, .fini = teardown);

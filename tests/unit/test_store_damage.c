@@ -5,7 +5,6 @@
     file writes.
 */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "sl_batch.h"
 #include "sl_dirlock.h"
 #include "sl_error.h"
@@ -20,15 +20,6 @@
 #include "sl_store.h"
 
 static char s_dir[256];
-
-static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove (path);
-}
 
 static void
 setup (void)
@@ -40,7 +31,7 @@ setup (void)
 static void
 teardown (void)
 {
-    nftw (s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    sl_test_rmtree (s_dir);
 }
 
 //  --------------------------------------------------------------------------

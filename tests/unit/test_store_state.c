@@ -2,11 +2,11 @@
     (lib/store/sl_store_state.c), against a real LMDB environment.
  */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmpdir.h"
 #include "sl_error.h"
 #include "sl_store.h"
 #include "sl_store_state.h"
@@ -20,19 +20,10 @@ setup (void)
     cr_assert_not_null (mkdtemp (s_dir));
 }
 
-static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove (path);
-}
-
 static void
 teardown (void)
 {
-    nftw (s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    sl_test_rmtree (s_dir);
 }
 
 TestSuite (store_state, .init = setup, .fini = teardown);

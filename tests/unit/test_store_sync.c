@@ -3,23 +3,16 @@
     keeps after a power cut is tested on cutfs (tests/powercut).
 */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "sl_error.h"
 #include "sl_store.h"
 
 static char s_dir[64];
-
-static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove (path);
-}
 
 static void
 setup (void)
@@ -31,7 +24,7 @@ setup (void)
 static void
 teardown (void)
 {
-    nftw (s_dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+    sl_test_rmtree (s_dir);
 }
 
 TestSuite (store_sync, .init = setup, .fini = teardown);

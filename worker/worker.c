@@ -356,6 +356,12 @@ s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
     //  A redone lease's RESULT may be dropped (its first answer committed):
     //  then our states ran ahead of the committed ones.
     self->reload[s] = rc != 0 || redo;
+    if (rc && sl_keyed_take_lost (self->keyed)) {
+        //  The state cache dropped every share's states (keyed_cache.c).
+        for (size_t i = 0; i < sizeof self->reload / sizeof self->reload[0]; i++) {
+            self->reload[i] = true;
+        }
+    }
     self->expect[s] = work->offset + work->count;
     return rc;
 }

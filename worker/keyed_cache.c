@@ -205,7 +205,8 @@ sl_kstore_put (sl_kstore_t *self, const uint8_t *raw, size_t len, int64_t seen_m
         rc = mdb_del (self->txn, self->idle, &ikey, NULL);
         rc = s_mdb (rc == MDB_NOTFOUND ? 0 : rc, "re-indexing a key");
     }
-    rc = rc ? rc : s_mdb (mdb_put (self->txn, self->state, &k, &v, MDB_RESERVE), "writing a key state");
+    rc = rc ? rc
+            : s_mdb (mdb_put (self->txn, self->state, &k, &v, MDB_RESERVE), "writing a key state");
     if (rc == 0) {
         uint8_t *p = v.mv_data;
         uint64_t seen = (uint64_t)seen_ms;
@@ -303,14 +304,14 @@ sl_kstore_idle (sl_kstore_t *self, int64_t before_ms, size_t max, sl_buf_t *out,
     MDB_val k = {.mv_size = resume->len, .mv_data = resume->data}, v;
     uint8_t limit[8];
     s_idle_key (limit, before_ms, NULL, 0);
-    int got = rc ? MDB_NOTFOUND
-                 : mdb_cursor_get (cur, &k, &v, resume->len ? MDB_SET_RANGE : MDB_FIRST);
+    int got =
+        rc ? MDB_NOTFOUND : mdb_cursor_get (cur, &k, &v, resume->len ? MDB_SET_RANGE : MDB_FIRST);
     if (got == 0 && resume->len && k.mv_size == resume->len &&
         memcmp (k.mv_data, resume->data, resume->len) == 0) {
         got = mdb_cursor_get (cur, &k, &v, MDB_NEXT);
     }
-    while (rc == 0 && got == 0 && *n < max && k.mv_size > 8 &&
-           k.mv_size <= 8 + SL_KEYED_MAX_KEY && memcmp (k.mv_data, limit, 8) <= 0) {
+    while (rc == 0 && got == 0 && *n < max && k.mv_size > 8 && k.mv_size <= 8 + SL_KEYED_MAX_KEY &&
+           memcmp (k.mv_data, limit, 8) <= 0) {
         uint8_t kl = (uint8_t)(k.mv_size - 8 - 1); //  1..256 bytes stored as 0..255
         rc = sl_buf_append (out, &kl, 1);
         rc = rc ? rc : sl_buf_append (out, (uint8_t *)k.mv_data + 8, k.mv_size - 8);

@@ -64,7 +64,7 @@ struct _sl_keyed_t {
     sl_buf_t evict, idle_keys, idle_resume;
     uint64_t evicted, loaded;
     int hook_err; //  a store error under a Lua record (the hook cannot return it)
-    bool lost; //  the store failed: every share's states must be restored
+    bool lost;    //  the store failed: every share's states must be restored
 };
 
 //  The member-local store of the keys not in RAM (keyed_cache.c); its
@@ -101,7 +101,7 @@ keyed_key_t *sl_keyed_key_new (sl_keyed_t *self, const uint8_t *raw, size_t len)
 //  when absent and create is set; read back from the store if it is
 //  there. NULL when absent, or on an error (*err, may be NULL).
 keyed_key_t *sl_keyed_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create,
-                              int *err);
+                               int *err);
 //  Whether a key belongs to the share in hand (always, without shares).
 bool sl_keyed_key_mine (const sl_keyed_t *self, const uint8_t *raw, size_t len);
 

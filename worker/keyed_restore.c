@@ -51,7 +51,7 @@ s_restore_one (sl_keyed_t *self, const uint8_t *raw, size_t raw_len, const uint8
     open = sl_win_key_open (win) > 0;
     sl_win_key_destroy (&win);
     return sl_kstore_put (self->store, raw, raw_len, zclock_time (), open, self->cfg->idle_ms > 0,
-                         value, value_len);
+                          value, value_len);
 }
 
 static bool
@@ -210,7 +210,8 @@ sl_keyed_restore (sl_keyed_t *self)
         sl_info ("worker",
                  "restored %zu key states (%" PRIu64 " of share %u from the broker's table) "
                  "in %" PRId64 " ms",
-                 sl_kstore_count (self->store) + zhashx_size (self->keys), from_table, self->share, sl_mono_ms () - started);
+                 sl_kstore_count (self->store) + zhashx_size (self->keys), from_table, self->share,
+                 sl_mono_ms () - started);
         return 0;
     }
     uint64_t want = 0, blobs = 0;
@@ -248,6 +249,7 @@ sl_keyed_restore (sl_keyed_t *self)
         return sl_keyed_lose (self, rc);
     }
     sl_info ("worker", "restored %zu key states from %s (%" PRIu64 " records) in %" PRId64 " ms",
-             sl_kstore_count (self->store) + zhashx_size (self->keys), stream, want, sl_mono_ms () - started);
+             sl_kstore_count (self->store) + zhashx_size (self->keys), stream, want,
+             sl_mono_ms () - started);
     return 0;
 }

@@ -79,6 +79,7 @@ sl_worker_config_defaults (sl_worker_config_t *cfg)
     cfg->lease_ms = 30000;
     cfg->op.kind = SL_OPK_PASS;
     cfg->timeout_ms = 5000;
+    cfg->state_cache = SL_KEYED_STATE_CACHE;
 }
 
 static bool

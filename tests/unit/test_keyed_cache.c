@@ -95,9 +95,8 @@ Test (keyed_cache, idle_index_gives_due_keys_oldest_first_with_resume)
     //  k0..k9 seen at 100 * i; odd ones without open windows (not indexed).
     for (int i = 0; i < 10; i++) {
         uint8_t key[2] = {0xa1, (uint8_t)('0' + i)};
-        cr_assert_eq (sl_kstore_put (store, key, 2, 100 * i, i % 2 == 0, true,
-                                     (const uint8_t *)"s", 1),
-                      0);
+        cr_assert_eq (
+            sl_kstore_put (store, key, 2, 100 * i, i % 2 == 0, true, (const uint8_t *)"s", 1), 0);
     }
     //  A key re-put with a later time is indexed by the new one only.
     uint8_t k0[2] = {0xa1, '0'};
@@ -175,8 +174,7 @@ Test (keyed_cache, map_grows_past_its_first_size)
         memset (state, (int)(i & 255), size);
         uint8_t key[5] = {0xce, (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8),
                           (uint8_t)i};
-        cr_assert_eq (sl_kstore_put (store, key, 5, 0, false, false, state, size), 0,
-                      "put %u", i);
+        cr_assert_eq (sl_kstore_put (store, key, 5, 0, false, false, state, size), 0, "put %u", i);
     }
     cr_assert_eq (sl_kstore_commit (store), 0);
     cr_assert_eq (sl_kstore_count (store), 2000);

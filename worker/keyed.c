@@ -77,14 +77,6 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
     self->keys = zhashx_new ();
     self->json = sl_json_new ();
     self->cap = cfg->state_cache ? cfg->state_cache : SL_KEYED_STATE_CACHE;
-    //  Only an operator that keeps state needs the store.
-    bool stateful = cfg->window_spec || cfg->op.kind == SL_OPK_LUA;
-    self->store = stateful ? sl_kstore_new () : NULL;
-    if (stateful && !self->store) {
-        sl_keyed_destroy (&self);
-        snprintf (why, why_size, "cannot make the state cache's store under $TMPDIR");
-        return NULL;
-    }
     if (!self->win || !self->keys || !self->json) {
         sl_keyed_destroy (&self);
         snprintf (why, why_size, "out of memory");
@@ -534,6 +526,15 @@ sl_keyed_lose (sl_keyed_t *self, int rc)
     self->store = sl_kstore_new ();
     self->lost = true;
     return rc;
+}
+
+int
+sl_keyed_open_store (sl_keyed_t *self)
+{
+    if (!self->store) {
+        self->store = sl_kstore_new ();
+    }
+    return self->store ? 0 : SL_ESTORE;
 }
 
 bool

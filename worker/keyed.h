@@ -70,6 +70,10 @@ void sl_keyed_attach_filter (sl_keyed_t *self, sl_worker_proc_t *proc);
 void sl_keyed_attach (sl_keyed_t *self, sl_worker_proc_t *proc);
 int sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t count);
 
+//  Opens the local store of the key states not held in memory (a fresh
+//  LMDB environment under $TMPDIR, keyed_cache.c): for an operator that
+//  keeps state (--window, Lua). 0 or SL_ESTORE (logged).
+int sl_keyed_open_store (sl_keyed_t *self);
 //  After a failed lease: whether the key states were all dropped (the
 //  local store failed), so that every share must restore; clears it.
 bool sl_keyed_take_lost (sl_keyed_t *self);

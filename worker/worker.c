@@ -583,6 +583,10 @@ sl_worker_run (const sl_worker_config_t *cfg)
         else if (sl_keyed_is_lua (self.keyed)) {
             sl_keyed_attach (self.keyed, self.proc);
         }
+        if (!self.stateless && sl_keyed_open_store (self.keyed) != 0) {
+            sl_error ("worker", "cannot make the key state store under $TMPDIR");
+            goto done;
+        }
     }
     sl_worker_proc_set_tick (self.proc, s_tick, &self);
     sl_client_opts_t opts = {

@@ -139,3 +139,13 @@ def test_bad_state_cache_in_the_environment_is_refused(procs, broker):
                                      "tumbling:1s"), env={"SLUICE_STATE_CACHE": "0"})
     w.expect_exit(2, T(30))
     assert "SLUICE_STATE_CACHE" in w.stderr() or "--state-cache" in w.stderr()
+
+
+def test_unusable_tmpdir_is_a_fatal_error(procs, broker, tmp_path):
+    """The local store cannot be made: the member says where and exits 1 before joining."""
+    w = procs.start("w", worker_args(broker, "g", "in", "out", "--key", "u", "--window",
+                                     "tumbling:1s"),
+                    env={"TMPDIR": str(tmp_path / "missing")})
+    w.expect_exit(1, T(30))
+    assert "cannot make" in w.stderr() and str(tmp_path / "missing") in w.stderr()
+    assert " joined group " not in w.stderr()

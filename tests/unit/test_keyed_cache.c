@@ -242,6 +242,8 @@ Test (keyed_cache, results_identical_with_a_cache_of_one_key)
     cr_assert_not_null (a, "%s", why);
     sl_keyed_t *b = sl_keyed_new (&all, why, sizeof why);
     cr_assert_not_null (b, "%s", why);
+    cr_assert_eq (sl_keyed_open_store (a), 0);
+    cr_assert_eq (sl_keyed_open_store (b), 0);
     sl_buf_t batch;
     sl_buf_init (&batch, 0);
     unsigned seed = 7;

@@ -513,9 +513,6 @@ s_states (sl_keyed_t *self)
 int
 sl_keyed_lose (sl_keyed_t *self, int rc)
 {
-    if (!self->store) {
-        return rc;
-    }
     for (size_t i = 0; i < self->n_dirty; i++) {
         self->dirty[i]->dirty = false;
     }

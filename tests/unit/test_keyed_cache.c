@@ -274,3 +274,39 @@ Test (keyed_cache, results_identical_with_a_cache_of_one_key)
     sl_keyed_destroy (&a);
     sl_keyed_destroy (&b);
 }
+
+//  The store failing under a lease: the lease fails, every state is
+//  dropped (RAM and store) and the member is told to restore every share.
+Test (keyed_cache, a_failing_store_drops_every_state)
+{
+    sl_worker_config_t cfg;
+    sl_worker_config_defaults (&cfg);
+    cfg.group = "g";
+    cfg.key = "user";
+    cfg.window_spec = "tumbling:2s";
+    cfg.state_cache = 1;
+    char why[256];
+    sl_keyed_t *k = sl_keyed_new (&cfg, why, sizeof why);
+    cr_assert_not_null (k, "%s", why);
+    cr_assert_eq (sl_keyed_open_store (k), 0);
+    sl_buf_t batch;
+    sl_buf_init (&batch, 0);
+    unsigned seed = 3;
+    s_lease (&batch, &seed, 50, 20, 1000000);
+    cr_assert_eq (sl_keyed_batch (k, batch.data, batch.len, 50, 0), 0);
+    cr_assert_not (sl_keyed_take_lost (k));
+    cr_assert_gt (sl_kstore_count (k->store), 0);
+    //  No store: writing a key out fails.
+    sl_kstore_destroy (&k->store);
+    s_lease (&batch, &seed, 50, 20, 1001000);
+    cr_assert_eq (sl_keyed_batch (k, batch.data, batch.len, 50, 50), SL_ESTORE);
+    cr_assert (sl_keyed_take_lost (k));
+    cr_assert_not (sl_keyed_take_lost (k), "told once");
+    cr_assert_eq (sl_keyed_keys (k), 0);
+    cr_assert_not_null (k->store, "a fresh store");
+    cr_assert_eq (sl_kstore_count (k->store), 0);
+    //  And it works again (from empty states, as a restore would begin).
+    cr_assert_eq (sl_keyed_batch (k, batch.data, batch.len, 50, 50), 0);
+    sl_buf_free (&batch);
+    sl_keyed_destroy (&k);
+}

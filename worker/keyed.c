@@ -1,6 +1,8 @@
 /*  keyed.c - the keyed member's operator and state (keyed.h).
 
-    Key states live in a hash by the key's encoded msgpack value. A state
+    Key states live in a hash by the key's encoded msgpack value, at most
+    --state-cache of them besides those the lease in hand changed; the
+    least recently used others wait in a local store (keyed_cache.c). A state
     record of a RESULT has that encoding as its (bin) key and the window
     state (sl_win_key_encode) or the Lua state as its value; the broker
     keeps the latest per key (its state table) and appends each to
@@ -74,6 +76,7 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
     self->win = sl_win_new (&spec, cfg->lateness_ms, aggs, n_aggs);
     self->keys = zhashx_new ();
     self->json = sl_json_new ();
+    self->cap = cfg->state_cache ? cfg->state_cache : SL_KEYED_STATE_CACHE;
     if (!self->win || !self->keys || !self->json) {
         sl_keyed_destroy (&self);
         snprintf (why, why_size, "out of memory");
@@ -88,6 +91,9 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
     sl_buf_init (&self->text, 0);
     sl_buf_init (&self->tmp, 0);
     sl_buf_init (&self->pending_value, SL_LUA_STATE_MAX);
+    sl_buf_init (&self->evict, 0);
+    sl_buf_init (&self->idle_keys, 0);
+    sl_buf_init (&self->idle_resume, 0);
     return self;
 }
 
@@ -98,8 +104,19 @@ sl_keyed_destroy (sl_keyed_t **self_p)
     if (!self) {
         return;
     }
+    if (self->store) {
+        sl_info ("worker",
+                 "state cache: %zu key states in memory, %zu in the local store; %" PRIu64
+                 " written out, %" PRIu64 " read back",
+                 zhashx_size (self->keys), sl_kstore_count (self->store), self->evicted,
+                 self->loaded);
+    }
     sl_win_destroy (&self->win);
     zhashx_destroy (&self->keys);
+    sl_kstore_destroy (&self->store);
+    sl_buf_free (&self->evict);
+    sl_buf_free (&self->idle_keys);
+    sl_buf_free (&self->idle_resume);
     sl_json_destroy (&self->json);
     sl_buf_free (&self->out);
     sl_buf_free (&self->late);
@@ -141,18 +158,14 @@ s_hex (sl_keyed_t *self, const uint8_t *raw, size_t len)
 }
 
 keyed_key_t *
-sl_keyed_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
+sl_keyed_key_new (sl_keyed_t *self, const uint8_t *raw, size_t len)
 {
     const char *name = s_hex (self, raw, len);
     if (!name) {
         return NULL;
     }
-    keyed_key_t *key = zhashx_lookup (self->keys, name);
-    if (key || !create) {
-        return key;
-    }
     size_t name_len = 2 * len;
-    key = calloc (1, sizeof *key + name_len + 1 + len);
+    keyed_key_t *key = calloc (1, sizeof *key + name_len + 1 + len);
     if (key) {
         key->win = self->lua ? NULL : sl_win_key_new ();
     }
@@ -166,7 +179,44 @@ sl_keyed_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create)
     memcpy (key->raw, raw, len);
     key->raw_len = len;
     zhashx_insert (self->keys, key->name, key);
+    sl_keyed_cache_touch (self, key);
     return key;
+}
+
+keyed_key_t *
+sl_keyed_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create, int *err)
+{
+    int dummy;
+    err = err ? err : &dummy;
+    *err = 0;
+    const char *name = s_hex (self, raw, len);
+    if (!name) {
+        *err = SL_ENOMEM;
+        return NULL;
+    }
+    keyed_key_t *key = zhashx_lookup (self->keys, name);
+    if (key) {
+        sl_keyed_cache_touch (self, key);
+        return key;
+    }
+    //  Room first: the key comes in as the most recently used.
+    *err = sl_keyed_cache_trim (self, self->cap - 1);
+    key = *err ? NULL : sl_keyed_cache_load (self, raw, len, err);
+    if (key || *err || !create) {
+        return key;
+    }
+    key = sl_keyed_key_new (self, raw, len);
+    *err = key ? 0 : SL_ENOMEM;
+    return key;
+}
+
+//  A key the lease in hand changed goes back to the LRU list once its
+//  state record is written.
+static void
+s_undirty (sl_keyed_t *self, keyed_key_t *key)
+{
+    key->dirty = false;
+    sl_keyed_cache_touch (self, key);
 }
 
 //  Marks a key changed: its state goes into this batch's RESULT. The
@@ -188,6 +238,7 @@ s_dirty (sl_keyed_t *self, keyed_key_t *key)
     }
     self->dirty[self->n_dirty++] = key;
     key->dirty = true;
+    sl_keyed_cache_touch (self, key); //  out of the LRU list: pinned
     return 0;
 }
 
@@ -328,9 +379,9 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
                   self->cfg->time);
         return s_fail (self, record->offset, text);
     }
-    keyed_key_t *key = sl_keyed_key_get (self, raw, raw_len, true);
+    keyed_key_t *key = sl_keyed_key_get (self, raw, raw_len, true, &rc);
     if (!key) {
-        return SL_ENOMEM;
+        return rc ? rc : SL_ENOMEM;
     }
     self->current = key;
     bool late = false;
@@ -358,7 +409,49 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
     return s_dirty (self, key);
 }
 
-//  --idle: keys silent that long (processing time) close their windows.
+//  One key's state record into the RESULT's states.
+static int
+s_state_record (sl_keyed_t *self, keyed_key_t *key)
+{
+    sl_buf_reset (&self->tmp);
+    int rc = 0;
+    if (self->lua) {
+        //  A deleted state is written as nil.
+        static const uint8_t nil = 0xc0;
+        rc = key->value ? sl_buf_append (&self->tmp, key->value, key->value_len)
+                        : sl_buf_append (&self->tmp, &nil, 1);
+    }
+    else {
+        rc = sl_win_key_encode (self->win, key->win, &self->tmp);
+    }
+    rc = rc ? rc
+            : sl_record_encode (&self->state, 0, key->raw, (uint32_t)key->raw_len, true, NULL, 0,
+                                self->tmp.data, self->tmp.len);
+    self->n_state += rc == 0;
+    return rc;
+}
+
+//  Closes a key's windows when it has been silent for --idle.
+static int
+s_idle_key (sl_keyed_t *self, keyed_key_t *key, int64_t now, bool stored)
+{
+    if (!sl_win_key_open (key->win) || now - key->seen_ms < self->cfg->idle_ms ||
+        !sl_keyed_key_mine (self, key->raw, key->raw_len)) {
+        return 0;
+    }
+    self->current = key;
+    int rc = sl_win_close_all (self->win, key->win, key->raw, key->raw_len, s_emit, self);
+    if (rc || !stored) {
+        return rc ? rc : s_dirty (self, key);
+    }
+    //  A key read back from the store for this: its state record now, so
+    //  that it is not pinned in RAM until the end of the lease.
+    return s_state_record (self, key);
+}
+
+//  --idle: keys silent that long (processing time) close their windows:
+//  those in RAM, then those in the store (by its index of keys with open
+//  windows, only the ones due).
 static int
 s_idle (sl_keyed_t *self, int64_t now)
 {
@@ -368,16 +461,32 @@ s_idle (sl_keyed_t *self, int64_t now)
     for (keyed_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
         //  Only the share in hand: another share's keys may have moved to
         //  another member, whose results they are now.
-        if (sl_win_key_open (key->win) && now - key->seen_ms >= self->cfg->idle_ms &&
-            sl_keyed_key_mine (self, key->raw, key->raw_len)) {
-            self->current = key;
-            int rc = sl_win_close_all (self->win, key->win, key->raw, key->raw_len, s_emit, self);
-            rc = rc ? rc : s_dirty (self, key);
-            if (rc) {
-                return rc;
-            }
+        int rc = s_idle_key (self, key, now, false);
+        if (rc) {
+            return rc;
         }
     }
+    sl_buf_reset (&self->idle_resume);
+    size_t n;
+    do {
+        int rc = sl_kstore_idle (self->store, now - self->cfg->idle_ms, 256, &self->idle_keys, &n,
+                                 &self->idle_resume);
+        const uint8_t *p = self->idle_keys.data;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            size_t len = (size_t)p[0] + 1;
+            const uint8_t *raw = p + 1;
+            p += 1 + len;
+            if (!sl_keyed_key_mine (self, raw, len)) {
+                continue;
+            }
+            keyed_key_t *key = sl_keyed_key_get (self, raw, len, false, &rc);
+            //  (A key the lease changed has its record written at the end.)
+            rc = key ? s_idle_key (self, key, now, !key->dirty) : rc;
+        }
+        if (rc) {
+            return rc;
+        }
+    } while (n > 0);
     return 0;
 }
 
@@ -386,28 +495,51 @@ s_states (sl_keyed_t *self)
 {
     for (size_t i = 0; i < self->n_dirty; i++) {
         keyed_key_t *key = self->dirty[i];
-        key->dirty = false;
-        sl_buf_reset (&self->tmp);
-        int rc = 0;
-        if (self->lua) {
-            //  A deleted state is written as nil.
-            static const uint8_t nil = 0xc0;
-            rc = key->value ? sl_buf_append (&self->tmp, key->value, key->value_len)
-                            : sl_buf_append (&self->tmp, &nil, 1);
-        }
-        else {
-            rc = sl_win_key_encode (self->win, key->win, &self->tmp);
-        }
-        rc = rc ? rc
-                : sl_record_encode (&self->state, 0, key->raw, (uint32_t)key->raw_len, true, NULL,
-                                    0, self->tmp.data, self->tmp.len);
+        s_undirty (self, key);
+        int rc = s_state_record (self, key);
         if (rc) {
             return rc;
         }
-        self->n_state++;
     }
     self->n_dirty = 0;
-    return 0;
+    //  Back to at most --state-cache keys in RAM.
+    int rc = sl_keyed_cache_trim (self, self->cap);
+    return rc ? rc : sl_kstore_commit (self->store);
+}
+
+//  After a failed lease: the store may have lost writes (an aborted
+//  transaction), so every state is dropped and each share restores from
+//  the broker's table at its next lease (sl_keyed_take_lost).
+int
+sl_keyed_lose (sl_keyed_t *self, int rc)
+{
+    for (size_t i = 0; i < self->n_dirty; i++) {
+        self->dirty[i]->dirty = false;
+    }
+    self->n_dirty = 0;
+    self->current = NULL;
+    sl_keyed_cache_forget_all (self);
+    sl_kstore_destroy (&self->store);
+    self->store = sl_kstore_new ();
+    self->lost = true;
+    return rc;
+}
+
+int
+sl_keyed_open_store (sl_keyed_t *self)
+{
+    if (!self->store) {
+        self->store = sl_kstore_new ();
+    }
+    return self->store ? 0 : SL_ESTORE;
+}
+
+bool
+sl_keyed_take_lost (sl_keyed_t *self)
+{
+    bool lost = self->lost;
+    self->lost = false;
+    return lost;
 }
 
 int
@@ -419,7 +551,7 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     self->n_out = self->n_late = self->n_state = 0;
     self->n_failed = 0;
     for (size_t i = 0; i < self->n_dirty; i++) {
-        self->dirty[i]->dirty = false;
+        s_undirty (self, self->dirty[i]);
     }
     self->n_dirty = 0;
     int64_t now = zclock_time ();
@@ -447,7 +579,7 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
         rc = sl_buf_append (&self->out, self->late.data, self->late.len);
         rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
     }
-    return rc;
+    return rc ? sl_keyed_lose (self, rc) : 0;
 }
 
 const uint8_t *
@@ -532,7 +664,9 @@ s_record_hook (void *ctx, const sl_op_record_t *in, int result)
         size_t raw_len;
         int rc = s_group_key (self, &record, &raw, &raw_len);
         if (rc == 1 && raw_len <= SL_KEYED_MAX_KEY) {
-            self->current = sl_keyed_key_get (self, raw, raw_len, true);
+            int err = 0;
+            self->current = sl_keyed_key_get (self, raw, raw_len, true, &err);
+            self->hook_err = self->hook_err ? self->hook_err : err;
         }
         snprintf (self->no_key_text, sizeof self->no_key_text, "no group key '%s' in the record",
                   self->cfg->key);
@@ -603,8 +737,12 @@ sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t coun
     self->n_late = self->n_state = 0;
     self->n_out = count;
     self->n_failed = 0;
-    int rc = sl_buf_append (&self->out, out, len);
+    //  The state store failed under a record: its state is not what the
+    //  operator saw, so the lease is redone from restored states.
+    int rc = self->hook_err;
+    self->hook_err = 0;
+    rc = rc ? rc : sl_buf_append (&self->out, out, len);
     rc = rc ? rc : s_states (self);
     rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
-    return rc;
+    return rc ? sl_keyed_lose (self, rc) : 0;
 }

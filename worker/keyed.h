@@ -23,6 +23,8 @@
 //  Bytes of one record's encoded group key: what the broker keeps a key's
 //  state under (a longer key's record is dead-lettered).
 #define SL_KEYED_MAX_KEY SL_STATE_MAX_KEY
+//  Default --state-cache: key states held decoded in RAM.
+#define SL_KEYED_STATE_CACHE 100000
 
 typedef struct _sl_keyed_t sl_keyed_t;
 
@@ -67,6 +69,14 @@ bool sl_keyed_is_lua (sl_keyed_t *self);
 void sl_keyed_attach_filter (sl_keyed_t *self, sl_worker_proc_t *proc);
 void sl_keyed_attach (sl_keyed_t *self, sl_worker_proc_t *proc);
 int sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t count);
+
+//  Opens the local store of the key states not held in memory (a fresh
+//  LMDB environment under $TMPDIR, keyed_cache.c): for an operator that
+//  keeps state (--window, Lua). 0 or SL_ESTORE (logged).
+int sl_keyed_open_store (sl_keyed_t *self);
+//  After a failed lease: whether the key states were all dropped (the
+//  local store failed), so that every share must restore; clears it.
+bool sl_keyed_take_lost (sl_keyed_t *self);
 
 //  Keys whose state is held in memory.
 size_t sl_keyed_keys (sl_keyed_t *self);

@@ -19,32 +19,28 @@
 #include "sl_version.h"
 
 //  One key's state as restored (from the broker's table or GROUP.state):
-//  replaces what the key had. where names it in a log line.
+//  replaces what the key had, in the local store (keyed_cache.c), not in
+//  RAM: a share of a million keys restores in bounded memory. where names
+//  it in a log line.
 static int
 s_restore_one (sl_keyed_t *self, const uint8_t *raw, size_t raw_len, const uint8_t *value,
                size_t value_len, const char *where)
 {
+    bool open = false;
     if (self->lua) {
-        keyed_key_t *key = sl_keyed_key_get (self, raw, raw_len, true);
-        if (!key) {
-            return SL_ENOMEM;
-        }
-        free (key->value);
-        key->value = NULL;
-        key->value_len = 0;
         if (value_len > SL_LUA_STATE_MAX) {
             return SL_ETOOBIG;
         }
-        if (!(value_len == 1 && value[0] == 0xc0)) {
-            key->value = malloc (value_len);
-            if (!key->value) {
-                return SL_ENOMEM;
-            }
-            memcpy (key->value, value, value_len);
-            key->value_len = value_len;
+        if (value_len == 1 && value[0] == 0xc0) {
+            //  Deleted: no record (a GROUP.state replay may have stored one).
+            int64_t seen;
+            int rc = sl_kstore_take (self->store, raw, raw_len, &seen, &open, &self->evict);
+            return rc < 0 ? rc : 0;
         }
-        return 0;
+        return sl_kstore_put (self->store, raw, raw_len, 0, false, false, value, value_len);
     }
+    //  Decoded once to check it fits this --window/--agg, and whether it
+    //  has windows open (--idle finds it by that).
     int err = 0;
     sl_win_key_t *win = sl_win_key_decode (self->win, value, value_len, &err);
     if (!win) {
@@ -52,15 +48,16 @@ s_restore_one (sl_keyed_t *self, const uint8_t *raw, size_t raw_len, const uint8
                   where, self->cfg->group, sl_strerror (err));
         return err;
     }
-    keyed_key_t *key = sl_keyed_key_get (self, raw, raw_len, true);
-    if (!key) {
-        sl_win_key_destroy (&win);
-        return SL_ENOMEM;
-    }
-    sl_win_key_destroy (&key->win);
-    key->win = win;
-    key->seen_ms = zclock_time ();
-    return 0;
+    open = sl_win_key_open (win) > 0;
+    sl_win_key_destroy (&win);
+    return sl_kstore_put (self->store, raw, raw_len, zclock_time (), open, self->cfg->idle_ms > 0,
+                          value, value_len);
+}
+
+static bool
+s_mine (void *ctx, const uint8_t *raw, size_t len)
+{
+    return sl_keyed_key_mine (ctx, raw, len);
 }
 
 //  One stored blob of GROUP.state: each record replaces its key's state.
@@ -159,10 +156,13 @@ sl_keyed_restore (sl_keyed_t *self)
     const sl_worker_config_t *cfg = self->cfg;
     for (size_t i = 0; i < self->n_dirty; i++) {
         self->dirty[i]->dirty = false;
+        sl_keyed_cache_touch (self, self->dirty[i]);
     }
     self->n_dirty = 0; //  the keys it points at may go now
+    int rc = 0;
     if (self->shares <= 1) {
-        zhashx_purge (self->keys);
+        sl_keyed_cache_forget_all (self);
+        rc = sl_kstore_purge (self->store, NULL, NULL);
     }
     else {
         //  The share in hand only: the other shares' states in memory are
@@ -173,13 +173,17 @@ sl_keyed_restore (sl_keyed_t *self)
         }
         for (keyed_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
             if (sl_keyed_key_mine (self, key->raw, key->raw_len)) {
-                zlistx_add_end (gone, key->name);
+                zlistx_add_end (gone, key);
             }
         }
-        for (const char *name = zlistx_first (gone); name; name = zlistx_next (gone)) {
-            zhashx_delete (self->keys, name);
+        for (keyed_key_t *key = zlistx_first (gone); key; key = zlistx_next (gone)) {
+            sl_keyed_cache_forget (self, key);
         }
         zlistx_destroy (&gone);
+        rc = sl_kstore_purge (self->store, s_mine, self);
+    }
+    if (rc) {
+        return sl_keyed_lose (self, rc);
     }
     char stream[SL_NAME_MAX + 1];
     snprintf (stream, sizeof stream, "%s.state", cfg->group);
@@ -191,16 +195,23 @@ sl_keyed_restore (sl_keyed_t *self)
         return SL_ENOMEM;
     }
     int64_t started = sl_mono_ms ();
-    int rc = sl_client_hello (client, sl_mono_ms () + cfg->timeout_ms * 4);
+    rc = sl_client_hello (client, sl_mono_ms () + cfg->timeout_ms * 4);
     bool complete = false;
     uint64_t from_table = 0;
     rc = rc ? rc : s_restore_table (self, client, &complete, &from_table);
+    rc = rc ? rc : sl_kstore_commit (self->store);
+    if (rc && rc != SL_ENOTFOUND) {
+        sl_client_destroy (&client);
+        sl_error ("worker", "cannot restore key states: %s", sl_strerror (rc));
+        return sl_keyed_lose (self, rc);
+    }
     if (rc == 0 && complete) {
         sl_client_destroy (&client);
         sl_info ("worker",
                  "restored %zu key states (%" PRIu64 " of share %u from the broker's table) "
                  "in %" PRId64 " ms",
-                 zhashx_size (self->keys), from_table, self->share, sl_mono_ms () - started);
+                 sl_kstore_count (self->store) + zhashx_size (self->keys), from_table, self->share,
+                 sl_mono_ms () - started);
         return 0;
     }
     uint64_t want = 0, blobs = 0;
@@ -232,11 +243,13 @@ sl_keyed_restore (sl_keyed_t *self)
         }
     }
     sl_client_destroy (&client);
+    rc = rc ? rc : sl_kstore_commit (self->store);
     if (rc) {
         sl_error ("worker", "cannot restore key states from %s: %s", stream, sl_strerror (rc));
-        return rc;
+        return sl_keyed_lose (self, rc);
     }
     sl_info ("worker", "restored %zu key states from %s (%" PRIu64 " records) in %" PRId64 " ms",
-             zhashx_size (self->keys), stream, want, sl_mono_ms () - started);
+             sl_kstore_count (self->store) + zhashx_size (self->keys), stream, want,
+             sl_mono_ms () - started);
     return 0;
 }

@@ -79,6 +79,7 @@ sl_worker_config_defaults (sl_worker_config_t *cfg)
     cfg->lease_ms = 30000;
     cfg->op.kind = SL_OPK_PASS;
     cfg->timeout_ms = 5000;
+    cfg->state_cache = SL_KEYED_STATE_CACHE;
 }
 
 static bool
@@ -312,6 +313,18 @@ s_result (s_worker_t *self, const sl_msg_t *work)
     zframe_destroy (&frame);
 }
 
+//  The state cache dropped every share's states after a failure
+//  (keyed_cache.c): each share restores at its next lease.
+static void
+s_lost (s_worker_t *self)
+{
+    if (sl_keyed_take_lost (self->keyed)) {
+        for (size_t i = 0; i < sizeof self->reload / sizeof self->reload[0]; i++) {
+            self->reload[i] = true;
+        }
+    }
+}
+
 //  A lease of a windowed keyed group. The key states in memory are the
 //  committed ones only if this lease continues the last one we answered
 //  and that one was a first delivery (its RESULT then committed: the
@@ -336,6 +349,7 @@ s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
         int rc = sl_keyed_restore (self->keyed);
         if (rc) {
             self->reload[s] = true;
+            s_lost (self);
             return rc;
         }
     }
@@ -356,6 +370,7 @@ s_keyed_work (s_worker_t *self, const sl_msg_t *work, zframe_t *frame)
     //  A redone lease's RESULT may be dropped (its first answer committed):
     //  then our states ran ahead of the committed ones.
     self->reload[s] = rc != 0 || redo;
+    s_lost (self);
     self->expect[s] = work->offset + work->count;
     return rc;
 }
@@ -575,6 +590,10 @@ sl_worker_run (const sl_worker_config_t *cfg)
         }
         else if (sl_keyed_is_lua (self.keyed)) {
             sl_keyed_attach (self.keyed, self.proc);
+        }
+        if (!self.stateless && sl_keyed_open_store (self.keyed) != 0) {
+            sl_error ("worker", "cannot make the key state store under $TMPDIR");
+            goto done;
         }
     }
     sl_worker_proc_set_tick (self.proc, s_tick, &self);

@@ -49,6 +49,7 @@ typedef struct {
     const char *time;         //  --time record (default) or PATH
     int64_t lateness_ms;      //  --lateness
     int64_t idle_ms;          //  --idle, 0 = never
+    uint32_t state_cache;     //  --state-cache: key states in RAM (0: 100000)
     volatile int *stop;       //  optional: set non-zero to stop as on SIGINT
     sl_worker_stats_t *stats; //  optional: filled at the end of the run
 } sl_worker_config_t;

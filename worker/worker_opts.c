@@ -75,6 +75,10 @@ static const sl_opt_t s_opts[] = {
      "with --window: also close a key's windows after this long without "
      "a record of it (processing time)",
      F (cfg.idle_ms), .type = SL_ARG_DURATION, .max = (uint64_t)1 << 40},
+    {"state-cache", 0, "N",
+     "with --key: key states held decoded in memory (default 100000); the "
+     "least recently used others wait in a local LMDB file under $TMPDIR",
+     F (cfg.state_cache), .type = SL_ARG_UINT, .def = "100000", .min = 1, .max = 1u << 30},
     {.name = NULL},
 };
 

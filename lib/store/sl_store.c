@@ -81,6 +81,22 @@ sl_store_error (sl_store_t *self, int rc, const char *what)
     return SL_ESTORE;
 }
 
+int
+sl_store_open_error (sl_store_t *self, int rc, const char *what)
+{
+    //  A table missing from an existing store (only a read-only open does
+    //  not create them) means its main tree is damaged, or the file is not
+    //  Sluice's: either way not a store to serve.
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE ||
+        rc == MDB_NOTFOUND) {
+        sl_error (S_COMP,
+                  "%s in %s: %s: the store is damaged or not Sluice's (docs/reliability.md)", what,
+                  self->dir, mdb_strerror (rc));
+        return SL_ECORRUPT;
+    }
+    return sl_store_error (self, rc, what);
+}
+
 static void
 s_drop_rtxn (sl_store_t *self)
 {
@@ -425,19 +441,7 @@ sl_store_open (const char *dir, const sl_store_opts_t *opts, int *err)
         rc = rc == MDB_NOTFOUND && self->read_only ? 0 : rc;
     }
     if (rc) {
-        code = rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE
-                   ? SL_ECORRUPT
-               : rc == MDB_NOTFOUND ? SL_ENOTFOUND
-                                    : 0;
-        if (code) {
-            sl_error (S_COMP,
-                      "opening the databases in %s: %s: the store is damaged or not "
-                      "Sluice's (docs/reliability.md)",
-                      dir, mdb_strerror (rc));
-        }
-        else {
-            code = sl_store_error (self, rc, "opening the databases");
-        }
+        code = sl_store_open_error (self, rc, "opening the databases");
         goto fail;
     }
     code = sl_store_format_open (self, txn);

@@ -113,7 +113,7 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
         return 0;
     }
     if (rc != MDB_NOTFOUND) {
-        return sl_store_error (self, rc, "reading the store format");
+        return sl_store_open_error (self, rc, "reading the store format");
     }
     size_t metas, logs;
     rc = s_entries (txn, self->db_meta, &metas);
@@ -121,7 +121,7 @@ sl_store_format_open (sl_store_t *self, MDB_txn *txn)
         rc = s_entries (txn, self->db_log, &logs);
     }
     if (rc) {
-        return sl_store_error (self, rc, "reading the store format");
+        return sl_store_open_error (self, rc, "reading the store format");
     }
     //  No number: a new store, or one written before formats were numbered.
     self->format = metas + logs == 0 ? SL_STORE_FORMAT : 1;

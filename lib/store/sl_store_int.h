@@ -151,6 +151,10 @@ int sl_store_format_open (sl_store_t *self, MDB_txn *txn);
 
 //  Maps an LMDB or errno code to SL_E* and logs it where it is decided.
 int sl_store_error (sl_store_t *self, int rc, const char *what);
+//  While the store is opened: LMDB's signs of a damaged tree (MDB_CORRUPTED,
+//  MDB_PAGE_NOTFOUND, a missing table, MDB_INCOMPATIBLE) are SL_ECORRUPT,
+//  said so; anything else as sl_store_error.
+int sl_store_open_error (sl_store_t *self, int rc, const char *what);
 
 //  The mdb_env_open flags of a sync setting (sl_store_sync.c).
 unsigned int sl_store_sync_flags (sl_store_sync_t sync);

@@ -68,10 +68,11 @@ def _check(data_dir):
                                  capture_output=True, text=True, timeout=T(60), env=child_env()))
 
 
-def _start_broker(procs, data_dir, name):
+def _start_broker(procs, data_dir, name, env=None):
     port = free_port_pair()
     return procs.start(name, [BROKER_BIN, "--data", data_dir,
-                              "--listen", f"tcp://127.0.0.1:{port}"]), f"tcp://127.0.0.1:{port}"
+                              "--listen", f"tcp://127.0.0.1:{port}"],
+                       env=env), f"tcp://127.0.0.1:{port}"
 
 
 def _records(blob):
@@ -330,15 +331,30 @@ def test_random_garbage_never_crashes_nor_serves_a_wrong_record(store, procs, tm
 
     r = _check(data)
     assert r.returncode in (0, EXIT_DAMAGED), f"--check exit {r.returncode}\n{r.stdout}{r.stderr}"
-    proc, endpoint = _start_broker(procs, data, "garbage")
+    # LMDB has no page checksums: on a store that --check calls damaged, a read can meet a
+    # tree page LMDB takes for sound and fault on it (docs/reliability.md, "Damaged stores":
+    # restore it). A broker started there anyway may die of that fault (plainly: no sanitizer
+    # report for it, as --check's own walk), but never serves a wrong record. On a store
+    # --check passes, it must not crash.
+    damaged = r.returncode == EXIT_DAMAGED
+    faults = (-signal.SIGSEGV, -signal.SIGBUS)
+    env = child_env({"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+                     ":handle_segv=0:handle_sigbus=0"}) if damaged else None
+    proc, endpoint = _start_broker(procs, data, "garbage", env)
     wait_for(lambda: "listening" in proc.stderr() or not proc.alive(), T(20),
              "the broker to listen or refuse")
     if not proc.alive():
-        assert proc.returncode in (1, EXIT_DAMAGED), proc.stderr()
+        assert proc.returncode in (1, EXIT_DAMAGED) or (damaged and proc.returncode in faults), \
+            proc.stderr()
         return
     wire = Wire(endpoint)
     try:
-        served, _ = _fetch_all(wire, STREAM, N, strict=False)
+        try:
+            served, _ = _fetch_all(wire, STREAM, N, strict=False)
+        except AssertionError:
+            if damaged and proc.wait(T(10)) in faults:
+                return
+            raise
         for o, v in served.items():
             assert 0 <= o < N and v == values[o], f"offset {o}: served {v!r}"
         assert wire.ping()

@@ -165,11 +165,12 @@ def test_member_that_never_reads_gets_no_more_work(make_broker, procs, tmp_path)
                                                      "lease_ms": 600000})])
             pinger = threading.Thread(target=keep_alive, daemon=True)
             pinger.start()
-            # Small leases, so that the real worker's own WORK and RESULTs stay small next to
-            # what the hostile member could take without its budget (the whole 48 MiB stream).
+            # Small leases, and few (8, not the default 32 of 1 MiB each here), so that the
+            # real worker's own WORK and RESULTs stay small next to what the hostile member
+            # could take without its budget (the whole 48 MiB stream).
             worker = procs.start("worker", [sluice_it.WORKER_BIN, "--broker", broker.endpoint,
                                             "--group", "g", "--in", "wq", "--out", "wq.out",
-                                            "--batch", "32"])
+                                            "--batch", "32", "--leases", "8"])
             wait_for(lambda: broker.wire.stream("wq.out")["next"] >= n, T(120),
                      "the real worker to process every record")
         _check_memory(broker, watch, 8 + 40, "a member with window 64 that never reads")

@@ -175,6 +175,24 @@ sl_store_jcursor_del (sl_store_t *self, MDB_dbi dbi, MDB_cursor *cur)
 //  --------------------------------------------------------------------------
 //  Transactions
 
+//  A cursor over the journal in a read transaction; the caller closes it
+//  and ends the transaction (sl_store_rtxn_end). 0 or an error.
+static int
+s_journal_cursor (sl_store_t *self, MDB_cursor **cur)
+{
+    MDB_txn *txn;
+    int rc = sl_store_rtxn_begin (self, &txn);
+    if (rc) {
+        return rc;
+    }
+    rc = mdb_cursor_open (txn, self->db_journal, cur);
+    if (rc) {
+        sl_store_rtxn_end (self);
+        return sl_store_error (self, rc, "reading the journal");
+    }
+    return 0;
+}
+
 void
 sl_store_journal_begin (sl_store_t *self)
 {
@@ -384,16 +402,10 @@ sl_store_repl_read (sl_store_t *self, uint64_t from, uint64_t max_bytes, sl_stor
     if (from == 0 || from < self->j_first || from > self->j_seq) {
         return SL_ENOTFOUND;
     }
-    MDB_txn *txn;
-    int rc = sl_store_rtxn_begin (self, &txn);
+    MDB_cursor *cur;
+    int rc = s_journal_cursor (self, &cur);
     if (rc) {
         return rc;
-    }
-    MDB_cursor *cur;
-    rc = mdb_cursor_open (txn, self->db_journal, &cur);
-    if (rc) {
-        sl_store_rtxn_end (self);
-        return sl_store_error (self, rc, "reading the journal");
     }
     uint8_t kbuf[8];
     s_key (kbuf, from);
@@ -437,16 +449,10 @@ sl_store_repl_agree (sl_store_t *self, uint64_t epoch, uint64_t seq, uint64_t *a
         *agree = 0;
         return 0;
     }
-    MDB_txn *txn;
-    int rc = sl_store_rtxn_begin (self, &txn);
+    MDB_cursor *cur;
+    int rc = s_journal_cursor (self, &cur);
     if (rc) {
         return rc;
-    }
-    MDB_cursor *cur;
-    rc = mdb_cursor_open (txn, self->db_journal, &cur);
-    if (rc) {
-        sl_store_rtxn_end (self);
-        return sl_store_error (self, rc, "reading the journal");
     }
     //  From the newest entry back: the first entry of an epoch later than
     //  the follower's marks where its history may differ from ours.

@@ -182,6 +182,9 @@ sl_broker_new (const sl_broker_config_t *config, int *err)
         return NULL;
     }
     self->config = *config;
+    if (config->http && (*err = sl_http_check (config->http))) {
+        goto fail;
+    }
     sl_store_opts_t store_opts = {.sync = config->fsync ? SL_SYNC_FULL : config->sync,
                                   .initial_map = config->initial_map};
     self->store = sl_store_open (config->data_dir, &store_opts, err);

@@ -167,6 +167,18 @@ s_parse (const char *hostport, struct sockaddr_storage *addr, bool *v6)
     return 0;
 }
 
+int
+sl_http_check (const char *hostport)
+{
+    struct sockaddr_storage addr;
+    bool v6 = false;
+    if (s_parse (hostport, &addr, &v6)) {
+        sl_error ("http", "--http %s: expected HOST:PORT (e.g. 127.0.0.1:7680)", hostport);
+        return SL_EINVAL;
+    }
+    return 0;
+}
+
 sl_http_t *
 sl_http_new (const char *hostport, int *err)
 {
@@ -174,8 +186,7 @@ sl_http_new (const char *hostport, int *err)
     struct sockaddr_storage addr;
     bool v6 = false;
     if (s_parse (hostport, &addr, &v6)) {
-        sl_error ("http", "--http %s: expected HOST:PORT (e.g. 127.0.0.1:7680)", hostport);
-        *err = SL_EINVAL;
+        *err = sl_http_check (hostport);
         return NULL;
     }
     sl_http_t *self = calloc (1, sizeof *self);

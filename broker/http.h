@@ -28,6 +28,10 @@ typedef struct _sl_http_t sl_http_t;
 //  Starts serving on "HOST:PORT" ("[::1]:PORT" for IPv6; port 0 picks
 //  one, see sl_http_port). NULL with *err (SL_EINVAL: bad address or cannot
 //  bind, logged).
+//  Whether "HOST:PORT" is an address one could serve on (logged if not):
+//  checked before the broker opens or binds anything, so that a bad
+//  --http is a usage error and not whatever failed first.
+int sl_http_check (const char *hostport);
 sl_http_t *sl_http_new (const char *hostport, int *err);
 void sl_http_destroy (sl_http_t **self_p);
 //  The port bound.

@@ -247,13 +247,20 @@ sl_broker_on_admin (sl_broker_t *self, zframe_t *peer, const sl_msg_t *msg)
         else if (rc == 0) {
             rc = s_position (self, msg, in, &offset);
             if (rc == 0) {
-                rc = sl_groups_reset (self->groups, msg->group, offset, &why);
+                rc = sl_groups_reset (self->groups, msg->group, offset, &reply.affected, &why);
             }
             reply.offset = offset;
         }
     }
     else if (streq (op, "group.delete")) {
-        rc = sl_groups_delete (self->groups, msg->group, &why);
+        rc = sl_groups_delete (self->groups, msg->group, &reply.affected, &why);
+        if (rc == 0) {
+            //  A keyed group's GROUP.state went with it (groups_admin.c).
+            char state[SL_NAME_MAX + 8];
+            snprintf (state, sizeof state, "%s.state", msg->group);
+            sl_seqs_forget (self->seqs);
+            zhashx_delete (self->retain, state);
+        }
     }
     else {
         rc = SL_EINVAL;

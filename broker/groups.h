@@ -107,15 +107,19 @@ void sl_groups_stats (sl_groups_t *self, uint64_t *work, uint64_t *results, uint
 
 //  Operating (docs/operate.md). each: calls fn for every group (any order).
 //  reset: the group (which must have no members) starts afresh with its
-//  checkpoint at offset; delete: removes it (no members either). Both
-//  commit their own transaction: call them between group commits. 0,
-//  SL_ENOTFOUND, SL_ESTATE (members) or a store error, with *why.
+//  checkpoint at offset; delete: removes it (no members either). A keyed
+//  group's shares, key states and GROUP.state go along, in the same
+//  transaction (*dropped: the key states dropped). Both commit their own
+//  transaction: call them between group commits. 0, SL_ENOTFOUND,
+//  SL_ESTATE (members, or another group uses GROUP.state), SL_EINVAL (a
+//  share alone) or a store error, with *why.
 struct _sl_group_t;
 typedef void (sl_groups_each_fn) (void *ctx, const struct _sl_group_t *group);
 void sl_groups_each (sl_groups_t *self, sl_groups_each_fn *fn, void *ctx);
 //  input: copies the group's input stream name into in[SL_NAME_MAX + 1].
 int sl_groups_input (sl_groups_t *self, const char *name, char *in);
-int sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, const char **why);
-int sl_groups_delete (sl_groups_t *self, const char *name, const char **why);
+int sl_groups_reset (sl_groups_t *self, const char *name, uint64_t offset, uint64_t *dropped,
+                     const char **why);
+int sl_groups_delete (sl_groups_t *self, const char *name, uint64_t *dropped, const char **why);
 
 #endif

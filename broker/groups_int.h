@@ -72,6 +72,7 @@ struct _sl_groups_t {
     uint64_t n_results;
     uint64_t n_dropped;
     uint64_t n_dead;
+    char why[2 * SL_NAME_MAX + 160]; //  a refusal's text naming groups (groups_admin.c)
 };
 
 //  Helpers of groups.c for shares.c. create: a new group, saved in the
@@ -97,9 +98,6 @@ int sl_shares_join (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg);
 //  1 + its shares towards --max-groups) with *why.
 int sl_shares_check_join (sl_groups_t *self, const entry_t *entry, const sl_msg_t *msg,
                           const char **why);
-//  After a reset or delete of group: the same for its shares GROUP.sN.
-int sl_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
-                      const char **why);
 //  A keyed group's turn: members that left lose their shares, shares
 //  without an owner and the spread are settled (sl_shares_assign).
 void sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms);

@@ -251,23 +251,3 @@ sl_groups_route (sl_groups_t *self, sl_msg_t *msg, const char **why)
     memcpy (msg->group, name, strlen (name) + 1);
     return 0;
 }
-
-//  A keyed group's shares follow it, each in its own transaction: after a
-//  failure, the same command again finishes it.
-int
-sl_shares_follow (sl_groups_t *self, const char *name, bool reset, uint64_t offset,
-                  const char **why)
-{
-    for (uint32_t i = 0; i < SL_SHARES_MAX; i++) {
-        char share[S_SHARE_NAME];
-        if (!s_share_name (name, i, share) || !zhashx_lookup (self->groups, share)) {
-            return 0;
-        }
-        int rc = reset ? sl_groups_reset (self, share, offset, why)
-                       : sl_groups_delete (self, share, why);
-        if (rc) {
-            return rc;
-        }
-    }
-    return 0;
-}

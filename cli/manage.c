@@ -56,8 +56,11 @@ static const char s_footer[] =
     "  sluice reader reset NAME [--stream S] --to POS\n"
     "  sluice reader delete NAME [--stream S]\n"
     "  sluice groups                          list worker groups\n"
-    "  sluice group reset NAME --to POS       (the group must have no members)\n"
-    "  sluice group delete NAME               (no members; its NAME.dlq stream stays)\n"
+    "  sluice group reset NAME --to POS       (the group must have no members; a keyed\n"
+    "                                         group's shares and key states go along)\n"
+    "  sluice group delete NAME               (no members; a keyed group's shares, key\n"
+    "                                         states and NAME.state go along; its NAME.dlq\n"
+    "                                         and NAME.late streams stay)\n"
     "  sluice dlq show GROUP [sink options]   the group's dead letters, then exit\n"
     "  sluice dlq resend GROUP                each dead letter's record back into the\n"
     "                                         group's input, once (attempts start again)\n"
@@ -207,8 +210,17 @@ s_change (s_args_t *a, const char *noun, const char *verb, const char *name)
         code = op_admin (&a->conn, &req, &reply);
     }
     if (code == 0) {
+        bool group = strcmp (noun, "group") == 0;
         if (strcmp (verb, "reset") == 0) {
-            printf ("%s %s reset to offset %" PRIu64 "\n", noun, name, reply.offset);
+            printf ("%s %s reset to offset %" PRIu64, noun, name, reply.offset);
+            //  A keyed group's key states go with a reset (docs/worker.md).
+            if (group && reply.affected) {
+                printf (" (%" PRIu64 " key states dropped)", reply.affected);
+            }
+            printf ("\n");
+        }
+        else if (group) {
+            printf ("group %s: deleted (%" PRIu64 " key states dropped)\n", name, reply.affected);
         }
         else if (strcmp (verb, "retain") == 0) {
             printf ("stream %s: retention set (records %" PRIu64 ", bytes %" PRIu64 ", age %" PRId64

@@ -562,6 +562,7 @@ s_handle_one (sl_broker_t *self)
         }
         if (msg.cmd == SL_CMD_PUBLISH) {
             check = data ? sl_broker_check_publish (self, &msg, data, &why) : SL_EPROTO;
+            check = check ? check : sl_groups_check_publish (self->groups, msg.stream, &why);
         }
         else if (msg.cmd == SL_CMD_JOIN || msg.cmd == SL_CMD_RESULT) {
             check = sl_groups_route (self->groups, &msg, &why);

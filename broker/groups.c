@@ -348,7 +348,8 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
                 return SL_EINVAL;
             }
         }
-        int rc = sl_shares_check_join (self, entry, msg, why);
+        int rc = sl_groups_check_names (self, msg, why);
+        rc = rc ? rc : sl_shares_check_join (self, entry, msg, why);
         const char *key = entry && sl_group_members (entry->group) ? entry->key : NULL;
         return rc ? rc : sl_keyed_check_join (msg, key, why);
     }

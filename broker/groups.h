@@ -49,6 +49,10 @@ void sl_groups_seen (sl_groups_t *self, zframe_t *peer, int64_t now_ms);
 //  error code with *why.
 int sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const char **why);
 
+//  PUBLISH: GROUP.late and GROUP.state belong to the keyed group GROUP
+//  while it exists (reserved.c). 0 or SL_EINVAL with *why.
+int sl_groups_check_publish (sl_groups_t *self, const char *stream, const char **why);
+
 //  A RESULT for a share of a keyed group goes to the share's entry
 //  (GROUP.sN, shares.c): rewrites msg->group. 0 or SL_EPROTO with *why.
 int sl_groups_route (sl_groups_t *self, sl_msg_t *msg, const char **why);

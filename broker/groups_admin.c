@@ -5,7 +5,6 @@
 #include "groups_int.h"
 
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "sl_error.h"
@@ -50,32 +49,6 @@ typedef struct {
     char state[SL_NAME_MAX + 1]; //  GROUP.state
 } s_family_t;
 
-static entry_t *
-s_share_entry (sl_groups_t *self, const char *group, uint32_t share)
-{
-    char name[SL_NAME_MAX + 16];
-    int len = snprintf (name, sizeof name, "%s.s%u", group, share);
-    return len > 0 && len <= SL_NAME_MAX ? zhashx_lookup (self->groups, name) : NULL;
-}
-
-//  When name is the share GROUP.sN of a stored keyed group: its group's
-//  name into base.
-static bool
-s_share_of (sl_groups_t *self, const char *name, char *base)
-{
-    const char *dot = strrchr (name, '.');
-    if (!dot || dot[1] != 's' || dot[2] < '0' || dot[2] > '9' || dot == name) {
-        return false;
-    }
-    char *end;
-    unsigned long share = strtoul (dot + 2, &end, 10);
-    if (*end || share >= SL_SHARES_MAX) {
-        return false;
-    }
-    snprintf (base, SL_NAME_MAX + 1, "%.*s", (int)(dot - name), name);
-    return zhashx_lookup (self->groups, base) && s_share_entry (self, base, 0);
-}
-
 typedef struct {
     const char *stream;
     const char *user;
@@ -105,7 +78,7 @@ s_family (sl_groups_t *self, const char *name, s_family_t *f, const char **why)
         return SL_ENOTFOUND;
     }
     char base[SL_NAME_MAX + 1];
-    if (s_share_of (self, name, base)) {
+    if (sl_groups_share_of (self, name, base)) {
         snprintf (self->why, sizeof self->why,
                   "'%s' is a share of keyed group '%s': reset or delete '%s', which takes "
                   "all its shares and key states along",
@@ -115,7 +88,7 @@ s_family (sl_groups_t *self, const char *name, s_family_t *f, const char **why)
     }
     f->entries[f->n++] = entry;
     for (uint32_t i = 0; i < SL_SHARES_MAX; i++) {
-        entry_t *share = s_share_entry (self, name, i);
+        entry_t *share = sl_groups_share_entry (self, name, i);
         if (!share) {
             break;
         }

@@ -72,7 +72,7 @@ struct _sl_groups_t {
     uint64_t n_results;
     uint64_t n_dropped;
     uint64_t n_dead;
-    char why[2 * SL_NAME_MAX + 160]; //  a refusal's text naming groups (groups_admin.c)
+    char why[3 * SL_NAME_MAX + 200]; //  a refusal's text naming groups (groups_admin.c)
 };
 
 //  Helpers of groups.c for shares.c. create: a new group, saved in the
@@ -101,6 +101,16 @@ int sl_shares_check_join (sl_groups_t *self, const entry_t *entry, const sl_msg_
 //  A keyed group's turn: members that left lose their shares, shares
 //  without an owner and the spread are settled (sl_shares_assign).
 void sl_shares_balance (sl_groups_t *self, entry_t *entry, int64_t now_ms);
+//  reserved.c: the names a keyed group owns. share_entry: the entry of
+//  GROUP.sN, or NULL; keyed: whether the group exists and is keyed (its
+//  key, its shares or its key states say so); share_of: whether name is
+//  the share GROUP.sN of a keyed group, GROUP into base[SL_NAME_MAX + 1].
+entry_t *sl_groups_share_entry (sl_groups_t *self, const char *group, uint32_t share);
+bool sl_groups_keyed (sl_groups_t *self, const char *name);
+bool sl_groups_share_of (sl_groups_t *self, const char *name, char *base);
+//  A JOIN's names: not a share's, no --out a keyed group owns, and a new
+//  keyed group over no names in use. 0 or SL_EINVAL with *why.
+int sl_groups_check_names (sl_groups_t *self, const sl_msg_t *msg, const char **why);
 //  The name its output, late, state and dead-letter streams are named after.
 const char *sl_groups_base (const entry_t *entry);
 

@@ -551,6 +551,19 @@ s_apply_join (sl_groups_t *self, zframe_t *peer, const sl_msg_t *msg, const sl_h
     return rc;
 }
 
+static int s_apply_acked (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg, zframe_t *data,
+                          const sl_outcome_t *outcome, int64_t now_ms,
+                          sl_groups_appended_fn *appended, void *ctx);
+
+//  Everything that can refuse a RESULT (its checks, the state-keys limit)
+//  runs before sl_group_result acks its lease in memory. A failure after
+//  that ack aborts the whole transaction: were it to commit without this
+//  RESULT's writes, the lease would stay acked in memory with its output,
+//  late records and states missing or half written. The abort makes the
+//  group commit restore every touched group from its snapshot
+//  (sl_groups_end), so the lease is live again, handed out again when it
+//  expires, and the writes of the other messages are retried by their
+//  senders (producers resend what was not confirmed).
 static int
 s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t now_ms,
                 sl_groups_appended_fn *appended, void *ctx)
@@ -596,6 +609,26 @@ s_apply_result (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, int64_t 
         self->n_dropped++;
         return 0;
     }
+    rc = s_apply_acked (self, entry, msg, data, &outcome, now_ms, appended, ctx);
+    if (rc && sl_store_in_txn (self->store)) {
+        sl_warn ("groups",
+                 "group '%s': lease %" PRIu64 " acked but its writes failed (%s): the "
+                 "transaction is aborted, the lease will be handed out again",
+                 msg->group, msg->lease, sl_strerror (rc));
+        sl_store_abort (self->store);
+    }
+    return rc;
+}
+
+//  The writes of a RESULT whose lease is acked (s_apply_result).
+static int
+s_apply_acked (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg, zframe_t *data,
+               const sl_outcome_t *outcome_p, int64_t now_ms, sl_groups_appended_fn *appended,
+               void *ctx)
+{
+    const sl_outcome_t outcome = *outcome_p;
+    uint32_t of, share = s_share_of (entry, &of);
+    int rc;
     const sl_group_config_t *config = sl_group_config (entry->group);
     if (entry->key[0]) {
         //  Output, late records and state changes in this transaction (keyed.c),

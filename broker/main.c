@@ -15,6 +15,7 @@
 #include "sl_error.h"
 #include "sl_log.h"
 #include "sl_opts.h"
+#include "sl_opts_env.h"
 #include "sl_opts_file.h"
 #include "sl_store.h"
 #include "sl_util.h"
@@ -82,12 +83,14 @@ s_check (const char *data_dir)
     return WIFEXITED (status) ? WEXITSTATUS (status) : 1;
 }
 
-//  The file (--config or SLUICE_CONFIG), then the environment and the flags,
+//  The file (--config, SLUICE_BROKER_CONFIG or SLUICE_CONFIG), then the environment and the flags,
 //  which override it. Returns -1 to go on, else the exit code.
 static int
 s_options (int argc, char **argv, sl_broker_config_t *config, char **file_text)
 {
-    const char *config_path = sl_opts_find_config (argc, argv, "SLUICE_CONFIG");
+    char env[SL_OPTS_ENV_MAX]; //  SLUICE_BROKER_CONFIG or SLUICE_CONFIG (sl_opts_env.h)
+    const char *config_path = sl_opts_find_config (
+        argc, argv, sl_opts_env_get (&sl_broker_opts, "config", env) ? env : NULL);
     char why[512];
     if (config_path &&
         sl_opts_file (&sl_broker_opts, config_path, s_custom, config, file_text, why, sizeof why)) {

@@ -1,10 +1,12 @@
 /*  sluice - the front command: `sluice run`, `sluice tail`, and the stage
     programs behind `sluice broker|source|worker|sink`.
 */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
+#include "sl_opts_env.h"
 #include "sl_version.h"
 
 static void
@@ -47,6 +49,14 @@ s_usage (void)
 static int
 s_dispatch (const char *command, int argc, char **argv)
 {
+    //  The stage commands are the stage programs, environment included. The
+    //  programs the others start (sluice run's stages, tail's and dlq show's
+    //  sink) take their settings from their own SLUICE_PROGRAM_NAME and the
+    //  shared variables only, not from a SLUICE_NAME meant for another
+    //  program in this shell (lib/core/sl_opts_env.h, docs/options.md).
+    if (!sl_cli_stage_find (command)) {
+        setenv (SL_OPTS_ENV_STRICT, "1", 1);
+    }
     if (strcmp (command, "run") == 0) {
         return sl_cli_run (argc, argv);
     }

@@ -78,6 +78,7 @@ static const sl_opts_spec_t s_spec = {
              "run time.",
     .footer = s_footer,
     .opts = s_opts,
+    .env_program = "MANAGE", //  SLUICE_MANAGE_STREAM ... (sl_opts_env.h)
 };
 
 void

@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include "sl_error.h"
+#include "sl_opts_env.h"
 #include "sl_opts_file.h"
 #include "sl_util.h"
 #include "sl_window.h"
 #include "worker_args.h"
+#include "worker_opts.h"
 
 static const struct {
     const char *name;
@@ -131,7 +133,9 @@ s_check (const sl_worker_args_t *args)
 static void
 s_plugin_help (int argc, char **argv)
 {
-    const char *path = sl_opts_find_value (argc, argv, "plugin", "SLUICE_PLUGIN");
+    char env[SL_OPTS_ENV_MAX]; //  SLUICE_WORKER_PLUGIN or SLUICE_PLUGIN (sl_opts_env.h)
+    const char *path = sl_opts_find_value (
+        argc, argv, "plugin", sl_opts_env_get (&sl_worker_opts, "plugin", env) ? env : NULL);
     if (!path) {
         return;
     }

@@ -20,9 +20,9 @@
 
 #include "sl_error.h"
 #include "sl_log.h"
+#include "sl_opts_env.h"
 #include "sl_version.h"
 
-#define S_ENV_PREFIX "SLUICE_"
 #define S_ENV_MAX 128
 #define S_OPT_BASE 256 //  getopt value of table entry i is S_OPT_BASE + i
 #define S_HELP 2000
@@ -58,21 +58,6 @@ s_keep_copy (const char *text)
     }
     s_env_copies[s_env_copies_n++] = copy;
     return copy;
-}
-
-//  "retain-age" -> "SLUICE_RETAIN_AGE".
-static void
-s_env_name (const char *name, char *out, size_t size)
-{
-    size_t prefix = strlen (S_ENV_PREFIX);
-    assert (prefix + strlen (name) < size);
-    memcpy (out, S_ENV_PREFIX, prefix);
-    size_t i = 0;
-    for (; name[i]; i++) {
-        char c = name[i];
-        out[prefix + i] = c == '-' ? '_' : (char)toupper ((unsigned char)c);
-    }
-    out[prefix + i] = '\0';
 }
 
 //  A switch's variable: 1 when set, 0 when off or empty, SL_EINVAL otherwise.
@@ -169,7 +154,7 @@ sl_opts_usage (const sl_opts_spec_t *spec)
     }
     printf ("\nOptions:\n");
     char left[256];
-    char env[S_ENV_MAX];
+    char env[2 * SL_OPTS_ENV_MAX + 8];
     for (size_t i = 0; spec->opts && spec->opts[i].name; i++) {
         const sl_opt_t *opt = &spec->opts[i];
         if (opt->short_name) {
@@ -180,7 +165,7 @@ sl_opts_usage (const sl_opts_spec_t *spec)
             snprintf (left, sizeof left, "    --%s%s%s", opt->name, opt->arg ? " " : "",
                       opt->arg ? opt->arg : "");
         }
-        s_env_name (opt->name, env, sizeof env);
+        sl_opts_env_names (spec, opt->name, env, sizeof env);
         char help[512];
         snprintf (help, sizeof help, "%s%s%s%s", opt->help ? opt->help : "",
                   opt->def ? " (default " : "", opt->def ? opt->def : "", opt->def ? ")" : "");
@@ -189,8 +174,10 @@ sl_opts_usage (const sl_opts_spec_t *spec)
     s_usage_line (s_short_taken (spec, 'h') ? "    --help" : "-h, --help",
                   "print this help and exit", NULL, false);
     s_usage_line ("    --version", "print the version and exit", NULL, false);
-    s_usage_line ("-v, --verbose", "log debug lines too", S_ENV_PREFIX "VERBOSE", false);
-    s_usage_line ("-q, --quiet", "log warnings and errors only", S_ENV_PREFIX "QUIET", false);
+    sl_opts_env_names (spec, "verbose", env, sizeof env);
+    s_usage_line ("-v, --verbose", "log debug lines too", env, false);
+    sl_opts_env_names (spec, "quiet", env, sizeof env);
+    s_usage_line ("-q, --quiet", "log warnings and errors only", env, false);
     if (spec->footer) {
         printf ("\n%s\n", spec->footer);
     }
@@ -232,12 +219,11 @@ s_apply (const sl_opts_spec_t *spec, sl_opt_fn *fn, void *ctx, int index, const 
 static int
 s_apply_env (const sl_opts_spec_t *spec, sl_opt_fn *fn, void *ctx, int index)
 {
-    char env[S_ENV_MAX];
+    char env[SL_OPTS_ENV_MAX];
     const char *name = index == S_VERBOSE ? "verbose"
                        : index == S_QUIET ? "quiet"
                                           : spec->opts[index].name;
-    s_env_name (name, env, sizeof env);
-    const char *value = getenv (env);
+    const char *value = sl_opts_env_get (spec, name, env);
     if (!value) {
         return 0;
     }

@@ -3,7 +3,8 @@
     Each program declares its options once, as a table (Fluent Bit's config
     map): name, short letter, type, default, the offset of the config field
     it fills, bounds and help. sl_opts_parse reads the environment first
-    (flag --retain-age is mirrored by SLUICE_RETAIN_AGE) and then argv
+    (flag --retain-age is mirrored by SLUICE_BROKER_RETAIN_AGE, and in the
+    stage programs by SLUICE_RETAIN_AGE: sl_opts_env.h) and then argv
     (getopt_long), so a flag beats its variable; typed entries are parsed,
     bounded and stored by the table itself, custom ones go to the program's
     callback. --help (with each default), --version, --verbose and --quiet
@@ -79,6 +80,9 @@ typedef struct {
     //  Called after --help's text, with argv, to add what only the
     //  arguments can say (a plugin's options); may be NULL.
     void (*help_more) (int argc, char **argv);
+    //  P of its SLUICE_P_NAME variables; NULL: the program's name without
+    //  "sluice-" / "sluice " (sl_opts_env.h).
+    const char *env_program;
 } sl_opts_spec_t;
 
 //  Parses env and argv. Returns the index of the first positional argument

@@ -5,7 +5,6 @@ names already in use. Each refusal is an ERROR whose text says why and what to d
 broker's own writes to G.late go on (test_keyed.py checks the late records in full).
 """
 
-
 from conftest import ERROR, HELLO, PUBLISH, WELCOME, T, Wire, run_source, write_jsonl
 from groups_util import start_worker, stop_workers, wait_joined, wait_stream
 from test_keyed import JOIN, JOINED, _rec, keyed_args, publish

@@ -164,13 +164,13 @@ def test_operating_commands_refuse_bad_options_from_their_tables(argv, message):
 
 
 def test_operating_commands_read_their_options_from_the_environment():
-    """SLUICE_<NAME> mirrors a command's option (derived from its table): a bound refused from
+    """SLUICE_STAT_<NAME> mirrors a command's option (derived from its table): a bound refused from
     the environment names the variable."""
-    env = dict(os.environ, SLUICE_INTERVAL="10ms")
+    env = dict(os.environ, SLUICE_STAT_INTERVAL="10ms")
     res = subprocess.run([str(SLUICE_BIN), "stat", "--watch"], capture_output=True, text=True,
                          timeout=30, env=env)
     assert res.returncode == 2, res.stderr
-    assert "SLUICE_INTERVAL" in res.stderr and "at least 100ms" in res.stderr, res.stderr
+    assert "SLUICE_STAT_INTERVAL" in res.stderr and "at least 100ms" in res.stderr, res.stderr
 
 
 def test_help_shows_the_command_tables_defaults():

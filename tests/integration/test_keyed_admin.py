@@ -54,15 +54,19 @@ def test_delete_of_a_keyed_group_leaves_no_state_behind(procs, broker, tmp_path)
     new group cnt counts every key from 1 again (also after a broker restart)."""
     data = _counted_once(procs, broker, tmp_path, "out")
     deleted = sluice(procs, "group", "delete", "cnt", "-b", broker.endpoint)
-    broker.stop()
+    # Confirmed means committed, all of it in one transaction: a kill -9 now loses nothing of it.
+    broker.kill9()
     broker.restart()
+    doc = stat(procs, broker)
+    assert not [g["name"] for g in doc["groups"] if g["name"].startswith("cnt")]
+    assert "cnt.state" not in broker.wire.streams()
     again = _counter(procs, broker, tmp_path, "out2", "again")
     wait_stream(broker, "out2", len(data), T(120), watch=[again])
     stop_workers([again])
     check_lua([r["value"] for r in records(procs, broker, "out2")], data)
     assert "group cnt: deleted (5 key states dropped)" in deleted.stdout().decode()
     assert "restored 0 key states" in again.stderr()
-    # cnt.state was deleted with the group: the new group's changelog starts at offset 0.
+    # The new group's changelog starts afresh at offset 0.
     assert broker.info("cnt.state")["first"] == 0
 
 
@@ -105,3 +109,20 @@ def test_reset_and_delete_wait_for_every_share_to_be_idle(procs, broker, tmp_pat
         refused = sluice(procs, "group", *op, "-b", broker.endpoint, code=1)
         assert "stop its workers first" in refused.stderr()
     assert group_of(stat(procs, broker), "cnt.s0") is not None
+
+
+def test_delete_waits_for_a_group_reading_the_changelog(procs, broker, tmp_path):
+    """cnt.state goes with cnt: while another group reads it, the delete is refused with that
+    group's name, and nothing of cnt is deleted."""
+    _counted_once(procs, broker, tmp_path, "out")
+    w = start_worker(procs, broker, "obs", "cnt.state", "seen", "--map", "value", name="obs")
+    wait_joined(w)
+    stop_workers([w])
+    refused = sluice(procs, "group", "delete", "cnt", "-b", broker.endpoint, code=1)
+    assert "group 'obs' reads or writes 'cnt.state': delete that group first" in \
+        refused.stderr()
+    assert group_of(stat(procs, broker), "cnt.s0") is not None
+    assert broker.info("cnt.state")["records"] > 0
+    sluice(procs, "group", "delete", "obs", "-b", broker.endpoint)
+    sluice(procs, "group", "delete", "cnt", "-b", broker.endpoint)
+    assert "cnt.state" not in broker.wire.streams()

@@ -47,7 +47,11 @@ sl_keyed_state_check (const sl_msg_t *msg, uint32_t share, uint32_t of, const ui
     it.max_depth = max_depth;
     sl_record_t r;
     int rc;
+    size_t out_end = 0, late_end = 0; //  where the output and late parts end
     for (uint32_t i = 0; (rc = sl_record_iter_next (&it, &r)) == 1; i++) {
+        size_t at = (size_t)(it.p - data);
+        out_end = i < msg->out_count ? at : out_end;
+        late_end = i < plain ? at : late_end;
         if (i < plain) {
             continue;
         }
@@ -73,6 +77,13 @@ sl_keyed_state_check (const sl_msg_t *msg, uint32_t share, uint32_t of, const ui
     if (rc < 0 || it.left > 0) {
         *why = "the output batch does not hold out_count well-formed records";
         return rc < 0 ? rc : SL_EPROTO;
+    }
+    //  The parts' sizes, when given, are what the commit appends without
+    //  walking the records again (sl_keyed_append): they must be exact.
+    if ((msg->out_bytes && msg->out_bytes != out_end) ||
+        (msg->late_bytes && msg->late_bytes != late_end - out_end)) {
+        *why = "out_bytes / late_bytes do not match the output and late records";
+        return SL_EPROTO;
     }
     return 0;
 }

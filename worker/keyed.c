@@ -581,6 +581,8 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     rc = rc ? rc : s_states (self);
     if (rc == 0) {
         //  One buffer: results, then late records, then states.
+        self->out_bytes = self->out.len;
+        self->late_bytes = self->late.len;
         rc = sl_buf_append (&self->out, self->late.data, self->late.len);
         rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
     }
@@ -596,6 +598,13 @@ sl_keyed_output (sl_keyed_t *self, size_t *len, uint32_t *out_count, uint32_t *l
     *late_count = self->n_late;
     *state_count = self->n_state;
     return self->out.data;
+}
+
+void
+sl_keyed_part_bytes (sl_keyed_t *self, size_t *out_bytes, size_t *late_bytes)
+{
+    *out_bytes = self->out_bytes;
+    *late_bytes = self->late_bytes;
 }
 
 size_t
@@ -747,6 +756,8 @@ sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t coun
     int rc = self->hook_err;
     self->hook_err = 0;
     rc = rc ? rc : sl_buf_append (&self->out, out, len);
+    self->out_bytes = len;
+    self->late_bytes = 0;
     rc = rc ? rc : s_states (self);
     rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
     return rc ? sl_keyed_lose (self, rc) : 0;

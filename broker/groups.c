@@ -13,6 +13,7 @@
 
 #include "keyed.h"
 #include "keyed_state.h"
+#include "shares_cut.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -98,6 +99,7 @@ sl_groups_new (sl_store_t *store, zsock_t *router, uint32_t max_depth)
     sl_buf_init (&self->state, 0);
     sl_buf_init (&self->work, 0);
     sl_buf_init (&self->dlq, 0);
+    sl_buf_init (&self->cut, 0);
     return self;
 }
 
@@ -117,6 +119,8 @@ sl_groups_destroy (sl_groups_t **self_p)
     sl_buf_free (&self->state);
     sl_buf_free (&self->work);
     sl_buf_free (&self->dlq);
+    sl_buf_free (&self->cut);
+    sl_shares_cut_destroy (&self->cuts);
     free (self);
     *self_p = NULL;
 }
@@ -391,13 +395,15 @@ sl_groups_check (sl_groups_t *self, const sl_msg_t *msg, zframe_t *data, const c
         }
         return 0;
     }
+    if (entry->key[0]) {
+        //  Validated with its state records' checks in one walk.
+        uint32_t of, share = s_share_of (entry, &of);
+        return sl_keyed_state_check (msg, share, of, zframe_data (data), size, self->max_depth,
+                                     why);
+    }
     int rc = sl_batch_validate (zframe_data (data), size, records, self->max_depth);
     if (rc) {
         *why = "the output batch does not hold out_count well-formed records";
-    }
-    else if (entry->key[0]) {
-        uint32_t of, share = s_share_of (entry, &of);
-        rc = sl_keyed_state_check (msg, share, of, zframe_data (data), size, why);
     }
     return rc;
 }
@@ -633,11 +639,8 @@ s_apply_acked (sl_groups_t *self, entry_t *entry, const sl_msg_t *msg, zframe_t 
     if (entry->key[0]) {
         //  Output, late records and state changes in this transaction (keyed.c),
         //  the states also into the compacted table (keyed_state.c).
-        rc = sl_keyed_state_put (self->store, sl_groups_base (entry), share, msg,
-                                 zframe_data (data), zframe_size (data));
-        rc = rc ? rc
-                : sl_keyed_append (self->store, sl_groups_base (entry), config->out, msg,
-                                   zframe_data (data), zframe_size (data), now_ms, appended, ctx);
+        rc = sl_keyed_append (self->store, sl_groups_base (entry), share, config->out, msg,
+                              zframe_data (data), zframe_size (data), now_ms, appended, ctx);
         if (rc) {
             return rc;
         }

@@ -64,10 +64,12 @@ struct _sl_groups_t {
     sl_budget_t *budget;     //  the broker's reply budget: WORK counts into it
     uint64_t max_work_bytes; //  one WORK message's records, at most (a stored batch more)
     uint32_t max_groups;
-    uint64_t max_state_keys; //  key states a keyed group may hold (keyed_state.c)
-    sl_buf_t state;          //  encoded group state
-    sl_buf_t work;           //  WORK batch being cut from the log
-    sl_buf_t dlq;            //  dead letters of one result
+    uint64_t max_state_keys;       //  key states a keyed group may hold (keyed_state.c)
+    sl_buf_t state;                //  encoded group state
+    sl_buf_t work;                 //  WORK batch being cut from the log
+    sl_buf_t dlq;                  //  dead letters of one result
+    sl_buf_t cut;                  //  a keyed share's WORK records (groups_log.c)
+    struct _sl_shares_cut_t *cuts; //  keyed records' shares, noted per range (shares_cut.h)
     uint64_t n_work;
     uint64_t n_results;
     uint64_t n_dropped;

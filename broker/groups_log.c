@@ -14,6 +14,7 @@
 #include "sl_send.h"
 #include "sl_shares.h"
 #include "sl_shares_key.h"
+#include "shares_cut.h"
 
 //  Collects the records of a set of dead letters in one walk of the input
 //  log: the dead letters, in offset order (idx), are matched against the
@@ -171,10 +172,7 @@ sl_groups_dead_letters (sl_groups_t *self, entry_t *entry, const sl_dead_t *dead
 //  Cuts the records [from, to) out of the stored blobs of one read. The
 //  parts are noted as slices of the log (valid while the read lasts) and
 //  copied once, straight into the WORK frame, when the cut is complete.
-typedef struct {
-    const uint8_t *data;
-    size_t len;
-} slice_t;
+typedef sl_cut_slice_t slice_t;
 
 typedef struct {
     sl_buf_t *slices; //  slice_t[], the parts cut so far
@@ -191,6 +189,10 @@ typedef struct {
     const char *key;
     uint32_t share, of;
     uint32_t holes;
+    const char *group;      //  the keyed group
+    sl_shares_cut_t *notes; //  its records' shares, found once per range (shares_cut.c)
+    sl_buf_t *out;          //  the share's records and holes
+    uint64_t print;         //  the stored batches cut (sl_shares_cut_print)
 } cut_ctx_t;
 
 //  The parts cut so far, each record of the share in hand copied and each
@@ -198,31 +200,20 @@ typedef struct {
 static int
 s_cut_share (cut_ctx_t *ctx)
 {
-    sl_buf_t out, tmp;
-    sl_buf_init (&out, 0);
-    sl_buf_init (&tmp, 0);
-    int rc = sl_buf_reserve (&out, ctx->bytes);
-    const slice_t *slices = (const slice_t *)ctx->slices->data;
-    size_t n = ctx->slices->len / sizeof (slice_t);
-    static const uint8_t hole = 0xc0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        sl_record_iter_t it;
-        //  The slice's records were walked when it was cut: count them as we go.
-        sl_record_iter_init (&it, slices[i].data, slices[i].len, UINT32_MAX, 0);
-        sl_record_t r;
-        while (rc == 0 && it.p < it.end && (rc = sl_record_iter_next (&it, &r)) == 1) {
-            bool mine =
-                sl_shares_of_record (ctx->key, &r, ctx->of, SL_STATE_MAX_KEY, &tmp) == ctx->share;
-            rc = mine ? sl_buf_append (&out, r.raw, r.raw_len) : sl_buf_append (&out, &hole, 1);
-            ctx->holes += !mine;
-        }
-    }
+    sl_shares_cut_req_t req = {.group = ctx->group,
+                               .key = ctx->key,
+                               .share = ctx->share,
+                               .of = ctx->of,
+                               .from = ctx->from,
+                               .to = ctx->from + ctx->taken,
+                               .print = ctx->print,
+                               .slices = (const slice_t *)ctx->slices->data,
+                               .n = ctx->slices->len / sizeof (slice_t)};
+    int rc = sl_shares_cut (ctx->notes, &req, ctx->out, &ctx->holes);
     if (rc == 0) {
-        ctx->frame = zframe_new (out.data, out.len);
+        ctx->frame = zframe_new (ctx->out->data, ctx->out->len);
         rc = ctx->frame ? 0 : SL_ENOMEM;
     }
-    sl_buf_free (&out);
-    sl_buf_free (&tmp);
     return rc;
 }
 
@@ -287,6 +278,8 @@ s_cut (void *arg, const uint8_t *blob, size_t len)
     if (rc == 0) {
         slice_t slice = {records + skip, take};
         rc = sl_buf_append (ctx->slices, &slice, sizeof slice);
+        ctx->print =
+            sl_shares_cut_print (ctx->print, base, header.count, header.append_ms, len, skip, take);
     }
     if (rc) {
         ctx->rc = rc;
@@ -307,7 +300,14 @@ sl_groups_send_work (sl_groups_t *self, entry_t *entry, sl_lease_t *lease, const
 {
     const sl_group_config_t *config = sl_group_config (entry->group);
     sl_buf_reset (&self->work);
+    bool keyed = entry->base[0] && entry->of > 1 && entry->key[0];
+    if (keyed && !self->cuts && !(self->cuts = sl_shares_cut_new ())) {
+        return SL_ENOMEM;
+    }
     cut_ctx_t cut = {.slices = &self->work,
+                     .group = entry->base,
+                     .notes = self->cuts,
+                     .out = &self->cut,
                      .from = lease->offset,
                      .to = lease->offset + lease->count,
                      .max_bytes = self->max_work_bytes,

@@ -8,6 +8,7 @@
    transaction, so the state stream GROUP.state always matches what is in the output.
 */
 #include "keyed.h"
+#include "keyed_state.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -67,14 +68,24 @@ s_append_part (sl_store_t *store, const char *stream, const uint8_t *data, size_
     return rc;
 }
 
+//  The parts are found once here, for the table and the three appends.
 int
-sl_keyed_append (sl_store_t *store, const char *group, const char *out, const sl_msg_t *msg,
-                 const uint8_t *data, size_t len, int64_t now_ms, sl_groups_appended_fn *appended,
-                 void *ctx)
+sl_keyed_append (sl_store_t *store, const char *group, uint32_t share, const char *out,
+                 const sl_msg_t *msg, const uint8_t *data, size_t len, int64_t now_ms,
+                 sl_groups_appended_fn *appended, void *ctx)
 {
-    size_t out_len = 0, late_len = 0;
-    int rc = sl_batch_skip (data, len, msg->out_count, &out_len);
-    rc = rc ? rc : sl_batch_skip (data + out_len, len - out_len, msg->late_count, &late_len);
+    size_t out_len = msg->out_bytes, late_len = msg->late_bytes;
+    int rc = 0;
+    //  Sizes checked by sl_keyed_state_check when given; walked otherwise.
+    if (msg->out_count && !msg->out_bytes) {
+        rc = sl_batch_skip (data, len, msg->out_count, &out_len);
+    }
+    if (rc == 0 && msg->late_count && !msg->late_bytes) {
+        rc = sl_batch_skip (data + out_len, len - out_len, msg->late_count, &late_len);
+    }
+    rc = rc ? rc
+            : sl_keyed_state_put (store, group, share, msg->state_count, data + out_len + late_len,
+                                  len - out_len - late_len);
     if (rc) {
         return rc;
     }

@@ -22,11 +22,12 @@ int sl_keyed_check_join (const sl_msg_t *msg, const char *group_key, const char 
 //  frame. 0 or SL_EPROTO / SL_ETOOBIG with *why.
 int sl_keyed_check_result (const sl_msg_t *msg, const char *group_key, uint32_t *records,
                            const char **why);
-//  Appends the output, late and state parts of data (checked by
-//  sl_groups_check) to out, GROUP.late and GROUP.state in the open
-//  transaction.
-int sl_keyed_append (sl_store_t *store, const char *group, const char *out, const sl_msg_t *msg,
-                     const uint8_t *data, size_t len, int64_t now_ms,
+//  Puts the state part of data (checked by sl_groups_check) into the
+//  state table of the group's share (keyed_state.c) and appends the
+//  output, late and state parts to out, GROUP.late and GROUP.state, all
+//  in the open transaction.
+int sl_keyed_append (sl_store_t *store, const char *group, uint32_t share, const char *out,
+                     const sl_msg_t *msg, const uint8_t *data, size_t len, int64_t now_ms,
                      sl_groups_appended_fn *appended, void *ctx);
 
 #endif

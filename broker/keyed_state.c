@@ -34,18 +34,27 @@ s_is_nil (const sl_record_t *r)
     return r->value_len == 1 && r->value[0] == 0xc0;
 }
 
+//  One walk of the whole data frame: output and late records as
+//  sl_batch_validate checks them, then each state record's key and size.
+//  (A walk per check parsed every output record three times more.)
 int
 sl_keyed_state_check (const sl_msg_t *msg, uint32_t share, uint32_t of, const uint8_t *data,
-                      size_t len, const char **why)
+                      size_t len, uint32_t max_depth, const char **why)
 {
-    if (msg->state_count == 0) {
-        return 0;
-    }
+    uint32_t plain = msg->out_count + msg->late_count;
     sl_record_iter_t it;
-    int rc = s_states (msg, data, len, &it);
+    sl_record_iter_init (&it, data, len, plain + msg->state_count, 0);
+    it.max_depth = max_depth;
     sl_record_t r;
-    while (rc == 0 && (rc = sl_record_iter_next (&it, &r)) == 1) {
-        rc = 0;
+    int rc;
+    size_t out_end = 0, late_end = 0; //  where the output and late parts end
+    for (uint32_t i = 0; (rc = sl_record_iter_next (&it, &r)) == 1; i++) {
+        size_t at = (size_t)(it.p - data);
+        out_end = i < msg->out_count ? at : out_end;
+        late_end = i < plain ? at : late_end;
+        if (i < plain) {
+            continue;
+        }
         if (!r.key || r.key_len == 0) {
             *why = "a state record without its key";
             return SL_EPROTO;
@@ -65,9 +74,16 @@ sl_keyed_state_check (const sl_msg_t *msg, uint32_t share, uint32_t of, const ui
             return SL_EPROTO;
         }
     }
-    if (rc < 0) {
-        *why = "malformed state records";
-        return rc;
+    if (rc < 0 || it.left > 0) {
+        *why = "the output batch does not hold out_count well-formed records";
+        return rc < 0 ? rc : SL_EPROTO;
+    }
+    //  The parts' sizes, when given, are what the commit appends without
+    //  walking the records again (sl_keyed_append): they must be exact.
+    if ((msg->out_bytes && msg->out_bytes != out_end) ||
+        (msg->late_bytes && msg->late_bytes != late_end - out_end)) {
+        *why = "out_bytes / late_bytes do not match the output and late records";
+        return SL_EPROTO;
     }
     return 0;
 }
@@ -115,10 +131,10 @@ sl_keyed_state_admit (sl_store_t *store, const char *group, uint32_t share, cons
 }
 
 int
-sl_keyed_state_put (sl_store_t *store, const char *group, uint32_t share, const sl_msg_t *msg,
-                    const uint8_t *data, size_t len)
+sl_keyed_state_put (sl_store_t *store, const char *group, uint32_t share, uint32_t count,
+                    const uint8_t *states, size_t len)
 {
-    if (msg->state_count == 0) {
+    if (count == 0) {
         return 0;
     }
     //  The table holds a group's whole state only when it began with the
@@ -133,7 +149,7 @@ sl_keyed_state_put (sl_store_t *store, const char *group, uint32_t share, const 
     }
     rc = sl_store_state_start (store, group, complete);
     sl_record_iter_t it;
-    rc = rc ? rc : s_states (msg, data, len, &it);
+    sl_record_iter_init (&it, states, len, count, 0);
     sl_record_t r;
     while (rc == 0 && (rc = sl_record_iter_next (&it, &r)) == 1) {
         rc = s_is_nil (&r)

@@ -363,6 +363,14 @@ s_record (sl_keyed_t *self, const sl_record_t *record, int64_t now)
     size_t raw_len;
     char text[300];
     int rc = s_group_key (self, record, &raw, &raw_len);
+    //  Another share's record (the broker sends them as holes; this
+    //  checks what it sends) is acked with the lease: its owner processes
+    //  it. One without a key is share 0's, as s_mine says; the key is
+    //  found once for both.
+    bool keyed = rc == 1 && raw_len <= SL_KEYED_MAX_KEY;
+    if (self->shares > 1 && (keyed ? !sl_keyed_key_mine (self, raw, raw_len) : self->share != 0)) {
+        return 0;
+    }
     if (rc < 0) {
         return rc == SL_ENOMEM ? rc : s_fail (self, record->offset, "malformed record value");
     }
@@ -561,10 +569,7 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     int rc = 0;
     sl_record_t record;
     while (rc == 0 && sl_record_iter_next (&it, &record) == 1) {
-        //  Other shares' records are acked with the lease: their owners
-        //  process them from their own share's lease (the broker sends
-        //  them as holes; s_mine checks what it sends).
-        rc = s_mine (self, &record) ? s_record (self, &record, now) : 0;
+        rc = s_record (self, &record, now); //  only the share in hand's (s_record)
     }
     //  Records the batch does not hold are failed: it is malformed. Holes
     //  count as held: the iterator's offset covers them.
@@ -576,6 +581,8 @@ sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t coun
     rc = rc ? rc : s_states (self);
     if (rc == 0) {
         //  One buffer: results, then late records, then states.
+        self->out_bytes = self->out.len;
+        self->late_bytes = self->late.len;
         rc = sl_buf_append (&self->out, self->late.data, self->late.len);
         rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
     }
@@ -591,6 +598,13 @@ sl_keyed_output (sl_keyed_t *self, size_t *len, uint32_t *out_count, uint32_t *l
     *late_count = self->n_late;
     *state_count = self->n_state;
     return self->out.data;
+}
+
+void
+sl_keyed_part_bytes (sl_keyed_t *self, size_t *out_bytes, size_t *late_bytes)
+{
+    *out_bytes = self->out_bytes;
+    *late_bytes = self->late_bytes;
 }
 
 size_t
@@ -742,6 +756,8 @@ sl_keyed_finish (sl_keyed_t *self, const uint8_t *out, size_t len, uint32_t coun
     int rc = self->hook_err;
     self->hook_err = 0;
     rc = rc ? rc : sl_buf_append (&self->out, out, len);
+    self->out_bytes = len;
+    self->late_bytes = 0;
     rc = rc ? rc : s_states (self);
     rc = rc ? rc : sl_buf_append (&self->out, self->state.data, self->state.len);
     return rc ? sl_keyed_lose (self, rc) : 0;

@@ -56,6 +56,9 @@ int sl_keyed_batch (sl_keyed_t *self, const uint8_t *data, size_t len, uint32_t 
 //  state_count records, in that order.
 const uint8_t *sl_keyed_output (sl_keyed_t *self, size_t *len, uint32_t *out_count,
                                 uint32_t *late_count, uint32_t *state_count);
+//  The bytes of the last batch's output and late parts (RESULT's
+//  out_bytes and late_bytes: the broker then need not walk them again).
+void sl_keyed_part_bytes (sl_keyed_t *self, size_t *out_bytes, size_t *late_bytes);
 size_t sl_keyed_n_failed (sl_keyed_t *self);
 const sl_worker_failure_t *sl_keyed_failed (sl_keyed_t *self, size_t index);
 

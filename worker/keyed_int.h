@@ -38,6 +38,7 @@ struct _sl_keyed_t {
     sl_json_t *json;
     sl_buf_t out, late, state, text, tmp;
     uint32_t n_out, n_late, n_state;
+    size_t out_bytes, late_bytes; //  the output and late parts of out, in bytes
     sl_worker_failure_t *failed;
     size_t n_failed, cap_failed;
     keyed_key_t **dirty; //  keys changed by the batch in hand, each once

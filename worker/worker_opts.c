@@ -23,7 +23,7 @@ static const sl_opt_t s_opts[] = {
      "session:GAP (needs --key; a bare number is --leases, deprecated)",
      CUSTOM},
     {"batch", 0, "N",
-     "records per lease (default 1000; 20000 with --key: a keyed group holds "
+     "records per lease (default 1000; 65536 with --key: a keyed group holds "
      "one lease at a time per share)",
      F (cfg.batch), .type = SL_ARG_UINT, .min = 1, .max = 65536},
     {"from", 'f', "POS", "where a new group starts: beginning or end", .def = "beginning", CUSTOM},

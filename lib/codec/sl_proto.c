@@ -135,6 +135,8 @@ static const sl_proto_field_t s_fields[] = {
     S_FIELD ("key", S_STR, key, 0, S_BIT (JOIN), 0),
     S_FIELD ("late_count", S_UINT, late_count, S_U32, S_BIT (RESULT), 0),
     S_FIELD ("state_count", S_UINT, state_count, S_U32, S_BIT (RESULT), 0),
+    S_FIELD ("out_bytes", S_UINT, out_bytes, S_U32, S_BIT (RESULT), 0),
+    S_FIELD ("late_bytes", S_UINT, late_bytes, S_U32, S_BIT (RESULT), 0),
     S_FIELD ("shares", S_UINT, shares, SL_SHARES_WIRE_MAX, S_BIT (JOIN) | S_BIT (WORK), 0),
     S_FIELD ("share", S_UINT, share, SL_SHARES_WIRE_MAX - 1,
              S_BIT (WORK) | S_BIT (RESULT) | S_BIT (STATE_READ), 0),

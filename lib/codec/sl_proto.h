@@ -169,6 +169,10 @@ typedef struct {
     uint32_t shares; //  ["shares"] JOIN: shares of a new keyed group (0 = 4); WORK: the group's
     uint32_t share;  //  ["share"] WORK/RESULT of a keyed group: the lease's share
     uint32_t holes;  //  ["holes"] WORK of a share: records left out (a lone nil each)
+    //  RESULT of a keyed group: the sizes of its output and late parts
+    //  (0: not given), so that the broker walks them once.
+    uint32_t out_bytes;  //  ["out_bytes"]
+    uint32_t late_bytes; //  ["late_bytes"]
     //  Replication (docs/PROTOCOL.md §16): REPLICATE's "seq" is the last
     //  journal entry the replica holds, REPLICATED's the first it carries.
     uint64_t epoch; //  ["epoch"] REPLICATE/REPLICATED

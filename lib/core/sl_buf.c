@@ -26,7 +26,7 @@ sl_buf_free (sl_buf_t *self)
 }
 
 int
-sl_buf_reserve (sl_buf_t *self, size_t more)
+sl_buf_grow (sl_buf_t *self, size_t more)
 {
     if (more > SIZE_MAX - self->len) {
         return SL_ETOOBIG;
@@ -52,20 +52,6 @@ sl_buf_reserve (sl_buf_t *self, size_t more)
     }
     self->data = data;
     self->cap = cap;
-    return 0;
-}
-
-int
-sl_buf_append (sl_buf_t *self, const void *data, size_t size)
-{
-    int rc = sl_buf_reserve (self, size);
-    if (rc) {
-        return rc;
-    }
-    if (size) {
-        memcpy (self->data + self->len, data, size);
-    }
-    self->len += size;
     return 0;
 }
 

@@ -239,6 +239,9 @@ sl_win_destroy (sl_win_t **self_p)
 {
     if (*self_p) {
         sl_buf_free (&(*self_p)->result);
+        for (size_t i = 0; i < (*self_p)->n_spare; i++) {
+            free ((*self_p)->spare[i]);
+        }
         free (*self_p);
         *self_p = NULL;
     }
@@ -327,8 +330,24 @@ s_find (const sl_win_key_t *key, int64_t start, int64_t end, bool *found)
     return lo;
 }
 
+//  A closed window's accumulators go to the spares when there is room;
+//  s_insert takes them back (self NULL: a new array).
+static void
+s_w_release (sl_win_t *self, sl_win_w_t *w)
+{
+    if (!w->acc || w->n_acc != self->n_aggs || self->n_spare == SL_WIN_SPARE) {
+        s_w_free (w, self->n_aggs);
+        return;
+    }
+    for (size_t i = 0; i < w->n_acc; i++) {
+        sl_acc_free (&w->acc[i]); //  and zeroed
+    }
+    self->spare[self->n_spare++] = w->acc;
+    w->acc = NULL;
+}
+
 static int
-s_insert (sl_win_key_t *key, size_t at, int64_t start, int64_t end, size_t n_aggs)
+s_insert (sl_win_t *self, sl_win_key_t *key, size_t at, int64_t start, int64_t end, size_t n_aggs)
 {
     if (key->n >= SL_WIN_MAX_OPEN) {
         return SL_ETOOBIG;
@@ -343,7 +362,9 @@ s_insert (sl_win_key_t *key, size_t at, int64_t start, int64_t end, size_t n_agg
         key->cap = cap;
     }
     //  Only the aggregates asked for: a million keys' open windows add up.
-    sl_acc_t *acc = calloc (n_aggs ? n_aggs : 1, sizeof *acc);
+    sl_acc_t *acc = self && n_aggs == self->n_aggs && n_aggs && self->n_spare
+                        ? self->spare[--self->n_spare]
+                        : calloc (n_aggs ? n_aggs : 1, sizeof *acc);
     if (!acc) {
         return SL_ENOMEM;
     }
@@ -426,7 +447,7 @@ s_close (sl_win_t *self, sl_win_key_t *key, const uint8_t *key_raw, size_t key_l
         rc = s_result (self, &key->w[n], key_raw, key_len);
         rc = rc ? rc
                 : emit (ctx, key->w[n].start, key->w[n].end, self->result.data, self->result.len);
-        s_w_free (&key->w[n], self->n_aggs);
+        s_w_release (self, &key->w[n]);
         n++;
     }
     memmove (key->w, key->w + n, (key->n - n) * sizeof *key->w);
@@ -475,7 +496,7 @@ s_add_session (sl_win_t *self, sl_win_key_t *key, int64_t t, const uint8_t *valu
     key->n = kept;
     bool found;
     size_t at = s_find (key, merged.start, merged.end, &found);
-    int rc = s_insert (key, at, merged.start, merged.end, self->n_aggs);
+    int rc = s_insert (self, key, at, merged.start, merged.end, self->n_aggs);
     if (rc) {
         s_w_free (&merged, self->n_aggs);
         return rc;
@@ -529,7 +550,7 @@ sl_win_add (sl_win_t *self, sl_win_key_t *key, const uint8_t *key_raw, size_t ke
             bool found;
             size_t at = s_find (key, s, s + size, &found);
             if (!found) {
-                rc = s_insert (key, at, s, s + size, self->n_aggs);
+                rc = s_insert (self, key, at, s, s + size, self->n_aggs);
             }
             rc = rc ? rc : s_add_to (self, &key->w[at], value, value_len, offset);
         }
@@ -631,7 +652,7 @@ sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *e
         if (rc == 0 && found) {
             rc = SL_EPROTO;
         }
-        rc = rc ? rc : s_insert (key, at, start, wend, self->n_aggs);
+        rc = rc ? rc : s_insert (NULL, key, at, start, wend, self->n_aggs);
         if (rc == 0) {
             key->w[at].count = (uint64_t)count;
         }

@@ -361,18 +361,20 @@ def test_key_record_uses_the_records_own_key(procs, broker, tmp_path):
         ("x", 10000, {"key": "x", "start": 0, "end": 10000, "count": 2, "sum": {"v.n": 4}})]
 
 
-def test_keyed_member_takes_leases_of_20000_by_default(procs, broker, tmp_path):
-    # One key, 25,000 records 1 ms apart, tumbling 10 s windows: [0, 10000) closes at the
-    # record ts=10000 (first lease), [10000, 20000) at ts=20000 (second). Each lease writes
-    # one state record for the one key, so the state stream counts the leases: 2 at the
-    # default batch of 20,000 (21 to 25 at 1,000, the default of an unkeyed group).
-    data = [{"user": "a", "ts": i, "amount": 1} for i in range(25_000)]
+def test_keyed_member_takes_leases_of_65536_by_default(procs, broker, tmp_path):
+    # One key, 70,000 records 1 ms apart, tumbling 10 s windows: the six windows up to
+    # [50000, 60000) close, each at the first record of the next. Each lease writes one
+    # state record for the one key, so the state stream counts the leases: 2 at the
+    # default batch of 65,536 ([0, 65536) and the rest); 4 at 20,000, 70 at 1,000 (the
+    # default of an unkeyed group).
+    data = [{"user": "a", "ts": i, "amount": 1} for i in range(70_000)]
     publish(procs, broker, tmp_path, data, "in")
     w = start_worker(procs, broker, "big", "in", "out", "--key", "user", "--window",
                      "tumbling:10s", "--agg", "count", "--time", "ts")
     wait_joined(w)
-    wait_stream(broker, "out", 2, T(60), watch=[w])
+    wait_stream(broker, "out", 6, T(60), watch=[w])
+    wait_stream(broker, "big.state", 2, T(60), watch=[w])
     got = [r["value"] for r in records(procs, broker, "out")]
     assert got == [{"key": "a", "start": s, "end": s + 10_000, "count": 10_000}
-                   for s in (0, 10_000)]
+                   for s in range(0, 60_000, 10_000)]
     assert broker.next("big.state") == 2

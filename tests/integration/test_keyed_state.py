@@ -210,3 +210,30 @@ def test_each_share_gets_only_its_keys_bytes(procs, broker, tmp_path):
     # The bytes: the range once over the 4 shares, plus a byte a hole (not 4 times the range).
     once = sum(len(msgpack.packb(x)) for items in frames.values() for x in items if x is not None)
     assert sum(sizes) == once + 3 * len(data), (sizes, once)
+
+
+def test_result_part_sizes_are_checked_then_used(procs, broker, tmp_path):
+    """A RESULT's out_bytes / late_bytes (docs/PROTOCOL.md §14.4) that do not match its
+    records are refused whole (EPROTO, nothing stored); sizes that match cut the parts
+    exactly: each output record in `out`, each late one in GROUP.late, as sent."""
+    publish(procs, broker, tmp_path, [{"user": "a"}], "in")
+    wire = _raw_member(broker, "pb", "user", shares=4)
+    base = _work_of(wire, "pb")
+    outs = [_rec({"n": i}, key=b"o") for i in range(2)]
+    late = [_rec({"late": True, "pad": "x" * 40}, key=b"l")]
+    frame = b"".join(outs + late)
+    size = len(outs[0]) + len(outs[1])
+    parts = dict(base, out_count=2, late_count=1)
+    for bad in (dict(out_bytes=size - 1), dict(out_bytes=size + 1),
+                dict(out_bytes=size, late_bytes=len(late[0]) + 1),
+                dict(late_bytes=len(frame))):
+        _refused(wire, dict(parts, **bad), frame, 3, "out_bytes / late_bytes do not match")
+    for stream in ("out", "pb.late"):
+        assert broker.next(stream) == 0
+    # Right sizes: the one commit appends both parts, cut where the sizes say.
+    wire.send(RESULT, dict(parts, out_bytes=size, late_bytes=len(late[0])), frame)
+    wait_stream(broker, "pb.late", 1, T(30))
+    assert [r["value"] for r in records(procs, broker, "out")] == [{"n": 0}, {"n": 1}]
+    assert [r["value"] for r in records(procs, broker, "pb.late")] == [
+        {"late": True, "pad": "x" * 40}]
+    wire.close()

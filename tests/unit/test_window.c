@@ -338,3 +338,49 @@ Test (window, path_and_time)
     const uint8_t nil[] = {0xc0};
     cr_assert_eq (sl_win_time_of (nil, 1, &ms), SL_ETYPE);
 }
+
+//  A closed window's accumulators are reused for the next window opened
+//  (sl_window.c's spares): every window starts from nothing, whatever the
+//  closed one held (counts, sums, min/max, first/last values), over more
+//  windows than the spares hold.
+Test (window, reused_accumulators_start_empty)
+{
+    sl_win_t *win = s_win ("tumbling:1s", 0,
+                           "count,sum:amount,min:amount,max:amount,"
+                           "first:amount,last:amount");
+    sl_win_key_t *keys[3] = {sl_win_key_new (), sl_win_key_new (), sl_win_key_new ()};
+    emits_t e = {0};
+    uint64_t offset = 0;
+    for (int w = 0; w < 20; w++) {
+        for (int k = 0; k < 3; k++) {
+            //  Window w: one record (amount w) for key 0, none for the rest of
+            //  its keys in odd windows, so a reused array's old values would show.
+            if (k == 0 || w % 2 == 0) {
+                cr_assert_not (s_add (win, keys[k], w * 1000 + k, w, offset++, &e));
+            }
+        }
+        if (e.n > MAX_EMITS - 4) {
+            e.n = 0;
+        }
+    }
+    //  The last closed window of key 0: [18000, 19000) with its one record.
+    cr_assert_geq (e.n, 1);
+    char want[512];
+    snprintf (want, sizeof want,
+              "{\"key\":\"k\",\"start\":18000,\"end\":19000,\"count\":1,\"sum\":{\"amount\":18},"
+              "\"min\":{\"amount\":18},\"max\":{\"amount\":18},\"first\":{\"amount\":18},"
+              "\"last\":{\"amount\":18}}");
+    cr_assert_str_eq (e.json[e.n - 1], want);
+    //  A window of only records without the field: empty aggregates (sum 0,
+    //  the others nil), nothing carried over from a reused array.
+    cr_assert_not (s_add (win, keys[0], 30000, -1, offset++, &e));
+    cr_assert_not (s_add (win, keys[0], 31000, -1, offset++, &e));
+    cr_assert_str_eq (e.json[e.n - 1],
+                      "{\"key\":\"k\",\"start\":30000,\"end\":31000,\"count\":1,\"sum\":{"
+                      "\"amount\":0},\"min\":{\"amount\":null},\"max\":{\"amount\":null},"
+                      "\"first\":{\"amount\":null},\"last\":{\"amount\":null}}");
+    for (int k = 0; k < 3; k++) {
+        sl_win_key_destroy (&keys[k]);
+    }
+    sl_win_destroy (&win);
+}

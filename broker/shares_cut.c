@@ -11,6 +11,7 @@
 #include "sl_batch.h"
 #include "sl_error.h"
 #include "sl_group.h"
+#include "sl_proto.h"
 #include "sl_shares.h"
 #include "sl_shares_key.h"
 #include "sl_util.h"
@@ -18,6 +19,10 @@
 //  The notes of one lease range: each record's share and encoded length.
 typedef struct {
     char group[SL_NAME_MAX + 1];
+    //  The key path the shares were found by: a group deleted and made
+    //  again by the same name over the same records with another --key
+    //  must not follow notes taken with the old one.
+    char key[SL_WIN_KEY_MAX + 1];
     uint32_t of;
     uint64_t from;
     uint64_t to; //  from == to: empty slot
@@ -91,7 +96,7 @@ s_find (sl_shares_cut_t *self, const sl_shares_cut_req_t *req)
         slot_t *slot = &self->slots[i];
         if (slot->from < slot->to && slot->from == req->from && slot->to == req->to &&
             slot->print == req->print && slot->of == req->of &&
-            strcmp (slot->group, req->group) == 0) {
+            strcmp (slot->group, req->group) == 0 && strcmp (slot->key, req->key) == 0) {
             return slot;
         }
     }
@@ -118,6 +123,7 @@ s_take (sl_shares_cut_t *self, const sl_shares_cut_req_t *req, size_t n)
         return NULL;
     }
     snprintf (slot->group, sizeof slot->group, "%s", req->group);
+    snprintf (slot->key, sizeof slot->key, "%s", req->key);
     slot->of = req->of;
     slot->print = req->print;
     return slot;

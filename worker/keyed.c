@@ -30,14 +30,29 @@
 #include "keyed_int.h"
 #include "lua_state.h"
 
+#define S_KEY_ROOM 24 //  the least room for a key's encoding in its block
+
+//  A key dropped from RAM: its block kept for the next new key when none
+//  is, its windows to the operator's spares (a key out and a key in per
+//  record at 1,000,000 keys: BENCHMARKS.md).
 static void
-s_key_destroy (keyed_key_t *key)
+s_key_destroy (void *ctx, keyed_key_t *key)
 {
-    if (key) {
-        sl_win_key_destroy (&key->win);
-        free (key->value);
-        free (key);
+    sl_keyed_t *self = ctx;
+    if (!key) {
+        return;
     }
+    if (self->win) {
+        sl_win_key_release (self->win, &key->win);
+    }
+    sl_win_key_destroy (&key->win);
+    free (key->value);
+    key->value = NULL;
+    if (!self->spare_key) {
+        self->spare_key = key;
+        return;
+    }
+    free (key);
 }
 
 sl_keyed_t *
@@ -72,7 +87,7 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
     self->cfg = cfg;
     self->lua = !cfg->window_spec;
     self->win = sl_win_new (&spec, cfg->lateness_ms, aggs, n_aggs);
-    self->keys = sl_keymap_new (s_key_destroy);
+    self->keys = sl_keymap_new (s_key_destroy, self);
     self->json = sl_json_new ();
     self->cap = cfg->state_cache ? cfg->state_cache : SL_KEYED_STATE_CACHE;
     if (!self->win || !self->keys || !self->json) {
@@ -106,8 +121,9 @@ sl_keyed_destroy (sl_keyed_t **self_p)
                  sl_keymap_size (self->keys), sl_kstore_count (self->store), self->evicted,
                  self->loaded);
     }
+    sl_keymap_destroy (&self->keys); //  before the operator its keys go back to
+    free (self->spare_key);
     sl_win_destroy (&self->win);
-    sl_keymap_destroy (&self->keys);
     sl_kstore_destroy (&self->store);
     sl_buf_free (&self->evict);
     sl_buf_free (&self->idle_keys);
@@ -137,12 +153,22 @@ sl_keyed_keys (sl_keyed_t *self)
 static keyed_key_t *
 s_key_new (sl_keyed_t *self, const uint8_t *raw, size_t len, uint32_t hash)
 {
-    keyed_key_t *key = calloc (1, sizeof *key + len);
+    size_t room = len > S_KEY_ROOM ? len : S_KEY_ROOM;
+    keyed_key_t *key = self->spare_key;
+    if (key && key->raw_cap >= len) {
+        self->spare_key = NULL;
+        room = key->raw_cap;
+        memset (key, 0, sizeof *key);
+    }
+    else {
+        key = calloc (1, sizeof *key + room);
+    }
     if (key) {
-        key->win = self->lua ? NULL : sl_win_key_new ();
+        key->raw_cap = (uint32_t)room;
+        key->win = self->lua ? NULL : sl_win_key_take (self->win);
     }
     if (!key || (!self->lua && !key->win)) {
-        s_key_destroy (key);
+        s_key_destroy (self, key);
         return NULL;
     }
     key->raw = key->data;
@@ -150,7 +176,7 @@ s_key_new (sl_keyed_t *self, const uint8_t *raw, size_t len, uint32_t hash)
     key->raw_len = len;
     key->hash = hash;
     if (sl_keymap_insert (self->keys, key) != 0) {
-        s_key_destroy (key);
+        s_key_destroy (self, key);
         return NULL;
     }
     sl_keyed_cache_touch (self, key);

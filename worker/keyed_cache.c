@@ -513,16 +513,8 @@ sl_keyed_cache_load (sl_keyed_t *self, const uint8_t *raw, size_t len, int *err)
         *err = rc;
         return NULL;
     }
-    sl_win_key_t *win = NULL;
-    if (!self->lua) {
-        win = sl_win_key_decode (self->win, self->evict.data, self->evict.len, err);
-        if (!win) {
-            return NULL;
-        }
-    }
     keyed_key_t *key = sl_keyed_key_new (self, raw, len);
     if (!key) {
-        sl_win_key_destroy (&win);
         *err = SL_ENOMEM;
         return NULL;
     }
@@ -539,8 +531,14 @@ sl_keyed_cache_load (sl_keyed_t *self, const uint8_t *raw, size_t len, int *err)
         key->value_len = self->evict.len;
     }
     else {
-        sl_win_key_destroy (&key->win);
-        key->win = win;
+        //  The new key's empty state goes back for the decode to take:
+        //  one key's memory goes round, not a malloc and a free per miss.
+        sl_win_key_release (self->win, &key->win);
+        key->win = sl_win_key_decode (self->win, self->evict.data, self->evict.len, err);
+        if (!key->win) {
+            sl_keyed_cache_forget (self, key);
+            return NULL;
+        }
     }
     self->loaded++;
     return key;

@@ -31,6 +31,7 @@ typedef struct keyed_key {
     bool stored;
     struct keyed_key *lru_prev, *lru_next; //  keyed_cache.c: toward more / less recent
     uint32_t hash;                         //  keyed_map.h's of raw
+    uint32_t raw_cap;                      //  room for raw in data
     //  raw's bytes, in the key's own block: a new key costs one
     //  allocation, not two (a million keys are a million allocations).
     uint8_t data[];
@@ -39,7 +40,8 @@ typedef struct keyed_key {
 struct _sl_keyed_t {
     const sl_worker_config_t *cfg;
     sl_win_t *win;
-    sl_keymap_t *keys; //  the keys in RAM by their encoding
+    sl_keymap_t *keys;      //  the keys in RAM by their encoding
+    keyed_key_t *spare_key; //  a dropped key's block, for the next new key
     sl_json_t *json;
     sl_buf_t out, late, state, text, tmp;
     uint32_t n_out, n_late, n_state;

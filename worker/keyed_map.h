@@ -18,7 +18,7 @@ typedef struct keyed_key keyed_key_t;
 typedef struct _sl_keymap_t sl_keymap_t;
 
 //  destroy frees a key the map drops (sl_keymap_remove, purge, destroy).
-sl_keymap_t *sl_keymap_new (void (*destroy) (keyed_key_t *key));
+sl_keymap_t *sl_keymap_new (void (*destroy) (void *ctx, keyed_key_t *key), void *ctx);
 void sl_keymap_destroy (sl_keymap_t **self_p);
 size_t sl_keymap_size (const sl_keymap_t *self);
 //  The hash of a key's encoding (CRC32C), kept in the key.

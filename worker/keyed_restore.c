@@ -49,7 +49,7 @@ s_restore_one (sl_keyed_t *self, const uint8_t *raw, size_t raw_len, const uint8
         return err;
     }
     open = sl_win_key_open (win) > 0;
-    sl_win_key_destroy (&win);
+    sl_win_key_release (self->win, &win);
     return sl_kstore_put (self->store, raw, raw_len, zclock_time (), open, self->cfg->idle_ms > 0,
                           value, value_len);
 }

@@ -393,8 +393,9 @@ Test (keyed_cache, keys_read_back_are_stored_once)
 static size_t s_destroyed;
 
 static void
-s_count_destroy (keyed_key_t *key)
+s_count_destroy (void *ctx, keyed_key_t *key)
 {
+    cr_assert_eq (ctx, &s_destroyed);
     s_destroyed++;
     free (key);
 }
@@ -421,7 +422,7 @@ static void
 s_map_run (uint32_t n, uint32_t hash_of)
 {
     s_destroyed = 0;
-    sl_keymap_t *map = sl_keymap_new (s_count_destroy);
+    sl_keymap_t *map = sl_keymap_new (s_count_destroy, &s_destroyed);
     cr_assert_not_null (map);
     keyed_key_t **keys = calloc (n, sizeof *keys);
     for (uint32_t i = 0; i < n; i++) {
@@ -481,4 +482,40 @@ Test (keyed_cache, map_keeps_colliding_runs_whole)
 {
     s_map_run (700, 7); //  seven hashes: runs of 100 around the table
     s_map_run (3000, 1);
+}
+
+//  Lua state mode: a key read back (its copy stays stored) whose state is
+//  then deleted must not come back from that copy once it is written out.
+Test (keyed_cache, a_deleted_lua_state_read_back_stays_deleted)
+{
+    sl_worker_config_t cfg;
+    sl_worker_config_defaults (&cfg);
+    cfg.group = "g";
+    cfg.key = "user";
+    cfg.state_cache = 1;
+    char why[256];
+    sl_keyed_t *k = sl_keyed_new (&cfg, why, sizeof why);
+    cr_assert_not_null (k, "%s", why);
+    cr_assert (k->lua);
+    cr_assert_eq (sl_keyed_open_store (k), 0);
+    const uint8_t a[] = {0xa1, 'a'}, b[] = {0xa1, 'b'};
+    int err = 0;
+    keyed_key_t *key = sl_keyed_key_get (k, a, 2, true, &err);
+    cr_assert_not_null (key);
+    key->value = malloc (1);
+    key->value[0] = 0x07;
+    key->value_len = 1;
+    cr_assert_not_null (sl_keyed_key_get (k, b, 2, true, &err)); //  a written out
+    key = sl_keyed_key_get (k, a, 2, false, &err);
+    cr_assert_not_null (key, "a read back");
+    cr_assert_eq (key->value_len, 1);
+    cr_assert_eq (key->value[0], 0x07);
+    free (key->value); //  state.set (nil)
+    key->value = NULL;
+    key->value_len = 0;
+    cr_assert_not_null (sl_keyed_key_get (k, b, 2, true, &err)); //  a out again
+    cr_assert_eq (err, 0);
+    cr_assert_null (sl_keyed_key_get (k, a, 2, false, &err), "a's deleted state came back");
+    cr_assert_eq (err, 0);
+    sl_keyed_destroy (&k);
 }

@@ -98,7 +98,6 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
     sl_buf_init (&self->out, 0);
     sl_buf_init (&self->late, 0);
     sl_buf_init (&self->state, 0);
-    sl_buf_init (&self->text, 0);
     sl_buf_init (&self->tmp, 0);
     sl_buf_init (&self->pending_value, SL_LUA_STATE_MAX);
     sl_buf_init (&self->evict, 0);
@@ -132,7 +131,6 @@ sl_keyed_destroy (sl_keyed_t **self_p)
     sl_buf_free (&self->out);
     sl_buf_free (&self->late);
     sl_buf_free (&self->state);
-    sl_buf_free (&self->text);
     sl_buf_free (&self->tmp);
     sl_buf_free (&self->pending_value);
     if (self->lua) {

@@ -43,7 +43,7 @@ struct _sl_keyed_t {
     sl_keymap_t *keys;      //  the keys in RAM by their encoding
     keyed_key_t *spare_key; //  a dropped key's block, for the next new key
     sl_json_t *json;
-    sl_buf_t out, late, state, text, tmp;
+    sl_buf_t out, late, state, tmp;
     uint32_t n_out, n_late, n_state;
     size_t out_bytes, late_bytes; //  the output and late parts of out, in bytes
     sl_worker_failure_t *failed;

@@ -30,16 +30,29 @@
 #include "keyed_int.h"
 #include "lua_state.h"
 
+#define S_KEY_ROOM 24 //  the least room for a key's encoding in its block
+
+//  A key dropped from RAM: its block kept for the next new key when none
+//  is, its windows to the operator's spares (a key out and a key in per
+//  record at 1,000,000 keys: BENCHMARKS.md).
 static void
-s_key_destroy (void **item)
+s_key_destroy (void *ctx, keyed_key_t *key)
 {
-    keyed_key_t *key = *item;
-    if (key) {
-        sl_win_key_destroy (&key->win);
-        free (key->value);
-        free (key);
-        *item = NULL;
+    sl_keyed_t *self = ctx;
+    if (!key) {
+        return;
     }
+    if (self->win) {
+        sl_win_key_release (self->win, &key->win);
+    }
+    sl_win_key_destroy (&key->win);
+    free (key->value);
+    key->value = NULL;
+    if (!self->spare_key) {
+        self->spare_key = key;
+        return;
+    }
+    free (key);
 }
 
 sl_keyed_t *
@@ -74,7 +87,7 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
     self->cfg = cfg;
     self->lua = !cfg->window_spec;
     self->win = sl_win_new (&spec, cfg->lateness_ms, aggs, n_aggs);
-    self->keys = zhashx_new ();
+    self->keys = sl_keymap_new (s_key_destroy, self);
     self->json = sl_json_new ();
     self->cap = cfg->state_cache ? cfg->state_cache : SL_KEYED_STATE_CACHE;
     if (!self->win || !self->keys || !self->json) {
@@ -82,13 +95,9 @@ sl_keyed_new (const sl_worker_config_t *cfg, char *why, size_t why_size)
         snprintf (why, why_size, "out of memory");
         return NULL;
     }
-    zhashx_set_destructor (self->keys, s_key_destroy);
-    zhashx_set_key_duplicator (self->keys, NULL); //  the name lives in the keyed_key_t
-    zhashx_set_key_destructor (self->keys, NULL);
     sl_buf_init (&self->out, 0);
     sl_buf_init (&self->late, 0);
     sl_buf_init (&self->state, 0);
-    sl_buf_init (&self->text, 0);
     sl_buf_init (&self->tmp, 0);
     sl_buf_init (&self->pending_value, SL_LUA_STATE_MAX);
     sl_buf_init (&self->evict, 0);
@@ -108,11 +117,12 @@ sl_keyed_destroy (sl_keyed_t **self_p)
         sl_info ("worker",
                  "state cache: %zu key states in memory, %zu in the local store; %" PRIu64
                  " written out, %" PRIu64 " read back",
-                 zhashx_size (self->keys), sl_kstore_count (self->store), self->evicted,
+                 sl_keymap_size (self->keys), sl_kstore_count (self->store), self->evicted,
                  self->loaded);
     }
+    sl_keymap_destroy (&self->keys); //  before the operator its keys go back to
+    free (self->spare_key);
     sl_win_destroy (&self->win);
-    zhashx_destroy (&self->keys);
     sl_kstore_destroy (&self->store);
     sl_buf_free (&self->evict);
     sl_buf_free (&self->idle_keys);
@@ -121,7 +131,6 @@ sl_keyed_destroy (sl_keyed_t **self_p)
     sl_buf_free (&self->out);
     sl_buf_free (&self->late);
     sl_buf_free (&self->state);
-    sl_buf_free (&self->text);
     sl_buf_free (&self->tmp);
     sl_buf_free (&self->pending_value);
     if (self->lua) {
@@ -136,51 +145,46 @@ sl_keyed_destroy (sl_keyed_t **self_p)
 size_t
 sl_keyed_keys (sl_keyed_t *self)
 {
-    return zhashx_size (self->keys);
+    return self->keys ? sl_keymap_size (self->keys) : 0;
 }
 
-//  The hash's name for an encoded key: its hex (text is reset first).
-static const char *
-s_hex (sl_keyed_t *self, const uint8_t *raw, size_t len)
+static keyed_key_t *
+s_key_new (sl_keyed_t *self, const uint8_t *raw, size_t len, uint32_t hash)
 {
-    static const char digits[] = "0123456789abcdef";
-    sl_buf_reset (&self->text);
-    if (sl_buf_reserve (&self->text, len * 2 + 1) != 0) {
+    size_t room = len > S_KEY_ROOM ? len : S_KEY_ROOM;
+    keyed_key_t *key = self->spare_key;
+    if (key && key->raw_cap >= len) {
+        self->spare_key = NULL;
+        room = key->raw_cap;
+        memset (key, 0, sizeof *key);
+    }
+    else {
+        key = calloc (1, sizeof *key + room);
+    }
+    if (key) {
+        key->raw_cap = (uint32_t)room;
+        key->win = self->lua ? NULL : sl_win_key_take (self->win);
+    }
+    if (!key || (!self->lua && !key->win)) {
+        s_key_destroy (self, key);
         return NULL;
     }
-    char *p = (char *)self->text.data;
-    for (size_t i = 0; i < len; i++) {
-        *p++ = digits[raw[i] >> 4];
-        *p++ = digits[raw[i] & 15];
+    key->raw = key->data;
+    memcpy (key->raw, raw, len);
+    key->raw_len = len;
+    key->hash = hash;
+    if (sl_keymap_insert (self->keys, key) != 0) {
+        s_key_destroy (self, key);
+        return NULL;
     }
-    *p = '\0';
-    return (const char *)self->text.data;
+    sl_keyed_cache_touch (self, key);
+    return key;
 }
 
 keyed_key_t *
 sl_keyed_key_new (sl_keyed_t *self, const uint8_t *raw, size_t len)
 {
-    const char *name = s_hex (self, raw, len);
-    if (!name) {
-        return NULL;
-    }
-    size_t name_len = 2 * len;
-    keyed_key_t *key = calloc (1, sizeof *key + name_len + 1 + len);
-    if (key) {
-        key->win = self->lua ? NULL : sl_win_key_new ();
-    }
-    if (!key || (!self->lua && !key->win)) {
-        void *item = key;
-        s_key_destroy (&item);
-        return NULL;
-    }
-    memcpy (key->name, name, name_len + 1);
-    key->raw = (uint8_t *)key->name + name_len + 1;
-    memcpy (key->raw, raw, len);
-    key->raw_len = len;
-    zhashx_insert (self->keys, key->name, key);
-    sl_keyed_cache_touch (self, key);
-    return key;
+    return s_key_new (self, raw, len, sl_keymap_hash (raw, len));
 }
 
 keyed_key_t *
@@ -189,12 +193,8 @@ sl_keyed_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create,
     int dummy;
     err = err ? err : &dummy;
     *err = 0;
-    const char *name = s_hex (self, raw, len);
-    if (!name) {
-        *err = SL_ENOMEM;
-        return NULL;
-    }
-    keyed_key_t *key = zhashx_lookup (self->keys, name);
+    uint32_t hash = sl_keymap_hash (raw, len);
+    keyed_key_t *key = sl_keymap_find (self->keys, raw, len, hash);
     if (key) {
         sl_keyed_cache_touch (self, key);
         return key;
@@ -205,7 +205,7 @@ sl_keyed_key_get (sl_keyed_t *self, const uint8_t *raw, size_t len, bool create,
     if (key || *err || !create) {
         return key;
     }
-    key = sl_keyed_key_new (self, raw, len);
+    key = s_key_new (self, raw, len, hash);
     *err = key ? 0 : SL_ENOMEM;
     return key;
 }
@@ -301,7 +301,7 @@ static int
 s_group_key (sl_keyed_t *self, const sl_record_t *record, const uint8_t **raw, size_t *len)
 {
     //  The function the broker cuts a share's WORK with (lib/group): built
-    //  keys go to tmp (text is reused by s_hex).
+    //  keys go to tmp.
     return sl_shares_key (self->cfg->key, record, &self->tmp, raw, len);
 }
 
@@ -466,7 +466,8 @@ s_idle (sl_keyed_t *self, int64_t now)
     if (self->cfg->idle_ms <= 0) {
         return 0;
     }
-    for (keyed_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
+    size_t at = 0;
+    for (keyed_key_t *key; (key = sl_keymap_next (self->keys, &at));) {
         //  Only the share in hand: another share's keys may have moved to
         //  another member, whose results they are now.
         int rc = s_idle_key (self, key, now, false);

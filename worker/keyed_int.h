@@ -8,6 +8,7 @@
 #include <czmq.h>
 
 #include "keyed.h"
+#include "keyed_map.h"
 #include "lua_state.h"
 #include "sl_buf.h"
 #include "sl_json.h"
@@ -19,24 +20,30 @@ typedef struct keyed_key {
     sl_win_key_t *win; //  window mode
     uint8_t *value;    //  Lua state mode: the key's state (msgpack), NULL = none
     size_t value_len;
-    uint8_t *raw; //  the key's msgpack encoding (in this block, after name)
+    uint8_t *raw; //  the key's msgpack encoding (data)
     size_t raw_len;
     int64_t seen_ms; //  last record, processing time (--idle)
     bool dirty;      //  changed by the batch in hand (then not in the LRU list)
     bool in_lru;
+    //  The store has a copy (read back, or written out before): RAM's is
+    //  the one that counts while the key is in RAM. A key read back stays
+    //  stored, so that a miss is one B-tree read, not a read and a delete.
+    bool stored;
     struct keyed_key *lru_prev, *lru_next; //  keyed_cache.c: toward more / less recent
-    //  The hash's key, hex of raw: held here rather than copied by the
-    //  hash, so that a new key costs one allocation, not three (a million
-    //  keys are a million allocations; BENCHMARKS.md).
-    char name[];
+    uint32_t hash;                         //  keyed_map.h's of raw
+    uint32_t raw_cap;                      //  room for raw in data
+    //  raw's bytes, in the key's own block: a new key costs one
+    //  allocation, not two (a million keys are a million allocations).
+    uint8_t data[];
 } keyed_key_t;
 
 struct _sl_keyed_t {
     const sl_worker_config_t *cfg;
     sl_win_t *win;
-    zhashx_t *keys; //  hex of the encoded key -> keyed_key_t
+    sl_keymap_t *keys;      //  the keys in RAM by their encoding
+    keyed_key_t *spare_key; //  a dropped key's block, for the next new key
     sl_json_t *json;
-    sl_buf_t out, late, state, text, tmp;
+    sl_buf_t out, late, state, tmp;
     uint32_t n_out, n_late, n_state;
     size_t out_bytes, late_bytes; //  the output and late parts of out, in bytes
     sl_worker_failure_t *failed;
@@ -79,8 +86,12 @@ int sl_kstore_commit (sl_kstore_t *self);
 //  indexed for --idle when index is set.
 int sl_kstore_put (sl_kstore_t *self, const uint8_t *raw, size_t len, int64_t seen_ms, bool open,
                    bool index, const uint8_t *state, size_t state_len);
+//  A stored key's state: 1 with it in out (take: removed from the store;
+//  get: kept there), 0 when it is not stored.
 int sl_kstore_take (sl_kstore_t *self, const uint8_t *raw, size_t len, int64_t *seen_ms, bool *open,
                     sl_buf_t *out);
+int sl_kstore_get (sl_kstore_t *self, const uint8_t *raw, size_t len, int64_t *seen_ms, bool *open,
+                   sl_buf_t *out);
 int sl_kstore_idle (sl_kstore_t *self, int64_t before_ms, size_t max, sl_buf_t *out, size_t *n,
                     sl_buf_t *resume);
 int sl_kstore_purge (sl_kstore_t *self, bool (*mine) (void *ctx, const uint8_t *raw, size_t len),

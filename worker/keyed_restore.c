@@ -49,7 +49,7 @@ s_restore_one (sl_keyed_t *self, const uint8_t *raw, size_t raw_len, const uint8
         return err;
     }
     open = sl_win_key_open (win) > 0;
-    sl_win_key_destroy (&win);
+    sl_win_key_release (self->win, &win);
     return sl_kstore_put (self->store, raw, raw_len, zclock_time (), open, self->cfg->idle_ms > 0,
                           value, value_len);
 }
@@ -171,7 +171,8 @@ sl_keyed_restore (sl_keyed_t *self)
         if (!gone) {
             return SL_ENOMEM;
         }
-        for (keyed_key_t *key = zhashx_first (self->keys); key; key = zhashx_next (self->keys)) {
+        size_t at = 0;
+        for (keyed_key_t *key; (key = sl_keymap_next (self->keys, &at));) {
             if (sl_keyed_key_mine (self, key->raw, key->raw_len)) {
                 zlistx_add_end (gone, key);
             }
@@ -210,8 +211,8 @@ sl_keyed_restore (sl_keyed_t *self)
         sl_info ("worker",
                  "restored %zu key states (%" PRIu64 " of share %u from the broker's table) "
                  "in %" PRId64 " ms",
-                 sl_kstore_count (self->store) + zhashx_size (self->keys), from_table, self->share,
-                 sl_mono_ms () - started);
+                 sl_kstore_count (self->store) + sl_keymap_size (self->keys), from_table,
+                 self->share, sl_mono_ms () - started);
         return 0;
     }
     uint64_t want = 0, blobs = 0;
@@ -249,7 +250,7 @@ sl_keyed_restore (sl_keyed_t *self)
         return sl_keyed_lose (self, rc);
     }
     sl_info ("worker", "restored %zu key states from %s (%" PRIu64 " records) in %" PRId64 " ms",
-             sl_kstore_count (self->store) + zhashx_size (self->keys), stream, want,
+             sl_kstore_count (self->store) + sl_keymap_size (self->keys), stream, want,
              sl_mono_ms () - started);
     return 0;
 }

@@ -22,18 +22,28 @@ sl_win_put_raw (sl_buf_t *out, const uint8_t *data, size_t len)
     return sl_buf_append (out, data, len);
 }
 
+//  Numbers are written in place (room for the largest first), not into
+//  a temporary and copied: a state is a few dozen of them, and the copy
+//  of a few bytes was a call each (BENCHMARKS.md, the state cache at
+//  1,000,000 keys).
 int
 sl_win_put_int (sl_buf_t *out, int64_t v)
 {
-    uint8_t tmp[9];
-    return sl_buf_append (out, tmp, sl_mp_write_int (tmp, sizeof tmp, v));
+    int rc = sl_buf_reserve (out, 9);
+    if (rc == 0) {
+        out->len += sl_mp_write_int (out->data + out->len, 9, v);
+    }
+    return rc;
 }
 
 static int
 s_put_double (sl_buf_t *out, double v)
 {
-    uint8_t tmp[9];
-    return sl_buf_append (out, tmp, sl_mp_write_double (tmp, sizeof tmp, v));
+    int rc = sl_buf_reserve (out, 9);
+    if (rc == 0) {
+        out->len += sl_mp_write_double (out->data + out->len, 9, v);
+    }
+    return rc;
 }
 
 static int

@@ -242,6 +242,7 @@ sl_win_destroy (sl_win_t **self_p)
         for (size_t i = 0; i < (*self_p)->n_spare; i++) {
             free ((*self_p)->spare[i]);
         }
+        sl_win_key_destroy (&(*self_p)->spare_key);
         free (*self_p);
         *self_p = NULL;
     }
@@ -344,6 +345,36 @@ s_w_release (sl_win_t *self, sl_win_w_t *w)
     }
     self->spare[self->n_spare++] = w->acc;
     w->acc = NULL;
+}
+
+sl_win_key_t *
+sl_win_key_take (sl_win_t *self)
+{
+    sl_win_key_t *key = self->spare_key;
+    self->spare_key = NULL;
+    return key ? key : sl_win_key_new ();
+}
+
+void
+sl_win_key_release (sl_win_t *self, sl_win_key_t **key_p)
+{
+    sl_win_key_t *key = *key_p;
+    if (!key) {
+        return;
+    }
+    for (size_t i = 0; i < key->n; i++) {
+        s_w_release (self, &key->w[i]);
+    }
+    *key_p = NULL;
+    if (self->spare_key) {
+        key->n = 0;
+        sl_win_key_destroy (&key);
+        return;
+    }
+    key->n = 0;
+    key->has_time = false;
+    key->stream_time = 0;
+    self->spare_key = key;
 }
 
 static int
@@ -611,10 +642,10 @@ sl_win_key_encode (const sl_win_t *self, const sl_win_key_t *key, sl_buf_t *out)
 }
 
 sl_win_key_t *
-sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *err)
+sl_win_key_decode (sl_win_t *self, const uint8_t *data, size_t len, int *err)
 {
     const uint8_t *p = data, *end = data + len;
-    sl_win_key_t *key = sl_win_key_new ();
+    sl_win_key_t *key = sl_win_key_take (self);
     if (!key) {
         *err = SL_ENOMEM;
         return NULL;
@@ -652,7 +683,7 @@ sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *e
         if (rc == 0 && found) {
             rc = SL_EPROTO;
         }
-        rc = rc ? rc : s_insert (NULL, key, at, start, wend, self->n_aggs);
+        rc = rc ? rc : s_insert (self, key, at, start, wend, self->n_aggs);
         if (rc == 0) {
             key->w[at].count = (uint64_t)count;
         }
@@ -664,7 +695,7 @@ sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *e
         rc = SL_EPROTO;
     }
     if (rc) {
-        sl_win_key_destroy (&key);
+        sl_win_key_release (self, &key);
         *err = rc;
         return NULL;
     }

@@ -80,6 +80,12 @@ void sl_win_destroy (sl_win_t **self_p);
 
 sl_win_key_t *sl_win_key_new (void);
 void sl_win_key_destroy (sl_win_key_t **self_p);
+//  The same through the operator, which keeps one released key's memory
+//  and its windows' accumulators for the next key to take (a keyed member
+//  over more keys than its cache writes one key out and reads or makes
+//  one per record; BENCHMARKS.md).
+sl_win_key_t *sl_win_key_take (sl_win_t *self);
+void sl_win_key_release (sl_win_t *self, sl_win_key_t **key_p);
 //  Open windows of the key.
 size_t sl_win_key_open (const sl_win_key_t *key);
 //  Approximate bytes the key's state holds in memory.
@@ -110,6 +116,7 @@ int sl_win_close_all (sl_win_t *self, sl_win_key_t *key, const uint8_t *key_raw,
 int sl_win_key_encode (const sl_win_t *self, const sl_win_key_t *key, sl_buf_t *out);
 //  The inverse (untrusted bytes). NULL with *err = SL_EPROTO / SL_ETRUNC / SL_ETYPE /
 //  SL_ETOOBIG / SL_ENOMEM.
-sl_win_key_t *sl_win_key_decode (const sl_win_t *self, const uint8_t *data, size_t len, int *err);
+//  (The key's memory is taken as by sl_win_key_take.)
+sl_win_key_t *sl_win_key_decode (sl_win_t *self, const uint8_t *data, size_t len, int *err);
 
 #endif

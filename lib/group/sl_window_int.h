@@ -46,6 +46,7 @@ struct _sl_win_t {
     //  and a calloc per window were a tenth of a keyed member's time.
     sl_acc_t *spare[SL_WIN_SPARE];
     size_t n_spare;
+    sl_win_key_t *spare_key; //  a released key, empty, its window array kept
 };
 
 struct _sl_win_key_t {

@@ -310,3 +310,212 @@ Test (keyed_cache, a_failing_store_drops_every_state)
     sl_buf_free (&batch);
     sl_keyed_destroy (&k);
 }
+
+//  ---------------------------------------------------------------------
+//  A key read back keeps its stored copy: the next write out overwrites
+//  it, and the store counts the key once.
+
+Test (keyed_cache, get_keeps_the_stored_copy)
+{
+    sl_kstore_t *store = sl_kstore_new ();
+    const uint8_t key[2] = {0xa1, 'g'};
+    sl_buf_t out;
+    sl_buf_init (&out, 0);
+    int64_t seen = 0;
+    bool open = false;
+    cr_assert_eq (sl_kstore_get (store, key, 2, &seen, &open, &out), 0, "not stored yet");
+    cr_assert_eq (sl_kstore_put (store, key, 2, 9, true, true, (const uint8_t *)"one", 3), 0);
+    cr_assert_eq (sl_kstore_get (store, key, 2, &seen, &open, &out), 1);
+    cr_assert_eq (seen, 9);
+    cr_assert (open);
+    cr_assert_eq (out.len, 3);
+    cr_assert_eq (memcmp (out.data, "one", 3), 0);
+    cr_assert_eq (sl_kstore_count (store), 1, "still stored after a get");
+    //  Written back changed: replaced, counted once, re-indexed once.
+    cr_assert_eq (sl_kstore_put (store, key, 2, 20, true, true, (const uint8_t *)"two!", 4), 0);
+    cr_assert_eq (sl_kstore_count (store), 1);
+    sl_buf_t keys, resume;
+    sl_buf_init (&keys, 0);
+    sl_buf_init (&resume, 0);
+    size_t n;
+    cr_assert_eq (sl_kstore_idle (store, 100, 10, &keys, &n, &resume), 0);
+    cr_assert_eq (n, 1, "one index entry, not the stale one besides");
+    cr_assert_eq (sl_kstore_get (store, key, 2, &seen, &open, &out), 1);
+    cr_assert_eq (seen, 20);
+    cr_assert_eq (out.len, 4);
+    cr_assert_eq (memcmp (out.data, "two!", 4), 0);
+    //  take removes it (and its index entry).
+    cr_assert_eq (sl_kstore_take (store, key, 2, &seen, &open, &out), 1);
+    cr_assert_eq (sl_kstore_count (store), 0);
+    cr_assert_eq (sl_kstore_get (store, key, 2, &seen, &open, &out), 0);
+    sl_buf_reset (&resume);
+    cr_assert_eq (sl_kstore_idle (store, 100, 10, &keys, &n, &resume), 0);
+    cr_assert_eq (n, 0);
+    sl_buf_free (&keys);
+    sl_buf_free (&resume);
+    sl_buf_free (&out);
+    sl_kstore_destroy (&store);
+}
+
+//  The operator with a cache of 1 key over 50 keys: each key is written
+//  out and read back many times, and the store holds each key once.
+Test (keyed_cache, keys_read_back_are_stored_once)
+{
+    sl_worker_config_t cfg;
+    sl_worker_config_defaults (&cfg);
+    cfg.group = "g";
+    cfg.key = "user";
+    cfg.window_spec = "tumbling:2s";
+    cfg.agg = "count";
+    cfg.state_cache = 1;
+    char why[256];
+    sl_keyed_t *k = sl_keyed_new (&cfg, why, sizeof why);
+    cr_assert_not_null (k, "%s", why);
+    cr_assert_eq (sl_keyed_open_store (k), 0);
+    sl_buf_t batch;
+    sl_buf_init (&batch, 0);
+    unsigned seed = 11;
+    for (int lease = 0; lease < 10; lease++) {
+        s_lease (&batch, &seed, 300, 50, 1000000 + lease * 2000);
+        cr_assert_eq (sl_keyed_batch (k, batch.data, batch.len, 300, (uint64_t)lease * 300), 0);
+    }
+    cr_assert_gt (k->loaded, 500);
+    //  Each key once, the one in RAM too (its copy stays stored).
+    cr_assert_eq (sl_keyed_keys (k), 1);
+    cr_assert_eq (sl_kstore_count (k->store), 50, "%zu stored", sl_kstore_count (k->store));
+    sl_buf_free (&batch);
+    sl_keyed_destroy (&k);
+}
+
+//  ---------------------------------------------------------------------
+//  The index of the keys in RAM (keyed_map.c).
+
+static size_t s_destroyed;
+
+static void
+s_count_destroy (void *ctx, keyed_key_t *key)
+{
+    cr_assert_eq (ctx, &s_destroyed);
+    s_destroyed++;
+    free (key);
+}
+
+static keyed_key_t *
+s_map_key (uint32_t i, uint32_t hash)
+{
+    keyed_key_t *key = calloc (1, sizeof *key + 5);
+    cr_assert_not_null (key);
+    key->raw = key->data;
+    key->raw[0] = 0xce;
+    key->raw[1] = (uint8_t)(i >> 24);
+    key->raw[2] = (uint8_t)(i >> 16);
+    key->raw[3] = (uint8_t)(i >> 8);
+    key->raw[4] = (uint8_t)i;
+    key->raw_len = 5;
+    key->hash = hash;
+    return key;
+}
+
+//  hash_of: 0 = the real hash; else every key gets hash i % hash_of, so
+//  that long runs collide, wrap the table's end and shift on removal.
+static void
+s_map_run (uint32_t n, uint32_t hash_of)
+{
+    s_destroyed = 0;
+    sl_keymap_t *map = sl_keymap_new (s_count_destroy, &s_destroyed);
+    cr_assert_not_null (map);
+    keyed_key_t **keys = calloc (n, sizeof *keys);
+    for (uint32_t i = 0; i < n; i++) {
+        keyed_key_t *key = s_map_key (i, 0);
+        key->hash = hash_of ? 0xfffffff0u + i % hash_of : sl_keymap_hash (key->raw, key->raw_len);
+        cr_assert_eq (sl_keymap_insert (map, key), 0);
+        keys[i] = key;
+    }
+    cr_assert_eq (sl_keymap_size (map), n);
+    for (uint32_t i = 0; i < n; i++) {
+        cr_assert_eq (sl_keymap_find (map, keys[i]->raw, 5, keys[i]->hash), keys[i], "key %u", i);
+    }
+    //  Every third out: the others are still found, those not.
+    for (uint32_t i = 0; i < n; i += 3) {
+        uint8_t raw[5];
+        memcpy (raw, keys[i]->raw, 5);
+        uint32_t hash = keys[i]->hash;
+        sl_keymap_remove (map, keys[i]);
+        cr_assert_null (sl_keymap_find (map, raw, 5, hash), "key %u removed", i);
+        keys[i] = NULL;
+    }
+    size_t left = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (keys[i]) {
+            left++;
+            cr_assert_eq (sl_keymap_find (map, keys[i]->raw, 5, keys[i]->hash), keys[i],
+                          "key %u after removals", i);
+        }
+    }
+    cr_assert_eq (sl_keymap_size (map), left);
+    cr_assert_eq (s_destroyed, n - left);
+    //  Iteration sees each key once.
+    size_t at = 0, seen = 0;
+    for (keyed_key_t *key; (key = sl_keymap_next (map, &at));) {
+        uint32_t i = ((uint32_t)key->raw[1] << 24) | ((uint32_t)key->raw[2] << 16) |
+                     ((uint32_t)key->raw[3] << 8) | key->raw[4];
+        cr_assert_eq (keys[i], key);
+        keys[i] = NULL;
+        seen++;
+    }
+    cr_assert_eq (seen, left);
+    sl_keymap_purge (map);
+    cr_assert_eq (sl_keymap_size (map), 0);
+    cr_assert_eq (s_destroyed, n);
+    at = 0;
+    cr_assert_null (sl_keymap_next (map, &at));
+    sl_keymap_destroy (&map);
+    free (keys);
+}
+
+Test (keyed_cache, map_finds_removes_and_grows)
+{
+    s_map_run (100000, 0);
+}
+
+Test (keyed_cache, map_keeps_colliding_runs_whole)
+{
+    s_map_run (700, 7); //  seven hashes: runs of 100 around the table
+    s_map_run (3000, 1);
+}
+
+//  Lua state mode: a key read back (its copy stays stored) whose state is
+//  then deleted must not come back from that copy once it is written out.
+Test (keyed_cache, a_deleted_lua_state_read_back_stays_deleted)
+{
+    sl_worker_config_t cfg;
+    sl_worker_config_defaults (&cfg);
+    cfg.group = "g";
+    cfg.key = "user";
+    cfg.state_cache = 1;
+    char why[256];
+    sl_keyed_t *k = sl_keyed_new (&cfg, why, sizeof why);
+    cr_assert_not_null (k, "%s", why);
+    cr_assert (k->lua);
+    cr_assert_eq (sl_keyed_open_store (k), 0);
+    const uint8_t a[] = {0xa1, 'a'}, b[] = {0xa1, 'b'};
+    int err = 0;
+    keyed_key_t *key = sl_keyed_key_get (k, a, 2, true, &err);
+    cr_assert_not_null (key);
+    key->value = malloc (1);
+    key->value[0] = 0x07;
+    key->value_len = 1;
+    cr_assert_not_null (sl_keyed_key_get (k, b, 2, true, &err)); //  a written out
+    key = sl_keyed_key_get (k, a, 2, false, &err);
+    cr_assert_not_null (key, "a read back");
+    cr_assert_eq (key->value_len, 1);
+    cr_assert_eq (key->value[0], 0x07);
+    free (key->value); //  state.set (nil)
+    key->value = NULL;
+    key->value_len = 0;
+    cr_assert_not_null (sl_keyed_key_get (k, b, 2, true, &err)); //  a out again
+    cr_assert_eq (err, 0);
+    cr_assert_null (sl_keyed_key_get (k, a, 2, false, &err), "a's deleted state came back");
+    cr_assert_eq (err, 0);
+    sl_keyed_destroy (&k);
+}

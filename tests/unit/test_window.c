@@ -316,6 +316,51 @@ Test (window, state_round_trip_continues_identically)
     sl_win_destroy (&win);
 }
 
+//  A released key's memory is what the next take or decode gets, empty:
+//  no windows, no stream time left over from the key it was.
+Test (window, released_keys_come_back_empty)
+{
+    sl_win_t *win = s_win ("tumbling:10s", 0, "count,sum:amount,first:amount");
+    sl_win_key_t *a = sl_win_key_take (win);
+    emits_t ea = {0}, eb = {0};
+    s_add (win, a, 1000, 5, 0, &ea);
+    s_add (win, a, 15000, 6, 1, &ea); //  closes [0,10s): stream time 15s
+    cr_assert_eq (sl_win_key_open (a), 1);
+    sl_buf_t buf;
+    sl_buf_init (&buf, 0);
+    cr_assert_eq (sl_win_key_encode (win, a, &buf), 0);
+    sl_win_key_t *was = a;
+    sl_win_key_release (win, &a);
+    cr_assert_null (a);
+    sl_win_key_t *b = sl_win_key_take (win);
+    cr_assert_eq (b, was, "the released key's memory");
+    cr_assert_eq (sl_win_key_open (b), 0);
+    //  Empty: a record at 1s opens a window (not late for stream time 15s).
+    s_add (win, b, 1000, 7, 2, &eb);
+    cr_assert_eq (sl_win_key_open (b), 1, "a fresh key takes a record of [0,10s)");
+    sl_win_key_release (win, &b);
+    //  Decoded into the released memory: the state as encoded.
+    int err = 0;
+    sl_win_key_t *c = sl_win_key_decode (win, buf.data, buf.len, &err);
+    cr_assert_eq (c, was);
+    sl_buf_t again;
+    sl_buf_init (&again, 0);
+    cr_assert_eq (sl_win_key_encode (win, c, &again), 0);
+    cr_assert_eq (again.len, buf.len);
+    cr_assert_eq (memcmp (again.data, buf.data, buf.len), 0);
+    //  A refused state gives its memory back too; the next take is empty.
+    cr_assert_null (sl_win_key_decode (win, buf.data, buf.len - 1, &err));
+    sl_win_key_t *d = sl_win_key_take (win);
+    cr_assert_eq (sl_win_key_open (d), 0);
+    sl_win_key_release (win, &c);
+    sl_win_key_release (win, &d); //  one kept, the other freed
+    sl_buf_free (&buf);
+    sl_buf_free (&again);
+    cr_assert_eq (ea.n, 1);
+    cr_assert_eq (eb.n, 0);
+    sl_win_destroy (&win);
+}
+
 Test (window, path_and_time)
 {
     //  {"x": 1, "a": {"b": 7}}

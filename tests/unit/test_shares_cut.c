@@ -63,8 +63,7 @@ s_cut (sl_shares_cut_t *cut, const sl_buf_t *records, const char *key, uint32_t 
 
 //  Each share's cut by `cut` equals the cut of a cutter that has no notes.
 static void
-s_assert_as_walked (sl_shares_cut_t *cut, const sl_buf_t *records, const char *key,
-                    uint64_t print)
+s_assert_as_walked (sl_shares_cut_t *cut, const sl_buf_t *records, const char *key, uint64_t print)
 {
     uint32_t total_holes = 0;
     for (uint32_t share = 0; share < OF; share++) {
@@ -97,8 +96,7 @@ Test (shares_cut, later_shares_follow_the_notes_and_cut_as_a_walk_does)
     uint64_t hits, walks;
     sl_shares_cut_stats (cut, &hits, &walks);
     cr_assert_eq (walks, 1, "the first share walks the records, %lu walks", (unsigned long)walks);
-    cr_assert_eq (hits, OF - 1, "the other shares follow its notes, %lu hits",
-                  (unsigned long)hits);
+    cr_assert_eq (hits, OF - 1, "the other shares follow its notes, %lu hits", (unsigned long)hits);
     sl_shares_cut_destroy (&cut);
     sl_buf_free (&records);
 }

@@ -226,6 +226,25 @@ s_lease (sl_buf_t *batch, unsigned *seed, uint32_t n, uint32_t keys, int64_t t0)
     }
 }
 
+//  A keyed operator of group "g" keyed by "user" with its store open: a
+//  windowed one when window_spec is given, else Lua state mode. It keeps
+//  cfg, which must outlive it.
+static sl_keyed_t *
+s_keyed (sl_worker_config_t *cfg, const char *window_spec, const char *agg, uint32_t state_cache)
+{
+    sl_worker_config_defaults (cfg);
+    cfg->group = "g";
+    cfg->key = "user";
+    cfg->window_spec = window_spec;
+    cfg->agg = agg;
+    cfg->state_cache = state_cache;
+    char why[256];
+    sl_keyed_t *k = sl_keyed_new (cfg, why, sizeof why);
+    cr_assert_not_null (k, "%s", why);
+    cr_assert_eq (sl_keyed_open_store (k), 0);
+    return k;
+}
+
 Test (keyed_cache, results_identical_with_a_cache_of_one_key)
 {
     sl_worker_config_t small, all;
@@ -280,15 +299,7 @@ Test (keyed_cache, results_identical_with_a_cache_of_one_key)
 Test (keyed_cache, a_failing_store_drops_every_state)
 {
     sl_worker_config_t cfg;
-    sl_worker_config_defaults (&cfg);
-    cfg.group = "g";
-    cfg.key = "user";
-    cfg.window_spec = "tumbling:2s";
-    cfg.state_cache = 1;
-    char why[256];
-    sl_keyed_t *k = sl_keyed_new (&cfg, why, sizeof why);
-    cr_assert_not_null (k, "%s", why);
-    cr_assert_eq (sl_keyed_open_store (k), 0);
+    sl_keyed_t *k = s_keyed (&cfg, "tumbling:2s", NULL, 1);
     sl_buf_t batch;
     sl_buf_init (&batch, 0);
     unsigned seed = 3;
@@ -362,16 +373,7 @@ Test (keyed_cache, get_keeps_the_stored_copy)
 Test (keyed_cache, keys_read_back_are_stored_once)
 {
     sl_worker_config_t cfg;
-    sl_worker_config_defaults (&cfg);
-    cfg.group = "g";
-    cfg.key = "user";
-    cfg.window_spec = "tumbling:2s";
-    cfg.agg = "count";
-    cfg.state_cache = 1;
-    char why[256];
-    sl_keyed_t *k = sl_keyed_new (&cfg, why, sizeof why);
-    cr_assert_not_null (k, "%s", why);
-    cr_assert_eq (sl_keyed_open_store (k), 0);
+    sl_keyed_t *k = s_keyed (&cfg, "tumbling:2s", "count", 1);
     sl_buf_t batch;
     sl_buf_init (&batch, 0);
     unsigned seed = 11;
@@ -489,15 +491,8 @@ Test (keyed_cache, map_keeps_colliding_runs_whole)
 Test (keyed_cache, a_deleted_lua_state_read_back_stays_deleted)
 {
     sl_worker_config_t cfg;
-    sl_worker_config_defaults (&cfg);
-    cfg.group = "g";
-    cfg.key = "user";
-    cfg.state_cache = 1;
-    char why[256];
-    sl_keyed_t *k = sl_keyed_new (&cfg, why, sizeof why);
-    cr_assert_not_null (k, "%s", why);
+    sl_keyed_t *k = s_keyed (&cfg, NULL, NULL, 1);
     cr_assert (k->lua);
-    cr_assert_eq (sl_keyed_open_store (k), 0);
     const uint8_t a[] = {0xa1, 'a'}, b[] = {0xa1, 'b'};
     int err = 0;
     keyed_key_t *key = sl_keyed_key_get (k, a, 2, true, &err);
